@@ -1,0 +1,1117 @@
+"""The shared-savings (gainsharing) engine: spec section 4, pure and deterministic.
+
+No ORM and no Django here. The service layer loads an agreement's frozen terms and the uploaded
+usage files, calls :func:`savings_compute`, and stores :meth:`SavingsResult.to_dict` (and its
+:meth:`SavingsResult.checksum`) in the adjudication run.
+
+How exactness is kept
+---------------------
+* Per-row work (parsing, eligibility, grouping) is done with pandas/numpy on integers only:
+  ``unit_cost`` becomes integer ten-thousandths of a dollar (costs have at most 4 decimals;
+  more is refused), ``quantity`` an integer scaled by ``10**q`` where ``q`` is the most decimal
+  places any quantity in the frame has (usually 0), and line cost = quantity x unit cost is an
+  exact int64 (scale ``10**(4+q)``). Sums are int64 group sums; if they could overflow, the sums
+  fall back to Python integers. Strings are parsed once per distinct value with ``Decimal``
+  (``pd.factorize``), never through float. Floats in money columns are refused.
+* Everything after the grouping is a handful of numbers per opportunity, carried as exact
+  ``fractions.Fraction``. "Cost per case" is therefore the exact rational
+  (total / cases, e.g. 464,263.79 / 455), never a rounded figure. Rounding happens only at the
+  spec's named points, half-up to cents via :func:`comanage.core.money.round_rational`:
+  capped savings per opportunity, the physician pool, the sliding quality gate, and the
+  per-capita split (floored, leftover cents in order, via ``allocate_in_order``).
+* Figures that the spec does not round (per-case costs, volume factors, raw savings, expected
+  and actual cost) are reported rounded half-up to :data:`RATE_PLACES` decimals (per-case, factor)
+  or cents (totals) **for display only**; downstream steps use the exact values.
+
+Interpretations (documented so the adjudication can cite them)
+-------------------------------------------------------------
+* Eligibility (spec 4 step 1) is decided per case: its case type, whether the patient opted out,
+  and whether the service date is strictly after the physician's termination date (a case on the
+  termination date still counts). A case's fields are taken from its rows deterministically
+  (any row opted out => opted out; earliest service date), so row order never matters.
+* Baseline reset: year N baseline per case = min(original base-year baseline, year N-1 actual
+  per case), both priced at year N prices (or both as recorded when ``reprice_baseline`` is off).
+  The "actual" is the unfloored actual per case of year N-1's eligible cases. Base-year cases for
+  the volume cap are then year N-1's eligible (and federal eligible) cases.
+* An opportunity earns only if identified at signing, or added by amendment with
+  ``effective_from_year`` <= the programme year; otherwise its figures are shown but not counted.
+* The minimum-savings threshold compares gross savings with the exact percentage of the total
+  expected cost of the earning opportunities; the threshold shown is rounded to cents.
+* Safeguards (per physician) look at the physician's eligible cases of the opportunities' case
+  types in the programme year against the base year; the notice check looks at all their cases of
+  those case types up to their termination (an opted-out case must also have a notice).
+* A physician terminated for cause on or before the year end forfeits the year's share; a
+  voluntary leaver (leave date, or termination not for cause, inside the year) gets days/year
+  under ``pro_rata`` and nothing under ``forfeit``; a joiner gets days/year under both policies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import IO, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from comanage.core.money import ZERO, allocate_in_order, round_rational, to_decimal
+
+RULES_VERSION = "savings-engine/1"
+RATE_PLACES = 10
+COST_SCALE_DIGITS = 4
+_INT64_MAX = np.iinfo(np.int64).max
+
+USAGE_COLUMNS: tuple[str, ...] = (
+    "case_id",
+    "service_date",
+    "case_type",
+    "physician_npi",
+    "payer",
+    "federal_program",
+    "item_code",
+    "quantity",
+    "unit_cost",
+    "severity_weight",
+    "notice_date",
+    "reviewed",
+    "opted_out",
+)
+
+VolumeCapScope = Literal["all_payors", "federal_only"]
+NegativeOpportunities = Literal["net", "floor_at_zero"]
+QualityGate = Literal["all_or_nothing", "sliding"]
+LeaverPolicy = Literal["pro_rata", "forfeit"]
+
+
+class SavingsInputError(ValueError):
+    """The inputs cannot produce a year's figures (missing price, bad column, bad terms)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass(frozen=True, kw_only=True)
+class Opportunity:
+    """A savings opportunity: a set of items for one or more case types (spec 4)."""
+
+    key: str
+    name: str
+    case_types: tuple[str, ...]
+    item_codes: tuple[str, ...]
+    savings_target: Decimal = ZERO
+    floor_per_case: Decimal | None = None
+    identified_at_signing: bool = True
+    effective_from_year: int | None = None
+
+    def earns_in(self, year: int) -> bool:
+        if self.identified_at_signing:
+            return True
+        return self.effective_from_year is not None and year >= self.effective_from_year
+
+
+@dataclass(frozen=True, kw_only=True)
+class Participant:
+    """A participating physician. Dates are inclusive: the leave/termination day still counts."""
+
+    physician_id: str
+    npi: str
+    last_name: str
+    first_name: str
+    join_date: dt.date
+    leave_date: dt.date | None = None
+    termination_date: dt.date | None = None
+    for_cause: bool = False
+
+    @property
+    def last_day(self) -> dt.date | None:
+        days = [d for d in (self.leave_date, self.termination_date) if d is not None]
+        return min(days) if days else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SavingsTerms:
+    """The frozen savings terms of an agreement for one programme year (spec 4)."""
+
+    physician_share_pct: Decimal = Decimal("50")
+    admin_fee_monthly: Decimal
+    distribution_cap: Decimal
+    volume_cap_scope: VolumeCapScope = "all_payors"
+    negative_opportunities: NegativeOpportunities = "net"
+    quality_gate: QualityGate = "all_or_nothing"
+    min_savings_threshold_pct: Decimal | None = None
+    leaver_policy: LeaverPolicy = "pro_rata"
+    reprice_baseline: bool = True
+    severity_tolerance_pct: Decimal = Decimal("10")
+
+    def validate(self) -> None:
+        problems = []
+        share = to_decimal(self.physician_share_pct)
+        if not Decimal(0) <= share <= Decimal(50):
+            problems.append(f"physician share {share}% must be between 0% and 50%")
+        for name in ("admin_fee_monthly", "distribution_cap"):
+            amount = to_decimal(getattr(self, name))
+            if amount < 0 or amount != round_rational(amount):
+                problems.append(f"{name} {amount} must be a non-negative amount in cents")
+        choices = {
+            "volume_cap_scope": ("all_payors", "federal_only"),
+            "negative_opportunities": ("net", "floor_at_zero"),
+            "quality_gate": ("all_or_nothing", "sliding"),
+            "leaver_policy": ("pro_rata", "forfeit"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name} must be one of {', '.join(allowed)}")
+        threshold = self.min_savings_threshold_pct
+        if threshold is not None and to_decimal(threshold) < 0:
+            problems.append("min_savings_threshold_pct must not be negative")
+        if to_decimal(self.severity_tolerance_pct) < 0:
+            problems.append("severity_tolerance_pct must not be negative")
+        if problems:
+            raise SavingsInputError("; ".join(problems))
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyIndicatorOutcome:
+    """A key quality indicator compared with its baseline; the caller decides ``met``."""
+
+    key: str
+    name: str
+    met: bool
+    baseline: Decimal | None = None
+    result: Decimal | None = None
+    tolerance_pct: Decimal | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+
+
+@dataclass(frozen=True, kw_only=True)
+class Flag:
+    """Something for the programme committee or counsel; the engine reports, never decides."""
+
+    code: str
+    subject: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpportunityResult:
+    key: str
+    name: str
+    earns: bool
+    case_types: tuple[str, ...]
+    item_codes: tuple[str, ...]
+    cases_of_type: int
+    opted_out_cases: int
+    post_termination_cases: int
+    eligible_cases: int
+    federal_eligible_cases: int
+    original_base_cases: int
+    base_cases: int
+    base_federal_cases: int
+    original_baseline_per_case: Decimal | None
+    prior_year_per_case: Decimal | None
+    baseline_source: Literal["original", "prior_year", "none"]
+    baseline_per_case: Decimal | None
+    expected_cost: Decimal
+    actual_cost: Decimal
+    actual_per_case: Decimal | None
+    floor_per_case: Decimal | None
+    effective_actual_per_case: Decimal | None
+    raw_savings: Decimal
+    volume_factor: Decimal
+    federal_volume_factor: Decimal | None
+    applied_volume_factor: Decimal
+    capped_savings: Decimal
+    counted_savings: Decimal
+    savings_target: Decimal
+    flags: tuple[Flag, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhysicianSafeguards:
+    base_cases: int
+    current_cases: int
+    base_average_severity: Decimal | None
+    current_average_severity: Decimal | None
+    severity_change_pct: Decimal | None
+    severity_flag: bool
+    base_federal_cases: int
+    current_federal_cases: int
+    federal_rise_flag: bool
+    cases_without_notice: int
+    notice_flag: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhysicianResult:
+    physician_id: str
+    npi: str
+    last_name: str
+    first_name: str
+    entitlement: Literal[
+        "full",
+        "pro_rata_joiner",
+        "pro_rata_leaver",
+        "forfeited_leaver",
+        "forfeited_for_cause",
+        "not_participating",
+    ]
+    participation_days: int
+    year_days: int
+    weight: Decimal
+    amount: Decimal
+    safeguards: PhysicianSafeguards
+
+
+@dataclass(frozen=True, kw_only=True)
+class SavingsResult:
+    rules_version: str
+    year_start: dt.date
+    year_end: dt.date
+    terms: SavingsTerms
+    first_programme_year: bool
+    opportunities: tuple[OpportunityResult, ...]
+    total_expected_cost: Decimal
+    gross_savings: Decimal
+    min_savings_threshold_amount: Decimal | None
+    min_savings_threshold_met: bool
+    fee_months: int
+    admin_fees: Decimal
+    net_savings: Decimal
+    physician_pool: Decimal
+    hospital_share: Decimal
+    key_indicators: tuple[KeyIndicatorOutcome, ...]
+    key_indicators_met: int
+    quality_factor: Decimal
+    pool_after_quality_gate: Decimal
+    withheld_by_quality_gate: Decimal
+    distribution_cap: Decimal
+    already_distributed: Decimal
+    cap_remaining_before: Decimal
+    amount_paid: Decimal
+    withheld_by_cap: Decimal
+    cumulative_distributed: Decimal
+    cap_headroom: Decimal
+    hospital_keeps: Decimal
+    physicians: tuple[PhysicianResult, ...]
+    cases_without_notice: int
+    flags: tuple[Flag, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: Decimals as strings, dates ISO, tuples as lists; stable key order."""
+        return _jsonable(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def checksum(self) -> str:
+        """SHA-256 of the canonical JSON: same inputs, same figures, same checksum."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    def physician(self, physician_id: str) -> PhysicianResult:
+        return next(p for p in self.physicians if p.physician_id == physician_id)
+
+    def opportunity(self, key: str) -> OpportunityResult:
+        return next(o for o in self.opportunities if o.key == key)
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading files (tests and the demo; the importer owns validation of uploads)
+
+
+def usage_frame_from_csv(path_or_buffer: str | IO[Any]) -> pd.DataFrame:
+    """Read a canonical usage CSV with every column as string, so no amount passes via float."""
+    frame = pd.read_csv(path_or_buffer, dtype=str, engine="pyarrow", keep_default_na=False)
+    missing = [c for c in USAGE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SavingsInputError(f"usage file lacks columns: {', '.join(missing)}")
+    return frame
+
+
+def price_list_from_csv(path_or_buffer: str | IO[Any]) -> dict[str, Decimal]:
+    """Read ``item_code,unit_cost`` into a price list of exact Decimals."""
+    frame = pd.read_csv(path_or_buffer, dtype=str, engine="pyarrow", keep_default_na=False)
+    prices: dict[str, Decimal] = {}
+    for item, cost in zip(frame["item_code"], frame["unit_cost"], strict=True):
+        if item in prices:
+            raise SavingsInputError(f"price list has item {item} twice")
+        prices[str(item)] = to_decimal(str(cost))
+    return prices
+
+
+# --------------------------------------------------------------------------------------------
+# Per-row work: parse once per distinct value, then integers only
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def _parse_uniques(
+    series: pd.Series, parse: Callable[[Any], Any], column: str, label: str
+) -> tuple[np.ndarray, list[Any]]:
+    """Factorize ``series`` and parse each distinct value once; returns (codes, parsed uniques).
+
+    Missing values get the code -1 (pandas' convention) and are handled by the caller.
+    """
+    codes, uniques = pd.factorize(series, sort=True, use_na_sentinel=True)
+    parsed: list[Any] = []
+    # Blank strings are missing too (CSV read with keep_default_na=False); they get code -1.
+    remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
+    bad = []
+    for index, raw in enumerate(uniques):
+        if _is_missing(raw):
+            continue
+        try:
+            parsed.append(parse(raw))
+        except (ValueError, TypeError, InvalidOperation):
+            bad.append(str(raw))
+            continue
+        remap[index] = len(parsed) - 1
+    if bad:
+        shown = ", ".join(sorted(bad)[:5])
+        raise SavingsInputError(f"{label}: column {column} has unreadable values: {shown}")
+    codes = remap[np.asarray(codes, dtype=np.int64)]  # -1 indexes the trailing -1
+    return np.asarray(codes, dtype=np.int64), parsed
+
+
+def _exact_decimal(raw: Any) -> Decimal:
+    if isinstance(raw, float | np.floating):
+        raise TypeError("float amounts are refused")
+    if isinstance(raw, np.integer):
+        raw = int(raw)
+    value = to_decimal(raw)
+    if not value.is_finite():
+        raise ValueError("not finite")
+    return value
+
+
+def _parse_date(raw: Any) -> int:
+    if isinstance(raw, pd.Timestamp):
+        return raw.date().toordinal()
+    if isinstance(raw, dt.datetime):
+        return raw.date().toordinal()
+    if isinstance(raw, dt.date):
+        return raw.toordinal()
+    if isinstance(raw, str):
+        return dt.date.fromisoformat(raw.strip()).toordinal()
+    raise TypeError("not a date")
+
+
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool | np.bool_):
+        return bool(raw)
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("not a boolean")
+
+
+def _scaled_column(series: pd.Series, column: str, label: str, *, digits: int | None) -> tuple[
+    np.ndarray, int
+]:
+    """Exact integers ``value * 10**digits`` for a decimal column (``digits=None``: as needed)."""
+    if pd.api.types.is_float_dtype(series.dtype):
+        raise SavingsInputError(f"{label}: column {column} is float; pass strings or Decimals")
+    codes, values = _parse_uniques(series, _exact_decimal, column, label)
+    if (codes < 0).any():
+        raise SavingsInputError(f"{label}: column {column} has missing values")
+    needed = max((max(0, -v.as_tuple().exponent) for v in values), default=0)
+    if digits is None:
+        digits = needed
+    elif needed > digits:
+        raise SavingsInputError(f"{label}: column {column} has more than {digits} decimals")
+    scaled = [int(v.scaleb(digits)) for v in values]
+    if any(abs(s) > _INT64_MAX for s in scaled):
+        raise SavingsInputError(f"{label}: column {column} has values too large")
+    lookup = np.asarray(scaled, dtype=np.int64) if scaled else np.zeros(0, dtype=np.int64)
+    return lookup[codes], digits
+
+
+@dataclass(frozen=True)
+class _YearAggregate:
+    """One year's usage reduced to exact integers per case type / item / physician."""
+
+    # (case_type, item_code) -> (quantity sum scaled by 10**qty_digits, line cost scaled)
+    item_sums: dict[tuple[str, str], tuple[int, int]]
+    qty_digits: int
+    cost_digits: int
+    # case_type -> counts
+    cases_of_type: dict[str, int]
+    eligible: dict[str, int]
+    federal_eligible: dict[str, int]
+    opted_out: dict[str, int]
+    post_termination: dict[str, int]
+    # physician npi -> (eligible cases, severity sum scaled, federal eligible, cases w/o notice)
+    by_physician: dict[str, tuple[int, int, int, int]]
+    severity_digits: int
+    first_day: int | None
+    last_day: int | None
+    item_codes: frozenset[tuple[str, str]]
+
+    def quantity(self, case_type: str, item: str) -> Fraction:
+        qty, _cost = self.item_sums.get((case_type, item), (0, 0))
+        return Fraction(qty, 10**self.qty_digits)
+
+    def cost(self, case_type: str, item: str) -> Fraction:
+        _qty, cost = self.item_sums.get((case_type, item), (0, 0))
+        return Fraction(cost, 10 ** (self.qty_digits + self.cost_digits))
+
+
+def _group_sum(keys: np.ndarray, values: np.ndarray, bound: int) -> dict[int, int]:
+    """Exact integer group sums; int64 when ``bound`` proves no overflow, Python ints if not."""
+    if keys.size == 0:
+        return {}
+    if bound < _INT64_MAX:
+        sums = pd.Series(values, dtype=np.int64).groupby(keys, sort=True).sum()
+        return {int(k): int(v) for k, v in sums.items()}
+    big = pd.Series([int(v) for v in values], dtype=object).groupby(keys, sort=True).sum()
+    return {int(k): int(v) for k, v in big.items()}
+
+
+def _aggregate_year(
+    usage: pd.DataFrame,
+    *,
+    label: str,
+    case_types: frozenset[str],
+    termination_day_by_npi: Mapping[str, int],
+) -> _YearAggregate:
+    """Reduce a usage frame to the integer sums every figure of spec 4 is built from.
+
+    Steps: (1) factorize case ids; (2) per case, deterministic case fields (any opted out, min
+    date, max severity...) so row order cannot matter; (3) eligibility per case (spec 4 step 1);
+    (4) int64 group sums of quantity and line cost over eligible rows by (case type, item);
+    (5) per-physician counts for the safeguards.
+    """
+    missing = [c for c in USAGE_COLUMNS if c not in usage.columns and c not in ("payer", "reviewed")]
+    if missing:
+        raise SavingsInputError(f"{label}: usage lacks columns: {', '.join(missing)}")
+    n_rows = len(usage)
+    empty_counts: dict[str, int] = {}
+    if n_rows == 0:
+        return _YearAggregate(
+            item_sums={}, qty_digits=0, cost_digits=COST_SCALE_DIGITS, cases_of_type=empty_counts,
+            eligible={}, federal_eligible={}, opted_out={}, post_termination={}, by_physician={},
+            severity_digits=0, first_day=None, last_day=None, item_codes=frozenset(),
+        )
+
+    case_codes, case_uniques = pd.factorize(usage["case_id"], sort=True, use_na_sentinel=True)
+    case_codes = np.asarray(case_codes, dtype=np.int64)
+    if (case_codes < 0).any():
+        raise SavingsInputError(f"{label}: column case_id has missing values")
+    n_cases = len(case_uniques)
+
+    def per_case_min(row_values: np.ndarray) -> np.ndarray:
+        return pd.Series(row_values).groupby(case_codes, sort=True).min().to_numpy()
+
+    def per_case_max(row_values: np.ndarray) -> np.ndarray:
+        return pd.Series(row_values).groupby(case_codes, sort=True).max().to_numpy()
+
+    type_codes, type_values = _parse_uniques(usage["case_type"], str, "case_type", label)
+    if (type_codes < 0).any():
+        raise SavingsInputError(f"{label}: column case_type has missing values")
+    case_type_code = per_case_min(type_codes)
+
+    npi_codes, npi_values = _parse_uniques(
+        usage["physician_npi"], lambda v: str(v).strip(), "physician_npi", label
+    )
+    if (npi_codes < 0).any():
+        raise SavingsInputError(f"{label}: column physician_npi has missing values")
+    case_npi_code = per_case_min(npi_codes)
+
+    date_codes, date_values = _parse_uniques(usage["service_date"], _parse_date, "service_date", label)
+    if (date_codes < 0).any():
+        raise SavingsInputError(f"{label}: column service_date has missing values")
+    case_day = per_case_min(np.asarray(date_values, dtype=np.int64)[date_codes])
+
+    def bool_column(column: str, *, missing_as: bool | None) -> np.ndarray:
+        codes, values = _parse_uniques(usage[column], _parse_bool, column, label)
+        if (codes < 0).any() and missing_as is None:
+            raise SavingsInputError(f"{label}: column {column} has missing values")
+        lookup = np.asarray([*values, bool(missing_as)], dtype=bool)
+        return lookup[codes]  # code -1 picks the trailing "missing" entry
+
+    case_federal = per_case_max(bool_column("federal_program", missing_as=None))
+    case_opted_out = per_case_max(bool_column("opted_out", missing_as=False))
+    notice_codes, _ = _parse_uniques(usage["notice_date"], _parse_date, "notice_date", label)
+    case_has_notice = per_case_max(notice_codes >= 0)
+    severity, severity_digits = _scaled_column(
+        usage["severity_weight"], "severity_weight", label, digits=None
+    )
+    case_severity = per_case_max(severity)
+
+    # Spec 4 step 1: eligible = of an opportunity's case type, not opted out, not after the
+    # physician's termination date.
+    relevant_type = np.asarray([t in case_types for t in type_values], dtype=bool)
+    case_relevant = relevant_type[case_type_code]
+    no_termination = np.iinfo(np.int64).max
+    term_lookup = np.asarray(
+        [termination_day_by_npi.get(n, no_termination) for n in npi_values], dtype=np.int64
+    )
+    case_post_term = case_day > term_lookup[case_npi_code]
+    case_eligible = case_relevant & ~case_opted_out & ~case_post_term
+
+    def count_by_type(mask: np.ndarray) -> dict[str, int]:
+        counts = np.bincount(case_type_code[mask], minlength=len(type_values))
+        return {t: int(c) for t, c in zip(type_values, counts, strict=True) if c}
+
+    # Rows: exact integer quantity and cost, line cost = qty * cost.
+    quantity, qty_digits = _scaled_column(usage["quantity"], "quantity", label, digits=None)
+    unit_cost, _ = _scaled_column(usage["unit_cost"], "unit_cost", label, digits=COST_SCALE_DIGITS)
+    item_codes_raw, item_values = _parse_uniques(usage["item_code"], str, "item_code", label)
+    if (item_codes_raw < 0).any():
+        raise SavingsInputError(f"{label}: column item_code has missing values")
+    row_eligible = case_eligible[case_codes]
+    row_type = case_type_code[case_codes]
+    qty_e = quantity[row_eligible]
+    cost_e = unit_cost[row_eligible]
+    max_qty = int(np.abs(qty_e).max()) if qty_e.size else 0
+    max_cost = int(np.abs(cost_e).max()) if cost_e.size else 0
+    if max_qty * max_cost >= _INT64_MAX:
+        line = np.asarray([int(q) * int(c) for q, c in zip(qty_e, cost_e, strict=True)], dtype=object)
+    else:
+        line = qty_e * cost_e
+    n_items = len(item_values)
+    group_key = row_type[row_eligible] * n_items + item_codes_raw[row_eligible]
+    n_e = int(row_eligible.sum())
+    qty_sums = _group_sum(group_key, qty_e, max_qty * n_e)
+    cost_sums = _group_sum(group_key, line, max_qty * max_cost * n_e)
+    item_sums = {
+        (type_values[k // n_items], item_values[k % n_items]): (qty_sums[k], cost_sums[k])
+        for k in qty_sums
+    }
+    all_pairs = np.unique(row_type * n_items + item_codes_raw)
+    item_pairs = frozenset(
+        (type_values[int(k) // n_items], item_values[int(k) % n_items]) for k in all_pairs
+    )
+
+    # Per physician, for the safeguards.
+    n_npi = len(npi_values)
+    elig_npi = case_npi_code[case_eligible]
+    elig_counts = np.bincount(elig_npi, minlength=n_npi)
+    fed_counts = np.bincount(case_npi_code[case_eligible & case_federal], minlength=n_npi)
+    notice_scope = case_relevant & ~case_post_term & ~case_has_notice
+    no_notice = np.bincount(case_npi_code[notice_scope], minlength=n_npi)
+    max_sev = int(np.abs(case_severity).max()) if n_cases else 0
+    sev_sums = _group_sum(elig_npi, case_severity[case_eligible], max_sev * n_cases)
+    by_physician = {
+        npi: (int(elig_counts[i]), sev_sums.get(i, 0), int(fed_counts[i]), int(no_notice[i]))
+        for i, npi in enumerate(npi_values)
+        if elig_counts[i] or no_notice[i] or fed_counts[i]
+    }
+
+    return _YearAggregate(
+        item_sums=item_sums,
+        qty_digits=qty_digits,
+        cost_digits=COST_SCALE_DIGITS,
+        cases_of_type=count_by_type(np.ones(n_cases, dtype=bool)),
+        eligible=count_by_type(case_eligible),
+        federal_eligible=count_by_type(case_eligible & case_federal),
+        opted_out=count_by_type(case_relevant & case_opted_out),
+        post_termination=count_by_type(case_relevant & ~case_opted_out & case_post_term),
+        by_physician=by_physician,
+        severity_digits=severity_digits,
+        first_day=int(case_day.min()),
+        last_day=int(case_day.max()),
+        item_codes=item_pairs,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Per-opportunity figures (spec 4 steps 1-6, baseline reset)
+
+
+def _prices_as_fractions(prices: Mapping[str, Any]) -> dict[str, Fraction]:
+    out = {}
+    for item, price in prices.items():
+        try:
+            out[str(item)] = Fraction(to_decimal(price))
+        except (TypeError, ValueError) as exc:
+            raise SavingsInputError(f"price of item {item}: {exc}") from exc
+    return out
+
+
+def _per_case_cost(
+    agg: _YearAggregate, opp: Opportunity, *, prices: Mapping[str, Fraction] | None
+) -> Fraction | None:
+    """The opportunity's cost per eligible case of a year, exact.
+
+    ``prices`` given: utilisation per case (quantity of each item / eligible cases) priced at
+    those prices (spec 4 step 2, ``reprice_baseline``). ``None``: the recorded acquisition cost
+    per case. ``None`` is returned when the year has no eligible case (undefined, not zero).
+    """
+    cases = sum(agg.eligible.get(t, 0) for t in opp.case_types)
+    if cases == 0:
+        return None
+    total = Fraction(0)
+    for case_type in opp.case_types:
+        for item in opp.item_codes:
+            if prices is None:
+                total += agg.cost(case_type, item)
+            else:
+                qty = agg.quantity(case_type, item)
+                if qty:
+                    total += qty * prices[item]
+    return total / cases
+
+
+def _rate(value: Fraction | None) -> Decimal | None:
+    return None if value is None else round_rational(value, places=RATE_PLACES)
+
+
+def _opportunity_figures(
+    *,
+    opp: Opportunity,
+    terms: SavingsTerms,
+    year: int,
+    base: _YearAggregate,
+    prior: _YearAggregate | None,
+    current: _YearAggregate,
+    prices: Mapping[str, Fraction],
+) -> tuple[OpportunityResult, Fraction, Fraction]:
+    """Spec 4 steps 1-6 for one opportunity. Returns the result, exact expected cost, and the
+    savings counted towards gross (before the ``negative_opportunities`` policy)."""
+    flags: list[Flag] = []
+    earns = opp.earns_in(year)
+    if not earns:
+        flags.append(Flag(code="not_effective", subject=opp.key,
+                          message="not identified at signing and not yet effective by amendment;"
+                          " shown for information, not counted"))
+    # Step 1: eligible cases of the programme year.
+    eligible = sum(current.eligible.get(t, 0) for t in opp.case_types)
+    federal_eligible = sum(current.federal_eligible.get(t, 0) for t in opp.case_types)
+
+    # Step 2 and baseline reset: both candidates priced the same way.
+    pricing = prices if terms.reprice_baseline else None
+    original_pc = _per_case_cost(base, opp, prices=pricing)
+    original_base_cases = sum(base.eligible.get(t, 0) for t in opp.case_types)
+    prior_pc = _per_case_cost(prior, opp, prices=pricing) if prior is not None else None
+    if prior is not None:
+        base_cases = sum(prior.eligible.get(t, 0) for t in opp.case_types)
+        base_federal = sum(prior.federal_eligible.get(t, 0) for t in opp.case_types)
+    else:
+        base_cases = original_base_cases
+        base_federal = sum(base.federal_eligible.get(t, 0) for t in opp.case_types)
+    if original_pc is None:
+        baseline_pc, source = None, "none"
+    elif prior_pc is not None and prior_pc < original_pc:
+        baseline_pc, source = prior_pc, "prior_year"
+    else:
+        baseline_pc, source = original_pc, "original"
+
+    # Step 3: expected and actual cost (actual at recorded acquisition cost).
+    actual = sum(
+        (current.cost(t, i) for t in opp.case_types for i in opp.item_codes), Fraction(0)
+    )
+    actual_pc = actual / eligible if eligible else None
+    expected = baseline_pc * eligible if baseline_pc is not None else Fraction(0)
+
+    # Step 4: floor, effective actual per case = max(actual, min(floor, baseline)).
+    floor = Fraction(to_decimal(opp.floor_per_case)) if opp.floor_per_case is not None else None
+    effective_pc = actual_pc
+    if actual_pc is not None and floor is not None and baseline_pc is not None:
+        effective_pc = max(actual_pc, min(floor, baseline_pc))
+
+    # Steps 5-6: raw savings, then the volume cap.
+    raw = Fraction(0)
+    volume_factor = Fraction(0)
+    federal_factor: Fraction | None = None
+    applied = Fraction(0)
+    can_earn = True
+    if eligible == 0:
+        can_earn = False
+        flags.append(Flag(code="no_eligible_cases", subject=opp.key,
+                          message="no eligible cases this year: savings are 0"))
+    if baseline_pc is None or base_cases == 0:
+        can_earn = False
+        flags.append(Flag(code="no_base_cases", subject=opp.key,
+                          message="no base-year cases: the opportunity cannot earn"))
+    if eligible and baseline_pc is not None and effective_pc is not None:
+        raw = (baseline_pc - effective_pc) * eligible
+        volume_factor = min(Fraction(1), Fraction(base_cases, eligible))
+        if terms.volume_cap_scope == "federal_only":
+            federal_share = Fraction(federal_eligible, eligible)
+            if federal_eligible:
+                federal_factor = min(Fraction(1), Fraction(base_federal, federal_eligible))
+                if base_federal == 0:
+                    flags.append(Flag(code="no_base_federal_cases", subject=opp.key,
+                                      message="no base-year federal cases: the federal portion"
+                                      " of the savings earns nothing"))
+            else:
+                federal_factor = Fraction(1)
+            applied = federal_share * federal_factor + (1 - federal_share)
+        else:
+            applied = volume_factor
+    if not can_earn:
+        applied = Fraction(0)
+    capped = round_rational(raw * applied)
+    if volume_factor < 1 and can_earn:
+        flags.append(Flag(code="volume_cap_applied", subject=opp.key,
+                          message=f"{eligible} eligible cases over {base_cases} base-year cases"))
+    counted = Fraction(capped) if earns else Fraction(0)
+
+    result = OpportunityResult(
+        key=opp.key,
+        name=opp.name,
+        earns=earns,
+        case_types=tuple(opp.case_types),
+        item_codes=tuple(opp.item_codes),
+        cases_of_type=sum(current.cases_of_type.get(t, 0) for t in opp.case_types),
+        opted_out_cases=sum(current.opted_out.get(t, 0) for t in opp.case_types),
+        post_termination_cases=sum(current.post_termination.get(t, 0) for t in opp.case_types),
+        eligible_cases=eligible,
+        federal_eligible_cases=federal_eligible,
+        original_base_cases=original_base_cases,
+        base_cases=base_cases,
+        base_federal_cases=base_federal,
+        original_baseline_per_case=_rate(original_pc),
+        prior_year_per_case=_rate(prior_pc),
+        baseline_source=source,
+        baseline_per_case=_rate(baseline_pc),
+        expected_cost=round_rational(expected),
+        actual_cost=round_rational(actual),
+        actual_per_case=_rate(actual_pc),
+        floor_per_case=opp.floor_per_case,
+        effective_actual_per_case=_rate(effective_pc),
+        raw_savings=round_rational(raw),
+        volume_factor=round_rational(volume_factor, places=RATE_PLACES),
+        federal_volume_factor=_rate(federal_factor),
+        applied_volume_factor=round_rational(applied, places=RATE_PLACES),
+        capped_savings=capped,
+        counted_savings=round_rational(counted),
+        savings_target=opp.savings_target,
+        flags=tuple(flags),
+    )
+    return result, (expected if earns else Fraction(0)), counted
+
+
+def _check_prices(
+    *,
+    opportunities: Sequence[Opportunity],
+    prices: Mapping[str, Fraction],
+    years: Iterable[tuple[_YearAggregate, bool]],
+) -> None:
+    """A price missing for an item the year uses blocks the calculation: name every one."""
+    missing: set[str] = set()
+    for agg, needs_price in years:
+        if not needs_price:
+            continue
+        for opp in opportunities:
+            for case_type in opp.case_types:
+                for item in opp.item_codes:
+                    if (case_type, item) in agg.item_codes and item not in prices:
+                        missing.add(item)
+    if missing:
+        raise SavingsInputError(
+            "the price list has no price for item(s) used this year: " + ", ".join(sorted(missing))
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Per physician: entitlement weight (spec 4 split step 5-6) and safeguards
+
+
+def _participation(
+    p: Participant, *, year_start: dt.date, year_end: dt.date, leaver_policy: LeaverPolicy
+) -> tuple[str, int, int]:
+    """(entitlement, days participated, days that count for the share)."""
+    start = max(p.join_date, year_start)
+    end = year_end
+    if p.last_day is not None:
+        end = min(end, p.last_day)
+    days = max(0, (end - start).days + 1)
+    if days == 0:
+        return "not_participating", 0, 0
+    if p.for_cause and p.termination_date is not None and p.termination_date <= year_end:
+        return "forfeited_for_cause", days, 0
+    if end < year_end:
+        if leaver_policy == "forfeit":
+            return "forfeited_leaver", days, 0
+        return "pro_rata_leaver", days, days
+    if start > year_start:
+        return "pro_rata_joiner", days, days
+    return "full", days, days
+
+
+def _safeguards(
+    *, npi: str, base: _YearAggregate, current: _YearAggregate, tolerance_pct: Decimal
+) -> PhysicianSafeguards:
+    b_cases, b_sev, b_fed, _ = base.by_physician.get(npi, (0, 0, 0, 0))
+    c_cases, c_sev, c_fed, c_no_notice = current.by_physician.get(npi, (0, 0, 0, 0))
+    b_avg = Fraction(b_sev, b_cases * 10**base.severity_digits) if b_cases else None
+    c_avg = Fraction(c_sev, c_cases * 10**current.severity_digits) if c_cases else None
+    change = None
+    if b_avg and c_avg is not None:
+        change = (c_avg - b_avg) / b_avg * 100
+    severity_flag = change is not None and abs(change) > Fraction(to_decimal(tolerance_pct))
+    return PhysicianSafeguards(
+        base_cases=b_cases,
+        current_cases=c_cases,
+        base_average_severity=_rate(b_avg),
+        current_average_severity=_rate(c_avg),
+        severity_change_pct=None if change is None else round_rational(change),
+        severity_flag=severity_flag,
+        base_federal_cases=b_fed,
+        current_federal_cases=c_fed,
+        federal_rise_flag=c_fed > b_fed,
+        cases_without_notice=c_no_notice,
+        notice_flag=c_no_notice > 0,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The calculation
+
+
+def savings_compute(
+    *,
+    terms: SavingsTerms,
+    opportunities: Sequence[Opportunity],
+    participants: Sequence[Participant],
+    year_start: dt.date,
+    year_end: dt.date,
+    base_usage: pd.DataFrame,
+    current_usage: pd.DataFrame,
+    current_prices: Mapping[str, Any],
+    prior_usage: pd.DataFrame | None = None,
+    fee_months: int,
+    already_distributed: Decimal = ZERO,
+    key_indicators: Sequence[KeyIndicatorOutcome] = (),
+) -> SavingsResult:
+    """Compute a programme year's shared savings and its split (spec section 4).
+
+    ``base_usage`` is the original base year (before the agreement); ``prior_usage`` is year
+    N-1's usage (``None`` in the first programme year) and drives the baseline reset and the
+    volume cap's base-year cases. ``current_prices`` is year N's price file. ``fee_months``:
+    months of administrator fee charged to the year. ``already_distributed``: paid to the
+    practice in earlier years of the term. Raises :class:`SavingsInputError` on unusable input.
+    """
+    terms.validate()
+    if year_end < year_start:
+        raise SavingsInputError("the programme year ends before it starts")
+    if fee_months < 0:
+        raise SavingsInputError("fee_months must not be negative")
+    already = to_decimal(already_distributed)
+    if already < 0:
+        raise SavingsInputError("already_distributed must not be negative")
+    keys = [o.key for o in opportunities]
+    if len(set(keys)) != len(keys):
+        raise SavingsInputError("opportunity keys must be unique")
+    ids = [p.physician_id for p in participants]
+    if len(set(ids)) != len(ids):
+        raise SavingsInputError("physician ids must be unique")
+
+    case_types = frozenset(t for o in opportunities for t in o.case_types)
+    termination_day = {
+        str(p.npi): p.termination_date.toordinal()
+        for p in participants
+        if p.termination_date is not None
+    }
+
+    def aggregate(frame: pd.DataFrame, label: str) -> _YearAggregate:
+        return _aggregate_year(
+            frame, label=label, case_types=case_types, termination_day_by_npi=termination_day
+        )
+
+    base = aggregate(base_usage, "base year")
+    prior = aggregate(prior_usage, "prior year") if prior_usage is not None else None
+    current = aggregate(current_usage, "programme year")
+    if current.first_day is not None and (
+        current.first_day < year_start.toordinal() or current.last_day > year_end.toordinal()
+    ):
+        raise SavingsInputError(
+            f"programme-year usage has cases outside {year_start.isoformat()}"
+            f"..{year_end.isoformat()}"
+        )
+    prices = _prices_as_fractions(current_prices)
+    _check_prices(
+        opportunities=opportunities,
+        prices=prices,
+        years=[(current, True), (base, terms.reprice_baseline)]
+        + ([(prior, terms.reprice_baseline)] if prior is not None else []),
+    )
+
+    year = year_start.year
+    opp_results: list[OpportunityResult] = []
+    total_expected = Fraction(0)
+    gross = Fraction(0)
+    for opp in opportunities:
+        result, expected, counted = _opportunity_figures(
+            opp=opp, terms=terms, year=year, base=base, prior=prior, current=current, prices=prices
+        )
+        opp_results.append(result)
+        total_expected += expected
+        # Spec 4 step 7: net the opportunities, or count only those that saved.
+        gross += counted if terms.negative_opportunities == "net" else max(counted, Fraction(0))
+    flags: list[Flag] = [f for r in opp_results for f in r.flags]
+
+    # The split, steps 4 (threshold) and 1 (fees, net).
+    threshold_amount: Decimal | None = None
+    threshold_met = True
+    if terms.min_savings_threshold_pct is not None:
+        threshold = total_expected * Fraction(to_decimal(terms.min_savings_threshold_pct)) / 100
+        threshold_amount = round_rational(threshold)
+        threshold_met = gross >= threshold
+        if not threshold_met:
+            flags.append(Flag(code="below_min_savings_threshold", subject="agreement",
+                              message=f"gross savings below {terms.min_savings_threshold_pct}%"
+                              f" of expected cost ({threshold_amount}): nothing is shared"))
+    gross_d = round_rational(gross)
+    fees = to_decimal(terms.admin_fee_monthly) * fee_months
+    net = max(ZERO, gross_d - fees)
+    shareable = net if threshold_met else ZERO
+
+    # Step 2: the physician pool, half-up to cents (55,888.005 -> 55,888.01 in example A).
+    pool = round_rational(Fraction(shareable) * Fraction(to_decimal(terms.physician_share_pct)) / 100)
+    hospital_share = net - pool
+
+    # Step 5: the quality gate.
+    indicators = tuple(key_indicators)
+    met = sum(1 for k in indicators if k.met)
+    if not indicators:
+        quality_factor = Fraction(1)
+    elif terms.quality_gate == "all_or_nothing":
+        quality_factor = Fraction(1 if met == len(indicators) else 0)
+    else:
+        quality_factor = Fraction(met, len(indicators))
+    pool_after_gate = round_rational(Fraction(pool) * quality_factor)
+    if quality_factor < 1:
+        missed = ", ".join(k.key for k in indicators if not k.met)
+        flags.append(Flag(code="quality_gate", subject="agreement",
+                          message=f"key indicators not met ({missed}): pool reduced to"
+                          f" {pool_after_gate} under {terms.quality_gate}"))
+
+    # Step 3: the distribution cap over the term; the excess stays with the hospital.
+    cap = to_decimal(terms.distribution_cap)
+    remaining = max(ZERO, cap - already)
+    payable = min(pool_after_gate, remaining)
+    if payable < pool_after_gate:
+        flags.append(Flag(code="distribution_cap_binding", subject="agreement",
+                          message=f"pool {pool_after_gate} exceeds the cap headroom {remaining}"))
+
+    # Step 6: per capita, weighted by days participated; leftover cents by name order.
+    physician_rows = []
+    weights: list[int] = []
+    for p in participants:
+        entitlement, days, counted_days = _participation(
+            p, year_start=year_start, year_end=year_end, leaver_policy=terms.leaver_policy
+        )
+        physician_rows.append((p, entitlement, days))
+        weights.append(counted_days)
+    if payable > 0 and sum(weights) == 0:
+        flags.append(Flag(code="no_entitled_physicians", subject="agreement",
+                          message="no physician is entitled to a share: nothing is paid"))
+        payable = ZERO
+    order = sorted(
+        range(len(participants)),
+        key=lambda i: (participants[i].last_name, participants[i].first_name,
+                       participants[i].physician_id),
+    )
+    amounts = allocate_in_order(payable, weights, order) if participants else []
+    year_days = (year_end - year_start).days + 1
+    physicians = []
+    for (p, entitlement, days), weight, amount in zip(physician_rows, weights, amounts, strict=True):
+        guard = _safeguards(
+            npi=str(p.npi), base=base, current=current, tolerance_pct=terms.severity_tolerance_pct
+        )
+        physicians.append(PhysicianResult(
+            physician_id=p.physician_id, npi=str(p.npi), last_name=p.last_name,
+            first_name=p.first_name, entitlement=entitlement, participation_days=days,
+            year_days=year_days, weight=round_rational(Fraction(weight, year_days),
+                                                       places=RATE_PLACES),
+            amount=amount, safeguards=guard,
+        ))
+        subject = f"physician:{p.physician_id}"
+        if guard.severity_flag:
+            flags.append(Flag(code="severity_change", subject=subject,
+                              message=f"average case weight {guard.base_average_severity} ->"
+                              f" {guard.current_average_severity}"
+                              f" ({guard.severity_change_pct}%), beyond"
+                              f" ±{terms.severity_tolerance_pct}%"))
+        if guard.federal_rise_flag:
+            flags.append(Flag(code="federal_case_rise", subject=subject,
+                              message=f"federal-payer cases {guard.base_federal_cases} ->"
+                              f" {guard.current_federal_cases}"))
+        if guard.notice_flag:
+            flags.append(Flag(code="missing_patient_notice", subject=subject,
+                              message=f"{guard.cases_without_notice} case(s) without a patient"
+                              " notice record"))
+    known = {str(p.npi) for p in participants}
+    strangers = sorted(n for n in current.by_physician if n not in known)
+    if strangers:
+        flags.append(Flag(code="cases_of_non_participants", subject="agreement",
+                          message="eligible cases of physicians not in the programme: "
+                          + ", ".join(strangers)))
+
+    return SavingsResult(
+        rules_version=RULES_VERSION,
+        year_start=year_start,
+        year_end=year_end,
+        terms=terms,
+        first_programme_year=prior is None,
+        opportunities=tuple(opp_results),
+        total_expected_cost=round_rational(total_expected),
+        gross_savings=gross_d,
+        min_savings_threshold_amount=threshold_amount,
+        min_savings_threshold_met=threshold_met,
+        fee_months=fee_months,
+        admin_fees=fees,
+        net_savings=net,
+        physician_pool=pool,
+        hospital_share=hospital_share,
+        key_indicators=indicators,
+        key_indicators_met=met,
+        quality_factor=round_rational(quality_factor, places=RATE_PLACES),
+        pool_after_quality_gate=pool_after_gate,
+        withheld_by_quality_gate=pool - pool_after_gate,
+        distribution_cap=cap,
+        already_distributed=already,
+        cap_remaining_before=remaining,
+        amount_paid=payable,
+        withheld_by_cap=pool_after_gate - payable,
+        cumulative_distributed=already + payable,
+        cap_headroom=max(ZERO, cap - already - payable),
+        hospital_keeps=net - payable,
+        physicians=tuple(physicians),
+        cases_without_notice=sum(v[3] for v in current.by_physician.values()),
+        flags=tuple(flags),
+    )
+
+
+def distribution_cap_from_opportunities(*, opportunities: Sequence[Opportunity]) -> Decimal:
+    """The cap of spec 4 split step 3: total savings identified at signing."""
+    return sum((o.savings_target for o in opportunities if o.identified_at_signing), ZERO)
