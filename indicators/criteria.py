@@ -193,14 +193,18 @@ def _validate_field_name(
 
 
 def _validate_leaf(
-    node: Mapping[str, Any], path: str, fields: Mapping[str, str] | None, errors: list[CriteriaError]
+    node: Mapping[str, Any],
+    path: str,
+    fields: Mapping[str, str] | None,
+    errors: list[CriteriaError],
 ) -> None:
     unknown = sorted(str(k) for k in node if k not in LEAF_KEYS)
     if unknown:
         errors.append(
             CriteriaError(
-                path, f"unknown keys {unknown}; a condition has field, op and value (or a group "
-                "all/any/not)"
+                path,
+                f"unknown keys {unknown}; a condition has field, op and value (or a group "
+                "all/any/not)",
             )
         )
     if "field" not in node:
@@ -230,7 +234,9 @@ def _validate_leaf(
     if "value_field" in node:
         if op not in COMPARISON_OPS:
             errors.append(
-                CriteriaError(f"{path}.value_field", f"value_field only works with {sorted(COMPARISON_OPS)}")
+                CriteriaError(
+                    f"{path}.value_field", f"value_field only works with {sorted(COMPARISON_OPS)}"
+                )
             )
         if has_value:
             errors.append(CriteriaError(path, "give either 'value' or 'value_field', not both"))
@@ -243,7 +249,9 @@ def _validate_leaf(
     if op != "within_days":
         for extra_key in ("of", "direction"):
             if extra_key in node:
-                errors.append(CriteriaError(f"{path}.{extra_key}", f"only within_days takes {extra_key!r}"))
+                errors.append(
+                    CriteriaError(f"{path}.{extra_key}", f"only within_days takes {extra_key!r}")
+                )
 
     if op in NULLARY_OPS:
         if has_value:
@@ -300,7 +308,9 @@ def _validate_leaf(
         direction = node.get("direction", "after")
         if direction not in WITHIN_DIRECTIONS:
             errors.append(
-                CriteriaError(f"{path}.direction", f"direction must be one of {list(WITHIN_DIRECTIONS)}")
+                CriteriaError(
+                    f"{path}.direction", f"direction must be one of {list(WITHIN_DIRECTIONS)}"
+                )
             )
 
 
@@ -629,8 +639,10 @@ def _evaluate_leaf(node: Mapping[str, Any], view: FrameView, path: str) -> np.nd
     if op == "between":
         low = _literal(value[0], kind, where=f"{where}[0]")
         high = _literal(value[1], kind, where=f"{where}[1]")
-        return _compare(column.values, ">=", low) & _compare(column.values, "<=", high) & (
-            column.valid
+        return (
+            _compare(column.values, ">=", low)
+            & _compare(column.values, "<=", high)
+            & (column.valid)
         )
     if op == "contains":
         hit = column.values.str.contains(str(value), case=False, regex=False)
@@ -946,7 +958,9 @@ def populations_evaluate_many(
     }
 
 
-def _proportion(definition: MeasureDefinition, view: FrameView, case_id_field: str) -> PopulationResult:
+def _proportion(
+    definition: MeasureDefinition, view: FrameView, case_id_field: str
+) -> PopulationResult:
     # Spec section 3, in order:
     # 1. initial population; 2. denominator within it;
     # 3. denominator exclusions, removed before the numerator is looked at;
@@ -962,8 +976,10 @@ def _proportion(definition: MeasureDefinition, view: FrameView, case_id_field: s
     )
     eligible = denom & ~denex
     numer = eligible & _mask_or(definition.numerator, view, False, "numerator")
-    denexcep = eligible & ~numer & _mask_or(
-        definition.denominator_exceptions, view, False, "denominator_exceptions"
+    denexcep = (
+        eligible
+        & ~numer
+        & _mask_or(definition.denominator_exceptions, view, False, "denominator_exceptions")
     )
     numex = numer & _mask_or(definition.numerator_exclusions, view, False, "numerator_exclusions")
     in_denominator = eligible & ~denexcep
@@ -1033,9 +1049,7 @@ def _ratio(definition: MeasureDefinition, view: FrameView, case_id_field: str) -
     else:
         denominator_value = Decimal(int(in_denominator.sum()))
     multiplier = Decimal(definition.multiplier)
-    score = (
-        None if denominator_value == 0 else numerator_value * multiplier / denominator_value
-    )
+    score = None if denominator_value == 0 else numerator_value * multiplier / denominator_value
     codes = np.select([~ipp, numex, ~numer], [0, 4, 10], default=6)
     cases = pd.DataFrame(
         {

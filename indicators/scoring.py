@@ -180,7 +180,9 @@ def terms_validate(
     total_weight = sum((i.weight for i in indicators), Decimal(0))
     if indicators and total_weight != HUNDRED:
         errors.append(
-            TermsError(None, "weight", f"weights must sum to exactly 100; they sum to {total_weight}")
+            TermsError(
+                None, "weight", f"weights must sum to exactly 100; they sum to {total_weight}"
+            )
         )
     for indicator in indicators:
         errors.extend(_indicator_errors(indicator, terms))
@@ -452,10 +454,7 @@ def _compute(
         products = [row[0].weight * row[4] for row in rows]
         weighted_sum = sum(products, Decimal(0))
         scored_weight = sum((row[0].weight for row in rows if row[2] == "scored"), Decimal(0))
-        if policy == "redistribute":
-            divisor = scored_weight * HUNDRED
-        else:
-            divisor = HUNDRED * HUNDRED
+        divisor = scored_weight * HUNDRED if policy == "redistribute" else HUNDRED * HUNDRED
         # Step 3: earned total = pool × sum ÷ divisor, half-up to cents; never above the pool
         # because every payout is at most 100%.
         exact_total = terms.pool * weighted_sum / divisor if divisor else Decimal(0)

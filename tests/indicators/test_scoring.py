@@ -13,8 +13,8 @@ from indicators.scoring import (
     IncentiveTerms,
     IndicatorResult,
     IndicatorTerms,
-    Tier,
     TermsInvalid,
+    Tier,
     incentive_compute,
     terms_validate,
     tier_payout,
@@ -269,8 +269,13 @@ def test_it_refuses_weights_not_summing_to_100():
 
 def test_it_refuses_cut_points_out_of_order_for_the_direction():
     higher = IndicatorTerms.standard(
-        key="px", name="px", direction="higher_is_better", weight=D(50),
-        threshold=D(80), target=D(75), stretch=D(85),
+        key="px",
+        name="px",
+        direction="higher_is_better",
+        weight=D(50),
+        threshold=D(80),
+        target=D(75),
+        stretch=D(85),
     )
     lower = IndicatorTerms.standard(
         key="ssi", name="ssi", direction="lower_is_better", weight=D(50),
