@@ -159,7 +159,8 @@ def format_compact_money(value: object) -> str:
                 q = (amount / bigger).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
                 suffix = bigger_suffix
             return _trim_money(format_money(q)) + suffix
-    return _trim_money(format_money(amount))
+    text = format_money(amount)
+    return text[:-3] if text.endswith(".00") else text
 
 
 def _compact_number(value: Decimal) -> str:
