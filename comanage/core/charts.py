@@ -652,14 +652,9 @@ def bar_chart(
     tick_fmt = _tick_formatter(value_format)
     full_fmt = _value_formatter(value_format)
     if stacked:
-        ups = [
-            sum((vs[c] for vs in data if vs[c] is not None and vs[c] > 0), Decimal(0))
-            for c in range(len(categories))
-        ]
-        downs = [
-            sum((vs[c] for vs in data if vs[c] is not None and vs[c] < 0), Decimal(0))
-            for c in range(len(categories))
-        ]
+        columns = [[v for vs in data if (v := vs[c]) is not None] for c in range(len(categories))]
+        ups = [sum((v for v in column if v > 0), Decimal(0)) for column in columns]
+        downs = [sum((v for v in column if v < 0), Decimal(0)) for column in columns]
         low, high = min([Decimal(0), *downs]), max([Decimal(0), *ups])
     else:
         present = [v for vs in data for v in vs if v is not None]
@@ -1318,12 +1313,12 @@ def indicator_chart(
     slot = (right - left) / max(n, 1)
     points: list[tuple[float, float] | None] = []
     desc_results = []
-    for i, (label, value) in enumerate(scored):
+    for i, (label, maybe_score) in enumerate(scored):
         cx = left + slot * i + slot / 2
         canvas.add(
             _text(cx, plot_bottom + 18, label, fill=pal.text, anchor="middle", max_width=slot - 6)
         )
-        if value is None:
+        if maybe_score is None:
             points.append(None)
             canvas.add(
                 _el(
@@ -1367,12 +1362,13 @@ def indicator_chart(
             )
             desc_results.append(f"{label} no score")
             continue
+        score = maybe_score
         met = None
         for _tier, name, cut in cuts:
-            if (value >= cut) if higher else (value <= cut):
+            if (score >= cut) if higher else (score <= cut):
                 met = name
         tier_text = f"{met} met" if met else ("Below threshold" if cuts else "")
-        points.append((cx, scale.y(value)))
+        points.append((cx, scale.y(score)))
         canvas.add(
             _text(
                 cx,
@@ -1385,12 +1381,12 @@ def indicator_chart(
             )
         )
         desc_results.append(
-            f"{label} {_indicator_value(value, unit)}"
+            f"{label} {_indicator_value(score, unit)}"
             + (f" ({tier_text.lower()})" if tier_text else "")
         )
     canvas.add(_polylines(points, pal.result, 2.0))
-    for (label, value), point in zip(scored, points, strict=True):
-        if point is None or value is None:
+    for (label, result), point in zip(scored, points, strict=True):
+        if point is None or result is None:
             continue
         px, py = point
         canvas.add(
@@ -1400,10 +1396,10 @@ def indicator_chart(
                 py,
                 pal.result,
                 pal.background,
-                f"{label}: {_indicator_value(value, unit)}",
+                f"{label}: {_indicator_value(result, unit)}",
             )
         )
-        text = _indicator_value(value, "%" if unit == "%" else "")
+        text = _indicator_value(result, "%" if unit == "%" else "")
         width = _text_width(text, LABEL_SIZE) + 8
         above = py - 10 - LABEL_SIZE > plot_top - 6
         box_y = py - 26 if above else py + 9
