@@ -492,15 +492,57 @@ class _YearAggregate:
         return Fraction(cost, 10 ** (self.qty_digits + self.cost_digits))
 
 
+class _Groups:
+    """Rows grouped by an integer key, sorted once, reduced with numpy ``reduceat``.
+
+    Cheaper than repeated ``DataFrame.groupby`` (which re-hashes the key every call) and exact
+    for integers: int64 sums are exact below 2**63 (callers check a bound), and object arrays
+    of Python ints are exact at any size.
+    """
+
+    def __init__(self, keys: np.ndarray) -> None:
+        keys = np.asarray(keys, dtype=np.int64)
+        if keys.size and bool((keys[1:] >= keys[:-1]).all()):
+            self.order: np.ndarray | None = None  # already grouped, as imports usually are
+            ordered = keys
+        else:
+            self.order = np.argsort(keys, kind="stable")
+            ordered = keys[self.order]
+        if ordered.size:
+            self.starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        else:
+            self.starts = np.zeros(0, dtype=np.int64)
+        self.keys = ordered[self.starts]
+
+    def _sorted(self, values: np.ndarray) -> np.ndarray:
+        return values if self.order is None else values[self.order]
+
+    def min(self, values: np.ndarray) -> np.ndarray:
+        return np.minimum.reduceat(self._sorted(values), self.starts) if self.starts.size else values
+
+    def max(self, values: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(self._sorted(values), self.starts) if self.starts.size else values
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(self._sorted(values), self.starts) if self.starts.size else values
+
+
 def _group_sum(keys: np.ndarray, values: np.ndarray, bound: int) -> dict[int, int]:
     """Exact integer group sums; int64 when ``bound`` proves no overflow, Python ints if not."""
     if keys.size == 0:
         return {}
-    if bound < _INT64_MAX:
-        sums = pd.Series(values, dtype=np.int64).groupby(keys, sort=True).sum()
-        return {int(k): int(v) for k, v in sums.items()}
-    big = pd.Series([int(v) for v in values], dtype=object).groupby(keys, sort=True).sum()
-    return {int(k): int(v) for k, v in big.items()}
+    if bound >= _INT64_MAX:
+        values = np.asarray([int(v) for v in values], dtype=object)
+    top = int(keys.max())
+    if int(keys.min()) >= 0 and top < 4 * keys.size + 1024:
+        # Dense key space (case type x item, physicians): unbuffered add needs no sort.
+        totals = np.zeros(top + 1, dtype=values.dtype)
+        np.add.at(totals, keys, values)
+        present = np.zeros(top + 1, dtype=bool)
+        present[keys] = True
+        return {int(k): int(totals[k]) for k in np.flatnonzero(present)}
+    groups = _Groups(keys)
+    return {int(k): int(v) for k, v in zip(groups.keys, groups.sum(values), strict=True)}
 
 
 @dataclass(frozen=True)
@@ -538,17 +580,17 @@ def _parse_usage(usage: pd.DataFrame, *, label: str) -> _ParsedUsage | None:
         raise SavingsInputError(f"{label}: usage lacks columns: {', '.join(missing)}")
     if len(usage) == 0:
         return None
-    case_codes, case_uniques = pd.factorize(usage["case_id"], sort=True, use_na_sentinel=True)
+    # Case index order is internal (every output is grouped by type, item or physician), so the
+    # cheaper first-appearance order is fine here.
+    case_codes, case_uniques = pd.factorize(usage["case_id"], sort=False, use_na_sentinel=True)
     case_codes = np.asarray(case_codes, dtype=np.int64)
     if (case_codes < 0).any():
         raise SavingsInputError(f"{label}: column case_id has missing values")
     n_cases = len(case_uniques)
 
-    def per_case_min(row_values: np.ndarray) -> np.ndarray:
-        return pd.Series(row_values).groupby(case_codes, sort=True).min().to_numpy()
-
-    def per_case_max(row_values: np.ndarray) -> np.ndarray:
-        return pd.Series(row_values).groupby(case_codes, sort=True).max().to_numpy()
+    by_case = _Groups(case_codes)
+    per_case_min = by_case.min
+    per_case_max = by_case.max
 
     type_codes, type_values = _parse_uniques(usage["case_type"], str, "case_type", label)
     if (type_codes < 0).any():
