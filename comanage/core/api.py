@@ -1,0 +1,197 @@
+"""The API's shared machinery: token authentication, the tenant and role checks, one error
+shape, idempotent POSTs and per-token rate limits. Apps build on ``TenantViewSet``."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from rest_framework import exceptions, permissions, viewsets
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .api_auth import Pagination, TokenAuthentication, TokenRateThrottle  # noqa: F401 - re-export
+from .models import IdempotencyRecord
+from .permissions import is_own_only, membership_can
+from .selectors import membership_for
+
+
+def _flatten(detail: Any, field: str | None = None) -> list[dict[str, Any]]:
+    if isinstance(detail, dict):
+        items: list[dict[str, Any]] = []
+        for key, value in detail.items():
+            name = None if key in ("non_field_errors", "__all__", "detail") else key
+            nested = f"{field}.{name}" if field and name else (name or field)
+            items.extend(_flatten(value, nested))
+        return items
+    if isinstance(detail, list):
+        items = []
+        for index, value in enumerate(detail):
+            nested = field
+            if isinstance(value, dict | list):
+                nested = f"{field}[{index}]" if field else f"[{index}]"
+            items.extend(_flatten(value, nested))
+        return items
+    code = getattr(detail, "code", None) or "invalid"
+    return [{"field": field, "code": str(code), "message": str(detail)}]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error as ``{"errors": [{"field", "code", "message"}]}``."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        exc = exceptions.ValidationError(detail=detail)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    if isinstance(exc, exceptions.APIException) and not isinstance(exc, exceptions.ValidationError):
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+        message = detail.get("detail", str(exc)) if isinstance(detail, dict) else str(exc)
+        response.data = {"errors": [{"field": None, "code": code, "message": str(message)}]}
+    else:
+        response.data = {"errors": _flatten(detail)}
+    return response
+
+
+class OrganizationMember(permissions.BasePermission):
+    """The user must belong to the URL's organization; outsiders get 404, never 403."""
+
+    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        organization = getattr(request._request, "organization", None)
+        if organization is None:
+            return True  # not an organization URL
+        membership = membership_for(user=request.user, organization=organization)
+        if membership is None:
+            raise exceptions.NotFound()
+        request.membership = membership
+        request._request.membership = membership
+        return True
+
+
+class DeclaredPermission(permissions.BasePermission):
+    """Checks the permission the view declares for the current action, in one place."""
+
+    def _permission(self, view) -> str:  # type: ignore[no-untyped-def]
+        permission_map: dict[str, str] = getattr(view, "permission_map", {})
+        action = getattr(view, "action", None) or view.request.method.lower()
+        if action not in permission_map:
+            # Fail closed: an action nobody declared a permission for is refused.
+            raise exceptions.PermissionDenied(f"No permission is declared for '{action}'.")
+        return permission_map[action]
+
+    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        if getattr(request, "membership", None) is None:
+            return getattr(request._request, "organization", None) is None
+        permission = self._permission(view)
+        if not membership_can(request.membership, permission):
+            raise exceptions.PermissionDenied(
+                f"Your role ({request.membership.get_role_display()}) cannot do this.")
+        return True
+
+    def has_object_permission(self, request, view, obj) -> bool:  # type: ignore[no-untyped-def]
+        permission = self._permission(view)
+        if not membership_can(request.membership, permission, obj):
+            raise exceptions.NotFound() if is_own_only(request.membership, permission) else (
+                exceptions.PermissionDenied("Your role cannot do this to this record."))
+        return True
+
+
+class TenantViewSet(viewsets.GenericViewSet):
+    """Base of every organization-scoped API view set.
+
+    Subclasses declare ``permission_map`` (action -> permission name from
+    ``comanage.core.permissions``), ``queryset`` (the scoped manager does the tenant filtering)
+    and may override ``filter_own`` to narrow a physician's lists to their own rows.
+    """
+
+    permission_classes = [permissions.IsAuthenticated, OrganizationMember, DeclaredPermission]
+    permission_map: dict[str, str] = {}
+    lookup_value_regex = r"[0-9]+"
+
+    @property
+    def organization(self):  # type: ignore[no-untyped-def]
+        return self.request._request.organization
+
+    @property
+    def membership(self):  # type: ignore[no-untyped-def]
+        return self.request.membership
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):
+            return queryset.none()
+        permission = self.permission_map.get(self.action or "", "")
+        if permission and is_own_only(self.membership, permission):
+            queryset = self.filter_own(queryset)
+        return queryset
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        """Narrow to the physician's own rows; default: nothing (fail closed)."""
+        return queryset.none()
+
+    def perform_create(self, serializer) -> None:  # type: ignore[no-untyped-def]
+        serializer.save(organization=self.organization)
+
+
+def _fingerprint(request) -> str:  # type: ignore[no-untyped-def]
+    body = request._request.body if hasattr(request._request, "body") else b""
+    return hashlib.sha256(request.method.encode() + request.path.encode() + body).hexdigest()
+
+
+def idempotent(method: Callable) -> Callable:
+    """Honour ``Idempotency-Key`` on a POST with money effects: a retry returns the first
+    response and does nothing twice; reusing a key for a different request is refused."""
+
+    @functools.wraps(method)
+    def wrapper(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return method(self, request, *args, **kwargs)
+        if len(key) > 200:
+            raise exceptions.ValidationError({"Idempotency-Key": "At most 200 characters."})
+        fingerprint = _fingerprint(request)
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    user=request.user, key=key, method=request.method, path=request.path,
+                    request_fingerprint=fingerprint)
+        except IntegrityError:
+            record = IdempotencyRecord.objects.get(user=request.user, key=key)
+            if record.request_fingerprint != fingerprint:
+                raise exceptions.ValidationError(
+                    {"Idempotency-Key": "This key was already used for a different request."}
+                ) from None
+            if record.status_code is None:
+                raise exceptions.APIException(
+                    "The first request with this Idempotency-Key is still being processed."
+                ) from None
+            body = json.loads(bytes(record.response_body)) if record.response_body else None
+            return Response(body, status=record.status_code,
+                            headers={"Idempotent-Replayed": "true"})
+        try:
+            response = method(self, request, *args, **kwargs)
+        except Exception:
+            record.delete()
+            raise
+        if response.status_code >= 500:
+            record.delete()
+            return response
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            status_code=response.status_code,
+            response_body=json.dumps(response.data, default=str).encode(),
+            content_type="application/json")
+        return response
+
+    return wrapper

@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand
+from django_scopes import scopes_disabled
+
+from comanage.core.models import Membership
+
+from .seed_demo import DEMO_PASSWORD
+
+
+class Command(BaseCommand):
+    help = "Print the demo logins."
+
+    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+        with scopes_disabled():
+            memberships = (Membership.objects.select_related("user", "organization", "physician")
+                           .filter(user__email__endswith=".example")
+                           .order_by("organization__name", "role", "user__email"))
+            self.stdout.write("")
+            self.stdout.write(self.style.SUCCESS("Comanage is starting at http://127.0.0.1:8000"))
+            self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+            for m in memberships:
+                extra = f" ({m.physician})" if m.physician_id else ""
+                self.stdout.write(f"  {m.organization.name:<26} {m.get_role_display():<22} "
+                                  f"{m.user.email}{extra}")
+            self.stdout.write("")

@@ -1,0 +1,78 @@
+"""Entry point of the tenant scope for the web UI and the API, and security headers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
+from django_scopes import scope
+
+from .models import Organization
+from .selectors import membership_for
+
+ORG_KWARG = "org_slug"
+
+
+class TenantMiddleware:
+    """For URLs carrying ``<org_slug>``, resolve the organization and enter its scope.
+
+    An unknown slug is a 404. A signed-in user who is not a member gets a 404 too: an outsider
+    learns nothing about another organization. API requests authenticate inside DRF, so their
+    membership is checked there (``comanage.core.api.OrganizationMember``); the scope is already
+    active. URLs without an organization run with no scope at all, so any tenant-owned query they
+    attempt raises instead of falling back to every tenant.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.organization = None  # type: ignore[attr-defined]
+        request.membership = None  # type: ignore[attr-defined]
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return self.get_response(request)
+        slug = match.kwargs.get(ORG_KWARG)
+        if slug is None:
+            return self.get_response(request)
+        organization = Organization.objects.filter(slug=slug).first()
+        if organization is None:
+            raise Http404("No such organization.")
+        request.organization = organization  # type: ignore[attr-defined]
+        is_api = request.path_info.startswith("/api/")
+        if request.user.is_authenticated and not is_api:
+            membership = membership_for(user=request.user, organization=organization)
+            if membership is None:
+                raise Http404("No such organization.")
+            request.membership = membership  # type: ignore[attr-defined]
+        with scope(organization=organization):
+            response = self.get_response(request)
+            # Render lazily-rendered responses while the scope is still active.
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+        return response
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-src 'self'; "
+    "object-src 'self'; frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """A Content-Security-Policy with no inline script, and related headers."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path_info.startswith("/api/docs"):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response

@@ -1,0 +1,31 @@
+"""Reads that cross the tenant boundary on purpose: which organizations a user belongs to."""
+
+from __future__ import annotations
+
+from django_scopes import scopes_disabled
+
+from .models import Membership, Organization, User
+
+
+def membership_for(*, user: User, organization: Organization) -> Membership | None:
+    """The user's active membership of ``organization``, or None."""
+    if not user or not user.is_authenticated:
+        return None
+    with scopes_disabled():
+        return (
+            Membership.objects.select_related("physician")
+            .filter(user=user, organization=organization, is_active=True)
+            .first()
+        )
+
+
+def memberships_of(*, user: User) -> list[Membership]:
+    """All active memberships of a user, with their organizations, for the switcher."""
+    if not user or not user.is_authenticated:
+        return []
+    with scopes_disabled():
+        return list(
+            Membership.objects.select_related("organization")
+            .filter(user=user, is_active=True)
+            .order_by("organization__name")
+        )

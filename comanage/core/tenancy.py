@@ -1,0 +1,58 @@
+"""Tenancy that fails closed.
+
+Every tenant-owned model derives from ``TenantModel``: it carries its ``organization`` and its
+default manager is a django-scopes ``ScopedManager``, so a query made without an active scope
+raises ``ScopeError`` instead of returning every hospital's rows. The scope is entered once per
+entry point: ``TenantMiddleware`` for the web and API, ``tenant_task`` for Celery,
+``organization_scope`` for management commands and the shell. Escapes are explicit
+(``scopes_disabled()``) and rare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from django.db import models
+from django_scopes import ScopedManager, scope, scopes_disabled
+from simple_history.models import HistoricalRecords
+
+if TYPE_CHECKING:
+    from .models import Organization
+
+__all__ = ["TenantModel", "TenantOwned", "organization_scope", "scope", "scopes_disabled"]
+
+
+class TenantOwned(models.Model):
+    """Abstract base of tenant-owned rows that are not audit material (job progress, events)."""
+
+    organization = models.ForeignKey(
+        "core.Organization", on_delete=models.PROTECT, related_name="+", editable=False
+    )
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        abstract = True
+
+
+class TenantModel(TenantOwned):
+    """Abstract base of every tenant-owned domain model: scoped manager and audit history."""
+
+    history = HistoricalRecords(inherit=True)
+
+    class Meta:
+        abstract = True
+
+
+@contextmanager
+def organization_scope(organization: Organization | int | str) -> Iterator[Organization]:
+    """Enter the tenant scope of one organization (by instance, id or slug)."""
+    from .models import Organization
+
+    if not isinstance(organization, Organization):
+        lookup = {"pk": organization} if str(organization).isdigit() else {"slug": organization}
+        organization = Organization.objects.get(**lookup)
+    with scope(organization=organization):
+        yield organization

@@ -1,0 +1,234 @@
+"""Core views: the organization switcher, health, job progress, history, API tokens.
+
+Every organization view declares its permission through ``org_view`` (functions) or
+``OrgPermissionMixin`` (classes); the check happens in ``membership_can`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from .jobs import job_live_state
+from .models import ApiToken, Job
+from .permissions import membership_can
+from .selectors import memberships_of
+from .signals import worker_last_seen
+
+
+def public_view(view: Callable) -> Callable:
+    """Mark a view that needs no organization permission (login, health, the switcher)."""
+    view.comanage_permission = None  # type: ignore[attr-defined]
+    return view
+
+
+def check_permission(request: HttpRequest, permission: str, obj: Any = None) -> None:
+    """403 within the tenant when the role lacks ``permission`` (on ``obj``)."""
+    membership = getattr(request, "membership", None)
+    if membership is None:
+        raise Http404("No such organization.")
+    if not membership_can(membership, permission, obj):
+        raise PermissionDenied(
+            f"Your role ({membership.get_role_display()}) does not allow this.")
+
+
+def org_view(permission: str) -> Callable[[Callable], Callable]:
+    """Declare the permission an organization view needs, and check it."""
+
+    def decorator(view: Callable) -> Callable:
+        @login_required
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            check_permission(request, permission)
+            return view(request, *args, **kwargs)
+
+        wrapped.comanage_permission = permission  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+class OrgPermissionMixin(LoginRequiredMixin):
+    """Class-based views: set ``permission_required`` to a name from the permission table."""
+
+    permission_required: str = ""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if not self.permission_required:
+            raise PermissionDenied("No permission declared for this view.")
+        check_permission(request, self.permission_required)
+        return super().dispatch(request, *args, **kwargs)
+
+
+@public_view
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """One organization: go there. Several: choose. None: say so."""
+    memberships = memberships_of(user=request.user)
+    if len(memberships) == 1:
+        return redirect("org_home", org_slug=memberships[0].organization.slug)
+    return render(request, "core/choose_organization.html", {"memberships": memberships})
+
+
+@org_view("org.view")
+def org_home(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """Each role lands on its own workspace."""
+    role = request.membership.role  # type: ignore[attr-defined]
+    for url_name in settings.COMANAGE_ROLE_HOMES.get(role, []):
+        try:
+            return redirect(reverse(url_name, kwargs={"org_slug": org_slug}))
+        except NoReverseMatch:
+            continue
+    return render(request, "core/org_home.html", {})
+
+
+@public_view
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database, broker and worker status; 200 when all are healthy, 503 otherwise."""
+    checks: dict[str, dict[str, Any]] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = {"ok": True}
+    except Exception as exc:  # noqa: BLE001 - report, don't crash, the health page
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    try:
+        from comanage.celery import app
+
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        checks["broker"] = {"ok": True, "transport": conn.transport_cls}
+    except Exception as exc:  # noqa: BLE001
+        checks["broker"] = {"ok": False, "error": type(exc).__name__}
+    try:
+        seen = worker_last_seen()
+    except Exception:  # noqa: BLE001 - the cache may share the broker's outage
+        seen = None
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        checks["worker"] = {"ok": True, "mode": "eager"}
+    elif seen is None:
+        checks["worker"] = {"ok": False, "error": "no heartbeat"}
+    else:
+        age = time.time() - seen
+        checks["worker"] = {"ok": age < 120, "last_seen_seconds": round(age)}
+    healthy = all(c["ok"] for c in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "degraded", "checks": checks},
+                        status=200 if healthy else 503)
+
+
+@org_view("job.view")
+def job_progress(request: HttpRequest, org_slug: str, job_id: int) -> HttpResponse:
+    """The progress bar fragment, polled by htmx until the job finishes."""
+    job = get_object_or_404(Job, pk=job_id)
+    if request.membership.role == "physician" and job.created_by_id != request.user.pk:
+        raise Http404
+    state = job_live_state(job)
+    response = render(request, "core/_job_progress.html", {"job": job, "state": state})
+    if job.is_finished and request.htmx and job.result_url and job.status == "succeeded":
+        response["HX-Trigger"] = "job-finished"
+    return response
+
+
+@org_view("job.view")
+def job_detail(request: HttpRequest, org_slug: str, job_id: int) -> HttpResponse:
+    job = get_object_or_404(Job, pk=job_id)
+    if request.membership.role == "physician" and job.created_by_id != request.user.pk:
+        raise Http404
+    return render(request, "core/job_detail.html", {"job": job, "state": job_live_state(job)})
+
+
+@org_view("job.view")
+def job_errors_csv(request: HttpRequest, org_slug: str, job_id: int) -> HttpResponse:
+    """The downloadable error report: row, column, reason."""
+    from .exports import csv_response
+
+    job = get_object_or_404(Job, pk=job_id)
+    if request.membership.role == "physician" and job.created_by_id != request.user.pk:
+        raise Http404
+    rows = [[e.get("row", ""), e.get("column", ""), e.get("message", "")] for e in job.errors]
+    return csv_response(f"job-{job.pk}-errors.csv", ["row", "column", "reason"], rows)
+
+
+@org_view("audit.view")
+def audit_trail(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The organization's business events, newest first."""
+    from django.core.paginator import Paginator
+
+    from .models import BusinessEvent
+
+    events = BusinessEvent.objects.select_related("actor").all()
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    return render(request, "core/audit_trail.html", {"page": page})
+
+
+@public_view
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """Create and revoke personal API tokens. The raw token is shown once."""
+    new_token = None
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            ApiToken.objects.filter(user=request.user, pk=request.POST["revoke"]).update(
+                revoked_at=timezone.now())
+            messages.success(request, "Token revoked.")
+            return redirect("api_tokens")
+        name = request.POST.get("name", "").strip()[:100]
+        days = request.POST.get("expires_in_days", "").strip()
+        if not name:
+            messages.error(request, "Name the token so you can recognise it later.")
+        else:
+            expires_at = None
+            if days:
+                if not days.isdigit() or not 1 <= int(days) <= 730:
+                    messages.error(request, "Expiry must be a number of days from 1 to 730.")
+                    return redirect("api_tokens")
+                expires_at = timezone.now() + timezone.timedelta(days=int(days))
+            _token, new_token = ApiToken.issue(user=request.user, name=name,
+                                               expires_at=expires_at)
+    tokens = ApiToken.objects.filter(user=request.user)
+    return render(request, "core/api_tokens.html", {"tokens": tokens, "new_token": new_token})
+
+
+def object_history(request: HttpRequest, obj: Any, *, back_url: str = "") -> HttpResponse:
+    """A history page for any audited record: who changed what, when."""
+    records = list(obj.history.select_related("history_user").order_by("-history_date")[:200])
+    rows = []
+    for newer, older in zip(records, records[1:] + [None], strict=False):
+        changes = []
+        if older is not None:
+            delta = newer.diff_against(older)
+            changes = [(c.field, c.old, c.new) for c in delta.changes]
+        rows.append({"record": newer, "changes": changes})
+    return render(request, "core/history.html",
+                  {"object": obj, "rows": rows, "back_url": back_url})
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", {}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return render(request, "500.html", {}, status=500)

@@ -1,0 +1,59 @@
+"""URLs. Organization pages live under /o/<org_slug>/, the API under /api/v1/."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from comanage.core import api_views
+from comanage.core import urls as core_urls
+from comanage.core import views as core_views
+
+# Every app contributes organization pages and API routes; the order is the menu's.
+APPS = ["agreements", "indicators", "savings", "adjudication"]
+
+org_patterns = list(core_urls.org_urlpatterns)
+api_org_patterns = []
+for app in APPS:
+    org_patterns.append(path("", include(f"{app}.urls")))
+    api_org_patterns.append(path("", include(f"{app}.api_urls")))
+
+auth_patterns = [
+    path("login/", core_views.public_view(auth_views.LoginView.as_view()), name="login"),
+    path("logout/", core_views.public_view(auth_views.LogoutView.as_view()), name="logout"),
+    path("password/change/",
+         core_views.public_view(auth_views.PasswordChangeView.as_view()), name="password_change"),
+    path("password/change/done/",
+         core_views.public_view(auth_views.PasswordChangeDoneView.as_view()),
+         name="password_change_done"),
+    path("password/reset/",
+         core_views.public_view(auth_views.PasswordResetView.as_view()), name="password_reset"),
+    path("password/reset/done/",
+         core_views.public_view(auth_views.PasswordResetDoneView.as_view()),
+         name="password_reset_done"),
+    path("password/reset/<uidb64>/<token>/",
+         core_views.public_view(auth_views.PasswordResetConfirmView.as_view()),
+         name="password_reset_confirm"),
+    path("password/reset/complete/",
+         core_views.public_view(auth_views.PasswordResetCompleteView.as_view()),
+         name="password_reset_complete"),
+]
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("account/", include(auth_patterns)),
+    path("account/tokens/", core_views.api_tokens, name="api_tokens"),
+    path("o/<slug:org_slug>/", include(org_patterns)),
+    path("api/v1/organizations/", api_views.OrganizationListView.as_view(),
+         name="api_organizations"),
+    path("api/v1/organizations/<slug:org_slug>/", include(api_org_patterns)),
+    path("api/schema/", core_views.public_view(SpectacularAPIView.as_view()), name="api_schema"),
+    path("api/docs/", core_views.public_view(SpectacularSwaggerView.as_view(url_name="api_schema")),
+         name="api_docs"),
+    path("django-admin/", admin.site.urls),
+]
+
+handler403 = "comanage.core.views.permission_denied"
+handler404 = "comanage.core.views.page_not_found"
+handler500 = "comanage.core.views.server_error"

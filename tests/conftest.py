@@ -1,0 +1,64 @@
+"""Test worlds: every test world has an organization A with a member of each role, and an
+outsider from organization B (style: "Outsiders get 404")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.test import Client
+from django_scopes import scope, scopes_disabled
+
+from comanage.core.models import Membership, Organization, Role, User
+from tests import factories as f
+
+ROLES = [r.value for r in Role]
+
+
+@dataclass
+class World:
+    org: Organization
+    other_org: Organization
+    users: dict[str, User] = field(default_factory=dict)
+    memberships: dict[str, Membership] = field(default_factory=dict)
+    outsider: User | None = None
+    physician = None
+    other_physician = None
+
+    def client(self, who: str) -> Client:
+        """A signed-in client: a role of A, 'outsider' (admin of B) or 'anonymous'."""
+        client = Client()
+        if who == "anonymous":
+            return client
+        user = self.outsider if who == "outsider" else self.users[who]
+        client.force_login(user)
+        return client
+
+    def scope(self):  # type: ignore[no-untyped-def]
+        return scope(organization=self.org)
+
+
+@pytest.fixture
+def world(db) -> World:  # type: ignore[no-untyped-def]
+    org = f.OrganizationFactory(name="Riverside Medical Center", slug="riverside")
+    other = f.OrganizationFactory(name="Lakeview Health", slug="lakeview")
+    w = World(org=org, other_org=other)
+    w.physician = f.PhysicianFactory(organization=org, first_name="Ann", last_name="Adams")
+    w.other_physician = f.PhysicianFactory(organization=org, first_name="Bo", last_name="Baker")
+    for role in ROLES:
+        user = f.UserFactory(email=f"{role}@riverside.example", first_name=role.title(),
+                             last_name="Riverside")
+        w.users[role] = user
+        w.memberships[role] = f.MembershipFactory(
+            organization=org, user=user, role=role,
+            physician=w.physician if role == Role.PHYSICIAN else None)
+    w.outsider = f.UserFactory(email="admin@lakeview.example", first_name="Olive",
+                               last_name="Outsider")
+    f.MembershipFactory(organization=other, user=w.outsider, role=Role.ADMINISTRATOR)
+    return w
+
+
+@pytest.fixture
+def no_scopes():  # type: ignore[no-untyped-def]
+    with scopes_disabled():
+        yield
