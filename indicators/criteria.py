@@ -17,6 +17,9 @@ A leaf may force how its column is read with ``"type"``: ``string``, ``number``,
 or ``date``; otherwise the column's dtype decides, and for text columns (CSV) the operator and
 value do (``{"op": ">=", "value": 18}`` reads the column as numbers).
 
+Text matching: ``=``, ``!=`` and ``in`` compare text exactly (case matters: codes such as
+``TKA`` are codes); ``contains`` ignores case (it searches free text).
+
 Null semantics: a null never matches a comparison (``=``, ``!=``, ``in``, ``not_in``,
 ``between``, ``contains``, the field-to-field and date-window operators, ``is_true`` and
 ``is_false``); only ``is_null`` matches it. In text columns a blank string is a null (a CSV cell
@@ -857,6 +860,51 @@ class PopulationResult:
         }
 
 
+def proportion_score(
+    *,
+    numerator: int,
+    denominator: int,
+    denominator_exclusions: int = 0,
+    denominator_exceptions: int = 0,
+    numerator_exclusions: int = 0,
+) -> Decimal | None:
+    """The unrounded percentage from aggregate counts (spec section 3, aggregate entry).
+
+    Same formula as the case-level engine: (NUMER − NUMEX) ÷ (DENOM − DENEX − DENEXCEP) × 100;
+    ``None`` for a zero denominator. Counts that cannot be true together (a numerator above its
+    denominator, negative counts) raise ``MeasureDataError`` rather than produce a score.
+    """
+    counts = {
+        "numerator": numerator,
+        "denominator": denominator,
+        "denominator_exclusions": denominator_exclusions,
+        "denominator_exceptions": denominator_exceptions,
+        "numerator_exclusions": numerator_exclusions,
+    }
+    for name, count in counts.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise MeasureDataError(f"{name} must be a whole number ≥ 0, not {count!r}")
+    performance_denominator = denominator - denominator_exclusions - denominator_exceptions
+    performance_numerator = numerator - numerator_exclusions
+    if performance_denominator < 0:
+        raise MeasureDataError(
+            f"exclusions and exceptions ({denominator_exclusions + denominator_exceptions}) "
+            f"exceed the denominator ({denominator})"
+        )
+    if performance_numerator < 0:
+        raise MeasureDataError(
+            f"numerator exclusions ({numerator_exclusions}) exceed the numerator ({numerator})"
+        )
+    if performance_numerator > performance_denominator:
+        raise MeasureDataError(
+            f"numerator ({performance_numerator}) is above the denominator "
+            f"({performance_denominator})"
+        )
+    if performance_denominator == 0:
+        return None
+    return Decimal(performance_numerator) * 100 / Decimal(performance_denominator)
+
+
 def _check_case_ids(view: FrameView, case_id_field: str) -> None:
     if case_id_field in view.checked_case_ids:
         return
@@ -1138,4 +1186,5 @@ __all__ = [
     "measure_definition_validate",
     "populations_evaluate",
     "populations_evaluate_many",
+    "proportion_score",
 ]

@@ -22,6 +22,7 @@ from indicators.criteria import (
     measure_definition_validate,
     populations_evaluate,
     populations_evaluate_many,
+    proportion_score,
 )
 
 EXAMPLE_D = Path("/work/shared/examples/example_d/cases.csv")
@@ -464,3 +465,36 @@ def test_a_view_reads_each_column_once():
     cached = dict(view._cache)
     populations_evaluate(VTE, view)
     assert all(view._cache[k] is v for k, v in cached.items())
+
+
+# --- aggregate entry ------------------------------------------------------------------------
+
+
+def test_aggregate_counts_give_the_same_score_as_the_case_rows():
+    cases = populations_evaluate(VTE, example_d())
+    counts = cases.counts
+    score = proportion_score(
+        numerator=counts["numerator"],
+        denominator=counts["denominator"],
+        denominator_exclusions=counts["denominator_exclusion"],
+        denominator_exceptions=counts["denominator_exception"],
+        numerator_exclusions=counts["numerator_exclusion"],
+    )
+    assert score == cases.score == Decimal(1200) / Decimal(13)
+    assert proportion_score(numerator=0, denominator=0) is None
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        ({"numerator": 14, "denominator": 13}, "above the denominator"),
+        ({"numerator": 12, "denominator": 16, "denominator_exclusions": 5}, "above the denom"),
+        ({"numerator": 1, "denominator": 2, "denominator_exceptions": 3}, "exceed the denom"),
+        ({"numerator": 1, "denominator": 2, "numerator_exclusions": 2}, "exceed the numerator"),
+        ({"numerator": -1, "denominator": 2}, "whole number"),
+        ({"numerator": 1.0, "denominator": 2}, "whole number"),
+    ],
+)
+def test_aggregate_counts_that_cannot_be_true_are_an_error(counts, message):
+    with pytest.raises(MeasureDataError, match=message):
+        proportion_score(**counts)
