@@ -51,7 +51,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import IO, Any, Literal
@@ -441,9 +441,9 @@ def _parse_bool(raw: Any) -> bool:
     raise ValueError("not a boolean")
 
 
-def _scaled_column(series: pd.Series, column: str, label: str, *, digits: int | None) -> tuple[
-    np.ndarray, int
-]:
+def _scaled_column(
+    series: pd.Series, column: str, label: str, *, digits: int | None
+) -> tuple[np.ndarray, int]:
     """Exact integers ``value * 10**digits`` for a decimal column (``digits=None``: as needed)."""
     if pd.api.types.is_float_dtype(series.dtype):
         raise SavingsInputError(f"{label}: column {column} is float; pass strings or Decimals")
@@ -518,10 +518,14 @@ class _Groups:
         return values if self.order is None else values[self.order]
 
     def min(self, values: np.ndarray) -> np.ndarray:
-        return np.minimum.reduceat(self._sorted(values), self.starts) if self.starts.size else values
+        return (
+            np.minimum.reduceat(self._sorted(values), self.starts) if self.starts.size else values
+        )
 
     def max(self, values: np.ndarray) -> np.ndarray:
-        return np.maximum.reduceat(self._sorted(values), self.starts) if self.starts.size else values
+        return (
+            np.maximum.reduceat(self._sorted(values), self.starts) if self.starts.size else values
+        )
 
     def sum(self, values: np.ndarray) -> np.ndarray:
         return np.add.reduceat(self._sorted(values), self.starts) if self.starts.size else values
@@ -604,7 +608,9 @@ def _parse_usage(usage: pd.DataFrame, *, label: str) -> _ParsedUsage | None:
         raise SavingsInputError(f"{label}: column physician_npi has missing values")
     case_npi_code = per_case_min(npi_codes)
 
-    date_codes, date_values = _parse_uniques(usage["service_date"], _parse_date, "service_date", label)
+    date_codes, date_values = _parse_uniques(
+        usage["service_date"], _parse_date, "service_date", label
+    )
     if (date_codes < 0).any():
         raise SavingsInputError(f"{label}: column service_date has missing values")
     case_day = per_case_min(np.asarray(date_values, dtype=np.int64)[date_codes])
@@ -668,9 +674,19 @@ def _aggregate_year(
     parsed = _parse_usage(usage, label=label)
     if parsed is None:
         return _YearAggregate(
-            item_sums={}, qty_digits=0, cost_digits=COST_SCALE_DIGITS, cases_of_type={},
-            eligible={}, federal_eligible={}, opted_out={}, post_termination={}, by_physician={},
-            severity_digits=0, first_day=None, last_day=None, item_codes=frozenset(),
+            item_sums={},
+            qty_digits=0,
+            cost_digits=COST_SCALE_DIGITS,
+            cases_of_type={},
+            eligible={},
+            federal_eligible={},
+            opted_out={},
+            post_termination={},
+            by_physician={},
+            severity_digits=0,
+            first_day=None,
+            last_day=None,
+            item_codes=frozenset(),
         )
     n_cases = parsed.n_cases
     case_codes = parsed.case_codes
@@ -712,7 +728,9 @@ def _aggregate_year(
     max_qty = int(np.abs(qty_e).max()) if qty_e.size else 0
     max_cost = int(np.abs(cost_e).max()) if cost_e.size else 0
     if max_qty * max_cost >= _INT64_MAX:
-        line = np.asarray([int(q) * int(c) for q, c in zip(qty_e, cost_e, strict=True)], dtype=object)
+        line = np.asarray(
+            [int(q) * int(c) for q, c in zip(qty_e, cost_e, strict=True)], dtype=object
+        )
     else:
         line = qty_e * cost_e
     n_items = len(item_values)
@@ -818,9 +836,14 @@ def _opportunity_figures(
     flags: list[Flag] = []
     earns = opp.earns_in(year)
     if not earns:
-        flags.append(Flag(code="not_effective", subject=opp.key,
-                          message="not identified at signing and not yet effective by amendment;"
-                          " shown for information, not counted"))
+        flags.append(
+            Flag(
+                code="not_effective",
+                subject=opp.key,
+                message="not identified at signing and not yet effective by amendment;"
+                " shown for information, not counted",
+            )
+        )
     # Step 1: eligible cases of the programme year.
     eligible = sum(current.eligible.get(t, 0) for t in opp.case_types)
     federal_eligible = sum(current.federal_eligible.get(t, 0) for t in opp.case_types)
@@ -844,9 +867,7 @@ def _opportunity_figures(
         baseline_pc, source = original_pc, "original"
 
     # Step 3: expected and actual cost (actual at recorded acquisition cost).
-    actual = sum(
-        (current.cost(t, i) for t in opp.case_types for i in opp.item_codes), Fraction(0)
-    )
+    actual = sum((current.cost(t, i) for t in opp.case_types for i in opp.item_codes), Fraction(0))
     actual_pc = actual / eligible if eligible else None
     expected = baseline_pc * eligible if baseline_pc is not None else Fraction(0)
 
@@ -864,12 +885,22 @@ def _opportunity_figures(
     can_earn = True
     if eligible == 0:
         can_earn = False
-        flags.append(Flag(code="no_eligible_cases", subject=opp.key,
-                          message="no eligible cases this year: savings are 0"))
+        flags.append(
+            Flag(
+                code="no_eligible_cases",
+                subject=opp.key,
+                message="no eligible cases this year: savings are 0",
+            )
+        )
     if baseline_pc is None or base_cases == 0:
         can_earn = False
-        flags.append(Flag(code="no_base_cases", subject=opp.key,
-                          message="no base-year cases: the opportunity cannot earn"))
+        flags.append(
+            Flag(
+                code="no_base_cases",
+                subject=opp.key,
+                message="no base-year cases: the opportunity cannot earn",
+            )
+        )
     if eligible and baseline_pc is not None and effective_pc is not None:
         raw = (baseline_pc - effective_pc) * eligible
         volume_factor = min(Fraction(1), Fraction(base_cases, eligible))
@@ -878,9 +909,14 @@ def _opportunity_figures(
             if federal_eligible:
                 federal_factor = min(Fraction(1), Fraction(base_federal, federal_eligible))
                 if base_federal == 0:
-                    flags.append(Flag(code="no_base_federal_cases", subject=opp.key,
-                                      message="no base-year federal cases: the federal portion"
-                                      " of the savings earns nothing"))
+                    flags.append(
+                        Flag(
+                            code="no_base_federal_cases",
+                            subject=opp.key,
+                            message="no base-year federal cases: the federal portion"
+                            " of the savings earns nothing",
+                        )
+                    )
             else:
                 federal_factor = Fraction(1)
             applied = federal_share * federal_factor + (1 - federal_share)
@@ -890,8 +926,13 @@ def _opportunity_figures(
         applied = Fraction(0)
     capped = round_rational(raw * applied)
     if volume_factor < 1 and can_earn:
-        flags.append(Flag(code="volume_cap_applied", subject=opp.key,
-                          message=f"{eligible} eligible cases over {base_cases} base-year cases"))
+        flags.append(
+            Flag(
+                code="volume_cap_applied",
+                subject=opp.key,
+                message=f"{eligible} eligible cases over {base_cases} base-year cases",
+            )
+        )
     counted = Fraction(capped) if earns else Fraction(0)
 
     result = OpportunityResult(
@@ -1097,16 +1138,23 @@ def savings_compute(
         threshold_amount = round_rational(threshold)
         threshold_met = gross >= threshold
         if not threshold_met:
-            flags.append(Flag(code="below_min_savings_threshold", subject="agreement",
-                              message=f"gross savings below {terms.min_savings_threshold_pct}%"
-                              f" of expected cost ({threshold_amount}): nothing is shared"))
+            flags.append(
+                Flag(
+                    code="below_min_savings_threshold",
+                    subject="agreement",
+                    message=f"gross savings below {terms.min_savings_threshold_pct}%"
+                    f" of expected cost ({threshold_amount}): nothing is shared",
+                )
+            )
     gross_d = round_rational(gross)
     fees = to_decimal(terms.admin_fee_monthly) * fee_months
     net = max(ZERO, gross_d - fees)
     shareable = net if threshold_met else ZERO
 
     # Step 2: the physician pool, half-up to cents (55,888.005 -> 55,888.01 in example A).
-    pool = round_rational(Fraction(shareable) * Fraction(to_decimal(terms.physician_share_pct)) / 100)
+    pool = round_rational(
+        Fraction(shareable) * Fraction(to_decimal(terms.physician_share_pct)) / 100
+    )
     hospital_share = net - pool
 
     # Step 5: the quality gate.
@@ -1121,17 +1169,27 @@ def savings_compute(
     pool_after_gate = round_rational(Fraction(pool) * quality_factor)
     if quality_factor < 1:
         missed = ", ".join(k.key for k in indicators if not k.met)
-        flags.append(Flag(code="quality_gate", subject="agreement",
-                          message=f"key indicators not met ({missed}): pool reduced to"
-                          f" {pool_after_gate} under {terms.quality_gate}"))
+        flags.append(
+            Flag(
+                code="quality_gate",
+                subject="agreement",
+                message=f"key indicators not met ({missed}): pool reduced to"
+                f" {pool_after_gate} under {terms.quality_gate}",
+            )
+        )
 
     # Step 3: the distribution cap over the term; the excess stays with the hospital.
     cap = to_decimal(terms.distribution_cap)
     remaining = max(ZERO, cap - already)
     payable = min(pool_after_gate, remaining)
     if payable < pool_after_gate:
-        flags.append(Flag(code="distribution_cap_binding", subject="agreement",
-                          message=f"pool {pool_after_gate} exceeds the cap headroom {remaining}"))
+        flags.append(
+            Flag(
+                code="distribution_cap_binding",
+                subject="agreement",
+                message=f"pool {pool_after_gate} exceeds the cap headroom {remaining}",
+            )
+        )
 
     # Step 6: per capita, weighted by days participated; leftover cents by name order.
     physician_rows = []
@@ -1143,49 +1201,93 @@ def savings_compute(
         physician_rows.append((p, entitlement, days))
         weights.append(counted_days)
     if payable > 0 and sum(weights) == 0:
-        flags.append(Flag(code="no_entitled_physicians", subject="agreement",
-                          message="no physician is entitled to a share: nothing is paid"))
+        flags.append(
+            Flag(
+                code="no_entitled_physicians",
+                subject="agreement",
+                message="no physician is entitled to a share: nothing is paid",
+            )
+        )
         payable = ZERO
     order = sorted(
         range(len(participants)),
-        key=lambda i: (participants[i].last_name, participants[i].first_name,
-                       participants[i].physician_id),
+        key=lambda i: (
+            participants[i].last_name,
+            participants[i].first_name,
+            participants[i].physician_id,
+        ),
     )
-    amounts = allocate_in_order(payable, weights, order) if participants else []
+    # Only entitled physicians take part: a zero weight must not receive a leftover cent.
+    entitled = [i for i in order if weights[i] > 0]
+    position = {index: pos for pos, index in enumerate(sorted(entitled))}
+    shares = allocate_in_order(
+        payable, [weights[i] for i in sorted(entitled)], [position[i] for i in entitled]
+    )
+    amounts = [ZERO] * len(participants)
+    for index, share in zip(sorted(entitled), shares, strict=True):
+        amounts[index] = share
     year_days = (year_end - year_start).days + 1
     physicians = []
-    for (p, entitlement, days), weight, amount in zip(physician_rows, weights, amounts, strict=True):
+    for (p, entitlement, days), weight, amount in zip(
+        physician_rows, weights, amounts, strict=True
+    ):
         guard = _safeguards(
             npi=str(p.npi), base=base, current=current, tolerance_pct=terms.severity_tolerance_pct
         )
-        physicians.append(PhysicianResult(
-            physician_id=p.physician_id, npi=str(p.npi), last_name=p.last_name,
-            first_name=p.first_name, entitlement=entitlement, participation_days=days,
-            year_days=year_days, weight=round_rational(Fraction(weight, year_days),
-                                                       places=RATE_PLACES),
-            amount=amount, safeguards=guard,
-        ))
+        physicians.append(
+            PhysicianResult(
+                physician_id=p.physician_id,
+                npi=str(p.npi),
+                last_name=p.last_name,
+                first_name=p.first_name,
+                entitlement=entitlement,
+                participation_days=days,
+                year_days=year_days,
+                weight=round_rational(Fraction(weight, year_days), places=RATE_PLACES),
+                amount=amount,
+                safeguards=guard,
+            )
+        )
         subject = f"physician:{p.physician_id}"
         if guard.severity_flag:
-            flags.append(Flag(code="severity_change", subject=subject,
-                              message=f"average case weight {guard.base_average_severity} ->"
-                              f" {guard.current_average_severity}"
-                              f" ({guard.severity_change_pct}%), beyond"
-                              f" ±{terms.severity_tolerance_pct}%"))
+            flags.append(
+                Flag(
+                    code="severity_change",
+                    subject=subject,
+                    message=f"average case weight {guard.base_average_severity} ->"
+                    f" {guard.current_average_severity}"
+                    f" ({guard.severity_change_pct}%), beyond"
+                    f" ±{terms.severity_tolerance_pct}%",
+                )
+            )
         if guard.federal_rise_flag:
-            flags.append(Flag(code="federal_case_rise", subject=subject,
-                              message=f"federal-payer cases {guard.base_federal_cases} ->"
-                              f" {guard.current_federal_cases}"))
+            flags.append(
+                Flag(
+                    code="federal_case_rise",
+                    subject=subject,
+                    message=f"federal-payer cases {guard.base_federal_cases} ->"
+                    f" {guard.current_federal_cases}",
+                )
+            )
         if guard.notice_flag:
-            flags.append(Flag(code="missing_patient_notice", subject=subject,
-                              message=f"{guard.cases_without_notice} case(s) without a patient"
-                              " notice record"))
+            flags.append(
+                Flag(
+                    code="missing_patient_notice",
+                    subject=subject,
+                    message=f"{guard.cases_without_notice} case(s) without a patient notice record",
+                )
+            )
     known = {str(p.npi) for p in participants}
     strangers = sorted(n for n in current.by_physician if n not in known)
     if strangers:
-        flags.append(Flag(code="cases_of_non_participants", subject="agreement",
-                          message="eligible cases of physicians not in the programme: "
-                          + ", ".join(strangers)))
+        flags.append(
+            Flag(
+                code="cases_of_non_participants",
+                subject="agreement",
+                message="eligible cases of physicians not in the programme: "
+                + ", ".join(strangers),
+            )
+        )
 
     return SavingsResult(
         rules_version=RULES_VERSION,
@@ -1352,8 +1454,13 @@ def opportunity_analysis(
     item_cost = _group_sum(item_key, line, bound)
     item_qty = _group_sum(item_key, qty, max_qty * int(row_in.sum()))
     item_cases = dict(
-        zip(*np.unique(np.unique(item_key * parsed.n_cases + row_case) // parsed.n_cases,
-                       return_counts=True), strict=True)
+        zip(
+            *np.unique(
+                np.unique(item_key * parsed.n_cases + row_case) // parsed.n_cases,
+                return_counts=True,
+            ),
+            strict=True,
+        )
     )
     phys_cost = _group_sum(row_type * n_npi + parsed.case_npi_code[row_case], line, bound)
 
@@ -1362,22 +1469,30 @@ def opportunity_analysis(
         if not type_cases[t]:
             continue
         total = Fraction(type_cost.get(t, 0), cost_scale)
-        type_rows.append(CaseTypeCost(
-            case_type=name, cases=int(type_cases[t]), total_cost=round_rational(total),
-            cost_per_case=round_rational(total / int(type_cases[t])),
-        ))
+        type_rows.append(
+            CaseTypeCost(
+                case_type=name,
+                cases=int(type_cases[t]),
+                total_cost=round_rational(total),
+                cost_per_case=round_rational(total / int(type_cases[t])),
+            )
+        )
     item_rows = []
     for key in sorted(item_cost):
         t, i = divmod(key, n_items)
         total = Fraction(item_cost[key], cost_scale)
         quantity = Fraction(item_qty[key], 10**parsed.qty_digits)
-        item_rows.append(ItemCost(
-            case_type=parsed.type_values[t], item_code=parsed.item_values[i],
-            cases_using=int(item_cases[key]), quantity=round_rational(quantity, places=4),
-            total_cost=round_rational(total),
-            average_unit_cost=round_rational(total / quantity, places=4) if quantity else None,
-            cost_per_case=round_rational(total / int(type_cases[t])),
-        ))
+        item_rows.append(
+            ItemCost(
+                case_type=parsed.type_values[t],
+                item_code=parsed.item_values[i],
+                cases_using=int(item_cases[key]),
+                quantity=round_rational(quantity, places=4),
+                total_cost=round_rational(total),
+                average_unit_cost=round_rational(total / quantity, places=4) if quantity else None,
+                cost_per_case=round_rational(total / int(type_cases[t])),
+            )
+        )
     phys_rows = []
     per_type: dict[int, list[tuple[Fraction, int]]] = {}
     for key in sorted(int(k) for k in phys_cases):
@@ -1385,10 +1500,15 @@ def opportunity_analysis(
         cases = int(phys_cases[key])
         total = Fraction(phys_cost.get(key, 0), cost_scale)
         per_type.setdefault(t, []).append((total / cases, cases))
-        phys_rows.append(PhysicianCost(
-            case_type=parsed.type_values[t], npi=parsed.npi_values[n], cases=cases,
-            total_cost=round_rational(total), cost_per_case=round_rational(total / cases),
-        ))
+        phys_rows.append(
+            PhysicianCost(
+                case_type=parsed.type_values[t],
+                npi=parsed.npi_values[n],
+                cases=cases,
+                total_cost=round_rational(total),
+                cost_per_case=round_rational(total / cases),
+            )
+        )
     variation = []
     for t, entries in sorted(per_type.items()):
         values = sorted(pc for pc, _ in entries)
@@ -1396,17 +1516,26 @@ def opportunity_analysis(
         p25 = _percentile(values, Fraction(1, 4))
 
         def potential(target: Fraction, entries: list[tuple[Fraction, int]] = entries) -> Decimal:
-            return round_rational(sum(((pc - target) * n for pc, n in entries if pc > target),
-                                      Fraction(0)))
+            return round_rational(
+                sum(((pc - target) * n for pc, n in entries if pc > target), Fraction(0))
+            )
 
-        variation.append(CaseTypeVariation(
-            case_type=parsed.type_values[t], physicians=len(values),
-            minimum=round_rational(values[0]), p25=round_rational(p25),
-            median=round_rational(median), p75=round_rational(_percentile(values, Fraction(3, 4))),
-            maximum=round_rational(values[-1]),
-            potential_savings_at_median=potential(median), potential_savings_at_p25=potential(p25),
-        ))
+        variation.append(
+            CaseTypeVariation(
+                case_type=parsed.type_values[t],
+                physicians=len(values),
+                minimum=round_rational(values[0]),
+                p25=round_rational(p25),
+                median=round_rational(median),
+                p75=round_rational(_percentile(values, Fraction(3, 4))),
+                maximum=round_rational(values[-1]),
+                potential_savings_at_median=potential(median),
+                potential_savings_at_p25=potential(p25),
+            )
+        )
     return OpportunityAnalysis(
-        case_types=tuple(type_rows), items=tuple(item_rows), physicians=tuple(phys_rows),
+        case_types=tuple(type_rows),
+        items=tuple(item_rows),
+        physicians=tuple(phys_rows),
         variation=tuple(variation),
     )

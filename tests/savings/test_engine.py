@@ -104,7 +104,9 @@ def physician(
     )
 
 
-def opportunity(key: str = "X", *, items: tuple[str, ...] = ("X1",), **kwargs: object) -> Opportunity:
+def opportunity(
+    key: str = "X", *, items: tuple[str, ...] = ("X1",), **kwargs: object
+) -> Opportunity:
     return Opportunity(
         key=key, name=f"Opportunity {key}", case_types=("CATH",), item_codes=items, **kwargs
     )
@@ -211,7 +213,9 @@ def test_example_a_counts_eligible_cases_without_opt_out_and_post_termination(ex
 def test_example_a_per_opportunity_figures(example_a):
     a, b, c = example_a.opportunities
     assert (a.baseline_per_case, a.actual_cost, a.raw_savings) == (
-        D("1250"), D("464263.79"), D("104486.21"),
+        D("1250"),
+        D("464263.79"),
+        D("104486.21"),
     )
     assert b.actual_cost == D("195650.00")
     assert b.actual_per_case == D("430")
@@ -221,7 +225,9 @@ def test_example_a_per_opportunity_figures(example_a):
     assert c.actual_per_case == D("310.2")
     assert c.raw_savings == D("-4641.00")
     assert [o.capped_savings for o in example_a.opportunities] == [
-        D("91856.01"), D("60000.00"), D("-4080.00"),
+        D("91856.01"),
+        D("60000.00"),
+        D("-4080.00"),
     ]
     assert a.volume_factor == round_rational(Fraction(400, 455), places=10)
 
@@ -235,7 +241,10 @@ def test_example_a_split_and_per_capita(example_a):
     assert example_a.amount_paid == D("55888.01")
     amounts = {p.last_name: p.amount for p in example_a.physicians}
     assert amounts == {
-        "Adams": D("18629.34"), "Baker": D("18629.34"), "Clark": D("18629.33"), "Diaz": D("0.00"),
+        "Adams": D("18629.34"),
+        "Baker": D("18629.34"),
+        "Clark": D("18629.33"),
+        "Diaz": D("0.00"),
     }
     diaz = next(p for p in example_a.physicians if p.last_name == "Diaz")
     assert diaz.entitlement == "forfeited_for_cause"
@@ -322,7 +331,9 @@ def test_repricing_stops_a_vendor_price_change_from_creating_savings():
     current = usage(cases("c", 2, items=(("X1", "2", "60"),)))  # same use, dearer
     on = compute(base=base, current=current, prices={"X1": D("60")})
     off = compute(
-        base=base, current=current, prices={"X1": D("60")},
+        base=base,
+        current=current,
+        prices={"X1": D("60")},
         savings_terms=terms(reprice_baseline=False),
     )
     assert on.opportunities[0].baseline_per_case == D("120")
@@ -340,13 +351,19 @@ def test_repricing_keeps_savings_from_using_less():
 
 @pytest.mark.parametrize(
     ("floor", "effective", "capped"),
-    [(None, D("430"), D("680.00")), (D("450"), D("450"), D("600.00")), (D("700"), D("600"), D("0.00"))],
+    [
+        (None, D("430"), D("680.00")),
+        (D("450"), D("450"), D("600.00")),
+        (D("700"), D("600"), D("0.00")),
+    ],
 )
 def test_floor_limits_the_reduction_that_earns(floor, effective, capped):
     base = usage(cases("b", 4, items=(("X1", "1", "600"),)))
     current = usage(cases("c", 4, items=(("X1", "1", "430"),)))
     result = compute(
-        base=base, current=current, prices={"X1": D("600")},
+        base=base,
+        current=current,
+        prices={"X1": D("600")},
         opportunities=[opportunity(floor_per_case=floor)],
     )
     opp = result.opportunities[0]
@@ -361,7 +378,9 @@ def _federal_mix(prefix: str, federal: int, other: int, cost: str) -> list[Case]
 
 
 def test_volume_cap_all_payors_scales_all_savings():
-    result = compute(base=usage(_federal_mix("b", 5, 5, "100")), current=usage(_federal_mix("c", 10, 10, "90")))
+    result = compute(
+        base=usage(_federal_mix("b", 5, 5, "100")), current=usage(_federal_mix("c", 10, 10, "90"))
+    )
     opp = result.opportunities[0]
     assert opp.raw_savings == D("200.00")
     assert opp.volume_factor == D("0.5")
@@ -382,7 +401,9 @@ def test_volume_cap_federal_only_scales_only_the_federal_portion():
 
 
 def test_volume_cap_does_not_raise_savings_when_volume_falls():
-    result = compute(base=usage(cases("b", 10)), current=usage(cases("c", 4, items=(("X1", "1", "90"),))))
+    result = compute(
+        base=usage(cases("b", 10)), current=usage(cases("c", 4, items=(("X1", "1", "90"),)))
+    )
     assert result.opportunities[0].volume_factor == D("1")
     assert result.opportunities[0].capped_savings == D("40.00")
 
@@ -412,7 +433,9 @@ def test_opportunity_not_identified_at_signing_earns_only_from_its_effective_yea
     later = opportunity(identified_at_signing=False, effective_from_year=2026)
     now = opportunity(identified_at_signing=False, effective_from_year=2025)
     assert compute(base=base, current=current, opportunities=[later]).gross_savings == D("0.00")
-    assert compute(base=base, current=current, opportunities=[later]).opportunities[0].capped_savings == D("20.00")
+    assert compute(base=base, current=current, opportunities=[later]).opportunities[
+        0
+    ].capped_savings == D("20.00")
     assert compute(base=base, current=current, opportunities=[now]).gross_savings == D("20.00")
 
 
@@ -434,10 +457,14 @@ def _two_opportunity_year(**term_overrides: object) -> SavingsResult:
 
 def test_negative_opportunities_net_or_floor_at_zero():
     assert _two_opportunity_year().gross_savings == D("70.00")
-    assert _two_opportunity_year(negative_opportunities="floor_at_zero").gross_savings == D("100.00")
+    assert _two_opportunity_year(negative_opportunities="floor_at_zero").gross_savings == D(
+        "100.00"
+    )
 
 
-@pytest.mark.parametrize(("pct", "met", "pool"), [(D("20"), True, D("35.00")), (D("25"), False, D("0.00"))])
+@pytest.mark.parametrize(
+    ("pct", "met", "pool"), [(D("20"), True, D("35.00")), (D("25"), False, D("0.00"))]
+)
 def test_minimum_savings_threshold_against_total_expected_cost(pct, met, pool):
     result = _two_opportunity_year(min_savings_threshold_pct=pct)
     assert result.total_expected_cost == D("300.00")
@@ -467,7 +494,9 @@ def test_fees_come_off_gross_and_net_never_goes_negative():
 
 
 def _indicators(*met: bool) -> list[KeyIndicatorOutcome]:
-    return [KeyIndicatorOutcome(key=f"K{i}", name=f"Indicator {i}", met=m) for i, m in enumerate(met)]
+    return [
+        KeyIndicatorOutcome(key=f"K{i}", name=f"Indicator {i}", met=m) for i, m in enumerate(met)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -525,7 +554,10 @@ def test_leavers_and_joiners_share_pro_rata_by_days():
     assert by_name["Clark"].participation_days == 184
     # 1000 x 365/730 = 500.00, x 181/730 = 247.94..., x 184/730 = 252.05...; 1 cent to Adams.
     assert [by_name[n].amount for n in ("Adams", "Baker", "Clark", "Diaz")] == [
-        D("500.01"), D("247.94"), D("252.05"), D("0.00"),
+        D("500.01"),
+        D("247.94"),
+        D("252.05"),
+        D("0.00"),
     ]
     assert by_name["Baker"].entitlement == "pro_rata_leaver"
     assert by_name["Clark"].entitlement == "pro_rata_joiner"
@@ -538,7 +570,10 @@ def test_forfeit_policy_gives_leavers_nothing_but_keeps_joiners_pro_rata():
     assert by_name["Baker"].entitlement == "forfeited_leaver"
     # 1000 x 365/549 = 664.84..., x 184/549 = 335.15...; 1 cent to Adams.
     assert [by_name[n].amount for n in ("Adams", "Baker", "Clark", "Diaz")] == [
-        D("664.85"), D("0.00"), D("335.15"), D("0.00"),
+        D("664.85"),
+        D("0.00"),
+        D("335.15"),
+        D("0.00"),
     ]
 
 
@@ -576,7 +611,9 @@ def test_no_entitled_physician_means_nothing_is_paid():
 
 
 def test_severity_change_beyond_tolerance_is_flagged_with_its_figures():
-    base = usage(cases("bd", 10, npi="D", severity="2.10") + cases("be", 10, npi="E", severity="2.0"))
+    base = usage(
+        cases("bd", 10, npi="D", severity="2.10") + cases("be", 10, npi="E", severity="2.0")
+    )
     current = usage(
         cases("cd", 10, npi="D", severity="1.78") + cases("ce", 10, npi="E", severity="2.2")
     )
@@ -593,9 +630,7 @@ def test_severity_change_beyond_tolerance_is_flagged_with_its_figures():
 
 def test_federal_case_rise_and_missing_notice_are_flagged():
     base = usage(cases("b", 3) + cases("bo", 2, federal=False))
-    current = usage(
-        cases("c", 4) + [Case("nn", notice_date="", federal=False)]
-    )
+    current = usage(cases("c", 4) + [Case("nn", notice_date="", federal=False)])
     result = compute(base=base, current=current)
     guard = result.physician("N1").safeguards
     assert (guard.base_federal_cases, guard.current_federal_cases) == (3, 4)
@@ -619,13 +654,20 @@ def test_second_and_third_year_reset_the_baseline_and_the_cap_binds():
     )
     agreement = terms(distribution_cap=D("150.00"))
 
-    year1 = compute(base=base_2024, current=bad_2025, prices={"X1": D("40")}, savings_terms=agreement)
+    year1 = compute(
+        base=base_2024, current=bad_2025, prices={"X1": D("40")}, savings_terms=agreement
+    )
     assert year1.opportunities[0].capped_savings == D("-320.00")
     assert year1.amount_paid == D("0.00")
 
     year2 = compute(
-        base=base_2024, prior_usage=bad_2025, current=good_2026, prices={"X1": D("50")},
-        savings_terms=agreement, year_start=dt.date(2026, 1, 1), year_end=dt.date(2026, 12, 31),
+        base=base_2024,
+        prior_usage=bad_2025,
+        current=good_2026,
+        prices={"X1": D("50")},
+        savings_terms=agreement,
+        year_start=dt.date(2026, 1, 1),
+        year_end=dt.date(2026, 12, 31),
         already_distributed=year1.cumulative_distributed,
     )
     opp2 = year2.opportunities[0]
@@ -641,8 +683,13 @@ def test_second_and_third_year_reset_the_baseline_and_the_cap_binds():
     assert year2.cap_headroom == D("0.00")
 
     year3 = compute(
-        base=base_2024, prior_usage=good_2026, current=half_2027, prices={"X1": D("50")},
-        savings_terms=agreement, year_start=dt.date(2027, 1, 1), year_end=dt.date(2027, 12, 31),
+        base=base_2024,
+        prior_usage=good_2026,
+        current=half_2027,
+        prices={"X1": D("50")},
+        savings_terms=agreement,
+        year_start=dt.date(2027, 1, 1),
+        year_end=dt.date(2027, 12, 31),
         already_distributed=year2.cumulative_distributed,
     )
     opp3 = year3.opportunities[0]
@@ -671,7 +718,8 @@ def test_missing_price_blocks_the_year_and_names_the_items():
     current = usage(cases("c", 2, items=(("X1", "1", "90"), ("X2", "1", "5"), ("Q9", "1", "1"))))
     with pytest.raises(SavingsInputError, match=r"X2") as error:
         compute(
-            base=usage(cases("b", 2)), current=current,
+            base=usage(cases("b", 2)),
+            current=current,
             opportunities=[opportunity(items=("X1", "X2"))],
         )
     assert "Q9" not in str(error.value)  # not in any opportunity: no figure needs its price
@@ -686,7 +734,9 @@ def test_float_costs_are_refused():
 
 def test_more_than_four_decimals_of_cost_are_refused():
     with pytest.raises(SavingsInputError, match="more than 4 decimals"):
-        compute(base=usage(cases("b", 2)), current=usage(cases("c", 1, items=(("X1", "1", "1.00001"),))))
+        compute(
+            base=usage(cases("b", 2)), current=usage(cases("c", 1, items=(("X1", "1", "1.00001"),)))
+        )
 
 
 def test_programme_year_cases_outside_the_year_are_refused():
@@ -704,7 +754,11 @@ def test_programme_year_cases_outside_the_year_are_refused():
 )
 def test_terms_outside_the_contract_are_refused(overrides):
     with pytest.raises(SavingsInputError):
-        compute(base=usage(cases("b", 2)), current=usage(cases("c", 2)), savings_terms=terms(**overrides))
+        compute(
+            base=usage(cases("b", 2)),
+            current=usage(cases("c", 2)),
+            savings_terms=terms(**overrides),
+        )
 
 
 def test_decimal_objects_and_fractional_quantities_are_exact():
@@ -751,7 +805,9 @@ def test_opportunity_analysis_of_example_a_base_year():
     (cath,) = analysis.case_types
     assert (cath.cases, cath.total_cost, cath.cost_per_case) == (400, D("860000.00"), D("2150.00"))
     assert {i.item_code: i.cost_per_case for i in analysis.items} == {
-        "A1": D("1250.00"), "B1": D("600.00"), "C1": D("300.00"),
+        "A1": D("1250.00"),
+        "B1": D("600.00"),
+        "C1": D("300.00"),
     }
     assert [p.cases for p in analysis.physicians] == [100, 100, 100, 100]
     (spread,) = analysis.variation
@@ -770,7 +826,10 @@ def test_opportunity_analysis_potential_savings_at_median_and_p25():
     (spread,) = analysis.variation
     # Costs per case 100, 200, 400, 600: median 300, P25 = 100 + 0.75 x 100 = 175.
     assert (spread.minimum, spread.p25, spread.median, spread.maximum) == (
-        D("100.00"), D("175.00"), D("300.00"), D("600.00"),
+        D("100.00"),
+        D("175.00"),
+        D("300.00"),
+        D("600.00"),
     )
     assert spread.potential_savings_at_median == D("1300.00")  # (400-300)x1 + (600-300)x4
     assert spread.potential_savings_at_p25 == D("1975.00")  # 25x2 + 225x1 + 425x4
@@ -795,21 +854,23 @@ def _large_usage(rows: int, *, year: int, seed: int) -> pd.DataFrame:
     )
     cents = rng.integers(100, 100000, 1000)
     cost_values = pd.Series([f"{c // 100}.{c % 100:02d}" for c in cents], dtype="str")
-    return pd.DataFrame({
-        "case_id": pd.Series(case).astype("str").radd(f"{year}-"),
-        "service_date": dates.astype("str"),
-        "case_type": pd.Series(case_type).astype("str").radd("T"),
-        "physician_npi": pd.Series(case % 40).astype("str").radd("N"),
-        "payer": "medicare",
-        "federal_program": pd.Series(np.where(case % 3 == 0, "true", "false"), dtype="str"),
-        "item_code": pd.Series(item).astype("str").radd("I"),
-        "quantity": pd.Series(rng.integers(1, 4, rows)).astype("str"),
-        "unit_cost": cost_values.iloc[rng.integers(0, 1000, rows)].reset_index(drop=True),
-        "severity_weight": "1.5",
-        "notice_date": "",
-        "reviewed": "",
-        "opted_out": pd.Series(np.where(case % 97 == 0, "true", "false"), dtype="str"),
-    })
+    return pd.DataFrame(
+        {
+            "case_id": pd.Series(case).astype("str").radd(f"{year}-"),
+            "service_date": dates.astype("str"),
+            "case_type": pd.Series(case_type).astype("str").radd("T"),
+            "physician_npi": pd.Series(case % 40).astype("str").radd("N"),
+            "payer": "medicare",
+            "federal_program": pd.Series(np.where(case % 3 == 0, "true", "false"), dtype="str"),
+            "item_code": pd.Series(item).astype("str").radd("I"),
+            "quantity": pd.Series(rng.integers(1, 4, rows)).astype("str"),
+            "unit_cost": cost_values.iloc[rng.integers(0, 1000, rows)].reset_index(drop=True),
+            "severity_weight": "1.5",
+            "notice_date": "",
+            "reviewed": "",
+            "opted_out": pd.Series(np.where(case % 97 == 0, "true", "false"), dtype="str"),
+        }
+    )
 
 
 def test_a_million_rows_and_fifty_opportunities_take_well_under_two_seconds():
@@ -818,7 +879,9 @@ def test_a_million_rows_and_fifty_opportunities_take_well_under_two_seconds():
     current = _large_usage(1_000_000, year=2025, seed=2)
     opportunities = [
         Opportunity(
-            key=f"O{k}", name=f"Opportunity {k}", case_types=(f"T{k % 10}",),
+            key=f"O{k}",
+            name=f"Opportunity {k}",
+            case_types=(f"T{k % 10}",),
             item_codes=tuple(f"I{(k % 10) * 10 + j}" for j in range(k % 5, k % 5 + 5)),
         )
         for k in range(50)
@@ -828,10 +891,15 @@ def test_a_million_rows_and_fifty_opportunities_take_well_under_two_seconds():
     for _ in range(2):  # best of two: the machine is shared with other test runs
         started = time.perf_counter()
         result = savings_compute(
-            terms=terms(), opportunities=opportunities,
+            terms=terms(),
+            opportunities=opportunities,
             participants=[physician(f"N{i}") for i in range(40)],
-            year_start=YEAR_START, year_end=YEAR_END, base_usage=base, current_usage=current,
-            current_prices=prices, fee_months=12,
+            year_start=YEAR_START,
+            year_end=YEAR_END,
+            base_usage=base,
+            current_usage=current,
+            current_prices=prices,
+            fee_months=12,
         )
         timings.append(time.perf_counter() - started)
     elapsed = min(timings)
@@ -841,7 +909,26 @@ def test_a_million_rows_and_fifty_opportunities_take_well_under_two_seconds():
 
 
 def test_usage_frame_from_csv_keeps_amounts_as_text():
-    text = ",".join(USAGE_COLUMNS) + "\nc1,2025-01-01,CATH,N1,medicare,true,X1,1,955.67,2.0,,,false\n"
+    text = (
+        ",".join(USAGE_COLUMNS) + "\nc1,2025-01-01,CATH,N1,medicare,true,X1,1,955.67,2.0,,,false\n"
+    )
     frame = usage_frame_from_csv(io.StringIO(text))
     assert frame.loc[0, "unit_cost"] == "955.67"
     assert frame.loc[0, "notice_date"] == ""
+
+
+def test_a_forfeited_physician_never_receives_a_leftover_cent():
+    # Found by the property test: Adams is first in name order but has no share.
+    participants = [
+        physician("A", last_name="Adams", termination_date=dt.date(2025, 3, 1), for_cause=True),
+        physician("B", last_name="Baker"),
+        physician("C", last_name="Clark"),
+    ]
+    result = compute(
+        base=usage(cases("b", 1, npi="B", items=(("X1", "1", "100.02"),))),
+        current=usage(cases("c", 1, npi="B", items=(("X1", "1", "100"),))),
+        prices={"X1": D("100.02")},
+        participants=participants,
+    )
+    assert result.amount_paid == D("0.01")
+    assert [p.amount for p in result.physicians] == [D("0.00"), D("0.01"), D("0.00")]

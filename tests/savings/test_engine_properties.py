@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from savings.engine import SavingsResult
 from tests.savings.test_engine import (
-    YEAR_END,
     YEAR_START,
     Case,
     compute,
@@ -42,16 +41,18 @@ def case_lists(draw, *, prefix: str, service_date: st.SearchStrategy[str] | None
         items = draw(
             st.lists(st.tuples(st.sampled_from(ITEMS), quantity_text, money_text), max_size=3)
         )
-        result.append(Case(
-            case_id=f"{prefix}{i}",
-            npi=draw(st.sampled_from(["N1", "N2", "N3"])),
-            items=tuple(items) or (("X1", "1", "10.00"),),
-            service_date=draw(service_date) if service_date is not None else "2024-06-01",
-            federal=draw(st.booleans()),
-            opted_out=draw(st.booleans()) and draw(st.booleans()),
-            severity=draw(st.sampled_from(["1.5", "2.0", "2.25"])),
-            notice_date=draw(st.sampled_from(["", "2025-01-01"])),
-        ))
+        result.append(
+            Case(
+                case_id=f"{prefix}{i}",
+                npi=draw(st.sampled_from(["N1", "N2", "N3"])),
+                items=tuple(items) or (("X1", "1", "10.00"),),
+                service_date=draw(service_date) if service_date is not None else "2024-06-01",
+                federal=draw(st.booleans()),
+                opted_out=draw(st.booleans()) and draw(st.booleans()),
+                severity=draw(st.sampled_from(["1.5", "2.0", "2.25"])),
+                notice_date=draw(st.sampled_from(["", "2025-01-01"])),
+            )
+        )
     return result
 
 
@@ -64,7 +65,9 @@ def _run(base_cases, current_cases, **kwargs) -> SavingsResult:
         current=usage(current_cases),
         prices=kwargs.pop("prices", ALL_PRICES),
         opportunities=kwargs.pop("opportunities", OPPORTUNITIES),
-        participants=kwargs.pop("participants", [physician("N1"), physician("N2"), physician("N3")]),
+        participants=kwargs.pop(
+            "participants", [physician("N1"), physician("N2"), physician("N3")]
+        ),
         **kwargs,
     )
 
@@ -76,15 +79,19 @@ def participants(draw):
         join = YEAR_START + dt.timedelta(days=draw(st.integers(min_value=-400, max_value=300)))
         leave = draw(st.none() | st.integers(min_value=0, max_value=420))
         terminated = draw(st.none() | st.integers(min_value=0, max_value=420))
-        people.append(physician(
-            f"N{n}",
-            last_name=draw(st.sampled_from(["Adams", "Baker", "Clark"])),
-            first_name=draw(st.sampled_from(["A", "B"])),
-            join_date=join,
-            leave_date=None if leave is None else join + dt.timedelta(days=leave),
-            termination_date=None if terminated is None else join + dt.timedelta(days=terminated),
-            for_cause=draw(st.booleans()),
-        ))
+        people.append(
+            physician(
+                f"N{n}",
+                last_name=draw(st.sampled_from(["Adams", "Baker", "Clark"])),
+                first_name=draw(st.sampled_from(["A", "B"])),
+                join_date=join,
+                leave_date=None if leave is None else join + dt.timedelta(days=leave),
+                termination_date=None
+                if terminated is None
+                else join + dt.timedelta(days=terminated),
+                for_cause=draw(st.booleans()),
+            )
+        )
     return people
 
 
@@ -95,13 +102,19 @@ def participants(draw):
     policy=st.sampled_from(["pro_rata", "forfeit"]),
 )
 def test_per_capita_parts_always_add_up_to_the_amount_paid(people, saved_cents, policy):
-    base = [Case(f"b{i}", npi="N0", items=(("X1", "1", "1000.00"),), service_date="2024-06-01")
-            for i in range(4)]
+    base = [
+        Case(f"b{i}", npi="N0", items=(("X1", "1", "1000.00"),), service_date="2024-06-01")
+        for i in range(4)
+    ]
     per_case = D(100000 - saved_cents // 4) / 100
     current = [Case(f"c{i}", npi="N0", items=(("X1", "1", str(per_case)),)) for i in range(4)]
     result = _run(
-        base, current, prices={"X1": D("1000.00")}, opportunities=[opportunity()],
-        participants=people, savings_terms=terms(leaver_policy=policy),
+        base,
+        current,
+        prices={"X1": D("1000.00")},
+        opportunities=[opportunity()],
+        participants=people,
+        savings_terms=terms(leaver_policy=policy),
     )
     amounts = [p.amount for p in result.physicians]
     assert sum(amounts, D(0)) == result.amount_paid
@@ -123,8 +136,12 @@ def test_cumulative_distributions_never_exceed_the_cap(cap_cents, yearly_costs):
     for year_cost in yearly_costs:
         current = [Case(f"c{i}", items=(("X1", "1", str(year_cost)),)) for i in range(5)]
         result = _run(
-            base, current, prices={"X1": D("100")}, opportunities=[opportunity()],
-            savings_terms=terms(distribution_cap=cap), already_distributed=already,
+            base,
+            current,
+            prices={"X1": D("100")},
+            opportunities=[opportunity()],
+            savings_terms=terms(distribution_cap=cap),
+            already_distributed=already,
         )
         assert D(0) <= result.amount_paid <= result.pool_after_quality_gate
         assert result.amount_paid + result.withheld_by_cap == result.pool_after_quality_gate
@@ -161,12 +178,21 @@ def test_shuffling_rows_never_changes_any_figure(base_cases, current_cases, seed
     base = usage(base_cases)
     current = usage(current_cases)
     agreement = terms(volume_cap_scope=scope, admin_fee_monthly=D("0.10"))
-    people = [physician("N1"), physician("N2", termination_date=dt.date(2025, 6, 30)),
-              physician("N3", join_date=dt.date(2025, 3, 1))]
+    people = [
+        physician("N1"),
+        physician("N2", termination_date=dt.date(2025, 6, 30)),
+        physician("N3", join_date=dt.date(2025, 3, 1)),
+    ]
 
     def run(b, c):
-        return compute(base=b, current=c, prices=ALL_PRICES, opportunities=OPPORTUNITIES,
-                       participants=people, savings_terms=agreement).to_dict()
+        return compute(
+            base=b,
+            current=c,
+            prices=ALL_PRICES,
+            opportunities=OPPORTUNITIES,
+            participants=people,
+            savings_terms=agreement,
+        ).to_dict()
 
     def shuffled(frame):
         order = list(range(len(frame)))
@@ -180,10 +206,11 @@ def test_shuffling_rows_never_changes_any_figure(base_cases, current_cases, seed
 @given(
     uses=st.lists(
         st.lists(st.tuples(st.sampled_from(ITEMS), quantity_text), min_size=1, max_size=3),
-        min_size=1, max_size=8,
+        min_size=1,
+        max_size=8,
     ),
-    old_prices=st.fixed_dictionaries({i: money_text for i in ITEMS}),
-    new_prices=st.fixed_dictionaries({i: money_text for i in ITEMS}),
+    old_prices=st.fixed_dictionaries(dict.fromkeys(ITEMS, money_text)),
+    new_prices=st.fixed_dictionaries(dict.fromkeys(ITEMS, money_text)),
     scope=st.sampled_from(["all_payors", "federal_only"]),
 )
 def test_with_repricing_a_price_change_alone_never_creates_savings(
@@ -191,8 +218,12 @@ def test_with_repricing_a_price_change_alone_never_creates_savings(
 ):
     def year(prefix: str, date: str, prices: dict[str, str]) -> list[Case]:
         return [
-            Case(f"{prefix}{n}", items=tuple((item, qty, prices[item]) for item, qty in use),
-                 service_date=date, federal=n % 2 == 0)
+            Case(
+                f"{prefix}{n}",
+                items=tuple((item, qty, prices[item]) for item, qty in use),
+                service_date=date,
+                federal=n % 2 == 0,
+            )
             for n, use in enumerate(uses)
         ]
 
