@@ -86,6 +86,15 @@ VolumeCapScope = Literal["all_payors", "federal_only"]
 NegativeOpportunities = Literal["net", "floor_at_zero"]
 QualityGate = Literal["all_or_nothing", "sliding"]
 LeaverPolicy = Literal["pro_rata", "forfeit"]
+BaselineSource = Literal["original", "prior_year", "none"]
+Entitlement = Literal[
+    "full",
+    "pro_rata_joiner",
+    "pro_rata_leaver",
+    "forfeited_leaver",
+    "forfeited_for_cause",
+    "not_participating",
+]
 
 
 class SavingsInputError(ValueError):
@@ -218,7 +227,7 @@ class OpportunityResult:
     base_federal_cases: int
     original_baseline_per_case: Decimal | None
     prior_year_per_case: Decimal | None
-    baseline_source: Literal["original", "prior_year", "none"]
+    baseline_source: BaselineSource
     baseline_per_case: Decimal | None
     expected_cost: Decimal
     actual_cost: Decimal
@@ -256,14 +265,7 @@ class PhysicianResult:
     npi: str
     last_name: str
     first_name: str
-    entitlement: Literal[
-        "full",
-        "pro_rata_joiner",
-        "pro_rata_leaver",
-        "forfeited_leaver",
-        "forfeited_for_cause",
-        "not_participating",
-    ]
+    entitlement: Entitlement
     participation_days: int
     year_days: int
     weight: Decimal
@@ -859,6 +861,7 @@ def _opportunity_figures(
     else:
         base_cases = original_base_cases
         base_federal = sum(base.federal_eligible.get(t, 0) for t in opp.case_types)
+    source: BaselineSource
     if original_pc is None:
         baseline_pc, source = None, "none"
     elif prior_pc is not None and prior_pc < original_pc:
@@ -998,7 +1001,7 @@ def _check_prices(
 
 def _participation(
     p: Participant, *, year_start: dt.date, year_end: dt.date, leaver_policy: LeaverPolicy
-) -> tuple[str, int, int]:
+) -> tuple[Entitlement, int, int]:
     """(entitlement, days participated, days that count for the share)."""
     start = max(p.join_date, year_start)
     end = year_end
@@ -1101,8 +1104,8 @@ def savings_compute(
     base = aggregate(base_usage, "base year")
     prior = aggregate(prior_usage, "prior year") if prior_usage is not None else None
     current = aggregate(current_usage, "programme year")
-    if current.first_day is not None and (
-        current.first_day < year_start.toordinal() or current.last_day > year_end.toordinal()
+    if (current.first_day is not None and current.first_day < year_start.toordinal()) or (
+        current.last_day is not None and current.last_day > year_end.toordinal()
     ):
         raise SavingsInputError(
             f"programme-year usage has cases outside {year_start.isoformat()}"
