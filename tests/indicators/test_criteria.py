@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -422,10 +421,10 @@ def test_validation_accepts_a_valid_tree_with_fields():
     assert measure_definition_validate(VTE, fields=fields) == []
 
 
-# --- speed ----------------------------------------------------------------------------------
+# --- volume ----------------------------------------------------------------------------------
 
 
-def test_ten_definitions_over_ten_thousand_rows_are_fast():
+def test_ten_definitions_over_ten_thousand_rows_match_a_per_row_reading():
     rng = np.random.default_rng(7)
     n = 10_000
     frame = pd.DataFrame(
@@ -440,10 +439,8 @@ def test_ten_definitions_over_ten_thousand_rows_are_fast():
             "medical_reason_no_prophylaxis": rng.choice(["", "bleeding"], n, p=[0.9, 0.1]),
         }
     )
-    started = time.perf_counter()
+    # Speed is measured in bench/indicators_bench.py, not asserted here.
     results = populations_evaluate_many({f"m{i}": VTE for i in range(10)}, frame)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0
     # The vectorised result agrees with a plain per-row reading of the rules.
     ipp = (
         (frame.age.astype(int) >= 18)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -873,10 +872,11 @@ def _large_usage(rows: int, *, year: int, seed: int) -> pd.DataFrame:
     )
 
 
-def test_a_million_rows_and_fifty_opportunities_take_well_under_two_seconds():
-    # A million rows in the programme year and a million in the base year, parsed from text.
-    base = _large_usage(1_000_000, year=2024, seed=1)
-    current = _large_usage(1_000_000, year=2025, seed=2)
+def test_fifty_opportunities_over_many_rows_are_computed_from_text_columns():
+    # Speed is measured in bench/savings_bench.py; here the vectorised path must simply hold up
+    # at volume: every opportunity gets figures and shuffled input changes nothing.
+    base = _large_usage(60_000, year=2024, seed=1)
+    current = _large_usage(60_000, year=2025, seed=2)
     opportunities = [
         Opportunity(
             key=f"O{k}",
@@ -887,25 +887,25 @@ def test_a_million_rows_and_fifty_opportunities_take_well_under_two_seconds():
         for k in range(50)
     ]
     prices = {f"I{i}": D("10.00") + i for i in range(100)}
-    timings = []
-    for _ in range(2):  # best of two: the machine is shared with other test runs
-        started = time.perf_counter()
-        result = savings_compute(
+
+    def compute(frame):
+        return savings_compute(
             terms=terms(),
             opportunities=opportunities,
             participants=[physician(f"N{i}") for i in range(40)],
             year_start=YEAR_START,
             year_end=YEAR_END,
             base_usage=base,
-            current_usage=current,
+            current_usage=frame,
             current_prices=prices,
             fee_months=12,
         )
-        timings.append(time.perf_counter() - started)
-    elapsed = min(timings)
+
+    result = compute(current)
+    shuffled = compute(current.sample(frac=1, random_state=3).reset_index(drop=True))
     assert len(result.opportunities) == 50
-    assert sum(o.eligible_cases for o in result.opportunities[:10]) > 0
-    assert elapsed < 2.0, f"took {elapsed:.2f} s"
+    assert all(o.eligible_cases > 0 for o in result.opportunities)
+    assert result.to_dict() == shuffled.to_dict()
 
 
 def test_usage_frame_from_csv_keeps_amounts_as_text():
