@@ -1,4 +1,4 @@
-"""`make run`: the web server and a real Celery worker (with beat) side by side; Ctrl-C stops both."""
+"""`make run`: the web server and a real Celery worker (with beat); Ctrl-C stops both."""
 
 from __future__ import annotations
 

@@ -260,3 +260,49 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.key})"
+
+
+class OIDCProvider(models.Model):
+    """An organization's single sign-on (OpenID Connect) provider.
+
+    Chosen at sign-in by the e-mail domain (``Organization.email_domains``). It signs in only
+    people who already hold a membership of this organization; it never creates one.
+    """
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE,
+                                        related_name="oidc_provider")
+    name = models.CharField(max_length=100, default="Hospital single sign-on",
+                            help_text="Shown on the sign-in button.")
+    issuer = models.URLField(
+        help_text="The provider's issuer URL; its discovery document is read from "
+                  "<issuer>/.well-known/openid-configuration.")
+    client_id = models.CharField(max_length=200)
+    client_secret = models.CharField(max_length=500)
+    scopes = models.CharField(max_length=200, default="openid email profile")
+    signing_algorithm = models.CharField(max_length=10, default="RS256")
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["client_secret"])
+
+    class Meta:
+        verbose_name = "OIDC provider"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.organization})"
+
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    def domains(self) -> list[str]:
+        return organization_domains(self.organization)
+
+
+def organization_domains(organization: Organization) -> list[str]:
+    """The organization's e-mail domains, lower-cased, without ``@``."""
+    return [d.strip().lstrip("@").lower() for d in organization.email_domains.split(",")
+            if d.strip()]

@@ -8,7 +8,8 @@ SECRET_KEY = env_str("SECRET_KEY")
 if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("dev-insecure"):
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("Environment variable SECRET_KEY must be at least 50 random characters.")
+    raise ImproperlyConfigured(
+        "Environment variable SECRET_KEY must be at least 50 random characters.")
 env_url("DATABASE_URL", schemes=("postgres", "postgresql", "pgsql"))  # required in production
 env_url("REDIS_URL", schemes=("redis", "rediss"))
 
