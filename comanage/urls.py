@@ -3,8 +3,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from comanage.core import api_urls as core_api_urls
 from comanage.core import api_views
 from comanage.core import urls as core_urls
 from comanage.core import views as core_views
@@ -13,7 +14,7 @@ from comanage.core import views as core_views
 APPS = ["agreements", "indicators", "savings", "adjudication"]
 
 org_patterns = list(core_urls.org_urlpatterns)
-api_org_patterns = []
+api_org_patterns = [path("", include(core_api_urls.org_urlpatterns))]
 for app in APPS:
     org_patterns.append(path("", include(f"{app}.urls")))
     api_org_patterns.append(path("", include(f"{app}.api_urls")))
@@ -48,9 +49,15 @@ urlpatterns = [
     path("api/v1/organizations/", api_views.OrganizationListView.as_view(),
          name="api_organizations"),
     path("api/v1/organizations/<slug:org_slug>/", include(api_org_patterns)),
+    path("api/v1/", include(core_api_urls.user_urlpatterns)),
     path("api/schema/", core_views.public_view(SpectacularAPIView.as_view()), name="api_schema"),
-    path("api/docs/", core_views.public_view(SpectacularSwaggerView.as_view(url_name="api_schema")),
+    # The split view loads its start-up script from a URL instead of inline, and the assets
+    # come from the drf-spectacular-sidecar package (no CDN): the docs work offline.
+    path("api/docs/",
+         core_views.public_view(SpectacularSwaggerSplitView.as_view(url_name="api_schema")),
          name="api_docs"),
+    path("api/docs/assets/<str:name>", core_views.public_view(api_views.docs_asset),
+         name="api_docs_asset"),
     path("django-admin/", admin.site.urls),
 ]
 

@@ -11,8 +11,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.http import Http404
+from django.http.request import RawPostDataException
+from django_scopes.manager import DisabledQuerySet
 from rest_framework import exceptions, permissions, viewsets
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -43,8 +45,28 @@ def _flatten(detail: Any, field: str | None = None) -> list[dict[str, Any]]:
     return [{"field": field, "code": str(code), "message": str(detail)}]
 
 
+class Conflict(exceptions.APIException):
+    """409: the request clashes with work already under way (a live job, an in-flight retry)."""
+
+    status_code = 409
+    default_detail = "This conflicts with work already under way."
+    default_code = "conflict"
+
+
+class IdempotencyKeyReused(exceptions.APIException):
+    """422: an ``Idempotency-Key`` already used for a different request (IETF draft, 2.7)."""
+
+    status_code = 422
+    default_detail = "This Idempotency-Key was already used for a different request."
+    default_code = "idempotency_key_reused"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every error as ``{"errors": [{"field", "code", "message"}]}``."""
+    from .jobs import DuplicateJob
+
+    if isinstance(exc, DuplicateJob):
+        exc = Conflict(f"{exc} (job {exc.existing.pk})")
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         exc = exceptions.ValidationError(detail=detail)
@@ -112,8 +134,9 @@ class TenantViewSet(viewsets.GenericViewSet):
     """Base of every organization-scoped API view set.
 
     Subclasses declare ``permission_map`` (action -> permission name from
-    ``comanage.core.permissions``), ``queryset`` (the scoped manager does the tenant filtering)
-    and may override ``filter_own`` to narrow a physician's lists to their own rows.
+    ``comanage.core.permissions``), ``queryset`` (the scoped manager does the tenant filtering;
+    ``Model.objects.select_related(...)`` in the class body is fine, see ``get_queryset``) and
+    may override ``filter_own`` to narrow a physician's lists to their own rows.
     """
 
     permission_classes = [permissions.IsAuthenticated, OrganizationMember, DeclaredPermission]
@@ -129,7 +152,17 @@ class TenantViewSet(viewsets.GenericViewSet):
         return self.request.membership
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        queryset = super().get_queryset()
+        queryset = self.queryset
+        if isinstance(queryset, DisabledQuerySet):
+            # ``queryset = Model.objects.select_related(...)`` written in the class body runs at
+            # import, outside any scope: django-scopes hands back a disabled queryset that would
+            # refuse every query. Re-run it now with this request's tenant filter added.
+            queryset = models.QuerySet(model=queryset.model, query=queryset.query.chain())
+            if getattr(self, "swagger_fake_view", False):
+                return queryset.none()
+            queryset = queryset.filter(organization=self.organization)
+        else:
+            queryset = super().get_queryset()
         if getattr(self, "swagger_fake_view", False):
             return queryset.none()
         permission = self.permission_map.get(self.action or "", "")
@@ -146,8 +179,22 @@ class TenantViewSet(viewsets.GenericViewSet):
 
 
 def _fingerprint(request) -> str:  # type: ignore[no-untyped-def]
-    body = request._request.body if hasattr(request._request, "body") else b""
-    return hashlib.sha256(request.method.encode() + request.path.encode() + body).hexdigest()
+    """What makes two requests "the same": method, path, query and body."""
+    digest = hashlib.sha256(request.method.encode() + b" " + request.get_full_path().encode())
+    try:
+        digest.update(request._request.body)
+    except RawPostDataException:
+        # The stream was already parsed (a session's CSRF check reads multipart forms): hash the
+        # parsed fields and the uploaded files' contents instead.
+        for name in sorted(request._request.POST):
+            digest.update(f"{name}={request._request.POST.getlist(name)}".encode())
+        for name in sorted(request._request.FILES):
+            for upload in request._request.FILES.getlist(name):
+                digest.update(name.encode() + (upload.name or "").encode())
+                for chunk in upload.chunks():
+                    digest.update(chunk)
+                upload.seek(0)
+    return digest.hexdigest()
 
 
 def idempotent(method: Callable) -> Callable:
@@ -170,11 +217,9 @@ def idempotent(method: Callable) -> Callable:
         except IntegrityError:
             record = IdempotencyRecord.objects.get(user=request.user, key=key)
             if record.request_fingerprint != fingerprint:
-                raise exceptions.ValidationError(
-                    {"Idempotency-Key": "This key was already used for a different request."}
-                ) from None
+                raise IdempotencyKeyReused() from None
             if record.status_code is None:
-                raise exceptions.APIException(
+                raise Conflict(
                     "The first request with this Idempotency-Key is still being processed."
                 ) from None
             body = json.loads(bytes(record.response_body)) if record.response_body else None
@@ -194,4 +239,6 @@ def idempotent(method: Callable) -> Callable:
             content_type="application/json")
         return response
 
+    # Read by the schema hook (comanage.core.schema) to document 409 and 422 on this operation.
+    wrapper.comanage_idempotent = True  # type: ignore[attr-defined]
     return wrapper

@@ -213,6 +213,16 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "DEFAULT_GENERATOR_CLASS": "comanage.core.schema.SchemaGenerator",
+    # Swagger UI's files are served by comanage.core.api_views.docs_asset (offline, no CDN).
+    "SWAGGER_UI_DIST": "/api/docs/assets",
+    "SWAGGER_UI_FAVICON_HREF": "/api/docs/assets/favicon-32x32.png",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "comanage.core.schema.postprocess_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {},
 }
 
 LOGGING = {
