@@ -13,7 +13,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # SIGTERM (a supervisor, `kill`) stops both processes just as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get(
         "DJANGO_SETTINGS_MODULE", "comanage.settings.local")}
     for sub in ("broker/queue", "broker/control", "cache", "media"):
