@@ -112,6 +112,8 @@ class Agreement(TenantModel):
         related_name="+")
     executed_on = models.DateField(null=True, blank=True)
     signatories = models.TextField(blank=True, help_text="Who signed, one per line.")
+    terminated_on = models.DateField(null=True, blank=True)
+    termination_reason = models.TextField(blank=True)
     patient_notice_process = models.TextField(blank=True)
     quality_safeguards = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
