@@ -1,0 +1,266 @@
+"""Reading and checking a case file (one row per encounter) before anything is stored.
+
+Pure functions over bytes and DataFrames, no ORM: ``casefile_read`` decodes and parses (CSV
+with the pyarrow engine, or XLSX), ``casefile_validate`` checks the whole file and converts
+the typed columns once (numbers, dates, yes/no), ``casefile_evaluate`` runs every indicator's
+populations over it. Every problem carries the spreadsheet row (the header is row 1), the
+column and the reason; the file is refused whole if there is any (spec section 3: bad data is
+an error the user sees, not a silent drop).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .criteria import (
+    CriteriaDataError,
+    CriteriaInvalid,
+    MeasureDataError,
+    MeasureDefinition,
+    PopulationResult,
+    criteria_fields,
+    populations_evaluate_many,
+)
+
+MAX_PROBLEMS = 100
+CASE_ID = "case_id"
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+_KINDS = {"string": "string", "text": "string", "number": "number", "integer": "number",
+          "decimal": "number", "boolean": "boolean", "bool": "boolean", "date": "date"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int | None
+    column: str
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"row": self.row, "column": self.column, "message": self.message}
+
+
+@dataclass
+class Problems:
+    """The first ``MAX_PROBLEMS`` problems and how many there are in all."""
+
+    items: list[Problem] = field(default_factory=list)
+    total: int = 0
+
+    def add(self, row: int | None, column: str, message: str) -> None:
+        self.total += 1
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(Problem(row, column, message))
+
+    def add_rows(self, mask: np.ndarray, column: str, message_for) -> None:  # type: ignore[no-untyped-def]
+        """One problem per flagged row; only the first ones are materialised."""
+        positions = np.flatnonzero(mask)
+        self.total += len(positions)
+        room = MAX_PROBLEMS - len(self.items)
+        for pos in positions[:max(room, 0)]:
+            self.items.append(Problem(int(pos) + 2, column, message_for(int(pos))))
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+
+class CaseFileRefused(ValueError):
+    def __init__(self, problems: Problems):
+        self.problems = problems
+        super().__init__(f"{problems.total} problem(s) in the case file")
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """What the agreement's indicators need from a case file."""
+
+    columns: dict[str, str]  # name -> kind, case_id first
+    date_fields: tuple[str, ...]
+
+    @property
+    def header(self) -> list[str]:
+        return list(self.columns)
+
+
+def casefile_spec(definitions: Mapping[str, MeasureDefinition],
+                  declared: Mapping[str, Mapping[str, str]],
+                  date_fields: Mapping[str, str]) -> FileSpec:
+    """Every column the indicators read, with its kind (``declared`` per indicator key)."""
+    columns: dict[str, str] = {CASE_ID: "string"}
+    for key, definition in definitions.items():
+        types = {name: _KINDS.get(str(kind).lower(), "string")
+                 for name, kind in declared.get(key, {}).items()}
+        used: set[str] = set()
+        for _name, tree in definition.criteria_items():
+            used |= criteria_fields(tree)
+        for attr in ("observation_field", "numerator_value_field", "denominator_value_field"):
+            if getattr(definition, attr):
+                used.add(getattr(definition, attr))
+        if date_fields.get(key):
+            used.add(date_fields[key])
+            types.setdefault(date_fields[key], "date")
+        for name in sorted(used):
+            columns.setdefault(name, types.get(name, "string"))
+    dates = tuple(sorted({d for d in date_fields.values() if d}))
+    return FileSpec(columns=columns, date_fields=dates)
+
+
+def casefile_read(data: bytes, *, filename: str) -> pd.DataFrame:
+    """The file as a frame of text columns (nothing inferred yet: validation decides types)."""
+    problems = Problems()
+    if filename.lower().endswith((".xlsx", ".xlsm")):
+        try:
+            frame = pd.read_excel(io.BytesIO(data), dtype=str, engine="openpyxl")
+        except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the user's problem
+            problems.add(None, "", f"not a readable Excel workbook: {exc}")
+            raise CaseFileRefused(problems) from exc
+        frame.columns = [str(c).strip() for c in frame.columns]
+        return frame.astype("string")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        problems.add(line, "", "the file is not UTF-8 text (save it as 'CSV UTF-8'); "
+                               f"byte {data[exc.start]:#04x} at this row cannot be read")
+        raise CaseFileRefused(problems) from exc
+    if not data.strip():
+        problems.add(None, "", "the file is empty")
+        raise CaseFileRefused(problems)
+    try:
+        frame = pd.read_csv(io.BytesIO(data), engine="pyarrow", dtype="string")
+    except Exception as exc:  # noqa: BLE001 - pyarrow reports ragged rows etc. as ArrowInvalid
+        problems.add(None, "", f"the file cannot be read as CSV: {exc}")
+        raise CaseFileRefused(problems) from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    return (series.isna() | (series.str.strip() == "")).fillna(True).to_numpy(dtype=bool)
+
+
+def _convert(series: pd.Series, kind: str) -> tuple[object, np.ndarray, np.ndarray]:
+    """(converted column, blank mask, bad mask)."""
+    blank = _blank(series)
+    text = series.str.strip()
+    if kind == "number":
+        numbers = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
+        values = numbers.to_numpy(dtype="float64", na_value=np.nan)
+        return values, blank, np.isnan(values) & ~blank
+    if kind == "date":
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        values = parsed.to_numpy(dtype="datetime64[us]")
+        return values, blank, np.isnat(values) & ~blank
+    if kind == "boolean":
+        words = text.str.lower()
+        is_true = words.isin(_TRUE).fillna(False).to_numpy(dtype=bool)
+        is_false = words.isin(_FALSE).fillna(False).to_numpy(dtype=bool)
+        bad = ~(is_true | is_false | blank)
+        values = pd.array(np.where(blank, None, is_true), dtype="boolean")
+        return values, blank, bad
+    return series.where(~blank, None), blank, np.zeros(len(series), dtype=bool)
+
+
+_KIND_WORDS = {"number": "a number", "date": "an ISO date (YYYY-MM-DD)",
+               "boolean": "true or false"}
+
+
+def casefile_validate(frame: pd.DataFrame, *, spec: FileSpec, period_start: dt.date,
+                      period_end: dt.date) -> pd.DataFrame:
+    """Check the whole file; return it with typed columns, or raise ``CaseFileRefused``.
+
+    Checks, in order: required columns; case ids present and unique; each value readable as its
+    column's kind; every case date inside the measurement period.
+    """
+    problems = Problems()
+    missing = [name for name in spec.columns if name not in frame.columns]
+    for name in missing:
+        problems.add(1, name, f"required column {name!r} is missing")
+    if CASE_ID in missing or len(frame) == 0:
+        if len(frame) == 0:
+            problems.add(None, "", "the file has no case rows")
+        raise CaseFileRefused(problems)
+
+    typed = frame.copy(deep=False)
+    ids = frame[CASE_ID].str.strip()
+    blank_ids = _blank(frame[CASE_ID])
+    problems.add_rows(blank_ids, CASE_ID, lambda _pos: "case id is empty")
+    duplicated = ids.duplicated(keep="first").fillna(False).to_numpy(dtype=bool) & ~blank_ids
+    if duplicated.any():
+        id_values = ids.to_numpy()
+        problems.add_rows(duplicated, CASE_ID,
+                          lambda pos: f"duplicate case id {id_values[pos]!r} (one row per case)")
+    typed[CASE_ID] = ids
+
+    for name, kind in spec.columns.items():
+        if name == CASE_ID or name in missing:
+            continue
+        values, _blank_mask, bad = _convert(frame[name], kind)
+        if bad.any():
+            raw = frame[name].to_numpy()
+            problems.add_rows(bad, name,
+                              lambda pos, raw=raw, kind=kind:
+                              f"{raw[pos]!r} is not {_KIND_WORDS[kind]}")
+        typed[name] = values
+
+    start = np.datetime64(period_start, "us")
+    end = np.datetime64(period_end + dt.timedelta(days=1), "us")
+    for name in spec.date_fields:
+        if name in missing:
+            continue
+        dates = typed[name].to_numpy(dtype="datetime64[us]")
+        outside = ~np.isnat(dates) & ((dates < start) | (dates >= end))
+        if outside.any():
+            problems.add_rows(
+                outside, name,
+                lambda pos, dates=dates: f"{str(dates[pos])[:10]} is outside the period "
+                                         f"{period_start.isoformat()} to {period_end.isoformat()}")
+    if problems:
+        raise CaseFileRefused(problems)
+    return typed
+
+
+def casefile_evaluate(frame: pd.DataFrame, *, definitions: Mapping[str, MeasureDefinition],
+                      spec: FileSpec) -> dict[str, PopulationResult]:
+    """Every indicator's populations for every case, sharing the typed columns."""
+    problems = Problems()
+    try:
+        return populations_evaluate_many(definitions, frame, case_id_field=CASE_ID,
+                                         field_types=spec.columns)
+    except CriteriaInvalid as exc:
+        for error in exc.errors:
+            problems.add(None, "", f"indicator criteria: {error}")
+    except CriteriaDataError as exc:
+        problems.add(None, exc.field_name or "", str(exc))
+    except MeasureDataError as exc:
+        problems.add(None, "", str(exc))
+    raise CaseFileRefused(problems)
+
+
+def casefile_preview(frame: pd.DataFrame, *, spec: FileSpec, rows: int = 10
+                     ) -> dict[str, object]:
+    """The first rows and how the detected columns line up with the ones required."""
+    columns = list(frame.columns)
+    return {
+        "columns": columns,
+        "required": [{"name": n, "kind": k, "present": n in columns}
+                     for n, k in spec.columns.items()],
+        "extra": [c for c in columns if c not in spec.columns],
+        "rows": frame.head(rows).fillna("").astype(str).to_numpy().tolist(),
+        "row_count": len(frame),
+    }
+
+
+def template_csv(spec: FileSpec, sample: Sequence[Sequence[str]] = ()) -> str:
+    """A CSV with the required header (and optional sample rows) for download."""
+    out = io.StringIO()
+    pd.DataFrame(list(sample), columns=spec.header).to_csv(out, index=False)
+    return out.getvalue()

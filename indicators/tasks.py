@@ -1,0 +1,45 @@
+"""Background work of the indicators app: applying a case-file import (thin: the service does
+the work; the task claims the job, reports progress and records the outcome)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from comanage.core import job_registry
+from comanage.core.jobs import job_fail, job_progress, job_succeed
+from comanage.core.tasks import tenant_task
+
+from .casefile import CaseFileRefused
+from .models import CaseImport, ImportStatus
+from .services import case_import_apply
+
+IMPORT_JOB_KIND = "indicator case import"
+
+
+@tenant_task(max_retries=0)
+def case_import_run(*, organization, job, case_import_id: int) -> None:  # type: ignore[no-untyped-def]
+    case_import = CaseImport.objects.select_related("agreement", "programme_year").get(
+        pk=case_import_id)
+    try:
+        outcome = case_import_apply(
+            case_import=case_import, user=job.created_by,
+            progress=lambda percent, message: job_progress(job.pk, percent, message))
+    except CaseFileRefused as refused:
+        CaseImport.objects.filter(pk=case_import.pk).update(status=ImportStatus.REFUSED)
+        problems = refused.problems
+        job_fail(job.pk, message=f"The file was refused: {problems.total} problem"
+                                 f"{'s' if problems.total != 1 else ''}. Nothing was stored.",
+                 errors=[p.as_dict() for p in problems.items], error_count=problems.total)
+        return
+    url = reverse("indicator_import_detail", kwargs={
+        "org_slug": organization.slug, "agreement_pk": case_import.agreement_id,
+        "import_pk": case_import.pk})
+    job_succeed(job.pk, message=f"{outcome.case_import.row_count:,} cases evaluated against "
+                                f"{len(outcome.results)} indicators.",
+                result={"case_import": case_import.pk,
+                        "results": [r.pk for r in outcome.results],
+                        "timings": {k: round(v, 3) for k, v in outcome.timings.items()}},
+                result_url=url)
+
+
+job_registry.register(IMPORT_JOB_KIND, case_import_run)
