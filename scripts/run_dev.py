@@ -27,8 +27,10 @@ def main() -> int:
     worker = subprocess.Popen(
         [PY, "-m", "celery", "-A", "comanage", "worker", "--beat", "--loglevel", "INFO",
          "--concurrency", "2", "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
-        cwd=ROOT, env=env)
-    web = subprocess.Popen([PY, "manage.py", "runserver", "127.0.0.1:8000"], cwd=ROOT, env=env)
+        cwd=ROOT, env=env, start_new_session=True)
+    # Its own process group, so the autoreloader's child stops with it.
+    web = subprocess.Popen([PY, "manage.py", "runserver", "127.0.0.1:8000"], cwd=ROOT, env=env,
+                           start_new_session=True)
     processes = [web, worker]
     try:
         while all(p.poll() is None for p in processes):
@@ -38,13 +40,13 @@ def main() -> int:
     finally:
         for p in processes:
             if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+                os.killpg(p.pid, signal.SIGINT)
         deadline = time.time() + 10
         for p in processes:
             try:
                 p.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
-                p.kill()
+                os.killpg(p.pid, signal.SIGKILL)
     return 0
 
 
