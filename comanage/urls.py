@@ -9,6 +9,8 @@ from comanage.core import api_urls as core_api_urls
 from comanage.core import api_views
 from comanage.core import urls as core_urls
 from comanage.core import views as core_views
+from comanage.core.security import oidc as security_oidc
+from comanage.core.security import views as security_views
 
 # Every app contributes organization pages and API routes; the order is the menu's.
 APPS = ["agreements", "indicators", "savings", "adjudication"]
@@ -20,7 +22,15 @@ for app in APPS:
     api_org_patterns.append(path("", include(f"{app}.api_urls")))
 
 auth_patterns = [
-    path("login/", core_views.public_view(auth_views.LoginView.as_view()), name="login"),
+    path("login/", core_views.public_view(security_views.LoginView.as_view()), name="login"),
+    path("oidc/authenticate/", core_views.public_view(security_oidc.SSOStartView.as_view()),
+         name="oidc_authentication_init"),
+    path("oidc/callback/", core_views.public_view(security_oidc.SSOCallbackView.as_view()),
+         name="oidc_authentication_callback"),
+    path("security/2fa/setup/", core_views.public_view(security_views.otp_setup),
+         name="security_otp_setup"),
+    path("security/2fa/verify/", core_views.public_view(security_views.otp_verify),
+         name="security_otp_verify"),
     path("logout/", core_views.public_view(auth_views.LogoutView.as_view()), name="logout"),
     path("password/change/",
          core_views.public_view(auth_views.PasswordChangeView.as_view()), name="password_change"),

@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
     "comanage.core.middleware.TenantMiddleware",
+    "comanage.core.security.middleware.TwoFactorMiddleware",
 ]
 
 ROOT_URLCONF = "comanage.urls"
@@ -94,6 +95,7 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "rules.permissions.ObjectPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "comanage.core.security.oidc.OrganizationOIDCBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -119,6 +121,22 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# Two-factor authentication (TOTP) for administrators, counsel and CEOs, and step-up at signing
+# (comanage.core.security.otp). Off only in the general test settings.
+COMANAGE_REQUIRE_2FA = env_bool("REQUIRE_2FA", True)
+OTP_TOTP_ISSUER = "Comanage"
+OTP_TOTP_THROTTLE_FACTOR = 1
+
+# Single sign-on: one OpenID Connect provider per organization (core.OIDCProvider), chosen by
+# the e-mail domain. Endpoints and clients come from that model, never from settings.
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_CREATE_USER = False  # never: only existing members of the organization may sign in
+OIDC_TIMEOUT = 10
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+OIDC_STORE_ACCESS_TOKEN = False
+OIDC_STORE_ID_TOKEN = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "America/New_York")

@@ -22,3 +22,7 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page's meta tag, not the cookie
+COMANAGE_REQUIRE_2FA = True  # not switchable in production
+OIDC_VERIFY_SSL = True

@@ -1,0 +1,20 @@
+"""Security: single sign-on (OIDC per organization), two-factor authentication (TOTP) and
+step-up at signing, case-id hashing, backups.
+
+What apps use:
+
+- ``case_id_hash(organization, raw_case_id)`` when ``settings.COMANAGE_CASE_ID_HASHING`` is on;
+- ``require_recent_otp(request)`` / ``@otp_step_up()`` in views that sign (counsel's approval,
+  the CEO's authorisation).
+"""
+
+from .hashing import case_id_for_storage, case_id_hash
+from .otp import otp_step_up, require_recent_otp, user_requires_2fa
+
+__all__ = [
+    "case_id_for_storage",
+    "case_id_hash",
+    "otp_step_up",
+    "require_recent_otp",
+    "user_requires_2fa",
+]

@@ -1,0 +1,47 @@
+"""The two-factor gate: signed-in administrators, counsel and CEOs confirm a TOTP code first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
+
+from .otp import confirmed_devices, two_factor_enabled, user_requires_2fa
+
+# Pages reachable before the second factor: signing in and out, the 2FA pages themselves,
+# password reset (no session involved) and static files.
+EXEMPT_PREFIXES = (
+    "/account/login/", "/account/logout/", "/account/security/", "/account/password/reset/",
+    "/account/oidc/", "/static/", "/healthz",
+)
+
+
+class TwoFactorMiddleware:
+    """Until verified, such users are sent to enrolment (no device yet) or verification.
+
+    Runs after ``TenantMiddleware`` and django-otp's ``OTPMiddleware``. Applies to every page of
+    a signed-in user who holds a role that signs (anywhere), not only to organization pages:
+    otherwise the API-token page would let a password alone mint a token that bypasses 2FA.
+    API calls authenticated by a session get a 403 JSON answer; token-authenticated API calls
+    are not affected (the token could only be created after 2FA).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (two_factor_enabled() and request.user.is_authenticated
+                and not request.path_info.startswith(EXEMPT_PREFIXES)
+                and not request.user.is_verified()
+                and user_requires_2fa(request.user)):
+            if request.path_info.startswith("/api/"):
+                return JsonResponse(
+                    {"detail": "Two-factor verification is required for this account."},
+                    status=403)
+            url_name = ("security_otp_verify" if confirmed_devices(request.user)
+                        else "security_otp_setup")
+            query = urlencode({"next": request.get_full_path()})
+            return HttpResponseRedirect(f"{reverse(url_name)}?{query}")
+        return self.get_response(request)

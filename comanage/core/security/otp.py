@@ -1,0 +1,153 @@
+"""Two-factor authentication (TOTP) for the roles that sign, and step-up at the moment of signing.
+
+Program administrators, legal counsel and CEOs must confirm a TOTP code after their password
+(``TwoFactorMiddleware``). Counsel's approval and the CEO's authorisation additionally ask for a
+fresh code at the moment of signing (``require_recent_otp`` / ``@otp_step_up``). Both follow
+``settings.COMANAGE_REQUIRE_2FA`` (on everywhere except the general test settings).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django_otp import devices_for_user
+from django_otp import login as otp_login
+from django_scopes import scopes_disabled
+
+from comanage.core.models import Membership, Role
+
+#: Roles whose members must use a second factor.
+ROLES_REQUIRING_2FA = frozenset({Role.ADMINISTRATOR, Role.COUNSEL, Role.CEO})
+#: Session key: when (epoch seconds) the user last proved possession of their device.
+VERIFIED_AT_SESSION_KEY = "security_otp_verified_at"
+#: Form field carrying the code posted along with a signing action.
+OTP_FIELD = "otp_token"
+
+
+def two_factor_enabled() -> bool:
+    return bool(getattr(settings, "COMANAGE_REQUIRE_2FA", True))
+
+
+def user_requires_2fa(user: AbstractBaseUser | Any) -> bool:
+    """True for superusers and anyone holding an administrator, counsel or CEO membership."""
+    if not user or not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    with scopes_disabled():
+        return Membership.objects.filter(user=user, is_active=True,
+                                         role__in=ROLES_REQUIRING_2FA).exists()
+
+
+def confirmed_devices(user: Any) -> list:
+    return list(devices_for_user(user, confirmed=True))
+
+
+def verify_code(request: HttpRequest, code: str) -> bool:
+    """Check ``code`` against the user's confirmed devices; on success mark the session.
+
+    A code is accepted once only (django-otp refuses a time step already used), and failures
+    are throttled per device.
+    """
+    code = (code or "").strip().replace(" ", "")
+    if not code.isdigit():
+        return False
+    for device in devices_for_user(request.user, confirmed=True, for_verify=True):
+        if device.verify_token(code):
+            mark_verified(request, device)
+            return True
+    return False
+
+
+def mark_verified(request: HttpRequest, device: Any) -> None:
+    otp_login(request, device)
+    request.session[VERIFIED_AT_SESSION_KEY] = time.time()
+
+
+def seconds_since_verified(request: HttpRequest) -> float | None:
+    if not getattr(request.user, "is_verified", lambda: False)():
+        return None
+    at = request.session.get(VERIFIED_AT_SESSION_KEY)
+    if at is None:
+        return None
+    return time.time() - float(at)
+
+
+def _redirect_with_next(url_name: str, request: HttpRequest, **extra: str) -> HttpResponseRedirect:
+    query = urlencode({"next": request.get_full_path(), **extra})
+    return HttpResponseRedirect(f"{reverse(url_name)}?{query}")
+
+
+def require_recent_otp(request: HttpRequest, *, max_age_seconds: int = 300
+                       ) -> HttpResponse | None:
+    """Ask for a fresh TOTP code at the moment of signing. ``None`` means: go ahead.
+
+    Call it first thing in the POST branch of a signing view and return the response if there
+    is one::
+
+        if (response := require_recent_otp(request)) is not None:
+            return response
+        report_approve(...)
+
+    - the code verified within the last ``max_age_seconds`` (0: a code must come with this very
+      request) → ``None``;
+    - a POST carrying a valid ``otp_token`` → ``None`` (the session is marked verified);
+    - otherwise a POST gets a page asking for the code, which re-posts the original form fields
+      (never files) with the code to the same URL; a wrong code shows the page again with an
+      error (status 403). A GET is redirected to the verify page, which comes back.
+    - a user with no device yet is sent to enrolment first.
+    """
+    if not two_factor_enabled():
+        return None
+    if not request.user.is_authenticated:
+        return HttpResponseRedirect(f"{reverse(settings.LOGIN_URL)}?"
+                                    + urlencode({"next": request.get_full_path()}))
+    if not confirmed_devices(request.user):
+        return _redirect_with_next("security_otp_setup", request)
+    error = ""
+    if request.method == "POST" and OTP_FIELD in request.POST:
+        if verify_code(request, request.POST[OTP_FIELD]):
+            return None
+        error = "That code is not valid. Enter the current code from your authenticator app."
+    else:
+        age = seconds_since_verified(request)
+        if age is not None and age <= max_age_seconds:
+            return None
+    if request.method != "POST":
+        return _redirect_with_next("security_otp_verify", request, fresh="1")
+    carried = [(name, value) for name in request.POST
+               for value in request.POST.getlist(name)
+               if name not in ("csrfmiddlewaretoken", OTP_FIELD)]
+    return render(request, "security/step_up.html",
+                  {"action": request.get_full_path(), "carried": carried, "error": error,
+                   "otp_field": OTP_FIELD},
+                  status=403 if error else 200)
+
+
+def otp_step_up(max_age_seconds: int = 300) -> Callable[[Callable], Callable]:
+    """Decorator form of ``require_recent_otp`` for views whose POST signs something.
+
+    Only POSTs are gated, so the view's GET (the page with the sign button) is unaffected.
+    """
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method == "POST":
+                response = require_recent_otp(request, max_age_seconds=max_age_seconds)
+                if response is not None:
+                    return response
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
