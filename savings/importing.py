@@ -1,0 +1,483 @@
+"""Streaming validation and loading of usage and price files.
+
+A file is read in batches (pyarrow's streaming CSV reader; openpyxl's read-only mode for XLSX),
+every value kept as a string (no amount ever passes through float), and each batch is validated
+with vectorised pyarrow compute functions. Valid batches are written on to the database:
+
+* PostgreSQL: ``COPY`` (psycopg2 ``copy_expert``) into a temporary, unindexed staging table, then
+  one ``INSERT ... SELECT`` into the usage table;
+* SQLite (tests, the demo): ``bulk_create``.
+
+All of it runs inside the caller's transaction: if any row of the file is bad, nothing is kept
+(the staging table is dropped with the rollback) and the problems are reported: row, column,
+reason, the first :data:`MAX_PROBLEMS` and the total.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from django.db import connection
+
+MAX_PROBLEMS = 100
+BATCH_BYTES = 16 << 20
+XLSX_BATCH_ROWS = 50_000
+
+USAGE_REQUIRED = ("case_id", "service_date", "case_type", "physician_npi", "federal_program",
+                  "item_code", "quantity", "unit_cost", "severity_weight")
+USAGE_OPTIONAL = ("payer", "notice_date", "reviewed", "opted_out")
+USAGE_COLUMNS = ("case_id", "service_date", "case_type", "physician_npi", "payer",
+                 "federal_program", "item_code", "quantity", "unit_cost", "severity_weight",
+                 "notice_date", "reviewed", "opted_out")
+PRICE_COLUMNS = ("item_code", "unit_cost")
+
+# Documented column templates (the import page offers them for download).
+USAGE_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
+    ("case_id", "required", "Case identifier; a case's rows share it. Up to 64 characters."),
+    ("service_date", "required", "Date of service, YYYY-MM-DD, inside the period imported."),
+    ("case_type", "required", "Procedure code or MS-DRG; decides the case's opportunities."),
+    ("physician_npi", "required", "NPI of the responsible physician, registered in Comanage."),
+    ("payer", "optional", "Payer name."),
+    ("federal_program", "required", "true/false: a Federal health care programme payer."),
+    ("item_code", "required", "Item (supply, device, drug); one row per item used in a case."),
+    ("quantity", "required", "Quantity used, not negative, at most 4 decimals."),
+    ("unit_cost", "required", "Acquisition cost per unit in dollars, not negative, at most "
+                              "4 decimals, no currency sign."),
+    ("severity_weight", "required", "Case severity, e.g. MS-DRG weight, not negative."),
+    ("notice_date", "optional", "Date the patient was notified (YYYY-MM-DD); empty if none."),
+    ("reviewed", "optional", "true/false: the patient reviewed the agreement."),
+    ("opted_out", "optional", "true/false (empty = false): the patient opted out."),
+)
+PRICE_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
+    ("item_code", "required", "Item code, once per file."),
+    ("unit_cost", "required", "The year's unit acquisition cost, not negative, at most "
+                              "4 decimals."),
+)
+
+_NUMBER = r"^[0-9]{1,12}(\.[0-9]{1,4})?$"
+_NEGATIVE = r"^-[0-9]+(\.[0-9]+)?$"
+_TOO_PRECISE = r"^[0-9]+\.[0-9]{5,}$"
+_BOOL_VALUES = ["true", "t", "yes", "y", "1", "false", "f", "no", "n", "0"]
+_TRUE_VALUES = ["true", "t", "yes", "y", "1"]
+
+
+@dataclass
+class Problems:
+    """The first :data:`MAX_PROBLEMS` problems (in row order) and the total count."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+
+    def add_mask(self, mask: pa.Array | Any, rows: Any, column: str,
+                 message: Callable[[Any], str], values: Any = None) -> None:
+        mask_np = _as_bool_numpy(mask)
+        count = int(mask_np.sum())
+        if not count:
+            return
+        self.total += count
+        positions = mask_np.nonzero()[0][:MAX_PROBLEMS]
+        vals = None if values is None else values.to_pylist() if hasattr(values, "to_pylist") \
+            else list(values)
+        for position in positions:
+            value = vals[position] if vals is not None else None
+            self.items.append({"row": int(rows[position]), "column": column,
+                               "message": message(value)})
+
+    def add(self, *, row: int | None, column: str, message: str) -> None:
+        self.total += 1
+        self.items.append({"row": row, "column": column, "message": message})
+
+    def trim(self) -> None:
+        self.items.sort(key=lambda e: (e["row"] if e["row"] is not None else -1, e["column"]))
+        del self.items[MAX_PROBLEMS:]
+
+
+def _as_bool_numpy(mask: Any) -> Any:
+    if isinstance(mask, pa.ChunkedArray | pa.Array):
+        return mask.fill_null(True).to_numpy(zero_copy_only=False)
+    return mask
+
+
+def normalise_header(name: str) -> str:
+    return str(name).strip().lower().replace(" ", "_").replace("-", "_").lstrip("\ufeff")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _open_csv_batches(stream: IO[bytes], *, progress: Callable[[], None] | None = None
+                      ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+    """A streaming reader with every column read as a string (empty stays empty)."""
+    first = stream.read(1 << 16)
+    stream.seek(0)
+    header_line = first.split(b"\n", 1)[0].decode("utf-8-sig").strip("\r")
+    raw_names = next(csv.reader([header_line]), [])
+    names = [normalise_header(n) for n in raw_names]
+    read = pacsv.ReadOptions(block_size=BATCH_BYTES, column_names=names, skip_rows=1,
+                             encoding="utf8")
+    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                   strings_can_be_null=False, quoted_strings_can_be_null=False)
+    parse = pacsv.ParseOptions(newlines_in_values=False)
+    reader = pacsv.open_csv(stream, read_options=read, convert_options=convert,
+                            parse_options=parse)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            if progress:
+                progress()
+            yield batch
+
+    return names, batches()
+
+
+def _xlsx_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        # Excel stores numbers as binary floats; repr gives the shortest text that round-trips,
+        # i.e. what the user typed (955.67), which is then parsed exactly.
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value).strip()
+
+
+def _open_xlsx_batches(stream: IO[bytes], *, progress: Callable[[], None] | None = None
+                       ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(stream, read_only=True, data_only=True)
+    sheet = workbook.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header = next(rows, None) or ()
+    names = [normalise_header(_xlsx_cell(h)) for h in header]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        chunk: list[tuple[Any, ...]] = []
+        for row in rows:
+            if row is None or all(v is None for v in row):
+                continue
+            chunk.append(row)
+            if len(chunk) >= XLSX_BATCH_ROWS:
+                yield _xlsx_batch(names, chunk)
+                chunk = []
+                if progress:
+                    progress()
+        if chunk:
+            yield _xlsx_batch(names, chunk)
+        workbook.close()
+
+    return names, batches()
+
+
+def _xlsx_batch(names: list[str], rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
+    columns = [[_xlsx_cell(r[i] if i < len(r) else None) for r in rows]
+               for i in range(len(names))]
+    return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], names=names)
+
+
+def open_batches(stream: IO[bytes], *, file_format: str,
+                 progress: Callable[[], None] | None = None
+                 ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+    if file_format == "xlsx":
+        return _open_xlsx_batches(stream, progress=progress)
+    return _open_csv_batches(stream, progress=progress)
+
+
+def preview(stream: IO[bytes], *, file_format: str, kind: str, rows: int = 10
+            ) -> dict[str, Any]:
+    """Detected columns and the first rows, shown before the user confirms the import."""
+    names, batches = open_batches(stream, file_format=file_format)
+    required = USAGE_REQUIRED if kind == "usage" else PRICE_COLUMNS
+    known = USAGE_COLUMNS if kind == "usage" else PRICE_COLUMNS
+    first: list[list[str]] = []
+    try:
+        batch = next(batches, None)
+    except (pa.ArrowInvalid, ValueError) as exc:
+        return {"columns": names, "missing": [], "ignored": [], "rows": [],
+                "error": f"The file cannot be read: {exc}"}
+    if batch is not None:
+        table = pa.Table.from_batches([batch]).slice(0, rows)
+        first = [list(r.values()) for r in table.to_pylist()]
+    return {
+        "columns": names,
+        "missing": [c for c in required if c not in names],
+        "optional_missing": [c for c in known if c not in names and c not in required],
+        "ignored": [c for c in names if c not in known],
+        "rows": first,
+        "error": "",
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+def _clean(column: pa.Array) -> pa.Array:
+    return pc.utf8_trim_whitespace(column)
+
+
+def _decimal_checks(problems: Problems, values: pa.Array, rows: Any, column: str,
+                    *, label: str) -> pa.Array:
+    ok = pc.match_substring_regex(values, _NUMBER)
+    bad = pc.invert(ok)
+    if pc.any(bad).as_py():
+        negative = pc.match_substring_regex(values, _NEGATIVE)
+        precise = pc.match_substring_regex(values, _TOO_PRECISE)
+        empty = pc.equal(values, "")
+        problems.add_mask(pc.and_(bad, empty), rows, column, lambda v: f"{label} is missing")
+        problems.add_mask(pc.and_(bad, negative), rows, column,
+                          lambda v: f"negative {label} {v} is refused")
+        problems.add_mask(pc.and_(bad, precise), rows, column,
+                          lambda v: f"{label} {v} has more than 4 decimals")
+        other = pc.and_(pc.and_(bad, pc.invert(empty)),
+                        pc.and_(pc.invert(negative), pc.invert(precise)))
+        problems.add_mask(other, rows, column,
+                          lambda v: f"{label} {v!r} is not a plain decimal number "
+                                    "(digits, optional point; no currency sign or thousands "
+                                    "separator)")
+    return ok
+
+
+def _date_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *,
+                 start: dt.date | None, end: dt.date | None, period: str,
+                 required: bool) -> pa.Array:
+    empty = pc.equal(values, "")
+    shaped = pc.match_substring_regex(values, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    parsed = pc.strptime(pc.if_else(shaped, values, None), format="%Y-%m-%d", unit="s",
+                         error_is_null=True)
+    not_date = pc.and_(pc.invert(empty), pc.is_null(parsed))
+    problems.add_mask(not_date, rows, column,
+                      lambda v: f"{v!r} is not a date (YYYY-MM-DD)")
+    if required:
+        problems.add_mask(empty, rows, column, lambda v: f"{column} is missing")
+    if start is not None and end is not None:
+        lo = pa.scalar(dt.datetime(start.year, start.month, start.day),  # noqa: DTZ001
+                       pa.timestamp("s"))
+        hi = pa.scalar(dt.datetime(end.year, end.month, end.day),  # noqa: DTZ001
+                       pa.timestamp("s"))
+        outside = pc.or_(pc.less(parsed, lo), pc.greater(parsed, hi))
+        outside = pc.fill_null(outside, False)
+        problems.add_mask(outside, rows, column,
+                          lambda v: f"date {v} is outside the {period} "
+                                    f"({start.isoformat()} to {end.isoformat()})")
+    return parsed
+
+
+def _bool_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *,
+                 required: bool) -> None:
+    lowered = pc.utf8_lower(values)
+    empty = pc.equal(values, "")
+    known = pc.is_in(lowered, value_set=pa.array(_BOOL_VALUES))
+    bad = pc.and_(pc.invert(known), pc.invert(empty))
+    problems.add_mask(bad, rows, column, lambda v: f"{v!r} is not true/false")
+    if required:
+        problems.add_mask(empty, rows, column, lambda v: f"{column} is missing")
+
+
+def _text_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *,
+                 max_length: int) -> None:
+    problems.add_mask(pc.equal(values, ""), rows, column, lambda v: f"{column} is missing")
+    problems.add_mask(pc.greater(pc.utf8_length(values), max_length), rows, column,
+                      lambda v: f"{column} is longer than {max_length} characters")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageRules:
+    period_start: dt.date
+    period_end: dt.date
+    period_label: str
+    known_npis: frozenset[str]
+    catalogue: frozenset[str] | None  # the year's price file items; None = no price file yet
+
+
+def validate_usage_batch(batch: pa.RecordBatch, *, first_row: int, rules: UsageRules,
+                         problems: Problems) -> pa.Table:
+    """Check one batch; returns it as a clean table of the canonical columns (strings, nulls
+    for empty optional fields, booleans normalised to true/false)."""
+    import numpy as np
+
+    n = batch.num_rows
+    rows = np.arange(first_row, first_row + n)
+    col = {name: _clean(batch.column(name)) for name in batch.schema.names
+           if name in USAGE_COLUMNS}
+    for name in USAGE_OPTIONAL:
+        if name not in col:
+            col[name] = pa.array([""] * n, pa.string())
+    _text_checks(problems, col["case_id"], rows, "case_id", max_length=64)
+    _text_checks(problems, col["case_type"], rows, "case_type", max_length=32)
+    _text_checks(problems, col["item_code"], rows, "item_code", max_length=50)
+    problems.add_mask(pc.greater(pc.utf8_length(col["payer"]), 64), rows, "payer",
+                      lambda v: "payer is longer than 64 characters")
+    _date_checks(problems, col["service_date"], rows, "service_date", start=rules.period_start,
+                 end=rules.period_end, period=rules.period_label, required=True)
+    _date_checks(problems, col["notice_date"], rows, "notice_date", start=None, end=None,
+                 period="", required=False)
+    npi = col["physician_npi"]
+    unknown = pc.invert(pc.is_in(npi, value_set=pa.array(sorted(rules.known_npis), pa.string())))
+    problems.add_mask(pc.and_(unknown, pc.not_equal(npi, "")), rows, "physician_npi",
+                      lambda v: f"unknown physician NPI {v}: register the physician first")
+    problems.add_mask(pc.equal(npi, ""), rows, "physician_npi",
+                      lambda v: "physician_npi is missing")
+    if rules.catalogue is not None:
+        item = col["item_code"]
+        not_priced = pc.invert(pc.is_in(item, value_set=pa.array(sorted(rules.catalogue),
+                                                                    pa.string())))
+        problems.add_mask(pc.and_(not_priced, pc.not_equal(item, "")), rows, "item_code",
+                          lambda v: f"unknown item {v}: not in the year's price file",
+                          values=item)
+    _decimal_checks(problems, col["quantity"], rows, "quantity", label="quantity")
+    _decimal_checks(problems, col["unit_cost"], rows, "unit_cost", label="unit cost")
+    _decimal_checks(problems, col["severity_weight"], rows, "severity_weight",
+                    label="severity weight")
+    _bool_checks(problems, col["federal_program"], rows, "federal_program", required=True)
+    _bool_checks(problems, col["reviewed"], rows, "reviewed", required=False)
+    _bool_checks(problems, col["opted_out"], rows, "opted_out", required=False)
+
+    def to_bool(values: pa.Array, *, blank: str | None) -> pa.Array:
+        lowered = pc.utf8_lower(values)
+        as_text = pc.if_else(pc.is_in(lowered, value_set=pa.array(_TRUE_VALUES)), "true",
+                             "false")
+        return pc.if_else(pc.equal(values, ""), pa.scalar(blank, pa.string()), as_text)
+
+    def blank_to_null(values: pa.Array) -> pa.Array:
+        return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+    out = dict(col)
+    out["federal_program"] = to_bool(col["federal_program"], blank="false")
+    out["reviewed"] = to_bool(col["reviewed"], blank=None)
+    out["opted_out"] = to_bool(col["opted_out"], blank="false")
+    out["notice_date"] = blank_to_null(col["notice_date"])
+    return pa.table([out[c] for c in USAGE_COLUMNS], names=list(USAGE_COLUMNS))
+
+
+def duplicate_checks(problems: Problems, keys: list[pa.Array], rows_from: list[int]) -> None:
+    """Rows with the same case_id and item_code as an earlier row are duplicates."""
+    if not keys:
+        return
+    combined = pa.chunked_array(keys).to_pandas()
+    duplicated = combined.duplicated(keep="first").to_numpy()
+    if not duplicated.any():
+        return
+    import numpy as np
+
+    row_numbers = np.concatenate([np.arange(start, start + len(k))
+                                  for start, k in zip(rows_from, keys, strict=True)])
+    dup_positions = duplicated.nonzero()[0]
+    problems.total += len(dup_positions)
+    shown = dup_positions[:MAX_PROBLEMS]
+    wanted = set(combined.iloc[shown])
+    first_row: dict[str, int] = {}
+    for position in np.flatnonzero(combined.isin(wanted).to_numpy()):
+        first_row.setdefault(combined.iloc[position], int(row_numbers[position]))
+    for position in shown:
+        key = combined.iloc[position]
+        case_id, item = key.split("\x1f", 1)
+        problems.items.append({
+            "row": int(row_numbers[position]), "column": "case_id",
+            "message": f"duplicate row: case {case_id} item {item} is already on row "
+                       f"{first_row[key]}"})
+
+
+def validate_price_batch(batch: pa.RecordBatch, *, first_row: int, problems: Problems
+                         ) -> pa.Table:
+    import numpy as np
+
+    rows = np.arange(first_row, first_row + batch.num_rows)
+    item = _clean(batch.column("item_code"))
+    cost = _clean(batch.column("unit_cost"))
+    _text_checks(problems, item, rows, "item_code", max_length=50)
+    _decimal_checks(problems, cost, rows, "unit_cost", label="unit cost")
+    return pa.table([item, cost], names=list(PRICE_COLUMNS))
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+_STAGING = "savings_usage_staging"
+_STAGING_DDL = f"""
+CREATE TEMPORARY TABLE {_STAGING} (
+    case_id varchar(64) NOT NULL, service_date date NOT NULL, case_type varchar(32) NOT NULL,
+    physician_npi varchar(10) NOT NULL, payer varchar(64) NOT NULL,
+    federal_program boolean NOT NULL, item_code varchar(50) NOT NULL,
+    quantity numeric(16,4) NOT NULL, unit_cost numeric(16,4) NOT NULL,
+    severity_weight numeric(10,4) NOT NULL, notice_date date NULL, reviewed boolean NULL,
+    opted_out boolean NOT NULL
+) ON COMMIT DROP
+"""
+_COLUMN_LIST = ", ".join(USAGE_COLUMNS)
+
+
+class UsageLoader:
+    """Writes validated batches: COPY into a staging table on PostgreSQL, rows on SQLite."""
+
+    def __init__(self, *, organization_id: int, data_import_id: int) -> None:
+        self.organization_id = organization_id
+        self.data_import_id = data_import_id
+        self.postgres = connection.vendor == "postgresql"
+        self.rows = 0
+        if self.postgres:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {_STAGING}")
+                cursor.execute(_STAGING_DDL)
+
+    def add(self, table: pa.Table) -> None:
+        self.rows += table.num_rows
+        if self.postgres:
+            buffer = io.BytesIO()
+            pacsv.write_csv(table, buffer, write_options=pacsv.WriteOptions(include_header=False))
+            buffer.seek(0)
+            with connection.cursor() as cursor:
+                cursor.cursor.copy_expert(
+                    f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)", buffer)
+            return
+        from .models import UsageRow
+
+        def date(v: str | None) -> dt.date | None:
+            return dt.date.fromisoformat(v) if v else None
+
+        def flag(v: str | None) -> bool | None:
+            return None if v is None else v == "true"
+
+        objects = [
+            UsageRow(
+                organization_id=self.organization_id, data_import_id=self.data_import_id,
+                case_id=r["case_id"], service_date=date(r["service_date"]),
+                case_type=r["case_type"], physician_npi=r["physician_npi"], payer=r["payer"],
+                federal_program=bool(flag(r["federal_program"])), item_code=r["item_code"],
+                quantity=Decimal(r["quantity"]), unit_cost=Decimal(r["unit_cost"]),
+                severity_weight=Decimal(r["severity_weight"]),
+                notice_date=date(r["notice_date"]), reviewed=flag(r["reviewed"]),
+                opted_out=bool(flag(r["opted_out"])))
+            for r in table.to_pylist()
+        ]
+        UsageRow.objects.bulk_create(objects, batch_size=2000)
+
+    def finish(self) -> None:
+        if not self.postgres:
+            return
+        from .models import UsageRow
+
+        table = UsageRow._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (organization_id, data_import_id, {_COLUMN_LIST}) "
+                f"SELECT %s, %s, {_COLUMN_LIST} FROM {_STAGING}",
+                [self.organization_id, self.data_import_id])
+            cursor.execute(f"DROP TABLE {_STAGING}")
