@@ -252,6 +252,10 @@ class AgreementTerms(TenantModel):
     def __str__(self) -> str:
         return f"{self.agreement} terms v{self.version} from {self.effective_from}"
 
+    def physician_ids(self) -> set[int]:
+        """A physician may read the rows of an agreement they take part in."""
+        return self.agreement.physician_ids()
+
 
 class ProgrammeYear(TenantModel):
     """A closed date range of the agreement's term, adjudicated once."""
@@ -281,6 +285,10 @@ class ProgrammeYear(TenantModel):
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
+
+    def physician_ids(self) -> set[int]:
+        """A physician may read the rows of an agreement they take part in."""
+        return self.agreement.physician_ids()
 
 
 class Participation(TenantModel):
@@ -389,6 +397,10 @@ class ManagementDuty(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def physician_ids(self) -> set[int]:
+        """A physician may read the rows of an agreement they take part in."""
+        return self.agreement.physician_ids()
 
 
 class TimeSheetStatus(models.TextChoices):
@@ -573,3 +585,7 @@ class Milestone(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def physician_ids(self) -> set[int]:
+        """A physician may read the rows of an agreement they take part in."""
+        return self.agreement.physician_ids()

@@ -63,7 +63,7 @@ def test_shared_savings_defaults_to_three_programme_years(world):
     assert terms.physician_share_pct == D("50") and terms.hours_shortfall_policy == "hold"
 
 
-@pytest.mark.parametrize("start,end,field", [
+@pytest.mark.parametrize(("start", "end", "field"), [
     (dt.date(2025, 1, 1), dt.date(2024, 12, 31), "term_end"),
     (dt.date(2025, 1, 1), dt.date(2025, 6, 30), "term_end"),
 ])

@@ -1,0 +1,379 @@
+"""REST API of the agreements app. Thin: permissions are declared per action, writes call
+services, and a physician's lists are narrowed to their own rows (``filter_own``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse
+from rest_framework import filters, mixins
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from comanage.core.api import TenantViewSet, idempotent
+from comanage.core.permissions import is_own_only
+
+from . import models as m
+from . import selectors, services
+from . import serializers as s
+
+
+def _map(view: str, edit: str, **extra: str) -> dict[str, str]:
+    return {"list": view, "retrieve": view, "create": edit, "update": edit,
+            "partial_update": edit, **extra}
+
+
+class Base(TenantViewSet):
+    """Querysets are built per request (inside the tenant scope), never at import."""
+
+    filter_backends = [filters.SearchFilter, filters.OrderingFilter]
+    search_fields: list[str] = []
+    model: type
+
+    def base_queryset(self) -> QuerySet:
+        return self.model.objects.all()
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = self.base_queryset()
+        permission = self.permission_map.get(self.action or "", "")
+        if permission and is_own_only(self.membership, permission):
+            queryset = self.filter_own(queryset)
+        return queryset
+
+    @property
+    def own_physician_id(self) -> int | None:
+        return self.membership.physician_id
+
+    def _data(self, serializer: Any) -> dict[str, Any]:
+        return dict(serializer.validated_data)
+
+
+class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       mixins.CreateModelMixin, mixins.UpdateModelMixin, Base):
+    model = m.Agreement
+    serializer_class = s.AgreementSerializer
+    permission_map = _map("agreement.view", "agreement.edit", transition="agreement.edit",
+                          blockers="agreement.view")
+    search_fields = ["name", "practice__name", "service_line", "service_line_custom"]
+
+    def base_queryset(self) -> QuerySet:
+        return m.Agreement.objects.select_related("practice").prefetch_related(
+            "programme_years")
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(participations__physician_id=self.own_physician_id).distinct()
+
+    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+        serializer.instance = services.agreement_create(
+            organization=self.organization, data=self._data(serializer), user=self.request.user)
+
+    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+        serializer.instance = services.agreement_update(
+            agreement=serializer.instance, data=self._data(serializer), user=self.request.user)
+
+    @action(detail=True, methods=["post"], serializer_class=s.TransitionSerializer)
+    def transition(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        agreement = self.get_object()
+        serializer = s.TransitionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.agreement_transition(agreement=agreement, user=request.user,
+                                      **serializer.validated_data)
+        return Response(s.AgreementSerializer(agreement).data)
+
+    @action(detail=True, methods=["get"])
+    def blockers(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        agreement = self.get_object()
+        return Response({"activation": services.activation_blockers(agreement=agreement)})
+
+
+class ProgrammeYearViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
+    model = m.ProgrammeYear
+    serializer_class = s.ProgrammeYearSerializer
+    permission_map = {"list": "agreement.view", "retrieve": "agreement.view",
+                      "fixed_fee": "timelog.view", "approval_blockers": "flag.view"}
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
+
+    @action(detail=True, methods=["get"], url_path="fixed-fee")
+    def fixed_fee(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        year = self.get_object()
+        lines = selectors.fixed_fee_schedule(programme_year=year)
+        return Response([{"month": ln.month, "instalment": str(ln.instalment),
+                          "required_hours": str(ln.required_hours),
+                          "approved_hours": str(ln.approved_hours), "status": ln.status,
+                          "amount_payable": str(ln.amount_payable), "note": ln.note}
+                         for ln in lines])
+
+    @action(detail=True, methods=["get"], url_path="approval-blockers")
+    def approval_blockers(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        year = self.get_object()
+        return Response({"blockers": selectors.approval_blockers(programme_year=year)})
+
+
+class TermsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                   mixins.UpdateModelMixin, Base):
+    """Terms versions. POST creates an amendment (a new version effective from a future
+    date); PATCH edits a version before execution and is refused once frozen."""
+
+    model = m.AgreementTerms
+    serializer_class = s.TermsSerializer
+    permission_map = _map("agreement.view", "agreement.edit")
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
+
+    @idempotent
+    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+        data = self._data(serializer)
+        agreement = data.pop("agreement")
+        serializer.instance = services.amendment_create(
+            agreement=agreement, effective_from=data.pop("effective_from", None),
+            reason=data.pop("reason", ""), data=data, user=self.request.user)
+
+    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+        data = self._data(serializer)
+        data.pop("agreement", None)
+        serializer.instance = services.terms_update(terms=serializer.instance, data=data,
+                                                    user=self.request.user)
+
+
+class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                      mixins.CreateModelMixin, mixins.UpdateModelMixin, Base):
+    model = m.Practice
+    serializer_class = s.PracticeSerializer
+    permission_map = _map("physician.view", "physician.edit")
+    search_fields = ["name", "contact_name"]
+
+    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+        serializer.instance = services.practice_save(organization=self.organization,
+                                                     data=self._data(serializer))
+
+    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+        serializer.instance = services.practice_save(organization=self.organization,
+                                                     data=self._data(serializer),
+                                                     practice=serializer.instance)
+
+
+class PhysicianViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       mixins.CreateModelMixin, mixins.UpdateModelMixin, Base):
+    model = m.Physician
+    serializer_class = s.PhysicianSerializer
+    permission_map = _map("physician.view", "physician.edit")
+    search_fields = ["last_name", "first_name", "npi", "specialty"]
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(pk=self.own_physician_id)
+
+    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+        serializer.instance = services.physician_save(organization=self.organization,
+                                                      data=self._data(serializer))
+
+    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+        serializer.instance = services.physician_save(organization=self.organization,
+                                                      data=self._data(serializer),
+                                                      physician=serializer.instance)
+
+
+class _AgreementChild(Base):
+    """Rows that belong to an agreement: create/update go through ``save_service``."""
+
+    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+        data = self._data(serializer)
+        agreement = data.pop("agreement")
+        serializer.instance = self.save_service(agreement=agreement, data=data, instance=None)
+
+    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+        data = self._data(serializer)
+        data.pop("agreement", None)
+        serializer.instance = self.save_service(agreement=serializer.instance.agreement,
+                                                data=data, instance=serializer.instance)
+
+
+class ParticipationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                           mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+    model = m.Participation
+    serializer_class = s.ParticipationSerializer
+    permission_map = _map("agreement.view", "agreement.edit")
+    search_fields = ["physician__last_name", "agreement__name"]
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(physician_id=self.own_physician_id)
+
+    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+        return services.participation_save(agreement=agreement, data=data,
+                                           participation=instance)
+
+
+class FMVOpinionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+    model = m.FMVOpinion
+    serializer_class = s.FMVOpinionSerializer
+    permission_map = _map("fmv.view", "fmv.edit")
+    search_fields = ["valuator", "agreement__name"]
+
+    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+        data.pop("warnings", None)
+        opinion, warnings = services.fmv_opinion_save(agreement=agreement, data=data,
+                                                      opinion=instance)
+        opinion.warnings = warnings
+        return opinion
+
+
+class DutyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                  mixins.UpdateModelMixin, _AgreementChild):
+    model = m.ManagementDuty
+    serializer_class = s.DutySerializer
+    permission_map = _map("agreement.view", "agreement.edit")
+    search_fields = ["name"]
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
+
+    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+        return services.duty_save(agreement=agreement, data=data, duty=instance)
+
+
+class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       mixins.CreateModelMixin, Base):
+    """POST saves a month's hours (creating or replacing the draft); then submit, and the
+    administrator approves or returns it."""
+
+    model = m.TimeSheet
+    serializer_class = s.TimeSheetSerializer
+    permission_map = {"list": "timelog.view", "retrieve": "timelog.view",
+                      "create": "timelog.edit", "submit": "timelog.edit",
+                      "approve": "timelog.approve", "return_": "timelog.approve"}
+    search_fields = ["physician__last_name", "agreement__name"]
+
+    def base_queryset(self) -> QuerySet:
+        queryset = m.TimeSheet.objects.select_related("agreement", "physician") \
+            .prefetch_related("entries")
+        wanted = self.request.query_params.get("status")
+        return queryset.filter(status=wanted) if wanted else queryset
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(physician_id=self.own_physician_id)
+
+    def _acting(self) -> m.Physician | None:
+        return self.membership.physician if self.membership.role == "physician" else None
+
+    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+        data = self._data(serializer)
+        serializer.instance = services.timesheet_save(
+            agreement=data["agreement"], physician=data["physician"], month=data["month"],
+            entries=[services.EntryInput(e["duty"], e["hours"], e.get("description", ""))
+                     for e in data["entries"]],
+            user=self.request.user, acting_physician=self._acting())
+
+    def _respond(self, sheet: m.TimeSheet) -> Response:
+        sheet.refresh_from_db()
+        return Response(s.TimeSheetSerializer(sheet).data)
+
+    @action(detail=True, methods=["post"], serializer_class=s.ReviewSerializer)
+    def submit(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sheet = services.timesheet_submit(timesheet=self.get_object(), user=request.user,
+                                          acting_physician=self._acting())
+        return self._respond(sheet)
+
+    @action(detail=True, methods=["post"], serializer_class=s.ReviewSerializer)
+    def approve(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        note = s.ReviewSerializer(data=request.data)
+        note.is_valid(raise_exception=True)
+        sheet = services.timesheet_approve(timesheet=self.get_object(), user=request.user,
+                                           note=note.validated_data["note"])
+        return self._respond(sheet)
+
+    @action(detail=True, methods=["post"], url_path="return", url_name="return",
+            serializer_class=s.ReviewSerializer)
+    def return_(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        note = s.ReviewSerializer(data=request.data)
+        note.is_valid(raise_exception=True)
+        sheet = services.timesheet_return(timesheet=self.get_object(), user=request.user,
+                                          note=note.validated_data["note"])
+        return self._respond(sheet)
+
+
+class CommitteeMeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                              mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+    model = m.CommitteeMeeting
+    serializer_class = s.CommitteeMeetingSerializer
+    permission_map = _map("committee.view", "committee.edit")
+    search_fields = ["minutes", "agreement__name"]
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(
+            agreement__participations__physician_id=self.own_physician_id).distinct()
+
+    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+        return services.committee_meeting_save(agreement=agreement, data=data, meeting=instance)
+
+
+class ComplianceFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
+    model = m.ComplianceFlag
+    serializer_class = s.ComplianceFlagSerializer
+    permission_map = {"list": "flag.view", "retrieve": "flag.view", "resolve": "flag.resolve"}
+    search_fields = ["message", "kind"]
+
+    def base_queryset(self) -> QuerySet:
+        queryset = m.ComplianceFlag.objects.all()
+        state = self.request.query_params.get("state")
+        if state == "open":
+            queryset = queryset.filter(resolved_at__isnull=True)
+        elif state == "resolved":
+            queryset = queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+    @action(detail=True, methods=["post"], serializer_class=s.ResolveSerializer)
+    def resolve(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        body = s.ResolveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        flag = services.flag_resolve(flag=self.get_object(), user=request.user,
+                                     note=body.validated_data["resolution_note"])
+        return Response(s.ComplianceFlagSerializer(flag).data)
+
+
+class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                      mixins.CreateModelMixin, Base):
+    model = m.AgreementDocument
+    serializer_class = s.DocumentSerializer
+    permission_map = {"list": "document.view", "retrieve": "document.view",
+                      "download": "document.view", "create": "document.upload"}
+    search_fields = ["title", "original_name"]
+
+    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+        data = self._data(serializer)
+        serializer.instance = services.document_upload(
+            agreement=data["agreement"], kind=data["kind"], title=data.get("title", ""),
+            upload=data["file"], user=self.request.user)
+
+    @action(detail=True, methods=["get"])
+    def download(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        document = self.get_object()
+        response = FileResponse(document.file.open("rb"), as_attachment=True,
+                                filename=document.original_name,
+                                content_type="application/pdf")
+        response["X-Content-SHA256"] = document.sha256
+        return response
+
+
+class MilestoneViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+    model = m.Milestone
+    serializer_class = s.MilestoneSerializer
+    permission_map = _map("agreement.view", "agreement.edit")
+    search_fields = ["name", "owner"]
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
+
+    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+        return services.milestone_save(agreement=agreement, data=data, milestone=instance)
+

@@ -1,0 +1,219 @@
+"""Forms: field shapes and widgets only. The rules live in ``services`` and come back as
+``ValidationError({field: message})``, shown inline by ``apply_errors``."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .models import (
+    Agreement,
+    AgreementDocument,
+    AgreementTerms,
+    CommitteeMeeting,
+    ComplianceFlag,
+    FMVOpinion,
+    ManagementDuty,
+    Milestone,
+    Participation,
+    Physician,
+    Practice,
+)
+
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def apply_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Show a service's refusal next to the field it names (or above the form)."""
+    if hasattr(exc, "error_dict"):
+        for field_name, errors in exc.error_dict.items():
+            target = field_name if field_name in form.fields else None
+            for error in errors:
+                for message in error.messages if hasattr(error, "messages") else [error]:
+                    form.add_error(target, message)
+    else:
+        for message in exc.messages:
+            form.add_error(None, message)
+
+
+def _scoped_formfield(db_field, **kwargs):  # type: ignore[no-untyped-def]
+    """Relation fields start empty (fail closed); each form sets its tenant-scoped choices."""
+    model = db_field.related_model if db_field.is_relation else None
+    if model is not None and hasattr(model, "organization"):
+        field_class = (forms.ModelMultipleChoiceField if db_field.many_to_many
+                       else forms.ModelChoiceField)
+        options = {"queryset": model._base_manager.none(), "required": not db_field.blank,
+                   "label": db_field.verbose_name.capitalize(), "help_text": db_field.help_text}
+        options.update(kwargs)
+        return field_class(**options)
+    return db_field.formfield(**kwargs)
+
+
+class ScopedModelForm(forms.ModelForm):
+    formfield_callback = _scoped_formfield
+
+
+def _dates(*names: str) -> dict[str, forms.Widget]:
+    return dict.fromkeys(names, DATE)
+
+
+class AgreementPartiesForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = Agreement
+        fields = ["kind", "name", "practice", "service_line", "service_line_custom",
+                  "program_administrator", "administrator_contact"]
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["practice"].queryset = Practice.objects.all()
+        from comanage.core.models import User
+
+        self.fields["administrator_contact"].queryset = User.objects.filter(
+            memberships__role="administrator",
+            memberships__organization_id=self.initial.get("organization_id")
+            or getattr(self.instance, "organization_id", None)).distinct()
+
+
+class AgreementCreateForm(AgreementPartiesForm):
+    class Meta(AgreementPartiesForm.Meta):
+        fields = AgreementPartiesForm.Meta.fields + ["term_start", "term_end"]
+        widgets = _dates("term_start", "term_end")
+        help_texts = {"term_end": "Leave empty for the default (three programme years)."}
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["term_end"].required = False
+
+
+class AgreementTermForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = Agreement
+        fields = ["term_start", "term_end", "patient_notice_process", "quality_safeguards"]
+        widgets = _dates("term_start", "term_end")
+
+
+class TermsPolicyForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = AgreementTerms
+        fields = ["annual_fixed_fee", "incentive_pool", "hours_shortfall_policy", "tier_mode",
+                  "small_denominator_policy", "distribution_method", "physician_share_pct",
+                  "admin_fee_monthly", "distribution_cap", "volume_cap_scope",
+                  "negative_opportunities", "quality_gate", "min_savings_threshold_pct",
+                  "leaver_policy", "reprice_baseline", "severity_tolerance_pct",
+                  "quality_tolerance_pct"]
+
+
+class AmendmentForm(TermsPolicyForm):
+    class Meta(TermsPolicyForm.Meta):
+        fields = ["effective_from", "reason"] + TermsPolicyForm.Meta.fields
+        widgets = _dates("effective_from")
+
+
+class TransitionForm(forms.Form):
+    to_status = forms.CharField(widget=forms.HiddenInput)
+    executed_on = forms.DateField(required=False, widget=DATE, label="Signed on")
+    signatories = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                                  help_text="Who signed, one per line.")
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                             label="Reason for termination")
+
+
+class PracticeForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = Practice
+        fields = ["name", "tax_id", "contact_name", "contact_email", "address"]
+
+
+class PhysicianForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = Physician
+        fields = ["npi", "first_name", "last_name", "specialty", "practice", "email"]
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["practice"].queryset = Practice.objects.all()
+        self.fields["npi"].validators = []  # the service checks and names the NPI rule
+
+
+class ParticipationForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = Participation
+        fields = ["physician", "join_date", "leave_date", "termination_date",
+                  "termination_reason", "for_cause", "ownership_pct"]
+        widgets = _dates("join_date", "leave_date", "termination_date")
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["physician"].queryset = Physician.objects.all()
+
+
+class FMVOpinionForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = FMVOpinion
+        fields = ["valuator", "issue_date", "effective_start", "effective_end",
+                  "total_max_annual", "fixed_mode", "fixed_annual", "fixed_hours",
+                  "hourly_rate", "max_incentive", "rate_p25", "rate_p50", "rate_p75",
+                  "rate_p90", "justification"]
+        widgets = _dates("issue_date", "effective_start", "effective_end")
+
+
+class DutyForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = ManagementDuty
+        fields = ["name", "description", "required_monthly_hours", "max_monthly_hours"]
+
+
+class CommitteeMeetingForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = CommitteeMeeting
+        fields = ["held_on", "physicians_present", "hospital_attendees",
+                  "administrator_attendees", "minutes"]
+        widgets = {"held_on": DATE,
+                   "physicians_present": forms.CheckboxSelectMultiple}
+
+    def __init__(self, *args, agreement=None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["physicians_present"].queryset = Physician.objects.filter(
+            participations__agreement=agreement).distinct()
+
+
+class DocumentForm(ScopedModelForm):
+    file = forms.FileField(help_text="PDF only.")
+
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = AgreementDocument
+        fields = ["kind", "title"]
+
+
+class MilestoneForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = Milestone
+        fields = ["name", "owner", "due_date", "status", "completed_on"]
+        widgets = _dates("due_date", "completed_on")
+
+
+class PlanForm(forms.Form):
+    start = forms.DateField(widget=DATE, label="Kick-off date")
+
+
+class ResolveForm(ScopedModelForm):
+    class Meta:
+        formfield_callback = _scoped_formfield
+        model = ComplianceFlag
+        fields = ["resolution_note"]
+
+
+class ReviewForm(forms.Form):
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                           label="Note to the physician")

@@ -1,0 +1,227 @@
+"""API shapes. Money is serialised as strings (COERCE_DECIMAL_TO_STRING). Writes go to services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from . import models as m
+
+
+class ScopedRelated(serializers.PrimaryKeyRelatedField):
+    """A relation limited to the request's organization (the scoped manager filters it)."""
+
+    def __init__(self, model: type, **kwargs):  # type: ignore[no-untyped-def]
+        self.model = model
+        super().__init__(**kwargs)
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return self.model.objects.all()
+
+
+class PracticeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.Practice
+        fields = ["id", "name", "tax_id", "contact_name", "contact_email", "address"]
+
+
+class PhysicianSerializer(serializers.ModelSerializer):
+    practice = ScopedRelated(m.Practice, required=False, allow_null=True)
+
+    class Meta:
+        model = m.Physician
+        fields = ["id", "npi", "first_name", "last_name", "specialty", "practice", "email"]
+        extra_kwargs = {"npi": {"validators": []}}
+
+
+class ProgrammeYearSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.ProgrammeYear
+        fields = ["id", "agreement", "number", "start", "end"]
+
+
+class AgreementSerializer(serializers.ModelSerializer):
+    practice = ScopedRelated(m.Practice)
+    programme_years = ProgrammeYearSerializer(many=True, read_only=True)
+    term_end = serializers.DateField(required=False)
+
+    class Meta:
+        model = m.Agreement
+        fields = ["id", "kind", "name", "practice", "service_line", "service_line_custom",
+                  "status", "term_start", "term_end", "program_administrator",
+                  "executed_on", "signatories", "terminated_on", "termination_reason",
+                  "patient_notice_process", "quality_safeguards", "programme_years"]
+        read_only_fields = ["status", "executed_on", "signatories", "terminated_on",
+                            "termination_reason"]
+
+
+class TransitionSerializer(serializers.Serializer):
+    to_status = serializers.ChoiceField(choices=m.AgreementStatus.choices)
+    executed_on = serializers.DateField(required=False, allow_null=True)
+    signatories = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class TermsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.AgreementTerms
+        fields = ["id", "agreement", "version", "effective_from", "reason", "created_at",
+                  "annual_fixed_fee", "incentive_pool", "hours_shortfall_policy", "tier_mode",
+                  "small_denominator_policy", "distribution_method", "physician_share_pct",
+                  "admin_fee_monthly", "volume_cap_scope", "negative_opportunities",
+                  "quality_gate", "min_savings_threshold_pct", "leaver_policy",
+                  "distribution_cap", "reprice_baseline", "severity_tolerance_pct",
+                  "quality_tolerance_pct"]
+        read_only_fields = ["version", "created_at"]
+        # The services give the field-named reason (e.g. the 50% share rule).
+        extra_kwargs = {"physician_share_pct": {"validators": []},
+                        "agreement": {"read_only": False}}
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        fields["agreement"] = ScopedRelated(m.Agreement)
+        return fields
+
+
+class ParticipationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.Participation
+        fields = ["id", "agreement", "physician", "join_date", "leave_date", "termination_date",
+                  "termination_reason", "for_cause", "ownership_pct"]
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        fields["agreement"] = ScopedRelated(m.Agreement)
+        fields["physician"] = ScopedRelated(m.Physician)
+        return fields
+
+
+class FMVOpinionSerializer(serializers.ModelSerializer):
+    fixed_portion = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
+    warnings = serializers.SerializerMethodField()
+
+    class Meta:
+        model = m.FMVOpinion
+        fields = ["id", "agreement", "valuator", "issue_date", "effective_start",
+                  "effective_end", "total_max_annual", "fixed_mode", "fixed_annual",
+                  "fixed_hours", "hourly_rate", "fixed_portion", "max_incentive", "rate_p25",
+                  "rate_p50", "rate_p75", "rate_p90", "justification", "warnings"]
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        fields["agreement"] = ScopedRelated(m.Agreement)
+        return fields
+
+    def get_warnings(self, obj) -> list[str]:  # type: ignore[no-untyped-def]
+        return getattr(obj, "warnings", [])
+
+
+class DutySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.ManagementDuty
+        fields = ["id", "agreement", "name", "description", "required_monthly_hours",
+                  "max_monthly_hours"]
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        fields["agreement"] = ScopedRelated(m.Agreement)
+        return fields
+
+
+class TimeEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.TimeEntry
+        fields = ["duty", "hours", "description"]
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        fields["duty"] = ScopedRelated(m.ManagementDuty)
+        fields["description"] = serializers.CharField(allow_blank=True, required=False,
+                                                      default="")
+        return fields
+
+
+class TimeSheetSerializer(serializers.ModelSerializer):
+    entries = TimeEntrySerializer(many=True)
+    total_hours = serializers.SerializerMethodField()
+
+    class Meta:
+        model = m.TimeSheet
+        fields = ["id", "agreement", "physician", "month", "status", "submitted_at",
+                  "reviewed_by", "reviewed_at", "review_note", "entries", "total_hours"]
+        read_only_fields = ["status", "submitted_at", "reviewed_by", "reviewed_at",
+                            "review_note"]
+        validators: list = []
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        fields["agreement"] = ScopedRelated(m.Agreement)
+        fields["physician"] = ScopedRelated(m.Physician)
+        return fields
+
+    def get_total_hours(self, obj) -> str:  # type: ignore[no-untyped-def]
+        return str(sum((e.hours for e in obj.entries.all()), start=0))
+
+
+class ReviewSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class CommitteeMeetingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.CommitteeMeeting
+        fields = ["id", "agreement", "held_on", "physicians_present", "hospital_attendees",
+                  "administrator_attendees", "minutes"]
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        fields["agreement"] = ScopedRelated(m.Agreement)
+        fields["physicians_present"] = ScopedRelated(m.Physician, many=True, required=False)
+        return fields
+
+
+class ComplianceFlagSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.ComplianceFlag
+        fields = ["id", "agreement", "programme_year", "physician", "kind", "key", "severity",
+                  "blocking", "message", "data", "opened_at", "resolved_at", "resolved_by",
+                  "resolution_note", "auto_cleared"]
+        read_only_fields = fields
+
+
+class ResolveSerializer(serializers.Serializer):
+    resolution_note = serializers.CharField(allow_blank=True)
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    file = serializers.FileField(write_only=True)
+
+    class Meta:
+        model = m.AgreementDocument
+        fields = ["id", "agreement", "kind", "title", "file", "original_name", "sha256", "size",
+                  "uploaded_by", "uploaded_at"]
+        read_only_fields = ["original_name", "sha256", "size", "uploaded_by", "uploaded_at"]
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        fields["agreement"] = ScopedRelated(m.Agreement)
+        fields["title"] = serializers.CharField(required=False, allow_blank=True, default="")
+        return fields
+
+
+class MilestoneSerializer(serializers.ModelSerializer):
+    overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = m.Milestone
+        fields = ["id", "agreement", "name", "position", "owner", "due_date", "status",
+                  "completed_on", "overdue"]
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        fields["agreement"] = ScopedRelated(m.Agreement)
+        return fields
+
+    def get_overdue(self, obj) -> bool:  # type: ignore[no-untyped-def]
+        from django.utils import timezone
+
+        return obj.status != m.MilestoneStatus.DONE and obj.due_date < timezone.localdate()

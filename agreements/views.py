@@ -1,0 +1,659 @@
+"""Agreement pages. Thin: load, check the declared permission, call a service, render."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from comanage.core.exports import csv_response
+from comanage.core.permissions import is_own_only, membership_can
+from comanage.core.views import object_history, org_view
+
+from . import forms as f
+from . import selectors, services
+from .models import (
+    Agreement,
+    AgreementDocument,
+    AgreementKind,
+    AgreementStatus,
+    AgreementTerms,
+    CommitteeMeeting,
+    ComplianceFlag,
+    FMVOpinion,
+    ManagementDuty,
+    Milestone,
+    Participation,
+    Physician,
+    Practice,
+    ProgrammeYear,
+    TimeSheet,
+    TimeSheetStatus,
+)
+
+PAGE_SIZE = 25
+
+
+def get_checked(request: HttpRequest, queryset: QuerySet | type, pk: int, permission: str) -> Any:
+    """The object, if the role may use it: a physician's view of someone else's is a 404."""
+    obj = get_object_or_404(queryset, pk=pk)
+    membership = request.membership  # type: ignore[attr-defined]
+    if not membership_can(membership, permission, obj):
+        if is_own_only(membership, permission):
+            raise Http404
+        raise PermissionDenied("Your role does not allow this.")
+    return obj
+
+
+def _own_physician(request: HttpRequest) -> Physician | None:
+    membership = request.membership  # type: ignore[attr-defined]
+    return membership.physician if membership.role == "physician" else None
+
+
+def _paginate(request: HttpRequest, queryset: Any) -> Any:
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _form_page(request: HttpRequest, form: Any, *, title: str, save: Callable[[dict], Any],
+               success: Callable[[Any], str], back: str, intro: str = "",
+               extra: dict[str, Any] | None = None, template: str = "agreements/form.html"
+               ) -> HttpResponse:
+    """Validate the form, hand its data to a service, show refusals inline."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = save(form.cleaned_data)
+        except ValidationError as exc:
+            f.apply_errors(form, exc)
+        else:
+            messages.success(request, "Saved.")
+            return redirect(success(result))
+    context = {"form": form, "title": title, "back": back, "intro": intro, **(extra or {})}
+    return render(request, template, context, status=400 if form.errors else 200)
+
+
+def _url(name: str, request: HttpRequest, *args: Any) -> str:
+    return reverse(name, args=[request.organization.slug, *args])  # type: ignore[attr-defined]
+
+
+# --- agreements ------------------------------------------------------------------------------
+
+@org_view("agreement.view")
+def agreement_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    status = request.GET.get("status", "")
+    kind = request.GET.get("kind", "")
+    agreements = selectors.agreement_search(query=q, status=status, kind=kind,
+                                            physician=_own_physician(request))
+    if request.GET.get("export") == "csv":
+        return csv_response("agreements.csv", [
+            "id", "name", "kind", "service line", "practice", "status", "term start",
+            "term end", "executed on"], [
+            [a.pk, a.name, a.get_kind_display(), a.service_line_label, a.practice.name,
+             a.get_status_display(), a.term_start, a.term_end, a.executed_on or ""]
+            for a in agreements])
+    return render(request, "agreements/agreement_list.html", {
+        "page": _paginate(request, agreements), "q": q, "status": status, "kind": kind,
+        "statuses": AgreementStatus.choices, "kinds": AgreementKind.choices})
+
+
+@org_view("agreement.edit")
+def agreement_create(request: HttpRequest, org_slug: str) -> HttpResponse:
+    form = f.AgreementCreateForm(request.POST or None,
+                                 initial={"organization_id": request.organization.pk})
+    return _form_page(
+        request, form, title="New agreement", back=_url("agreement_list", request),
+        intro="Step 1 of the setup: the parties and the term. Programme years are generated "
+              "from the term.",
+        save=lambda data: services.agreement_create(organization=request.organization,
+                                                    data=data, user=request.user),
+        success=lambda a: _url("agreement_setup", request, a.pk, "fmv"))
+
+
+@org_view("agreement.view")
+def agreement_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+    agreement = get_checked(request, Agreement.objects.select_related("practice"), pk,
+                            "agreement.view")
+    membership = request.membership
+    physician = _own_physician(request)
+    years = list(agreement.programme_years.all())
+    year_rows = []
+    for year in years:
+        try:
+            terms = selectors.terms_for_year(programme_year=year)
+        except AgreementTerms.DoesNotExist:
+            terms = None
+        fmv = selectors.fmv_opinion_covering(agreement=agreement, start=year.start, end=year.end)
+        year_rows.append({"year": year, "terms": terms, "fmv": fmv})
+    participations = agreement.participations.select_related("physician")
+    if physician is not None:
+        participations = participations.filter(physician=physician)
+    context = {
+        "agreement": agreement, "year_rows": year_rows, "participations": participations,
+        "terms_versions": agreement.terms.all(), "duties": agreement.duties.all(),
+        "fmv_opinions": agreement.fmv_opinions.all() if membership_can(membership, "fmv.view")
+        else None,
+        "documents": agreement.documents.all() if membership_can(membership, "document.view")
+        else None,
+        "flags": agreement.compliance_flags.filter(resolved_at__isnull=True)
+        if membership_can(membership, "flag.view") else None,
+        "milestones": agreement.milestones.all(),
+        "meetings": agreement.committee_meetings.all()[:4],
+        "transitions": sorted(services.TRANSITIONS.get(agreement.status, set())),
+        "transition_form": f.TransitionForm(),
+        "activation_blockers": services.activation_blockers(agreement=agreement)
+        if agreement.status == AgreementStatus.EXECUTED else [],
+        "today": timezone.localdate(),
+    }
+    return render(request, "agreements/agreement_detail.html", context)
+
+
+SETUP_STEPS = [("parties", "Parties"), ("term", "Term"), ("fmv", "FMV opinion"),
+               ("duties", "Duties"), ("policies", "Policies"), ("indicators", "Indicators"),
+               ("opportunities", "Savings opportunities"), ("execute", "Execute")]
+
+
+@org_view("agreement.edit")
+def agreement_setup(request: HttpRequest, org_slug: str, pk: int, step: str) -> HttpResponse:
+    """The guided setup, from draft to executed."""
+    agreement = get_checked(request, Agreement, pk, "agreement.edit")
+    names = [s for s, _ in SETUP_STEPS]
+    if step not in names:
+        raise Http404
+    index = names.index(step)
+    next_step = names[index + 1] if index + 1 < len(names) else None
+    next_url = _url("agreement_setup", request, pk, next_step) if next_step else _url(
+        "agreement_detail", request, pk)
+    context: dict[str, Any] = {"agreement": agreement, "steps": SETUP_STEPS, "step": step,
+                               "step_index": index, "next_url": next_url,
+                               "template": "agreements/setup.html"}
+    base = f"/o/{org_slug}/agreements/{pk}"
+    if step in ("parties", "term"):
+        form_class = f.AgreementPartiesForm if step == "parties" else f.AgreementTermForm
+        form = form_class(request.POST or None, instance=copy.copy(agreement),
+                          initial={"organization_id": request.organization.pk})
+        return _setup_form(request, form, context, lambda d: services.agreement_update(
+            agreement=agreement, data=d, user=request.user))
+    if step == "policies":
+        terms = selectors.terms_latest(agreement=agreement)
+        if terms is None:
+            raise Http404
+        form = f.TermsPolicyForm(request.POST or None, instance=copy.copy(terms))
+        context["frozen"] = agreement.is_frozen
+        return _setup_form(request, form, context, lambda d: services.terms_update(
+            terms=terms, data=d, user=request.user))
+    if step == "fmv":
+        context["items"] = agreement.fmv_opinions.all()
+        context["gaps"] = services.fmv_gaps(agreement=agreement)
+    elif step == "duties":
+        context["items"] = agreement.duties.all()
+    elif step == "indicators":
+        context["external_url"] = f"{base}/indicators/"
+    elif step == "opportunities":
+        context["external_url"] = f"{base}/opportunities/"
+    elif step == "execute":
+        context["transition_form"] = f.TransitionForm(initial={"to_status": "executed"})
+        context["transitions"] = sorted(services.TRANSITIONS.get(agreement.status, set()))
+    return render(request, "agreements/setup.html", context)
+
+
+def _setup_form(request: HttpRequest, form: Any, context: dict[str, Any],
+                save: Callable[[dict], Any]) -> HttpResponse:
+    return _form_page(request, form, title=f"Set up {context['agreement']}", save=save,
+                      success=lambda _: context["next_url"], back="", extra=context,
+                      template="agreements/setup.html")
+
+
+@org_view("agreement.edit")
+@require_POST
+def agreement_transition(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+    agreement = get_checked(request, Agreement, pk, "agreement.edit")
+    form = f.TransitionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.agreement_transition(
+                agreement=agreement, to_status=data["to_status"], user=request.user,
+                executed_on=data.get("executed_on"), signatories=data.get("signatories") or "",
+                reason=data.get("reason") or "")
+        except ValidationError as exc:
+            for field_name, errors in exc.message_dict.items():
+                label = "" if field_name in ("__all__", "status") else (
+                    f"{field_name.replace('_', ' ').capitalize()}: ")
+                for message in errors:
+                    messages.error(request, f"{label}{message}")
+        else:
+            messages.success(request, f"The agreement is now {agreement.get_status_display()}.")
+    return redirect(request.POST.get("next") or _url("agreement_detail", request, pk))
+
+
+@org_view("agreement.edit")
+def amendment_create(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+    agreement = get_checked(request, Agreement, pk, "agreement.edit")
+    latest = selectors.terms_latest(agreement=agreement)
+    form = f.AmendmentForm(request.POST or None,
+                           instance=copy.copy(latest) if latest else None)
+    if request.method == "GET":
+        form.initial["effective_from"] = None
+        form.initial["reason"] = ""
+    return _form_page(
+        request, form, title=f"Amend the terms of {agreement}",
+        back=_url("agreement_detail", request, pk),
+        intro="An amendment is a new version of the terms, copied from the latest one, "
+              "effective from a future date. Programme years that start before it keep "
+              "their terms.",
+        save=lambda d: services.amendment_create(
+            agreement=agreement, effective_from=d.pop("effective_from"),
+            reason=d.pop("reason"), data=d, user=request.user),
+        success=lambda _: _url("agreement_detail", request, pk))
+
+
+@org_view("agreement.view")
+def terms_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+    terms = get_object_or_404(AgreementTerms.objects.select_related("agreement"), pk=pk)
+    get_checked(request, Agreement, terms.agreement_id, "agreement.view")
+    fields = [(terms._meta.get_field(name).verbose_name, getattr(terms, f"get_{name}_display")()
+               if terms._meta.get_field(name).choices else getattr(terms, name))
+              for name in services.TERMS_FIELDS]
+    return render(request, "agreements/terms_detail.html", {"terms": terms, "fields": fields})
+
+
+@org_view("agreement.view")
+def fee_schedule(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+    year = get_object_or_404(ProgrammeYear.objects.select_related("agreement"), pk=pk)
+    get_checked(request, Agreement, year.agreement_id, "agreement.view")
+    if not membership_can(request.membership, "timelog.view"):
+        raise PermissionDenied
+    try:
+        lines = selectors.fixed_fee_schedule(programme_year=year)
+    except AgreementTerms.DoesNotExist as exc:
+        lines, error = [], str(exc)
+    else:
+        error = ""
+    return render(request, "agreements/fee_schedule.html", {
+        "year": year, "agreement": year.agreement, "lines": lines, "error": error,
+        "total": sum((ln.amount_payable for ln in lines), start=0),
+        "blockers": selectors.approval_blockers(programme_year=year)
+        if membership_can(request.membership, "flag.view") else None,
+        "attendance": selectors.committee_attendance(programme_year=year)})
+
+
+# --- practices and physicians ----------------------------------------------------------------
+
+@org_view("physician.view")
+def practice_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    if _own_physician(request) is not None:
+        raise PermissionDenied("Physicians see their own record only.")
+    q = request.GET.get("q", "").strip()
+    practices = Practice.objects.all()
+    if q:
+        practices = practices.filter(Q(name__icontains=q) | Q(contact_name__icontains=q))
+    if request.GET.get("export") == "csv":
+        return csv_response("practices.csv", ["id", "name", "tax id", "contact", "email"],
+                            [[p.pk, p.name, p.tax_id, p.contact_name, p.contact_email]
+                             for p in practices])
+    return render(request, "agreements/practice_list.html",
+                  {"page": _paginate(request, practices), "q": q})
+
+
+@org_view("physician.edit")
+def practice_form(request: HttpRequest, org_slug: str, pk: int | None = None) -> HttpResponse:
+    practice = get_checked(request, Practice, pk, "physician.edit") if pk else None
+    form = f.PracticeForm(request.POST or None, instance=copy.copy(practice))
+    return _form_page(
+        request, form, title=f"Edit {practice}" if practice else "New practice",
+        back=_url("practice_list", request), extra={"history_obj": practice,
+                                                    "history_kind": "practice"},
+        save=lambda d: services.practice_save(organization=request.organization, data=d,
+                                              practice=practice),
+        success=lambda _: _url("practice_list", request))
+
+
+@org_view("physician.view")
+def physician_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    physicians = Physician.objects.select_related("practice")
+    own = _own_physician(request)
+    if own is not None:
+        physicians = physicians.filter(pk=own.pk)
+    if q:
+        physicians = physicians.filter(Q(last_name__icontains=q) | Q(first_name__icontains=q)
+                                       | Q(npi__startswith=q) | Q(specialty__icontains=q))
+    if request.GET.get("export") == "csv":
+        return csv_response("physicians.csv", ["id", "npi", "last name", "first name",
+                                               "specialty", "practice", "email"],
+                            [[p.pk, p.npi, p.last_name, p.first_name, p.specialty,
+                              p.practice.name if p.practice else "", p.email]
+                             for p in physicians])
+    return render(request, "agreements/physician_list.html",
+                  {"page": _paginate(request, physicians), "q": q})
+
+
+@org_view("physician.view")
+def physician_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+    physician = get_checked(request, Physician.objects.select_related("practice"), pk,
+                            "physician.view")
+    return render(request, "agreements/physician_detail.html", {
+        "physician": physician,
+        "participations": physician.participations.select_related("agreement"),
+        "timesheets": physician.timesheets.select_related("agreement")[:24]})
+
+
+@org_view("physician.edit")
+def physician_form(request: HttpRequest, org_slug: str, pk: int | None = None) -> HttpResponse:
+    physician = get_checked(request, Physician, pk, "physician.edit") if pk else None
+    form = f.PhysicianForm(request.POST or None, instance=copy.copy(physician))
+    return _form_page(
+        request, form, title=f"Edit {physician}" if physician else "New physician",
+        back=_url("physician_list", request),
+        save=lambda d: services.physician_save(organization=request.organization, data=d,
+                                               physician=physician),
+        success=lambda p: _url("physician_detail", request, p.pk))
+
+
+# --- participation, FMV, duties --------------------------------------------------------------
+
+@org_view("agreement.edit")
+def participation_form(request: HttpRequest, org_slug: str, pk: int | None = None,
+                       agreement_pk: int | None = None) -> HttpResponse:
+    participation = get_checked(request, Participation, pk, "agreement.edit") if pk else None
+    agreement = participation.agreement if participation else get_checked(
+        request, Agreement, agreement_pk, "agreement.edit")
+    form = f.ParticipationForm(request.POST or None, instance=copy.copy(participation))
+    return _form_page(
+        request, form, title=f"Participation in {agreement}",
+        back=_url("agreement_detail", request, agreement.pk),
+        intro="A physician may take part in several agreements. Record a voluntary leave or a "
+              "termination (with its reason, and whether it was for cause) here.",
+        save=lambda d: services.participation_save(agreement=agreement, data=d,
+                                                   participation=participation),
+        success=lambda _: _url("agreement_detail", request, agreement.pk))
+
+
+@org_view("fmv.edit")
+def fmv_form(request: HttpRequest, org_slug: str, pk: int | None = None,
+             agreement_pk: int | None = None) -> HttpResponse:
+    opinion = get_checked(request, FMVOpinion, pk, "fmv.edit") if pk else None
+    agreement = opinion.agreement if opinion else get_checked(request, Agreement, agreement_pk,
+                                                              "agreement.view")
+    form = f.FMVOpinionForm(request.POST or None, instance=copy.copy(opinion))
+
+    def save(data: dict) -> FMVOpinion:
+        saved, warnings = services.fmv_opinion_save(agreement=agreement, data=data,
+                                                    opinion=opinion)
+        for warning in warnings:
+            messages.warning(request, warning)
+        return saved
+
+    back = request.GET.get("next") or _url("agreement_detail", request, agreement.pk)
+    if not back.startswith("/"):
+        back = _url("agreement_detail", request, agreement.pk)
+    return _form_page(
+        request, form, title=f"FMV opinion for {agreement}", back=back, save=save,
+        intro="Fixed + maximum incentive may not exceed the total maximum; an hourly rate "
+              "above the 75th percentile needs a written justification.",
+        success=lambda _: back)
+
+
+@org_view("agreement.edit")
+def duty_form(request: HttpRequest, org_slug: str, pk: int | None = None,
+              agreement_pk: int | None = None) -> HttpResponse:
+    duty = get_checked(request, ManagementDuty, pk, "agreement.edit") if pk else None
+    agreement = duty.agreement if duty else get_checked(request, Agreement, agreement_pk,
+                                                        "agreement.edit")
+    form = f.DutyForm(request.POST or None, instance=copy.copy(duty))
+    back = _url("agreement_setup", request, agreement.pk, "duties")
+    return _form_page(request, form, title=f"Management duty of {agreement}", back=back,
+                      save=lambda d: services.duty_save(agreement=agreement, data=d, duty=duty),
+                      success=lambda _: back)
+
+
+# --- time sheets -----------------------------------------------------------------------------
+
+@org_view("timelog.view")
+def timesheet_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    status = request.GET.get("status", "")
+    q = request.GET.get("q", "").strip()
+    sheets = TimeSheet.objects.select_related("agreement", "physician").prefetch_related(
+        "entries")
+    own = _own_physician(request)
+    if own is not None:
+        sheets = sheets.filter(physician=own)
+    if status:
+        sheets = sheets.filter(status=status)
+    if q:
+        sheets = sheets.filter(Q(physician__last_name__icontains=q)
+                               | Q(agreement__name__icontains=q))
+    if request.GET.get("export") == "csv":
+        return csv_response("timesheets.csv", ["id", "agreement", "physician", "npi", "month",
+                                               "status", "hours"],
+                            [[s.pk, s.agreement.name, s.physician.full_name, s.physician.npi,
+                              f"{s.month:%Y-%m}", s.get_status_display(),
+                              sum((e.hours for e in s.entries.all()), start=0)]
+                             for s in sheets])
+    return render(request, "agreements/timesheet_list.html", {
+        "page": _paginate(request, sheets), "status": status, "q": q,
+        "statuses": TimeSheetStatus.choices})
+
+
+@org_view("timelog.view")
+def timesheet_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+    sheet = get_checked(request, TimeSheet.objects.select_related("agreement", "physician"), pk,
+                        "timelog.view")
+    form = f.ReviewForm(request.POST or None)
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        permission = "timelog.edit" if action == "submit" else "timelog.approve"
+        get_checked(request, TimeSheet, pk, permission)
+        try:
+            if action == "submit":
+                services.timesheet_submit(timesheet=sheet, user=request.user,
+                                          acting_physician=_own_physician(request))
+            elif action == "approve":
+                services.timesheet_approve(timesheet=sheet, user=request.user,
+                                           note=request.POST.get("note", ""))
+            elif action == "return":
+                services.timesheet_return(timesheet=sheet, user=request.user,
+                                          note=request.POST.get("note", ""))
+            else:
+                raise ValidationError({"action": "Unknown action."})
+        except ValidationError as exc:
+            for errors in exc.message_dict.values():
+                for message in errors:
+                    messages.error(request, message)
+        else:
+            messages.success(request, f"Time sheet {action}ed." if action != "submit"
+                             else "Time sheet submitted.")
+        return redirect(_url("timesheet_detail", request, pk))
+    return render(request, "agreements/timesheet_detail.html", {
+        "sheet": sheet, "entries": sheet.entries.select_related("duty"), "form": form,
+        "total": sum((e.hours for e in sheet.entries.all()), start=0)})
+
+
+# --- committee -------------------------------------------------------------------------------
+
+@org_view("committee.view")
+def committee_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
+    agreement = get_checked(request, Agreement, agreement_pk, "committee.view")
+    years = list(agreement.programme_years.all())
+    own = _own_physician(request)
+    attendance = []
+    for year in years:
+        rows = selectors.committee_attendance(programme_year=year)
+        if own is not None:
+            rows = [r for r in rows if r.physician.pk == own.pk]
+        attendance.append((year, rows))
+    return render(request, "agreements/committee_list.html", {
+        "agreement": agreement, "attendance": attendance,
+        "meetings": agreement.committee_meetings.prefetch_related("physicians_present")})
+
+
+@org_view("committee.edit")
+def committee_form(request: HttpRequest, org_slug: str, pk: int | None = None,
+                   agreement_pk: int | None = None) -> HttpResponse:
+    meeting = get_checked(request, CommitteeMeeting, pk, "committee.edit") if pk else None
+    agreement = meeting.agreement if meeting else get_checked(request, Agreement, agreement_pk,
+                                                              "committee.view")
+    form = f.CommitteeMeetingForm(request.POST or None, instance=copy.copy(meeting),
+                                  agreement=agreement)
+    back = _url("committee_list", request, agreement.pk)
+    return _form_page(request, form, title=f"Committee meeting · {agreement}", back=back,
+                      save=lambda d: services.committee_meeting_save(agreement=agreement,
+                                                                     data=d, meeting=meeting),
+                      success=lambda _: back)
+
+
+# --- compliance ------------------------------------------------------------------------------
+
+@org_view("flag.view")
+def flag_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    state = request.GET.get("state", "open")
+    q = request.GET.get("q", "").strip()
+    flags = ComplianceFlag.objects.select_related("agreement", "physician", "resolved_by")
+    if state == "open":
+        flags = flags.filter(resolved_at__isnull=True)
+    elif state == "resolved":
+        flags = flags.filter(resolved_at__isnull=False)
+    if q:
+        flags = flags.filter(Q(message__icontains=q) | Q(kind__icontains=q))
+    if request.GET.get("export") == "csv":
+        return csv_response("compliance-flags.csv", [
+            "id", "kind", "severity", "blocking", "agreement", "message", "opened",
+            "resolved", "resolved by", "note"], [
+            [x.pk, x.kind, x.severity, x.blocking, x.agreement.name if x.agreement else "",
+             x.message, x.opened_at.isoformat(), x.resolved_at.isoformat() if x.resolved_at
+             else "", x.resolved_by or ("system" if x.auto_cleared else ""),
+             x.resolution_note] for x in flags])
+    return render(request, "agreements/flag_list.html", {
+        "page": _paginate(request, flags), "state": state, "q": q})
+
+
+@org_view("flag.view")
+def flag_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+    flag = get_checked(request, ComplianceFlag, pk, "flag.view")
+    form = f.ResolveForm(request.POST or None, instance=copy.copy(flag))
+    if request.method == "POST":
+        get_checked(request, ComplianceFlag, pk, "flag.resolve")
+        return _form_page(request, form, title=str(flag), back="",
+                          save=lambda d: services.flag_resolve(
+                              flag=flag, user=request.user, note=d["resolution_note"]),
+                          success=lambda _: _url("flag_detail", request, pk),
+                          template="agreements/flag_detail.html", extra={"flag": flag})
+    return render(request, "agreements/flag_detail.html", {"flag": flag, "form": form})
+
+
+@org_view("flag.resolve")
+@require_POST
+def compliance_scan_now(request: HttpRequest, org_slug: str) -> HttpResponse:
+    result = services.compliance_scan(organization=request.organization)
+    messages.success(request, f"Scan finished: {len(result.raised)} new, {result.updated} still "
+                              f"open, {result.cleared} cleared.")
+    return redirect(_url("flag_list", request))
+
+
+# --- documents -------------------------------------------------------------------------------
+
+@org_view("document.upload")
+def document_upload(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
+    agreement = get_checked(request, Agreement, agreement_pk, "document.upload")
+    form = f.DocumentForm(request.POST or None, request.FILES or None)
+    return _form_page(
+        request, form, title=f"Upload a document · {agreement}",
+        back=_url("agreement_detail", request, agreement.pk), extra={"multipart": True},
+        save=lambda d: services.document_upload(agreement=agreement, kind=d["kind"],
+                                                title=d["title"], upload=d["file"],
+                                                user=request.user),
+        success=lambda _: _url("agreement_detail", request, agreement.pk) + "#documents")
+
+
+@org_view("document.view")
+def document_download(request: HttpRequest, org_slug: str, pk: int) -> FileResponse:
+    document = get_checked(request, AgreementDocument, pk, "document.view")
+    response = FileResponse(document.file.open("rb"), as_attachment=True,
+                            filename=document.original_name, content_type="application/pdf")
+    response["X-Content-SHA256"] = document.sha256
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- milestones ------------------------------------------------------------------------------
+
+@org_view("agreement.view")
+def milestone_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
+    agreement = get_checked(request, Agreement, agreement_pk, "agreement.view")
+    form = f.PlanForm(request.POST or None)
+    if request.method == "POST":
+        get_checked(request, Agreement, agreement_pk, "agreement.edit")
+        return _form_page(request, form, title="Timeline", back="",
+                          save=lambda d: services.milestones_generate(agreement=agreement,
+                                                                      start=d["start"]),
+                          success=lambda _: _url("milestone_list", request, agreement.pk),
+                          template="agreements/milestone_list.html",
+                          extra={"agreement": agreement, "milestones": agreement.milestones.all(),
+                                 "today": timezone.localdate()})
+    return render(request, "agreements/milestone_list.html", {
+        "agreement": agreement, "milestones": agreement.milestones.all(), "form": form,
+        "today": timezone.localdate()})
+
+
+@org_view("agreement.edit")
+def milestone_form(request: HttpRequest, org_slug: str, pk: int | None = None,
+                   agreement_pk: int | None = None) -> HttpResponse:
+    milestone = get_checked(request, Milestone, pk, "agreement.edit") if pk else None
+    agreement = milestone.agreement if milestone else get_checked(request, Agreement,
+                                                                  agreement_pk, "agreement.edit")
+    form = f.MilestoneForm(request.POST or None, instance=copy.copy(milestone))
+    back = _url("milestone_list", request, agreement.pk)
+    return _form_page(request, form, title=f"Milestone · {agreement}", back=back,
+                      save=lambda d: services.milestone_save(agreement=agreement, data=d,
+                                                             milestone=milestone),
+                      success=lambda _: back)
+
+
+# --- history ---------------------------------------------------------------------------------
+
+HISTORY: dict[str, tuple[type, str, str]] = {
+    # kind: (model, permission, where "back" goes)
+    "agreement": (Agreement, "agreement.view", "agreement_detail"),
+    "terms": (AgreementTerms, "agreement.view", "terms_detail"),
+    "physician": (Physician, "physician.view", "physician_detail"),
+    "practice": (Practice, "physician.edit", "practice_edit"),
+    "participation": (Participation, "agreement.view", "participation_edit"),
+    "fmv": (FMVOpinion, "fmv.view", "fmv_edit"),
+    "duty": (ManagementDuty, "agreement.view", "duty_edit"),
+    "timesheet": (TimeSheet, "timelog.view", "timesheet_detail"),
+    "meeting": (CommitteeMeeting, "committee.view", "committee_edit"),
+    "flag": (ComplianceFlag, "flag.view", "flag_detail"),
+    "document": (AgreementDocument, "document.view", "agreement_list"),
+    "milestone": (Milestone, "agreement.view", "milestone_edit"),
+}
+
+
+@org_view("org.view")
+def record_history(request: HttpRequest, org_slug: str, kind: str, pk: int) -> HttpResponse:
+    """Who changed what, when, for any agreement record (its own permission is checked)."""
+    if kind not in HISTORY:
+        raise Http404
+    model, permission, back_name = HISTORY[kind]
+    obj = get_checked(request, model, pk, permission)
+    if request.membership.role == "physician":
+        # History names staff and shows every edit; physicians see their own records only.
+        raise PermissionDenied("History is not shown to physicians.")
+    back = "" if back_name == "agreement_list" else _url(back_name, request, pk)
+    return object_history(request, obj, back_url=back)
+
+
+def month_choices(start: dt.date, end: dt.date) -> list[dt.date]:
+    from .fees import months_between
+
+    return months_between(start, end)
