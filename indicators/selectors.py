@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.db.models.functions import Substr
+from django.utils import timezone
 
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 
@@ -47,7 +48,7 @@ def terms_for_agreement(*, agreement: Agreement) -> list[AgreementTerms]:
 
 def terms_current(*, agreement: Agreement, today: dt.date | None = None) -> AgreementTerms | None:
     """The version in force today, else the first one (an agreement not yet started)."""
-    today = today or dt.date.today()
+    today = today or timezone.localdate()
     terms = (AgreementTerms.objects.filter(agreement=agreement, effective_from__lte=today)
              .order_by("-effective_from").first())
     return terms or AgreementTerms.objects.filter(agreement=agreement).order_by("version").first()

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 from comanage.core.audit import event_record
@@ -159,7 +160,7 @@ def definitions_check(*, terms: AgreementTerms) -> list[str]:
 def definition_is_frozen(*, terms: AgreementTerms, today: dt.date | None = None) -> bool:
     """Executed agreements freeze every version already in force (or the original one);
     only an amendment not yet effective may still change."""
-    today = today or dt.date.today()
+    today = today or timezone.localdate()
     if not terms.agreement.is_frozen:
         return False
     return terms.version == 1 or terms.effective_from <= today
@@ -611,7 +612,7 @@ def action_step_add(*, plan: ActionPlan, description: str, due_date: dt.date, ow
 
 
 def action_step_complete(*, step: ActionStep, on: dt.date | None = None) -> ActionStep:
-    step.done_on = on or dt.date.today()
+    step.done_on = on or timezone.localdate()
     step.save(update_fields=["done_on"])
     plan = step.plan
     if plan.status == ActionPlanStatus.OPEN:
@@ -627,7 +628,7 @@ def action_plan_close(*, plan: ActionPlan, note: str, on: dt.date | None = None,
     if not note.strip():
         raise ValidationError({"closing_note": ["Say how the plan ended."]})
     plan.status = ActionPlanStatus.CLOSED
-    plan.closed_on = on or dt.date.today()
+    plan.closed_on = on or timezone.localdate()
     plan.closing_note = note.strip()
     plan.save(update_fields=["status", "closed_on", "closing_note"])
     event_record(organization=plan.definition.agreement.organization,
@@ -781,7 +782,7 @@ def incentive_projection(*, programme_year: ProgrammeYear, as_of: dt.date | None
                                          interim=True)
     result = scoring.year_to_date_projection(
         terms=incentive_terms, indicators=indicator_terms, results=engine_results,
-        as_of=as_of or dt.date.today())
+        as_of=as_of or timezone.localdate())
     return IncentiveComputation(result=result, inputs=inputs, terms=terms,
                                 programme_year=programme_year,
                                 definitions=tuple(definitions), results=results_by_key)

@@ -17,9 +17,9 @@ IMPORT_JOB_KIND = "indicator case import"
 
 
 @tenant_task(max_retries=0)
-def case_import_run(*, organization, job, case_import_id: int) -> None:  # type: ignore[no-untyped-def]
+def case_import_run(*, organization, job) -> None:  # type: ignore[no-untyped-def]
     case_import = CaseImport.objects.select_related("agreement", "programme_year").get(
-        pk=case_import_id)
+        pk=job.params["case_import"])
     try:
         outcome = case_import_apply(
             case_import=case_import, user=job.created_by,
