@@ -464,7 +464,8 @@ def data_import_from_path(*, agreement: Agreement, kind: str, period: str, path:
     with open(path, "rb") as handle:
         data_import = data_import_receive(
             agreement=agreement, kind=kind, period=period,
-            upload=File(handle, name=Path(path).name), user=user, programme_year=programme_year, base_year=base_year)
+            upload=File(handle, name=Path(path).name), user=user,
+            programme_year=programme_year, base_year=base_year)
     try:
         return data_import_apply(data_import=data_import)
     except ImportRefused:

@@ -1,0 +1,579 @@
+"""Savings pages. Thin: each declares its permission, calls selectors/services, renders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from agreements.models import Agreement, AgreementKind, ComplianceFlag, ProgrammeYear
+from comanage.core.charts import SUBTOTAL, bar_chart, progress_bar_chart, waterfall_chart
+from comanage.core.exports import csv_response
+from comanage.core.jobs import DuplicateJob
+from comanage.core.permissions import is_own_only
+from comanage.core.views import check_permission, object_history, org_view
+
+from . import engine, importing, selectors, services
+from .models import (
+    CalculationKind,
+    DataImport,
+    ImportStatus,
+    SavingsCalculation,
+    SavingsOpportunity,
+)
+
+FLAG_KINDS = [k for k, _ in services.SAFEGUARD_KINDS.values()]
+
+
+def _own_only(request: HttpRequest, permission: str = "savings.view") -> bool:
+    return is_own_only(request.membership, permission)  # type: ignore[attr-defined]
+
+
+def _agreement(request: HttpRequest, pk: int) -> Agreement:
+    agreement = get_object_or_404(Agreement, pk=pk, kind=AgreementKind.SHARED_SAVINGS)
+    # A physician sees only agreements they take part in; others do not exist for them.
+    membership = request.membership  # type: ignore[attr-defined]
+    if _own_only(request) and membership.physician_id not in agreement.physician_ids():
+        raise Http404
+    return agreement
+
+
+def _full_reader(request: HttpRequest) -> None:
+    if _own_only(request):
+        raise PermissionDenied("This page shows every physician's figures.")
+
+
+def _years(agreement: Agreement) -> list[ProgrammeYear]:
+    return list(agreement.programme_years.order_by("number"))
+
+
+def _chosen_year(request: HttpRequest, years: list[ProgrammeYear]) -> ProgrammeYear | None:
+    wanted = request.GET.get("year") or request.POST.get("year")
+    if wanted and wanted.isdigit():
+        for year in years:
+            if year.number == int(wanted):
+                return year
+    today = timezone.localdate()
+    past = [y for y in years if y.start <= today]
+    return past[-1] if past else (years[0] if years else None)
+
+
+ENTITLEMENTS = {
+    "full": "Full year", "pro_rata_joiner": "Joined in the year (pro rata)",
+    "pro_rata_leaver": "Left in the year (pro rata)", "forfeited_leaver": "Left: forfeited",
+    "forfeited_for_cause": "Terminated for cause: forfeited",
+    "not_participating": "Not participating this year",
+}
+
+
+def _physician_rows(request: HttpRequest, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-physician rows; a physician sees only their own."""
+    rows = result.get("physicians", [])
+    if _own_only(request):
+        own = str(request.membership.physician_id)  # type: ignore[attr-defined]
+        rows = [r for r in rows if r["physician_id"] == own]
+    return [{**r, "entitlement_label": ENTITLEMENTS.get(r["entitlement"], r["entitlement"])}
+            for r in rows]
+
+
+@org_view("savings.view")
+def savings_home(request: HttpRequest, org_slug: str) -> HttpResponse:
+    agreements = selectors.savings_agreements()
+    if _own_only(request):
+        agreements = agreements.filter(
+            participations__physician_id=request.membership.physician_id)  # type: ignore[attr-defined]
+    page = Paginator(agreements, 25).get_page(request.GET.get("page"))
+    return render(request, "savings/home.html", {"page": page})
+
+
+def _charts(agreement: Agreement, years: list[ProgrammeYear], result: dict[str, Any]
+            ) -> dict[str, Any]:
+    latest = {y.number: selectors.calculation_latest(programme_year=y) for y in years}
+    opportunities = list(selectors.opportunities_of(agreement=agreement))
+    categories = [o.name for o in opportunities]
+    series = []
+    table = []
+    for year in years:
+        calc = latest[year.number]
+        if calc is None:
+            continue
+        by_key = {o["key"]: o["counted_savings"] for o in calc.result["opportunities"]}
+        values = [Decimal(by_key[o.key]) if o.key in by_key else None for o in opportunities]
+        series.append((year.label, values))
+        table.append((year.label, values))
+    charts: dict[str, Any] = {
+        "bar": bar_chart(title="Savings by opportunity and year", categories=categories,
+                         series=series) if series else None,
+        "bar_table": {"categories": categories, "rows": table},
+    }
+    steps = [
+        ("Gross savings", Decimal(result["gross_savings"])),
+        ("Administrator fees", -Decimal(result["admin_fees"])),
+        ("Net savings", SUBTOTAL),
+        ("Hospital share", -(Decimal(result["net_savings"]) - Decimal(result["physician_pool"]))),
+        ("Physician pool", SUBTOTAL),
+        ("Quality gate", -Decimal(result["withheld_by_quality_gate"])),
+        ("Distribution cap", -Decimal(result["withheld_by_cap"])),
+    ]
+    if Decimal(result["gross_savings"]) - Decimal(result["admin_fees"]) < 0:
+        # Net savings never go below zero (spec 4 split step 1): show the floor as a step.
+        steps.insert(2, ("Floor at zero", Decimal(result["admin_fees"])
+                         - Decimal(result["gross_savings"])))
+    charts["waterfall"] = waterfall_chart(title="From gross savings to the amount paid",
+                                          steps=steps, total_label="Paid to physicians")
+    charts["waterfall_table"] = [
+        ("Gross savings", result["gross_savings"]), ("Administrator fees", result["admin_fees"]),
+        ("Net savings", result["net_savings"]), ("Physician pool", result["physician_pool"]),
+        ("Withheld by quality gate", result["withheld_by_quality_gate"]),
+        ("Withheld by the cap", result["withheld_by_cap"]), ("Paid", result["amount_paid"])]
+    cap = Decimal(result["distribution_cap"])
+    used = Decimal(result["cumulative_distributed"])
+    charts["cap"] = progress_bar_chart(
+        title="Distribution cap used", value_format="money",
+        items=[("Distributed over the term", used, cap)])
+    charts["cap_table"] = {"cap": cap, "used": used, "headroom": result["cap_headroom"]}
+    return charts
+
+
+@org_view("savings.view")
+def agreement_savings(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    years = _years(agreement)
+    year = _chosen_year(request, years)
+    calculation = selectors.calculation_latest(programme_year=year) if year else None
+    projection = (selectors.calculation_latest(programme_year=year,
+                                               kind=CalculationKind.PROJECTION)
+                  if year else None)
+    context: dict[str, Any] = {
+        "agreement": agreement, "years": years, "year": year, "calculation": calculation,
+        "projection": projection, "own_only": _own_only(request),
+        "opportunities": selectors.opportunities_of(agreement=agreement),
+    }
+    if calculation is not None:
+        result = calculation.result
+        context.update(result=result, physicians=_physician_rows(request, result),
+                       charts=_charts(agreement, years, result))
+    if projection is not None:
+        context.update(projection_result=projection.result,
+                       projection_physicians=_physician_rows(request, projection.result))
+    if year is not None and not _own_only(request):
+        context["readiness"] = _readiness(agreement, year)
+        context["flags"] = ComplianceFlag.objects.filter(
+            agreement=agreement, programme_year=year, kind__in=FLAG_KINDS,
+            resolved_at__isnull=True).select_related("physician")
+    return render(request, "savings/agreement.html", context)
+
+
+def _readiness(agreement: Agreement, year: ProgrammeYear) -> list[tuple[str, Any]]:
+    opportunities = list(selectors.opportunities_of(agreement=agreement))
+    base_years = sorted({o.base_year for o in opportunities})
+    rows: list[tuple[str, Any]] = [
+        (f"Base year {b} usage", selectors.import_current(agreement=agreement, kind="usage",
+                                                          base_year=b)) for b in base_years]
+    rows.append((f"{year.label} usage", selectors.import_current(
+        agreement=agreement, kind="usage", programme_year=year)))
+    rows.append((f"{year.label} price file", selectors.import_current(
+        agreement=agreement, kind="prices", programme_year=year)))
+    return rows
+
+
+@org_view("savings.edit")
+@require_POST
+def calculation_start(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    year = get_object_or_404(ProgrammeYear, agreement=agreement, number=request.POST.get("year"))
+    kind = request.POST.get("kind", CalculationKind.YEAR)
+    if kind not in (CalculationKind.YEAR, CalculationKind.PROJECTION):
+        raise Http404
+    try:
+        job = services.savings_calculation_start(programme_year=year, user=request.user,
+                                                 kind=kind)
+    except DuplicateJob as duplicate:
+        messages.info(request, str(duplicate))
+        job = duplicate.existing
+    return redirect(reverse("savings_job", args=[org_slug, agreement.pk, job.pk]))
+
+
+@org_view("job.view")
+def savings_job(request: HttpRequest, org_slug: str, agreement_pk: int, job_id: int
+                ) -> HttpResponse:
+    from comanage.core.jobs import job_live_state
+    from comanage.core.models import Job
+
+    agreement = _agreement(request, agreement_pk)
+    job = get_object_or_404(Job, pk=job_id, kind__startswith="savings.")
+    if _own_only(request, "job.view") and job.created_by_id != request.user.pk:
+        raise Http404
+    return render(request, "savings/job.html", {"agreement": agreement, "job": job,
+                                                 "state": job_live_state(job)})
+
+
+@org_view("savings.view")
+def calculation_detail(request: HttpRequest, org_slug: str, agreement_pk: int,
+                       calculation_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
+    return render(request, "savings/calculation.html", {
+        "agreement": agreement, "calculation": calculation, "result": calculation.result,
+        "physicians": _physician_rows(request, calculation.result),
+        "own_only": _own_only(request)})
+
+
+@org_view("savings.view")
+def calculation_history(request: HttpRequest, org_slug: str, agreement_pk: int,
+                        calculation_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    _full_reader(request)
+    calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
+    return object_history(request, calculation,
+                          back_url=reverse("savings_calculation",
+                                           args=[org_slug, agreement.pk, calculation.pk]))
+
+
+@org_view("savings.view")
+def opportunities_csv(request: HttpRequest, org_slug: str, agreement_pk: int,
+                      calculation_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
+    header = ["key", "name", "earns", "eligible_cases", "original_base_cases", "base_cases",
+              "baseline_source", "baseline_per_case", "expected_cost", "actual_cost",
+              "actual_per_case", "floor_per_case", "effective_actual_per_case", "raw_savings",
+              "applied_volume_factor", "capped_savings", "counted_savings", "savings_target"]
+    rows = [[o[h] for h in header] for o in calculation.result["opportunities"]]
+    return csv_response(f"savings-{agreement.pk}-y{calculation.programme_year.number}-"
+                        f"opportunities.csv", header, rows)
+
+
+@org_view("savings.view")
+def physicians_csv(request: HttpRequest, org_slug: str, agreement_pk: int,
+                   calculation_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
+    header = ["physician_id", "npi", "last_name", "first_name", "entitlement",
+              "participation_days", "year_days", "weight", "amount"]
+    rows = [[r[h] for h in header] for r in _physician_rows(request, calculation.result)]
+    return csv_response(f"savings-{agreement.pk}-y{calculation.programme_year.number}-"
+                        f"physicians.csv", header, rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Opportunities
+
+
+class OpportunityForm(forms.Form):
+    key = forms.CharField(max_length=20)
+    name = forms.CharField(max_length=200)
+    case_types = forms.CharField(help_text="Comma-separated procedure codes or MS-DRGs.")
+    item_codes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}),
+                                 help_text="Comma-separated item codes.")
+    floor_per_case = forms.DecimalField(max_digits=14, decimal_places=2, required=False,
+                                        min_value=Decimal("0"))
+    savings_target = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"))
+    base_year = forms.IntegerField(min_value=1990, max_value=2100)
+
+
+def _form_errors(form: forms.Form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for name, errs in error.message_dict.items():
+            form.add_error(name if name in form.fields else None, errs)
+    else:
+        form.add_error(None, error.messages)
+
+
+@org_view("savings.view")
+def opportunity_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    form = OpportunityForm(initial={"base_year": agreement.term_start.year - 1})
+    if request.method == "POST":
+        check_permission(request, "savings.edit")
+        form = OpportunityForm(request.POST)
+        if form.is_valid():
+            try:
+                services.opportunity_create(agreement=agreement, data=form.cleaned_data,
+                                            user=request.user)
+            except ValidationError as error:
+                _form_errors(form, error)
+            else:
+                messages.success(request, "Opportunity added.")
+                return redirect("savings_opportunities", org_slug, agreement.pk)
+    return render(request, "savings/opportunities.html", {
+        "agreement": agreement, "opportunities": selectors.opportunities_of(agreement=agreement),
+        "form": form, "proposed_cap": services.distribution_cap_proposed(agreement=agreement)})
+
+
+@org_view("savings.edit")
+def opportunity_edit(request: HttpRequest, org_slug: str, agreement_pk: int,
+                     opportunity_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    opportunity = get_object_or_404(SavingsOpportunity, pk=opportunity_pk, agreement=agreement)
+    initial = {"key": opportunity.key, "name": opportunity.name,
+               "case_types": ", ".join(opportunity.case_types),
+               "item_codes": ", ".join(opportunity.item_codes),
+               "floor_per_case": opportunity.floor_per_case,
+               "savings_target": opportunity.savings_target, "base_year": opportunity.base_year}
+    form = OpportunityForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if "accept" in request.POST:
+                services.opportunity_accept(opportunity=opportunity, user=request.user)
+            services.opportunity_update(opportunity=opportunity, data=form.cleaned_data,
+                                        user=request.user)
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            messages.success(request, "Opportunity saved.")
+            return redirect("savings_opportunities", org_slug, agreement.pk)
+    return render(request, "savings/opportunity_form.html",
+                  {"agreement": agreement, "opportunity": opportunity, "form": form})
+
+
+@org_view("savings.view")
+def opportunity_history(request: HttpRequest, org_slug: str, agreement_pk: int,
+                        opportunity_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    _full_reader(request)
+    opportunity = get_object_or_404(SavingsOpportunity, pk=opportunity_pk, agreement=agreement)
+    return object_history(request, opportunity,
+                          back_url=reverse("savings_opportunities", args=[org_slug, agreement.pk]))
+
+
+# --------------------------------------------------------------------------------------------
+# Imports
+
+
+class UploadForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("usage", "Case-level usage"), ("prices", "Price file")])
+    period = forms.ChoiceField(choices=[("programme", "Programme year"), ("base", "Base year")])
+    programme_year = forms.ModelChoiceField(queryset=ProgrammeYear.objects.none(), required=False)
+    base_year = forms.IntegerField(required=False, min_value=1990, max_value=2100)
+    file = forms.FileField(help_text="CSV or XLSX with the documented columns.")
+
+    def __init__(self, *args: Any, agreement: Agreement, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["programme_year"].queryset = agreement.programme_years.order_by("number")
+
+
+@org_view("data.import")
+def import_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    form = UploadForm(request.POST or None, request.FILES or None, agreement=agreement,
+                      initial={"base_year": agreement.term_start.year - 1})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            data_import = services.data_import_receive(
+                agreement=agreement, kind=data["kind"], period=data["period"],
+                upload=data["file"], user=request.user, programme_year=data["programme_year"],
+                base_year=data["base_year"])
+        except services.DuplicateUpload as duplicate:
+            messages.warning(request, duplicate.messages[0])
+            return redirect("savings_import", org_slug, agreement.pk, duplicate.existing.pk)
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            return redirect("savings_import", org_slug, agreement.pk, data_import.pk)
+    page = Paginator(selectors.imports_of(agreement=agreement), 25).get_page(
+        request.GET.get("page"))
+    return render(request, "savings/imports.html",
+                  {"agreement": agreement, "form": form, "page": page,
+                   "usage_docs": importing.USAGE_COLUMN_DOCS,
+                   "price_docs": importing.PRICE_COLUMN_DOCS})
+
+
+@org_view("data.import")
+def import_detail(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+                  ) -> HttpResponse:
+    from comanage.core.jobs import job_live_state
+
+    agreement = _agreement(request, agreement_pk)
+    data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
+    preview = None
+    if data_import.status in (ImportStatus.UPLOADED, ImportStatus.FAILED):
+        preview = services.data_import_preview(data_import=data_import)
+    return render(request, "savings/import_detail.html", {
+        "agreement": agreement, "data_import": data_import, "preview": preview,
+        "job": data_import.job,
+        "state": job_live_state(data_import.job) if data_import.job else None})
+
+
+@org_view("data.import")
+@require_POST
+def import_confirm(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+                   ) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
+    try:
+        services.data_import_start(data_import=data_import, user=request.user)
+    except DuplicateJob as duplicate:
+        messages.warning(request, f"The same file is already being imported or was imported "
+                                  f"({duplicate.existing}).")
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    return redirect("savings_import", org_slug, agreement.pk, data_import.pk)
+
+
+@org_view("data.import")
+def import_file(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+                ) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
+    return FileResponse(data_import.file.open("rb"), as_attachment=True,
+                        filename=data_import.original_name)
+
+
+@org_view("data.import")
+def import_history(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+                   ) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
+    return object_history(request, data_import, back_url=reverse(
+        "savings_import", args=[org_slug, agreement.pk, data_import.pk]))
+
+
+@org_view("data.import")
+def column_template(request: HttpRequest, org_slug: str, kind: str) -> HttpResponse:
+    if kind == "usage":
+        header = list(importing.USAGE_COLUMNS)
+        example = ["c1001", "2025-03-04", "CATH", "1234567893", "medicare", "true", "A1", "1",
+                   "1250.00", "2.0500", "2025-02-27", "true", "false"]
+    elif kind == "prices":
+        header, example = list(importing.PRICE_COLUMNS), ["A1", "1250.00"]
+    else:
+        raise Http404
+    return csv_response(f"{kind}-template.csv", header, [example])
+
+
+@org_view("data.import")
+def column_docs(request: HttpRequest, org_slug: str, kind: str) -> HttpResponse:
+    docs = {"usage": importing.USAGE_COLUMN_DOCS, "prices": importing.PRICE_COLUMN_DOCS}
+    if kind not in docs:
+        raise Http404
+    return csv_response(f"{kind}-columns.csv", ["column", "required", "meaning"], docs[kind])
+
+
+# --------------------------------------------------------------------------------------------
+# Opportunity analysis (design phase)
+
+
+@org_view("savings.view")
+def analysis(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    _full_reader(request)
+    base_years = sorted({i.base_year for i in selectors.imports_of(agreement=agreement)
+                         if i.base_year and i.is_current})
+    base_year = int(request.GET.get("base_year") or (base_years[-1] if base_years else 0) or 0)
+    case_type = request.GET.get("case_type", "").strip()
+    context: dict[str, Any] = {"agreement": agreement, "base_years": base_years,
+                               "base_year": base_year, "case_type": case_type}
+    if base_year:
+        try:
+            result = services.opportunity_analysis_run(
+                agreement=agreement, base_year=base_year,
+                case_types=[case_type] if case_type else None)
+        except engine.SavingsInputError as error:
+            context["error"] = str(error)
+        else:
+            context["analysis"] = result
+            context["top_items"] = sorted(result.items, key=lambda i: -i.total_cost)[:25]
+            context["chart"] = bar_chart(
+                title="Potential savings by case type",
+                categories=[v.case_type for v in result.variation],
+                series=[("At the median", [v.potential_savings_at_median
+                                           for v in result.variation]),
+                        ("At the 25th percentile", [v.potential_savings_at_p25
+                                                    for v in result.variation])]
+            ) if result.variation else None
+    context["proposed_cap"] = services.distribution_cap_proposed(agreement=agreement)
+    context["opportunities"] = selectors.opportunities_of(agreement=agreement)
+    return render(request, "savings/analysis.html", context)
+
+
+class ProposeForm(forms.Form):
+    key = forms.CharField(max_length=20)
+    name = forms.CharField(max_length=200)
+    case_type = forms.CharField(max_length=32)
+    item_codes = forms.CharField()
+    savings_target = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"))
+    base_year = forms.IntegerField(min_value=1990, max_value=2100)
+    finding = forms.CharField(required=False)
+
+
+@org_view("savings.edit")
+@require_POST
+def analysis_propose(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    form = ProposeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a key, name, case type, items and a target: "
+                       + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
+    else:
+        data = form.cleaned_data
+        try:
+            services.opportunity_propose_from_finding(
+                agreement=agreement, user=request.user, key=data["key"], name=data["name"],
+                case_type=data["case_type"], item_codes=data["item_codes"].split(","),
+                savings_target=data["savings_target"], base_year=data["base_year"],
+                finding=data["finding"])
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Proposed opportunity {data['key']} added. The sum of "
+                                      "targets proposes the distribution cap.")
+    return redirect(reverse("savings_analysis", args=[org_slug, agreement.pk])
+                    + f"?base_year={request.POST.get('base_year', '')}")
+
+
+# --------------------------------------------------------------------------------------------
+# Safeguard flags
+
+
+@org_view("flag.view")
+def flag_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    flags = ComplianceFlag.objects.filter(agreement=agreement, kind__in=FLAG_KINDS
+                                          ).select_related("physician", "programme_year")
+    show = request.GET.get("show", "open")
+    if show == "open":
+        flags = flags.filter(resolved_at__isnull=True)
+    page = Paginator(flags.order_by("-opened_at", "-id"), 25).get_page(request.GET.get("page"))
+    return render(request, "savings/flags.html",
+                  {"agreement": agreement, "page": page, "show": show})
+
+
+class TerminateForm(forms.Form):
+    termination_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+
+
+@org_view("flag.resolve")
+def flag_terminate(request: HttpRequest, org_slug: str, agreement_pk: int, flag_pk: int
+                   ) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    flag = get_object_or_404(ComplianceFlag, pk=flag_pk, agreement=agreement,
+                             kind__in=FLAG_KINDS, physician__isnull=False)
+    form = TerminateForm(request.POST or None,
+                         initial={"termination_date": timezone.localdate()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.participation_terminate_for_cause(
+                flag=flag, termination_date=form.cleaned_data["termination_date"],
+                reason=form.cleaned_data["reason"], user=request.user)
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            messages.success(request, f"{flag.physician} terminated for cause; the flag is "
+                                      "resolved. Recalculate the year to apply it.")
+            return redirect("savings_flags", org_slug, agreement.pk)
+    return render(request, "savings/flag_terminate.html",
+                  {"agreement": agreement, "flag": flag, "form": form,
+                   "today": dt.date.today()})  # noqa: DTZ011
