@@ -1,0 +1,254 @@
+"""The adjudication API: runs, reports and their transitions, verification, statements,
+payments and what-if scenarios. Transitions and runs are POST actions honouring
+``Idempotency-Key``."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.decorators import action
+from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
+from rest_framework.response import Response
+
+from agreements.models import ProgrammeYear
+from comanage.core.api import TenantViewSet, idempotent
+from comanage.core.jobs import DuplicateJob
+
+from . import services
+from .models import (
+    FROZEN_STATUSES,
+    AdjudicationReport,
+    CalculationRun,
+    PaymentLine,
+    PhysicianStatement,
+)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CalculationRun
+        fields = ["id", "agreement", "programme_year", "version", "kind", "rules_version",
+                  "calculation_hash", "results", "flags", "diff", "created_at"]
+
+
+class RunDetailSerializer(RunSerializer):
+    class Meta(RunSerializer.Meta):
+        fields = RunSerializer.Meta.fields + ["inputs", "figures"]
+
+
+class TransitionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    transitions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AdjudicationReport
+        fields = ["id", "run", "agreement", "programme_year", "version", "status", "supersedes",
+                  "calculation_hash", "pdf_sha256", "frozen_at", "created_at", "transitions"]
+
+    def get_transitions(self, obj):  # type: ignore[no-untyped-def]
+        return [{"from": t.from_status, "to": t.to_status, "actor": t.actor_name,
+                 "role": t.actor_role, "at": t.at.isoformat(), "comment": t.comment}
+                for t in obj.transitions.order_by("at", "pk")]
+
+
+class PaymentLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PaymentLine
+        fields = ["id", "report", "line_key", "kind", "payee", "physician", "description",
+                  "amount", "paid_amount", "paid_on", "reference", "recorded_at"]
+
+
+class PaymentRecordSerializer(serializers.Serializer):
+    paid_amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    paid_on = serializers.DateField()
+    reference = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class StatementSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PhysicianStatement
+        fields = ["id", "report", "physician", "total", "pdf_sha256"]
+
+
+class RunStartSerializer(serializers.Serializer):
+    programme_year = serializers.IntegerField()
+
+
+class ScenarioSerializer(serializers.Serializer):
+    programme_year = serializers.IntegerField()
+    overrides = serializers.DictField()
+
+
+def _refuse(exc: services.AdjudicationError) -> Response:
+    if isinstance(exc, services.TransitionForbidden):
+        raise exceptions.PermissionDenied(str(exc))
+    errors = [{"field": None, "code": "refused", "message": str(exc)}]
+    errors += [{"field": None, "code": "approval_blocker", "message": r}
+               for r in getattr(exc, "reasons", [])]
+    return Response({"errors": errors}, status=exc.status_code)
+
+
+def _programme_year(pk: int) -> ProgrammeYear:
+    year = ProgrammeYear.objects.select_related("agreement").filter(pk=pk).first()
+    if year is None:
+        raise exceptions.NotFound()
+    return year
+
+
+class RunViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
+    queryset = CalculationRun.objects.select_related("programme_year").order_by("-created_at")
+    permission_map = {"list": "calculation.view", "retrieve": "calculation.view",
+                      "start": "calculation.run", "scenario": "scenario.run"}
+
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        return RunDetailSerializer if self.action == "retrieve" else RunSerializer
+
+    @action(detail=False, methods=["post"])
+    @idempotent
+    def start(self, request, org_slug=None):  # type: ignore[no-untyped-def]
+        data = RunStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        year = _programme_year(data.validated_data["programme_year"])
+        try:
+            job = services.adjudication_run_start(programme_year=year, user=request.user)
+            created = True
+        except DuplicateJob as exc:
+            job, created = exc.existing, False
+        return Response({"job": job.pk, "status": job.status, "created": created},
+                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @action(detail=False, methods=["post"])
+    def scenario(self, request, org_slug=None):  # type: ignore[no-untyped-def]
+        data = ScenarioSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        year = _programme_year(data.validated_data["programme_year"])
+        try:
+            comparison = services.scenario_compare(programme_year=year,
+                                                   overrides=data.validated_data["overrides"])
+        except services.AdjudicationError as exc:
+            return _refuse(exc)
+        except (ValueError, TypeError) as exc:
+            raise exceptions.ValidationError({"overrides": str(exc)}) from exc
+        return Response({"official_run": comparison.official.pk if comparison.official else None,
+                         "rows": comparison.rows, "diff": comparison.diff,
+                         "results": comparison.payload.results})
+
+
+class ReportViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
+    queryset = AdjudicationReport.objects.select_related("run").order_by("-created_at")
+    serializer_class = ReportSerializer
+    permission_map = {"list": "report.view", "retrieve": "report.view", "pdf": "report.view",
+                      "verify": "report.view", "review": "report.prepare",
+                      "submit": "report.prepare", "approve": "report.approve",
+                      "return_report": "report.approve", "authorise": "report.authorise"}
+
+    def _transition(self, request, action_name: str):  # type: ignore[no-untyped-def]
+        report = self.get_object()
+        data = TransitionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            report = services.report_transition(report=report, action=action_name,
+                                                user=request.user,
+                                                comment=data.validated_data["comment"])
+        except services.AdjudicationError as exc:
+            return _refuse(exc)
+        return Response(ReportSerializer(report).data)
+
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def review(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        return self._transition(request, "review")
+
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def submit(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        return self._transition(request, "submit")
+
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def approve(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        return self._transition(request, "approve")
+
+    @action(detail=True, methods=["post"], url_path="return")
+    @idempotent
+    def return_report(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        return self._transition(request, "return")
+
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def authorise(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        return self._transition(request, "authorise")
+
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        report = self.get_object()
+        if not report.pdf:
+            raise exceptions.NotFound("The PDF has not been rendered yet.")
+        response = HttpResponse(bytes(report.pdf), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="report-{report.pk}.pdf"'
+        return response
+
+    @action(detail=True, methods=["post"])
+    def verify(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        """Upload the PDF as multipart ``pdf``, or send it as the raw body."""
+        report = self.get_object()
+        upload = request.FILES.get("pdf")
+        content = upload.read() if upload is not None else request.body
+        if not content:
+            raise exceptions.ValidationError({"pdf": "Send the PDF to verify."})
+        result = services.report_verify(report=report, content=content)
+        return Response({"verified": result.ok, "message": result.message,
+                         "uploaded_sha256": result.uploaded_sha256,
+                         "expected_sha256": result.expected_sha256,
+                         "calculation_hash": result.calculation_hash,
+                         "calculation_intact": result.calculation_intact})
+
+
+class PaymentLineViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
+    queryset = PaymentLine.objects.select_related("report").order_by("report", "position")
+    serializer_class = PaymentLineSerializer
+    permission_map = {"list": "payment.view", "retrieve": "payment.view",
+                      "record": "payment.record"}
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = super().get_queryset()
+        report = self.request.query_params.get("report")
+        if report and report.isdigit():
+            queryset = queryset.filter(report_id=int(report))
+        return queryset
+
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def record(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        line = self.get_object()
+        data = PaymentRecordSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            line = services.payment_record(
+                line=line, paid_amount=data.validated_data["paid_amount"],
+                paid_on=data.validated_data["paid_on"],
+                reference=data.validated_data["reference"], user=request.user)
+        except services.AdjudicationError as exc:
+            return _refuse(exc)
+        return Response(PaymentLineSerializer(line).data)
+
+
+class StatementViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
+    queryset = (PhysicianStatement.objects.filter(report__status__in=FROZEN_STATUSES)
+                .order_by("-report__created_at", "physician__last_name"))
+    serializer_class = StatementSerializer
+    permission_map = {"list": "statement.view", "retrieve": "statement.view",
+                      "pdf": "statement.view"}
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(physician_id=self.membership.physician_id)
+
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        statement = self.get_object()
+        response = HttpResponse(bytes(statement.pdf), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="statement-{statement.pk}.pdf"'
+        return response

@@ -1,0 +1,282 @@
+"""Pure assembly of a calculation run's payload: canonical JSON, the calculation hash, the
+figure-by-figure diff and the per-physician distribution (spec sections 2, 4 and 5).
+
+No ORM here: the service gathers the frozen terms and the engines' results, calls
+``payload_assemble`` and stores what it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from comanage.core.money import ZERO, allocate_in_order, allocate_largest_remainder, to_decimal
+
+CO_MANAGEMENT, SHARED_SAVINGS = "co_management", "shared_savings"
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals as strings, dates ISO, dataclasses as dicts, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(value, "to_dict"):
+            return jsonable(value.to_dict())
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, float):
+        raise TypeError(f"refusing float {value!r} in a calculation payload")
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    raise TypeError(f"cannot serialise {type(value).__name__} in a calculation payload")
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no whitespace, Decimals as strings: the same data, the same bytes."""
+    return json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def calculation_hash(*, inputs: Any, rules_version: str, results: Any) -> str:
+    """SHA-256 of the canonical JSON of inputs + rules version + results."""
+    body = canonical_json({"inputs": inputs, "rules_version": rules_version, "results": results})
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Diff
+
+
+def _item_label(item: Any, index: int) -> str:
+    if isinstance(item, Mapping):
+        for key in ("key", "physician_id", "month", "code", "name"):
+            if key in item and isinstance(item[key], str | int):
+                return str(item[key])
+    return str(index)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": [ {"key": "x", "v": 1} ]}}`` → ``{"a.b[x].v": 1}``; leaves only."""
+    out: dict[str, Any] = {}
+    if isinstance(value, Mapping):
+        if not value and prefix:
+            out[prefix] = {}
+        for key in sorted(value):
+            out.update(flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(value, list | tuple):
+        if not value and prefix:
+            out[prefix] = []
+        labels = [_item_label(v, i) for i, v in enumerate(value)]
+        unique = len(set(labels)) == len(labels)
+        for index, item in enumerate(value):
+            label = labels[index] if unique else str(index)
+            out.update(flatten(item, f"{prefix}[{label}]"))
+    else:
+        out[prefix] = value
+    return out
+
+
+def figures_diff(old: Any, new: Any) -> list[dict[str, Any]]:
+    """Every leaf that differs: path, old, new (None where absent), sorted by path."""
+    a, b = flatten(jsonable(old)), flatten(jsonable(new))
+    return [{"path": path, "old": a.get(path), "new": b.get(path)}
+            for path in sorted(set(a) | set(b)) if a.get(path) != b.get(path)]
+
+
+# --------------------------------------------------------------------------------------------
+# Payload
+
+
+@dataclass(frozen=True)
+class ParticipantShare:
+    """A physician taking part in a co-management year (for the distribution of the fees)."""
+
+    physician_id: int
+    last_name: str
+    first_name: str
+    participation_days: int
+    year_days: int
+    ownership_pct: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class DistributionLine:
+    physician_id: int
+    component: str
+    entitlement: str
+    weight: Decimal
+    amount: Decimal
+    note: str = ""
+
+
+@dataclass
+class Payload:
+    kind: str
+    rules_version: str
+    inputs: dict[str, Any]
+    figures: dict[str, Any]
+    flags: list[dict[str, Any]]
+    results: dict[str, Any]
+    distributions: list[DistributionLine] = field(default_factory=list)
+
+    @property
+    def hashed_results(self) -> dict[str, Any]:
+        return {"figures": self.figures, "flags": self.flags, "totals": self.results,
+                "distributions": [jsonable(d) for d in self.distributions]}
+
+    @property
+    def calculation_hash(self) -> str:
+        return calculation_hash(inputs=self.inputs, rules_version=self.rules_version,
+                                results=self.hashed_results)
+
+
+def _fixed_fee_lines(schedule: Any) -> list[dict[str, Any]]:
+    lines = getattr(schedule, "lines", schedule) or []
+    return [jsonable(line) for line in lines]
+
+
+def _co_management_distribution(*, total: Decimal, component: str,
+                                participants: Sequence[ParticipantShare],
+                                method: str) -> list[DistributionLine]:
+    """Split a co-management amount among the physicians (spec 2: per capita or by ownership).
+
+    Per capita follows the spec-4 rule: equal portions weighted by the fraction of the year
+    participated, floored, leftover cents one each in (last name, first name, id) order. By
+    ownership uses the ownership percentages with the largest-remainder rule.
+    """
+    if not participants:
+        return []
+    order_key = sorted(range(len(participants)), key=lambda i: (
+        participants[i].last_name, participants[i].first_name, participants[i].physician_id))
+    if method == "by_ownership":
+        weights = [to_decimal(p.ownership_pct or ZERO) for p in participants]
+        amounts = allocate_largest_remainder(total, weights) if sum(weights) else [
+            ZERO for _ in participants]
+        entitlement = "by_ownership"
+    else:
+        weights = [Decimal(p.participation_days) / Decimal(p.year_days) if p.year_days else
+                   Decimal(0) for p in participants]
+        weights = [w.quantize(Decimal("0.0000000001")) for w in weights]
+        amounts = allocate_in_order(total, weights, order_key)
+        entitlement = "per_capita"
+    return [DistributionLine(physician_id=p.physician_id, component=component,
+                             entitlement=entitlement, weight=w, amount=a,
+                             note=f"{p.participation_days} of {p.year_days} days")
+            for p, w, a in zip(participants, weights, amounts, strict=True)]
+
+
+def payload_assemble(
+    *,
+    kind: str,
+    rules_version: str,
+    context: Mapping[str, Any],
+    incentive: Any = None,
+    incentive_inputs: Any = None,
+    fixed_fee_schedule: Any = None,
+    fixed_fee_inputs: Any = None,
+    participants: Sequence[ParticipantShare] = (),
+    distribution_method: str = "per_capita",
+    savings: Any = None,
+    savings_inputs: Any = None,
+    physician_ids_by_engine_id: Mapping[str, int] | None = None,
+    fmv: Mapping[str, Any] | None = None,
+) -> Payload:
+    """Build the run's payload from the engines' results (no ORM, deterministic).
+
+    ``context`` names the agreement, year and frozen terms (part of the inputs, so a change of
+    terms changes the hash). ``incentive`` is an ``IncentiveResult``, ``savings`` a
+    ``SavingsResult``, ``fixed_fee_schedule`` a list of ``agreements.fees.InstalmentLine``.
+    """
+    inputs: dict[str, Any] = {"context": jsonable(context)}
+    figures: dict[str, Any] = {}
+    flags: list[dict[str, Any]] = []
+    results: dict[str, Any] = {"kind": kind}
+    distributions: list[DistributionLine] = []
+
+    if kind == CO_MANAGEMENT:
+        fee_lines = _fixed_fee_lines(fixed_fee_schedule)
+        inputs["fixed_fee"] = jsonable(fixed_fee_inputs or {})
+        figures["fixed_fee"] = {"lines": fee_lines}
+        fixed_total = sum((to_decimal(line["instalment"]) for line in fee_lines), ZERO)
+        fixed_payable = sum((to_decimal(line["amount_payable"]) for line in fee_lines), ZERO)
+        for line in fee_lines:
+            if line.get("status") == "held":
+                flags.append({"source": "fixed_fee", "code": "month_held",
+                              "subject": line["month"], "blocking": False,
+                              "message": f"Fixed fee for {line['month']} held: "
+                                         f"{line.get('note') or 'hours short'}."})
+        earned = ZERO
+        if incentive is not None:
+            inputs["incentive"] = jsonable(incentive_inputs or {})
+            figures["incentive"] = jsonable(incentive)
+            earned = to_decimal(incentive.earned_total)
+            results["incentive_pool"] = str(incentive.pool)
+            results["incentive_earned"] = str(earned)
+            for outcome in incentive.indicators:
+                if outcome.policy_applied:
+                    flags.append({"source": "incentive", "code": "small_denominator",
+                                  "subject": outcome.name, "blocking": False,
+                                  "message": f"{outcome.name}: {outcome.note}."})
+        results["fixed_fee_annual"] = str(fixed_total)
+        results["fixed_fee_payable"] = str(fixed_payable)
+        results["fixed_fee_held"] = str(fixed_total - fixed_payable)
+        total = fixed_payable + earned
+        results["total_compensation"] = str(total)
+        results["total_to_pay"] = str(total)
+        inputs["participants"] = jsonable(list(participants))
+        inputs["distribution_method"] = distribution_method
+        distributions += _co_management_distribution(
+            total=fixed_payable, component="fixed_fee", participants=participants,
+            method=distribution_method)
+        distributions += _co_management_distribution(
+            total=earned, component="incentive", participants=participants,
+            method=distribution_method)
+    elif kind == SHARED_SAVINGS:
+        if savings is None:
+            raise ValueError("a shared-savings run needs the savings result")
+        inputs["savings"] = jsonable(savings_inputs or {})
+        figures["savings"] = jsonable(savings)
+        for name in ("gross_savings", "admin_fees", "net_savings", "physician_pool",
+                     "hospital_share", "pool_after_quality_gate", "withheld_by_quality_gate",
+                     "distribution_cap", "already_distributed", "amount_paid",
+                     "withheld_by_cap", "cumulative_distributed", "cap_headroom",
+                     "hospital_keeps", "total_expected_cost"):
+            results[name] = str(getattr(savings, name))
+        results["total_to_pay"] = str(savings.amount_paid)
+        for flag in savings.flags:
+            flags.append({"source": "savings", "code": flag.code, "subject": flag.subject,
+                          "message": flag.message, "blocking": False})
+        mapping = physician_ids_by_engine_id or {}
+        for physician in savings.physicians:
+            physician_id = mapping.get(physician.physician_id, mapping.get(physician.npi))
+            if physician_id is None:
+                physician_id = int(physician.physician_id)
+            distributions.append(DistributionLine(
+                physician_id=physician_id, component="savings",
+                entitlement=physician.entitlement, weight=to_decimal(physician.weight),
+                amount=to_decimal(physician.amount),
+                note=f"{physician.participation_days} of {physician.year_days} days"
+                if physician.entitlement != "forfeited_for_cause" else "forfeited (for cause)"))
+    else:
+        raise ValueError(f"unknown agreement kind {kind!r}")
+
+    if fmv:
+        inputs["fmv"] = jsonable(fmv)
+        if kind == CO_MANAGEMENT:
+            maximum = to_decimal(fmv["total_max_annual"])
+            total = to_decimal(results["total_compensation"])
+            results["fmv_total_max"] = str(maximum)
+            results["fmv_headroom"] = str(maximum - total)
+    return Payload(kind=kind, rules_version=rules_version, inputs=inputs, figures=figures,
+                   flags=flags, results=results, distributions=distributions)

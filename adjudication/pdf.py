@@ -1,0 +1,298 @@
+"""PDF documents rendered with WeasyPrint from stored figures, never recomputed.
+
+Two steps, so the benchmark and a process pool can render from plain data: ``*_context``
+reads the stored rows into a plain dict (JSON-like: strings, ints, lists), ``render_*`` turns
+that dict into PDF bytes. The same dict gives the same bytes: the PDF metadata dates come from
+the report's frozen (or last transition) timestamp, never from the clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import mimetypes
+from decimal import Decimal
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from comanage.core import charts
+from comanage.core.money import ZERO, to_decimal
+
+from .models import AdjudicationReport, CalculationRun, ReportStatus
+
+FONT_STACK = "'DejaVu Sans', 'Liberation Sans', sans-serif"
+
+
+def _d(value: Any) -> Decimal:
+    return to_decimal(value) if value not in (None, "") else ZERO
+
+
+def _logo_data_uri(organization: Any) -> str:
+    if not organization.logo:
+        return ""
+    try:
+        with organization.logo.open("rb") as handle:
+            content = handle.read()
+    except (OSError, ValueError):
+        return ""
+    mime = mimetypes.guess_type(organization.logo.name)[0] or "image/png"
+    return f"data:{mime};base64,{base64.b64encode(content).decode()}"
+
+
+def _branding(organization: Any) -> dict[str, str]:
+    return {"name": organization.name, "primary": organization.primary_colour,
+            "accent": organization.accent_colour, "logo": _logo_data_uri(organization)}
+
+
+def _indicator_terms(inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Cut-points per indicator from the stored incentive inputs (IndicatorTerms as dicts)."""
+    found: dict[str, dict[str, Any]] = {}
+    incentive = inputs.get("incentive") or {}
+    candidates = (incentive.get("definitions") or incentive.get("indicators")
+                  or incentive.get("indicator_terms") or [])
+    if isinstance(candidates, dict):
+        candidates = [dict(v, key=v.get("key", k)) for k, v in candidates.items()]
+    for item in candidates:
+        if not isinstance(item, dict) or "key" not in item:
+            continue
+        cuts = {}
+        for tier in item.get("tiers") or []:
+            if isinstance(tier, list | tuple) and len(tier) >= 2:
+                cuts[tier[0]] = tier[1]
+            elif isinstance(tier, dict):
+                cuts[tier.get("name")] = tier.get("cut_point")
+        for name in ("threshold", "target", "stretch"):
+            if item.get(name) is not None:
+                cuts[name] = item[name]
+        found[item["key"]] = {"threshold": cuts.get("threshold"), "target": cuts.get("target"),
+                              "stretch": cuts.get("stretch"),
+                              "baseline": item.get("baseline") or item.get("baseline_value"),
+                              "unit": item.get("unit", "")}
+    return found
+
+
+def _indicator_rows(run: CalculationRun) -> list[dict[str, Any]]:
+    incentive = run.figures.get("incentive")
+    if not incentive:
+        return []
+    terms = _indicator_terms(run.inputs)
+    rows = []
+    for outcome in incentive.get("indicators", []):
+        cut = terms.get(outcome["key"], {})
+        chart = ""
+        if cut.get("threshold") is not None:
+            try:
+                chart = str(charts.indicator_chart(
+                    title=outcome["name"], direction=outcome["direction"],
+                    threshold=cut.get("threshold"), target=cut.get("target"),
+                    stretch=cut.get("stretch"), baseline=cut.get("baseline"),
+                    results=[(run.programme_year.label, outcome.get("score"))],
+                    unit=cut.get("unit") or "", height=220))
+            except (ValueError, TypeError):
+                chart = ""
+        rows.append({**outcome, **{f"cut_{k}": v for k, v in cut.items()}, "chart": chart})
+    return rows
+
+
+def _waterfall(run: CalculationRun) -> str:
+    r = run.results
+    try:
+        if run.kind == "co_management" and r.get("fmv_total_max"):
+            return str(charts.waterfall_chart(
+                title="FMV maximum and headroom",
+                steps=[("FMV maximum", _d(r["fmv_total_max"])),
+                       ("Fixed fee paid", -_d(r.get("fixed_fee_payable"))),
+                       ("Incentive earned", -_d(r.get("incentive_earned")))],
+                total_label="Headroom", height=300))
+        if run.kind == "shared_savings":
+            return str(charts.waterfall_chart(
+                title="From gross savings to the physicians' distribution",
+                steps=[("Gross savings", _d(r["gross_savings"])),
+                       ("Administrator fees", -_d(r["admin_fees"])),
+                       ("Net savings", charts.SUBTOTAL),
+                       ("Hospital share", -_d(r["hospital_share"])),
+                       ("Physician pool", charts.SUBTOTAL),
+                       ("Quality gate", -_d(r["withheld_by_quality_gate"])),
+                       ("Distribution cap", -_d(r["withheld_by_cap"]))],
+                total_label="Paid to physicians", height=320))
+    except (KeyError, ValueError, TypeError):
+        return ""
+    return ""
+
+
+def _opportunity_chart(opportunities: list[dict[str, Any]]) -> str:
+    if not opportunities:
+        return ""
+    return str(charts.bar_chart(
+        title="Savings per opportunity (after the volume cap)",
+        categories=[o["name"] for o in opportunities],
+        series=[("Raw savings", [_d(o["raw_savings"]) for o in opportunities]),
+                ("Capped savings", [_d(o["capped_savings"]) for o in opportunities])],
+        height=260))
+
+
+def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
+    """Everything the adjudication report shows, read from stored rows."""
+    run = report.run
+    transitions = list(report.transitions.order_by("at", "pk"))
+    if report.frozen_at:
+        stamp = report.frozen_at
+    elif transitions:
+        stamp = transitions[-1].at
+    else:
+        stamp = report.created_at
+    names = {p.pk: p for p in _physicians(run)}
+    distributions = []
+    for d in run.distributions.order_by("position"):
+        p = names.get(d.physician_id)
+        distributions.append({"physician": str(p) if p else str(d.physician_id),
+                              "npi": p.npi if p else "", "component": d.get_component_display(),
+                              "entitlement": d.entitlement.replace("_", " "),
+                              "weight": str(d.weight.normalize()), "amount": str(d.amount),
+                              "note": d.note})
+    savings = run.figures.get("savings") or {}
+    return {
+        "kind": run.kind,
+        "branding": _branding(report.organization),
+        "title": "Adjudication report",
+        "agreement": run.inputs["context"]["agreement"],
+        "programme_year": run.inputs["context"]["programme_year"],
+        "terms": run.inputs["context"]["terms"],
+        "fmv": run.inputs.get("fmv"),
+        "report": {"id": report.pk, "version": report.version, "status": report.status,
+                   "status_label": report.get_status_display(),
+                   "is_frozen": report.status in (ReportStatus.APPROVED, ReportStatus.AUTHORISED,
+                                                  ReportStatus.PAID),
+                   "supersedes": report.supersedes.version if report.supersedes else None},
+        "run": {"version": run.version, "hash": run.calculation_hash,
+                "rules_version": run.rules_version, "created_at": run.created_at.isoformat()},
+        "results": run.results,
+        "fixed_fee_lines": (run.figures.get("fixed_fee") or {}).get("lines", []),
+        "incentive": run.figures.get("incentive"),
+        "indicators": _indicator_rows(run),
+        "savings": savings,
+        "opportunity_chart": _opportunity_chart(savings.get("opportunities", [])),
+        "waterfall": _waterfall(run),
+        "distributions": distributions,
+        "calculation_flags": run.flags,
+        "compliance_flags": report.compliance_snapshot,
+        "transitions": [{"at": t.at.isoformat(), "from": ReportStatus(t.from_status).label,
+                         "to": ReportStatus(t.to_status).label, "actor": t.actor_name,
+                         "role": t.actor_role, "comment": t.comment} for t in transitions],
+        "diff": run.diff[:40],
+        "diff_count": len(run.diff),
+        "stamp": stamp.isoformat(),
+    }
+
+
+def _physicians(run: CalculationRun) -> list[Any]:
+    from agreements.models import Physician
+
+    return list(Physician.objects.filter(
+        pk__in=run.distributions.values_list("physician_id", flat=True)))
+
+
+def statement_contexts(*, report: AdjudicationReport) -> list[dict[str, Any]]:
+    """One context per physician with a distribution in the report's run."""
+    base = report_context(report=report)
+    run = report.run
+    contexts = []
+    by_physician: dict[int, list[Any]] = {}
+    for d in run.distributions.order_by("position"):
+        by_physician.setdefault(d.physician_id, []).append(d)
+    for physician in sorted(_physicians(run), key=lambda p: (p.last_name, p.first_name, p.pk)):
+        rows = by_physician.get(physician.pk, [])
+        total = sum((d.amount for d in rows), ZERO)
+        contexts.append({
+            "kind": base["kind"], "branding": base["branding"], "title": "Physician statement",
+            "agreement": base["agreement"], "programme_year": base["programme_year"],
+            "report": base["report"], "run": base["run"], "results": base["results"],
+            "incentive": base["incentive"], "savings_summary": {
+                k: base["results"].get(k) for k in ("gross_savings", "net_savings",
+                                                    "physician_pool", "amount_paid")},
+            "physician": {"id": physician.pk, "name": str(physician), "npi": physician.npi,
+                          "specialty": physician.specialty},
+            "lines": [{"component": d.get_component_display(),
+                       "entitlement": d.entitlement.replace("_", " "),
+                       "weight": str(d.weight.normalize()), "amount": str(d.amount),
+                       "note": d.note} for d in rows],
+            "total": str(total), "stamp": base["stamp"],
+            "participants": len(by_physician),
+        })
+    return contexts
+
+
+def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
+    fmv = run.inputs.get("fmv") or {}
+    terms = run.inputs["context"]["terms"]
+    rate_chart = ""
+    percentiles = [(label, fmv.get(key)) for label, key in (
+        ("25th", "rate_p25"), ("50th", "rate_p50"), ("75th", "rate_p75"), ("90th", "rate_p90"))
+        if fmv.get(key) is not None]
+    if percentiles and fmv.get("hourly_rate"):
+        rate_chart = str(charts.bar_chart(
+            title="Hourly rate against the survey percentiles",
+            categories=[p[0] for p in percentiles] + ["Agreement rate"],
+            series=[("Hourly rate", [_d(p[1]) for p in percentiles] + [_d(fmv["hourly_rate"])])],
+            height=240))
+    split_chart = ""
+    if fmv:
+        split_chart = str(charts.bar_chart(
+            title="Compensation structure", categories=["Fixed", "Incentive (maximum)"],
+            series=[("FMV opinion", [_d(fmv.get("fixed_portion")), _d(fmv.get("max_incentive"))]),
+                    ("Agreement terms", [_d(terms.get("annual_fixed_fee")),
+                                         _d(terms.get("incentive_pool"))])], height=240))
+    total = _d(fmv.get("fixed_portion")) + _d(fmv.get("max_incentive"))
+    incentive_share = (_d(fmv.get("max_incentive")) * 100 / total).quantize(Decimal("0.1")) \
+        if total else None
+    above_p75 = bool(fmv.get("hourly_rate") and fmv.get("rate_p75")
+                     and _d(fmv["hourly_rate"]) > _d(fmv["rate_p75"]))
+    return {"branding": _branding(run.organization), "title": "FMV summary",
+            "agreement": run.inputs["context"]["agreement"],
+            "programme_year": run.inputs["context"]["programme_year"], "terms": terms,
+            "fmv": fmv, "rate_chart": rate_chart, "split_chart": split_chart,
+            "fixed_plus_incentive": str(total), "incentive_share": str(incentive_share or ""),
+            "incentive_share_high": bool(incentive_share and incentive_share > 50),
+            "above_p75": above_p75,
+            "within_max": total <= _d(fmv.get("total_max_annual")) if fmv else None,
+            "run": {"version": run.version, "hash": run.calculation_hash},
+            "stamp": run.created_at.isoformat()}
+
+
+def _write(html: str, *, stamp: str, title: str) -> bytes:
+    from weasyprint import HTML
+
+    document = HTML(string=html, base_url="/").render()
+    when = dt.datetime.fromisoformat(stamp).replace(microsecond=0)
+    document.metadata.created = when.isoformat()
+    document.metadata.modified = when.isoformat()
+    document.metadata.title = title
+    document.metadata.generator = "Comanage"
+    return document.write_pdf(pdf_identifier=stamp.encode()[:32])
+
+
+def render_report(context: dict[str, Any]) -> bytes:
+    html = render_to_string("adjudication/pdf/report.html", {"c": context,
+                                                             "font_stack": FONT_STACK})
+    return _write(html, stamp=context["stamp"],
+                  title=f"Adjudication report · {context['agreement']['name']} · "
+                        f"{context['programme_year']['label']}")
+
+
+def render_statement(context: dict[str, Any]) -> bytes:
+    html = render_to_string("adjudication/pdf/statement.html", {"c": context,
+                                                                "font_stack": FONT_STACK})
+    return _write(html, stamp=context["stamp"],
+                  title=f"Statement · {context['physician']['name']} · "
+                        f"{context['programme_year']['label']}")
+
+
+def render_fmv(context: dict[str, Any]) -> bytes:
+    html = render_to_string("adjudication/pdf/fmv.html", {"c": context, "font_stack": FONT_STACK})
+    return _write(html, stamp=context["stamp"],
+                  title=f"FMV summary · {context['agreement']['name']}")
+
+
+def report_pdf(*, report: AdjudicationReport) -> bytes:
+    return render_report(report_context(report=report))

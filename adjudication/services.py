@@ -1,0 +1,763 @@
+"""Adjudication services: run the calculation, move reports through their lifecycle, freeze and
+verify them, record payments, and model what-if scenarios (spec section 5).
+
+Every function is keyword-only and named ``<entity>_<action>``; views, the API and tasks call
+these and nothing else writes adjudication rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from agreements.models import AgreementKind, ComplianceFlag, ProgrammeYear
+from comanage.core.audit import event_record
+from comanage.core.models import Membership, User
+from comanage.core.money import ZERO, to_decimal
+from comanage.core.permissions import membership_can, roles_with
+
+from .calculation import (
+    CO_MANAGEMENT,
+    SHARED_SAVINGS,
+    ParticipantShare,
+    Payload,
+    figures_diff,
+    jsonable,
+    payload_assemble,
+)
+from .models import (
+    FROZEN_STATUSES,
+    AdjudicationReport,
+    CalculationRun,
+    Distribution,
+    PaymentKind,
+    PaymentLine,
+    ReportStatus,
+    ReportTransition,
+)
+
+log = logging.getLogger(__name__)
+
+
+class AdjudicationError(Exception):
+    """A refusal the user should read (wrong state, missing data)."""
+
+    status_code = 400
+
+
+class CalculationUnavailable(AdjudicationError):
+    status_code = 409
+
+
+class TransitionForbidden(AdjudicationError):
+    status_code = 403
+
+
+class TransitionInvalid(AdjudicationError):
+    status_code = 409
+
+
+class ApprovalRefused(AdjudicationError):
+    status_code = 409
+
+    def __init__(self, reasons: list[str]):
+        super().__init__("Approval refused: " + " ".join(reasons))
+        self.reasons = reasons
+
+
+class PaymentRefused(AdjudicationError):
+    status_code = 409
+
+
+# --------------------------------------------------------------------------------------------
+# Gathering the inputs (the other apps' services)
+
+
+def _agreements_selectors():  # type: ignore[no-untyped-def]
+    try:
+        from agreements import selectors
+    except ImportError:  # pragma: no cover - the app is part of the project
+        selectors = None
+    return selectors
+
+
+def _fmv_dict(programme_year: ProgrammeYear) -> dict[str, Any] | None:
+    selectors = _agreements_selectors()
+    agreement = programme_year.agreement
+    if selectors is not None and hasattr(selectors, "fmv_opinion_covering"):
+        fmv = selectors.fmv_opinion_covering(agreement=agreement, start=programme_year.start,
+                                             end=programme_year.end)
+    else:
+        fmv = next((o for o in agreement.fmv_opinions.all()
+                    if o.covers(programme_year.start, programme_year.end)), None)
+    if fmv is None:
+        return None
+    fields = ["valuator", "issue_date", "effective_start", "effective_end", "total_max_annual",
+              "fixed_mode", "fixed_annual", "fixed_hours", "hourly_rate", "max_incentive",
+              "rate_p25", "rate_p50", "rate_p75", "rate_p90", "justification"]
+    data = {name: getattr(fmv, name) for name in fields}
+    data["id"] = fmv.pk
+    data["fixed_portion"] = fmv.fixed_portion
+    return jsonable(data)
+
+
+def _terms_dict(programme_year: ProgrammeYear) -> dict[str, Any]:
+    selectors = _agreements_selectors()
+    if selectors is not None and hasattr(selectors, "terms_for_year"):
+        try:
+            terms = selectors.terms_for_year(programme_year=programme_year)
+        except Exception as exc:  # noqa: BLE001 - DoesNotExist with the selector's message
+            raise CalculationUnavailable(str(exc)) from exc
+    else:
+        terms = (programme_year.agreement.terms.filter(effective_from__lte=programme_year.start)
+                 .order_by("-effective_from").first())
+        if terms is None:
+            raise CalculationUnavailable("No terms are in force for this programme year.")
+    skip = {"id", "organization", "agreement", "created_by", "created_at", "reason"}
+    return jsonable({f.name: getattr(terms, f.name) for f in terms._meta.concrete_fields
+                     if f.name not in skip})
+
+
+def _context(programme_year: ProgrammeYear) -> dict[str, Any]:
+    agreement = programme_year.agreement
+    return {
+        "agreement": {"id": agreement.pk, "name": agreement.name, "kind": agreement.kind,
+                      "practice": agreement.practice.name,
+                      "service_line": agreement.service_line_label,
+                      "term_start": agreement.term_start, "term_end": agreement.term_end},
+        "programme_year": {"id": programme_year.pk, "number": programme_year.number,
+                           "start": programme_year.start, "end": programme_year.end,
+                           "label": programme_year.label},
+        "terms": _terms_dict(programme_year),
+    }
+
+
+def _participants(programme_year: ProgrammeYear) -> list[Any]:
+    selectors = _agreements_selectors()
+    if selectors is not None and hasattr(selectors, "participants_for_year"):
+        return list(selectors.participants_for_year(programme_year=programme_year))
+    return list(programme_year.agreement.participations.select_related("physician"))
+
+
+def _shares(programme_year: ProgrammeYear, participations: list[Any]) -> list[ParticipantShare]:
+    shares = []
+    for p in participations:
+        start = max(p.join_date, programme_year.start)
+        end = min(p.end_date or programme_year.end, programme_year.end)
+        days = max(0, (end - start).days + 1)
+        shares.append(ParticipantShare(
+            physician_id=p.physician_id, last_name=p.physician.last_name,
+            first_name=p.physician.first_name, participation_days=days,
+            year_days=programme_year.days, ownership_pct=p.ownership_pct))
+    return shares
+
+
+def calculation_gather(*, programme_year: ProgrammeYear,
+                       overrides: dict[str, Any] | None = None) -> Payload:
+    """Gather the frozen terms and the year's data, call the engines, assemble the payload.
+
+    Writes nothing: the official run stores what this returns, a scenario only shows it.
+    """
+    agreement = programme_year.agreement
+    context = _context(programme_year)
+    participations = _participants(programme_year)
+    fmv = _fmv_dict(programme_year)
+    rules_version = settings.COMANAGE_RULES_VERSION
+    terms = context["terms"]
+    if agreement.kind == AgreementKind.CO_MANAGEMENT:
+        try:
+            from indicators.services import incentive_for_year
+        except ImportError as exc:
+            raise CalculationUnavailable("The indicator service is not available yet.") from exc
+        selectors = _agreements_selectors()
+        if selectors is None or not hasattr(selectors, "fixed_fee_schedule"):
+            raise CalculationUnavailable("The fixed-fee schedule is not available yet.")
+        try:
+            computation = incentive_for_year(programme_year=programme_year, overrides=overrides)
+            schedule = selectors.fixed_fee_schedule(programme_year=programme_year)
+        except ValueError as exc:  # missing results, invalid terms: say which
+            raise CalculationUnavailable(f"The incentive cannot be calculated: {exc}") from exc
+        fee_inputs: dict[str, Any] = {"policy": terms.get("hours_shortfall_policy"),
+                                      "annual_fixed_fee": terms.get("annual_fixed_fee")}
+        return payload_assemble(
+            kind=CO_MANAGEMENT, rules_version=rules_version, context=context,
+            incentive=computation.result, incentive_inputs=computation.inputs,
+            fixed_fee_schedule=schedule, fixed_fee_inputs=fee_inputs,
+            participants=_shares(programme_year, participations),
+            distribution_method=terms.get("distribution_method") or "per_capita", fmv=fmv)
+    try:
+        from savings.services import savings_for_year
+    except ImportError as exc:
+        raise CalculationUnavailable("The savings service is not available yet.") from exc
+    try:
+        computation = savings_for_year(programme_year=programme_year, overrides=overrides)
+    except ValueError as exc:  # SavingsInputError: missing price file, bad data
+        raise CalculationUnavailable(f"The savings cannot be calculated: {exc}") from exc
+    mapping: dict[str, int] = {}
+    for p in participations:
+        mapping[str(p.physician_id)] = p.physician_id
+        mapping[p.physician.npi] = p.physician_id
+    return payload_assemble(
+        kind=SHARED_SAVINGS, rules_version=rules_version, context=context,
+        savings=computation.result, savings_inputs=computation.inputs,
+        physician_ids_by_engine_id=mapping, fmv=fmv)
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run: CalculationRun
+    created: bool
+    report: AdjudicationReport | None
+
+
+def _diff_basis(run_or_payload: Any) -> dict[str, Any]:
+    return {"inputs": run_or_payload.inputs, "figures": run_or_payload.figures,
+            "totals": run_or_payload.results, "flags": run_or_payload.flags}
+
+
+def calculation_record(*, programme_year: ProgrammeYear, payload: Payload,
+                       user: User | None) -> RunOutcome:
+    """Store a payload as a new run version, or reuse the version whose hash matches.
+
+    A new version gets a diff against the previous one and a new draft report; a draft or
+    returned report of the year is superseded by it, a frozen (approved) one is left exactly
+    as it is and the new report points to it as the version it corrects.
+    """
+    digest = payload.calculation_hash
+    existing = CalculationRun.objects.filter(programme_year=programme_year,
+                                             calculation_hash=digest).first()
+    if existing is not None:
+        return RunOutcome(run=existing, created=False, report=getattr(existing, "report", None))
+    try:
+        with transaction.atomic():
+            previous = (CalculationRun.objects.select_for_update()
+                        .filter(programme_year=programme_year).order_by("-version").first())
+            version = (previous.version + 1) if previous else 1
+            run = CalculationRun.objects.create(
+                organization=programme_year.organization, agreement=programme_year.agreement,
+                programme_year=programme_year, version=version, kind=payload.kind,
+                rules_version=payload.rules_version, inputs=jsonable(payload.inputs),
+                figures=jsonable(payload.figures), flags=jsonable(payload.flags),
+                results=jsonable(payload.results), calculation_hash=digest, previous=previous,
+                diff=figures_diff(_diff_basis(previous), _diff_basis(payload)) if previous else [],
+                created_by=user)
+            Distribution.objects.bulk_create([
+                Distribution(organization=programme_year.organization, run=run,
+                             physician_id=line.physician_id, component=line.component,
+                             entitlement=line.entitlement, weight=line.weight,
+                             amount=line.amount, note=line.note[:300], position=position)
+                for position, line in enumerate(payload.distributions)])
+            report = _report_create(run=run, user=user)
+    except IntegrityError:
+        # Someone stored the same figures a moment ago: theirs is the run.
+        existing = CalculationRun.objects.filter(programme_year=programme_year,
+                                                 calculation_hash=digest).first()
+        if existing is None:
+            raise
+        return RunOutcome(run=existing, created=False, report=getattr(existing, "report", None))
+    event_record(organization=programme_year.organization, name="calculation.recorded",
+                 actor=user, obj=run, summary=f"{run} recorded",
+                 data={"hash": digest, "version": version})
+    return RunOutcome(run=run, created=True, report=report)
+
+
+def adjudication_run(*, programme_year: ProgrammeYear, user: User | None,
+                     overrides: dict[str, Any] | None = None) -> RunOutcome:
+    """Run the official calculation for a programme year (idempotent on unchanged inputs)."""
+    if overrides:
+        raise AdjudicationError("An official run takes no overrides; use a what-if scenario.")
+    payload = calculation_gather(programme_year=programme_year)
+    return calculation_record(programme_year=programme_year, payload=payload, user=user)
+
+
+def adjudication_run_start(*, programme_year: ProgrammeYear, user: User | None):  # type: ignore[no-untyped-def]
+    """Queue the run as a background job; two people starting it at once get one job."""
+    from comanage.core.jobs import job_create, job_enqueue
+
+    from .tasks import adjudication_run_task
+
+    job = job_create(organization=programme_year.organization, kind="adjudication run",
+                     user=user, params={"programme_year_id": programme_year.pk},
+                     dedupe_key=f"adjudication-run:{programme_year.pk}")
+    job_enqueue(job=job, task=adjudication_run_task)
+    return job
+
+
+# --------------------------------------------------------------------------------------------
+# Reports
+
+
+def _compliance_snapshot(programme_year: ProgrammeYear) -> list[dict[str, Any]]:
+    from django.db.models import Q
+
+    flags = ComplianceFlag.objects.filter(agreement_id=programme_year.agreement_id).filter(
+        Q(programme_year__isnull=True) | Q(programme_year=programme_year)).select_related(
+        "resolved_by", "physician").order_by("opened_at", "pk")
+    return [{"kind": f.kind, "severity": f.severity, "blocking": f.blocking,
+             "message": f.message, "physician": str(f.physician) if f.physician else "",
+             "opened_at": f.opened_at.isoformat() if f.opened_at else None,
+             "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
+             "resolved_by": str(f.resolved_by) if f.resolved_by else "",
+             "resolution_note": f.resolution_note} for f in flags]
+
+
+def _report_create(*, run: CalculationRun, user: User | None) -> AdjudicationReport:
+    live = (AdjudicationReport.objects.select_for_update()
+            .filter(programme_year=run.programme_year)
+            .exclude(status=ReportStatus.SUPERSEDED).order_by("-version"))
+    supersedes = None
+    for old in live:
+        if old.status in FROZEN_STATUSES:
+            supersedes = supersedes or old
+        else:
+            # An unapproved report is replaced by the new version (it stays readable).
+            AdjudicationReport.objects.filter(pk=old.pk, status=old.status).update(
+                status=ReportStatus.SUPERSEDED)
+            ReportTransition.objects.create(
+                organization=old.organization, report=old, from_status=old.status,
+                to_status=ReportStatus.SUPERSEDED, actor=user, actor_name=_name(user),
+                actor_role="", at=timezone.now(),
+                comment=f"Superseded by calculation version {run.version}.")
+            supersedes = supersedes or old
+    version = (AdjudicationReport.objects.filter(programme_year=run.programme_year)
+               .aggregate(m=Max("version"))["m"] or 0) + 1
+    return AdjudicationReport.objects.create(
+        organization=run.organization, run=run, agreement=run.agreement,
+        programme_year=run.programme_year, version=version, supersedes=supersedes,
+        calculation_hash=run.calculation_hash, created_by=user,
+        compliance_snapshot=_compliance_snapshot(run.programme_year))
+
+
+def _name(user: User | None) -> str:
+    if user is None:
+        return "System"
+    return user.get_full_name() or user.email
+
+
+@dataclass(frozen=True)
+class TransitionRule:
+    action: str
+    label: str
+    from_statuses: tuple[str, ...]
+    to_status: str
+    permission: str
+    comment_required: bool = False
+
+
+TRANSITIONS: dict[str, TransitionRule] = {
+    "review": TransitionRule("review", "Start review", (ReportStatus.DRAFT, ReportStatus.RETURNED),
+                             ReportStatus.IN_REVIEW, "report.prepare"),
+    "submit": TransitionRule("submit", "Submit to counsel", (ReportStatus.IN_REVIEW,),
+                             ReportStatus.SUBMITTED, "report.prepare"),
+    "approve": TransitionRule("approve", "Approve", (ReportStatus.SUBMITTED,),
+                              ReportStatus.APPROVED, "report.approve"),
+    "return": TransitionRule("return", "Return with comments", (ReportStatus.SUBMITTED,),
+                             ReportStatus.RETURNED, "report.approve", comment_required=True),
+    "authorise": TransitionRule("authorise", "Authorise payment", (ReportStatus.APPROVED,),
+                                ReportStatus.AUTHORISED, "report.authorise"),
+}
+# Who acts next, for the e-mail: the permission the next step needs.
+NEXT_ACTOR = {
+    ReportStatus.IN_REVIEW: "report.prepare",
+    ReportStatus.SUBMITTED: "report.approve",
+    ReportStatus.RETURNED: "report.prepare",
+    ReportStatus.APPROVED: "report.authorise",
+    ReportStatus.AUTHORISED: "payment.record",
+}
+EVENT_NAMES = {"approve": "report.approved", "return": "report.returned",
+               "authorise": "payment.authorised", "submit": "report.submitted",
+               "review": "report.in_review"}
+
+
+def _membership(user: User | None, organization: Any) -> Membership | None:
+    if user is None:
+        return None
+    return Membership.objects.filter(user=user, organization=organization,
+                                     is_active=True).first()
+
+
+def transitions_available(*, report: AdjudicationReport, user: User | None) -> list[TransitionRule]:
+    membership = _membership(user, report.organization)
+    return [rule for rule in TRANSITIONS.values()
+            if report.status in rule.from_statuses and membership_can(membership, rule.permission)]
+
+
+def report_approval_blockers(*, report: AdjudicationReport) -> list[str]:
+    """Why counsel cannot approve this report (spec 5), agreements' checks plus the run's."""
+    programme_year = report.programme_year
+    reasons: list[str] = []
+    selectors = _agreements_selectors()
+    if selectors is not None and hasattr(selectors, "approval_blockers"):
+        reasons += selectors.approval_blockers(programme_year=programme_year)
+    elif _fmv_dict(programme_year) is None:
+        reasons.append("No FMV opinion covers the programme year.")
+    run = report.run
+    latest = (CalculationRun.objects.filter(programme_year=programme_year)
+              .order_by("-version").first())
+    if latest is None:
+        reasons.append("No calculation run exists for this programme year.")
+    elif latest.pk != run.pk:
+        reasons.append(f"A newer calculation (version {latest.version}) exists; this report "
+                       f"is on version {run.version}.")
+    if run.kind == CO_MANAGEMENT:
+        fmv = _fmv_dict(programme_year)
+        if fmv is not None:
+            total = to_decimal(run.results.get("total_compensation", "0"))
+            maximum = to_decimal(fmv["total_max_annual"])
+            if total > maximum:
+                reasons.append(f"Fixed fee plus incentive ({total:,.2f}) exceeds the FMV "
+                               f"maximum ({maximum:,.2f}).")
+    else:
+        savings_inputs = run.inputs.get("savings", {})
+        if not _has_price_file(savings_inputs):
+            reasons.append("The programme year's price file is missing.")
+    for flag in run.flags:
+        if flag.get("blocking"):
+            reasons.append(f"Blocking flag from the calculation: {flag['message']}")
+    seen: set[str] = set()
+    return [r for r in reasons if not (r in seen or seen.add(r))]
+
+
+def _has_price_file(savings_inputs: Any) -> bool:
+    """A price file is recorded in the savings inputs (any key naming prices with content)."""
+    if not isinstance(savings_inputs, dict):
+        return False
+    for key, value in savings_inputs.items():
+        if "price" in key.lower() and value not in (None, "", {}, []):
+            return True
+        if isinstance(value, dict) and _has_price_file(value):
+            return True
+    return False
+
+
+def _notify(*, report: AdjudicationReport, permission: str, subject: str, body: str) -> None:
+    roles = roles_with(permission)[0]
+    emails = sorted({m.user.email for m in Membership.objects.filter(
+        organization=report.organization, role__in=roles, is_active=True).select_related("user")
+        if m.user.email and m.user.is_active})
+    if not emails:
+        return
+
+    def send() -> None:
+        try:
+            send_mail(subject, body, None, emails, fail_silently=False)
+        except Exception:  # noqa: BLE001 - a mail outage must not undo the transition
+            log.exception("could not send the notification for report %s", report.pk)
+
+    transaction.on_commit(send)
+
+
+def report_transition(*, report: AdjudicationReport, action: str, user: User | None,
+                      comment: str = "") -> AdjudicationReport:
+    """Move a report one step; refused for the wrong role (403) or the wrong state (409).
+
+    The row is locked (``select_for_update``) and the status changed by a conditional UPDATE,
+    so two people pressing the same button at once cannot both succeed.
+    """
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise TransitionInvalid(f"Unknown action '{action}'.")
+    membership = _membership(user, report.organization)
+    if not membership_can(membership, rule.permission):
+        role = membership.get_role_display() if membership else "no role"
+        raise TransitionForbidden(f"Your role ({role}) cannot {rule.label.lower()} a report.")
+    comment = (comment or "").strip()
+    if rule.comment_required and not comment:
+        raise AdjudicationError("Comments are required when returning a report.")
+    with transaction.atomic():
+        locked = AdjudicationReport.objects.select_for_update().get(pk=report.pk)
+        if locked.status not in rule.from_statuses:
+            raise TransitionInvalid(
+                f"This report is {locked.get_status_display().lower()}; "
+                f"'{rule.label}' is only possible when it is "
+                + " or ".join(ReportStatus(s).label.lower() for s in rule.from_statuses) + ".")
+        if action == "approve":
+            reasons = report_approval_blockers(report=locked)
+            if reasons:
+                raise ApprovalRefused(reasons)
+        now = timezone.now()
+        changes: dict[str, Any] = {"status": rule.to_status}
+        if action == "approve":
+            changes.update(frozen_at=now, pdf=None, pdf_sha256="", pdf_rendered_at=None,
+                           compliance_snapshot=_compliance_snapshot(locked.programme_year))
+        elif locked.status not in FROZEN_STATUSES:
+            changes["compliance_snapshot"] = _compliance_snapshot(locked.programme_year)
+        updated = AdjudicationReport.objects.filter(
+            pk=locked.pk, status=locked.status).update(**changes)
+        if not updated:
+            raise TransitionInvalid("Someone else changed this report a moment ago; reload it.")
+        ReportTransition.objects.create(
+            organization=locked.organization, report=locked, from_status=locked.status,
+            to_status=rule.to_status, actor=user, actor_name=_name(user),
+            actor_role=membership.get_role_display() if membership else "", at=now,
+            comment=comment)
+        locked.refresh_from_db()
+        if action == "authorise":
+            payment_lines_create(report=locked)
+        event_record(organization=locked.organization, name=EVENT_NAMES[action], actor=user,
+                     obj=locked, summary=f"{locked}: {rule.label.lower()}",
+                     data={"from": rule.from_statuses[0], "to": rule.to_status,
+                           "comment": comment, "calculation_hash": locked.calculation_hash})
+        next_permission = NEXT_ACTOR.get(rule.to_status)
+        if next_permission:
+            _notify(report=locked, permission=next_permission,
+                    subject=f"[Comanage] {locked.agreement} {locked.programme_year.label}: "
+                            f"{locked.get_status_display().lower()}",
+                    body=f"{_name(user)} set the adjudication report for {locked.agreement} "
+                         f"({locked.programme_year.label}, version {locked.version}) to "
+                         f"'{locked.get_status_display()}'."
+                         + (f"\n\nComments:\n{comment}" if comment else "")
+                         + "\n\nIt now waits for you in Comanage.")
+        report_render_enqueue(report=locked)
+    return locked
+
+
+def report_render_enqueue(*, report: AdjudicationReport) -> None:
+    from .tasks import report_render_task
+
+    def send() -> None:
+        try:
+            report_render_task.delay(organization_id=report.organization_id, report_id=report.pk)
+        except Exception:  # noqa: BLE001 - broker down: the page offers to render again
+            log.warning("could not queue the PDF of report %s", report.pk)
+
+    transaction.on_commit(send)
+
+
+def report_render(*, report: AdjudicationReport) -> AdjudicationReport:
+    """Render the report's PDF (and, once frozen, the physicians' statements) from stored rows.
+
+    A frozen report's PDF is written once: the conditional UPDATE only fills an empty slot.
+    """
+    from . import pdf
+
+    report = AdjudicationReport.objects.select_related("run", "agreement", "programme_year",
+                                                       "organization").get(pk=report.pk)
+    if report.is_frozen and report.pdf_sha256:
+        return report
+    content = pdf.report_pdf(report=report)
+    digest = hashlib.sha256(content).hexdigest()
+    query = AdjudicationReport.objects.filter(pk=report.pk, status=report.status)
+    if report.is_frozen:
+        query = query.filter(pdf_sha256="")
+    query.update(pdf=content, pdf_sha256=digest, pdf_rendered_at=timezone.now())
+    if report.is_frozen:
+        statements_render(report=report)
+    report.refresh_from_db()
+    return report
+
+
+def statements_render(*, report: AdjudicationReport) -> int:
+    """One statement per physician of a frozen report; never rendered twice."""
+    from . import pdf
+    from .models import PhysicianStatement
+
+    done = set(report.statements.values_list("physician_id", flat=True))
+    created = 0
+    for context in pdf.statement_contexts(report=report):
+        if context["physician"]["id"] in done:
+            continue
+        content = pdf.render_statement(context)
+        try:
+            with transaction.atomic():
+                PhysicianStatement.objects.create(
+                    organization=report.organization, report=report,
+                    physician_id=context["physician"]["id"],
+                    total=Decimal(context["total"]), pdf=content,
+                    pdf_sha256=hashlib.sha256(content).hexdigest())
+                created += 1
+        except IntegrityError:
+            continue
+    return created
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    uploaded_sha256: str
+    expected_sha256: str
+    calculation_hash: str
+    calculation_intact: bool
+    message: str
+
+
+def report_verify(*, report: AdjudicationReport, content: bytes) -> Verification:
+    """Does this PDF match the stored report? Also re-checks the stored figures' hash."""
+    from .calculation import calculation_hash
+
+    uploaded = hashlib.sha256(content).hexdigest()
+    run = report.run
+    results = {"figures": run.figures, "flags": run.flags, "totals": run.results,
+               "distributions": [jsonable({
+                   "physician_id": d.physician_id, "component": d.component,
+                   "entitlement": d.entitlement, "weight": d.weight, "amount": d.amount,
+                   "note": d.note}) for d in run.distributions.all()]}
+    recomputed = calculation_hash(inputs=run.inputs, rules_version=run.rules_version,
+                                  results=results)
+    intact = recomputed == report.calculation_hash == run.calculation_hash
+    if not report.pdf_sha256:
+        return Verification(False, uploaded, "", report.calculation_hash, intact,
+                            "This report has no rendered PDF yet, so nothing can be verified.")
+    if uploaded == report.pdf_sha256:
+        state = "the approved, frozen" if report.is_frozen else "the current (not yet approved)"
+        message = (f"Verified: this PDF is byte for byte {state} adjudication report "
+                   f"version {report.version}.")
+        if not intact:
+            message += " Warning: the stored figures no longer match their calculation hash."
+        return Verification(True, uploaded, report.pdf_sha256, report.calculation_hash, intact,
+                            message)
+    return Verification(False, uploaded, report.pdf_sha256, report.calculation_hash, intact,
+                        "Not verified: this PDF does not match the stored report. It has been "
+                        "altered, or it is a different version.")
+
+
+# --------------------------------------------------------------------------------------------
+# Payments
+
+
+def _paid_before(report: AdjudicationReport) -> dict[str, Decimal]:
+    """What earlier (superseded) versions of this year already paid, per line."""
+    paid: dict[str, Decimal] = {}
+    old = report.supersedes
+    while old is not None:
+        for line in old.payment_lines.filter(paid_on__isnull=False):
+            paid[line.line_key] = paid.get(line.line_key, ZERO) + line.paid_amount
+        old = old.supersedes
+    return paid
+
+
+def payment_lines_create(*, report: AdjudicationReport) -> list[PaymentLine]:
+    """The lines accounts payable pays once the CEO authorises: fixed-fee instalments and the
+    incentive to the practice (co-management), or each physician's distribution (shared
+    savings). A correction pays only the difference to what an earlier version paid."""
+    run = report.run
+    practice = report.agreement.practice.name
+    specs: list[tuple[str, str, str, Any, str, Decimal]] = []
+    if run.kind == CO_MANAGEMENT:
+        for line in run.figures.get("fixed_fee", {}).get("lines", []):
+            month = dt.date.fromisoformat(line["month"])
+            specs.append((f"fixed_fee:{line['month']}", PaymentKind.FIXED_FEE, practice, None,
+                          f"Fixed management fee, {month:%B %Y}",
+                          to_decimal(line["amount_payable"])))
+        earned = to_decimal(run.results.get("incentive_earned", "0"))
+        specs.append(("incentive", PaymentKind.INCENTIVE, practice, None,
+                      f"Incentive bonus, {report.programme_year.label}", earned))
+    else:
+        for d in run.distributions.select_related("physician").order_by("position"):
+            specs.append((f"distribution:{d.physician_id}", PaymentKind.DISTRIBUTION,
+                          f"{practice} for {d.physician}", d.physician_id,
+                          f"Shared-savings distribution, {d.physician}", d.amount))
+    paid_before = _paid_before(report)
+    lines = []
+    for position, (key, kind, payee, physician_id, description, amount) in enumerate(specs):
+        due = amount - paid_before.get(key, ZERO)
+        if due <= 0:
+            continue
+        if key in paid_before:
+            description += f" (correction; {paid_before[key]:,.2f} paid earlier)"
+        lines.append(PaymentLine(organization=report.organization, report=report, line_key=key,
+                                 kind=kind, position=position, payee=payee,
+                                 physician_id=physician_id, description=description[:300],
+                                 amount=due))
+    return PaymentLine.objects.bulk_create(lines)
+
+
+def payment_record(*, line: PaymentLine, paid_amount: Any, paid_on: dt.date, reference: str,
+                   user: User | None) -> PaymentLine:
+    """Record that a line was paid. A line is recorded once; the last one marks the report paid."""
+    membership = _membership(user, line.organization)
+    if not membership_can(membership, "payment.record"):
+        raise TransitionForbidden("Your role cannot record payments.")
+    amount = to_decimal(paid_amount)
+    if amount != line.amount:
+        raise PaymentRefused(f"The amount paid ({amount:,.2f}) must equal the authorised "
+                             f"amount ({line.amount:,.2f}).")
+    if paid_on > timezone.localdate():
+        raise PaymentRefused("The payment date cannot be in the future.")
+    with transaction.atomic():
+        report = AdjudicationReport.objects.select_for_update().get(pk=line.report_id)
+        if report.status != ReportStatus.AUTHORISED:
+            raise PaymentRefused(f"Payments are recorded only on an authorised report; this one "
+                                 f"is {report.get_status_display().lower()}.")
+        now = timezone.now()
+        updated = PaymentLine.objects.filter(pk=line.pk, paid_on__isnull=True).update(
+            paid_amount=amount, paid_on=paid_on, reference=reference[:100], recorded_by=user,
+            recorded_at=now)
+        if not updated:
+            raise PaymentRefused("This line was already recorded as paid; nothing is paid twice.")
+        line.refresh_from_db()
+        event_record(organization=line.organization, name="payment.recorded", actor=user,
+                     obj=line, summary=f"{line.description}: {amount:,.2f} paid {paid_on}",
+                     data={"report": report.pk, "line_key": line.line_key,
+                           "amount": str(amount), "paid_on": paid_on.isoformat(),
+                           "reference": reference})
+        all_paid = not report.payment_lines.filter(paid_on__isnull=True).exists()
+        if all_paid and AdjudicationReport.objects.filter(
+                pk=report.pk, status=ReportStatus.AUTHORISED).update(status=ReportStatus.PAID):
+                ReportTransition.objects.create(
+                    organization=report.organization, report=report,
+                    from_status=ReportStatus.AUTHORISED, to_status=ReportStatus.PAID, actor=user,
+                    actor_name=_name(user),
+                    actor_role=membership.get_role_display() if membership else "", at=now,
+                    comment="All payment lines recorded.")
+    return line
+
+
+# --------------------------------------------------------------------------------------------
+# What-if
+
+
+@dataclass(frozen=True)
+class ScenarioComparison:
+    official: CalculationRun | None
+    rows: list[dict[str, Any]]
+    diff: list[dict[str, Any]]
+    payload: Payload
+
+
+def scenario_compare(*, programme_year: ProgrammeYear,
+                     overrides: dict[str, Any]) -> ScenarioComparison:
+    """Figures with the overrides beside the latest official run; writes nothing at all."""
+    payload = calculation_gather(programme_year=programme_year, overrides=overrides)
+    official = (CalculationRun.objects.filter(programme_year=programme_year)
+                .order_by("-version").first())
+    official_totals = official.results if official else {}
+    rows = []
+    for key in sorted(set(payload.results) | set(official_totals)):
+        if key == "kind":
+            continue
+        new, old = payload.results.get(key), official_totals.get(key)
+        delta = None
+        try:
+            if new is not None and old is not None:
+                delta = str(to_decimal(new) - to_decimal(old))
+        except (TypeError, ValueError):
+            delta = None
+        rows.append({"key": key, "label": key.replace("_", " ").capitalize(),
+                     "official": old, "scenario": new, "difference": delta})
+    if "incentive" in payload.figures:
+        official_ind = {i["key"]: i for i in (official.figures.get("incentive", {})
+                                              .get("indicators", []) if official else [])}
+        for ind in payload.figures["incentive"]["indicators"]:
+            old = official_ind.get(ind["key"], {}).get("earned")
+            rows.append({"key": f"indicator:{ind['key']}", "label": f"Earned: {ind['name']}",
+                         "official": old, "scenario": ind["earned"],
+                         "difference": str(to_decimal(ind["earned"]) - to_decimal(old))
+                         if old is not None else None})
+    diff = figures_diff(_diff_basis(official), _diff_basis(payload)) if official else []
+    return ScenarioComparison(official=official, rows=rows, diff=diff, payload=payload)
+

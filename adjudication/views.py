@@ -1,0 +1,265 @@
+"""Adjudication pages. Thin: each declares its permission and calls services/selectors."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from agreements.models import ProgrammeYear
+from comanage.core.exports import csv_response
+from comanage.core.jobs import DuplicateJob
+from comanage.core.views import check_permission, org_view
+
+from . import pdf, selectors, services
+from .models import (
+    AdjudicationReport,
+    CalculationRun,
+    PaymentLine,
+    PhysicianStatement,
+    ReportStatus,
+)
+
+MAX_UPLOAD = 30 * 1024 * 1024
+
+
+def _refused(request: HttpRequest, exc: services.AdjudicationError, back: str) -> HttpResponse:
+    if isinstance(exc, services.TransitionForbidden):
+        raise PermissionDenied(str(exc))
+    reasons = getattr(exc, "reasons", None)
+    return render(request, "adjudication/refused.html",
+                  {"message": str(exc) if not reasons else "Approval refused.",
+                   "reasons": reasons or [], "back": back}, status=exc.status_code)
+
+
+def _pdf_response(content: bytes | memoryview | None, filename: str,
+                  download: bool = False) -> HttpResponse:
+    if not content:
+        raise Http404("The PDF has not been rendered yet.")
+    response = HttpResponse(bytes(content), content_type="application/pdf")
+    disposition = "attachment" if download else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@org_view("calculation.view")
+def run_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    return render(request, "adjudication/run_list.html",
+                  {"overview": selectors.programme_years_overview()})
+
+
+@org_view("calculation.run")
+@require_POST
+def run_start(request: HttpRequest, org_slug: str, programme_year_id: int) -> HttpResponse:
+    programme_year = get_object_or_404(ProgrammeYear, pk=programme_year_id)
+    try:
+        job = services.adjudication_run_start(programme_year=programme_year, user=request.user)
+        messages.success(request, "The calculation has started; this page shows its progress.")
+    except DuplicateJob as exc:
+        job = exc.existing
+        messages.info(request, "This calculation is already running; here is its progress.")
+    return redirect("job_detail", org_slug=org_slug, job_id=job.pk)
+
+
+@org_view("calculation.view")
+def run_detail(request: HttpRequest, org_slug: str, run_id: int) -> HttpResponse:
+    run = get_object_or_404(CalculationRun.objects.select_related(
+        "agreement", "programme_year", "previous", "created_by"), pk=run_id)
+    report = AdjudicationReport.objects.filter(run=run).first()
+    return render(request, "adjudication/run_detail.html", {
+        "run": run, "report": report,
+        "versions": selectors.runs_for_year(programme_year=run.programme_year),
+        "distributions": run.distributions.select_related("physician").order_by("position"),
+        "indicators": pdf._indicator_rows(run)})
+
+
+@org_view("report.view")
+def run_fmv_pdf(request: HttpRequest, org_slug: str, run_id: int) -> HttpResponse:
+    run = get_object_or_404(CalculationRun, pk=run_id)
+    return _pdf_response(pdf.render_fmv(pdf.fmv_context(run=run)),
+                         f"fmv-summary-{run.agreement_id}-v{run.version}.pdf")
+
+
+def _report(pk: int) -> AdjudicationReport:
+    return get_object_or_404(AdjudicationReport.objects.select_related(
+        "run", "agreement", "programme_year", "supersedes"), pk=pk)
+
+
+@org_view("report.view")
+def report_detail(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
+    report = _report(report_id)
+    blockers = (services.report_approval_blockers(report=report)
+                if report.status == ReportStatus.SUBMITTED else [])
+    return render(request, "adjudication/report_detail.html", {
+        "report": report, "run": report.run,
+        "actions": services.transitions_available(report=report, user=request.user),
+        "transitions": report.transitions.order_by("at", "pk"),
+        "blockers": blockers, "verification": None,
+        "superseded_by": getattr(report, "superseded_by", None),
+        "totals": selectors.payment_totals(report=report)})
+
+
+@org_view("report.view")
+def report_pdf(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
+    report = _report(report_id)
+    return _pdf_response(report.pdf, f"adjudication-report-{report.pk}-v{report.version}.pdf",
+                         download="download" in request.GET)
+
+
+@org_view("report.view")
+@require_POST
+def report_transition(request: HttpRequest, org_slug: str, report_id: int,
+                      action: str) -> HttpResponse:
+    report = _report(report_id)
+    back = request.POST.get("next") or ""
+    if not back.startswith("/"):
+        back = f"/o/{org_slug}/adjudication/reports/{report.pk}/"
+    try:
+        services.report_transition(report=report, action=action, user=request.user,
+                                   comment=request.POST.get("comment", ""))
+    except services.AdjudicationError as exc:
+        return _refused(request, exc, back)
+    messages.success(request, f"Done: the report is now "
+                              f"{AdjudicationReport.objects.get(pk=report.pk).get_status_display().lower()}.")
+    return redirect(back)
+
+
+@org_view("report.prepare")
+@require_POST
+def report_rerender(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
+    report = _report(report_id)
+    services.report_render_enqueue(report=report)
+    messages.info(request, "The PDF is being rendered; reload in a moment.")
+    return redirect("adjudication_report_detail", org_slug=org_slug, report_id=report.pk)
+
+
+@org_view("report.view")
+@require_POST
+def report_verify(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
+    report = _report(report_id)
+    upload = request.FILES.get("pdf")
+    if upload is None or upload.size > MAX_UPLOAD:
+        messages.error(request, "Choose the PDF to verify (at most 30 MB).")
+        return redirect("adjudication_report_detail", org_slug=org_slug, report_id=report.pk)
+    result = services.report_verify(report=report, content=upload.read())
+    blockers = (services.report_approval_blockers(report=report)
+                if report.status == ReportStatus.SUBMITTED else [])
+    return render(request, "adjudication/report_detail.html", {
+        "report": report, "run": report.run,
+        "actions": services.transitions_available(report=report, user=request.user),
+        "transitions": report.transitions.order_by("at", "pk"), "blockers": blockers,
+        "verification": result, "superseded_by": getattr(report, "superseded_by", None),
+        "totals": selectors.payment_totals(report=report)},
+        status=200 if result.ok else 422)
+
+
+@org_view("report.approve")
+def counsel_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
+    items = []
+    for report in selectors.reports_in_status(status=ReportStatus.SUBMITTED):
+        items.append({"report": report, "blockers": services.report_approval_blockers(
+            report=report), "submitted": report.transitions.filter(
+            to_status=ReportStatus.SUBMITTED).order_by("-at").first()})
+    return render(request, "adjudication/counsel_queue.html", {"items": items})
+
+
+@org_view("report.authorise")
+def ceo_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
+    items = []
+    for report in selectors.reports_in_status(status=ReportStatus.APPROVED):
+        items.append({"report": report, "approved": report.transitions.filter(
+            to_status=ReportStatus.APPROVED).order_by("-at").first()})
+    recent = selectors.reports_in_status(status=ReportStatus.AUTHORISED)
+    return render(request, "adjudication/ceo_queue.html", {"items": items, "recent": recent})
+
+
+@org_view("payment.view")
+def payments(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
+    report = _report(report_id)
+    return render(request, "adjudication/payments.html", {
+        "report": report, "lines": report.payment_lines.select_related("recorded_by"),
+        "totals": selectors.payment_totals(report=report),
+        "today": timezone.localdate().isoformat()})
+
+
+@org_view("payment.view")
+def payments_csv(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
+    report = _report(report_id)
+    rows = [[line.line_key, line.get_kind_display(), line.payee, line.description,
+             str(line.amount), line.paid_amount if line.paid_amount is not None else "",
+             line.paid_on.isoformat() if line.paid_on else "", line.reference]
+            for line in report.payment_lines.all()]
+    return csv_response(
+        f"payments-{report.agreement_id}-{report.programme_year.start:%Y}-v{report.version}.csv",
+        ["line", "kind", "payee", "description", "amount", "paid_amount", "paid_on",
+         "reference"], rows)
+
+
+@org_view("payment.record")
+@require_POST
+def payment_record(request: HttpRequest, org_slug: str, report_id: int,
+                   line_id: int) -> HttpResponse:
+    report = _report(report_id)
+    line = get_object_or_404(PaymentLine, pk=line_id, report=report)
+    back = f"/o/{org_slug}/adjudication/reports/{report.pk}/payments/"
+    try:
+        paid_on = dt.date.fromisoformat(request.POST.get("paid_on", ""))
+    except ValueError:
+        return _refused(request, services.AdjudicationError("Enter the payment date."), back)
+    try:
+        services.payment_record(line=line, paid_amount=request.POST.get("paid_amount", ""),
+                                paid_on=paid_on, reference=request.POST.get("reference", ""),
+                                user=request.user)
+    except (services.AdjudicationError, ValueError) as exc:
+        if not isinstance(exc, services.AdjudicationError):
+            exc = services.AdjudicationError(str(exc))
+        return _refused(request, exc, back)
+    messages.success(request, f"Recorded: {line.description}.")
+    return redirect(back)
+
+
+@org_view("statement.view")
+def statement_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    return render(request, "adjudication/statement_list.html", {
+        "statements": selectors.statements_visible(membership=request.membership)})
+
+
+@org_view("statement.view")
+def statement_pdf(request: HttpRequest, org_slug: str, statement_id: int) -> HttpResponse:
+    statement = get_object_or_404(selectors.statements_visible(membership=request.membership),
+                                  pk=statement_id)
+    check_permission(request, "statement.view", statement)
+    return _pdf_response(statement.pdf, f"statement-{statement.physician.last_name.lower()}-"
+                                        f"{statement.report.programme_year.start:%Y}.pdf")
+
+
+@org_view("scenario.run")
+def what_if(request: HttpRequest, org_slug: str, programme_year_id: int) -> HttpResponse:
+    from .forms import ScenarioForm
+
+    programme_year = get_object_or_404(ProgrammeYear.objects.select_related("agreement"),
+                                       pk=programme_year_id)
+    official = selectors.runs_for_year(programme_year=programme_year).first()
+    form = ScenarioForm(request.POST or None, programme_year=programme_year, official=official)
+    comparison, error = None, ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            comparison = services.scenario_compare(programme_year=programme_year,
+                                                   overrides=form.overrides())
+        except services.AdjudicationError as exc:
+            error = str(exc)
+        except (ValueError, TypeError, KeyError) as exc:
+            error = f"The scenario could not be computed: {exc}"
+    return render(request, "adjudication/what_if.html", {
+        "programme_year": programme_year, "form": form, "official": official,
+        "comparison": comparison, "error": error}, status=400 if error else 200)
+
+
+__all__ = ["PhysicianStatement"]
