@@ -32,7 +32,7 @@ run: demo
 test: install
 	$(BIN)/python -m ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=comanage.settings.test
-	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} --dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/python -m ruff check .

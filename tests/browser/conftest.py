@@ -1,0 +1,211 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a live Comanage.
+
+The server is started as `make run` starts it: `runserver` plus a real Celery worker (kombu's
+filesystem broker), on a throwaway SQLite database migrated and loaded with `seed_demo`. Every
+test saves a screenshot under `test-artifacts/screenshots/` (kept by CI as an artefact).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+AXE_DIR = Path(__file__).resolve().parent
+AXE_JS = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+DEMO_PASSWORD = "comanage-demo-2026"  # noqa: S105 - the documented demo credential
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, timeout: float) -> dict:
+    deadline = time.time() + timeout
+    last: dict = {}
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - localhost
+                return json.loads(response.read())
+        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
+            last = {"error": repr(exc)}
+            if hasattr(exc, "read"):
+                with contextlib.suppress(Exception):
+                    last = json.loads(exc.read())
+        time.sleep(1)
+    raise RuntimeError(f"server not healthy at {url}: {last}")
+
+
+def _ensure_axe() -> None:
+    if AXE_JS.exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        return
+    subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=AXE_DIR,
+                   check=False, capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+    workdir = tmp_path_factory.mktemp("e2e")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
+        "DATABASE_URL": f"sqlite:///{workdir / 'e2e.sqlite3'}",
+        "COMANAGE_VAR_DIR": str(workdir / "var"),
+        "DEBUG": "false",
+        "REQUIRE_2FA": "true",  # journeys pass the real TOTP gate, as users do
+        "PYTHONUNBUFFERED": "1",
+    })
+    for sub in ("broker/queue", "broker/control", "cache", "media"):
+        (workdir / "var" / sub).mkdir(parents=True, exist_ok=True)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed at teardown
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True,
+                   stdout=log, stderr=subprocess.STDOUT)
+    subprocess.run([*manage, "seed_demo"], cwd=ROOT, env=env, check=True, stdout=log,
+                   stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "comanage", "worker", "--loglevel", "INFO",
+         "--concurrency", "1", "--pool", "solo"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    web = subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+                           cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                           start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        health = _wait_healthy(base_url + "/healthz", timeout=120)
+        _ensure_axe()
+        yield SimpleNamespace(base_url=base_url, env=env, workdir=workdir, health=health,
+                              log=workdir / "server.log")
+    finally:
+        for process in (web, worker):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in (web, worker):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, e2e, request):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US",
+                                  timezone_id="America/New_York")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.console_errors = errors  # type: ignore[attr-defined]
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    finally:
+        context.close()
+
+
+_TOTP_SECRETS: dict[str, str] = {}
+_LAST_STEP: dict[str, int] = {}
+
+
+def totp_code(email: str) -> str:
+    """The current TOTP code of the authenticator this test enrolled for ``email``.
+
+    A code is accepted once per 30-second step, so wait for a fresh step if this one was used.
+    """
+    import base64
+
+    from django_otp.oath import TOTP
+
+    key = base64.b32decode(_TOTP_SECRETS[email])
+    totp = TOTP(key, step=30, digits=6)
+    while _LAST_STEP.get(email) == totp.t():
+        time.sleep(1)
+        totp = TOTP(key, step=30, digits=6)
+    _LAST_STEP[email] = totp.t()
+    return f"{totp.token():06d}"
+
+
+def pass_second_factor(page, email: str) -> None:  # type: ignore[no-untyped-def]
+    """Enrol an authenticator (reading the manual-entry key) or verify with it."""
+    if "/2fa/setup/" in page.url:
+        _TOTP_SECRETS[email] = page.locator("code").first.inner_text().replace(" ", "")
+    if "/2fa/" in page.url:
+        page.locator("input[name=code]").fill(totp_code(email))
+        page.locator("form:has(input[name=code]) button[type=submit]").click()
+        page.wait_for_load_state("networkidle")
+
+
+def login(page, e2e, email: str, password: str = DEMO_PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    """Sign in through the real form, passing the second factor where the role needs one."""
+    page.goto(e2e.base_url + "/account/login/")
+    page.fill("#id_username", email)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    pass_second_factor(page, email)
+
+
+def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """Save a named screenshot of the current page."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Run axe-core in the page (evaluate is not subject to the page's CSP) and return the
+    violations of the given impacts."""
+    if not AXE_JS.exists():
+        pytest.fail("axe-core is not installed: run `npm install` in tests/browser")
+    page.evaluate(AXE_JS.read_text())
+    result = page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {"id": v["id"], "impact": v["impact"], "help": v["help"],
+         "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"] if v["impact"] in impacts
+    ]
