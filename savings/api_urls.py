@@ -1,1 +1,10 @@
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from . import api
+
+router = SimpleRouter(trailing_slash=True)
+router.register("savings-opportunities", api.OpportunityViewSet, basename="savings-opportunity")
+router.register("savings-imports", api.DataImportViewSet, basename="savings-import")
+router.register("savings-calculations", api.CalculationViewSet, basename="savings-calculation")
+
+urlpatterns = router.urls

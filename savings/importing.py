@@ -242,15 +242,15 @@ def _decimal_checks(problems: Problems, values: pa.Array, rows: Any, column: str
         empty = pc.equal(values, "")
         problems.add_mask(pc.and_(bad, empty), rows, column, lambda v: f"{label} is missing")
         problems.add_mask(pc.and_(bad, negative), rows, column,
-                          lambda v: f"negative {label} {v} is refused")
+                          lambda v: f"negative {label} {v} is refused", values=values)
         problems.add_mask(pc.and_(bad, precise), rows, column,
-                          lambda v: f"{label} {v} has more than 4 decimals")
+                          lambda v: f"{label} {v} has more than 4 decimals", values=values)
         other = pc.and_(pc.and_(bad, pc.invert(empty)),
                         pc.and_(pc.invert(negative), pc.invert(precise)))
         problems.add_mask(other, rows, column,
                           lambda v: f"{label} {v!r} is not a plain decimal number "
                                     "(digits, optional point; no currency sign or thousands "
-                                    "separator)")
+                                    "separator)", values=values)
     return ok
 
 
@@ -263,7 +263,7 @@ def _date_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *
                          error_is_null=True)
     not_date = pc.and_(pc.invert(empty), pc.is_null(parsed))
     problems.add_mask(not_date, rows, column,
-                      lambda v: f"{v!r} is not a date (YYYY-MM-DD)")
+                      lambda v: f"{v!r} is not a date (YYYY-MM-DD)", values=values)
     if required:
         problems.add_mask(empty, rows, column, lambda v: f"{column} is missing")
     if start is not None and end is not None:
@@ -275,7 +275,8 @@ def _date_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *
         outside = pc.fill_null(outside, False)
         problems.add_mask(outside, rows, column,
                           lambda v: f"date {v} is outside the {period} "
-                                    f"({start.isoformat()} to {end.isoformat()})")
+                                    f"({start.isoformat()} to {end.isoformat()})",
+                          values=values)
     return parsed
 
 
@@ -285,7 +286,8 @@ def _bool_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *
     empty = pc.equal(values, "")
     known = pc.is_in(lowered, value_set=pa.array(_BOOL_VALUES))
     bad = pc.and_(pc.invert(known), pc.invert(empty))
-    problems.add_mask(bad, rows, column, lambda v: f"{v!r} is not true/false")
+    problems.add_mask(bad, rows, column, lambda v: f"{v!r} is not true/false",
+                      values=values)
     if required:
         problems.add_mask(empty, rows, column, lambda v: f"{column} is missing")
 
@@ -331,7 +333,8 @@ def validate_usage_batch(batch: pa.RecordBatch, *, first_row: int, rules: UsageR
     npi = col["physician_npi"]
     unknown = pc.invert(pc.is_in(npi, value_set=pa.array(sorted(rules.known_npis), pa.string())))
     problems.add_mask(pc.and_(unknown, pc.not_equal(npi, "")), rows, "physician_npi",
-                      lambda v: f"unknown physician NPI {v}: register the physician first")
+                      lambda v: f"unknown physician NPI {v}: register the physician first",
+                      values=npi)
     problems.add_mask(pc.equal(npi, ""), rows, "physician_npi",
                       lambda v: "physician_npi is missing")
     if rules.catalogue is not None:

@@ -1,0 +1,158 @@
+"""Savings API: opportunities, data imports, calculations. Thin: serializers shape, services act.
+
+A physician sees the opportunities and calculations of agreements they take part in, and in a
+calculation only their own per-physician row (agreement-level figures stay visible)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from agreements.models import ProgrammeYear
+from comanage.core.api import TenantViewSet, idempotent
+from comanage.core.jobs import DuplicateJob
+from comanage.core.permissions import is_own_only
+
+from . import services
+from .models import CalculationKind, DataImport, SavingsCalculation, SavingsOpportunity
+
+
+class OpportunitySerializer(serializers.ModelSerializer):
+    savings_target = serializers.DecimalField(max_digits=14, decimal_places=2,
+                                              coerce_to_string=True)
+    floor_per_case = serializers.DecimalField(max_digits=14, decimal_places=2,
+                                              coerce_to_string=True, required=False,
+                                              allow_null=True)
+    case_types = serializers.ListField(child=serializers.CharField(max_length=32))
+    item_codes = serializers.ListField(child=serializers.CharField(max_length=50))
+
+    class Meta:
+        model = SavingsOpportunity
+        fields = ["id", "agreement", "key", "name", "case_types", "item_codes", "floor_per_case",
+                  "savings_target", "base_year", "status", "identified_at_signing",
+                  "effective_from_year", "finding", "created_at"]
+        read_only_fields = ["identified_at_signing", "effective_from_year", "created_at"]
+
+
+class DataImportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DataImport
+        fields = ["id", "agreement", "kind", "period", "programme_year", "base_year",
+                  "period_start", "period_end", "original_name", "sha256", "size", "status",
+                  "version", "is_current", "row_count", "case_count", "job", "uploaded_by",
+                  "uploaded_at", "applied_at"]
+        read_only_fields = fields
+
+
+class CalculationSerializer(serializers.ModelSerializer):
+    result = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SavingsCalculation
+        fields = ["id", "agreement", "programme_year", "kind", "as_of", "overrides", "inputs",
+                  "inputs_checksum", "result", "result_checksum", "gross_savings",
+                  "physician_pool", "amount_paid", "projected_gross_savings", "created_at"]
+        read_only_fields = fields
+
+    def get_result(self, obj: SavingsCalculation) -> dict[str, Any]:
+        own = self.context.get("own_physician_id")
+        if own is None:
+            return obj.result
+        return {**obj.result,
+                "physicians": [p for p in obj.result.get("physicians", [])
+                               if p["physician_id"] == str(own)]}
+
+
+class CalculationRequestSerializer(serializers.Serializer):
+    programme_year = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=[CalculationKind.YEAR, CalculationKind.PROJECTION,
+                                            CalculationKind.SCENARIO],
+                                   default=CalculationKind.YEAR)
+    overrides = serializers.DictField(required=False)
+
+
+class _Base(TenantViewSet):
+    model: type
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = self.base_queryset()
+        permission = self.permission_map.get(self.action or "", "")
+        if permission and is_own_only(self.membership, permission):
+            queryset = self.filter_own(queryset)
+        return queryset
+
+    def base_queryset(self) -> QuerySet:
+        return self.model.objects.all()
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(
+            agreement__participations__physician_id=self.membership.physician_id).distinct()
+
+
+class OpportunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                         mixins.CreateModelMixin, _Base):
+    model = SavingsOpportunity
+    serializer_class = OpportunitySerializer
+    permission_map = {"list": "savings.view", "retrieve": "savings.view",
+                      "create": "savings.edit"}
+
+    def base_queryset(self) -> QuerySet:
+        return SavingsOpportunity.objects.select_related("agreement").order_by("agreement", "key")
+
+    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        agreement = data.pop("agreement")
+        opportunity = services.opportunity_create(agreement=agreement, data=data,
+                                                  user=request.user)
+        return Response(self.get_serializer(opportunity).data, status=status.HTTP_201_CREATED)
+
+
+class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
+    model = DataImport
+    serializer_class = DataImportSerializer
+    permission_map = {"list": "data.import", "retrieve": "data.import"}
+
+    def base_queryset(self) -> QuerySet:
+        return DataImport.objects.order_by("-uploaded_at", "-id")
+
+
+class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
+    model = SavingsCalculation
+    serializer_class = CalculationSerializer
+    permission_map = {"list": "savings.view", "retrieve": "savings.view",
+                      "run": "savings.edit"}
+
+    def base_queryset(self) -> QuerySet:
+        return SavingsCalculation.objects.order_by("-created_at", "-id")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        membership = getattr(self.request, "membership", None)
+        if membership is not None and is_own_only(membership, "savings.view"):
+            context["own_physician_id"] = membership.physician_id
+        return context
+
+    @action(detail=False, methods=["post"])
+    @idempotent
+    def run(self, request):  # type: ignore[no-untyped-def]
+        """Queue a calculation (programme year, projection or what-if scenario): 202 + job."""
+        body = CalculationRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        year = get_object_or_404(ProgrammeYear, pk=body.validated_data["programme_year"])
+        try:
+            job = services.savings_calculation_start(
+                programme_year=year, user=request.user, kind=body.validated_data["kind"],
+                overrides=body.validated_data.get("overrides") or None)
+        except DuplicateJob as duplicate:
+            job = duplicate.existing
+        except ValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        return Response({"job": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
