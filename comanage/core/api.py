@@ -105,9 +105,14 @@ class OrganizationMember(permissions.BasePermission):
 class DeclaredPermission(permissions.BasePermission):
     """Checks the permission the view declares for the current action, in one place."""
 
-    def _permission(self, view) -> str:  # type: ignore[no-untyped-def]
+    def _permission(self, view) -> str | None:  # type: ignore[no-untyped-def]
         permission_map: dict[str, str] = getattr(view, "permission_map", {})
-        action = getattr(view, "action", None) or view.request.method.lower()
+        action = getattr(view, "action", None)
+        if action is None:
+            method = view.request.method.lower()
+            if method not in view.http_method_names or getattr(view, method, None) is None:
+                return None  # no handler for this method: DRF answers 405, nothing to guard
+            action = method
         if action not in permission_map:
             # Fail closed: an action nobody declared a permission for is refused.
             raise exceptions.PermissionDenied(f"No permission is declared for '{action}'.")
@@ -117,6 +122,8 @@ class DeclaredPermission(permissions.BasePermission):
         if getattr(request, "membership", None) is None:
             return getattr(request._request, "organization", None) is None
         permission = self._permission(view)
+        if permission is None:
+            return True
         if not membership_can(request.membership, permission):
             raise exceptions.PermissionDenied(
                 f"Your role ({request.membership.get_role_display()}) cannot do this.")
@@ -124,6 +131,8 @@ class DeclaredPermission(permissions.BasePermission):
 
     def has_object_permission(self, request, view, obj) -> bool:  # type: ignore[no-untyped-def]
         permission = self._permission(view)
+        if permission is None:
+            return True
         if not membership_can(request.membership, permission, obj):
             raise exceptions.NotFound() if is_own_only(request.membership, permission) else (
                 exceptions.PermissionDenied("Your role cannot do this to this record."))
@@ -158,13 +167,13 @@ class TenantViewSet(viewsets.GenericViewSet):
             # import, outside any scope: django-scopes hands back a disabled queryset that would
             # refuse every query. Re-run it now with this request's tenant filter added.
             queryset = models.QuerySet(model=queryset.model, query=queryset.query.chain())
-            if getattr(self, "swagger_fake_view", False):
-                return queryset.none()
-            queryset = queryset.filter(organization=self.organization)
         else:
             queryset = super().get_queryset()
         if getattr(self, "swagger_fake_view", False):
             return queryset.none()
+        if any(f.name == "organization" for f in queryset.model._meta.concrete_fields):
+            # Belt and braces: the tenant filter even if a queryset was built unscoped.
+            queryset = queryset.filter(organization=self.organization)
         permission = self.permission_map.get(self.action or "", "")
         if permission and is_own_only(self.membership, permission):
             queryset = self.filter_own(queryset)

@@ -124,7 +124,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
     @extend_schema(summary="The job's error report (row, column, message) as JSON",
                    responses=JobErrorReportSerializer)
     @action(detail=True, methods=["get"], url_path="errors")
-    def errors(self, request: Request, job_id: str) -> Response:
+    def errors(self, request: Request, **kwargs: str) -> Response:
         job = self.get_object()
         return Response({"job": job.pk, "error_count": job.error_count,
                          "errors": _error_rows(job)})
@@ -132,7 +132,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
     @extend_schema(summary="The job's error report as CSV (row, column, reason)",
                    responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)})
     @action(detail=True, methods=["get"], url_path=r"errors\.csv")
-    def errors_csv(self, request: Request, job_id: str) -> HttpResponse:
+    def errors_csv(self, request: Request, **kwargs: str) -> HttpResponse:
         job = self.get_object()
         rows = [[e["row"], e["column"], e["message"]] for e in _error_rows(job)]
         return csv_response(f"job-{job.pk}-errors.csv", ["row", "column", "reason"], rows)
@@ -205,7 +205,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(summary="Revoke a token (it stops working at once; the record stays)",
                    responses={204: None})
-    def destroy(self, request: Request, pk: str) -> Response:
+    def destroy(self, request: Request, **kwargs: str) -> Response:
         token = self.get_object()
         if token.revoked_at is None:
             ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())

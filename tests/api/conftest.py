@@ -1,0 +1,37 @@
+"""API test helpers: clients authenticated with a personal token of any role of the world."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from comanage.core.models import ApiToken
+
+
+def token_client(user) -> APIClient:  # type: ignore[no-untyped-def]
+    _token, raw = ApiToken.issue(user=user, name="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.raw_token = raw  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture
+def api(world):  # type: ignore[no-untyped-def]
+    """``api("administrator")``, ``api("outsider")``, ``api("anonymous")``: token clients."""
+
+    def make(who: str) -> APIClient:
+        if who == "anonymous":
+            return APIClient()
+        user = world.outsider if who == "outsider" else world.users[who]
+        return token_client(user)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_cache():  # type: ignore[no-untyped-def]
+    cache.clear()
+    yield
+    cache.clear()
