@@ -24,6 +24,15 @@ from .models import (
 )
 
 
+class _Ordered:
+    """Class-level querysets stay unevaluated (the tenant scope starts per request)."""
+
+    ordering: list[str] = []
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return super().get_queryset().order_by(*self.ordering)  # type: ignore[misc]
+
+
 class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = CalculationRun
@@ -98,8 +107,9 @@ def _programme_year(pk: int) -> ProgrammeYear:
     return year
 
 
-class RunViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
-    queryset = CalculationRun.objects.select_related("programme_year").order_by("-created_at")
+class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
+    queryset = CalculationRun.objects.select_related("programme_year")
+    ordering = ["-created_at"]
     permission_map = {"list": "calculation.view", "retrieve": "calculation.view",
                       "start": "calculation.run", "scenario": "scenario.run"}
 
@@ -137,8 +147,9 @@ class RunViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
                          "results": comparison.payload.results})
 
 
-class ReportViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
-    queryset = AdjudicationReport.objects.select_related("run").order_by("-created_at")
+class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
+    queryset = AdjudicationReport.objects.select_related("run")
+    ordering = ["-created_at"]
     serializer_class = ReportSerializer
     permission_map = {"list": "report.view", "retrieve": "report.view", "pdf": "report.view",
                       "verify": "report.view", "review": "report.prepare",
@@ -207,8 +218,9 @@ class ReportViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
                          "calculation_intact": result.calculation_intact})
 
 
-class PaymentLineViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
-    queryset = PaymentLine.objects.select_related("report").order_by("report", "position")
+class PaymentLineViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
+    queryset = PaymentLine.objects.select_related("report")
+    ordering = ["report", "position"]
     serializer_class = PaymentLineSerializer
     permission_map = {"list": "payment.view", "retrieve": "payment.view",
                       "record": "payment.record"}
@@ -236,9 +248,12 @@ class PaymentLineViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
         return Response(PaymentLineSerializer(line).data)
 
 
-class StatementViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
-    queryset = (PhysicianStatement.objects.filter(report__status__in=FROZEN_STATUSES)
-                .order_by("-report__created_at", "physician__last_name"))
+class StatementViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
+    queryset = PhysicianStatement.objects.select_related("report")
+    ordering = ["-report__created_at", "physician__last_name"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return super().get_queryset().filter(report__status__in=FROZEN_STATUSES)
     serializer_class = StatementSerializer
     permission_map = {"list": "statement.view", "retrieve": "statement.view",
                       "pdf": "statement.view"}

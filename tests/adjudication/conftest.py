@@ -82,7 +82,7 @@ def co_management_payload(world, year, *, scores=None, hours=Decimal("135")):  #
     months = fees.months_between(*YEAR)
     schedule = fees.fee_schedule(annual_fee=Decimal("400000.00"), months=months,
                                  required_hours=Decimal("133.33"),
-                                 approved_hours={m: hours for m in months}, policy="hold")
+                                 approved_hours=dict.fromkeys(months, hours), policy="hold")
     context = {"agreement": {"id": year.agreement_id, "name": year.agreement.name,
                              "kind": "co_management", "practice": year.agreement.practice.name,
                              "service_line": "Orthopedics", "term_start": "2025-01-01",

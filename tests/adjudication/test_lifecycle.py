@@ -222,7 +222,8 @@ def test_pdf_is_deterministic_and_carries_the_figures(world, recorded):
                        "Counsel Riverside", "Page 1 of"):
             assert figure in text, figure
         statement = PhysicianStatement.objects.get(report=report, physician=world.physician)
-        st_text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(bytes(statement.pdf))).pages)
+        st_text = "".join(p.extract_text()
+                          for p in PdfReader(io.BytesIO(bytes(statement.pdf))).pages)
         assert "Ann Adams" in st_text and "350,000.00" in st_text
 
 
