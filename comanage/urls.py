@@ -16,6 +16,7 @@ from comanage.core.security import views as security_views
 APPS = ["agreements", "indicators", "savings", "adjudication"]
 
 org_patterns = list(core_urls.org_urlpatterns)
+org_patterns.append(path("", include("comanage.workspaces.urls")))
 api_org_patterns = [path("", include(core_api_urls.org_urlpatterns))]
 for app in APPS:
     org_patterns.append(path("", include(f"{app}.urls")))

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "comanage.core",
+    "comanage.workspaces",
     "agreements",
     "indicators",
     "savings",
@@ -161,10 +162,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss"))
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    # With acks_late, a message whose worker died is delivered again once it has been
+    # unacknowledged for ``visibility_timeout`` seconds (checked every restore interval ×
+    # throttle). A redelivery while the first worker is still alive is harmless: the job's
+    # lease (comanage.core.jobs.job_start) lets only one live worker run it.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+        "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10, minimum=1),
+        "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10, minimum=1),
+    }
+    # Redis down = cache misses, not server errors (comanage.core.cache).
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "comanage.core.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "comanage"),
         }
@@ -240,7 +250,11 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "comanage.core.schema.postprocess_error_responses",
     ],
-    "ENUM_NAME_OVERRIDES": {},
+    # Choice sets whose field names collide across apps ("status", "kind") get stable names.
+    "ENUM_NAME_OVERRIDES": {
+        "AgreementStatusEnum": "agreements.models.AgreementStatus",
+        "MeasureKindEnum": "indicators.models.Kind",
+    },
 }
 
 LOGGING = {
@@ -261,7 +275,7 @@ COMANAGE_ROLE_HOMES = {
     "executive": ["executive_dashboard", "agreement_list"],
     "counsel": ["counsel_queue", "agreement_list"],
     "ceo": ["ceo_queue", "agreement_list"],
-    "physician": ["physician_portal"],
+    "physician": ["physician_home", "physician_portal"],
     "auditor": ["audit_trail"],
 }
 COMANAGE_CASE_ID_HASHING = env_bool("CASE_ID_HASHING", False)

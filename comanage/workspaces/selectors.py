@@ -1,0 +1,649 @@
+"""Reads for the cross-app pages: a fixed number of queries however many agreements there are.
+
+Figures come from what the apps have stored: adjudication runs (``CalculationRun.results``),
+savings calculations (``SavingsCalculation``), indicator results and approved time sheets. When a
+closed year has no adjudication run yet, the incentive is worked out by the indicators app's
+pure scoring engine from the stored results (marked *provisional*); the fixed fee by the
+agreements app's pure ``fees.fee_schedule``. No engine here: only loading, grouping and calling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+from django.db.models.fields.json import KT
+
+from adjudication.models import (
+    FROZEN_STATUSES,
+    AdjudicationReport,
+    CalculationRun,
+    Distribution,
+    ReportStatus,
+)
+from agreements import fees
+from agreements.models import (
+    Agreement,
+    AgreementKind,
+    AgreementStatus,
+    AgreementTerms,
+    ComplianceFlag,
+    FMVOpinion,
+    ManagementDuty,
+    Participation,
+    ProgrammeYear,
+    TimeEntry,
+    TimeSheet,
+    TimeSheetStatus,
+)
+from comanage.core.models import Job, JobStatus
+from indicators import scoring
+from indicators.models import IndicatorDefinition, IndicatorResult, PeriodKind
+from indicators.services import incentive_terms_of, indicator_terms_of
+from savings.models import CalculationKind, SavingsCalculation, SavingsOpportunity
+
+ZERO = Decimal("0.00")
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
+
+
+# --------------------------------------------------------------------------------------------
+# Per agreement and year
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class YearFigures:
+    """One programme year's headline figures, as stored by the apps."""
+
+    year: ProgrammeYear
+    incentive_pool: Decimal | None = None
+    incentive_earned: Decimal | None = None
+    incentive_basis: str = ""  # "adjudicated", "provisional", "projection" or ""
+    incentive_detail: scoring.IncentiveResult | None = None
+    gross_savings: Decimal | None = None
+    amount_paid: Decimal | None = None
+    savings_ytd: Decimal | None = None
+    savings_projected: Decimal | None = None
+    savings_as_of: dt.date | None = None
+    cap: Decimal | None = None
+    cap_used: Decimal | None = None
+    cap_headroom: Decimal | None = None
+    opportunities: list[dict[str, Any]] = field(default_factory=list)
+    report_id: int | None = None
+    report_status: str = ""
+    report_status_label: str = ""
+    run_total: Decimal | None = None
+
+
+@dataclass
+class AgreementGlance:
+    agreement: Agreement
+    years: list[ProgrammeYear]
+    current_year: ProgrammeYear | None
+    last_closed_year: ProgrammeYear | None
+    terms: AgreementTerms | None
+    open_flags: int = 0
+    blocking_flags: int = 0
+    figures: dict[int, YearFigures] = field(default_factory=dict)  # by programme year id
+    hours_approved: Decimal = ZERO
+    hours_required: Decimal = ZERO
+    fee_schedule: list[fees.InstalmentLine] = field(default_factory=list)
+
+    @property
+    def is_co_management(self) -> bool:
+        return self.agreement.kind == AgreementKind.CO_MANAGEMENT
+
+    def _of(self, year: ProgrammeYear | None) -> YearFigures | None:
+        return self.figures.get(year.pk) if year is not None else None
+
+    @property
+    def current(self) -> YearFigures | None:
+        return self._of(self.current_year)
+
+    @property
+    def last_closed(self) -> YearFigures | None:
+        return self._of(self.last_closed_year)
+
+    @property
+    def projected_incentive(self) -> Decimal | None:
+        cur = self.current
+        return cur.incentive_earned if cur and cur.incentive_basis == "projection" else None
+
+    @property
+    def incentive_pool(self) -> Decimal | None:
+        return self.terms.incentive_pool if self.terms and self.is_co_management else None
+
+    @property
+    def earned_incentive(self) -> Decimal | None:
+        last = self.last_closed
+        return last.incentive_earned if last else None
+
+    @property
+    def earned_basis(self) -> str:
+        last = self.last_closed
+        return last.incentive_basis if last else ""
+
+    @property
+    def savings_ytd(self) -> Decimal | None:
+        cur = self.current
+        if cur is None:
+            return None
+        return cur.savings_ytd if cur.savings_ytd is not None else cur.gross_savings
+
+    @property
+    def savings_last_year(self) -> Decimal | None:
+        last = self.last_closed
+        return last.gross_savings if last else None
+
+    @property
+    def savings_to_date(self) -> Decimal | None:
+        """Gross savings over the term so far: closed years plus the current year to date."""
+        if self.is_co_management:
+            return None
+        total, seen = ZERO, False
+        for year in self.years:
+            fig = self.figures.get(year.pk)
+            if fig is None:
+                continue
+            value = fig.gross_savings if fig.gross_savings is not None else fig.savings_ytd
+            if value is not None:
+                total += value
+                seen = True
+        return total if seen else None
+
+    @property
+    def cap_figures(self) -> YearFigures | None:
+        """The latest year with a savings calculation (cap used and headroom are cumulative)."""
+        for year in reversed(self.years):
+            fig = self.figures.get(year.pk)
+            if fig is not None and fig.cap is not None:
+                return fig
+        return None
+
+    @property
+    def fee_payable(self) -> Decimal:
+        return sum((ln.amount_payable for ln in self.fee_schedule), ZERO)
+
+    @property
+    def fee_due(self) -> Decimal:
+        return sum((ln.instalment for ln in self.fee_schedule), ZERO)
+
+
+def _current_year(years: list[ProgrammeYear], today: dt.date) -> ProgrammeYear | None:
+    for year in years:
+        if year.start <= today <= year.end:
+            return year
+    started = [y for y in years if y.start <= today]
+    return started[-1] if started else (years[0] if years else None)
+
+
+def _last_closed(years: list[ProgrammeYear], today: dt.date) -> ProgrammeYear | None:
+    closed = [y for y in years if y.end < today]
+    return closed[-1] if closed else None
+
+
+def _terms_for(terms: list[AgreementTerms], on: dt.date) -> AgreementTerms | None:
+    """The version in force on ``on`` (the latest effective_from not after it), else the first."""
+    in_force = [t for t in terms if t.effective_from <= on]
+    if in_force:
+        return max(in_force, key=lambda t: t.effective_from)
+    return min(terms, key=lambda t: t.version) if terms else None
+
+
+def _incentive(terms: AgreementTerms, definitions: list[IndicatorDefinition],
+               results: dict[int, dict[str, Any]], *, projection_as_of: dt.date | None
+               ) -> scoring.IncentiveResult | None:
+    """Call the indicators app's scoring engine on stored results (None when it can't score)."""
+    if not definitions:
+        return None
+    engine_results = []
+    for definition in definitions:
+        row = results.get(definition.pk)
+        if row is None:
+            if projection_as_of is None:
+                return None  # a closed year with a missing annual result is not scored
+            continue
+        engine_results.append(scoring.IndicatorResult(
+            key=definition.key, score=row["value"], denominator=row["case_count"]))
+    try:
+        if projection_as_of is not None:
+            return scoring.year_to_date_projection(
+                terms=incentive_terms_of(terms), results=engine_results,
+                indicators=[indicator_terms_of(d) for d in definitions], as_of=projection_as_of)
+        return scoring.incentive_compute(
+            terms=incentive_terms_of(terms), results=engine_results,
+            indicators=[indicator_terms_of(d) for d in definitions])
+    except (scoring.TermsInvalid, ValueError):
+        return None
+
+
+def agreements_at_a_glance(*, today: dt.date, agreement_ids: Iterable[int] | None = None,
+                           with_opportunities: bool = False) -> list[AgreementGlance]:
+    """Every agreement's headline figures, in a fixed number of queries."""
+    agreements_qs = Agreement.objects.select_related("practice").order_by("name")
+    if agreement_ids is not None:
+        agreements_qs = agreements_qs.filter(pk__in=list(agreement_ids))
+    agreements = list(agreements_qs)
+    ids = [a.pk for a in agreements]
+    if not ids:
+        return []
+
+    years_by: dict[int, list[ProgrammeYear]] = defaultdict(list)
+    for year in ProgrammeYear.objects.filter(agreement_id__in=ids).order_by("agreement", "number"):
+        years_by[year.agreement_id].append(year)
+    terms_by: dict[int, list[AgreementTerms]] = defaultdict(list)
+    for terms in AgreementTerms.objects.filter(agreement_id__in=ids):
+        terms_by[terms.agreement_id].append(terms)
+
+    flags: dict[int, tuple[int, int]] = {}
+    for row in (ComplianceFlag.objects.filter(agreement_id__in=ids, resolved_at__isnull=True)
+                .values("agreement_id")
+                .annotate(n=Count("id"), blocking=Count("id", filter=Q(blocking=True)))):
+        flags[row["agreement_id"]] = (row["n"], row["blocking"])
+
+    # Savings: the latest stored calculation per (year, kind), only the figures we show.
+    calc_fields = ["programme_year_id", "kind", "as_of", "gross_savings", "amount_paid",
+                   "projected_gross_savings"]
+    savings_qs = (SavingsCalculation.objects
+                  .filter(agreement_id__in=ids,
+                          kind__in=[CalculationKind.YEAR, CalculationKind.PROJECTION])
+                  .order_by("-created_at", "-id")
+                  .values(*calc_fields, cap=KT("result__distribution_cap"),
+                          cap_used=KT("result__cumulative_distributed"),
+                          headroom=KT("result__cap_headroom"),
+                          **({"opps": KT("result__opportunities")} if with_opportunities else {})))
+    savings: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in savings_qs:
+        savings.setdefault((row["programme_year_id"], row["kind"]), row)
+
+    runs: dict[int, dict[str, Any]] = {}
+    for row in (CalculationRun.objects.filter(agreement_id__in=ids)
+                .order_by("programme_year_id", "-version")
+                .values("programme_year_id", "version", earned=KT("results__incentive_earned"),
+                        pool=KT("results__incentive_pool"), total=KT("results__total_to_pay"))):
+        runs.setdefault(row["programme_year_id"], row)
+    reports: dict[int, dict[str, Any]] = {}
+    for row in (AdjudicationReport.objects.filter(agreement_id__in=ids)
+                .exclude(status=ReportStatus.SUPERSEDED)
+                .order_by("programme_year_id", "-version").values("programme_year_id", "id",
+                                                                  "status")):
+        reports.setdefault(row["programme_year_id"], row)
+
+    definitions_by_terms: dict[int, list[IndicatorDefinition]] = defaultdict(list)
+    for definition in IndicatorDefinition.objects.filter(agreement_id__in=ids).order_by(
+            "position", "id"):
+        definitions_by_terms[definition.terms_id].append(definition)
+    annual: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)  # year -> definition -> row
+    interim: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for row in (IndicatorResult.objects.filter(definition__agreement_id__in=ids, is_current=True)
+                .order_by("period_start")
+                .values("definition_id", "programme_year_id", "period_kind", "value",
+                        "case_count")):
+        target = annual if row["period_kind"] == PeriodKind.ANNUAL else interim
+        target[row["programme_year_id"]][row["definition_id"]] = row  # latest quarter wins
+
+    co_ids = [a.pk for a in agreements if a.kind == AgreementKind.CO_MANAGEMENT]
+    required = dict(ManagementDuty.objects.filter(agreement_id__in=co_ids)
+                    .values("agreement_id").annotate(total=Sum("required_monthly_hours"))
+                    .values_list("agreement_id", "total"))
+    approved: dict[int, dict[dt.date, Decimal]] = defaultdict(dict)
+    for row in (TimeEntry.objects.filter(timesheet__agreement_id__in=co_ids,
+                                         timesheet__status=TimeSheetStatus.APPROVED)
+                .values("timesheet__agreement_id", "timesheet__month")
+                .annotate(total=Sum("hours"))):
+        approved[row["timesheet__agreement_id"]][row["timesheet__month"]] = row["total"]
+
+    status_labels = dict(ReportStatus.choices)
+    glances = []
+    for agreement in agreements:
+        years = years_by.get(agreement.pk, [])
+        current = _current_year(years, today)
+        terms_list = terms_by.get(agreement.pk, [])
+        glance = AgreementGlance(
+            agreement=agreement, years=years, current_year=current,
+            last_closed_year=_last_closed(years, today),
+            terms=_terms_for(terms_list, current.start if current else today),
+            open_flags=flags.get(agreement.pk, (0, 0))[0],
+            blocking_flags=flags.get(agreement.pk, (0, 0))[1])
+        for year in years:
+            fig = YearFigures(year=year)
+            year_terms = _terms_for(terms_list, year.start)
+            run = runs.get(year.pk)
+            report = reports.get(year.pk)
+            if report:
+                fig.report_id, fig.report_status = report["id"], report["status"]
+                fig.report_status_label = status_labels.get(report["status"], report["status"])
+            if run:
+                fig.run_total = _dec(run["total"])
+            if glance.is_co_management and year_terms is not None:
+                fig.incentive_pool = year_terms.incentive_pool
+                definitions = definitions_by_terms.get(year_terms.pk, [])
+                if run and run["earned"] is not None:
+                    fig.incentive_earned, fig.incentive_basis = _dec(run["earned"]), "adjudicated"
+                    fig.incentive_pool = _dec(run["pool"]) or fig.incentive_pool
+                elif year.end < today:
+                    detail = _incentive(year_terms, definitions, annual.get(year.pk, {}),
+                                        projection_as_of=None)
+                    if detail is not None:
+                        fig.incentive_earned, fig.incentive_basis = (detail.earned_total,
+                                                                     "provisional")
+                        fig.incentive_detail = detail
+                elif year.start <= today:
+                    detail = _incentive(year_terms, definitions, interim.get(year.pk, {}),
+                                        projection_as_of=today)
+                    if detail is not None:
+                        fig.incentive_earned, fig.incentive_basis = (detail.earned_total,
+                                                                     "projection")
+                        fig.incentive_detail = detail
+            if not glance.is_co_management:
+                year_calc = savings.get((year.pk, CalculationKind.YEAR))
+                projection = savings.get((year.pk, CalculationKind.PROJECTION))
+                shown = year_calc or projection
+                if year_calc:
+                    fig.gross_savings = year_calc["gross_savings"]
+                    fig.amount_paid = year_calc["amount_paid"]
+                if projection and not year_calc:
+                    fig.savings_ytd = projection["gross_savings"]
+                    fig.savings_projected = projection["projected_gross_savings"]
+                    fig.savings_as_of = projection["as_of"]
+                if shown:
+                    fig.cap = _dec(shown["cap"])
+                    fig.cap_used = _dec(shown["cap_used"])
+                    fig.cap_headroom = _dec(shown["headroom"])
+                    if with_opportunities and shown.get("opps"):
+                        opps = shown["opps"]
+                        fig.opportunities = json.loads(opps) if isinstance(opps, str) else opps
+            glance.figures[year.pk] = fig
+        if glance.is_co_management and current is not None and glance.terms is not None:
+            # The year's own instalments, for the months already over (hours to date).
+            full = fees.fee_schedule(
+                annual_fee=glance.terms.annual_fixed_fee or ZERO,
+                months=fees.months_between(current.start, current.end),
+                required_hours=required.get(agreement.pk) or ZERO,
+                approved_hours=approved.get(agreement.pk, {}),
+                policy=glance.terms.hours_shortfall_policy)
+            glance.fee_schedule = [ln for ln in full if fees.month_end(ln.month) < today]
+            glance.hours_approved = sum((ln.approved_hours for ln in glance.fee_schedule), ZERO)
+            glance.hours_required = sum((ln.required_hours for ln in glance.fee_schedule), ZERO)
+        glances.append(glance)
+    return glances
+
+
+@dataclass
+class PortfolioTotals:
+    agreements: int
+    active: int
+    projected_incentive: Decimal
+    incentive_pool: Decimal
+    earned_incentive: Decimal
+    savings_to_date: Decimal
+    savings_last_year: Decimal
+    cap_headroom: Decimal
+    open_flags: int
+    blocking_flags: int
+
+
+def portfolio_totals(glances: list[AgreementGlance]) -> PortfolioTotals:
+    def total(values: Iterable[Decimal | None]) -> Decimal:
+        return sum((v for v in values if v is not None), ZERO)
+
+    return PortfolioTotals(
+        agreements=len(glances),
+        active=sum(1 for g in glances if g.agreement.status == AgreementStatus.ACTIVE),
+        projected_incentive=total(g.projected_incentive for g in glances),
+        incentive_pool=total(g.incentive_pool for g in glances),
+        earned_incentive=total(g.earned_incentive for g in glances),
+        savings_to_date=total(g.savings_to_date for g in glances),
+        savings_last_year=total(g.savings_last_year for g in glances),
+        cap_headroom=total(g.cap_figures.cap_headroom if g.cap_figures else None
+                           for g in glances),
+        open_flags=sum(g.open_flags for g in glances),
+        blocking_flags=sum(g.blocking_flags for g in glances),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# One agreement in depth (the executive agreement page)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class IndicatorSeries:
+    definition: IndicatorDefinition
+    points: list[tuple[str, Decimal | None, int | None]]  # (period label, value, n)
+
+
+def indicator_series(*, agreement: Agreement, terms: AgreementTerms | None
+                     ) -> list[IndicatorSeries]:
+    """Each indicator of the terms in force with its annual and quarterly results across every
+    terms version (matched by key): two queries."""
+    if terms is None:
+        return []
+    definitions = list(IndicatorDefinition.objects.filter(terms=terms).order_by("position", "id"))
+    keys = [d.key for d in definitions]
+    by_key: dict[str, list[IndicatorResult]] = defaultdict(list)
+    for result in (IndicatorResult.objects.filter(definition__agreement=agreement,
+                                                  definition__key__in=keys, is_current=True)
+                   .select_related("definition").order_by("period_start", "-period_end")):
+        by_key[result.definition.key].append(result)
+    return [IndicatorSeries(d, [(r.period_label, r.display_value, r.case_count)
+                                for r in by_key.get(d.key, [])]) for d in definitions]
+
+
+def opportunity_names(*, agreement: Agreement) -> list[tuple[str, str]]:
+    return list(SavingsOpportunity.objects.filter(agreement=agreement).order_by("key")
+                .values_list("key", "name"))
+
+
+# --------------------------------------------------------------------------------------------
+# The administrator's work queue
+# --------------------------------------------------------------------------------------------
+
+SETUP_STEP_LABELS = {"parties": "Parties", "term": "Term", "fmv": "FMV opinion",
+                     "duties": "Duties", "policies": "Policies", "indicators": "Indicators",
+                     "opportunities": "Savings opportunities", "execute": "Execute"}
+
+
+@dataclass
+class SetupItem:
+    agreement: Agreement
+    next_step: str
+    missing: list[str]
+
+    @property
+    def next_step_label(self) -> str:
+        return SETUP_STEP_LABELS.get(self.next_step, self.next_step)
+
+
+def agreements_in_setup() -> list[SetupItem]:
+    """Agreements not yet executed, with the first setup step that still needs doing."""
+    agreements = list(Agreement.objects.filter(
+        status__in=[AgreementStatus.DRAFT, AgreementStatus.IN_NEGOTIATION])
+        .select_related("practice").order_by("created_at", "name"))
+    ids = [a.pk for a in agreements]
+    if not ids:
+        return []
+
+    def counts(model: Any) -> dict[int, int]:
+        return dict(model.objects.filter(agreement_id__in=ids).values("agreement_id")
+                    .annotate(n=Count("id")).values_list("agreement_id", "n"))
+
+    years, fmv, duties, participants = (counts(ProgrammeYear), counts(FMVOpinion),
+                                        counts(ManagementDuty), counts(Participation))
+    indicators, opportunities = counts(IndicatorDefinition), counts(SavingsOpportunity)
+    items = []
+    for agreement in agreements:
+        co = agreement.kind == AgreementKind.CO_MANAGEMENT
+        checks = [
+            ("parties", participants.get(agreement.pk, 0) > 0, "participating physicians"),
+            ("term", years.get(agreement.pk, 0) > 0, "programme years"),
+            ("fmv", fmv.get(agreement.pk, 0) > 0, "an FMV opinion"),
+        ]
+        if co:
+            checks += [("duties", duties.get(agreement.pk, 0) > 0, "management duties"),
+                       ("indicators", indicators.get(agreement.pk, 0) > 0, "indicators")]
+        else:
+            checks.append(("opportunities", opportunities.get(agreement.pk, 0) > 0,
+                           "savings opportunities"))
+        missing = [label for _, ok, label in checks if not ok]
+        next_step = next((step for step, ok, _ in checks if not ok), "execute")
+        items.append(SetupItem(agreement, next_step, missing))
+    return items
+
+
+def jobs_needing_attention(*, since: dt.datetime) -> list[Job]:
+    """Jobs queued or running, and jobs that failed since ``since``."""
+    return list(Job.objects.filter(
+        Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        | Q(status=JobStatus.FAILED, created_at__gte=since))
+        .select_related("created_by").order_by("-created_at")[:50])
+
+
+def jobs_recent(*, limit: int = 5) -> list[Job]:
+    return list(Job.objects.filter(status=JobStatus.SUCCEEDED).select_related("created_by")
+                .order_by("-created_at")[:limit])
+
+
+@dataclass
+class AdjudicationItem:
+    year: ProgrammeYear
+    action: str
+    report_id: int | None = None
+    report_status: str = ""
+    report_status_label: str = ""
+    run_id: int | None = None
+
+
+def adjudication_to_prepare(*, today: dt.date) -> list[AdjudicationItem]:
+    """Closed programme years without a run, or whose report is still with the administrator."""
+    years = list(ProgrammeYear.objects.filter(end__lt=today).select_related(
+        "agreement", "agreement__practice").order_by("end", "agreement__name"))
+    ids = [y.pk for y in years]
+    runs: dict[int, int] = {}
+    for row in (CalculationRun.objects.filter(programme_year_id__in=ids)
+                .order_by("programme_year_id", "-version").values("programme_year_id", "id")):
+        runs.setdefault(row["programme_year_id"], row["id"])
+    reports: dict[int, dict[str, Any]] = {}
+    for row in (AdjudicationReport.objects.filter(programme_year_id__in=ids)
+                .exclude(status=ReportStatus.SUPERSEDED)
+                .order_by("programme_year_id", "-version").values("programme_year_id", "id",
+                                                                  "status")):
+        reports.setdefault(row["programme_year_id"], row)
+    labels = dict(ReportStatus.choices)
+    items = []
+    for year in years:
+        report = reports.get(year.pk)
+        run_id = runs.get(year.pk)
+        if year.agreement.status not in (AgreementStatus.ACTIVE, AgreementStatus.EXPIRED,
+                                         AgreementStatus.EXECUTED, AgreementStatus.TERMINATED):
+            continue
+        if report is None:
+            action = "Run the calculation" if run_id is None else "Prepare the report"
+        elif report["status"] in (ReportStatus.DRAFT, ReportStatus.RETURNED,
+                                  ReportStatus.IN_REVIEW):
+            action = {"draft": "Review and submit", "returned": "Address counsel's comments",
+                      "in_review": "Submit to counsel"}[report["status"]]
+        elif report["status"] == ReportStatus.AUTHORISED:
+            action = "Record payments"
+        else:
+            continue
+        items.append(AdjudicationItem(
+            year=year, action=action, run_id=run_id,
+            report_id=report["id"] if report else None,
+            report_status=report["status"] if report else "",
+            report_status_label=labels.get(report["status"], "") if report else ""))
+    return items
+
+
+def timesheets_awaiting_approval():  # type: ignore[no-untyped-def]
+    return (TimeSheet.objects.filter(status=TimeSheetStatus.SUBMITTED)
+            .select_related("agreement", "physician")
+            .annotate(total_hours=Sum("entries__hours")).order_by("month", "agreement__name"))
+
+
+def flags_open():  # type: ignore[no-untyped-def]
+    return (ComplianceFlag.objects.filter(resolved_at__isnull=True)
+            .select_related("agreement", "physician", "programme_year")
+            .order_by("-blocking", "-opened_at"))
+
+
+# --------------------------------------------------------------------------------------------
+# The physician's own data
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MonthStatus:
+    month: dt.date
+    status: str  # draft / submitted / approved / returned / missing
+    label: str
+    hours: Decimal | None
+    timesheet_id: int | None
+
+
+def physician_participations(*, physician_id: int) -> list[Participation]:
+    return list(Participation.objects.filter(physician_id=physician_id)
+                .select_related("agreement", "agreement__practice")
+                .order_by("agreement__name"))
+
+
+def physician_months(*, physician_id: int, agreement_ids: list[int], today: dt.date,
+                     months: int = 12) -> dict[int, list[MonthStatus]]:
+    """Per co-management agreement: the physician's last ``months`` months of time logs."""
+    first = today.replace(day=1)
+    span = []
+    current = first
+    for _ in range(months):
+        span.append(current)
+        current = (current - dt.timedelta(days=1)).replace(day=1)
+    span.reverse()
+    sheets = {(s.agreement_id, s.month): s for s in TimeSheet.objects.filter(
+        physician_id=physician_id, agreement_id__in=agreement_ids, month__gte=span[0])
+        .annotate(total_hours=Sum("entries__hours"))}
+    labels = dict(TimeSheetStatus.choices)
+    out: dict[int, list[MonthStatus]] = {}
+    for agreement_id in agreement_ids:
+        rows = []
+        for month in span:
+            sheet = sheets.get((agreement_id, month))
+            if sheet is None:
+                rows.append(MonthStatus(month, "missing", "Not logged", None, None))
+            else:
+                rows.append(MonthStatus(month, sheet.status, labels.get(sheet.status, ""),
+                                        sheet.total_hours, sheet.pk))
+        out[agreement_id] = rows
+    return out
+
+
+def physician_distributions(*, physician_id: int) -> list[Distribution]:
+    """The physician's distributions on reports approved by counsel or later."""
+    return list(Distribution.objects.filter(
+        physician_id=physician_id, run__report__status__in=FROZEN_STATUSES)
+        .select_related("run", "run__programme_year", "run__agreement", "run__report")
+        .order_by("-run__programme_year__start", "run__agreement__name", "position"))
+
+
+def physician_projection_rows(*, physician_id: int, agreement_ids: list[int]
+                              ) -> dict[int, dict[str, Any]]:
+    """The physician's own line of the latest savings projection per agreement."""
+    out: dict[int, dict[str, Any]] = {}
+    for calc in (SavingsCalculation.objects.filter(agreement_id__in=agreement_ids,
+                                                   kind=CalculationKind.PROJECTION)
+                 .select_related("programme_year").order_by("-created_at", "-id")):
+        if calc.agreement_id in out:
+            continue
+        own = [r for r in calc.result.get("physicians", [])
+               if str(r.get("physician_id")) == str(physician_id)]
+        out[calc.agreement_id] = {"calculation": calc, "row": own[0] if own else None}
+    return out

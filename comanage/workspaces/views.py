@@ -1,0 +1,422 @@
+"""The cross-app pages: the executive dashboard (and one agreement in depth), the program
+administrator's work queue and the physician's home. Thin: selectors read, charts draw."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from adjudication.selectors import statements_visible
+from agreements.models import Agreement, AgreementKind, Physician
+from comanage.core.charts import bar_chart, indicator_chart, line_chart, progress_bar_chart
+from comanage.core.exports import csv_response
+from comanage.core.jobs import job_live_state
+from comanage.core.permissions import is_own_only
+from comanage.core.views import org_view
+
+from . import selectors
+
+PAGE_SIZE = 25
+
+
+def _today() -> dt.date:
+    return timezone.localdate()
+
+
+def _search(glances: list[selectors.AgreementGlance], query: str
+            ) -> list[selectors.AgreementGlance]:
+    query = query.strip().lower()
+    if not query:
+        return glances
+    return [g for g in glances if query in g.agreement.name.lower()
+            or query in g.agreement.practice.name.lower()
+            or query in g.agreement.service_line_label.lower()
+            or query in g.agreement.get_status_display().lower()]
+
+
+def _money_or_blank(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+# --------------------------------------------------------------------------------------------
+# Executive dashboard
+# --------------------------------------------------------------------------------------------
+
+
+def _portfolio_charts(glances: list[selectors.AgreementGlance]) -> dict[str, Any]:
+    co = [g for g in glances if g.is_co_management and g.incentive_pool]
+    ss = [g for g in glances if not g.is_co_management]
+    charts: dict[str, Any] = {}
+    if co:
+        rows = [(g.agreement.name, g.earned_incentive, g.projected_incentive, g.incentive_pool)
+                for g in co]
+        charts["incentive"] = bar_chart(
+            title="Incentive: last year earned and this year projected, against the pool",
+            categories=[r[0] for r in rows],
+            series=[("Earned (last closed year)", [r[1] for r in rows]),
+                    ("Projected (this year)", [r[2] for r in rows]),
+                    ("Pool", [r[3] for r in rows])], height=300)
+        charts["incentive_rows"] = rows
+        hours = [(g.agreement.name, g.hours_approved, g.hours_required) for g in co
+                 if g.hours_required]
+        if hours:
+            charts["hours"] = progress_bar_chart(
+                title="Approved management hours this year against the hours required",
+                items=hours, value_format="number", unit=" h")
+            charts["hours_rows"] = hours
+    if ss:
+        years = sorted({y.number for g in ss for y in g.years})
+        series = []
+        for number in years:
+            values: list[Decimal | None] = []
+            for g in ss:
+                fig = next((g.figures[y.pk] for y in g.years if y.number == number), None)
+                if fig is None:
+                    values.append(None)
+                else:
+                    values.append(fig.gross_savings if fig.gross_savings is not None
+                                  else fig.savings_ytd)
+            series.append((f"Year {number}", values))
+        charts["savings"] = bar_chart(
+            title="Gross savings by agreement and programme year (current year to date)",
+            categories=[g.agreement.name for g in ss], series=series, height=300)
+        charts["savings_rows"] = {"years": [s[0] for s in series],
+                                  "rows": [(g.agreement.name, [s[1][i] for s in series])
+                                           for i, g in enumerate(ss)]}
+        caps = [(g.agreement.name, g.cap_figures.cap_used or Decimal("0"), g.cap_figures.cap)
+                for g in ss if g.cap_figures and g.cap_figures.cap]
+        if caps:
+            charts["cap"] = progress_bar_chart(
+                title="Distribution cap used over the term", items=caps, value_format="money")
+            charts["cap_rows"] = [(n, used, cap, cap - used) for n, used, cap in caps]
+    return charts
+
+
+@org_view("report.view")
+def executive_dashboard(request: HttpRequest, org_slug: str) -> HttpResponse:
+    today = _today()
+    glances = selectors.agreements_at_a_glance(today=today)
+    query = request.GET.get("q", "")
+    shown = _search(glances, query)
+    page = Paginator(shown, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "workspaces/executive_dashboard.html", {
+        "today": today, "totals": selectors.portfolio_totals(glances), "page": page,
+        "q": query, "charts": _portfolio_charts(glances), "has_agreements": bool(glances),
+    })
+
+
+def _glance_csv_rows(glances: list[selectors.AgreementGlance]) -> list[list[Any]]:
+    rows = []
+    for g in glances:
+        cap = g.cap_figures
+        rows.append([
+            g.agreement.name, g.agreement.get_kind_display(), g.agreement.practice.name,
+            g.agreement.get_status_display(), g.current_year.label if g.current_year else "",
+            _money_or_blank(g.projected_incentive), _money_or_blank(g.earned_incentive),
+            g.earned_basis, _money_or_blank(g.savings_ytd), _money_or_blank(g.savings_to_date),
+            _money_or_blank(cap.cap_headroom if cap else None), g.open_flags, g.blocking_flags,
+            f"{g.hours_approved:.2f}" if g.is_co_management else "",
+            f"{g.hours_required:.2f}" if g.is_co_management else "",
+        ])
+    return rows
+
+
+@org_view("report.view")
+def executive_dashboard_csv(request: HttpRequest, org_slug: str) -> HttpResponse:
+    glances = _search(selectors.agreements_at_a_glance(today=_today()), request.GET.get("q", ""))
+    return csv_response(
+        f"{org_slug}-agreements-at-a-glance.csv",
+        ["agreement", "kind", "practice", "status", "programme year", "projected incentive",
+         "earned incentive (last closed year)", "incentive basis", "savings this year to date",
+         "savings over the term", "distribution cap headroom", "open compliance flags",
+         "blocking flags", "approved hours to date", "required hours to date"],
+        _glance_csv_rows(glances))
+
+
+def _agreement_glance(request: HttpRequest, pk: int) -> tuple[Agreement,
+                                                              selectors.AgreementGlance]:
+    agreement = get_object_or_404(Agreement, pk=pk)
+    glances = selectors.agreements_at_a_glance(today=_today(), agreement_ids=[agreement.pk],
+                                               with_opportunities=True)
+    return agreement, glances[0]
+
+
+def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
+    agreement = glance.agreement
+    charts: dict[str, Any] = {"indicators": []}
+    if glance.is_co_management:
+        for series in selectors.indicator_series(agreement=agreement, terms=glance.terms):
+            d = series.definition
+            charts["indicators"].append({
+                "definition": d, "points": series.points,
+                "chart": indicator_chart(
+                    title=d.name, direction=d.direction, threshold=d.threshold,
+                    target=d.target, stretch=d.stretch, baseline=d.baseline_value,
+                    results=[(label, value) for label, value, _ in series.points]
+                    or [("no results yet", None)], unit=d.unit, height=260)})
+        schedule = glance.fee_schedule
+        if schedule:
+            months = [f"{ln.month:%b}" for ln in schedule]
+            charts["fee"] = bar_chart(
+                title="Fixed fee: monthly instalment and amount payable on approved hours",
+                categories=months,
+                series=[("Instalment", [ln.instalment for ln in schedule]),
+                        ("Payable", [ln.amount_payable for ln in schedule])], height=280)
+            charts["hours"] = line_chart(
+                title="Approved management hours per month against the hours required",
+                x_labels=months,
+                series=[("Approved hours", [ln.approved_hours for ln in schedule]),
+                        ("Required hours", [ln.required_hours for ln in schedule])],
+                include_zero=True, height=260)
+            charts["fee_rows"] = schedule
+    else:
+        names = selectors.opportunity_names(agreement=agreement)
+        series, table = [], []
+        for year in glance.years:
+            fig = glance.figures.get(year.pk)
+            if fig is None or not fig.opportunities:
+                continue
+            by_key = {o["key"]: o.get("counted_savings") for o in fig.opportunities}
+            values = [Decimal(by_key[k]) if by_key.get(k) is not None else None
+                      for k, _ in names]
+            label = year.label + (" (to date)" if fig.gross_savings is None else "")
+            series.append((label, values))
+            table.append((label, values))
+        if series:
+            charts["savings"] = bar_chart(
+                title="Savings by opportunity and programme year",
+                categories=[n for _, n in names], series=series, height=300)
+            charts["savings_rows"] = {"categories": [n for _, n in names], "rows": table}
+        cap = glance.cap_figures
+        if cap and cap.cap:
+            charts["cap"] = progress_bar_chart(
+                title="Distribution cap used over the term", value_format="money",
+                items=[("Distributed", cap.cap_used or Decimal("0"), cap.cap)])
+    return charts
+
+
+@org_view("report.view")
+def executive_agreement(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+    agreement, glance = _agreement_glance(request, pk)
+    years = [(y, glance.figures.get(y.pk)) for y in glance.years]
+    return render(request, "workspaces/executive_agreement.html", {
+        "agreement": agreement, "g": glance, "years": years, "charts": _agreement_charts(glance),
+        "today": _today()})
+
+
+@org_view("report.view")
+def executive_agreement_csv(request: HttpRequest, org_slug: str, pk: int, table: str
+                            ) -> HttpResponse:
+    agreement, glance = _agreement_glance(request, pk)
+    slug = f"{org_slug}-agreement-{agreement.pk}"
+    if table == "years":
+        rows = []
+        for year in glance.years:
+            fig = glance.figures[year.pk]
+            rows.append([year.label, year.start.isoformat(), year.end.isoformat(),
+                         _money_or_blank(fig.incentive_pool), _money_or_blank(fig.incentive_earned),
+                         fig.incentive_basis, _money_or_blank(fig.gross_savings),
+                         _money_or_blank(fig.savings_ytd), _money_or_blank(fig.amount_paid),
+                         _money_or_blank(fig.cap_headroom), fig.report_status_label])
+        return csv_response(f"{slug}-years.csv",
+                            ["programme year", "start", "end", "incentive pool",
+                             "incentive earned", "basis", "gross savings", "savings to date",
+                             "paid to physicians", "cap headroom", "report status"], rows)
+    if table == "indicators":
+        rows = []
+        for series in selectors.indicator_series(agreement=agreement, terms=glance.terms):
+            d = series.definition
+            for label, value, n in series.points:
+                rows.append([d.name, d.direction, label, "" if value is None else str(value),
+                             "" if n is None else n, d.threshold, d.target, d.stretch])
+        return csv_response(f"{slug}-indicators.csv",
+                            ["indicator", "direction", "period", "result", "n", "threshold",
+                             "target", "stretch"], rows)
+    if table == "fees":
+        rows = [[ln.month.isoformat(), ln.instalment, ln.required_hours, ln.approved_hours,
+                 ln.status, ln.amount_payable] for ln in glance.fee_schedule]
+        return csv_response(f"{slug}-fixed-fee.csv",
+                            ["month", "instalment", "required hours", "approved hours", "status",
+                             "payable"], rows)
+    if table == "savings":
+        names = selectors.opportunity_names(agreement=agreement)
+        rows = []
+        for year in glance.years:
+            for o in glance.figures[year.pk].opportunities:
+                rows.append([year.label, o.get("key"), dict(names).get(o.get("key"), o.get("name")),
+                             o.get("eligible_cases"), o.get("raw_savings"),
+                             o.get("counted_savings")])
+        return csv_response(f"{slug}-savings-by-opportunity.csv",
+                            ["programme year", "key", "opportunity", "eligible cases",
+                             "raw savings", "counted savings"], rows)
+    raise Http404
+
+
+# --------------------------------------------------------------------------------------------
+# Program administrator workspace
+# --------------------------------------------------------------------------------------------
+
+
+def _admin_queues(request: HttpRequest) -> dict[str, Any]:
+    today = _today()
+    query = request.GET.get("q", "").strip()
+    setup = selectors.agreements_in_setup()
+    adjudication = selectors.adjudication_to_prepare(today=today)
+    sheets = selectors.timesheets_awaiting_approval()
+    flags = selectors.flags_open()
+    if query:
+        setup = [s for s in setup if query.lower() in s.agreement.name.lower()]
+        adjudication = [a for a in adjudication if query.lower() in a.year.agreement.name.lower()]
+        sheets = sheets.filter(agreement__name__icontains=query)
+        flags = flags.filter(agreement__name__icontains=query) | flags.filter(
+            message__icontains=query)
+    jobs = selectors.jobs_needing_attention(since=timezone.now() - dt.timedelta(days=14))
+    return {"today": today, "q": query, "setup": setup, "adjudication": adjudication,
+            "sheets": sheets, "flags": flags, "jobs": jobs}
+
+
+@org_view("report.prepare")
+def admin_workspace(request: HttpRequest, org_slug: str) -> HttpResponse:
+    queues = _admin_queues(request)
+    sheets = Paginator(queues["sheets"], PAGE_SIZE).get_page(request.GET.get("sheets_page"))
+    flags = Paginator(queues["flags"], PAGE_SIZE).get_page(request.GET.get("flags_page"))
+    jobs = [{"job": j, "state": job_live_state(j)} for j in queues["jobs"]]
+    return render(request, "workspaces/admin_workspace.html", {
+        **queues, "sheets_page": sheets, "flags_page": flags, "jobs": jobs,
+        "recent_jobs": selectors.jobs_recent(),
+        "counts": {"setup": len(queues["setup"]), "adjudication": len(queues["adjudication"]),
+                   "sheets": sheets.paginator.count, "flags": flags.paginator.count,
+                   "jobs": len(jobs)},
+    })
+
+
+@org_view("report.prepare")
+def admin_workspace_csv(request: HttpRequest, org_slug: str, table: str) -> HttpResponse:
+    queues = _admin_queues(request)
+    if table == "setup":
+        return csv_response(f"{org_slug}-agreements-in-setup.csv",
+                            ["agreement", "kind", "status", "next step", "missing"],
+                            [[s.agreement.name, s.agreement.get_kind_display(),
+                              s.agreement.get_status_display(), s.next_step_label,
+                              "; ".join(s.missing)] for s in queues["setup"]])
+    if table == "jobs":
+        return csv_response(f"{org_slug}-jobs.csv",
+                            ["job", "kind", "status", "progress", "message", "errors", "started by",
+                             "created"],
+                            [[j.pk, j.kind, j.status, j.progress, j.message, j.error_count,
+                              j.created_by.email if j.created_by else "",
+                              timezone.localtime(j.created_at).isoformat()]
+                             for j in queues["jobs"]])
+    if table == "adjudication":
+        return csv_response(f"{org_slug}-adjudication-to-prepare.csv",
+                            ["agreement", "programme year", "ended", "report status",
+                             "next action"],
+                            [[a.year.agreement.name, a.year.label, a.year.end.isoformat(),
+                              a.report_status_label, a.action] for a in queues["adjudication"]])
+    if table == "timesheets":
+        return csv_response(f"{org_slug}-timesheets-awaiting-approval.csv",
+                            ["agreement", "physician", "month", "hours", "submitted"],
+                            [[s.agreement.name, s.physician.full_name, s.month.strftime("%Y-%m"),
+                              s.total_hours or 0,
+                              timezone.localtime(s.submitted_at).isoformat()
+                              if s.submitted_at else ""] for s in queues["sheets"]])
+    if table == "flags":
+        return csv_response(f"{org_slug}-open-compliance-flags.csv",
+                            ["agreement", "kind", "severity", "blocking", "physician", "message",
+                             "opened"],
+                            [[f.agreement.name if f.agreement else "", f.kind,
+                              f.get_severity_display(), "yes" if f.blocking else "no",
+                              f.physician.full_name if f.physician else "", f.message,
+                              timezone.localtime(f.opened_at).isoformat()]
+                             for f in queues["flags"]])
+    raise Http404
+
+
+# --------------------------------------------------------------------------------------------
+# Physician home
+# --------------------------------------------------------------------------------------------
+
+
+def _physician_context(request: HttpRequest) -> dict[str, Any]:
+    membership = request.membership  # type: ignore[attr-defined]
+    today = _today()
+    physician = (Physician.objects.filter(pk=membership.physician_id).first()
+                 if membership.physician_id else None)
+    if physician is None:
+        return {"physician": None, "today": today}
+    participations = selectors.physician_participations(physician_id=physician.pk)
+    agreement_ids = [p.agreement_id for p in participations]
+    co_ids = [p.agreement_id for p in participations
+              if p.agreement.kind == AgreementKind.CO_MANAGEMENT]
+    glances = {g.agreement.pk: g for g in selectors.agreements_at_a_glance(
+        today=today, agreement_ids=agreement_ids)}
+    months = selectors.physician_months(physician_id=physician.pk, agreement_ids=co_ids,
+                                        today=today)
+    projections = selectors.physician_projection_rows(physician_id=physician.pk,
+                                                      agreement_ids=agreement_ids)
+    distributions = selectors.physician_distributions(physician_id=physician.pk)
+    by_year: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in distributions:
+        key = (d.run.agreement.name, d.run.programme_year.label)
+        row = by_year.setdefault(key, {"agreement": d.run.agreement,
+                                       "year": d.run.programme_year, "report": d.run.report,
+                                       "components": [], "total": Decimal("0.00")})
+        row["components"].append(d)
+        row["total"] += d.amount
+    rows = []
+    for p in participations:
+        g = glances.get(p.agreement_id)
+        rows.append({"participation": p, "glance": g, "months": months.get(p.agreement_id, []),
+                     "projection": projections.get(p.agreement_id)})
+    statements = list(statements_visible(membership=membership))
+    chart = None
+    if by_year:
+        labels = [f"{k[1]}" for k in by_year]
+        chart = bar_chart(title="Your distributions by programme year",
+                          categories=labels, series=[("Total", [v["total"]
+                                                                for v in by_year.values()])],
+                          height=240)
+    return {"physician": physician, "today": today, "rows": rows, "statements": statements,
+            "distributions": list(by_year.values()), "distribution_chart": chart,
+            "own_only": is_own_only(membership, "statement.view")}
+
+
+@org_view("statement.view")
+def physician_home(request: HttpRequest, org_slug: str) -> HttpResponse:
+    return render(request, "workspaces/physician_home.html", _physician_context(request))
+
+
+@org_view("statement.view")
+def physician_home_csv(request: HttpRequest, org_slug: str, table: str) -> HttpResponse:
+    context = _physician_context(request)
+    if context["physician"] is None:
+        raise Http404
+    if table == "timelogs":
+        out = []
+        for row in context["rows"]:
+            for m in row["months"]:
+                out.append([row["participation"].agreement.name, m.month.strftime("%Y-%m"),
+                            m.label, "" if m.hours is None else m.hours])
+        return csv_response("my-time-logs.csv", ["agreement", "month", "status", "hours"], out)
+    if table == "distributions":
+        out = []
+        for row in context["distributions"]:
+            for d in row["components"]:
+                out.append([row["agreement"].name, row["year"].label,
+                            d.get_component_display(), d.amount])
+        return csv_response("my-distributions.csv",
+                            ["agreement", "programme year", "component", "amount"], out)
+    if table == "statements":
+        return csv_response("my-statements.csv",
+                            ["agreement", "programme year", "report status", "total"],
+                            [[s.report.agreement.name, s.report.programme_year.label,
+                              s.report.get_status_display(), s.total]
+                             for s in context["statements"]])
+    raise Http404
+
