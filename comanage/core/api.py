@@ -158,7 +158,8 @@ class TenantViewSet(viewsets.GenericViewSet):
 
     @property
     def membership(self):  # type: ignore[no-untyped-def]
-        return self.request.membership
+        # None while drf-spectacular inspects the view with a mock request (no membership).
+        return getattr(self.request, "membership", None)
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         queryset = self.queryset
