@@ -51,9 +51,12 @@ def imports_of(*, agreement: Agreement) -> QuerySet[DataImport]:
         "programme_year", "uploaded_by", "job")
 
 
-def import_applied_with_checksum(*, agreement: Agreement, sha256: str, kind: str
-                                 ) -> DataImport | None:
+def import_applied_with_checksum(*, agreement: Agreement, sha256: str, kind: str,
+                                 programme_year: ProgrammeYear | None = None,
+                                 base_year: int | None = None) -> DataImport | None:
+    """The same file already applied (or queued) for the same period of the agreement."""
     return DataImport.objects.filter(agreement=agreement, sha256=sha256, kind=kind,
+                                     programme_year=programme_year, base_year=base_year,
                                      status__in=[ImportStatus.APPLIED, ImportStatus.QUEUED]
                                      ).first()
 

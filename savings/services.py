@@ -246,7 +246,8 @@ def data_import_receive(*, agreement: Agreement, kind: str, period: str,
                         base_year: int | None = None) -> DataImport:
     """Keep the uploaded file with its SHA-256, uploader and time, awaiting confirmation.
 
-    Raises :class:`DuplicateUpload` when the same file is already applied for the agreement."""
+    Raises :class:`DuplicateUpload` when the same file is already applied (or queued) for the
+    same period of the agreement (the same price list may serve two years)."""
     if kind not in ImportKind.values:
         raise ValidationError({"kind": "Choose usage or prices."})
     if kind == ImportKind.PRICES and period != ImportPeriod.PROGRAMME:
@@ -263,8 +264,9 @@ def data_import_receive(*, agreement: Agreement, kind: str, period: str,
     sha256, size = _sha256(upload)
     if size == 0:
         raise ValidationError({"file": "The file is empty."})
-    existing = selectors.import_applied_with_checksum(agreement=agreement, sha256=sha256,
-                                                      kind=kind)
+    existing = selectors.import_applied_with_checksum(
+        agreement=agreement, sha256=sha256, kind=kind, programme_year=programme_year,
+        base_year=base_year)
     if existing is not None:
         raise DuplicateUpload(existing)
     data_import = DataImport(

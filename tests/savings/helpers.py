@@ -21,7 +21,8 @@ USAGE_HEADER = ("case_id,service_date,case_type,physician_npi,payer,federal_prog
 
 
 def example_a_agreement(world, *, cap: Decimal | None = Decimal("1000000.00"),
-                        status: str = am.AgreementStatus.DRAFT, years: int = 2):
+                        status: str = am.AgreementStatus.DRAFT, years: int = 2,
+                        admin_fee: Decimal = Decimal("3000.00")):
     """The cath-lab agreement of example A in org A (records only, no data)."""
     org = world.org
     with scopes_disabled():
@@ -29,7 +30,7 @@ def example_a_agreement(world, *, cap: Decimal | None = Decimal("1000000.00"),
             organization=org, kind=am.AgreementKind.SHARED_SAVINGS,
             name="Cardiac Cath Lab Shared Savings Programme", term_start=dt.date(2025, 1, 1),
             term_end=dt.date(2024 + years, 12, 31))
-        f.TermsFactory(agreement=agreement, admin_fee_monthly=Decimal("3000.00"),
+        f.TermsFactory(agreement=agreement, admin_fee_monthly=admin_fee,
                        physician_share_pct=Decimal("50"), distribution_cap=cap)
         for number in range(1, years + 1):
             f.ProgrammeYearFactory(agreement=agreement, number=number,
