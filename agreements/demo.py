@@ -143,12 +143,20 @@ def seed(*, organization: Organization, users: dict[str, User], password: str,
         shares.append((co_members[2], [rest - D("15"), D("8"), D("7")]))
         for physician, hours in shares:
             _sheet(co, physician, duties, month, hours, TimeSheetStatus.APPROVED, admin)
+    # 2026 up to last month: approved, except the last two months (submitted, then draft).
     today = timezone.localdate()
-    for month in months_between(dt.date(2026, 1, 1), min(today, dt.date(2026, 12, 31))):
-        status = TimeSheetStatus.SUBMITTED if month.month <= 2 else TimeSheetStatus.DRAFT
-        if month >= today.replace(day=1):
-            break
-        _sheet(co, co_members[0], duties, month, [D("30"), D("25"), D("20")], status, None)
+    recent = [m for m in months_between(dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+              if m < today.replace(day=1)]
+    for index, month in enumerate(recent):
+        from_end = len(recent) - index
+        if from_end > 2:
+            for physician, hours in ((co_members[0], [D("30"), D("25"), D("20")]),
+                                     (co_members[1], [D("12"), D("12"), D("10")]),
+                                     (co_members[2], [D("10"), D("8"), D("7")])):
+                _sheet(co, physician, duties, month, hours, TimeSheetStatus.APPROVED, admin)
+        else:
+            status = TimeSheetStatus.SUBMITTED if from_end == 2 else TimeSheetStatus.DRAFT
+            _sheet(co, co_members[0], duties, month, [D("30"), D("25"), D("20")], status, None)
     # Quarterly committee meetings; 2025 Q3 has none (the scan flags it).
     for quarter_month in (2, 5, 8, 11):
         for year in (2024, 2025, 2026):

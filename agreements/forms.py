@@ -106,6 +106,28 @@ class TermsPolicyForm(ScopedModelForm):
                   "quality_tolerance_pct"]
 
 
+    CO_MANAGEMENT = ("annual_fixed_fee", "incentive_pool", "hours_shortfall_policy",
+                     "tier_mode", "small_denominator_policy", "distribution_method")
+    LABELS = {"physician_share_pct": "Physician share (%)", "admin_fee_monthly":
+              "Administrator fee per month", "min_savings_threshold_pct":
+              "Minimum savings threshold (% of expected cost)", "severity_tolerance_pct":
+              "Severity tolerance (±%)", "quality_tolerance_pct": "Quality tolerance (±%)",
+              "reprice_baseline": "Reprice the baseline at current prices"}
+
+    def __init__(self, *args, kind: str = "", frozen: bool = False, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        for name, label in self.LABELS.items():
+            if name in self.fields:
+                self.fields[name].label = label
+        for name in list(self.fields):
+            if name in ("effective_from", "reason"):
+                continue
+            if kind and (name in self.CO_MANAGEMENT) != (kind == "co_management"):
+                del self.fields[name]
+            elif frozen:
+                self.fields[name].disabled = True
+
+
 class AmendmentForm(TermsPolicyForm):
     class Meta(TermsPolicyForm.Meta):
         fields = ["effective_from", "reason"] + TermsPolicyForm.Meta.fields

@@ -72,6 +72,7 @@ class TermsSerializer(serializers.ModelSerializer):
                   "distribution_cap", "reprice_baseline", "severity_tolerance_pct",
                   "quality_tolerance_pct"]
         read_only_fields = ["version", "created_at"]
+        validators: list = []  # the services check versions and dates, naming the field
         # The services give the field-named reason (e.g. the 50% share rule).
         extra_kwargs = {"physician_share_pct": {"validators": []},
                         "agreement": {"read_only": False}}

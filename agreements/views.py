@@ -146,6 +146,7 @@ def agreement_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
         "documents": agreement.documents.all() if membership_can(membership, "document.view")
         else None,
         "flags": agreement.compliance_flags.filter(resolved_at__isnull=True)
+        .order_by("-blocking", "kind", "-opened_at")
         if membership_can(membership, "flag.view") else None,
         "milestones": agreement.milestones.all(),
         "meetings": agreement.committee_meetings.all()[:4],
@@ -188,7 +189,8 @@ def agreement_setup(request: HttpRequest, org_slug: str, pk: int, step: str) -> 
         terms = selectors.terms_latest(agreement=agreement)
         if terms is None:
             raise Http404
-        form = f.TermsPolicyForm(request.POST or None, instance=copy.copy(terms))
+        form = f.TermsPolicyForm(request.POST or None, instance=copy.copy(terms),
+                                 kind=agreement.kind, frozen=agreement.is_frozen)
         context["frozen"] = agreement.is_frozen
         return _setup_form(request, form, context, lambda d: services.terms_update(
             terms=terms, data=d, user=request.user))
@@ -241,7 +243,7 @@ def agreement_transition(request: HttpRequest, org_slug: str, pk: int) -> HttpRe
 def amendment_create(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     agreement = get_checked(request, Agreement, pk, "agreement.edit")
     latest = selectors.terms_latest(agreement=agreement)
-    form = f.AmendmentForm(request.POST or None,
+    form = f.AmendmentForm(request.POST or None, kind=agreement.kind,
                            instance=copy.copy(latest) if latest else None)
     if request.method == "GET":
         form.initial["effective_from"] = None

@@ -9,4 +9,4 @@ def _urls_despite_unfinished_apps(settings):  # type: ignore[no-untyped-def]
         import comanage.urls  # noqa: F401
     except Exception:  # noqa: BLE001
         settings.ROOT_URLCONF = "tests.agreements.urls_fallback"
-    yield
+    return
