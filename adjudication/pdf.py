@@ -28,6 +28,22 @@ def _d(value: Any) -> Decimal:
     return to_decimal(value) if value not in (None, "") else ZERO
 
 
+def _trim(value: Any) -> Any:
+    """``25.0000`` → ``25``, ``1.8000`` → ``1.8``: figures as people write them."""
+    if value is None or value == "":
+        return value
+    try:
+        text = format(Decimal(str(value)), "f")
+    except (ArithmeticError, ValueError):
+        return value
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _css_string(text: str) -> str:
+    """Escape text for a CSS string (page headers): backslashes, quotes, newlines."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
 def _logo_data_uri(organization: Any) -> str:
     if not organization.logo:
         return ""
@@ -88,10 +104,13 @@ def _indicator_rows(run: CalculationRun) -> list[dict[str, Any]]:
                     threshold=cut.get("threshold"), target=cut.get("target"),
                     stretch=cut.get("stretch"), baseline=cut.get("baseline"),
                     results=[(run.programme_year.label, outcome.get("score"))],
-                    unit=cut.get("unit") or "", height=220))
+                    unit=cut.get("unit") or "", height=190))
             except (ValueError, TypeError):
                 chart = ""
-        rows.append({**outcome, **{f"cut_{k}": v for k, v in cut.items()}, "chart": chart})
+        row = {**outcome, **{f"cut_{k}": _trim(v) for k, v in cut.items()}, "chart": chart}
+        for name in ("weight", "payout_pct", "display_score"):
+            row[name] = _trim(outcome.get(name))
+        rows.append(row)
     return rows
 
 
@@ -124,8 +143,14 @@ def _waterfall(run: CalculationRun) -> str:
 def _opportunity_chart(opportunities: list[dict[str, Any]]) -> str:
     if not opportunities:
         return ""
+    title = "Savings per opportunity (after the volume cap)"
+    if len(opportunities) > 12:
+        # A readable chart: the twelve largest by capped savings; the table lists them all.
+        opportunities = sorted(opportunities, key=lambda o: (-abs(_d(o["capped_savings"])),
+                                                             o["name"]))[:12]
+        title = "The twelve largest savings opportunities (after the volume cap)"
     return str(charts.bar_chart(
-        title="Savings per opportunity (after the volume cap)",
+        title=title,
         categories=[o["name"] for o in opportunities],
         series=[("Raw savings", [_d(o["raw_savings"]) for o in opportunities]),
                 ("Capped savings", [_d(o["capped_savings"]) for o in opportunities])],
@@ -136,7 +161,12 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
     """Everything the adjudication report shows, read from stored rows."""
     run = report.run
     transitions = list(report.transitions.order_by("at", "pk"))
+    status_label = report.get_status_display()
     if report.frozen_at:
+        # The frozen document shows the report as counsel approved it, so a later render
+        # (after authorisation or payment) gives the same bytes.
+        transitions = [t for t in transitions if t.at <= report.frozen_at]
+        status_label = ReportStatus.APPROVED.label
         stamp = report.frozen_at
     elif transitions:
         stamp = transitions[-1].at
@@ -161,7 +191,7 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "terms": run.inputs["context"]["terms"],
         "fmv": run.inputs.get("fmv"),
         "report": {"id": report.pk, "version": report.version, "status": report.status,
-                   "status_label": report.get_status_display(),
+                   "status_label": status_label,
                    "is_frozen": report.status in (ReportStatus.APPROVED, ReportStatus.AUTHORISED,
                                                   ReportStatus.PAID),
                    "supersedes": report.supersedes.version if report.supersedes else None},
@@ -177,7 +207,8 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "distributions": distributions,
         "calculation_flags": run.flags,
         "compliance_flags": report.compliance_snapshot,
-        "transitions": [{"at": t.at.isoformat(), "from": ReportStatus(t.from_status).label,
+        "transitions": [{"at": t.at.isoformat(),
+                         "at_display": t.at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"), "from": ReportStatus(t.from_status).label,
                          "to": ReportStatus(t.to_status).label, "actor": t.actor_name,
                          "role": t.actor_role, "comment": t.comment} for t in transitions],
         "diff": run.diff[:40],
@@ -272,24 +303,31 @@ def _write(html: str, *, stamp: str, title: str) -> bytes:
     return document.write_pdf(pdf_identifier=stamp.encode()[:32])
 
 
+def _header(context: dict[str, Any]) -> dict[str, str]:
+    return {"org": _css_string(context["branding"]["name"]),
+            "title": _css_string(f"{context['title']} · {context['agreement']['name']} · "
+                                 f"{context['programme_year']['label']}")}
+
+
 def render_report(context: dict[str, Any]) -> bytes:
-    html = render_to_string("adjudication/pdf/report.html", {"c": context,
-                                                             "font_stack": FONT_STACK})
+    html = render_to_string("adjudication/pdf/report.html", {
+        "c": context, "font_stack": FONT_STACK, "header": _header(context)})
     return _write(html, stamp=context["stamp"],
                   title=f"Adjudication report · {context['agreement']['name']} · "
                         f"{context['programme_year']['label']}")
 
 
 def render_statement(context: dict[str, Any]) -> bytes:
-    html = render_to_string("adjudication/pdf/statement.html", {"c": context,
-                                                                "font_stack": FONT_STACK})
+    html = render_to_string("adjudication/pdf/statement.html", {
+        "c": context, "font_stack": FONT_STACK, "header": _header(context)})
     return _write(html, stamp=context["stamp"],
                   title=f"Statement · {context['physician']['name']} · "
                         f"{context['programme_year']['label']}")
 
 
 def render_fmv(context: dict[str, Any]) -> bytes:
-    html = render_to_string("adjudication/pdf/fmv.html", {"c": context, "font_stack": FONT_STACK})
+    html = render_to_string("adjudication/pdf/fmv.html", {
+        "c": context, "font_stack": FONT_STACK, "header": _header(context)})
     return _write(html, stamp=context["stamp"],
                   title=f"FMV summary · {context['agreement']['name']}")
 
