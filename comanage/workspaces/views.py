@@ -119,7 +119,8 @@ def _glance_csv_rows(glances: list[selectors.AgreementGlance]) -> list[list[Any]
             g.agreement.name, g.agreement.get_kind_display(), g.agreement.practice.name,
             g.agreement.get_status_display(), g.current_year.label if g.current_year else "",
             _money_or_blank(g.projected_incentive), _money_or_blank(g.earned_incentive),
-            g.earned_basis, _money_or_blank(g.savings_ytd), _money_or_blank(g.savings_to_date),
+            g.earned_basis, _money_or_blank(g.savings_ytd), _money_or_blank(g.savings_last_year),
+            _money_or_blank(g.savings_to_date),
             _money_or_blank(cap.cap_headroom if cap else None), g.open_flags, g.blocking_flags,
             f"{g.hours_approved:.2f}" if g.is_co_management else "",
             f"{g.hours_required:.2f}" if g.is_co_management else "",
@@ -134,6 +135,7 @@ def executive_dashboard_csv(request: HttpRequest, org_slug: str) -> HttpResponse
         f"{org_slug}-agreements-at-a-glance.csv",
         ["agreement", "kind", "practice", "status", "programme year", "projected incentive",
          "earned incentive (last closed year)", "incentive basis", "savings this year to date",
+         "gross savings (last closed year)",
          "savings over the term", "distribution cap headroom", "open compliance flags",
          "blocking flags", "approved hours to date", "required hours to date"],
         _glance_csv_rows(glances))
