@@ -135,12 +135,80 @@ def casefile_read(data: bytes, *, filename: str) -> pd.DataFrame:
         problems.add(None, "", "the file is empty")
         raise CaseFileRefused(problems)
     try:
-        frame = pd.read_csv(io.BytesIO(data), engine="pyarrow", dtype="string")
+        frame = _read_csv_arrow(data)
     except Exception as exc:  # noqa: BLE001 - pyarrow reports ragged rows etc. as ArrowInvalid
         problems.add(None, "", f"the file cannot be read as CSV: {exc}")
         raise CaseFileRefused(problems) from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _read_csv_arrow(data: bytes) -> pd.DataFrame:
+    """pyarrow's multithreaded reader: numbers, dates and true/false are typed natively in C++
+    (the case id always stays text, so leading zeros survive); a column whose values do not
+    all parse stays text, and validation then finds the rows that are wrong."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    header = data[:data.find(b"\n")].decode("utf-8").strip().split(",")
+    names = [h.strip().strip('"') for h in header]
+    column_types = {name: pa.string() for name in names if name == CASE_ID}
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        convert_options=pacsv.ConvertOptions(column_types=column_types,
+                                             strings_can_be_null=True,
+                                             timestamp_parsers=["%Y-%m-%d"]))
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _arrow_kind(series: pd.Series) -> str | None:
+    """The kind pyarrow already gave the column, if any."""
+    import pyarrow as pa
+
+    dtype = series.dtype
+    if not isinstance(dtype, pd.ArrowDtype):
+        return None
+    arrow = dtype.pyarrow_dtype
+    if pa.types.is_integer(arrow) or pa.types.is_floating(arrow):
+        return "number"
+    if pa.types.is_date(arrow) or pa.types.is_timestamp(arrow):
+        return "date"
+    if pa.types.is_boolean(arrow):
+        return "boolean"
+    if pa.types.is_null(arrow):
+        return "null"
+    return None
+
+
+def _typed_fast(series: pd.Series, kind: str) -> object | None:
+    """The column converted without looking at text, when pyarrow already typed it."""
+    native = _arrow_kind(series)
+    if native == "null":
+        if kind == "number":
+            return np.full(len(series), np.nan)
+        if kind == "date":
+            return np.full(len(series), np.datetime64("NaT"), dtype="datetime64[us]")
+        if kind == "boolean":
+            return pd.array([None] * len(series), dtype="boolean")
+        return None
+    if native != kind:
+        return None
+    import pyarrow as pa
+
+    chunked = pa.chunked_array(series.array._pa_array)  # the Arrow data, no copy
+    if kind == "number":
+        return chunked.cast(pa.float64()).to_numpy().astype("float64", copy=False)
+    if kind == "date":
+        return np.asarray(chunked.cast(pa.timestamp("us")).to_numpy(), dtype="datetime64[us]")
+    values = np.asarray(chunked.fill_null(False).to_numpy(), dtype=bool)
+    mask = np.asarray(chunked.is_null().to_numpy(), dtype=bool)
+    return pd.arrays.BooleanArray(values, mask)
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    if isinstance(series.dtype, pd.ArrowDtype) and _arrow_kind(series) is not None:
+        return series.astype("string")
+    return series if pd.api.types.is_string_dtype(series.dtype) else series.astype("string")
 
 
 def _blank(series: pd.Series) -> np.ndarray:
@@ -149,6 +217,10 @@ def _blank(series: pd.Series) -> np.ndarray:
 
 def _convert(series: pd.Series, kind: str) -> tuple[object, np.ndarray, np.ndarray]:
     """(converted column, blank mask, bad mask)."""
+    fast = _typed_fast(series, kind)
+    if fast is not None:
+        return fast, np.zeros(0, dtype=bool), np.zeros(len(series), dtype=bool)
+    series = _as_text(series)
     blank = _blank(series)
     text = series.str.strip()
     if kind == "number":
@@ -190,8 +262,9 @@ def casefile_validate(frame: pd.DataFrame, *, spec: FileSpec, period_start: dt.d
         raise CaseFileRefused(problems)
 
     typed = frame.copy(deep=False)
-    ids = frame[CASE_ID].str.strip()
-    blank_ids = _blank(frame[CASE_ID])
+    id_text = _as_text(frame[CASE_ID])
+    ids = id_text.str.strip()
+    blank_ids = _blank(id_text)
     problems.add_rows(blank_ids, CASE_ID, lambda _pos: "case id is empty")
     duplicated = ids.duplicated(keep="first").fillna(False).to_numpy(dtype=bool) & ~blank_ids
     if duplicated.any():

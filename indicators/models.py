@@ -10,8 +10,9 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django_scopes import ScopedManager
 
-from comanage.core.tenancy import TenantModel, TenantOwned
+from comanage.core.tenancy import TenantModel
 
 VALUE = {"max_digits": 14, "decimal_places": 4}
 PERCENT = {"max_digits": 7, "decimal_places": 4}
@@ -249,25 +250,35 @@ class CaseImport(TenantModel):
         return f"{self.original_name} ({self.period_label})"
 
 
-class CaseMembership(TenantOwned):
+class CaseMembership(models.Model):
     """One case of one import and its membership of every population of every indicator.
 
     ``codes`` holds two hex digits per indicator (in ``CaseImport.indicator_keys`` order), each
     a byte of population flags (see ``indicators.membership``): compact enough for 1M cases ×
     10 indicators, loaded with COPY, and filterable in SQL with ``substr``. No history: rows
-    are written once per import and never edited.
+    are written once per import, in the import's own transaction, and never edited.
+
+    Tenant-scoped like ``TenantOwned`` (same scoped manager), but its two foreign keys carry no
+    database constraint: the only writer is ``memberships_store`` inside the transaction that
+    owns the import, and PostgreSQL's per-row referential-integrity triggers cost ~30 s per
+    million rows (measured in bench/indicators_bench.py). Deletes still cascade via the ORM.
     """
 
+    organization = models.ForeignKey("core.Organization", on_delete=models.CASCADE,
+                                     related_name="+", editable=False, db_constraint=False)
     case_import = models.ForeignKey(CaseImport, on_delete=models.CASCADE,
-                                    related_name="memberships")
+                                    related_name="memberships", db_constraint=False)
     row_number = models.PositiveIntegerField()
     case_id = models.CharField(max_length=64)
     codes = models.CharField(max_length=64)
 
+    objects = ScopedManager(organization="organization")
+
     class Meta:
         ordering = ["case_import", "row_number"]
-        indexes = [models.Index(fields=["case_import", "case_id"],
-                                name="ind_membership_case_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} ({self.codes})"
 
 
 class Benchmark(TenantModel):

@@ -1,0 +1,310 @@
+"""The indicators API: definitions (criteria as JSON), results (aggregate entry, FHIR),
+case-file imports (as jobs), action plans and the year's incentive. Thin over the services."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from django_scopes import scopes_disabled
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from agreements.models import Agreement, ProgrammeYear
+from comanage.core.api import TenantViewSet, idempotent
+from comanage.core.jobs import DuplicateJob, job_create, job_enqueue
+from comanage.core.permissions import is_own_only
+
+from . import fhir, selectors, services
+from .models import ActionPlan, CaseImport, IndicatorDefinition, IndicatorResult, IndicatorTemplate
+from .tasks import IMPORT_JOB_KIND, case_import_run
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IndicatorTemplate
+        exclude: list[str] = []
+
+
+class DefinitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IndicatorDefinition
+        exclude = ["organization"]
+        read_only_fields = ["agreement", "created_at", "template"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        terms = attrs.get("terms") or getattr(self.instance, "terms", None)
+        if terms is None:
+            raise serializers.ValidationError({"terms": "Required."})
+        return attrs
+
+    def save(self, **kwargs: Any) -> IndicatorDefinition:
+        instance = self.instance or IndicatorDefinition()
+        for name, value in {**self.validated_data, **kwargs}.items():
+            setattr(instance, name, value)
+        self.instance = services.definition_save(definition=instance,
+                                                 user=self.context["request"].user)
+        return self.instance
+
+
+class ResultSerializer(serializers.ModelSerializer):
+    display_value = serializers.DecimalField(max_digits=24, decimal_places=2, read_only=True)
+
+    class Meta:
+        model = IndicatorResult
+        exclude = ["organization"]
+
+
+class ResultEntrySerializer(serializers.Serializer):
+    definition = serializers.IntegerField()
+    programme_year = serializers.IntegerField()
+    period = serializers.CharField(help_text="'annual' or 'Q1'..'Q4'")
+    numerator = serializers.DecimalField(max_digits=14, decimal_places=4, required=False,
+                                         allow_null=True)
+    denominator = serializers.DecimalField(max_digits=14, decimal_places=4, required=False,
+                                           allow_null=True)
+    value = serializers.DecimalField(max_digits=14, decimal_places=4, required=False,
+                                     allow_null=True)
+    case_count = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    source_note = serializers.CharField(max_length=300)
+
+
+class ImportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CaseImport
+        exclude = ["organization", "file"]
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    agreement = serializers.IntegerField()
+    programme_year = serializers.IntegerField()
+    period = serializers.CharField(default="annual")
+    indicators = serializers.ListField(child=serializers.CharField(), required=False)
+    file = serializers.FileField()
+
+
+class ActionPlanSerializer(serializers.ModelSerializer):
+    steps = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ActionPlan
+        exclude = ["organization"]
+        read_only_fields = ["status", "closed_on", "closing_note", "result"]
+
+    def get_steps(self, plan: ActionPlan) -> list[dict[str, Any]]:
+        return [{"description": s.description, "owner": s.owner,
+                 "due_date": s.due_date.isoformat(),
+                 "done_on": s.done_on.isoformat() if s.done_on else None}
+                for s in plan.steps.all()]
+
+
+def _period(year: ProgrammeYear, name: str) -> selectors.Period:
+    periods = selectors.periods_for_year(programme_year=year)
+    if name == "annual":
+        return periods[0]
+    found = next((p for p in periods[1:] if p.label.endswith(name)), None)
+    if found is None:
+        raise serializers.ValidationError({"period": "Use 'annual' or Q1..Q4."})
+    return found
+
+
+def _physician_agreements(membership: Any) -> Any:
+    return Agreement.objects.filter(participations__physician_id=membership.physician_id)
+
+
+class _IndicatorViewSet(TenantViewSet):
+    """Querysets are built per request, inside the tenant scope (never at import time)."""
+
+    model: Any = None
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            with scopes_disabled():
+                return self.model.objects.none()
+        queryset = self.model.objects.all()
+        permission = self.permission_map.get(self.action or "", "")
+        if permission and is_own_only(self.membership, permission):
+            queryset = self.filter_own(queryset)
+        return queryset
+
+
+class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
+    model = IndicatorTemplate
+    serializer_class = TemplateSerializer
+    permission_map = {"list": "indicator.view", "retrieve": "indicator.view"}
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset  # the global library holds no tenant data
+
+
+class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        mixins.CreateModelMixin, mixins.UpdateModelMixin, _IndicatorViewSet):
+    model = IndicatorDefinition
+    serializer_class = DefinitionSerializer
+    permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
+                      "create": "indicator.edit", "update": "indicator.edit",
+                      "partial_update": "indicator.edit", "destroy": "indicator.edit"}
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = super().get_queryset().order_by("agreement", "terms", "position")
+        agreement = self.request.query_params.get("agreement")
+        return queryset.filter(agreement_id=agreement) if agreement and agreement.isdigit() \
+            else queryset
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(agreement__in=_physician_agreements(self.membership))
+
+    def perform_create(self, serializer) -> None:  # type: ignore[no-untyped-def]
+        serializer.save(organization=self.organization)
+
+    def destroy(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        services.definition_delete(definition=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
+    model = IndicatorResult
+    serializer_class = ResultSerializer
+    permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
+                      "create": "indicator.edit", "fhir": "indicator.view"}
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = super().get_queryset().select_related("definition", "case_import").order_by(
+            "definition", "period_start", "-version")
+        params = self.request.query_params
+        if params.get("agreement", "").isdigit():
+            queryset = queryset.filter(definition__agreement_id=params["agreement"])
+        if params.get("current") in ("1", "true"):
+            queryset = queryset.filter(is_current=True)
+        return queryset
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(definition__agreement__in=_physician_agreements(self.membership))
+
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        return ResultEntrySerializer if self.action == "create" else ResultSerializer
+
+    @idempotent
+    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        entry = ResultEntrySerializer(data=request.data)
+        entry.is_valid(raise_exception=True)
+        data = entry.validated_data
+        definition = get_object_or_404(IndicatorDefinition, pk=data["definition"])
+        year = get_object_or_404(ProgrammeYear, pk=data["programme_year"],
+                                 agreement_id=definition.agreement_id)
+        result = services.result_record(
+            definition=definition, programme_year=year, period=_period(year, data["period"]),
+            numerator=data.get("numerator"), denominator=data.get("denominator"),
+            value=data.get("value"), case_count=data.get("case_count"),
+            source_note=data["source_note"], user=request.user)
+        return Response(ResultSerializer(result).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["get"])
+    def fhir(self, request, pk=None):  # type: ignore[no-untyped-def]
+        from .views import result_measure_report
+
+        result = self.get_object()
+        report = result_measure_report(result, organization_name=self.organization.name)
+        return Response(json.loads(fhir.measure_report_json(report)),
+                        content_type="application/fhir+json")
+
+
+class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
+    model = CaseImport
+    serializer_class = ImportSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    permission_map = {"list": "data.import", "retrieve": "data.import", "create": "data.import"}
+
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        return ImportCreateSerializer if self.action == "create" else ImportSerializer
+
+    @idempotent
+    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        entry = ImportCreateSerializer(data=request.data)
+        entry.is_valid(raise_exception=True)
+        data = entry.validated_data
+        agreement = get_object_or_404(Agreement, pk=data["agreement"])
+        year = get_object_or_404(ProgrammeYear, pk=data["programme_year"], agreement=agreement)
+        period = _period(year, data["period"])
+        upload = data["file"]
+        payload = upload.read()
+        dedupe = services.import_dedupe_key(agreement=agreement, period=period,
+                                            sha256=hashlib.sha256(payload).hexdigest())
+        try:
+            job = job_create(organization=self.organization, kind=IMPORT_JOB_KIND,
+                             user=request.user, dedupe_key=dedupe)
+        except DuplicateJob as duplicate:
+            earlier = CaseImport.objects.filter(job=duplicate.existing).first()
+            return Response({"errors": [{"field": "file", "code": "duplicate",
+                                         "message": "This exact file was already imported for "
+                                                    "this period; it was not applied again."}],
+                             "case_import": earlier.pk if earlier else None,
+                             "job": duplicate.existing.pk}, status=status.HTTP_409_CONFLICT)
+        case_import = services.case_import_create(
+            agreement=agreement, programme_year=year, period=period, data=payload,
+            filename=upload.name, user=request.user, indicator_keys=data.get("indicators"))
+        job.params = {"case_import": case_import.pk}
+        job.save(update_fields=["params"])
+        CaseImport.objects.filter(pk=case_import.pk).update(job=job)
+        job_enqueue(job=job, task=case_import_run)
+        return Response({"case_import": case_import.pk, "job": job.pk},
+                        status=status.HTTP_202_ACCEPTED)
+
+
+class ActionPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
+    model = ActionPlan
+    serializer_class = ActionPlanSerializer
+    permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
+                      "create": "indicator.edit"}
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = super().get_queryset().prefetch_related("steps").order_by("status", "due_date")
+        year = self.request.query_params.get("programme_year", "")
+        return queryset.filter(programme_year_id=year) if year.isdigit() else queryset
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.none()
+
+    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        entry = ActionPlanSerializer(data=request.data)
+        entry.is_valid(raise_exception=True)
+        data = entry.validated_data
+        plan = services.action_plan_create(
+            definition=data["definition"], programme_year=data["programme_year"],
+            title=data["title"], owner=data["owner"], due_date=data["due_date"],
+            user=request.user)
+        return Response(ActionPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+
+class IncentiveViewSet(mixins.RetrieveModelMixin, _IndicatorViewSet):
+    """``indicator-incentive/<programme_year>/``: the year's incentive (or 409 when a result
+    is missing); ``?projection=1`` for the year-to-date projection."""
+
+    model = ProgrammeYear
+    permission_map = {"retrieve": "indicator.view"}
+
+    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+        return queryset.filter(agreement__in=_physician_agreements(self.membership))
+
+    def retrieve(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        year = self.get_object()
+        try:
+            if request.query_params.get("projection") in ("1", "true"):
+                computation = services.incentive_projection(programme_year=year)
+            else:
+                computation = services.incentive_for_year(programme_year=year)
+        except services.IndicatorDataMissing as exc:
+            return Response({"errors": [{"field": None, "code": "results_missing",
+                                         "message": str(exc)}]},
+                            status=status.HTTP_409_CONFLICT)
+        except (services.scoring.TermsInvalid, ValidationError) as exc:
+            return Response({"errors": [{"field": None, "code": "terms_invalid",
+                                         "message": str(exc)}]},
+                            status=status.HTTP_409_CONFLICT)
+        return Response({"result": computation.result.to_dict(), "inputs": computation.inputs,
+                         "inputs_sha256": computation.inputs_checksum()})
