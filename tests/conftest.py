@@ -62,3 +62,19 @@ def world(db) -> World:  # type: ignore[no-untyped-def]
 def no_scopes():  # type: ignore[no-untyped-def]
     with scopes_disabled():
         yield
+
+
+@pytest.fixture(scope="session")
+def live_server():  # type: ignore[no-untyped-def]
+    """pytest-django's live server, started with a MEDIA_URL on another host.
+
+    Django's live server always wraps a media-file handler, which fails on ``MEDIA_URL = None``
+    (uploads are never served by URL). Given a URL with a host, it serves nothing at all.
+    """
+    from django.test.utils import override_settings
+    from pytest_django.live_server_helper import LiveServer
+
+    with override_settings(MEDIA_URL="http://media.invalid/"):
+        server = LiveServer("localhost")
+    yield server
+    server.stop()

@@ -26,22 +26,6 @@ class OIDCServer:
     client_secret: str
 
 
-@pytest.fixture(scope="session")
-def live_server():  # type: ignore[no-untyped-def]
-    """pytest-django's live server, started with a MEDIA_URL on another host.
-
-    Django's live server always wraps a media-file handler, which fails on ``MEDIA_URL = None``
-    (uploads are never served by URL). Given a URL with a host, it serves nothing at all.
-    """
-    from django.test.utils import override_settings
-    from pytest_django.live_server_helper import LiveServer
-
-    with override_settings(MEDIA_URL="http://media.invalid/"):
-        server = LiveServer("localhost")
-    yield server
-    server.stop()
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
