@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django_scopes import scopes_disabled
 
@@ -11,14 +12,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         with scopes_disabled():
-            memberships = (Membership.objects.select_related("user", "organization", "physician")
-                           .filter(user__email__endswith=".example")
-                           .order_by("organization__name", "role", "user__email"))
-            self.stdout.write("")
-            self.stdout.write(self.style.SUCCESS("Comanage is starting at http://127.0.0.1:8000"))
-            self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
-            for m in memberships:
-                extra = f" ({m.physician})" if m.physician_id else ""
-                self.stdout.write(f"  {m.organization.name:<26} {m.get_role_display():<22} "
-                                  f"{m.user.email}{extra}")
-            self.stdout.write("")
+            memberships = list(
+                Membership.objects.select_related("user", "organization", "physician")
+                .filter(user__email__endswith=".example")
+                .order_by("organization__name", "role", "user__email"))
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Comanage is starting at http://127.0.0.1:8000"))
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        for m in memberships:
+            extra = f" ({m.physician})" if m.physician_id else ""
+            self.stdout.write(f"  {m.organization.name:<26} {m.get_role_display():<22} "
+                              f"{m.user.email}{extra}")
+        if not settings.COMANAGE_REQUIRE_2FA:
+            self.stdout.write("Two-factor sign-in is off in this local demo (REQUIRE_2FA=true "
+                              "turns it on; production always requires it).")
+        self.stdout.write("")
