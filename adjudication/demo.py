@@ -68,8 +68,9 @@ def _adjudicate(organization, users, name, calendar_year, steps, stdout, pay=Fal
                                         reference=f"AP-{calendar_year + 1}-{line.position + 1:03d}",
                                         user=admin)
     report.refresh_from_db()
+    total = report.run.results.get("total_to_pay")
     stdout.write(f"  adjudication: {name} {calendar_year}: report v{report.version} "
-                 f"{report.get_status_display().lower()}, total {report.run.results.get('total_to_pay')}")
+                 f"{report.get_status_display().lower()}, total {total}")
     return report
 
 

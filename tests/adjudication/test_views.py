@@ -125,7 +125,8 @@ def test_verify_page_and_api(world, recorded):
     ok = client.post(f"/o/{o}/adjudication/reports/{report.pk}/verify/",
                      {"pdf": io.BytesIO(pdf)})
     assert ok.status_code == 200 and b"Verified" in ok.content
-    tampered = pdf[:-10] + b"0" + pdf[-9:]
+    middle = len(pdf) // 2
+    tampered = pdf[:middle] + bytes([pdf[middle] ^ 0x01]) + pdf[middle + 1:]
     bad = client.post(f"/o/{o}/adjudication/reports/{report.pk}/verify/",
                       {"pdf": io.BytesIO(tampered)})
     assert bad.status_code == 422 and b"Not verified" in bad.content
