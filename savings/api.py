@@ -142,7 +142,7 @@ class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
 
     @action(detail=False, methods=["post"])
     @idempotent
-    def run(self, request):  # type: ignore[no-untyped-def]
+    def run(self, request, **kwargs):  # type: ignore[no-untyped-def]
         """Queue a calculation (programme year, projection or what-if scenario): 202 + job."""
         body = CalculationRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)

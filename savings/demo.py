@@ -63,8 +63,10 @@ def _synthetic_ytd(rng: random.Random) -> str:
             npi = rng.choice(npis)
             federal = rng.random() < 0.6
             notice = (day - dt.timedelta(days=rng.randint(2, 9))).isoformat()
-            closure = "A2" if rng.random() < 0.85 else "A1"
-            items = [(closure, "1"), ("B2", "1"), ("C2" if rng.random() < 0.2 else "C1", "1")]
+            # The programme works: a third of the cases now close without a device.
+            closure = [] if rng.random() < 0.35 else [("A2" if rng.random() < 0.85 else "A1",
+                                                       "1")]
+            items = [*closure, ("B2", "1"), ("C2" if rng.random() < 0.2 else "C1", "1")]
             severity = rng.choice(("1.9", "2.0", "2.1"))
             for item, qty in items:
                 writer.writerow([f"y{case}", day.isoformat(), "CATH", npi,

@@ -8,9 +8,9 @@ A = "agreements/<int:agreement_pk>/savings/"
 
 urlpatterns = [
     path("savings/", views.savings_home, name="savings_home"),
-    path("savings/templates/<str:kind>.csv", views.column_template, name="savings_template"),
     path("savings/templates/<str:kind>-columns.csv", views.column_docs,
          name="savings_column_docs"),
+    path("savings/templates/<str:kind>.csv", views.column_template, name="savings_template"),
     path(A, views.agreement_savings, name="savings_agreement"),
     path(A + "calculate/", views.calculation_start, name="savings_calculate"),
     path(A + "jobs/<int:job_id>/", views.savings_job, name="savings_job"),

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from savings import selectors, services
 from savings.models import DataImport, ImportStatus, UsageRow
-from tests.savings.helpers import example_a_agreement, import_text, usage_csv, year
+from tests.savings.helpers import example_a_agreement, import_text, upload, usage_csv, year
 
 pytestmark = pytest.mark.django_db
 ADAMS = "1000000004"
@@ -167,14 +167,14 @@ def test_xlsx_files_are_read_like_csv(world, agreement):
         data_import = services.data_import_receive(
             agreement=agreement, kind="usage", period="programme",
             programme_year=year(agreement, 1), user=None,
-            upload=__import__("tests.savings.helpers", fromlist=["upload"]).upload(
-                "u.xlsx", buffer.getvalue()))
+            upload=upload("u.xlsx", buffer.getvalue()))
         services.data_import_apply(data_import=data_import)
         row = UsageRow.objects.get()
         assert row.unit_cost == Decimal("955.67") and row.federal_program is True
 
 
-def test_upload_preview_confirm_progress_and_error_report_through_the_pages(world, agreement):
+def test_upload_preview_confirm_progress_and_error_report_through_the_pages(
+        world, agreement, django_capture_on_commit_callbacks):
     client = world.client("administrator")
     base = f"/o/riverside/agreements/{agreement.pk}/savings/imports/"
     content = usage_csv([{"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"},
@@ -182,14 +182,15 @@ def test_upload_preview_confirm_progress_and_error_report_through_the_pages(worl
                           "quantity": "-2"}])
     response = client.post(base, {"kind": "usage", "period": "programme",
                                   "programme_year": year(agreement, 1).pk,
-                                  "file": io.BytesIO(content.encode())}, format="multipart")
+                                  "file": upload("new.csv", content)})
     assert response.status_code == 302
     detail = response["Location"]
     page = client.get(detail)
     assert b"Detected columns" in page.content and b"Confirm and import" in page.content
     with world.scope():
         data_import = DataImport.objects.get()
-    response = client.post(f"{base}{data_import.pk}/confirm/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{base}{data_import.pk}/confirm/")
     assert response.status_code == 302
     with world.scope():
         data_import.refresh_from_db()

@@ -17,7 +17,6 @@ from savings.models import CalculationKind, SavingsCalculation, SavingsOpportuni
 from tests.savings.helpers import (
     EXAMPLE_A,
     example_a_agreement,
-    import_example_a,
     import_text,
     usage_csv,
     year,
