@@ -113,9 +113,10 @@ def main() -> None:
         "from agreements.models import Agreement, ProgrammeYear\n"
         "with scopes_disabled():\n"
         "    qs = Agreement.objects.filter(organization__slug='riverside')\n"
-        "    print(qs.count(), ProgrammeYear.objects.filter(agreement__in=qs).count())\n"
-        "    print(*qs.values_list('pk', flat=True))")).split("\n")
-    counts, pks = ids[0].split(), [int(x) for x in ids[1].split()]
+        "    print('COUNTS', qs.count(), ProgrammeYear.objects.filter(agreement__in=qs).count())\n"
+        "    print('PKS', *qs.values_list('pk', flat=True))")).split("\n")
+    counts = next(line for line in ids if line.startswith("COUNTS ")).split()[1:]
+    pks = [int(x) for x in next(line for line in ids if line.startswith("PKS ")).split()[1:]]
     print(f"data: {counts[0]} agreements, {counts[1]} programme years "
           f"({time.time() - started:.0f} s to build)", flush=True)
 
