@@ -7,3 +7,9 @@ document.addEventListener("change", function (event) {
   var el = event.target;
   if (el.matches && el.matches("select[data-navigate]")) { window.location = el.value; }
 });
+// `<select data-autosubmit>` submits its form on change (instead of an inline onchange, which
+// the CSP blocks).
+document.addEventListener("change", function (event) {
+  var el = event.target;
+  if (el.matches && el.matches("select[data-autosubmit]") && el.form) { el.form.submit(); }
+});
