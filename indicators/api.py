@@ -205,7 +205,7 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
         return Response(ResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["get"])
-    def fhir(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def fhir(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
         from .views import result_measure_report
 
         result = self.get_object()
