@@ -28,8 +28,9 @@ DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/comanage_indicators_bench"
 def _ensure_database(url: str) -> None:
     if not url.startswith("postgres"):
         return
-    import psycopg2
     from urllib.parse import urlparse
+
+    import psycopg2
 
     parts = urlparse(url)
     name = parts.path.lstrip("/")
