@@ -9,7 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
-from django.db import DatabaseError, DataError, IntegrityError, connection
+from django.db import DatabaseError, InterfaceError, connection
+from django.db import OperationalError as DbOperationalError
 from django.db.models import Q
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
@@ -73,7 +74,11 @@ def tenant_task(**task_options: Any) -> Callable:
 
 def _fail_after_error(job_id: int, exc: Exception) -> None:
     """Mark the job failed, on a fresh connection if the error broke the old one."""
-    if isinstance(exc, DatabaseError) and not isinstance(exc, DataError | IntegrityError):
+    # Code that talks to the driver directly (COPY through ``cursor.cursor``) raises the
+    # driver's own errors, not Django's wrappers: recognise both.
+    driver = connection.Database
+    lost = (DbOperationalError, InterfaceError, driver.OperationalError, driver.InterfaceError)
+    if isinstance(exc, lost):
         message = DATABASE_LOST
     else:
         message = (f"Unexpected error: {type(exc).__name__}. Nothing was changed; try again or "
