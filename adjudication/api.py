@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from agreements.models import ProgrammeYear
 from comanage.core.api import TenantViewSet, idempotent
 from comanage.core.jobs import DuplicateJob
+from comanage.core.security import device_code_valid, two_factor_enabled
 
 from . import services
 from .models import (
@@ -47,6 +48,10 @@ class RunDetailSerializer(RunSerializer):
 
 class TransitionSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
+    otp_token = serializers.CharField(
+        required=False, allow_blank=True, default="", write_only=True,
+        help_text="Approve and authorise are signatures: the current code from your "
+                  "authenticator app (required when two-factor authentication is on).")
 
 
 class ReportSerializer(serializers.ModelSerializer):
@@ -160,6 +165,10 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
         report = self.get_object()
         data = TransitionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if (action_name in services.SIGNING_ACTIONS and two_factor_enabled()
+                and not device_code_valid(request.user, data.validated_data["otp_token"])):
+            raise exceptions.PermissionDenied(
+                "Signing needs the current code from your authenticator app in 'otp_token'.")
         try:
             report = services.report_transition(report=report, action=action_name,
                                                 user=request.user,

@@ -378,6 +378,10 @@ NEXT_ACTOR = {
     ReportStatus.APPROVED: "report.authorise",
     ReportStatus.AUTHORISED: "payment.record",
 }
+#: Transitions that are signatures: counsel's approval and the CEO's authorisation ask for a
+#: fresh second factor at the moment of signing.
+SIGNING_ACTIONS = frozenset({"approve", "authorise"})
+
 EVENT_NAMES = {"approve": "report.approved", "return": "report.returned",
                "authorise": "payment.authorised", "submit": "report.submitted",
                "review": "report.in_review"}

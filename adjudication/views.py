@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from agreements.models import ProgrammeYear
 from comanage.core.exports import csv_response
 from comanage.core.jobs import DuplicateJob
+from comanage.core.security import require_recent_otp
 from comanage.core.views import check_permission, org_view
 
 from . import pdf, selectors, services
@@ -118,6 +119,10 @@ def report_pdf(request: HttpRequest, org_slug: str, report_id: int) -> HttpRespo
 def report_transition(request: HttpRequest, org_slug: str, report_id: int,
                       action: str) -> HttpResponse:
     report = _report(report_id)
+    # A signature needs a code entered with this very request, not one from sign-in.
+    if action in services.SIGNING_ACTIONS and (
+            step_up := require_recent_otp(request, max_age_seconds=0)) is not None:
+        return step_up
     back = request.POST.get("next") or ""
     if not back.startswith("/"):
         back = f"/o/{org_slug}/adjudication/reports/{report.pk}/"

@@ -9,12 +9,20 @@ What apps use:
 """
 
 from .hashing import case_id_for_storage, case_id_hash
-from .otp import otp_step_up, require_recent_otp, user_requires_2fa
+from .otp import (
+    device_code_valid,
+    otp_step_up,
+    require_recent_otp,
+    two_factor_enabled,
+    user_requires_2fa,
+)
 
 __all__ = [
     "case_id_for_storage",
     "case_id_hash",
+    "device_code_valid",
     "otp_step_up",
     "require_recent_otp",
+    "two_factor_enabled",
     "user_requires_2fa",
 ]

@@ -68,6 +68,16 @@ def verify_code(request: HttpRequest, code: str) -> bool:
     return False
 
 
+def device_code_valid(user: Any, code: str | None) -> bool:
+    """Check a code against the user's confirmed devices without a session: for API clients
+    signing with a token, who post the current code along with the action."""
+    code = (code or "").strip().replace(" ", "")
+    if not code.isdigit():
+        return False
+    return any(device.verify_token(code)
+               for device in devices_for_user(user, confirmed=True, for_verify=True))
+
+
 def mark_verified(request: HttpRequest, device: Any) -> None:
     otp_login(request, device)
     request.session[VERIFIED_AT_SESSION_KEY] = time.time()
