@@ -334,12 +334,31 @@ def _progress(job_id: int | None, handle: Any, size: int, phase: str) -> Any:
     return report
 
 
+def _open(data_import: DataImport, handle: Any, problems: importing.Problems,
+          progress: Any = None) -> tuple[list[str], Any]:
+    try:
+        return importing.open_batches(handle, file_format=data_import.file_format,
+                                      progress=progress)
+    except (importing.pa.ArrowInvalid, UnicodeDecodeError, ValueError, KeyError,
+            OSError) as exc:
+        problems.add(row=None, column="", message=f"the file cannot be read: {str(exc)[:200]}")
+        raise ImportRefused(problems) from exc
+
+
+def _readable(batches: Any, problems: importing.Problems) -> Any:
+    """Batches until the file stops being readable CSV; that is a problem, not a crash."""
+    try:
+        yield from batches
+    except (importing.pa.ArrowInvalid, UnicodeDecodeError, ValueError) as exc:
+        problems.add(row=None, column="", message=f"the file cannot be read past this point: "
+                                                  f"{str(exc)[:200]}")
+
+
 def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> int:
-    names, batches = importing.open_batches(
-        handle, file_format=data_import.file_format,
-        progress=_progress(job_id, handle, data_import.size, "Checking and loading rows"))
-    missing = [c for c in importing.USAGE_REQUIRED if c not in names]
     problems = importing.Problems()
+    names, batches = _open(data_import, handle, problems, progress=_progress(
+        job_id, handle, data_import.size, "Checking and loading rows"))
+    missing = [c for c in importing.USAGE_REQUIRED if c not in names]
     if missing:
         for column in missing:
             problems.add(row=1, column=column, message=f"the header lacks column {column}")
@@ -350,7 +369,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> in
     keys = []
     starts = []
     row = 2  # the header is row 1
-    for batch in batches:
+    for batch in _readable(batches, problems):
         table = importing.validate_usage_batch(batch, first_row=row, rules=rules,
                                                problems=problems)
         keys.append(importing.pc.binary_join_element_wise(
@@ -373,8 +392,8 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> in
 
 
 def _apply_prices(data_import: DataImport, handle: Any) -> int:
-    names, batches = importing.open_batches(handle, file_format=data_import.file_format)
     problems = importing.Problems()
+    names, batches = _open(data_import, handle, problems)
     missing = [c for c in importing.PRICE_COLUMNS if c not in names]
     for column in missing:
         problems.add(row=1, column=column, message=f"the header lacks column {column}")
@@ -382,7 +401,7 @@ def _apply_prices(data_import: DataImport, handle: Any) -> int:
         raise ImportRefused(problems)
     prices: dict[str, tuple[str, int]] = {}
     row = 2
-    for batch in batches:
+    for batch in _readable(batches, problems):
         table = importing.validate_price_batch(batch, first_row=row, problems=problems)
         for offset, (item, cost) in enumerate(zip(table.column("item_code").to_pylist(),
                                                   table.column("unit_cost").to_pylist(),

@@ -1,0 +1,64 @@
+"""The PostgreSQL path: COPY through a staging table, COPY out for the engine, all or nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from savings import services
+from savings.models import UsageRow
+from tests.savings.helpers import (
+    example_a_agreement,
+    import_example_a,
+    import_text,
+    usage_csv,
+    year,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL-only; set DATABASE_URL=postgres://... (CI does)")
+
+
+def test_example_a_through_copy_comes_out_to_the_cent(world):
+    agreement = example_a_agreement(world)
+    import_example_a(world, agreement)
+    with world.scope():
+        assert UsageRow.objects.count() == 1200 + 1403
+        result = services.savings_for_year(programme_year=year(agreement, 1)).result
+    assert result.gross_savings == Decimal("147776.01")
+    assert result.physician_pool == Decimal("55888.01")
+
+
+def test_copy_keeps_exact_values_nulls_and_booleans(world):
+    agreement = example_a_agreement(world)
+    rows = [{"case_id": "c1", "physician_npi": "1000000004", "item_code": "A1",
+             "unit_cost": "955.6789", "quantity": "1.5", "notice_date": "", "reviewed": "",
+             "opted_out": "YES", "payer": '"Blue ""Cross"", Inc"'}]
+    with world.scope():
+        import_text(world, agreement, kind="usage", period="programme", name="u.csv",
+                    programme_year=year(agreement, 1), content=usage_csv(rows))
+        row = UsageRow.objects.get()
+    assert row.unit_cost == Decimal("955.6789") and row.quantity == Decimal("1.5")
+    assert row.notice_date is None and row.reviewed is None and row.opted_out is True
+    assert row.payer == 'Blue "Cross", Inc' and row.service_date == dt.date(2025, 3, 1)
+
+
+def test_a_bad_last_row_rolls_the_copy_back(world):
+    agreement = example_a_agreement(world)
+    rows = [{"case_id": f"c{i}", "physician_npi": "1000000004", "item_code": "A1"}
+            for i in range(1000)]
+    rows.append({"case_id": "bad", "physician_npi": "1000000004", "item_code": "A1",
+                 "quantity": "-1"})
+    with world.scope(), pytest.raises(services.ImportRefused):
+        import_text(world, agreement, kind="usage", period="programme", name="u.csv",
+                    programme_year=year(agreement, 1), content=usage_csv(rows))
+    with world.scope():
+        assert not UsageRow.objects.exists()
