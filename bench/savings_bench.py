@@ -1,0 +1,240 @@
+"""Savings benchmark (prints figures; not a test).
+
+    .venv/bin/python bench/savings_bench.py [--rows N]
+
+Against PostgreSQL (``DATABASE_URL``, default ``postgres://postgres@127.0.0.1:5432/
+comanage_savings_bench``, recreated and migrated first): 3 years x N usage rows (default
+1,000,000), 50 opportunities, 5,000 items, 40 physicians. Prints the import time per file and
+its ratio to a bare ``COPY`` of the same file into an unindexed table (target <= 3x), the engine
+time for one programme year (target < 2 s), the whole ``savings_for_year`` time, and the peak
+memory of the process (target < 2 GiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/comanage_savings_bench"
+ITEMS, OPPORTUNITIES, PHYSICIANS, CASE_TYPES, ROWS_PER_CASE = 5000, 50, 40, 10, 5
+
+
+def _recreate_database(url: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    name = url.rsplit("/", 1)[1]
+    admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    admin.close()
+
+
+def _npis() -> list[str]:
+    from agreements.validators import npi_is_valid
+
+    out = []
+    n = 0
+    while len(out) < PHYSICIANS:
+        base = f"1{7000000 + n:08d}"[-9:]
+        n += 1
+        for check in range(10):
+            if npi_is_valid(base + str(check)):
+                out.append(base + str(check))
+                break
+    return out
+
+
+def _usage_file(path: Path, *, rows: int, year: int, npis: list[str], seed: int,
+                efficiency: float) -> None:
+    """Cases of ROWS_PER_CASE rows; items drawn from the case type's opportunities."""
+    rng = np.random.default_rng(seed)
+    cases = rows // ROWS_PER_CASE
+    case_index = np.repeat(np.arange(cases), ROWS_PER_CASE)[:rows]
+    case_type = rng.integers(0, CASE_TYPES, cases)
+    npi = rng.integers(0, len(npis), cases)
+    day = rng.integers(0, 365, cases)
+    federal = rng.random(cases) < 0.55
+    severity = rng.integers(150, 250, cases)
+    # Opportunity o covers case type o % CASE_TYPES and items o*100 .. o*100+99.
+    opp = case_type[case_index] + CASE_TYPES * rng.integers(0, OPPORTUNITIES // CASE_TYPES,
+                                                              rows)
+    item = opp * (ITEMS // OPPORTUNITIES) + rng.integers(0, ITEMS // OPPORTUNITIES, rows)
+    # Unique (case, item): make the item depend on the row's position in its case.
+    item = (item // ROWS_PER_CASE) * ROWS_PER_CASE + (np.arange(rows) % ROWS_PER_CASE)
+    quantity = rng.integers(1, 4, rows)
+    quantity = np.maximum(1, (quantity * efficiency).round().astype(np.int64))
+    cost_cents = 1000 + item * 7 % 90000
+    start = dt.date(year, 1, 1).toordinal()
+    dates = np.array([dt.date.fromordinal(start + d).isoformat() for d in range(365)])
+    table = pa.table({
+        "case_id": pa.array(np.char.add(f"y{year}-", case_index.astype(str))),
+        "service_date": pa.array(dates[day[case_index]]),
+        "case_type": pa.array(np.char.add("CT", case_type[case_index].astype(str))),
+        "physician_npi": pa.array(np.array(npis)[npi[case_index]]),
+        "payer": pa.array(np.where(federal[case_index], "medicare", "commercial")),
+        "federal_program": pa.array(np.where(federal[case_index], "true", "false")),
+        "item_code": pa.array(np.char.add("I", item.astype(str))),
+        "quantity": pa.array(quantity.astype(str)),
+        "unit_cost": pa.array(np.char.add(np.char.add((cost_cents // 100).astype(str), "."),
+                                          np.char.zfill((cost_cents % 100).astype(str), 2))),
+        "severity_weight": pa.array(np.char.add("1.", np.char.zfill(
+            (severity[case_index] - 100).astype(str), 2))),
+        "notice_date": pa.array(dates[np.maximum(day[case_index] - 3, 0)]),
+        "reviewed": pa.array(np.full(rows, "true")),
+        "opted_out": pa.array(np.where(rng.random(rows) < 0.002, "true", "false")),
+    })
+    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="none"))
+
+
+def _price_file(path: Path) -> None:
+    with open(path, "w") as handle:
+        handle.write("item_code,unit_cost\n")
+        for item in range(ITEMS):
+            cents = 1000 + item * 7 % 90000
+            handle.write(f"I{item},{cents // 100}.{cents % 100:02d}\n")
+
+
+def _bare_copy(path: Path) -> float:
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_bare_copy")
+        cursor.execute(
+            "CREATE UNLOGGED TABLE bench_bare_copy (case_id varchar(64), service_date date, "
+            "case_type varchar(32), physician_npi varchar(10), payer varchar(64), "
+            "federal_program boolean, item_code varchar(50), quantity numeric(16,4), "
+            "unit_cost numeric(16,4), severity_weight numeric(10,4), notice_date date, "
+            "reviewed boolean, opted_out boolean)")
+        started = time.perf_counter()
+        with open(path, "rb") as handle:
+            cursor.cursor.copy_expert("COPY bench_bare_copy FROM STDIN WITH (FORMAT csv, "
+                                      "HEADER true)", handle)
+        elapsed = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_bare_copy")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
+    if not url.startswith("postgres"):
+        sys.exit("The benchmark needs PostgreSQL (COPY): set DATABASE_URL=postgres://...")
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comanage.settings.local")
+    _recreate_database(url)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django_scopes import scope
+
+    from agreements import models as am
+    from comanage.core.models import Organization
+    from savings import engine, services
+    from savings.models import SavingsOpportunity
+
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0, skip_checks=True)
+    print(f"migrate: {time.perf_counter() - started:.1f} s")
+
+    org = Organization.objects.create(name="Bench Hospital", slug="bench")
+    npis = _npis()
+    with scope(organization=org):
+        practice = am.Practice.objects.create(organization=org, name="Bench Cardiology")
+        agreement = am.Agreement.objects.create(
+            organization=org, kind=am.AgreementKind.SHARED_SAVINGS, name="Bench programme",
+            practice=practice, service_line=am.ServiceLine.CARDIOVASCULAR,
+            term_start=dt.date(2025, 1, 1), term_end=dt.date(2026, 12, 31))
+        am.AgreementTerms.objects.create(organization=org, agreement=agreement, version=1,
+                                         effective_from=dt.date(2025, 1, 1),
+                                         admin_fee_monthly=Decimal("3000"),
+                                         distribution_cap=Decimal("5000000"))
+        years = [am.ProgrammeYear.objects.create(
+            organization=org, agreement=agreement, number=n, start=dt.date(2024 + n, 1, 1),
+            end=dt.date(2024 + n, 12, 31)) for n in (1, 2)]
+        for i, npi in enumerate(npis):
+            physician = am.Physician.objects.create(organization=org, npi=npi,
+                                                    first_name="Pat", last_name=f"Bench{i:02d}")
+            am.Participation.objects.create(organization=org, agreement=agreement,
+                                            physician=physician, join_date=dt.date(2024, 1, 1))
+        per_opp = ITEMS // OPPORTUNITIES
+        SavingsOpportunity.objects.bulk_create([SavingsOpportunity(
+            organization=org, agreement=agreement, key=f"O{o:02d}", name=f"Opportunity {o}",
+            case_types=[f"CT{o % CASE_TYPES}"],
+            item_codes=[f"I{i}" for i in range(o * per_opp, (o + 1) * per_opp)],
+            savings_target=Decimal("100000"), base_year=2024) for o in range(OPPORTUNITIES)])
+
+        with tempfile.TemporaryDirectory() as tmp:
+            files = []
+            started = time.perf_counter()
+            for year, efficiency in ((2024, 1.0), (2025, 0.9), (2026, 0.85)):
+                path = Path(tmp) / f"usage_{year}.csv"
+                _usage_file(path, rows=args.rows, year=year, npis=npis, seed=year,
+                            efficiency=efficiency)
+                files.append(path)
+            prices = Path(tmp) / "prices.csv"
+            _price_file(prices)
+            print(f"generated 3 x {args.rows:,} rows in {time.perf_counter() - started:.1f} s "
+                  f"({files[0].stat().st_size / 2**20:.0f} MiB per file)")
+
+            for programme_year in years:
+                services.data_import_from_path(agreement=agreement, kind="prices",
+                                               period="programme", path=prices, user=None,
+                                               programme_year=programme_year)
+            targets = [("base", None, 2024), ("programme", years[0], None),
+                       ("programme", years[1], None)]
+            for path, (period, programme_year, base_year) in zip(files, targets, strict=True):
+                bare = _bare_copy(path)
+                started = time.perf_counter()
+                services.data_import_from_path(agreement=agreement, kind="usage", period=period,
+                                               path=path, user=None,
+                                               programme_year=programme_year,
+                                               base_year=base_year)
+                elapsed = time.perf_counter() - started
+                print(f"import {path.name}: {elapsed:.2f} s; bare COPY {bare:.2f} s; "
+                      f"ratio {elapsed / bare:.2f}x (target <= 3x)")
+
+        timings: list[float] = []
+        original = engine.savings_compute
+
+        def timed(**kwargs):  # type: ignore[no-untyped-def]
+            begun = time.perf_counter()
+            try:
+                return original(**kwargs)
+            finally:
+                timings.append(time.perf_counter() - begun)
+
+        services.engine.savings_compute = timed  # type: ignore[assignment]
+        for programme_year in years:
+            started = time.perf_counter()
+            computation = services.savings_for_year(programme_year=programme_year,
+                                                    already_distributed=Decimal("0"))
+            total = time.perf_counter() - started
+            print(f"{programme_year.label}: engine {timings[-1]:.2f} s (target < 2 s); "
+                  f"savings_for_year incl. loading {total:.2f} s; gross "
+                  f"{computation.result.gross_savings}, paid {computation.result.amount_paid}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"peak memory (maxrss): {peak:.2f} GiB (target < 2 GiB)")
+
+
+if __name__ == "__main__":
+    main()
