@@ -10,6 +10,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from django_scopes import scopes_disabled
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -204,6 +206,7 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
             source_note=data["source_note"], user=request.user)
         return Response(ResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def fhir(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
         from .views import result_measure_report
@@ -281,12 +284,20 @@ class ActionPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indic
         return Response(ActionPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
 
+class IncentiveSerializer(serializers.Serializer):
+    result = serializers.DictField(help_text="The engine's result, every intermediate figure.")
+    inputs = serializers.DictField(help_text="The inputs it was computed from.")
+    inputs_sha256 = serializers.CharField()
+
+
 class IncentiveViewSet(mixins.RetrieveModelMixin, _IndicatorViewSet):
     """``indicator-incentive/<programme_year>/``: the year's incentive (or 409 when a result
     is missing); ``?projection=1`` for the year-to-date projection."""
 
     model = ProgrammeYear
+    serializer_class = IncentiveSerializer
     permission_map = {"retrieve": "indicator.view"}
+    conflict_actions = {"retrieve"}  # read by comanage.core.schema: 409 when a result is missing
 
     def filter_own(self, queryset):  # type: ignore[no-untyped-def]
         return queryset.filter(agreement__in=_physician_agreements(self.membership))
