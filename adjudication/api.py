@@ -5,6 +5,8 @@ payments and what-if scenarios. Transitions and runs are POST actions honouring
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
@@ -54,6 +56,23 @@ class TransitionSerializer(serializers.Serializer):
                   "authenticator app (required when two-factor authentication is on).")
 
 
+class ReportTransitionSerializer(serializers.Serializer):
+    """One step of a report's approval trail, as ``ReportSerializer.transitions`` lists it."""
+
+    # ``from`` is a Python keyword: the field is declared under a legal name and renamed below.
+    from_ = serializers.CharField()
+    to = serializers.CharField()
+    actor = serializers.CharField()
+    role = serializers.CharField()
+    at = serializers.DateTimeField()
+    comment = serializers.CharField(allow_blank=True)
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+
 class ReportSerializer(serializers.ModelSerializer):
     transitions = serializers.SerializerMethodField()
 
@@ -62,6 +81,7 @@ class ReportSerializer(serializers.ModelSerializer):
         fields = ["id", "run", "agreement", "programme_year", "version", "status", "supersedes",
                   "calculation_hash", "pdf_sha256", "frozen_at", "created_at", "transitions"]
 
+    @extend_schema_field(ReportTransitionSerializer(many=True))
     def get_transitions(self, obj):  # type: ignore[no-untyped-def]
         return [{"from": t.from_status, "to": t.to_status, "actor": t.actor_name,
                  "role": t.actor_role, "at": t.at.isoformat(), "comment": t.comment}
@@ -202,6 +222,7 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
     def authorise(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         return self._transition(request, "authorise")
 
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def pdf(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         report = self.get_object()
@@ -270,6 +291,7 @@ class StatementViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewS
     def filter_own(self, queryset):  # type: ignore[no-untyped-def]
         return queryset.filter(physician_id=self.membership.physician_id)
 
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def pdf(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         statement = self.get_object()

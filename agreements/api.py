@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import FileResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework import filters, mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -81,6 +82,7 @@ class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                       **serializer.validated_data)
         return Response(s.AgreementSerializer(agreement).data)
 
+    @extend_schema(responses=s.ActivationBlockersSerializer)
     @action(detail=True, methods=["get"])
     def blockers(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         agreement = self.get_object()
@@ -96,16 +98,14 @@ class ProgrammeYearViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Bas
     def filter_own(self, queryset):  # type: ignore[no-untyped-def]
         return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
 
+    @extend_schema(responses=s.InstalmentLineSerializer(many=True))
     @action(detail=True, methods=["get"], url_path="fixed-fee")
     def fixed_fee(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         year = self.get_object()
         lines = selectors.fixed_fee_schedule(programme_year=year)
-        return Response([{"month": ln.month, "instalment": str(ln.instalment),
-                          "required_hours": str(ln.required_hours),
-                          "approved_hours": str(ln.approved_hours), "status": ln.status,
-                          "amount_payable": str(ln.amount_payable), "note": ln.note}
-                         for ln in lines])
+        return Response(s.InstalmentLineSerializer(lines, many=True).data)
 
+    @extend_schema(responses=s.ApprovalBlockersSerializer)
     @action(detail=True, methods=["get"], url_path="approval-blockers")
     def approval_blockers(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         year = self.get_object()

@@ -226,3 +226,31 @@ class MilestoneSerializer(serializers.ModelSerializer):
         from django.utils import timezone
 
         return obj.status != m.MilestoneStatus.DONE and obj.due_date < timezone.localdate()
+
+
+class InstalmentLineSerializer(serializers.Serializer):
+    """One month of the fixed-fee schedule (``selectors.fixed_fee_schedule``)."""
+
+    month = serializers.DateField()
+    instalment = serializers.DecimalField(max_digits=14, decimal_places=2,
+                                          rounding="ROUND_HALF_UP")
+    required_hours = serializers.DecimalField(max_digits=10, decimal_places=2,
+                                              rounding="ROUND_HALF_UP")
+    approved_hours = serializers.DecimalField(max_digits=10, decimal_places=2,
+                                              rounding="ROUND_HALF_UP")
+    status = serializers.ChoiceField(choices=["payable", "held", "prorated"])
+    amount_payable = serializers.DecimalField(max_digits=14, decimal_places=2,
+                                              rounding="ROUND_HALF_UP")
+    note = serializers.CharField(allow_blank=True)
+
+
+class ApprovalBlockersSerializer(serializers.Serializer):
+    blockers = serializers.ListField(child=serializers.CharField(),
+                                     help_text="Why a report for this year cannot be approved "
+                                               "yet; empty when nothing blocks it.")
+
+
+class ActivationBlockersSerializer(serializers.Serializer):
+    activation = serializers.ListField(child=serializers.CharField(),
+                                       help_text="What must be done before the agreement can "
+                                                 "be activated; empty when nothing blocks it.")
