@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django_scopes import scope
 
@@ -38,10 +38,12 @@ class TenantMiddleware:
         if slug is None:
             return self.get_response(request)
         organization = Organization.objects.filter(slug=slug).first()
+        is_api = request.path_info.startswith("/api/")
         if organization is None:
+            if is_api:
+                return api_not_found()
             raise Http404("No such organization.")
         request.organization = organization  # type: ignore[attr-defined]
-        is_api = request.path_info.startswith("/api/")
         if request.user.is_authenticated and not is_api:
             membership = membership_for(user=request.user, organization=organization)
             if membership is None:
@@ -53,6 +55,18 @@ class TenantMiddleware:
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()
         return response
+
+
+def api_not_found() -> JsonResponse:
+    """The API's 404 in its one error shape (``comanage.core.api.exception_handler``).
+
+    The message is DRF's own ``NotFound`` text, the one an outsider gets for an organization
+    that exists: an unknown slug and someone else's organization must read the same.
+    """
+    from rest_framework.exceptions import NotFound
+
+    return JsonResponse({"errors": [{"field": None, "code": NotFound.default_code,
+                                     "message": str(NotFound.default_detail)}]}, status=404)
 
 
 CSP = (
