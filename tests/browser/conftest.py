@@ -209,3 +209,14 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:  # type
          "nodes": [n["target"] for n in v["nodes"]][:5]}
         for v in result["violations"] if v["impact"] in impacts
     ]
+
+
+def pass_step_up(page, email: str) -> None:  # type: ignore[no-untyped-def]
+    """At a signing step the server may ask for a fresh code (step-up): give it one."""
+    field = page.locator("form input[autocomplete=one-time-code]")
+    if "/2fa/" in page.url:
+        pass_second_factor(page, email)
+    elif field.count():
+        field.first.fill(totp_code(email))
+        page.locator("form:has(input[autocomplete=one-time-code]) button[type=submit]").click()
+        page.wait_for_load_state("networkidle")

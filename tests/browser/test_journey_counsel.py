@@ -3,7 +3,7 @@
 
 import pytest
 
-from .conftest import axe_violations, login, pass_second_factor, shot
+from .conftest import axe_violations, login, pass_step_up, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -24,7 +24,7 @@ def test_counsel_returns_then_approves_a_report(page, browser, e2e):
         "Please attach the committee minutes for Q3 before approval.")
     section.get_by_role("button", name="Return to the administrator").click()
     page.wait_for_load_state("networkidle")
-    pass_second_factor(page, "counsel@riverside.example")
+    pass_step_up(page, "counsel@riverside.example")
     assert page.locator(".messages li").first.is_visible()
 
     # The administrator sees it in the work queue, reviews and resubmits it.
@@ -46,7 +46,7 @@ def test_counsel_returns_then_approves_a_report(page, browser, e2e):
         pytest.fail("approval is blocked: " + section.locator(".messages").inner_text())
     approve.click()
     page.wait_for_load_state("networkidle")
-    pass_second_factor(page, "counsel@riverside.example")
+    pass_step_up(page, "counsel@riverside.example")
     page.goto(e2e.base_url + report_url)
     assert "Approved by counsel" in page.locator("main").inner_text()
     shot(page, "journey-counsel-approved")

@@ -38,7 +38,7 @@ def test_a_physician_logs_hours_and_opens_a_statement(page, e2e):
     assert statements.get_by_role("heading", name="Your statements").is_visible()
     link = statements.get_by_role("link", name="PDF").first
     assert link.is_visible(), "the demo should have a statement for Dr Adams"
-    response = page.request.get(link.get_attribute("href"))
+    response = page.request.get(e2e.base_url + link.get_attribute("href"))
     assert response.status == 200
     assert response.headers["content-type"].startswith("application/pdf")
     assert page.console_errors == []
