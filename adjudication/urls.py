@@ -25,8 +25,9 @@ urlpatterns = [
          name="adjudication_payments_csv"),
     path("adjudication/reports/<int:report_id>/payments/<int:line_id>/record/",
          views.payment_record, name="adjudication_payment_record"),
-    path("adjudication/reports/<int:report_id>/<str:action>/", views.report_transition,
-         name="adjudication_report_transition"),
+    *[path(f"adjudication/reports/<int:report_id>/{action}/", view, {"action": action},
+           name="adjudication_report_transition")
+      for action, view in views.TRANSITION_VIEWS.items()],
     path("adjudication/counsel/", views.counsel_queue, name="counsel_queue"),
     path("adjudication/ceo/", views.ceo_queue, name="ceo_queue"),
     path("adjudication/statements/", views.statement_list, name="adjudication_statements"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -114,10 +115,9 @@ def report_pdf(request: HttpRequest, org_slug: str, report_id: int) -> HttpRespo
                          download="download" in request.GET)
 
 
-@org_view("report.view")
-@require_POST
 def report_transition(request: HttpRequest, org_slug: str, report_id: int,
                       action: str) -> HttpResponse:
+    """One step of the approval trail; mounted once per action (``TRANSITION_VIEWS``)."""
     report = _report(report_id)
     # A signature needs a code entered with this very request, not one from sign-in.
     if action in services.SIGNING_ACTIONS and (
@@ -134,6 +134,13 @@ def report_transition(request: HttpRequest, org_slug: str, report_id: int,
     messages.success(request, f"Done: the report is now "
                               f"{AdjudicationReport.objects.get(pk=report.pk).get_status_display().lower()}.")
     return redirect(back)
+
+
+# Each action is its own route declaring the permission its step needs (the service checks it
+# again), so a role that may not take a step is refused before anything is looked up.
+TRANSITION_VIEWS: dict[str, Callable[..., HttpResponse]] = {
+    name: org_view(rule.permission)(require_POST(report_transition))
+    for name, rule in services.TRANSITIONS.items()}
 
 
 @org_view("report.prepare")

@@ -294,10 +294,12 @@ def fee_schedule(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
 
 @org_view("physician.view")
 def practice_list(request: HttpRequest, org_slug: str) -> HttpResponse:
-    if _own_physician(request) is not None:
-        raise PermissionDenied("Physicians see their own record only.")
     q = request.GET.get("q", "").strip()
     practices = Practice.objects.all()
+    if _own_physician(request) is not None:
+        # ``physician.view`` is own-rows-only for a physician and no practice is a physician's
+        # own record: the list is empty, as the API's (``TenantViewSet.filter_own``).
+        practices = practices.none()
     if q:
         practices = practices.filter(Q(name__icontains=q) | Q(contact_name__icontains=q))
     if request.GET.get("export") == "csv":
@@ -448,15 +450,23 @@ def timesheet_list(request: HttpRequest, org_slug: str) -> HttpResponse:
         "statuses": TimeSheetStatus.choices})
 
 
-@org_view("timelog.view")
+TIMESHEET_ACTIONS = {"submit": "timelog.edit", "approve": "timelog.approve",
+                     "return": "timelog.approve"}
+
+
+# POST needs at least ``timelog.edit`` (a physician submits their own sheet); approving and
+# returning need ``timelog.approve`` on top, checked per action below.
+@org_view("timelog.view", post="timelog.edit")
 def timesheet_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     sheet = get_checked(request, TimeSheet.objects.select_related("agreement", "physician"), pk,
                         "timelog.view")
     form = f.ReviewForm(request.POST or None)
     if request.method == "POST":
         action = request.POST.get("action", "")
-        permission = "timelog.edit" if action == "submit" else "timelog.approve"
-        get_checked(request, TimeSheet, pk, permission)
+        if action not in TIMESHEET_ACTIONS:
+            messages.error(request, "Unknown action.")
+            return redirect(_url("timesheet_detail", request, pk))
+        get_checked(request, TimeSheet, pk, TIMESHEET_ACTIONS[action])
         try:
             if action == "submit":
                 services.timesheet_submit(timesheet=sheet, user=request.user,
@@ -464,11 +474,9 @@ def timesheet_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
             elif action == "approve":
                 services.timesheet_approve(timesheet=sheet, user=request.user,
                                            note=request.POST.get("note", ""))
-            elif action == "return":
+            else:
                 services.timesheet_return(timesheet=sheet, user=request.user,
                                           note=request.POST.get("note", ""))
-            else:
-                raise ValidationError({"action": "Unknown action."})
         except ValidationError as exc:
             for errors in exc.message_dict.values():
                 for message in errors:
@@ -540,7 +548,7 @@ def flag_list(request: HttpRequest, org_slug: str) -> HttpResponse:
         "page": _paginate(request, flags), "state": state, "q": q})
 
 
-@org_view("flag.view")
+@org_view("flag.view", post="flag.resolve")
 def flag_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     flag = get_checked(request, ComplianceFlag, pk, "flag.view")
     form = f.ResolveForm(request.POST or None, instance=copy.copy(flag))
@@ -590,7 +598,7 @@ def document_download(request: HttpRequest, org_slug: str, pk: int) -> FileRespo
 
 # --- milestones ------------------------------------------------------------------------------
 
-@org_view("agreement.view")
+@org_view("agreement.view", post="agreement.edit")
 def milestone_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = get_checked(request, Agreement, agreement_pk, "agreement.view")
     form = f.PlanForm(request.POST or None)
@@ -641,16 +649,15 @@ HISTORY: dict[str, tuple[type, str, str]] = {
 }
 
 
-@org_view("org.view")
+# History names staff and shows every edit: ``history.view`` is not a physician's, on any
+# record (their own included), so a physician gets 403 before any object is looked up.
+@org_view("history.view")
 def record_history(request: HttpRequest, org_slug: str, kind: str, pk: int) -> HttpResponse:
     """Who changed what, when, for any agreement record (its own permission is checked)."""
     if kind not in HISTORY:
         raise Http404
     model, permission, back_name = HISTORY[kind]
     obj = get_checked(request, model, pk, permission)
-    if request.membership.role == "physician":
-        # History names staff and shows every edit; physicians see their own records only.
-        raise PermissionDenied("History is not shown to physicians.")
     back = "" if back_name == "agreement_list" else _url(back_name, request, pk)
     return object_history(request, obj, back_url=back)
 

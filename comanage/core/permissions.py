@@ -66,6 +66,8 @@ PERMISSION_TABLE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "org.manage": (frozenset({ADMIN}), frozenset()),
     "audit.view": (frozenset({ADMIN, AUDITOR, COUNSEL, EXECUTIVE}), frozenset()),
     "job.view": (READERS, frozenset({PHYSICIAN})),
+    # a record's change history names staff and every edit: not shown to physicians
+    "history.view": (READERS, frozenset()),
     # agreements (issue 3)
     "agreement.view": (READERS, frozenset({PHYSICIAN})),
     "agreement.edit": (frozenset({ADMIN}), frozenset()),

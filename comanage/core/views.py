@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods
 
 from .jobs import job_live_state
 from .models import ApiToken, Job
-from .permissions import membership_can
+from .permissions import PERMISSION_TABLE, is_own_only, membership_can
 from .selectors import memberships_of
 from .signals import worker_last_seen
 
@@ -38,26 +38,45 @@ def public_view(view: Callable) -> Callable:
 
 
 def check_permission(request: HttpRequest, permission: str, obj: Any = None) -> None:
-    """403 within the tenant when the role lacks ``permission`` (on ``obj``)."""
+    """403 within the tenant when the role lacks ``permission`` (on ``obj``).
+
+    A physician who holds ``permission`` for their own records only gets 404 for someone
+    else's ``obj``: the id of a record that is not theirs tells them nothing.
+    """
     membership = getattr(request, "membership", None)
     if membership is None:
         raise Http404("No such organization.")
     if not membership_can(membership, permission, obj):
+        if obj is not None and is_own_only(membership, permission):
+            raise Http404
         raise PermissionDenied(
             f"Your role ({membership.get_role_display()}) does not allow this.")
 
 
-def org_view(permission: str) -> Callable[[Callable], Callable]:
-    """Declare the permission an organization view needs, and check it."""
+def org_view(permission: str, **per_method: str) -> Callable[[Callable], Callable]:
+    """Declare the permission an organization view needs, and check it.
+
+    ``org_view("timelog.view", post="timelog.edit")``: a page that is read with one permission
+    and acted on with another declares both; the one for the request's method is checked
+    before the view runs (a method not named uses ``permission``). The declaration is exposed
+    as ``view.comanage_permission``: the permission name, or ``{"GET": ..., "POST": ...}``
+    when methods differ (read by ``tests/test_isolation_routes.py``).
+    """
+    by_method = {"GET": permission, "POST": permission,
+                 **{method.upper(): name for method, name in per_method.items()}}
+    unknown = [name for name in by_method.values() if name not in PERMISSION_TABLE]
+    if unknown:
+        raise ImproperlyConfigured(f"org_view: unknown permission(s) {unknown}")
 
     def decorator(view: Callable) -> Callable:
         @login_required
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            check_permission(request, permission)
+            check_permission(request, by_method.get(request.method or "GET", permission))
             return view(request, *args, **kwargs)
 
-        wrapped.comanage_permission = permission  # type: ignore[attr-defined]
+        wrapped.comanage_permission = (  # type: ignore[attr-defined]
+            by_method if per_method else permission)
         return wrapped
 
     return decorator

@@ -121,7 +121,8 @@ def page_matrix(o: Objects) -> list[tuple[str, set[str], int]]:
         (f"{b}/committee/{o.meeting.pk}/edit/", ADMIN, 403),
         (f"{b}/milestones/{o.milestone.pk}/edit/", ADMIN, 403),
         (f"{b}/documents/{o.document.pk}/download/", READERS, 403),
-        (f"{b}/practices/", READERS, 403),
+        # physician.view is own-rows-only for a physician; no practice is theirs: empty list.
+        (f"{b}/practices/", READERS, 200),
         (f"{b}/practices/new/", ADMIN, 403),
         (f"{b}/practices/{o.practice.pk}/edit/", ADMIN, 403),
         (f"{b}/physicians/", READERS, 200),
@@ -139,7 +140,8 @@ def page_matrix(o: Objects) -> list[tuple[str, set[str], int]]:
         (f"{b}/compliance/{o.flag.pk}/", READERS, 403),
         (f"{b}/history/agreement/{o.own.pk}/", READERS, 403),
         (f"{b}/history/timesheet/{o.own_sheet.pk}/", READERS, 403),
-        (f"{b}/history/timesheet/{o.other_sheet.pk}/", READERS, 404),
+        # history.view is not a physician's: refused before any record is looked up.
+        (f"{b}/history/timesheet/{o.other_sheet.pk}/", READERS, 403),
         (f"{b}/history/flag/{o.flag.pk}/", READERS, 403),
         (f"{b}/history/fmv/{o.fmv.pk}/", READERS, 403),
         (f"{b}/portal/", READERS, 200),
