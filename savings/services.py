@@ -756,6 +756,15 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
     else:
         already, distributed_sources = _already_distributed(programme_year)
     indicators = _key_indicators(programme_year)
+    assumed_met: list[str] = []
+    if projection:
+        # In-year, an indicator not measured yet is no evidence of harm: the projection assumes
+        # it met (and says so); the year's calculation takes the outcomes as they are.
+        assumed_met = [k.key for k in indicators if k.result is None and not k.met]
+        indicators = [engine.KeyIndicatorOutcome(key=k.key, name=k.name, met=True,
+                                                 baseline=k.baseline, result=k.result,
+                                                 tolerance_pct=k.tolerance_pct)
+                      if k.key in assumed_met else k for k in indicators]
     if "key_indicators_met" in overrides:
         met = bool(overrides["key_indicators_met"])
         indicators = [engine.KeyIndicatorOutcome(key=k.key, name=k.name, met=met,
@@ -793,6 +802,7 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         "key_indicators": [engine._jsonable(k) for k in indicators],
         "overrides": engine._jsonable(overrides),
         "as_of": as_of.isoformat() if as_of else None,
+        "key_indicators_assumed_met_in_projection": assumed_met,
     }
     checksum = hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":"))
                               .encode()).hexdigest()
