@@ -177,6 +177,20 @@ class Job(TenantOwned):
     def is_finished(self) -> bool:
         return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
+    @property
+    def label(self) -> str:
+        """What the job is, in words: "savings.import" -> "Cost data import"."""
+        plain = self.kind.replace(".", " ").replace("_", " ").capitalize()
+        return JOB_LABELS.get(self.kind, plain)
+
+
+JOB_LABELS = {
+    "savings.import": "Cost data import",
+    "savings.calculation": "Savings calculation",
+    "indicator case import": "Patient-level case import",
+    "adjudication run": "Adjudication calculation",
+}
+
 
 class BusinessEvent(TenantOwned):
     """A named, attributable business event (``report.approved``, ``payment.recorded``)."""
