@@ -161,8 +161,11 @@ def job_progress(request: HttpRequest, org_slug: str, job_id: int) -> HttpRespon
         raise Http404
     state = job_live_state(job)
     response = render(request, "core/_job_progress.html", {"job": job, "state": state})
-    if job.is_finished and request.htmx and job.result_url and job.status == "succeeded":
-        response["HX-Trigger"] = "job-finished"
+    if job.is_finished and request.htmx:
+        # The job finished while the page watched it: reload the page once so everything on it
+        # (status cards, results, counts) shows the final state. A page rendered after the job
+        # finished does not poll, so this cannot loop.
+        response["HX-Refresh"] = "true"
     return response
 
 

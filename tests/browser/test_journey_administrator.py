@@ -71,5 +71,4 @@ def test_an_administrator_sets_up_an_agreement_and_imports_data(page, e2e, tmp_p
     assert page.locator(".job-progress .badge").first.inner_text() == "Succeeded"
     assert progress.get_attribute("aria-valuenow") == "100"
     shot(page, "journey-administrator-import-done")
-    # savings/agreement.html still has an inline onchange (blocked by the CSP; reported).
-    assert [e for e in page.console_errors if "inline event handler" not in e] == []
+    assert page.console_errors == []
