@@ -83,7 +83,7 @@ def indicator_home(request: HttpRequest, org_slug: str) -> HttpResponse:
     return render(request, "indicators/home.html", {"rows": rows})
 
 
-@org_view("indicator.view")
+@org_view("indicator.view", post="indicator.edit")
 def template_library(request: HttpRequest, org_slug: str) -> HttpResponse:
     if request.method == "POST":
         check_permission(request, "indicator.edit")
@@ -581,7 +581,7 @@ def action_plan_create(request: HttpRequest, org_slug: str, agreement_pk: int, p
         "title": f"Action plan: {definition.name} ({year.label})"})
 
 
-@org_view("indicator.view")
+@org_view("indicator.view", post="indicator.edit")
 def action_plan_detail(request: HttpRequest, org_slug: str, agreement_pk: int, plan_pk: int
                        ) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)

@@ -229,7 +229,7 @@ def calculation_detail(request: HttpRequest, org_slug: str, agreement_pk: int,
         "own_only": _own_only(request)})
 
 
-@org_view("savings.view")
+@org_view("history.view")
 def calculation_history(request: HttpRequest, org_slug: str, agreement_pk: int,
                         calculation_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
@@ -290,7 +290,7 @@ def _form_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
-@org_view("savings.view")
+@org_view("savings.view", post="savings.edit")
 def opportunity_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     form = OpportunityForm(initial={"base_year": agreement.term_start.year - 1})
@@ -337,7 +337,7 @@ def opportunity_edit(request: HttpRequest, org_slug: str, agreement_pk: int,
                   {"agreement": agreement, "opportunity": opportunity, "form": form})
 
 
-@org_view("savings.view")
+@org_view("history.view")
 def opportunity_history(request: HttpRequest, org_slug: str, agreement_pk: int,
                         opportunity_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
