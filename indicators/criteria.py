@@ -997,9 +997,16 @@ def populations_evaluate_many(
     *,
     case_id_field: str = "case_id",
     field_types: Mapping[str, str] | None = None,
+    case_ids_checked: bool = False,
 ) -> dict[str, PopulationResult]:
-    """Evaluate several measures over one frame, reading each column only once."""
+    """Evaluate several measures over one frame, reading each column only once.
+
+    ``case_ids_checked``: the caller has already refused empty and repeated case ids (the case
+    file validation does), so the engine does not hash a million ids a second time.
+    """
     view = FrameView(frame, field_types=field_types)
+    if case_ids_checked:
+        view.checked_case_ids.add(case_id_field)
     return {
         key: populations_evaluate(definition, view, case_id_field=case_id_field)
         for key, definition in definitions.items()

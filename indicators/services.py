@@ -463,7 +463,7 @@ def case_import_apply(*, case_import: CaseImport, user: User | None = None,
     t = time.perf_counter()
     codes = membership.codes_encode(
         [membership.flags_pack(evaluated[d.key].cases, kind=d.kind) for d in definitions])
-    case_ids = typed[casefile.CASE_ID].to_numpy(dtype=object)
+    case_ids = typed[casefile.CASE_ID]
     with transaction.atomic():
         CaseMembership.objects.filter(case_import=case_import).delete()
         memberships_store(case_import=case_import, case_ids=case_ids, codes=codes)
@@ -506,35 +506,17 @@ def case_import_apply(*, case_import: CaseImport, user: User | None = None,
     return ImportOutcome(case_import=case_import, results=results, timings=timings)
 
 
-def memberships_store(*, case_import: CaseImport, case_ids: np.ndarray, codes: np.ndarray
-                      ) -> int:
-    """Bulk-load the cases: PostgreSQL COPY (one round trip for a million rows), else
-    ``bulk_create`` in batches. Measured in bench/indicators_bench.py."""
+def memberships_store(*, case_import: CaseImport, case_ids: Any, codes: np.ndarray) -> int:
+    """Bulk-load the cases (``case_ids`` in file order, a Series or array of text; ``codes``
+    from ``membership.codes_encode``): PostgreSQL COPY (one round trip for a million rows),
+    else ``bulk_create`` in batches. Measured in bench/indicators_bench.py."""
     count = len(case_ids)
     if count == 0:
         return 0
     if connection.vendor == "postgresql":
-        # COPY in CSV format, the CSV written by pyarrow (C++): quoting is handled for any
-        # case id, and a million rows go in one round trip.
-        import pyarrow as pa
-        from pyarrow import csv as pacsv
-
-        table = pa.table({
-            "organization_id": pa.array(np.full(count, case_import.organization_id)),
-            "case_import_id": pa.array(np.full(count, case_import.pk)),
-            "row_number": pa.array(np.arange(2, count + 2)),
-            "case_id": pa.array(case_ids, type=pa.string()),
-            "codes": pa.array(codes.astype(f"U{codes.dtype.itemsize}"), type=pa.string()),
-        })
-        sink = io.BytesIO()
-        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
-        sink.seek(0)
-        table_name = CaseMembership._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.cursor.copy_expert(
-                f"COPY {table_name} (organization_id, case_import_id, row_number, case_id, "
-                "codes) FROM STDIN WITH (FORMAT csv)", sink)
+        _memberships_copy(case_import=case_import, case_ids=case_ids, codes=codes)
         return count
+    id_text = np.asarray(case_ids, dtype=object)
     code_text = codes.astype(str)
     batch = 5000
     for offset in range(0, count, batch):
@@ -542,10 +524,42 @@ def memberships_store(*, case_import: CaseImport, case_ids: np.ndarray, codes: n
             CaseMembership(organization_id=case_import.organization_id,
                            case_import_id=case_import.pk, row_number=offset + i + 2,
                            case_id=str(cid), codes=code)
-            for i, (cid, code) in enumerate(zip(case_ids[offset:offset + batch],
+            for i, (cid, code) in enumerate(zip(id_text[offset:offset + batch],
                                                 code_text[offset:offset + batch], strict=True))
         ])
     return count
+
+
+def _memberships_copy(*, case_import: CaseImport, case_ids: Any, codes: np.ndarray) -> None:
+    """COPY in CSV format, written by pyarrow (C++, so any case id is quoted correctly) from
+    Arrow columns built without a Python object per case: the ids are the file's own Arrow
+    strings, the fixed-width codes are wrapped as strings in place."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    count = len(case_ids)
+    # An Arrow-backed Series hands over its buffers (no copy); other input is converted once.
+    ids = pa.array(case_ids, type=pa.string(), from_pandas=True)
+    width = codes.dtype.itemsize
+    code_bytes = np.ascontiguousarray(codes).view(np.uint8)
+    offsets = np.arange(0, (count + 1) * width, width, dtype=np.int64)
+    code_text = pa.Array.from_buffers(pa.large_string(), count,
+                                      [None, pa.py_buffer(offsets), pa.py_buffer(code_bytes)])
+    table = pa.table({
+        "organization_id": pa.array(np.full(count, case_import.organization_id)),
+        "case_import_id": pa.array(np.full(count, case_import.pk)),
+        "row_number": pa.array(np.arange(2, count + 2)),
+        "case_id": ids,
+        "codes": code_text,
+    })
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
+    sink.seek(0)
+    table_name = CaseMembership._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(
+            f"COPY {table_name} (organization_id, case_import_id, row_number, case_id, "
+            "codes) FROM STDIN WITH (FORMAT csv)", sink)
 
 
 # --------------------------------------------------------------------------------------------
