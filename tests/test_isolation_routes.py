@@ -5,7 +5,8 @@ The test walks the URL configuration. For each route under ``/o/<org_slug>/`` an
 organization A (riverside) and the outsider (administrator of B, lakeview) against real objects of
 A, using the permission the route *declares*:
 
-* function views: ``view.comanage_permission`` (``comanage.core.views.org_view``);
+* function views: ``view.comanage_permission`` (``comanage.core.views.org_view``): one
+  permission for every method, or ``{"GET": ..., "POST": ...}`` when they differ;
 * class views: ``view_class.permission_required`` (``OrgPermissionMixin``);
 * DRF views: ``cls.permission_map[action]`` (actions from the router's ``callback.actions``).
 
@@ -17,7 +18,9 @@ of the apps, history tables included, so an UPDATE shows up too). Permitted atte
 rolled-back savepoint so one check never changes the objects the next one uses.
 
 Engineers adding a route: use a kwarg name this test can map to a model (``<int:pk>`` after a
-plural path segment naming the model, ``<int:agreement_pk>``, ...) or add it to ``EXPLICIT``.
+plural path segment naming the model, ``<int:agreement_pk>``, ...) or add it to ``EXPLICIT``;
+when only some objects make sense for a route (a shared-savings agreement for the savings pages),
+say which in ``ROUTE_OBJECTS``.
 """
 
 from __future__ import annotations
@@ -47,7 +50,35 @@ PROBED_METHODS = ["GET", "POST"]  # function views do not say which methods they
 # What cannot be inferred: url name -> {kwarg: model label, or a literal value to use}.
 EXPLICIT: dict[str, dict[str, str]] = {
     "record_history": {"kind": "=agreement", "pk": "agreements.Agreement"},
+    "agreement_setup": {"step": "=parties"},
+    "executive_agreement_csv": {"table": "=years"},
+    "admin_workspace_csv": {"table": "=jobs"},
+    "physician_home_csv": {"table": "=timelogs"},
+    "savings_column_docs": {"kind": "=usage"},
+    "savings_template": {"kind": "=usage"},
+    **{name: {"pk": "indicators.IndicatorDefinition"} for name in (
+        "indicator_definition_edit", "indicator_definition_history", "indicator_result_create",
+        "indicator_benchmark_create", "indicator_action_plan_create")},
+    **{name: {"import_pk": "indicators.CaseImport"} for name in (
+        "indicator_import_detail", "indicator_import_confirm")},
+    **{name: {"import_pk": "savings.DataImport"} for name in (
+        "savings_import", "savings_import_confirm", "savings_import_file",
+        "savings_import_history")},
 }
+# Query strings a route needs to be a page at all (an htmx fragment's parameters).
+QUERY: dict[str, str] = {
+    "indicator_criteria_row": "population=denominator",
+}
+# Which objects a route needs, when not any of its model will do: url-name prefix ->
+# {model label: filter}. The first matching prefix wins.
+ROUTE_OBJECTS: list[tuple[str, dict[str, dict[str, Any]]]] = [
+    # Savings pages exist for shared-savings agreements only (others are 404 by design).
+    ("savings_", {"agreements.Agreement": {"kind": "shared_savings"}}),
+    # Case drill-downs exist for results computed from a case file.
+    ("indicator_result_cases", {
+        "agreements.Agreement": {"indicator_definitions__results__source": "case_file"},
+        "indicators.IndicatorResult": {"source": "case_file"}}),
+]
 # kwarg name -> model label, for names that do not spell their model.
 KWARG_MODELS: dict[str, str] = {
     "job_id": "core.Job",
@@ -58,6 +89,7 @@ KWARG_MODELS: dict[str, str] = {
     "report_id": "adjudication.AdjudicationReport",
     "run_pk": "adjudication.CalculationRun",
     "run_id": "adjudication.CalculationRun",
+    "calculation_pk": "savings.SavingsCalculation",
 }
 
 
@@ -158,7 +190,10 @@ def methods_and_permissions(route: Route) -> tuple[dict[str, str | None], list[s
         problems.append(f"{route.pattern}: function view {callback.__module__}."
                         f"{callback.__name__} declares no permission (use @org_view)")
         return {}, problems
-    return dict.fromkeys(PROBED_METHODS, callback.comanage_permission), problems
+    declared = callback.comanage_permission
+    if isinstance(declared, dict):  # org_view("x.view", post="x.edit")
+        return {m: declared.get(m) for m in PROBED_METHODS if m in declared}, problems
+    return dict.fromkeys(PROBED_METHODS, declared), problems
 
 
 # ----------------------------------------------------------------------------- URL filling
@@ -217,6 +252,13 @@ def _kwarg_model(route: Route, kwarg: str) -> type[models.Model] | str | None:
     return None
 
 
+def _route_filter(route: Route, model: type[models.Model]) -> dict[str, Any]:
+    for prefix, filters in ROUTE_OBJECTS:
+        if route.name.startswith(prefix):
+            return filters.get(model._meta.label, {})
+    return {}
+
+
 def fill(route: Route, organization: Organization) -> tuple[str | None, str]:
     """The concrete URL for ``route`` with objects of ``organization``, or (None, why)."""
     values: dict[str, str] = {"org_slug": organization.slug}
@@ -237,8 +279,18 @@ def fill(route: Route, organization: Organization) -> tuple[str | None, str]:
                 queryset = queryset.filter(organization=organization)
             for parent in chosen:  # a child of the objects already chosen, when related
                 for f in target._meta.fields:
-                    if f.is_relation and f.related_model is type(parent):
+                    if not f.is_relation:
+                        continue
+                    if f.related_model is type(parent):
                         queryset = queryset.filter(**{f.name: parent})
+                        continue
+                    # ... or related through one step (a result's definition's agreement)
+                    for g in f.related_model._meta.fields:
+                        if g.is_relation and g.related_model is type(parent) and not any(
+                                h.is_relation and h.related_model is type(parent)
+                                for h in target._meta.fields):
+                            queryset = queryset.filter(**{f"{f.name}__{g.name}": parent})
+            queryset = queryset.filter(**_route_filter(route, target))
             obj = queryset.order_by("pk").first()
         if obj is None:
             return None, (f"{route.pattern} (name '{route.name}'): no {target.__name__} of "
@@ -249,7 +301,7 @@ def fill(route: Route, organization: Organization) -> tuple[str | None, str]:
     match = resolve(url)
     assert match.func is route.callback or getattr(match.func, "cls", 0) is getattr(
         route.callback, "cls", 1), f"{url} resolves elsewhere than {route.pattern}"
-    return url, ""
+    return url + (f"?{QUERY[route.name]}" if route.name in QUERY else ""), ""
 
 
 # ----------------------------------------------------------------------------- the test
@@ -310,12 +362,42 @@ def _verdict(expected: str, method: str, status: int) -> bool:
     return status < 400
 
 
+def _complete_the_seed(organization: Organization) -> None:
+    """Objects the demo does not make but routes need: a job and a stored document, made with
+    the apps' own services as an administrator would."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django_scopes import scope
+
+    from agreements.models import Agreement
+    from agreements.services import document_upload
+    from comanage.core.jobs import job_create
+    from comanage.core.models import Job
+    from savings.services import CALCULATION_JOB_KIND
+
+    with scopes_disabled():
+        admin = Membership.objects.get(
+            organization=organization, role=Role.ADMINISTRATOR,
+            user__email=f"administrator@{organization.slug}.example").user
+    with scope(organization=organization):
+        if not Job.objects.exists():
+            # A savings job serves the job pages and the savings job page alike.
+            job_create(organization=organization, kind=CALCULATION_JOB_KIND, user=admin)
+        agreement = Agreement.objects.order_by("pk").first()
+        if agreement is not None and not agreement.documents.exists():
+            pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+            document_upload(agreement=agreement, kind=agreement.documents.model._meta.get_field(
+                "kind").choices[0][0], title="Signed agreement",
+                upload=SimpleUploadedFile("agreement.pdf", pdf, "application/pdf"), user=admin)
+
+
 @pytest.mark.slow
 @pytest.mark.django_db
 def test_every_org_route_enforces_tenant_and_role(record_property):  # type: ignore[no-untyped-def]
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115, PTH123
     with scopes_disabled():
         org_a = Organization.objects.get(slug=ORG_A)
+    _complete_the_seed(org_a)
+    with scopes_disabled():
         members = {m.role: m.user for m in Membership.objects.filter(
             organization=org_a, is_active=True).select_related("user").order_by("pk")
             if m.user.email.endswith(f"@{ORG_A}.example") or m.role == Role.PHYSICIAN}
