@@ -292,10 +292,26 @@ def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
             "stamp": run.created_at.isoformat()}
 
 
+_FONT_CONFIG: Any = None
+
+
+def _font_config() -> Any:
+    """One FontConfiguration per process: a fresh one per document reloads fontconfig and
+    Pango's font map, which was most of a statement's time and a third of the report's
+    (bench/adjudication_bench.py). Documents use system fonts only (no @font-face), so sharing
+    it changes no byte of the output."""
+    global _FONT_CONFIG
+    if _FONT_CONFIG is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        _FONT_CONFIG = FontConfiguration()
+    return _FONT_CONFIG
+
+
 def _write(html: str, *, stamp: str, title: str) -> bytes:
     from weasyprint import HTML
 
-    document = HTML(string=html, base_url="/").render()
+    document = HTML(string=html, base_url="/").render(font_config=_font_config())
     when = dt.datetime.fromisoformat(stamp).replace(microsecond=0)
     document.metadata.created = when.isoformat()
     document.metadata.modified = when.isoformat()

@@ -159,6 +159,15 @@ def main() -> None:
     print(f"40 physician statements with {WORKERS} processes: {elapsed:.2f} s "
           f"({elapsed / 40 * 1000:.0f} ms each wall, {sum(sizes) / 1024:.0f} KiB total)"
           f"  [target < 10 s]")
+    # The same work in this one warmed process, for comparison: which is faster depends on how
+    # loaded the 2 cores are (load 4: 10.5 s pooled vs 8.0 s sequential; load 3: 3.4 vs 4.6 s).
+    from adjudication.pdf import render_statement
+
+    start = time.perf_counter()
+    for statement in statements:
+        render_statement(statement)
+    print(f"40 physician statements sequentially in one process: "
+          f"{time.perf_counter() - start:.2f} s")
 
 
 if __name__ == "__main__":
