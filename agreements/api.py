@@ -99,7 +99,7 @@ class ProgrammeYearViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Bas
         return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
 
     @extend_schema(responses=s.InstalmentLineSerializer(many=True))
-    @action(detail=True, methods=["get"], url_path="fixed-fee")
+    @action(detail=True, methods=["get"], url_path="fixed-fee", pagination_class=None)
     def fixed_fee(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         year = self.get_object()
         lines = selectors.fixed_fee_schedule(programme_year=year)
