@@ -155,9 +155,11 @@ def _read_csv_arrow(data: bytes) -> pd.DataFrame:
     column_types = {name: pa.string() for name in names if name == CASE_ID}
     table = pacsv.read_csv(
         io.BytesIO(data),
+        # Arrow's default ISO-8601 parser is strict: 2025-02-30 leaves the column as text (and
+        # validation reports the row), where a "%Y-%m-%d" strptime parser would roll it over to
+        # 2025-03-02.
         convert_options=pacsv.ConvertOptions(column_types=column_types,
-                                             strings_can_be_null=True,
-                                             timestamp_parsers=["%Y-%m-%d"]))
+                                             strings_can_be_null=True))
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
@@ -235,14 +237,18 @@ def _convert(series: pd.Series, kind: str) -> tuple[object, np.ndarray, np.ndarr
     """(converted column, blank mask, bad mask)."""
     fast = _typed_fast(series, kind)
     if fast is not None:
-        return fast, np.zeros(0, dtype=bool), np.zeros(len(series), dtype=bool)
+        bad = np.zeros(len(series), dtype=bool)
+        if kind == "number":
+            # Case fields that are numbers are ages, durations and counts: never negative.
+            bad = np.asarray(fast < 0, dtype=bool)
+        return fast, np.zeros(0, dtype=bool), bad
     series = _as_text(series)
     blank = _blank(series)
     text = series.str.strip()
     if kind == "number":
         numbers = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
         values = numbers.to_numpy(dtype="float64", na_value=np.nan)
-        return values, blank, np.isnan(values) & ~blank
+        return values, blank, (np.isnan(values) | (values < 0)) & ~blank
     if kind == "date":
         parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
         values = parsed.to_numpy(dtype="datetime64[us]")
@@ -257,8 +263,14 @@ def _convert(series: pd.Series, kind: str) -> tuple[object, np.ndarray, np.ndarr
     return series.where(~blank, None), blank, np.zeros(len(series), dtype=bool)
 
 
-_KIND_WORDS = {"number": "a number", "date": "an ISO date (YYYY-MM-DD)",
+_KIND_WORDS = {"number": "a number (zero or more)", "date": "an ISO date (YYYY-MM-DD)",
                "boolean": "true or false"}
+
+
+def _quoted(value: object, limit: int = 60) -> str:
+    """A cell quoted for a problem message, cut short: a 1 MB cell must not make a 1 MB message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def casefile_validate(frame: pd.DataFrame, *, spec: FileSpec, period_start: dt.date,
@@ -286,7 +298,8 @@ def casefile_validate(frame: pd.DataFrame, *, spec: FileSpec, period_start: dt.d
     if duplicated.any():
         id_values = ids.to_numpy()
         problems.add_rows(duplicated, CASE_ID,
-                          lambda pos: f"duplicate case id {id_values[pos]!r} (one row per case)")
+                          lambda pos: f"duplicate case id {_quoted(id_values[pos])} "
+                                      "(one row per case)")
     typed[CASE_ID] = ids
 
     for name, kind in spec.columns.items():
@@ -297,7 +310,7 @@ def casefile_validate(frame: pd.DataFrame, *, spec: FileSpec, period_start: dt.d
             raw = frame[name].to_numpy()
             problems.add_rows(bad, name,
                               lambda pos, raw=raw, kind=kind:
-                              f"{raw[pos]!r} is not {_KIND_WORDS[kind]}")
+                              f"{_quoted(raw[pos])} is not {_KIND_WORDS[kind]}")
         typed[name] = values
 
     start = np.datetime64(period_start, "us")
