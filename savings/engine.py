@@ -574,6 +574,200 @@ class _ParsedUsage:
     item_code: np.ndarray
 
 
+@dataclass(frozen=True, kw_only=True)
+class UsageColumns:
+    """A usage file already typed and exact: the fast path from the database.
+
+    The text path (:func:`usage_frame_from_csv`, any ``DataFrame`` of strings) parses every value
+    itself; the database already holds typed, validated values, so the service hands them over
+    as integer arrays instead (one entry per row):
+
+    * text columns dictionary-encoded: ``*_code`` (int, an index into ``*_values``); any order of
+      ``*_values`` (the engine sorts them, as the text path does);
+    * ``service_day`` and dates as proleptic ordinals (``date.toordinal()``);
+    * ``quantity``, ``unit_cost`` and ``severity`` as exact integers ``value * 10**digits``
+      (``unit_cost`` always at :data:`COST_SCALE_DIGITS`), so nothing passes through float.
+
+    Both paths give identical figures (tests compare ``to_dict()`` on example A and random data).
+    """
+
+    case_code: np.ndarray
+    case_values: Sequence[str]
+    case_type_code: np.ndarray
+    case_type_values: Sequence[str]
+    npi_code: np.ndarray
+    npi_values: Sequence[str]
+    item_code: np.ndarray
+    item_values: Sequence[str]
+    service_day: np.ndarray
+    federal: np.ndarray
+    opted_out: np.ndarray
+    has_notice: np.ndarray
+    severity: np.ndarray
+    severity_digits: int
+    quantity: np.ndarray
+    quantity_digits: int
+    unit_cost: np.ndarray
+
+    def __len__(self) -> int:
+        return int(len(self.case_code))
+
+    def select(self, mask: np.ndarray) -> UsageColumns:
+        """The rows where ``mask`` is true (e.g. a projection's days to date)."""
+        arrays = {
+            name: getattr(self, name)[mask]
+            for name in (
+                "case_code",
+                "case_type_code",
+                "npi_code",
+                "item_code",
+                "service_day",
+                "federal",
+                "opted_out",
+                "has_notice",
+                "severity",
+                "quantity",
+                "unit_cost",
+            )
+        }
+        return UsageColumns(
+            **arrays,
+            case_values=self.case_values,
+            case_type_values=self.case_type_values,
+            npi_values=self.npi_values,
+            item_values=self.item_values,
+            severity_digits=self.severity_digits,
+            quantity_digits=self.quantity_digits,
+        )
+
+    def up_to(self, day: dt.date) -> UsageColumns:
+        """Rows with a service date on or before ``day``."""
+        return self.select(self.service_day <= day.toordinal())
+
+    @classmethod
+    def concat(cls, parts: Sequence[UsageColumns]) -> UsageColumns:
+        """Several files as one (several base years); a case id shared by two files is one
+        case, as when their frames are concatenated."""
+        if len(parts) == 1:
+            return parts[0]
+
+        def merged(code: str, values: str) -> tuple[np.ndarray, list[str]]:
+            union: dict[str, int] = {}
+            pieces = []
+            for part in parts:
+                vals = getattr(part, values)
+                lookup = np.asarray([union.setdefault(v, len(union)) for v in vals], dtype=np.int64)
+                pieces.append(
+                    lookup[np.asarray(getattr(part, code), dtype=np.int64)]
+                    if len(vals)
+                    else np.zeros(0, dtype=np.int64)
+                )
+            return np.concatenate(pieces), list(union)
+
+        sev_digits = max(p.severity_digits for p in parts)
+        qty_digits = max(p.quantity_digits for p in parts)
+        case_code, case_values = merged("case_code", "case_values")
+        type_code, type_values = merged("case_type_code", "case_type_values")
+        npi_code, npi_values = merged("npi_code", "npi_values")
+        item_code, item_values = merged("item_code", "item_values")
+
+        def joined(name: str, rescale: int | None = None) -> np.ndarray:
+            arrays = []
+            for part in parts:
+                values = getattr(part, name)
+                if rescale is not None:
+                    own = part.severity_digits if name == "severity" else part.quantity_digits
+                    values = values * 10 ** (rescale - own)
+                arrays.append(values)
+            return np.concatenate(arrays)
+
+        return cls(
+            case_code=case_code,
+            case_values=case_values,
+            case_type_code=type_code,
+            case_type_values=type_values,
+            npi_code=npi_code,
+            npi_values=npi_values,
+            item_code=item_code,
+            item_values=item_values,
+            service_day=joined("service_day"),
+            federal=joined("federal"),
+            opted_out=joined("opted_out"),
+            has_notice=joined("has_notice"),
+            severity=joined("severity", sev_digits),
+            severity_digits=sev_digits,
+            quantity=joined("quantity", qty_digits),
+            quantity_digits=qty_digits,
+            unit_cost=joined("unit_cost"),
+        )
+
+
+def _sorted_codes(codes: np.ndarray, values: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Re-label dictionary codes so the used values are in sorted order (as ``_parse_uniques``
+    gives them): the per-case "smallest code" then picks the same value on both paths."""
+    codes = np.asarray(codes, dtype=np.int64)
+    used: Sequence[int] = (
+        np.flatnonzero(np.bincount(codes, minlength=len(values))).tolist() if codes.size else []
+    )
+    ordered = sorted(used, key=lambda i: values[i])
+    remap = np.full(len(values), -1, dtype=np.int64)
+    remap[np.asarray(ordered, dtype=np.int64)] = np.arange(len(ordered), dtype=np.int64)
+    return remap[codes], [str(values[i]) for i in ordered]
+
+
+def _parse_columns(usage: UsageColumns, *, label: str) -> _ParsedUsage | None:
+    """The fast path: typed columns to the same integer arrays :func:`_parse_usage` gives."""
+    if len(usage) == 0:
+        return None
+    arrays = (
+        usage.case_type_code,
+        usage.npi_code,
+        usage.item_code,
+        usage.service_day,
+        usage.federal,
+        usage.opted_out,
+        usage.has_notice,
+        usage.severity,
+        usage.quantity,
+        usage.unit_cost,
+    )
+    if any(len(a) != len(usage) for a in arrays):
+        raise SavingsInputError(f"{label}: usage columns differ in length")
+    # Case index order is internal: first appearance, as the text path.
+    case_codes, _ = pd.factorize(np.asarray(usage.case_code, dtype=np.int64), sort=False)
+    case_codes = np.asarray(case_codes, dtype=np.int64)
+    n_cases = int(case_codes.max()) + 1
+    by_case = _Groups(case_codes)
+    type_codes, type_values = _sorted_codes(usage.case_type_code, usage.case_type_values)
+    npi_codes, npi_values = _sorted_codes(usage.npi_code, usage.npi_values)
+    item_codes, item_values = _sorted_codes(usage.item_code, usage.item_values)
+    return _ParsedUsage(
+        n_cases=n_cases,
+        case_codes=case_codes,
+        type_values=type_values,
+        case_type_code=by_case.min(type_codes),
+        npi_values=npi_values,
+        case_npi_code=by_case.min(npi_codes),
+        case_day=by_case.min(np.asarray(usage.service_day, dtype=np.int64)),
+        case_federal=by_case.max(np.asarray(usage.federal, dtype=bool)),
+        case_opted_out=by_case.max(np.asarray(usage.opted_out, dtype=bool)),
+        case_has_notice=by_case.max(np.asarray(usage.has_notice, dtype=bool)),
+        case_severity=by_case.max(np.asarray(usage.severity, dtype=np.int64)),
+        severity_digits=usage.severity_digits,
+        quantity=np.asarray(usage.quantity, dtype=np.int64),
+        qty_digits=usage.quantity_digits,
+        unit_cost=np.asarray(usage.unit_cost, dtype=np.int64),
+        item_values=item_values,
+        item_code=item_codes,
+    )
+
+
+def _parse_any(usage: pd.DataFrame | UsageColumns, *, label: str) -> _ParsedUsage | None:
+    if isinstance(usage, UsageColumns):
+        return _parse_columns(usage, label=label)
+    return _parse_usage(usage, label=label)
+
+
 def _parse_usage(usage: pd.DataFrame, *, label: str) -> _ParsedUsage | None:
     """Parse the canonical columns exactly; ``None`` for an empty frame.
 
@@ -661,7 +855,7 @@ def _parse_usage(usage: pd.DataFrame, *, label: str) -> _ParsedUsage | None:
 
 
 def _aggregate_year(
-    usage: pd.DataFrame,
+    usage: pd.DataFrame | UsageColumns,
     *,
     label: str,
     case_types: frozenset[str],
@@ -673,7 +867,7 @@ def _aggregate_year(
     (3) int64 group sums of quantity and line cost over eligible rows by (case type, item);
     (4) per-physician counts for the safeguards.
     """
-    parsed = _parse_usage(usage, label=label)
+    parsed = _parse_any(usage, label=label)
     if parsed is None:
         return _YearAggregate(
             item_sums={},
@@ -1058,10 +1252,10 @@ def savings_compute(
     participants: Sequence[Participant],
     year_start: dt.date,
     year_end: dt.date,
-    base_usage: pd.DataFrame,
-    current_usage: pd.DataFrame,
+    base_usage: pd.DataFrame | UsageColumns,
+    current_usage: pd.DataFrame | UsageColumns,
     current_prices: Mapping[str, Any],
-    prior_usage: pd.DataFrame | None = None,
+    prior_usage: pd.DataFrame | UsageColumns | None = None,
     fee_months: int,
     already_distributed: Decimal = ZERO,
     key_indicators: Sequence[KeyIndicatorOutcome] = (),
@@ -1096,7 +1290,7 @@ def savings_compute(
         if p.termination_date is not None
     }
 
-    def aggregate(frame: pd.DataFrame, label: str) -> _YearAggregate:
+    def aggregate(frame: pd.DataFrame | UsageColumns, label: str) -> _YearAggregate:
         return _aggregate_year(
             frame, label=label, case_types=case_types, termination_day_by_npi=termination_day
         )
@@ -1402,7 +1596,7 @@ def _percentile(sorted_values: Sequence[Fraction], fraction: Fraction) -> Fracti
 
 def opportunity_analysis(
     *,
-    usage: pd.DataFrame,
+    usage: pd.DataFrame | UsageColumns,
     case_types: Sequence[str] | None = None,
     item_codes: Sequence[str] | None = None,
     exclude_opted_out: bool = False,
@@ -1415,7 +1609,7 @@ def opportunity_analysis(
     physicians above the target of (their cost per case - target) x their cases; physicians below
     the target contribute nothing. Per-case figures are shown to cents, totals rounded half-up.
     """
-    parsed = _parse_usage(usage, label="analysis")
+    parsed = _parse_any(usage, label="analysis")
     if parsed is None:
         return OpportunityAnalysis(case_types=(), items=(), physicians=(), variation=())
     wanted_types = None if case_types is None else set(case_types)

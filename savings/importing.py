@@ -369,10 +369,20 @@ def validate_usage_batch(batch: pa.RecordBatch, *, first_row: int, rules: UsageR
     return pa.table([out[c] for c in USAGE_COLUMNS], names=list(USAGE_COLUMNS))
 
 
-def duplicate_checks(problems: Problems, keys: list[pa.Array], rows_from: list[int]) -> None:
-    """Rows with the same case_id and item_code as an earlier row are duplicates."""
-    if not keys:
+def duplicate_checks(problems: Problems, case_ids: list[pa.Array], items: list[pa.Array],
+                     rows_from: list[int]) -> None:
+    """Rows with the same case_id and item_code as an earlier row are duplicates.
+
+    One hash group-by over the whole file says whether there is any; only then are the row
+    numbers worked out (the usual file has none)."""
+    if not case_ids:
         return
+    pairs = pa.table({"case_id": pa.chunked_array(case_ids, pa.string()),
+                      "item_code": pa.chunked_array(items, pa.string())})
+    if pairs.group_by(["case_id", "item_code"]).aggregate([]).num_rows == pairs.num_rows:
+        return
+    keys = [pc.binary_join_element_wise(c, i, "\x1f") for c, i in zip(case_ids, items,
+                                                                         strict=True)]
     combined = pa.chunked_array(keys).to_pandas()
     duplicated = combined.duplicated(keep="first").to_numpy()
     if not duplicated.any():
@@ -437,6 +447,10 @@ class UsageLoader:
         self.rows = 0
         if self.postgres:
             with connection.cursor() as cursor:
+                # An import that is lost in a crash right after its commit can be re-run from
+                # the kept file; not waiting for the WAL flush is safe (no corruption, only the
+                # last commits may be lost) and saves a flush of every page the import wrote.
+                cursor.execute("SET LOCAL synchronous_commit = off")
                 cursor.execute(f"DROP TABLE IF EXISTS {_STAGING}")
                 cursor.execute(_STAGING_DDL)
 

@@ -64,3 +64,45 @@ def test_a_missing_price_file_blocks_the_year_with_a_clear_reason(world):
                                        path=EXAMPLE_A / "usage_2025.csv", user=admin)
         with pytest.raises(SavingsInputError, match="price file is missing"):
             services.savings_for_year(programme_year=year(agreement, 1))
+
+
+def test_the_stored_rows_give_the_same_figures_as_typed_columns_and_as_text(world):
+    """The service's fast path (typed columns from the database) and the text path (the same
+    rows as strings) agree on every figure; on PostgreSQL both come out through COPY."""
+    import datetime as dt
+
+    from savings import engine
+    from savings.models import ImportKind
+
+    agreement = example_a_agreement(world)
+    import_example_a(world, agreement)
+    with world.scope():
+        computation = services.savings_for_year(programme_year=year(agreement, 1))
+        imports = {i.period: i for i in agreement.savings_imports.filter(
+            kind=ImportKind.USAGE, is_current=True)}
+        base, current = imports["base"], imports["programme"]
+        columns = [selectors.usage_columns(data_import=i) for i in (base, current)]
+        frames = [selectors.usage_frame(data_import=i) for i in (base, current)]
+        prices = selectors.prices_of(data_import=agreement.savings_imports.get(
+            kind=ImportKind.PRICES))
+        assert len(columns[0]) == base.row_count == 1200
+        assert base.case_count == 400 and current.case_count == 462
+    result = computation.result
+
+    def day(value):
+        return None if value is None else dt.date.fromisoformat(value)
+
+    participants = [engine.Participant(**{**p, **{k: day(v) for k, v in p.items()
+                                                  if k.endswith("_date")}})
+                    for p in computation.inputs["participants"]]
+    opportunities = [engine.Opportunity(key=o.key, name=o.name, case_types=o.case_types,
+                                        item_codes=o.item_codes,
+                                        floor_per_case=o.floor_per_case,
+                                        savings_target=o.savings_target)
+                     for o in result.opportunities]
+    kwargs = {"terms": result.terms, "opportunities": opportunities,
+              "participants": participants, "year_start": result.year_start,
+              "year_end": result.year_end, "current_prices": prices, "fee_months": 12}
+    fast = engine.savings_compute(base_usage=columns[0], current_usage=columns[1], **kwargs)
+    text = engine.savings_compute(base_usage=frames[0], current_usage=frames[1], **kwargs)
+    assert fast.to_dict() == text.to_dict() == result.to_dict()
