@@ -87,7 +87,11 @@ def indicator_home(request: HttpRequest, org_slug: str) -> HttpResponse:
 def template_library(request: HttpRequest, org_slug: str) -> HttpResponse:
     if request.method == "POST":
         check_permission(request, "indicator.edit")
-        agreement = get_object_or_404(Agreement, pk=request.POST.get("agreement") or 0)
+        wanted = request.POST.get("agreement", "")
+        agreement = Agreement.objects.filter(pk=wanted).first() if wanted.isdigit() else None
+        if agreement is None:  # a form without a choice is a bad request, not a missing page
+            messages.error(request, "Choose the agreement to copy the indicator into.")
+            return redirect(_url("indicator_library", request))
         return definition_from_template(request, org_slug, agreement_pk=agreement.pk)
     agreements: list[Agreement] = []
     if not is_own_only(request.membership, "indicator.view"):  # type: ignore[attr-defined]
@@ -165,7 +169,11 @@ def agreement_indicators(request: HttpRequest, org_slug: str, agreement_pk: int)
 def definition_from_template(request: HttpRequest, org_slug: str, agreement_pk: int
                              ) -> HttpResponse:
     agreement = _agreement(request, agreement_pk, "indicator.edit")
-    template = get_object_or_404(IndicatorTemplate, pk=request.POST.get("template"))
+    wanted = request.POST.get("template", "")
+    template = IndicatorTemplate.objects.filter(pk=wanted).first() if wanted.isdigit() else None
+    if template is None:
+        messages.error(request, "Choose a template from the library.")
+        return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
     terms = get_object_or_404(AgreementTerms, agreement=agreement,
                               pk=request.POST.get("terms") or 0) if request.POST.get(
         "terms") else selectors.terms_current(agreement=agreement)

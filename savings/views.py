@@ -191,10 +191,14 @@ def _readiness(agreement: Agreement, year: ProgrammeYear) -> list[tuple[str, Any
 @require_POST
 def calculation_start(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
-    year = get_object_or_404(ProgrammeYear, agreement=agreement, number=request.POST.get("year"))
+    wanted = request.POST.get("year", "")
+    year = (ProgrammeYear.objects.filter(agreement=agreement, number=wanted).first()
+            if wanted.isdigit() else None)
     kind = request.POST.get("kind", CalculationKind.YEAR)
-    if kind not in (CalculationKind.YEAR, CalculationKind.PROJECTION):
-        raise Http404
+    if year is None or kind not in (CalculationKind.YEAR, CalculationKind.PROJECTION):
+        # A form naming no (or no such) year is a bad request, not a missing page.
+        messages.error(request, "Choose a programme year and a calculation kind.")
+        return redirect(reverse("savings_agreement", args=[org_slug, agreement.pk]))
     try:
         job = services.savings_calculation_start(programme_year=year, user=request.user,
                                                  kind=kind)
@@ -465,7 +469,7 @@ def column_docs(request: HttpRequest, org_slug: str, kind: str) -> HttpResponse:
 # Opportunity analysis (design phase)
 
 
-@org_view("savings.view")
+@org_view("savings.analyse")
 def analysis(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     _full_reader(request)

@@ -91,6 +91,8 @@ PERMISSION_TABLE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # savings (issue 5)
     "savings.view": (READERS, frozenset({PHYSICIAN})),
     "savings.edit": (frozenset({ADMIN}), frozenset()),
+    # the opportunity analysis shows every physician's figures: not a physician's page
+    "savings.analyse": (READERS, frozenset()),
     # adjudication (issue 6)
     "calculation.view": (READERS, frozenset()),
     "calculation.run": (frozenset({ADMIN}), frozenset()),

@@ -397,8 +397,12 @@ def physician_home(request: HttpRequest, org_slug: str) -> HttpResponse:
 @org_view("statement.view")
 def physician_home_csv(request: HttpRequest, org_slug: str, table: str) -> HttpResponse:
     context = _physician_context(request)
-    if context["physician"] is None:
+    if table not in ("timelogs", "distributions", "statements"):
         raise Http404
+    if context["physician"] is None:
+        # Not a physician: statement.view is declared and held, but no row here is theirs —
+        # the same table, empty (as the practices list and the API's filter_own).
+        context = {**context, "rows": [], "distributions": [], "statements": []}
     if table == "timelogs":
         out = []
         for row in context["rows"]:
