@@ -19,6 +19,8 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
@@ -438,13 +440,24 @@ _COLUMN_LIST = ", ".join(USAGE_COLUMNS)
 
 
 class UsageLoader:
-    """Writes validated batches: COPY into a staging table on PostgreSQL, rows on SQLite."""
+    """Writes validated batches: COPY into a staging table on PostgreSQL, rows on SQLite.
+
+    On PostgreSQL the database work runs on a helper thread, in order, on the caller's own
+    connection and so inside its transaction: each batch's COPY while the caller reads and
+    checks the next batch, and the final ``INSERT ... SELECT`` (:meth:`start_insert`) while the
+    caller looks for duplicate rows across the file (psycopg2 releases the GIL while the server
+    works). If the caller then finds a problem, it raises and its transaction rolls everything
+    back, so the file still applies whole or not at all. :meth:`close` (always call it, also on
+    failure) waits for the helper, so nothing is still writing when the transaction ends.
+    """
 
     def __init__(self, *, organization_id: int, data_import_id: int) -> None:
         self.organization_id = organization_id
         self.data_import_id = data_import_id
         self.postgres = connection.vendor == "postgresql"
         self.rows = 0
+        self._pending: list[Future[None]] = []
+        self._helper: ThreadPoolExecutor | None = None
         if self.postgres:
             with connection.cursor() as cursor:
                 # An import that is lost in a crash right after its commit can be re-run from
@@ -454,15 +467,42 @@ class UsageLoader:
                 cursor.execute(f"DROP TABLE IF EXISTS {_STAGING}")
                 cursor.execute(_STAGING_DDL)
 
+    def _submit(self, work: Callable[[Any], None]) -> None:
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-load")
+        connection.ensure_connection()
+        raw = connection.connection
+        self._pending.append(self._helper.submit(work, raw))
+
+    def _wait(self) -> None:
+        """Everything submitted has finished; the first error, if any, is raised here."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        """Wait for database work still running (its error no longer matters: the caller is
+        failing or has already seen it) and stop the helper thread."""
+        wait_for(self._pending)
+        self._pending = []
+        if self._helper is not None:
+            self._helper.shutdown(wait=True)
+            self._helper = None
+
     def add(self, table: pa.Table) -> None:
         self.rows += table.num_rows
         if self.postgres:
             buffer = io.BytesIO()
             pacsv.write_csv(table, buffer, write_options=pacsv.WriteOptions(include_header=False))
             buffer.seek(0)
-            with connection.cursor() as cursor:
-                cursor.cursor.copy_expert(
-                    f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)", buffer)
+            self._wait()  # one batch in flight: memory stays at two batches
+
+            def copy(raw: Any) -> None:
+                with raw.cursor() as cursor:
+                    cursor.copy_expert(
+                        f"COPY {_STAGING} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)", buffer)
+
+            self._submit(copy)
             return
         from .models import UsageRow
 
@@ -486,15 +526,28 @@ class UsageLoader:
         ]
         UsageRow.objects.bulk_create(objects, batch_size=2000)
 
-    def finish(self) -> None:
+    def start_insert(self) -> None:
+        """Queue the move from the staging table into the usage table (after the last COPY)."""
         if not self.postgres:
             return
         from .models import UsageRow
 
         table = UsageRow._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (organization_id, data_import_id, {_COLUMN_LIST}) "
-                f"SELECT %s, %s, {_COLUMN_LIST} FROM {_STAGING}",
-                [self.organization_id, self.data_import_id])
-            cursor.execute(f"DROP TABLE {_STAGING}")
+        params = [self.organization_id, self.data_import_id]
+
+        def insert(raw: Any) -> None:
+            with raw.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (organization_id, data_import_id, {_COLUMN_LIST}) "
+                    f"SELECT %s, %s, {_COLUMN_LIST} FROM {_STAGING}", params)
+                cursor.execute(f"DROP TABLE {_STAGING}")
+
+        self._submit(insert)
+
+    def finish(self) -> None:
+        """The rows are in the usage table (raises the database's error if not)."""
+        if not self.postgres:
+            return
+        if not self._pending:
+            self.start_insert()
+        self._wait()

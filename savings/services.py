@@ -371,25 +371,32 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
     items: list[Any] = []
     starts = []
     row = 2  # the header is row 1
-    for batch in _readable(batches, problems):
-        table = importing.validate_usage_batch(batch, first_row=row, rules=rules,
-                                               problems=problems)
-        case_ids.append(table.column("case_id").combine_chunks())
-        items.append(table.column("item_code").combine_chunks())
-        starts.append(row)
-        row += batch.num_rows
-        problems.trim()
-        if not problems.total:
-            loader.add(table)
-    importing.duplicate_checks(problems, case_ids, items, starts)
-    if row == 2:
-        problems.add(row=None, column="", message="the file has no data rows")
-    if problems.total:
-        problems.trim()
-        raise ImportRefused(problems)
-    if job_id is not None:
-        job_progress(job_id, 90, "Writing the rows")
-    loader.finish()
+    try:
+        for batch in _readable(batches, problems):
+            table = importing.validate_usage_batch(batch, first_row=row, rules=rules,
+                                                   problems=problems)
+            case_ids.append(table.column("case_id").combine_chunks())
+            items.append(table.column("item_code").combine_chunks())
+            starts.append(row)
+            row += batch.num_rows
+            problems.trim()
+            if not problems.total:
+                loader.add(table)
+        if not problems.total and row > 2:
+            # The rows move into the usage table while the whole file is checked for duplicate
+            # rows; a duplicate raises below and the transaction takes the rows back out.
+            if job_id is not None:
+                job_progress(job_id, 90, "Writing the rows")
+            loader.start_insert()
+        importing.duplicate_checks(problems, case_ids, items, starts)
+        if row == 2:
+            problems.add(row=None, column="", message="the file has no data rows")
+        if problems.total:
+            problems.trim()
+            raise ImportRefused(problems)
+        loader.finish()
+    finally:
+        loader.close()
     # The file's distinct cases, counted here rather than by a query over the rows just written.
     cases = importing.pc.count_distinct(importing.pa.chunked_array(
         case_ids, importing.pa.string())).as_py()

@@ -62,3 +62,24 @@ def test_a_bad_last_row_rolls_the_copy_back(world):
                     programme_year=year(agreement, 1), content=usage_csv(rows))
     with world.scope():
         assert not UsageRow.objects.exists()
+
+
+def test_a_duplicate_found_while_the_rows_move_takes_them_back_out(world):
+    """The INSERT ... SELECT runs while the file is checked for duplicates; a duplicate still
+    leaves nothing behind, and the previous import stays current."""
+    agreement = example_a_agreement(world)
+    good = [{"case_id": f"c{i}", "physician_npi": "1000000004", "item_code": "A1"}
+            for i in range(2000)]
+    with world.scope():
+        first = import_text(world, agreement, kind="usage", period="programme", name="u.csv",
+                            programme_year=year(agreement, 1), content=usage_csv(good[:10]))
+    with world.scope(), pytest.raises(services.ImportRefused) as refused:
+        import_text(world, agreement, kind="usage", period="programme", name="u2.csv",
+                    programme_year=year(agreement, 1), content=usage_csv(good + good[:1]))
+    assert "duplicate row: case c0 item A1 is already on row 2" in str(
+        refused.value.problems.items)
+    with world.scope():
+        assert UsageRow.objects.count() == 10
+        assert set(UsageRow.objects.values_list("data_import_id", flat=True)) == {first.pk}
+        first.refresh_from_db()
+        assert first.is_current and first.case_count == 10
