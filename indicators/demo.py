@@ -197,6 +197,11 @@ def _cath(agreement: Agreement, user: Any) -> None:
 
 
 def seed(*, organization: Any, users: dict, password: str, stdout: Any) -> None:
+    # The library is reference data loaded by a migration; ensure it (idempotently) because a
+    # database flushed since (a transactional test run, a restore of tenant data) lacks it.
+    from .library import templates_load
+
+    templates_load(IndicatorTemplate)
     user = users.get("administrator")
     ortho = Agreement.objects.filter(organization=organization, name=ORTHO).first()
     if ortho is not None and not ortho.indicator_definitions.exists():
