@@ -1,7 +1,10 @@
 """Tests: PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set, SQLite otherwise."""
 
+import os
+from urllib.parse import urlparse
+
 from .base import *  # noqa: F403
-from .base import REDIS_URL, VAR_DIR
+from .base import CACHES, REDIS_URL, VAR_DIR
 
 DEBUG = False
 SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
@@ -11,6 +14,15 @@ CELERY_TASK_ALWAYS_EAGER = True
 if not REDIS_URL:
     CELERY_BROKER_URL = "memory://"
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
+    # Each parallel test worker gets its own Redis database: a test that empties the cache
+    # (FLUSHDB) or the broker must never wipe another worker's keys or queued messages.
+    _worker = int(os.environ["PYTEST_XDIST_WORKER"][2:])
+    _parsed = urlparse(REDIS_URL)
+    _db = (int(_parsed.path.lstrip("/") or 0) - _worker) % 16
+    REDIS_URL = _parsed._replace(path=f"/{_db}").geturl()
+    CELERY_BROKER_URL = REDIS_URL
+    CACHES = {"default": {**CACHES["default"], "LOCATION": REDIS_URL}}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
