@@ -154,6 +154,8 @@ def main() -> None:
     from savings import engine, services
     from savings.models import SavingsOpportunity
 
+    # The machine is shared: the load average says how far the figures can be trusted.
+    print("load average (1, 5, 15 min) at start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     started = time.perf_counter()
     call_command("migrate", verbosity=0, skip_checks=True)
     print(f"migrate: {time.perf_counter() - started:.1f} s")
@@ -234,6 +236,7 @@ def main() -> None:
             print(f"{programme_year.label}: engine {timings[-1]:.2f} s (target < 2 s); "
                   f"savings_for_year incl. loading {total:.2f} s; gross "
                   f"{computation.result.gross_savings}, paid {computation.result.amount_paid}")
+    print("load average (1, 5, 15 min) at end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak memory (maxrss): {peak:.2f} GiB (target < 2 GiB)")
 
