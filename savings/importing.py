@@ -230,6 +230,12 @@ def preview(stream: IO[bytes], *, file_format: str, kind: str, rows: int = 10
 # Validation
 
 
+def _short(value: object, limit: int = 60) -> str:
+    """A cell as a problem message shows it: cut short, so a 1 MB cell makes a short message."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _clean(column: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(column)
 
@@ -244,13 +250,13 @@ def _decimal_checks(problems: Problems, values: pa.Array, rows: Any, column: str
         empty = pc.equal(values, "")
         problems.add_mask(pc.and_(bad, empty), rows, column, lambda v: f"{label} is missing")
         problems.add_mask(pc.and_(bad, negative), rows, column,
-                          lambda v: f"negative {label} {v} is refused", values=values)
+                          lambda v: f"negative {label} {_short(v)} is refused", values=values)
         problems.add_mask(pc.and_(bad, precise), rows, column,
-                          lambda v: f"{label} {v} has more than 4 decimals", values=values)
+                          lambda v: f"{label} {_short(v)} has more than 4 decimals", values=values)
         other = pc.and_(pc.and_(bad, pc.invert(empty)),
                         pc.and_(pc.invert(negative), pc.invert(precise)))
         problems.add_mask(other, rows, column,
-                          lambda v: f"{label} {v!r} is not a plain decimal number "
+                          lambda v: f"{label} '{_short(v)}' is not a plain decimal number "
                                     "(digits, optional point; no currency sign or thousands "
                                     "separator)", values=values)
     return ok
@@ -263,9 +269,12 @@ def _date_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *
     shaped = pc.match_substring_regex(values, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     parsed = pc.strptime(pc.if_else(shaped, values, None), format="%Y-%m-%d", unit="s",
                          error_is_null=True)
+    # strptime rolls 2025-02-30 over to 2025-03-02: a real date formats back to its own text.
+    same = pc.fill_null(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), values), False)
+    parsed = pc.if_else(same, parsed, pa.scalar(None, parsed.type))
     not_date = pc.and_(pc.invert(empty), pc.is_null(parsed))
     problems.add_mask(not_date, rows, column,
-                      lambda v: f"{v!r} is not a date (YYYY-MM-DD)", values=values)
+                      lambda v: f"'{_short(v)}' is not a date (YYYY-MM-DD)", values=values)
     if required:
         problems.add_mask(empty, rows, column, lambda v: f"{column} is missing")
     if start is not None and end is not None:
@@ -276,7 +285,7 @@ def _date_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *
         outside = pc.or_(pc.less(parsed, lo), pc.greater(parsed, hi))
         outside = pc.fill_null(outside, False)
         problems.add_mask(outside, rows, column,
-                          lambda v: f"date {v} is outside the {period} "
+                          lambda v: f"date {_short(v)} is outside the {period} "
                                     f"({start.isoformat()} to {end.isoformat()})",
                           values=values)
     return parsed
@@ -288,7 +297,7 @@ def _bool_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *
     empty = pc.equal(values, "")
     known = pc.is_in(lowered, value_set=pa.array(_BOOL_VALUES))
     bad = pc.and_(pc.invert(known), pc.invert(empty))
-    problems.add_mask(bad, rows, column, lambda v: f"{v!r} is not true/false",
+    problems.add_mask(bad, rows, column, lambda v: f"'{_short(v)}' is not true/false",
                       values=values)
     if required:
         problems.add_mask(empty, rows, column, lambda v: f"{column} is missing")
@@ -335,7 +344,7 @@ def validate_usage_batch(batch: pa.RecordBatch, *, first_row: int, rules: UsageR
     npi = col["physician_npi"]
     unknown = pc.invert(pc.is_in(npi, value_set=pa.array(sorted(rules.known_npis), pa.string())))
     problems.add_mask(pc.and_(unknown, pc.not_equal(npi, "")), rows, "physician_npi",
-                      lambda v: f"unknown physician NPI {v}: register the physician first",
+                      lambda v: f"unknown physician NPI {_short(v)}: register the physician first",
                       values=npi)
     problems.add_mask(pc.equal(npi, ""), rows, "physician_npi",
                       lambda v: "physician_npi is missing")
@@ -344,7 +353,7 @@ def validate_usage_batch(batch: pa.RecordBatch, *, first_row: int, rules: UsageR
         not_priced = pc.invert(pc.is_in(item, value_set=pa.array(sorted(rules.catalogue),
                                                                     pa.string())))
         problems.add_mask(pc.and_(not_priced, pc.not_equal(item, "")), rows, "item_code",
-                          lambda v: f"unknown item {v}: not in the year's price file",
+                          lambda v: f"unknown item {_short(v)}: not in the year's price file",
                           values=item)
     _decimal_checks(problems, col["quantity"], rows, "quantity", label="quantity")
     _decimal_checks(problems, col["unit_cost"], rows, "unit_cost", label="unit cost")

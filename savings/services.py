@@ -7,9 +7,11 @@ engine (:mod:`savings.engine`); everything else stores or moves records.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import json
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -340,7 +342,7 @@ def _open(data_import: DataImport, handle: Any, problems: importing.Problems,
         return importing.open_batches(handle, file_format=data_import.file_format,
                                       progress=progress)
     except (importing.pa.ArrowInvalid, UnicodeDecodeError, ValueError, KeyError,
-            OSError) as exc:
+            OSError, csv.Error, zipfile.BadZipFile) as exc:
         problems.add(row=None, column="", message=f"the file cannot be read: {str(exc)[:200]}")
         raise ImportRefused(problems) from exc
 
@@ -349,7 +351,8 @@ def _readable(batches: Any, problems: importing.Problems) -> Any:
     """Batches until the file stops being readable CSV; that is a problem, not a crash."""
     try:
         yield from batches
-    except (importing.pa.ArrowInvalid, UnicodeDecodeError, ValueError) as exc:
+    except (importing.pa.ArrowInvalid, UnicodeDecodeError, ValueError, csv.Error,
+            zipfile.BadZipFile) as exc:
         problems.add(row=None, column="", message=f"the file cannot be read past this point: "
                                                   f"{str(exc)[:200]}")
 

@@ -9,8 +9,6 @@ web or the job path it would be a 500 or an "Unexpected error").
 
 from __future__ import annotations
 
-import csv
-import zipfile
 from typing import Any
 
 import pytest
@@ -36,15 +34,6 @@ FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database
                                        HealthCheck.large_base_example])
 OUTCOMES = ("applied", "refused", "refused at upload")
 
-
-def _known_savings_bug(exc: BaseException) -> bool:
-    """Exceptions the savings importer lets escape today (reported; pinned by the strict xfails
-    of KNOWN_BUGS below): anything else escaping fails the fuzz."""
-    if isinstance(exc, csv.Error | zipfile.BadZipFile):
-        return True
-    # An impossible date (2025-02-30) passes validation and then fails in the loader: in
-    # date.fromisoformat on SQLite, in the COPY on PostgreSQL.
-    return "out of range" in str(exc)
 
 ADAMS = "1000000004"
 USAGE = Columns(
@@ -88,8 +77,7 @@ def _problems_are_explained(items: list[dict[str, Any]], total: int) -> None:
 # Savings: usage and prices
 
 
-def savings_import(world: Any, agreement: Any, file: FuzzFile, *, kind: str,
-                   tolerate_known_bugs: bool = True) -> str:
+def savings_import(world: Any, agreement: Any, file: FuzzFile, *, kind: str) -> str:
     """Receive and apply one file; returns "applied", "refused at upload" or "refused"."""
     upload = SimpleUploadedFile(file.name, file.data)
     programme_year = year(agreement, 1)
@@ -111,12 +99,6 @@ def savings_import(world: Any, agreement: Any, file: FuzzFile, *, kind: str,
         _problems_are_explained(refused.problems.items, refused.problems.total)
         assert tenant_row_counts() == received
         return "refused"
-    except Exception as exc:
-        if not tolerate_known_bugs or not _known_savings_bug(exc):
-            raise
-        # Reported, pinned by a strict xfail below; the rest of the property stays checked.
-        assert tenant_row_counts() == received
-        return "known bug"
     # Applied: it was a valid file after all. Take it out again so the next example starts
     # from the same state (a later usage file would otherwise be checked against it).
     assert applied.row_count >= 1
@@ -222,15 +204,6 @@ HAND_PICKED_USAGE = {
                    b"item_code,quantity,unit_cost,severity_weight\n"
                    b"c1,2025-03-01,CATH,1000000004,true,A1,1,100\n"),
 }
-OPEN_BUG = ("savings.services._open catches ArrowInvalid/UnicodeDecodeError/ValueError/"
-            "KeyError/OSError but not {0}: add {0} to its except tuple")
-KNOWN_BUGS = {
-    "CR-only line endings": OPEN_BUG.format("csv.Error"),
-    "zip that is not xlsx": OPEN_BUG.format("zipfile.BadZipFile"),
-    "impossible date": "savings.importing._date_checks: pyarrow strptime rolls 2025-02-30 over "
-                       "to 2025-03-02, so it passes and the loader fails (DataError in the "
-                       "COPY); refuse values whose strftime differs from the text",
-}
 HAND_PICKED_USAGE["CR-only line endings"] = (
     (EXAMPLE_A / "usage_2025.csv").read_text().replace("\n", "\r").encode())
 
@@ -239,20 +212,13 @@ def _hand_picked_usage(world: Any, agreement: Any, case: str) -> str:
     name = "data.xlsx" if case == "zip that is not xlsx" else "data.csv"
     with world.scope():
         return savings_import(world, agreement, FuzzFile(name, HAND_PICKED_USAGE[case], case),
-                              kind="usage", tolerate_known_bugs=False)
+                              kind="usage")
 
 
-@pytest.mark.parametrize("case", sorted(set(HAND_PICKED_USAGE) - set(KNOWN_BUGS)))
+@pytest.mark.parametrize("case", sorted(HAND_PICKED_USAGE))
 def test_hand_picked_bad_usage_files_are_refused_with_reasons(world, agreement, case):
     outcome = _hand_picked_usage(world, agreement, case)
     assert outcome in ("refused", "refused at upload"), case
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=reason))
-    for case, reason in sorted(KNOWN_BUGS.items())])
-def test_hand_picked_bad_usage_files_known_bugs(world, agreement, case):
-    assert _hand_picked_usage(world, agreement, case) in ("refused", "refused at upload")
 
 
 _GOOD_CASES = EXAMPLE_D.read_bytes()
@@ -267,25 +233,12 @@ HAND_PICKED_CASES = {
     "missing column": _GOOD_CASES.replace(b",prophylaxis_by_pod1", b""),
     "negative age": _GOOD_CASES.replace(b"E01,42,", b"E01,-42,"),
 }
-KNOWN_CASE_BUGS: dict[str, str] = {}
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(case, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_CASE_BUGS[case])]
-                 if case in KNOWN_CASE_BUGS else [])
-    for case in sorted(HAND_PICKED_CASES)])
+@pytest.mark.parametrize("case", sorted(HAND_PICKED_CASES))
 def test_hand_picked_bad_case_files_are_refused_with_reasons(ortho, case):
     outcome = case_file_import(ortho, FuzzFile("cases.csv", HAND_PICKED_CASES[case], case))
     assert outcome in ("refused", "refused at upload"), case
 
 
-MESSAGE_BUG = ("{where}: a problem message quotes the whole cell ({{v!r}}), so a 1 MB cell "
-               "makes a 1 MB message stored on the job (x100 problems); quote at most ~60 "
-               "characters")
-
-
-@pytest.mark.xfail(strict=True, reason=MESSAGE_BUG.format(
-    where="savings.importing _date_checks/_bool_checks/_decimal_checks"))
 def test_a_1mb_cell_is_refused_with_a_short_message_in_usage(world, agreement):
     header = b"case_id,service_date,case_type,physician_npi,federal_program,item_code,quantity,"
     data = (header + b"unit_cost,severity_weight\nc1," + b"9" * (1 << 20)
