@@ -13,7 +13,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from comanage.core.api import TenantViewSet, idempotent
-from comanage.core.permissions import is_own_only
 
 from . import models as m
 from . import selectors, services
@@ -31,16 +30,6 @@ class Base(TenantViewSet):
     filter_backends = [filters.SearchFilter, filters.OrderingFilter]
     search_fields: list[str] = []
     model: type
-
-    def base_queryset(self) -> QuerySet:
-        return self.model.objects.all()
-
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        queryset = self.base_queryset()
-        permission = self.permission_map.get(self.action or "", "")
-        if permission and is_own_only(self.membership, permission):
-            queryset = self.filter_own(queryset)
-        return queryset
 
     @property
     def own_physician_id(self) -> int | None:

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Substr
 from django.utils import timezone
 
+from agreements import selectors as agreements_selectors
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 
 from . import membership
@@ -27,19 +28,7 @@ from .models import (
 
 def terms_for_year(*, programme_year: ProgrammeYear) -> AgreementTerms:
     """The terms version in force on the programme year's first day."""
-    try:
-        from agreements.selectors import terms_for_year as agreements_terms_for_year
-    except ImportError:  # pragma: no cover - until the agreements selector lands everywhere
-        agreements_terms_for_year = None
-    if agreements_terms_for_year is not None:
-        return agreements_terms_for_year(programme_year=programme_year)
-    terms = (AgreementTerms.objects.filter(agreement_id=programme_year.agreement_id,
-                                           effective_from__lte=programme_year.start)
-             .order_by("-effective_from").first())
-    if terms is None:
-        raise AgreementTerms.DoesNotExist(
-            f"No terms of {programme_year.agreement} are in force on {programme_year.start}.")
-    return terms
+    return agreements_selectors.terms_for_year(programme_year=programme_year)
 
 
 def terms_for_agreement(*, agreement: Agreement) -> list[AgreementTerms]:

@@ -80,16 +80,6 @@ class CalculationRequestSerializer(serializers.Serializer):
 class _Base(TenantViewSet):
     model: type
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        queryset = self.base_queryset()
-        permission = self.permission_map.get(self.action or "", "")
-        if permission and is_own_only(self.membership, permission):
-            queryset = self.filter_own(queryset)
-        return queryset
-
-    def base_queryset(self) -> QuerySet:
-        return self.model.objects.all()
-
     def filter_own(self, queryset):  # type: ignore[no-untyped-def]
         return queryset.filter(
             agreement__participations__physician_id=self.membership.physician_id).distinct()

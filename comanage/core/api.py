@@ -161,15 +161,23 @@ class TenantViewSet(viewsets.GenericViewSet):
         # None while drf-spectacular inspects the view with a mock request (no membership).
         return getattr(self.request, "membership", None)
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    model: type | None = None
+
+    def base_queryset(self):  # type: ignore[no-untyped-def]
+        """The rows this view set starts from, built per request inside the tenant scope:
+        ``model.objects.all()``, a class-level ``queryset``, or an override of this method."""
+        if self.queryset is None and self.model is not None:
+            return self.model.objects.all()
         queryset = self.queryset
         if isinstance(queryset, DisabledQuerySet):
             # ``queryset = Model.objects.select_related(...)`` written in the class body runs at
             # import, outside any scope: django-scopes hands back a disabled queryset that would
             # refuse every query. Re-run it now with this request's tenant filter added.
-            queryset = models.QuerySet(model=queryset.model, query=queryset.query.chain())
-        else:
-            queryset = super().get_queryset()
+            return models.QuerySet(model=queryset.model, query=queryset.query.chain())
+        return super().get_queryset()
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = self.base_queryset()
         if getattr(self, "swagger_fake_view", False):
             return queryset.none()
         if any(f.name == "organization" for f in queryset.model._meta.concrete_fields):
