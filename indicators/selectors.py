@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from agreements import selectors as agreements_selectors
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
+from comanage.core.security import case_id_hash, case_id_hashing_enabled
 
 from . import membership
 from .models import (
@@ -165,7 +166,11 @@ def case_memberships(*, case_import: CaseImport, indicator_index: int, kind: str
         rows = rows.annotate(code=Substr("codes", 2 * indicator_index + 1, 2)).filter(
             code__in=codes)
     if search:
-        rows = rows.filter(case_id__icontains=search.strip())
+        if case_id_hashing_enabled():
+            # Stored ids are hashed: only an exact case id can be found.
+            rows = rows.filter(case_id=case_id_hash(case_import.organization, search.strip()))
+        else:
+            rows = rows.filter(case_id__icontains=search.strip())
     return rows.order_by("row_number")
 
 

@@ -24,6 +24,7 @@ from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 from comanage.core.audit import event_record
 from comanage.core.models import User
 from comanage.core.money import round_money, to_decimal
+from comanage.core.security import case_ids_for_storage
 
 from . import casefile, membership, scoring
 from .criteria import MeasureDataError, MeasureDefinition, measure_definition_validate
@@ -463,7 +464,7 @@ def case_import_apply(*, case_import: CaseImport, user: User | None = None,
     t = time.perf_counter()
     codes = membership.codes_encode(
         [membership.flags_pack(evaluated[d.key].cases, kind=d.kind) for d in definitions])
-    case_ids = typed[casefile.CASE_ID]
+    case_ids = case_ids_for_storage(case_import.organization, typed[casefile.CASE_ID])
     with transaction.atomic():
         CaseMembership.objects.filter(case_import=case_import).delete()
         memberships_store(case_import=case_import, case_ids=case_ids, codes=codes)

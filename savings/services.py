@@ -40,6 +40,7 @@ from comanage.core.audit import event_record
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_progress
 from comanage.core.models import Job, User
 from comanage.core.money import ZERO, round_rational, to_decimal
+from comanage.core.security import case_ids_for_storage
 
 from . import engine, importing, selectors
 from .models import (
@@ -384,7 +385,11 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
             row += batch.num_rows
             problems.trim()
             if not problems.total:
-                loader.add(table)
+                # Duplicate checks and messages use the file's own ids; storage may hash them.
+                stored_ids = case_ids_for_storage(data_import.organization,
+                                                  table.column("case_id"))
+                loader.add(table.set_column(table.schema.get_field_index("case_id"),
+                                            "case_id", stored_ids))
         if not problems.total and row > 2:
             # The rows move into the usage table while the whole file is checked for duplicate
             # rows; a duplicate raises below and the transaction takes the rows back out.

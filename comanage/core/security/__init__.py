@@ -8,7 +8,12 @@ What apps use:
   the CEO's authorisation).
 """
 
-from .hashing import case_id_for_storage, case_id_hash
+from .hashing import (
+    case_id_for_storage,
+    case_id_hash,
+    case_id_hashing_enabled,
+    case_ids_for_storage,
+)
 from .otp import (
     device_code_valid,
     otp_step_up,
@@ -20,6 +25,8 @@ from .otp import (
 __all__ = [
     "case_id_for_storage",
     "case_id_hash",
+    "case_id_hashing_enabled",
+    "case_ids_for_storage",
     "device_code_valid",
     "otp_step_up",
     "require_recent_otp",
