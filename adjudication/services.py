@@ -25,6 +25,7 @@ from comanage.core.audit import event_record
 from comanage.core.models import Membership, User
 from comanage.core.money import ZERO, to_decimal
 from comanage.core.permissions import membership_can, roles_with
+from comanage.core.versioning import data_version_bump
 
 from .calculation import (
     CO_MANAGEMENT,
@@ -677,7 +678,9 @@ def payment_lines_create(*, report: AdjudicationReport) -> list[PaymentLine]:
                                  kind=kind, position=position, payee=payee,
                                  physician_id=physician_id, description=description[:300],
                                  amount=due))
-    return PaymentLine.objects.bulk_create(lines)
+    created = PaymentLine.objects.bulk_create(lines)
+    data_version_bump(report.organization_id)  # bulk_create sends no post_save
+    return created
 
 
 def payment_record(*, line: PaymentLine, paid_amount: Any, paid_on: dt.date, reference: str,
@@ -703,6 +706,7 @@ def payment_record(*, line: PaymentLine, paid_amount: Any, paid_on: dt.date, ref
             recorded_at=now)
         if not updated:
             raise PaymentRefused("This line was already recorded as paid; nothing is paid twice.")
+        data_version_bump(line.organization_id)  # update() sends no post_save
         line.refresh_from_db()
         event_record(organization=line.organization, name="payment.recorded", actor=user,
                      obj=line, summary=f"{line.description}: {amount:,.2f} paid {paid_on}",

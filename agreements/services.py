@@ -20,6 +20,7 @@ from django.utils import timezone
 from comanage.core.audit import event_record
 from comanage.core.models import Membership, Organization, Role, User
 from comanage.core.money import ZERO
+from comanage.core.versioning import data_version_bump
 
 from . import fees
 from .models import (
@@ -197,6 +198,7 @@ def agreement_update(*, agreement: Agreement, data: dict[str, Any], user: User |
     if term_changed:
         AgreementTerms.objects.filter(agreement=agreement, version=1).update(
             effective_from=agreement.term_start)
+        data_version_bump(agreement.organization_id)  # update() sends no post_save
         agreement.programme_years.all().delete()
         programme_years_generate(agreement=agreement)
     return agreement

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from comanage.core.exports import csv_response
 from comanage.core.permissions import is_own_only, membership_can
+from comanage.core.versioning import page_cached
 from comanage.core.views import object_history, org_view
 
 from . import forms as f
@@ -126,34 +127,52 @@ def agreement_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
                             "agreement.view")
     membership = request.membership
     physician = _own_physician(request)
-    years = list(agreement.programme_years.all())
-    year_rows = []
-    for year in years:
-        try:
-            terms = selectors.terms_for_year(programme_year=year)
-        except AgreementTerms.DoesNotExist:
-            terms = None
-        fmv = selectors.fmv_opinion_covering(agreement=agreement, start=year.start, end=year.end)
-        year_rows.append({"year": year, "terms": terms, "fmv": fmv})
-    participations = agreement.participations.select_related("physician")
-    if physician is not None:
-        participations = participations.filter(physician=physician)
+    organization_id = request.organization.pk
+
+    def sections() -> dict[str, Any]:
+        # Every reader's rows; what a reader may see is chosen below, per request.
+        year_rows = []
+        for year in agreement.programme_years.all():
+            try:
+                terms = selectors.terms_for_year(programme_year=year)
+            except AgreementTerms.DoesNotExist:
+                terms = None
+            fmv = selectors.fmv_opinion_covering(agreement=agreement, start=year.start,
+                                                 end=year.end)
+            year_rows.append({"year": year, "terms": terms, "fmv": fmv})
+        return {
+            "year_rows": year_rows, "terms_versions": list(agreement.terms.all()),
+            "duties": list(agreement.duties.all()),
+            "fmv_opinions": list(agreement.fmv_opinions.all()),
+            "documents": list(agreement.documents.all()),
+            "flags": list(agreement.compliance_flags.filter(resolved_at__isnull=True)
+                          .order_by("-blocking", "kind", "-opened_at")),
+            "milestones": list(agreement.milestones.all()),
+            "meetings": list(agreement.committee_meetings.all()[:4]),
+            "activation_blockers": services.activation_blockers(agreement=agreement)
+            if agreement.status == AgreementStatus.EXECUTED else [],
+        }
+
+    def participations() -> list[Any]:
+        rows = agreement.participations.select_related("physician")
+        return list(rows.filter(physician=physician) if physician is not None else rows)
+
+    # Cached under the organization's data version: a write to any of its rows is seen at once.
+    cached = page_cached(organization_id, "agreement-detail", agreement.pk,
+                         timezone.localdate().isoformat(), compute=sections)
     context = {
-        "agreement": agreement, "year_rows": year_rows, "participations": participations,
-        "terms_versions": agreement.terms.all(), "duties": agreement.duties.all(),
-        "fmv_opinions": agreement.fmv_opinions.all() if membership_can(membership, "fmv.view")
+        **cached, "agreement": agreement,
+        # A physician sees only their own participation: their id is in the key.
+        "participations": page_cached(organization_id, "agreement-participations", agreement.pk,
+                                      physician.pk if physician is not None else "all",
+                                      compute=participations),
+        "fmv_opinions": cached["fmv_opinions"] if membership_can(membership, "fmv.view")
         else None,
-        "documents": agreement.documents.all() if membership_can(membership, "document.view")
+        "documents": cached["documents"] if membership_can(membership, "document.view")
         else None,
-        "flags": agreement.compliance_flags.filter(resolved_at__isnull=True)
-        .order_by("-blocking", "kind", "-opened_at")
-        if membership_can(membership, "flag.view") else None,
-        "milestones": agreement.milestones.all(),
-        "meetings": agreement.committee_meetings.all()[:4],
+        "flags": cached["flags"] if membership_can(membership, "flag.view") else None,
         "transitions": sorted(services.TRANSITIONS.get(agreement.status, set())),
         "transition_form": f.TransitionForm(),
-        "activation_blockers": services.activation_blockers(agreement=agreement)
-        if agreement.status == AgreementStatus.EXECUTED else [],
         "today": timezone.localdate(),
     }
     return render(request, "agreements/agreement_detail.html", context)

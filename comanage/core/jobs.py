@@ -16,6 +16,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from .models import Job, JobStatus, Organization, User
+from .versioning import data_version_bump
 
 log = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 100
@@ -194,6 +195,11 @@ def job_succeed(job_id: int, *, result: dict[str, Any] | None = None, message: s
         status=JobStatus.SUCCEEDED, progress=100, message=message, result=result or {},
         finished_at=timezone.now(), result_url=result_url)
     cache.delete(_cache_key(job_id))
+    # Every import and recalculation finishes here, including those that wrote in bulk
+    # (COPY, bulk_create, update) without signals: their organization's figures changed.
+    for organization_id in Job.objects.filter(pk=job_id).values_list("organization_id",
+                                                                      flat=True):
+        data_version_bump(organization_id)
 
 
 def job_fail(job_id: int, *, message: str, errors: list[dict[str, Any]] | None = None,

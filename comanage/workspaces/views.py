@@ -18,6 +18,7 @@ from comanage.core.charts import bar_chart, indicator_chart, line_chart, progres
 from comanage.core.exports import csv_response
 from comanage.core.jobs import job_live_state
 from comanage.core.permissions import is_own_only
+from comanage.core.versioning import page_cached
 from comanage.core.views import org_view
 
 from . import selectors
@@ -98,16 +99,29 @@ def _portfolio_charts(glances: list[selectors.AgreementGlance]) -> dict[str, Any
     return charts
 
 
+def _portfolio(request: HttpRequest, today: dt.date) -> dict[str, Any]:
+    """The portfolio's figures and charts: the same for every reader of the organization, so
+    cached under its data version (any write to its rows makes a new entry)."""
+    def compute() -> dict[str, Any]:
+        glances = selectors.agreements_at_a_glance(today=today)
+        return {"glances": glances, "totals": selectors.portfolio_totals(glances),
+                "charts": _portfolio_charts(glances)}
+
+    return page_cached(request.organization.pk,  # type: ignore[attr-defined]
+                       "executive-dashboard", today.isoformat(), compute=compute)
+
+
 @org_view("report.view")
 def executive_dashboard(request: HttpRequest, org_slug: str) -> HttpResponse:
     today = _today()
-    glances = selectors.agreements_at_a_glance(today=today)
+    portfolio = _portfolio(request, today)
+    glances = portfolio["glances"]
     query = request.GET.get("q", "")
     shown = _search(glances, query)
     page = Paginator(shown, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "workspaces/executive_dashboard.html", {
-        "today": today, "totals": selectors.portfolio_totals(glances), "page": page,
-        "q": query, "charts": _portfolio_charts(glances), "has_agreements": bool(glances),
+        "today": today, "totals": portfolio["totals"], "page": page,
+        "q": query, "charts": portfolio["charts"], "has_agreements": bool(glances),
     })
 
 
@@ -130,7 +144,7 @@ def _glance_csv_rows(glances: list[selectors.AgreementGlance]) -> list[list[Any]
 
 @org_view("report.view")
 def executive_dashboard_csv(request: HttpRequest, org_slug: str) -> HttpResponse:
-    glances = _search(selectors.agreements_at_a_glance(today=_today()), request.GET.get("q", ""))
+    glances = _search(_portfolio(request, _today())["glances"], request.GET.get("q", ""))
     return csv_response(
         f"{org_slug}-agreements-at-a-glance.csv",
         ["agreement", "kind", "practice", "status", "programme year", "projected incentive",
@@ -144,9 +158,21 @@ def executive_dashboard_csv(request: HttpRequest, org_slug: str) -> HttpResponse
 def _agreement_glance(request: HttpRequest, pk: int) -> tuple[Agreement,
                                                               selectors.AgreementGlance]:
     agreement = get_object_or_404(Agreement, pk=pk)
-    glances = selectors.agreements_at_a_glance(today=_today(), agreement_ids=[agreement.pk],
-                                               with_opportunities=True)
-    return agreement, glances[0]
+    return agreement, _agreement_in_depth(request, agreement)["glance"]
+
+
+def _agreement_in_depth(request: HttpRequest, agreement: Agreement) -> dict[str, Any]:
+    """One agreement's figures and charts, cached under the organization's data version (the
+    agreement was looked up in the tenant's scope first, so an outsider never reaches this)."""
+    today = _today()
+
+    def compute() -> dict[str, Any]:
+        glance = selectors.agreements_at_a_glance(today=today, agreement_ids=[agreement.pk],
+                                                  with_opportunities=True)[0]
+        return {"glance": glance, "charts": _agreement_charts(glance)}
+
+    return page_cached(request.organization.pk,  # type: ignore[attr-defined]
+                       "executive-agreement", agreement.pk, today.isoformat(), compute=compute)
 
 
 def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
@@ -205,10 +231,12 @@ def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
 
 @org_view("report.view")
 def executive_agreement(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
-    agreement, glance = _agreement_glance(request, pk)
+    agreement = get_object_or_404(Agreement, pk=pk)
+    in_depth = _agreement_in_depth(request, agreement)
+    glance = in_depth["glance"]
     years = [(y, glance.figures.get(y.pk)) for y in glance.years]
     return render(request, "workspaces/executive_agreement.html", {
-        "agreement": agreement, "g": glance, "years": years, "charts": _agreement_charts(glance),
+        "agreement": agreement, "g": glance, "years": years, "charts": in_depth["charts"],
         "today": _today()})
 
 

@@ -1,0 +1,113 @@
+"""A per-organization data version, so a cached figure can never be stale.
+
+Every write to a tenant-owned row bumps its organization's version (the receivers below for
+saves, deletes and many-to-many changes; ``data_version_bump`` called explicitly after bulk
+writes that send no signals: ``.update()``, ``bulk_create``, ``COPY`` imports, and
+``job_succeed`` as the catch-all every import finishes through). Page caches put the version in
+their key (``versioned_key``), so a write makes every older entry unreachable: nothing is ever
+deleted, old entries simply age out.
+
+Two details keep a reader from caching old figures under a new version:
+
+* the bump happens at once (the writer's own transaction sees its change on its next read) and
+  again when the transaction commits (a reader who took the first bump before the commit and
+  cached what it could still see is superseded by the second);
+* a missing version (cache cleared, evicted, restarted) is initialised from the clock, never 0,
+  so an older entry that survived a version's loss is never reached again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db import transaction
+
+from .tenancy import TenantOwned
+
+__all__ = ["data_version", "data_version_bump", "page_cached", "versioned_key"]
+
+T = TypeVar("T")
+# Entries are never invalidated, only outdated by a new version: this bounds the garbage.
+PAGE_CACHE_SECONDS = 60 * 60
+
+
+def _key(organization_id: int) -> str:
+    return f"org-data-version:{organization_id}"
+
+
+def _fresh() -> int:
+    # Microseconds since the epoch: larger than any version an earlier run could have reached
+    # by incrementing (unless it bumped a million times a second).
+    return time.time_ns() // 1000
+
+
+def data_version(organization_id: int) -> int:
+    """The organization's current data version (initialised on first use)."""
+    key = _key(organization_id)
+    version = cache.get(key)
+    if version is None:
+        cache.add(key, _fresh(), timeout=None)
+        version = cache.get(key)
+        if version is None:  # the cache is unavailable: a version nothing is stored under
+            return _fresh()
+    return int(version)
+
+
+def _bump_now(organization_id: int) -> None:
+    key = _key(organization_id)
+    try:
+        cache.incr(key)
+    except ValueError:  # missing (or the cache is down): start again from the clock
+        cache.set(key, _fresh(), timeout=None)
+
+
+def data_version_bump(organization_id: int) -> None:
+    """Mark the organization's data as changed: now, and again when the transaction commits."""
+    if organization_id is None:
+        return
+    _bump_now(organization_id)
+    transaction.on_commit(lambda: _bump_now(organization_id))
+
+
+def versioned_key(organization_id: int, page: str, *params: Any) -> str:
+    """A cache key for a figure of ``page`` computed at the organization's current version."""
+    parts = ":".join(str(p) for p in params)
+    return f"page:{organization_id}:{data_version(organization_id)}:{page}:{parts}"
+
+
+def page_cached(organization_id: int, page: str, *params: Any, compute: Callable[[], T]) -> T:
+    """``compute()``, cached under the organization's current data version.
+
+    Only user-independent figures belong here (no CSRF token, no menu, no permission-dependent
+    rows unless the permission is in ``params``); a piece that depends on a physician must
+    carry the physician's id in ``params``.
+    """
+    key = versioned_key(organization_id, page, *params)
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, PAGE_CACHE_SECONDS)
+    return value
+
+
+def _on_write(sender: Any, instance: Any = None, **kwargs: Any) -> None:
+    if isinstance(instance, TenantOwned):
+        data_version_bump(instance.organization_id)
+
+
+def _on_m2m(sender: Any, instance: Any = None, action: str = "", **kwargs: Any) -> None:
+    if action.startswith("post_") and isinstance(instance, TenantOwned):
+        data_version_bump(instance.organization_id)
+
+
+def connect_receivers() -> None:
+    """Connected once, from ``CoreConfig.ready``: for every model, filtered on ``TenantOwned``
+    (so a model added later is covered without registering it)."""
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+
+    post_save.connect(_on_write, dispatch_uid="org-data-version-save")
+    post_delete.connect(_on_write, dispatch_uid="org-data-version-delete")
+    m2m_changed.connect(_on_m2m, dispatch_uid="org-data-version-m2m")

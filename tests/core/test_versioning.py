@@ -1,0 +1,69 @@
+"""The per-organization data version: every write to a tenant row moves its organization's
+version (and only its), so page caches keyed on it can never serve an old figure."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from comanage.core.jobs import job_create, job_succeed
+from comanage.core.versioning import data_version, data_version_bump, page_cached
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_saved_row_bumps_only_its_organizations_version(world):
+    mine, theirs = data_version(world.org.pk), data_version(world.other_org.pk)
+    with world.scope():
+        f.PracticeFactory(organization=world.org)
+    assert data_version(world.org.pk) > mine
+    assert data_version(world.other_org.pk) == theirs
+
+
+def test_an_edit_and_a_delete_each_bump_the_version(world):
+    with world.scope():
+        practice = f.PracticeFactory(organization=world.org)
+        before = data_version(world.org.pk)
+        practice.name = "Renamed"
+        practice.save()
+        edited = data_version(world.org.pk)
+        assert edited > before
+        agreement = f.AgreementFactory(organization=world.org)
+        created = data_version(world.org.pk)
+        agreement.delete()
+    assert data_version(world.org.pk) > created
+
+
+def test_a_finished_job_bumps_its_organizations_version(world):
+    """Bulk imports (COPY, bulk_create, update) send no signals; they all finish here."""
+    with world.scope():
+        job = job_create(organization=world.org, kind="test", user=None)
+        before, theirs = data_version(world.org.pk), data_version(world.other_org.pk)
+        job_succeed(job.pk)
+    assert data_version(world.org.pk) > before
+    assert data_version(world.other_org.pk) == theirs
+
+
+def test_a_lost_version_starts_again_above_every_earlier_one(world):
+    for _ in range(3):
+        data_version_bump(world.org.pk)
+    reached = data_version(world.org.pk)
+    cache.delete(f"org-data-version:{world.org.pk}")
+    assert data_version(world.org.pk) > reached
+
+
+def test_a_cached_figure_is_recomputed_after_a_write_and_kept_per_organization(world):
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert page_cached(world.org.pk, "test", compute=compute) == 1
+    assert page_cached(world.org.pk, "test", compute=compute) == 1  # cached
+    assert page_cached(world.other_org.pk, "test", compute=compute) == 2  # own entry
+    with world.scope():
+        f.PracticeFactory(organization=world.org)
+    assert page_cached(world.org.pk, "test", compute=compute) == 3  # new version
+    assert page_cached(world.other_org.pk, "test", compute=compute) == 2  # untouched
