@@ -158,14 +158,15 @@ def agreement_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
         return list(rows.filter(physician=physician) if physician is not None else rows)
 
     # Cached under the organization's data version: a write to any of its rows is seen at once.
-    cached = page_cached(organization_id, "agreement-detail", agreement.pk,
+    # (The 1 after the page name is the format of the cached value: change it with its shape.)
+    cached = page_cached(organization_id, "agreement-detail", 1, agreement.pk,
                          timezone.localdate().isoformat(), compute=sections)
     context = {
         **cached, "agreement": agreement,
         # A physician sees only their own participation: their id is in the key.
-        "participations": page_cached(organization_id, "agreement-participations", agreement.pk,
-                                      physician.pk if physician is not None else "all",
-                                      compute=participations),
+        "participations": page_cached(
+            organization_id, "agreement-participations", 1, agreement.pk,
+            physician.pk if physician is not None else "all", compute=participations),
         "fmv_opinions": cached["fmv_opinions"] if membership_can(membership, "fmv.view")
         else None,
         "documents": cached["documents"] if membership_can(membership, "document.view")

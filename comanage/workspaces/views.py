@@ -10,6 +10,7 @@ from typing import Any
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from adjudication.selectors import statements_visible
@@ -24,6 +25,9 @@ from comanage.core.views import org_view
 from . import selectors
 
 PAGE_SIZE = 25
+# In the page cache keys: change it whenever the shape of a cached value changes, so a deploy
+# never unpickles an entry written by the previous code.
+CACHE_FORMAT = 2
 
 
 def _today() -> dt.date:
@@ -104,11 +108,15 @@ def _portfolio(request: HttpRequest, today: dt.date) -> dict[str, Any]:
     cached under its data version (any write to its rows makes a new entry)."""
     def compute() -> dict[str, Any]:
         glances = selectors.agreements_at_a_glance(today=today)
+        charts = _portfolio_charts(glances)
         return {"glances": glances, "totals": selectors.portfolio_totals(glances),
-                "charts": _portfolio_charts(glances)}
+                "charts": charts,
+                # The charts and their table views, rendered once (the largest part of the page).
+                "charts_html": render_to_string("workspaces/_portfolio_charts.html",
+                                                {"charts": charts})}
 
     return page_cached(request.organization.pk,  # type: ignore[attr-defined]
-                       "executive-dashboard", today.isoformat(), compute=compute)
+                       "executive-dashboard", CACHE_FORMAT, today.isoformat(), compute=compute)
 
 
 @org_view("report.view")
@@ -121,7 +129,8 @@ def executive_dashboard(request: HttpRequest, org_slug: str) -> HttpResponse:
     page = Paginator(shown, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "workspaces/executive_dashboard.html", {
         "today": today, "totals": portfolio["totals"], "page": page,
-        "q": query, "charts": portfolio["charts"], "has_agreements": bool(glances),
+        "q": query, "charts": portfolio["charts"], "charts_html": portfolio["charts_html"],
+        "has_agreements": bool(glances),
     })
 
 
@@ -172,7 +181,8 @@ def _agreement_in_depth(request: HttpRequest, agreement: Agreement) -> dict[str,
         return {"glance": glance, "charts": _agreement_charts(glance)}
 
     return page_cached(request.organization.pk,  # type: ignore[attr-defined]
-                       "executive-agreement", agreement.pk, today.isoformat(), compute=compute)
+                       "executive-agreement", CACHE_FORMAT, agreement.pk, today.isoformat(),
+                       compute=compute)
 
 
 def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
