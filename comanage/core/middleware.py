@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -90,4 +91,26 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Permissions-Policy",
                                     "camera=(), microphone=(), geolocation=()")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+
+class SlidingSessionMiddleware:
+    """Sessions end after ``SESSION_COOKIE_AGE`` of inactivity, and activity pushes the expiry
+    forward, but the session is written at most once a minute rather than on every request
+    (``SESSION_SAVE_EVERY_REQUEST`` costs a database write per page view)."""
+
+    TOUCH_KEY = "_touched"
+    INTERVAL_SECONDS = 60
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        user = getattr(request, "user", None)
+        if session is not None and user is not None and user.is_authenticated:
+            now = int(time.time())
+            if now - int(session.get(self.TOUCH_KEY, 0)) >= self.INTERVAL_SECONDS:
+                session[self.TOUCH_KEY] = now  # marks it modified: saved with a new expiry
         return response

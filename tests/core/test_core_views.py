@@ -86,3 +86,23 @@ def test_only_administrators_edit_and_only_counsel_approves():
             assert roles == {"counsel"} and not own
         if name == "report.authorise":
             assert roles == {"ceo"} and not own
+
+
+def test_an_active_session_is_refreshed_at_most_once_a_minute(world):
+    import datetime as dt
+
+    import time_machine
+    from django.contrib.sessions.models import Session
+
+    client = world.client("executive")
+    start = dt.datetime.now(tz=dt.UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        client.get(f"/o/{world.org.slug}/")
+        key = client.session.session_key
+        first = Session.objects.get(session_key=key).expire_date
+        clock.shift(dt.timedelta(seconds=30))
+        client.get(f"/o/{world.org.slug}/")
+        assert Session.objects.get(session_key=key).expire_date == first  # not written
+        clock.shift(dt.timedelta(seconds=40))
+        client.get(f"/o/{world.org.slug}/")
+        assert Session.objects.get(session_key=key).expire_date > first  # slid forward
