@@ -19,7 +19,7 @@ from comanage.core.charts import bar_chart, indicator_chart, line_chart, progres
 from comanage.core.exports import csv_response
 from comanage.core.jobs import job_live_state
 from comanage.core.permissions import is_own_only
-from comanage.core.versioning import page_cached
+from comanage.core.versioning import data_version, page_cached
 from comanage.core.views import org_view
 
 from . import selectors
@@ -131,6 +131,7 @@ def executive_dashboard(request: HttpRequest, org_slug: str) -> HttpResponse:
         "today": today, "totals": portfolio["totals"], "page": page,
         "q": query, "charts": portfolio["charts"], "charts_html": portfolio["charts_html"],
         "has_agreements": bool(glances),
+        "data_version": data_version(request.organization.pk),  # type: ignore[attr-defined]
     })
 
 
