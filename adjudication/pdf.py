@@ -205,7 +205,7 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "opportunity_chart": _opportunity_chart(savings.get("opportunities", [])),
         "waterfall": _waterfall(run),
         "distributions": distributions,
-        "calculation_flags": run.flags,
+        "calculation_flags": _flags_named(run.flags, names, savings.get("opportunities", [])),
         "compliance_flags": report.compliance_snapshot,
         "transitions": [{"at": t.at.isoformat(),
                          "at_display": t.at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"),
@@ -216,6 +216,23 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "diff_count": len(run.diff),
         "stamp": stamp.isoformat(),
     }
+
+
+def _flags_named(flags: list[dict[str, Any]], physicians: dict[int, Any],
+                 opportunities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The engines name a flag's subject by key ("physician:12", an opportunity key); the
+    document names it as a reader would (Dr Ann Adams, Closure devices)."""
+    opportunity_names = {o.get("key"): o.get("name") for o in opportunities}
+    named = []
+    for flag in flags:
+        subject = str(flag.get("subject", ""))
+        kind, _, ident = subject.partition(":")
+        if kind == "physician" and ident.isdigit() and int(ident) in physicians:
+            subject = str(physicians[int(ident)])
+        elif subject in opportunity_names and opportunity_names[subject]:
+            subject = str(opportunity_names[subject])
+        named.append({**flag, "subject": subject})
+    return named
 
 
 def _physicians(run: CalculationRun) -> list[Any]:
