@@ -7,45 +7,18 @@ No ORM here: the service gathers the frozen terms and the engines' results, call
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from comanage.core.money import ZERO, allocate_in_order, allocate_largest_remainder, to_decimal
+from comanage.core.serialise import canonical_json, jsonable  # noqa: F401 - re-exported
 
 CO_MANAGEMENT, SHARED_SAVINGS = "co_management", "shared_savings"
 
 
-def jsonable(value: Any) -> Any:
-    """Decimals as strings, dates ISO, dataclasses as dicts, tuples as lists."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        if hasattr(value, "to_dict"):
-            return jsonable(value.to_dict())
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = [jsonable(v) for v in value]
-        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
-    if isinstance(value, float):
-        raise TypeError(f"refusing float {value!r} in a calculation payload")
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    raise TypeError(f"cannot serialise {type(value).__name__} in a calculation payload")
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no whitespace, Decimals as strings: the same data, the same bytes."""
-    return json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def calculation_hash(*, inputs: Any, rules_version: str, results: Any) -> str:

@@ -27,6 +27,7 @@ from decimal import Decimal, localcontext
 from typing import Any, Literal
 
 from comanage.core.money import allocate_largest_remainder, round_money, to_decimal
+from comanage.core.serialise import fields_jsonable
 
 Direction = Literal["higher_is_better", "lower_is_better"]
 TierMode = Literal["step", "linear"]
@@ -297,7 +298,7 @@ class IndicatorOutcome:
     note: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self.__dict__)
+        return fields_jsonable(self)
 
 
 @dataclass(frozen=True)
@@ -326,22 +327,9 @@ class IncentiveResult:
         return next(o for o in self.indicators if o.key == key)
 
     def to_dict(self) -> dict[str, Any]:
-        data = _jsonable({k: v for k, v in self.__dict__.items() if k != "indicators"})
-        data["indicators"] = [o.to_dict() for o in self.indicators]
-        return data
+        return fields_jsonable(self)
 
 
-def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
-    def convert(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return str(value)
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        if isinstance(value, tuple | list):
-            return [convert(v) for v in value]
-        return value
-
-    return {key: convert(value) for key, value in values.items()}
 
 
 def _status(indicator: IndicatorTerms, result: IndicatorResult) -> tuple[Status, str]:

@@ -25,6 +25,7 @@ from comanage.core.audit import event_record
 from comanage.core.models import User
 from comanage.core.money import round_money, to_decimal
 from comanage.core.security import case_ids_for_storage
+from comanage.core.serialise import jsonable
 
 from . import casefile, membership, scoring
 from .criteria import MeasureDataError, MeasureDefinition, measure_definition_validate
@@ -258,12 +259,6 @@ def definitions_copy_to_terms(*, source: AgreementTerms, target: AgreementTerms
 _COMPARED = ("value", "numerator", "denominator", "case_count", "source", "source_note")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
 def _result_version(*, definition: IndicatorDefinition, programme_year: ProgrammeYear,
                     period: Period, values: dict[str, Any], user: User | None
                     ) -> IndicatorResult:
@@ -282,7 +277,7 @@ def _result_version(*, definition: IndicatorDefinition, programme_year: Programm
             else:
                 differs = old != new
             if differs:
-                changes[name] = [_jsonable(old), _jsonable(new)]
+                changes[name] = [jsonable(old), jsonable(new)]
         IndicatorResult.objects.filter(pk=previous.pk).update(is_current=False)
     return IndicatorResult.objects.create(
         organization_id=definition.organization_id, definition=definition,

@@ -51,7 +51,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import IO, Any, Literal
@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from comanage.core.money import ZERO, allocate_in_order, round_rational, to_decimal
+from comanage.core.serialise import fields_jsonable
 
 RULES_VERSION = "savings-engine/1"
 RATE_PLACES = 10
@@ -309,7 +310,7 @@ class SavingsResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: Decimals as strings, dates ISO, tuples as lists; stable key order."""
-        return _jsonable(self)
+        return fields_jsonable(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -325,20 +326,6 @@ class SavingsResult:
         return next(o for o in self.opportunities if o.key == key)
 
 
-def _jsonable(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1581,7 +1568,7 @@ class OpportunityAnalysis:
     variation: tuple[CaseTypeVariation, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return fields_jsonable(self)
 
 
 def _percentile(sorted_values: Sequence[Fraction], fraction: Fraction) -> Fraction:

@@ -41,6 +41,7 @@ from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_progre
 from comanage.core.models import Job, User
 from comanage.core.money import ZERO, round_rational, to_decimal
 from comanage.core.security import case_ids_for_storage
+from comanage.core.serialise import jsonable
 
 from . import engine, importing, selectors
 from .models import (
@@ -815,9 +816,9 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
                            "start": programme_year.start.isoformat(),
                            "end": programme_year.end.isoformat()},
         "terms": {"id": terms_record.pk, "version": terms_record.version,
-                  **engine._jsonable(terms)},
-        "opportunities": [engine._jsonable(o) for o in engine_opportunities],
-        "participants": [engine._jsonable(p) for p in participants],
+                  **jsonable(terms)},
+        "opportunities": [jsonable(o) for o in engine_opportunities],
+        "participants": [jsonable(p) for p in participants],
         "base_usage": [_import_record(i) for i in base_imports],
         "prior_usage": _import_record(prior_import),
         "usage": _import_record(current_import),
@@ -825,8 +826,8 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         "fee_months": fee_months,
         "already_distributed": str(already),
         "already_distributed_sources": distributed_sources,
-        "key_indicators": [engine._jsonable(k) for k in indicators],
-        "overrides": engine._jsonable(overrides),
+        "key_indicators": [jsonable(k) for k in indicators],
+        "overrides": jsonable(overrides),
         "as_of": as_of.isoformat() if as_of else None,
         "key_indicators_assumed_met_in_projection": assumed_met,
     }
