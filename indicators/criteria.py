@@ -734,6 +734,19 @@ class MeasureDataError(ValueError):
     """The case file cannot be scored as it is (duplicate ids, missing observations...)."""
 
 
+# The criteria trees a measure may carry, in the order the spec walks them (section 3).
+POPULATION_KEYS = (
+    "initial_population",
+    "denominator",
+    "denominator_exclusions",
+    "numerator",
+    "denominator_exceptions",
+    "numerator_exclusions",
+    "measure_population",
+    "measure_population_exclusions",
+)
+
+
 @dataclass(frozen=True)
 class MeasureDefinition:
     """How one indicator is computed from case rows.
@@ -762,17 +775,7 @@ class MeasureDefinition:
     aggregate: Literal["median", "mean"] = "median"
 
     def criteria_items(self) -> list[tuple[str, Criteria | None]]:
-        names = (
-            "initial_population",
-            "denominator",
-            "denominator_exclusions",
-            "numerator",
-            "denominator_exceptions",
-            "numerator_exclusions",
-            "measure_population",
-            "measure_population_exclusions",
-        )
-        return [(name, getattr(self, name)) for name in names]
+        return [(name, getattr(self, name)) for name in POPULATION_KEYS]
 
 
 def measure_definition_validate(

@@ -9,8 +9,8 @@ from typing import Any
 
 from django import forms
 
-from .criteria import OPERATORS
-from .models import POPULATION_KEYS, ActionPlan, Benchmark, IndicatorDefinition, Kind
+from .criteria import OPERATORS, POPULATION_KEYS
+from .models import ActionPlan, Benchmark, IndicatorDefinition, Kind
 
 POPULATION_LABELS = {
     "initial_population": "Initial population",

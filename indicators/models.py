@@ -34,17 +34,6 @@ class Aggregate(models.TextChoices):
     MEAN = "mean", "Mean"
 
 
-# The criteria trees a definition may carry, in the order the spec walks them (section 3).
-POPULATION_KEYS = (
-    "initial_population",
-    "denominator",
-    "denominator_exclusions",
-    "numerator",
-    "denominator_exceptions",
-    "numerator_exclusions",
-    "measure_population",
-    "measure_population_exclusions",
-)
 
 
 class MeasureFields(models.Model):

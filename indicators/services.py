@@ -28,9 +28,13 @@ from comanage.core.security import case_ids_for_storage
 from comanage.core.serialise import jsonable
 
 from . import casefile, membership, scoring
-from .criteria import MeasureDataError, MeasureDefinition, measure_definition_validate
-from .models import (
+from .criteria import (
     POPULATION_KEYS,
+    MeasureDataError,
+    MeasureDefinition,
+    measure_definition_validate,
+)
+from .models import (
     ActionPlan,
     ActionPlanStatus,
     ActionStep,
