@@ -159,11 +159,10 @@ class UsageRow(TenantOwned):
     ``Organization`` in Python), so the constraints checked nothing the code does not already
     guarantee. Same reasoning as the indicators' case-membership table.
 
-    Every query reads one import's rows (``WHERE data_import_id = ...``), and an import's rows
-    are written by one ``INSERT ... SELECT``, so they sit in consecutive pages: on PostgreSQL a
-    BRIN index on ``data_import_id`` (a few pages, nearly free to maintain) finds them instead
-    of a B-tree with an entry per row. Created by migration 0002 (a B-tree on SQLite, which has
-    no BRIN), hence ``db_index=False`` here.
+    Every query reads one import's rows (``WHERE data_import_id = ...``). On PostgreSQL the
+    table is partitioned by import (migration 0003): an import's rows are COPYed into a staging
+    table that becomes its partition, and a query reads that partition alone. SQLite keeps one
+    table with a B-tree on ``data_import_id`` (migration 0002), hence ``db_index=False`` here.
     """
 
     organization = models.ForeignKey("core.Organization", on_delete=models.PROTECT,

@@ -392,11 +392,12 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
                 loader.add(table.set_column(table.schema.get_field_index("case_id"),
                                             "case_id", stored_ids))
         if not problems.total and row > 2:
-            # The rows move into the usage table while the whole file is checked for duplicate
-            # rows; a duplicate raises below and the transaction takes the rows back out.
+            # The rows are published (on PostgreSQL the staging table becomes the import's
+            # partition) while the whole file is checked for duplicate rows; a duplicate raises
+            # below and the transaction takes the rows back out.
             if job_id is not None:
                 job_progress(job_id, 90, "Writing the rows")
-            loader.start_insert()
+            loader.start_publish()
         importing.duplicate_checks(problems, case_ids, items, starts)
         if row == 2:
             problems.add(row=None, column="", message="the file has no data rows")

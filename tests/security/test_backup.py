@@ -16,7 +16,14 @@ from django_scopes import scopes_disabled
 
 from agreements import models as am
 from comanage.core.models import Membership, Organization, Role
-from comanage.core.security.backup import BackupError, backup_create, read_manifest, tenant_models
+from comanage.core.security.backup import (
+    BackupError,
+    _pg_args,
+    _pg_replace,
+    backup_create,
+    read_manifest,
+    tenant_models,
+)
 from tests import factories as f
 
 postgres_only = pytest.mark.skipif(
@@ -79,7 +86,9 @@ def damage(world) -> None:  # type: ignore[no-untyped-def]
 @postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_full_backup_and_restore_round_trip_on_postgresql(world, hospital, tmp_path):
+    usage = _import_usage(world)  # the usage table is partitioned: one partition per import
     before, files_before = snapshot(hospital), media_snapshot()
+    assert len(before["savings.UsageRow"]) == 3
     other_before = snapshot(world.other_org)
     assert files_before and any(before[m] for m in before if m != "core.Organization")
     call_command("backup", "--output", str(tmp_path / "backups"))
@@ -93,11 +102,43 @@ def test_full_backup_and_restore_round_trip_on_postgresql(world, hospital, tmp_p
     damage(world)
     assert snapshot(hospital) != before
 
+    with scopes_disabled():
+        usage.delete()  # drops the import's partition
+    assert snapshot(hospital) != before
+
     call_command("restore", str(folder), "--noinput")
     connection.close()
     assert snapshot(hospital) == before
     assert snapshot(world.other_org) == other_before
     assert media_snapshot() == files_before
+
+
+@pytest.mark.postgres
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_restore_that_fails_part_way_leaves_the_database_as_it_was(world, hospital, tmp_path):
+    _import_usage(world)
+    folder = backup_create(output_dir=tmp_path)
+    before = snapshot(hospital)
+    dump = folder / "database.dump"
+    broken = tmp_path / "broken.dump"
+    broken.write_bytes(dump.read_bytes()[: dump.stat().st_size * 2 // 3])
+    args, env = _pg_args()
+    connection.close()
+    with pytest.raises(BackupError, match="pg_restore failed"):
+        _pg_replace(broken, args, env)
+    assert snapshot(hospital) == before
+
+
+def _import_usage(world):  # type: ignore[no-untyped-def]
+    from tests.savings.helpers import example_a_agreement, import_text, usage_csv, year
+
+    agreement = example_a_agreement(world)
+    rows = [{"case_id": f"c{i}", "physician_npi": "1000000004", "item_code": "A1"}
+            for i in range(3)]
+    with world.scope():
+        return import_text(world, agreement, kind="usage", period="programme", name="u.csv",
+                           programme_year=year(agreement, 1), content=usage_csv(rows))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,8 +3,8 @@ files (a tar of MEDIA_ROOT), with a manifest of checksums and the migration stat
 
 ``backup_create`` writes a folder ``comanage-<UTC time>/`` holding ``database.dump`` (or
 ``database.sqlite3``), ``media.tar.gz`` and ``manifest.json``. ``backup_restore`` checks every
-checksum first, then replaces the database (``pg_restore --clean --if-exists`` in one
-transaction) and MEDIA_ROOT (extracted beside it, then swapped in).
+checksum first, then replaces the database (the ``public`` schema dropped and the dump restored
+in one transaction) and MEDIA_ROOT (extracted beside it, then swapped in).
 
 ``--organization SLUG`` makes an organization extract instead: that organization's rows of
 every tenant-owned table (and the organization itself) as JSON, and only its files. It carries
@@ -77,6 +77,40 @@ def _run(command: list[str], env: dict[str, str]) -> None:
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise BackupError(f"{command[0]} failed ({result.returncode}): {result.stderr[-2000:]}")
+
+
+def _pg_replace(dump: Path, args: list[str], env: dict[str, str]) -> None:
+    """Replace the database's schema with the dump's, in one transaction.
+
+    ``pg_restore --clean`` cannot drop a partitioned table's partitions one constraint at a
+    time (the usage table is partitioned), so the script starts by dropping the ``public``
+    schema whole. pg_restore writes the SQL and psql runs it with the drop, in a single
+    transaction that stops at the first error. If pg_restore fails part-way, psql is killed
+    before it can commit, so the database is untouched."""
+    psql_command = ["psql", "--no-psqlrc", "--quiet", "--single-transaction",
+                    "--set", "ON_ERROR_STOP=1", *args]
+    restore_command = ["pg_restore", "--no-owner", "--no-privileges", "--file", "-", str(dump)]
+    psql = subprocess.Popen(psql_command, stdin=subprocess.PIPE,  # noqa: S603
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert psql.stdin is not None and psql.stderr is not None
+    try:
+        psql.stdin.write(b"DROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n")
+        psql.stdin.flush()
+        restore = subprocess.run(restore_command, stdout=psql.stdin,  # noqa: S603
+                                 stderr=subprocess.PIPE, env=env, check=False)
+        if restore.returncode != 0:
+            psql.kill()
+            psql.wait()
+            raise BackupError(f"pg_restore failed ({restore.returncode}): "
+                              f"{restore.stderr.decode(errors='replace')[-2000:]}")
+        psql.stdin.close()
+        errors = psql.stderr.read().decode(errors="replace")
+    finally:
+        if psql.poll() is None and psql.stdin.closed is False:
+            psql.kill()
+        psql.wait()
+    if psql.returncode != 0:
+        raise BackupError(f"psql failed ({psql.returncode}): {errors[-2000:]}")
 
 
 def applied_migrations() -> list[list[str]]:
@@ -254,10 +288,8 @@ def backup_restore(*, path: Path) -> dict[str, Any]:
         args, env = _pg_args()
         from django.db import connections
 
-        connections.close_all()  # pg_restore --clean needs the tables free
-        _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
-              "--single-transaction", "--exit-on-error", *args,
-              str(path / "database.dump")], env)
+        connections.close_all()  # dropping the tables needs them free
+        _pg_replace(path / "database.dump", args, env)
     else:
         connection.ensure_connection()
         source = sqlite3.connect(path / "database.sqlite3")

@@ -11,8 +11,8 @@ from comanage.core.security.backup import BackupError, backup_restore, read_mani
 
 class Command(BaseCommand):
     help = ("Restore a backup folder made by `manage.py backup`: checks its checksums, then "
-            "pg_restore --clean --if-exists (or the SQLite copy) and the uploaded files. "
-            "Stop the web server and the worker first.")
+            "replaces the database in one transaction (or copies the SQLite file) and the "
+            "uploaded files. Stop the web server and the worker first.")
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("path", type=Path)
