@@ -935,36 +935,83 @@ def _mask_or(tree: Criteria | None, view: FrameView, default: bool, name: str) -
         ) from exc
 
 
+_MAX_DECIMALS = 6
+_MAX_MAGNITUDE = 1e9
+
+
+def _scaled_integers(values: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Float observations as integers of ``10**-k``: the fewest decimals (at most six) that give
+    back every value as written (2.3 -> 23 with k = 1), so sums and means are exact. ``None``
+    when a value needs more decimals or is too large; the caller then goes value by value."""
+    if not np.isfinite(values).all() or (np.abs(values) >= _MAX_MAGNITUDE).any():
+        return None
+    for decimals in range(_MAX_DECIMALS + 1):
+        scaled = np.round(values * 10**decimals)
+        if (scaled / 10**decimals == values).all():
+            return scaled.astype(np.int64), decimals
+    return None
+
+
+def _integer_sum(values: np.ndarray) -> int:
+    """Exact even where int64 would overflow."""
+    if len(values) and int(np.abs(values).max()) * len(values) >= 2**63:
+        return int(values.astype(object).sum())
+    return int(values.sum())
+
+
+def _exact_decimals(values: np.ndarray) -> list[Decimal]:
+    """Each float as the decimal it was read from (its shortest repr)."""
+    return [Decimal(repr(float(v))) for v in values]
+
+
+def _float_sum(values: np.ndarray) -> Decimal:
+    scaled = _scaled_integers(values)
+    if scaled is None:
+        return sum(_exact_decimals(values), Decimal(0))
+    integers, decimals = scaled
+    return Decimal(_integer_sum(integers)).scaleb(-decimals)
+
+
 def _decimal_sum(view: FrameView, name: str, mask: np.ndarray) -> Decimal:
-    """Exact for integer columns; float columns go through their shortest repr."""
+    """Exact: integer columns as integers, float columns as the decimals they were read from."""
     column = view.column(name, "number")
     missing = mask & ~column.valid
     if missing.any():
         raise MeasureDataError(f"{int(missing.sum())} counted case(s) have no {name}")
     series = view.series(name)
     if pd.api.types.is_integer_dtype(series.dtype):
-        return Decimal(int(series.to_numpy()[mask].sum()))
-    return Decimal(repr(float(column.values[mask].sum())))
+        return Decimal(_integer_sum(series.to_numpy()[mask]))
+    return _float_sum(column.values[mask])
 
 
 def _aggregate(values: np.ndarray, exact_ints: bool, how: str) -> Decimal | None:
+    """The median or mean of the observations, exact (no float arithmetic on the values)."""
     if len(values) == 0:
         return None
+    decimals = 0
+    if not exact_ints:
+        scaled = _scaled_integers(values)
+        if scaled is None:
+            return _aggregate_decimals(_exact_decimals(values), how)
+        values, decimals = scaled
     if how == "mean":
-        if exact_ints:
-            return Decimal(int(values.sum())) / Decimal(len(values))
-        return Decimal(repr(float(values.mean())))
+        return (Decimal(_integer_sum(values)) / Decimal(len(values))).scaleb(-decimals)
     ordered = np.sort(values)
     middle = len(ordered) // 2
-    if exact_ints:
-        if len(ordered) % 2:
-            return Decimal(int(ordered[middle]))
-        return (Decimal(int(ordered[middle - 1])) + Decimal(int(ordered[middle]))) / 2
     if len(ordered) % 2:
-        return Decimal(repr(float(ordered[middle])))
-    low = Decimal(repr(float(ordered[middle - 1])))
-    high = Decimal(repr(float(ordered[middle])))
-    return (low + high) / 2
+        return Decimal(int(ordered[middle])).scaleb(-decimals)
+    low, high = Decimal(int(ordered[middle - 1])), Decimal(int(ordered[middle]))
+    return ((low + high) / 2).scaleb(-decimals)
+
+
+def _aggregate_decimals(values: list[Decimal], how: str) -> Decimal:
+    if how == "mean":
+        return sum(values, Decimal(0)) / Decimal(len(values))
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _reason_column(codes: np.ndarray) -> pd.Categorical:
