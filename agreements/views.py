@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from comanage.core.exports import csv_response
 from comanage.core.permissions import is_own_only, membership_can
-from comanage.core.versioning import page_cached
+from comanage.core.versioning import data_version, page_cached
 from comanage.core.views import object_history, org_view
 
 from . import forms as f
@@ -123,11 +124,14 @@ def agreement_create(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 @org_view("agreement.view")
 def agreement_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
-    agreement = get_checked(request, Agreement.objects.select_related("practice"), pk,
-                            "agreement.view")
+    organization_id = request.organization.pk
+    # The version is read before any data: what is cached under it is never older than it.
+    version = data_version(organization_id)
+    agreement = get_checked(
+        request, Agreement.objects.select_related("practice", "administrator_contact"), pk,
+        "agreement.view")
     membership = request.membership
     physician = _own_physician(request)
-    organization_id = request.organization.pk
 
     def sections() -> dict[str, Any]:
         # Every reader's rows; what a reader may see is chosen below, per request.
@@ -159,19 +163,31 @@ def agreement_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
 
     # Cached under the organization's data version: a write to any of its rows is seen at once.
     # (The 1 after the page name is the format of the cached value: change it with its shape.)
-    cached = page_cached(organization_id, "agreement-detail", 1, agreement.pk,
-                         timezone.localdate().isoformat(), compute=sections)
+    # Most of the page is a cached fragment (the template's {% cache %} blocks): the sections
+    # are read only if it must be rendered (a callable in a template context is called when the
+    # template first uses it).
+    cached = functools.cache(lambda: page_cached(
+        organization_id, "agreement-detail", 1, agreement.pk, timezone.localdate().isoformat(),
+        compute=sections, version=version))
+
+    def section(name: str, permission: str | None = None) -> Callable[[], Any] | None:
+        if permission is not None and not membership_can(membership, permission):
+            return None
+        return lambda: cached()[name]
+
     context = {
-        **cached, "agreement": agreement,
+        **{name: section(name) for name in (
+            "year_rows", "terms_versions", "duties", "milestones", "meetings",
+            "activation_blockers")},
+        "agreement": agreement, "data_version": version,
         # A physician sees only their own participation: their id is in the key.
-        "participations": page_cached(
+        "participations": lambda: page_cached(
             organization_id, "agreement-participations", 1, agreement.pk,
-            physician.pk if physician is not None else "all", compute=participations),
-        "fmv_opinions": cached["fmv_opinions"] if membership_can(membership, "fmv.view")
-        else None,
-        "documents": cached["documents"] if membership_can(membership, "document.view")
-        else None,
-        "flags": cached["flags"] if membership_can(membership, "flag.view") else None,
+            physician.pk if physician is not None else "all", compute=participations,
+            version=version),
+        "fmv_opinions": section("fmv_opinions", "fmv.view"),
+        "documents": section("documents", "document.view"),
+        "flags": section("flags", "flag.view"),
         "transitions": sorted(services.TRANSITIONS.get(agreement.status, set())),
         "transition_form": f.TransitionForm(),
         "today": timezone.localdate(),

@@ -27,5 +27,12 @@ def tenant(request: HttpRequest) -> dict[str, Any]:
         "organization": getattr(request, "organization", None),
         "membership": membership,
         "can": _Can(membership),
-        "all_memberships": memberships_of(user=user) if user and user.is_authenticated else [],
+        "all_memberships": _all_memberships(request, user),
     }
+
+
+def _all_memberships(request: HttpRequest, user: Any) -> list[Any]:
+    if not user or not user.is_authenticated:
+        return []
+    loaded = getattr(request, "all_memberships", None)  # TenantMiddleware read them already
+    return loaded if loaded is not None else memberships_of(user=user)

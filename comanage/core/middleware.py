@@ -10,7 +10,7 @@ from django.urls import Resolver404, resolve
 from django_scopes import scope
 
 from .models import Organization
-from .selectors import membership_for
+from .selectors import memberships_of
 
 ORG_KWARG = "org_slug"
 
@@ -38,18 +38,24 @@ class TenantMiddleware:
         slug = match.kwargs.get(ORG_KWARG)
         if slug is None:
             return self.get_response(request)
-        organization = Organization.objects.filter(slug=slug).first()
         is_api = request.path_info.startswith("/api/")
-        if organization is None:
-            if is_api:
-                return api_not_found()
-            raise Http404("No such organization.")
-        request.organization = organization  # type: ignore[attr-defined]
-        if request.user.is_authenticated and not is_api:
-            membership = membership_for(user=request.user, organization=organization)
-            if membership is None:
+        if not is_api and request.user.is_authenticated:
+            # One query, on every request, answers the tenant check: the user's active
+            # memberships with their organizations. The page's organization switcher reuses it.
+            memberships = memberships_of(user=request.user)
+            request.all_memberships = memberships  # type: ignore[attr-defined]
+            membership = next((m for m in memberships if m.organization.slug == slug), None)
+            if membership is None:  # no such organization, or not a member: the same 404
                 raise Http404("No such organization.")
+            organization = membership.organization
             request.membership = membership  # type: ignore[attr-defined]
+        else:
+            organization = Organization.objects.filter(slug=slug).first()
+            if organization is None:
+                if is_api:
+                    return api_not_found()
+                raise Http404("No such organization.")
+        request.organization = organization  # type: ignore[attr-defined]
         with scope(organization=organization):
             response = self.get_response(request)
             # Render lazily-rendered responses while the scope is still active.

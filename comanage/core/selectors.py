@@ -20,12 +20,12 @@ def membership_for(*, user: User, organization: Organization) -> Membership | No
 
 
 def memberships_of(*, user: User) -> list[Membership]:
-    """All active memberships of a user, with their organizations, for the switcher."""
+    """All active memberships of a user, with their organizations: the organization switcher,
+    and the tenant check of every organization page (so this query runs on each of them:
+    sorted here rather than in SQL, which is cheaper to build)."""
     if not user or not user.is_authenticated:
         return []
     with scopes_disabled():
-        return list(
-            Membership.objects.select_related("organization")
-            .filter(user=user, is_active=True)
-            .order_by("organization__name")
-        )
+        memberships = list(Membership.objects.select_related("organization")
+                           .filter(user=user, is_active=True))
+    return sorted(memberships, key=lambda m: (m.organization.name.casefold(), m.organization_id))

@@ -72,20 +72,29 @@ def data_version_bump(organization_id: int) -> None:
     transaction.on_commit(lambda: _bump_now(organization_id))
 
 
-def versioned_key(organization_id: int, page: str, *params: Any) -> str:
-    """A cache key for a figure of ``page`` computed at the organization's current version."""
+def versioned_key(organization_id: int, page: str, *params: Any, version: int | None = None
+                  ) -> str:
+    """A cache key for a figure of ``page`` computed at the organization's current version
+    (or at ``version``, read by the caller before it read any data)."""
     parts = ":".join(str(p) for p in params)
-    return f"page:{organization_id}:{data_version(organization_id)}:{page}:{parts}"
+    if version is None:
+        version = data_version(organization_id)
+    return f"page:{organization_id}:{version}:{page}:{parts}"
 
 
-def page_cached(organization_id: int, page: str, *params: Any, compute: Callable[[], T]) -> T:
+def page_cached(organization_id: int, page: str, *params: Any, compute: Callable[[], T],
+                version: int | None = None) -> T:
     """``compute()``, cached under the organization's current data version.
 
     Only user-independent figures belong here (no CSRF token, no menu, no permission-dependent
     rows unless the permission is in ``params``); a piece that depends on a physician must
     carry the physician's id in ``params``.
+
+    A view that also caches rendered HTML under the version (``{% cache %}`` keyed on
+    ``data_version``) reads the version once, before it reads any data, and passes it here:
+    what is stored under a version is then never older than that version.
     """
-    key = versioned_key(organization_id, page, *params)
+    key = versioned_key(organization_id, page, *params, version=version)
     value = cache.get(key)
     if value is None:
         value = compute()

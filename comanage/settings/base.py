@@ -198,6 +198,15 @@ else:
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
+# {% cache %} fragments (rendered HTML keyed on an organization's data version, or the sidebar
+# keyed on role) live in each worker's memory: a hit costs no round trip, and a deploy never
+# serves HTML rendered by the old templates. The data version itself always comes from
+# "default". (Without this alias, Django's {% cache %} falls back to "default".)
+CACHES["template_fragments"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "comanage-template-fragments",
+    "OPTIONS": {"MAX_ENTRIES": 1000},
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

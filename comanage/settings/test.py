@@ -13,7 +13,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 if not REDIS_URL:
     CELERY_BROKER_URL = "memory://"
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {**CACHES, "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 elif os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
     # Each parallel test worker gets its own Redis database: a test that empties the cache
     # (FLUSHDB) or the broker must never wipe another worker's keys or queued messages.
@@ -22,7 +22,7 @@ elif os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
     _db = (int(_parsed.path.lstrip("/") or 0) - _worker) % 16
     REDIS_URL = _parsed._replace(path=f"/{_db}").geturl()
     CELERY_BROKER_URL = REDIS_URL
-    CACHES = {"default": {**CACHES["default"], "LOCATION": REDIS_URL}}
+    CACHES = {**CACHES, "default": {**CACHES["default"], "LOCATION": REDIS_URL}}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

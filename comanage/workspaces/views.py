@@ -4,6 +4,8 @@ administrator's work queue and the physician's home. Thin: selectors read, chart
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -34,15 +36,21 @@ def _today() -> dt.date:
     return timezone.localdate()
 
 
+def _haystack(g: selectors.AgreementGlance) -> tuple[str, ...]:
+    """What the dashboard's search looks in, lower-cased."""
+    return (g.agreement.name.lower(), g.agreement.practice.name.lower(),
+            g.agreement.service_line_label.lower(), g.agreement.get_status_display().lower())
+
+
+def _matches(haystacks: list[tuple[str, ...]], query: str) -> list[int]:
+    """The positions of the rows the search keeps (all of them for an empty search)."""
+    query = query.strip().lower()
+    return [i for i, hay in enumerate(haystacks) if not query or any(query in s for s in hay)]
+
+
 def _search(glances: list[selectors.AgreementGlance], query: str
             ) -> list[selectors.AgreementGlance]:
-    query = query.strip().lower()
-    if not query:
-        return glances
-    return [g for g in glances if query in g.agreement.name.lower()
-            or query in g.agreement.practice.name.lower()
-            or query in g.agreement.service_line_label.lower()
-            or query in g.agreement.get_status_display().lower()]
+    return [glances[i] for i in _matches([_haystack(g) for g in glances], query)]
 
 
 def _money_or_blank(value: Decimal | None) -> str:
@@ -103,7 +111,8 @@ def _portfolio_charts(glances: list[selectors.AgreementGlance]) -> dict[str, Any
     return charts
 
 
-def _portfolio(request: HttpRequest, today: dt.date) -> dict[str, Any]:
+def _portfolio(request: HttpRequest, today: dt.date, version: int | None = None
+               ) -> dict[str, Any]:
     """The portfolio's figures and charts: the same for every reader of the organization, so
     cached under its data version (any write to its rows makes a new entry)."""
     def compute() -> dict[str, Any]:
@@ -116,22 +125,61 @@ def _portfolio(request: HttpRequest, today: dt.date) -> dict[str, Any]:
                                                 {"charts": charts})}
 
     return page_cached(request.organization.pk,  # type: ignore[attr-defined]
-                       "executive-dashboard", CACHE_FORMAT, today.isoformat(), compute=compute)
+                       "executive-dashboard", CACHE_FORMAT, today.isoformat(), compute=compute,
+                       version=version)
+
+
+def _portfolio_head(request: HttpRequest, today: dt.date, version: int) -> dict[str, Any]:
+    """What every view of the dashboard needs (totals, rendered charts, what the search looks
+    in), without the rows themselves: those are loaded only when the table is rendered."""
+    def compute() -> dict[str, Any]:
+        portfolio = _portfolio(request, today, version)
+        return {"totals": portfolio["totals"], "charts_html": portfolio["charts_html"],
+                "haystacks": [_haystack(g) for g in portfolio["glances"]]}
+
+    return page_cached(request.organization.pk,  # type: ignore[attr-defined]
+                       "executive-dashboard-head", CACHE_FORMAT, today.isoformat(),
+                       compute=compute, version=version)
+
+
+class _Rows:
+    """The rows of the dashboard's table, by position, loaded on first use.
+
+    The table is a cached fragment: on a hit it is never iterated, so the rows (the largest
+    cached value) are never read. Paginator needs only the length to number the pages.
+    """
+
+    def __init__(self, positions: list[int], load: Callable[[], list[Any]]):
+        self._positions = positions
+        self._load = load
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return _Rows(self._positions[index], self._load)
+        return self._load()[self._positions[index]]
+
+    def __iter__(self) -> Iterator[Any]:
+        rows = self._load()
+        return (rows[i] for i in self._positions)
 
 
 @org_view("report.view")
 def executive_dashboard(request: HttpRequest, org_slug: str) -> HttpResponse:
+    # The version is read before any figure: what is cached under it is never older than it.
+    version = data_version(request.organization.pk)  # type: ignore[attr-defined]
     today = _today()
-    portfolio = _portfolio(request, today)
-    glances = portfolio["glances"]
+    head = _portfolio_head(request, today, version)
     query = request.GET.get("q", "")
-    shown = _search(glances, query)
-    page = Paginator(shown, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = _Rows(_matches(head["haystacks"], query),
+                 functools.cache(lambda: _portfolio(request, today, version)["glances"]))
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "workspaces/executive_dashboard.html", {
-        "today": today, "totals": portfolio["totals"], "page": page,
-        "q": query, "charts": portfolio["charts"], "charts_html": portfolio["charts_html"],
-        "has_agreements": bool(glances),
-        "data_version": data_version(request.organization.pk),  # type: ignore[attr-defined]
+        "today": today, "totals": head["totals"], "page": page, "q": query,
+        "charts_html": head["charts_html"], "has_agreements": bool(head["haystacks"]),
+        "data_version": version,
     })
 
 
@@ -171,7 +219,8 @@ def _agreement_glance(request: HttpRequest, pk: int) -> tuple[Agreement,
     return agreement, _agreement_in_depth(request, agreement)["glance"]
 
 
-def _agreement_in_depth(request: HttpRequest, agreement: Agreement) -> dict[str, Any]:
+def _agreement_in_depth(request: HttpRequest, agreement: Agreement, version: int | None = None
+                        ) -> dict[str, Any]:
     """One agreement's figures and charts, cached under the organization's data version (the
     agreement was looked up in the tenant's scope first, so an outsider never reaches this)."""
     today = _today()
@@ -183,7 +232,7 @@ def _agreement_in_depth(request: HttpRequest, agreement: Agreement) -> dict[str,
 
     return page_cached(request.organization.pk,  # type: ignore[attr-defined]
                        "executive-agreement", CACHE_FORMAT, agreement.pk, today.isoformat(),
-                       compute=compute)
+                       compute=compute, version=version)
 
 
 def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
@@ -242,13 +291,17 @@ def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
 
 @org_view("report.view")
 def executive_agreement(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
-    agreement = get_object_or_404(Agreement, pk=pk)
-    in_depth = _agreement_in_depth(request, agreement)
-    glance = in_depth["glance"]
-    years = [(y, glance.figures.get(y.pk)) for y in glance.years]
+    # The version is read before any data: what is cached under it is never older than it.
+    version = data_version(request.organization.pk)  # type: ignore[attr-defined]
+    agreement = get_object_or_404(Agreement.objects.select_related("practice"), pk=pk)
+    # The page's body is a cached fragment: the figures are read only if it must be rendered
+    # (a callable in a template context is called when the template first uses it).
+    in_depth = functools.cache(lambda: _agreement_in_depth(request, agreement, version))
     return render(request, "workspaces/executive_agreement.html", {
-        "agreement": agreement, "g": glance, "years": years, "charts": in_depth["charts"],
-        "today": _today()})
+        "agreement": agreement, "g": lambda: in_depth()["glance"],
+        "years": lambda: [(y, in_depth()["glance"].figures.get(y.pk))
+                          for y in in_depth()["glance"].years],
+        "charts": lambda: in_depth()["charts"], "today": _today(), "data_version": version})
 
 
 @org_view("report.view")

@@ -4,6 +4,7 @@ hit is cheaper, and a change shows at once."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -76,3 +77,56 @@ def test_another_hospitals_cached_dashboard_is_never_served(world, agreement):
     world.client("executive").get("/o/riverside/dashboard/")
     page = world.client("outsider").get("/o/lakeview/dashboard/").content.decode()
     assert "Cardiology Co-Management" not in page
+
+
+def test_the_executive_agreement_page_shows_a_change_at_once(world, agreement):
+    client = world.client("executive")
+    url = f"/o/riverside/dashboard/agreements/{agreement.pk}/"
+    assert "Cardiology Co-Management" in client.get(url).content.decode()
+    with world.scope():
+        agreement.name = "Cardiology Service Line"
+        agreement.save()
+    page = client.get(url).content.decode()
+    assert "Cardiology Service Line" in page
+    assert "Cardiology Co-Management" not in page
+
+
+def test_each_administrator_gets_a_lifecycle_form_with_their_own_csrf_token(world, agreement):
+    """The agreement page is mostly a shared fragment; its forms are not: a token cached from
+    one reader would be refused for (and leak to) the next."""
+    from django.test import Client
+
+    with world.scope():
+        second = f.MembershipFactory(organization=world.org, role="administrator",
+                                     user=f.UserFactory(email="second@riverside.example"))
+    url = f"/o/riverside/agreements/{agreement.pk}/"
+    world.client("administrator").get(url)  # fills the cached fragments
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(second.user)
+    page = client.get(url).content.decode()
+    action = f"/o/riverside/agreements/{agreement.pk}/transition/"
+    form = re.search(rf'<form method="post" action="{action}">(.*?)</form>', page, re.S)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.group(1)).group(1)
+    response = client.post(action,
+                           {"csrfmiddlewaretoken": token, "to_status": "in_negotiation"})
+    assert response.status_code == 302
+    agreement.refresh_from_db()
+    assert agreement.status == "in_negotiation"
+
+
+def test_the_dashboards_search_and_pages_are_right_with_the_table_cached(world, agreement):
+    with world.scope():
+        for n in range(26):
+            f.AgreementFactory(organization=world.org, name=f"Orthopaedics {n:02d}")
+    client = world.client("executive")
+    for _ in range(2):  # the second time, every table comes from the cache
+        first = client.get("/o/riverside/dashboard/").content.decode()
+        assert "Page 1 of 2" in first
+        second = client.get("/o/riverside/dashboard/?page=2").content.decode()
+        assert "Page 2 of 2" in second
+        shown = [n for n in range(26) if f"Orthopaedics {n:02d}" in first + second]
+        assert shown == list(range(26))
+        found = client.get("/o/riverside/dashboard/?q=cardiology").content.decode()
+        assert "Cardiology Co-Management" in found and "Orthopaedics" not in found
+        none = client.get("/o/riverside/dashboard/?q=zzz").content.decode()
+        assert "No agreement matches" in none

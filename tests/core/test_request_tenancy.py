@@ -1,0 +1,80 @@
+"""The tenant check of every organization page is one query per request, never cached: a
+change of membership is obeyed on the very next request, and a 404 reveals nothing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_scopes import scopes_disabled
+
+from comanage.core.models import Role
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_deactivated_membership_is_404_on_the_next_request(world):
+    client = world.client("executive")
+    assert client.get("/o/riverside/dashboard/").status_code == 200
+    with scopes_disabled():
+        membership = world.memberships["executive"]
+        membership.is_active = False
+        membership.save()
+    assert client.get("/o/riverside/dashboard/").status_code == 404
+
+
+def test_a_deleted_membership_is_404_on_the_next_request(world):
+    client = world.client("executive")
+    assert client.get("/o/riverside/dashboard/").status_code == 200
+    with scopes_disabled():
+        world.memberships["executive"].delete()
+    assert client.get("/o/riverside/dashboard/").status_code == 404
+
+
+def test_a_demoted_member_loses_the_page_and_its_menu_entry_at_once(world):
+    client = world.client("administrator")
+    page = client.get("/o/riverside/dashboard/").content.decode()
+    assert "Work queue" in page  # the cached menu of an administrator
+    with scopes_disabled():
+        membership = world.memberships["administrator"]
+        membership.role = Role.EXECUTIVE
+        membership.save()
+    assert client.get("/o/riverside/workspace/").status_code == 403
+    page = client.get("/o/riverside/dashboard/").content.decode()
+    assert "Work queue" not in page and "Executive dashboard" in page
+
+
+def test_an_outsiders_404_reads_like_an_unknown_organizations(world):
+    outsider = world.client("outsider")
+    foreign = outsider.get("/o/riverside/dashboard/")
+    unknown = outsider.get("/o/no-such-place/dashboard/")
+    assert foreign.status_code == unknown.status_code == 404
+    assert "Riverside" not in foreign.content.decode()
+    assert _without_csrf(foreign.content) == _without_csrf(unknown.content)
+
+
+def _without_csrf(content: bytes) -> str:
+    return re.sub(r'(csrf-token" content="|csrfmiddlewaretoken" value=")[^"]+', r"\1",
+                  content.decode())
+
+
+def test_membership_and_organization_are_read_in_one_query(world):
+    client = world.client("executive")
+    client.get("/o/riverside/dashboard/")
+    with CaptureQueriesContext(connection) as ctx:
+        client.get("/o/riverside/dashboard/")
+    tables = [q["sql"] for q in ctx.captured_queries
+              if "core_membership" in q["sql"] or 'FROM "core_organization"' in q["sql"]]
+    assert len(tables) == 1, tables
+
+
+def test_the_organization_switcher_lists_every_active_membership(world):
+    with scopes_disabled():
+        f.MembershipFactory(organization=world.other_org, user=world.users["executive"],
+                            role=Role.AUDITOR)
+    page = world.client("executive").get("/o/riverside/dashboard/").content.decode()
+    assert 'id="org-switcher"' in page
+    assert "Lakeview Health" in page and "Riverside Medical Center" in page
