@@ -10,7 +10,7 @@ from django.urls import Resolver404, resolve
 from django_scopes import scope
 
 from .models import Organization
-from .selectors import memberships_of
+from .selectors import memberships_checked
 
 ORG_KWARG = "org_slug"
 
@@ -40,9 +40,10 @@ class TenantMiddleware:
             return self.get_response(request)
         is_api = request.path_info.startswith("/api/")
         if not is_api and request.user.is_authenticated:
-            # One query, on every request, answers the tenant check: the user's active
-            # memberships with their organizations. The page's organization switcher reuses it.
-            memberships = memberships_of(user=request.user)
+            # The user's active memberships with their organizations answer the tenant check
+            # (cached while unchanged: memberships_checked); the organization switcher reuses
+            # them.
+            memberships = memberships_checked(user=request.user)
             request.all_memberships = memberships  # type: ignore[attr-defined]
             membership = next((m for m in memberships if m.organization.slug == slug), None)
             if membership is None:  # no such organization, or not a member: the same 404

@@ -29,3 +29,36 @@ def memberships_of(*, user: User) -> list[Membership]:
         memberships = list(Membership.objects.select_related("organization")
                            .filter(user=user, is_active=True))
     return sorted(memberships, key=lambda m: (m.organization.name.casefold(), m.organization_id))
+
+
+MEMBERSHIPS_CACHE_SECONDS = 60
+
+
+def memberships_checked(*, user: User) -> list[Membership]:
+    """``memberships_of``, for the tenant check of every organization page: from the cache
+    while the user's memberships and the organizations are unchanged.
+
+    The entry is stored with the user's membership version and the organizations' version,
+    read before the rows; saving or deleting any of the user's memberships, or any
+    organization, bumps one of them (at once and again on commit, ``comanage.core.versioning``),
+    so a removed or changed membership is obeyed on the next request. The minute's expiry
+    bounds what a bump lost while the cache was unreachable could leave behind; while it is
+    unreachable every request reads the database (an unreadable version never matches).
+    The organizations' per-organization hashing key is not stored in the cache.
+    """
+    from django.core.cache import cache
+
+    from .versioning import membership_versions
+
+    versions = membership_versions(user.pk)
+    key = f"memberships:{user.pk}"
+    entry = cache.get(key)
+    if entry is not None and entry[0] == versions:
+        return entry[1]
+    with scopes_disabled():
+        memberships = list(Membership.objects.select_related("organization")
+                           .defer("organization__case_id_key")
+                           .filter(user=user, is_active=True))
+    memberships.sort(key=lambda m: (m.organization.name.casefold(), m.organization_id))
+    cache.set(key, (versions, memberships), MEMBERSHIPS_CACHE_SECONDS)
+    return memberships

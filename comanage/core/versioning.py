@@ -27,7 +27,8 @@ from django.db import transaction
 
 from .tenancy import TenantOwned
 
-__all__ = ["data_version", "data_version_bump", "page_cached", "versioned_key"]
+__all__ = ["data_version", "data_version_bump", "membership_versions", "page_cached",
+           "versioned_key"]
 
 T = TypeVar("T")
 # Entries are never invalidated, only outdated by a new version: this bounds the garbage.
@@ -46,7 +47,10 @@ def _fresh() -> int:
 
 def data_version(organization_id: int) -> int:
     """The organization's current data version (initialised on first use)."""
-    key = _key(organization_id)
+    return _version(_key(organization_id))
+
+
+def _version(key: str) -> int:
     version = cache.get(key)
     if version is None:
         cache.add(key, _fresh(), timeout=None)
@@ -56,8 +60,7 @@ def data_version(organization_id: int) -> int:
     return int(version)
 
 
-def _bump_now(organization_id: int) -> None:
-    key = _key(organization_id)
+def _bump_now(key: str) -> None:
     try:
         cache.incr(key)
     except ValueError:  # missing (or the cache is down): start again from the clock
@@ -68,8 +71,31 @@ def data_version_bump(organization_id: int) -> None:
     """Mark the organization's data as changed: now, and again when the transaction commits."""
     if organization_id is None:
         return
-    _bump_now(organization_id)
-    transaction.on_commit(lambda: _bump_now(organization_id))
+    _bump(_key(organization_id))
+
+
+def _bump(key: str) -> None:
+    _bump_now(key)
+    transaction.on_commit(lambda: _bump_now(key))
+
+
+# Who belongs where: a version per user, bumped when one of their memberships is saved or
+# deleted, and one for every organization's own row (name, address, colours). The tenant check
+# caches a user's memberships under both (comanage.core.selectors.memberships_checked).
+ORGANIZATIONS_KEY = "organizations-version"
+
+
+def _membership_key(user_id: int) -> str:
+    return f"membership-version:{user_id}"
+
+
+def membership_versions(user_id: int) -> tuple[int, int]:
+    """(the user's membership version, the organizations' version), in one round trip when
+    both are set."""
+    keys = [_membership_key(user_id), ORGANIZATIONS_KEY]
+    found = cache.get_many(keys)
+    return (int(found[keys[0]]) if keys[0] in found else _version(keys[0]),
+            int(found[keys[1]]) if keys[1] in found else _version(keys[1]))
 
 
 def versioned_key(organization_id: int, page: str, *params: Any, version: int | None = None
@@ -105,6 +131,11 @@ def page_cached(organization_id: int, page: str, *params: Any, compute: Callable
 def _on_write(sender: Any, instance: Any = None, **kwargs: Any) -> None:
     if isinstance(instance, TenantOwned):
         data_version_bump(instance.organization_id)
+    label = sender._meta.label if hasattr(sender, "_meta") else ""
+    if label == "core.Membership":
+        _bump(_membership_key(instance.user_id))
+    elif label == "core.Organization":
+        _bump(ORGANIZATIONS_KEY)
 
 
 def _on_m2m(sender: Any, instance: Any = None, action: str = "", **kwargs: Any) -> None:

@@ -113,6 +113,8 @@ LOGOUT_REDIRECT_URL = "login"
 # Sessions end after inactivity (issue: security).
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60, minimum=60)
 SESSION_SAVE_EVERY_REQUEST = False  # SlidingSessionMiddleware refreshes it once a minute
+# Database sessions read through the cache (a minute at most): comanage.core.sessions.
+SESSION_ENGINE = "comanage.core.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
