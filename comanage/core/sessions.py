@@ -1,46 +1,58 @@
-"""Sessions: Django's cached-database sessions, with the cached copy kept a minute at most.
+"""Sessions: Django's cached-database sessions, a cached copy trusted for a minute at most.
 
 Every page reads the session; from the cache that costs no database query. The database stays
-the record (every save writes it; a miss reads it), so an unreachable cache only slows pages
-down. A logout or password change deletes the cached copy too; the one-minute cap bounds what a
-delete lost while the cache was unreachable could leave behind (the session expiry itself is
-still the database's, and a cached copy never outlives it).
+the record: every save writes it, and a cached copy is used only while it is younger than
+``CACHED_SECONDS`` and its session has not expired, both judged by this server's clock (not by
+the cache's own expiry). A logout or password change deletes the cached copy too; the minute
+bounds what a delete lost while the cache was unreachable could leave behind.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
+from django.contrib.sessions.backends.db import SessionStore as DBStore
 
 CACHED_SECONDS = 60
-
-
-class _CappedCache:
-    """The session cache, every entry's timeout capped at ``CACHED_SECONDS``."""
-
-    def __init__(self, cache: Any):
-        self._cache = cache
-
-    @staticmethod
-    def _cap(timeout: Any) -> int:
-        return CACHED_SECONDS if timeout is None else min(int(timeout), CACHED_SECONDS)
-
-    def set(self, key: str, value: Any, timeout: Any = None, *args: Any, **kwargs: Any) -> Any:
-        return self._cache.set(key, value, self._cap(timeout), *args, **kwargs)
-
-    async def aset(self, key: str, value: Any, timeout: Any = None, *args: Any,
-                   **kwargs: Any) -> Any:
-        return await self._cache.aset(key, value, self._cap(timeout), *args, **kwargs)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._cache
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cache, name)
+_FORMAT = 1  # of the cached entry
 
 
 class SessionStore(CachedDBStore):
-    def __init__(self, session_key: str | None = None):
-        super().__init__(session_key)
-        self._cache = _CappedCache(self._cache)
+    def load(self) -> dict[str, Any]:
+        try:
+            entry = self._cache.get(self.cache_key)
+        except Exception:  # noqa: BLE001 - as Django's: an unusable key is a miss
+            entry = None
+        now = time.time()
+        if (isinstance(entry, dict) and entry.get("format") == _FORMAT
+                and entry["cached_at"] <= now < entry["cached_at"] + CACHED_SECONDS
+                and now < entry["expires_at"]):
+            return entry["data"]
+        stored = self._get_session_from_db()
+        if not stored:
+            return {}
+        data = self.decode(stored.session_data)
+        self._cache_copy(data, stored.expire_date)
+        return data
+
+    def save(self, must_create: bool = False) -> None:
+        DBStore.save(self, must_create)  # the record first
+        self._cache_copy(self._session, self.get_expiry_date())
+
+    def _cache_copy(self, data: dict[str, Any], expires: dt.datetime) -> None:
+        now = time.time()
+        seconds = min(CACHED_SECONDS, int(expires.timestamp() - now))
+        if seconds <= 0:
+            return
+        self._cache.set(self.cache_key, {"format": _FORMAT, "data": data, "cached_at": now,
+                                         "expires_at": expires.timestamp()}, seconds)
+
+    async def aload(self) -> dict[str, Any]:
+        return await sync_to_async(self.load)()
+
+    async def asave(self, must_create: bool = False) -> None:
+        await sync_to_async(self.save)(must_create)
