@@ -447,6 +447,14 @@ def usage_partition(data_import_id: int) -> str:
     return f"{UsageRow._meta.db_table}_i{int(data_import_id)}"
 
 
+def usage_partition_drop(cursor: Any, data_import_id: int) -> None:
+    """Drop the import's table if there is one (PostgreSQL), in the caller's transaction."""
+    name = usage_partition(data_import_id)
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+    if cursor.fetchone()[0]:
+        cursor.execute(f"DROP TABLE {name}")
+
+
 class UsageLoader:
     """Writes validated batches: COPY into the import's staging table on PostgreSQL, rows on
     SQLite.
@@ -482,12 +490,10 @@ class UsageLoader:
                 # the kept file; not waiting for the WAL flush is safe (no corruption, only the
                 # last commits may be lost) and saves a flush of every page the import wrote.
                 cursor.execute("SET LOCAL synchronous_commit = off")
-                cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [self._staging])
-                if cursor.fetchone()[0]:
-                    # An import id is never reused and an applied import is never loaded
-                    # again, so this is an empty partition left by a database whose rows
-                    # were removed without dropping tables (a test database's flush).
-                    cursor.execute(f"DROP TABLE {self._staging}")
+                # An import id is never reused and an applied import is never loaded again,
+                # so a table already there is an empty partition left by a database whose rows
+                # were removed without dropping tables (a test database's flush).
+                usage_partition_drop(cursor, data_import_id)
                 cursor.execute(f"CREATE TABLE {self._staging} (LIKE {self._table} "
                                "INCLUDING DEFAULTS)")
                 cursor.execute(

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import connection
 from django.db.models.signals import pre_delete
 
-from .importing import usage_partition
+from .importing import usage_partition_drop
 from .models import DataImport
 
 
@@ -17,11 +17,8 @@ def _drop_usage_partition(sender: type[DataImport], instance: DataImport, **kwar
     transaction, so a rollback brings the rows back."""
     if connection.vendor != "postgresql" or instance.pk is None:
         return
-    name = usage_partition(instance.pk)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
-        if cursor.fetchone()[0]:
-            cursor.execute(f"DROP TABLE {name}")
+        usage_partition_drop(cursor, instance.pk)
 
 
 def connect_receivers() -> None:

@@ -93,21 +93,21 @@ def _pg_replace(dump: Path, args: list[str], env: dict[str, str]) -> None:
     psql = subprocess.Popen(psql_command, stdin=subprocess.PIPE,  # noqa: S603
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     assert psql.stdin is not None and psql.stderr is not None
+    script_sent = False
     try:
         psql.stdin.write(b"DROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n")
         psql.stdin.flush()
         restore = subprocess.run(restore_command, stdout=psql.stdin,  # noqa: S603
                                  stderr=subprocess.PIPE, env=env, check=False)
         if restore.returncode != 0:
-            psql.kill()
-            psql.wait()
             raise BackupError(f"pg_restore failed ({restore.returncode}): "
                               f"{restore.stderr.decode(errors='replace')[-2000:]}")
-        psql.stdin.close()
+        psql.stdin.close()  # the end of the script: psql commits, unless a statement failed
+        script_sent = True
         errors = psql.stderr.read().decode(errors="replace")
     finally:
-        if psql.poll() is None and psql.stdin.closed is False:
-            psql.kill()
+        if not script_sent:
+            psql.kill()  # before its input ends, so it never commits a partial restore
         psql.wait()
     if psql.returncode != 0:
         raise BackupError(f"psql failed ({psql.returncode}): {errors[-2000:]}")
