@@ -16,6 +16,7 @@ from agreements.models import ProgrammeYear
 from comanage.core.api import TenantViewSet, idempotent
 from comanage.core.jobs import DuplicateJob
 from comanage.core.security import device_code_valid, two_factor_enabled
+from comanage.core.security.narrowing import PhysicianNarrowing
 
 from . import services
 from .models import (
@@ -36,7 +37,7 @@ class _Ordered:
         return super().get_queryset().order_by(*self.ordering)  # type: ignore[misc]
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = CalculationRun
         fields = ["id", "agreement", "programme_year", "version", "kind", "rules_version",
@@ -73,7 +74,7 @@ class ReportTransitionSerializer(serializers.Serializer):
         return fields
 
 
-class ReportSerializer(serializers.ModelSerializer):
+class ReportSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     transitions = serializers.SerializerMethodField()
 
     class Meta:
@@ -88,7 +89,7 @@ class ReportSerializer(serializers.ModelSerializer):
                 for t in obj.transitions.order_by("at", "pk")]
 
 
-class PaymentLineSerializer(serializers.ModelSerializer):
+class PaymentLineSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = PaymentLine
         fields = ["id", "report", "line_key", "kind", "payee", "physician", "description",
@@ -101,7 +102,7 @@ class PaymentRecordSerializer(serializers.Serializer):
     reference = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class StatementSerializer(serializers.ModelSerializer):
+class StatementSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = PhysicianStatement
         fields = ["id", "report", "physician", "total", "pdf_sha256"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from comanage.core.security.narrowing import PhysicianNarrowing
+
 from . import models as m
 
 
@@ -18,13 +20,13 @@ class ScopedRelated(serializers.PrimaryKeyRelatedField):
         return self.model.objects.all()
 
 
-class PracticeSerializer(serializers.ModelSerializer):
+class PracticeSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.Practice
         fields = ["id", "name", "tax_id", "contact_name", "contact_email", "address"]
 
 
-class PhysicianSerializer(serializers.ModelSerializer):
+class PhysicianSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     practice = ScopedRelated(m.Practice, required=False, allow_null=True)
 
     class Meta:
@@ -33,13 +35,13 @@ class PhysicianSerializer(serializers.ModelSerializer):
         extra_kwargs = {"npi": {"validators": []}}
 
 
-class ProgrammeYearSerializer(serializers.ModelSerializer):
+class ProgrammeYearSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.ProgrammeYear
         fields = ["id", "agreement", "number", "start", "end"]
 
 
-class AgreementSerializer(serializers.ModelSerializer):
+class AgreementSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     practice = ScopedRelated(m.Practice)
     programme_years = ProgrammeYearSerializer(many=True, read_only=True)
     term_end = serializers.DateField(required=False)
@@ -61,7 +63,7 @@ class TransitionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class TermsSerializer(serializers.ModelSerializer):
+class TermsSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.AgreementTerms
         fields = ["id", "agreement", "version", "effective_from", "reason", "created_at",
@@ -83,7 +85,7 @@ class TermsSerializer(serializers.ModelSerializer):
         return fields
 
 
-class ParticipationSerializer(serializers.ModelSerializer):
+class ParticipationSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.Participation
         fields = ["id", "agreement", "physician", "join_date", "leave_date", "termination_date",
@@ -96,7 +98,7 @@ class ParticipationSerializer(serializers.ModelSerializer):
         return fields
 
 
-class FMVOpinionSerializer(serializers.ModelSerializer):
+class FMVOpinionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     fixed_portion = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
     warnings = serializers.SerializerMethodField()
 
@@ -116,7 +118,7 @@ class FMVOpinionSerializer(serializers.ModelSerializer):
         return getattr(obj, "warnings", [])
 
 
-class DutySerializer(serializers.ModelSerializer):
+class DutySerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.ManagementDuty
         fields = ["id", "agreement", "name", "description", "required_monthly_hours",
@@ -141,7 +143,7 @@ class TimeEntrySerializer(serializers.ModelSerializer):
         return fields
 
 
-class TimeSheetSerializer(serializers.ModelSerializer):
+class TimeSheetSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     entries = TimeEntrySerializer(many=True)
     total_hours = serializers.SerializerMethodField()
 
@@ -167,7 +169,7 @@ class ReviewSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class CommitteeMeetingSerializer(serializers.ModelSerializer):
+class CommitteeMeetingSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.CommitteeMeeting
         fields = ["id", "agreement", "held_on", "physicians_present", "hospital_attendees",
@@ -180,7 +182,7 @@ class CommitteeMeetingSerializer(serializers.ModelSerializer):
         return fields
 
 
-class ComplianceFlagSerializer(serializers.ModelSerializer):
+class ComplianceFlagSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.ComplianceFlag
         fields = ["id", "agreement", "programme_year", "physician", "kind", "key", "severity",
@@ -193,7 +195,7 @@ class ResolveSerializer(serializers.Serializer):
     resolution_note = serializers.CharField(allow_blank=True)
 
 
-class DocumentSerializer(serializers.ModelSerializer):
+class DocumentSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     file = serializers.FileField(write_only=True)
 
     class Meta:
@@ -209,7 +211,7 @@ class DocumentSerializer(serializers.ModelSerializer):
         return fields
 
 
-class MilestoneSerializer(serializers.ModelSerializer):
+class MilestoneSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     overdue = serializers.SerializerMethodField()
 
     class Meta:

@@ -21,19 +21,20 @@ from agreements.models import Agreement, ProgrammeYear
 from comanage.core.api import TenantViewSet, idempotent
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue
 from comanage.core.permissions import is_own_only
+from comanage.core.security.narrowing import PhysicianNarrowing
 
 from . import fhir, selectors, services
 from .models import ActionPlan, CaseImport, IndicatorDefinition, IndicatorResult, IndicatorTemplate
 from .tasks import IMPORT_JOB_KIND, case_import_run
 
 
-class TemplateSerializer(serializers.ModelSerializer):
+class TemplateSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = IndicatorTemplate
         exclude: list[str] = []
 
 
-class DefinitionSerializer(serializers.ModelSerializer):
+class DefinitionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = IndicatorDefinition
         exclude = ["organization"]
@@ -54,7 +55,7 @@ class DefinitionSerializer(serializers.ModelSerializer):
         return self.instance
 
 
-class ResultSerializer(serializers.ModelSerializer):
+class ResultSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     display_value = serializers.DecimalField(max_digits=24, decimal_places=2, read_only=True)
 
     class Meta:
@@ -76,7 +77,7 @@ class ResultEntrySerializer(serializers.Serializer):
     source_note = serializers.CharField(max_length=300)
 
 
-class ImportSerializer(serializers.ModelSerializer):
+class ImportSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = CaseImport
         exclude = ["organization", "file"]
@@ -90,7 +91,7 @@ class ImportCreateSerializer(serializers.Serializer):
     file = serializers.FileField()
 
 
-class ActionPlanSerializer(serializers.ModelSerializer):
+class ActionPlanSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     steps = serializers.SerializerMethodField()
 
     class Meta:

@@ -18,12 +18,13 @@ from agreements.models import ProgrammeYear
 from comanage.core.api import TenantViewSet, idempotent
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
+from comanage.core.security.narrowing import PhysicianNarrowing
 
 from . import services
 from .models import CalculationKind, DataImport, SavingsCalculation, SavingsOpportunity
 
 
-class OpportunitySerializer(serializers.ModelSerializer):
+class OpportunitySerializer(PhysicianNarrowing, serializers.ModelSerializer):
     savings_target = serializers.DecimalField(max_digits=14, decimal_places=2,
                                               coerce_to_string=True)
     floor_per_case = serializers.DecimalField(max_digits=14, decimal_places=2,
@@ -40,7 +41,7 @@ class OpportunitySerializer(serializers.ModelSerializer):
         read_only_fields = ["identified_at_signing", "effective_from_year", "created_at"]
 
 
-class DataImportSerializer(serializers.ModelSerializer):
+class DataImportSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = DataImport
         fields = ["id", "agreement", "kind", "period", "programme_year", "base_year",
@@ -50,7 +51,22 @@ class DataImportSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CalculationSerializer(serializers.ModelSerializer):
+def _own_flags_only(result: Any, physician_id: int) -> Any:
+    """A physician's copy of the result keeps only the flags about them: the others name
+    co-participants' safeguard counts or other physicians' NPIs (as on the web page, which
+    shows a physician no flags at all)."""
+    if not isinstance(result, dict):
+        return result
+    own = f"physician:{physician_id}"
+    return {**result, "flags": [f for f in result.get("flags", [])
+                                if isinstance(f, dict) and f.get("subject") == own]}
+
+
+class CalculationSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+    """A physician viewer gets the agreement-level figures and only their own line, their own
+    participation in the inputs and their own flags (``PhysicianNarrowing``)."""
+
+    narrow_fields = {"result": _own_flags_only}
     result = serializers.SerializerMethodField()
 
     class Meta:

@@ -3,10 +3,12 @@ must not import DRF's views (that would import these settings back)."""
 
 from __future__ import annotations
 
+from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 from rest_framework import authentication, exceptions, pagination, throttling
 
 from .models import ApiToken
+from .security.clientip import client_ip
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
@@ -26,6 +28,12 @@ class TokenAuthentication(authentication.BaseAuthentication):
         token = ApiToken.lookup(parts[1])
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        if not token.two_factor_verified and _needs_two_factor(token.user):
+            # Made by a session without a second factor (say, as an executive, before a
+            # promotion): a role that needs 2FA uses only tokens made after verification.
+            raise exceptions.AuthenticationFailed(
+                "This token was created without two-factor verification, which your role now "
+                "requires: create a new token after verifying.")
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token.user, token
 
@@ -33,8 +41,29 @@ class TokenAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+def _needs_two_factor(user) -> bool:  # type: ignore[no-untyped-def]
+    from .security.otp import two_factor_enabled, user_requires_2fa
+
+    return two_factor_enabled() and user_requires_2fa(user)
+
+
+#: This process's own copy of every throttle history (``TokenRateThrottle``).
+_local_histories = LocMemCache("comanage-throttle-local", {"OPTIONS": {"MAX_ENTRIES": 20000}})
+
+
+def local_throttle_clear() -> None:
+    """Forget this process's throttle histories (tests, with ``cache.clear()``)."""
+    _local_histories.clear()
+
+
 class TokenRateThrottle(throttling.SimpleRateThrottle):
-    """Rate limit per API token (per user for session requests). 429 with Retry-After."""
+    """Rate limit per API token (per user for session requests). 429 with Retry-After.
+
+    The histories live in the shared cache (Redis), which answers misses while it is down
+    (``comanage.core.cache``): a limit read from there alone would then let everything
+    through. Each process therefore also keeps its own copy and counts whichever history is
+    longer, so with Redis down the limit still holds, per process.
+    """
 
     scope = "token"
 
@@ -46,6 +75,32 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
         else:
             ident = self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def get_ident(self, request) -> str:  # type: ignore[no-untyped-def]
+        # X-Forwarded-For only from a trusted proxy (DRF's own reading believes anyone's).
+        return client_ip(request) or "unknown"
+
+    def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.now = self.timer()
+        shared = self.cache.get(self.key, None)
+        local = _local_histories.get(self.key, None)
+        self.history = max(shared or [], local or [], key=len)
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        if len(self.history) >= self.num_requests:
+            return self.throttle_failure()
+        return self.throttle_success()
+
+    def throttle_success(self) -> bool:
+        self.history.insert(0, self.now)
+        self.cache.set(self.key, self.history, self.duration)
+        _local_histories.set(self.key, self.history, self.duration)
+        return True
 
 
 class Pagination(pagination.PageNumberPagination):

@@ -4,10 +4,10 @@ and the offline assets of the interactive docs."""
 from __future__ import annotations
 
 import mimetypes
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -21,7 +21,9 @@ from . import schema  # noqa: F401 - registers the OpenAPI token scheme before g
 from .api import TenantViewSet, idempotent
 from .exports import csv_response
 from .jobs import job_live_state
-from .models import ApiToken, Job, JobStatus, Membership
+from .models import ApiToken, Job, JobStatus, Membership, token_expiry
+from .security.narrowing import PhysicianNarrowing
+from .security.otp import session_two_factor_verified
 from .selectors import memberships_of
 
 # --------------------------------------------------------------------------- organizations
@@ -48,7 +50,7 @@ class OrganizationListView(generics.ListAPIView):
 # --------------------------------------------------------------------------- jobs
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     """A background job; ``status``/``progress``/``message`` are live while it runs."""
 
     status = serializers.SerializerMethodField()
@@ -152,13 +154,31 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, help_text="So you can recognise it later.")
     expires_in_days = serializers.IntegerField(
-        min_value=1, max_value=730, required=False, allow_null=True,
-        help_text="Days until the token stops working; omit for no expiry.")
+        min_value=1, required=False, allow_null=True,
+        help_text="Days until the token stops working; omit for the installation's default "
+                  "(COMANAGE_API_TOKEN_DEFAULT_DAYS). At most COMANAGE_API_TOKEN_MAX_DAYS.")
 
     def validate_name(self, value: str) -> str:
         if not value.strip():
             raise serializers.ValidationError("Name the token so you can recognise it later.")
         return value.strip()
+
+    def validate_expires_in_days(self, value: int | None) -> int | None:
+        maximum = settings.COMANAGE_API_TOKEN_MAX_DAYS
+        if value is not None and value > maximum:
+            raise serializers.ValidationError(
+                f"A token lasts at most {maximum} days on this installation.", code="max_value")
+        return value
+
+
+class SessionOnly(permissions.BasePermission):
+    """Tokens are made and managed from a signed-in session, never with a token: a token
+    cannot mint a longer-lived or stronger one, nor outlive its own expiry through a child."""
+
+    message = "API tokens are managed from a signed-in session, not with a token."
+
+    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        return not isinstance(request.auth, ApiToken)
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
@@ -175,7 +195,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     """Your personal API tokens: create (the raw token is returned once), list, revoke."""
 
     serializer_class = ApiTokenSerializer
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [permissions.IsAuthenticated, SessionOnly]
     queryset = ApiToken.objects.none()
     filterset_fields: list[str] = []
     ordering_fields = ["created_at", "name", "expires_at"]
@@ -195,10 +215,10 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def create(self, request: Request) -> Response:
         data = ApiTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        days = data.validated_data.get("expires_in_days")
-        expires_at = timezone.now() + timedelta(days=days) if days else None
-        token, raw = ApiToken.issue(user=request.user, name=data.validated_data["name"],
-                                    expires_at=expires_at)
+        token, raw = ApiToken.issue(
+            user=request.user, name=data.validated_data["name"],
+            expires_at=token_expiry(data.validated_data.get("expires_in_days")),
+            two_factor_verified=session_two_factor_verified(request))
         body = ApiTokenCreatedSerializer(token).data
         body["token"] = raw
         return Response(body, status=status.HTTP_201_CREATED)

@@ -3,6 +3,7 @@ API tokens and idempotency records."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from typing import Any
@@ -37,6 +38,11 @@ class UserManager(BaseUserManager["User"]):
         extra.update(is_staff=True, is_superuser=True)
         return self._create_user(email, password, **extra)
 
+    def get_by_natural_key(self, username: str | None) -> User:
+        """Sign-in by e-mail is case-insensitive: ``Alice@Hospital.org`` is alice@hospital.org
+        (addresses are stored lower-cased; ``User.save``)."""
+        return self.get(email__iexact=(username or "").strip())
+
 
 class User(AbstractUser):
     """A person. Signs in with an e-mail address; what they may do depends on memberships."""
@@ -55,6 +61,16 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_full_name() or self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.email:
+            self.email = self.email.strip().lower()
+        # ``set_password`` keeps the new raw password until the save: a changed or reset
+        # password ends every API token (sessions end by Django's session hash check).
+        password_changed = self._password is not None and self.pk is not None
+        super().save(*args, **kwargs)
+        if password_changed:
+            ApiToken.revoke_all(user=self)
 
 
 class Organization(models.Model):
@@ -215,8 +231,23 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def token_expiry(days: int | None = None) -> Any:
+    """When a token issued now stops working: ``days`` (default
+    ``COMANAGE_API_TOKEN_DEFAULT_DAYS``), never beyond ``COMANAGE_API_TOKEN_MAX_DAYS``."""
+    maximum = int(settings.COMANAGE_API_TOKEN_MAX_DAYS)
+    wanted = int(days) if days else int(settings.COMANAGE_API_TOKEN_DEFAULT_DAYS)
+    return timezone.now() + dt.timedelta(days=max(1, min(wanted, maximum)))
+
+
 class ApiToken(models.Model):
-    """A personal API token. Only its SHA-256 is stored; the raw value is shown once."""
+    """A personal API token. Only its SHA-256 is stored; the raw value is shown once.
+
+    Every token expires (``token_expiry``). A token stands for the session that created it, no
+    more: ``two_factor_verified`` records whether that session had passed two-factor
+    verification, and a user whose role needs 2FA can use only tokens that say so (a token made
+    as an executive stops working when its user becomes an administrator). A password change
+    or reset revokes every token of the user (``User.save``).
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="api_tokens")
@@ -224,9 +255,11 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12, db_index=True)
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(default=token_expiry)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    two_factor_verified = models.BooleanField(
+        default=False, help_text="Created by a session that had passed two-factor verification.")
 
     history = HistoricalRecords(excluded_fields=["last_used_at", "token_hash"])
 
@@ -237,10 +270,16 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, *, user: User, name: str, expires_at=None) -> tuple[ApiToken, str]:
+    def issue(cls, *, user: User, name: str, expires_at=None, two_factor_verified: bool = False
+              ) -> tuple[ApiToken, str]:
+        """A new token; ``expires_at`` defaults to the installation's default and is never
+        later than its maximum."""
+        latest = token_expiry(int(settings.COMANAGE_API_TOKEN_MAX_DAYS))
+        expires_at = min(expires_at, latest) if expires_at is not None else token_expiry()
         raw = "cm_" + secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name, prefix=raw[:10],
-                                   token_hash=_token_hash(raw), expires_at=expires_at)
+                                   token_hash=_token_hash(raw), expires_at=expires_at,
+                                   two_factor_verified=two_factor_verified)
         return token, raw
 
     @classmethod
@@ -254,7 +293,13 @@ class ApiToken(models.Model):
     def is_usable(self) -> bool:
         if self.revoked_at is not None:
             return False
-        return self.expires_at is None or self.expires_at > timezone.now()
+        return self.expires_at is not None and self.expires_at > timezone.now()
+
+    @classmethod
+    def revoke_all(cls, *, user: User) -> int:
+        """Revoke every live token of ``user`` (a password change or reset)."""
+        return cls.objects.filter(user=user, revoked_at__isnull=True).update(
+            revoked_at=timezone.now())
 
 
 class IdempotencyRecord(models.Model):

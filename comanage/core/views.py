@@ -25,8 +25,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from .jobs import job_live_state
-from .models import ApiToken, Job
+from .models import ApiToken, Job, token_expiry
 from .permissions import PERMISSION_TABLE, is_own_only, membership_can
+from .security.otp import session_two_factor_verified
 from .selectors import memberships_of
 from .signals import worker_last_seen
 
@@ -215,19 +216,21 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             return redirect("api_tokens")
         name = request.POST.get("name", "").strip()[:100]
         days = request.POST.get("expires_in_days", "").strip()
+        maximum = settings.COMANAGE_API_TOKEN_MAX_DAYS
         if not name:
             messages.error(request, "Name the token so you can recognise it later.")
+        elif days and (not days.isdigit() or not 1 <= int(days) <= maximum):
+            messages.error(request, f"Expiry must be a number of days from 1 to {maximum}.")
+            return redirect("api_tokens")
         else:
-            expires_at = None
-            if days:
-                if not days.isdigit() or not 1 <= int(days) <= 730:
-                    messages.error(request, "Expiry must be a number of days from 1 to 730.")
-                    return redirect("api_tokens")
-                expires_at = timezone.now() + timezone.timedelta(days=int(days))
-            _token, new_token = ApiToken.issue(user=request.user, name=name,
-                                               expires_at=expires_at)
+            _token, new_token = ApiToken.issue(
+                user=request.user, name=name, expires_at=token_expiry(int(days or 0) or None),
+                two_factor_verified=session_two_factor_verified(request))
     tokens = ApiToken.objects.filter(user=request.user)
-    return render(request, "core/api_tokens.html", {"tokens": tokens, "new_token": new_token})
+    return render(request, "core/api_tokens.html", {
+        "tokens": tokens, "new_token": new_token,
+        "default_days": settings.COMANAGE_API_TOKEN_DEFAULT_DAYS,
+        "max_days": settings.COMANAGE_API_TOKEN_MAX_DAYS})
 
 
 def object_history(request: HttpRequest, obj: Any, *, back_url: str = "") -> HttpResponse:

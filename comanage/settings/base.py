@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -294,3 +295,21 @@ COMANAGE_ROLE_HOMES = {
     "auditor": ["audit_trail"],
 }
 COMANAGE_CASE_ID_HASHING = env_bool("CASE_ID_HASHING", False)
+
+# API tokens: every token expires; the default and the longest a user may ask for, in days.
+COMANAGE_API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+COMANAGE_API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
+# The reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated;
+# comanage.core.security.clientip). Empty: the client is REMOTE_ADDR and the header is ignored.
+COMANAGE_TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _proxy in COMANAGE_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"Environment variable TRUSTED_PROXIES: {_proxy!r} is not an address or network."
+        ) from None
+AXES_CLIENT_IP_CALLABLE = "comanage.core.security.clientip.client_ip"
+AXES_USERNAME_CALLABLE = "comanage.core.security.clientip.login_username"

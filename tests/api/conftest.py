@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from comanage.core.api_auth import local_throttle_clear
 from comanage.core.models import ApiToken
 
 
@@ -33,5 +34,7 @@ def api(world):  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def _fresh_throttle_cache():  # type: ignore[no-untyped-def]
     cache.clear()
+    local_throttle_clear()
     yield
     cache.clear()
+    local_throttle_clear()

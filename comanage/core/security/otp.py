@@ -78,6 +78,13 @@ def device_code_valid(user: Any, code: str | None) -> bool:
                for device in devices_for_user(user, confirmed=True, for_verify=True))
 
 
+def session_two_factor_verified(request: Any) -> bool:
+    """True when the request's session has passed two-factor verification (django-otp marks
+    the user); recorded on the API tokens the session creates."""
+    is_verified = getattr(getattr(request, "user", None), "is_verified", None)
+    return bool(callable(is_verified) and is_verified())
+
+
 def mark_verified(request: HttpRequest, device: Any) -> None:
     otp_login(request, device)
     request.session[VERIFIED_AT_SESSION_KEY] = time.time()
