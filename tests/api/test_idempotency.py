@@ -3,9 +3,24 @@ nothing twice; the same key with a different request is refused."""
 
 from __future__ import annotations
 
+import pytest
+from rest_framework.test import APIClient
+
 from comanage.core.models import ApiToken, IdempotencyRecord
 
 TOKENS = "/api/v1/tokens/"
+
+
+@pytest.fixture
+def api(world):  # type: ignore[no-untyped-def]
+    """Signed-in sessions: tokens are created from a session, never with a token."""
+
+    def make(who: str) -> APIClient:
+        client = APIClient()
+        client.force_login(world.users[who])
+        return client
+
+    return make
 
 
 def test_a_retry_returns_the_first_response_and_creates_nothing_twice(world, api):

@@ -24,8 +24,10 @@ class TwoFactorMiddleware:
     Runs after ``TenantMiddleware`` and django-otp's ``OTPMiddleware``. Applies to every page of
     a signed-in user who holds a role that signs (anywhere), not only to organization pages:
     otherwise the API-token page would let a password alone mint a token that bypasses 2FA.
-    API calls authenticated by a session get a 403 JSON answer; token-authenticated API calls
-    are not affected (the token could only be created after 2FA).
+    API calls authenticated by a session get a 403 JSON answer. Token-authenticated API calls
+    are checked by ``comanage.core.api_auth.TokenAuthentication``: for such a user only a token
+    created by a verified session works (``ApiToken.two_factor_verified``), so a token made
+    before a promotion to a role that needs 2FA stops working.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
