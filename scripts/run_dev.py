@@ -134,9 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         [PY, "manage.py", "runserver", *(["--ipv6"] if ":" in options.host else []), bind],
         cwd=ROOT, env=env, start_new_session=True, **quiet)
     processes = [web, worker]
+    first_to_stop = None
     try:
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
+        first_to_stop = "web server" if web.poll() is not None else "worker"
     except KeyboardInterrupt:
         pass
     finally:
@@ -149,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                 p.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+    if first_to_stop:
+        print(f"The {first_to_stop} stopped (see above); the other was stopped too. "
+              "VERBOSE=1 make run shows all of their output.", file=sys.stderr)
+        return 1
     return 0
 
 
