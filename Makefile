@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Quiet unless VERBOSE=1: a progress line per step, and everything again when something fails.
 ifeq ($(filter-out 0,$(VERBOSE)),)
-PIP_QUIET := --quiet
+PIP_QUIET := --quiet --quiet
 else
 PIP_QUIET :=
 export LIBRARY_LOG_LEVEL ?= INFO

@@ -11,13 +11,16 @@ A port already in use stops it at once with one line, before anything else is do
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +63,38 @@ def url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+@contextlib.contextmanager
+def captured(verbose: bool) -> Iterator[None]:
+    """Unless verbose, send everything written to stdout/stderr (print, logging, e-mails on the
+    console backend, C libraries) to a file, shown only if the block fails."""
+    if verbose:
+        yield
+        return
+    with tempfile.TemporaryFile() as log:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def prepare(verbose: bool, address: str) -> None:
     """Migrate (only if a migration is pending) and load the demo (only if it is not there)."""
     import django
@@ -77,7 +112,8 @@ def prepare(verbose: bool, address: str) -> None:
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     if plan:
         step(f"Database: applying {len(plan)} migrations (SQLite, var/)")
-        call_command("migrate", interactive=False, verbosity=verbosity)
+        with captured(verbose):
+            call_command("migrate", interactive=False, verbosity=verbosity)
     else:
         step("Database: up to date")
     slugs = [spec["slug"] for spec in DEMO_ORGANIZATIONS]
@@ -85,7 +121,8 @@ def prepare(verbose: bool, address: str) -> None:
         step("Demo data: already loaded (two demo hospitals)")
     else:
         step("Demo data: loading two demo hospitals with several years of data (about a minute)")
-        call_command("seed_demo", verbosity=verbosity)
+        with captured(verbose):
+            call_command("seed_demo", verbosity=verbosity)
     call_command("demo_logins", url=address)
 
 
@@ -122,11 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     env = dict(os.environ)
     quiet = {} if verbose else {"stdout": subprocess.DEVNULL}
+    worker_log_path = ROOT / "var" / "worker.log"
+    # Quiet: the worker's output (its start-up warnings, task logs) goes to var/worker.log.
+    worker_log = None if verbose else worker_log_path.open("wb")
+    worker_output = {} if worker_log is None else {"stdout": worker_log,
+                                                   "stderr": subprocess.STDOUT}
     worker = subprocess.Popen(
         [PY, "-m", "celery", "-A", "comanage", *([] if verbose else ["--quiet"]), "worker",
          "--beat", "--loglevel", "INFO" if verbose else "WARNING", "--concurrency", "2",
          "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
-        cwd=ROOT, env=env, start_new_session=True, **quiet)
+        cwd=ROOT, env=env, start_new_session=True, **worker_output)
     # Its own process group, so the autoreloader's child stops with it.
     bind = f"[{options.host}]:{options.port}" if ":" in options.host else (
         f"{options.host}:{options.port}")
@@ -142,16 +184,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C (or SIGTERM) must not cut the clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for p in processes:
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGINT)
+                os.killpg(p.pid, signal.SIGTERM)
         deadline = time.time() + 10
         for p in processes:
             try:
                 p.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+    if worker_log is not None:
+        worker_log.close()
     if first_to_stop:
+        if first_to_stop == "worker" and worker_log is not None:
+            tail = worker_log_path.read_text(errors="replace").splitlines()[-30:]
+            print("\n".join(tail), file=sys.stderr)
         print(f"The {first_to_stop} stopped (see above); the other was stopped too. "
               "VERBOSE=1 make run shows all of their output.", file=sys.stderr)
         return 1

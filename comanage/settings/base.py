@@ -290,9 +290,10 @@ LOGGING = {
         # Libraries' progress chatter (WeasyPrint logs every step of every PDF at INFO).
         "weasyprint": {"level": env_str("LIBRARY_LOG_LEVEL", "WARNING")},
         "fontTools": {"level": env_str("LIBRARY_LOG_LEVEL", "WARNING")},
-        # runserver's request log; `make run` shows only 4xx/5xx unless VERBOSE=1.
+        # runserver's request log and reloader; `make run` shows only 4xx/5xx unless VERBOSE=1.
         "django.server": {"handlers": ["django.server"], "propagate": False,
                           "level": env_str("DJANGO_SERVER_LOG_LEVEL", "INFO")},
+        "django.utils.autoreload": {"level": env_str("DJANGO_SERVER_LOG_LEVEL", "INFO")},
     },
 }
 

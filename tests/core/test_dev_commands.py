@@ -31,6 +31,14 @@ def test_seed_demo_refuses_production_settings(settings, monkeypatch):
     assert not Organization.objects.exists()
 
 
+@pytest.mark.django_db
+def test_scale_demo_refuses_production_settings_too(settings, monkeypatch):
+    settings.COMANAGE_PRODUCTION = True
+    monkeypatch.delenv(seed_demo.FORCE_ENV, raising=False)
+    with pytest.raises(CommandError, match=r"scale_demo refused: these are production settings"):
+        call_command("scale_demo", "--organization", "nowhere")
+
+
 @pytest.mark.parametrize("how", ["flag", "environment"])
 @pytest.mark.django_db
 def test_seed_demo_runs_in_production_only_when_forced(settings, monkeypatch, how):

@@ -34,6 +34,16 @@ APP_SEEDERS = ["agreements.demo", "indicators.demo", "savings.demo", "adjudicati
 FORCE_ENV = "SEED_DEMO_FORCE_PRODUCTION"
 
 
+def refuse_in_production(command: str, forced: bool, why: str) -> None:
+    """Demo commands stop under production settings unless --force-production or FORCE_ENV."""
+    forced = forced or os.environ.get(FORCE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    if getattr(settings, "COMANAGE_PRODUCTION", False) and not forced:
+        raise CommandError(
+            f"{command} refused: these are production settings, and {why}. Pass "
+            f"--force-production (or set {FORCE_ENV}=true) only if this installation is "
+            "a throw-away demonstration.")
+
+
 def demo_email(slug: str, role: str) -> str:
     return f"{role}@{slug}.example"
 
@@ -47,14 +57,9 @@ class Command(BaseCommand):
             help=f"Load the demo even under production settings (or set {FORCE_ENV}=true).")
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
-        forced = options["force_production"] or os.environ.get(FORCE_ENV, "").strip().lower() in {
-            "1", "true", "yes", "on"}
-        if getattr(settings, "COMANAGE_PRODUCTION", False) and not forced:
-            raise CommandError(
-                "seed_demo refused: these are production settings, and the demo creates users "
-                f"of every role with a published password ({DEMO_PASSWORD!r}). Pass "
-                f"--force-production (or set {FORCE_ENV}=true) only if this installation is "
-                "a throw-away demonstration.")
+        refuse_in_production("seed_demo", options["force_production"],
+                             "the demo creates users of every role with a published password "
+                             f"({DEMO_PASSWORD!r})")
         quiet = options["verbosity"] == 0
         with scopes_disabled():
             admin_user = self._user("admin@comanage.example", "Sam", "Rivera")
