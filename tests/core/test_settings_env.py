@@ -147,3 +147,14 @@ def test_the_compose_health_check_calls_the_exempt_path_on_loopback():
     test = compose["services"]["web"]["healthcheck"]["test"]
     assert test[0] == "CMD" and "http://127.0.0.1:8000/healthz" in test[-1]
     compile(test[-1], "healthcheck", "exec")  # the python -c program is valid Python
+
+
+def test_library_progress_logging_is_off_by_default():
+    """WeasyPrint logs every step of every PDF at INFO ("Step 1 - Fetching…", 163 lines while
+    the demo loads); fontTools likewise. Warnings still show."""
+    import logging
+
+    for name in ("weasyprint", "weasyprint.progress", "fontTools.subset"):
+        logger = logging.getLogger(name)
+        assert not logger.isEnabledFor(logging.INFO), name
+        assert logger.isEnabledFor(logging.WARNING), name
