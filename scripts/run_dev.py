@@ -187,9 +187,13 @@ def main(argv: list[str] | None = None) -> int:
         # A second Ctrl-C (or SIGTERM) must not cut the clean-up short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for p in processes:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
+        # The worker's main process shuts its pool down itself (a warm shutdown); runserver's
+        # autoreloader and its child are stopped together. SIGTERM, not SIGINT: SIGINT may be
+        # ignored when `make run` was started in the background.
+        if web.poll() is None:
+            os.killpg(web.pid, signal.SIGTERM)
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGTERM)
         deadline = time.time() + 10
         for p in processes:
             try:
