@@ -15,8 +15,9 @@ COPY templates ./templates
 COPY manage.py ./
 RUN pip install --no-cache-dir . && useradd --create-home comanage \
     && mkdir -p /data/media && chown comanage /data/media
-# collectstatic needs settings that import cleanly; the values are placeholders for the build.
-RUN SECRET_KEY=build-only-placeholder-key-that-is-long-enough-for-the-check-xxxxxxxx \
+# collectstatic needs settings that import cleanly: a throw-away random key (production refuses
+# any published one), and endpoints that are never contacted.
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput
 USER comanage

@@ -3,18 +3,37 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Quiet unless VERBOSE=1: a progress line per step, and everything again when something fails.
+ifeq ($(filter-out 0,$(VERBOSE)),)
+PIP_QUIET := --quiet --quiet
+else
+PIP_QUIET :=
+export LIBRARY_LOG_LEVEL ?= INFO
+endif
+export VERBOSE
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Before anything else: Python itself, then the system packages (installed when root with apt).
+NEED_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { echo "make $@ needs Python 3.11 \
+($(PYTHON) not found); install with: sudo apt-get install -y python3.11 python3.11-venv \
+(or set PYTHON=/path/to/python3.11)" >&2; exit 3; }
 
 .PHONY: run test install migrate demo lint typecheck bench backup restore clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	@echo "==> Creating $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+	@$(BIN)/pip install $(PIP_QUIET) --upgrade pip
 
+# Reinstalls when pyproject.toml changes (e.g. after a git pull), not otherwise.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	@echo "==> Installing Python packages into $(VENV) (first run, or pyproject.toml changed: a few minutes)"
+	@$(BIN)/pip install $(PIP_QUIET) -e ".[dev]"
+	@touch $(STAMP)
 
 install: $(STAMP)
+	@:
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -22,14 +41,18 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
-## run: install, migrate, load demo data, serve at http://127.0.0.1:8000 with a Celery worker
-run: demo
-	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/python manage.py demo_logins
-	$(BIN)/python scripts/run_dev.py
+## run: install, migrate, load demo data, serve at http://$(HOST):$(PORT) with a Celery worker
+run:
+	$(NEED_PYTHON)
+	@$(PYTHON) scripts/system_deps.py --for run
+	@$(MAKE) --no-print-directory install
+	@$(BIN)/python scripts/run_dev.py --host '$(HOST)' --port '$(PORT)'
 
 ## test: install and run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
-test: install
+test:
+	$(NEED_PYTHON)
+	@$(PYTHON) scripts/system_deps.py --for test
+	@$(MAKE) --no-print-directory install
 	$(BIN)/python -m ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=comanage.settings.test
 	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} --dist loadgroup $(PYTEST_ARGS)

@@ -277,11 +277,26 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "comanage.core.logging.RedactPatientDataFilter"}},
+    "formatters": {  # Django's own format for runserver's request log
+        "django.server": {"()": "django.utils.log.ServerFormatter",
+                          "format": "[{server_time}] {message}", "style": "{"},
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server",
+                          "filters": ["redact"]},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Libraries' progress chatter (WeasyPrint logs every step of every PDF at INFO).
+        "weasyprint": {"level": env_str("LIBRARY_LOG_LEVEL", "WARNING")},
+        "fontTools": {"level": env_str("LIBRARY_LOG_LEVEL", "WARNING")},
+        # runserver's request log and reloader; `make run` shows only 4xx/5xx unless VERBOSE=1.
+        "django.server": {"handlers": ["django.server"], "propagate": False,
+                          "level": env_str("DJANGO_SERVER_LOG_LEVEL", "INFO")},
+        "django.utils.autoreload": {"level": env_str("DJANGO_SERVER_LOG_LEVEL", "INFO")},
+    },
 }
 
 COMANAGE_RULES_VERSION = "2026.1"

@@ -76,3 +76,33 @@ def env_url(name: str, default: object = _MISSING, *, schemes: tuple[str, ...] =
             f"Environment variable {name}={value!r} is not a URL ({allowed} expected)."
         )
     return str(value)
+
+
+# Values that were ever shipped as examples or placeholders (.env.example, the Dockerfile's build
+# step, the development default): a key anyone can read signs nobody's sessions.
+_PLACEHOLDER_SECRETS = {
+    "change-me-to-at-least-fifty-random-characters-0123456789abcdefghij",
+    "build-only-placeholder-key-that-is-long-enough-for-the-check-xxxxxxxx",
+    "dev-insecure-key-change-me",
+    "test-secret-key-not-for-production",
+}
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "insecure", "not-for-production")
+
+
+def env_secret_key(name: str, *, min_length: int = 50, min_distinct: int = 5) -> str:
+    """A required secret: at least ``min_length`` characters, ``min_distinct`` different ones,
+    and not a published placeholder (Django's own ``security.W009`` rule, made fatal)."""
+    value = env_str(name)
+    lowered = value.lower()
+    if value in _PLACEHOLDER_SECRETS or any(m in lowered for m in _PLACEHOLDER_MARKERS):
+        raise ImproperlyConfigured(
+            f"Environment variable {name} is a published placeholder; generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        )
+    if len(value) < min_length or len(set(value)) < min_distinct:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be at least {min_length} random characters "
+            f"with at least {min_distinct} different ones; generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        )
+    return value

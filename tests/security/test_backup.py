@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import stat
 from decimal import Decimal
 from pathlib import Path
 
@@ -62,6 +64,9 @@ def hospital(world, media_root):  # type: ignore[no-untyped-def]
     f.FMVOpinionFactory(agreement=agreement)
     f.ParticipationFactory(agreement=agreement, physician=world.physician)
     with scopes_disabled():
+        meeting = am.CommitteeMeeting.objects.create(
+            organization=org, agreement=agreement, held_on=dt.date(2026, 3, 2), minutes="Q1")
+        meeting.physicians_present.set([world.physician])
         document = am.AgreementDocument(
             organization=org, agreement=agreement, kind="signed_agreement",
             title="Executed agreement", original_name="agreement.pdf",
@@ -199,3 +204,74 @@ def test_the_manifest_records_time_checksums_and_migrations(db, world, media_roo
     assert abs((dt.datetime.now(tz=dt.UTC) - created).total_seconds()) < 60
     assert all(len(v["sha256"]) == 64 for v in manifest["files"].values())
     assert ["core", "0001_initial"] in manifest["migrations"]
+
+
+def _m2m_rows(organization: Organization) -> set[tuple[str, int, int]]:
+    """Every many-to-many link of the organization's tenant rows: (field, from pk, to pk)."""
+    links = set()
+    with scopes_disabled():
+        for model in tenant_models():
+            for field in model._meta.many_to_many:
+                through = field.remote_field.through
+                source = field.m2m_field_name() + "_id"
+                target = field.m2m_reverse_field_name() + "_id"
+                owned = model._base_manager.filter(organization=organization).values("pk")
+                for row in through.objects.filter(**{f"{source}__in": owned}).values(
+                        source, target):
+                    links.add((f"{model._meta.label}.{field.name}", row[source], row[target]))
+    return links
+
+
+def test_every_many_to_many_of_a_tenant_model_stays_inside_the_tenant():
+    """An organization extract carries many-to-many links as primary keys: each must point to
+    rows of the same organization's tenant models, or the extract would not be self-contained."""
+    tenant = set(tenant_models())
+    many = [(m, f) for m in tenant for f in m._meta.many_to_many]
+    assert many, "no many-to-many on any tenant model: this guard checks nothing"
+    for model, field in many:
+        assert field.related_model in tenant, f"{model._meta.label}.{field.name}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_organization_extract_keeps_many_to_many_links(world, hospital, tmp_path):
+    links = _m2m_rows(hospital)
+    assert any(name.endswith("physicians_present") for name, _a, _b in links)
+    folder = backup_create(output_dir=tmp_path, organization=hospital)
+    with scopes_disabled():
+        am.CommitteeMeeting.objects.filter(organization=hospital).first().physicians_present.clear()
+    assert _m2m_rows(hospital) != links
+    call_command("restore", str(folder), "--noinput")
+    assert _m2m_rows(hospital) == links
+
+
+@pytest.mark.parametrize("organization", [False, True], ids=["full", "organization"])
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_is_readable_by_its_owner_only_whatever_the_umask(
+        world, hospital, tmp_path, organization):
+    previous = os.umask(0o002)  # group- and world-readable files and folders by default
+    try:
+        folder = backup_create(output_dir=tmp_path, organization=hospital if organization
+                               else None)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = sorted(folder.iterdir())
+    assert "manifest.json" in {p.name for p in files} and len(files) >= 3
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_that_fails_part_way_leaves_no_folder(world, hospital, tmp_path, monkeypatch):
+    from comanage.core.security import backup
+
+    def broken_tar(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(backup, "_tar_media", broken_tar)
+    with pytest.raises(OSError, match="disk full"):
+        backup_create(output_dir=tmp_path / "backups")
+    assert list((tmp_path / "backups").iterdir()) == []
+    with pytest.raises(OSError, match="disk full"):
+        backup_create(output_dir=tmp_path / "backups", organization=hospital)
+    assert list((tmp_path / "backups").iterdir()) == []

@@ -35,7 +35,7 @@ from django.core import serializers
 from django.db import connection, models, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
-from django_scopes import scopes_disabled
+from django_scopes import scope, scopes_disabled
 
 from comanage.core.models import Organization
 
@@ -158,11 +158,26 @@ def _tar_media(target: Path, only: list[str] | None) -> int:
 
 
 def backup_create(*, output_dir: Path, organization: Organization | None = None) -> Path:
-    """Write a backup folder under ``output_dir`` and return its path."""
+    """Write a backup folder under ``output_dir`` and return its path.
+
+    The backup holds patient data, password hashes and TOTP secrets: the folder is 0700 from
+    before its first file is written, and every file in it 0600, whatever the umask. A backup
+    that fails part-way removes its folder, so no partial backup is ever mistaken for one."""
     now = dt.datetime.now(tz=dt.UTC)
     name = f"comanage-{now:%Y%m%dT%H%M%S%fZ}" + (f"-{organization.slug}" if organization else "")
     target = Path(output_dir) / name
-    target.mkdir(parents=True, exist_ok=False)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.mkdir(mode=0o700, exist_ok=False)
+    try:
+        os.chmod(target, 0o700)  # mkdir's mode is filtered by the umask; this is not
+        _write_backup(target, now, organization)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return target
+
+
+def _write_backup(target: Path, now: dt.datetime, organization: Organization | None) -> None:
     vendor = connection.vendor
     manifest: dict[str, Any] = {
         "format": FORMAT_VERSION, "created_at": now.isoformat(), "database_vendor": vendor,
@@ -189,20 +204,31 @@ def backup_create(*, output_dir: Path, organization: Organization | None = None)
             raise BackupError(f"Backups of {vendor} databases are not supported.")
         manifest["media_files"] = _tar_media(target / MEDIA_ARCHIVE, None)
     for path in sorted(target.iterdir()):
+        os.chmod(path, 0o600)
         manifest["files"][path.name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
-    (target / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    return target
+    _write_private(target / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a new file readable by its owner only (0600 from its creation)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
 
 
 def _export_organization(organization: Organization, path: Path) -> None:
     objects: list[Any] = [organization]
-    with scopes_disabled():
+    # Serialized inside the organization's scope: the serializer reads every many-to-many
+    # (e.g. a committee meeting's physicians_present) through the target model's scoped
+    # manager, which raises without a scope and, within it, sees only this organization's rows.
+    with scope(organization=organization):
         for model in tenant_models():
             objects.extend(model._base_manager.filter(organization=organization).order_by("pk"))
-    # The "python" serializer then json with full precision: Django's JSON encoder would cut
-    # timestamps to milliseconds, and the restore must give back the rows exactly.
-    rows = serializers.serialize("python", objects)
-    path.write_text(json.dumps(rows, default=_exact_json, indent=1))
+        # The "python" serializer then json with full precision: Django's JSON encoder would
+        # cut timestamps to milliseconds, and the restore must give back the rows exactly.
+        rows = serializers.serialize("python", objects)
+    _write_private(path, json.dumps(rows, default=_exact_json, indent=1))
 
 
 def _exact_json(value: Any) -> Any:
@@ -253,6 +279,7 @@ def _restore_media(archive_path: Path, *, replace_all: bool) -> int:
         if old.exists():
             shutil.rmtree(old)
         if root.exists():
+            os.chmod(staging, root.stat().st_mode & 0o7777)  # mkdtemp made it 0700
             root.rename(old)
         staging.rename(root)
         if old.exists():

@@ -10,6 +10,10 @@ from .seed_demo import DEMO_PASSWORD
 class Command(BaseCommand):
     help = "Print the demo logins."
 
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--url", default="http://127.0.0.1:8000",
+                            help="Where the server listens (make run HOST=… PORT=…).")
+
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         with scopes_disabled():
             memberships = list(
@@ -17,7 +21,7 @@ class Command(BaseCommand):
                 .filter(user__email__endswith=".example")
                 .order_by("organization__name", "role", "user__email"))
         self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS("Comanage is starting at http://127.0.0.1:8000"))
+        self.stdout.write(self.style.SUCCESS(f"Comanage is starting at {options['url']}"))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for m in memberships:
             extra = f" ({m.physician})" if m.physician_id else ""

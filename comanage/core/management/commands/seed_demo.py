@@ -6,8 +6,10 @@ Idempotent: an organization that already exists is left as it is, so a second ru
 from __future__ import annotations
 
 import importlib
+import os
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_scopes import scopes_disabled
 
@@ -29,6 +31,17 @@ ROLE_NAMES = {
     Role.AUDITOR: ("Avery", "Stone"),
 }
 APP_SEEDERS = ["agreements.demo", "indicators.demo", "savings.demo", "adjudication.demo"]
+FORCE_ENV = "SEED_DEMO_FORCE_PRODUCTION"
+
+
+def refuse_in_production(command: str, forced: bool, why: str) -> None:
+    """Demo commands stop under production settings unless --force-production or FORCE_ENV."""
+    forced = forced or os.environ.get(FORCE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    if getattr(settings, "COMANAGE_PRODUCTION", False) and not forced:
+        raise CommandError(
+            f"{command} refused: these are production settings, and {why}. Pass "
+            f"--force-production (or set {FORCE_ENV}=true) only if this installation is "
+            "a throw-away demonstration.")
 
 
 def demo_email(slug: str, role: str) -> str:
@@ -38,12 +51,22 @@ def demo_email(slug: str, role: str) -> str:
 class Command(BaseCommand):
     help = "Load demo organizations, users of every role and several years of synthetic data."
 
+    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+        parser.add_argument(
+            "--force-production", action="store_true",
+            help=f"Load the demo even under production settings (or set {FORCE_ENV}=true).")
+
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+        refuse_in_production("seed_demo", options["force_production"],
+                             "the demo creates users of every role with a published password "
+                             f"({DEMO_PASSWORD!r})")
+        quiet = options["verbosity"] == 0
         with scopes_disabled():
             admin_user = self._user("admin@comanage.example", "Sam", "Rivera")
             for spec in DEMO_ORGANIZATIONS:
                 if Organization.objects.filter(slug=spec["slug"]).exists():
-                    self.stdout.write(f"{spec['name']}: already loaded, left as it is.")
+                    if not quiet:
+                        self.stdout.write(f"{spec['name']}: already loaded, left as it is.")
                     continue
                 with transaction.atomic(), acting_as(admin_user):
                     org = Organization.objects.create(**spec)
@@ -60,8 +83,9 @@ class Command(BaseCommand):
                         except ModuleNotFoundError:
                             continue
                         module.seed(organization=org, users=users, password=DEMO_PASSWORD,
-                                    stdout=self.stdout)
-                self.stdout.write(self.style.SUCCESS(f"{org.name}: demo data loaded."))
+                                    stdout=_Silent() if quiet else self.stdout)
+                if not quiet:
+                    self.stdout.write(self.style.SUCCESS(f"{org.name}: demo data loaded."))
 
     def _user(self, email: str, first: str, last: str) -> User:
         user, created = User.objects.get_or_create(
@@ -70,3 +94,10 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save()
         return user
+
+
+class _Silent:
+    """A stdout for the app seeders under ``--verbosity 0``."""
+
+    def write(self, *args: object, **kwargs: object) -> None:
+        pass

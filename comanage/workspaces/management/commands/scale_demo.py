@@ -110,8 +110,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--organization", default="riverside")
         parser.add_argument("--agreements", type=int, default=20)
+        parser.add_argument("--force-production", action="store_true")
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+        from comanage.core.management.commands.seed_demo import refuse_in_production
+
+        refuse_in_production("scale_demo", options["force_production"],
+                             "it copies an organization's agreements into that organization")
         organization = Organization.objects.get(slug=options["organization"])
         added = scale_organization(organization=organization, agreements=options["agreements"])
         self.stdout.write(f"{organization.name}: {added} agreement(s) added.")
