@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 
 from comanage.core import charts
 from comanage.core.money import ZERO, to_decimal
-from comanage.core.pdf import render_document
+from comanage.core.pdf import render_pdf
 
 from .models import AdjudicationReport, CalculationRun, ReportStatus
 
@@ -318,13 +318,10 @@ def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
 
 def _write(html: str, *, stamp: str, title: str) -> bytes:
     # comanage.core.pdf's fetcher: data: and the product's static files, nothing else.
-    document = render_document(html)
-    when = dt.datetime.fromisoformat(stamp).replace(microsecond=0)
-    document.metadata.created = when.isoformat()
-    document.metadata.modified = when.isoformat()
-    document.metadata.title = title
-    document.metadata.generator = "Comanage"
-    return document.write_pdf(pdf_identifier=stamp.encode()[:32])
+    when = dt.datetime.fromisoformat(stamp).replace(microsecond=0).isoformat()
+    return render_pdf(html, metadata={"created": when, "modified": when, "title": title,
+                                      "generator": "Comanage"},
+                      pdf_identifier=stamp.encode()[:32])
 
 
 def _header(context: dict[str, Any]) -> dict[str, str]:

@@ -9,8 +9,8 @@ serves ``data:`` URLs and the product's own static files, nothing else, and rela
 resolve against a base that is not the filesystem (:data:`BASE_URL`), so ``../../etc/passwd``
 never becomes a path.
 
-Callers use :func:`render_pdf` (or :func:`render_document` when they set metadata); nothing else
-in the product imports WeasyPrint's ``HTML``.
+Callers use :func:`render_pdf`; nothing else in the product imports WeasyPrint's ``HTML``
+(``tests/security/test_pdf_injection.py`` checks).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _static_path(url: str) -> Path | None:
     """The file under the product's static files that ``url`` names, or None.
 
     Only ``BASE_URL`` + ``STATIC_URL`` + a path with no ``..`` segments, found through Django's
-    static-file finders (or ``STATIC_ROOT`` after ``collectstatic``), resolved without
-    symlinks escaping its root.
+    static-file finders, and only when the real file (symlinks resolved) lies in a static
+    folder.
     """
     from django.conf import settings
     from django.contrib.staticfiles import finders
@@ -128,14 +128,17 @@ def font_config() -> Any:
     return _FONT_CONFIG
 
 
-def render_document(html: str) -> Any:
-    """Lay out ``html`` into a WeasyPrint document (to set metadata, then ``write_pdf``)."""
+def render_pdf(html: str, *, metadata: dict[str, str] | None = None,
+               **write_options: Any) -> bytes:
+    """``html`` as PDF bytes, resources limited to ``data:`` and the product's static files.
+
+    ``metadata`` sets the document's fields (``title``, ``created``, ``modified``,
+    ``generator``…); ``write_options`` go to WeasyPrint's ``write_pdf`` (``pdf_identifier``).
+    """
     from weasyprint import HTML
 
-    return HTML(string=html, base_url=BASE_URL, url_fetcher=safe_url_fetcher()).render(
+    document = HTML(string=html, base_url=BASE_URL, url_fetcher=safe_url_fetcher()).render(
         font_config=font_config())
-
-
-def render_pdf(html: str, **write_options: Any) -> bytes:
-    """``html`` as PDF bytes, resources limited to ``data:`` and the product's static files."""
-    return bytes(render_document(html).write_pdf(**write_options))
+    for name, value in (metadata or {}).items():
+        setattr(document.metadata, name, value)
+    return bytes(document.write_pdf(**write_options))

@@ -64,7 +64,8 @@ def test_every_history_page_declares_history_view():  # type: ignore[no-untyped-
     """A history page added later with a looser permission fails here."""
     found = {}
     for route, callback, name in _routes(get_resolver().url_patterns):
-        if "history" in route and not route.startswith(("admin/", "api/")):
+        # Django's admin (superusers only) has its own history pages and checks.
+        if "history" in route and not route.startswith(("django-admin/", "api/")):
             found[name] = getattr(callback, "comanage_permission", None)
     assert "indicator_definition_history" in found and "record_history" in found
     assert {name: perm for name, perm in found.items() if perm != "history.view"} == {}
