@@ -26,3 +26,5 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page's meta tag, not the cookie
 COMANAGE_REQUIRE_2FA = True  # not switchable in production
 OIDC_VERIFY_SSL = True
+# The API schema and docs map every endpoint: signed-in users only unless explicitly opened.
+COMANAGE_API_DOCS_PUBLIC = env_bool("COMANAGE_API_DOCS_PUBLIC", False)
