@@ -435,7 +435,7 @@ def import_file(request: HttpRequest, org_slug: str, agreement_pk: int, import_p
                         filename=data_import.original_name)
 
 
-@org_view("history.view")
+@org_view("data.import")
 def import_history(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
                    ) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
