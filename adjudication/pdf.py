@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import mimetypes
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -18,10 +19,12 @@ from django.template.loader import render_to_string
 
 from comanage.core import charts
 from comanage.core.money import ZERO, to_decimal
+from comanage.core.pdf import render_pdf
 
 from .models import AdjudicationReport, CalculationRun, ReportStatus
 
-FONT_STACK = "'DejaVu Sans', 'Liberation Sans', sans-serif"
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+DEFAULT_COLOURS = {"primary": "#1f4e79", "accent": "#2a9d8f"}
 
 
 def _d(value: Any) -> Decimal:
@@ -39,9 +42,11 @@ def _trim(value: Any) -> Any:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _css_string(text: str) -> str:
-    """Escape text for a CSS string (page headers): backslashes, quotes, newlines."""
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+def _colour(value: Any, name: str) -> str:
+    """A branding colour for the stylesheet: ``#rrggbb`` or the default, never other text
+    (the model validates it, but rows written around the form must not reach CSS)."""
+    text = str(value or "")
+    return text if _HEX_COLOUR.fullmatch(text) else DEFAULT_COLOURS[name]
 
 
 def _logo_data_uri(organization: Any) -> str:
@@ -57,8 +62,10 @@ def _logo_data_uri(organization: Any) -> str:
 
 
 def _branding(organization: Any) -> dict[str, str]:
-    return {"name": organization.name, "primary": organization.primary_colour,
-            "accent": organization.accent_colour, "logo": _logo_data_uri(organization)}
+    return {"name": organization.name,
+            "primary": _colour(organization.primary_colour, "primary"),
+            "accent": _colour(organization.accent_colour, "accent"),
+            "logo": _logo_data_uri(organization)}
 
 
 def _indicator_terms(inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -309,43 +316,25 @@ def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
             "stamp": run.created_at.isoformat()}
 
 
-_FONT_CONFIG: Any = None
-
-
-def _font_config() -> Any:
-    """One FontConfiguration per process: a fresh one per document reloads fontconfig and
-    Pango's font map, which was most of a statement's time and a third of the report's
-    (bench/adjudication_bench.py). Documents use system fonts only (no @font-face), so sharing
-    it changes no byte of the output."""
-    global _FONT_CONFIG
-    if _FONT_CONFIG is None:
-        from weasyprint.text.fonts import FontConfiguration
-
-        _FONT_CONFIG = FontConfiguration()
-    return _FONT_CONFIG
-
-
 def _write(html: str, *, stamp: str, title: str) -> bytes:
-    from weasyprint import HTML
-
-    document = HTML(string=html, base_url="/").render(font_config=_font_config())
-    when = dt.datetime.fromisoformat(stamp).replace(microsecond=0)
-    document.metadata.created = when.isoformat()
-    document.metadata.modified = when.isoformat()
-    document.metadata.title = title
-    document.metadata.generator = "Comanage"
-    return document.write_pdf(pdf_identifier=stamp.encode()[:32])
+    # comanage.core.pdf's fetcher: data: and the product's static files, nothing else.
+    when = dt.datetime.fromisoformat(stamp).replace(microsecond=0).isoformat()
+    return render_pdf(html, metadata={"created": when, "modified": when, "title": title,
+                                      "generator": "Comanage"},
+                      pdf_identifier=stamp.encode()[:32])
 
 
 def _header(context: dict[str, Any]) -> dict[str, str]:
-    return {"org": _css_string(context["branding"]["name"]),
-            "title": _css_string(f"{context['title']} · {context['agreement']['name']} · "
-                                 f"{context['programme_year']['label']}")}
+    """The running headers' text: plain strings, autoescaped into ``data-`` attributes that
+    the stylesheet reads (``string-set``), never written into the stylesheet itself."""
+    return {"org": " ".join(str(context["branding"]["name"]).split()),
+            "title": " ".join(f"{context['title']} · {context['agreement']['name']} · "
+                              f"{context['programme_year']['label']}".split())}
 
 
 def render_report(context: dict[str, Any]) -> bytes:
     html = render_to_string("adjudication/pdf/report.html", {
-        "c": context, "font_stack": FONT_STACK, "header": _header(context)})
+        "c": context, "header": _header(context)})
     return _write(html, stamp=context["stamp"],
                   title=f"Adjudication report · {context['agreement']['name']} · "
                         f"{context['programme_year']['label']}")
@@ -353,7 +342,7 @@ def render_report(context: dict[str, Any]) -> bytes:
 
 def render_statement(context: dict[str, Any]) -> bytes:
     html = render_to_string("adjudication/pdf/statement.html", {
-        "c": context, "font_stack": FONT_STACK, "header": _header(context)})
+        "c": context, "header": _header(context)})
     return _write(html, stamp=context["stamp"],
                   title=f"Statement · {context['physician']['name']} · "
                         f"{context['programme_year']['label']}")
@@ -361,7 +350,7 @@ def render_statement(context: dict[str, Any]) -> bytes:
 
 def render_fmv(context: dict[str, Any]) -> bytes:
     html = render_to_string("adjudication/pdf/fmv.html", {
-        "c": context, "font_stack": FONT_STACK, "header": _header(context)})
+        "c": context, "header": _header(context)})
     return _write(html, stamp=context["stamp"],
                   title=f"FMV summary · {context['agreement']['name']}")
 

@@ -9,6 +9,7 @@ from comanage.core import api_urls as core_api_urls
 from comanage.core import api_views
 from comanage.core import urls as core_urls
 from comanage.core import views as core_views
+from comanage.core.api_docs import docs_page
 from comanage.core.security import oidc as security_oidc
 from comanage.core.security import views as security_views
 
@@ -65,7 +66,8 @@ urlpatterns = [
     # The split view loads its start-up script from a URL instead of inline, and the assets
     # come from the drf-spectacular-sidecar package (no CDN): the docs work offline.
     path("api/docs/",
-         core_views.public_view(SpectacularSwaggerSplitView.as_view(url_name="api_schema")),
+         core_views.public_view(docs_page(
+             SpectacularSwaggerSplitView.as_view(url_name="api_schema"))),
          name="api_docs"),
     path("api/docs/assets/<str:name>", core_views.public_view(api_views.docs_asset),
          name="api_docs_asset"),

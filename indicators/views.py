@@ -282,7 +282,9 @@ def criteria_row(request: HttpRequest, org_slug: str, agreement_pk: int) -> Http
         "operators": forms.OPERATOR_CHOICES, "field_names": fields})
 
 
-@org_view("indicator.view")
+# History names staff and shows every edit: ``history.view`` (not a physician's), as for
+# every other record's history (agreements.views.record_history).
+@org_view("history.view")
 def definition_history(request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
                        ) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)

@@ -261,7 +261,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI's files are served by comanage.core.api_views.docs_asset (offline, no CDN).
     "SWAGGER_UI_DIST": "/api/docs/assets",
     "SWAGGER_UI_FAVICON_HREF": "/api/docs/assets/favicon-32x32.png",
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # The token typed into "Authorize" is not kept in localStorage (any script on the origin,
+    # or the next user of a shared workstation, could read it there).
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False},
+    # The schema and docs only for signed-in users unless COMANAGE_API_DOCS_PUBLIC.
+    "SERVE_PERMISSIONS": ["comanage.core.api_docs.DocsAccess"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "comanage.core.schema.postprocess_error_responses",
@@ -328,3 +332,9 @@ for _proxy in COMANAGE_TRUSTED_PROXIES:
         ) from None
 AXES_CLIENT_IP_CALLABLE = "comanage.core.security.clientip.client_ip"
 AXES_USERNAME_CALLABLE = "comanage.core.security.clientip.login_username"
+# The API schema and docs (/api/schema/, /api/docs/): signed-in users only unless this is set.
+COMANAGE_API_DOCS_PUBLIC = env_bool("COMANAGE_API_DOCS_PUBLIC", False)
+# Cache-Control: no-store on signed-in and API responses; after WhiteNoise so static files keep
+# their caching (comanage/core/cache_headers.py).
+MIDDLEWARE.insert(MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1,
+                  "comanage.core.cache_headers.NoStoreMiddleware")

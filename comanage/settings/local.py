@@ -13,3 +13,6 @@ WHITENOISE_USE_FINDERS = True
 # The local demo lets administrators, counsel and CEOs in without an authenticator app;
 # REQUIRE_2FA=true turns the gate on (production always has it on; the browser tests use it).
 COMANAGE_REQUIRE_2FA = env_bool("REQUIRE_2FA", False)
+# The API docs are open on a developer's machine (COMANAGE_API_DOCS_PUBLIC=false to try the
+# production behaviour).
+COMANAGE_API_DOCS_PUBLIC = env_bool("COMANAGE_API_DOCS_PUBLIC", True)

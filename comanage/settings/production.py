@@ -37,3 +37,5 @@ OIDC_VERIFY_SSL = True
 MIDDLEWARE = [*MIDDLEWARE]  # noqa: F405
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"),
                   "comanage.core.healthcheck.HealthCheckHostMiddleware")
+# The API schema and docs map every endpoint: signed-in users only unless explicitly opened.
+COMANAGE_API_DOCS_PUBLIC = env_bool("COMANAGE_API_DOCS_PUBLIC", False)

@@ -36,3 +36,6 @@ REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"token": "10000/minute"}
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# The suite's schema readers (tests/api/test_schema.py, the API fuzzer) fetch it anonymously;
+# tests/security/test_no_store.py checks the signed-in-only default of base and production.
+COMANAGE_API_DOCS_PUBLIC = True
