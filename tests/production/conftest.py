@@ -25,6 +25,9 @@ ARTIFACTS = ROOT / "test-artifacts" / "production-stage" / "screenshots"
 # The TLS-terminating proxy in front of production sets this header; the stage plays that part.
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 DEMO_PASSWORD = "comanage-demo-2026"  # noqa: S105 - the documented demo credential
+# The bound on each wait; every wait is for a condition (a URL, an element, a status), so a
+# generous bound costs nothing when the machine is quick and spares a busy one.
+WAIT_MS = 90_000
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -102,6 +105,13 @@ def stage_url() -> str:
     return STAGE_URL
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _patient_expectations() -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)  # its default is 5 s
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     # Run by the stage, a missing browser is a failure, never a skip.
@@ -128,7 +138,7 @@ class Actor:
             viewport={"width": 1360, "height": 900}, locale="en-US",
             timezone_id="America/New_York")
         self.page = self.context.new_page()
-        self.page.set_default_timeout(30_000)
+        self.page.set_default_timeout(WAIT_MS)
         self.server_errors: list[str] = []
         self.page.on("response", lambda r: self.server_errors.append(
             f"{r.request.method} {r.url} -> {r.status}") if r.status >= 500 else None)

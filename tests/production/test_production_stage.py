@@ -155,7 +155,8 @@ def test_an_administrator_enrols_2fa_signs_out_and_signs_in_again_with_a_code(ac
 
 def upload_cost_file(*, admin: Actor, api: ApiClient, agreement_id: int, programme_year: str,
                      name: str, content: bytes) -> int:
-    """Upload a cost (price) file for a programme year and confirm it; return the import's id.
+    """Upload a cost (price) file for the programme year starting on January 1 of
+    ``programme_year`` and confirm it; return the import's id.
 
     The savings-imports API is read-only today, so the administrator's web session uploads and
     confirms it on the imports page; ``api`` is unused here. When the API accepts uploads, this
@@ -166,7 +167,10 @@ def upload_cost_file(*, admin: Actor, api: ApiClient, agreement_id: int, program
     page.goto(f"/o/{ORG}/agreements/{agreement_id}/savings/imports/")
     page.get_by_label("Kind").select_option("prices")
     page.get_by_label("Period").select_option("programme")
-    page.get_by_label("Programme year").select_option(label=programme_year)
+    year = page.get_by_label("Programme year")
+    # Options read "Year 2 (Jan 1, 2026 – Dec 31, 2026)": the one that starts that year.
+    year.select_option(year.locator("option", has_text=f"Jan 1, {programme_year}")
+                       .get_attribute("value"))
     page.locator("input[type=file]").set_input_files(
         {"name": name, "mimeType": "text/csv", "buffer": content})
     detail = re.compile(rf"/agreements/{agreement_id}/savings/imports/(\d+)/$")
