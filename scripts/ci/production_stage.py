@@ -264,6 +264,10 @@ def seed_command(manage: list[str], env: dict[str, str], log: Path) -> list[str]
     return [*manage, "seed_demo", *(["--force-production"] if forced else [])]
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default=os.environ.get(
@@ -279,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pytest-args", default=os.environ.get("PROD_STAGE_PYTEST_ARGS", ""),
                         help="extra arguments for the scenario's pytest run")
     args = parser.parse_args(argv)
+    # A SIGTERM (CI's timeout, a supervisor) unwinds like Ctrl-C: the servers are stopped and
+    # the database dropped on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
 
     if args.database != re.sub(r"[^a-z0-9_]", "", args.database):
         parser.error("--database: lower-case letters, digits and underscores only")
