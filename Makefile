@@ -75,3 +75,10 @@ restore: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache staticfiles
+
+## prod-stage: the production-shaped stage: production settings, gunicorn (2 workers), a Celery
+## worker, a fresh PostgreSQL database and a Redis database of its own (PROD_STAGE_REDIS_URL,
+## default db 12, flushed), driven by Chromium and an API client (scripts/ci/production_stage.py)
+.PHONY: prod-stage
+prod-stage: install
+	$(BIN)/python scripts/ci/production_stage.py

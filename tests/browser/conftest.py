@@ -29,6 +29,10 @@ ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 AXE_DIR = Path(__file__).resolve().parent
 AXE_JS = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 DEMO_PASSWORD = "comanage-demo-2026"  # noqa: S105 - the documented demo credential
+# How long a step may take before it fails. Every wait is for a condition a person would wait
+# for (a URL, an element, a job's status), never for network idleness or a fixed time, so a
+# generous bound costs nothing on a fast machine and keeps a busy one from failing the journey.
+WAIT_MS = 90_000
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -113,6 +117,14 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
         log.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _patient_expectations() -> None:
+    """`expect(...)` waits 5 s by default; give it the same bound as the page's own waits."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
@@ -133,7 +145,7 @@ def page(browser, e2e, request):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US",
                                   timezone_id="America/New_York")
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.console_errors = errors  # type: ignore[attr-defined]
@@ -169,22 +181,29 @@ def totp_code(email: str) -> str:
 
 
 def pass_second_factor(page, email: str) -> None:  # type: ignore[no-untyped-def]
-    """Enrol an authenticator (reading the manual-entry key) or verify with it."""
+    """On the 2FA page after the password: enrol an authenticator (reading the manual-entry
+    key) or verify with it, then wait to be let through."""
     if "/2fa/setup/" in page.url:
-        _TOTP_SECRETS[email] = page.locator("code").first.inner_text().replace(" ", "")
+        _TOTP_SECRETS[email] = page.locator("main code").first.inner_text().replace(" ", "")
     if "/2fa/" in page.url:
         page.locator("input[name=code]").fill(totp_code(email))
         page.locator("form:has(input[name=code]) button[type=submit]").click()
-        page.wait_for_load_state("networkidle")
+        page.wait_for_url(lambda url: "/2fa/" not in url)
 
 
-def login(page, e2e, email: str, password: str = DEMO_PASSWORD) -> None:  # type: ignore[no-untyped-def]
-    """Sign in through the real form, passing the second factor where the role needs one."""
+def submit_credentials(page, e2e, email: str, password: str = DEMO_PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    """Fill and send the sign-in form; the caller waits for what should follow."""
     page.goto(e2e.base_url + "/account/login/")
     page.fill("#id_username", email)
     page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def login(page, e2e, email: str, password: str = DEMO_PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    """Sign in through the real form, passing the second factor where the role needs one, and
+    wait until the sign-in pages are left behind."""
+    submit_credentials(page, e2e, email, password)
+    page.wait_for_url(lambda url: "/account/login/" not in url)
     pass_second_factor(page, email)
 
 
@@ -212,11 +231,12 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:  # type
 
 
 def pass_step_up(page, email: str) -> None:  # type: ignore[no-untyped-def]
-    """At a signing step the server may ask for a fresh code (step-up): give it one."""
-    field = page.locator("form input[autocomplete=one-time-code]")
-    if "/2fa/" in page.url:
-        pass_second_factor(page, email)
-    elif field.count():
-        field.first.fill(totp_code(email))
-        page.locator("form:has(input[autocomplete=one-time-code]) button[type=submit]").click()
-        page.wait_for_load_state("networkidle")
+    """A signing action (counsel's approval, the CEO's authorisation) asks for a fresh code
+    with the very request: wait for that page, give the code, and wait to be sent on."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Confirm with your authenticator")).to_be_visible()
+    action_url = page.url
+    page.locator("form input[autocomplete=one-time-code]").fill(totp_code(email))
+    page.get_by_role("button", name="Confirm and sign").click()
+    page.wait_for_url(lambda url: url != action_url)

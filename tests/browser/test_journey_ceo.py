@@ -1,6 +1,9 @@
 """The CEO authorises payment of a report approved by counsel."""
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import axe_violations, login, pass_step_up, shot
 
@@ -9,15 +12,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 def test_the_ceo_authorises_a_payment(page, e2e):
     login(page, e2e, "ceo@riverside.example")
-    assert "/adjudication/ceo/" in page.url, page.url
-    assert page.locator("main h1").first.is_visible()
+    expect(page).to_have_url(re.compile(r"/adjudication/ceo/"))
+    expect(page.locator("main h1").first).to_be_visible()
     assert axe_violations(page) == []
     shot(page, "journey-ceo-queue")
     button = page.get_by_role("button", name="Authorise payment").first
-    assert button.is_visible(), "the demo should have a report approved by counsel"
+    # The demo has a report approved by counsel.
+    expect(button).to_be_visible()
     button.click()
-    page.wait_for_load_state("networkidle")
     pass_step_up(page, "ceo@riverside.example")
-    assert page.locator(".messages li").first.is_visible()
+    expect(page.get_by_role("status")).to_contain_text("payment authorised")
     shot(page, "journey-ceo-authorised")
     assert page.console_errors == []

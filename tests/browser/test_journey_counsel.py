@@ -1,9 +1,12 @@
 """Counsel returns a report with comments; the administrator resubmits it; counsel approves it
 (with the second factor at signing when it is asked for)."""
 
-import pytest
+import re
 
-from .conftest import axe_violations, login, pass_step_up, shot
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import WAIT_MS, axe_violations, login, pass_step_up, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -14,29 +17,30 @@ def _submitted_section(page):  # type: ignore[no-untyped-def]
 
 def test_counsel_returns_then_approves_a_report(page, browser, e2e):
     login(page, e2e, "counsel@riverside.example")
-    assert "/adjudication/counsel/" in page.url, page.url
-    assert page.get_by_role("heading", name="Reports awaiting legal review").is_visible()
+    expect(page).to_have_url(re.compile(r"/adjudication/counsel/"))
+    expect(page.get_by_role("heading", name="Reports awaiting legal review")).to_be_visible()
     assert axe_violations(page) == []
     shot(page, "journey-counsel-queue")
     section = _submitted_section(page)
     report_url = section.get_by_role("link", name="Open the report").get_attribute("href")
     section.locator("textarea[name=comment][required]").fill(
         "Please attach the committee minutes for Q3 before approval.")
+    # Returning is not a signature: no fresh code is asked for.
     section.get_by_role("button", name="Return to the administrator").click()
-    page.wait_for_load_state("networkidle")
-    pass_step_up(page, "counsel@riverside.example")
-    assert page.locator(".messages li").first.is_visible()
+    expect(page.get_by_role("status")).to_contain_text("the report is now returned")
 
     # The administrator sees it in the work queue, reviews and resubmits it.
     admin_context = browser.new_context(viewport={"width": 1360, "height": 900})
     admin = admin_context.new_page()
+    admin.set_default_timeout(WAIT_MS)
     login(admin, e2e, "administrator@riverside.example")
-    assert "Address counsel's comments" in admin.locator("main").inner_text()
+    expect(admin.locator("main")).to_contain_text("Address counsel's comments")
     admin.goto(e2e.base_url + report_url)
     admin.get_by_role("button", name="Start review").click()
-    admin.wait_for_load_state("networkidle")
+    expect(admin.get_by_role("status")).to_contain_text("the report is now in review")
     admin.get_by_role("button", name="Submit to counsel").click()
-    admin.wait_for_load_state("networkidle")
+    expect(admin.get_by_role("status")).to_contain_text(
+        "the report is now submitted to counsel")
     admin_context.close()
 
     page.goto(e2e.base_url + "/o/riverside/adjudication/counsel/")
@@ -45,9 +49,9 @@ def test_counsel_returns_then_approves_a_report(page, browser, e2e):
     if approve.is_disabled():
         pytest.fail("approval is blocked: " + section.locator(".messages").inner_text())
     approve.click()
-    page.wait_for_load_state("networkidle")
     pass_step_up(page, "counsel@riverside.example")
+    expect(page.get_by_role("status")).to_contain_text("the report is now approved by counsel")
     page.goto(e2e.base_url + report_url)
-    assert "Approved by counsel" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Approved by counsel")
     shot(page, "journey-counsel-approved")
     assert page.console_errors == []

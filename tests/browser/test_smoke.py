@@ -1,8 +1,11 @@
 """Every role signs in and lands on a working home page without serious accessibility issues."""
 
-import pytest
+import re
 
-from .conftest import axe_violations, login, shot
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import axe_violations, login, shot, submit_credentials
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -23,22 +26,22 @@ def test_the_live_server_and_its_worker_are_healthy(e2e):
 
 def test_the_login_page_is_accessible(page, e2e):
     page.goto(e2e.base_url + "/account/login/")
-    assert page.get_by_role("heading", name="Sign in to Comanage").is_visible()
+    expect(page.get_by_role("heading", name="Sign in to Comanage")).to_be_visible()
     assert axe_violations(page) == []
 
 
 def test_a_wrong_password_is_refused_with_a_message(page, e2e):
-    login(page, e2e, "executive@riverside.example", "not-the-password")
-    assert "/account/login/" in page.url
-    assert page.locator(".errorlist").is_visible()
+    submit_credentials(page, e2e, "executive@riverside.example", "not-the-password")
+    expect(page.locator(".errorlist")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/account/login/"))
 
 
 @pytest.mark.parametrize(("role", "email"), ROLE_LOGINS)
 def test_each_role_lands_on_its_home_page(page, e2e, role, email):
     login(page, e2e, email)
-    assert "/o/riverside/" in page.url, page.url
-    assert page.locator("main#content h1").first.is_visible()
-    assert page.locator("nav[aria-label=Main]").is_visible()
+    expect(page).to_have_url(re.compile(r"/o/riverside/"))
+    expect(page.locator("main#content h1").first).to_be_visible()
+    expect(page.locator("nav[aria-label=Main]")).to_be_visible()
     shot(page, f"home-{role}")
     violations = axe_violations(page)
     assert violations == [], violations
@@ -49,4 +52,4 @@ def test_an_outsider_cannot_reach_another_hospital(page, e2e):
     login(page, e2e, "executive@lakeview.example")
     response = page.goto(e2e.base_url + "/o/riverside/")
     assert response.status == 404
-    assert page.get_by_text("We couldn't find that page").is_visible()
+    expect(page.get_by_text("We couldn't find that page")).to_be_visible()
