@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from comanage.core.money import ZERO, allocate_in_order, allocate_largest_remainder, to_decimal
+from comanage.core.money import (
+    ZERO,
+    allocate_in_order,
+    allocate_largest_remainder,
+    round_places,
+    to_decimal,
+)
 from comanage.core.serialise import canonical_json, jsonable  # noqa: F401 - re-exported
 
 CO_MANAGEMENT, SHARED_SAVINGS = "co_management", "shared_savings"
@@ -140,7 +146,7 @@ def _co_management_distribution(*, total: Decimal, component: str,
     else:
         weights = [Decimal(p.participation_days) / Decimal(p.year_days) if p.year_days else
                    Decimal(0) for p in participants]
-        weights = [w.quantize(Decimal("0.0000000001")) for w in weights]
+        weights = [round_places(w, 10) for w in weights]
         amounts = allocate_in_order(total, weights, order_key)
         entitlement = "per_capita"
     return [DistributionLine(physician_id=p.physician_id, component=component,

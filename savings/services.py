@@ -589,13 +589,6 @@ def _engine_terms(terms: AgreementTerms, cap: Decimal, overrides: dict[str, Any]
     return result
 
 
-def _fee_months(start: dt.date, end: dt.date) -> int:
-    """Whole months from ``start`` to ``end`` inclusive (a month counts once its last day is in)."""
-    months = (end.year - start.year) * 12 + end.month - start.month
-    next_day = end + dt.timedelta(days=1)
-    return max(0, months + (1 if next_day.day == 1 else 0))
-
-
 def _scale_quantities(frame: pd.DataFrame, quantity_pct: dict[str, Any]) -> pd.DataFrame:
     frame = frame.copy()
     for item, pct in quantity_pct.items():
@@ -741,7 +734,9 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         prices[str(item)] = to_decimal(str(cost))
 
     year_end = programme_year.end
-    fee_months = _fee_months(programme_year.start, programme_year.end)
+    # Edge case "fee months" (spec 4): twelve fees for a twelve-month year whatever day it
+    # starts on, one per started month for a shorter year; the engine applies and notes it.
+    fee_months: int | None = None
     projection = as_of is not None
     if projection:
         as_of = min(max(as_of, programme_year.start), programme_year.end)  # type: ignore[type-var]
@@ -755,7 +750,9 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
             for part, i in zip(base_parts, base_imports, strict=True)])
         if prior_frame is not None and prior_year is not None:
             prior_frame = _same_period(prior_frame, prior_year.start, elapsed)
-        fee_months = _fee_months(programme_year.start, as_of)
+        from agreements.fees import fee_months_elapsed
+
+        fee_months = fee_months_elapsed(programme_year.start, as_of)
     del base_parts
 
     participants = [
@@ -804,7 +801,10 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         terms=terms, opportunities=engine_opportunities, participants=participants,
         year_start=programme_year.start, year_end=year_end, base_usage=base_frame,
         current_usage=current_frame, current_prices=prices, prior_usage=prior_frame,
-        fee_months=fee_months, already_distributed=already, key_indicators=indicators)
+        fee_months=fee_months, already_distributed=already, key_indicators=indicators,
+        year_label=programme_year.label,
+        base_year_label="base year " + ", ".join(str(y) for y in base_years),
+        prior_year_label=prior_year.label if prior_year is not None else "the prior year")
 
     projected = None
     if projection:
@@ -824,7 +824,7 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         "prior_usage": _import_record(prior_import),
         "usage": _import_record(current_import),
         "price_file": _import_record(price_import),
-        "fee_months": fee_months,
+        "fee_months": result.fee_months,
         "already_distributed": str(already),
         "already_distributed_sources": distributed_sources,
         "key_indicators": [jsonable(k) for k in indicators],
