@@ -797,14 +797,16 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
                                                  tolerance_pct=k.tolerance_pct)
                       for k in indicators]
 
+    # The names the rule notes give the periods (part of the inputs: they are in the result).
+    labels = {"year_label": programme_year.label,
+              "base_year_label": "base year " + ", ".join(str(y) for y in base_years),
+              "prior_year_label": prior_year.label if prior_year is not None else "the prior year"}
     result = engine.savings_compute(
         terms=terms, opportunities=engine_opportunities, participants=participants,
         year_start=programme_year.start, year_end=year_end, base_usage=base_frame,
         current_usage=current_frame, current_prices=prices, prior_usage=prior_frame,
         fee_months=fee_months, already_distributed=already, key_indicators=indicators,
-        year_label=programme_year.label,
-        base_year_label="base year " + ", ".join(str(y) for y in base_years),
-        prior_year_label=prior_year.label if prior_year is not None else "the prior year")
+        **labels)
 
     projected = None
     if projection:
@@ -825,6 +827,7 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         "usage": _import_record(current_import),
         "price_file": _import_record(price_import),
         "fee_months": result.fee_months,
+        "labels": labels,
         "already_distributed": str(already),
         "already_distributed_sources": distributed_sources,
         "key_indicators": [jsonable(k) for k in indicators],
