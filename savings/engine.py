@@ -1738,7 +1738,7 @@ def savings_compute(
         notes.append(
             rule_note(
                 "4.edge.leftover-cents",
-                "agreement",
+                "physicians",
                 f"{len(cent_takers)} leftover cent(s) went one each to {names}, in order of last"
                 " name, first name, then NPI.",
             )

@@ -43,7 +43,7 @@ from comanage.core.money import ZERO, round_rational, to_decimal
 from comanage.core.security import case_ids_for_storage
 from comanage.core.serialise import jsonable
 
-from . import engine, importing, selectors
+from . import case_rows, engine, importing, selectors
 from .models import (
     CalculationKind,
     DataImport,
@@ -374,6 +374,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
                                    data_import_id=data_import.pk)
     case_ids: list[Any] = []
     items: list[Any] = []
+    case_fields: list[Any] = []  # spec 4 edge case "one case, many rows"
     starts = []
     row = 2  # the header is row 1
     try:
@@ -382,6 +383,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
                                                    problems=problems)
             case_ids.append(table.column("case_id").combine_chunks())
             items.append(table.column("item_code").combine_chunks())
+            case_fields.append(table.select(["case_id", *case_rows.CASE_FIELDS]))
             starts.append(row)
             row += batch.num_rows
             problems.trim()
@@ -398,6 +400,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
             if job_id is not None:
                 job_progress(job_id, 90, "Writing the rows")
             loader.start_publish()
+        case_rows.case_agreement_checks(problems, case_fields, starts)
         importing.duplicate_checks(problems, case_ids, items, starts)
         if row == 2:
             problems.add(row=None, column="", message="the file has no data rows")
@@ -919,6 +922,7 @@ SAFEGUARD_KINDS = {
     "federal_case_rise": ("savings_federal_rise", FlagSeverity.WARNING),
     "missing_patient_notice": ("savings_patient_notice", FlagSeverity.WARNING),
     "quality_gate": ("savings_quality", FlagSeverity.CRITICAL),
+    "no_entitled_physicians": ("savings_no_entitled", FlagSeverity.CRITICAL),
 }
 
 
@@ -984,6 +988,16 @@ def safeguard_flags_raise(*, calculation: SavingsCalculation) -> list[Compliance
                 agreement=agreement, programme_year=year, severity=severity,
                 data={"calculation_id": calculation.pk,
                       "key_indicators": result["key_indicators"]}))
+        elif flag["code"] == "no_entitled_physicians":
+            # Spec 4 edge case "nobody entitled": a blocking compliance flag says why.
+            kind, severity = SAFEGUARD_KINDS["no_entitled_physicians"]
+            flags.append(_flag_raise(
+                organization=calculation.organization, kind=kind,
+                key=f"savings:{agreement.pk}:{year.number}:no_entitled_physicians",
+                message=f"Nothing is paid for {year.label}: {flag['message']}.",
+                agreement=agreement, programme_year=year, severity=severity, blocking=True,
+                data={"calculation_id": calculation.pk,
+                      "withheld": result["withheld_no_entitled"]}))
     return flags
 
 
