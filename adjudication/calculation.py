@@ -87,6 +87,7 @@ class ParticipantShare:
     participation_days: int
     year_days: int
     ownership_pct: Decimal | None = None
+    npi: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,13 +132,14 @@ def _co_management_distribution(*, total: Decimal, component: str,
     """Split a co-management amount among the physicians (spec 2: per capita or by ownership).
 
     Per capita follows the spec-4 rule: equal portions weighted by the fraction of the year
-    participated, floored, leftover cents one each in (last name, first name, id) order. By
+    participated, floored, leftover cents one each in (last name, first name, NPI) order (spec 4
+    edge case "leftover cents": never a database id). By
     ownership uses the ownership percentages with the largest-remainder rule.
     """
     if not participants:
         return []
     order_key = sorted(range(len(participants)), key=lambda i: (
-        participants[i].last_name, participants[i].first_name, participants[i].physician_id))
+        participants[i].last_name, participants[i].first_name, participants[i].npi))
     if method == "by_ownership":
         weights = [to_decimal(p.ownership_pct or ZERO) for p in participants]
         amounts = allocate_largest_remainder(total, weights) if sum(weights) else [
