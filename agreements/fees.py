@@ -53,17 +53,20 @@ def months_between(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    """``day`` moved ``months`` calendar months on, clamped to the month's last day (31 Jan + 1
-    month = 28 Feb)."""
+    """The same day ``months`` calendar months on; a day the month lacks rolls forward to the
+    next month's 1st (29 Feb 2024 + 12 months = 1 Mar 2025), so twelve months after a year's
+    start is always the day after its twelve-month end."""
     index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
     first = dt.date(year, month + 1, 1)
-    return min(first.replace(day=1) + dt.timedelta(days=day.day - 1), month_end(first))
+    if day.day > month_end(first).day:
+        return month_end(first) + dt.timedelta(days=1)
+    return first.replace(day=day.day)
 
 
 def fee_month_starts(start: dt.date, end: dt.date) -> list[dt.date]:
     """The first day of every fee month of [start, end]: start, start + 1 month, ... (each
-    counted from ``start``, so a 31st stays the month's last day) while it is on or before end.
+    counted from ``start``, see :func:`add_months`) while it is on or before ``end``.
 
     Twelve for a year of twelve months whatever day it starts on; a shorter year gets one per
     started month (spec 4, edge case "fee months")."""
@@ -89,9 +92,11 @@ def fee_months_elapsed(start: dt.date, as_of: dt.date) -> int:
 
 
 def fee_months(start: dt.date, end: dt.date) -> list[dt.date]:
-    """One entry per fee month: the first day of the calendar month it starts in, the key of the
-    time sheets whose hours it carries. For a year starting on the 1st: each calendar month."""
-    return [day.replace(day=1) for day in fee_month_starts(start, end)]
+    """One entry per fee month: the first day of the calendar month the n-th fee month starts
+    in (the start's month, then each following month), the key of the time sheets whose hours
+    it carries. For a year starting on the 1st: each calendar month of the year."""
+    first = start.replace(day=1)
+    return [add_months(first, n) for n in range(fee_month_count(start, end))]
 
 
 def month_end(month: dt.date) -> dt.date:
