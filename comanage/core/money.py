@@ -17,7 +17,7 @@ the spec names (``../shared/spec/domain.md``), always through these helpers:
   the same in tables, charts and PDFs.
 
 Nothing else in the application calls ``.quantize(`` or ``round(``: a test
-(``tests/test_rounding_in_one_place.py``) fails if anything does.
+(``tests/core/test_rounding_in_one_place.py``) fails if anything does.
 
 Floats are refused everywhere: a float near money is a bug.
 """
