@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from comanage.core.money import ZERO, allocate_in_order, allocate_largest_remainder, to_decimal
+from comanage.core.money import (
+    ZERO,
+    allocate_in_order,
+    allocate_largest_remainder,
+    round_places,
+    to_decimal,
+)
 from comanage.core.serialise import canonical_json, jsonable  # noqa: F401 - re-exported
 
 CO_MANAGEMENT, SHARED_SAVINGS = "co_management", "shared_savings"
@@ -81,6 +87,7 @@ class ParticipantShare:
     participation_days: int
     year_days: int
     ownership_pct: Decimal | None = None
+    npi: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,13 +132,14 @@ def _co_management_distribution(*, total: Decimal, component: str,
     """Split a co-management amount among the physicians (spec 2: per capita or by ownership).
 
     Per capita follows the spec-4 rule: equal portions weighted by the fraction of the year
-    participated, floored, leftover cents one each in (last name, first name, id) order. By
+    participated, floored, leftover cents one each in (last name, first name, NPI) order (spec 4
+    edge case "leftover cents": never a database id). By
     ownership uses the ownership percentages with the largest-remainder rule.
     """
     if not participants:
         return []
     order_key = sorted(range(len(participants)), key=lambda i: (
-        participants[i].last_name, participants[i].first_name, participants[i].physician_id))
+        participants[i].last_name, participants[i].first_name, participants[i].npi))
     if method == "by_ownership":
         weights = [to_decimal(p.ownership_pct or ZERO) for p in participants]
         amounts = allocate_largest_remainder(total, weights) if sum(weights) else [
@@ -140,7 +148,7 @@ def _co_management_distribution(*, total: Decimal, component: str,
     else:
         weights = [Decimal(p.participation_days) / Decimal(p.year_days) if p.year_days else
                    Decimal(0) for p in participants]
-        weights = [w.quantize(Decimal("0.0000000001")) for w in weights]
+        weights = [round_places(w, 10) for w in weights]
         amounts = allocate_in_order(total, weights, order_key)
         entitlement = "per_capita"
     return [DistributionLine(physician_id=p.physician_id, component=component,

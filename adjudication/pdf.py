@@ -18,7 +18,7 @@ from typing import Any
 from django.template.loader import render_to_string
 
 from comanage.core import charts
-from comanage.core.money import ZERO, to_decimal
+from comanage.core.money import ZERO, round_percentage, to_decimal
 from comanage.core.pdf import render_pdf
 
 from .models import AdjudicationReport, CalculationRun, ReportStatus
@@ -300,7 +300,7 @@ def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
                     ("Agreement terms", [_d(terms.get("annual_fixed_fee")),
                                          _d(terms.get("incentive_pool"))])], height=240))
     total = _d(fmv.get("fixed_portion")) + _d(fmv.get("max_incentive"))
-    incentive_share = (_d(fmv.get("max_incentive")) * 100 / total).quantize(Decimal("0.1")) \
+    incentive_share = round_percentage(_d(fmv.get("max_incentive")) * 100 / total, 1) \
         if total else None
     above_p75 = bool(fmv.get("hourly_rate") and fmv.get("rate_p75")
                      and _d(fmv["hourly_rate"]) > _d(fmv["rate_p75"]))

@@ -159,7 +159,8 @@ def _shares(programme_year: ProgrammeYear, participations: list[Any]) -> list[Pa
         shares.append(ParticipantShare(
             physician_id=p.physician_id, last_name=p.physician.last_name,
             first_name=p.physician.first_name, participation_days=days,
-            year_days=programme_year.days, ownership_pct=p.ownership_pct))
+            year_days=programme_year.days, ownership_pct=p.ownership_pct,
+            npi=p.physician.npi))
     return shares
 
 

@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from comanage.core.money import round_money
 from comanage.core.tenancy import TenantModel
 
 from .validators import validate_npi
@@ -372,7 +373,8 @@ class FMVOpinion(TenantModel):
         if self.fixed_mode == FixedFeeMode.HOURLY:
             if self.fixed_hours is None or self.hourly_rate is None:
                 return None
-            return (self.fixed_hours * self.hourly_rate).quantize(Decimal("0.01"))
+            # Half-up to cents through the one rounding helper (0.25 h x $100.10 = $25.03).
+            return round_money(self.fixed_hours * self.hourly_rate)
         return self.fixed_annual
 
     def covers(self, start, end) -> bool:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.db.models import Q, QuerySet, Sum
 
-from comanage.core.money import ZERO
+from comanage.core.money import ZERO, round_percentage
 
 from . import fees
 from .fees import InstalmentLine
@@ -103,7 +103,7 @@ def fixed_fee_schedule(*, programme_year: ProgrammeYear) -> list[InstalmentLine]
     under the terms' ``hours_shortfall_policy`` (spec 2, example C)."""
     agreement = programme_year.agreement
     terms = terms_for_year(programme_year=programme_year)
-    months = fees.months_between(programme_year.start, programme_year.end)
+    months = fees.fee_months(programme_year.start, programme_year.end)  # spec 4 "fee months"
     return fees.fee_schedule(
         annual_fee=terms.annual_fixed_fee or ZERO, months=months,
         required_hours=required_monthly_hours(agreement=agreement),
@@ -175,7 +175,7 @@ class AttendanceRow:
     def rate_pct(self) -> Decimal | None:
         if not self.meetings_held:
             return None
-        return (Decimal(self.attended) * 100 / self.meetings_held).quantize(Decimal("0.01"))
+        return round_percentage(Decimal(self.attended) * 100 / self.meetings_held)
 
 
 def committee_attendance(*, programme_year: ProgrammeYear) -> list[AttendanceRow]:

@@ -97,7 +97,9 @@ def _usage_file(path: Path, *, rows: int, year: int, npis: list[str], seed: int,
             (severity[case_index] - 100).astype(str), 2))),
         "notice_date": pa.array(dates[np.maximum(day[case_index] - 3, 0)]),
         "reviewed": pa.array(np.full(rows, "true")),
-        "opted_out": pa.array(np.where(rng.random(rows) < 0.002, "true", "false")),
+        # Per case: all rows of one case agree on its fields (spec 4 edge case).
+        "opted_out": pa.array(np.where((rng.random(cases) < 0.002)[case_index], "true",
+                                       "false")),
     })
     pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="none"))
 

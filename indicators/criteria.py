@@ -946,7 +946,7 @@ def _scaled_integers(values: np.ndarray) -> tuple[np.ndarray, int] | None:
     if not np.isfinite(values).all() or (np.abs(values) >= _MAX_MAGNITUDE).any():
         return None
     for decimals in range(_MAX_DECIMALS + 1):
-        scaled = np.round(values * 10**decimals)
+        scaled = np.rint(values * 10**decimals)  # whole numbers; not money
         if (scaled / 10**decimals == values).all():
             return scaled.astype(np.int64), decimals
     return None

@@ -23,7 +23,7 @@ from django.utils import timezone
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 from comanage.core.audit import event_record
 from comanage.core.models import User
-from comanage.core.money import round_money, to_decimal
+from comanage.core.money import round_money, round_places, to_decimal
 from comanage.core.security import case_ids_for_storage
 from comanage.core.serialise import jsonable
 
@@ -351,13 +351,13 @@ def casefile_score(numerator: int, denominator: int) -> Decimal | None:
     return proportion_score(numerator=numerator, denominator=denominator)
 
 
-_SCORE_PLACES = Decimal("0.000000000001")
+_SCORE_PLACES = 12
 
 
 def _quantize_score(score: Decimal) -> Decimal:
     # Stored to 12 places: far below the cut-point comparison's resolution, so 94.996 stays
     # below 95 (spec section 2) while the column stays a fixed-size decimal.
-    return score.quantize(_SCORE_PLACES)
+    return round_places(score, _SCORE_PLACES)
 
 
 # --------------------------------------------------------------------------------------------

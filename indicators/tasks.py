@@ -38,7 +38,7 @@ def case_import_run(*, organization, job) -> None:  # type: ignore[no-untyped-de
                                 f"{len(outcome.results)} indicators.",
                 result={"case_import": case_import.pk,
                         "results": [r.pk for r in outcome.results],
-                        "timings": {k: round(v, 3) for k, v in outcome.timings.items()}},
+                        "timings": dict(outcome.timings)},
                 result_url=url)
 
 

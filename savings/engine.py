@@ -25,24 +25,35 @@ How exactness is kept
 
 Interpretations (documented so the adjudication can cite them)
 -------------------------------------------------------------
-* Eligibility (spec 4 step 1) is decided per case: its case type, whether the patient opted out,
-  and whether the service date is strictly after the physician's termination date (a case on the
-  termination date still counts). A case's fields are taken from its rows deterministically
-  (any row opted out => opted out; earliest service date), so row order never matters.
+* Eligibility (spec 4 step 1 and the edge case "whose cases count") is decided per case: its case
+  type, whether the patient opted out, and whether its date lies inside its physician's
+  participation window, join date to leave or termination date, both inclusive. The window
+  applies to the programme year and to year N-1; the base year stays as identified at signing.
+* One case, many rows (edge case): a case is dated by its earliest service date, and all its rows
+  must agree on case type, physician, federal flag, notice and opt-out; rows that disagree are
+  refused (:class:`SavingsInputError` naming the case), as the import refuses them.
 * Baseline reset: year N baseline per case = min(original base-year baseline, year N-1 actual
   per case), both priced at year N prices (or both as recorded when ``reprice_baseline`` is off).
   The "actual" is the unfloored actual per case of year N-1's eligible cases. Base-year cases for
   the volume cap are then year N-1's eligible (and federal eligible) cases.
 * An opportunity earns only if identified at signing, or added by amendment with
   ``effective_from_year`` <= the programme year; otherwise its figures are shown but not counted.
-* The minimum-savings threshold compares gross savings with the exact percentage of the total
-  expected cost of the earning opportunities; the threshold shown is rounded to cents.
+* The minimum-savings threshold compares gross savings (after ``negative_opportunities``) with
+  the exact percentage of the expected cost of the opportunities that can earn that year
+  (counted, with a baseline and base-year cases); the threshold shown is rounded to cents.
+* The split runs pool (rounded) -> quality gate (``sliding`` rounded half-up) -> cap -> per
+  capita. When nobody is entitled, nothing is paid, the cap is not consumed, and a blocking flag
+  says why.
+* Every edge case that decided a figure leaves a :class:`RuleNote` (rule id, plain English) in
+  :attr:`SavingsResult.rule_notes`, so the report can say which rule applied.
 * Safeguards (per physician) look at the physician's eligible cases of the opportunities' case
   types in the programme year against the base year; the notice check looks at all their cases of
   those case types up to their termination (an opted-out case must also have a notice).
 * A physician terminated for cause on or before the year end forfeits the year's share; a
   voluntary leaver (leave date, or termination not for cause, inside the year) gets days/year
-  under ``pro_rata`` and nothing under ``forfeit``; a joiner gets days/year under both policies.
+  under ``pro_rata`` and nothing under ``forfeit``; a joiner gets days/year under both policies
+  (``leaver_policy`` is for leavers only). Leftover cents go in (last name, first name, NPI)
+  order, never by a database id.
 """
 
 from __future__ import annotations
@@ -59,10 +70,11 @@ from typing import IO, Any, Literal
 import numpy as np
 import pandas as pd
 
-from comanage.core.money import ZERO, allocate_in_order, round_rational, to_decimal
+from agreements.fees import fee_month_count
+from comanage.core.money import ZERO, allocate_in_order, floor_money, round_rational, to_decimal
 from comanage.core.serialise import fields_jsonable
 
-RULES_VERSION = "savings-engine/1"
+RULES_VERSION = "savings-engine/2"
 RATE_PLACES = 10
 COST_SCALE_DIGITS = 4
 _INT64_MAX = np.iinfo(np.int64).max
@@ -143,6 +155,13 @@ class Participant:
         days = [d for d in (self.leave_date, self.termination_date) if d is not None]
         return min(days) if days else None
 
+    def window(self) -> tuple[int, int]:
+        """The participation window as ordinals, inclusive (edge case "whose cases count")."""
+        last = self.last_day
+        return self.join_date.toordinal(), (
+            last.toordinal() if last is not None else np.iinfo(np.int64).max
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class SavingsTerms:
@@ -209,6 +228,35 @@ class Flag:
     code: str
     subject: str
     message: str
+    blocking: bool = False
+
+
+# The spec's rules an edge case may cite (``../shared/spec/domain.md`` section 4, "Edge cases").
+RULE_IDS: dict[str, str] = {
+    "4.edge.whose-cases": "Whose cases count",
+    "4.edge.one-case-many-rows": "One case, many rows",
+    "4.edge.no-base-case": "No base-year case",
+    "4.edge.reset-without-repricing": "Reset without repricing",
+    "4.edge.fee-months": "Fee months",
+    "4.edge.order-of-split": "Order of the split",
+    "4.edge.nobody-entitled": "Nobody entitled",
+    "4.edge.leavers-and-joiners": "Leavers and joiners",
+    "4.edge.leftover-cents": "Leftover cents",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleNote:
+    """Which rule decided a figure, in plain English, for the report (spec 4 edge cases)."""
+
+    rule: str  # a key of RULE_IDS
+    title: str
+    subject: str
+    text: str
+
+
+def rule_note(rule: str, subject: str, text: str) -> RuleNote:
+    return RuleNote(rule=rule, title=RULE_IDS[rule], subject=subject, text=text)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,6 +268,7 @@ class OpportunityResult:
     item_codes: tuple[str, ...]
     cases_of_type: int
     opted_out_cases: int
+    before_joining_cases: int
     post_termination_cases: int
     eligible_cases: int
     federal_eligible_cases: int
@@ -241,6 +290,7 @@ class OpportunityResult:
     applied_volume_factor: Decimal
     capped_savings: Decimal
     counted_savings: Decimal
+    can_earn: bool
     savings_target: Decimal
     flags: tuple[Flag, ...]
 
@@ -301,12 +351,14 @@ class SavingsResult:
     cap_remaining_before: Decimal
     amount_paid: Decimal
     withheld_by_cap: Decimal
+    withheld_no_entitled: Decimal
     cumulative_distributed: Decimal
     cap_headroom: Decimal
     hospital_keeps: Decimal
     physicians: tuple[PhysicianResult, ...]
     cases_without_notice: int
     flags: tuple[Flag, ...]
+    rule_notes: tuple[RuleNote, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: Decimals as strings, dates ISO, tuples as lists; stable key order."""
@@ -464,7 +516,11 @@ class _YearAggregate:
     eligible: dict[str, int]
     federal_eligible: dict[str, int]
     opted_out: dict[str, int]
+    before_joining: dict[str, int]
     post_termination: dict[str, int]
+    # physician npi -> (cases before joining, cases after leaving), of the case types, not
+    # opted out (edge case "whose cases count")
+    outside_by_physician: dict[str, tuple[int, int]]
     # physician npi -> (eligible cases, severity sum scaled, federal eligible, cases w/o notice)
     by_physician: dict[str, tuple[int, int, int, int]]
     severity_digits: int
@@ -559,6 +615,36 @@ class _ParsedUsage:
     unit_cost: np.ndarray
     item_values: list[str]
     item_code: np.ndarray
+
+
+def _check_case_rows(
+    by_case: _Groups,
+    fields: Mapping[str, np.ndarray],
+    case_name: Callable[[int], str],
+    *,
+    label: str,
+) -> None:
+    """Edge case "one case, many rows": every row of a case must agree on the case's fields.
+
+    ``fields`` are per-row integer/boolean arrays; a case whose rows hold two values of one field
+    is refused, naming the case and the fields (the first few cases)."""
+    if not by_case.starts.size:
+        return
+    bad: dict[int, list[str]] = {}
+    for name, values in fields.items():
+        values = np.asarray(values, dtype=np.int64)
+        differs = by_case.min(values) != by_case.max(values)
+        for case in np.flatnonzero(differs)[:10]:
+            bad.setdefault(int(by_case.keys[case]), []).append(name)
+    if bad:
+        shown = "; ".join(
+            f"case {case_name(case)} ({', '.join(names)})"
+            for case, names in sorted(bad.items())[:5]
+        )
+        raise SavingsInputError(
+            f"{label}: the rows of a case disagree on its case fields: {shown}"
+        )
+
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -728,6 +814,20 @@ def _parse_columns(usage: UsageColumns, *, label: str) -> _ParsedUsage | None:
     type_codes, type_values = _sorted_codes(usage.case_type_code, usage.case_type_values)
     npi_codes, npi_values = _sorted_codes(usage.npi_code, usage.npi_values)
     item_codes, item_values = _sorted_codes(usage.item_code, usage.item_values)
+    first_row = np.full(n_cases, -1, dtype=np.int64)
+    first_row[case_codes[::-1]] = np.arange(len(case_codes) - 1, -1, -1)
+    _check_case_rows(
+        by_case,
+        {
+            "case_type": type_codes,
+            "physician_npi": npi_codes,
+            "federal_program": usage.federal,
+            "notice_date": usage.has_notice,
+            "opted_out": usage.opted_out,
+        },
+        lambda case: str(usage.case_values[int(usage.case_code[first_row[case]])]),
+        label=label,
+    )
     return _ParsedUsage(
         n_cases=n_cases,
         case_codes=case_codes,
@@ -805,9 +905,23 @@ def _parse_usage(usage: pd.DataFrame, *, label: str) -> _ParsedUsage | None:
         lookup = np.asarray([*values, bool(missing_as)], dtype=bool)
         return lookup[codes]  # code -1 picks the trailing "missing" entry
 
-    case_federal = per_case_max(bool_column("federal_program", missing_as=None))
-    case_opted_out = per_case_max(bool_column("opted_out", missing_as=False))
+    federal = bool_column("federal_program", missing_as=None)
+    opted_out = bool_column("opted_out", missing_as=False)
     notice_codes, _ = _parse_uniques(usage["notice_date"], _parse_date, "notice_date", label)
+    _check_case_rows(
+        by_case,
+        {
+            "case_type": type_codes,
+            "physician_npi": npi_codes,
+            "federal_program": federal,
+            "notice_date": notice_codes,
+            "opted_out": opted_out,
+        },
+        lambda case: str(case_uniques[case]),
+        label=label,
+    )
+    case_federal = per_case_max(federal)
+    case_opted_out = per_case_max(opted_out)
     case_has_notice = per_case_max(notice_codes >= 0)
     severity, severity_digits = _scaled_column(
         usage["severity_weight"], "severity_weight", label, digits=None
@@ -846,13 +960,15 @@ def _aggregate_year(
     *,
     label: str,
     case_types: frozenset[str],
-    termination_day_by_npi: Mapping[str, int],
+    window_by_npi: Mapping[str, tuple[int, int]] | None,
 ) -> _YearAggregate:
     """Reduce a usage frame to the integer sums every figure of spec 4 is built from.
 
     Steps: (1) parse (see ``_parse_usage``); (2) eligibility per case (spec 4 step 1);
     (3) int64 group sums of quantity and line cost over eligible rows by (case type, item);
-    (4) per-physician counts for the safeguards.
+    (4) per-physician counts for the safeguards. ``window_by_npi`` maps a participant's NPI to
+    its participation window (ordinals, inclusive); ``None`` for the base year, which stays as
+    identified at signing.
     """
     parsed = _parse_any(usage, label=label)
     if parsed is None:
@@ -864,7 +980,9 @@ def _aggregate_year(
             eligible={},
             federal_eligible={},
             opted_out={},
+            before_joining={},
             post_termination={},
+            outside_by_physician={},
             by_physician={},
             severity_digits=0,
             first_day=None,
@@ -889,16 +1007,20 @@ def _aggregate_year(
     item_values = parsed.item_values
     item_codes_raw = parsed.item_code
 
-    # Spec 4 step 1: eligible = of an opportunity's case type, not opted out, not after the
-    # physician's termination date.
+    # Spec 4 step 1 and the edge case "whose cases count": eligible = of an opportunity's case
+    # type, not opted out, dated inside the physician's participation window (join date to
+    # leave or termination date, inclusive). A physician not in the programme has no window
+    # (their cases are flagged below).
     relevant_type = np.asarray([t in case_types for t in type_values], dtype=bool)
     case_relevant = relevant_type[case_type_code]
-    no_termination = np.iinfo(np.int64).max
-    term_lookup = np.asarray(
-        [termination_day_by_npi.get(n, no_termination) for n in npi_values], dtype=np.int64
-    )
-    case_post_term = case_day > term_lookup[case_npi_code]
-    case_eligible = case_relevant & ~case_opted_out & ~case_post_term
+    windows = window_by_npi or {}
+    open_window = (np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+    first_lookup = np.asarray([windows.get(n, open_window)[0] for n in npi_values], dtype=np.int64)
+    last_lookup = np.asarray([windows.get(n, open_window)[1] for n in npi_values], dtype=np.int64)
+    case_pre_join = case_day < first_lookup[case_npi_code]
+    case_post_term = case_day > last_lookup[case_npi_code]
+    case_outside = case_pre_join | case_post_term
+    case_eligible = case_relevant & ~case_opted_out & ~case_outside
 
     def count_by_type(mask: np.ndarray) -> dict[str, int]:
         counts = np.bincount(case_type_code[mask], minlength=len(type_values))
@@ -935,7 +1057,7 @@ def _aggregate_year(
     elig_npi = case_npi_code[case_eligible]
     elig_counts = np.bincount(elig_npi, minlength=n_npi)
     fed_counts = np.bincount(case_npi_code[case_eligible & case_federal], minlength=n_npi)
-    notice_scope = case_relevant & ~case_post_term & ~case_has_notice
+    notice_scope = case_relevant & ~case_outside & ~case_has_notice
     no_notice = np.bincount(case_npi_code[notice_scope], minlength=n_npi)
     max_sev = int(np.abs(case_severity).max()) if n_cases else 0
     sev_sums = _group_sum(elig_npi, case_severity[case_eligible], max_sev * n_cases)
@@ -943,6 +1065,15 @@ def _aggregate_year(
         npi: (int(elig_counts[i]), sev_sums.get(i, 0), int(fed_counts[i]), int(no_notice[i]))
         for i, npi in enumerate(npi_values)
         if elig_counts[i] or no_notice[i] or fed_counts[i]
+    }
+
+    in_scope = case_relevant & ~case_opted_out
+    before = np.bincount(case_npi_code[in_scope & case_pre_join], minlength=n_npi)
+    after = np.bincount(case_npi_code[in_scope & case_post_term], minlength=n_npi)
+    outside_by_physician = {
+        npi: (int(before[i]), int(after[i]))
+        for i, npi in enumerate(npi_values)
+        if before[i] or after[i]
     }
 
     return _YearAggregate(
@@ -953,7 +1084,9 @@ def _aggregate_year(
         eligible=count_by_type(case_eligible),
         federal_eligible=count_by_type(case_eligible & case_federal),
         opted_out=count_by_type(case_relevant & case_opted_out),
+        before_joining=count_by_type(case_relevant & ~case_opted_out & case_pre_join),
         post_termination=count_by_type(case_relevant & ~case_opted_out & case_post_term),
+        outside_by_physician=outside_by_physician,
         by_physician=by_physician,
         severity_digits=severity_digits,
         first_day=int(case_day.min()),
@@ -1013,10 +1146,15 @@ def _opportunity_figures(
     prior: _YearAggregate | None,
     current: _YearAggregate,
     prices: Mapping[str, Fraction],
-) -> tuple[OpportunityResult, Fraction, Fraction]:
-    """Spec 4 steps 1-6 for one opportunity. Returns the result, exact expected cost, and the
-    savings counted towards gross (before the ``negative_opportunities`` policy)."""
+    year_label: str,
+    base_label: str,
+    prior_label: str,
+) -> tuple[OpportunityResult, Fraction, Fraction, list[RuleNote]]:
+    """Spec 4 steps 1-6 for one opportunity. Returns the result, the exact expected cost (of an
+    opportunity that can earn; else 0), the savings counted towards gross (before the
+    ``negative_opportunities`` policy), and the rule notes of the edge cases that applied."""
     flags: list[Flag] = []
+    notes: list[RuleNote] = []
     earns = opp.earns_in(year)
     if not earns:
         flags.append(
@@ -1077,12 +1215,31 @@ def _opportunity_figures(
             )
         )
     if baseline_pc is None or base_cases == 0:
+        # Edge case "no base-year case": never a zero baseline; the opportunity cannot earn.
         can_earn = False
+        where = prior_label if prior is not None else base_label
         flags.append(
             Flag(
                 code="no_base_cases",
                 subject=opp.key,
-                message="no base-year cases: the opportunity cannot earn",
+                message=f"no eligible case in {where}: the opportunity cannot earn",
+            )
+        )
+        notes.append(
+            rule_note(
+                "4.edge.no-base-case",
+                opp.key,
+                f"{opp.name}: no eligible case in {where}, cannot earn in {year_label}.",
+            )
+        )
+    elif prior is not None and not terms.reprice_baseline:
+        notes.append(
+            rule_note(
+                "4.edge.reset-without-repricing",
+                opp.key,
+                f"{opp.name}: baseline per case {_show(baseline_pc)} = the lower of the"
+                f" original recorded cost per case ({_show(original_pc)}) and {prior_label}'s"
+                f" actual cost per case ({_show(prior_pc)}), neither repriced.",
             )
         )
     if eligible and baseline_pc is not None and effective_pc is not None:
@@ -1118,6 +1275,8 @@ def _opportunity_figures(
             )
         )
     counted = Fraction(capped) if earns else Fraction(0)
+    pre_join = sum(current.before_joining.get(t, 0) for t in opp.case_types)
+    post_term = sum(current.post_termination.get(t, 0) for t in opp.case_types)
 
     result = OpportunityResult(
         key=opp.key,
@@ -1127,7 +1286,8 @@ def _opportunity_figures(
         item_codes=tuple(opp.item_codes),
         cases_of_type=sum(current.cases_of_type.get(t, 0) for t in opp.case_types),
         opted_out_cases=sum(current.opted_out.get(t, 0) for t in opp.case_types),
-        post_termination_cases=sum(current.post_termination.get(t, 0) for t in opp.case_types),
+        before_joining_cases=pre_join,
+        post_termination_cases=post_term,
         eligible_cases=eligible,
         federal_eligible_cases=federal_eligible,
         original_base_cases=original_base_cases,
@@ -1148,10 +1308,17 @@ def _opportunity_figures(
         applied_volume_factor=round_rational(applied, places=RATE_PLACES),
         capped_savings=capped,
         counted_savings=round_rational(counted),
+        can_earn=can_earn,
         savings_target=opp.savings_target,
         flags=tuple(flags),
     )
-    return result, (expected if earns else Fraction(0)), counted
+    # Edge case "order of the split": the threshold's basis is the expected cost of the
+    # opportunities that can earn that year.
+    return result, (expected if earns and can_earn else Fraction(0)), counted, notes
+
+
+def _show(value: Fraction | None) -> str:
+    return "none" if value is None else f"{round_rational(value):,}"
 
 
 def _check_prices(
@@ -1228,6 +1395,50 @@ def _safeguards(
     )
 
 
+def _day(day: dt.date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+def _period_label(start: dt.date, end: dt.date) -> str:
+    if (start.month, start.day, end.month, end.day) == (1, 1, 12, 31) and start.year == end.year:
+        return str(start.year)
+    return f"{_day(start)} - {_day(end)}"
+
+
+def _entitlement_note(
+    p: Participant,
+    entitlement: Entitlement,
+    days: int,
+    year_days: int,
+    policy: LeaverPolicy,
+    year_start: dt.date,
+) -> RuleNote | None:
+    """Edge case "leavers and joiners" (and a forfeit for cause), in plain English."""
+    subject = f"physician:{p.physician_id}"
+    share = f"{days} of {year_days} days"
+    if entitlement == "pro_rata_joiner":
+        text = f"Dr {p.last_name}: joined {_day(p.join_date)}, {share}."
+    elif entitlement == "pro_rata_leaver":
+        joined = f"joined {_day(p.join_date)}, " if p.join_date > year_start else ""
+        text = (
+            f"Dr {p.last_name}: {joined}left {_day(p.last_day)}, {share}"  # type: ignore[arg-type]
+            f" (leaver_policy {policy})."
+        )
+    elif entitlement == "forfeited_leaver":
+        text = (
+            f"Dr {p.last_name}: left {_day(p.last_day)}; no share under"  # type: ignore[arg-type]
+            f" leaver_policy {policy} ({share} participated)."
+        )
+    elif entitlement == "forfeited_for_cause":
+        text = (
+            f"Dr {p.last_name}: terminated for cause on"
+            f" {_day(p.termination_date)}; forfeits the year's share."  # type: ignore[arg-type]
+        )
+    else:
+        return None
+    return rule_note("4.edge.leavers-and-joiners", subject, text)
+
+
 # --------------------------------------------------------------------------------------------
 # The calculation
 
@@ -1243,22 +1454,27 @@ def savings_compute(
     current_usage: pd.DataFrame | UsageColumns,
     current_prices: Mapping[str, Any],
     prior_usage: pd.DataFrame | UsageColumns | None = None,
-    fee_months: int,
+    fee_months: int | None = None,
     already_distributed: Decimal = ZERO,
     key_indicators: Sequence[KeyIndicatorOutcome] = (),
+    year_label: str | None = None,
+    base_year_label: str = "the base year",
+    prior_year_label: str = "the prior programme year",
 ) -> SavingsResult:
     """Compute a programme year's shared savings and its split (spec section 4).
 
     ``base_usage`` is the original base year (before the agreement); ``prior_usage`` is year
     N-1's usage (``None`` in the first programme year) and drives the baseline reset and the
     volume cap's base-year cases. ``current_prices`` is year N's price file. ``fee_months``:
-    months of administrator fee charged to the year. ``already_distributed``: paid to the
+    months of administrator fee charged to the year (``None``: the spec's rule, see
+    :func:`fee_month_count`; a projection passes the months elapsed). The labels name the
+    periods in the rule notes. ``already_distributed``: paid to the
     practice in earlier years of the term. Raises :class:`SavingsInputError` on unusable input.
     """
     terms.validate()
     if year_end < year_start:
         raise SavingsInputError("the programme year ends before it starts")
-    if fee_months < 0:
+    if fee_months is not None and fee_months < 0:
         raise SavingsInputError("fee_months must not be negative")
     already = to_decimal(already_distributed)
     if already < 0:
@@ -1271,20 +1487,24 @@ def savings_compute(
         raise SavingsInputError("physician ids must be unique")
 
     case_types = frozenset(t for o in opportunities for t in o.case_types)
-    termination_day = {
-        str(p.npi): p.termination_date.toordinal()
-        for p in participants
-        if p.termination_date is not None
-    }
+    windows: dict[str, tuple[int, int]] = {}
+    for p in participants:
+        if str(p.npi) in windows:
+            raise SavingsInputError(f"physician NPI {p.npi} takes part twice")
+        windows[str(p.npi)] = p.window()
 
-    def aggregate(frame: pd.DataFrame | UsageColumns, label: str) -> _YearAggregate:
+    def aggregate(
+        frame: pd.DataFrame | UsageColumns, label: str, *, window: bool
+    ) -> _YearAggregate:
         return _aggregate_year(
-            frame, label=label, case_types=case_types, termination_day_by_npi=termination_day
+            frame, label=label, case_types=case_types, window_by_npi=windows if window else None
         )
 
-    base = aggregate(base_usage, "base year")
-    prior = aggregate(prior_usage, "prior year") if prior_usage is not None else None
-    current = aggregate(current_usage, "programme year")
+    # Edge case "whose cases count": the base year stays as identified at signing; year N-1 and
+    # year N count a physician's cases only inside the participation window.
+    base = aggregate(base_usage, "base year", window=False)
+    prior = aggregate(prior_usage, "prior year", window=True) if prior_usage is not None else None
+    current = aggregate(current_usage, "programme year", window=True)
     if (current.first_day is not None and current.first_day < year_start.toordinal()) or (
         current.last_day is not None and current.last_day > year_end.toordinal()
     ):
@@ -1299,28 +1519,72 @@ def savings_compute(
         years=[(current, True), (base, terms.reprice_baseline)]
         + ([(prior, terms.reprice_baseline)] if prior is not None else []),
     )
+    notes: list[RuleNote] = []
+    year_label = year_label or _period_label(year_start, year_end)
+
+    # Edge case "fee months": twelve fees for a year of twelve months whatever day it starts
+    # on; a shorter year, one per started month.
+    if fee_months is None:
+        fee_months = fee_month_count(year_start, year_end)
+        if year_start.day != 1 or fee_months != 12:
+            notes.append(
+                rule_note(
+                    "4.edge.fee-months",
+                    "agreement",
+                    f"{year_label} runs {_day(year_start)} to {_day(year_end)}:"
+                    f" {fee_months} monthly administrator fee(s)"
+                    + (
+                        ", one per started month (a short year)."
+                        if fee_months < 12
+                        else ", whatever day it starts on."
+                    ),
+                )
+            )
 
     year = year_start.year
     opp_results: list[OpportunityResult] = []
     total_expected = Fraction(0)
     gross = Fraction(0)
     for opp in opportunities:
-        result, expected, counted = _opportunity_figures(
-            opp=opp, terms=terms, year=year, base=base, prior=prior, current=current, prices=prices
+        result, expected, counted, opp_notes = _opportunity_figures(
+            opp=opp,
+            terms=terms,
+            year=year,
+            base=base,
+            prior=prior,
+            current=current,
+            prices=prices,
+            year_label=year_label,
+            base_label=base_year_label,
+            prior_label=prior_year_label,
         )
         opp_results.append(result)
+        notes.extend(opp_notes)
         total_expected += expected
         # Spec 4 step 7: net the opportunities, or count only those that saved.
         gross += counted if terms.negative_opportunities == "net" else max(counted, Fraction(0))
     flags: list[Flag] = [f for r in opp_results for f in r.flags]
 
-    # The split, steps 4 (threshold) and 1 (fees, net).
+    # The split, steps 4 (threshold) and 1 (fees, net). Edge case "order of the split": the
+    # threshold compares gross savings after the negative_opportunities policy with the
+    # expected cost of the opportunities that can earn that year.
     threshold_amount: Decimal | None = None
     threshold_met = True
     if terms.min_savings_threshold_pct is not None:
         threshold = total_expected * Fraction(to_decimal(terms.min_savings_threshold_pct)) / 100
         threshold_amount = round_rational(threshold)
         threshold_met = gross >= threshold
+        notes.append(
+            rule_note(
+                "4.edge.order-of-split",
+                "agreement",
+                f"Minimum-savings threshold: gross savings {round_rational(gross):,} (after"
+                f" {terms.negative_opportunities}) {'meet' if threshold_met else 'fall below'}"
+                f" {terms.min_savings_threshold_pct}% of the expected cost of the opportunities"
+                f" that can earn ({round_rational(total_expected):,}), i.e. {threshold_amount:,}"
+                + ("." if threshold_met else ": nothing is shared."),
+            )
+        )
         if not threshold_met:
             flags.append(
                 Flag(
@@ -1335,13 +1599,14 @@ def savings_compute(
     net = max(ZERO, gross_d - fees)
     shareable = net if threshold_met else ZERO
 
+    # Edge case "order of the split": pool (rounded) -> quality gate -> cap -> per capita.
     # Step 2: the physician pool, half-up to cents (55,888.005 -> 55,888.01 in example A).
     pool = round_rational(
         Fraction(shareable) * Fraction(to_decimal(terms.physician_share_pct)) / 100
     )
     hospital_share = net - pool
 
-    # Step 5: the quality gate.
+    # Step 5: the quality gate (sliding: pool x share of key indicators met, half-up to cents).
     indicators = tuple(key_indicators)
     met = sum(1 for k in indicators if k.met)
     if not indicators:
@@ -1361,12 +1626,22 @@ def savings_compute(
                 f" {pool_after_gate} under {terms.quality_gate}",
             )
         )
+        if terms.quality_gate == "sliding" and pool:
+            notes.append(
+                rule_note(
+                    "4.edge.order-of-split",
+                    "agreement",
+                    f"Sliding quality gate: {met} of {len(indicators)} key indicators met;"
+                    f" pool {pool:,} x {met}/{len(indicators)} = {pool_after_gate:,}"
+                    " (rounded half-up to cents), before the distribution cap.",
+                )
+            )
 
     # Step 3: the distribution cap over the term; the excess stays with the hospital.
     cap = to_decimal(terms.distribution_cap)
     remaining = max(ZERO, cap - already)
-    payable = min(pool_after_gate, remaining)
-    if payable < pool_after_gate:
+    after_cap = min(pool_after_gate, remaining)
+    if after_cap < pool_after_gate:
         flags.append(
             Flag(
                 code="distribution_cap_binding",
@@ -1378,27 +1653,69 @@ def savings_compute(
     # Step 6: per capita, weighted by days participated; leftover cents by name order.
     physician_rows = []
     weights: list[int] = []
+    year_days = (year_end - year_start).days + 1
     for p in participants:
         entitlement, days, counted_days = _participation(
             p, year_start=year_start, year_end=year_end, leaver_policy=terms.leaver_policy
         )
         physician_rows.append((p, entitlement, days))
         weights.append(counted_days)
-    if payable > 0 and sum(weights) == 0:
+        note = _entitlement_note(
+            p, entitlement, days, year_days, terms.leaver_policy, year_start
+        )
+        if note is not None:
+            notes.append(note)
+        before, after = current.outside_by_physician.get(str(p.npi), (0, 0))
+        if before or after:
+            parts = []
+            if before:
+                parts.append(f"{before} case(s) before joining on {_day(p.join_date)}")
+            if after and p.last_day is not None:
+                how = "termination" if p.last_day == p.termination_date else "leaving"
+                parts.append(f"{after} case(s) after {how} on {_day(p.last_day)}")
+            notes.append(
+                rule_note(
+                    "4.edge.whose-cases",
+                    f"physician:{p.physician_id}",
+                    f"Dr {p.last_name}: {' and '.join(parts)} not eligible in {year_label}.",
+                )
+            )
+    payable = after_cap
+    withheld_no_entitled = ZERO
+    if after_cap > 0 and sum(weights) == 0:
+        # Edge case "nobody entitled": nothing is paid, the hospital keeps the pool, the cap is
+        # not consumed, and a blocking compliance flag says why.
+        why = (
+            "all participants were terminated for cause or forfeited their share"
+            if participants
+            else "the programme has no participants"
+        )
         flags.append(
             Flag(
                 code="no_entitled_physicians",
                 subject="agreement",
-                message="no physician is entitled to a share: nothing is paid",
+                message=f"no physician is entitled to a share ({why}): nothing is paid,"
+                f" the hospital keeps {after_cap}, the distribution cap is not consumed",
+                blocking=True,
             )
         )
+        notes.append(
+            rule_note(
+                "4.edge.nobody-entitled",
+                "agreement",
+                f"No physician entitled ({why}): the pool of {after_cap:,} stays with the"
+                " hospital and the distribution cap is not consumed.",
+            )
+        )
+        withheld_no_entitled = after_cap
         payable = ZERO
+    # Edge case "leftover cents": last name, first name, then NPI (never a database id).
     order = sorted(
         range(len(participants)),
         key=lambda i: (
             participants[i].last_name,
             participants[i].first_name,
-            participants[i].physician_id,
+            str(participants[i].npi),
         ),
     )
     # Only entitled physicians take part: a zero weight must not receive a leftover cent.
@@ -1410,7 +1727,22 @@ def savings_compute(
     amounts = [ZERO] * len(participants)
     for index, share in zip(sorted(entitled), shares, strict=True):
         amounts[index] = share
-    year_days = (year_end - year_start).days + 1
+    total_weight = sum(weights)
+    cent_takers = [
+        i for i in entitled if amounts[i] != floor_money(payable * weights[i] / total_weight)
+    ]
+    if cent_takers:
+        names = ", ".join(
+            f"Dr {participants[i].last_name} (NPI {participants[i].npi})" for i in cent_takers
+        )
+        notes.append(
+            rule_note(
+                "4.edge.leftover-cents",
+                "physicians",
+                f"{len(cent_takers)} leftover cent(s) went one each to {names}, in order of last"
+                " name, first name, then NPI.",
+            )
+        )
     physicians = []
     for (p, entitlement, days), weight, amount in zip(
         physician_rows, weights, amounts, strict=True
@@ -1498,13 +1830,15 @@ def savings_compute(
         already_distributed=already,
         cap_remaining_before=remaining,
         amount_paid=payable,
-        withheld_by_cap=pool_after_gate - payable,
+        withheld_by_cap=pool_after_gate - after_cap,
+        withheld_no_entitled=withheld_no_entitled,
         cumulative_distributed=already + payable,
         cap_headroom=max(ZERO, cap - already - payable),
         hospital_keeps=net - payable,
         physicians=tuple(physicians),
         cases_without_notice=sum(v[3] for v in current.by_physician.values()),
         flags=tuple(flags),
+        rule_notes=tuple(notes),
     )
 
 

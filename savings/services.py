@@ -43,7 +43,7 @@ from comanage.core.money import ZERO, round_rational, to_decimal
 from comanage.core.security import case_ids_for_storage
 from comanage.core.serialise import jsonable
 
-from . import engine, importing, selectors
+from . import case_rows, engine, importing, selectors
 from .models import (
     CalculationKind,
     DataImport,
@@ -374,6 +374,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
                                    data_import_id=data_import.pk)
     case_ids: list[Any] = []
     items: list[Any] = []
+    case_fields: list[Any] = []  # spec 4 edge case "one case, many rows"
     starts = []
     row = 2  # the header is row 1
     try:
@@ -382,6 +383,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
                                                    problems=problems)
             case_ids.append(table.column("case_id").combine_chunks())
             items.append(table.column("item_code").combine_chunks())
+            case_fields.append(table.select(["case_id", *case_rows.CASE_FIELDS]))
             starts.append(row)
             row += batch.num_rows
             problems.trim()
@@ -398,6 +400,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
             if job_id is not None:
                 job_progress(job_id, 90, "Writing the rows")
             loader.start_publish()
+        case_rows.case_agreement_checks(problems, case_fields, starts)
         importing.duplicate_checks(problems, case_ids, items, starts)
         if row == 2:
             problems.add(row=None, column="", message="the file has no data rows")
@@ -589,13 +592,6 @@ def _engine_terms(terms: AgreementTerms, cap: Decimal, overrides: dict[str, Any]
     return result
 
 
-def _fee_months(start: dt.date, end: dt.date) -> int:
-    """Whole months from ``start`` to ``end`` inclusive (a month counts once its last day is in)."""
-    months = (end.year - start.year) * 12 + end.month - start.month
-    next_day = end + dt.timedelta(days=1)
-    return max(0, months + (1 if next_day.day == 1 else 0))
-
-
 def _scale_quantities(frame: pd.DataFrame, quantity_pct: dict[str, Any]) -> pd.DataFrame:
     frame = frame.copy()
     for item, pct in quantity_pct.items():
@@ -741,7 +737,9 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         prices[str(item)] = to_decimal(str(cost))
 
     year_end = programme_year.end
-    fee_months = _fee_months(programme_year.start, programme_year.end)
+    # Edge case "fee months" (spec 4): twelve fees for a twelve-month year whatever day it
+    # starts on, one per started month for a shorter year; the engine applies and notes it.
+    fee_months: int | None = None
     projection = as_of is not None
     if projection:
         as_of = min(max(as_of, programme_year.start), programme_year.end)  # type: ignore[type-var]
@@ -755,7 +753,9 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
             for part, i in zip(base_parts, base_imports, strict=True)])
         if prior_frame is not None and prior_year is not None:
             prior_frame = _same_period(prior_frame, prior_year.start, elapsed)
-        fee_months = _fee_months(programme_year.start, as_of)
+        from agreements.fees import fee_months_elapsed
+
+        fee_months = fee_months_elapsed(programme_year.start, as_of)
     del base_parts
 
     participants = [
@@ -800,11 +800,16 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
                                                  tolerance_pct=k.tolerance_pct)
                       for k in indicators]
 
+    # The names the rule notes give the periods (part of the inputs: they are in the result).
+    labels = {"year_label": programme_year.label,
+              "base_year_label": "base year " + ", ".join(str(y) for y in base_years),
+              "prior_year_label": prior_year.label if prior_year is not None else "the prior year"}
     result = engine.savings_compute(
         terms=terms, opportunities=engine_opportunities, participants=participants,
         year_start=programme_year.start, year_end=year_end, base_usage=base_frame,
         current_usage=current_frame, current_prices=prices, prior_usage=prior_frame,
-        fee_months=fee_months, already_distributed=already, key_indicators=indicators)
+        fee_months=fee_months, already_distributed=already, key_indicators=indicators,
+        **labels)
 
     projected = None
     if projection:
@@ -824,7 +829,8 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         "prior_usage": _import_record(prior_import),
         "usage": _import_record(current_import),
         "price_file": _import_record(price_import),
-        "fee_months": fee_months,
+        "fee_months": result.fee_months,
+        "labels": labels,
         "already_distributed": str(already),
         "already_distributed_sources": distributed_sources,
         "key_indicators": [jsonable(k) for k in indicators],
@@ -916,6 +922,7 @@ SAFEGUARD_KINDS = {
     "federal_case_rise": ("savings_federal_rise", FlagSeverity.WARNING),
     "missing_patient_notice": ("savings_patient_notice", FlagSeverity.WARNING),
     "quality_gate": ("savings_quality", FlagSeverity.CRITICAL),
+    "no_entitled_physicians": ("savings_no_entitled", FlagSeverity.CRITICAL),
 }
 
 
@@ -981,6 +988,16 @@ def safeguard_flags_raise(*, calculation: SavingsCalculation) -> list[Compliance
                 agreement=agreement, programme_year=year, severity=severity,
                 data={"calculation_id": calculation.pk,
                       "key_indicators": result["key_indicators"]}))
+        elif flag["code"] == "no_entitled_physicians":
+            # Spec 4 edge case "nobody entitled": a blocking compliance flag says why.
+            kind, severity = SAFEGUARD_KINDS["no_entitled_physicians"]
+            flags.append(_flag_raise(
+                organization=calculation.organization, kind=kind,
+                key=f"savings:{agreement.pk}:{year.number}:no_entitled_physicians",
+                message=f"Nothing is paid for {year.label}: {flag['message']}.",
+                agreement=agreement, programme_year=year, severity=severity, blocking=True,
+                data={"calculation_id": calculation.pk,
+                      "withheld": result["withheld_no_entitled"]}))
     return flags
 
 

@@ -230,7 +230,19 @@ def calculation_detail(request: HttpRequest, org_slug: str, agreement_pk: int,
     return render(request, "savings/calculation.html", {
         "agreement": agreement, "calculation": calculation, "result": calculation.result,
         "physicians": _physician_rows(request, calculation.result),
+        "rule_notes": _rule_notes(request, calculation.result),
         "own_only": _own_only(request)})
+
+
+def _rule_notes(request: HttpRequest, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The spec-4 edge cases that decided a figure; a physician sees the agreement-level ones
+    and their own, never another physician's."""
+    notes = result.get("rule_notes", [])
+    if _own_only(request):
+        own = f"physician:{request.membership.physician_id}"  # type: ignore[attr-defined]
+        notes = [n for n in notes
+                 if not n["subject"].startswith("physician") or n["subject"] == own]
+    return notes
 
 
 @org_view("history.view")

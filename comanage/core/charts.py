@@ -28,10 +28,10 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from xml.sax.saxutils import escape
 
-from comanage.core.money import format_money, to_decimal
+from comanage.core.money import format_money, round_percentage, round_places, to_decimal
 
 __all__ = [
     "DEFAULT_PALETTE",
@@ -118,7 +118,7 @@ SUBTOTAL = _Subtotal()
 
 def _plain(value: Decimal, places: int = 2) -> str:
     """``1,234.5``: thousands separators, at most ``places`` decimals, trailing zeros dropped."""
-    q = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    q = round_places(value, places)
     text = format(q, ",f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -126,7 +126,7 @@ def _plain(value: Decimal, places: int = 2) -> str:
 
 
 def _fixed(value: Decimal, places: int = 2) -> str:
-    q = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    q = round_places(value, places)
     text = format(q, f",.{places}f")
     return text[1:] if q == 0 and text.startswith("-") else text
 
@@ -152,11 +152,11 @@ def format_compact_money(value: object) -> str:
         if magnitude >= size:
             scaled = amount / size
             digits = len(str(int(abs(scaled))))
-            q = scaled.quantize(Decimal(1).scaleb(-max(0, 3 - digits)), rounding=ROUND_HALF_UP)
+            q = round_places(scaled, max(0, 3 - digits))
             if abs(q) >= 1000 and i > 0:
                 # 999,999 rounds to 1,000K: say $1M instead.
                 bigger, bigger_suffix = _COMPACT_UNITS[i - 1]
-                q = (amount / bigger).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                q = round_places(amount / bigger, 2)
                 suffix = bigger_suffix
             return _trim_money(format_money(q)) + suffix
     text = format_money(amount)
@@ -922,7 +922,7 @@ def progress_bar_chart(
     for label, actual_raw, target_raw in items:
         actual, target = _amount(actual_raw), _amount(target_raw)
         if target > 0:
-            share = (actual / target * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+            share = round_percentage(actual / target * 100, 1)
             share_text = f"{_plain(share, 1)}%"
         else:
             share_text = "no target"

@@ -12,6 +12,12 @@ the spec names (``../shared/spec/domain.md``), always through these helpers:
 * ``monthly_instalments``: annual / 12 floored, the last month carries the remainder (example C).
 * ``round_rational``: half-up rounding of an exact ``Fraction`` (engines that carry exact
   rationals through a chain of divisions round them here, never via float or a short context).
+* ``round_places``: half-up to any number of places (rates, weights, compact labels).
+* ``round_percentage``: a percentage half-up to two places for showing (92.305 -> 92.31),
+  the same in tables, charts and PDFs.
+
+Nothing else in the application calls ``.quantize(`` or ``round(``: a test
+(``tests/core/test_rounding_in_one_place.py``) fails if anything does.
 
 Floats are refused everywhere: a float near money is a bug.
 """
@@ -59,6 +65,20 @@ def round_money(value: object) -> Decimal:
 def floor_money(value: object) -> Decimal:
     """Round down (towards minus infinity) to cents."""
     return to_decimal(value).quantize(CENT, rounding=ROUND_FLOOR)
+
+
+def round_places(value: object, places: int) -> Decimal:
+    """Round half-up to ``places`` decimals (a rate, a weight, a label); never half-even."""
+    if places < 0:
+        raise ValueError("places must not be negative")
+    return to_decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def round_percentage(value: object, places: int = 2) -> Decimal:
+    """A percentage for showing, half-up to two decimals (spec 2: "shown to two decimals").
+
+    Comparisons with cut-points use the unrounded score; this is for display only."""
+    return round_places(value, places)
 
 
 def _check_allocation_args(total: Decimal, weights: Sequence[Decimal]) -> Decimal:

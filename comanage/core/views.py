@@ -148,7 +148,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["worker"] = {"ok": False, "error": "no heartbeat"}
     else:
         age = time.time() - seen
-        checks["worker"] = {"ok": age < 120, "last_seen_seconds": round(age)}
+        checks["worker"] = {"ok": age < 120, "last_seen_seconds": int(age)}
     healthy = all(c["ok"] for c in checks.values())
     return JsonResponse({"status": "ok" if healthy else "degraded", "checks": checks},
                         status=200 if healthy else 503)

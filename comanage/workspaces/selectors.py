@@ -369,7 +369,7 @@ def agreements_at_a_glance(*, today: dt.date, agreement_ids: Iterable[int] | Non
             # The year's own instalments, for the months already over (hours to date).
             full = fees.fee_schedule(
                 annual_fee=glance.terms.annual_fixed_fee or ZERO,
-                months=fees.months_between(current.start, current.end),
+                months=fees.fee_months(current.start, current.end),
                 required_hours=required.get(agreement.pk) or ZERO,
                 approved_hours=approved.get(agreement.pk, {}),
                 policy=glance.terms.hours_shortfall_policy)

@@ -172,7 +172,9 @@ def big_usage_file(path: Path, *, rows: int, npis: list[str], year: int = 2024) 
              "quantity,unit_cost,severity_weight,notice_date,reviewed,opted_out"]
     for i in range(rows):
         month = 1 + (i // 3) % 12
-        lines.append(f"K{i // 3:07d},{year}-{month:02d}-15,CATH,{npis[i % len(npis)]},medicare,"
+        # One physician per case: all rows of one case agree (spec 4 edge case).
+        lines.append(f"K{i // 3:07d},{year}-{month:02d}-15,CATH,{npis[i // 3 % len(npis)]},"
+                     "medicare,"
                      f"true,{items[i % 3]},{1 + i % 4},{100 + i % 50}.25,2.0,"
                      f"{year}-{month:02d}-01,true,false")
     path.write_text("\n".join(lines) + "\n")

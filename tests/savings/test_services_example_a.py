@@ -102,7 +102,8 @@ def test_the_stored_rows_give_the_same_figures_as_typed_columns_and_as_text(worl
                      for o in result.opportunities]
     kwargs = {"terms": result.terms, "opportunities": opportunities,
               "participants": participants, "year_start": result.year_start,
-              "year_end": result.year_end, "current_prices": prices, "fee_months": 12}
+              "year_end": result.year_end, "current_prices": prices, "fee_months": 12,
+              **computation.inputs["labels"]}
     fast = engine.savings_compute(base_usage=columns[0], current_usage=columns[1], **kwargs)
     text = engine.savings_compute(base_usage=frames[0], current_usage=frames[1], **kwargs)
     assert fast.to_dict() == text.to_dict() == result.to_dict()

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django import template
 
-from comanage.core.money import FloatMoneyError, format_money
+from comanage.core.money import FloatMoneyError, format_money, round_percentage
 
 register = template.Library()
 
@@ -27,5 +27,5 @@ def pct(value: object, places: int = 2) -> str:
         return "no score"
     if isinstance(value, float):
         raise FloatMoneyError(f"template received float {value!r} as a percentage")
-    amount = Decimal(str(value)).quantize(Decimal(1).scaleb(-int(places)))
+    amount = round_percentage(Decimal(str(value)), int(places))
     return f"{amount:,}%"

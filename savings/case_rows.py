@@ -1,0 +1,62 @@
+"""One case, many rows (spec 4, edge case): the rows of one case must agree on its case fields.
+
+A usage file has one row per item used in a case; the case's own fields (case type, physician,
+payer, federal flag, notice and opt-out) are repeated on each row. An import holding a case whose
+rows disagree is refused, naming the case and the rows: the engine takes a case's fields from
+its rows and must not have to guess which row is right. (A case is dated by its earliest
+service date, so the date may differ between its rows.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+CASE_FIELDS: tuple[str, ...] = (
+    "case_type",
+    "physician_npi",
+    "payer",
+    "federal_program",
+    "notice_date",
+    "opted_out",
+)
+ROWS_SHOWN = 5
+
+
+def case_agreement_checks(problems: Any, tables: list[pa.Table], rows_from: list[int]) -> None:
+    """Add a problem for each case whose rows disagree on a case field (at most the importer's
+    problem limit are listed; ``problems.total`` counts them all).
+
+    ``tables`` are the validated batches (canonical columns, the file's own case ids) and
+    ``rows_from`` the file row number of each batch's first row. One hash group-by says whether
+    any case disagrees (the usual file has none); only then are the rows worked out."""
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return
+    fields = [f for f in CASE_FIELDS if all(f in t.column_names for t in tables)]
+    whole = pa.concat_tables([t.select(["case_id", *fields]) for t in tables])
+    cases = whole.group_by(["case_id"]).aggregate([]).num_rows
+    if whole.group_by(["case_id", *fields]).aggregate([]).num_rows == cases:
+        return
+    import numpy as np
+
+    frame = whole.to_pandas()
+    frame["row"] = np.concatenate([np.arange(start, start + t.num_rows)
+                                   for start, t in zip(rows_from, tables, strict=True)])
+    by_case = frame.groupby("case_id", sort=False)
+    differing = {f: by_case[f].nunique(dropna=False) > 1 for f in fields}
+    bad = [case for case in by_case.size().index
+           if any(differing[f].get(case, False) for f in fields)]
+    from .importing import MAX_PROBLEMS
+
+    problems.total += len(bad)
+    for case in bad[:MAX_PROBLEMS]:
+        rows = frame.loc[frame["case_id"] == case, "row"].tolist()
+        names = [f for f in fields if differing[f].get(case, False)]
+        shown = ", ".join(str(r) for r in rows[:ROWS_SHOWN]) + (
+            f" and {len(rows) - ROWS_SHOWN} more" if len(rows) > ROWS_SHOWN else "")
+        problems.items.append({
+            "row": int(rows[0]), "column": names[0],
+            "message": f"the rows of case {case} disagree on {', '.join(names)} "
+                       f"(rows {shown}): all rows of one case must agree"})
