@@ -549,9 +549,7 @@ def data_import_mark_failed(*, data_import: DataImport) -> None:
         status=ImportStatus.FAILED)
 
 
-class ImportNotDiscardable(ValidationError):
-    """An applied (or running) import cannot be discarded (409 on the API)."""
-
+ImportNotDiscardable = uploads.ImportNotDiscardable
 
 def data_import_discard(*, data_import: DataImport, user: User | None) -> DataImport:
     """Discard an import that was never applied: awaiting confirmation, failed, or queued with
@@ -572,7 +570,7 @@ def data_import_discard(*, data_import: DataImport, user: User | None) -> DataIm
                 "for the same period; it supersedes this one.", code="applied")
         if data_import.status == ImportStatus.CANCELLED:
             return data_import
-        jobs_release(job_id=data_import.job_id)
+        uploads.import_job_release(job_id=data_import.job_id)
         name = data_import.file.name
         data_import.status = ImportStatus.CANCELLED
         data_import.is_current = False
@@ -587,43 +585,6 @@ def data_import_discard(*, data_import: DataImport, user: User | None) -> DataIm
             transaction.on_commit(lambda: storage.delete(name))
     return data_import
 
-
-def jobs_release(*, job_id: int | None) -> None:
-    """Before an import is discarded: its job must not be running; a queued one is failed, so
-    a later delivery does not start it and the same file may be uploaded again."""
-    if job_id is None:
-        return
-    from comanage.core.jobs import job_fail, job_lease_is_held, lease_supported
-    from comanage.core.models import JobStatus
-
-    job = Job.objects.filter(pk=job_id).first()
-    if job is None or job.status in (JobStatus.FAILED, JobStatus.SUCCEEDED):
-        return
-    if job.status == JobStatus.RUNNING and (not lease_supported()
-                                            or job_lease_is_held(job_id)):
-        raise ImportNotDiscardable("This import is running: wait for it to finish (or fail), "
-                                   "then discard it.", code="running")
-    claimed = Job.objects.filter(pk=job_id, status=job.status).update(status=JobStatus.FAILED)
-    if not claimed:
-        raise ImportNotDiscardable("This import has just started: wait for it to finish, then "
-                                   "discard it.", code="running")
-    job_fail(job_id, message="The import was discarded before it ran.")
-
-
-def data_import_from_path(*, agreement: Agreement, kind: str, period: str, path: str | Path,
-                          user: User | None, programme_year: ProgrammeYear | None = None,
-                          base_year: int | None = None) -> DataImport:
-    """Receive and apply a file synchronously (the demo, tests, scripts)."""
-    with open(path, "rb") as handle:
-        data_import = data_import_receive(
-            agreement=agreement, kind=kind, period=period,
-            upload=File(handle, name=Path(path).name), user=user,
-            programme_year=programme_year, base_year=base_year)
-    try:
-        return data_import_apply(data_import=data_import)
-    except ImportRefused:
-        data_import_mark_failed(data_import=data_import)
-        raise
 
 
 # --------------------------------------------------------------------------------------------

@@ -313,3 +313,36 @@ def xlsx_row_cap() -> int:
 def xlsx_too_many_rows(cap: int) -> FileProblem:
     return FileProblem(f"the workbook has more than {cap:,} rows, the limit for Excel files; "
                        "save it as CSV UTF-8 or split it", row=cap + 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Discarding an import that was never applied
+
+
+class ImportNotDiscardable(ValidationError):
+    """An applied (or running) import cannot be discarded (409 on the API)."""
+
+
+RUNNING = ("This import is running: wait for it to finish (or fail), then discard it.")
+
+
+def import_job_release(*, job_id: int | None) -> None:
+    """Before an import is discarded: its job must not be running. A queued one is failed
+    (a conditional UPDATE, so a worker claiming it at the same moment wins or loses cleanly),
+    so a later delivery does not start it and the same file may be uploaded again. A job left
+    RUNNING by a dead worker (PostgreSQL: nobody holds its lease) is failed too."""
+    if job_id is None:
+        return
+    from .jobs import job_fail, job_lease_is_held, lease_supported
+    from .models import Job, JobStatus
+
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or job.status in (JobStatus.FAILED, JobStatus.SUCCEEDED):
+        return
+    if job.status == JobStatus.RUNNING and (not lease_supported()
+                                            or job_lease_is_held(job_id)):
+        raise ImportNotDiscardable(RUNNING, code="running")
+    claimed = Job.objects.filter(pk=job_id, status=job.status).update(status=JobStatus.FAILED)
+    if not claimed:
+        raise ImportNotDiscardable(RUNNING, code="running")
+    job_fail(job_id, message="The import was discarded before it ran.")
