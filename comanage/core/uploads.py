@@ -138,13 +138,13 @@ def csv_header(first: bytes, *, at_end: bool) -> list[str]:
                               "this is not a file of the documented columns", row=1)
         end = len(body)
     line = body[:end]
+    if b"\x00" in line:
+        raise FileProblem("the file holds binary data (NUL bytes), not CSV text", row=1)
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         offset = exc.start + (len(first) - len(body))
         raise FileProblem(_not_utf8(line[exc.start], offset), row=1) from exc
-    if "\x00" in text:
-        raise FileProblem("the file holds binary data (NUL bytes), not CSV text", row=1)
     if not text.strip():
         raise FileProblem("the file has no header line (the first line is empty)", row=1)
     try:
