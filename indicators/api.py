@@ -219,7 +219,9 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
                         content_type="application/fhir+json")
 
 
-class PayloadTooLarge(exceptions.APIException):
+class PayloadTooLarge(exceptions.ValidationError):
+    """413, in the one error shape with the field named."""
+
     status_code = 413
     default_detail = "The file is over the size limit."
     default_code = "too_large"

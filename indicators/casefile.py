@@ -130,7 +130,8 @@ def casefile_read(data: bytes, *, filename: str) -> pd.DataFrame:
     if not data or data.isspace():  # (not ``data.strip()``: that copies the whole file)
         raise _refused(None, "the file is empty")
     try:
-        names = uploads.csv_header(data[:uploads.HEADER_MAX_BYTES + 4], at_end=True)
+        names = uploads.csv_header(data[:uploads.HEADER_MAX_BYTES + 4],
+                                   at_end=len(data) <= uploads.HEADER_MAX_BYTES + 4)
     except uploads.FileProblem as problem:
         raise _refused(problem.row, problem.message) from problem
     bad_text = uploads.utf8_problem(io.BytesIO(data))
