@@ -269,3 +269,6 @@ def test_others_cannot_discard_a_case_file(world, ortho, base, who):
     assert (page.status_code, api.status_code) == (expected, expected)
     with scopes_disabled():
         assert CaseImport.objects.filter(pk=case_import.pk).exists()
+    # The same request from the organization's administrator does discard it.
+    assert world.client("administrator").post(
+        f"{API}{case_import.pk}/discard/").status_code == 204

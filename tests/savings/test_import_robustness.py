@@ -435,3 +435,6 @@ def test_others_cannot_discard(world, agreement, who):
         assert DataImport.objects.get(pk=data_import.pk).status == ImportStatus.UPLOADED
     with scopes_disabled():
         assert not Job.objects.exists()
+    # The same request from the organization's administrator does discard it.
+    assert world.client("administrator").post(
+        f"{API}{data_import.pk}/discard/").status_code == 200
