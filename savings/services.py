@@ -586,6 +586,21 @@ def data_import_discard(*, data_import: DataImport, user: User | None) -> DataIm
     return data_import
 
 
+def data_import_from_path(*, agreement: Agreement, kind: str, period: str, path: str | Path,
+                          user: User | None, programme_year: ProgrammeYear | None = None,
+                          base_year: int | None = None) -> DataImport:
+    """Receive and apply a file synchronously (the demo, tests, scripts)."""
+    with open(path, "rb") as handle:
+        data_import = data_import_receive(
+            agreement=agreement, kind=kind, period=period,
+            upload=File(handle, name=Path(path).name), user=user,
+            programme_year=programme_year, base_year=base_year)
+    try:
+        return data_import_apply(data_import=data_import)
+    except ImportRefused:
+        data_import_mark_failed(data_import=data_import)
+        raise
+
 
 # --------------------------------------------------------------------------------------------
 # The calculation
