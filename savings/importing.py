@@ -183,7 +183,7 @@ def explain_unreadable(stream: IO[bytes], *, expected: int, error: BaseException
     if ragged.total:
         return list(ragged.items), ragged.total
     where = f" past row {first_row:,}" if first_row else ""
-    detail = str(error).split("\n", 1)[0][:200]
+    detail = str(error).split("\n", 1)[0][:200] or "a row has the wrong number of fields"
     if "straddling" in detail or "block size" in detail:
         detail = (f"a row is longer than {BATCH_BYTES >> 20} MiB (is a double quote left "
                   "open?)")

@@ -551,6 +551,7 @@ def data_import_mark_failed(*, data_import: DataImport) -> None:
 
 ImportNotDiscardable = uploads.ImportNotDiscardable
 
+
 def data_import_discard(*, data_import: DataImport, user: User | None) -> DataImport:
     """Discard an import that was never applied: awaiting confirmation, failed, or queued with
     a job that is not running (a lost worker leaves it queued for good). Nothing else

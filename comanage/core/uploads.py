@@ -189,6 +189,10 @@ def _too_many_or_few(count: int, expected: int) -> str:
             "written without the comma")
 
 
+def _row_problem(fields: list[str], expected: int) -> str | None:
+    return _too_many_or_few(len(fields), expected) if len(fields) != expected else None
+
+
 @dataclass
 class RaggedRows:
     items: list[tuple[int, str]] = field(default_factory=list)
@@ -197,24 +201,26 @@ class RaggedRows:
 
 def csv_ragged_rows(stream: IO[bytes], *, expected: int, keep: int = 100,
                     limit: int | None = None) -> RaggedRows:
-    """Rows whose field count is not the header's (blank lines skipped, as the readers do).
-    The row is the spreadsheet row: the header is row 1; a quoted value spanning lines counts
-    as the row it starts on."""
+    """Rows whose field count is not the header's. Rows are numbered as the importers number
+    them: the header is row 1, blank lines are skipped, a quoted value spanning lines is in
+    one row."""
     found = RaggedRows()
     reader = csv.reader(_text_lines(stream, limit=limit), strict=False)
+    row = 1
     try:
         next(reader, None)
         for fields in reader:
-            row = reader.line_num
             if not fields or fields == [""]:
                 continue
-            if len(fields) != expected:
+            row += 1
+            problem = _row_problem(fields, expected)
+            if problem:
                 found.total += 1
                 if len(found.items) < keep:
-                    found.items.append((row, _too_many_or_few(len(fields), expected)))
+                    found.items.append((row, problem))
     except csv.Error as exc:
         found.total += 1
-        found.items.append((reader.line_num + 1, f"the row cannot be read as CSV: {exc}"))
+        found.items.append((row + 1, f"the row cannot be read as CSV: {exc}"))
     finally:
         stream.seek(0)
     return found
@@ -253,19 +259,21 @@ def csv_head(stream: IO[bytes], *, rows: int = 10, max_bytes: int = PREVIEW_BYTE
         prefix = prefix[:max(prefix.rfind(b"\n"), prefix.rfind(b"\r")) + 1]
     first: list[list[str]] = []
     reader = csv.reader(_text_lines(io.BytesIO(prefix), limit=None), strict=False)
+    row = 1
     try:
         next(reader, None)
         for fields in reader:
             if not fields or fields == [""]:
                 continue
-            if len(fields) != len(names):
+            row += 1
+            problem = _row_problem(fields, len(names))
+            if problem:
                 if len(problems) < 20:
-                    problems.append((reader.line_num,
-                                     _too_many_or_few(len(fields), len(names))))
+                    problems.append((row, problem))
             elif len(first) < rows:
                 first.append(fields)
     except csv.Error as exc:
-        problems.append((reader.line_num + 1, f"the row cannot be read as CSV: {exc}"))
+        problems.append((row + 1, f"the row cannot be read as CSV: {exc}"))
     return CsvHead(names, first, problems, len(prefix), whole)
 
 
