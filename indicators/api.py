@@ -8,17 +8,19 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django_scopes import scopes_disabled
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status
+from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from agreements.models import Agreement, ProgrammeYear
-from comanage.core.api import TenantViewSet, idempotent
+from comanage.core import uploads
+from comanage.core.api import Conflict, TenantViewSet, idempotent
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue
 from comanage.core.permissions import is_own_only
 from comanage.core.security.narrowing import PhysicianNarrowing
@@ -218,11 +220,33 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
                         content_type="application/fhir+json")
 
 
+class PayloadTooLarge(exceptions.ValidationError):
+    """413, in the one error shape with the field named."""
+
+    status_code = 413
+    default_detail = "The file is over the size limit."
+    default_code = "too_large"
+
+
 class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = CaseImport
     serializer_class = ImportSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    permission_map = {"list": "data.import", "retrieve": "data.import", "create": "data.import"}
+    permission_map = {"list": "data.import", "retrieve": "data.import", "create": "data.import",
+                      "discard": "data.import"}
+    conflict_actions = {"discard"}  # read by comanage.core.schema: 409 when applied/running
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def discard(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
+        """Discard a case file that was never applied (waiting, refused, or left by a failed
+        job): the record and its file go, nothing else changes; 409 once applied."""
+        case_import = self.get_object()
+        try:
+            services.case_import_discard(case_import=case_import, user=request.user)
+        except uploads.ImportNotDiscardable as error:
+            raise Conflict(error.messages[0]) from error
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         return ImportCreateSerializer if self.action == "create" else ImportSerializer
@@ -236,26 +260,35 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
         year = get_object_or_404(ProgrammeYear, pk=data["programme_year"], agreement=agreement)
         period = _period(year, data["period"])
         upload = data["file"]
+        try:
+            # Before the file is read into memory: an oversize one is refused with 413.
+            uploads.upload_size_check(kind="cases", size=upload.size)
+        except uploads.UploadTooLarge as exc:
+            raise PayloadTooLarge({"file": exc.message_dict["file"]}) from exc
         payload = upload.read()
         dedupe = services.import_dedupe_key(agreement=agreement, period=period,
                                             sha256=hashlib.sha256(payload).hexdigest())
-        try:
-            job = job_create(organization=self.organization, kind=IMPORT_JOB_KIND,
-                             user=request.user, dedupe_key=dedupe)
-        except DuplicateJob as duplicate:
-            earlier = CaseImport.objects.filter(job=duplicate.existing).first()
-            return Response({"errors": [{"field": "file", "code": "duplicate",
-                                         "message": "This exact file was already imported for "
-                                                    "this period; it was not applied again."}],
-                             "case_import": earlier.pk if earlier else None,
-                             "job": duplicate.existing.pk}, status=status.HTTP_409_CONFLICT)
-        case_import = services.case_import_create(
-            agreement=agreement, programme_year=year, period=period, data=payload,
-            filename=upload.name, user=request.user, indicator_keys=data.get("indicators"))
-        job.params = {"case_import": case_import.pk}
-        job.save(update_fields=["params"])
-        CaseImport.objects.filter(pk=case_import.pk).update(job=job)
-        job_enqueue(job=job, task=case_import_run)
+        # One transaction: a file the service refuses leaves no queued job behind (which
+        # would hold the dedupe key and refuse the corrected upload of the same file).
+        with transaction.atomic():
+            try:
+                job = job_create(organization=self.organization, kind=IMPORT_JOB_KIND,
+                                 user=request.user, dedupe_key=dedupe)
+            except DuplicateJob as duplicate:
+                earlier = CaseImport.objects.filter(job=duplicate.existing).first()
+                return Response({"errors": [{"field": "file", "code": "duplicate",
+                                             "message": "This exact file was already imported "
+                                                        "for this period; it was not applied "
+                                                        "again."}],
+                                 "case_import": earlier.pk if earlier else None,
+                                 "job": duplicate.existing.pk}, status=status.HTTP_409_CONFLICT)
+            case_import = services.case_import_create(
+                agreement=agreement, programme_year=year, period=period, data=payload,
+                filename=upload.name, user=request.user, indicator_keys=data.get("indicators"))
+            job.params = {"case_import": case_import.pk}
+            job.save(update_fields=["params"])
+            CaseImport.objects.filter(pk=case_import.pk).update(job=job)
+            job_enqueue(job=job, task=case_import_run)
         return Response({"case_import": case_import.pk, "job": job.pk},
                         status=status.HTTP_202_ACCEPTED)
 

@@ -111,50 +111,109 @@ def casefile_spec(definitions: Mapping[str, MeasureDefinition],
     return FileSpec(columns=columns, date_fields=dates)
 
 
-def casefile_read(data: bytes, *, filename: str) -> pd.DataFrame:
-    """The file as a frame of text columns (nothing inferred yet: validation decides types)."""
+def _refused(row: int | None, message: str) -> CaseFileRefused:
     problems = Problems()
+    problems.add(row, "", message)
+    return CaseFileRefused(problems)
+
+
+def casefile_read(data: bytes, *, filename: str) -> pd.DataFrame:
+    """The file as a frame of text columns (nothing inferred yet: validation decides types).
+
+    Runs in the worker only. An Excel workbook's declared sizes and rows are checked against
+    the caps before it is read; a CSV that is not UTF-8, has a bad header or a row with the
+    wrong number of fields is refused naming the row."""
+    from comanage.core import uploads
+
     if filename.lower().endswith((".xlsx", ".xlsm")):
-        try:
-            frame = pd.read_excel(io.BytesIO(data), dtype=str, engine="openpyxl")
-        except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the user's problem
-            problems.add(None, "", f"not a readable Excel workbook: {exc}")
-            raise CaseFileRefused(problems) from exc
-        frame.columns = [str(c).strip() for c in frame.columns]
-        return frame.astype("string")
+        return _read_xlsx(data)
+    if not data or data.isspace():  # (not ``data.strip()``: that copies the whole file)
+        raise _refused(None, "the file is empty")
+    try:
+        names = uploads.csv_header(data[:uploads.HEADER_MAX_BYTES + 4],
+                                   at_end=len(data) <= uploads.HEADER_MAX_BYTES + 4)
+    except uploads.FileProblem as problem:
+        raise _refused(problem.row, problem.message) from problem
+    bad_text = uploads.utf8_problem(io.BytesIO(data))
+    if bad_text is not None:
+        raise _refused(bad_text.row, bad_text.message)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    ragged = [0]
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        problems.add(line, "", "the file is not UTF-8 text (save it as 'CSV UTF-8'); "
-                               f"byte {data[exc.start]:#04x} at this row cannot be read")
-        raise CaseFileRefused(problems) from exc
-    if not data or data.isspace():  # (not ``data.strip()``: that copies the whole file)
-        problems.add(None, "", "the file is empty")
+        frame = _read_csv_arrow(data, names=names, ragged=ragged)
+    except Exception as exc:  # noqa: BLE001 - pyarrow reports unreadable text as ArrowInvalid
+        if not ragged[0]:
+            detail = str(exc).split("\n", 1)[0][:200]
+            raise _refused(None, f"the file cannot be read as CSV: {detail}") from exc
+        frame = None
+    if ragged[0]:
+        found = uploads.csv_ragged_rows(io.BytesIO(data), expected=len(names), keep=MAX_PROBLEMS)
+        problems = Problems()
+        for row, message in found.items:
+            problems.add(row, "", message)
+        problems.total = max(found.total, ragged[0], problems.total)
         raise CaseFileRefused(problems)
-    try:
-        frame = _read_csv_arrow(data)
-    except Exception as exc:  # noqa: BLE001 - pyarrow reports ragged rows etc. as ArrowInvalid
-        problems.add(None, "", f"the file cannot be read as CSV: {exc}")
-        raise CaseFileRefused(problems) from exc
+    assert frame is not None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 
-def _read_csv_arrow(data: bytes) -> pd.DataFrame:
+def _read_xlsx(data: bytes) -> pd.DataFrame:
+    from comanage.core import uploads
+
+    try:
+        uploads.xlsx_check(io.BytesIO(data))
+    except uploads.FileProblem as problem:
+        raise _refused(problem.row, problem.message) from problem
+    cap = uploads.xlsx_row_cap()
+    try:
+        # Read-only openpyxl underneath; one row past the cap says the sheet is over it.
+        frame = pd.read_excel(io.BytesIO(data), dtype=str, engine="openpyxl", nrows=cap)
+    except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the user's problem
+        raise _refused(None, f"not a readable Excel workbook: {str(exc)[:200]}") from exc
+    if len(frame) >= cap:
+        problem = uploads.xlsx_too_many_rows(cap)
+        raise _refused(problem.row, problem.message)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame.astype("string")
+
+
+def casefile_head(stream, *, spec: FileSpec, rows: int = 10) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The preview the web page shows before the import runs, from the start of a CSV only
+    (never the whole file, never an Excel workbook: the worker reads those)."""
+    from comanage.core import uploads
+
+    head = uploads.csv_head(stream, rows=rows)
+    columns = [str(c).strip() for c in head.names]
+    return {
+        "columns": columns,
+        "required": [{"name": n, "kind": k, "present": n in columns}
+                     for n, k in spec.columns.items()],
+        "extra": [c for c in columns if c not in spec.columns],
+        "rows": head.rows,
+        "row_count": None,
+        "partial": not head.whole_file,
+        "problems": [{"row": row, "message": message} for row, message in head.problems],
+    }
+
+
+def _read_csv_arrow(data: bytes, *, names: list[str], ragged: list[int]) -> pd.DataFrame:
     """pyarrow's multithreaded reader: numbers, dates and true/false are typed natively in C++
     (the case id always stays text, so leading zeros survive); a column whose values do not
-    all parse stays text, and validation then finds the rows that are wrong."""
+    all parse stays text, and validation then finds the rows that are wrong. A row with the
+    wrong number of fields is counted in ``ragged`` (the caller locates it)."""
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
-    header = data[:data.find(b"\n")].decode("utf-8").strip().split(",")
-    names = [h.strip().strip('"') for h in header]
+    def skip(_row) -> str:  # type: ignore[no-untyped-def]
+        ragged[0] += 1
+        return "skip"
+
     column_types = {name: pa.string() for name in names if name == CASE_ID}
     table = pacsv.read_csv(
         io.BytesIO(data),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
         # Arrow's default ISO-8601 parser is strict: 2025-02-30 leaves the column as text (and
         # validation reports the row), where a "%Y-%m-%d" strptime parser would roll it over to
         # 2025-03-02.

@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
+from comanage.core import uploads
 from comanage.core.audit import event_record
 from comanage.core.models import User
 from comanage.core.money import round_money, round_places, to_decimal
@@ -406,6 +407,8 @@ def case_import_create(*, agreement: Agreement, programme_year: ProgrammeYear, p
         raise ValidationError("The period is not one of the programme year's periods.")
     if not filename.lower().endswith((".csv", ".txt", ".xlsx")):
         raise ValidationError("Upload a CSV (UTF-8) or an Excel .xlsx file.")
+    # Stored only: nothing parses the file here (the worker does, when the import runs).
+    uploads.upload_size_check(kind="cases", size=len(data))
     digest = hashlib.sha256(data).hexdigest()
     case_import = CaseImport(
         organization_id=agreement.organization_id, agreement=agreement,
@@ -417,6 +420,37 @@ def case_import_create(*, agreement: Agreement, programme_year: ProgrammeYear, p
     case_import.file.save(f"{digest[:16]}-{filename[-80:]}", ContentFile(data), save=False)
     case_import.save()
     return case_import
+
+
+def case_import_discard(*, case_import: CaseImport, user: User | None) -> None:
+    """Discard a case file that was never applied (waiting to run, refused, or left behind by
+    a job that failed): the record and its stored file go, nothing else changes, and the
+    audit trail keeps what it was. An applied import's results stay: it cannot be discarded."""
+    from django.db import OperationalError
+
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                case_import = CaseImport.objects.select_for_update(nowait=True).get(
+                    pk=case_import.pk)
+        except OperationalError as exc:
+            raise uploads.ImportNotDiscardable(uploads.RUNNING, code="running") from exc
+        if case_import.status == ImportStatus.APPLIED or case_import.results.exists():
+            raise uploads.ImportNotDiscardable(
+                "This case file was applied: it cannot be discarded. Import a corrected file "
+                "for the same period; its results become new versions.", code="applied")
+        uploads.import_job_release(job_id=case_import.job_id)
+        name = case_import.file.name
+        event_record(organization=case_import.agreement.organization,
+                     name="indicator.import_discarded", actor=user, obj=case_import,
+                     summary=f"{case_import.original_name} ({case_import.period_label}) "
+                             "discarded (never applied)",
+                     data={"sha256": case_import.sha256, "status": case_import.status,
+                           "file": name})
+        storage = case_import.file.storage
+        case_import.delete()
+        if name:
+            transaction.on_commit(lambda: storage.delete(name))
 
 
 @dataclass

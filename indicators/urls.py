@@ -35,4 +35,6 @@ urlpatterns = [
     path(A + "imports/<int:import_pk>/", views.import_detail, name="indicator_import_detail"),
     path(A + "imports/<int:import_pk>/run/", views.import_confirm,
          name="indicator_import_confirm"),
+    path(A + "imports/<int:import_pk>/discard/", views.import_discard,
+         name="indicator_import_discard"),
 ]

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
+from comanage.core import uploads
 from comanage.core.charts import indicator_chart
 from comanage.core.exports import csv_response
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_live_state
@@ -27,6 +28,7 @@ from .models import (
     ActionPlan,
     ActionStep,
     CaseImport,
+    ImportStatus,
     IndicatorDefinition,
     IndicatorResult,
     IndicatorTemplate,
@@ -452,10 +454,13 @@ def import_start(request: HttpRequest, org_slug: str, agreement_pk: int) -> Http
     definitions = selectors.definitions_in_force(programme_year=year)
     form = forms.ImportForm(request.POST or None, request.FILES or None, periods=periods,
                             definitions=definitions)
+    status = 200
     if request.method == "POST" and form.is_valid():
         period = selectors.period_find(programme_year=year, key=form.cleaned_data["period"])
         upload = form.cleaned_data["file"]
         try:
+            # The size first: an oversize file is refused before it is read into memory.
+            uploads.upload_size_check(kind="cases", size=upload.size)
             case_import = services.case_import_create(
                 agreement=agreement, programme_year=year, period=period,  # type: ignore[arg-type]
                 data=upload.read(), filename=upload.name, user=request.user,  # type: ignore[arg-type]
@@ -463,13 +468,18 @@ def import_start(request: HttpRequest, org_slug: str, agreement_pk: int) -> Http
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)
+            status = 413 if isinstance(exc, uploads.UploadTooLarge) else 400
         else:
             return redirect(_url("indicator_import_detail", request, agreement_pk=agreement.pk,
                                  import_pk=case_import.pk))
+    elif request.method == "POST":
+        status = 400
     spec = services.import_spec(programme_year=year) if definitions else None
     return render(request, "indicators/import_form.html", {
         "agreement": agreement, "year": year, "form": form, "spec": spec,
-        "years": selectors.programme_years(agreement=agreement)})
+        "years": selectors.programme_years(agreement=agreement),
+        "limit": uploads.upload_limit_text("cases"), "xlsx_rows": uploads.xlsx_row_cap()},
+        status=status)
 
 
 @org_view("data.import")
@@ -495,22 +505,48 @@ def import_detail(request: HttpRequest, org_slug: str, agreement_pk: int, import
     _no_physicians(request)
     case_import = get_object_or_404(CaseImport, pk=import_pk, agreement=agreement)
     preview = None
-    problems = None
+    deferred = False
     if case_import.job is None:
-        spec = services.import_spec(programme_year=case_import.programme_year,
-                                    keys=case_import.indicator_keys or None)
-        try:
-            with case_import.file.open("rb") as handle:
-                frame = casefile.casefile_read(handle.read(), filename=case_import.original_name)
-            preview = casefile.casefile_preview(frame, spec=spec)
-        except casefile.CaseFileRefused as refused:
-            problems = refused.problems
+        # The start of a CSV only; an Excel workbook is never opened here (the worker does).
+        if case_import.original_name.lower().endswith((".xlsx", ".xlsm")):
+            deferred = True
+        else:
+            try:
+                spec = services.import_spec(programme_year=case_import.programme_year,
+                                            keys=case_import.indicator_keys or None)
+            except ValidationError as exc:  # an indicator named at upload was removed since
+                preview = {"columns": [], "required": [], "extra": [], "rows": [],
+                           "problems": [{"row": None, "message": m} for m in exc.messages]}
+            else:
+                with case_import.file.open("rb") as handle:
+                    preview = casefile.casefile_head(handle, spec=spec)
     results = list(case_import.results.select_related("definition").order_by(
         "indicator_index"))
+    running = case_import.job is not None and case_import.job.status in ("queued", "running")
     return render(request, "indicators/import_detail.html", {
         "agreement": agreement, "case_import": case_import, "preview": preview,
-        "problems": problems, "results": results, "job": case_import.job,
-        "state": job_live_state(case_import.job) if case_import.job else None})
+        "deferred": deferred, "results": results, "job": case_import.job,
+        "state": job_live_state(case_import.job) if case_import.job else None,
+        "can_discard": case_import.status != ImportStatus.APPLIED and not results,
+        "running": running, "xlsx_rows": uploads.xlsx_row_cap()})
+
+
+@org_view("data.import")
+@require_POST
+def import_discard(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+                   ) -> HttpResponse:
+    """Discard a case file that was never applied (the record and its file go; audited)."""
+    agreement = _agreement(request, agreement_pk, "data.import")
+    case_import = get_object_or_404(CaseImport, pk=import_pk, agreement=agreement)
+    try:
+        services.case_import_discard(case_import=case_import, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect(_url("indicator_import_detail", request, agreement_pk=agreement.pk,
+                             import_pk=case_import.pk))
+    messages.success(request, f"The case file {case_import.original_name} was discarded; "
+                              "nothing else changed.")
+    return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
 
 
 @org_view("data.import")
@@ -536,7 +572,10 @@ def import_confirm(request: HttpRequest, org_slug: str, agreement_pk: int, impor
         messages.warning(request, "This exact file was already imported for this period "
                                   f"({duplicate.existing.created_at:%b %-d, %Y}); it was not "
                                   "applied again.")
+        stored = case_import.file.name
         case_import.delete()
+        if stored:
+            CaseImport._meta.get_field("file").storage.delete(stored)
         if earlier is not None:
             return redirect(_url("indicator_import_detail", request,
                                  agreement_pk=agreement.pk, import_pk=earlier.pk))

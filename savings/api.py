@@ -10,12 +10,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from agreements.models import ProgrammeYear
-from comanage.core.api import TenantViewSet, idempotent
+from comanage.core.api import Conflict, TenantViewSet, idempotent
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
 from comanage.core.security.narrowing import PhysicianNarrowing
@@ -124,10 +125,25 @@ class OpportunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
     model = DataImport
     serializer_class = DataImportSerializer
-    permission_map = {"list": "data.import", "retrieve": "data.import"}
+    permission_map = {"list": "data.import", "retrieve": "data.import",
+                      "discard": "data.import"}
+    conflict_actions = {"discard"}  # read by comanage.core.schema: 409 when applied/running
 
     def base_queryset(self) -> QuerySet:
         return DataImport.objects.order_by("-uploaded_at", "-id")
+
+    @extend_schema(request=None, responses=DataImportSerializer)
+    @action(detail=True, methods=["post"])
+    def discard(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
+        """Discard an import that was never applied (awaiting confirmation, failed, or queued
+        with no live worker): its file is removed, nothing else changes; 409 once applied."""
+        data_import = self.get_object()
+        try:
+            data_import = services.data_import_discard(data_import=data_import,
+                                                       user=request.user)
+        except services.ImportNotDiscardable as error:
+            raise Conflict(error.messages[0]) from error
+        return Response(self.get_serializer(data_import).data)
 
 
 class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):

@@ -15,7 +15,6 @@ reason, the first :data:`MAX_PROBLEMS` and the total.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Callable, Iterator
@@ -29,6 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from django.db import connection
+
+from comanage.core import uploads
 
 MAX_PROBLEMS = 100
 BATCH_BYTES = 16 << 20
@@ -117,29 +118,76 @@ def normalise_header(name: str) -> str:
 # Reading
 
 
+class RaggedRows(Exception):
+    """The fast reader met a row with the wrong number of fields; the caller locates them
+    (:func:`explain_unreadable`) from the start of the file."""
+
+
+def _check_names(names: list[str]) -> None:
+    known = set(USAGE_COLUMNS) | set(PRICE_COLUMNS)
+    seen: set[str] = set()
+    for name in names:
+        if name in known and name in seen:
+            raise uploads.FileProblem(f"column {name} appears twice in the header", row=1)
+        seen.add(name)
+
+
 def _open_csv_batches(stream: IO[bytes], *, progress: Callable[[], None] | None = None
                       ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
-    """A streaming reader with every column read as a string (empty stays empty)."""
-    first = stream.read(1 << 16)
+    """A streaming reader with every column read as string (empty stays empty).
+
+    The header is read here (a bad one raises :class:`uploads.FileProblem` naming row 1). A
+    row with the wrong number of fields stops the batches with :class:`RaggedRows`; text that
+    is not UTF-8 with Arrow's ``ArrowInvalid``: both are then explained by
+    :func:`explain_unreadable`, which names the rows."""
+    first = stream.read(uploads.HEADER_MAX_BYTES + 4)
     stream.seek(0)
-    header_line = first.split(b"\n", 1)[0].decode("utf-8-sig").strip("\r")
-    raw_names = next(csv.reader([header_line]), [])
-    names = [normalise_header(n) for n in raw_names]
+    names = [normalise_header(n) for n in uploads.csv_header(
+        first, at_end=len(first) <= uploads.HEADER_MAX_BYTES + 3)]
+    _check_names(names)
+    ragged = [0]
+
+    def skip(row: Any) -> str:
+        ragged[0] += 1
+        return "skip"
+
     read = pacsv.ReadOptions(block_size=BATCH_BYTES, column_names=names, skip_rows=1,
                              encoding="utf8")
     convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                    strings_can_be_null=False, quoted_strings_can_be_null=False)
-    parse = pacsv.ParseOptions(newlines_in_values=False)
+    parse = pacsv.ParseOptions(newlines_in_values=False, invalid_row_handler=skip)
     reader = pacsv.open_csv(stream, read_options=read, convert_options=convert,
                             parse_options=parse)
+    if ragged[0]:
+        raise RaggedRows
 
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in reader:
+            if ragged[0]:
+                raise RaggedRows
             if progress:
                 progress()
             yield batch
 
     return names, batches()
+
+
+def explain_unreadable(stream: IO[bytes], *, expected: int, error: BaseException,
+                       first_row: int | None) -> tuple[list[tuple[int | None, str]], int]:
+    """Why the fast reader stopped, by row: ``(problems, total)``. Reads the file again from
+    its start (only a failing file pays for it)."""
+    bad_text = uploads.utf8_problem(stream)
+    if bad_text is not None:
+        return [(bad_text.row, bad_text.message)], 1
+    ragged = uploads.csv_ragged_rows(stream, expected=expected, keep=MAX_PROBLEMS)
+    if ragged.total:
+        return list(ragged.items), ragged.total
+    where = f" past row {first_row:,}" if first_row else ""
+    detail = str(error).split("\n", 1)[0][:200] or "a row has the wrong number of fields"
+    if "straddling" in detail or "block size" in detail:
+        detail = (f"a row is longer than {BATCH_BYTES >> 20} MiB (is a double quote left "
+                  "open?)")
+    return [(first_row, f"the file cannot be read{where}: {detail}")], 1
 
 
 def _xlsx_cell(value: Any) -> str:
@@ -161,28 +209,51 @@ def _xlsx_cell(value: Any) -> str:
 
 def _open_xlsx_batches(stream: IO[bytes], *, progress: Callable[[], None] | None = None
                        ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+    """The first worksheet in batches, read-only (the worker only: never in a web request).
+
+    The declared sizes are checked before openpyxl reads anything, and the rows are counted
+    against ``IMPORT_XLSX_MAX_ROWS``; over either, :class:`uploads.FileProblem`."""
     from openpyxl import load_workbook
 
-    workbook = load_workbook(stream, read_only=True, data_only=True)
-    sheet = workbook.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    header = next(rows, None) or ()
+    uploads.xlsx_check(stream)
+    cap = uploads.xlsx_row_cap()
+    try:
+        workbook = load_workbook(stream, read_only=True, data_only=True)
+        sheet = workbook.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = next(rows, None) or ()
+    except uploads.FileProblem:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the user's problem
+        raise uploads.FileProblem(f"the workbook cannot be read: {_short(exc, 200)}") from exc
     names = [normalise_header(_xlsx_cell(h)) for h in header]
+    _check_names(names)
 
     def batches() -> Iterator[pa.RecordBatch]:
         chunk: list[tuple[Any, ...]] = []
-        for row in rows:
-            if row is None or all(v is None for v in row):
-                continue
-            chunk.append(row)
-            if len(chunk) >= XLSX_BATCH_ROWS:
-                yield _xlsx_batch(names, chunk)
-                chunk = []
-                if progress:
-                    progress()
+        count = 1
+        try:
+            for row in rows:
+                count += 1
+                if count > cap:
+                    raise uploads.xlsx_too_many_rows(cap)
+                if row is None or all(v is None for v in row):
+                    continue
+                chunk.append(row)
+                if len(chunk) >= XLSX_BATCH_ROWS:
+                    yield _xlsx_batch(names, chunk)
+                    chunk = []
+                    if progress:
+                        progress()
+        except uploads.FileProblem:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as above
+            raise uploads.FileProblem(f"the workbook cannot be read past row {count:,}: "
+                                      f"{_short(exc, 200)}", row=count) from exc
+        finally:
+            workbook.close()
         if chunk:
             yield _xlsx_batch(names, chunk)
-        workbook.close()
 
     return names, batches()
 
@@ -203,26 +274,34 @@ def open_batches(stream: IO[bytes], *, file_format: str,
 
 def preview(stream: IO[bytes], *, file_format: str, kind: str, rows: int = 10
             ) -> dict[str, Any]:
-    """Detected columns and the first rows, shown before the user confirms the import."""
-    names, batches = open_batches(stream, file_format=file_format)
+    """Detected columns and the first rows, shown before the user confirms the import.
+
+    Cheap enough for the web request, and never raises for a bad file: a CSV is read from its
+    first :data:`uploads.PREVIEW_BYTES` with Python's csv module (a problem there is named by
+    row); an Excel workbook is not opened at all (the worker checks it when the import runs)."""
+    if file_format == "xlsx":
+        return {"deferred": True, "columns": [], "missing": [], "optional_missing": [],
+                "ignored": [], "rows": [], "problems": [], "error": ""}
+    head = uploads.csv_head(stream, rows=rows)
+    names = [normalise_header(n) for n in head.names]
     required = USAGE_REQUIRED if kind == "usage" else PRICE_COLUMNS
     known = USAGE_COLUMNS if kind == "usage" else PRICE_COLUMNS
-    first: list[list[str]] = []
+    problems = [{"row": row, "message": message} for row, message in head.problems]
     try:
-        batch = next(batches, None)
-    except (pa.ArrowInvalid, ValueError) as exc:
-        return {"columns": names, "missing": [], "ignored": [], "rows": [],
-                "error": f"The file cannot be read: {exc}"}
-    if batch is not None:
-        table = pa.Table.from_batches([batch]).slice(0, rows)
-        first = [list(r.values()) for r in table.to_pylist()]
+        _check_names(names)
+    except uploads.FileProblem as problem:
+        problems.insert(0, {"row": problem.row, "message": problem.message})
     return {
+        "deferred": False,
         "columns": names,
-        "missing": [c for c in required if c not in names],
+        "missing": [c for c in required if c not in names] if names else [],
         "optional_missing": [c for c in known if c not in names and c not in required],
         "ignored": [c for c in names if c not in known],
-        "rows": first,
-        "error": "",
+        "rows": head.rows,
+        "problems": problems,
+        "partial": not head.whole_file,
+        "error": "The file cannot be imported as it is: see the problems below."
+                 if problems else "",
     }
 
 

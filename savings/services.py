@@ -23,7 +23,7 @@ import pandas as pd
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
@@ -36,6 +36,7 @@ from agreements.models import (
     Physician,
     ProgrammeYear,
 )
+from comanage.core import uploads
 from comanage.core.audit import event_record
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_progress
 from comanage.core.models import Job, User
@@ -264,10 +265,11 @@ def data_import_receive(*, agreement: Agreement, kind: str, period: str,
     name = Path(getattr(upload, "name", "") or "upload.csv").name
     suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if suffix not in ("csv", "xlsx", "txt"):
-        raise ValidationError({"file": "Upload a CSV or XLSX file."})
+        raise ValidationError({"file": "Upload a CSV (.csv, .txt) or an Excel workbook (.xlsx)."})
+    # Before reading it: an oversize file is refused at once (413), an empty one too.
+    uploads.upload_size_check(kind=kind, size=getattr(upload, "size", None))
     sha256, size = _sha256(upload)
-    if size == 0:
-        raise ValidationError({"file": "The file is empty."})
+    uploads.upload_size_check(kind=kind, size=size)
     existing = selectors.import_applied_with_checksum(
         agreement=agreement, sha256=sha256, kind=kind, programme_year=programme_year,
         base_year=base_year)
@@ -338,25 +340,64 @@ def _progress(job_id: int | None, handle: Any, size: int, phase: str) -> Any:
     return report
 
 
+_UNREADABLE = (uploads.FileProblem, importing.RaggedRows, importing.pa.ArrowInvalid,
+               UnicodeDecodeError, ValueError, KeyError, OSError, csv.Error,
+               zipfile.BadZipFile)
+
+
+def _unreadable(data_import: DataImport, problems: importing.Problems, exc: BaseException, *,
+                expected: int, first_row: int | None) -> None:
+    """Record why the file cannot be read, by row (the fast reader does not say where)."""
+    if isinstance(exc, uploads.FileProblem):
+        problems.add(row=exc.row, column="", message=exc.message)
+        return
+    if data_import.file_format == "xlsx":
+        problems.add(row=first_row, column="",
+                     message=f"the workbook cannot be read: {str(exc)[:200]}")
+        return
+    with data_import.file.storage.open(data_import.file.name, "rb") as fresh:
+        found, total = importing.explain_unreadable(fresh, expected=expected, error=exc,
+                                                    first_row=first_row)
+    for row, message in found:
+        problems.add(row=row, column="", message=message)
+    problems.total += total - len(found)
+
+
 def _open(data_import: DataImport, handle: Any, problems: importing.Problems,
           progress: Any = None) -> tuple[list[str], Any]:
     try:
         return importing.open_batches(handle, file_format=data_import.file_format,
                                       progress=progress)
-    except (importing.pa.ArrowInvalid, UnicodeDecodeError, ValueError, KeyError,
-            OSError, csv.Error, zipfile.BadZipFile) as exc:
-        problems.add(row=None, column="", message=f"the file cannot be read: {str(exc)[:200]}")
+    except _UNREADABLE as exc:
+        _unreadable(data_import, problems, exc, expected=_header_width(handle), first_row=2)
+        problems.trim()
         raise ImportRefused(problems) from exc
 
 
-def _readable(batches: Any, problems: importing.Problems) -> Any:
-    """Batches until the file stops being readable CSV; that is a problem, not a crash."""
+def _header_width(handle: Any) -> int:
+    handle.seek(0)
     try:
-        yield from batches
-    except (importing.pa.ArrowInvalid, UnicodeDecodeError, ValueError, csv.Error,
-            zipfile.BadZipFile) as exc:
-        problems.add(row=None, column="", message=f"the file cannot be read past this point: "
-                                                  f"{str(exc)[:200]}")
+        return len(uploads.csv_header(handle.read(uploads.HEADER_MAX_BYTES + 4), at_end=True))
+    except uploads.FileProblem:
+        return 0
+    finally:
+        handle.seek(0)
+
+
+class _Reading:
+    """Batches until the file stops being readable; that is a problem named by row, not a
+    crash. The caller keeps ``row`` (the first row of the next batch) up to date."""
+
+    def __init__(self, data_import: DataImport, problems: importing.Problems, names: list[str]):
+        self.data_import, self.problems, self.names = data_import, problems, names
+        self.row = 2  # the header is row 1
+
+    def batches(self, batches: Any) -> Any:
+        try:
+            yield from batches
+        except _UNREADABLE as exc:
+            _unreadable(self.data_import, self.problems, exc, expected=len(self.names),
+                        first_row=self.row)
 
 
 def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tuple[int, int]:
@@ -377,8 +418,9 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
     case_fields: list[Any] = []  # spec 4 edge case "one case, many rows"
     starts = []
     row = 2  # the header is row 1
+    reading = _Reading(data_import, problems, names)
     try:
-        for batch in _readable(batches, problems):
+        for batch in reading.batches(batches):
             table = importing.validate_usage_batch(batch, first_row=row, rules=rules,
                                                    problems=problems)
             case_ids.append(table.column("case_id").combine_chunks())
@@ -386,6 +428,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
             case_fields.append(table.select(["case_id", *case_rows.CASE_FIELDS]))
             starts.append(row)
             row += batch.num_rows
+            reading.row = row
             problems.trim()
             if not problems.total:
                 # Duplicate checks and messages use the file's own ids; storage may hash them.
@@ -402,7 +445,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
             loader.start_publish()
         case_rows.case_agreement_checks(problems, case_fields, starts)
         importing.duplicate_checks(problems, case_ids, items, starts)
-        if row == 2:
+        if row == 2 and not problems.total:
             problems.add(row=None, column="", message="the file has no data rows")
         if problems.total:
             problems.trim()
@@ -426,7 +469,8 @@ def _apply_prices(data_import: DataImport, handle: Any) -> int:
         raise ImportRefused(problems)
     prices: dict[str, tuple[str, int]] = {}
     row = 2
-    for batch in _readable(batches, problems):
+    reading = _Reading(data_import, problems, names)
+    for batch in reading.batches(batches):
         table = importing.validate_price_batch(batch, first_row=row, problems=problems)
         for offset, (item, cost) in enumerate(zip(table.column("item_code").to_pylist(),
                                                   table.column("unit_cost").to_pylist(),
@@ -438,6 +482,7 @@ def _apply_prices(data_import: DataImport, handle: Any) -> int:
             elif item:
                 prices[item] = (cost, row + offset)
         row += batch.num_rows
+        reading.row = row
     usage = selectors.import_current(agreement=data_import.agreement, kind=ImportKind.USAGE,
                                      programme_year=data_import.programme_year)
     if usage is not None:
@@ -466,6 +511,11 @@ def data_import_apply(*, data_import: DataImport, job_id: int | None = None) -> 
         data_import = DataImport.objects.select_for_update().get(pk=data_import.pk)
         if data_import.status == ImportStatus.APPLIED:
             return data_import  # a redelivered task: already done
+        if data_import.status == ImportStatus.CANCELLED:
+            problems = importing.Problems()
+            problems.add(row=None, column="", message="the import was discarded")
+            raise ImportRefused(problems, message="The import was discarded; nothing was "
+                                                  "changed.")
         with data_import.file.open("rb") as handle:
             cases = 0
             if data_import.kind == ImportKind.USAGE:
@@ -497,8 +547,47 @@ def data_import_apply(*, data_import: DataImport, job_id: int | None = None) -> 
 
 
 def data_import_mark_failed(*, data_import: DataImport) -> None:
-    DataImport.objects.filter(pk=data_import.pk).exclude(status=ImportStatus.APPLIED).update(
+    DataImport.objects.filter(pk=data_import.pk).exclude(
+        status__in=[ImportStatus.APPLIED, ImportStatus.CANCELLED]).update(
         status=ImportStatus.FAILED)
+
+
+ImportNotDiscardable = uploads.ImportNotDiscardable
+
+
+def data_import_discard(*, data_import: DataImport, user: User | None) -> DataImport:
+    """Discard an import that was never applied: awaiting confirmation, failed, or queued with
+    a job that is not running (a lost worker leaves it queued for good). Nothing else
+    changes; the stored file is removed; the record stays, cancelled, with an audit event."""
+    with transaction.atomic():
+        try:
+            # A running import holds its row for its whole transaction: do not wait for it.
+            with transaction.atomic():
+                data_import = DataImport.objects.select_for_update(nowait=True).get(
+                    pk=data_import.pk)
+        except OperationalError as exc:
+            raise ImportNotDiscardable("This import is running: wait for it to finish (or "
+                                       "fail), then discard it.", code="running") from exc
+        if data_import.status == ImportStatus.APPLIED:
+            raise ImportNotDiscardable(
+                "This import was applied: it cannot be discarded. Upload a corrected file "
+                "for the same period; it supersedes this one.", code="applied")
+        if data_import.status == ImportStatus.CANCELLED:
+            return data_import
+        uploads.import_job_release(job_id=data_import.job_id)
+        name = data_import.file.name
+        data_import.status = ImportStatus.CANCELLED
+        data_import.is_current = False
+        data_import.file = ""
+        data_import.save(update_fields=["status", "is_current", "file"])
+        event_record(organization=data_import.organization, name="savings.import_discarded",
+                     actor=user, obj=data_import,
+                     summary=f"{data_import} discarded (never applied)",
+                     data={"sha256": data_import.sha256, "file": name})
+        storage = DataImport._meta.get_field("file").storage
+        if name:
+            transaction.on_commit(lambda: storage.delete(name))
+    return data_import
 
 
 def data_import_from_path(*, agreement: Agreement, kind: str, period: str, path: str | Path,

@@ -31,6 +31,8 @@ urlpatterns = [
     path(A + "imports/<int:import_pk>/", views.import_detail, name="savings_import"),
     path(A + "imports/<int:import_pk>/confirm/", views.import_confirm,
          name="savings_import_confirm"),
+    path(A + "imports/<int:import_pk>/discard/", views.import_discard,
+         name="savings_import_discard"),
     path(A + "imports/<int:import_pk>/file/", views.import_file, name="savings_import_file"),
     path(A + "imports/<int:import_pk>/history/", views.import_history,
          name="savings_import_history"),

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from agreements.models import Agreement, AgreementKind, ComplianceFlag, ProgrammeYear
+from comanage.core import uploads
 from comanage.core.charts import SUBTOTAL, bar_chart, progress_bar_chart, waterfall_chart
 from comanage.core.exports import csv_response
 from comanage.core.jobs import DuplicateJob
@@ -384,6 +385,7 @@ def import_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpR
     agreement = _agreement(request, agreement_pk)
     form = UploadForm(request.POST or None, request.FILES or None, agreement=agreement,
                       initial={"base_year": agreement.term_start.year - 1})
+    status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -394,16 +396,27 @@ def import_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpR
         except services.DuplicateUpload as duplicate:
             messages.warning(request, duplicate.messages[0])
             return redirect("savings_import", org_slug, agreement.pk, duplicate.existing.pk)
+        except uploads.UploadTooLarge as error:
+            _form_errors(form, error)
+            status = 413
         except ValidationError as error:
             _form_errors(form, error)
+            status = 400
         else:
+            # Stored, nothing read: the file is checked by the worker once confirmed.
             return redirect("savings_import", org_slug, agreement.pk, data_import.pk)
+    elif request.method == "POST":
+        status = 400
     page = Paginator(selectors.imports_of(agreement=agreement), 25).get_page(
         request.GET.get("page"))
     return render(request, "savings/imports.html",
                   {"agreement": agreement, "form": form, "page": page,
                    "usage_docs": importing.USAGE_COLUMN_DOCS,
-                   "price_docs": importing.PRICE_COLUMN_DOCS})
+                   "price_docs": importing.PRICE_COLUMN_DOCS,
+                   "limits": {kind: uploads.upload_limit_text(kind)
+                              for kind in ("usage", "prices")},
+                   "xlsx_rows": uploads.xlsx_row_cap()},
+                  status=status)
 
 
 @org_view("data.import")
@@ -415,11 +428,31 @@ def import_detail(request: HttpRequest, org_slug: str, agreement_pk: int, import
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
     preview = None
     if data_import.status in (ImportStatus.UPLOADED, ImportStatus.FAILED):
+        # A CSV's first rows only; an Excel workbook is never opened here (the worker does).
         preview = services.data_import_preview(data_import=data_import)
     return render(request, "savings/import_detail.html", {
         "agreement": agreement, "data_import": data_import, "preview": preview,
         "job": data_import.job,
-        "state": job_live_state(data_import.job) if data_import.job else None})
+        "state": job_live_state(data_import.job) if data_import.job else None,
+        "can_discard": data_import.status not in (ImportStatus.APPLIED,
+                                                  ImportStatus.CANCELLED)})
+
+
+@org_view("data.import")
+@require_POST
+def import_discard(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+                   ) -> HttpResponse:
+    """Discard an import that was never applied (its file is removed; audited)."""
+    agreement = _agreement(request, agreement_pk)
+    data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
+    try:
+        services.data_import_discard(data_import=data_import, user=request.user)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+        return redirect("savings_import", org_slug, agreement.pk, data_import.pk)
+    messages.success(request, f"Import #{data_import.pk} ({data_import.original_name}) was "
+                              "discarded; nothing else changed.")
+    return redirect("savings_imports", org_slug, agreement.pk)
 
 
 @org_view("data.import")
@@ -443,6 +476,8 @@ def import_file(request: HttpRequest, org_slug: str, agreement_pk: int, import_p
                 ) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
+    if not data_import.file:
+        raise Http404("The file of a discarded import is removed.")
     return FileResponse(data_import.file.open("rb"), as_attachment=True,
                         filename=data_import.original_name)
 

@@ -60,10 +60,10 @@ EXPLICIT: dict[str, dict[str, str]] = {
         "indicator_definition_edit", "indicator_definition_history", "indicator_result_create",
         "indicator_benchmark_create", "indicator_action_plan_create")},
     **{name: {"import_pk": "indicators.CaseImport"} for name in (
-        "indicator_import_detail", "indicator_import_confirm")},
+        "indicator_import_detail", "indicator_import_confirm", "indicator_import_discard")},
     **{name: {"import_pk": "savings.DataImport"} for name in (
         "savings_import", "savings_import_confirm", "savings_import_file",
-        "savings_import_history")},
+        "savings_import_history", "savings_import_discard")},
 }
 # Query strings a route needs to be a page at all (an htmx fragment's parameters).
 QUERY: dict[str, str] = {

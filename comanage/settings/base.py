@@ -338,3 +338,15 @@ COMANAGE_API_DOCS_PUBLIC = env_bool("COMANAGE_API_DOCS_PUBLIC", False)
 # their caching (comanage/core/cache_headers.py).
 MIDDLEWARE.insert(MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1,
                   "comanage.core.cache_headers.NoStoreMiddleware")
+# Imports (h/imports): the largest file accepted per kind, in bytes (the upload pages state
+# them; a larger file is refused with 413 before anything reads it), and the caps on an Excel
+# workbook, checked by the worker before openpyxl opens it: each worksheet's uncompressed XML,
+# the rest of the workbook (shared strings, styles: loaded whole into memory) and the rows.
+IMPORT_MAX_BYTES = {
+    "usage": env_int("IMPORT_MAX_USAGE_BYTES", 1 << 30, minimum=1),
+    "prices": env_int("IMPORT_MAX_PRICES_BYTES", 64 << 20, minimum=1),
+    "cases": env_int("IMPORT_MAX_CASE_FILE_BYTES", 256 << 20, minimum=1),
+}
+IMPORT_XLSX_MAX_SHEET_BYTES = env_int("IMPORT_XLSX_MAX_SHEET_BYTES", 1 << 30, minimum=1)
+IMPORT_XLSX_MAX_OTHER_BYTES = env_int("IMPORT_XLSX_MAX_OTHER_BYTES", 128 << 20, minimum=1)
+IMPORT_XLSX_MAX_ROWS = env_int("IMPORT_XLSX_MAX_ROWS", 1_048_576, minimum=1)

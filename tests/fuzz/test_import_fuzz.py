@@ -204,8 +204,8 @@ HAND_PICKED_USAGE = {
                    b"item_code,quantity,unit_cost,severity_weight\n"
                    b"c1,2025-03-01,CATH,1000000004,true,A1,1,100\n"),
 }
-HAND_PICKED_USAGE["CR-only line endings"] = (
-    (EXAMPLE_A / "usage_2025.csv").read_text().replace("\n", "\r").encode())
+# Old Mac line ends (a lone CR) are read like LF: see test_cr_only_line_endings_are_read.
+CR_ONLY_USAGE = (EXAMPLE_A / "usage_2025.csv").read_text().replace("\n", "\r").encode()
 
 
 def _hand_picked_usage(world: Any, agreement: Any, case: str) -> str:
@@ -219,6 +219,13 @@ def _hand_picked_usage(world: Any, agreement: Any, case: str) -> str:
 def test_hand_picked_bad_usage_files_are_refused_with_reasons(world, agreement, case):
     outcome = _hand_picked_usage(world, agreement, case)
     assert outcome in ("refused", "refused at upload"), case
+
+
+def test_cr_only_line_endings_are_read(world, agreement):
+    with world.scope():
+        outcome = savings_import(world, agreement, FuzzFile("data.csv", CR_ONLY_USAGE, "CR"),
+                                 kind="usage")
+    assert outcome == "applied"
 
 
 _GOOD_CASES = EXAMPLE_D.read_bytes()

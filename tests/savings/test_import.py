@@ -219,4 +219,5 @@ def test_receiving_refuses_prices_for_a_base_year(world, agreement):
 def test_a_malformed_csv_is_a_problem_not_a_crash(world, agreement):
     content = usage_csv([{"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"}])
     problems = _refusal(world, agreement, content + "c2,2025-03-01,too,few\n")
-    assert "cannot be read" in problems.items[-1]["message"]
+    assert problems.items[-1]["row"] == 3
+    assert "4 fields, expected 13" in problems.items[-1]["message"]
