@@ -29,8 +29,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 # Plain or exponent notation; no "NaN", "Infinity", "0x", "1_000", spaces inside or unicode digits.
-_DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?\Z")
-_INT_RE = re.compile(r"[+-]?\d{1,18}\Z")
+_DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?\Z", re.ASCII)
+_INT_RE = re.compile(r"[+-]?\d{1,18}\Z", re.ASCII)
 TRUE_VALUES = frozenset({"true", "1", "yes", "on"})
 FALSE_VALUES = frozenset({"false", "0", "no", "off"})
 # Default bounds for a decimal with no narrower domain rule: 20 significant digits.
