@@ -132,7 +132,8 @@ ACTIONS: dict[str, tuple[str, dict[str, str]]] = {
                                                              "reason": "text"}),
     f"{API_ORG}/compliance-flags/{{id}}/resolve/": ("administrator", {"resolution_note": "text"}),
     **{f"{API_ORG}/timesheets/{{id}}/{name}/": ("administrator", {"note": "text"})
-       for name in ("approve", "return", "submit")},
+       for name in ("approve", "return")},
+    f"{API_ORG}/timesheets/{{id}}/submit/": ("administrator", {}),  # reads no body
 }
 
 
