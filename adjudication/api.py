@@ -4,6 +4,7 @@ payments and what-if scenarios. Transitions and runs are POST actions honouring
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 
 from agreements.models import ProgrammeYear
 from comanage.core.api import TenantViewSet, idempotent
+from comanage.core.inputs import as_drf_error
 from comanage.core.jobs import DuplicateJob
 from comanage.core.security import device_code_valid, two_factor_enabled
 from comanage.core.security.narrowing import PhysicianNarrowing
@@ -115,6 +117,18 @@ class RunStartSerializer(serializers.Serializer):
 class ScenarioSerializer(serializers.Serializer):
     programme_year = serializers.IntegerField()
     overrides = serializers.DictField()
+
+    def validate(self, attrs):  # type: ignore[no-untyped-def]
+        """Overrides read strictly for the year's agreement: a bad one is a 400 naming it."""
+        year = (ProgrammeYear.objects.select_related("agreement")
+                .filter(pk=attrs["programme_year"]).first())
+        if year is not None:  # no such year: the view answers 404
+            try:
+                attrs["overrides"] = services.scenario_overrides_parse(
+                    programme_year=year, overrides=attrs["overrides"])
+            except DjangoValidationError as exc:
+                raise as_drf_error(exc) from exc
+        return attrs
 
 
 def _refuse(exc: services.AdjudicationError) -> Response:

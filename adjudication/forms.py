@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from agreements.models import AgreementKind, ProgrammeYear
+from comanage.core.inputs import InputError, StrictDecimalFormField, decimal_text, parse_decimal
 
 from .models import CalculationRun
 
@@ -33,20 +34,24 @@ class ScenarioForm(forms.Form):
                 key = ind["key"]
                 self.indicator_keys.append((key, ind["name"]))
                 self.official_scores[key] = ind.get("score")
-                self.fields[f"score__{key}"] = forms.DecimalField(
-                    required=False, label=f"{ind['name']}: result",
+                self.fields[f"score__{key}"] = StrictDecimalFormField(
+                    max_digits=24, decimal_places=12, required=False,
+                    label=f"{ind['name']}: result",
                     help_text=f"Official: {ind.get('display_score') or 'no score'}")
                 self.fields[f"denominator__{key}"] = forms.IntegerField(
-                    required=False, min_value=0, label="n",
+                    required=False, min_value=0, max_value=2_000_000_000, label="n",
                     help_text=f"Official: {ind.get('denominator') or '—'}")
-                self.fields[f"weight__{key}"] = forms.DecimalField(
-                    required=False, min_value=0, max_value=100, label="Weight %",
+                self.fields[f"weight__{key}"] = StrictDecimalFormField(
+                    max_digits=7, decimal_places=4, required=False, min_value=0, max_value=100,
+                    label="Weight %",
                     help_text=f"Official: {ind['weight']}")
         else:
-            self.fields["physician_share_pct"] = forms.DecimalField(
-                required=False, min_value=0, max_value=50, label="Physician share %")
-            self.fields["admin_fee_monthly"] = forms.DecimalField(
-                required=False, min_value=0, label="Administrator fee per month")
+            self.fields["physician_share_pct"] = StrictDecimalFormField(
+                max_digits=7, decimal_places=4, required=False, min_value=0, max_value=50,
+                label="Physician share %")
+            self.fields["admin_fee_monthly"] = StrictDecimalFormField(
+                max_digits=14, decimal_places=2, required=False, min_value=0,
+                label="Administrator fee per month")
             self.fields["negative_opportunities"] = forms.ChoiceField(required=False, choices=[
                 ("", "As agreed"), ("net", "Net"), ("floor_at_zero", "Floor each at zero")])
             self.fields["volume_cap_scope"] = forms.ChoiceField(required=False, choices=[
@@ -68,15 +73,14 @@ class ScenarioForm(forms.Form):
             if "=" not in line:
                 raise forms.ValidationError(f"Line {number}: write item = percent.")
             item, pct = (part.strip() for part in line.split("=", 1))
+            if not item:
+                raise forms.ValidationError(f"Line {number}: name the item before '='.")
             try:
-                from decimal import Decimal
-
-                if Decimal(pct) < 0:
-                    raise ValueError
-            except Exception as exc:  # noqa: BLE001
-                raise forms.ValidationError(f"Line {number}: {pct!r} is not a percentage."
-                                            ) from exc
-            out[item] = pct
+                value = parse_decimal(pct, field=item, min_value=0, max_value=1000,
+                                      max_digits=7, decimal_places=4)
+            except InputError as exc:
+                raise forms.ValidationError(f"Line {number}: {exc.reason}") from exc
+            out[item] = decimal_text(value)  # type: ignore[arg-type]
         return out
 
     def overrides(self) -> dict[str, Any]:

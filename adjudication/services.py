@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from agreements.models import AgreementKind, ComplianceFlag, ProgrammeYear
 from comanage.core.audit import event_record
+from comanage.core.inputs import parse_money, refuse_nul
 from comanage.core.models import Membership, User
 from comanage.core.money import ZERO, to_decimal
 from comanage.core.permissions import membership_can, roles_with
@@ -690,7 +691,8 @@ def payment_record(*, line: PaymentLine, paid_amount: Any, paid_on: dt.date, ref
     membership = _membership(user, line.organization)
     if not membership_can(membership, "payment.record"):
         raise TransitionForbidden("Your role cannot record payments.")
-    amount = to_decimal(paid_amount)
+    amount = parse_money(paid_amount, field="paid_amount")
+    refuse_nul(reference, field="reference")
     if amount != line.amount:
         raise PaymentRefused(f"The amount paid ({amount:,.2f}) must equal the authorised "
                              f"amount ({line.amount:,.2f}).")
@@ -738,9 +740,27 @@ class ScenarioComparison:
     payload: Payload
 
 
+def scenario_overrides_parse(*, programme_year: ProgrammeYear,
+                             overrides: Any) -> dict[str, Any]:
+    """The what-if overrides read strictly for the agreement's kind: an unknown key, indicator
+    or item, a non-finite, unbounded or negative amount, a non-boolean or a NUL character is an
+    ``InputError`` (400) naming the field, before anything is computed."""
+    if programme_year.agreement.kind == AgreementKind.CO_MANAGEMENT:
+        from indicators.overrides import incentive_overrides_parse
+        from indicators.selectors import definitions_in_force
+
+        keys = [d.key for d in definitions_in_force(programme_year=programme_year)]
+        return incentive_overrides_parse(indicator_keys=keys, overrides=overrides)
+    from savings.overrides import agreed_item_codes, savings_overrides_parse
+
+    return savings_overrides_parse(
+        overrides=overrides, item_codes=agreed_item_codes(agreement=programme_year.agreement))
+
+
 def scenario_compare(*, programme_year: ProgrammeYear,
                      overrides: dict[str, Any]) -> ScenarioComparison:
     """Figures with the overrides beside the latest official run; writes nothing at all."""
+    overrides = scenario_overrides_parse(programme_year=programme_year, overrides=overrides)
     payload = calculation_gather(programme_year=programme_year, overrides=overrides)
     official = (CalculationRun.objects.filter(programme_year=programme_year)
                 .order_by("-version").first())

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -229,9 +229,11 @@ def payment_record(request: HttpRequest, org_slug: str, report_id: int,
         services.payment_record(line=line, paid_amount=request.POST.get("paid_amount", ""),
                                 paid_on=paid_on, reference=request.POST.get("reference", ""),
                                 user=request.user)
-    except (services.AdjudicationError, ValueError) as exc:
+    except (services.AdjudicationError, ValidationError, ValueError) as exc:
         if not isinstance(exc, services.AdjudicationError):
-            exc = services.AdjudicationError(str(exc))
+            exc = services.AdjudicationError("; ".join(
+                f"{field}: {' '.join(m)}" for field, m in exc.message_dict.items())
+                if isinstance(exc, ValidationError) and hasattr(exc, "error_dict") else str(exc))
         return _refused(request, exc, back)
     messages.success(request, f"Recorded: {line.description}.")
     return redirect(back)
@@ -267,11 +269,16 @@ def what_if(request: HttpRequest, org_slug: str, programme_year_id: int) -> Http
                                                    overrides=form.overrides())
         except services.AdjudicationError as exc:
             error = str(exc)
+        except ValidationError as exc:  # an override the service refused: name its field
+            error = "; ".join(f"{field}: {' '.join(messages)}"
+                              for field, messages in exc.message_dict.items()
+                              ) if hasattr(exc, "error_dict") else " ".join(exc.messages)
         except (ValueError, TypeError, KeyError) as exc:
             error = f"The scenario could not be computed: {exc}"
+    bad = bool(error) or (request.method == "POST" and bool(form.errors))
     return render(request, "adjudication/what_if.html", {
         "programme_year": programme_year, "form": form, "official": official,
-        "comparison": comparison, "error": error}, status=400 if error else 200)
+        "comparison": comparison, "error": error}, status=400 if bad else 200)
 
 
 __all__ = ["PhysicianStatement"]

@@ -4,6 +4,7 @@ field and the reason, raised before anything is stored (each service runs in one
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import hashlib
 import logging
@@ -617,17 +618,32 @@ def timesheet_save(*, agreement: Agreement, physician: Physician, month: dt.date
             raise ValidationError({"duty": f"{entry.duty.name} is listed twice."},
                                   code="duplicate")
         seen.add(entry.duty.pk)
-        if entry.hours is None or entry.hours < 0:
+        if not isinstance(entry.hours, Decimal) or not entry.hours.is_finite():
+            raise ValidationError({"hours": f"{entry.duty.name}: hours must be a number."},
+                                  code="invalid")
+        if entry.hours < 0:
             raise ValidationError({"hours": f"{entry.duty.name}: hours cannot be negative."},
                                   code="negative")
+        if entry.hours.normalize().as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ValidationError({"hours": f"{entry.duty.name}: hours take at most two "
+                                            f"decimal places."}, code="max_decimal_places")
         if entry.hours > entry.duty.max_monthly_hours:
             raise ValidationError({"hours": f"{entry.duty.name}: {entry.hours} hours is above the "
                                             f"monthly maximum of "
                                             f"{entry.duty.max_monthly_hours} hours."},
                                   code="above_maximum")
+        if "\x00" in entry.description:
+            raise ValidationError({"description": f"{entry.duty.name}: the description must not "
+                                                  f"contain a NUL character."}, code="null")
         if entry.hours > 0 and not entry.description.strip():
             raise ValidationError({"description": f"{entry.duty.name}: describe the work done."},
                                   code="required")
+    # A month holds at most 24 hours a day, whatever the duties' own maximums.
+    days = calendar.monthrange(month.year, month.month)[1]
+    if sum((e.hours for e in entries), Decimal(0)) > 24 * days:
+        raise ValidationError({"hours": f"{sum(e.hours for e in entries)} hours in "
+                                        f"{month:%B %Y} is more than 24 hours a day."},
+                              code="above_maximum")
     if sheet is None:
         sheet = TimeSheet.objects.create(organization=agreement.organization, agreement=agreement,
                                          physician=physician, month=month)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -12,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from comanage.core.inputs import InputError, parse_decimal
 from comanage.core.views import check_permission, org_view
 
 from . import fees, selectors, services
@@ -55,9 +55,11 @@ def physician_portal(request: HttpRequest, org_slug: str) -> HttpResponse:
         for duty in duties:
             raw = request.POST.get(f"hours_{duty.pk}", "").strip() or "0"
             try:
-                hours = Decimal(raw)
-            except InvalidOperation:
-                errors.setdefault("hours", []).append(f"{duty.name}: '{raw}' is not a number.")
+                # Finite, not negative, at most a month of hours, two decimal places.
+                hours = parse_decimal(raw, field="hours", min_value=0, max_value=24 * 31,
+                                      max_digits=7, decimal_places=2)
+            except InputError as exc:
+                errors.setdefault("hours", []).append(f"{duty.name}: {exc.reason}")
                 continue
             inputs.append(services.EntryInput(duty, hours,
                                               request.POST.get(f"desc_{duty.pk}", "")))

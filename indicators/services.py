@@ -50,6 +50,7 @@ from .models import (
     PeriodKind,
     ResultSource,
 )
+from .overrides import incentive_overrides_parse
 from .selectors import (
     Period,
     definitions_for_terms,
@@ -744,9 +745,11 @@ def _result_input(result: IndicatorResult | None, score: Decimal | None,
 
 def _incentive_inputs(*, programme_year: ProgrammeYear, overrides: Mapping[str, Any] | None,
                       interim: bool):  # type: ignore[no-untyped-def]
-    overrides = dict(overrides or {})
     terms = terms_for_year(programme_year=programme_year)
     definitions = definitions_in_force(programme_year=programme_year)
+    # Strict: an unknown key, a non-finite or unbounded number is a 400 naming the field.
+    overrides = incentive_overrides_parse(indicator_keys=[d.key for d in definitions],
+                                          overrides=overrides)
     weights = {k: to_decimal(str(v)) for k, v in (overrides.get("weights") or {}).items()}
     result_overrides = overrides.get("results") or {}
     known = {d.key for d in definitions}

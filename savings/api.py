@@ -17,12 +17,14 @@ from rest_framework.response import Response
 
 from agreements.models import ProgrammeYear
 from comanage.core.api import Conflict, TenantViewSet, idempotent
+from comanage.core.inputs import as_drf_error
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
 from comanage.core.security.narrowing import PhysicianNarrowing
 
 from . import services
 from .models import CalculationKind, DataImport, SavingsCalculation, SavingsOpportunity
+from .overrides import agreed_item_codes, savings_overrides_parse
 
 
 class OpportunitySerializer(PhysicianNarrowing, serializers.ModelSerializer):
@@ -92,6 +94,24 @@ class CalculationRequestSerializer(serializers.Serializer):
                                             CalculationKind.SCENARIO],
                                    default=CalculationKind.YEAR)
     overrides = serializers.DictField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Overrides read strictly here, so a bad one is a 400 naming its field, never a job."""
+        overrides = attrs.get("overrides")
+        if not overrides:
+            return attrs
+        if attrs.get("kind", CalculationKind.YEAR) == CalculationKind.YEAR:
+            raise serializers.ValidationError({"overrides": "A programme-year calculation takes "
+                                                            "no overrides; run a scenario."})
+        year = (ProgrammeYear.objects.select_related("agreement")
+                .filter(pk=attrs.get("programme_year")).first())
+        try:
+            attrs["overrides"] = savings_overrides_parse(
+                overrides=overrides,
+                item_codes=agreed_item_codes(agreement=year.agreement) if year else None)
+        except ValidationError as error:
+            raise as_drf_error(error) from error
+        return attrs
 
 
 class _Base(TenantViewSet):

@@ -56,6 +56,7 @@ from .models import (
     SavingsCalculation,
     SavingsOpportunity,
 )
+from .overrides import agreed_item_codes, savings_overrides_parse
 
 __all__ = ["DuplicateJob", "DuplicateUpload", "ImportRefused", "SavingsComputation"]
 
@@ -768,14 +769,14 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
     ``already_distributed``, ``key_indicators_met`` (bool for every key indicator).
     Raises :class:`engine.SavingsInputError` with the reason a year cannot be computed.
     """
-    overrides = dict(overrides or {})
-    unknown = set(overrides) - OVERRIDE_KEYS
-    if unknown:
-        raise engine.SavingsInputError(f"unknown overrides: {', '.join(sorted(unknown))}")
     agreement = programme_year.agreement
     terms_record = _terms_for_year(programme_year)
     opportunities = [o for o in selectors.opportunities_of(agreement=agreement)
                      if o.status == OpportunityStatus.AGREED]
+    # Strict: unknown keys or items, negative prices, non-finite numbers, non-booleans and NUL
+    # are each a 400 naming the field, before anything is computed or stored.
+    overrides = savings_overrides_parse(
+        overrides=overrides, item_codes={str(c) for o in opportunities for c in o.item_codes})
     if not opportunities:
         raise engine.SavingsInputError("the agreement has no agreed savings opportunities")
     cap = terms_record.distribution_cap
@@ -883,7 +884,7 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
                                                  tolerance_pct=k.tolerance_pct)
                       if k.key in assumed_met else k for k in indicators]
     if "key_indicators_met" in overrides:
-        met = bool(overrides["key_indicators_met"])
+        met = overrides["key_indicators_met"] is True  # parsed strictly above
         indicators = [engine.KeyIndicatorOutcome(key=k.key, name=k.name, met=met,
                                                  baseline=k.baseline, result=k.result,
                                                  tolerance_pct=k.tolerance_pct)
@@ -946,7 +947,8 @@ def savings_calculation_run(*, programme_year: ProgrammeYear, user: User | None,
     if kind != CalculationKind.PROJECTION:
         as_of = None
     if kind == CalculationKind.YEAR and overrides:
-        raise ValidationError("A programme-year calculation takes no overrides; run a scenario.")
+        raise ValidationError({"overrides": "A programme-year calculation takes no overrides; "
+                                            "run a scenario."})
     if job_id is not None:
         job_progress(job_id, 10, "Gathering the year's data")
     computation = savings_for_year(programme_year=programme_year, overrides=overrides,
@@ -961,7 +963,8 @@ def savings_calculation_run(*, programme_year: ProgrammeYear, user: User | None,
     result = computation.result
     calculation = SavingsCalculation.objects.create(
         organization=programme_year.organization, agreement=programme_year.agreement,
-        programme_year=programme_year, kind=kind, as_of=as_of, overrides=overrides or {},
+        programme_year=programme_year, kind=kind, as_of=as_of,
+        overrides=computation.inputs["overrides"],
         inputs=computation.inputs, inputs_checksum=computation.inputs_checksum,
         result=result.to_dict(), result_checksum=result.checksum(),
         gross_savings=result.gross_savings, physician_pool=result.physician_pool,
@@ -982,6 +985,13 @@ def savings_calculation_start(*, programme_year: ProgrammeYear, user: User | Non
                               overrides: dict[str, Any] | None = None) -> Job:
     from .tasks import savings_calculation_task
 
+    if kind == CalculationKind.YEAR and overrides:
+        raise ValidationError({"overrides": "A programme-year calculation takes no overrides; "
+                                            "run a scenario."})
+    # Checked before the job is stored: a bad value is the caller's 400 now, not a failed job
+    # later (and a NUL would not even reach the job table on PostgreSQL).
+    overrides = savings_overrides_parse(
+        overrides=overrides, item_codes=agreed_item_codes(agreement=programme_year.agreement))
     imports = DataImport.objects.filter(agreement_id=programme_year.agreement_id,
                                         is_current=True).values_list("pk", flat=True)
     fingerprint = hashlib.sha256(json.dumps(

@@ -210,7 +210,17 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     new_token = None
     if request.method == "POST":
         if "revoke" in request.POST:
-            ApiToken.objects.filter(user=request.user, pk=request.POST["revoke"]).update(
+            from .inputs import InputError, parse_int
+
+            try:
+                token_id = parse_int(request.POST["revoke"], field="revoke", min_value=1,
+                                     max_value=2**63 - 1)
+            except InputError as exc:
+                messages.error(request, f"Revoke: {exc.reason} Choose a token from the list.")
+                return render(request, "core/api_tokens.html",
+                              {"tokens": ApiToken.objects.filter(user=request.user),
+                               "new_token": None}, status=400)
+            ApiToken.objects.filter(user=request.user, pk=token_id).update(
                 revoked_at=timezone.now())
             messages.success(request, "Token revoked.")
             return redirect("api_tokens")

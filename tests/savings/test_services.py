@@ -107,14 +107,16 @@ def test_what_if_overrides_change_figures_without_touching_records(world, two_ye
 
 
 def test_a_physician_share_above_fifty_percent_is_refused(world, two_years):
-    with world.scope(), pytest.raises(SavingsInputError, match="between 0% and 50%"):
+    with world.scope(), pytest.raises(ValidationError, match="above the maximum of 50") as caught:
         services.savings_for_year(programme_year=year(two_years, 1),
                                   overrides={"terms": {"physician_share_pct": "50.01"}})
+    assert list(caught.value.message_dict) == ["overrides.terms.physician_share_pct"]
 
 
 def test_unknown_overrides_are_refused(world, two_years):
-    with world.scope(), pytest.raises(SavingsInputError, match="unknown overrides"):
+    with world.scope(), pytest.raises(ValidationError, match="unknown key.*'volume'") as caught:
         services.savings_for_year(programme_year=year(two_years, 1), overrides={"volume": 2})
+    assert list(caught.value.message_dict) == ["overrides"]
 
 
 def test_year_two_needs_year_one_usage_for_the_reset(world):

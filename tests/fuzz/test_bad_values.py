@@ -1,0 +1,384 @@
+"""Bad values at every API write and every web form that takes numbers or overrides: huge and
+non-finite decimals, NUL characters, wrong types, unknown keys. Each must be a 4xx that names the
+field (a 400 with the field in the error, or the form's error), never a 5xx, and nothing may be
+stored. API writes are discovered from the drf-spectacular schema; web forms are a table.
+
+Run on SQLite and on PostgreSQL (a NUL only fails on PostgreSQL, which cannot store it):
+``DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_<name> pytest tests/fuzz/test_bad_values.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.test import Client
+from django_scopes import scopes_disabled
+from rest_framework.test import APIClient
+
+from comanage.core.models import ApiToken, Job, User
+from tests.fuzz.tables import tenant_row_counts
+
+ORG = "riverside"
+# Non-finite, huge and malformed numbers, NUL, and wrong types where a number is expected.
+BAD_NUMBERS: list[Any] = ["1e400", "NaN", "Infinity", "-Infinity", "1e30", 1e308, "1\x00",
+                          [1], {"a": 1}, True]
+BAD_TEXT: list[Any] = ["a\x00b"]
+# Read-only or server-set fields the schema lists in a body; file uploads are fuzzed elsewhere.
+SKIP_FIELDS = {"file"}
+SKIP_OPERATIONS = {("POST", "/api/v1/organizations/{org_slug}/indicator-imports/")}
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The demo, seeded once for the module (each test's own writes roll back)."""
+    from agreements.models import AgreementKind, ProgrammeYear
+    from indicators.selectors import definitions_in_force
+
+    with django_db_blocker.unblock():
+        call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115, PTH123
+        with scopes_disabled():
+            years = list(ProgrammeYear.objects.filter(agreement__organization__slug=ORG)
+                         .select_related("agreement").order_by("agreement__kind", "number"))
+            co = next(y for y in years if y.agreement.kind == AgreementKind.CO_MANAGEMENT)
+            ss = next(y for y in years if y.agreement.kind == AgreementKind.SHARED_SAVINGS)
+            keys = [d.key for d in definitions_in_force(programme_year=co)]
+        yield {"co": co, "ss": ss, "indicator_keys": keys}
+        with scopes_disabled():
+            call_command("flush", interactive=False, verbosity=0)
+
+
+def _counts() -> dict[str, int]:
+    with scopes_disabled():
+        return {**tenant_row_counts(), "Job": Job.objects.count()}
+
+
+def _api(email: str) -> APIClient:
+    with scopes_disabled():
+        _token, raw = ApiToken.issue(user=User.objects.get(email=email), name="fuzz")
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def _named(response: Any, field: str) -> bool:
+    """The 400's errors name ``field`` (or a path inside it)."""
+    try:
+        errors = response.json()["errors"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return any((e.get("field") or "") == field or (e.get("field") or "").startswith(
+        (f"{field}.", f"{field}[")) for e in errors)
+
+
+def _check(client: Any, method: str, url: str, body: dict[str, Any], field: str,
+           failures: list[str], *, named: str | None = None) -> None:
+    """``body`` is a 400 naming ``named`` (default ``field``), changes nothing, never a 5xx."""
+    before = _counts()
+    cache.clear()  # the per-token rate limit is not what is under test
+    response = getattr(client, method.lower())(url, body, format="json")
+    after = _counts()
+    field = named or field
+    shown = f"{method} {url} {json.dumps(body, default=repr)[:120]}"
+    if response.status_code >= 500:
+        failures.append(f"{shown}: {response.status_code}")
+    elif response.status_code != 400:
+        failures.append(f"{shown}: {response.status_code} (expected 400) "
+                        f"{response.content[:200]!r}")
+    elif not _named(response, field):
+        failures.append(f"{shown}: 400 without the field: {response.content[:300]!r}")
+    if before != after:
+        changed = {k: (before.get(k), after.get(k)) for k in after if before.get(k) != after[k]}
+        failures.append(f"{shown}: stored {changed}")
+
+
+# ---------------------------------------------------------------------------------------------
+# API: write operations from the schema
+
+
+def _schema() -> dict[str, Any]:
+    from comanage.core.schema import SchemaGenerator
+
+    return json.loads(json.dumps(SchemaGenerator().get_schema(request=None, public=True),
+                                 default=str))
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].split("/")[-1]]
+    return node
+
+
+# Actions (POST-only paths): the schema documents some of their bodies with the resource's
+# serializer, not the one the action reads, so their real fields and the role allowed to call
+# them are listed here. A new action fails the test until it is added.
+API_ORG = "/api/v1/organizations/{org_slug}"
+ACTIONS: dict[str, tuple[str, dict[str, str]]] = {
+    f"{API_ORG}/adjudication/payment-lines/{{id}}/record/": (
+        "administrator", {"paid_amount": "number", "reference": "text"}),
+    **{f"{API_ORG}/adjudication/reports/{{id}}/{name}/": (role, {"comment": "text"})
+       for name, role in (("approve", "counsel"), ("return", "counsel"), ("authorise", "ceo"),
+                          ("review", "administrator"), ("submit", "administrator"))},
+    f"{API_ORG}/adjudication/reports/{{id}}/verify/": ("administrator", {}),  # a PDF body
+    f"{API_ORG}/adjudication/runs/start/": ("administrator", {"programme_year": "number"}),
+    # Overrides: fuzzed by test_what_if_api_refuses_bad_overrides_naming_them.
+    f"{API_ORG}/adjudication/runs/scenario/": ("administrator", {"programme_year": "number"}),
+    f"{API_ORG}/savings-calculations/run/": ("administrator", {"programme_year": "number"}),
+    f"{API_ORG}/agreements/{{id}}/transition/": ("administrator", {"signatories": "text",
+                                                             "reason": "text"}),
+    f"{API_ORG}/compliance-flags/{{id}}/resolve/": ("administrator", {"resolution_note": "text"}),
+    **{f"{API_ORG}/timesheets/{{id}}/{name}/": ("administrator", {"note": "text"})
+       for name in ("approve", "return")},
+    f"{API_ORG}/timesheets/{{id}}/submit/": ("administrator", {}),  # reads no body
+}
+
+
+def _write_operations() -> list[tuple[str, str, str, dict[str, str]]]:
+    """(method, path, role, {field: "number" | "text"}) for every POST/PUT/PATCH."""
+    import django
+
+    django.setup()
+    schema = _schema()
+    found = []
+    for path, operations in sorted(schema["paths"].items()):
+        for method, operation in sorted(operations.items()):
+            if method not in ("post", "put", "patch"):
+                continue
+            if (method.upper(), path) in SKIP_OPERATIONS:
+                continue
+            if "get" not in operations:  # an action: its real body is in the table
+                role, fields = ACTIONS.get(path, ("administrator", {"?": "unlisted"}))
+                found.append((method.upper(), path, role, fields))
+                continue
+            content = operation.get("requestBody", {}).get("content", {})
+            body = content.get("application/json") or content.get("multipart/form-data")
+            fields = {}
+            if body:
+                for name, prop in _resolve(schema, body["schema"]).get("properties", {}).items():
+                    prop = _resolve(schema, prop)
+                    if prop.get("readOnly") or name in SKIP_FIELDS:
+                        continue
+                    kind = prop.get("type")
+                    if kind in ("integer", "number") or prop.get("format") == "decimal":
+                        fields[name] = "number"
+                    elif kind == "string" and "format" not in prop and "enum" not in prop:
+                        fields[name] = "text"
+            found.append((method.upper(), path, "administrator", fields))
+    return found
+
+
+def _path_for(client: APIClient, path: str) -> str | None:
+    """Fill {org_slug} and {id} (with the first object the list endpoint shows)."""
+    url = path.replace("{org_slug}", ORG)
+    if "{id}" not in url:
+        return url
+    listing = url.split("{id}")[0]
+    response = client.get(listing)
+    if response.status_code != 200:
+        return None
+    data = response.json()
+    rows = data.get("results", data) if isinstance(data, dict) else data
+    return url.replace("{id}", str(rows[0]["id"])) if rows else None
+
+
+WRITES = _write_operations() if os.environ.get("DJANGO_SETTINGS_MODULE") else []
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path", "role", "fields"), WRITES,
+                         ids=[f"{m} {p}" for m, p, _r, _f in WRITES])
+def test_api_write_refuses_bad_values_naming_the_field(demo, method, path, role, fields):  # type: ignore[no-untyped-def]
+    assert fields.get("?") != "unlisted", f"{path} is a new action: list its body in ACTIONS"
+    client = _api(f"{role}@{ORG}.example")
+    url = _path_for(client, path)
+    if url is None:
+        pytest.skip(f"no object to address at {path} in the demo")
+    failures: list[str] = []
+    for field, kind in fields.items():
+        for value in BAD_NUMBERS if kind == "number" else BAD_TEXT:
+            _check(client, method, url, {field: value}, field, failures)
+    assert not failures, "\n".join(failures)
+
+
+# ---------------------------------------------------------------------------------------------
+# API: override mappings (the what-if and the savings run)
+
+
+def _co_overrides(keys: list[str]) -> list[tuple[dict[str, Any], str]]:
+    k = keys[0]
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"pool": "1e30"}, "overrides.pool"), ({"pool": "1e400"}, "overrides.pool"),
+        ({"pool": 1e308}, "overrides.pool"), ({"pool": "NaN"}, "overrides.pool"),
+        ({"pool": "-5"}, "overrides.pool"), ({"pool": "1.001"}, "overrides.pool"),
+        ({"pool": True}, "overrides.pool"), ({"pool": [1]}, "overrides.pool"),
+        ({"weights": "x"}, "overrides.weights"), ({"weights": {k: "x"}}, f"overrides.weights.{k}"),
+        ({"weights": {k: "Infinity"}}, f"overrides.weights.{k}"),
+        ({"weights": {k: "101"}}, f"overrides.weights.{k}"),
+        ({"weights": {"no_such_indicator": "5"}}, "overrides.weights"),
+        ({"results": {k: "x"}}, f"overrides.results.{k}"),
+        ({"results": {k: []}}, f"overrides.results.{k}"),
+        ({"results": {k: {"score": "1e400"}}}, f"overrides.results.{k}.score"),
+        ({"results": {k: {"score": "NaN"}}}, f"overrides.results.{k}.score"),
+        ({"results": {k: {"score": 1e308}}}, f"overrides.results.{k}.score"),
+        ({"results": {k: {"denominator": -1}}}, f"overrides.results.{k}.denominator"),
+        ({"results": {k: {"denominator": "1e400"}}}, f"overrides.results.{k}.denominator"),
+        ({"results": {k: {"score": "1", "extra": 1}}}, f"overrides.results.{k}"),
+        ({"tier_mode": "a\x00b"}, "overrides.tier_mode"),
+        ({"tier_mode": ["step"]}, "overrides.tier_mode"),
+        ({"no_such_override": 1}, "overrides"), ({"pool\x00": "1"}, "overrides"),
+    ]
+    return cases
+
+
+SS_OVERRIDES: list[tuple[dict[str, Any], str]] = [
+    ({"terms": {"physician_share_pct": "1e400"}}, "overrides.terms.physician_share_pct"),
+    ({"terms": {"physician_share_pct": "51"}}, "overrides.terms.physician_share_pct"),
+    ({"terms": {"physician_share_pct": "NaN"}}, "overrides.terms.physician_share_pct"),
+    ({"terms": {"admin_fee_monthly": "-1"}}, "overrides.terms.admin_fee_monthly"),
+    ({"terms": {"admin_fee_monthly": 1e308}}, "overrides.terms.admin_fee_monthly"),
+    ({"terms": {"distribution_cap": "-0.01"}}, "overrides.terms.distribution_cap"),
+    ({"terms": {"reprice_baseline": "maybe"}}, "overrides.terms.reprice_baseline"),
+    ({"terms": {"quality_gate": "lenient"}}, "overrides.terms.quality_gate"),
+    ({"terms": {"no_such_term": 1}}, "overrides.terms"),
+    ({"terms": "x"}, "overrides.terms"),
+    ({"prices": {"__ITEM__": "-5"}}, "overrides.prices.__ITEM__"),
+    ({"prices": {"__ITEM__": "Infinity"}}, "overrides.prices.__ITEM__"),
+    ({"prices": {"__ITEM__": {"a": 1}}}, "overrides.prices.__ITEM__"),
+    ({"prices": {"__ITEM__\x00": "1"}}, "overrides"),
+    ({"prices": {"NO-SUCH-ITEM": "1"}}, "overrides.prices"),
+    ({"prices": ["x"]}, "overrides.prices"),
+    ({"quantity_pct": {"__ITEM__": "-10"}}, "overrides.quantity_pct.__ITEM__"),
+    ({"quantity_pct": {"__ITEM__": "1e400"}}, "overrides.quantity_pct.__ITEM__"),
+    ({"already_distributed": 1e308}, "overrides.already_distributed"),
+    ({"already_distributed": "-1"}, "overrides.already_distributed"),
+    ({"key_indicators_met": "maybe"}, "overrides.key_indicators_met"),
+    ({"key_indicators_met": 2}, "overrides.key_indicators_met"),
+    ({"key_indicators_met": "a\x00"}, "overrides.key_indicators_met"),
+    ({"no_such_override": 1}, "overrides"),
+]
+
+
+def _ss_cases(demo: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    from savings.overrides import agreed_item_codes
+
+    with scopes_disabled():
+        item = sorted(agreed_item_codes(agreement=demo["ss"].agreement))[0]
+    return [(json.loads(json.dumps(o).replace("__ITEM__", item)), f.replace("__ITEM__", item))
+            for o, f in SS_OVERRIDES]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_what_if_api_refuses_bad_overrides_naming_them(demo):  # type: ignore[no-untyped-def]
+    client = _api(f"administrator@{ORG}.example")
+    url = f"/api/v1/organizations/{ORG}/adjudication/runs/scenario/"
+    failures: list[str] = []
+    for year, cases in ((demo["co"], _co_overrides(demo["indicator_keys"])),
+                        (demo["ss"], _ss_cases(demo))):
+        for overrides, field in cases:
+            _check(client, "POST", url, {"programme_year": year.pk, "overrides": overrides},
+                   "overrides", failures, named=field)
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_savings_run_api_refuses_bad_overrides_before_queueing(demo):  # type: ignore[no-untyped-def]
+    client = _api(f"administrator@{ORG}.example")
+    url = f"/api/v1/organizations/{ORG}/savings-calculations/run/"
+    failures: list[str] = []
+    for overrides, field in _ss_cases(demo):
+        body = {"programme_year": demo["ss"].pk, "kind": "scenario", "overrides": overrides}
+        _check(client, "POST", url, body, "overrides", failures, named=field)
+    # A programme-year calculation takes no overrides: refused now, not by a failed job.
+    _check(client, "POST", url, {"programme_year": demo["ss"].pk, "kind": "year",
+                                 "overrides": {"key_indicators_met": True}}, "overrides",
+           failures)
+    assert not failures, "\n".join(failures)
+
+
+# ---------------------------------------------------------------------------------------------
+# Web forms (a table: url, who, base data, field, bad values)
+
+
+def _web(email: str) -> Client:
+    client = Client(raise_request_exception=False)
+    with scopes_disabled():
+        client.force_login(User.objects.get(email=email))
+    return client
+
+
+def _web_forms(demo: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str, str,
+                                                  list[str]]]:
+    """(url, who, base data, posted field, field the error names, bad values)."""
+    from agreements.models import ManagementDuty
+    from comanage.core.models import Role
+
+    numbers = ["1e400", "NaN", "Infinity", "-Infinity", "1e308", "1\x00", "abc", "1e30"]
+    co, ss = demo["co"], demo["ss"]
+    key = demo["indicator_keys"][0]
+    with scopes_disabled():
+        duty = ManagementDuty.objects.filter(agreement=co.agreement).order_by("pk").first()
+    admin, physician = f"{Role.ADMINISTRATOR}@{ORG}.example", f"physician@{ORG}.example"
+    what_if_co = f"/o/{ORG}/adjudication/years/{co.pk}/what-if/"
+    what_if_ss = f"/o/{ORG}/adjudication/years/{ss.pk}/what-if/"
+    portal = f"/o/{ORG}/portal/"
+    hours_base = {"agreement": str(co.agreement_id), "action": "save"}
+    return [
+        (what_if_co, admin, {}, f"score__{key}", f"score__{key}", numbers),
+        (what_if_co, admin, {}, f"weight__{key}", f"weight__{key}", [*numbers, "-1", "101"]),
+        (what_if_co, admin, {}, f"denominator__{key}", f"denominator__{key}",
+         [*numbers, "-1"]),
+        (what_if_ss, admin, {}, "physician_share_pct", "physician_share_pct",
+         [*numbers, "51", "-1"]),
+        (what_if_ss, admin, {}, "admin_fee_monthly", "admin_fee_monthly",
+         [*numbers, "-1", "0.001"]),
+        (what_if_ss, admin, {}, "quantity_pct", "quantity_pct",
+         [f"X = {n}" for n in numbers] + ["X = -5", "NO-SUCH-ITEM = 90"]),
+        (what_if_ss, admin, {}, "key_indicators_met", "key_indicators_met", ["maybe"]),
+        (portal, physician, hours_base, f"hours_{duty.pk}", "hours",
+         ["NaN", "Infinity", "-1", "1e308", "1e400", "745", "0.001", "abc"]),
+        (portal, physician, {**hours_base, f"hours_{duty.pk}": "1"}, f"desc_{duty.pk}",
+         "description", ["a\x00b"]),
+        ("/account/tokens/", admin, {}, "revoke", "revoke", ["abc", "1e400", "-1", "1\x00", ""]),
+    ]
+
+
+def _form_named(response: Any, field: str) -> bool:
+    """The page's form, its error dict or its error message names ``field``."""
+    context = response.context or {}
+    form = context.get("form")
+    if form is not None and field in form.errors:
+        return True
+    errors = context.get("errors")
+    if isinstance(errors, dict) and field in errors:
+        return True
+    message = " ".join(str(m) for m in context.get("messages", []))
+    return field in str(context.get("error") or "") or field in message.lower()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_web_forms_refuse_bad_values_naming_the_field(demo):  # type: ignore[no-untyped-def]
+    failures: list[str] = []
+    for url, who, base, posted, named, values in _web_forms(demo):
+        client = _web(who)
+        for value in values:
+            before = _counts()
+            response = client.post(url, {**base, posted: value})
+            after = _counts()
+            shown = f"POST {url} {posted}={value!r}"
+            if response.status_code >= 500:
+                failures.append(f"{shown}: {response.status_code}")
+            elif response.status_code != 400:
+                failures.append(f"{shown}: {response.status_code} (expected 400)")
+            elif not _form_named(response, named):
+                failures.append(f"{shown}: 400 without naming {named}")
+            if before != after:
+                failures.append(f"{shown}: stored something")
+    assert not failures, "\n".join(failures)
