@@ -59,6 +59,7 @@ def member_detail(request: HttpRequest, org_slug: str, membership_pk: int) -> Ht
     membership = get_object_or_404(Membership.objects.select_related("user", "physician"),
                                    pk=membership_pk)
     form = RoleForm(initial={"role": membership.role})
+    action_errors: list[str] = []
     status = 200
     if request.method == "POST":
         action = request.POST.get("action", "")
@@ -89,14 +90,17 @@ def member_detail(request: HttpRequest, org_slug: str, membership_pk: int) -> Ht
                                           "have ended.")
                 return redirect("people_list", org_slug=org_slug)
             else:
-                form.add_error(None, "Choose what to do: change the role, deactivate, "
-                                     "reactivate or remove.")
+                action_errors = ["Choose what to do: change the role, deactivate, "
+                                 "reactivate or remove."]
         except ValidationError as exc:
-            apply_errors(form, exc)
+            if form.is_bound:
+                apply_errors(form, exc)
+            else:
+                action_errors = exc.messages
         status = 400
     return render(request, "core/people/member.html", {
         "person": selectors.person_of(membership=membership), "form": form,
-        "is_self": membership.user_id == request.user.pk}, status=status)
+        "action_errors": action_errors}, status=status)
 
 
 @org_view("people.view", post="people.manage")
