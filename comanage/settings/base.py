@@ -313,3 +313,8 @@ for _proxy in COMANAGE_TRUSTED_PROXIES:
         ) from None
 AXES_CLIENT_IP_CALLABLE = "comanage.core.security.clientip.client_ip"
 AXES_USERNAME_CALLABLE = "comanage.core.security.clientip.login_username"
+
+# Invitations (comanage.core.people): how long a link works, and the site's address for links
+# made outside a request (the organization_create command).
+COMANAGE_INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
+COMANAGE_SITE_URL = env_str("SITE_URL", "")
