@@ -72,6 +72,7 @@ urlpatterns = [
     path("api/docs/assets/<str:name>", core_views.public_view(api_views.docs_asset),
          name="api_docs_asset"),
     path("django-admin/", admin.site.urls),
+    path("", include("comanage.core.people.site_urls")),  # invitation link, installation staff
 ]
 
 handler403 = "comanage.core.views.permission_denied"

@@ -371,7 +371,8 @@ def _complete_the_seed(organization: Organization) -> None:
     from agreements.models import Agreement
     from agreements.services import document_upload
     from comanage.core.jobs import job_create
-    from comanage.core.models import Job
+    from comanage.core.models import Invitation, Job
+    from comanage.core.people.services import invitation_create
     from savings.services import CALCULATION_JOB_KIND
 
     with scopes_disabled():
@@ -382,6 +383,9 @@ def _complete_the_seed(organization: Organization) -> None:
         if not Job.objects.exists():
             # A savings job serves the job pages and the savings job page alike.
             job_create(organization=organization, kind=CALCULATION_JOB_KIND, user=admin)
+        if not Invitation.objects.exists():  # the People pages' invitation routes
+            invitation_create(organization=organization, email="invited@example.org",
+                              role=Role.AUDITOR, actor=admin)
         agreement = Agreement.objects.order_by("pk").first()
         if agreement is not None and not agreement.documents.exists():
             pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

@@ -28,6 +28,10 @@ class TokenAuthentication(authentication.BaseAuthentication):
         token = ApiToken.lookup(parts[1])
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        from .selectors import user_may_sign_in
+
+        if not user_may_sign_in(token.user):  # every organization of theirs deactivated
+            raise exceptions.AuthenticationFailed("Your organization's access is deactivated.")
         if not token.two_factor_verified and _needs_two_factor(token.user):
             # Made by a session without a second factor (say, as an executive, before a
             # promotion): a role that needs 2FA uses only tokens made after verification.

@@ -53,6 +53,10 @@ class User(AbstractUser):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
 
+    is_installation_admin = models.BooleanField(
+        default=False, help_text="Installation staff: creates and deactivates organizations "
+                                 "(not a role inside any organization).")
+
     objects = UserManager()  # type: ignore[misc]
     history = HistoricalRecords()
 
@@ -96,6 +100,15 @@ class Organization(models.Model):
         help_text="Per-organization key for hashing patient case identifiers.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    short_name = models.CharField(max_length=40, blank=True,
+                                  help_text="Used where space is short (menus, PDF footers).")
+    time_zone = models.CharField(max_length=64, default="America/New_York")
+    restrict_to_domains = models.BooleanField(
+        default=False, help_text="Invite only addresses of the e-mail domains above.")
+    is_active = models.BooleanField(
+        default=True, help_text="A deactivated organization keeps its data; nobody of it can "
+                                "sign in to it or use it through a token.")
+    deactivated_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords(excluded_fields=["case_id_key"])
 
@@ -131,6 +144,10 @@ class Membership(TenantModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "organization"], name="one_membership_per_org"),
+            # A physician record stands for one person (comanage.core.people).
+            models.UniqueConstraint(fields=["physician"],
+                                    condition=models.Q(physician__isnull=False),
+                                    name="one_membership_per_physician"),
             models.CheckConstraint(
                 condition=~models.Q(role="physician") | models.Q(physician__isnull=False),
                 name="physician_membership_has_physician",
@@ -365,3 +382,47 @@ def organization_domains(organization: Organization) -> list[str]:
     """The organization's e-mail domains, lower-cased, without ``@``."""
     return [d.strip().lstrip("@").lower() for d in organization.email_domains.split(",")
             if d.strip()]
+
+
+class Invitation(TenantOwned):
+    """An invitation to join an organization with a role (``comanage.core.people``).
+
+    Only the SHA-256 of the link's token is stored; the link works once, until ``expires_at``,
+    and not after it is revoked or re-sent (a resend issues a new token).
+    """
+
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices)
+    physician = models.ForeignKey("agreements.Physician", null=True, blank=True,
+                                  on_delete=models.PROTECT, related_name="invitations")
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords(excluded_fields=["token_hash"])
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} · {self.get_role_display()}"
+
+    @property
+    def is_pending(self) -> bool:
+        return (self.accepted_at is None and self.revoked_at is None
+                and self.expires_at > timezone.now())
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "pending" if self.expires_at > timezone.now() else "expired"

@@ -104,6 +104,10 @@ PERMISSION_TABLE: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "payment.view": (READERS, frozenset()),
     "payment.record": (frozenset({ADMIN}), frozenset()),
     "scenario.run": (frozenset({ADMIN}), frozenset()),
+    # people, roles and single sign-on of the organization (comanage.core.people)
+    "people.view": (frozenset({ADMIN}), frozenset()),
+    "people.manage": (frozenset({ADMIN}), frozenset()),
+    "sso.manage": (frozenset({ADMIN}), frozenset()),
 }
 
 permissions = rules.RuleSet()

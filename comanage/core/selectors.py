@@ -14,7 +14,8 @@ def membership_for(*, user: User, organization: Organization) -> Membership | No
     with scopes_disabled():
         return (
             Membership.objects.select_related("physician")
-            .filter(user=user, organization=organization, is_active=True)
+            .filter(user=user, organization=organization, is_active=True,
+                    organization__is_active=True)
             .first()
         )
 
@@ -27,7 +28,7 @@ def memberships_of(*, user: User) -> list[Membership]:
         return []
     with scopes_disabled():
         memberships = list(Membership.objects.select_related("organization")
-                           .filter(user=user, is_active=True))
+                           .filter(user=user, is_active=True, organization__is_active=True))
     return sorted(memberships, key=lambda m: (m.organization.name.casefold(), m.organization_id))
 
 
@@ -58,7 +59,23 @@ def memberships_checked(*, user: User) -> list[Membership]:
     with scopes_disabled():
         memberships = list(Membership.objects.select_related("organization")
                            .defer("organization__case_id_key")
-                           .filter(user=user, is_active=True))
+                           .filter(user=user, is_active=True, organization__is_active=True))
     memberships.sort(key=lambda m: (m.organization.name.casefold(), m.organization_id))
     cache.set(key, (versions, memberships), MEMBERSHIPS_CACHE_SECONDS)
     return memberships
+
+
+def user_may_sign_in(user: User) -> bool:
+    """False for someone whose every membership is gone with a deactivated organization (or
+    was deactivated): they cannot sign in or use a token. Installation staff and people
+    without any membership yet (someone between invitation and acceptance) are not refused
+    here; the tenant check refuses them every organization page."""
+    if user.is_superuser or getattr(user, "is_installation_admin", False):
+        return True
+    from django.db.models import Count, Q
+
+    with scopes_disabled():
+        counts = Membership.objects.filter(user=user).aggregate(
+            total=Count("pk"),
+            usable=Count("pk", filter=Q(is_active=True, organization__is_active=True)))
+    return counts["total"] == 0 or counts["usable"] > 0

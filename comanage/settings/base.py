@@ -350,3 +350,8 @@ IMPORT_MAX_BYTES = {
 IMPORT_XLSX_MAX_SHEET_BYTES = env_int("IMPORT_XLSX_MAX_SHEET_BYTES", 1 << 30, minimum=1)
 IMPORT_XLSX_MAX_OTHER_BYTES = env_int("IMPORT_XLSX_MAX_OTHER_BYTES", 128 << 20, minimum=1)
 IMPORT_XLSX_MAX_ROWS = env_int("IMPORT_XLSX_MAX_ROWS", 1_048_576, minimum=1)
+
+# Invitations (comanage.core.people): how long a link works, and the site's address for links
+# made outside a request (the organization_create command).
+COMANAGE_INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
+COMANAGE_SITE_URL = env_str("SITE_URL", "")

@@ -38,10 +38,11 @@ def two_factor_enabled() -> bool:
 
 
 def user_requires_2fa(user: AbstractBaseUser | Any) -> bool:
-    """True for superusers and anyone holding an administrator, counsel or CEO membership."""
+    """True for superusers, installation staff and anyone holding an administrator, counsel
+    or CEO membership."""
     if not user or not user.is_authenticated:
         return False
-    if user.is_superuser:
+    if user.is_superuser or getattr(user, "is_installation_admin", False):
         return True
     with scopes_disabled():
         return Membership.objects.filter(user=user, is_active=True,

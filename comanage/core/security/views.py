@@ -47,6 +47,14 @@ class LoginView(auth_views.LoginView):
                           "Enter your e-mail address first."))
         return super().post(request, *args, **kwargs)
 
+    def form_valid(self, form: Any) -> HttpResponse:
+        from comanage.core.selectors import user_may_sign_in
+
+        if not user_may_sign_in(form.get_user()):  # every organization of theirs deactivated
+            form.add_error(None, "Your organization's access to Comanage is deactivated.")
+            return self.form_invalid(form)
+        return super().form_valid(form)
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["sso_available"] = OIDCProvider.objects.filter(enabled=True).exists()
