@@ -169,7 +169,12 @@ class PhysicianViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
 
 class _AgreementChild(Base):
-    """Rows that belong to an agreement: create/update go through ``save_service``."""
+    """Rows that belong to an agreement: create/update go through ``save_service``.
+
+    Subclasses list it FIRST, before DRF's mixins: ``CreateModelMixin.perform_create`` is a bare
+    ``serializer.save()`` and, earlier in the MRO, it would bypass the service (no organization,
+    none of the form's checks). ``TenantViewSet`` refuses such a class at import.
+    """
 
     def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
         raise NotImplementedError
@@ -186,8 +191,8 @@ class _AgreementChild(Base):
                                                 data=data, instance=serializer.instance)
 
 
-class ParticipationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                           mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+class ParticipationViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                           mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.Participation
     serializer_class = s.ParticipationSerializer
     permission_map = _map("agreement.view", "agreement.edit")
@@ -201,8 +206,8 @@ class ParticipationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                            participation=instance)
 
 
-class FMVOpinionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                        mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+class FMVOpinionViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.FMVOpinion
     serializer_class = s.FMVOpinionSerializer
     permission_map = _map("fmv.view", "fmv.edit")
@@ -216,8 +221,8 @@ class FMVOpinionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return opinion
 
 
-class DutyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                  mixins.UpdateModelMixin, _AgreementChild):
+class DutyViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                  mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.ManagementDuty
     serializer_class = s.DutySerializer
     permission_map = _map("agreement.view", "agreement.edit")
@@ -290,8 +295,8 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return self._respond(sheet)
 
 
-class CommitteeMeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                              mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+class CommitteeMeetingViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                              mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.CommitteeMeeting
     serializer_class = s.CommitteeMeetingSerializer
     permission_map = _map("committee.view", "committee.edit")
@@ -353,8 +358,8 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return response
 
 
-class MilestoneViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                       mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+class MilestoneViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.Milestone
     serializer_class = s.MilestoneSerializer
     permission_map = _map("agreement.view", "agreement.edit")

@@ -162,7 +162,10 @@ class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return queryset.filter(agreement__in=_physician_agreements(self.membership))
 
     def perform_create(self, serializer) -> None:  # type: ignore[no-untyped-def]
-        serializer.save(organization=self.organization)
+        serializer.save(organization=self.organization)  # DefinitionSerializer.save: the service
+
+    def perform_update(self, serializer) -> None:  # type: ignore[no-untyped-def]
+        serializer.save()  # DefinitionSerializer.save calls services.definition_save
 
     def destroy(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         services.definition_delete(definition=self.get_object())
