@@ -119,7 +119,7 @@ class ScenarioSerializer(serializers.Serializer):
 def _refuse(exc: services.AdjudicationError) -> Response:
     if isinstance(exc, services.TransitionForbidden):
         raise exceptions.PermissionDenied(str(exc))
-    errors = [{"field": None, "code": "refused", "message": str(exc)}]
+    errors = [{"field": getattr(exc, "field", None), "code": "refused", "message": str(exc)}]
     errors += [{"field": None, "code": "approval_blocker", "message": r}
                for r in getattr(exc, "reasons", [])]
     return Response({"errors": errors}, status=exc.status_code)

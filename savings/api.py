@@ -143,6 +143,8 @@ class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
                 overrides=body.validated_data.get("overrides") or None)
         except DuplicateJob as duplicate:
             job = duplicate.existing
-        except ValidationError as error:
-            raise serializers.ValidationError(error.messages) from error
+        except ValidationError as error:  # keep the field the service names
+            raise serializers.ValidationError(
+                error.message_dict if hasattr(error, "error_dict") else error.messages
+            ) from error
         return Response({"job": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
