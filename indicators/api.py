@@ -38,6 +38,7 @@ class DefinitionSerializer(serializers.ModelSerializer):
         model = IndicatorDefinition
         exclude = ["organization"]
         read_only_fields = ["agreement", "created_at", "template"]
+        validators: list = []  # the service refuses a duplicate key, naming the field
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         terms = attrs.get("terms") or getattr(self.instance, "terms", None)
