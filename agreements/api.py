@@ -62,6 +62,7 @@ class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         serializer.instance = services.agreement_update(
             agreement=serializer.instance, data=self._data(serializer), user=self.request.user)
 
+    @extend_schema(request=s.TransitionSerializer, responses=s.AgreementSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.TransitionSerializer)
     def transition(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         agreement = self.get_object()
@@ -271,12 +272,14 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         sheet.refresh_from_db()
         return Response(s.TimeSheetSerializer(sheet).data)
 
+    @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.ReviewSerializer)
     def submit(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         sheet = services.timesheet_submit(timesheet=self.get_object(), user=request.user,
                                           acting_physician=self._acting())
         return self._respond(sheet)
 
+    @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.ReviewSerializer)
     def approve(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         note = s.ReviewSerializer(data=request.data)
@@ -285,6 +288,7 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                            note=note.validated_data["note"])
         return self._respond(sheet)
 
+    @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
     @action(detail=True, methods=["post"], url_path="return", url_name="return",
             serializer_class=s.ReviewSerializer)
     def return_(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -325,6 +329,7 @@ class ComplianceFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ba
             queryset = queryset.filter(resolved_at__isnull=False)
         return queryset
 
+    @extend_schema(request=s.ResolveSerializer, responses=s.ComplianceFlagSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.ResolveSerializer)
     def resolve(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         body = s.ResolveSerializer(data=request.data)

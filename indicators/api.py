@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from django_scopes import scopes_disabled
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -195,6 +195,7 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         return ResultEntrySerializer if self.action == "create" else ResultSerializer
 
+    @extend_schema(request=ResultEntrySerializer, responses={201: ResultSerializer})
     @idempotent
     def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         entry = ResultEntrySerializer(data=request.data)
@@ -230,6 +231,9 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         return ImportCreateSerializer if self.action == "create" else ImportSerializer
 
+    @extend_schema(request=ImportCreateSerializer, responses={202: inline_serializer(
+        "ImportAccepted", {"case_import": serializers.IntegerField(),
+                           "job": serializers.IntegerField()})})
     @idempotent
     def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         entry = ImportCreateSerializer(data=request.data)

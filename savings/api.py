@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -130,6 +131,9 @@ class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
             context["own_physician_id"] = membership.physician_id
         return context
 
+    @extend_schema(request=CalculationRequestSerializer, responses={202: inline_serializer(
+        "CalculationQueued", {"job": serializers.IntegerField(),
+                              "status": serializers.CharField()})})
     @action(detail=False, methods=["post"])
     @idempotent
     def run(self, request, **kwargs):  # type: ignore[no-untyped-def]

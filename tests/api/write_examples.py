@@ -613,9 +613,9 @@ def explicit_cases(world: Any, tokens: dict[str, str]) -> Any:
     for operation_id in examples:
         method, path = operations[operation_id]
         example = examples[operation_id]()
-        for body in (example.invalid, example.valid):
-            if body is None and body is example.invalid:
-                continue
+        bodies = [example.valid] if example.invalid is None else [example.invalid,
+                                                                  example.valid]
+        for body in bodies:
             body = body() if callable(body) else body
             files = None
             if example.multipart and body is not None:
