@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
@@ -134,7 +134,7 @@ class ScenarioSerializer(serializers.Serializer):
 def _refuse(exc: services.AdjudicationError) -> Response:
     if isinstance(exc, services.TransitionForbidden):
         raise exceptions.PermissionDenied(str(exc))
-    errors = [{"field": None, "code": "refused", "message": str(exc)}]
+    errors = [{"field": getattr(exc, "field", None), "code": "refused", "message": str(exc)}]
     errors += [{"field": None, "code": "approval_blocker", "message": r}
                for r in getattr(exc, "reasons", [])]
     return Response({"errors": errors}, status=exc.status_code)
@@ -147,6 +147,17 @@ def _programme_year(pk: int) -> ProgrammeYear:
     return year
 
 
+class ReportActionSerializer(TransitionSerializer):
+    """The body of review/submit/approve/return/authorise, as the schema names it (apart from
+    the agreements' ``TransitionSerializer``)."""
+
+
+#: 202 when the run was queued, 200 when the same run was already under way (its job).
+_RUN_QUEUED = inline_serializer("RunQueued", {"job": serializers.IntegerField(),
+                                              "status": serializers.CharField(),
+                                              "created": serializers.BooleanField()})
+
+
 class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
     queryset = CalculationRun.objects.select_related("programme_year")
     ordering = ["-created_at"]
@@ -156,6 +167,7 @@ class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         return RunDetailSerializer if self.action == "retrieve" else RunSerializer
 
+    @extend_schema(request=RunStartSerializer, responses=dict.fromkeys((200, 202), _RUN_QUEUED))
     @action(detail=False, methods=["post"])
     @idempotent
     def start(self, request, org_slug=None):  # type: ignore[no-untyped-def]
@@ -170,6 +182,10 @@ class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
         return Response({"job": job.pk, "status": job.status, "created": created},
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
+    @extend_schema(request=ScenarioSerializer, responses=inline_serializer(
+        "ScenarioComparison", {"official_run": serializers.IntegerField(allow_null=True),
+                               "rows": serializers.JSONField(), "diff": serializers.JSONField(),
+                               "results": serializers.JSONField()}))
     @action(detail=False, methods=["post"])
     def scenario(self, request, org_slug=None):  # type: ignore[no-untyped-def]
         data = ScenarioSerializer(data=request.data)
@@ -212,26 +228,31 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
             return _refuse(exc)
         return Response(ReportSerializer(report).data)
 
+    @extend_schema(request=ReportActionSerializer, responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     @idempotent
     def review(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         return self._transition(request, "review")
 
+    @extend_schema(request=ReportActionSerializer, responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     @idempotent
     def submit(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         return self._transition(request, "submit")
 
+    @extend_schema(request=ReportActionSerializer, responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     @idempotent
     def approve(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         return self._transition(request, "approve")
 
+    @extend_schema(request=ReportActionSerializer, responses=ReportSerializer)
     @action(detail=True, methods=["post"], url_path="return")
     @idempotent
     def return_report(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         return self._transition(request, "return")
 
+    @extend_schema(request=ReportActionSerializer, responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     @idempotent
     def authorise(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
@@ -247,6 +268,16 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
         response["Content-Disposition"] = f'inline; filename="report-{report.pk}.pdf"'
         return response
 
+    @extend_schema(
+        request={"multipart/form-data": inline_serializer(
+            "ReportVerifyUpload", {"pdf": serializers.FileField()}),
+                 "application/pdf": OpenApiTypes.BINARY},
+        responses=inline_serializer("ReportVerification", {
+            "verified": serializers.BooleanField(), "message": serializers.CharField(),
+            "uploaded_sha256": serializers.CharField(),
+            "expected_sha256": serializers.CharField(allow_null=True),
+            "calculation_hash": serializers.CharField(allow_null=True),
+            "calculation_intact": serializers.BooleanField(allow_null=True)}))
     @action(detail=True, methods=["post"])
     def verify(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         """Upload the PDF as multipart ``pdf``, or send it as the raw body."""
@@ -277,6 +308,7 @@ class PaymentLineViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantVie
             queryset = queryset.filter(report_id=int(report))
         return queryset
 
+    @extend_schema(request=PaymentRecordSerializer, responses=PaymentLineSerializer)
     @action(detail=True, methods=["post"])
     @idempotent
     def record(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]

@@ -52,9 +52,18 @@ log = logging.getLogger(__name__)
 
 
 class AdjudicationError(Exception):
-    """A refusal the user should read (wrong state, missing data)."""
+    """A refusal the user should read (wrong state, missing data).
+
+    ``field`` names the input at fault when there is one (the API reports it, with 400: bad
+    input, not a conflict with the record's state)."""
 
     status_code = 400
+
+    def __init__(self, *args: Any, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
+        if field is not None:
+            self.status_code = 400
 
 
 class CalculationUnavailable(AdjudicationError):
@@ -278,11 +287,20 @@ def calculation_record(*, programme_year: ProgrammeYear, payload: Payload,
     return RunOutcome(run=run, created=True, report=report)
 
 
+def _refuse_final_before_year_end(programme_year: ProgrammeYear) -> None:
+    """The official run is the year's final calculation: refused (ValidationError naming
+    ``programme_year``) until the year has ended; what-if scenarios run any time."""
+    from agreements.services import programme_year_refuse_final_run
+
+    programme_year_refuse_final_run(programme_year=programme_year)
+
+
 def adjudication_run(*, programme_year: ProgrammeYear, user: User | None,
                      overrides: dict[str, Any] | None = None) -> RunOutcome:
     """Run the official calculation for a programme year (idempotent on unchanged inputs)."""
     if overrides:
         raise AdjudicationError("An official run takes no overrides; use a what-if scenario.")
+    _refuse_final_before_year_end(programme_year)
     payload = calculation_gather(programme_year=programme_year)
     return calculation_record(programme_year=programme_year, payload=payload, user=user)
 
@@ -293,6 +311,7 @@ def adjudication_run_start(*, programme_year: ProgrammeYear, user: User | None):
 
     from .tasks import adjudication_run_task
 
+    _refuse_final_before_year_end(programme_year)
     job = job_create(organization=programme_year.organization, kind="adjudication run",
                      user=user, params={"programme_year_id": programme_year.pk},
                      dedupe_key=f"adjudication-run:{programme_year.pk}")
@@ -484,7 +503,8 @@ def report_transition(*, report: AdjudicationReport, action: str, user: User | N
         raise TransitionForbidden(f"Your role ({role}) cannot {rule.label.lower()} a report.")
     comment = (comment or "").strip()
     if rule.comment_required and not comment:
-        raise AdjudicationError("Comments are required when returning a report.")
+        raise AdjudicationError("Comments are required when returning a report.",
+                                field="comment")
     with transaction.atomic():
         locked = AdjudicationReport.objects.select_for_update().get(pk=report.pk)
         if locked.status not in rule.from_statuses:
@@ -695,9 +715,9 @@ def payment_record(*, line: PaymentLine, paid_amount: Any, paid_on: dt.date, ref
     refuse_nul(reference, field="reference")
     if amount != line.amount:
         raise PaymentRefused(f"The amount paid ({amount:,.2f}) must equal the authorised "
-                             f"amount ({line.amount:,.2f}).")
+                             f"amount ({line.amount:,.2f}).", field="paid_amount")
     if paid_on > timezone.localdate():
-        raise PaymentRefused("The payment date cannot be in the future.")
+        raise PaymentRefused("The payment date cannot be in the future.", field="paid_on")
     with transaction.atomic():
         report = AdjudicationReport.objects.select_for_update().get(pk=line.report_id)
         if report.status != ReportStatus.AUTHORISED:

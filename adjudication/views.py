@@ -67,6 +67,9 @@ def run_start(request: HttpRequest, org_slug: str, programme_year_id: int) -> Ht
     except DuplicateJob as exc:
         job = exc.existing
         messages.info(request, "This calculation is already running; here is its progress.")
+    except ValidationError as refused:  # the year has not ended: no final run yet
+        messages.error(request, " ".join(refused.messages))
+        return redirect("adjudication_run_list", org_slug=org_slug)
     return redirect("job_detail", org_slug=org_slug, job_id=job.pk)
 
 

@@ -62,6 +62,7 @@ class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         serializer.instance = services.agreement_update(
             agreement=serializer.instance, data=self._data(serializer), user=self.request.user)
 
+    @extend_schema(request=s.TransitionSerializer, responses=s.AgreementSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.TransitionSerializer)
     def transition(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         agreement = self.get_object()
@@ -169,7 +170,12 @@ class PhysicianViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
 
 class _AgreementChild(Base):
-    """Rows that belong to an agreement: create/update go through ``save_service``."""
+    """Rows that belong to an agreement: create/update go through ``save_service``.
+
+    Subclasses list it FIRST, before DRF's mixins: ``CreateModelMixin.perform_create`` is a bare
+    ``serializer.save()`` and, earlier in the MRO, it would bypass the service (no organization,
+    none of the form's checks). ``TenantViewSet`` refuses such a class at import.
+    """
 
     def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
         raise NotImplementedError
@@ -186,8 +192,8 @@ class _AgreementChild(Base):
                                                 data=data, instance=serializer.instance)
 
 
-class ParticipationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                           mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+class ParticipationViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                           mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.Participation
     serializer_class = s.ParticipationSerializer
     permission_map = _map("agreement.view", "agreement.edit")
@@ -201,8 +207,8 @@ class ParticipationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                            participation=instance)
 
 
-class FMVOpinionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                        mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+class FMVOpinionViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.FMVOpinion
     serializer_class = s.FMVOpinionSerializer
     permission_map = _map("fmv.view", "fmv.edit")
@@ -216,8 +222,8 @@ class FMVOpinionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return opinion
 
 
-class DutyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                  mixins.UpdateModelMixin, _AgreementChild):
+class DutyViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                  mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.ManagementDuty
     serializer_class = s.DutySerializer
     permission_map = _map("agreement.view", "agreement.edit")
@@ -266,12 +272,14 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         sheet.refresh_from_db()
         return Response(s.TimeSheetSerializer(sheet).data)
 
+    @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.ReviewSerializer)
     def submit(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         sheet = services.timesheet_submit(timesheet=self.get_object(), user=request.user,
                                           acting_physician=self._acting())
         return self._respond(sheet)
 
+    @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.ReviewSerializer)
     def approve(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         note = s.ReviewSerializer(data=request.data)
@@ -280,6 +288,7 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                            note=note.validated_data["note"])
         return self._respond(sheet)
 
+    @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
     @action(detail=True, methods=["post"], url_path="return", url_name="return",
             serializer_class=s.ReviewSerializer)
     def return_(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -290,8 +299,8 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return self._respond(sheet)
 
 
-class CommitteeMeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                              mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+class CommitteeMeetingViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                              mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.CommitteeMeeting
     serializer_class = s.CommitteeMeetingSerializer
     permission_map = _map("committee.view", "committee.edit")
@@ -320,6 +329,7 @@ class ComplianceFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ba
             queryset = queryset.filter(resolved_at__isnull=False)
         return queryset
 
+    @extend_schema(request=s.ResolveSerializer, responses=s.ComplianceFlagSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.ResolveSerializer)
     def resolve(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         body = s.ResolveSerializer(data=request.data)
@@ -353,8 +363,8 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return response
 
 
-class MilestoneViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                       mixins.CreateModelMixin, mixins.UpdateModelMixin, _AgreementChild):
+class MilestoneViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.Milestone
     serializer_class = s.MilestoneSerializer
     permission_map = _map("agreement.view", "agreement.edit")

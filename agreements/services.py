@@ -1074,3 +1074,28 @@ def _notify_new_flags(*, organization: Organization, flags: list[ComplianceFlag]
         sent += _send(emails, "Reminder: time logs to submit",
                       f"Please log and submit your hours:\n\n{body}\n")
     return sent
+
+
+# ---------------------------------------------------------------------------------------------
+# Final calculations (savings and adjudication): only once the programme year has ended
+
+
+def _day(date: dt.date) -> str:
+    return f"{date.day} {date:%b %Y}"
+
+
+def programme_year_refuse_final_run(*, programme_year: ProgrammeYear,
+                                    field: str = "programme_year") -> None:
+    """A final calculation or adjudication run needs the whole year: refuse it before the
+    year's last day is over (its service dates would lie in the future); projections run
+    any time. "Today" is the installation's local date (organizations carry no time zone)."""
+    today = timezone.localdate()
+    if today > programme_year.end:
+        return
+    start, end = programme_year.start, programme_year.end
+    years = str(end.year) if start.year == end.year else f"{start.year}–{end.year}"
+    possible_from = end + dt.timedelta(days=1)
+    raise ValidationError(
+        {field: f"The {years} programme year ends on {_day(end)}; a final calculation is "
+                f"possible from {_day(possible_from)}. Run a projection instead."},
+        code="year_not_ended")

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django_scopes import scopes_disabled
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -41,6 +41,7 @@ class DefinitionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         model = IndicatorDefinition
         exclude = ["organization"]
         read_only_fields = ["agreement", "created_at", "template"]
+        validators: list = []  # the service refuses a duplicate key, naming the field
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         terms = attrs.get("terms") or getattr(self.instance, "terms", None)
@@ -165,7 +166,10 @@ class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return queryset.filter(agreement__in=_physician_agreements(self.membership))
 
     def perform_create(self, serializer) -> None:  # type: ignore[no-untyped-def]
-        serializer.save(organization=self.organization)
+        serializer.save(organization=self.organization)  # DefinitionSerializer.save: the service
+
+    def perform_update(self, serializer) -> None:  # type: ignore[no-untyped-def]
+        serializer.save()  # DefinitionSerializer.save calls services.definition_save
 
     def destroy(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         services.definition_delete(definition=self.get_object())
@@ -194,6 +198,7 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         return ResultEntrySerializer if self.action == "create" else ResultSerializer
 
+    @extend_schema(request=ResultEntrySerializer, responses={201: ResultSerializer})
     @idempotent
     def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         entry = ResultEntrySerializer(data=request.data)
@@ -251,6 +256,9 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
     def get_serializer_class(self):  # type: ignore[no-untyped-def]
         return ImportCreateSerializer if self.action == "create" else ImportSerializer
 
+    @extend_schema(request=ImportCreateSerializer, responses={202: inline_serializer(
+        "ImportAccepted", {"case_import": serializers.IntegerField(),
+                           "job": serializers.IntegerField()})})
     @idempotent
     def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         entry = ImportCreateSerializer(data=request.data)

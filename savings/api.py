@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -182,6 +182,9 @@ class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
             context["own_physician_id"] = membership.physician_id
         return context
 
+    @extend_schema(request=CalculationRequestSerializer, responses={202: inline_serializer(
+        "CalculationQueued", {"job": serializers.IntegerField(),
+                              "status": serializers.CharField()})})
     @action(detail=False, methods=["post"])
     @idempotent
     def run(self, request, **kwargs):  # type: ignore[no-untyped-def]
@@ -195,6 +198,8 @@ class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
                 overrides=body.validated_data.get("overrides") or None)
         except DuplicateJob as duplicate:
             job = duplicate.existing
-        except ValidationError as error:
-            raise serializers.ValidationError(error.messages) from error
+        except ValidationError as error:  # keep the field the service names
+            raise serializers.ValidationError(
+                error.message_dict if hasattr(error, "error_dict") else error.messages
+            ) from error
         return Response({"job": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)

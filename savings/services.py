@@ -949,6 +949,8 @@ def savings_calculation_run(*, programme_year: ProgrammeYear, user: User | None,
     if kind == CalculationKind.YEAR and overrides:
         raise ValidationError({"overrides": "A programme-year calculation takes no overrides; "
                                             "run a scenario."})
+    if kind == CalculationKind.YEAR:
+        _refuse_final_before_year_end(programme_year)
     if job_id is not None:
         job_progress(job_id, 10, "Gathering the year's data")
     computation = savings_for_year(programme_year=programme_year, overrides=overrides,
@@ -980,11 +982,19 @@ def savings_calculation_run(*, programme_year: ProgrammeYear, user: User | None,
     return calculation
 
 
+def _refuse_final_before_year_end(programme_year: ProgrammeYear) -> None:
+    from agreements.services import programme_year_refuse_final_run
+
+    programme_year_refuse_final_run(programme_year=programme_year)
+
+
 def savings_calculation_start(*, programme_year: ProgrammeYear, user: User | None,
                               kind: str = CalculationKind.YEAR,
                               overrides: dict[str, Any] | None = None) -> Job:
     from .tasks import savings_calculation_task
 
+    if kind == CalculationKind.YEAR:
+        _refuse_final_before_year_end(programme_year)
     if kind == CalculationKind.YEAR and overrides:
         raise ValidationError({"overrides": "A programme-year calculation takes no overrides; "
                                             "run a scenario."})

@@ -206,6 +206,9 @@ def calculation_start(request: HttpRequest, org_slug: str, agreement_pk: int) ->
     except DuplicateJob as duplicate:
         messages.info(request, str(duplicate))
         job = duplicate.existing
+    except ValidationError as refused:  # a final calculation before the year has ended
+        messages.error(request, " ".join(refused.messages))
+        return redirect(reverse("savings_agreement", args=[org_slug, agreement.pk]))
     return redirect(reverse("savings_job", args=[org_slug, agreement.pk, job.pk]))
 
 

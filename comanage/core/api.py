@@ -15,7 +15,7 @@ from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.http.request import RawPostDataException
 from django_scopes.manager import DisabledQuerySet
-from rest_framework import exceptions, permissions, viewsets
+from rest_framework import exceptions, mixins, permissions, viewsets
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -192,8 +192,38 @@ class TenantViewSet(viewsets.GenericViewSet):
         """Narrow to the physician's own rows; default: nothing (fail closed)."""
         return queryset.none()
 
-    def perform_create(self, serializer) -> None:  # type: ignore[no-untyped-def]
-        serializer.save(organization=self.organization)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _refuse_writes_bypassing_services(cls)
+
+
+#: DRF's default writes: a bare ``serializer.save()`` / ``instance.delete()``, no service.
+_BYPASSING_WRITES = {
+    "perform_create": (mixins.CreateModelMixin, mixins.CreateModelMixin.perform_create),
+    "perform_update": (mixins.UpdateModelMixin, mixins.UpdateModelMixin.perform_update),
+    "perform_destroy": (mixins.DestroyModelMixin, mixins.DestroyModelMixin.perform_destroy),
+}
+
+
+def _refuse_writes_bypassing_services(cls: type) -> None:
+    """Every write goes through a service, from the web form and from the API alike.
+
+    A view set that takes DRF's ``CreateModelMixin`` / ``UpdateModelMixin`` /
+    ``DestroyModelMixin`` must override the matching ``perform_*`` (or the action itself) with
+    a call to the service, and that override must come before the mixin in the MRO: listing the
+    mixins first silently puts DRF's bare ``serializer.save()`` back in charge (a 500 on NOT
+    NULL ``organization_id`` at create, and an update that skips every check of the form).
+    """
+    for name, (mixin, bare) in _BYPASSING_WRITES.items():
+        action = {"perform_create": "create", "perform_update": "update",
+                  "perform_destroy": "destroy"}[name]
+        if not issubclass(cls, mixin) or getattr(cls, action) is not getattr(mixin, action):
+            continue  # no such write, or the action itself is overridden (and calls a service)
+        if getattr(cls, name) is bare:
+            raise TypeError(
+                f"{cls.__module__}.{cls.__qualname__}.{name} is DRF's bare write, which bypasses "
+                f"the service: override it (calling the service) in a class listed before "
+                f"{mixin.__name__} in the bases.")
 
 
 def _fingerprint(request) -> str:  # type: ignore[no-untyped-def]

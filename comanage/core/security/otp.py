@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -59,24 +60,35 @@ def verify_code(request: HttpRequest, code: str) -> bool:
     A code is accepted once only (django-otp refuses a time step already used), and failures
     are throttled per device.
     """
-    code = (code or "").strip().replace(" ", "")
-    if not code.isdigit():
+    device = _device_accepting(request.user, code)
+    if device is None:
         return False
-    for device in devices_for_user(request.user, confirmed=True, for_verify=True):
-        if device.verify_token(code):
-            mark_verified(request, device)
-            return True
-    return False
+    mark_verified(request, device)
+    return True
 
 
 def device_code_valid(user: Any, code: str | None) -> bool:
     """Check a code against the user's confirmed devices without a session: for API clients
     signing with a token, who post the current code along with the action."""
+    return _device_accepting(user, code) is not None
+
+
+def _device_accepting(user: Any, code: str | None) -> Any:
+    """The confirmed device that accepts ``code`` (recording its use), or ``None``.
+
+    django-otp locks the devices (``for_verify``: ``select_for_update``) so that two requests
+    cannot both use one code; the lock needs a transaction, and production requests run in
+    autocommit (no ``ATOMIC_REQUESTS``), so the check opens its own. A refused code's throttle
+    count is committed with it (no exception leaves the block).
+    """
     code = (code or "").strip().replace(" ", "")
     if not code.isdigit():
-        return False
-    return any(device.verify_token(code)
-               for device in devices_for_user(user, confirmed=True, for_verify=True))
+        return None
+    with transaction.atomic():
+        for device in devices_for_user(user, confirmed=True, for_verify=True):
+            if device.verify_token(code):
+                return device
+    return None
 
 
 def session_two_factor_verified(request: Any) -> bool:
