@@ -27,7 +27,7 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=50)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comanage.settings.local")
-    from comanage.core.api_fuzz import fuzz_as_member, fuzz_as_outsider, load_schema
+    from tests.api.fuzzing import fuzz_as_member, fuzz_as_outsider, load_schema
 
     schema = load_schema(args.base)
     failed = False

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 from django_scopes import scopes_disabled
 
-from comanage.core.api_fuzz import fuzz_as_member, fuzz_as_outsider, load_schema
 from comanage.core.models import ApiToken, User
+from tests.api.fuzzing import fuzz_as_member, fuzz_as_outsider, load_schema
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 
