@@ -78,8 +78,7 @@ def test_role_matrix_on_every_page(world, setup, role):
         if role in allowed:
             assert status == 200, (name, role, status)
         else:
-            print("STATUS", name, role, status)
-            assert status in (403, 404), (name, role, status)
+            assert status == 403, (name, role, status)  # within the organization: 403
 
 
 def test_outsiders_get_404_with_a_ids_everywhere(world, setup):
