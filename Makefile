@@ -19,7 +19,7 @@ NEED_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { echo "make $@ needs Pyt
 ($(PYTHON) not found); install with: sudo apt-get install -y python3.11 python3.11-venv \
 (or set PYTHON=/path/to/python3.11)" >&2; exit 3; }
 
-.PHONY: run test install migrate demo lint typecheck bench backup restore clean
+.PHONY: run test install migrate demo lint typecheck bench backup restore clean checks mypy-baseline
 
 $(BIN)/python:
 	@echo "==> Creating $(VENV) with $(PYTHON)"
@@ -48,14 +48,35 @@ run:
 	@$(MAKE) --no-print-directory install
 	@$(BIN)/python scripts/run_dev.py --host '$(HOST)' --port '$(PORT)'
 
+# Locally the test database is kept between runs (--reuse-db; add PYTEST_ARGS=--create-db to
+# rebuild it); CI (.ci/run sets CI) creates a fresh database every time.
+REUSE_DB := $(if $(CI),,--reuse-db)
+
 ## test: install and run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 test:
 	$(NEED_PYTHON)
 	@$(PYTHON) scripts/system_deps.py --for test
 	@$(MAKE) --no-print-directory install
-	$(BIN)/python -m ruff check .
+	@$(MAKE) --no-print-directory checks
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=comanage.settings.test
-	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} --dist loadgroup $(REUSE_DB) $(PYTEST_ARGS)
+
+## checks: the static gates `make test` runs before pytest, all of them even when one fails
+## (the same as the pre-commit hooks in .pre-commit-config.yaml)
+CHECKS := check-ruff check-format check-types check-imports check-deps
+.PHONY: checks $(CHECKS)
+checks: install
+	@$(MAKE) --no-print-directory -k $(CHECKS)
+check-ruff:
+	$(BIN)/python -m ruff check .
+check-format:
+	$(BIN)/python -m ruff format --check .
+check-types:
+	$(BIN)/python scripts/mypy_gate.py
+check-imports:
+	$(BIN)/lint-imports
+check-deps:
+	$(BIN)/deptry .
 
 lint: install
 	$(BIN)/python -m ruff check .
@@ -63,6 +84,10 @@ lint: install
 
 typecheck: install
 	$(BIN)/python -m mypy comanage agreements indicators savings adjudication
+
+## mypy-baseline: lower mypy-baseline.json after fixing type errors (it never rises)
+mypy-baseline: install
+	$(BIN)/python scripts/mypy_gate.py --update
 
 bench: install
 	$(BIN)/python bench/run_all.py

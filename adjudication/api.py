@@ -35,8 +35,8 @@ class _Ordered:
 
     ordering: list[str] = []
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        return super().get_queryset().order_by(*self.ordering)  # type: ignore[misc]
+    def get_queryset(self):
+        return super().get_queryset().order_by(*self.ordering)
 
 
 class RunSerializer(PhysicianNarrowing, serializers.ModelSerializer):
@@ -70,7 +70,7 @@ class ReportTransitionSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     comment = serializers.CharField(allow_blank=True)
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         fields = super().get_fields()
         fields["from"] = fields.pop("from_")
         return fields
@@ -85,7 +85,7 @@ class ReportSerializer(PhysicianNarrowing, serializers.ModelSerializer):
                   "calculation_hash", "pdf_sha256", "frozen_at", "created_at", "transitions"]
 
     @extend_schema_field(ReportTransitionSerializer(many=True))
-    def get_transitions(self, obj):  # type: ignore[no-untyped-def]
+    def get_transitions(self, obj):
         return [{"from": t.from_status, "to": t.to_status, "actor": t.actor_name,
                  "role": t.actor_role, "at": t.at.isoformat(), "comment": t.comment}
                 for t in obj.transitions.order_by("at", "pk")]
@@ -164,13 +164,13 @@ class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
     permission_map = {"list": "calculation.view", "retrieve": "calculation.view",
                       "start": "calculation.run", "scenario": "scenario.run"}
 
-    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+    def get_serializer_class(self):
         return RunDetailSerializer if self.action == "retrieve" else RunSerializer
 
     @extend_schema(request=RunStartSerializer, responses=dict.fromkeys((200, 202), _RUN_QUEUED))
     @action(detail=False, methods=["post"])
     @idempotent
-    def start(self, request, org_slug=None):  # type: ignore[no-untyped-def]
+    def start(self, request, org_slug=None):
         data = RunStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         year = _programme_year(data.validated_data["programme_year"])
@@ -187,7 +187,7 @@ class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
                                "rows": serializers.JSONField(), "diff": serializers.JSONField(),
                                "results": serializers.JSONField()}))
     @action(detail=False, methods=["post"])
-    def scenario(self, request, org_slug=None):  # type: ignore[no-untyped-def]
+    def scenario(self, request, org_slug=None):
         data = ScenarioSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         year = _programme_year(data.validated_data["programme_year"])
@@ -212,7 +212,7 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
                       "submit": "report.prepare", "approve": "report.approve",
                       "return_report": "report.approve", "authorise": "report.authorise"}
 
-    def _transition(self, request, action_name: str):  # type: ignore[no-untyped-def]
+    def _transition(self, request, action_name: str):
         report = self.get_object()
         data = TransitionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -231,36 +231,36 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
     @extend_schema(request=ReportActionSerializer, responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     @idempotent
-    def review(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def review(self, request, org_slug=None, pk=None):
         return self._transition(request, "review")
 
     @extend_schema(request=ReportActionSerializer, responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     @idempotent
-    def submit(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def submit(self, request, org_slug=None, pk=None):
         return self._transition(request, "submit")
 
     @extend_schema(request=ReportActionSerializer, responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     @idempotent
-    def approve(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def approve(self, request, org_slug=None, pk=None):
         return self._transition(request, "approve")
 
     @extend_schema(request=ReportActionSerializer, responses=ReportSerializer)
     @action(detail=True, methods=["post"], url_path="return")
     @idempotent
-    def return_report(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def return_report(self, request, org_slug=None, pk=None):
         return self._transition(request, "return")
 
     @extend_schema(request=ReportActionSerializer, responses=ReportSerializer)
     @action(detail=True, methods=["post"])
     @idempotent
-    def authorise(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def authorise(self, request, org_slug=None, pk=None):
         return self._transition(request, "authorise")
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
-    def pdf(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def pdf(self, request, org_slug=None, pk=None):
         report = self.get_object()
         if not report.pdf:
             raise exceptions.NotFound("The PDF has not been rendered yet.")
@@ -279,7 +279,7 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
             "calculation_hash": serializers.CharField(allow_null=True),
             "calculation_intact": serializers.BooleanField(allow_null=True)}))
     @action(detail=True, methods=["post"])
-    def verify(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def verify(self, request, org_slug=None, pk=None):
         """Upload the PDF as multipart ``pdf``, or send it as the raw body."""
         report = self.get_object()
         upload = request.FILES.get("pdf")
@@ -301,7 +301,7 @@ class PaymentLineViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantVie
     permission_map = {"list": "payment.view", "retrieve": "payment.view",
                       "record": "payment.record"}
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         queryset = super().get_queryset()
         report = self.request.query_params.get("report")
         if report and report.isdigit():
@@ -311,7 +311,7 @@ class PaymentLineViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantVie
     @extend_schema(request=PaymentRecordSerializer, responses=PaymentLineSerializer)
     @action(detail=True, methods=["post"])
     @idempotent
-    def record(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def record(self, request, org_slug=None, pk=None):
         line = self.get_object()
         data = PaymentRecordSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -329,18 +329,18 @@ class StatementViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewS
     queryset = PhysicianStatement.objects.select_related("report")
     ordering = ["-report__created_at", "physician__last_name"]
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         return super().get_queryset().filter(report__status__in=FROZEN_STATUSES)
     serializer_class = StatementSerializer
     permission_map = {"list": "statement.view", "retrieve": "statement.view",
                       "pdf": "statement.view"}
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(physician_id=self.membership.physician_id)
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
-    def pdf(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def pdf(self, request, org_slug=None, pk=None):
         statement = self.get_object()
         response = HttpResponse(bytes(statement.pdf), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="statement-{statement.pk}.pdf"'

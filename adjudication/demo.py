@@ -30,7 +30,7 @@ def _year(agreement_name: str, calendar_year: int, organization: Any) -> Program
     return ProgrammeYear.objects.filter(agreement=agreement, start__year=calendar_year).first()
 
 
-def _take(report, users, steps, stdout):  # type: ignore[no-untyped-def]
+def _take(report, users, steps, stdout):
     who = {"review": Role.ADMINISTRATOR, "submit": Role.ADMINISTRATOR, "approve": Role.COUNSEL,
            "authorise": Role.CEO}
     for step in steps:
@@ -42,7 +42,7 @@ def _take(report, users, steps, stdout):  # type: ignore[no-untyped-def]
     return report
 
 
-def _adjudicate(organization, users, name, calendar_year, steps, stdout, pay=False):  # type: ignore[no-untyped-def]
+def _adjudicate(organization, users, name, calendar_year, steps, stdout, pay=False):
     year = _year(name, calendar_year, organization)
     if year is None:
         stdout.write(f"  adjudication: {name} {calendar_year} not in the demo data, skipped")
@@ -74,7 +74,7 @@ def _adjudicate(organization, users, name, calendar_year, steps, stdout, pay=Fal
     return report
 
 
-def seed(*, organization, users, password, stdout) -> None:  # type: ignore[no-untyped-def]
+def seed(*, organization, users, password, stdout) -> None:
     with scope(organization=organization):
         _adjudicate(organization, users, ORTHO, 2024,
                     ["review", "submit", "approve", "authorise"], stdout, pay=True)

@@ -12,9 +12,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from comanage.core.money import DecimalDigits
 from comanage.core.tenancy import TenantModel
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 
 
 class FrozenRecord(Exception):
@@ -62,12 +63,12 @@ class CalculationRun(TenantModel):
     def __str__(self) -> str:
         return f"{self.agreement} · {self.programme_year.label} · v{self.version}"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.pop("_allow_update", False):
             raise FrozenRecord("A calculation run is never edited; run a new version instead.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def delete(self, *args, **kwargs):
         raise FrozenRecord("A calculation run is never deleted.")
 
     def physician_ids(self) -> set[int]:
@@ -103,7 +104,7 @@ class Distribution(TenantModel):
     def __str__(self) -> str:
         return f"{self.physician}: {self.amount} ({self.component})"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         if self.pk is not None:
             raise FrozenRecord("Distribution rows belong to a run and are never edited.")
         super().save(*args, **kwargs)
@@ -168,7 +169,7 @@ class AdjudicationReport(TenantModel):
     def is_frozen(self) -> bool:
         return self.status in FROZEN_STATUSES
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         if self.pk is not None:
             stored = type(self).objects.filter(pk=self.pk).values_list("status", flat=True).first()
             if stored in FROZEN_STATUSES:
@@ -176,7 +177,7 @@ class AdjudicationReport(TenantModel):
                                    "correction is a new version.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def delete(self, *args, **kwargs):
         raise FrozenRecord("Adjudication reports are never deleted.")
 
     def physician_ids(self) -> set[int]:

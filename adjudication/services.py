@@ -94,7 +94,7 @@ class PaymentRefused(AdjudicationError):
 # Gathering the inputs (the other apps' services)
 
 
-def _agreements_selectors():  # type: ignore[no-untyped-def]
+def _agreements_selectors():
     try:
         from agreements import selectors
     except ImportError:  # pragma: no cover - the app is part of the project
@@ -305,7 +305,7 @@ def adjudication_run(*, programme_year: ProgrammeYear, user: User | None,
     return calculation_record(programme_year=programme_year, payload=payload, user=user)
 
 
-def adjudication_run_start(*, programme_year: ProgrammeYear, user: User | None):  # type: ignore[no-untyped-def]
+def adjudication_run_start(*, programme_year: ProgrammeYear, user: User | None):
     """Queue the run as a background job; two people starting it at once get one job."""
     from comanage.core.jobs import job_create, job_enqueue
 

@@ -12,7 +12,7 @@ from .models import AdjudicationReport
 
 
 @tenant_task(acks_late=True)
-def adjudication_run_task(*, organization, job, **_kwargs):  # type: ignore[no-untyped-def]
+def adjudication_run_task(*, organization, job, **_kwargs):
     from django.urls import reverse
 
     from . import services
@@ -44,7 +44,7 @@ def adjudication_run_task(*, organization, job, **_kwargs):  # type: ignore[no-u
 
 
 @tenant_task(autoretry_for=(ConnectionError,), max_retries=3, retry_backoff=True)
-def report_render_task(*, organization, report_id: int):  # type: ignore[no-untyped-def]
+def report_render_task(*, organization, report_id: int):
     from . import services
 
     report = AdjudicationReport.objects.get(pk=report_id)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from agreements.models import ProgrammeYear
 from comanage.core.exports import csv_response
+from comanage.core.http import OrgRequest
 from comanage.core.jobs import DuplicateJob
 from comanage.core.security import require_recent_otp
 from comanage.core.views import check_permission, org_view
@@ -243,13 +244,13 @@ def payment_record(request: HttpRequest, org_slug: str, report_id: int,
 
 
 @org_view("statement.view")
-def statement_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+def statement_list(request: OrgRequest, org_slug: str) -> HttpResponse:
     return render(request, "adjudication/statement_list.html", {
         "statements": selectors.statements_visible(membership=request.membership)})
 
 
 @org_view("statement.view")
-def statement_pdf(request: HttpRequest, org_slug: str, statement_id: int) -> HttpResponse:
+def statement_pdf(request: OrgRequest, org_slug: str, statement_id: int) -> HttpResponse:
     statement = get_object_or_404(selectors.statements_visible(membership=request.membership),
                                   pk=statement_id)
     check_permission(request, "statement.view", statement)

@@ -51,20 +51,20 @@ class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return m.Agreement.objects.select_related("practice").prefetch_related(
             "programme_years")
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(participations__physician_id=self.own_physician_id).distinct()
 
-    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_create(self, serializer):
         serializer.instance = services.agreement_create(
             organization=self.organization, data=self._data(serializer), user=self.request.user)
 
-    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_update(self, serializer):
         serializer.instance = services.agreement_update(
             agreement=serializer.instance, data=self._data(serializer), user=self.request.user)
 
     @extend_schema(request=s.TransitionSerializer, responses=s.AgreementSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.TransitionSerializer)
-    def transition(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def transition(self, request, *args, **kwargs):
         agreement = self.get_object()
         serializer = s.TransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -74,7 +74,7 @@ class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     @extend_schema(responses=s.ActivationBlockersSerializer)
     @action(detail=True, methods=["get"])
-    def blockers(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def blockers(self, request, *args, **kwargs):
         agreement = self.get_object()
         return Response({"activation": services.activation_blockers(agreement=agreement)})
 
@@ -85,19 +85,19 @@ class ProgrammeYearViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Bas
     permission_map = {"list": "agreement.view", "retrieve": "agreement.view",
                       "fixed_fee": "timelog.view", "approval_blockers": "flag.view"}
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
 
     @extend_schema(responses=s.InstalmentLineSerializer(many=True))
     @action(detail=True, methods=["get"], url_path="fixed-fee", pagination_class=None)
-    def fixed_fee(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def fixed_fee(self, request, *args, **kwargs):
         year = self.get_object()
         lines = selectors.fixed_fee_schedule(programme_year=year)
         return Response(s.InstalmentLineSerializer(lines, many=True).data)
 
     @extend_schema(responses=s.ApprovalBlockersSerializer)
     @action(detail=True, methods=["get"], url_path="approval-blockers")
-    def approval_blockers(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def approval_blockers(self, request, *args, **kwargs):
         year = self.get_object()
         return Response({"blockers": selectors.approval_blockers(programme_year=year)})
 
@@ -111,21 +111,21 @@ class TermsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     serializer_class = s.TermsSerializer
     permission_map = _map("agreement.view", "agreement.edit")
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
 
     @idempotent
-    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
 
-    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_create(self, serializer):
         data = self._data(serializer)
         agreement = data.pop("agreement")
         serializer.instance = services.amendment_create(
             agreement=agreement, effective_from=data.pop("effective_from", None),
             reason=data.pop("reason", ""), data=data, user=self.request.user)
 
-    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_update(self, serializer):
         data = self._data(serializer)
         data.pop("agreement", None)
         serializer.instance = services.terms_update(terms=serializer.instance, data=data,
@@ -139,11 +139,11 @@ class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     permission_map = _map("physician.view", "physician.edit")
     search_fields = ["name", "contact_name"]
 
-    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_create(self, serializer):
         serializer.instance = services.practice_save(organization=self.organization,
                                                      data=self._data(serializer))
 
-    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_update(self, serializer):
         serializer.instance = services.practice_save(organization=self.organization,
                                                      data=self._data(serializer),
                                                      practice=serializer.instance)
@@ -156,14 +156,14 @@ class PhysicianViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     permission_map = _map("physician.view", "physician.edit")
     search_fields = ["last_name", "first_name", "npi", "specialty"]
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(pk=self.own_physician_id)
 
-    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_create(self, serializer):
         serializer.instance = services.physician_save(organization=self.organization,
                                                       data=self._data(serializer))
 
-    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_update(self, serializer):
         serializer.instance = services.physician_save(organization=self.organization,
                                                       data=self._data(serializer),
                                                       physician=serializer.instance)
@@ -177,15 +177,15 @@ class _AgreementChild(Base):
     none of the form's checks). ``TenantViewSet`` refuses such a class at import.
     """
 
-    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+    def save_service(self, *, agreement, data, instance):
         raise NotImplementedError
 
-    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_create(self, serializer):
         data = self._data(serializer)
         agreement = data.pop("agreement")
         serializer.instance = self.save_service(agreement=agreement, data=data, instance=None)
 
-    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_update(self, serializer):
         data = self._data(serializer)
         data.pop("agreement", None)
         serializer.instance = self.save_service(agreement=serializer.instance.agreement,
@@ -199,10 +199,10 @@ class ParticipationViewSet(_AgreementChild, mixins.ListModelMixin, mixins.Retrie
     permission_map = _map("agreement.view", "agreement.edit")
     search_fields = ["physician__last_name", "agreement__name"]
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(physician_id=self.own_physician_id)
 
-    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+    def save_service(self, *, agreement, data, instance):
         return services.participation_save(agreement=agreement, data=data,
                                            participation=instance)
 
@@ -214,7 +214,7 @@ class FMVOpinionViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveM
     permission_map = _map("fmv.view", "fmv.edit")
     search_fields = ["valuator", "agreement__name"]
 
-    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+    def save_service(self, *, agreement, data, instance):
         data.pop("warnings", None)
         opinion, warnings = services.fmv_opinion_save(agreement=agreement, data=data,
                                                       opinion=instance)
@@ -229,10 +229,10 @@ class DutyViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMi
     permission_map = _map("agreement.view", "agreement.edit")
     search_fields = ["name"]
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
 
-    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+    def save_service(self, *, agreement, data, instance):
         return services.duty_save(agreement=agreement, data=data, duty=instance)
 
 
@@ -254,13 +254,13 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         wanted = self.request.query_params.get("status")
         return queryset.filter(status=wanted) if wanted else queryset
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(physician_id=self.own_physician_id)
 
     def _acting(self) -> m.Physician | None:
         return self.membership.physician if self.membership.role == "physician" else None
 
-    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_create(self, serializer):
         data = self._data(serializer)
         serializer.instance = services.timesheet_save(
             agreement=data["agreement"], physician=data["physician"], month=data["month"],
@@ -274,14 +274,14 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.ReviewSerializer)
-    def submit(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def submit(self, request, *args, **kwargs):
         sheet = services.timesheet_submit(timesheet=self.get_object(), user=request.user,
                                           acting_physician=self._acting())
         return self._respond(sheet)
 
     @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.ReviewSerializer)
-    def approve(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def approve(self, request, *args, **kwargs):
         note = s.ReviewSerializer(data=request.data)
         note.is_valid(raise_exception=True)
         sheet = services.timesheet_approve(timesheet=self.get_object(), user=request.user,
@@ -291,7 +291,7 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
     @action(detail=True, methods=["post"], url_path="return", url_name="return",
             serializer_class=s.ReviewSerializer)
-    def return_(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def return_(self, request, *args, **kwargs):
         note = s.ReviewSerializer(data=request.data)
         note.is_valid(raise_exception=True)
         sheet = services.timesheet_return(timesheet=self.get_object(), user=request.user,
@@ -306,11 +306,11 @@ class CommitteeMeetingViewSet(_AgreementChild, mixins.ListModelMixin, mixins.Ret
     permission_map = _map("committee.view", "committee.edit")
     search_fields = ["minutes", "agreement__name"]
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(
             agreement__participations__physician_id=self.own_physician_id).distinct()
 
-    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+    def save_service(self, *, agreement, data, instance):
         return services.committee_meeting_save(agreement=agreement, data=data, meeting=instance)
 
 
@@ -331,7 +331,7 @@ class ComplianceFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ba
 
     @extend_schema(request=s.ResolveSerializer, responses=s.ComplianceFlagSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.ResolveSerializer)
-    def resolve(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def resolve(self, request, *args, **kwargs):
         body = s.ResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         flag = services.flag_resolve(flag=self.get_object(), user=request.user,
@@ -347,14 +347,14 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                       "download": "document.view", "create": "document.upload"}
     search_fields = ["title", "original_name"]
 
-    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+    def perform_create(self, serializer):
         data = self._data(serializer)
         serializer.instance = services.document_upload(
             agreement=data["agreement"], kind=data["kind"], title=data.get("title", ""),
             upload=data["file"], user=self.request.user)
 
     @action(detail=True, methods=["get"])
-    def download(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def download(self, request, *args, **kwargs):
         document = self.get_object()
         response = FileResponse(document.file.open("rb"), as_attachment=True,
                                 filename=document.original_name,
@@ -370,9 +370,9 @@ class MilestoneViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveMo
     permission_map = _map("agreement.view", "agreement.edit")
     search_fields = ["name", "owner"]
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
 
-    def save_service(self, *, agreement, data, instance):  # type: ignore[no-untyped-def]
+    def save_service(self, *, agreement, data, instance):
         return services.milestone_save(agreement=agreement, data=data, milestone=instance)
 

@@ -36,7 +36,7 @@ def apply_errors(form: forms.Form, exc: ValidationError) -> None:
             form.add_error(None, message)
 
 
-def _scoped_formfield(db_field, **kwargs):  # type: ignore[no-untyped-def]
+def _scoped_formfield(db_field, **kwargs):
     """Relation fields start empty (fail closed); each form sets its tenant-scoped choices."""
     model = db_field.related_model if db_field.is_relation else None
     if model is not None and hasattr(model, "organization"):
@@ -64,7 +64,7 @@ class AgreementPartiesForm(ScopedModelForm):
         fields = ["kind", "name", "practice", "service_line", "service_line_custom",
                   "program_administrator", "administrator_contact"]
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["practice"].queryset = Practice.objects.all()
         from comanage.core.models import User
@@ -81,7 +81,7 @@ class AgreementCreateForm(AgreementPartiesForm):
         widgets = _dates("term_start", "term_end")
         help_texts = {"term_end": "Leave empty for the default (three programme years)."}
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["term_end"].required = False
 
@@ -114,7 +114,7 @@ class TermsPolicyForm(ScopedModelForm):
               "Severity tolerance (±%)", "quality_tolerance_pct": "Quality tolerance (±%)",
               "reprice_baseline": "Reprice the baseline at current prices"}
 
-    def __init__(self, *args, kind: str = "", frozen: bool = False, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, kind: str = "", frozen: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         for name, label in self.LABELS.items():
             if name in self.fields:
@@ -156,7 +156,7 @@ class PhysicianForm(ScopedModelForm):
         model = Physician
         fields = ["npi", "first_name", "last_name", "specialty", "practice", "email"]
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["practice"].queryset = Practice.objects.all()
         self.fields["npi"].validators = []  # the service checks and names the NPI rule
@@ -170,7 +170,7 @@ class ParticipationForm(ScopedModelForm):
                   "termination_reason", "for_cause", "ownership_pct"]
         widgets = _dates("join_date", "leave_date", "termination_date")
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["physician"].queryset = Physician.objects.all()
 
@@ -202,7 +202,7 @@ class CommitteeMeetingForm(ScopedModelForm):
         widgets = {"held_on": DATE,
                    "physicians_present": forms.CheckboxSelectMultiple}
 
-    def __init__(self, *args, agreement=None, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, agreement=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["physicians_present"].queryset = Physician.objects.filter(
             participations__agreement=agreement).distinct()

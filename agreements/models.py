@@ -11,14 +11,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from comanage.core.money import round_money
+from comanage.core.money import DecimalDigits, round_money
 from comanage.core.tenancy import TenantModel
 
 from .validators import validate_npi
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
-PERCENT = {"max_digits": 7, "decimal_places": 4}
-HOURS = {"max_digits": 7, "decimal_places": 2}
+MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
+PERCENT: DecimalDigits = {"max_digits": 7, "decimal_places": 4}
+HOURS: DecimalDigits = {"max_digits": 7, "decimal_places": 2}
 
 
 class Practice(TenantModel):
@@ -325,7 +325,7 @@ class Participation(TenantModel):
         return f"{self.physician} in {self.agreement}"
 
     @property
-    def end_date(self):  # type: ignore[no-untyped-def]
+    def end_date(self):
         dates = [d for d in (self.leave_date, self.termination_date) if d]
         return min(dates) if dates else None
 
@@ -377,7 +377,7 @@ class FMVOpinion(TenantModel):
             return round_money(self.fixed_hours * self.hourly_rate)
         return self.fixed_annual
 
-    def covers(self, start, end) -> bool:  # type: ignore[no-untyped-def]
+    def covers(self, start, end) -> bool:
         return self.effective_start <= start and self.effective_end >= end
 
 

@@ -12,11 +12,11 @@ from . import models as m
 class ScopedRelated(serializers.PrimaryKeyRelatedField):
     """A relation limited to the request's organization (the scoped manager filters it)."""
 
-    def __init__(self, model: type, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, model: type, **kwargs):
         self.model = model
         super().__init__(**kwargs)
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         return self.model.objects.all()
 
 
@@ -79,7 +79,7 @@ class TermsSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         extra_kwargs = {"physician_share_pct": {"validators": []},
                         "agreement": {"read_only": False}}
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         fields = super().get_fields()
         fields["agreement"] = ScopedRelated(m.Agreement)
         return fields
@@ -92,7 +92,7 @@ class ParticipationSerializer(PhysicianNarrowing, serializers.ModelSerializer):
                   "termination_reason", "for_cause", "ownership_pct"]
         validators: list = []  # the service refuses a duplicate, naming the field
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         fields = super().get_fields()
         fields["agreement"] = ScopedRelated(m.Agreement)
         fields["physician"] = ScopedRelated(m.Physician)
@@ -110,12 +110,12 @@ class FMVOpinionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
                   "fixed_hours", "hourly_rate", "fixed_portion", "max_incentive", "rate_p25",
                   "rate_p50", "rate_p75", "rate_p90", "justification", "warnings"]
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         fields = super().get_fields()
         fields["agreement"] = ScopedRelated(m.Agreement)
         return fields
 
-    def get_warnings(self, obj) -> list[str]:  # type: ignore[no-untyped-def]
+    def get_warnings(self, obj) -> list[str]:
         return getattr(obj, "warnings", [])
 
 
@@ -126,7 +126,7 @@ class DutySerializer(PhysicianNarrowing, serializers.ModelSerializer):
                   "max_monthly_hours"]
         validators: list = []  # the service refuses a duplicate, naming the field
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         fields = super().get_fields()
         fields["agreement"] = ScopedRelated(m.Agreement)
         return fields
@@ -137,7 +137,7 @@ class TimeEntrySerializer(serializers.ModelSerializer):
         model = m.TimeEntry
         fields = ["duty", "hours", "description"]
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         fields = super().get_fields()
         fields["duty"] = ScopedRelated(m.ManagementDuty)
         fields["description"] = serializers.CharField(allow_blank=True, required=False,
@@ -157,13 +157,13 @@ class TimeSheetSerializer(PhysicianNarrowing, serializers.ModelSerializer):
                             "review_note"]
         validators: list = []
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         fields = super().get_fields()
         fields["agreement"] = ScopedRelated(m.Agreement)
         fields["physician"] = ScopedRelated(m.Physician)
         return fields
 
-    def get_total_hours(self, obj) -> str:  # type: ignore[no-untyped-def]
+    def get_total_hours(self, obj) -> str:
         return str(sum((e.hours for e in obj.entries.all()), start=0))
 
 
@@ -177,7 +177,7 @@ class CommitteeMeetingSerializer(PhysicianNarrowing, serializers.ModelSerializer
         fields = ["id", "agreement", "held_on", "physicians_present", "hospital_attendees",
                   "administrator_attendees", "minutes"]
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         fields = super().get_fields()
         fields["agreement"] = ScopedRelated(m.Agreement)
         fields["physicians_present"] = ScopedRelated(m.Physician, many=True, required=False)
@@ -206,7 +206,7 @@ class DocumentSerializer(PhysicianNarrowing, serializers.ModelSerializer):
                   "uploaded_by", "uploaded_at"]
         read_only_fields = ["original_name", "sha256", "size", "uploaded_by", "uploaded_at"]
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         fields = super().get_fields()
         fields["agreement"] = ScopedRelated(m.Agreement)
         fields["title"] = serializers.CharField(required=False, allow_blank=True, default="")
@@ -221,12 +221,12 @@ class MilestoneSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         fields = ["id", "agreement", "name", "position", "owner", "due_date", "status",
                   "completed_on", "overdue"]
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         fields = super().get_fields()
         fields["agreement"] = ScopedRelated(m.Agreement)
         return fields
 
-    def get_overdue(self, obj) -> bool:  # type: ignore[no-untyped-def]
+    def get_overdue(self, obj) -> bool:
         from django.utils import timezone
 
         return obj.status != m.MilestoneStatus.DONE and obj.due_date < timezone.localdate()

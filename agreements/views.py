@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from comanage.core.exports import csv_response
+from comanage.core.http import OrgRequest
 from comanage.core.permissions import is_own_only, membership_can
 from comanage.core.versioning import data_version, page_cached
 from comanage.core.views import object_history, org_view
@@ -110,7 +111,7 @@ def agreement_list(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @org_view("agreement.edit")
-def agreement_create(request: HttpRequest, org_slug: str) -> HttpResponse:
+def agreement_create(request: OrgRequest, org_slug: str) -> HttpResponse:
     form = f.AgreementCreateForm(request.POST or None,
                                  initial={"organization_id": request.organization.pk})
     return _form_page(
@@ -123,7 +124,7 @@ def agreement_create(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @org_view("agreement.view")
-def agreement_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpResponse:
     organization_id = request.organization.pk
     # The version is read before any data: what is cached under it is never older than it.
     version = data_version(organization_id)
@@ -201,7 +202,7 @@ SETUP_STEPS = [("parties", "Parties"), ("term", "Term"), ("fmv", "FMV opinion"),
 
 
 @org_view("agreement.edit")
-def agreement_setup(request: HttpRequest, org_slug: str, pk: int, step: str) -> HttpResponse:
+def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> HttpResponse:
     """The guided setup, from draft to executed."""
     agreement = get_checked(request, Agreement, pk, "agreement.edit")
     names = [s for s, _ in SETUP_STEPS]
@@ -307,7 +308,7 @@ def terms_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
 
 
 @org_view("agreement.view")
-def fee_schedule(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+def fee_schedule(request: OrgRequest, org_slug: str, pk: int) -> HttpResponse:
     year = get_object_or_404(ProgrammeYear.objects.select_related("agreement"), pk=pk)
     get_checked(request, Agreement, year.agreement_id, "agreement.view")
     if not membership_can(request.membership, "timelog.view"):
@@ -347,7 +348,7 @@ def practice_list(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @org_view("physician.edit")
-def practice_form(request: HttpRequest, org_slug: str, pk: int | None = None) -> HttpResponse:
+def practice_form(request: OrgRequest, org_slug: str, pk: int | None = None) -> HttpResponse:
     practice = get_checked(request, Practice, pk, "physician.edit") if pk else None
     form = f.PracticeForm(request.POST or None, instance=copy.copy(practice))
     return _form_page(
@@ -390,7 +391,7 @@ def physician_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
 
 
 @org_view("physician.edit")
-def physician_form(request: HttpRequest, org_slug: str, pk: int | None = None) -> HttpResponse:
+def physician_form(request: OrgRequest, org_slug: str, pk: int | None = None) -> HttpResponse:
     physician = get_checked(request, Physician, pk, "physician.edit") if pk else None
     form = f.PhysicianForm(request.POST or None, instance=copy.copy(physician))
     return _form_page(
@@ -600,7 +601,7 @@ def flag_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
 
 @org_view("flag.resolve")
 @require_POST
-def compliance_scan_now(request: HttpRequest, org_slug: str) -> HttpResponse:
+def compliance_scan_now(request: OrgRequest, org_slug: str) -> HttpResponse:
     result = services.compliance_scan(organization=request.organization)
     messages.success(request, f"Scan finished: {len(result.raised)} new, {result.updated} still "
                               f"open, {result.cleared} cleared.")

@@ -128,7 +128,7 @@ class _IndicatorViewSet(TenantViewSet):
 
     model: Any = None
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             with scopes_disabled():
                 return self.model.objects.none()
@@ -144,7 +144,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicat
     serializer_class = TemplateSerializer
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view"}
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset  # the global library holds no tenant data
 
 
@@ -156,22 +156,22 @@ class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                       "create": "indicator.edit", "update": "indicator.edit",
                       "partial_update": "indicator.edit", "destroy": "indicator.edit"}
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         queryset = super().get_queryset().order_by("agreement", "terms", "position")
         agreement = self.request.query_params.get("agreement")
         return queryset.filter(agreement_id=agreement) if agreement and agreement.isdigit() \
             else queryset
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(agreement__in=_physician_agreements(self.membership))
 
-    def perform_create(self, serializer) -> None:  # type: ignore[no-untyped-def]
+    def perform_create(self, serializer) -> None:
         serializer.save(organization=self.organization)  # DefinitionSerializer.save: the service
 
-    def perform_update(self, serializer) -> None:  # type: ignore[no-untyped-def]
+    def perform_update(self, serializer) -> None:
         serializer.save()  # DefinitionSerializer.save calls services.definition_save
 
-    def destroy(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def destroy(self, request, *args, **kwargs):
         services.definition_delete(definition=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -182,7 +182,7 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
                       "create": "indicator.edit", "fhir": "indicator.view"}
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         queryset = super().get_queryset().select_related("definition", "case_import").order_by(
             "definition", "period_start", "-version")
         params = self.request.query_params
@@ -192,15 +192,15 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
             queryset = queryset.filter(is_current=True)
         return queryset
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(definition__agreement__in=_physician_agreements(self.membership))
 
-    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+    def get_serializer_class(self):
         return ResultEntrySerializer if self.action == "create" else ResultSerializer
 
     @extend_schema(request=ResultEntrySerializer, responses={201: ResultSerializer})
     @idempotent
-    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create(self, request, *args, **kwargs):
         entry = ResultEntrySerializer(data=request.data)
         entry.is_valid(raise_exception=True)
         data = entry.validated_data
@@ -216,7 +216,7 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
 
     @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
-    def fhir(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
+    def fhir(self, request, pk=None, **kwargs):
         from .views import result_measure_report
 
         result = self.get_object()
@@ -253,14 +253,14 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
             raise Conflict(error.messages[0]) from error
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+    def get_serializer_class(self):
         return ImportCreateSerializer if self.action == "create" else ImportSerializer
 
     @extend_schema(request=ImportCreateSerializer, responses={202: inline_serializer(
         "ImportAccepted", {"case_import": serializers.IntegerField(),
                            "job": serializers.IntegerField()})})
     @idempotent
-    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create(self, request, *args, **kwargs):
         entry = ImportCreateSerializer(data=request.data)
         entry.is_valid(raise_exception=True)
         data = entry.validated_data
@@ -307,15 +307,15 @@ class ActionPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indic
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
                       "create": "indicator.edit"}
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         queryset = super().get_queryset().prefetch_related("steps").order_by("status", "due_date")
         year = self.request.query_params.get("programme_year", "")
         return queryset.filter(programme_year_id=year) if year.isdigit() else queryset
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.none()
 
-    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create(self, request, *args, **kwargs):
         entry = ActionPlanSerializer(data=request.data)
         entry.is_valid(raise_exception=True)
         data = entry.validated_data
@@ -341,10 +341,10 @@ class IncentiveViewSet(mixins.RetrieveModelMixin, _IndicatorViewSet):
     permission_map = {"retrieve": "indicator.view"}
     conflict_actions = {"retrieve"}  # read by comanage.core.schema: 409 when a result is missing
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(agreement__in=_physician_agreements(self.membership))
 
-    def retrieve(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def retrieve(self, request, *args, **kwargs):
         year = self.get_object()
         try:
             if request.query_params.get("projection") in ("1", "true"):

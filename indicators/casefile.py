@@ -58,7 +58,7 @@ class Problems:
         if len(self.items) < MAX_PROBLEMS:
             self.items.append(Problem(row, column, message))
 
-    def add_rows(self, mask: np.ndarray, column: str, message_for) -> None:  # type: ignore[no-untyped-def]
+    def add_rows(self, mask: np.ndarray, column: str, message_for) -> None:
         """One problem per flagged row; only the first ones are materialised."""
         positions = np.flatnonzero(mask)
         self.total += len(positions)

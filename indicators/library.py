@@ -148,7 +148,7 @@ TEMPLATES: list[dict] = [
 ]
 
 
-def templates_load(template_model) -> int:  # type: ignore[no-untyped-def]
+def templates_load(template_model) -> int:
     """Create or refresh the library (by key); used by the data migration and tests."""
     from decimal import Decimal
 

@@ -10,12 +10,12 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django_scopes import ScopedManager
 
-from comanage.core.tenancy import TenantModel
+from comanage.core.money import DecimalDigits
+from comanage.core.tenancy import TenantManager, TenantModel
 
-VALUE = {"max_digits": 14, "decimal_places": 4}
-PERCENT = {"max_digits": 7, "decimal_places": 4}
+VALUE: DecimalDigits = {"max_digits": 14, "decimal_places": 4}
+PERCENT: DecimalDigits = {"max_digits": 7, "decimal_places": 4}
 
 
 class Kind(models.TextChoices):
@@ -269,7 +269,7 @@ class CaseMembership(models.Model):
     # 6.1 s -> see bench/indicators_bench.py).
     pk = models.CompositePrimaryKey("case_import_id", "row_number")
 
-    objects = ScopedManager(organization="organization")
+    objects = TenantManager()
 
     class Meta:
         ordering = ["case_import", "row_number"]

@@ -462,7 +462,7 @@ class ImportOutcome:
 
 
 def case_import_apply(*, case_import: CaseImport, user: User | None = None,
-                      progress=None) -> ImportOutcome:  # type: ignore[no-untyped-def]
+                      progress=None) -> ImportOutcome:
     """Validate the whole file, evaluate every indicator, then store memberships and new result
     versions in one transaction. Raises ``casefile.CaseFileRefused`` (nothing stored)."""
     import time
@@ -744,7 +744,7 @@ def _result_input(result: IndicatorResult | None, score: Decimal | None,
 
 
 def _incentive_inputs(*, programme_year: ProgrammeYear, overrides: Mapping[str, Any] | None,
-                      interim: bool):  # type: ignore[no-untyped-def]
+                      interim: bool):
     terms = terms_for_year(programme_year=programme_year)
     definitions = definitions_in_force(programme_year=programme_year)
     # Strict: an unknown key, a non-finite or unbounded number is a 400 naming the field.

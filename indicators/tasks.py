@@ -17,7 +17,7 @@ IMPORT_JOB_KIND = "indicator case import"
 
 
 @tenant_task(max_retries=0)
-def case_import_run(*, organization, job) -> None:  # type: ignore[no-untyped-def]
+def case_import_run(*, organization, job) -> None:
     case_import = CaseImport.objects.select_related("agreement", "programme_year").get(
         pk=job.params["case_import"])
     try:

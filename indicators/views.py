@@ -384,7 +384,7 @@ def result_fhir(request: HttpRequest, org_slug: str, agreement_pk: int, result_p
     return response
 
 
-def _drilldown(request: HttpRequest, agreement_pk: int, result_pk: int):  # type: ignore[no-untyped-def]
+def _drilldown(request: HttpRequest, agreement_pk: int, result_pk: int):
     agreement, result = _result(request, agreement_pk, result_pk)
     _no_physicians(request)
     if result.source != ResultSource.CASE_FILE or result.case_import is None:
@@ -427,7 +427,7 @@ def result_cases_csv(request: HttpRequest, org_slug: str, agreement_pk: int, res
     names = list(membership.CV_BITS if kind == "continuous_variable" else membership.BITS)
     index = result.indicator_index or 0
 
-    def lines():  # type: ignore[no-untyped-def]
+    def lines():
         for case in rows.iterator(chunk_size=5000):
             byte = membership.code_byte(case.codes, index)
             flags = membership.flags_decode(byte, kind=kind)

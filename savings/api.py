@@ -117,7 +117,7 @@ class CalculationRequestSerializer(serializers.Serializer):
 class _Base(TenantViewSet):
     model: type
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(
             agreement__participations__physician_id=self.membership.physician_id).distinct()
 
@@ -132,7 +132,7 @@ class OpportunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def base_queryset(self) -> QuerySet:
         return SavingsOpportunity.objects.select_related("agreement").order_by("agreement", "key")
 
-    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -187,7 +187,7 @@ class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
                               "status": serializers.CharField()})})
     @action(detail=False, methods=["post"])
     @idempotent
-    def run(self, request, **kwargs):  # type: ignore[no-untyped-def]
+    def run(self, request, **kwargs):
         """Queue a calculation (programme year, projection or what-if scenario): 202 + job."""
         body = CalculationRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -7,10 +7,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from comanage.core.money import DecimalDigits
 from comanage.core.tenancy import TenantModel, TenantOwned
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
-COST = {"max_digits": 16, "decimal_places": 4}
+MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
+COST: DecimalDigits = {"max_digits": 16, "decimal_places": 4}
 
 
 class OpportunityStatus(models.TextChoices):

@@ -102,7 +102,7 @@ def usage_frame(*, data_import: DataImport) -> pd.DataFrame:
         if isinstance(value, Decimal):
             return str(value)
         if hasattr(value, "isoformat"):
-            return value.isoformat()  # type: ignore[no-any-return]
+            return value.isoformat()
         return str(value)
 
     data = [[text(v) for v in row] for row in rows]

@@ -735,7 +735,7 @@ def _already_distributed(programme_year: ProgrammeYear) -> tuple[Decimal, list[d
 
 def _key_indicators(programme_year: ProgrammeYear) -> list[engine.KeyIndicatorOutcome]:
     try:
-        from indicators.services import key_indicator_outcomes  # type: ignore[attr-defined]
+        from indicators.services import key_indicator_outcomes
     except ImportError:
         return []
     return list(key_indicator_outcomes(programme_year=programme_year))

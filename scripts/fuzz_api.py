@@ -37,7 +37,7 @@ def main() -> int:
                         help="send the write-example table's cases first (see above)")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comanage.settings.local")
-    from comanage.core.api_fuzz import fuzz_as_member, fuzz_as_outsider, load_schema
+    from tests.api.fuzzing import fuzz_as_member, fuzz_as_outsider, load_schema
 
     explicit = _write_examples(args.org, args.token) if args.write_examples else None
 

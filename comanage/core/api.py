@@ -90,7 +90,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 class OrganizationMember(permissions.BasePermission):
     """The user must belong to the URL's organization; outsiders get 404, never 403."""
 
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def has_permission(self, request, view) -> bool:
         organization = getattr(request._request, "organization", None)
         if organization is None:
             return True  # not an organization URL
@@ -105,7 +105,7 @@ class OrganizationMember(permissions.BasePermission):
 class DeclaredPermission(permissions.BasePermission):
     """Checks the permission the view declares for the current action, in one place."""
 
-    def _permission(self, view) -> str | None:  # type: ignore[no-untyped-def]
+    def _permission(self, view) -> str | None:
         permission_map: dict[str, str] = getattr(view, "permission_map", {})
         action = getattr(view, "action", None)
         if action is None:
@@ -118,7 +118,7 @@ class DeclaredPermission(permissions.BasePermission):
             raise exceptions.PermissionDenied(f"No permission is declared for '{action}'.")
         return permission_map[action]
 
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def has_permission(self, request, view) -> bool:
         if getattr(request, "membership", None) is None:
             return getattr(request._request, "organization", None) is None
         permission = self._permission(view)
@@ -129,7 +129,7 @@ class DeclaredPermission(permissions.BasePermission):
                 f"Your role ({request.membership.get_role_display()}) cannot do this.")
         return True
 
-    def has_object_permission(self, request, view, obj) -> bool:  # type: ignore[no-untyped-def]
+    def has_object_permission(self, request, view, obj) -> bool:
         permission = self._permission(view)
         if permission is None:
             return True
@@ -153,17 +153,17 @@ class TenantViewSet(viewsets.GenericViewSet):
     lookup_value_regex = r"[0-9]+"
 
     @property
-    def organization(self):  # type: ignore[no-untyped-def]
+    def organization(self):
         return self.request._request.organization
 
     @property
-    def membership(self):  # type: ignore[no-untyped-def]
+    def membership(self):
         # None while drf-spectacular inspects the view with a mock request (no membership).
         return getattr(self.request, "membership", None)
 
     model: type | None = None
 
-    def base_queryset(self):  # type: ignore[no-untyped-def]
+    def base_queryset(self):
         """The rows this view set starts from, built per request inside the tenant scope:
         ``model.objects.all()``, a class-level ``queryset``, or an override of this method."""
         if self.queryset is None and self.model is not None:
@@ -176,7 +176,7 @@ class TenantViewSet(viewsets.GenericViewSet):
             return models.QuerySet(model=queryset.model, query=queryset.query.chain())
         return super().get_queryset()
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         queryset = self.base_queryset()
         if getattr(self, "swagger_fake_view", False):
             return queryset.none()
@@ -188,7 +188,7 @@ class TenantViewSet(viewsets.GenericViewSet):
             queryset = self.filter_own(queryset)
         return queryset
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         """Narrow to the physician's own rows; default: nothing (fail closed)."""
         return queryset.none()
 
@@ -226,7 +226,7 @@ def _refuse_writes_bypassing_services(cls: type) -> None:
                 f"{mixin.__name__} in the bases.")
 
 
-def _fingerprint(request) -> str:  # type: ignore[no-untyped-def]
+def _fingerprint(request) -> str:
     """What makes two requests "the same": method, path, query and body."""
     digest = hashlib.sha256(request.method.encode() + b" " + request.get_full_path().encode())
     try:
@@ -250,7 +250,7 @@ def idempotent(method: Callable) -> Callable:
     response and does nothing twice; reusing a key for a different request is refused."""
 
     @functools.wraps(method)
-    def wrapper(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(self, request, *args, **kwargs):
         key = request.headers.get("Idempotency-Key")
         if not key:
             return method(self, request, *args, **kwargs)

@@ -16,7 +16,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
 
     keyword = "Bearer"
 
-    def authenticate(self, request):  # type: ignore[no-untyped-def]
+    def authenticate(self, request):
         header = authentication.get_authorization_header(request).decode(errors="replace")
         if not header:
             return None
@@ -41,11 +41,11 @@ class TokenAuthentication(authentication.BaseAuthentication):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token.user, token
 
-    def authenticate_header(self, request) -> str:  # type: ignore[no-untyped-def]
+    def authenticate_header(self, request) -> str:
         return self.keyword
 
 
-def _needs_two_factor(user) -> bool:  # type: ignore[no-untyped-def]
+def _needs_two_factor(user) -> bool:
     from .security.otp import two_factor_enabled, user_requires_2fa
 
     return two_factor_enabled() and user_requires_2fa(user)
@@ -71,7 +71,7 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
 
     scope = "token"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         if isinstance(request.auth, ApiToken):
             ident = f"token-{request.auth.pk}"
         elif request.user and request.user.is_authenticated:
@@ -80,11 +80,11 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
             ident = self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
-    def get_ident(self, request) -> str:  # type: ignore[no-untyped-def]
+    def get_ident(self, request) -> str:
         # X-Forwarded-For only from a trusted proxy (DRF's own reading believes anyone's).
         return client_ip(request) or "unknown"
 
-    def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def allow_request(self, request, view) -> bool:
         if self.rate is None:
             return True
         self.key = self.get_cache_key(request, view)

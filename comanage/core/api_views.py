@@ -115,7 +115,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
     ordering = ["-created_at", "-id"]
     lookup_url_kwarg = "job_id"
 
-    def filter_own(self, queryset):  # type: ignore[no-untyped-def]
+    def filter_own(self, queryset):
         return queryset.filter(created_by=self.request.user)
 
     def check_object_permissions(self, request: Request, obj: Any) -> None:
@@ -177,7 +177,7 @@ class SessionOnly(permissions.BasePermission):
 
     message = "API tokens are managed from a signed-in session, not with a token."
 
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def has_permission(self, request, view) -> bool:
         return not isinstance(request.auth, ApiToken)
 
 
@@ -203,7 +203,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     lookup_value_regex = r"[0-9]+"
     comanage_permission = None  # not organization-scoped: only the user's own tokens
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ApiToken.objects.none()
         return ApiToken.objects.filter(user=self.request.user)

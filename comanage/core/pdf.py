@@ -84,7 +84,7 @@ def _static_roots() -> list[Path]:
 def _fetcher_class() -> type:
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    class SafeURLFetcher(URLFetcher):  # type: ignore[misc]
+    class SafeURLFetcher(URLFetcher):
         """WeasyPrint's fetcher limited to ``data:`` and the product's static files."""
 
         def __init__(self) -> None:

@@ -50,7 +50,7 @@ class SchemaGenerator(BaseSchemaGenerator):
     data-free escape the tenancy rules allow.
     """
 
-    def get_schema(self, request=None, public=False):  # type: ignore[no-untyped-def]
+    def get_schema(self, request=None, public=False):
         with scopes_disabled():
             return super().get_schema(request=request, public=public)
 
@@ -59,7 +59,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     target_class = "comanage.core.api_auth.TokenAuthentication"
     name = "bearerAuth"
 
-    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+    def get_security_definition(self, auto_schema):
         return {
             "type": "http",
             "scheme": "bearer",

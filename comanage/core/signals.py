@@ -16,7 +16,7 @@ def _beat() -> None:
 
 
 @worker_ready.connect
-def _start_heartbeat(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def _start_heartbeat(sender=None, **kwargs) -> None:
     _beat()
     timer = getattr(sender, "timer", None)
     if timer is not None:
@@ -24,7 +24,7 @@ def _start_heartbeat(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-
 
 
 @worker_shutdown.connect
-def _stop_heartbeat(**kwargs) -> None:  # type: ignore[no-untyped-def]
+def _stop_heartbeat(**kwargs) -> None:
     cache.delete(HEARTBEAT_KEY)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django_scopes import ScopedManager, scope, scopes_disabled
@@ -21,7 +21,20 @@ from simple_history.models import HistoricalRecords
 if TYPE_CHECKING:
     from .models import Organization
 
-__all__ = ["TenantModel", "TenantOwned", "organization_scope", "scope", "scopes_disabled"]
+__all__ = [
+    "TenantManager", "TenantModel", "TenantOwned", "organization_scope", "scope", "scopes_disabled",
+]
+
+
+if TYPE_CHECKING:  # to mypy (and django-stubs), a plain Manager
+
+    class TenantManager(models.Manager[Any]):
+        pass
+
+else:  # django-scopes builds its manager class inside a function: give it a name mypy can find
+
+    class TenantManager(type(ScopedManager(organization="organization"))):
+        """The default manager of tenant-owned rows: no query without an active scope."""
 
 
 class TenantOwned(models.Model):
@@ -31,7 +44,7 @@ class TenantOwned(models.Model):
         "core.Organization", on_delete=models.PROTECT, related_name="+", editable=False
     )
 
-    objects = ScopedManager(organization="organization")
+    objects = TenantManager()
 
     class Meta:
         abstract = True

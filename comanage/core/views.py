@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from .http import OrgRequest
 from .jobs import job_live_state
 from .models import ApiToken, Job, token_expiry
 from .permissions import PERMISSION_TABLE, is_own_only, membership_can
@@ -108,9 +109,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @org_view("org.view")
-def org_home(request: HttpRequest, org_slug: str) -> HttpResponse:
+def org_home(request: OrgRequest, org_slug: str) -> HttpResponse:
     """Each role lands on its own workspace."""
-    role = request.membership.role  # type: ignore[attr-defined]
+    role = request.membership.role
     for url_name in settings.COMANAGE_ROLE_HOMES.get(role, []):
         try:
             return redirect(reverse(url_name, kwargs={"org_slug": org_slug}))
@@ -155,7 +156,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 @org_view("job.view")
-def job_progress(request: HttpRequest, org_slug: str, job_id: int) -> HttpResponse:
+def job_progress(request: OrgRequest, org_slug: str, job_id: int) -> HttpResponse:
     """The progress bar fragment, polled by htmx until the job finishes."""
     job = get_object_or_404(Job, pk=job_id)
     if request.membership.role == "physician" and job.created_by_id != request.user.pk:
@@ -171,7 +172,7 @@ def job_progress(request: HttpRequest, org_slug: str, job_id: int) -> HttpRespon
 
 
 @org_view("job.view")
-def job_detail(request: HttpRequest, org_slug: str, job_id: int) -> HttpResponse:
+def job_detail(request: OrgRequest, org_slug: str, job_id: int) -> HttpResponse:
     job = get_object_or_404(Job, pk=job_id)
     if request.membership.role == "physician" and job.created_by_id != request.user.pk:
         raise Http404
@@ -179,7 +180,7 @@ def job_detail(request: HttpRequest, org_slug: str, job_id: int) -> HttpResponse
 
 
 @org_view("job.view")
-def job_errors_csv(request: HttpRequest, org_slug: str, job_id: int) -> HttpResponse:
+def job_errors_csv(request: OrgRequest, org_slug: str, job_id: int) -> HttpResponse:
     """The downloadable error report: row, column, reason."""
     from .exports import csv_response
 

@@ -30,7 +30,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "simple_history",
-    "rules.apps.AutodiscoverRulesConfig",
     "django_htmx",
     "axes",
     "django_otp",
@@ -96,7 +95,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "core.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "rules.permissions.ObjectPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
     "comanage.core.security.oidc.OrganizationOIDCBackend",
 ]

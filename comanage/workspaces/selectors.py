@@ -566,13 +566,13 @@ def adjudication_to_prepare(*, today: dt.date) -> list[AdjudicationItem]:
     return items
 
 
-def timesheets_awaiting_approval():  # type: ignore[no-untyped-def]
+def timesheets_awaiting_approval():
     return (TimeSheet.objects.filter(status=TimeSheetStatus.SUBMITTED)
             .select_related("agreement", "physician")
             .annotate(total_hours=Sum("entries__hours")).order_by("month", "agreement__name"))
 
 
-def flags_open():  # type: ignore[no-untyped-def]
+def flags_open():
     return (ComplianceFlag.objects.filter(resolved_at__isnull=True)
             .select_related("agreement", "physician", "programme_year")
             .order_by("-blocking", "-opened_at"))

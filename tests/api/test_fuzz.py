@@ -16,8 +16,8 @@ from django.core.management import call_command
 from django_scopes import scopes_disabled
 
 from agreements.models import Physician
-from comanage.core.api_fuzz import fuzz_as_member, fuzz_as_outsider, load_schema
 from comanage.core.models import ApiToken, Organization, User
+from tests.api.fuzzing import fuzz_as_member, fuzz_as_outsider, load_schema
 from tests.api.write_examples import explicit_cases, walk_day
 from tests.conftest import World
 

@@ -601,10 +601,10 @@ def walk_day() -> Any:
 
 
 def explicit_cases(world: Any, tokens: dict[str, str]) -> Any:
-    """The table as the fuzz's explicit cases (comanage.core.api_fuzz.ExplicitCase): per
+    """The table as the fuzz's explicit cases (tests.api.fuzzing.ExplicitCase): per
     operation in walk order, the refused body then the valid one, each built when reached.
     ``tokens`` maps the roles the examples act as (administrator, counsel, ceo) to raw tokens."""
-    from comanage.core.api_fuzz import ExplicitCase
+    from tests.api.fuzzing import ExplicitCase
 
     w = Walk(world)
     examples = examples_for(w)

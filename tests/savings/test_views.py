@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
+from django.urls import reverse
 
 from savings import services
 from savings.models import DataImport, SavingsCalculation, SavingsOpportunity
@@ -75,7 +78,7 @@ def test_role_matrix_on_every_page(world, setup, role):
         if role in allowed:
             assert status == 200, (name, role, status)
         else:
-            assert status in (403, 404), (name, role, status)
+            assert status == 403, (name, role, status)  # within the organization: 403
 
 
 def test_outsiders_get_404_with_a_ids_everywhere(world, setup):
@@ -93,8 +96,12 @@ def test_outsiders_get_404_with_a_ids_everywhere(world, setup):
 
 
 def test_anonymous_is_sent_to_log_in(world, setup):
-    response = world.client("anonymous").get(setup["urls"]["agreement"][0])
-    assert response.status_code in (302, 401, 403)
+    url = setup["urls"]["agreement"][0]
+    response = world.client("anonymous").get(url)
+    assert response.status_code == 302
+    location = urlsplit(response["Location"])
+    assert location.path == reverse("login")
+    assert parse_qs(location.query) == {"next": [url]}
 
 
 def test_a_physician_sees_only_their_own_distribution(world, setup):

@@ -107,7 +107,7 @@ class _ProviderSettings:
 
     _provider_settings: dict[str, Any]
 
-    def get_settings(self, attr: str, *args: Any) -> Any:  # type: ignore[override]
+    def get_settings(self, attr: str, *args: Any) -> Any:
         if attr in getattr(self, "_provider_settings", {}):
             return self._provider_settings[attr]
         return import_from_settings(attr, *args)
@@ -127,7 +127,7 @@ class OrganizationOIDCBackend(_ProviderSettings, OIDCAuthenticationBackend):
         self.UserModel = get_user_model()
         self.provider: OIDCProvider | None = None
 
-    def authenticate(self, request: HttpRequest | None, nonce: str | None = None,  # type: ignore[override]
+    def authenticate(self, request: HttpRequest | None, nonce: str | None = None,
                      code_verifier: str | None = None, **kwargs: Any) -> Any:
         if request is None or kwargs or (nonce is None and code_verifier is None):
             return None  # a password sign-in, not the OIDC callback

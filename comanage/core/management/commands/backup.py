@@ -14,12 +14,12 @@ class Command(BaseCommand):
     help = ("Back up the database (pg_dump custom format; SQLite: a copy) and uploaded files, "
             "with a manifest. --organization writes one organization's extract instead.")
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--output", required=True, type=Path,
                             help="Folder in which the backup folder is created.")
         parser.add_argument("--organization", help="Slug: that organization's rows and files.")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         organization = None
         if options["organization"]:
             organization = Organization.objects.filter(slug=options["organization"]).first()

@@ -10,11 +10,11 @@ from .seed_demo import DEMO_PASSWORD
 class Command(BaseCommand):
     help = "Print the demo logins."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--url", default="http://127.0.0.1:8000",
                             help="Where the server listens (make run HOST=… PORT=…).")
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         with scopes_disabled():
             memberships = list(
                 Membership.objects.select_related("user", "organization", "physician")

@@ -14,12 +14,12 @@ class Command(BaseCommand):
             "replaces the database in one transaction (or copies the SQLite file) and the "
             "uploaded files. Stop the web server and the worker first.")
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("path", type=Path)
         parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
                             help="Do not ask for confirmation.")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         try:
             manifest = read_manifest(options["path"])
         except BackupError as exc:

@@ -51,12 +51,12 @@ def demo_email(slug: str, role: str) -> str:
 class Command(BaseCommand):
     help = "Load demo organizations, users of every role and several years of synthetic data."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--force-production", action="store_true",
             help=f"Load the demo even under production settings (or set {FORCE_ENV}=true).")
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         refuse_in_production("seed_demo", options["force_production"],
                              "the demo creates users of every role with a published password "
                              f"({DEMO_PASSWORD!r})")

@@ -16,17 +16,17 @@ from comanage.core.models import Organization
 class Command(DjangoShellCommand):
     help = DjangoShellCommand.help + " --organization SLUG enters that organization's scope."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser) -> None:
         super().add_arguments(parser)
         parser.add_argument("--organization", "-o", metavar="SLUG",
                             help="Enter this organization's tenant scope.")
 
-    def get_namespace(self, **options):  # type: ignore[no-untyped-def]
+    def get_namespace(self, **options):
         namespace = super().get_namespace(**options)
         namespace["organization"] = getattr(self, "_organization", None)
         return namespace
 
-    def handle(self, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, **options) -> None:
         slug = options.pop("organization", None)
         if not slug:
             self.stderr.write("No organization scope: tenant-owned queries will raise. "

@@ -107,12 +107,12 @@ def scale_organization(*, organization: Organization, agreements: int) -> int:
 class Command(BaseCommand):
     help = "Copy an organization's demo agreements until it has N (for load tests)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--organization", default="riverside")
         parser.add_argument("--agreements", type=int, default=20)
         parser.add_argument("--force-production", action="store_true")
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         from comanage.core.management.commands.seed_demo import refuse_in_production
 
         refuse_in_production("scale_demo", options["force_production"],

@@ -1,0 +1,27 @@
+"""The request as the views see it, typed for mypy.
+
+``TenantMiddleware`` sets ``organization`` and ``membership`` (and ``all_memberships``) on every
+request whose URL carries an organization; django-htmx's middleware sets ``htmx``. Views behind
+``org_view`` / ``OrgPermissionMixin`` take an ``OrgRequest`` instead of a bare ``HttpRequest``
+so that ``request.membership.role`` is checked rather than ignored.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.http import HttpRequest
+
+if TYPE_CHECKING:
+    from django_htmx.middleware import HtmxDetails
+
+    from .models import Membership, Organization
+
+
+class OrgRequest(HttpRequest):
+    """An ``HttpRequest`` inside an organization (never instantiated: an annotation only)."""
+
+    organization: Organization
+    membership: Membership
+    all_memberships: list[Membership]
+    htmx: HtmxDetails
