@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "indicators",
     "savings",
     "adjudication",
+    "comanage.core.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -328,3 +329,8 @@ for _proxy in COMANAGE_TRUSTED_PROXIES:
         ) from None
 AXES_CLIENT_IP_CALLABLE = "comanage.core.security.clientip.client_ip"
 AXES_USERNAME_CALLABLE = "comanage.core.security.clientip.login_username"
+
+# Webhooks: an endpoint on a loopback, private or link-local address (or over plain http) is
+# refused, so the server cannot be made to call into the hospital's network. Tests and local
+# development receive deliveries on 127.0.0.1 and turn this on.
+COMANAGE_WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)

@@ -13,3 +13,4 @@ WHITENOISE_USE_FINDERS = True
 # The local demo lets administrators, counsel and CEOs in without an authenticator app;
 # REQUIRE_2FA=true turns the gate on (production always has it on; the browser tests use it).
 COMANAGE_REQUIRE_2FA = env_bool("REQUIRE_2FA", False)
+COMANAGE_WEBHOOKS_ALLOW_PRIVATE = True  # deliveries to a local test server
