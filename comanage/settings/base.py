@@ -247,6 +247,9 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "comanage.core.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    # Every JSON response: money with two decimals, percentages with four (one rule).
+    "DEFAULT_RENDERER_CLASSES": ["comanage.core.api_renderers.JSONRenderer",
+                                 "comanage.core.api_renderers.BrowsableAPIRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["comanage.core.api_auth.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env_str("API_RATE_LIMIT", "600/minute")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
