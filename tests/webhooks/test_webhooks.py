@@ -375,3 +375,25 @@ def test_the_secret_never_reaches_the_history(world):
 def test_money_in_payloads_has_two_decimals():
     assert services._money(Decimal("5")) == "5.00"
     assert services._money(Decimal("1234.5")) == "1234.50"
+
+
+def test_a_refused_import_is_delivered_as_import_refused(world, api, receiver,
+                                                         django_capture_on_commit_callbacks):
+    """The savings import job records ``import.refused`` (one line in its task)."""
+    from savings import services as savings_services
+    from tests.savings.helpers import example_a_agreement, upload, usage_csv, year
+
+    created = _register(api, receiver.url, ["import.refused", "import.applied"])
+    agreement = example_a_agreement(world)
+    with world.scope():
+        data_import = savings_services.data_import_receive(
+            agreement=agreement, kind="usage", period="programme",
+            upload=upload("u.csv", usage_csv([{"quantity": "-1"}])),
+            user=world.users["administrator"], programme_year=year(agreement, 1))
+    with django_capture_on_commit_callbacks(execute=True), world.scope():
+        savings_services.data_import_start(data_import=data_import,
+                                           user=world.users["administrator"])
+    bodies = _verified(receiver, created["secret"])
+    assert [b["type"] for b in bodies] == ["import.refused"]
+    assert bodies[0]["data"]["object"]["import"] == data_import.pk
+    assert bodies[0]["data"]["object"]["status"] == "failed"
