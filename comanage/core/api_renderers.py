@@ -23,8 +23,8 @@ class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
 
 
 class CSVRenderer(renderers.BaseRenderer):
-    """``{"columns": [...], "rows": [[...], ...]}`` as CSV (formulas neutralised); an error
-    body (``{"errors": [...]}``) as rows of field, code and message."""
+    """``{"columns": [...], "rows": [[...], ...]}`` as CSV (formulas neutralised). An error
+    body (``{"errors": [...]}``) stays the API's one JSON error shape, as documented."""
 
     media_type = "text/csv"
     format = "csv"
@@ -33,8 +33,10 @@ class CSVRenderer(renderers.BaseRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None,
                renderer_context: dict[str, Any] | None = None) -> bytes:
         if isinstance(data, dict) and "errors" in data:
-            rows = [[e.get("field"), e.get("code"), e.get("message")] for e in data["errors"]]
-            return csv_text(["field", "code", "message"], rows).encode()
+            response = (renderer_context or {}).get("response")
+            if response is not None:
+                response["Content-Type"] = "application/json"
+            return JSONRenderer().render(data)
         if isinstance(data, dict) and "columns" in data:
             return csv_text(data["columns"], data.get("rows", [])).encode()
         return b""

@@ -38,8 +38,8 @@ def test_payment_lines_before_approval_are_a_409(world, api, recorded, steps):
     for fmt in ("json", "csv"):
         response = api("administrator").get(_lines_url(report), {"format": fmt})
         assert response.status_code == 409
-        text = response.content.decode()
-        assert "from counsel's approval on" in text
+        assert response["Content-Type"] == "application/json"  # errors keep one shape
+        assert "from counsel's approval on" in response.json()["errors"][0]["message"]
 
 
 def test_approved_report_exports_planned_lines_then_stored_ones(world, api, recorded):
