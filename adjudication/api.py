@@ -7,18 +7,25 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
 from rest_framework.response import Response
 
 from agreements.models import ProgrammeYear
-from comanage.core.api import TenantViewSet, idempotent
+from comanage.core.api import Conflict, TenantViewSet, idempotent
+from comanage.core.api_renderers import CSVRenderer, JSONRenderer
 from comanage.core.inputs import as_drf_error
 from comanage.core.jobs import DuplicateJob
 from comanage.core.security import device_code_valid, two_factor_enabled
 from comanage.core.security.narrowing import PhysicianNarrowing
+from comanage.core.serialise import jsonable
 
 from . import services
 from .models import (
@@ -28,6 +35,8 @@ from .models import (
     PaymentLine,
     PhysicianStatement,
 )
+from .payment_exports import COLUMNS as EXPORT_COLUMNS
+from .payment_exports import ExportNotReady, payment_lines_export, payment_lines_rows
 
 
 class _Ordered:
@@ -131,6 +140,33 @@ class ScenarioSerializer(serializers.Serializer):
         return attrs
 
 
+class RunFiguresSerializer(serializers.Serializer):
+    """Every figure of a calculation run (``runs/<id>/figures/``)."""
+
+    run = serializers.IntegerField()
+    agreement = serializers.IntegerField()
+    programme_year = serializers.IntegerField()
+    version = serializers.IntegerField()
+    kind = serializers.CharField()
+    rules_version = serializers.CharField()
+    calculation_hash = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    results = serializers.DictField()
+    figures = serializers.DictField()
+    flags = serializers.ListField(child=serializers.DictField())
+    distributions = serializers.ListField(child=serializers.DictField())
+
+
+class PaymentLinesExportSerializer(serializers.Serializer):
+    """An approved report's payment lines for accounts payable."""
+
+    report = serializers.DictField()
+    lines = serializers.ListField(child=serializers.DictField())
+    total = serializers.CharField()
+    paid = serializers.CharField()
+    authorised = serializers.BooleanField()
+
+
 def _refuse(exc: services.AdjudicationError) -> Response:
     if isinstance(exc, services.TransitionForbidden):
         raise exceptions.PermissionDenied(str(exc))
@@ -162,7 +198,8 @@ class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
     queryset = CalculationRun.objects.select_related("programme_year")
     ordering = ["-created_at"]
     permission_map = {"list": "calculation.view", "retrieve": "calculation.view",
-                      "start": "calculation.run", "scenario": "scenario.run"}
+                      "start": "calculation.run", "scenario": "scenario.run",
+                      "figures": "calculation.view"}
 
     def get_serializer_class(self):
         return RunDetailSerializer if self.action == "retrieve" else RunSerializer
@@ -202,6 +239,24 @@ class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
                          "rows": comparison.rows, "diff": comparison.diff,
                          "results": comparison.payload.results})
 
+    @extend_schema(responses={200: RunFiguresSerializer})
+    @action(detail=True, methods=["get"])
+    def figures(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        """Every figure of the run: the totals, each intermediate figure, the flags and each
+        physician's distribution (money with two decimals, percentages with four)."""
+        run = self.get_object()
+        distributions = [
+            {"physician": d.physician_id, "component": d.component,
+             "entitlement": d.entitlement, "weight": d.weight, "amount": d.amount,
+             "note": d.note}
+            for d in run.distributions.order_by("position", "pk")]
+        return Response(jsonable({
+            "run": run.pk, "agreement": run.agreement_id, "programme_year": run.programme_year_id,
+            "version": run.version, "kind": run.kind, "rules_version": run.rules_version,
+            "calculation_hash": run.calculation_hash, "created_at": run.created_at,
+            "results": run.results, "figures": run.figures, "flags": run.flags,
+            "distributions": distributions}))
+
 
 class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
     queryset = AdjudicationReport.objects.select_related("run")
@@ -210,7 +265,8 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
     permission_map = {"list": "report.view", "retrieve": "report.view", "pdf": "report.view",
                       "verify": "report.view", "review": "report.prepare",
                       "submit": "report.prepare", "approve": "report.approve",
-                      "return_report": "report.approve", "authorise": "report.authorise"}
+                      "return_report": "report.approve", "authorise": "report.authorise",
+                      "payment_lines": "payment.view"}
 
     def _transition(self, request, action_name: str):
         report = self.get_object()
@@ -292,6 +348,28 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
                          "expected_sha256": result.expected_sha256,
                          "calculation_hash": result.calculation_hash,
                          "calculation_intact": result.calculation_intact})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["json", "csv"],
+                                     description="json (default) or csv")],
+        responses={200: PaymentLinesExportSerializer, (200, "text/csv"): OpenApiTypes.STR,
+                   409: None})
+    @action(detail=True, methods=["get"], url_path="payment-lines",
+            renderer_classes=[JSONRenderer, CSVRenderer])
+    def payment_lines(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+        """The approved report's payment lines for accounts payable (payee, NPI or practice
+        tax id, amount, programme year, report id and hashes): JSON, or CSV with
+        ``?format=csv``. 409 before counsel's approval."""
+        report = self.get_object()
+        try:
+            export = payment_lines_export(report=report)
+        except ExportNotReady as exc:
+            raise Conflict(str(exc)) from None
+        if request.accepted_renderer.format == "csv":
+            return Response({"columns": EXPORT_COLUMNS, "rows": payment_lines_rows(export)},
+                            headers={"Content-Disposition": f'attachment; filename="report-'
+                                                            f'{report.pk}-payment-lines.csv"'})
+        return Response(export)
 
 
 class PaymentLineViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):

@@ -668,9 +668,16 @@ def _paid_before(report: AdjudicationReport) -> dict[str, Decimal]:
 
 
 def payment_lines_create(*, report: AdjudicationReport) -> list[PaymentLine]:
-    """The lines accounts payable pays once the CEO authorises: fixed-fee instalments and the
-    incentive to the practice (co-management), or each physician's distribution (shared
-    savings). A correction pays only the difference to what an earlier version paid."""
+    """Store the lines of ``payment_lines_plan`` (when the CEO authorises)."""
+    created = PaymentLine.objects.bulk_create(payment_lines_plan(report=report))
+    data_version_bump(report.organization_id)  # bulk_create sends no post_save
+    return created
+
+
+def payment_lines_plan(*, report: AdjudicationReport) -> list[PaymentLine]:
+    """The lines accounts payable pays once the CEO authorises (unsaved): fixed-fee instalments
+    and the incentive to the practice (co-management), or each physician's distribution
+    (shared savings). A correction pays only the difference to what an earlier version paid."""
     run = report.run
     practice = report.agreement.practice.name
     specs: list[tuple[str, str, str, Any, str, Decimal]] = []
@@ -700,9 +707,7 @@ def payment_lines_create(*, report: AdjudicationReport) -> list[PaymentLine]:
                                  kind=kind, position=position, payee=payee,
                                  physician_id=physician_id, description=description[:300],
                                  amount=due))
-    created = PaymentLine.objects.bulk_create(lines)
-    data_version_bump(report.organization_id)  # bulk_create sends no post_save
-    return created
+    return lines
 
 
 def payment_record(*, line: PaymentLine, paid_amount: Any, paid_on: dt.date, reference: str,

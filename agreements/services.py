@@ -862,6 +862,8 @@ def flag_raise(*, organization: Organization, kind: str, key: str, message: str,
                                                  opened_by=user, **values)
     except IntegrityError:  # a concurrent scan opened it first
         return ComplianceFlag.objects.get(key=key, resolved_at__isnull=True), False
+    event_record(organization=organization, name="compliance_flag.raised", actor=user, obj=flag,
+                 summary=message, data={"kind": kind, "severity": severity, "key": key})
     return flag, True
 
 

@@ -22,6 +22,8 @@ api_org_patterns = [path("", include(core_api_urls.org_urlpatterns))]
 for app in APPS:
     org_patterns.append(path("", include(f"{app}.urls")))
     api_org_patterns.append(path("", include(f"{app}.api_urls")))
+org_patterns.append(path("", include("comanage.core.webhooks.urls")))
+api_org_patterns.append(path("", include("comanage.core.webhooks.api_urls")))
 
 auth_patterns = [
     path("login/", core_views.public_view(security_views.LoginView.as_view()), name="login"),

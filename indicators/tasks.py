@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.urls import reverse
 
 from comanage.core import job_registry
+from comanage.core.audit import event_record
 from comanage.core.jobs import job_fail, job_progress, job_succeed
 from comanage.core.tasks import tenant_task
 
@@ -26,6 +27,8 @@ def case_import_run(*, organization, job) -> None:
             progress=lambda percent, message: job_progress(job.pk, percent, message))
     except CaseFileRefused as refused:
         CaseImport.objects.filter(pk=case_import.pk).update(status=ImportStatus.REFUSED)
+        event_record(organization=organization, name="import.refused", actor=job.created_by,
+                     obj=case_import, summary=f"{case_import.original_name}: refused")
         problems = refused.problems
         job_fail(job.pk, message=f"The file was refused: {problems.total} problem"
                                  f"{'s' if problems.total != 1 else ''}. Nothing was stored.",

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from comanage.core import job_registry
+from comanage.core.audit import event_record
 from comanage.core.jobs import job_fail, job_progress, job_succeed
 from comanage.core.tasks import tenant_task
 
@@ -21,6 +22,8 @@ def data_import_task(*, organization: Any, job: Any) -> None:
         data_import = services.data_import_apply(data_import=data_import, job_id=job.pk)
     except services.ImportRefused as refused:
         services.data_import_mark_failed(data_import=data_import)
+        event_record(organization=organization, name="import.refused", actor=job.created_by,
+                     obj=data_import, summary=f"{data_import}: refused")
         job_fail(job.pk, message=refused.message, errors=refused.problems.items,
                  error_count=refused.problems.total)
         return

@@ -43,7 +43,7 @@ from comanage.core.permissions import PERMISSION_TABLE
 
 ORG_A, ORG_B = "riverside", "lakeview"
 PREFIXES = ("o/<org_slug>/", "api/v1/organizations/<org_slug>/")
-APPS = ["core", "agreements", "indicators", "savings", "adjudication"]
+APPS = ["core", "agreements", "indicators", "savings", "adjudication", "webhooks"]
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 PROBED_METHODS = ["GET", "POST"]  # function views do not say which methods they accept
 
@@ -64,6 +64,8 @@ EXPLICIT: dict[str, dict[str, str]] = {
     **{name: {"import_pk": "savings.DataImport"} for name in (
         "savings_import", "savings_import_confirm", "savings_import_file",
         "savings_import_history", "savings_import_discard")},
+    "webhook_detail": {"pk": "webhooks.WebhookEndpoint"},
+    "webhook_redeliver": {"pk": "webhooks.WebhookDelivery"},
 }
 # Query strings a route needs to be a page at all (an htmx fragment's parameters).
 QUERY: dict[str, str] = {
@@ -392,6 +394,15 @@ def _complete_the_seed(organization: Organization) -> None:
             document_upload(agreement=agreement, kind=agreement.documents.model._meta.get_field(
                 "kind").choices[0][0], title="Signed agreement",
                 upload=SimpleUploadedFile("agreement.pdf", pdf, "application/pdf"), user=admin)
+        from comanage.core.webhooks.models import WebhookDelivery, WebhookEndpoint
+        from comanage.core.webhooks.services import endpoint_create
+        if not WebhookEndpoint.objects.exists():
+            endpoint, _secret = endpoint_create(organization=organization,
+                                                url="https://93.184.215.14/hook",
+                                                events=["report.approved"], user=admin)
+            WebhookDelivery.objects.create(organization=organization, endpoint=endpoint,
+                                           event_id="msg_seed", event_type="report.approved",
+                                           payload="{}", status="failed")
 
 
 @pytest.mark.slow

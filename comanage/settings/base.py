@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "indicators",
     "savings",
     "adjudication",
+    "comanage.core.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -244,6 +245,9 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "comanage.core.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    # Every JSON response: money with two decimals, percentages with four (one rule).
+    "DEFAULT_RENDERER_CLASSES": ["comanage.core.api_renderers.JSONRenderer",
+                                 "comanage.core.api_renderers.BrowsableAPIRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["comanage.core.api_auth.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env_str("API_RATE_LIMIT", "600/minute")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -353,3 +357,8 @@ IMPORT_XLSX_MAX_ROWS = env_int("IMPORT_XLSX_MAX_ROWS", 1_048_576, minimum=1)
 # made outside a request (the organization_create command).
 COMANAGE_INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
 COMANAGE_SITE_URL = env_str("SITE_URL", "")
+
+# Webhooks: an endpoint on a loopback, private or link-local address (or over plain http) is
+# refused, so the server cannot be made to call into the hospital's network. Tests and local
+# development receive deliveries on 127.0.0.1 and turn this on.
+COMANAGE_WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)

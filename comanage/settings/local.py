@@ -16,3 +16,4 @@ COMANAGE_REQUIRE_2FA = env_bool("REQUIRE_2FA", False)
 # The API docs are open on a developer's machine (COMANAGE_API_DOCS_PUBLIC=false to try the
 # production behaviour).
 COMANAGE_API_DOCS_PUBLIC = env_bool("COMANAGE_API_DOCS_PUBLIC", True)
+COMANAGE_WEBHOOKS_ALLOW_PRIVATE = True  # deliveries to a local test server

@@ -39,3 +39,4 @@ WHITENOISE_USE_FINDERS = True
 # The suite's schema readers (tests/api/test_schema.py, the API fuzzer) fetch it anonymously;
 # tests/security/test_no_store.py checks the signed-in-only default of base and production.
 COMANAGE_API_DOCS_PUBLIC = True
+COMANAGE_WEBHOOKS_ALLOW_PRIVATE = True  # deliveries to a local test server
