@@ -110,7 +110,9 @@ def _indicator_rows(run: CalculationRun) -> list[dict[str, Any]]:
                     title=outcome["name"], direction=outcome["direction"],
                     threshold=cut.get("threshold"), target=cut.get("target"),
                     stretch=cut.get("stretch"), baseline=cut.get("baseline"),
-                    results=[(run.programme_year.label, outcome.get("score"))],
+                    results=[(run.programme_year.label, outcome.get("score"),
+                              outcome.get("note") or "not scored"
+                              if outcome.get("status") == "insufficient_denominator" else "")],
                     unit=cut.get("unit") or "", height=190))
             except (ValueError, TypeError):
                 chart = ""
