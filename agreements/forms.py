@@ -6,6 +6,8 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from comanage.core.constraint_messages import PlainConstraintErrors
+
 from .models import (
     Agreement,
     AgreementDocument,
@@ -49,7 +51,7 @@ def _scoped_formfield(db_field, **kwargs):  # type: ignore[no-untyped-def]
     return db_field.formfield(**kwargs)
 
 
-class ScopedModelForm(forms.ModelForm):
+class ScopedModelForm(PlainConstraintErrors, forms.ModelForm):
     formfield_callback = _scoped_formfield
 
 
