@@ -32,3 +32,4 @@ def test_every_check_constraint_has_a_plain_message():
              if isinstance(c, CheckConstraint)}
     assert names <= set(CONSTRAINT_MESSAGES), sorted(names - set(CONSTRAINT_MESSAGES))
     assert plain_constraint_message("Constraint “x_y” is violated.")[1].startswith("These")
+
