@@ -31,6 +31,10 @@ CONSTRAINT_MESSAGES: dict[str, tuple[str | None, str]] = {
     "programme_year_end_after_start": (None, "A programme year must end after it starts."),
     "time_entry_hours_positive": (None, "Hours must be more than zero."),
     "timesheet_month_first_day": (None, "Choose the month of the time sheet."),
+    "terms_physician_share_at_most_50": (
+        "physician_share_pct", "The physicians' share must be between 0% and 50%."),
+    "import_period_target": (
+        None, "A base-period file names a base year; a programme file names a programme year."),
 }
 FALLBACK = "These values do not fit together; check the dates and amounts."
 _PATTERN = re.compile(r"^Constraint [“\"](?P<name>[^”\"]+)[”\"] is violated\.$")
