@@ -16,6 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from comanage.core import charts
 from comanage.core.money import ZERO, round_percentage, to_decimal
@@ -110,7 +112,9 @@ def _indicator_rows(run: CalculationRun) -> list[dict[str, Any]]:
                     title=outcome["name"], direction=outcome["direction"],
                     threshold=cut.get("threshold"), target=cut.get("target"),
                     stretch=cut.get("stretch"), baseline=cut.get("baseline"),
-                    results=[(run.programme_year.label, outcome.get("score"))],
+                    results=[(run.programme_year.label, outcome.get("score"),
+                              outcome.get("note") or "not scored"
+                              if outcome.get("status") == "insufficient_denominator" else "")],
                     unit=cut.get("unit") or "", height=190))
             except (ValueError, TypeError):
                 chart = ""
@@ -215,7 +219,7 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "calculation_flags": _flags_named(run.flags, names, savings.get("opportunities", [])),
         "compliance_flags": report.compliance_snapshot,
         "transitions": [{"at": t.at.isoformat(),
-                         "at_display": t.at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+                         "at_display": _local_stamp(t.at),
                          "from": ReportStatus(t.from_status).label,
                          "to": ReportStatus(t.to_status).label, "actor": t.actor_name,
                          "role": t.actor_role, "comment": t.comment} for t in transitions],
@@ -223,6 +227,13 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "diff_count": len(run.diff),
         "stamp": stamp.isoformat(),
     }
+
+
+def _local_stamp(moment: dt.datetime) -> str:
+    """A moment in the installation's time zone, in the pages' one style (an approval at 9 pm
+    in New York is that evening, not the next day in UTC)."""
+    local = timezone.localtime(moment, timezone.get_default_timezone())
+    return f"{date_format(local, 'M j, Y g:i A')} {local.tzname()}"
 
 
 def _flags_named(flags: list[dict[str, Any]], physicians: dict[int, Any],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -190,8 +191,15 @@ def counsel_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
 def ceo_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
     items = []
     for report in selectors.reports_in_status(status=ReportStatus.APPROVED):
+        totals: dict[int, Decimal] = {}
+        for physician_id, amount in report.run.distributions.values_list("physician_id",
+                                                                          "amount"):
+            totals[physician_id] = totals.get(physician_id, Decimal(0)) + amount
         items.append({"report": report, "approved": report.transitions.filter(
-            to_status=ReportStatus.APPROVED).order_by("-at").first()})
+            to_status=ReportStatus.APPROVED).order_by("-at").first(),
+            # Only those paid something count as paid; a $0.00 line is a forfeit, said apart.
+            "paid_physicians": sum(1 for v in totals.values() if v > 0),
+            "forfeited_physicians": sum(1 for v in totals.values() if v <= 0)})
     recent = selectors.reports_in_status(status=ReportStatus.AUTHORISED)
     return render(request, "adjudication/ceo_queue.html", {"items": items, "recent": recent})
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from comanage.core.constraint_messages import PlainConstraintErrors
+
 from .models import (
     Agreement,
     AgreementDocument,
@@ -49,8 +51,39 @@ def _scoped_formfield(db_field, **kwargs):
     return db_field.formfield(**kwargs)
 
 
-class ScopedModelForm(forms.ModelForm):
+# Labels a person would write, where the field's name makes a poor one.
+FIELD_LABELS = {
+    "service_line_custom": "Other service line",
+    "ownership_pct": "Ownership (%)",
+    "physician_share_pct": "Physicians' share (%)",
+    "npi": "NPI",
+    "for_cause": "Terminated for cause",
+}
+EMPTY_CHOICE = "Choose…"
+
+
+def plain_labels(form: forms.BaseForm) -> None:
+    """Field labels in words ("Ownership (%)", not "Ownership pct") and a real empty choice
+    ("Choose…", not "---------")."""
+    for name, field in form.fields.items():
+        if name in FIELD_LABELS:
+            field.label = FIELD_LABELS[name]
+        elif field.label and str(field.label).lower().endswith(" pct"):
+            field.label = f"{str(field.label)[:-4]} (%)"
+        if isinstance(field, forms.ModelChoiceField):
+            if field.empty_label == "---------":
+                field.empty_label = EMPTY_CHOICE
+        elif isinstance(field, forms.ChoiceField):
+            field.choices = [(v, EMPTY_CHOICE if v == "" and label == "---------" else label)
+                             for v, label in field.choices]
+
+
+class ScopedModelForm(PlainConstraintErrors, forms.ModelForm):
     formfield_callback = _scoped_formfield
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        plain_labels(self)
 
 
 def _dates(*names: str) -> dict[str, forms.Widget]:

@@ -491,6 +491,36 @@ class FlagSeverity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
+# What each flag kind is called for a reader (a kind is a code the scans and calculations
+# raise; a page or PDF shows this name, never the code).
+FLAG_KIND_LABELS = {
+    "agreement_expiring": "Agreement expiring",
+    "committee_missing": "Committee meetings missing",
+    "fmv_expiring": "FMV opinion expiring",
+    "hours_above_max": "Hours above the maximum",
+    "logs_missing": "Duty logs missing",
+    "npi_invalid": "Invalid NPI",
+    "savings_severity": "Case severity changed",
+    "savings_federal_rise": "Rise in federal-payer cases",
+    "savings_patient_notice": "Patient notice missing",
+    "savings_quality": "Quality gate not met",
+    "small_denominator": "Too few cases",
+    "approval_blocker": "Blocks approval",
+    "duplicate": "Duplicate",
+    "month_held": "Month held",
+    "refused": "Refused",
+    "results_missing": "Results missing",
+    "terms_invalid": "Terms incomplete",
+}
+
+
+def flag_kind_label(kind: str) -> str:
+    """A flag kind in words; an unknown code is spelled out rather than shown raw."""
+    if not kind:
+        return ""
+    return FLAG_KIND_LABELS.get(kind) or kind.replace("_", " ").capitalize()
+
+
 class ComplianceFlag(TenantModel):
     """A compliance issue raised by the daily scan or by a calculation; blocking flags stop
     approval until resolved. ``key`` identifies the condition so a rescan updates, not dupes."""
@@ -517,6 +547,10 @@ class ComplianceFlag(TenantModel):
                                     on_delete=models.SET_NULL, related_name="+")
     resolution_note = models.TextField(blank=True)
     auto_cleared = models.BooleanField(default=False)
+
+    @property
+    def kind_label(self) -> str:
+        return flag_kind_label(self.kind)
 
     class Meta:
         ordering = ["resolved_at", "-opened_at"]

@@ -9,6 +9,8 @@ from typing import Any
 
 from django import forms
 
+from comanage.core.constraint_messages import PlainConstraintErrors
+
 from .criteria import OPERATORS, POPULATION_KEYS
 from .models import ActionPlan, Benchmark, IndicatorDefinition, Kind
 
@@ -33,7 +35,7 @@ NULLARY = {"is_true", "is_false", "is_null", "not_null"}
 _WITHIN = re.compile(r"^\s*(\d+)\s*(?:days?)?\s*(?:of|after)?\s*([A-Za-z_][\w]*)\s*$")
 
 
-class DefinitionForm(forms.ModelForm):
+class DefinitionForm(PlainConstraintErrors, forms.ModelForm):
     fields_json = forms.CharField(
         label="Case-file columns (JSON: name → string/number/boolean/date)",
         widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}), required=False)
@@ -188,13 +190,13 @@ class ImportForm(forms.Form):
         self.fields["indicators"].choices = [(d.key, d.name) for d in definitions]
 
 
-class BenchmarkForm(forms.ModelForm):
+class BenchmarkForm(PlainConstraintErrors, forms.ModelForm):
     class Meta:
         model = Benchmark
         fields = ["source", "period", "percentile", "value", "note"]
 
 
-class ActionPlanForm(forms.ModelForm):
+class ActionPlanForm(PlainConstraintErrors, forms.ModelForm):
     class Meta:
         model = ActionPlan
         fields = ["title", "owner", "due_date"]

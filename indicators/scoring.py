@@ -332,18 +332,26 @@ class IncentiveResult:
 
 
 
+def denominator_shortfall(*, minimum: int | None, n: int | None) -> str:
+    """Why a result with a score is still not scored (its n is under the minimum), or ``""``.
+
+    The one wording used by the engine, the charts and the pages (spec section 3)."""
+    if minimum is None:
+        return ""
+    if n is None:
+        return f"denominator not reported; minimum is {minimum}"
+    if n < minimum:
+        return f"n = {n} is below the minimum of {minimum}"
+    return ""
+
+
 def _status(indicator: IndicatorTerms, result: IndicatorResult) -> tuple[Status, str]:
     if result.score is None:
         return "no_score", "no score (zero denominator or no data)"
-    minimum = indicator.minimum_denominator
-    if minimum is not None:
-        if result.denominator is None:
-            return "insufficient_denominator", f"denominator not reported; minimum is {minimum}"
-        if result.denominator < minimum:
-            return (
-                "insufficient_denominator",
-                f"n = {result.denominator} is below the minimum of {minimum}",
-            )
+    shortfall = denominator_shortfall(minimum=indicator.minimum_denominator,
+                                      n=result.denominator)
+    if shortfall:
+        return "insufficient_denominator", shortfall
     return "scored", ""
 
 

@@ -23,7 +23,7 @@ from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_live_s
 from comanage.core.permissions import is_own_only
 from comanage.core.views import check_permission, object_history, org_view
 
-from . import casefile, fhir, forms, membership, selectors, services
+from . import casefile, fhir, forms, membership, scoring, selectors, services
 from .models import (
     ActionPlan,
     ActionStep,
@@ -107,7 +107,10 @@ def _chart_rows(agreement: Agreement, definitions: list[IndicatorDefinition]
     rows = []
     for definition in definitions:
         results = selectors.results_by_key_across_terms(agreement=agreement, key=definition.key)
-        points = [(r.period_label, r.display_value) for r in results]
+        points = [(r.period_label, r.display_value,
+                   "" if r.display_value is None else scoring.denominator_shortfall(
+                       minimum=definition.minimum_denominator, n=r.case_count))
+                  for r in results]
         chart = indicator_chart(
             title=definition.name, direction=definition.direction,
             threshold=definition.threshold, target=definition.target,

@@ -676,7 +676,7 @@ def bar_chart(
     bar_width = min((group_width - inner_gap * (n_bars - 1)) / n_bars, 56.0)
     used = bar_width * n_bars + inner_gap * (n_bars - 1)
     zero_y = scale.y(Decimal(0))
-    value_size = 10.5 if n_bars > 1 else LABEL_SIZE
+    value_size = LABEL_SIZE
 
     desc_parts = []
     for c, category in enumerate(categories):
@@ -727,8 +727,8 @@ def bar_chart(
                         _text(
                             mid,
                             zero_y - 5,
-                            "n/a",
-                            size=9.5,
+                            "\u2014",
+                            size=11,
                             fill=pal.muted,
                             anchor="middle",
                             tooltip=f"{category} \u00b7 {names[s]}: no value",
@@ -1205,13 +1205,17 @@ def indicator_chart(
     target: object | None,
     stretch: object | None,
     baseline: object | None,
-    results: Sequence[tuple[str, object | None]],
+    results: Sequence[tuple[str, object | None] | tuple[str, object | None, str | None]],
     unit: str = "",
     palette: Palette | None = None,
     show_title: bool = True,
     height: int = 320,
 ) -> SvgMarkup:
     """An indicator's results per period against its cut-points.
+
+    A result may carry a third element, the reason it was not scored (for instance
+    ``"n = 18 is below the minimum of 25"``): its value is still drawn, but the tier under it
+    says "Too few cases" and never a tier met, because nothing is paid on it.
 
     The tiers are shaded bands (threshold -> target -> stretch, darker is better) whose lines
     are labelled on the right; the baseline is dashed. For ``lower_is_better`` the bands run
@@ -1230,7 +1234,8 @@ def indicator_chart(
         if v is not None
     ]
     base = _maybe_amount(baseline)
-    scored = [(str(label), _maybe_amount(v)) for label, v in results]
+    scored = [(str(item[0]), _maybe_amount(item[1])) for item in results]
+    unscored = [str(item[2]) if len(item) > 2 and item[2] else "" for item in results]
     y = canvas.header()
     caption = ("Higher is better" if higher else "Lower is better") + (
         f" \u00b7 {unit}" if unit and unit != "%" else ""
@@ -1344,9 +1349,9 @@ def indicator_chart(
                 ),
                 _text(
                     cx,
-                    _middle((plot_top + plot_bottom) / 2, 10.5),
+                    _middle((plot_top + plot_bottom) / 2, 11),
                     "no score",
-                    size=10.5,
+                    size=11,
                     fill=pal.muted,
                     anchor="middle",
                 ),
@@ -1354,7 +1359,7 @@ def indicator_chart(
                     cx,
                     plot_bottom + 33,
                     "No score",
-                    size=10.5,
+                    size=11,
                     fill=pal.muted,
                     anchor="middle",
                     max_width=slot - 6,
@@ -1368,13 +1373,16 @@ def indicator_chart(
             if (score >= cut) if higher else (score <= cut):
                 met = name
         tier_text = f"{met} met" if met else ("Below threshold" if cuts else "")
+        if unscored[i]:
+            # Below the minimum denominator nothing is met, whatever the value: say so.
+            tier_text = "Too few cases"
         points.append((cx, scale.y(score)))
         canvas.add(
             _text(
                 cx,
                 plot_bottom + 33,
                 tier_text,
-                size=10.5,
+                size=11,
                 fill=pal.muted,
                 anchor="middle",
                 max_width=slot - 6,
@@ -1382,10 +1390,11 @@ def indicator_chart(
         )
         desc_results.append(
             f"{label} {_indicator_value(score, unit)}"
-            + (f" ({tier_text.lower()})" if tier_text else "")
+            + (f" (not scored: {unscored[i]})" if unscored[i]
+               else f" ({tier_text.lower()})" if tier_text else "")
         )
     canvas.add(_polylines(points, pal.result, 2.0))
-    for (label, result), point in zip(scored, points, strict=True):
+    for (label, result), reason, point in zip(scored, unscored, points, strict=True):
         if point is None or result is None:
             continue
         px, py = point
@@ -1396,7 +1405,8 @@ def indicator_chart(
                 py,
                 pal.result,
                 pal.background,
-                f"{label}: {_indicator_value(result, unit)}",
+                f"{label}: {_indicator_value(result, unit)}"
+                + (f" \u2014 not scored: {reason}" if reason else ""),
             )
         )
         text = _indicator_value(result, "%" if unit == "%" else "")

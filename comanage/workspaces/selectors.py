@@ -25,6 +25,8 @@ from adjudication.models import (
     AdjudicationReport,
     CalculationRun,
     Distribution,
+    PaymentKind,
+    PaymentLine,
     ReportStatus,
 )
 from agreements import fees
@@ -69,7 +71,10 @@ class YearFigures:
     year: ProgrammeYear
     incentive_pool: Decimal | None = None
     incentive_earned: Decimal | None = None
-    incentive_basis: str = ""  # "adjudicated", "provisional", "projection" or ""
+    # What the earned figure rests on, in the report's own words: "calculated" (a run, no
+    # report yet), "draft", "with counsel", "approved", "authorised", "paid"; or
+    # "provisional" (stored results, no run) and "projection" (year to date); or "".
+    incentive_basis: str = ""
     incentive_detail: scoring.IncentiveResult | None = None
     gross_savings: Decimal | None = None
     amount_paid: Decimal | None = None
@@ -85,6 +90,24 @@ class YearFigures:
     report_status_label: str = ""
     run_total: Decimal | None = None
 
+    @property
+    def basis_tone(self) -> str:
+        return basis_tone(self.incentive_basis)
+
+
+REPORT_BASIS = {
+    ReportStatus.DRAFT: "draft", ReportStatus.IN_REVIEW: "draft", ReportStatus.RETURNED: "draft",
+    ReportStatus.SUBMITTED: "with counsel", ReportStatus.APPROVED: "approved",
+    ReportStatus.AUTHORISED: "authorised", ReportStatus.PAID: "paid",
+}
+
+
+def basis_tone(basis: str) -> str:
+    """The badge colour of a basis: green only once counsel has approved the figure."""
+    if basis in ("approved", "authorised", "paid"):
+        return "ok"
+    return "warn" if basis == "projection" else "info"
+
 
 @dataclass
 class AgreementGlance:
@@ -99,6 +122,16 @@ class AgreementGlance:
     hours_approved: Decimal = ZERO
     hours_required: Decimal = ZERO
     fee_schedule: list[fees.InstalmentLine] = field(default_factory=list)
+    distributed_paid: Decimal = ZERO  # distributions recorded as paid, over the term
+
+    @property
+    def cap_not_yet_paid(self) -> Decimal:
+        """What the cap already counts beyond the payments recorded: years computed but not
+        paid yet and the current year's projection."""
+        fig = self.cap_figures
+        if fig is None or fig.cap_used is None:
+            return ZERO
+        return max(fig.cap_used - self.distributed_paid, ZERO)
 
     @property
     def is_co_management(self) -> bool:
@@ -133,6 +166,10 @@ class AgreementGlance:
     def earned_basis(self) -> str:
         last = self.last_closed
         return last.incentive_basis if last else ""
+
+    @property
+    def earned_basis_tone(self) -> str:
+        return basis_tone(self.earned_basis)
 
     @property
     def savings_ytd(self) -> Decimal | None:
@@ -304,6 +341,12 @@ def agreements_at_a_glance(*, today: dt.date, agreement_ids: Iterable[int] | Non
                 .annotate(total=Sum("hours"))):
         approved[row["timesheet__agreement_id"]][row["timesheet__month"]] = row["total"]
 
+    paid: dict[int, Decimal] = dict(
+        PaymentLine.objects.filter(report__agreement_id__in=ids, kind=PaymentKind.DISTRIBUTION,
+                                   paid_amount__isnull=False)
+        .values("report__agreement_id").annotate(total=Sum("paid_amount"))
+        .values_list("report__agreement_id", "total"))
+
     status_labels = dict(ReportStatus.choices)
     glances = []
     for agreement in agreements:
@@ -315,7 +358,8 @@ def agreements_at_a_glance(*, today: dt.date, agreement_ids: Iterable[int] | Non
             last_closed_year=_last_closed(years, today),
             terms=_terms_for(terms_list, current.start if current else today),
             open_flags=flags.get(agreement.pk, (0, 0))[0],
-            blocking_flags=flags.get(agreement.pk, (0, 0))[1])
+            blocking_flags=flags.get(agreement.pk, (0, 0))[1],
+            distributed_paid=paid.get(agreement.pk) or ZERO)
         for year in years:
             fig = YearFigures(year=year)
             year_terms = _terms_for(terms_list, year.start)
@@ -330,7 +374,9 @@ def agreements_at_a_glance(*, today: dt.date, agreement_ids: Iterable[int] | Non
                 fig.incentive_pool = year_terms.incentive_pool
                 definitions = definitions_by_terms.get(year_terms.pk, [])
                 if run and run["earned"] is not None:
-                    fig.incentive_earned, fig.incentive_basis = _dec(run["earned"]), "adjudicated"
+                    fig.incentive_earned = _dec(run["earned"])
+                    fig.incentive_basis = (REPORT_BASIS.get(report["status"], "calculated")
+                                           if report else "calculated")
                     fig.incentive_pool = _dec(run["pool"]) or fig.incentive_pool
                 elif year.end < today:
                     detail = _incentive(year_terms, definitions, annual.get(year.pk, {}),
@@ -422,6 +468,15 @@ def portfolio_totals(glances: list[AgreementGlance]) -> PortfolioTotals:
 class IndicatorSeries:
     definition: IndicatorDefinition
     points: list[tuple[str, Decimal | None, int | None]]  # (period label, value, n)
+
+    @property
+    def chart_results(self) -> list[tuple[str, Decimal | None, str]]:
+        """(label, value, why not scored) for the chart: a result under the minimum
+        denominator is never shown as a tier met."""
+        minimum = self.definition.minimum_denominator
+        return [(label, value, "" if value is None
+                 else scoring.denominator_shortfall(minimum=minimum, n=n))
+                for label, value, n in self.points]
 
 
 def indicator_series(*, agreement: Agreement, terms: AgreementTerms | None

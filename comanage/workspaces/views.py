@@ -29,7 +29,7 @@ from . import selectors
 PAGE_SIZE = 25
 # In the page cache keys: change it whenever the shape of a cached value changes, so a deploy
 # never unpickles an entry written by the previous code.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 def _today() -> dt.date:
@@ -102,12 +102,22 @@ def _portfolio_charts(glances: list[selectors.AgreementGlance]) -> dict[str, Any
         charts["savings_rows"] = {"years": [s[0] for s in series],
                                   "rows": [(g.agreement.name, [s[1][i] for s in series])
                                            for i, g in enumerate(ss)]}
-        caps = [(g.agreement.name, g.cap_figures.cap_used or Decimal("0"), g.cap_figures.cap)
-                for g in ss if g.cap_figures and g.cap_figures.cap]
-        if caps:
+        capped = [g for g in ss if g.cap_figures and g.cap_figures.cap]
+        if capped:
+            # Distributed is what has been paid; what the cap also counts (a computed year not
+            # paid yet, this year's projection) is a bar of its own, never added to "paid".
+            items = []
+            for g in capped:
+                items.append((f"{g.agreement.name}: paid", g.distributed_paid,
+                              g.cap_figures.cap))
+                items.append((f"{g.agreement.name}: paid, unpaid and projected",
+                              g.cap_figures.cap_used or Decimal("0"), g.cap_figures.cap))
             charts["cap"] = progress_bar_chart(
-                title="Distribution cap used over the term", items=caps, value_format="money")
-            charts["cap_rows"] = [(n, used, cap, cap - used) for n, used, cap in caps]
+                title="Distribution cap: paid, and counted with unpaid and projected amounts",
+                items=items, value_format="money")
+            charts["cap_rows"] = [(g.agreement.name, g.distributed_paid, g.cap_not_yet_paid,
+                                   g.cap_figures.cap, g.cap_figures.cap_headroom)
+                                  for g in capped]
     return charts
 
 
@@ -246,8 +256,8 @@ def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
                 "chart": indicator_chart(
                     title=d.name, direction=d.direction, threshold=d.threshold,
                     target=d.target, stretch=d.stretch, baseline=d.baseline_value,
-                    results=[(label, value) for label, value, _ in series.points]
-                    or [("no results yet", None)], unit=d.unit, height=260)})
+                    results=series.chart_results or [("no results yet", None)],
+                    unit=d.unit, height=260)})
         schedule = glance.fee_schedule
         if schedule:
             months = [f"{ln.month:%b}" for ln in schedule]
@@ -284,8 +294,10 @@ def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
         cap = glance.cap_figures
         if cap and cap.cap:
             charts["cap"] = progress_bar_chart(
-                title="Distribution cap used over the term", value_format="money",
-                items=[("Distributed", cap.cap_used or Decimal("0"), cap.cap)])
+                title="Distribution cap: paid, and counted with unpaid and projected amounts",
+                value_format="money",
+                items=[("Paid to physicians", glance.distributed_paid, cap.cap),
+                       ("Paid, unpaid and projected", cap.cap_used or Decimal("0"), cap.cap)])
     return charts
 
 
