@@ -18,7 +18,7 @@ from django_scopes import scopes_disabled
 from agreements.models import Physician
 from comanage.core.models import ApiToken, Organization, User
 from tests.api.fuzzing import fuzz_as_member, fuzz_as_outsider, load_schema
-from tests.api.write_examples import explicit_cases, walk_day
+from tests.api.write_examples import SESSION_ONLY_WRITES, explicit_cases, walk_day
 from tests.conftest import World
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
@@ -59,5 +59,5 @@ def test_fuzz_the_api(live_server, record_property):  # type: ignore[no-untyped-
     assert not outsider.failures, "\n".join(outsider.failures[:30])
     assert not member.failures, "\n\n".join(member.failures[:30])
     assert member.server_errors() == 0 and outsider.server_errors() == 0
-    never = member.writes_never_2xx()
+    never = [label for label in member.writes_never_2xx() if label not in SESSION_ONLY_WRITES]
     assert not never, f"write operations no case got through (2xx): {never}"

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from rest_framework.test import APIClient
 
 from tests.api.conftest import token_client
 from tests.api.write_examples import (
@@ -59,11 +60,21 @@ def walk(world: Any, django_capture_on_commit_callbacks: Any) -> list[str]:
     w = Walk(world)
     examples = examples_for(w)
     clients = {who: token_client(world.users[who]) for who in ("administrator", "counsel", "ceo")}
+    sessions = {who: APIClient() for who in clients}
+    for who, session in sessions.items():
+        session.force_login(world.users[who])
+    operations = write_operations()
+    missing = sorted(operation_id for operation_id, _method, _path in operations
+                     if operation_id not in examples)
+    assert not missing, ("write operations without an example in tests/api/"
+                         f"write_examples.py (add one): {missing}")
+    order = list(examples)
     problems: list[str] = []
-    for operation_id, method, _path in sorted(
-            write_operations(), key=lambda op: list(examples).index(op[0])):
+    for operation_id, method, _path in sorted(operations, key=lambda op: order.index(op[0])):
         try:
-            problems += _walk_one(operation_id, method, examples[operation_id](), clients,
+            example = examples[operation_id]()
+            problems += _walk_one(operation_id, method, example,
+                                  sessions if example.session else clients,
                                   django_capture_on_commit_callbacks)
         except Exception as exc:  # noqa: BLE001 - every operation is reported, not the first
             problems.append(f"{operation_id}: {type(exc).__name__}: {exc}")

@@ -27,16 +27,22 @@ from adjudication import services as adjudication_services
 from agreements import fees
 from agreements import models as am
 from agreements import services as agreement_services
-from comanage.core.models import ApiToken
+from comanage.core.models import ApiToken, Membership, Role
+from comanage.core.people import services as people_services
 from comanage.core.schema import SchemaGenerator
 from indicators import services as indicator_services
 from indicators.models import IndicatorDefinition
 from indicators.selectors import periods_for_year
+from savings import services as savings_services
 from tests import factories as f
 from tests.adjudication.conftest import co_management_payload
 from tests.indicators.conftest import EXAMPLE_D, example_c_results, ortho_build
+from tests.savings.helpers import usage_csv
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
+#: Write operations only a signed-in session performs (API tokens are not managed with a
+#: token); the fuzz, which sends tokens, cannot get them through (their examples say session).
+SESSION_ONLY_WRITES = {"POST /api/v1/tokens/", "DELETE /api/v1/tokens/{id}/"}
 OK = {200, 201, 202, 204}
 ORG = "/api/v1/organizations/riverside"
 #: The walk happens on this day (local noon): programme year 2025 has ended, 2026 has not.
@@ -53,6 +59,9 @@ class Example:
     no_invalid: str = ""  # why there is no refused body (the operation takes none)
     who: str = "administrator"
     multipart: bool = False
+    #: Sent from a signed-in session, not with a token (API tokens are managed only from one:
+    #: comanage.core.api_views.SessionOnly); the fuzz, which has only tokens, leaves it out.
+    session: bool = False
 
 
 def write_operations() -> list[tuple[str, str, str]]:
@@ -156,6 +165,22 @@ class Walk:
                                         duty=self.executed_duty, hours=Decimal("10"),
                                         description="Committee work")
         return sheet
+
+    def member(self, *, active: bool = True) -> Membership:
+        """A member of its own (an auditor): never the caller nor an administrator, so the
+        walk's clients keep their access whatever is done to it."""
+        with scopes_disabled():
+            user = f.UserFactory(email=f"member{self.next()}@riverside.example")
+            return f.MembershipFactory(organization=self.org, user=user, role=Role.AUDITOR,
+                                       is_active=active)
+
+    def invitation(self) -> Any:
+        """A pending invitation (an auditor's)."""
+        invitation, _raw = people_services.invitation_create(
+            organization=self.org, email=f"invited{self.next()}@riverside.example",
+            role=Role.AUDITOR, actor=self.world.users["administrator"],
+            base_url="http://testserver")
+        return invitation
 
     # ------------------------------------------------------------------ agreements
 
@@ -425,6 +450,17 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         return Example(f"{ORG}/indicator-imports/", body("annual"), body("Q9"), "period",
                        multipart=True)
 
+    def import_discard() -> Example:
+        with w.scope():
+            case_import = indicator_services.case_import_create(
+                agreement=w.draft, programme_year=w.year,
+                period=periods_for_year(programme_year=w.year)[0],
+                data=EXAMPLE_D.read_bytes(), filename=f"pending-{w.next()}.csv",
+                user=world.users["administrator"], indicator_keys=["vte_prophylaxis"])
+        return Example(w.detail("indicator-imports", case_import.pk) + "discard/", None,
+                       no_invalid="discard takes no body; an applied import is refused with "
+                                  "409 (its state, not a field)")
+
     def action_plan_create() -> Example:
         definition = w.ortho.definitions["experience_top_box"]
         with w.scope():
@@ -455,6 +491,20 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         return Example(f"{ORG}/savings-calculations/run/",
                        {"programme_year": years[0].pk, "kind": "year"},
                        {"programme_year": years[1].pk, "kind": "year"}, "programme_year")
+
+    def savings_import_discard() -> Example:
+        agreement = w.shared_savings()
+        with w.scope():
+            year = agreement.programme_years.order_by("number").first()
+            data_import = savings_services.data_import_receive(
+                agreement=agreement, kind="usage", period="programme", programme_year=year,
+                user=world.users["administrator"],
+                upload=SimpleUploadedFile("pending.csv", usage_csv(
+                    [{"case_id": "c1", "physician_npi": world.physician.npi,
+                      "item_code": "A1"}]).encode(), content_type="text/csv"))
+        return Example(w.detail("savings-imports", data_import.pk) + "discard/", None,
+                       no_invalid="discard takes no body; an applied import is refused with "
+                                  "409 (its state, not a field)")
 
     # ------------------------------------------------------------------ adjudication
 
@@ -507,15 +557,47 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
                        {"comment": "The hours need a second look."}, {"comment": " "},
                        "comment", who="counsel")
 
+    # ------------------------------------------------------------------ people
+
+    def invitation_create() -> Example:
+        body = {"email": "new.person@riverside.example", "role": "auditor"}
+        return Example(f"{ORG}/invitations/", body, {**body, "role": "nonsense"}, "role")
+
+    def invitation_step(action: str) -> Callable[[], Example]:
+        def build() -> Example:
+            return Example(w.detail("invitations", w.invitation().pk) + f"{action}/", {},
+                           no_invalid=f"{action} takes no input; an accepted invitation is "
+                                      "refused by its state, not by a body")
+        return build
+
+    def member_role() -> Example:
+        return Example(w.detail("members", w.member().pk) + "role/", {"role": "executive"},
+                       {"role": "nonsense"}, "role")
+
+    def member_deactivate() -> Example:
+        return Example(w.detail("members", w.member().pk) + "deactivate/", {},
+                       no_invalid="deactivate takes no input; the last administrator is "
+                                  "refused by their state, not by a body")
+
+    def member_reactivate() -> Example:
+        return Example(w.detail("members", w.member(active=False).pk) + "reactivate/", {},
+                       no_invalid="reactivate takes no input")
+
+    def member_destroy() -> Example:
+        return Example(w.detail("members", w.member().pk), None,
+                       no_invalid="DELETE has no body")
+
     # ------------------------------------------------------------------ tokens
 
     def token_create() -> Example:
         return Example("/api/v1/tokens/", {"name": "nightly export", "expires_in_days": 90},
-                       {"name": "nightly", "expires_in_days": 5000}, "expires_in_days")
+                       {"name": "nightly", "expires_in_days": 5000}, "expires_in_days",
+                       session=True)
 
     def token_destroy() -> Example:
         token, _raw = ApiToken.issue(user=world.users["administrator"], name="old")
-        return Example(f"/api/v1/tokens/{token.pk}/", None, no_invalid="DELETE has no body")
+        return Example(f"/api/v1/tokens/{token.pk}/", None, no_invalid="DELETE has no body",
+                       session=True)
 
     p = "organizations_"
     return {
@@ -572,8 +654,17 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         f"{p}indicator_results_create": result_create,
         f"{p}indicator_action_plans_create": action_plan_create,
         f"{p}indicator_imports_create": import_create,
+        f"{p}indicator_imports_discard_create": import_discard,
         f"{p}savings_opportunities_create": opportunity_create,
         f"{p}savings_calculations_run_create": savings_run,
+        f"{p}savings_imports_discard_create": savings_import_discard,
+        f"{p}invitations_create": invitation_create,
+        f"{p}invitations_resend_create": invitation_step("resend"),
+        f"{p}invitations_revoke_create": invitation_step("revoke"),
+        f"{p}members_role_create": member_role,
+        f"{p}members_deactivate_create": member_deactivate,
+        f"{p}members_reactivate_create": member_reactivate,
+        f"{p}members_destroy": member_destroy,
         "tokens_create": token_create,
         "tokens_destroy": token_destroy,
     }
@@ -613,6 +704,8 @@ def explicit_cases(world: Any, tokens: dict[str, str]) -> Any:
     for operation_id in examples:
         method, path = operations[operation_id]
         example = examples[operation_id]()
+        if example.session:
+            continue  # a token cannot send it (the walk does, from a session)
         bodies = [example.valid] if example.invalid is None else [example.invalid,
                                                                   example.valid]
         for body in bodies:
