@@ -570,6 +570,47 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
                                       "refused by its state, not by a body")
         return build
 
+    def webhook_endpoint() -> Any:
+        from comanage.core.webhooks import services as webhook_services
+
+        with w.scope():
+            endpoint, _secret = webhook_services.endpoint_create(
+                organization=w.org, url="https://127.0.0.1:9/hook",
+                events=["report.approved"], user=None, description="Walk")
+        return endpoint
+
+    def webhook_create() -> Example:
+        return Example(f"{ORG}/webhooks/",
+                       {"url": "https://127.0.0.1:9/hook", "events": ["report.approved"],
+                        "description": "Accounts payable", "enabled": True},
+                       {"url": "ftp://127.0.0.1:9/hook", "events": ["report.approved"]},
+                       "url")
+
+    def webhook_patch() -> Example:
+        return Example(w.detail("webhooks", webhook_endpoint().pk),
+                       {"description": "Accounts payable", "enabled": False},
+                       {"events": ["no.such_event"]}, "events")
+
+    def webhook_destroy() -> Example:
+        return Example(w.detail("webhooks", webhook_endpoint().pk), None,
+                       no_invalid="DELETE takes no body")
+
+    def webhook_rotate() -> Example:
+        return Example(w.detail("webhooks", webhook_endpoint().pk) + "rotate-secret/", {},
+                       no_invalid="rotate-secret takes no input")
+
+    def webhook_redeliver() -> Example:
+        from comanage.core.webhooks.models import DeliveryStatus, WebhookDelivery
+
+        endpoint = webhook_endpoint()
+        with w.scope():
+            delivery = WebhookDelivery.objects.create(
+                organization=w.org, endpoint=endpoint, event_id=f"msg_walk{w.next()}",
+                event_type="report.approved", payload="{}", status=DeliveryStatus.FAILED)
+        return Example(w.detail("webhook-deliveries", delivery.pk) + "redeliver/", {},
+                       no_invalid="redeliver takes no input; a delivery being sent is refused "
+                                  "by its state, not by a body")
+
     def member_role() -> Example:
         return Example(w.detail("members", w.member().pk) + "role/", {"role": "executive"},
                        {"role": "nonsense"}, "role")
@@ -665,6 +706,11 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         f"{p}members_deactivate_create": member_deactivate,
         f"{p}members_reactivate_create": member_reactivate,
         f"{p}members_destroy": member_destroy,
+        f"{p}webhooks_create": webhook_create,
+        f"{p}webhooks_partial_update": webhook_patch,
+        f"{p}webhooks_rotate_secret_create": webhook_rotate,
+        f"{p}webhook_deliveries_redeliver_create": webhook_redeliver,
+        f"{p}webhooks_destroy": webhook_destroy,
         "tokens_create": token_create,
         "tokens_destroy": token_destroy,
     }
