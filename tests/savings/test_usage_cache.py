@@ -144,3 +144,32 @@ def test_an_import_not_applied_yet_is_not_stored(world, example):
     with world.scope():
         selectors.usage_columns(data_import=base)
     assert not columnar.path_of(base).exists()
+
+
+@pytest.mark.parametrize("quantity_pct", [
+    {"A1": "90", "B2": "33.3", "C1": 0},
+    {"A2": "112.125", "NOT-USED": "50"},
+])
+def test_a_quantity_what_if_on_the_columns_matches_the_text_path(world, example, quantity_pct):
+    """The slider what-if rescales the typed columns; the figures are the text path's."""
+    overrides = {"quantity_pct": quantity_pct}
+    with world.scope():
+        plain = services.savings_for_year(programme_year=year(example, 1)).result
+        fast = services.savings_for_year(programme_year=year(example, 1), overrides=overrides)
+        with mock.patch.object(services, "_scale_quantity_columns", return_value=None), \
+                mock.patch.object(selectors, "usage_frame", wraps=selectors.usage_frame) as text:
+            slow = services.savings_for_year(programme_year=year(example, 1),
+                                             overrides=overrides)
+        assert text.called
+    assert fast.result.to_dict() == slow.result.to_dict()
+    assert fast.result.checksum() == slow.result.checksum()
+    assert fast.inputs_checksum == slow.inputs_checksum
+    assert fast.result.to_dict() != plain.to_dict()
+
+
+def test_a_quantity_what_if_below_zero_is_refused_on_the_columns(world, example):
+    from savings.engine import SavingsInputError
+
+    with world.scope(), pytest.raises(SavingsInputError, match="A1 must not go below 0%"):
+        services.savings_for_year(programme_year=year(example, 1),
+                                  overrides={"quantity_pct": {"A1": "-5"}})
