@@ -141,13 +141,19 @@ def _columns_from_arrow(table: pa.Table) -> engine.UsageColumns:
     def flags(name: str) -> np.ndarray:
         return table.column(name).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
+    # Quantities are stored at 10**4 but are mostly whole: fewer digits keep the engine's
+    # exact int64 sums under their overflow bound (above it they fall back to Python ints).
+    quantity, quantity_digits = ints("quantity"), _STORED_DIGITS
+    while quantity_digits and quantity.size and not (quantity % 10).any():
+        quantity, quantity_digits = quantity // 10, quantity_digits - 1
+
     return engine.UsageColumns(
         case_code=case_code, case_values=case_values, case_type_code=type_code,
         case_type_values=type_values, npi_code=npi_code, npi_values=npi_values,
         item_code=item_code, item_values=item_values, service_day=ints("day"),
         federal=flags("federal"), opted_out=flags("opted_out"), has_notice=flags("has_notice"),
-        severity=ints("severity"), severity_digits=_STORED_DIGITS, quantity=ints("quantity"),
-        quantity_digits=_STORED_DIGITS, unit_cost=ints("unit_cost"))
+        severity=ints("severity"), severity_digits=_STORED_DIGITS, quantity=quantity,
+        quantity_digits=quantity_digits, unit_cost=ints("unit_cost"))
 
 
 def _dictionary_encoded(table: pa.Table) -> pa.Table:
