@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 
 from agreements.models import Agreement, AgreementKind, ProgrammeYear
 
-from . import engine
+from . import columnar, engine
 from .importing import USAGE_COLUMNS
 from .models import (
     CalculationKind,
@@ -123,9 +123,10 @@ _STORED_DIGITS = 4  # numeric(16,4) / numeric(10,4): exact integers at 10**4
 def _encoded(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str]]:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    encoded = pc.dictionary_encode(column)
-    return (encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
-            encoded.dictionary.to_pylist())
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    return (column.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False),
+            column.dictionary.to_pylist())
 
 
 def _columns_from_arrow(table: pa.Table) -> engine.UsageColumns:
@@ -140,22 +141,58 @@ def _columns_from_arrow(table: pa.Table) -> engine.UsageColumns:
     def flags(name: str) -> np.ndarray:
         return table.column(name).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
+    # Quantities are stored at 10**4 but are mostly whole: fewer digits keep the engine's
+    # exact int64 sums under their overflow bound (above it they fall back to Python ints).
+    quantity, quantity_digits = ints("quantity"), _STORED_DIGITS
+    while quantity_digits and quantity.size and not (quantity % 10).any():
+        quantity, quantity_digits = quantity // 10, quantity_digits - 1
+
     return engine.UsageColumns(
         case_code=case_code, case_values=case_values, case_type_code=type_code,
         case_type_values=type_values, npi_code=npi_code, npi_values=npi_values,
         item_code=item_code, item_values=item_values, service_day=ints("day"),
         federal=flags("federal"), opted_out=flags("opted_out"), has_notice=flags("has_notice"),
-        severity=ints("severity"), severity_digits=_STORED_DIGITS, quantity=ints("quantity"),
-        quantity_digits=_STORED_DIGITS, unit_cost=ints("unit_cost"))
+        severity=ints("severity"), severity_digits=_STORED_DIGITS, quantity=quantity,
+        quantity_digits=quantity_digits, unit_cost=ints("unit_cost"))
+
+
+def _dictionary_encoded(table: pa.Table) -> pa.Table:
+    """The text columns as dictionaries with 64-bit indices: what the engine takes, so a
+    memory-mapped file hands them over without a copy."""
+    columns = []
+    for name in table.column_names:
+        column = table.column(name).combine_chunks()
+        if name in _COLUMNS_NAMES[:4]:
+            encoded = pc.dictionary_encode(column)
+            column = pa.DictionaryArray.from_arrays(encoded.indices.cast(pa.int64()),
+                                                    encoded.dictionary)
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
 
 
 def usage_columns(*, data_import: DataImport) -> engine.UsageColumns:
     """The import's rows as typed, exact columns for the engine (its fast path).
 
+    An applied import's columns are kept in a memory-mapped Arrow file (``savings.columnar``),
+    written on the first read and verified on every read; otherwise (and to build that file)
+    they come from the database (:func:`_usage_table_from_database`).
+    """
+    if columnar.cacheable(data_import):
+        table = columnar.table_read(data_import)
+        if table is None:
+            table = _dictionary_encoded(_usage_table_from_database(data_import))
+            columnar.table_write(data_import, table)
+        return _columns_from_arrow(table)
+    return _columns_from_arrow(_usage_table_from_database(data_import))
+
+
+def _usage_table_from_database(data_import: DataImport) -> pa.Table:
+    """The import's rows as a typed Arrow table (the columns of ``_COLUMNS_NAMES``).
+
     PostgreSQL does the conversion (amounts to integer ten-thousandths, dates to ordinals) and
-    streams the rows out with ``COPY ... TO STDOUT``; pyarrow reads them with fixed types and
-    dictionary-encodes the codes. No amount passes through float; nothing is parsed per value
-    in Python. SQLite (tests, the demo) goes through the ORM to the same columns.
+    streams the rows out with ``COPY ... TO STDOUT``; pyarrow reads them with fixed types. No
+    amount passes through float; nothing is parsed per value in Python. SQLite (tests, the
+    demo) goes through the ORM to the same columns.
     """
     if connection.vendor == "postgresql":
         buffer = io.BytesIO()
@@ -172,24 +209,21 @@ def usage_columns(*, data_import: DataImport) -> engine.UsageColumns:
         types.update({n: pa.int64() for n in ("day", "severity", "quantity", "unit_cost")})
         types.update({n: pa.bool_() for n in ("federal", "opted_out", "has_notice")})
         if not size:
-            table = pa.table({n: pa.array([], t) for n, t in types.items()})
-        else:
-            table = pacsv.read_csv(
-                buffer,
-                read_options=pacsv.ReadOptions(column_names=list(_COLUMNS_NAMES),
-                                               block_size=16 << 20),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=types, true_values=["t"], false_values=["f"],
-                    strings_can_be_null=False, quoted_strings_can_be_null=False))
-        del buffer
-        return _columns_from_arrow(table)
+            return pa.table({n: pa.array([], types[n]) for n in _COLUMNS_NAMES})
+        return pacsv.read_csv(
+            buffer,
+            read_options=pacsv.ReadOptions(column_names=list(_COLUMNS_NAMES),
+                                           block_size=16 << 20),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, true_values=["t"], false_values=["f"],
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
     rows = list(UsageRow.objects.filter(data_import=data_import).values_list(
         "case_id", "case_type", "physician_npi", "item_code", "service_date",
         "federal_program", "opted_out", "notice_date", "severity_weight", "quantity",
         "unit_cost"))
     scale = Decimal(10) ** _STORED_DIGITS
     columns = list(zip(*rows, strict=True)) if rows else [()] * 11
-    table = pa.table({
+    return pa.table({
         "case_id": pa.array(columns[0], pa.string()),
         "case_type": pa.array(columns[1], pa.string()),
         "physician_npi": pa.array(columns[2], pa.string()),
@@ -202,7 +236,6 @@ def usage_columns(*, data_import: DataImport) -> engine.UsageColumns:
         "quantity": pa.array([int(v * scale) for v in columns[9]], pa.int64()),
         "unit_cost": pa.array([int(v * scale) for v in columns[10]], pa.int64()),
     })
-    return _columns_from_arrow(table)
 
 
 def prices_of(*, data_import: DataImport) -> dict[str, Decimal]:

@@ -8,6 +8,7 @@ engine (:mod:`savings.engine`); everything else stores or moves records.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -19,6 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
 from django.core.files import File
@@ -694,6 +696,35 @@ def _scale_quantities(frame: pd.DataFrame, quantity_pct: dict[str, Any]) -> pd.D
     return frame
 
 
+def _scale_quantity_columns(usage: engine.UsageColumns, quantity_pct: dict[str, Any]
+                            ) -> engine.UsageColumns | None:
+    """:func:`_scale_quantities` on typed columns, exactly: each factor ``pct / 100`` is an
+    integer at ``10**d``, every quantity moves to ``quantity_digits + max(d)``. ``None`` when
+    the products would not fit in 64 bits (the caller then takes the text path)."""
+    factors: dict[str, tuple[int, int]] = {}
+    for item, pct in quantity_pct.items():
+        factor = to_decimal(str(pct)) / 100
+        if factor < 0:
+            raise engine.SavingsInputError(f"quantity change for {item} must not go below 0%")
+        sign, digits, exponent = factor.as_tuple()
+        integer = int("".join(map(str, digits)) or "0")
+        if not isinstance(exponent, int):
+            return None
+        factors[str(item)] = (integer * 10 ** max(exponent, 0), max(-exponent, 0))
+    extra = max((d for _, d in factors.values()), default=0)
+    multiplier = np.full(len(usage.item_values), 10**extra, dtype=object)
+    for position, value in enumerate(usage.item_values):
+        if value in factors:
+            integer, digits = factors[value]
+            multiplier[position] = integer * 10 ** (extra - digits)
+    largest = int(np.abs(usage.quantity).max()) if len(usage) else 0
+    if largest * max(multiplier.tolist(), default=1) >= 2**62:
+        return None
+    scaled = usage.quantity * multiplier.astype(np.int64)[np.asarray(usage.item_code)]
+    return dataclasses.replace(usage, quantity=scaled,
+                               quantity_digits=usage.quantity_digits + extra)
+
+
 def _same_period(usage: engine.UsageColumns, start: dt.date, days: int) -> engine.UsageColumns:
     """Rows in the first ``days`` days from ``start`` (the base year's same months)."""
     return usage.up_to(start + dt.timedelta(days=days - 1))
@@ -812,15 +843,16 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
                 f"{prior_year.label}: usage is needed for the baseline reset and is missing")
 
     # The engine's fast path: typed, exact columns straight from the database (no text parsing
-    # per value). A what-if on quantities rescales text quantities, so it takes the text path.
+    # per value). A what-if on quantities rescales them exactly in place (the text path only
+    # when the exact integers would overflow).
     base_parts = [selectors.usage_columns(data_import=i) for i in base_imports]
     base_frame: pd.DataFrame | engine.UsageColumns = engine.UsageColumns.concat(base_parts)
     current_frame: pd.DataFrame | engine.UsageColumns
+    current_frame = selectors.usage_columns(data_import=current_import)
     if overrides.get("quantity_pct"):
-        current_frame = _scale_quantities(selectors.usage_frame(data_import=current_import),
-                                          overrides["quantity_pct"])
-    else:
-        current_frame = selectors.usage_columns(data_import=current_import)
+        scaled = _scale_quantity_columns(current_frame, overrides["quantity_pct"])
+        current_frame = scaled if scaled is not None else _scale_quantities(
+            selectors.usage_frame(data_import=current_import), overrides["quantity_pct"])
     prior_frame = selectors.usage_columns(data_import=prior_import) if prior_import else None
     prices: dict[str, Any] = selectors.prices_of(data_import=price_import)
     for item, cost in (overrides.get("prices") or {}).items():

@@ -1,0 +1,175 @@
+"""The columnar copy of applied usage imports (savings.columnar): same figures, verified,
+rebuilt when damaged, never another tenant's, gone with its import."""
+
+from __future__ import annotations
+
+import shutil
+from unittest import mock
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from savings import columnar, selectors, services
+from savings.models import DataImport, ImportKind, SavingsCalculation
+from tests.savings.helpers import example_a_agreement, import_example_a, year
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.SAVINGS_USAGE_CACHE = True
+    return tmp_path
+
+
+@pytest.fixture
+def example(world, media):
+    agreement = example_a_agreement(world)
+    import_example_a(world, agreement)
+    return agreement
+
+
+def _usage_imports(world, agreement) -> list[DataImport]:
+    with world.scope():
+        return list(DataImport.objects.filter(agreement=agreement, kind=ImportKind.USAGE,
+                                              is_current=True).order_by("pk"))
+
+
+def _stored_run(world, agreement) -> tuple[dict, str, str]:
+    """A year's calculation stored, read back from its row, then removed again."""
+    with world.scope():
+        calculation = services.savings_calculation_run(programme_year=year(agreement, 1),
+                                                       user=world.users["administrator"])
+        stored = SavingsCalculation.objects.get(pk=calculation.pk)
+        figures = (stored.result, stored.result_checksum, stored.inputs_checksum)
+        SavingsCalculation.objects.filter(pk=calculation.pk).delete()
+    return figures
+
+
+def _same_columns(left, right) -> None:
+    for name in ("case_code", "case_type_code", "npi_code", "item_code", "service_day",
+                 "federal", "opted_out", "has_notice", "severity", "quantity", "unit_cost"):
+        np.testing.assert_array_equal(getattr(left, name), getattr(right, name), err_msg=name)
+    for name in ("case_values", "case_type_values", "npi_values", "item_values",
+                 "severity_digits", "quantity_digits"):
+        assert list(np.atleast_1d(getattr(left, name))) == list(
+            np.atleast_1d(getattr(right, name))), name
+
+
+def test_a_year_is_identical_with_the_cache_removed_cold_and_warm(world, example, settings):
+    settings.SAVINGS_USAGE_CACHE = False
+    without = _stored_run(world, example)
+    assert not any(columnar.directory(world.org.pk).glob("*.arrow"))
+
+    settings.SAVINGS_USAGE_CACHE = True
+    cold = _stored_run(world, example)
+    imports = _usage_imports(world, example)
+    assert all(columnar.path_of(i).exists() for i in imports)
+    with mock.patch.object(selectors, "_usage_table_from_database",
+                           side_effect=AssertionError("read the database")):
+        warm = _stored_run(world, example)
+    assert cold == without
+    assert warm == without
+
+
+def test_a_corrupted_or_missing_file_is_rebuilt_from_the_database(world, example):
+    with world.scope():
+        expected = services.savings_for_year(programme_year=year(example, 1)).result.to_dict()
+    base, current = _usage_imports(world, example)
+    with world.scope():
+        from_database = selectors._columns_from_arrow(
+            selectors._usage_table_from_database(base))
+    damaged = columnar.path_of(base)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    columnar.path_of(current).unlink()
+    assert columnar.table_read(base) is None
+    assert columnar.table_read(current) is None
+
+    with world.scope():
+        again = services.savings_for_year(programme_year=year(example, 1)).result.to_dict()
+        _same_columns(selectors.usage_columns(data_import=base), from_database)
+    assert again == expected
+    assert columnar.table_read(base) is not None
+    assert columnar.table_read(current) is not None
+
+
+def test_a_file_of_another_organization_is_never_read(world, example):
+    base, _current = _usage_imports(world, example)
+    with world.scope():
+        from_database = selectors._columns_from_arrow(
+            selectors._usage_table_from_database(base))
+        selectors.usage_columns(data_import=base)
+    own = columnar.path_of(base)
+    assert f"org-{world.org.pk}" in own.parts and own.name.startswith(f"import-{base.pk}-")
+
+    # Another tenant's file for an import with the same id and file, different rows, copied
+    # over this import's file together with its (matching) checksum.
+    foreign = DataImport(pk=base.pk, organization_id=world.other_org.pk, sha256=base.sha256,
+                         row_count=base.row_count, uploaded_at=base.uploaded_at,
+                         status=base.status)
+    table = columnar.table_read(base)
+    tampered = table.set_column(table.column_names.index("quantity"), "quantity",
+                                pa.array(np.full(table.num_rows, 990000, dtype=np.int64)))
+    written = columnar.table_write(foreign, tampered)
+    assert written is not None and f"org-{world.other_org.pk}" in written.parts
+    shutil.copyfile(written, own)
+    shutil.copyfile(written.with_suffix(".sha256"), own.with_suffix(".sha256"))
+
+    assert columnar.table_read(base) is None
+    with world.scope():
+        _same_columns(selectors.usage_columns(data_import=base), from_database)
+
+
+def test_deleting_an_import_removes_its_file(world, example, django_capture_on_commit_callbacks):
+    base, current = _usage_imports(world, example)
+    with world.scope():
+        selectors.usage_columns(data_import=base)
+        selectors.usage_columns(data_import=current)
+    kept = columnar.path_of(current)
+    gone = columnar.path_of(base)
+    assert gone.exists() and kept.exists()
+    with world.scope(), django_capture_on_commit_callbacks(execute=True):
+        DataImport.objects.get(pk=base.pk).delete()
+    assert not gone.exists() and not gone.with_suffix(".sha256").exists()
+    assert kept.exists()
+
+
+def test_an_import_not_applied_yet_is_not_stored(world, example):
+    base, _current = _usage_imports(world, example)
+    base.status = "queued"
+    with world.scope():
+        selectors.usage_columns(data_import=base)
+    assert not columnar.path_of(base).exists()
+
+
+@pytest.mark.parametrize("quantity_pct", [
+    {"A1": "90", "B2": "33.3", "C1": 0},
+    {"A2": "112.125", "NOT-USED": "50"},
+])
+def test_a_quantity_what_if_on_the_columns_matches_the_text_path(world, example, quantity_pct):
+    """The slider what-if rescales the typed columns; the figures are the text path's."""
+    overrides = {"quantity_pct": quantity_pct}
+    with world.scope():
+        plain = services.savings_for_year(programme_year=year(example, 1)).result
+        fast = services.savings_for_year(programme_year=year(example, 1), overrides=overrides)
+        with mock.patch.object(services, "_scale_quantity_columns", return_value=None), \
+                mock.patch.object(selectors, "usage_frame", wraps=selectors.usage_frame) as text:
+            slow = services.savings_for_year(programme_year=year(example, 1),
+                                             overrides=overrides)
+        assert text.called
+    assert fast.result.to_dict() == slow.result.to_dict()
+    assert fast.result.checksum() == slow.result.checksum()
+    assert fast.inputs_checksum == slow.inputs_checksum
+    assert fast.result.to_dict() != plain.to_dict()
+
+
+def test_a_quantity_what_if_below_zero_is_refused_on_the_columns(world, example):
+    from savings.engine import SavingsInputError
+
+    with world.scope(), pytest.raises(SavingsInputError, match="A1 must not go below 0%"):
+        services.savings_for_year(programme_year=year(example, 1),
+                                  overrides={"quantity_pct": {"A1": "-5"}})
