@@ -84,7 +84,8 @@ def _role(value: str) -> Role:
 def _physician_for(*, organization: Organization, role: Role, npi: str,
                    exclude_membership: Membership | None = None) -> Any:
     """The physician record to link (chosen by NPI), checked free; None for other roles."""
-    from agreements.models import Physician
+    # The model Membership.physician points at: core names it, never imports it (layers).
+    Physician = Membership._meta.get_field("physician").related_model
 
     npi = (npi or "").strip()
     if role != Role.PHYSICIAN:
