@@ -61,6 +61,13 @@ class IdempotencyKeyReused(exceptions.APIException):
     default_code = "idempotency_key_reused"
 
 
+class IdempotencyKeyReusedForUpload(IdempotencyKeyReused):
+    """409 on uploads: the key was already used with another file."""
+
+    status_code = 409
+    default_detail = "This Idempotency-Key was already used with a different file."
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every error as ``{"errors": [{"field", "code", "message"}]}``."""
     from .jobs import DuplicateJob
@@ -199,11 +206,16 @@ class TenantViewSet(viewsets.GenericViewSet):
 def _fingerprint(request) -> str:  # type: ignore[no-untyped-def]
     """What makes two requests "the same": method, path, query and body."""
     digest = hashlib.sha256(request.method.encode() + b" " + request.get_full_path().encode())
+    multipart = request.content_type.startswith("multipart/form-data")
     try:
+        if multipart:
+            # A client picks a fresh random boundary for each try: the raw body of a retry
+            # differs, its fields and files do not.
+            raise RawPostDataException
         digest.update(request._request.body)
     except RawPostDataException:
-        # The stream was already parsed (a session's CSRF check reads multipart forms): hash the
-        # parsed fields and the uploaded files' contents instead.
+        # The stream was already parsed (a session's CSRF check reads multipart forms), or it is
+        # multipart: hash the parsed fields and the uploaded files' contents instead.
         for name in sorted(request._request.POST):
             digest.update(f"{name}={request._request.POST.getlist(name)}".encode())
         for name in sorted(request._request.FILES):
@@ -215,9 +227,13 @@ def _fingerprint(request) -> str:  # type: ignore[no-untyped-def]
     return digest.hexdigest()
 
 
-def idempotent(method: Callable) -> Callable:
+def idempotent(method: Callable | None = None, *, reused: type[IdempotencyKeyReused] = (
+        IdempotencyKeyReused)) -> Callable:
     """Honour ``Idempotency-Key`` on a POST with money effects: a retry returns the first
-    response and does nothing twice; reusing a key for a different request is refused."""
+    response and does nothing twice; reusing a key for a different request is refused (422,
+    or ``reused``: ``@idempotent(reused=IdempotencyKeyReusedForUpload)`` answers 409)."""
+    if method is None:
+        return functools.partial(idempotent, reused=reused)
 
     @functools.wraps(method)
     def wrapper(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -235,7 +251,7 @@ def idempotent(method: Callable) -> Callable:
         except IntegrityError:
             record = IdempotencyRecord.objects.get(user=request.user, key=key)
             if record.request_fingerprint != fingerprint:
-                raise IdempotencyKeyReused() from None
+                raise reused() from None
             if record.status_code is None:
                 raise Conflict(
                     "The first request with this Idempotency-Key is still being processed."
