@@ -136,6 +136,8 @@ def _programme_year(pk: int) -> ProgrammeYear:
 class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
     queryset = CalculationRun.objects.select_related("programme_year")
     ordering = ["-created_at"]
+    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"],
+                        "created_at": ["gte", "lte"]}
     permission_map = {"list": "calculation.view", "retrieve": "calculation.view",
                       "start": "calculation.run", "scenario": "scenario.run"}
 
@@ -177,6 +179,8 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
     queryset = AdjudicationReport.objects.select_related("run")
     ordering = ["-created_at"]
     serializer_class = ReportSerializer
+    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "run": ["exact"],
+                        "status": ["exact"], "created_at": ["gte", "lte"]}
     permission_map = {"list": "report.view", "retrieve": "report.view", "pdf": "report.view",
                       "verify": "report.view", "review": "report.prepare",
                       "submit": "report.prepare", "approve": "report.approve",
@@ -253,6 +257,8 @@ class PaymentLineViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantVie
     queryset = PaymentLine.objects.select_related("report")
     ordering = ["report", "position"]
     serializer_class = PaymentLineSerializer
+    filterset_fields = {"report": ["exact"], "physician": ["exact"], "kind": ["exact"],
+                        "paid_on": ["gte", "lte"]}
     permission_map = {"list": "payment.view", "retrieve": "payment.view",
                       "record": "payment.record"}
 
@@ -286,6 +292,7 @@ class StatementViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewS
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return super().get_queryset().filter(report__status__in=FROZEN_STATUSES)
     serializer_class = StatementSerializer
+    filterset_fields = {"report": ["exact"], "physician": ["exact"]}
     permission_map = {"list": "statement.view", "retrieve": "statement.view",
                       "pdf": "statement.view"}
 

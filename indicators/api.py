@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as django_filters
 from django_scopes import scopes_disabled
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -20,7 +21,7 @@ from rest_framework.response import Response
 
 from agreements.models import Agreement, ProgrammeYear
 from comanage.core import uploads
-from comanage.core.api import Conflict, TenantViewSet, idempotent
+from comanage.core.api import Conflict, TenantFilterSet, TenantViewSet, idempotent
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue
 from comanage.core.permissions import is_own_only
 from comanage.core.security.narrowing import PhysicianNarrowing
@@ -141,6 +142,7 @@ class _IndicatorViewSet(TenantViewSet):
 class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = IndicatorTemplate
     serializer_class = TemplateSerializer
+    filterset_fields = {"kind": ["exact"]}
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view"}
 
     def filter_own(self, queryset):  # type: ignore[no-untyped-def]
@@ -151,6 +153,7 @@ class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                         mixins.CreateModelMixin, mixins.UpdateModelMixin, _IndicatorViewSet):
     model = IndicatorDefinition
     serializer_class = DefinitionSerializer
+    filterset_fields = {"agreement": ["exact"], "terms": ["exact"], "kind": ["exact"]}
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
                       "create": "indicator.edit", "update": "indicator.edit",
                       "partial_update": "indicator.edit", "destroy": "indicator.edit"}
@@ -172,9 +175,27 @@ class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ResultFilter(TenantFilterSet):
+    agreement = django_filters.NumberFilter(field_name="definition__agreement")
+    current = django_filters.BooleanFilter(field_name="is_current",
+                                           help_text="true: only the current version.")
+
+    # Declared one by one: built at import, outside any tenant scope (see ComplianceFlagFilter).
+    definition = django_filters.NumberFilter()
+    programme_year = django_filters.NumberFilter()
+    period_kind = django_filters.CharFilter()
+    period_start__gte = django_filters.DateFilter(field_name="period_start", lookup_expr="gte")
+    period_start__lte = django_filters.DateFilter(field_name="period_start", lookup_expr="lte")
+
+    class Meta:
+        model = IndicatorResult
+        fields: list[str] = []
+
+
 class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = IndicatorResult
     serializer_class = ResultSerializer
+    filterset_class = ResultFilter
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
                       "create": "indicator.edit", "fhir": "indicator.view"}
 
@@ -231,6 +252,8 @@ class PayloadTooLarge(exceptions.ValidationError):
 class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = CaseImport
     serializer_class = ImportSerializer
+    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "status": ["exact"],
+                        "created_at": ["gte", "lte"]}
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     permission_map = {"list": "data.import", "retrieve": "data.import", "create": "data.import",
                       "discard": "data.import"}
@@ -296,6 +319,8 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
 class ActionPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = ActionPlan
     serializer_class = ActionPlanSerializer
+    filterset_fields = {"definition": ["exact"], "programme_year": ["exact"], "status": ["exact"],
+                        "due_date": ["gte", "lte"]}
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
                       "create": "indicator.edit"}
 

@@ -216,6 +216,7 @@ class OpportunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                          mixins.CreateModelMixin, _Base):
     model = SavingsOpportunity
     serializer_class = OpportunitySerializer
+    filterset_fields = {"agreement": ["exact"], "status": ["exact"], "base_year": ["exact"]}
     permission_map = {"list": "savings.view", "retrieve": "savings.view",
                       "create": "savings.edit"}
 
@@ -251,6 +252,10 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
 
     model = DataImport
     serializer_class = DataImportSerializer
+    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "kind": ["exact"],
+                        "period": ["exact"], "base_year": ["exact"], "status": ["exact"],
+                        "is_current": ["exact"],
+                        "uploaded_at": ["gte", "lte"]}
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     permission_map = {"list": "data.import", "retrieve": "data.import", "create": "data.import",
                       "confirm": "data.import", "discard": "data.import",
@@ -384,6 +389,8 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
 class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
     model = SavingsCalculation
     serializer_class = CalculationSerializer
+    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "kind": ["exact"],
+                        "created_at": ["gte", "lte"]}
     permission_map = {"list": "savings.view", "retrieve": "savings.view",
                       "run": "savings.edit"}
 

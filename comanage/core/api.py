@@ -14,8 +14,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.http.request import RawPostDataException
+from django_filters import rest_framework as django_filters
+from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_scopes.manager import DisabledQuerySet
-from rest_framework import exceptions, permissions, viewsets
+from rest_framework import exceptions, filters, permissions, viewsets
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -146,6 +148,53 @@ class DeclaredPermission(permissions.BasePermission):
         return True
 
 
+# Query parameters every list understands (pagination and rendering), whatever it filters on.
+GENERIC_QUERY_PARAMS = frozenset({"page", "page_size", "format"})
+
+
+class TenantFilterSet(django_filters.FilterSet):
+    """Related rows are filtered by id (``?agreement=12``): a number, never a lookup of the
+    related table (which would run outside the view's tenant narrowing)."""
+
+    FILTER_DEFAULTS = {
+        **FILTER_FOR_DBFIELD_DEFAULTS,
+        models.ForeignKey: {"filter_class": django_filters.NumberFilter},
+        models.OneToOneField: {"filter_class": django_filters.NumberFilter},
+    }
+
+
+class TenantFilterBackend(django_filters.DjangoFilterBackend):
+    """The view set's declared filters (``filterset_fields`` / ``filterset_class``), and only
+    those: on a list, a query parameter nobody declared is a 400 naming it, never silently
+    ignored (a script would otherwise get every row and believe it filtered)."""
+
+    filterset_base = TenantFilterSet
+
+    @staticmethod
+    def known_params(view, filterset_class) -> set[str]:  # type: ignore[no-untyped-def]
+        known = set(GENERIC_QUERY_PARAMS) | set(getattr(view, "extra_query_params", ()))
+        if filterset_class is not None:
+            known |= set(filterset_class.base_filters)
+        for backend in view.filter_backends:
+            if issubclass(backend, filters.OrderingFilter):
+                known.add(backend.ordering_param)
+            elif issubclass(backend, filters.SearchFilter) and getattr(view, "search_fields",
+                                                                         None):
+                known.add(backend.search_param)
+        return known
+
+    def filter_queryset(self, request, queryset, view):  # type: ignore[no-untyped-def]
+        if getattr(view, "action", None) == "list":
+            known = self.known_params(view, self.get_filterset_class(view, queryset))
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                raise exceptions.ValidationError({name: [exceptions.ErrorDetail(
+                    f"Unknown filter '{name}'. This list filters on: "
+                    f"{', '.join(sorted(known - GENERIC_QUERY_PARAMS)) or 'nothing'}.",
+                    code="unknown_filter")] for name in unknown})
+        return super().filter_queryset(request, queryset, view)
+
+
 class TenantViewSet(viewsets.GenericViewSet):
     """Base of every organization-scoped API view set.
 
@@ -158,6 +207,19 @@ class TenantViewSet(viewsets.GenericViewSet):
     permission_classes = [permissions.IsAuthenticated, OrganizationMember, DeclaredPermission]
     permission_map: dict[str, str] = {}
     lookup_value_regex = r"[0-9]+"
+    filter_backends = [TenantFilterBackend, filters.OrderingFilter]
+    # Query parameters a list reads itself (besides its declared filters), allowed through.
+    extra_query_params: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Whatever backends a subclass lists (search, ordering), the declared filters apply
+        # and unknown parameters are refused: the tenant backend is always among them.
+        super().__init_subclass__(**kwargs)
+        backends = [TenantFilterBackend if b is django_filters.DjangoFilterBackend else b
+                    for b in cls.filter_backends]
+        if TenantFilterBackend not in backends:
+            backends.insert(0, TenantFilterBackend)
+        cls.filter_backends = backends
 
     @property
     def organization(self):  # type: ignore[no-untyped-def]
