@@ -13,7 +13,7 @@ from rest_framework import filters, mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from comanage.core.api import TenantFilterSet, TenantViewSet, idempotent
+from comanage.core.api import IdFilter, TenantFilterSet, TenantViewSet, idempotent
 
 from . import models as m
 from . import selectors, services
@@ -327,9 +327,9 @@ class ComplianceFlagFilter(TenantFilterSet):
 
     # Declared one by one: a class-level FilterSet is built at import, outside any tenant
     # scope, where generating filters from the model would touch a scoped manager.
-    agreement = django_filters.NumberFilter()
-    programme_year = django_filters.NumberFilter()
-    physician = django_filters.NumberFilter()
+    agreement = IdFilter()
+    programme_year = IdFilter()
+    physician = IdFilter()
     kind = django_filters.CharFilter()
     severity = django_filters.ChoiceFilter(choices=m.ComplianceFlag._meta.get_field(
         "severity").choices)

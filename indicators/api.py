@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from agreements.models import Agreement, ProgrammeYear
 from comanage.core import uploads
-from comanage.core.api import Conflict, TenantFilterSet, TenantViewSet, idempotent
+from comanage.core.api import Conflict, IdFilter, TenantFilterSet, TenantViewSet, idempotent
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue
 from comanage.core.permissions import is_own_only
 from comanage.core.security.narrowing import PhysicianNarrowing
@@ -176,13 +176,13 @@ class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
 
 class ResultFilter(TenantFilterSet):
-    agreement = django_filters.NumberFilter(field_name="definition__agreement")
+    agreement = IdFilter(field_name="definition__agreement")
     current = django_filters.BooleanFilter(field_name="is_current",
                                            help_text="true: only the current version.")
 
     # Declared one by one: built at import, outside any tenant scope (see ComplianceFlagFilter).
-    definition = django_filters.NumberFilter()
-    programme_year = django_filters.NumberFilter()
+    definition = IdFilter()
+    programme_year = IdFilter()
     period_kind = django_filters.CharFilter()
     period_start__gte = django_filters.DateFilter(field_name="period_start", lookup_expr="gte")
     period_start__lte = django_filters.DateFilter(field_name="period_start", lookup_expr="lte")

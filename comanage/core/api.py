@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
@@ -152,14 +153,25 @@ class DeclaredPermission(permissions.BasePermission):
 GENERIC_QUERY_PARAMS = frozenset({"page", "page_size", "format"})
 
 
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number within the database's range (else 400 naming the filter)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
 class TenantFilterSet(django_filters.FilterSet):
     """Related rows are filtered by id (``?agreement=12``): a number, never a lookup of the
     related table (which would run outside the view's tenant narrowing)."""
 
     FILTER_DEFAULTS = {
         **FILTER_FOR_DBFIELD_DEFAULTS,
-        models.ForeignKey: {"filter_class": django_filters.NumberFilter},
-        models.OneToOneField: {"filter_class": django_filters.NumberFilter},
+        models.ForeignKey: {"filter_class": IdFilter},
+        models.OneToOneField: {"filter_class": IdFilter},
     }
 
 
