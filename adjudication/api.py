@@ -197,6 +197,8 @@ _RUN_QUEUED = inline_serializer("RunQueued", {"job": serializers.IntegerField(),
 class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
     queryset = CalculationRun.objects.select_related("programme_year")
     ordering = ["-created_at"]
+    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"],
+                        "created_at": ["gte", "lte"]}
     permission_map = {"list": "calculation.view", "retrieve": "calculation.view",
                       "start": "calculation.run", "scenario": "scenario.run",
                       "figures": "calculation.view"}
@@ -262,6 +264,8 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
     queryset = AdjudicationReport.objects.select_related("run")
     ordering = ["-created_at"]
     serializer_class = ReportSerializer
+    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "run": ["exact"],
+                        "status": ["exact"], "created_at": ["gte", "lte"]}
     permission_map = {"list": "report.view", "retrieve": "report.view", "pdf": "report.view",
                       "verify": "report.view", "review": "report.prepare",
                       "submit": "report.prepare", "approve": "report.approve",
@@ -376,6 +380,8 @@ class PaymentLineViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantVie
     queryset = PaymentLine.objects.select_related("report")
     ordering = ["report", "position"]
     serializer_class = PaymentLineSerializer
+    filterset_fields = {"report": ["exact"], "physician": ["exact"], "kind": ["exact"],
+                        "paid_on": ["gte", "lte"]}
     permission_map = {"list": "payment.view", "retrieve": "payment.view",
                       "record": "payment.record"}
 
@@ -410,6 +416,7 @@ class StatementViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewS
     def get_queryset(self):
         return super().get_queryset().filter(report__status__in=FROZEN_STATUSES)
     serializer_class = StatementSerializer
+    filterset_fields = {"report": ["exact"], "physician": ["exact"]}
     permission_map = {"list": "statement.view", "retrieve": "statement.view",
                       "pdf": "statement.view"}
 

@@ -7,12 +7,13 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import FileResponse
+from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from comanage.core.api import TenantViewSet, idempotent
+from comanage.core.api import IdFilter, TenantFilterSet, TenantViewSet, idempotent
 
 from . import models as m
 from . import selectors, services
@@ -43,6 +44,9 @@ class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                        mixins.CreateModelMixin, mixins.UpdateModelMixin, Base):
     model = m.Agreement
     serializer_class = s.AgreementSerializer
+    filterset_fields = {"kind": ["exact"], "status": ["exact"], "practice": ["exact"],
+                        "service_line": ["exact"], "term_start": ["gte", "lte"],
+                        "term_end": ["gte", "lte"]}
     permission_map = _map("agreement.view", "agreement.edit", transition="agreement.edit",
                           blockers="agreement.view")
     search_fields = ["name", "practice__name", "service_line", "service_line_custom"]
@@ -82,6 +86,8 @@ class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 class ProgrammeYearViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     model = m.ProgrammeYear
     serializer_class = s.ProgrammeYearSerializer
+    filterset_fields = {"agreement": ["exact"], "number": ["exact"], "start": ["gte", "lte"],
+                        "end": ["gte", "lte"]}
     permission_map = {"list": "agreement.view", "retrieve": "agreement.view",
                       "fixed_fee": "timelog.view", "approval_blockers": "flag.view"}
 
@@ -109,6 +115,7 @@ class TermsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
 
     model = m.AgreementTerms
     serializer_class = s.TermsSerializer
+    filterset_fields = {"agreement": ["exact"], "effective_from": ["gte", "lte"]}
     permission_map = _map("agreement.view", "agreement.edit")
 
     def filter_own(self, queryset):
@@ -136,6 +143,7 @@ class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                       mixins.CreateModelMixin, mixins.UpdateModelMixin, Base):
     model = m.Practice
     serializer_class = s.PracticeSerializer
+    filterset_fields: list[str] = []
     permission_map = _map("physician.view", "physician.edit")
     search_fields = ["name", "contact_name"]
 
@@ -153,6 +161,7 @@ class PhysicianViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                        mixins.CreateModelMixin, mixins.UpdateModelMixin, Base):
     model = m.Physician
     serializer_class = s.PhysicianSerializer
+    filterset_fields = {"practice": ["exact"], "npi": ["exact"]}
     permission_map = _map("physician.view", "physician.edit")
     search_fields = ["last_name", "first_name", "npi", "specialty"]
 
@@ -196,6 +205,7 @@ class ParticipationViewSet(_AgreementChild, mixins.ListModelMixin, mixins.Retrie
                            mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.Participation
     serializer_class = s.ParticipationSerializer
+    filterset_fields = {"agreement": ["exact"], "physician": ["exact"], "join_date": ["gte", "lte"]}
     permission_map = _map("agreement.view", "agreement.edit")
     search_fields = ["physician__last_name", "agreement__name"]
 
@@ -211,6 +221,7 @@ class FMVOpinionViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveM
                         mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.FMVOpinion
     serializer_class = s.FMVOpinionSerializer
+    filterset_fields = {"agreement": ["exact"], "issue_date": ["gte", "lte"]}
     permission_map = _map("fmv.view", "fmv.edit")
     search_fields = ["valuator", "agreement__name"]
 
@@ -226,6 +237,7 @@ class DutyViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMi
                   mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.ManagementDuty
     serializer_class = s.DutySerializer
+    filterset_fields = {"agreement": ["exact"]}
     permission_map = _map("agreement.view", "agreement.edit")
     search_fields = ["name"]
 
@@ -243,6 +255,8 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     model = m.TimeSheet
     serializer_class = s.TimeSheetSerializer
+    filterset_fields = {"agreement": ["exact"], "physician": ["exact"], "status": ["exact"],
+                        "month": ["gte", "lte"]}
     permission_map = {"list": "timelog.view", "retrieve": "timelog.view",
                       "create": "timelog.edit", "submit": "timelog.edit",
                       "approve": "timelog.approve", "return_": "timelog.approve"}
@@ -303,6 +317,7 @@ class CommitteeMeetingViewSet(_AgreementChild, mixins.ListModelMixin, mixins.Ret
                               mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.CommitteeMeeting
     serializer_class = s.CommitteeMeetingSerializer
+    filterset_fields = {"agreement": ["exact"], "held_on": ["gte", "lte"]}
     permission_map = _map("committee.view", "committee.edit")
     search_fields = ["minutes", "agreement__name"]
 
@@ -314,9 +329,35 @@ class CommitteeMeetingViewSet(_AgreementChild, mixins.ListModelMixin, mixins.Ret
         return services.committee_meeting_save(agreement=agreement, data=data, meeting=instance)
 
 
+class ComplianceFlagFilter(TenantFilterSet):
+    state = django_filters.ChoiceFilter(
+        choices=[("open", "Open"), ("resolved", "Resolved")], method="filter_state",
+        help_text="open: not yet resolved; resolved: resolved.")
+
+    # Declared one by one: a class-level FilterSet is built at import, outside any tenant
+    # scope, where generating filters from the model would touch a scoped manager.
+    agreement = IdFilter()
+    programme_year = IdFilter()
+    physician = IdFilter()
+    kind = django_filters.CharFilter()
+    severity = django_filters.ChoiceFilter(choices=m.ComplianceFlag._meta.get_field(
+        "severity").choices)
+    blocking = django_filters.BooleanFilter()
+    opened_at__gte = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_at__lte = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lte")
+
+    class Meta:
+        model = m.ComplianceFlag
+        fields: list[str] = []
+
+    def filter_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(resolved_at__isnull=value == "open")
+
+
 class ComplianceFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     model = m.ComplianceFlag
     serializer_class = s.ComplianceFlagSerializer
+    filterset_class = ComplianceFlagFilter
     permission_map = {"list": "flag.view", "retrieve": "flag.view", "resolve": "flag.resolve"}
     search_fields = ["message", "kind"]
 
@@ -343,6 +384,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                       mixins.CreateModelMixin, Base):
     model = m.AgreementDocument
     serializer_class = s.DocumentSerializer
+    filterset_fields = {"agreement": ["exact"], "kind": ["exact"], "uploaded_at": ["gte", "lte"]}
     permission_map = {"list": "document.view", "retrieve": "document.view",
                       "download": "document.view", "create": "document.upload"}
     search_fields = ["title", "original_name"]
@@ -367,6 +409,7 @@ class MilestoneViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveMo
                        mixins.CreateModelMixin, mixins.UpdateModelMixin):
     model = m.Milestone
     serializer_class = s.MilestoneSerializer
+    filterset_fields = {"agreement": ["exact"], "status": ["exact"], "due_date": ["gte", "lte"]}
     permission_map = _map("agreement.view", "agreement.edit")
     search_fields = ["name", "owner"]
 

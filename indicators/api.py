@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as django_filters
 from django_scopes import scopes_disabled
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -20,7 +21,7 @@ from rest_framework.response import Response
 
 from agreements.models import Agreement, ProgrammeYear
 from comanage.core import uploads
-from comanage.core.api import Conflict, TenantViewSet, idempotent
+from comanage.core.api import Conflict, IdFilter, TenantFilterSet, TenantViewSet, idempotent
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue
 from comanage.core.permissions import is_own_only
 from comanage.core.security.narrowing import PhysicianNarrowing
@@ -142,6 +143,7 @@ class _IndicatorViewSet(TenantViewSet):
 class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = IndicatorTemplate
     serializer_class = TemplateSerializer
+    filterset_fields = {"kind": ["exact"]}
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view"}
 
     def filter_own(self, queryset):
@@ -152,6 +154,7 @@ class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                         mixins.CreateModelMixin, mixins.UpdateModelMixin, _IndicatorViewSet):
     model = IndicatorDefinition
     serializer_class = DefinitionSerializer
+    filterset_fields = {"agreement": ["exact"], "terms": ["exact"], "kind": ["exact"]}
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
                       "create": "indicator.edit", "update": "indicator.edit",
                       "partial_update": "indicator.edit", "destroy": "indicator.edit"}
@@ -176,9 +179,27 @@ class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ResultFilter(TenantFilterSet):
+    agreement = IdFilter(field_name="definition__agreement")
+    current = django_filters.BooleanFilter(field_name="is_current",
+                                           help_text="true: only the current version.")
+
+    # Declared one by one: built at import, outside any tenant scope (see ComplianceFlagFilter).
+    definition = IdFilter()
+    programme_year = IdFilter()
+    period_kind = django_filters.CharFilter()
+    period_start__gte = django_filters.DateFilter(field_name="period_start", lookup_expr="gte")
+    period_start__lte = django_filters.DateFilter(field_name="period_start", lookup_expr="lte")
+
+    class Meta:
+        model = IndicatorResult
+        fields: list[str] = []
+
+
 class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = IndicatorResult
     serializer_class = ResultSerializer
+    filterset_class = ResultFilter
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
                       "create": "indicator.edit", "fhir": "indicator.view"}
 
@@ -236,6 +257,8 @@ class PayloadTooLarge(exceptions.ValidationError):
 class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = CaseImport
     serializer_class = ImportSerializer
+    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "status": ["exact"],
+                        "created_at": ["gte", "lte"]}
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     permission_map = {"list": "data.import", "retrieve": "data.import", "create": "data.import",
                       "discard": "data.import"}
@@ -304,6 +327,8 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
 class ActionPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = ActionPlan
     serializer_class = ActionPlanSerializer
+    filterset_fields = {"definition": ["exact"], "programme_year": ["exact"], "status": ["exact"],
+                        "due_date": ["gte", "lte"]}
     permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
                       "create": "indicator.edit"}
 

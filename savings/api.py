@@ -9,21 +9,45 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from agreements.models import ProgrammeYear
-from comanage.core.api import Conflict, TenantViewSet, idempotent
+from agreements.models import Agreement, AgreementKind, ProgrammeYear
+from comanage.core import uploads
+from comanage.core.api import (
+    Conflict,
+    IdempotencyKeyReusedForUpload,
+    TenantViewSet,
+    idempotent,
+)
+from comanage.core.exports import csv_response
 from comanage.core.inputs import as_drf_error
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
 from comanage.core.security.narrowing import PhysicianNarrowing
 
 from . import services
-from .models import CalculationKind, DataImport, SavingsCalculation, SavingsOpportunity
+from .models import (
+    CalculationKind,
+    DataImport,
+    ImportKind,
+    ImportPeriod,
+    ImportStatus,
+    SavingsCalculation,
+    SavingsOpportunity,
+)
 from .overrides import agreed_item_codes, savings_overrides_parse
 
 
@@ -52,6 +76,97 @@ class DataImportSerializer(PhysicianNarrowing, serializers.ModelSerializer):
                   "version", "is_current", "row_count", "case_count", "job", "uploaded_by",
                   "uploaded_at", "applied_at"]
         read_only_fields = fields
+
+
+class DataImportUploadSerializer(serializers.Serializer):
+    """``multipart/form-data``: the same fields as the web upload form."""
+
+    agreement = serializers.IntegerField(
+        required=False, help_text="The shared-savings agreement; may be left out when "
+                                  "``programme_year`` is given.")
+    programme_year = serializers.IntegerField(
+        required=False, help_text="Id of the programme year the file belongs to (usage or "
+                                  "prices of a programme year).")
+    base_year = serializers.IntegerField(
+        required=False, min_value=1990, max_value=2100,
+        help_text="A calendar year (e.g. 2024): usage of a base year, instead of "
+                  "``programme_year``.")
+    kind = serializers.ChoiceField(choices=ImportKind.choices)
+    file = serializers.FileField(allow_empty_file=False,
+                                 help_text="CSV (.csv, .txt) or Excel workbook (.xlsx) with "
+                                           "the documented columns.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        has_year = attrs.get("programme_year") is not None
+        has_base = attrs.get("base_year") is not None
+        if has_year == has_base:
+            raise serializers.ValidationError(
+                {"programme_year": "Give either programme_year or base_year (one of them)."},
+                code="required")
+        if has_base and attrs.get("agreement") is None:
+            raise serializers.ValidationError(
+                {"agreement": "Give the agreement of a base-year file."}, code="required")
+        return attrs
+
+
+class ImportPreviewSerializer(serializers.Serializer):
+    deferred = serializers.BooleanField(
+        help_text="True for an Excel workbook: it is opened by the worker, not previewed.")
+    columns = serializers.ListField(child=serializers.CharField(),
+                                    help_text="The detected columns, normalised.")
+    missing = serializers.ListField(child=serializers.CharField())
+    optional_missing = serializers.ListField(child=serializers.CharField())
+    ignored = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(child=serializers.ListField(child=serializers.CharField()),
+                                 help_text="The first rows, as read.")
+    problems = serializers.ListField(child=serializers.DictField())
+    partial = serializers.BooleanField(required=False)
+    error = serializers.CharField(allow_blank=True)
+
+
+class DataImportUploadedSerializer(DataImportSerializer):
+    preview = serializers.SerializerMethodField()
+
+    class Meta(DataImportSerializer.Meta):
+        fields = [*DataImportSerializer.Meta.fields, "preview"]
+        read_only_fields = fields
+
+    @extend_schema_field(ImportPreviewSerializer)
+    def get_preview(self, data_import: DataImport) -> dict[str, Any] | None:
+        """The detected columns and first rows, as the web page shows before confirming."""
+        if data_import.status not in (ImportStatus.UPLOADED, ImportStatus.FAILED) \
+                or not data_import.file:
+            return None
+        return services.data_import_preview(data_import=data_import)
+
+
+class ImportProblemSerializer(serializers.Serializer):
+    row = serializers.CharField(allow_blank=True, help_text="Row number in the file, if any.")
+    column = serializers.CharField(allow_blank=True)
+    message = serializers.CharField()
+
+
+class ImportProblemsSerializer(serializers.Serializer):
+    data_import = serializers.IntegerField()
+    status = serializers.CharField()
+    job = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField(allow_blank=True)
+    error_count = serializers.IntegerField(help_text="Problems found; the first 100 are kept.")
+    problems = ImportProblemSerializer(many=True)
+
+
+class ImportJobSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    status = serializers.CharField()
+    job_url = serializers.CharField(help_text="GET it to follow the job's progress.")
+    data_import = serializers.IntegerField()
+
+
+def _problem_rows(data_import: DataImport) -> list[dict[str, str]]:
+    job = data_import.job
+    errors = job.errors if job is not None else []
+    return [{"row": str(e.get("row", "") or ""), "column": str(e.get("column", "") or ""),
+             "message": str(e.get("message", ""))} for e in errors if isinstance(e, dict)]
 
 
 def _own_flags_only(result: Any, physician_id: int) -> Any:
@@ -126,6 +241,7 @@ class OpportunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                          mixins.CreateModelMixin, _Base):
     model = SavingsOpportunity
     serializer_class = OpportunitySerializer
+    filterset_fields = {"agreement": ["exact"], "status": ["exact"], "base_year": ["exact"]}
     permission_map = {"list": "savings.view", "retrieve": "savings.view",
                       "create": "savings.edit"}
 
@@ -142,15 +258,144 @@ class OpportunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return Response(self.get_serializer(opportunity).data, status=status.HTTP_201_CREATED)
 
 
+class PayloadTooLarge(exceptions.ValidationError):
+    """413, in the one error shape with the field named."""
+
+    status_code = 413
+    default_detail = "The file is over the size limit."
+    default_code = "too_large"
+
+
+def _field_error(field: str, message: str, code: str = "invalid") -> serializers.ValidationError:
+    return serializers.ValidationError({field: [serializers.ErrorDetail(message, code=code)]})
+
+
 class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
+    """Usage and price files: upload (``multipart/form-data``, answered at once with the
+    preview), ``confirm`` (queues the import as a job), ``discard``, and the refused file's
+    ``problems`` (JSON) / ``problems.csv``; the same services as the web pages."""
+
     model = DataImport
     serializer_class = DataImportSerializer
-    permission_map = {"list": "data.import", "retrieve": "data.import",
-                      "discard": "data.import"}
-    conflict_actions = {"discard"}  # read by comanage.core.schema: 409 when applied/running
+    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "kind": ["exact"],
+                        "period": ["exact"], "base_year": ["exact"], "status": ["exact"],
+                        "is_current": ["exact"],
+                        "uploaded_at": ["gte", "lte"]}
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    permission_map = {"list": "data.import", "retrieve": "data.import", "create": "data.import",
+                      "confirm": "data.import", "discard": "data.import",
+                      "problems": "data.import", "problems_csv": "data.import"}
+    # read by comanage.core.schema: 409 when applied/running, already started, or a duplicate
+    conflict_actions = {"discard", "confirm", "create"}
 
     def base_queryset(self) -> QuerySet:
-        return DataImport.objects.order_by("-uploaded_at", "-id")
+        return DataImport.objects.select_related("job").order_by("-uploaded_at", "-id")
+
+    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+        return DataImportUploadSerializer if self.action == "create" else DataImportSerializer
+
+    def _target(self, data: dict[str, Any]) -> tuple[Agreement, ProgrammeYear | None]:
+        """The agreement and programme year named by id, inside the tenant (another
+        organization's ids are simply unknown here)."""
+        agreement = None
+        if data.get("agreement") is not None:
+            agreement = Agreement.objects.filter(
+                pk=data["agreement"], kind=AgreementKind.SHARED_SAVINGS).first()
+            if agreement is None:
+                raise _field_error("agreement", "No shared-savings agreement with this id.",
+                                   "does_not_exist")
+        year = None
+        if data.get("programme_year") is not None:
+            year = ProgrammeYear.objects.select_related("agreement").filter(
+                pk=data["programme_year"], agreement__kind=AgreementKind.SHARED_SAVINGS).first()
+            if year is None or (agreement is not None and year.agreement_id != agreement.pk):
+                raise _field_error("programme_year", "No programme year with this id in a "
+                                   "shared-savings agreement (of the agreement given).",
+                                   "does_not_exist")
+            agreement = year.agreement
+        membership = self.membership
+        if (agreement is not None and membership is not None
+                and is_own_only(membership, "data.import")
+                and membership.physician_id not in agreement.physician_ids()):
+            raise _field_error("agreement", "No shared-savings agreement with this id.",
+                               "does_not_exist")
+        assert agreement is not None  # the serializer requires one of the two
+        return agreement, year
+
+    @extend_schema(
+        summary="Upload a usage or price file (multipart/form-data); answered with its preview",
+        request={"multipart/form-data": DataImportUploadSerializer},
+        responses={201: DataImportUploadedSerializer,
+                   409: OpenApiResponse(description="The same file is already applied for this "
+                                        "period, or the Idempotency-Key was used with another "
+                                        "file."),
+                   413: OpenApiResponse(description="The file is over its kind's limit.")})
+    @idempotent(reused=IdempotencyKeyReusedForUpload)
+    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """Store the file (nothing is read into the programme yet) and answer at once with the
+        import, its detected columns and first rows. Then ``confirm`` or ``discard`` it."""
+        body = DataImportUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        agreement, year = self._target(data)
+        try:
+            data_import = services.data_import_receive(
+                agreement=agreement, kind=data["kind"],
+                period=ImportPeriod.PROGRAMME if year is not None else ImportPeriod.BASE,
+                upload=data["file"], user=request.user, programme_year=year,
+                base_year=data.get("base_year"))
+        except services.DuplicateUpload as duplicate:
+            return Response({"errors": [{"field": "file", "code": "duplicate_file",
+                                         "message": duplicate.messages[0]}],
+                             "data_import": duplicate.existing.pk},
+                            status=status.HTTP_409_CONFLICT)
+        except uploads.UploadTooLarge as error:
+            raise PayloadTooLarge(error.message_dict) from error
+        return Response(DataImportUploadedSerializer(data_import).data,
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Confirm an uploaded file: the import is queued as a job (202)",
+                   request=None, responses={202: ImportJobSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def confirm(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
+        """Queue the import (the worker checks every row; all or nothing). Follow the job at
+        ``job_url``; a refused file's problems are at ``problems`` / ``problems.csv``."""
+        data_import = self.get_object()
+        try:
+            job = services.data_import_start(data_import=data_import, user=request.user)
+        except DuplicateJob as duplicate:
+            raise Conflict(f"The same file is already being imported or was imported "
+                           f"(job {duplicate.existing.pk}).") from duplicate
+        except ValidationError as error:
+            raise Conflict(error.messages[0]) from error
+        org = self.organization.slug
+        return Response({"job": job.pk, "status": job.status, "data_import": data_import.pk,
+                         "job_url": reverse("api-job-detail",
+                                            kwargs={"org_slug": org, "job_id": job.pk})},
+                        status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(summary="A refused import's problems (row, column, message) as JSON",
+                   responses=ImportProblemsSerializer)
+    @action(detail=True, methods=["get"])
+    def problems(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
+        data_import = self.get_object()
+        job = data_import.job
+        return Response({"data_import": data_import.pk, "status": data_import.status,
+                         "job": job.pk if job else None,
+                         "message": job.message if job else "",
+                         "error_count": job.error_count if job else 0,
+                         "problems": _problem_rows(data_import)})
+
+    @extend_schema(summary="A refused import's problems as CSV (row, column, reason), as the "
+                           "web page offers",
+                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)})
+    @action(detail=True, methods=["get"], url_path=r"problems\.csv")
+    def problems_csv(self, request, pk=None, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+        data_import = self.get_object()
+        rows = [[p["row"], p["column"], p["message"]] for p in _problem_rows(data_import)]
+        return csv_response(f"import-{data_import.pk}-problems.csv",
+                            ["row", "column", "reason"], rows)
 
     @extend_schema(request=None, responses=DataImportSerializer)
     @action(detail=True, methods=["post"])
@@ -169,6 +414,8 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
 class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
     model = SavingsCalculation
     serializer_class = CalculationSerializer
+    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "kind": ["exact"],
+                        "created_at": ["gte", "lte"]}
     permission_map = {"list": "savings.view", "retrieve": "savings.view",
                       "run": "savings.edit"}
 

@@ -9,13 +9,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.http.request import RawPostDataException
+from django_filters import rest_framework as django_filters
+from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_scopes.manager import DisabledQuerySet
-from rest_framework import exceptions, mixins, permissions, viewsets
+from rest_framework import exceptions, filters, mixins, permissions, viewsets
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -59,6 +62,13 @@ class IdempotencyKeyReused(exceptions.APIException):
     status_code = 422
     default_detail = "This Idempotency-Key was already used for a different request."
     default_code = "idempotency_key_reused"
+
+
+class IdempotencyKeyReusedForUpload(IdempotencyKeyReused):
+    """409 on uploads: the key was already used with another file."""
+
+    status_code = 409
+    default_detail = "This Idempotency-Key was already used with a different file."
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -139,6 +149,64 @@ class DeclaredPermission(permissions.BasePermission):
         return True
 
 
+# Query parameters every list understands (pagination and rendering), whatever it filters on.
+GENERIC_QUERY_PARAMS = frozenset({"page", "page_size", "format"})
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number within the database's range (else 400 naming the filter)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
+class TenantFilterSet(django_filters.FilterSet):
+    """Related rows are filtered by id (``?agreement=12``): a number, never a lookup of the
+    related table (which would run outside the view's tenant narrowing)."""
+
+    FILTER_DEFAULTS = {
+        **FILTER_FOR_DBFIELD_DEFAULTS,
+        models.ForeignKey: {"filter_class": IdFilter},
+        models.OneToOneField: {"filter_class": IdFilter},
+    }
+
+
+class TenantFilterBackend(django_filters.DjangoFilterBackend):
+    """The view set's declared filters (``filterset_fields`` / ``filterset_class``), and only
+    those: on a list, a query parameter nobody declared is a 400 naming it, never silently
+    ignored (a script would otherwise get every row and believe it filtered)."""
+
+    filterset_base = TenantFilterSet
+
+    @staticmethod
+    def known_params(view, filterset_class) -> set[str]:  # type: ignore[no-untyped-def]
+        known = set(GENERIC_QUERY_PARAMS) | set(getattr(view, "extra_query_params", ()))
+        if filterset_class is not None:
+            known |= set(filterset_class.base_filters)
+        for backend in view.filter_backends:
+            if issubclass(backend, filters.OrderingFilter):
+                known.add(backend.ordering_param)
+            elif issubclass(backend, filters.SearchFilter) and getattr(view, "search_fields",
+                                                                         None):
+                known.add(backend.search_param)
+        return known
+
+    def filter_queryset(self, request, queryset, view):  # type: ignore[no-untyped-def]
+        if getattr(view, "action", None) == "list":
+            known = self.known_params(view, self.get_filterset_class(view, queryset))
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                raise exceptions.ValidationError({name: [exceptions.ErrorDetail(
+                    f"Unknown filter '{name}'. This list filters on: "
+                    f"{', '.join(sorted(known - GENERIC_QUERY_PARAMS)) or 'nothing'}.",
+                    code="unknown_filter")] for name in unknown})
+        return super().filter_queryset(request, queryset, view)
+
+
 class TenantViewSet(viewsets.GenericViewSet):
     """Base of every organization-scoped API view set.
 
@@ -151,6 +219,20 @@ class TenantViewSet(viewsets.GenericViewSet):
     permission_classes = [permissions.IsAuthenticated, OrganizationMember, DeclaredPermission]
     permission_map: dict[str, str] = {}
     lookup_value_regex = r"[0-9]+"
+    filter_backends = [TenantFilterBackend, filters.OrderingFilter]
+    # Query parameters a list reads itself (besides its declared filters), allowed through.
+    extra_query_params: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Whatever backends a subclass lists (search, ordering), the declared filters apply
+        # and unknown parameters are refused: the tenant backend is always among them.
+        super().__init_subclass__(**kwargs)
+        backends = [TenantFilterBackend if b is django_filters.DjangoFilterBackend else b
+                    for b in cls.filter_backends]
+        if TenantFilterBackend not in backends:
+            backends.insert(0, TenantFilterBackend)
+        cls.filter_backends = backends
+        _refuse_writes_bypassing_services(cls)
 
     @property
     def organization(self):
@@ -192,10 +274,6 @@ class TenantViewSet(viewsets.GenericViewSet):
         """Narrow to the physician's own rows; default: nothing (fail closed)."""
         return queryset.none()
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _refuse_writes_bypassing_services(cls)
-
 
 #: DRF's default writes: a bare ``serializer.save()`` / ``instance.delete()``, no service.
 _BYPASSING_WRITES = {
@@ -229,11 +307,16 @@ def _refuse_writes_bypassing_services(cls: type) -> None:
 def _fingerprint(request) -> str:
     """What makes two requests "the same": method, path, query and body."""
     digest = hashlib.sha256(request.method.encode() + b" " + request.get_full_path().encode())
+    multipart = request.content_type.startswith("multipart/form-data")
     try:
+        if multipart:
+            # A client picks a fresh random boundary for each try: the raw body of a retry
+            # differs, its fields and files do not.
+            raise RawPostDataException
         digest.update(request._request.body)
     except RawPostDataException:
-        # The stream was already parsed (a session's CSRF check reads multipart forms): hash the
-        # parsed fields and the uploaded files' contents instead.
+        # The stream was already parsed (a session's CSRF check reads multipart forms), or it is
+        # multipart: hash the parsed fields and the uploaded files' contents instead.
         for name in sorted(request._request.POST):
             digest.update(f"{name}={request._request.POST.getlist(name)}".encode())
         for name in sorted(request._request.FILES):
@@ -245,9 +328,13 @@ def _fingerprint(request) -> str:
     return digest.hexdigest()
 
 
-def idempotent(method: Callable) -> Callable:
+def idempotent(method: Callable | None = None, *, reused: type[IdempotencyKeyReused] = (
+        IdempotencyKeyReused)) -> Callable:
     """Honour ``Idempotency-Key`` on a POST with money effects: a retry returns the first
-    response and does nothing twice; reusing a key for a different request is refused."""
+    response and does nothing twice; reusing a key for a different request is refused (422,
+    or ``reused``: ``@idempotent(reused=IdempotencyKeyReusedForUpload)`` answers 409)."""
+    if method is None:
+        return functools.partial(idempotent, reused=reused)
 
     @functools.wraps(method)
     def wrapper(self, request, *args, **kwargs):
@@ -265,7 +352,7 @@ def idempotent(method: Callable) -> Callable:
         except IntegrityError:
             record = IdempotencyRecord.objects.get(user=request.user, key=key)
             if record.request_fingerprint != fingerprint:
-                raise IdempotencyKeyReused() from None
+                raise reused() from None
             if record.status_code is None:
                 raise Conflict(
                     "The first request with this Idempotency-Key is still being processed."

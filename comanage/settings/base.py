@@ -276,6 +276,21 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AgreementStatusEnum": "agreements.models.AgreementStatus",
         "MeasureKindEnum": "indicators.models.Kind",
+        # The list filters name many different choice sets "status" and "kind": one name each.
+        "AgreementKindEnum": "agreements.models.AgreementKind",
+        "TimeSheetStatusEnum": "agreements.models.TimeSheetStatus",
+        "DocumentKindEnum": "agreements.models.DocumentKind",
+        "MilestoneStatusEnum": "agreements.models.MilestoneStatus",
+        "CaseImportStatusEnum": "indicators.models.ImportStatus",
+        "ActionPlanStatusEnum": "indicators.models.ActionPlanStatus",
+        "OpportunityStatusEnum": "savings.models.OpportunityStatus",
+        "DataImportKindEnum": "savings.models.ImportKind",
+        "DataImportStatusEnum": "savings.models.ImportStatus",
+        "CalculationKindEnum": "savings.models.CalculationKind",
+        "ReportStatusEnum": "adjudication.models.ReportStatus",
+        "PaymentKindEnum": "adjudication.models.PaymentKind",
+        "JobStatusEnum": "comanage.core.models.JobStatus",
+        "DeliveryStatusEnum": "comanage.core.webhooks.models.DeliveryStatus",
     },
 }
 

@@ -22,6 +22,7 @@ authenticator's next code); a 5xx anywhere fails the step naming the request.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import urllib.error
 import urllib.request
@@ -156,30 +157,41 @@ def test_an_administrator_enrols_2fa_signs_out_and_signs_in_again_with_a_code(ac
 def upload_cost_file(*, admin: Actor, api: ApiClient, agreement_id: int, programme_year: str,
                      name: str, content: bytes) -> int:
     """Upload a cost (price) file for the programme year starting on January 1 of
-    ``programme_year`` and confirm it; return the import's id.
+    ``programme_year`` and confirm it, as an integrator's script does: with the token client,
+    ``POST savings-imports/`` (multipart) then ``confirm``; return the import's id.
 
-    The savings-imports API is read-only today, so the administrator's web session uploads and
-    confirms it on the imports page; ``api`` is unused here. When the API accepts uploads, this
-    is the one function to change (upload and confirm with ``api``); its caller only needs the
-    id and follows the job through the API either way.
-    """
-    page = admin.page
-    page.goto(f"/o/{ORG}/agreements/{agreement_id}/savings/imports/")
-    page.get_by_label("Kind").select_option("prices")
-    page.get_by_label("Period").select_option("programme")
-    year = page.get_by_label("Programme year")
-    # Options read "Year 2 (Jan 1, 2026 – Dec 31, 2026)": the one that starts that year.
-    year.select_option(year.locator("option", has_text=f"Jan 1, {programme_year}")
-                       .get_attribute("value"))
-    page.locator("input[type=file]").set_input_files(
-        {"name": name, "mimeType": "text/csv", "buffer": content})
-    detail = re.compile(rf"/agreements/{agreement_id}/savings/imports/(\d+)/$")
-    land(admin, page.get_by_role("button", name="Upload and preview").click, detail)
-    expect(page.get_by_role("heading", name="Preview")).to_be_visible()
-    land(admin, page.get_by_role("button", name="Confirm and import").click, detail)
-    match = detail.search(page.url)
-    assert match is not None
-    return int(match.group(1))
+    The administrator's page is left on the import's page, where the caller watches the job."""
+    years = api.get(f"{API}/programme-years/?agreement={agreement_id}")["results"]
+    year_id = next(y["id"] for y in years if y["agreement"] == agreement_id
+                   and str(y["start"]).startswith(f"{programme_year}-01-01"))
+    boundary = "comanage-stage-" + hashlib.sha256(content).hexdigest()[:16]
+    fields = [("programme_year", str(year_id)), ("kind", "prices")]
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
+                    f"{value}\r\n".encode() for key, value in fields)
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"'
+             f"\r\nContent-Type: text/csv\r\n\r\n").encode() + content
+    body += f"\r\n--{boundary}--\r\n".encode()
+
+    def post(path: str, data: bytes | None, content_type: str | None) -> tuple[int, Any]:
+        request = urllib.request.Request(  # noqa: S310 - the stage's loopback server
+            api.base_url + path, data=data, method="POST",
+            headers={**PROXY_HEADERS, "Authorization": f"Bearer {api.token}",
+                     "Accept": "application/json", "Idempotency-Key": f"stage-{name}",
+                     **({"Content-Type": content_type} if content_type else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")[:500]
+
+    status, uploaded = post(f"{API}/savings-imports/", body,
+                            f"multipart/form-data; boundary={boundary}")
+    assert status == 201, (status, uploaded)
+    assert uploaded["preview"]["columns"] == ["item_code", "unit_cost"], uploaded["preview"]
+    status, confirmed = post(f"{API}/savings-imports/{uploaded['id']}/confirm/", None, None)
+    assert status == 202, (status, confirmed)
+    admin.page.goto(f"/o/{ORG}/agreements/{agreement_id}/savings/imports/{uploaded['id']}/")
+    return int(uploaded["id"])
 
 
 def test_a_cost_file_is_imported_by_the_worker_and_read_by_a_token_client(actors, stage_url):
