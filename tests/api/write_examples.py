@@ -506,6 +506,33 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
                        no_invalid="discard takes no body; an applied import is refused with "
                                   "409 (its state, not a field)")
 
+    def savings_import_create() -> Example:
+        agreement = w.shared_savings()
+        with w.scope():
+            year = agreement.programme_years.order_by("number").first()
+
+        def body(kind: str) -> Callable[[], dict[str, Any]]:
+            return lambda: {"programme_year": year.pk, "kind": kind,
+                            "file": SimpleUploadedFile("usage.csv", usage_csv(
+                                [{"case_id": "c1", "physician_npi": world.physician.npi,
+                                  "item_code": "A1"}]).encode(), content_type="text/csv")}
+        return Example(f"{ORG}/savings-imports/", body("usage"), body("nonsense"), "kind",
+                       multipart=True)
+
+    def savings_import_confirm() -> Example:
+        agreement = w.shared_savings()
+        with w.scope():
+            year = agreement.programme_years.order_by("number").first()
+            data_import = savings_services.data_import_receive(
+                agreement=agreement, kind="usage", period="programme", programme_year=year,
+                user=world.users["administrator"],
+                upload=SimpleUploadedFile("confirm.csv", usage_csv(
+                    [{"case_id": "c1", "physician_npi": world.physician.npi,
+                      "item_code": "A1"}]).encode(), content_type="text/csv"))
+        return Example(w.detail("savings-imports", data_import.pk) + "confirm/", None,
+                       no_invalid="confirm takes no body; a second confirm is refused with 409 "
+                                  "(its state, not a field)")
+
     # ------------------------------------------------------------------ adjudication
 
     def run_start() -> Example:
@@ -698,6 +725,8 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         f"{p}indicator_imports_discard_create": import_discard,
         f"{p}savings_opportunities_create": opportunity_create,
         f"{p}savings_calculations_run_create": savings_run,
+        f"{p}savings_imports_create": savings_import_create,
+        f"{p}savings_imports_confirm_create": savings_import_confirm,
         f"{p}savings_imports_discard_create": savings_import_discard,
         f"{p}invitations_create": invitation_create,
         f"{p}invitations_resend_create": invitation_step("resend"),
