@@ -179,7 +179,7 @@ def _read_xlsx(data: bytes) -> pd.DataFrame:
     return frame.astype("string")
 
 
-def casefile_head(stream, *, spec: FileSpec, rows: int = 10) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def casefile_head(stream, *, spec: FileSpec, rows: int = 10) -> dict[str, object]:
     """The preview the web page shows before the import runs, from the start of a CSV only
     (never the whole file, never an Excel workbook: the worker reads those)."""
     from comanage.core import uploads
@@ -206,7 +206,7 @@ def _read_csv_arrow(data: bytes, *, names: list[str], ragged: list[int]) -> pd.D
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
-    def skip(_row) -> str:  # type: ignore[no-untyped-def]
+    def skip(_row) -> str:
         ragged[0] += 1
         return "skip"
 
