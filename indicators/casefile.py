@@ -173,8 +173,8 @@ def _read_xlsx(data: bytes) -> pd.DataFrame:
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the user's problem
         raise _refused(None, f"not a readable Excel workbook: {str(exc)[:200]}") from exc
     if len(frame) >= cap:
-        problem = uploads.xlsx_too_many_rows(cap)
-        raise _refused(problem.row, problem.message)
+        too_many = uploads.xlsx_too_many_rows(cap)
+        raise _refused(too_many.row, too_many.message)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.astype("string")
 
@@ -299,6 +299,7 @@ def _convert(series: pd.Series, kind: str) -> tuple[object, np.ndarray, np.ndarr
         bad = np.zeros(len(series), dtype=bool)
         if kind == "number":
             # Case fields that are numbers are ages, durations and counts: never negative.
+            assert isinstance(fast, np.ndarray)  # numbers come back as a float64 array
             bad = np.asarray(fast < 0, dtype=bool)
         return fast, np.zeros(0, dtype=bool), bad
     series = _as_text(series)

@@ -126,7 +126,9 @@ def parse_decimal(value: Any, *, field: str, min_value: Decimal | int | None = N
     if not number.is_finite():
         raise InputError(field, f"{_show(value)} is not a finite number.")
     if number.is_zero():
-        number = Decimal(0).scaleb(min(0, number.as_tuple().exponent))  # -0 and 0E+9 alike
+        zero_exponent = number.as_tuple().exponent
+        assert isinstance(zero_exponent, int)  # finite
+        number = Decimal(0).scaleb(min(0, zero_exponent))  # -0 and 0E+9 alike
     sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)
     places = max(0, -exponent)
@@ -249,7 +251,7 @@ class StrictDecimalFormField(forms.DecimalField):
                  decimal_places: int = DEFAULT_DECIMAL_PLACES, **kwargs: Any) -> None:
         super().__init__(max_digits=max_digits, decimal_places=decimal_places, **kwargs)
 
-    def to_python(self, value: Any) -> Decimal | None:
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]  # stub: int
         if value in self.empty_values:
             return None
         try:
