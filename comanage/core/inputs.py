@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypedDict
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -36,6 +36,13 @@ FALSE_VALUES = frozenset({"false", "0", "no", "off"})
 # Default bounds for a decimal with no narrower domain rule: 20 significant digits.
 DEFAULT_MAX_DIGITS = 20
 DEFAULT_DECIMAL_PLACES = 10
+
+
+class Digits(TypedDict):
+    """``max_digits`` and ``decimal_places`` for :func:`parse_decimal`, passed as ``**digits``."""
+
+    max_digits: int
+    decimal_places: int
 
 
 class InputError(ValidationError):
