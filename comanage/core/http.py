@@ -14,7 +14,6 @@ from django.http import HttpRequest
 
 if TYPE_CHECKING:
     from django_htmx.middleware import HtmxDetails
-
     from rest_framework.request import Request
 
     from .models import Membership, Organization, User

@@ -118,7 +118,8 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
         membership = self.get_object()
         body = RoleChangeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        membership = services.membership_role_change(membership=membership, actor=signed_in_user(request),
+        membership = services.membership_role_change(membership=membership,
+                                                     actor=signed_in_user(request),
                                                      **body.validated_data)
         return Response(self.get_serializer(membership).data)
 
@@ -167,8 +168,8 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         body = InviteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         invitation, _raw = services.invitation_create(
-            organization=self.organization, actor=signed_in_user(request), base_url=self._base_url(),
-            **body.validated_data)
+            organization=self.organization, actor=signed_in_user(request),
+            base_url=self._base_url(), **body.validated_data)
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Re-send an invitation (a new link; the old one stops working)",
