@@ -62,6 +62,7 @@ def physician_portal(request: HttpRequest, org_slug: str) -> HttpResponse:
             except InputError as exc:
                 errors.setdefault("hours", []).append(f"{duty.name}: {exc.reason}")
                 continue
+            assert hours is not None  # never blank: a blank field reads as "0"
             inputs.append(services.EntryInput(duty, hours,
                                               request.POST.get(f"desc_{duty.pk}", "")))
         if not errors:

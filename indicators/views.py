@@ -505,7 +505,7 @@ def import_detail(request: HttpRequest, org_slug: str, agreement_pk: int, import
     agreement = _agreement(request, agreement_pk)
     _no_physicians(request)
     case_import = get_object_or_404(CaseImport, pk=import_pk, agreement=agreement)
-    preview = None
+    preview: dict[str, object] | None = None
     deferred = False
     if case_import.job is None:
         # The start of a CSV only; an Excel workbook is never opened here (the worker does).
@@ -565,7 +565,7 @@ def import_confirm(request: HttpRequest, org_slug: str, agreement_pk: int, impor
                               case_import.period_start, case_import.period_end)
     try:
         job = job_create(organization=request.organization, kind=IMPORT_JOB_KIND,  # type: ignore[attr-defined]
-                         user=signed_in_user(request), params={"case_import": case_import.pk},  # type: ignore[arg-type]
+                         user=signed_in_user(request), params={"case_import": case_import.pk},
                          dedupe_key=services.import_dedupe_key(
                              agreement=agreement, period=period, sha256=case_import.sha256))
     except DuplicateJob as duplicate:
@@ -618,7 +618,7 @@ def action_plan_create(request: HttpRequest, org_slug: str, agreement_pk: int, p
     if request.method == "POST" and form.is_valid():
         try:
             plan = services.action_plan_create(definition=definition, programme_year=year,
-                                               user=signed_in_user(request), **form.cleaned_data)  # type: ignore[arg-type]
+                                               user=signed_in_user(request), **form.cleaned_data)
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -381,7 +381,8 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args: Any, agreement: Agreement, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["programme_year"].queryset = agreement.programme_years.order_by("number")
+        field = cast(forms.ModelChoiceField, self.fields["programme_year"])
+        field.queryset = agreement.programme_years.order_by("number")
 
 
 @org_view("data.import")
@@ -477,7 +478,7 @@ def import_confirm(request: HttpRequest, org_slug: str, agreement_pk: int, impor
 
 @org_view("data.import")
 def import_file(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-                ) -> HttpResponse:
+                ) -> FileResponse:
     agreement = _agreement(request, agreement_pk)
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
     if not data_import.file:
