@@ -127,7 +127,7 @@ class ScenarioSerializer(serializers.Serializer):
     programme_year = serializers.IntegerField()
     overrides = serializers.DictField()
 
-    def validate(self, attrs):  # type: ignore[no-untyped-def]
+    def validate(self, attrs):
         """Overrides read strictly for the year's agreement: a bad one is a 400 naming it."""
         year = (ProgrammeYear.objects.select_related("agreement")
                 .filter(pk=attrs["programme_year"]).first())

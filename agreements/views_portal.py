@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from comanage.core.http import signed_in_user
 from comanage.core.inputs import InputError, parse_decimal
 from comanage.core.views import check_permission, org_view
 
@@ -61,15 +62,17 @@ def physician_portal(request: HttpRequest, org_slug: str) -> HttpResponse:
             except InputError as exc:
                 errors.setdefault("hours", []).append(f"{duty.name}: {exc.reason}")
                 continue
+            assert hours is not None  # never blank: a blank field reads as "0"
             inputs.append(services.EntryInput(duty, hours,
                                               request.POST.get(f"desc_{duty.pk}", "")))
         if not errors:
             try:
                 sheet = services.timesheet_save(agreement=selected, physician=physician,
-                                                month=month, entries=inputs, user=request.user,
+                                                month=month, entries=inputs,
+                                                user=signed_in_user(request),
                                                 acting_physician=physician)
                 if request.POST.get("action") == "submit":
-                    services.timesheet_submit(timesheet=sheet, user=request.user,
+                    services.timesheet_submit(timesheet=sheet, user=signed_in_user(request),
                                               acting_physician=physician)
                     messages.success(request, f"{month:%B %Y} submitted for approval.")
                 else:

@@ -266,7 +266,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
 
     @extend_schema(request=None, responses={204: None})
     @action(detail=True, methods=["post"])
-    def discard(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
+    def discard(self, request, pk=None, **kwargs):
         """Discard a case file that was never applied (waiting, refused, or left by a failed
         job): the record and its file go, nothing else changes; 409 once applied."""
         case_import = self.get_object()

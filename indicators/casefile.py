@@ -173,13 +173,13 @@ def _read_xlsx(data: bytes) -> pd.DataFrame:
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the user's problem
         raise _refused(None, f"not a readable Excel workbook: {str(exc)[:200]}") from exc
     if len(frame) >= cap:
-        problem = uploads.xlsx_too_many_rows(cap)
-        raise _refused(problem.row, problem.message)
+        too_many = uploads.xlsx_too_many_rows(cap)
+        raise _refused(too_many.row, too_many.message)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.astype("string")
 
 
-def casefile_head(stream, *, spec: FileSpec, rows: int = 10) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def casefile_head(stream, *, spec: FileSpec, rows: int = 10) -> dict[str, object]:
     """The preview the web page shows before the import runs, from the start of a CSV only
     (never the whole file, never an Excel workbook: the worker reads those)."""
     from comanage.core import uploads
@@ -206,7 +206,7 @@ def _read_csv_arrow(data: bytes, *, names: list[str], ragged: list[int]) -> pd.D
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
-    def skip(_row) -> str:  # type: ignore[no-untyped-def]
+    def skip(_row) -> str:
         ragged[0] += 1
         return "skip"
 
@@ -299,6 +299,7 @@ def _convert(series: pd.Series, kind: str) -> tuple[object, np.ndarray, np.ndarr
         bad = np.zeros(len(series), dtype=bool)
         if kind == "number":
             # Case fields that are numbers are ages, durations and counts: never negative.
+            assert isinstance(fast, np.ndarray)  # numbers come back as a float64 array
             bad = np.asarray(fast < 0, dtype=bool)
         return fast, np.zeros(0, dtype=bool), bad
     series = _as_text(series)

@@ -15,6 +15,7 @@ from typing import Any
 
 from agreements.models import SmallDenominatorPolicy, TierMode
 from comanage.core.inputs import (
+    Digits,
     decimal_text,
     parse_choice,
     parse_decimal,
@@ -26,8 +27,8 @@ from comanage.core.inputs import (
 INCENTIVE_OVERRIDE_KEYS = ("pool", "results", "small_denominator_policy", "tier_mode", "weights")
 RESULT_KEYS = ("denominator", "score")
 # A score as stored on an indicator result (max_digits 24, decimal_places 12).
-SCORE_DIGITS = {"max_digits": 24, "decimal_places": 12}
-WEIGHT_DIGITS = {"max_digits": 7, "decimal_places": 4}
+SCORE_DIGITS: Digits = {"max_digits": 24, "decimal_places": 12}
+WEIGHT_DIGITS: Digits = {"max_digits": 7, "decimal_places": 4}
 
 
 def incentive_overrides_parse(*, indicator_keys: Iterable[str], overrides: Mapping[str, Any] | None,

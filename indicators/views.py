@@ -19,6 +19,7 @@ from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 from comanage.core import uploads
 from comanage.core.charts import indicator_chart
 from comanage.core.exports import csv_response
+from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_live_state
 from comanage.core.permissions import is_own_only
 from comanage.core.views import check_permission, object_history, org_view
@@ -187,7 +188,7 @@ def definition_from_template(request: HttpRequest, org_slug: str, agreement_pk: 
         return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
     try:
         definition = services.definition_from_template(template=template, terms=terms,
-                                                       user=request.user)  # type: ignore[arg-type]
+                                                       user=signed_in_user(request))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
@@ -232,7 +233,7 @@ def _definition_form(request: HttpRequest, agreement: Agreement,
             else:
                 try:
                     services.definition_save(definition=definition,
-                                             user=request.user)  # type: ignore[arg-type]
+                                             user=signed_in_user(request))
                 except ValidationError as exc:
                     if hasattr(exc, "error_dict"):
                         for name, errors in exc.message_dict.items():
@@ -321,7 +322,7 @@ def result_create(request: HttpRequest, org_slug: str, agreement_pk: int, pk: in
                 definition=definition, programme_year=year, period=period,  # type: ignore[arg-type]
                 numerator=data["numerator"], denominator=data["denominator"],
                 value=data["value"], case_count=data["case_count"],
-                source_note=data["source_note"], user=request.user)  # type: ignore[arg-type]
+                source_note=data["source_note"], user=signed_in_user(request))
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)
@@ -466,7 +467,7 @@ def import_start(request: HttpRequest, org_slug: str, agreement_pk: int) -> Http
             uploads.upload_size_check(kind="cases", size=upload.size)
             case_import = services.case_import_create(
                 agreement=agreement, programme_year=year, period=period,  # type: ignore[arg-type]
-                data=upload.read(), filename=upload.name, user=request.user,  # type: ignore[arg-type]
+                data=upload.read(), filename=upload.name, user=signed_in_user(request),
                 indicator_keys=form.cleaned_data["indicators"] or None)
         except ValidationError as exc:
             for message in exc.messages:
@@ -507,7 +508,7 @@ def import_detail(request: HttpRequest, org_slug: str, agreement_pk: int, import
     agreement = _agreement(request, agreement_pk)
     _no_physicians(request)
     case_import = get_object_or_404(CaseImport, pk=import_pk, agreement=agreement)
-    preview = None
+    preview: dict[str, object] | None = None
     deferred = False
     if case_import.job is None:
         # The start of a CSV only; an Excel workbook is never opened here (the worker does).
@@ -542,7 +543,7 @@ def import_discard(request: HttpRequest, org_slug: str, agreement_pk: int, impor
     agreement = _agreement(request, agreement_pk, "data.import")
     case_import = get_object_or_404(CaseImport, pk=import_pk, agreement=agreement)
     try:
-        services.case_import_discard(case_import=case_import, user=request.user)
+        services.case_import_discard(case_import=case_import, user=signed_in_user(request))
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
         return redirect(_url("indicator_import_detail", request, agreement_pk=agreement.pk,
@@ -567,7 +568,7 @@ def import_confirm(request: HttpRequest, org_slug: str, agreement_pk: int, impor
                               case_import.period_start, case_import.period_end)
     try:
         job = job_create(organization=request.organization, kind=IMPORT_JOB_KIND,  # type: ignore[attr-defined]
-                         user=request.user, params={"case_import": case_import.pk},  # type: ignore[arg-type]
+                         user=signed_in_user(request), params={"case_import": case_import.pk},
                          dedupe_key=services.import_dedupe_key(
                              agreement=agreement, period=period, sha256=case_import.sha256))
     except DuplicateJob as duplicate:
@@ -620,7 +621,7 @@ def action_plan_create(request: HttpRequest, org_slug: str, agreement_pk: int, p
     if request.method == "POST" and form.is_valid():
         try:
             plan = services.action_plan_create(definition=definition, programme_year=year,
-                                               user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+                                               user=signed_in_user(request), **form.cleaned_data)
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)
@@ -652,7 +653,7 @@ def action_plan_detail(request: HttpRequest, org_slug: str, agreement_pk: int, p
                 messages.success(request, "Step marked done.")
             elif "close" in request.POST:
                 services.action_plan_close(plan=plan, note=request.POST.get("closing_note", ""),
-                                           user=request.user)  # type: ignore[arg-type]
+                                           user=signed_in_user(request))
                 messages.success(request, "Action plan closed.")
             if not step_form.errors:
                 return redirect(_url("indicator_action_plan", request,

@@ -399,7 +399,7 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
 
     @extend_schema(request=None, responses=DataImportSerializer)
     @action(detail=True, methods=["post"])
-    def discard(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
+    def discard(self, request, pk=None, **kwargs):
         """Discard an import that was never applied (awaiting confirmation, failed, or queued
         with no live worker): its file is removed, nothing else changes; 409 once applied."""
         data_import = self.get_object()
@@ -423,7 +423,7 @@ class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
         return SavingsCalculation.objects.order_by("-created_at", "-id")
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         membership = getattr(self.request, "membership", None)
         if membership is not None and is_own_only(membership, "savings.view"):
             context["own_physician_id"] = membership.physician_id

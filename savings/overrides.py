@@ -19,6 +19,7 @@ from typing import Any
 
 from agreements.models import LeaverPolicy, NegativeOpportunities, QualityGate, VolumeCapScope
 from comanage.core.inputs import (
+    Digits,
     InputError,
     decimal_text,
     parse_bool,
@@ -31,8 +32,8 @@ from comanage.core.inputs import (
 
 SAVINGS_OVERRIDE_KEYS = ("already_distributed", "key_indicators_met", "prices", "quantity_pct",
                          "terms")
-PERCENT_DIGITS = {"max_digits": 7, "decimal_places": 4}
-COST_DIGITS = {"max_digits": 16, "decimal_places": 4}
+PERCENT_DIGITS: Digits = {"max_digits": 7, "decimal_places": 4}
+COST_DIGITS: Digits = {"max_digits": 16, "decimal_places": 4}
 MAX_PHYSICIAN_SHARE = Decimal("50")
 # A what-if volume: up to ten times the recorded quantity.
 MAX_QUANTITY_PCT = Decimal("1000")

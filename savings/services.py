@@ -358,7 +358,9 @@ def _unreadable(data_import: DataImport, problems: importing.Problems, exc: Base
         problems.add(row=first_row, column="",
                      message=f"the workbook cannot be read: {str(exc)[:200]}")
         return
-    with data_import.file.storage.open(data_import.file.name, "rb") as fresh:
+    name = data_import.file.name
+    assert name is not None  # an import always has its file
+    with data_import.file.storage.open(name, "rb") as fresh:
         found, total = importing.explain_unreadable(fresh, expected=expected, error=exc,
                                                     first_row=first_row)
     for row, message in found:
@@ -863,11 +865,11 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
     # starts on, one per started month for a shorter year; the engine applies and notes it.
     fee_months: int | None = None
     projection = as_of is not None
-    if projection:
-        as_of = min(max(as_of, programme_year.start), programme_year.end)  # type: ignore[type-var]
+    if as_of is not None:
+        as_of = min(max(as_of, programme_year.start), programme_year.end)
         elapsed = (as_of - programme_year.start).days + 1
         if isinstance(current_frame, engine.UsageColumns):
-            current_frame = current_frame.up_to(as_of)  # type: ignore[arg-type]
+            current_frame = current_frame.up_to(as_of)
         else:
             current_frame = current_frame[current_frame["service_date"] <= as_of.isoformat()]
         base_frame = engine.UsageColumns.concat([
@@ -934,7 +936,7 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         **labels)
 
     projected = None
-    if projection:
+    if as_of is not None:  # a projection
         projected = round_rational(Fraction(result.gross_savings) * programme_year.days
                                    / ((as_of - programme_year.start).days + 1))
     inputs = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -20,6 +20,7 @@ from agreements.models import Agreement, AgreementKind, ComplianceFlag, Programm
 from comanage.core import uploads
 from comanage.core.charts import SUBTOTAL, bar_chart, progress_bar_chart, waterfall_chart
 from comanage.core.exports import csv_response
+from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
 from comanage.core.views import check_permission, object_history, org_view
@@ -201,7 +202,7 @@ def calculation_start(request: HttpRequest, org_slug: str, agreement_pk: int) ->
         messages.error(request, "Choose a programme year and a calculation kind.")
         return redirect(reverse("savings_agreement", args=[org_slug, agreement.pk]))
     try:
-        job = services.savings_calculation_start(programme_year=year, user=request.user,
+        job = services.savings_calculation_start(programme_year=year, user=signed_in_user(request),
                                                  kind=kind)
     except DuplicateJob as duplicate:
         messages.info(request, str(duplicate))
@@ -320,7 +321,7 @@ def opportunity_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> 
         if form.is_valid():
             try:
                 services.opportunity_create(agreement=agreement, data=form.cleaned_data,
-                                            user=request.user)
+                                            user=signed_in_user(request))
             except ValidationError as error:
                 _form_errors(form, error)
             else:
@@ -345,9 +346,9 @@ def opportunity_edit(request: HttpRequest, org_slug: str, agreement_pk: int,
     if request.method == "POST" and form.is_valid():
         try:
             if "accept" in request.POST:
-                services.opportunity_accept(opportunity=opportunity, user=request.user)
+                services.opportunity_accept(opportunity=opportunity, user=signed_in_user(request))
             services.opportunity_update(opportunity=opportunity, data=form.cleaned_data,
-                                        user=request.user)
+                                        user=signed_in_user(request))
         except ValidationError as error:
             _form_errors(form, error)
         else:
@@ -380,7 +381,8 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args: Any, agreement: Agreement, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["programme_year"].queryset = agreement.programme_years.order_by("number")
+        field = cast(forms.ModelChoiceField, self.fields["programme_year"])
+        field.queryset = agreement.programme_years.order_by("number")
 
 
 @org_view("data.import")
@@ -394,8 +396,8 @@ def import_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpR
         try:
             data_import = services.data_import_receive(
                 agreement=agreement, kind=data["kind"], period=data["period"],
-                upload=data["file"], user=request.user, programme_year=data["programme_year"],
-                base_year=data["base_year"])
+                upload=data["file"], user=signed_in_user(request),
+                programme_year=data["programme_year"], base_year=data["base_year"])
         except services.DuplicateUpload as duplicate:
             messages.warning(request, duplicate.messages[0])
             return redirect("savings_import", org_slug, agreement.pk, duplicate.existing.pk)
@@ -449,7 +451,7 @@ def import_discard(request: HttpRequest, org_slug: str, agreement_pk: int, impor
     agreement = _agreement(request, agreement_pk)
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
     try:
-        services.data_import_discard(data_import=data_import, user=request.user)
+        services.data_import_discard(data_import=data_import, user=signed_in_user(request))
     except ValidationError as error:
         messages.error(request, error.messages[0])
         return redirect("savings_import", org_slug, agreement.pk, data_import.pk)
@@ -465,7 +467,7 @@ def import_confirm(request: HttpRequest, org_slug: str, agreement_pk: int, impor
     agreement = _agreement(request, agreement_pk)
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
     try:
-        services.data_import_start(data_import=data_import, user=request.user)
+        services.data_import_start(data_import=data_import, user=signed_in_user(request))
     except DuplicateJob as duplicate:
         messages.warning(request, f"The same file is already being imported or was imported "
                                   f"({duplicate.existing}).")
@@ -476,7 +478,7 @@ def import_confirm(request: HttpRequest, org_slug: str, agreement_pk: int, impor
 
 @org_view("data.import")
 def import_file(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-                ) -> HttpResponse:
+                ) -> FileResponse:
     agreement = _agreement(request, agreement_pk)
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
     if not data_import.file:
@@ -574,7 +576,8 @@ def analysis_propose(request: HttpRequest, org_slug: str, agreement_pk: int) -> 
         data = form.cleaned_data
         try:
             services.opportunity_propose_from_finding(
-                agreement=agreement, user=request.user, key=data["key"], name=data["name"],
+                agreement=agreement, user=signed_in_user(request), key=data["key"],
+                name=data["name"],
                 case_type=data["case_type"], item_codes=data["item_codes"].split(","),
                 savings_target=data["savings_target"], base_year=data["base_year"],
                 finding=data["finding"])
@@ -621,7 +624,7 @@ def flag_terminate(request: HttpRequest, org_slug: str, agreement_pk: int, flag_
         try:
             services.participation_terminate_for_cause(
                 flag=flag, termination_date=form.cleaned_data["termination_date"],
-                reason=form.cleaned_data["reason"], user=request.user)
+                reason=form.cleaned_data["reason"], user=signed_in_user(request))
         except ValidationError as error:
             _form_errors(form, error)
         else:

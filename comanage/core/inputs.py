@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypedDict
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -36,6 +36,13 @@ FALSE_VALUES = frozenset({"false", "0", "no", "off"})
 # Default bounds for a decimal with no narrower domain rule: 20 significant digits.
 DEFAULT_MAX_DIGITS = 20
 DEFAULT_DECIMAL_PLACES = 10
+
+
+class Digits(TypedDict):
+    """``max_digits`` and ``decimal_places`` for :func:`parse_decimal`, passed as ``**digits``."""
+
+    max_digits: int
+    decimal_places: int
 
 
 class InputError(ValidationError):
@@ -126,7 +133,9 @@ def parse_decimal(value: Any, *, field: str, min_value: Decimal | int | None = N
     if not number.is_finite():
         raise InputError(field, f"{_show(value)} is not a finite number.")
     if number.is_zero():
-        number = Decimal(0).scaleb(min(0, number.as_tuple().exponent))  # -0 and 0E+9 alike
+        zero_exponent = number.as_tuple().exponent
+        assert isinstance(zero_exponent, int)  # finite
+        number = Decimal(0).scaleb(min(0, zero_exponent))  # -0 and 0E+9 alike
     sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)
     places = max(0, -exponent)
@@ -249,7 +258,7 @@ class StrictDecimalFormField(forms.DecimalField):
                  decimal_places: int = DEFAULT_DECIMAL_PLACES, **kwargs: Any) -> None:
         super().__init__(max_digits=max_digits, decimal_places=decimal_places, **kwargs)
 
-    def to_python(self, value: Any) -> Decimal | None:
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]  # stub: int
         if value in self.empty_values:
             return None
         try:

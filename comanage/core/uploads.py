@@ -159,8 +159,8 @@ def _text_lines(stream: IO[bytes], *, limit: int | None) -> Iterator[str]:
     the csv module (which also splits on a lone \\r). Undecodable bytes become U+FFFD: the
     callers look at row shapes, and UTF-8 is checked separately."""
     stream.seek(0)
-    wrapper = io.TextIOWrapper(_Bounded(stream, limit), encoding="utf-8-sig", errors="replace",
-                               newline="")
+    wrapper = io.TextIOWrapper(io.BufferedReader(_Bounded(stream, limit)), encoding="utf-8-sig",
+                               errors="replace", newline="")
     yield from wrapper
 
 
@@ -246,8 +246,8 @@ def csv_head(stream: IO[bytes], *, rows: int = 10, max_bytes: int = PREVIEW_BYTE
     prefix = prefix[:max_bytes]
     try:
         names = csv_header(prefix, at_end=whole)
-    except FileProblem as problem:
-        return CsvHead([], [], [(problem.row, problem.message)], len(prefix), whole)
+    except FileProblem as refused:
+        return CsvHead([], [], [(refused.row, refused.message)], len(prefix), whole)
     problems: list[tuple[int | None, str]] = []
     # A character cut at the end of the prefix is not an error: only a complete file ends
     # mid-character.

@@ -18,13 +18,14 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from .http import OrgRequest
+from .http import OrgRequest, signed_in_user
 from .jobs import job_live_state
 from .models import ApiToken, Job, token_expiry
 from .permissions import PERMISSION_TABLE, is_own_only, membership_can
@@ -89,7 +90,7 @@ class OrgPermissionMixin(LoginRequiredMixin):
 
     permission_required: str = ""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         if not self.permission_required:
@@ -102,7 +103,7 @@ class OrgPermissionMixin(LoginRequiredMixin):
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """One organization: go there. Several: choose. None: say so."""
-    memberships = memberships_of(user=request.user)
+    memberships = memberships_of(user=signed_in_user(request))
     if len(memberships) == 1:
         return redirect("org_home", org_slug=memberships[0].organization.slug)
     return render(request, "core/choose_organization.html", {"memberships": memberships})
@@ -208,6 +209,7 @@ def audit_trail(request: HttpRequest, org_slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def api_tokens(request: HttpRequest) -> HttpResponse:
     """Create and revoke personal API tokens. The raw token is shown once."""
+    user = signed_in_user(request)
     new_token = None
     if request.method == "POST":
         if "revoke" in request.POST:
@@ -216,12 +218,13 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             try:
                 token_id = parse_int(request.POST["revoke"], field="revoke", min_value=1,
                                      max_value=2**63 - 1)
+                assert token_id is not None  # a blank value raises InputError
             except InputError as exc:
                 messages.error(request, f"Revoke: {exc.reason} Choose a token from the list.")
                 return render(request, "core/api_tokens.html",
-                              {"tokens": ApiToken.objects.filter(user=request.user),
+                              {"tokens": ApiToken.objects.filter(user=user),
                                "new_token": None}, status=400)
-            ApiToken.objects.filter(user=request.user, pk=token_id).update(
+            ApiToken.objects.filter(user=user, pk=token_id).update(
                 revoked_at=timezone.now())
             messages.success(request, "Token revoked.")
             return redirect("api_tokens")
@@ -235,9 +238,9 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             return redirect("api_tokens")
         else:
             _token, new_token = ApiToken.issue(
-                user=request.user, name=name, expires_at=token_expiry(int(days or 0) or None),
+                user=user, name=name, expires_at=token_expiry(int(days or 0) or None),
                 two_factor_verified=session_two_factor_verified(request))
-    tokens = ApiToken.objects.filter(user=request.user)
+    tokens = ApiToken.objects.filter(user=user)
     return render(request, "core/api_tokens.html", {
         "tokens": tokens, "new_token": new_token,
         "default_days": settings.COMANAGE_API_TOKEN_DEFAULT_DAYS,

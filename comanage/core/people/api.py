@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from comanage.core.api import TenantViewSet
+from comanage.core.http import signed_in_user
 from comanage.core.models import Invitation, Membership, Role
 
 from . import selectors, services
@@ -37,7 +38,7 @@ class MemberSerializer(serializers.ModelSerializer):
         return self.context.get("people", {}).get(membership.pk)
 
     def get_npi(self, membership: Membership) -> str:
-        return membership.physician.npi if membership.physician_id else ""
+        return membership.physician.npi if membership.physician is not None else ""
 
     def get_last_login(self, membership: Membership) -> Any:
         value = membership.user.last_login
@@ -71,7 +72,7 @@ class InvitationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_npi(self, invitation: Invitation) -> str:
-        return invitation.physician.npi if invitation.physician_id else ""
+        return invitation.physician.npi if invitation.physician is not None else ""
 
 
 class InviteSerializer(serializers.Serializer):
@@ -104,7 +105,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     ordering = ["id"]
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         if not getattr(self, "swagger_fake_view", False) and self.membership is not None:
             context["people"] = {p.membership.pk: p for p in
                                  selectors.people_of(organization=self.organization)}
@@ -117,7 +118,8 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
         membership = self.get_object()
         body = RoleChangeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        membership = services.membership_role_change(membership=membership, actor=request.user,
+        membership = services.membership_role_change(membership=membership,
+                                                     actor=signed_in_user(request),
                                                      **body.validated_data)
         return Response(self.get_serializer(membership).data)
 
@@ -126,7 +128,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     @action(detail=True, methods=["post"])
     def deactivate(self, request: Request, **kwargs: str) -> Response:
         membership = services.membership_deactivate(membership=self.get_object(),
-                                                    actor=request.user)
+                                                    actor=signed_in_user(request))
         return Response(self.get_serializer(membership).data)
 
     @extend_schema(summary="Reactivate a deactivated member", request=EmptySerializer,
@@ -134,13 +136,13 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     @action(detail=True, methods=["post"])
     def reactivate(self, request: Request, **kwargs: str) -> Response:
         membership = services.membership_reactivate(membership=self.get_object(),
-                                                    actor=request.user)
+                                                    actor=signed_in_user(request))
         return Response(self.get_serializer(membership).data)
 
     @extend_schema(summary="Remove a member from the organization (sessions and tokens end)",
                    responses={204: OpenApiResponse(description="Removed.")})
     def destroy(self, request: Request, **kwargs: str) -> Response:
-        services.membership_remove(membership=self.get_object(), actor=request.user)
+        services.membership_remove(membership=self.get_object(), actor=signed_in_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -166,8 +168,8 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         body = InviteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         invitation, _raw = services.invitation_create(
-            organization=self.organization, actor=request.user, base_url=self._base_url(),
-            **body.validated_data)
+            organization=self.organization, actor=signed_in_user(request),
+            base_url=self._base_url(), **body.validated_data)
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Re-send an invitation (a new link; the old one stops working)",
@@ -175,7 +177,7 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     @action(detail=True, methods=["post"])
     def resend(self, request: Request, **kwargs: str) -> Response:
         invitation = self.get_object()
-        services.invitation_resend(invitation=invitation, actor=request.user,
+        services.invitation_resend(invitation=invitation, actor=signed_in_user(request),
                                    base_url=self._base_url())
         return Response(InvitationSerializer(invitation).data)
 
@@ -184,7 +186,7 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, **kwargs: str) -> Response:
         invitation = self.get_object()
-        services.invitation_revoke(invitation=invitation, actor=request.user)
+        services.invitation_revoke(invitation=invitation, actor=signed_in_user(request))
         return Response(InvitationSerializer(invitation).data)
 
 

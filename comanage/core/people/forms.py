@@ -56,7 +56,7 @@ class AcceptForm(forms.Form):
         label="Password (again)",
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self):
         data = super().clean()
         if data.get("password") and data.get("password") != data.get("password_again"):
             self.add_error("password_again", "The two passwords differ.")
@@ -75,7 +75,7 @@ class OrganizationCreateForm(forms.Form):
     accent_colour = forms.CharField(max_length=7, required=False, initial="#2a9d8f")
     admin_email = forms.EmailField(label="First administrator's e-mail address")
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z)
         self.fields["time_zone"].choices = [(z, z) for z in zones]

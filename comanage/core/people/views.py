@@ -185,7 +185,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.user.is_authenticated:
-                services.invitation_accept(raw_token=token, user=request.user)  # type: ignore[arg-type]
+                services.invitation_accept(raw_token=token, user=request.user)
                 messages.success(request, f"Welcome to {organization.name}.")
                 return redirect("org_home", org_slug=organization.slug)
             if "sso" in request.POST:
@@ -209,7 +209,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
                 return redirect("org_home", org_slug=organization.slug)
         except ValidationError as exc:
             apply_errors(form, exc)
-            error = " ".join(e for e in form.non_field_errors())
+            error = " ".join(str(e) for e in form.non_field_errors())
     return render(request, "core/people/accept.html", {
         "invitation": invitation, "organization": None, "invited_to": organization,
         "form": form, "has_account": has_account, "sso_available": sso_available,

@@ -13,7 +13,7 @@ from comanage.core.people.services import invitation_link
 class Command(BaseCommand):
     help = "Create an organization and invite its first administrator by e-mail."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--name", required=True)
         parser.add_argument("--slug", required=True, help="In its addresses: /o/<slug>/")
         parser.add_argument("--admin-email", required=True)
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--base-url", default=None,
                             help="The site's address for the link (default COMANAGE_SITE_URL).")
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         try:
             organization, invitation, raw = organization_create(
                 name=options["name"], slug=options["slug"], admin_email=options["admin_email"],
