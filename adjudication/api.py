@@ -51,8 +51,19 @@ class _Ordered:
 class RunSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = CalculationRun
-        fields = ["id", "agreement", "programme_year", "version", "kind", "rules_version",
-                  "calculation_hash", "results", "flags", "diff", "created_at"]
+        fields = [
+            "id",
+            "agreement",
+            "programme_year",
+            "version",
+            "kind",
+            "rules_version",
+            "calculation_hash",
+            "results",
+            "flags",
+            "diff",
+            "created_at",
+        ]
 
 
 class RunDetailSerializer(RunSerializer):
@@ -63,9 +74,13 @@ class RunDetailSerializer(RunSerializer):
 class TransitionSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
     otp_token = serializers.CharField(
-        required=False, allow_blank=True, default="", write_only=True,
+        required=False,
+        allow_blank=True,
+        default="",
+        write_only=True,
         help_text="Approve and authorise are signatures: the current code from your "
-                  "authenticator app (required when two-factor authentication is on).")
+        "authenticator app (required when two-factor authentication is on).",
+    )
 
 
 class ReportTransitionSerializer(serializers.Serializer):
@@ -90,21 +105,53 @@ class ReportSerializer(PhysicianNarrowing, serializers.ModelSerializer):
 
     class Meta:
         model = AdjudicationReport
-        fields = ["id", "run", "agreement", "programme_year", "version", "status", "supersedes",
-                  "calculation_hash", "pdf_sha256", "frozen_at", "created_at", "transitions"]
+        fields = [
+            "id",
+            "run",
+            "agreement",
+            "programme_year",
+            "version",
+            "status",
+            "supersedes",
+            "calculation_hash",
+            "pdf_sha256",
+            "frozen_at",
+            "created_at",
+            "transitions",
+        ]
 
     @extend_schema_field(ReportTransitionSerializer(many=True))
     def get_transitions(self, obj):
-        return [{"from": t.from_status, "to": t.to_status, "actor": t.actor_name,
-                 "role": t.actor_role, "at": t.at.isoformat(), "comment": t.comment}
-                for t in obj.transitions.order_by("at", "pk")]
+        return [
+            {
+                "from": t.from_status,
+                "to": t.to_status,
+                "actor": t.actor_name,
+                "role": t.actor_role,
+                "at": t.at.isoformat(),
+                "comment": t.comment,
+            }
+            for t in obj.transitions.order_by("at", "pk")
+        ]
 
 
 class PaymentLineSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = PaymentLine
-        fields = ["id", "report", "line_key", "kind", "payee", "physician", "description",
-                  "amount", "paid_amount", "paid_on", "reference", "recorded_at"]
+        fields = [
+            "id",
+            "report",
+            "line_key",
+            "kind",
+            "payee",
+            "physician",
+            "description",
+            "amount",
+            "paid_amount",
+            "paid_on",
+            "reference",
+            "recorded_at",
+        ]
 
 
 class PaymentRecordSerializer(serializers.Serializer):
@@ -129,12 +176,16 @@ class ScenarioSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         """Overrides read strictly for the year's agreement: a bad one is a 400 naming it."""
-        year = (ProgrammeYear.objects.select_related("agreement")
-                .filter(pk=attrs["programme_year"]).first())
+        year = (
+            ProgrammeYear.objects.select_related("agreement")
+            .filter(pk=attrs["programme_year"])
+            .first()
+        )
         if year is not None:  # no such year: the view answers 404
             try:
                 attrs["overrides"] = services.scenario_overrides_parse(
-                    programme_year=year, overrides=attrs["overrides"])
+                    programme_year=year, overrides=attrs["overrides"]
+                )
             except DjangoValidationError as exc:
                 raise as_drf_error(exc) from exc
         return attrs
@@ -171,8 +222,10 @@ def _refuse(exc: services.AdjudicationError) -> Response:
     if isinstance(exc, services.TransitionForbidden):
         raise exceptions.PermissionDenied(str(exc))
     errors = [{"field": getattr(exc, "field", None), "code": "refused", "message": str(exc)}]
-    errors += [{"field": None, "code": "approval_blocker", "message": r}
-               for r in getattr(exc, "reasons", [])]
+    errors += [
+        {"field": None, "code": "approval_blocker", "message": r}
+        for r in getattr(exc, "reasons", [])
+    ]
     return Response({"errors": errors}, status=exc.status_code)
 
 
@@ -189,19 +242,31 @@ class ReportActionSerializer(TransitionSerializer):
 
 
 #: 202 when the run was queued, 200 when the same run was already under way (its job).
-_RUN_QUEUED = inline_serializer("RunQueued", {"job": serializers.IntegerField(),
-                                              "status": serializers.CharField(),
-                                              "created": serializers.BooleanField()})
+_RUN_QUEUED = inline_serializer(
+    "RunQueued",
+    {
+        "job": serializers.IntegerField(),
+        "status": serializers.CharField(),
+        "created": serializers.BooleanField(),
+    },
+)
 
 
 class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
     queryset = CalculationRun.objects.select_related("programme_year")
     ordering = ["-created_at"]
-    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"],
-                        "created_at": ["gte", "lte"]}
-    permission_map = {"list": "calculation.view", "retrieve": "calculation.view",
-                      "start": "calculation.run", "scenario": "scenario.run",
-                      "figures": "calculation.view"}
+    filterset_fields = {
+        "agreement": ["exact"],
+        "programme_year": ["exact"],
+        "created_at": ["gte", "lte"],
+    }
+    permission_map = {
+        "list": "calculation.view",
+        "retrieve": "calculation.view",
+        "start": "calculation.run",
+        "scenario": "scenario.run",
+        "figures": "calculation.view",
+    }
 
     def get_serializer_class(self):
         return RunDetailSerializer if self.action == "retrieve" else RunSerializer
@@ -218,28 +283,44 @@ class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
             created = True
         except DuplicateJob as exc:
             job, created = exc.existing, False
-        return Response({"job": job.pk, "status": job.status, "created": created},
-                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+        return Response(
+            {"job": job.pk, "status": job.status, "created": created},
+            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+        )
 
-    @extend_schema(request=ScenarioSerializer, responses=inline_serializer(
-        "ScenarioComparison", {"official_run": serializers.IntegerField(allow_null=True),
-                               "rows": serializers.JSONField(), "diff": serializers.JSONField(),
-                               "results": serializers.JSONField()}))
+    @extend_schema(
+        request=ScenarioSerializer,
+        responses=inline_serializer(
+            "ScenarioComparison",
+            {
+                "official_run": serializers.IntegerField(allow_null=True),
+                "rows": serializers.JSONField(),
+                "diff": serializers.JSONField(),
+                "results": serializers.JSONField(),
+            },
+        ),
+    )
     @action(detail=False, methods=["post"])
     def scenario(self, request, org_slug=None):
         data = ScenarioSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         year = _programme_year(data.validated_data["programme_year"])
         try:
-            comparison = services.scenario_compare(programme_year=year,
-                                                   overrides=data.validated_data["overrides"])
+            comparison = services.scenario_compare(
+                programme_year=year, overrides=data.validated_data["overrides"]
+            )
         except services.AdjudicationError as exc:
             return _refuse(exc)
         except (ValueError, TypeError) as exc:
             raise exceptions.ValidationError({"overrides": str(exc)}) from exc
-        return Response({"official_run": comparison.official.pk if comparison.official else None,
-                         "rows": comparison.rows, "diff": comparison.diff,
-                         "results": comparison.payload.results})
+        return Response(
+            {
+                "official_run": comparison.official.pk if comparison.official else None,
+                "rows": comparison.rows,
+                "diff": comparison.diff,
+                "results": comparison.payload.results,
+            }
+        )
 
     @extend_schema(responses={200: RunFiguresSerializer})
     @action(detail=True, methods=["get"])
@@ -248,42 +329,79 @@ class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
         physician's distribution (money with two decimals, percentages with four)."""
         run = self.get_object()
         distributions = [
-            {"physician": d.physician_id, "component": d.component,
-             "entitlement": d.entitlement, "weight": d.weight, "amount": d.amount,
-             "note": d.note}
-            for d in run.distributions.order_by("position", "pk")]
-        return Response(jsonable({
-            "run": run.pk, "agreement": run.agreement_id, "programme_year": run.programme_year_id,
-            "version": run.version, "kind": run.kind, "rules_version": run.rules_version,
-            "calculation_hash": run.calculation_hash, "created_at": run.created_at,
-            "results": run.results, "figures": run.figures, "flags": run.flags,
-            "distributions": distributions}))
+            {
+                "physician": d.physician_id,
+                "component": d.component,
+                "entitlement": d.entitlement,
+                "weight": d.weight,
+                "amount": d.amount,
+                "note": d.note,
+            }
+            for d in run.distributions.order_by("position", "pk")
+        ]
+        return Response(
+            jsonable(
+                {
+                    "run": run.pk,
+                    "agreement": run.agreement_id,
+                    "programme_year": run.programme_year_id,
+                    "version": run.version,
+                    "kind": run.kind,
+                    "rules_version": run.rules_version,
+                    "calculation_hash": run.calculation_hash,
+                    "created_at": run.created_at,
+                    "results": run.results,
+                    "figures": run.figures,
+                    "flags": run.flags,
+                    "distributions": distributions,
+                }
+            )
+        )
 
 
 class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
     queryset = AdjudicationReport.objects.select_related("run")
     ordering = ["-created_at"]
     serializer_class = ReportSerializer
-    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "run": ["exact"],
-                        "status": ["exact"], "created_at": ["gte", "lte"]}
-    permission_map = {"list": "report.view", "retrieve": "report.view", "pdf": "report.view",
-                      "verify": "report.view", "review": "report.prepare",
-                      "submit": "report.prepare", "approve": "report.approve",
-                      "return_report": "report.approve", "authorise": "report.authorise",
-                      "payment_lines": "payment.view"}
+    filterset_fields = {
+        "agreement": ["exact"],
+        "programme_year": ["exact"],
+        "run": ["exact"],
+        "status": ["exact"],
+        "created_at": ["gte", "lte"],
+    }
+    permission_map = {
+        "list": "report.view",
+        "retrieve": "report.view",
+        "pdf": "report.view",
+        "verify": "report.view",
+        "review": "report.prepare",
+        "submit": "report.prepare",
+        "approve": "report.approve",
+        "return_report": "report.approve",
+        "authorise": "report.authorise",
+        "payment_lines": "payment.view",
+    }
 
     def _transition(self, request, action_name: str):
         report = self.get_object()
         data = TransitionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if (action_name in services.SIGNING_ACTIONS and two_factor_enabled()
-                and not device_code_valid(request.user, data.validated_data["otp_token"])):
+        if (
+            action_name in services.SIGNING_ACTIONS
+            and two_factor_enabled()
+            and not device_code_valid(request.user, data.validated_data["otp_token"])
+        ):
             raise exceptions.PermissionDenied(
-                "Signing needs the current code from your authenticator app in 'otp_token'.")
+                "Signing needs the current code from your authenticator app in 'otp_token'."
+            )
         try:
-            report = services.report_transition(report=report, action=action_name,
-                                                user=request.user,
-                                                comment=data.validated_data["comment"])
+            report = services.report_transition(
+                report=report,
+                action=action_name,
+                user=request.user,
+                comment=data.validated_data["comment"],
+            )
         except services.AdjudicationError as exc:
             return _refuse(exc)
         return Response(ReportSerializer(report).data)
@@ -329,15 +447,24 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
         return response
 
     @extend_schema(
-        request={"multipart/form-data": inline_serializer(
-            "ReportVerifyUpload", {"pdf": serializers.FileField()}),
-                 "application/pdf": OpenApiTypes.BINARY},
-        responses=inline_serializer("ReportVerification", {
-            "verified": serializers.BooleanField(), "message": serializers.CharField(),
-            "uploaded_sha256": serializers.CharField(),
-            "expected_sha256": serializers.CharField(allow_null=True),
-            "calculation_hash": serializers.CharField(allow_null=True),
-            "calculation_intact": serializers.BooleanField(allow_null=True)}))
+        request={
+            "multipart/form-data": inline_serializer(
+                "ReportVerifyUpload", {"pdf": serializers.FileField()}
+            ),
+            "application/pdf": OpenApiTypes.BINARY,
+        },
+        responses=inline_serializer(
+            "ReportVerification",
+            {
+                "verified": serializers.BooleanField(),
+                "message": serializers.CharField(),
+                "uploaded_sha256": serializers.CharField(),
+                "expected_sha256": serializers.CharField(allow_null=True),
+                "calculation_hash": serializers.CharField(allow_null=True),
+                "calculation_intact": serializers.BooleanField(allow_null=True),
+            },
+        ),
+    )
     @action(detail=True, methods=["post"])
     def verify(self, request, org_slug=None, pk=None):
         """Upload the PDF as multipart ``pdf``, or send it as the raw body."""
@@ -347,19 +474,35 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
         if not content:
             raise exceptions.ValidationError({"pdf": "Send the PDF to verify."})
         result = services.report_verify(report=report, content=content)
-        return Response({"verified": result.ok, "message": result.message,
-                         "uploaded_sha256": result.uploaded_sha256,
-                         "expected_sha256": result.expected_sha256,
-                         "calculation_hash": result.calculation_hash,
-                         "calculation_intact": result.calculation_intact})
+        return Response(
+            {
+                "verified": result.ok,
+                "message": result.message,
+                "uploaded_sha256": result.uploaded_sha256,
+                "expected_sha256": result.expected_sha256,
+                "calculation_hash": result.calculation_hash,
+                "calculation_intact": result.calculation_intact,
+            }
+        )
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["json", "csv"],
-                                     description="json (default) or csv")],
-        responses={200: PaymentLinesExportSerializer, (200, "text/csv"): OpenApiTypes.STR,
-                   409: None})
-    @action(detail=True, methods=["get"], url_path="payment-lines",
-            renderer_classes=[JSONRenderer, CSVRenderer])
+        parameters=[
+            OpenApiParameter(
+                "format", str, enum=["json", "csv"], description="json (default) or csv"
+            )
+        ],
+        responses={
+            200: PaymentLinesExportSerializer,
+            (200, "text/csv"): OpenApiTypes.STR,
+            409: None,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="payment-lines",
+        renderer_classes=[JSONRenderer, CSVRenderer],
+    )
     def payment_lines(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         """The approved report's payment lines for accounts payable (payee, NPI or practice
         tax id, amount, programme year, report id and hashes): JSON, or CSV with
@@ -370,9 +513,13 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
         except ExportNotReady as exc:
             raise Conflict(str(exc)) from None
         if request.accepted_renderer.format == "csv":
-            return Response({"columns": EXPORT_COLUMNS, "rows": payment_lines_rows(export)},
-                            headers={"Content-Disposition": f'attachment; filename="report-'
-                                                            f'{report.pk}-payment-lines.csv"'})
+            return Response(
+                {"columns": EXPORT_COLUMNS, "rows": payment_lines_rows(export)},
+                headers={
+                    "Content-Disposition": f'attachment; filename="report-'
+                    f'{report.pk}-payment-lines.csv"'
+                },
+            )
         return Response(export)
 
 
@@ -380,10 +527,17 @@ class PaymentLineViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantVie
     queryset = PaymentLine.objects.select_related("report")
     ordering = ["report", "position"]
     serializer_class = PaymentLineSerializer
-    filterset_fields = {"report": ["exact"], "physician": ["exact"], "kind": ["exact"],
-                        "paid_on": ["gte", "lte"]}
-    permission_map = {"list": "payment.view", "retrieve": "payment.view",
-                      "record": "payment.record"}
+    filterset_fields = {
+        "report": ["exact"],
+        "physician": ["exact"],
+        "kind": ["exact"],
+        "paid_on": ["gte", "lte"],
+    }
+    permission_map = {
+        "list": "payment.view",
+        "retrieve": "payment.view",
+        "record": "payment.record",
+    }
 
     def get_queryset(self):
         queryset = super().get_queryset()
@@ -401,9 +555,12 @@ class PaymentLineViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantVie
         data.is_valid(raise_exception=True)
         try:
             line = services.payment_record(
-                line=line, paid_amount=data.validated_data["paid_amount"],
+                line=line,
+                paid_amount=data.validated_data["paid_amount"],
                 paid_on=data.validated_data["paid_on"],
-                reference=data.validated_data["reference"], user=request.user)
+                reference=data.validated_data["reference"],
+                user=request.user,
+            )
         except services.AdjudicationError as exc:
             return _refuse(exc)
         return Response(PaymentLineSerializer(line).data)
@@ -415,10 +572,14 @@ class StatementViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewS
 
     def get_queryset(self):
         return super().get_queryset().filter(report__status__in=FROZEN_STATUSES)
+
     serializer_class = StatementSerializer
     filterset_fields = {"report": ["exact"], "physician": ["exact"]}
-    permission_map = {"list": "statement.view", "retrieve": "statement.view",
-                      "pdf": "statement.view"}
+    permission_map = {
+        "list": "statement.view",
+        "retrieve": "statement.view",
+        "pdf": "statement.view",
+    }
 
     def filter_own(self, queryset):
         return queryset.filter(physician_id=self.membership.physician_id)

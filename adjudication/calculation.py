@@ -25,8 +25,6 @@ from comanage.core.serialise import canonical_json, jsonable  # noqa: F401 - re-
 CO_MANAGEMENT, SHARED_SAVINGS = "co_management", "shared_savings"
 
 
-
-
 def calculation_hash(*, inputs: Any, rules_version: str, results: Any) -> str:
     """SHA-256 of the canonical JSON of inputs + rules version + results."""
     body = canonical_json({"inputs": inputs, "rules_version": rules_version, "results": results})
@@ -69,8 +67,11 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 def figures_diff(old: Any, new: Any) -> list[dict[str, Any]]:
     """Every leaf that differs: path, old, new (None where absent), sorted by path."""
     a, b = flatten(jsonable(old)), flatten(jsonable(new))
-    return [{"path": path, "old": a.get(path), "new": b.get(path)}
-            for path in sorted(set(a) | set(b)) if a.get(path) != b.get(path)]
+    return [
+        {"path": path, "old": a.get(path), "new": b.get(path)}
+        for path in sorted(set(a) | set(b))
+        if a.get(path) != b.get(path)
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,13 +113,18 @@ class Payload:
 
     @property
     def hashed_results(self) -> dict[str, Any]:
-        return {"figures": self.figures, "flags": self.flags, "totals": self.results,
-                "distributions": [jsonable(d) for d in self.distributions]}
+        return {
+            "figures": self.figures,
+            "flags": self.flags,
+            "totals": self.results,
+            "distributions": [jsonable(d) for d in self.distributions],
+        }
 
     @property
     def calculation_hash(self) -> str:
-        return calculation_hash(inputs=self.inputs, rules_version=self.rules_version,
-                                results=self.hashed_results)
+        return calculation_hash(
+            inputs=self.inputs, rules_version=self.rules_version, results=self.hashed_results
+        )
 
 
 def _fixed_fee_lines(schedule: Any) -> list[dict[str, Any]]:
@@ -126,9 +132,9 @@ def _fixed_fee_lines(schedule: Any) -> list[dict[str, Any]]:
     return [jsonable(line) for line in lines]
 
 
-def _co_management_distribution(*, total: Decimal, component: str,
-                                participants: Sequence[ParticipantShare],
-                                method: str) -> list[DistributionLine]:
+def _co_management_distribution(
+    *, total: Decimal, component: str, participants: Sequence[ParticipantShare], method: str
+) -> list[DistributionLine]:
     """Split a co-management amount among the physicians (spec 2: per capita or by ownership).
 
     Per capita follows the spec-4 rule: equal portions weighted by the fraction of the year
@@ -138,23 +144,37 @@ def _co_management_distribution(*, total: Decimal, component: str,
     """
     if not participants:
         return []
-    order_key = sorted(range(len(participants)), key=lambda i: (
-        participants[i].last_name, participants[i].first_name, participants[i].npi))
+    order_key = sorted(
+        range(len(participants)),
+        key=lambda i: (participants[i].last_name, participants[i].first_name, participants[i].npi),
+    )
     if method == "by_ownership":
         weights = [to_decimal(p.ownership_pct or ZERO) for p in participants]
-        amounts = allocate_largest_remainder(total, weights) if sum(weights) else [
-            ZERO for _ in participants]
+        amounts = (
+            allocate_largest_remainder(total, weights)
+            if sum(weights)
+            else [ZERO for _ in participants]
+        )
         entitlement = "by_ownership"
     else:
-        weights = [Decimal(p.participation_days) / Decimal(p.year_days) if p.year_days else
-                   Decimal(0) for p in participants]
+        weights = [
+            Decimal(p.participation_days) / Decimal(p.year_days) if p.year_days else Decimal(0)
+            for p in participants
+        ]
         weights = [round_places(w, 10) for w in weights]
         amounts = allocate_in_order(total, weights, order_key)
         entitlement = "per_capita"
-    return [DistributionLine(physician_id=p.physician_id, component=component,
-                             entitlement=entitlement, weight=w, amount=a,
-                             note=f"{p.participation_days} of {p.year_days} days")
-            for p, w, a in zip(participants, weights, amounts, strict=True)]
+    return [
+        DistributionLine(
+            physician_id=p.physician_id,
+            component=component,
+            entitlement=entitlement,
+            weight=w,
+            amount=a,
+            note=f"{p.participation_days} of {p.year_days} days",
+        )
+        for p, w, a in zip(participants, weights, amounts, strict=True)
+    ]
 
 
 def payload_assemble(
@@ -193,10 +213,16 @@ def payload_assemble(
         fixed_payable = sum((to_decimal(line["amount_payable"]) for line in fee_lines), ZERO)
         for line in fee_lines:
             if line.get("status") == "held":
-                flags.append({"source": "fixed_fee", "code": "month_held",
-                              "subject": line["month"], "blocking": False,
-                              "message": f"Fixed fee for {line['month']} held: "
-                                         f"{line.get('note') or 'hours short'}."})
+                flags.append(
+                    {
+                        "source": "fixed_fee",
+                        "code": "month_held",
+                        "subject": line["month"],
+                        "blocking": False,
+                        "message": f"Fixed fee for {line['month']} held: "
+                        f"{line.get('note') or 'hours short'}.",
+                    }
+                )
         earned = ZERO
         if incentive is not None:
             inputs["incentive"] = jsonable(incentive_inputs or {})
@@ -206,9 +232,15 @@ def payload_assemble(
             results["incentive_earned"] = str(earned)
             for outcome in incentive.indicators:
                 if outcome.policy_applied:
-                    flags.append({"source": "incentive", "code": "small_denominator",
-                                  "subject": outcome.name, "blocking": False,
-                                  "message": f"{outcome.name}: {outcome.note}."})
+                    flags.append(
+                        {
+                            "source": "incentive",
+                            "code": "small_denominator",
+                            "subject": outcome.name,
+                            "blocking": False,
+                            "message": f"{outcome.name}: {outcome.note}.",
+                        }
+                    )
         results["fixed_fee_annual"] = str(fixed_total)
         results["fixed_fee_payable"] = str(fixed_payable)
         results["fixed_fee_held"] = str(fixed_total - fixed_payable)
@@ -218,37 +250,68 @@ def payload_assemble(
         inputs["participants"] = jsonable(list(participants))
         inputs["distribution_method"] = distribution_method
         distributions += _co_management_distribution(
-            total=fixed_payable, component="fixed_fee", participants=participants,
-            method=distribution_method)
+            total=fixed_payable,
+            component="fixed_fee",
+            participants=participants,
+            method=distribution_method,
+        )
         distributions += _co_management_distribution(
-            total=earned, component="incentive", participants=participants,
-            method=distribution_method)
+            total=earned,
+            component="incentive",
+            participants=participants,
+            method=distribution_method,
+        )
     elif kind == SHARED_SAVINGS:
         if savings is None:
             raise ValueError("a shared-savings run needs the savings result")
         inputs["savings"] = jsonable(savings_inputs or {})
         figures["savings"] = jsonable(savings)
-        for name in ("gross_savings", "admin_fees", "net_savings", "physician_pool",
-                     "hospital_share", "pool_after_quality_gate", "withheld_by_quality_gate",
-                     "distribution_cap", "already_distributed", "amount_paid",
-                     "withheld_by_cap", "cumulative_distributed", "cap_headroom",
-                     "hospital_keeps", "total_expected_cost"):
+        for name in (
+            "gross_savings",
+            "admin_fees",
+            "net_savings",
+            "physician_pool",
+            "hospital_share",
+            "pool_after_quality_gate",
+            "withheld_by_quality_gate",
+            "distribution_cap",
+            "already_distributed",
+            "amount_paid",
+            "withheld_by_cap",
+            "cumulative_distributed",
+            "cap_headroom",
+            "hospital_keeps",
+            "total_expected_cost",
+        ):
             results[name] = str(getattr(savings, name))
         results["total_to_pay"] = str(savings.amount_paid)
         for flag in savings.flags:
-            flags.append({"source": "savings", "code": flag.code, "subject": flag.subject,
-                          "message": flag.message, "blocking": False})
+            flags.append(
+                {
+                    "source": "savings",
+                    "code": flag.code,
+                    "subject": flag.subject,
+                    "message": flag.message,
+                    "blocking": False,
+                }
+            )
         mapping = physician_ids_by_engine_id or {}
         for physician in savings.physicians:
             physician_id = mapping.get(physician.physician_id, mapping.get(physician.npi))
             if physician_id is None:
                 physician_id = int(physician.physician_id)
-            distributions.append(DistributionLine(
-                physician_id=physician_id, component="savings",
-                entitlement=physician.entitlement, weight=to_decimal(physician.weight),
-                amount=to_decimal(physician.amount),
-                note=f"{physician.participation_days} of {physician.year_days} days"
-                if physician.entitlement != "forfeited_for_cause" else "forfeited (for cause)"))
+            distributions.append(
+                DistributionLine(
+                    physician_id=physician_id,
+                    component="savings",
+                    entitlement=physician.entitlement,
+                    weight=to_decimal(physician.weight),
+                    amount=to_decimal(physician.amount),
+                    note=f"{physician.participation_days} of {physician.year_days} days"
+                    if physician.entitlement != "forfeited_for_cause"
+                    else "forfeited (for cause)",
+                )
+            )
     else:
         raise ValueError(f"unknown agreement kind {kind!r}")
 
@@ -259,5 +322,12 @@ def payload_assemble(
             total = to_decimal(results["total_compensation"])
             results["fmv_total_max"] = str(maximum)
             results["fmv_headroom"] = str(maximum - total)
-    return Payload(kind=kind, rules_version=rules_version, inputs=inputs, figures=figures,
-                   flags=flags, results=results, distributions=distributions)
+    return Payload(
+        kind=kind,
+        rules_version=rules_version,
+        inputs=inputs,
+        figures=figures,
+        flags=flags,
+        results=results,
+        distributions=distributions,
+    )

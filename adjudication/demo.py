@@ -31,14 +31,21 @@ def _year(agreement_name: str, calendar_year: int, organization: Any) -> Program
 
 
 def _take(report, users, steps, stdout):
-    who = {"review": Role.ADMINISTRATOR, "submit": Role.ADMINISTRATOR, "approve": Role.COUNSEL,
-           "authorise": Role.CEO}
+    who = {
+        "review": Role.ADMINISTRATOR,
+        "submit": Role.ADMINISTRATOR,
+        "approve": Role.COUNSEL,
+        "authorise": Role.CEO,
+    }
     for step in steps:
         user = users[who[step]]
         with acting_as(user):
-            report = services.report_transition(report=report, action=step, user=user,
-                                                comment="Reviewed against the source data."
-                                                if step == "approve" else "")
+            report = services.report_transition(
+                report=report,
+                action=step,
+                user=user,
+                comment="Reviewed against the source data." if step == "approve" else "",
+            )
     return report
 
 
@@ -64,19 +71,32 @@ def _adjudicate(organization, users, name, calendar_year, steps, stdout, pay=Fal
         paid_on = dt.date(calendar_year + 1, 2, 14)
         with acting_as(admin):
             for line in PaymentLine.objects.filter(report=report, paid_on__isnull=True):
-                services.payment_record(line=line, paid_amount=line.amount, paid_on=paid_on,
-                                        reference=f"AP-{calendar_year + 1}-{line.position + 1:03d}",
-                                        user=admin)
+                services.payment_record(
+                    line=line,
+                    paid_amount=line.amount,
+                    paid_on=paid_on,
+                    reference=f"AP-{calendar_year + 1}-{line.position + 1:03d}",
+                    user=admin,
+                )
     report.refresh_from_db()
     total = report.run.results.get("total_to_pay")
-    stdout.write(f"  adjudication: {name} {calendar_year}: report v{report.version} "
-                 f"{report.get_status_display().lower()}, total {total}")
+    stdout.write(
+        f"  adjudication: {name} {calendar_year}: report v{report.version} "
+        f"{report.get_status_display().lower()}, total {total}"
+    )
     return report
 
 
 def seed(*, organization, users, password, stdout) -> None:
     with scope(organization=organization):
-        _adjudicate(organization, users, ORTHO, 2024,
-                    ["review", "submit", "approve", "authorise"], stdout, pay=True)
+        _adjudicate(
+            organization,
+            users,
+            ORTHO,
+            2024,
+            ["review", "submit", "approve", "authorise"],
+            stdout,
+            pay=True,
+        )
         _adjudicate(organization, users, ORTHO, 2025, ["review", "submit"], stdout)
         _adjudicate(organization, users, CATH, 2025, ["review", "submit", "approve"], stdout)

@@ -11,14 +11,23 @@ from comanage.core.inputs import InputError, StrictDecimalFormField, decimal_tex
 
 from .models import CalculationRun
 
-POLICY_CHOICES = [("", "As agreed"), ("redistribute", "Redistribute the weight"),
-                  ("zero", "Pay zero"), ("hold_harmless", "Hold harmless (pay at target)")]
+POLICY_CHOICES = [
+    ("", "As agreed"),
+    ("redistribute", "Redistribute the weight"),
+    ("zero", "Pay zero"),
+    ("hold_harmless", "Hold harmless (pay at target)"),
+]
 TIER_CHOICES = [("", "As agreed"), ("step", "Step"), ("linear", "Linear interpolation")]
 
 
 class ScenarioForm(forms.Form):
-    def __init__(self, *args: Any, programme_year: ProgrammeYear,
-                 official: CalculationRun | None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        programme_year: ProgrammeYear,
+        official: CalculationRun | None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.programme_year = programme_year
         self.kind = programme_year.agreement.kind
@@ -27,42 +36,79 @@ class ScenarioForm(forms.Form):
         if self.kind == AgreementKind.CO_MANAGEMENT:
             self.fields["tier_mode"] = forms.ChoiceField(choices=TIER_CHOICES, required=False)
             self.fields["small_denominator_policy"] = forms.ChoiceField(
-                choices=POLICY_CHOICES, required=False, label="Small-denominator policy")
-            indicators = (official.figures.get("incentive", {}).get("indicators", [])
-                          if official else [])
+                choices=POLICY_CHOICES, required=False, label="Small-denominator policy"
+            )
+            indicators = (
+                official.figures.get("incentive", {}).get("indicators", []) if official else []
+            )
             for ind in indicators:
                 key = ind["key"]
                 self.indicator_keys.append((key, ind["name"]))
                 self.official_scores[key] = ind.get("score")
                 self.fields[f"score__{key}"] = StrictDecimalFormField(
-                    max_digits=24, decimal_places=12, required=False,
+                    max_digits=24,
+                    decimal_places=12,
+                    required=False,
                     label=f"{ind['name']}: result",
-                    help_text=f"Official: {ind.get('display_score') or 'no score'}")
+                    help_text=f"Official: {ind.get('display_score') or 'no score'}",
+                )
                 self.fields[f"denominator__{key}"] = forms.IntegerField(
-                    required=False, min_value=0, max_value=2_000_000_000, label="n",
-                    help_text=f"Official: {ind.get('denominator') or '—'}")
+                    required=False,
+                    min_value=0,
+                    max_value=2_000_000_000,
+                    label="n",
+                    help_text=f"Official: {ind.get('denominator') or '—'}",
+                )
                 self.fields[f"weight__{key}"] = StrictDecimalFormField(
-                    max_digits=7, decimal_places=4, required=False, min_value=0, max_value=100,
+                    max_digits=7,
+                    decimal_places=4,
+                    required=False,
+                    min_value=0,
+                    max_value=100,
                     label="Weight %",
-                    help_text=f"Official: {ind['weight']}")
+                    help_text=f"Official: {ind['weight']}",
+                )
         else:
             self.fields["physician_share_pct"] = StrictDecimalFormField(
-                max_digits=7, decimal_places=4, required=False, min_value=0, max_value=50,
-                label="Physician share %")
+                max_digits=7,
+                decimal_places=4,
+                required=False,
+                min_value=0,
+                max_value=50,
+                label="Physician share %",
+            )
             self.fields["admin_fee_monthly"] = StrictDecimalFormField(
-                max_digits=14, decimal_places=2, required=False, min_value=0,
-                label="Administrator fee per month")
-            self.fields["negative_opportunities"] = forms.ChoiceField(required=False, choices=[
-                ("", "As agreed"), ("net", "Net"), ("floor_at_zero", "Floor each at zero")])
-            self.fields["volume_cap_scope"] = forms.ChoiceField(required=False, choices=[
-                ("", "As agreed"), ("all_payors", "All payors"),
-                ("federal_only", "Federal payers only")])
+                max_digits=14,
+                decimal_places=2,
+                required=False,
+                min_value=0,
+                label="Administrator fee per month",
+            )
+            self.fields["negative_opportunities"] = forms.ChoiceField(
+                required=False,
+                choices=[
+                    ("", "As agreed"),
+                    ("net", "Net"),
+                    ("floor_at_zero", "Floor each at zero"),
+                ],
+            )
+            self.fields["volume_cap_scope"] = forms.ChoiceField(
+                required=False,
+                choices=[
+                    ("", "As agreed"),
+                    ("all_payors", "All payors"),
+                    ("federal_only", "Federal payers only"),
+                ],
+            )
             self.fields["quantity_pct"] = forms.CharField(
-                required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 3}),
                 label="Volumes: item = % of recorded quantity",
-                help_text="One per line, e.g. CLOSE-01 = 90")
-            self.fields["key_indicators_met"] = forms.ChoiceField(required=False, choices=[
-                ("", "As recorded"), ("yes", "All met"), ("no", "Not met")])
+                help_text="One per line, e.g. CLOSE-01 = 90",
+            )
+            self.fields["key_indicators_met"] = forms.ChoiceField(
+                required=False, choices=[("", "As recorded"), ("yes", "All met"), ("no", "Not met")]
+            )
 
     def clean_quantity_pct(self) -> dict[str, str]:
         text = self.cleaned_data.get("quantity_pct") or ""
@@ -76,8 +122,9 @@ class ScenarioForm(forms.Form):
             if not item:
                 raise forms.ValidationError(f"Line {number}: name the item before '='.")
             try:
-                value = parse_decimal(pct, field=item, min_value=0, max_value=1000,
-                                      max_digits=7, decimal_places=4)
+                value = parse_decimal(
+                    pct, field=item, min_value=0, max_value=1000, max_digits=7, decimal_places=4
+                )
             except InputError as exc:
                 raise forms.ValidationError(f"Line {number}: {exc.reason}") from exc
             out[item] = decimal_text(value)  # type: ignore[arg-type]
@@ -97,8 +144,9 @@ class ScenarioForm(forms.Form):
                     spec: dict[str, Any] = {}
                     # The service replaces the whole result: keep the official score when
                     # only n changes.
-                    spec["score"] = str(score) if score is not None else (
-                        self.official_scores.get(key))
+                    spec["score"] = (
+                        str(score) if score is not None else (self.official_scores.get(key))
+                    )
                     if n is not None:
                         spec["denominator"] = n
                     results[key] = spec
@@ -109,10 +157,16 @@ class ScenarioForm(forms.Form):
             if weights:
                 result["weights"] = weights
             return result
-        terms = {name: str(data[name]) if not isinstance(data[name], str) else data[name]
-                 for name in ("physician_share_pct", "admin_fee_monthly",
-                              "negative_opportunities", "volume_cap_scope")
-                 if data.get(name) not in (None, "")}
+        terms = {
+            name: str(data[name]) if not isinstance(data[name], str) else data[name]
+            for name in (
+                "physician_share_pct",
+                "admin_fee_monthly",
+                "negative_opportunities",
+                "volume_cap_scope",
+            )
+            if data.get(name) not in (None, "")
+        }
         if terms:
             result["terms"] = terms
         if data.get("quantity_pct"):

@@ -31,10 +31,12 @@ class CalculationRun(TenantModel):
     data reuses the version whose hash matches.
     """
 
-    agreement = models.ForeignKey("agreements.Agreement", on_delete=models.PROTECT,
-                                  related_name="calculation_runs")
-    programme_year = models.ForeignKey("agreements.ProgrammeYear", on_delete=models.PROTECT,
-                                       related_name="calculation_runs")
+    agreement = models.ForeignKey(
+        "agreements.Agreement", on_delete=models.PROTECT, related_name="calculation_runs"
+    )
+    programme_year = models.ForeignKey(
+        "agreements.ProgrammeYear", on_delete=models.PROTECT, related_name="calculation_runs"
+    )
     version = models.PositiveIntegerField()
     kind = models.CharField(max_length=20)
     rules_version = models.CharField(max_length=40)
@@ -43,21 +45,26 @@ class CalculationRun(TenantModel):
     flags = models.JSONField(default=list)
     results = models.JSONField()
     calculation_hash = models.CharField(max_length=64)
-    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="+")
-    diff = models.JSONField(default=list, blank=True,
-                            help_text="Figure-by-figure changes against the previous version.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    diff = models.JSONField(
+        default=list, blank=True, help_text="Figure-by-figure changes against the previous version."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["programme_year", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["programme_year", "version"],
-                                    name="calculation_run_version_unique"),
-            models.UniqueConstraint(fields=["programme_year", "calculation_hash"],
-                                    name="calculation_run_hash_unique"),
+            models.UniqueConstraint(
+                fields=["programme_year", "version"], name="calculation_run_version_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["programme_year", "calculation_hash"], name="calculation_run_hash_unique"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -85,8 +92,9 @@ class Distribution(TenantModel):
     """One physician's share of one component of a run (statements and payments read these)."""
 
     run = models.ForeignKey(CalculationRun, on_delete=models.PROTECT, related_name="distributions")
-    physician = models.ForeignKey("agreements.Physician", on_delete=models.PROTECT,
-                                  related_name="adjudication_distributions")
+    physician = models.ForeignKey(
+        "agreements.Physician", on_delete=models.PROTECT, related_name="adjudication_distributions"
+    )
     component = models.CharField(max_length=20, choices=DistributionComponent.choices)
     entitlement = models.CharField(max_length=30, blank=True)
     weight = models.DecimalField(max_digits=20, decimal_places=10)
@@ -97,8 +105,9 @@ class Distribution(TenantModel):
     class Meta:
         ordering = ["run", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["run", "physician", "component"],
-                                    name="distribution_unique_per_component"),
+            models.UniqueConstraint(
+                fields=["run", "physician", "component"], name="distribution_unique_per_component"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -128,42 +137,53 @@ class AdjudicationReport(TenantModel):
     """The report on one run version and its lifecycle. Frozen from approval on."""
 
     run = models.OneToOneField(CalculationRun, on_delete=models.PROTECT, related_name="report")
-    agreement = models.ForeignKey("agreements.Agreement", on_delete=models.PROTECT,
-                                  related_name="adjudication_reports")
-    programme_year = models.ForeignKey("agreements.ProgrammeYear", on_delete=models.PROTECT,
-                                       related_name="adjudication_reports")
+    agreement = models.ForeignKey(
+        "agreements.Agreement", on_delete=models.PROTECT, related_name="adjudication_reports"
+    )
+    programme_year = models.ForeignKey(
+        "agreements.ProgrammeYear", on_delete=models.PROTECT, related_name="adjudication_reports"
+    )
     version = models.PositiveIntegerField()
-    status = models.CharField(max_length=25, choices=ReportStatus.choices,
-                              default=ReportStatus.DRAFT)
-    supersedes = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
-                                      related_name="superseded_by")
+    status = models.CharField(
+        max_length=25, choices=ReportStatus.choices, default=ReportStatus.DRAFT
+    )
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
     calculation_hash = models.CharField(max_length=64)
     pdf = models.BinaryField(null=True, blank=True, editable=False)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
     pdf_rendered_at = models.DateTimeField(null=True, blank=True)
     frozen_at = models.DateTimeField(null=True, blank=True)
     compliance_snapshot = models.JSONField(
-        default=list, blank=True,
-        help_text="The year's compliance flags and their resolution, frozen with the report.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+        default=list,
+        blank=True,
+        help_text="The year's compliance flags and their resolution, frozen with the report.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["programme_year", "version"],
-                                    name="adjudication_report_version_unique"),
+            models.UniqueConstraint(
+                fields=["programme_year", "version"], name="adjudication_report_version_unique"
+            ),
             # At most one report per programme year still being prepared or reviewed.
-            models.UniqueConstraint(fields=["programme_year"],
-                                    condition=Q(status__in=["draft", "in_review",
-                                                            "submitted_to_counsel", "returned"]),
-                                    name="one_open_report_per_programme_year"),
+            models.UniqueConstraint(
+                fields=["programme_year"],
+                condition=Q(status__in=["draft", "in_review", "submitted_to_counsel", "returned"]),
+                name="one_open_report_per_programme_year",
+            ),
         ]
 
     def __str__(self) -> str:
-        return (f"Adjudication report · {self.agreement} · {self.programme_year.label} · "
-                f"v{self.version}")
+        return (
+            f"Adjudication report · {self.agreement} · {self.programme_year.label} · "
+            f"v{self.version}"
+        )
 
     @property
     def is_frozen(self) -> bool:
@@ -173,8 +193,10 @@ class AdjudicationReport(TenantModel):
         if self.pk is not None:
             stored = type(self).objects.filter(pk=self.pk).values_list("status", flat=True).first()
             if stored in FROZEN_STATUSES:
-                raise FrozenRecord("This report was approved by counsel and is frozen; a "
-                                   "correction is a new version.")
+                raise FrozenRecord(
+                    "This report was approved by counsel and is frozen; a "
+                    "correction is a new version."
+                )
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
@@ -187,12 +209,14 @@ class AdjudicationReport(TenantModel):
 class ReportTransition(TenantModel):
     """Who moved a report from one state to the next, when, and why."""
 
-    report = models.ForeignKey(AdjudicationReport, on_delete=models.PROTECT,
-                               related_name="transitions")
+    report = models.ForeignKey(
+        AdjudicationReport, on_delete=models.PROTECT, related_name="transitions"
+    )
     from_status = models.CharField(max_length=25, choices=ReportStatus.choices)
     to_status = models.CharField(max_length=25, choices=ReportStatus.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor_name = models.CharField(max_length=200)
     actor_role = models.CharField(max_length=40, blank=True)
     at = models.DateTimeField()
@@ -208,10 +232,12 @@ class ReportTransition(TenantModel):
 class PhysicianStatement(TenantModel):
     """One physician's statement for a report version, rendered from the stored figures."""
 
-    report = models.ForeignKey(AdjudicationReport, on_delete=models.PROTECT,
-                               related_name="statements")
-    physician = models.ForeignKey("agreements.Physician", on_delete=models.PROTECT,
-                                  related_name="adjudication_statements")
+    report = models.ForeignKey(
+        AdjudicationReport, on_delete=models.PROTECT, related_name="statements"
+    )
+    physician = models.ForeignKey(
+        "agreements.Physician", on_delete=models.PROTECT, related_name="adjudication_statements"
+    )
     total = models.DecimalField(**MONEY)
     pdf = models.BinaryField(null=True, blank=True, editable=False)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
@@ -219,8 +245,9 @@ class PhysicianStatement(TenantModel):
     class Meta:
         ordering = ["report", "physician__last_name", "physician__first_name", "physician_id"]
         constraints = [
-            models.UniqueConstraint(fields=["report", "physician"],
-                                    name="statement_unique_per_report"),
+            models.UniqueConstraint(
+                fields=["report", "physician"], name="statement_unique_per_report"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -236,32 +263,37 @@ class PaymentKind(models.TextChoices):
 class PaymentLine(TenantModel):
     """One amount to pay after authorisation; recorded once, never twice."""
 
-    report = models.ForeignKey(AdjudicationReport, on_delete=models.PROTECT,
-                               related_name="payment_lines")
+    report = models.ForeignKey(
+        AdjudicationReport, on_delete=models.PROTECT, related_name="payment_lines"
+    )
     line_key = models.CharField(max_length=60)
     kind = models.CharField(max_length=20, choices=PaymentKind.choices)
     position = models.PositiveIntegerField(default=0)
     payee = models.CharField(max_length=200)
-    physician = models.ForeignKey("agreements.Physician", null=True, blank=True,
-                                  on_delete=models.PROTECT, related_name="+")
+    physician = models.ForeignKey(
+        "agreements.Physician", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     description = models.CharField(max_length=300)
     amount = models.DecimalField(**MONEY)
     paid_amount = models.DecimalField(**MONEY, null=True, blank=True)
     paid_on = models.DateField(null=True, blank=True)
     reference = models.CharField(max_length=100, blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.SET_NULL, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     recorded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["report", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["report", "line_key"],
-                                    name="payment_line_unique_per_report"),
+            models.UniqueConstraint(
+                fields=["report", "line_key"], name="payment_line_unique_per_report"
+            ),
             models.CheckConstraint(
                 condition=(Q(paid_on__isnull=True) & Q(paid_amount__isnull=True))
                 | (Q(paid_on__isnull=False) & Q(paid_amount__isnull=False)),
-                name="payment_line_paid_amount_and_date_together"),
+                name="payment_line_paid_amount_and_date_together",
+            ),
         ]
 
     def __str__(self) -> str:

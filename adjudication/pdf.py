@@ -64,18 +64,24 @@ def _logo_data_uri(organization: Any) -> str:
 
 
 def _branding(organization: Any) -> dict[str, str]:
-    return {"name": organization.name,
-            "primary": _colour(organization.primary_colour, "primary"),
-            "accent": _colour(organization.accent_colour, "accent"),
-            "logo": _logo_data_uri(organization)}
+    return {
+        "name": organization.name,
+        "primary": _colour(organization.primary_colour, "primary"),
+        "accent": _colour(organization.accent_colour, "accent"),
+        "logo": _logo_data_uri(organization),
+    }
 
 
 def _indicator_terms(inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Cut-points per indicator from the stored incentive inputs (IndicatorTerms as dicts)."""
     found: dict[str, dict[str, Any]] = {}
     incentive = inputs.get("incentive") or {}
-    candidates = (incentive.get("definitions") or incentive.get("indicators")
-                  or incentive.get("indicator_terms") or [])
+    candidates = (
+        incentive.get("definitions")
+        or incentive.get("indicators")
+        or incentive.get("indicator_terms")
+        or []
+    )
     if isinstance(candidates, dict):
         candidates = [dict(v, key=v.get("key", k)) for k, v in candidates.items()]
     for item in candidates:
@@ -90,10 +96,13 @@ def _indicator_terms(inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for name in ("threshold", "target", "stretch"):
             if item.get(name) is not None:
                 cuts[name] = item[name]
-        found[item["key"]] = {"threshold": cuts.get("threshold"), "target": cuts.get("target"),
-                              "stretch": cuts.get("stretch"),
-                              "baseline": item.get("baseline") or item.get("baseline_value"),
-                              "unit": item.get("unit", "")}
+        found[item["key"]] = {
+            "threshold": cuts.get("threshold"),
+            "target": cuts.get("target"),
+            "stretch": cuts.get("stretch"),
+            "baseline": item.get("baseline") or item.get("baseline_value"),
+            "unit": item.get("unit", ""),
+        }
     return found
 
 
@@ -108,14 +117,27 @@ def _indicator_rows(run: CalculationRun) -> list[dict[str, Any]]:
         chart = ""
         if cut.get("threshold") is not None:
             try:
-                chart = str(charts.indicator_chart(
-                    title=outcome["name"], direction=outcome["direction"],
-                    threshold=cut.get("threshold"), target=cut.get("target"),
-                    stretch=cut.get("stretch"), baseline=cut.get("baseline"),
-                    results=[(run.programme_year.label, outcome.get("score"),
-                              outcome.get("note") or "not scored"
-                              if outcome.get("status") == "insufficient_denominator" else "")],
-                    unit=cut.get("unit") or "", height=190))
+                chart = str(
+                    charts.indicator_chart(
+                        title=outcome["name"],
+                        direction=outcome["direction"],
+                        threshold=cut.get("threshold"),
+                        target=cut.get("target"),
+                        stretch=cut.get("stretch"),
+                        baseline=cut.get("baseline"),
+                        results=[
+                            (
+                                run.programme_year.label,
+                                outcome.get("score"),
+                                outcome.get("note") or "not scored"
+                                if outcome.get("status") == "insufficient_denominator"
+                                else "",
+                            )
+                        ],
+                        unit=cut.get("unit") or "",
+                        height=190,
+                    )
+                )
             except (ValueError, TypeError):
                 chart = ""
         row = {**outcome, **{f"cut_{k}": _trim(v) for k, v in cut.items()}, "chart": chart}
@@ -129,23 +151,35 @@ def _waterfall(run: CalculationRun) -> str:
     r = run.results
     try:
         if run.kind == "co_management" and r.get("fmv_total_max"):
-            return str(charts.waterfall_chart(
-                title="FMV maximum and headroom",
-                steps=[("FMV maximum", _d(r["fmv_total_max"])),
-                       ("Fixed fee paid", -_d(r.get("fixed_fee_payable"))),
-                       ("Incentive earned", -_d(r.get("incentive_earned")))],
-                total_label="Headroom", height=300))
+            return str(
+                charts.waterfall_chart(
+                    title="FMV maximum and headroom",
+                    steps=[
+                        ("FMV maximum", _d(r["fmv_total_max"])),
+                        ("Fixed fee paid", -_d(r.get("fixed_fee_payable"))),
+                        ("Incentive earned", -_d(r.get("incentive_earned"))),
+                    ],
+                    total_label="Headroom",
+                    height=300,
+                )
+            )
         if run.kind == "shared_savings":
-            return str(charts.waterfall_chart(
-                title="From gross savings to the physicians' distribution",
-                steps=[("Gross savings", _d(r["gross_savings"])),
-                       ("Administrator fees", -_d(r["admin_fees"])),
-                       ("Net savings", charts.SUBTOTAL),
-                       ("Hospital share", -_d(r["hospital_share"])),
-                       ("Physician pool", charts.SUBTOTAL),
-                       ("Quality gate", -_d(r["withheld_by_quality_gate"])),
-                       ("Distribution cap", -_d(r["withheld_by_cap"]))],
-                total_label="Paid to physicians", height=320))
+            return str(
+                charts.waterfall_chart(
+                    title="From gross savings to the physicians' distribution",
+                    steps=[
+                        ("Gross savings", _d(r["gross_savings"])),
+                        ("Administrator fees", -_d(r["admin_fees"])),
+                        ("Net savings", charts.SUBTOTAL),
+                        ("Hospital share", -_d(r["hospital_share"])),
+                        ("Physician pool", charts.SUBTOTAL),
+                        ("Quality gate", -_d(r["withheld_by_quality_gate"])),
+                        ("Distribution cap", -_d(r["withheld_by_cap"])),
+                    ],
+                    total_label="Paid to physicians",
+                    height=320,
+                )
+            )
     except (KeyError, ValueError, TypeError):
         return ""
     return ""
@@ -157,15 +191,21 @@ def _opportunity_chart(opportunities: list[dict[str, Any]]) -> str:
     title = "Savings per opportunity (after the volume cap)"
     if len(opportunities) > 12:
         # A readable chart: the twelve largest by capped savings; the table lists them all.
-        opportunities = sorted(opportunities, key=lambda o: (-abs(_d(o["capped_savings"])),
-                                                             o["name"]))[:12]
+        opportunities = sorted(
+            opportunities, key=lambda o: (-abs(_d(o["capped_savings"])), o["name"])
+        )[:12]
         title = "The twelve largest savings opportunities (after the volume cap)"
-    return str(charts.bar_chart(
-        title=title,
-        categories=[o["name"] for o in opportunities],
-        series=[("Raw savings", [_d(o["raw_savings"]) for o in opportunities]),
-                ("Capped savings", [_d(o["capped_savings"]) for o in opportunities])],
-        height=260))
+    return str(
+        charts.bar_chart(
+            title=title,
+            categories=[o["name"] for o in opportunities],
+            series=[
+                ("Raw savings", [_d(o["raw_savings"]) for o in opportunities]),
+                ("Capped savings", [_d(o["capped_savings"]) for o in opportunities]),
+            ],
+            height=260,
+        )
+    )
 
 
 def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
@@ -187,11 +227,17 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
     distributions = []
     for d in run.distributions.order_by("position"):
         p = names.get(d.physician_id)
-        distributions.append({"physician": str(p) if p else str(d.physician_id),
-                              "npi": p.npi if p else "", "component": d.get_component_display(),
-                              "entitlement": d.entitlement.replace("_", " "),
-                              "weight": str(d.weight.normalize()), "amount": str(d.amount),
-                              "note": d.note})
+        distributions.append(
+            {
+                "physician": str(p) if p else str(d.physician_id),
+                "npi": p.npi if p else "",
+                "component": d.get_component_display(),
+                "entitlement": d.entitlement.replace("_", " "),
+                "weight": str(d.weight.normalize()),
+                "amount": str(d.amount),
+                "note": d.note,
+            }
+        )
     savings = run.figures.get("savings") or {}
     return {
         "kind": run.kind,
@@ -201,13 +247,21 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "programme_year": run.inputs["context"]["programme_year"],
         "terms": run.inputs["context"]["terms"],
         "fmv": run.inputs.get("fmv"),
-        "report": {"id": report.pk, "version": report.version, "status": report.status,
-                   "status_label": status_label,
-                   "is_frozen": report.status in (ReportStatus.APPROVED, ReportStatus.AUTHORISED,
-                                                  ReportStatus.PAID),
-                   "supersedes": report.supersedes.version if report.supersedes else None},
-        "run": {"version": run.version, "hash": run.calculation_hash,
-                "rules_version": run.rules_version, "created_at": run.created_at.isoformat()},
+        "report": {
+            "id": report.pk,
+            "version": report.version,
+            "status": report.status,
+            "status_label": status_label,
+            "is_frozen": report.status
+            in (ReportStatus.APPROVED, ReportStatus.AUTHORISED, ReportStatus.PAID),
+            "supersedes": report.supersedes.version if report.supersedes else None,
+        },
+        "run": {
+            "version": run.version,
+            "hash": run.calculation_hash,
+            "rules_version": run.rules_version,
+            "created_at": run.created_at.isoformat(),
+        },
         "results": run.results,
         "fixed_fee_lines": (run.figures.get("fixed_fee") or {}).get("lines", []),
         "incentive": run.figures.get("incentive"),
@@ -218,11 +272,18 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "distributions": distributions,
         "calculation_flags": _flags_named(run.flags, names, savings.get("opportunities", [])),
         "compliance_flags": report.compliance_snapshot,
-        "transitions": [{"at": t.at.isoformat(),
-                         "at_display": _local_stamp(t.at),
-                         "from": ReportStatus(t.from_status).label,
-                         "to": ReportStatus(t.to_status).label, "actor": t.actor_name,
-                         "role": t.actor_role, "comment": t.comment} for t in transitions],
+        "transitions": [
+            {
+                "at": t.at.isoformat(),
+                "at_display": _local_stamp(t.at),
+                "from": ReportStatus(t.from_status).label,
+                "to": ReportStatus(t.to_status).label,
+                "actor": t.actor_name,
+                "role": t.actor_role,
+                "comment": t.comment,
+            }
+            for t in transitions
+        ],
         "diff": run.diff[:40],
         "diff_count": len(run.diff),
         "stamp": stamp.isoformat(),
@@ -236,8 +297,9 @@ def _local_stamp(moment: dt.datetime) -> str:
     return f"{date_format(local, 'M j, Y g:i A')} {local.tzname()}"
 
 
-def _flags_named(flags: list[dict[str, Any]], physicians: dict[int, Any],
-                 opportunities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _flags_named(
+    flags: list[dict[str, Any]], physicians: dict[int, Any], opportunities: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The engines name a flag's subject by key ("physician:12", an opportunity key); the
     document names it as a reader would (Dr Ann Adams, Closure devices)."""
     opportunity_names = {o.get("key"): o.get("name") for o in opportunities}
@@ -256,8 +318,9 @@ def _flags_named(flags: list[dict[str, Any]], physicians: dict[int, Any],
 def _physicians(run: CalculationRun) -> list[Any]:
     from agreements.models import Physician
 
-    return list(Physician.objects.filter(
-        pk__in=run.distributions.values_list("physician_id", flat=True)))
+    return list(
+        Physician.objects.filter(pk__in=run.distributions.values_list("physician_id", flat=True))
+    )
 
 
 def statement_contexts(*, report: AdjudicationReport) -> list[dict[str, Any]]:
@@ -271,22 +334,42 @@ def statement_contexts(*, report: AdjudicationReport) -> list[dict[str, Any]]:
     for physician in sorted(_physicians(run), key=lambda p: (p.last_name, p.first_name, p.pk)):
         rows = by_physician.get(physician.pk, [])
         total = sum((d.amount for d in rows), ZERO)
-        contexts.append({
-            "kind": base["kind"], "branding": base["branding"], "title": "Physician statement",
-            "agreement": base["agreement"], "programme_year": base["programme_year"],
-            "report": base["report"], "run": base["run"], "results": base["results"],
-            "incentive": base["incentive"], "savings_summary": {
-                k: base["results"].get(k) for k in ("gross_savings", "net_savings",
-                                                    "physician_pool", "amount_paid")},
-            "physician": {"id": physician.pk, "name": str(physician), "npi": physician.npi,
-                          "specialty": physician.specialty},
-            "lines": [{"component": d.get_component_display(),
-                       "entitlement": d.entitlement.replace("_", " "),
-                       "weight": str(d.weight.normalize()), "amount": str(d.amount),
-                       "note": d.note} for d in rows],
-            "total": str(total), "stamp": base["stamp"],
-            "participants": len(by_physician),
-        })
+        contexts.append(
+            {
+                "kind": base["kind"],
+                "branding": base["branding"],
+                "title": "Physician statement",
+                "agreement": base["agreement"],
+                "programme_year": base["programme_year"],
+                "report": base["report"],
+                "run": base["run"],
+                "results": base["results"],
+                "incentive": base["incentive"],
+                "savings_summary": {
+                    k: base["results"].get(k)
+                    for k in ("gross_savings", "net_savings", "physician_pool", "amount_paid")
+                },
+                "physician": {
+                    "id": physician.pk,
+                    "name": str(physician),
+                    "npi": physician.npi,
+                    "specialty": physician.specialty,
+                },
+                "lines": [
+                    {
+                        "component": d.get_component_display(),
+                        "entitlement": d.entitlement.replace("_", " "),
+                        "weight": str(d.weight.normalize()),
+                        "amount": str(d.amount),
+                        "note": d.note,
+                    }
+                    for d in rows
+                ],
+                "total": str(total),
+                "stamp": base["stamp"],
+                "participants": len(by_physician),
+            }
+        )
     return contexts
 
 
@@ -294,76 +377,121 @@ def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
     fmv = run.inputs.get("fmv") or {}
     terms = run.inputs["context"]["terms"]
     rate_chart = ""
-    percentiles = [(label, fmv.get(key)) for label, key in (
-        ("25th", "rate_p25"), ("50th", "rate_p50"), ("75th", "rate_p75"), ("90th", "rate_p90"))
-        if fmv.get(key) is not None]
+    percentiles = [
+        (label, fmv.get(key))
+        for label, key in (
+            ("25th", "rate_p25"),
+            ("50th", "rate_p50"),
+            ("75th", "rate_p75"),
+            ("90th", "rate_p90"),
+        )
+        if fmv.get(key) is not None
+    ]
     if percentiles and fmv.get("hourly_rate"):
-        rate_chart = str(charts.bar_chart(
-            title="Hourly rate against the survey percentiles",
-            categories=[p[0] for p in percentiles] + ["Agreement rate"],
-            series=[("Hourly rate", [_d(p[1]) for p in percentiles] + [_d(fmv["hourly_rate"])])],
-            height=240))
+        rate_chart = str(
+            charts.bar_chart(
+                title="Hourly rate against the survey percentiles",
+                categories=[p[0] for p in percentiles] + ["Agreement rate"],
+                series=[
+                    ("Hourly rate", [_d(p[1]) for p in percentiles] + [_d(fmv["hourly_rate"])])
+                ],
+                height=240,
+            )
+        )
     split_chart = ""
     if fmv:
-        split_chart = str(charts.bar_chart(
-            title="Compensation structure", categories=["Fixed", "Incentive (maximum)"],
-            series=[("FMV opinion", [_d(fmv.get("fixed_portion")), _d(fmv.get("max_incentive"))]),
-                    ("Agreement terms", [_d(terms.get("annual_fixed_fee")),
-                                         _d(terms.get("incentive_pool"))])], height=240))
+        split_chart = str(
+            charts.bar_chart(
+                title="Compensation structure",
+                categories=["Fixed", "Incentive (maximum)"],
+                series=[
+                    ("FMV opinion", [_d(fmv.get("fixed_portion")), _d(fmv.get("max_incentive"))]),
+                    (
+                        "Agreement terms",
+                        [_d(terms.get("annual_fixed_fee")), _d(terms.get("incentive_pool"))],
+                    ),
+                ],
+                height=240,
+            )
+        )
     total = _d(fmv.get("fixed_portion")) + _d(fmv.get("max_incentive"))
-    incentive_share = round_percentage(_d(fmv.get("max_incentive")) * 100 / total, 1) \
-        if total else None
-    above_p75 = bool(fmv.get("hourly_rate") and fmv.get("rate_p75")
-                     and _d(fmv["hourly_rate"]) > _d(fmv["rate_p75"]))
-    return {"branding": _branding(run.organization), "title": "FMV summary",
-            "agreement": run.inputs["context"]["agreement"],
-            "programme_year": run.inputs["context"]["programme_year"], "terms": terms,
-            "fmv": fmv, "rate_chart": rate_chart, "split_chart": split_chart,
-            "fixed_plus_incentive": str(total), "incentive_share": str(incentive_share or ""),
-            "incentive_share_high": bool(incentive_share and incentive_share > 50),
-            "above_p75": above_p75,
-            "within_max": total <= _d(fmv.get("total_max_annual")) if fmv else None,
-            "run": {"version": run.version, "hash": run.calculation_hash},
-            "stamp": run.created_at.isoformat()}
+    incentive_share = (
+        round_percentage(_d(fmv.get("max_incentive")) * 100 / total, 1) if total else None
+    )
+    above_p75 = bool(
+        fmv.get("hourly_rate")
+        and fmv.get("rate_p75")
+        and _d(fmv["hourly_rate"]) > _d(fmv["rate_p75"])
+    )
+    return {
+        "branding": _branding(run.organization),
+        "title": "FMV summary",
+        "agreement": run.inputs["context"]["agreement"],
+        "programme_year": run.inputs["context"]["programme_year"],
+        "terms": terms,
+        "fmv": fmv,
+        "rate_chart": rate_chart,
+        "split_chart": split_chart,
+        "fixed_plus_incentive": str(total),
+        "incentive_share": str(incentive_share or ""),
+        "incentive_share_high": bool(incentive_share and incentive_share > 50),
+        "above_p75": above_p75,
+        "within_max": total <= _d(fmv.get("total_max_annual")) if fmv else None,
+        "run": {"version": run.version, "hash": run.calculation_hash},
+        "stamp": run.created_at.isoformat(),
+    }
 
 
 def _write(html: str, *, stamp: str, title: str) -> bytes:
     # comanage.core.pdf's fetcher: data: and the product's static files, nothing else.
     when = dt.datetime.fromisoformat(stamp).replace(microsecond=0).isoformat()
-    return render_pdf(html, metadata={"created": when, "modified": when, "title": title,
-                                      "generator": "Comanage"},
-                      pdf_identifier=stamp.encode()[:32])
+    return render_pdf(
+        html,
+        metadata={"created": when, "modified": when, "title": title, "generator": "Comanage"},
+        pdf_identifier=stamp.encode()[:32],
+    )
 
 
 def _header(context: dict[str, Any]) -> dict[str, str]:
     """The running headers' text: plain strings, autoescaped into ``data-`` attributes that
     the stylesheet reads (``string-set``), never written into the stylesheet itself."""
-    return {"org": " ".join(str(context["branding"]["name"]).split()),
-            "title": " ".join(f"{context['title']} · {context['agreement']['name']} · "
-                              f"{context['programme_year']['label']}".split())}
+    return {
+        "org": " ".join(str(context["branding"]["name"]).split()),
+        "title": " ".join(
+            f"{context['title']} · {context['agreement']['name']} · "
+            f"{context['programme_year']['label']}".split()
+        ),
+    }
 
 
 def render_report(context: dict[str, Any]) -> bytes:
-    html = render_to_string("adjudication/pdf/report.html", {
-        "c": context, "header": _header(context)})
-    return _write(html, stamp=context["stamp"],
-                  title=f"Adjudication report · {context['agreement']['name']} · "
-                        f"{context['programme_year']['label']}")
+    html = render_to_string(
+        "adjudication/pdf/report.html", {"c": context, "header": _header(context)}
+    )
+    return _write(
+        html,
+        stamp=context["stamp"],
+        title=f"Adjudication report · {context['agreement']['name']} · "
+        f"{context['programme_year']['label']}",
+    )
 
 
 def render_statement(context: dict[str, Any]) -> bytes:
-    html = render_to_string("adjudication/pdf/statement.html", {
-        "c": context, "header": _header(context)})
-    return _write(html, stamp=context["stamp"],
-                  title=f"Statement · {context['physician']['name']} · "
-                        f"{context['programme_year']['label']}")
+    html = render_to_string(
+        "adjudication/pdf/statement.html", {"c": context, "header": _header(context)}
+    )
+    return _write(
+        html,
+        stamp=context["stamp"],
+        title=f"Statement · {context['physician']['name']} · {context['programme_year']['label']}",
+    )
 
 
 def render_fmv(context: dict[str, Any]) -> bytes:
-    html = render_to_string("adjudication/pdf/fmv.html", {
-        "c": context, "header": _header(context)})
-    return _write(html, stamp=context["stamp"],
-                  title=f"FMV summary · {context['agreement']['name']}")
+    html = render_to_string("adjudication/pdf/fmv.html", {"c": context, "header": _header(context)})
+    return _write(
+        html, stamp=context["stamp"], title=f"FMV summary · {context['agreement']['name']}"
+    )
 
 
 def report_pdf(*, report: AdjudicationReport) -> bytes:

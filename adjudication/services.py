@@ -106,16 +106,37 @@ def _fmv_dict(programme_year: ProgrammeYear) -> dict[str, Any] | None:
     selectors = _agreements_selectors()
     agreement = programme_year.agreement
     if selectors is not None and hasattr(selectors, "fmv_opinion_covering"):
-        fmv = selectors.fmv_opinion_covering(agreement=agreement, start=programme_year.start,
-                                             end=programme_year.end)
+        fmv = selectors.fmv_opinion_covering(
+            agreement=agreement, start=programme_year.start, end=programme_year.end
+        )
     else:
-        fmv = next((o for o in agreement.fmv_opinions.all()
-                    if o.covers(programme_year.start, programme_year.end)), None)
+        fmv = next(
+            (
+                o
+                for o in agreement.fmv_opinions.all()
+                if o.covers(programme_year.start, programme_year.end)
+            ),
+            None,
+        )
     if fmv is None:
         return None
-    fields = ["valuator", "issue_date", "effective_start", "effective_end", "total_max_annual",
-              "fixed_mode", "fixed_annual", "fixed_hours", "hourly_rate", "max_incentive",
-              "rate_p25", "rate_p50", "rate_p75", "rate_p90", "justification"]
+    fields = [
+        "valuator",
+        "issue_date",
+        "effective_start",
+        "effective_end",
+        "total_max_annual",
+        "fixed_mode",
+        "fixed_annual",
+        "fixed_hours",
+        "hourly_rate",
+        "max_incentive",
+        "rate_p25",
+        "rate_p50",
+        "rate_p75",
+        "rate_p90",
+        "justification",
+    ]
     data = {name: getattr(fmv, name) for name in fields}
     data["id"] = fmv.pk
     data["fixed_portion"] = fmv.fixed_portion
@@ -130,25 +151,38 @@ def _terms_dict(programme_year: ProgrammeYear) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - DoesNotExist with the selector's message
             raise CalculationUnavailable(str(exc)) from exc
     else:
-        terms = (programme_year.agreement.terms.filter(effective_from__lte=programme_year.start)
-                 .order_by("-effective_from").first())
+        terms = (
+            programme_year.agreement.terms.filter(effective_from__lte=programme_year.start)
+            .order_by("-effective_from")
+            .first()
+        )
         if terms is None:
             raise CalculationUnavailable("No terms are in force for this programme year.")
     skip = {"id", "organization", "agreement", "created_by", "created_at", "reason"}
-    return jsonable({f.name: getattr(terms, f.name) for f in terms._meta.concrete_fields
-                     if f.name not in skip})
+    return jsonable(
+        {f.name: getattr(terms, f.name) for f in terms._meta.concrete_fields if f.name not in skip}
+    )
 
 
 def _context(programme_year: ProgrammeYear) -> dict[str, Any]:
     agreement = programme_year.agreement
     return {
-        "agreement": {"id": agreement.pk, "name": agreement.name, "kind": agreement.kind,
-                      "practice": agreement.practice.name,
-                      "service_line": agreement.service_line_label,
-                      "term_start": agreement.term_start, "term_end": agreement.term_end},
-        "programme_year": {"id": programme_year.pk, "number": programme_year.number,
-                           "start": programme_year.start, "end": programme_year.end,
-                           "label": programme_year.label},
+        "agreement": {
+            "id": agreement.pk,
+            "name": agreement.name,
+            "kind": agreement.kind,
+            "practice": agreement.practice.name,
+            "service_line": agreement.service_line_label,
+            "term_start": agreement.term_start,
+            "term_end": agreement.term_end,
+        },
+        "programme_year": {
+            "id": programme_year.pk,
+            "number": programme_year.number,
+            "start": programme_year.start,
+            "end": programme_year.end,
+            "label": programme_year.label,
+        },
         "terms": _terms_dict(programme_year),
     }
 
@@ -166,16 +200,23 @@ def _shares(programme_year: ProgrammeYear, participations: list[Any]) -> list[Pa
         start = max(p.join_date, programme_year.start)
         end = min(p.end_date or programme_year.end, programme_year.end)
         days = max(0, (end - start).days + 1)
-        shares.append(ParticipantShare(
-            physician_id=p.physician_id, last_name=p.physician.last_name,
-            first_name=p.physician.first_name, participation_days=days,
-            year_days=programme_year.days, ownership_pct=p.ownership_pct,
-            npi=p.physician.npi))
+        shares.append(
+            ParticipantShare(
+                physician_id=p.physician_id,
+                last_name=p.physician.last_name,
+                first_name=p.physician.first_name,
+                participation_days=days,
+                year_days=programme_year.days,
+                ownership_pct=p.ownership_pct,
+                npi=p.physician.npi,
+            )
+        )
     return shares
 
 
-def calculation_gather(*, programme_year: ProgrammeYear,
-                       overrides: dict[str, Any] | None = None) -> Payload:
+def calculation_gather(
+    *, programme_year: ProgrammeYear, overrides: dict[str, Any] | None = None
+) -> Payload:
     """Gather the frozen terms and the year's data, call the engines, assemble the payload.
 
     Writes nothing: the official run stores what this returns, a scenario only shows it.
@@ -199,14 +240,22 @@ def calculation_gather(*, programme_year: ProgrammeYear,
             schedule = selectors.fixed_fee_schedule(programme_year=programme_year)
         except ValueError as exc:  # missing results, invalid terms: say which
             raise CalculationUnavailable(f"The incentive cannot be calculated: {exc}") from exc
-        fee_inputs: dict[str, Any] = {"policy": terms.get("hours_shortfall_policy"),
-                                      "annual_fixed_fee": terms.get("annual_fixed_fee")}
+        fee_inputs: dict[str, Any] = {
+            "policy": terms.get("hours_shortfall_policy"),
+            "annual_fixed_fee": terms.get("annual_fixed_fee"),
+        }
         return payload_assemble(
-            kind=CO_MANAGEMENT, rules_version=rules_version, context=context,
-            incentive=computation.result, incentive_inputs=computation.inputs,
-            fixed_fee_schedule=schedule, fixed_fee_inputs=fee_inputs,
+            kind=CO_MANAGEMENT,
+            rules_version=rules_version,
+            context=context,
+            incentive=computation.result,
+            incentive_inputs=computation.inputs,
+            fixed_fee_schedule=schedule,
+            fixed_fee_inputs=fee_inputs,
             participants=_shares(programme_year, participations),
-            distribution_method=terms.get("distribution_method") or "per_capita", fmv=fmv)
+            distribution_method=terms.get("distribution_method") or "per_capita",
+            fmv=fmv,
+        )
     try:
         from savings.services import savings_for_year
     except ImportError as exc:
@@ -220,9 +269,14 @@ def calculation_gather(*, programme_year: ProgrammeYear,
         mapping[str(p.physician_id)] = p.physician_id
         mapping[p.physician.npi] = p.physician_id
     return payload_assemble(
-        kind=SHARED_SAVINGS, rules_version=rules_version, context=context,
-        savings=computation.result, savings_inputs=computation.inputs,
-        physician_ids_by_engine_id=mapping, fmv=fmv)
+        kind=SHARED_SAVINGS,
+        rules_version=rules_version,
+        context=context,
+        savings=computation.result,
+        savings_inputs=computation.inputs,
+        physician_ids_by_engine_id=mapping,
+        fmv=fmv,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,12 +291,17 @@ class RunOutcome:
 
 
 def _diff_basis(run_or_payload: Any) -> dict[str, Any]:
-    return {"inputs": run_or_payload.inputs, "figures": run_or_payload.figures,
-            "totals": run_or_payload.results, "flags": run_or_payload.flags}
+    return {
+        "inputs": run_or_payload.inputs,
+        "figures": run_or_payload.figures,
+        "totals": run_or_payload.results,
+        "flags": run_or_payload.flags,
+    }
 
 
-def calculation_record(*, programme_year: ProgrammeYear, payload: Payload,
-                       user: User | None) -> RunOutcome:
+def calculation_record(
+    *, programme_year: ProgrammeYear, payload: Payload, user: User | None
+) -> RunOutcome:
     """Store a payload as a new run version, or reuse the version whose hash matches.
 
     A new version gets a diff against the previous one and a new draft report; a draft or
@@ -250,40 +309,69 @@ def calculation_record(*, programme_year: ProgrammeYear, payload: Payload,
     as it is and the new report points to it as the version it corrects.
     """
     digest = payload.calculation_hash
-    existing = CalculationRun.objects.filter(programme_year=programme_year,
-                                             calculation_hash=digest).first()
+    existing = CalculationRun.objects.filter(
+        programme_year=programme_year, calculation_hash=digest
+    ).first()
     if existing is not None:
         return RunOutcome(run=existing, created=False, report=getattr(existing, "report", None))
     try:
         with transaction.atomic():
-            previous = (CalculationRun.objects.select_for_update()
-                        .filter(programme_year=programme_year).order_by("-version").first())
+            previous = (
+                CalculationRun.objects.select_for_update()
+                .filter(programme_year=programme_year)
+                .order_by("-version")
+                .first()
+            )
             version = (previous.version + 1) if previous else 1
             run = CalculationRun.objects.create(
-                organization=programme_year.organization, agreement=programme_year.agreement,
-                programme_year=programme_year, version=version, kind=payload.kind,
-                rules_version=payload.rules_version, inputs=jsonable(payload.inputs),
-                figures=jsonable(payload.figures), flags=jsonable(payload.flags),
-                results=jsonable(payload.results), calculation_hash=digest, previous=previous,
+                organization=programme_year.organization,
+                agreement=programme_year.agreement,
+                programme_year=programme_year,
+                version=version,
+                kind=payload.kind,
+                rules_version=payload.rules_version,
+                inputs=jsonable(payload.inputs),
+                figures=jsonable(payload.figures),
+                flags=jsonable(payload.flags),
+                results=jsonable(payload.results),
+                calculation_hash=digest,
+                previous=previous,
                 diff=figures_diff(_diff_basis(previous), _diff_basis(payload)) if previous else [],
-                created_by=user)
-            Distribution.objects.bulk_create([
-                Distribution(organization=programme_year.organization, run=run,
-                             physician_id=line.physician_id, component=line.component,
-                             entitlement=line.entitlement, weight=line.weight,
-                             amount=line.amount, note=line.note[:300], position=position)
-                for position, line in enumerate(payload.distributions)])
+                created_by=user,
+            )
+            Distribution.objects.bulk_create(
+                [
+                    Distribution(
+                        organization=programme_year.organization,
+                        run=run,
+                        physician_id=line.physician_id,
+                        component=line.component,
+                        entitlement=line.entitlement,
+                        weight=line.weight,
+                        amount=line.amount,
+                        note=line.note[:300],
+                        position=position,
+                    )
+                    for position, line in enumerate(payload.distributions)
+                ]
+            )
             report = _report_create(run=run, user=user)
     except IntegrityError:
         # Someone stored the same figures a moment ago: theirs is the run.
-        existing = CalculationRun.objects.filter(programme_year=programme_year,
-                                                 calculation_hash=digest).first()
+        existing = CalculationRun.objects.filter(
+            programme_year=programme_year, calculation_hash=digest
+        ).first()
         if existing is None:
             raise
         return RunOutcome(run=existing, created=False, report=getattr(existing, "report", None))
-    event_record(organization=programme_year.organization, name="calculation.recorded",
-                 actor=user, obj=run, summary=f"{run} recorded",
-                 data={"hash": digest, "version": version})
+    event_record(
+        organization=programme_year.organization,
+        name="calculation.recorded",
+        actor=user,
+        obj=run,
+        summary=f"{run} recorded",
+        data={"hash": digest, "version": version},
+    )
     return RunOutcome(run=run, created=True, report=report)
 
 
@@ -295,8 +383,9 @@ def _refuse_final_before_year_end(programme_year: ProgrammeYear) -> None:
     programme_year_refuse_final_run(programme_year=programme_year)
 
 
-def adjudication_run(*, programme_year: ProgrammeYear, user: User | None,
-                     overrides: dict[str, Any] | None = None) -> RunOutcome:
+def adjudication_run(
+    *, programme_year: ProgrammeYear, user: User | None, overrides: dict[str, Any] | None = None
+) -> RunOutcome:
     """Run the official calculation for a programme year (idempotent on unchanged inputs)."""
     if overrides:
         raise AdjudicationError("An official run takes no overrides; use a what-if scenario.")
@@ -312,9 +401,13 @@ def adjudication_run_start(*, programme_year: ProgrammeYear, user: User | None):
     from .tasks import adjudication_run_task
 
     _refuse_final_before_year_end(programme_year)
-    job = job_create(organization=programme_year.organization, kind="adjudication run",
-                     user=user, params={"programme_year_id": programme_year.pk},
-                     dedupe_key=f"adjudication-run:{programme_year.pk}")
+    job = job_create(
+        organization=programme_year.organization,
+        kind="adjudication run",
+        user=user,
+        params={"programme_year_id": programme_year.pk},
+        dedupe_key=f"adjudication-run:{programme_year.pk}",
+    )
     job_enqueue(job=job, task=adjudication_run_task)
     return job
 
@@ -326,21 +419,35 @@ def adjudication_run_start(*, programme_year: ProgrammeYear, user: User | None):
 def _compliance_snapshot(programme_year: ProgrammeYear) -> list[dict[str, Any]]:
     from django.db.models import Q
 
-    flags = ComplianceFlag.objects.filter(agreement_id=programme_year.agreement_id).filter(
-        Q(programme_year__isnull=True) | Q(programme_year=programme_year)).select_related(
-        "resolved_by", "physician").order_by("opened_at", "pk")
-    return [{"kind": f.kind, "severity": f.severity, "blocking": f.blocking,
-             "message": f.message, "physician": str(f.physician) if f.physician else "",
-             "opened_at": f.opened_at.isoformat() if f.opened_at else None,
-             "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
-             "resolved_by": str(f.resolved_by) if f.resolved_by else "",
-             "resolution_note": f.resolution_note} for f in flags]
+    flags = (
+        ComplianceFlag.objects.filter(agreement_id=programme_year.agreement_id)
+        .filter(Q(programme_year__isnull=True) | Q(programme_year=programme_year))
+        .select_related("resolved_by", "physician")
+        .order_by("opened_at", "pk")
+    )
+    return [
+        {
+            "kind": f.kind,
+            "severity": f.severity,
+            "blocking": f.blocking,
+            "message": f.message,
+            "physician": str(f.physician) if f.physician else "",
+            "opened_at": f.opened_at.isoformat() if f.opened_at else None,
+            "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
+            "resolved_by": str(f.resolved_by) if f.resolved_by else "",
+            "resolution_note": f.resolution_note,
+        }
+        for f in flags
+    ]
 
 
 def _report_create(*, run: CalculationRun, user: User | None) -> AdjudicationReport:
-    live = (AdjudicationReport.objects.select_for_update()
-            .filter(programme_year=run.programme_year)
-            .exclude(status=ReportStatus.SUPERSEDED).order_by("-version"))
+    live = (
+        AdjudicationReport.objects.select_for_update()
+        .filter(programme_year=run.programme_year)
+        .exclude(status=ReportStatus.SUPERSEDED)
+        .order_by("-version")
+    )
     supersedes = None
     for old in live:
         if old.status in FROZEN_STATUSES:
@@ -348,20 +455,37 @@ def _report_create(*, run: CalculationRun, user: User | None) -> AdjudicationRep
         else:
             # An unapproved report is replaced by the new version (it stays readable).
             AdjudicationReport.objects.filter(pk=old.pk, status=old.status).update(
-                status=ReportStatus.SUPERSEDED)
+                status=ReportStatus.SUPERSEDED
+            )
             ReportTransition.objects.create(
-                organization=old.organization, report=old, from_status=old.status,
-                to_status=ReportStatus.SUPERSEDED, actor=user, actor_name=_name(user),
-                actor_role="", at=timezone.now(),
-                comment=f"Superseded by calculation version {run.version}.")
+                organization=old.organization,
+                report=old,
+                from_status=old.status,
+                to_status=ReportStatus.SUPERSEDED,
+                actor=user,
+                actor_name=_name(user),
+                actor_role="",
+                at=timezone.now(),
+                comment=f"Superseded by calculation version {run.version}.",
+            )
             supersedes = supersedes or old
-    version = (AdjudicationReport.objects.filter(programme_year=run.programme_year)
-               .aggregate(m=Max("version"))["m"] or 0) + 1
+    version = (
+        AdjudicationReport.objects.filter(programme_year=run.programme_year).aggregate(
+            m=Max("version")
+        )["m"]
+        or 0
+    ) + 1
     return AdjudicationReport.objects.create(
-        organization=run.organization, run=run, agreement=run.agreement,
-        programme_year=run.programme_year, version=version, supersedes=supersedes,
-        calculation_hash=run.calculation_hash, created_by=user,
-        compliance_snapshot=_compliance_snapshot(run.programme_year))
+        organization=run.organization,
+        run=run,
+        agreement=run.agreement,
+        programme_year=run.programme_year,
+        version=version,
+        supersedes=supersedes,
+        calculation_hash=run.calculation_hash,
+        created_by=user,
+        compliance_snapshot=_compliance_snapshot(run.programme_year),
+    )
 
 
 def _name(user: User | None) -> str:
@@ -381,16 +505,38 @@ class TransitionRule:
 
 
 TRANSITIONS: dict[str, TransitionRule] = {
-    "review": TransitionRule("review", "Start review", (ReportStatus.DRAFT, ReportStatus.RETURNED),
-                             ReportStatus.IN_REVIEW, "report.prepare"),
-    "submit": TransitionRule("submit", "Submit to counsel", (ReportStatus.IN_REVIEW,),
-                             ReportStatus.SUBMITTED, "report.prepare"),
-    "approve": TransitionRule("approve", "Approve", (ReportStatus.SUBMITTED,),
-                              ReportStatus.APPROVED, "report.approve"),
-    "return": TransitionRule("return", "Return with comments", (ReportStatus.SUBMITTED,),
-                             ReportStatus.RETURNED, "report.approve", comment_required=True),
-    "authorise": TransitionRule("authorise", "Authorise payment", (ReportStatus.APPROVED,),
-                                ReportStatus.AUTHORISED, "report.authorise"),
+    "review": TransitionRule(
+        "review",
+        "Start review",
+        (ReportStatus.DRAFT, ReportStatus.RETURNED),
+        ReportStatus.IN_REVIEW,
+        "report.prepare",
+    ),
+    "submit": TransitionRule(
+        "submit",
+        "Submit to counsel",
+        (ReportStatus.IN_REVIEW,),
+        ReportStatus.SUBMITTED,
+        "report.prepare",
+    ),
+    "approve": TransitionRule(
+        "approve", "Approve", (ReportStatus.SUBMITTED,), ReportStatus.APPROVED, "report.approve"
+    ),
+    "return": TransitionRule(
+        "return",
+        "Return with comments",
+        (ReportStatus.SUBMITTED,),
+        ReportStatus.RETURNED,
+        "report.approve",
+        comment_required=True,
+    ),
+    "authorise": TransitionRule(
+        "authorise",
+        "Authorise payment",
+        (ReportStatus.APPROVED,),
+        ReportStatus.AUTHORISED,
+        "report.authorise",
+    ),
 }
 # Who acts next, for the e-mail: the permission the next step needs.
 NEXT_ACTOR = {
@@ -404,22 +550,28 @@ NEXT_ACTOR = {
 #: fresh second factor at the moment of signing.
 SIGNING_ACTIONS = frozenset({"approve", "authorise"})
 
-EVENT_NAMES = {"approve": "report.approved", "return": "report.returned",
-               "authorise": "payment.authorised", "submit": "report.submitted",
-               "review": "report.in_review"}
+EVENT_NAMES = {
+    "approve": "report.approved",
+    "return": "report.returned",
+    "authorise": "payment.authorised",
+    "submit": "report.submitted",
+    "review": "report.in_review",
+}
 
 
 def _membership(user: User | None, organization: Any) -> Membership | None:
     if user is None:
         return None
-    return Membership.objects.filter(user=user, organization=organization,
-                                     is_active=True).first()
+    return Membership.objects.filter(user=user, organization=organization, is_active=True).first()
 
 
 def transitions_available(*, report: AdjudicationReport, user: User | None) -> list[TransitionRule]:
     membership = _membership(user, report.organization)
-    return [rule for rule in TRANSITIONS.values()
-            if report.status in rule.from_statuses and membership_can(membership, rule.permission)]
+    return [
+        rule
+        for rule in TRANSITIONS.values()
+        if report.status in rule.from_statuses and membership_can(membership, rule.permission)
+    ]
 
 
 def report_approval_blockers(*, report: AdjudicationReport) -> list[str]:
@@ -432,21 +584,26 @@ def report_approval_blockers(*, report: AdjudicationReport) -> list[str]:
     elif _fmv_dict(programme_year) is None:
         reasons.append("No FMV opinion covers the programme year.")
     run = report.run
-    latest = (CalculationRun.objects.filter(programme_year=programme_year)
-              .order_by("-version").first())
+    latest = (
+        CalculationRun.objects.filter(programme_year=programme_year).order_by("-version").first()
+    )
     if latest is None:
         reasons.append("No calculation run exists for this programme year.")
     elif latest.pk != run.pk:
-        reasons.append(f"A newer calculation (version {latest.version}) exists; this report "
-                       f"is on version {run.version}.")
+        reasons.append(
+            f"A newer calculation (version {latest.version}) exists; this report "
+            f"is on version {run.version}."
+        )
     if run.kind == CO_MANAGEMENT:
         fmv = _fmv_dict(programme_year)
         if fmv is not None:
             total = to_decimal(run.results.get("total_compensation", "0"))
             maximum = to_decimal(fmv["total_max_annual"])
             if total > maximum:
-                reasons.append(f"Fixed fee plus incentive ({total:,.2f}) exceeds the FMV "
-                               f"maximum ({maximum:,.2f}).")
+                reasons.append(
+                    f"Fixed fee plus incentive ({total:,.2f}) exceeds the FMV "
+                    f"maximum ({maximum:,.2f})."
+                )
     else:
         savings_inputs = run.inputs.get("savings", {})
         if not _has_price_file(savings_inputs):
@@ -472,9 +629,15 @@ def _has_price_file(savings_inputs: Any) -> bool:
 
 def _notify(*, report: AdjudicationReport, permission: str, subject: str, body: str) -> None:
     roles = roles_with(permission)[0]
-    emails = sorted({m.user.email for m in Membership.objects.filter(
-        organization=report.organization, role__in=roles, is_active=True).select_related("user")
-        if m.user.email and m.user.is_active})
+    emails = sorted(
+        {
+            m.user.email
+            for m in Membership.objects.filter(
+                organization=report.organization, role__in=roles, is_active=True
+            ).select_related("user")
+            if m.user.email and m.user.is_active
+        }
+    )
     if not emails:
         return
 
@@ -487,8 +650,9 @@ def _notify(*, report: AdjudicationReport, permission: str, subject: str, body: 
     transaction.on_commit(send)
 
 
-def report_transition(*, report: AdjudicationReport, action: str, user: User | None,
-                      comment: str = "") -> AdjudicationReport:
+def report_transition(
+    *, report: AdjudicationReport, action: str, user: User | None, comment: str = ""
+) -> AdjudicationReport:
     """Move a report one step; refused for the wrong role (403) or the wrong state (409).
 
     The row is locked (``select_for_update``) and the status changed by a conditional UPDATE,
@@ -503,15 +667,16 @@ def report_transition(*, report: AdjudicationReport, action: str, user: User | N
         raise TransitionForbidden(f"Your role ({role}) cannot {rule.label.lower()} a report.")
     comment = (comment or "").strip()
     if rule.comment_required and not comment:
-        raise AdjudicationError("Comments are required when returning a report.",
-                                field="comment")
+        raise AdjudicationError("Comments are required when returning a report.", field="comment")
     with transaction.atomic():
         locked = AdjudicationReport.objects.select_for_update().get(pk=report.pk)
         if locked.status not in rule.from_statuses:
             raise TransitionInvalid(
                 f"This report is {locked.get_status_display().lower()}; "
                 f"'{rule.label}' is only possible when it is "
-                + " or ".join(ReportStatus(s).label.lower() for s in rule.from_statuses) + ".")
+                + " or ".join(ReportStatus(s).label.lower() for s in rule.from_statuses)
+                + "."
+            )
         if action == "approve":
             reasons = report_approval_blockers(report=locked)
             if reasons:
@@ -519,36 +684,60 @@ def report_transition(*, report: AdjudicationReport, action: str, user: User | N
         now = timezone.now()
         changes: dict[str, Any] = {"status": rule.to_status}
         if action == "approve":
-            changes.update(frozen_at=now, pdf=None, pdf_sha256="", pdf_rendered_at=None,
-                           compliance_snapshot=_compliance_snapshot(locked.programme_year))
+            changes.update(
+                frozen_at=now,
+                pdf=None,
+                pdf_sha256="",
+                pdf_rendered_at=None,
+                compliance_snapshot=_compliance_snapshot(locked.programme_year),
+            )
         elif locked.status not in FROZEN_STATUSES:
             changes["compliance_snapshot"] = _compliance_snapshot(locked.programme_year)
-        updated = AdjudicationReport.objects.filter(
-            pk=locked.pk, status=locked.status).update(**changes)
+        updated = AdjudicationReport.objects.filter(pk=locked.pk, status=locked.status).update(
+            **changes
+        )
         if not updated:
             raise TransitionInvalid("Someone else changed this report a moment ago; reload it.")
         ReportTransition.objects.create(
-            organization=locked.organization, report=locked, from_status=locked.status,
-            to_status=rule.to_status, actor=user, actor_name=_name(user),
-            actor_role=membership.get_role_display() if membership else "", at=now,
-            comment=comment)
+            organization=locked.organization,
+            report=locked,
+            from_status=locked.status,
+            to_status=rule.to_status,
+            actor=user,
+            actor_name=_name(user),
+            actor_role=membership.get_role_display() if membership else "",
+            at=now,
+            comment=comment,
+        )
         locked.refresh_from_db()
         if action == "authorise":
             payment_lines_create(report=locked)
-        event_record(organization=locked.organization, name=EVENT_NAMES[action], actor=user,
-                     obj=locked, summary=f"{locked}: {rule.label.lower()}",
-                     data={"from": rule.from_statuses[0], "to": rule.to_status,
-                           "comment": comment, "calculation_hash": locked.calculation_hash})
+        event_record(
+            organization=locked.organization,
+            name=EVENT_NAMES[action],
+            actor=user,
+            obj=locked,
+            summary=f"{locked}: {rule.label.lower()}",
+            data={
+                "from": rule.from_statuses[0],
+                "to": rule.to_status,
+                "comment": comment,
+                "calculation_hash": locked.calculation_hash,
+            },
+        )
         next_permission = NEXT_ACTOR.get(rule.to_status)
         if next_permission:
-            _notify(report=locked, permission=next_permission,
-                    subject=f"[Comanage] {locked.agreement} {locked.programme_year.label}: "
-                            f"{locked.get_status_display().lower()}",
-                    body=f"{_name(user)} set the adjudication report for {locked.agreement} "
-                         f"({locked.programme_year.label}, version {locked.version}) to "
-                         f"'{locked.get_status_display()}'."
-                         + (f"\n\nComments:\n{comment}" if comment else "")
-                         + "\n\nIt now waits for you in Comanage.")
+            _notify(
+                report=locked,
+                permission=next_permission,
+                subject=f"[Comanage] {locked.agreement} {locked.programme_year.label}: "
+                f"{locked.get_status_display().lower()}",
+                body=f"{_name(user)} set the adjudication report for {locked.agreement} "
+                f"({locked.programme_year.label}, version {locked.version}) to "
+                f"'{locked.get_status_display()}'."
+                + (f"\n\nComments:\n{comment}" if comment else "")
+                + "\n\nIt now waits for you in Comanage.",
+            )
         report_render_enqueue(report=locked)
     return locked
 
@@ -572,8 +761,9 @@ def report_render(*, report: AdjudicationReport) -> AdjudicationReport:
     """
     from . import pdf
 
-    report = AdjudicationReport.objects.select_related("run", "agreement", "programme_year",
-                                                       "organization").get(pk=report.pk)
+    report = AdjudicationReport.objects.select_related(
+        "run", "agreement", "programme_year", "organization"
+    ).get(pk=report.pk)
     if report.is_frozen and report.pdf_sha256:
         return report
     content = pdf.report_pdf(report=report)
@@ -602,10 +792,13 @@ def statements_render(*, report: AdjudicationReport) -> int:
         try:
             with transaction.atomic():
                 PhysicianStatement.objects.create(
-                    organization=report.organization, report=report,
+                    organization=report.organization,
+                    report=report,
                     physician_id=context["physician"]["id"],
-                    total=Decimal(context["total"]), pdf=content,
-                    pdf_sha256=hashlib.sha256(content).hexdigest())
+                    total=Decimal(context["total"]),
+                    pdf=content,
+                    pdf_sha256=hashlib.sha256(content).hexdigest(),
+                )
                 created += 1
         except IntegrityError:
             continue
@@ -628,28 +821,57 @@ def report_verify(*, report: AdjudicationReport, content: bytes) -> Verification
 
     uploaded = hashlib.sha256(content).hexdigest()
     run = report.run
-    results = {"figures": run.figures, "flags": run.flags, "totals": run.results,
-               "distributions": [jsonable({
-                   "physician_id": d.physician_id, "component": d.component,
-                   "entitlement": d.entitlement, "weight": d.weight, "amount": d.amount,
-                   "note": d.note}) for d in run.distributions.all()]}
-    recomputed = calculation_hash(inputs=run.inputs, rules_version=run.rules_version,
-                                  results=results)
+    results = {
+        "figures": run.figures,
+        "flags": run.flags,
+        "totals": run.results,
+        "distributions": [
+            jsonable(
+                {
+                    "physician_id": d.physician_id,
+                    "component": d.component,
+                    "entitlement": d.entitlement,
+                    "weight": d.weight,
+                    "amount": d.amount,
+                    "note": d.note,
+                }
+            )
+            for d in run.distributions.all()
+        ],
+    }
+    recomputed = calculation_hash(
+        inputs=run.inputs, rules_version=run.rules_version, results=results
+    )
     intact = recomputed == report.calculation_hash == run.calculation_hash
     if not report.pdf_sha256:
-        return Verification(False, uploaded, "", report.calculation_hash, intact,
-                            "This report has no rendered PDF yet, so nothing can be verified.")
+        return Verification(
+            False,
+            uploaded,
+            "",
+            report.calculation_hash,
+            intact,
+            "This report has no rendered PDF yet, so nothing can be verified.",
+        )
     if uploaded == report.pdf_sha256:
         state = "the approved, frozen" if report.is_frozen else "the current (not yet approved)"
-        message = (f"Verified: this PDF is byte for byte {state} adjudication report "
-                   f"version {report.version}.")
+        message = (
+            f"Verified: this PDF is byte for byte {state} adjudication report "
+            f"version {report.version}."
+        )
         if not intact:
             message += " Warning: the stored figures no longer match their calculation hash."
-        return Verification(True, uploaded, report.pdf_sha256, report.calculation_hash, intact,
-                            message)
-    return Verification(False, uploaded, report.pdf_sha256, report.calculation_hash, intact,
-                        "Not verified: this PDF does not match the stored report. It has been "
-                        "altered, or it is a different version.")
+        return Verification(
+            True, uploaded, report.pdf_sha256, report.calculation_hash, intact, message
+        )
+    return Verification(
+        False,
+        uploaded,
+        report.pdf_sha256,
+        report.calculation_hash,
+        intact,
+        "Not verified: this PDF does not match the stored report. It has been "
+        "altered, or it is a different version.",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -684,17 +906,39 @@ def payment_lines_plan(*, report: AdjudicationReport) -> list[PaymentLine]:
     if run.kind == CO_MANAGEMENT:
         for line in run.figures.get("fixed_fee", {}).get("lines", []):
             month = dt.date.fromisoformat(line["month"])
-            specs.append((f"fixed_fee:{line['month']}", PaymentKind.FIXED_FEE, practice, None,
-                          f"Fixed management fee, {month:%B %Y}",
-                          to_decimal(line["amount_payable"])))
+            specs.append(
+                (
+                    f"fixed_fee:{line['month']}",
+                    PaymentKind.FIXED_FEE,
+                    practice,
+                    None,
+                    f"Fixed management fee, {month:%B %Y}",
+                    to_decimal(line["amount_payable"]),
+                )
+            )
         earned = to_decimal(run.results.get("incentive_earned", "0"))
-        specs.append(("incentive", PaymentKind.INCENTIVE, practice, None,
-                      f"Incentive bonus, {report.programme_year.label}", earned))
+        specs.append(
+            (
+                "incentive",
+                PaymentKind.INCENTIVE,
+                practice,
+                None,
+                f"Incentive bonus, {report.programme_year.label}",
+                earned,
+            )
+        )
     else:
         for d in run.distributions.select_related("physician").order_by("position"):
-            specs.append((f"distribution:{d.physician_id}", PaymentKind.DISTRIBUTION,
-                          f"{practice} for {d.physician}", d.physician_id,
-                          f"Shared-savings distribution, {d.physician}", d.amount))
+            specs.append(
+                (
+                    f"distribution:{d.physician_id}",
+                    PaymentKind.DISTRIBUTION,
+                    f"{practice} for {d.physician}",
+                    d.physician_id,
+                    f"Shared-savings distribution, {d.physician}",
+                    d.amount,
+                )
+            )
     paid_before = _paid_before(report)
     lines = []
     for position, (key, kind, payee, physician_id, description, amount) in enumerate(specs):
@@ -703,15 +947,25 @@ def payment_lines_plan(*, report: AdjudicationReport) -> list[PaymentLine]:
             continue
         if key in paid_before:
             description += f" (correction; {paid_before[key]:,.2f} paid earlier)"
-        lines.append(PaymentLine(organization=report.organization, report=report, line_key=key,
-                                 kind=kind, position=position, payee=payee,
-                                 physician_id=physician_id, description=description[:300],
-                                 amount=due))
+        lines.append(
+            PaymentLine(
+                organization=report.organization,
+                report=report,
+                line_key=key,
+                kind=kind,
+                position=position,
+                payee=payee,
+                physician_id=physician_id,
+                description=description[:300],
+                amount=due,
+            )
+        )
     return lines
 
 
-def payment_record(*, line: PaymentLine, paid_amount: Any, paid_on: dt.date, reference: str,
-                   user: User | None) -> PaymentLine:
+def payment_record(
+    *, line: PaymentLine, paid_amount: Any, paid_on: dt.date, reference: str, user: User | None
+) -> PaymentLine:
     """Record that a line was paid. A line is recorded once; the last one marks the report paid."""
     membership = _membership(user, line.organization)
     if not membership_can(membership, "payment.record"):
@@ -719,37 +973,61 @@ def payment_record(*, line: PaymentLine, paid_amount: Any, paid_on: dt.date, ref
     amount = parse_money(paid_amount, field="paid_amount")
     refuse_nul(reference, field="reference")
     if amount != line.amount:
-        raise PaymentRefused(f"The amount paid ({amount:,.2f}) must equal the authorised "
-                             f"amount ({line.amount:,.2f}).", field="paid_amount")
+        raise PaymentRefused(
+            f"The amount paid ({amount:,.2f}) must equal the authorised "
+            f"amount ({line.amount:,.2f}).",
+            field="paid_amount",
+        )
     if paid_on > timezone.localdate():
         raise PaymentRefused("The payment date cannot be in the future.", field="paid_on")
     with transaction.atomic():
         report = AdjudicationReport.objects.select_for_update().get(pk=line.report_id)
         if report.status != ReportStatus.AUTHORISED:
-            raise PaymentRefused(f"Payments are recorded only on an authorised report; this one "
-                                 f"is {report.get_status_display().lower()}.")
+            raise PaymentRefused(
+                f"Payments are recorded only on an authorised report; this one "
+                f"is {report.get_status_display().lower()}."
+            )
         now = timezone.now()
         updated = PaymentLine.objects.filter(pk=line.pk, paid_on__isnull=True).update(
-            paid_amount=amount, paid_on=paid_on, reference=reference[:100], recorded_by=user,
-            recorded_at=now)
+            paid_amount=amount,
+            paid_on=paid_on,
+            reference=reference[:100],
+            recorded_by=user,
+            recorded_at=now,
+        )
         if not updated:
             raise PaymentRefused("This line was already recorded as paid; nothing is paid twice.")
         data_version_bump(line.organization_id)  # update() sends no post_save
         line.refresh_from_db()
-        event_record(organization=line.organization, name="payment.recorded", actor=user,
-                     obj=line, summary=f"{line.description}: {amount:,.2f} paid {paid_on}",
-                     data={"report": report.pk, "line_key": line.line_key,
-                           "amount": str(amount), "paid_on": paid_on.isoformat(),
-                           "reference": reference})
+        event_record(
+            organization=line.organization,
+            name="payment.recorded",
+            actor=user,
+            obj=line,
+            summary=f"{line.description}: {amount:,.2f} paid {paid_on}",
+            data={
+                "report": report.pk,
+                "line_key": line.line_key,
+                "amount": str(amount),
+                "paid_on": paid_on.isoformat(),
+                "reference": reference,
+            },
+        )
         all_paid = not report.payment_lines.filter(paid_on__isnull=True).exists()
         if all_paid and AdjudicationReport.objects.filter(
-                pk=report.pk, status=ReportStatus.AUTHORISED).update(status=ReportStatus.PAID):
-                ReportTransition.objects.create(
-                    organization=report.organization, report=report,
-                    from_status=ReportStatus.AUTHORISED, to_status=ReportStatus.PAID, actor=user,
-                    actor_name=_name(user),
-                    actor_role=membership.get_role_display() if membership else "", at=now,
-                    comment="All payment lines recorded.")
+            pk=report.pk, status=ReportStatus.AUTHORISED
+        ).update(status=ReportStatus.PAID):
+            ReportTransition.objects.create(
+                organization=report.organization,
+                report=report,
+                from_status=ReportStatus.AUTHORISED,
+                to_status=ReportStatus.PAID,
+                actor=user,
+                actor_name=_name(user),
+                actor_role=membership.get_role_display() if membership else "",
+                at=now,
+                comment="All payment lines recorded.",
+            )
     return line
 
 
@@ -765,8 +1043,7 @@ class ScenarioComparison:
     payload: Payload
 
 
-def scenario_overrides_parse(*, programme_year: ProgrammeYear,
-                             overrides: Any) -> dict[str, Any]:
+def scenario_overrides_parse(*, programme_year: ProgrammeYear, overrides: Any) -> dict[str, Any]:
     """The what-if overrides read strictly for the agreement's kind: an unknown key, indicator
     or item, a non-finite, unbounded or negative amount, a non-boolean or a NUL character is an
     ``InputError`` (400) naming the field, before anything is computed."""
@@ -779,16 +1056,19 @@ def scenario_overrides_parse(*, programme_year: ProgrammeYear,
     from savings.overrides import agreed_item_codes, savings_overrides_parse
 
     return savings_overrides_parse(
-        overrides=overrides, item_codes=agreed_item_codes(agreement=programme_year.agreement))
+        overrides=overrides, item_codes=agreed_item_codes(agreement=programme_year.agreement)
+    )
 
 
-def scenario_compare(*, programme_year: ProgrammeYear,
-                     overrides: dict[str, Any]) -> ScenarioComparison:
+def scenario_compare(
+    *, programme_year: ProgrammeYear, overrides: dict[str, Any]
+) -> ScenarioComparison:
     """Figures with the overrides beside the latest official run; writes nothing at all."""
     overrides = scenario_overrides_parse(programme_year=programme_year, overrides=overrides)
     payload = calculation_gather(programme_year=programme_year, overrides=overrides)
-    official = (CalculationRun.objects.filter(programme_year=programme_year)
-                .order_by("-version").first())
+    official = (
+        CalculationRun.objects.filter(programme_year=programme_year).order_by("-version").first()
+    )
     official_totals = official.results if official else {}
     rows = []
     for key in sorted(set(payload.results) | set(official_totals)):
@@ -801,17 +1081,34 @@ def scenario_compare(*, programme_year: ProgrammeYear,
                 delta = str(to_decimal(new) - to_decimal(old))
         except (TypeError, ValueError):
             delta = None
-        rows.append({"key": key, "label": key.replace("_", " ").capitalize(),
-                     "official": old, "scenario": new, "difference": delta})
+        rows.append(
+            {
+                "key": key,
+                "label": key.replace("_", " ").capitalize(),
+                "official": old,
+                "scenario": new,
+                "difference": delta,
+            }
+        )
     if "incentive" in payload.figures:
-        official_ind = {i["key"]: i for i in (official.figures.get("incentive", {})
-                                              .get("indicators", []) if official else [])}
+        official_ind = {
+            i["key"]: i
+            for i in (
+                official.figures.get("incentive", {}).get("indicators", []) if official else []
+            )
+        }
         for ind in payload.figures["incentive"]["indicators"]:
             old = official_ind.get(ind["key"], {}).get("earned")
-            rows.append({"key": f"indicator:{ind['key']}", "label": f"Earned: {ind['name']}",
-                         "official": old, "scenario": ind["earned"],
-                         "difference": str(to_decimal(ind["earned"]) - to_decimal(old))
-                         if old is not None else None})
+            rows.append(
+                {
+                    "key": f"indicator:{ind['key']}",
+                    "label": f"Earned: {ind['name']}",
+                    "official": old,
+                    "scenario": ind["earned"],
+                    "difference": str(to_decimal(ind["earned"]) - to_decimal(old))
+                    if old is not None
+                    else None,
+                }
+            )
     diff = figures_diff(_diff_basis(official), _diff_basis(payload)) if official else []
     return ScenarioComparison(official=official, rows=rows, diff=diff, payload=payload)
-

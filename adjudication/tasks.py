@@ -18,7 +18,8 @@ def adjudication_run_task(*, organization, job, **_kwargs):
     from . import services
 
     programme_year = ProgrammeYear.objects.select_related("agreement").get(
-        pk=job.params["programme_year_id"])
+        pk=job.params["programme_year_id"]
+    )
     job_progress(job.pk, 10, "Gathering the frozen terms and the year's data")
     try:
         payload = services.calculation_gather(programme_year=programme_year)
@@ -26,18 +27,30 @@ def adjudication_run_task(*, organization, job, **_kwargs):
         job_fail(job.pk, message=f"Nothing was recorded: {exc}")
         return None
     job_progress(job.pk, 60, "Storing the figures")
-    outcome = services.calculation_record(programme_year=programme_year, payload=payload,
-                                          user=job.created_by)
+    outcome = services.calculation_record(
+        programme_year=programme_year, payload=payload, user=job.created_by
+    )
     if outcome.created and outcome.report is not None:
         job_progress(job.pk, 80, "Rendering the report PDF")
         services.report_render(report=outcome.report)
-    url = reverse("adjudication_run_detail",
-                  kwargs={"org_slug": organization.slug, "run_id": outcome.run.pk})
-    message = (f"Version {outcome.run.version} recorded." if outcome.created else
-               f"Inputs unchanged: version {outcome.run.version} already has these figures.")
-    job_succeed(job.pk, result={"run_id": outcome.run.pk, "created": outcome.created,
-                                "hash": outcome.run.calculation_hash},
-                message=message, result_url=url)
+    url = reverse(
+        "adjudication_run_detail", kwargs={"org_slug": organization.slug, "run_id": outcome.run.pk}
+    )
+    message = (
+        f"Version {outcome.run.version} recorded."
+        if outcome.created
+        else f"Inputs unchanged: version {outcome.run.version} already has these figures."
+    )
+    job_succeed(
+        job.pk,
+        result={
+            "run_id": outcome.run.pk,
+            "created": outcome.created,
+            "hash": outcome.run.calculation_hash,
+        },
+        message=message,
+        result_url=url,
+    )
     # The dedupe key only claims the work while it runs: a later rerun may start again.
     Job.objects.filter(pk=job.pk).update(dedupe_key="")
     return outcome.run.pk

@@ -36,13 +36,21 @@ def _refused(request: HttpRequest, exc: services.AdjudicationError, back: str) -
     if isinstance(exc, services.TransitionForbidden):
         raise PermissionDenied(str(exc))
     reasons = getattr(exc, "reasons", None)
-    return render(request, "adjudication/refused.html",
-                  {"message": str(exc) if not reasons else "Approval refused.",
-                   "reasons": reasons or [], "back": back}, status=exc.status_code)
+    return render(
+        request,
+        "adjudication/refused.html",
+        {
+            "message": str(exc) if not reasons else "Approval refused.",
+            "reasons": reasons or [],
+            "back": back,
+        },
+        status=exc.status_code,
+    )
 
 
-def _pdf_response(content: bytes | memoryview | None, filename: str,
-                  download: bool = False) -> HttpResponse:
+def _pdf_response(
+    content: bytes | memoryview | None, filename: str, download: bool = False
+) -> HttpResponse:
     if not content:
         raise Http404("The PDF has not been rendered yet.")
     response = HttpResponse(bytes(content), content_type="application/pdf")
@@ -55,8 +63,9 @@ def _pdf_response(content: bytes | memoryview | None, filename: str,
 
 @org_view("calculation.view")
 def run_list(request: HttpRequest, org_slug: str) -> HttpResponse:
-    return render(request, "adjudication/run_list.html",
-                  {"overview": selectors.programme_years_overview()})
+    return render(
+        request, "adjudication/run_list.html", {"overview": selectors.programme_years_overview()}
+    )
 
 
 @org_view("calculation.run")
@@ -77,67 +86,103 @@ def run_start(request: HttpRequest, org_slug: str, programme_year_id: int) -> Ht
 
 @org_view("calculation.view")
 def run_detail(request: HttpRequest, org_slug: str, run_id: int) -> HttpResponse:
-    run = get_object_or_404(CalculationRun.objects.select_related(
-        "agreement", "programme_year", "previous", "created_by"), pk=run_id)
+    run = get_object_or_404(
+        CalculationRun.objects.select_related(
+            "agreement", "programme_year", "previous", "created_by"
+        ),
+        pk=run_id,
+    )
     report = AdjudicationReport.objects.filter(run=run).first()
-    return render(request, "adjudication/run_detail.html", {
-        "run": run, "report": report,
-        "versions": selectors.runs_for_year(programme_year=run.programme_year),
-        "distributions": run.distributions.select_related("physician").order_by("position"),
-        "indicators": pdf._indicator_rows(run)})
+    return render(
+        request,
+        "adjudication/run_detail.html",
+        {
+            "run": run,
+            "report": report,
+            "versions": selectors.runs_for_year(programme_year=run.programme_year),
+            "distributions": run.distributions.select_related("physician").order_by("position"),
+            "indicators": pdf._indicator_rows(run),
+        },
+    )
 
 
 @org_view("report.view")
 def run_fmv_pdf(request: HttpRequest, org_slug: str, run_id: int) -> HttpResponse:
     run = get_object_or_404(CalculationRun, pk=run_id)
-    return _pdf_response(pdf.render_fmv(pdf.fmv_context(run=run)),
-                         f"fmv-summary-{run.agreement_id}-v{run.version}.pdf")
+    return _pdf_response(
+        pdf.render_fmv(pdf.fmv_context(run=run)),
+        f"fmv-summary-{run.agreement_id}-v{run.version}.pdf",
+    )
 
 
 def _report(pk: int) -> AdjudicationReport:
-    return get_object_or_404(AdjudicationReport.objects.select_related(
-        "run", "agreement", "programme_year", "supersedes"), pk=pk)
+    return get_object_or_404(
+        AdjudicationReport.objects.select_related(
+            "run", "agreement", "programme_year", "supersedes"
+        ),
+        pk=pk,
+    )
 
 
 @org_view("report.view")
 def report_detail(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
     report = _report(report_id)
-    blockers = (services.report_approval_blockers(report=report)
-                if report.status == ReportStatus.SUBMITTED else [])
-    return render(request, "adjudication/report_detail.html", {
-        "report": report, "run": report.run,
-        "actions": services.transitions_available(report=report, user=request.user),
-        "transitions": report.transitions.order_by("at", "pk"),
-        "blockers": blockers, "verification": None,
-        "superseded_by": getattr(report, "superseded_by", None),
-        "totals": selectors.payment_totals(report=report)})
+    blockers = (
+        services.report_approval_blockers(report=report)
+        if report.status == ReportStatus.SUBMITTED
+        else []
+    )
+    return render(
+        request,
+        "adjudication/report_detail.html",
+        {
+            "report": report,
+            "run": report.run,
+            "actions": services.transitions_available(report=report, user=request.user),
+            "transitions": report.transitions.order_by("at", "pk"),
+            "blockers": blockers,
+            "verification": None,
+            "superseded_by": getattr(report, "superseded_by", None),
+            "totals": selectors.payment_totals(report=report),
+        },
+    )
 
 
 @org_view("report.view")
 def report_pdf(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
     report = _report(report_id)
-    return _pdf_response(report.pdf, f"adjudication-report-{report.pk}-v{report.version}.pdf",
-                         download="download" in request.GET)
+    return _pdf_response(
+        report.pdf,
+        f"adjudication-report-{report.pk}-v{report.version}.pdf",
+        download="download" in request.GET,
+    )
 
 
-def report_transition(request: HttpRequest, org_slug: str, report_id: int,
-                      action: str) -> HttpResponse:
+def report_transition(
+    request: HttpRequest, org_slug: str, report_id: int, action: str
+) -> HttpResponse:
     """One step of the approval trail; mounted once per action (``TRANSITION_VIEWS``)."""
     report = _report(report_id)
     # A signature needs a code entered with this very request, not one from sign-in.
-    if action in services.SIGNING_ACTIONS and (
-            step_up := require_recent_otp(request, max_age_seconds=0)) is not None:
+    if (
+        action in services.SIGNING_ACTIONS
+        and (step_up := require_recent_otp(request, max_age_seconds=0)) is not None
+    ):
         return step_up
     back = request.POST.get("next") or ""
     if not back.startswith("/"):
         back = f"/o/{org_slug}/adjudication/reports/{report.pk}/"
     try:
-        services.report_transition(report=report, action=action, user=request.user,
-                                   comment=request.POST.get("comment", ""))
+        services.report_transition(
+            report=report, action=action, user=request.user, comment=request.POST.get("comment", "")
+        )
     except services.AdjudicationError as exc:
         return _refused(request, exc, back)
-    messages.success(request, f"Done: the report is now "
-                              f"{AdjudicationReport.objects.get(pk=report.pk).get_status_display().lower()}.")
+    messages.success(
+        request,
+        f"Done: the report is now "
+        f"{AdjudicationReport.objects.get(pk=report.pk).get_status_display().lower()}.",
+    )
     return redirect(back)
 
 
@@ -145,7 +190,8 @@ def report_transition(request: HttpRequest, org_slug: str, report_id: int,
 # again), so a role that may not take a step is refused before anything is looked up.
 TRANSITION_VIEWS: dict[str, Callable[..., HttpResponse]] = {
     name: org_view(rule.permission)(require_POST(report_transition))
-    for name, rule in services.TRANSITIONS.items()}
+    for name, rule in services.TRANSITIONS.items()
+}
 
 
 @org_view("report.prepare")
@@ -166,24 +212,41 @@ def report_verify(request: HttpRequest, org_slug: str, report_id: int) -> HttpRe
         messages.error(request, "Choose the PDF to verify (at most 30 MB).")
         return redirect("adjudication_report_detail", org_slug=org_slug, report_id=report.pk)
     result = services.report_verify(report=report, content=upload.read())
-    blockers = (services.report_approval_blockers(report=report)
-                if report.status == ReportStatus.SUBMITTED else [])
-    return render(request, "adjudication/report_detail.html", {
-        "report": report, "run": report.run,
-        "actions": services.transitions_available(report=report, user=request.user),
-        "transitions": report.transitions.order_by("at", "pk"), "blockers": blockers,
-        "verification": result, "superseded_by": getattr(report, "superseded_by", None),
-        "totals": selectors.payment_totals(report=report)},
-        status=200 if result.ok else 422)
+    blockers = (
+        services.report_approval_blockers(report=report)
+        if report.status == ReportStatus.SUBMITTED
+        else []
+    )
+    return render(
+        request,
+        "adjudication/report_detail.html",
+        {
+            "report": report,
+            "run": report.run,
+            "actions": services.transitions_available(report=report, user=request.user),
+            "transitions": report.transitions.order_by("at", "pk"),
+            "blockers": blockers,
+            "verification": result,
+            "superseded_by": getattr(report, "superseded_by", None),
+            "totals": selectors.payment_totals(report=report),
+        },
+        status=200 if result.ok else 422,
+    )
 
 
 @org_view("report.approve")
 def counsel_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
     items = []
     for report in selectors.reports_in_status(status=ReportStatus.SUBMITTED):
-        items.append({"report": report, "blockers": services.report_approval_blockers(
-            report=report), "submitted": report.transitions.filter(
-            to_status=ReportStatus.SUBMITTED).order_by("-at").first()})
+        items.append(
+            {
+                "report": report,
+                "blockers": services.report_approval_blockers(report=report),
+                "submitted": report.transitions.filter(to_status=ReportStatus.SUBMITTED)
+                .order_by("-at")
+                .first(),
+            }
+        )
     return render(request, "adjudication/counsel_queue.html", {"items": items})
 
 
@@ -192,14 +255,19 @@ def ceo_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
     items = []
     for report in selectors.reports_in_status(status=ReportStatus.APPROVED):
         totals: dict[int, Decimal] = {}
-        for physician_id, amount in report.run.distributions.values_list("physician_id",
-                                                                          "amount"):
+        for physician_id, amount in report.run.distributions.values_list("physician_id", "amount"):
             totals[physician_id] = totals.get(physician_id, Decimal(0)) + amount
-        items.append({"report": report, "approved": report.transitions.filter(
-            to_status=ReportStatus.APPROVED).order_by("-at").first(),
-            # Only those paid something count as paid; a $0.00 line is a forfeit, said apart.
-            "paid_physicians": sum(1 for v in totals.values() if v > 0),
-            "forfeited_physicians": sum(1 for v in totals.values() if v <= 0)})
+        items.append(
+            {
+                "report": report,
+                "approved": report.transitions.filter(to_status=ReportStatus.APPROVED)
+                .order_by("-at")
+                .first(),
+                # Only those paid something count as paid; a $0.00 line is a forfeit, said apart.
+                "paid_physicians": sum(1 for v in totals.values() if v > 0),
+                "forfeited_physicians": sum(1 for v in totals.values() if v <= 0),
+            }
+        )
     recent = selectors.reports_in_status(status=ReportStatus.AUTHORISED)
     return render(request, "adjudication/ceo_queue.html", {"items": items, "recent": recent})
 
@@ -207,29 +275,46 @@ def ceo_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
 @org_view("payment.view")
 def payments(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
     report = _report(report_id)
-    return render(request, "adjudication/payments.html", {
-        "report": report, "lines": report.payment_lines.select_related("recorded_by"),
-        "totals": selectors.payment_totals(report=report),
-        "today": timezone.localdate().isoformat()})
+    return render(
+        request,
+        "adjudication/payments.html",
+        {
+            "report": report,
+            "lines": report.payment_lines.select_related("recorded_by"),
+            "totals": selectors.payment_totals(report=report),
+            "today": timezone.localdate().isoformat(),
+        },
+    )
 
 
 @org_view("payment.view")
 def payments_csv(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
     report = _report(report_id)
-    rows = [[line.line_key, line.get_kind_display(), line.payee, line.description,
-             str(line.amount), line.paid_amount if line.paid_amount is not None else "",
-             line.paid_on.isoformat() if line.paid_on else "", line.reference]
-            for line in report.payment_lines.all()]
+    rows = [
+        [
+            line.line_key,
+            line.get_kind_display(),
+            line.payee,
+            line.description,
+            str(line.amount),
+            line.paid_amount if line.paid_amount is not None else "",
+            line.paid_on.isoformat() if line.paid_on else "",
+            line.reference,
+        ]
+        for line in report.payment_lines.all()
+    ]
     return csv_response(
         f"payments-{report.agreement_id}-{report.programme_year.start:%Y}-v{report.version}.csv",
-        ["line", "kind", "payee", "description", "amount", "paid_amount", "paid_on",
-         "reference"], rows)
+        ["line", "kind", "payee", "description", "amount", "paid_amount", "paid_on", "reference"],
+        rows,
+    )
 
 
 @org_view("payment.record")
 @require_POST
-def payment_record(request: HttpRequest, org_slug: str, report_id: int,
-                   line_id: int) -> HttpResponse:
+def payment_record(
+    request: HttpRequest, org_slug: str, report_id: int, line_id: int
+) -> HttpResponse:
     report = _report(report_id)
     line = get_object_or_404(PaymentLine, pk=line_id, report=report)
     back = f"/o/{org_slug}/adjudication/reports/{report.pk}/payments/"
@@ -238,14 +323,20 @@ def payment_record(request: HttpRequest, org_slug: str, report_id: int,
     except ValueError:
         return _refused(request, services.AdjudicationError("Enter the payment date."), back)
     try:
-        services.payment_record(line=line, paid_amount=request.POST.get("paid_amount", ""),
-                                paid_on=paid_on, reference=request.POST.get("reference", ""),
-                                user=request.user)
+        services.payment_record(
+            line=line,
+            paid_amount=request.POST.get("paid_amount", ""),
+            paid_on=paid_on,
+            reference=request.POST.get("reference", ""),
+            user=request.user,
+        )
     except (services.AdjudicationError, ValidationError, ValueError) as exc:
         if not isinstance(exc, services.AdjudicationError):
-            exc = services.AdjudicationError("; ".join(
-                f"{field}: {' '.join(m)}" for field, m in exc.message_dict.items())
-                if isinstance(exc, ValidationError) and hasattr(exc, "error_dict") else str(exc))
+            exc = services.AdjudicationError(
+                "; ".join(f"{field}: {' '.join(m)}" for field, m in exc.message_dict.items())
+                if isinstance(exc, ValidationError) and hasattr(exc, "error_dict")
+                else str(exc)
+            )
         return _refused(request, exc, back)
     messages.success(request, f"Recorded: {line.description}.")
     return redirect(back)
@@ -253,44 +344,66 @@ def payment_record(request: HttpRequest, org_slug: str, report_id: int,
 
 @org_view("statement.view")
 def statement_list(request: OrgRequest, org_slug: str) -> HttpResponse:
-    return render(request, "adjudication/statement_list.html", {
-        "statements": selectors.statements_visible(membership=request.membership)})
+    return render(
+        request,
+        "adjudication/statement_list.html",
+        {"statements": selectors.statements_visible(membership=request.membership)},
+    )
 
 
 @org_view("statement.view")
 def statement_pdf(request: OrgRequest, org_slug: str, statement_id: int) -> HttpResponse:
-    statement = get_object_or_404(selectors.statements_visible(membership=request.membership),
-                                  pk=statement_id)
+    statement = get_object_or_404(
+        selectors.statements_visible(membership=request.membership), pk=statement_id
+    )
     check_permission(request, "statement.view", statement)
-    return _pdf_response(statement.pdf, f"statement-{statement.physician.last_name.lower()}-"
-                                        f"{statement.report.programme_year.start:%Y}.pdf")
+    return _pdf_response(
+        statement.pdf,
+        f"statement-{statement.physician.last_name.lower()}-"
+        f"{statement.report.programme_year.start:%Y}.pdf",
+    )
 
 
 @org_view("scenario.run")
 def what_if(request: HttpRequest, org_slug: str, programme_year_id: int) -> HttpResponse:
     from .forms import ScenarioForm
 
-    programme_year = get_object_or_404(ProgrammeYear.objects.select_related("agreement"),
-                                       pk=programme_year_id)
+    programme_year = get_object_or_404(
+        ProgrammeYear.objects.select_related("agreement"), pk=programme_year_id
+    )
     official = selectors.runs_for_year(programme_year=programme_year).first()
     form = ScenarioForm(request.POST or None, programme_year=programme_year, official=official)
     comparison, error = None, ""
     if request.method == "POST" and form.is_valid():
         try:
-            comparison = services.scenario_compare(programme_year=programme_year,
-                                                   overrides=form.overrides())
+            comparison = services.scenario_compare(
+                programme_year=programme_year, overrides=form.overrides()
+            )
         except services.AdjudicationError as exc:
             error = str(exc)
         except ValidationError as exc:  # an override the service refused: name its field
-            error = "; ".join(f"{field}: {' '.join(messages)}"
-                              for field, messages in exc.message_dict.items()
-                              ) if hasattr(exc, "error_dict") else " ".join(exc.messages)
+            error = (
+                "; ".join(
+                    f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
+                )
+                if hasattr(exc, "error_dict")
+                else " ".join(exc.messages)
+            )
         except (ValueError, TypeError, KeyError) as exc:
             error = f"The scenario could not be computed: {exc}"
     bad = bool(error) or (request.method == "POST" and bool(form.errors))
-    return render(request, "adjudication/what_if.html", {
-        "programme_year": programme_year, "form": form, "official": official,
-        "comparison": comparison, "error": error}, status=400 if bad else 200)
+    return render(
+        request,
+        "adjudication/what_if.html",
+        {
+            "programme_year": programme_year,
+            "form": form,
+            "official": official,
+            "comparison": comparison,
+            "error": error,
+        },
+        status=400 if bad else 200,
+    )
 
 
 __all__ = ["PhysicianStatement"]

@@ -21,8 +21,14 @@ from . import serializers as s
 
 
 def _map(view: str, edit: str, **extra: str) -> dict[str, str]:
-    return {"list": view, "retrieve": view, "create": edit, "update": edit,
-            "partial_update": edit, **extra}
+    return {
+        "list": view,
+        "retrieve": view,
+        "create": edit,
+        "update": edit,
+        "partial_update": edit,
+        **extra,
+    }
 
 
 class Base(TenantViewSet):
@@ -40,31 +46,43 @@ class Base(TenantViewSet):
         return dict(serializer.validated_data)
 
 
-class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                       mixins.CreateModelMixin, mixins.UpdateModelMixin, Base):
+class AgreementViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    Base,
+):
     model = m.Agreement
     serializer_class = s.AgreementSerializer
-    filterset_fields = {"kind": ["exact"], "status": ["exact"], "practice": ["exact"],
-                        "service_line": ["exact"], "term_start": ["gte", "lte"],
-                        "term_end": ["gte", "lte"]}
-    permission_map = _map("agreement.view", "agreement.edit", transition="agreement.edit",
-                          blockers="agreement.view")
+    filterset_fields = {
+        "kind": ["exact"],
+        "status": ["exact"],
+        "practice": ["exact"],
+        "service_line": ["exact"],
+        "term_start": ["gte", "lte"],
+        "term_end": ["gte", "lte"],
+    }
+    permission_map = _map(
+        "agreement.view", "agreement.edit", transition="agreement.edit", blockers="agreement.view"
+    )
     search_fields = ["name", "practice__name", "service_line", "service_line_custom"]
 
     def base_queryset(self) -> QuerySet:
-        return m.Agreement.objects.select_related("practice").prefetch_related(
-            "programme_years")
+        return m.Agreement.objects.select_related("practice").prefetch_related("programme_years")
 
     def filter_own(self, queryset):
         return queryset.filter(participations__physician_id=self.own_physician_id).distinct()
 
     def perform_create(self, serializer):
         serializer.instance = services.agreement_create(
-            organization=self.organization, data=self._data(serializer), user=self.request.user)
+            organization=self.organization, data=self._data(serializer), user=self.request.user
+        )
 
     def perform_update(self, serializer):
         serializer.instance = services.agreement_update(
-            agreement=serializer.instance, data=self._data(serializer), user=self.request.user)
+            agreement=serializer.instance, data=self._data(serializer), user=self.request.user
+        )
 
     @extend_schema(request=s.TransitionSerializer, responses=s.AgreementSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.TransitionSerializer)
@@ -72,8 +90,9 @@ class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         agreement = self.get_object()
         serializer = s.TransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.agreement_transition(agreement=agreement, user=request.user,
-                                      **serializer.validated_data)
+        services.agreement_transition(
+            agreement=agreement, user=request.user, **serializer.validated_data
+        )
         return Response(s.AgreementSerializer(agreement).data)
 
     @extend_schema(responses=s.ActivationBlockersSerializer)
@@ -86,10 +105,18 @@ class AgreementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 class ProgrammeYearViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Base):
     model = m.ProgrammeYear
     serializer_class = s.ProgrammeYearSerializer
-    filterset_fields = {"agreement": ["exact"], "number": ["exact"], "start": ["gte", "lte"],
-                        "end": ["gte", "lte"]}
-    permission_map = {"list": "agreement.view", "retrieve": "agreement.view",
-                      "fixed_fee": "timelog.view", "approval_blockers": "flag.view"}
+    filterset_fields = {
+        "agreement": ["exact"],
+        "number": ["exact"],
+        "start": ["gte", "lte"],
+        "end": ["gte", "lte"],
+    }
+    permission_map = {
+        "list": "agreement.view",
+        "retrieve": "agreement.view",
+        "fixed_fee": "timelog.view",
+        "approval_blockers": "flag.view",
+    }
 
     def filter_own(self, queryset):
         return queryset.filter(agreement__participations__physician_id=self.own_physician_id)
@@ -108,8 +135,13 @@ class ProgrammeYearViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Bas
         return Response({"blockers": selectors.approval_blockers(programme_year=year)})
 
 
-class TermsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                   mixins.UpdateModelMixin, Base):
+class TermsViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    Base,
+):
     """Terms versions. POST creates an amendment (a new version effective from a future
     date); PATCH edits a version before execution and is refused once frozen."""
 
@@ -129,18 +161,28 @@ class TermsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
         data = self._data(serializer)
         agreement = data.pop("agreement")
         serializer.instance = services.amendment_create(
-            agreement=agreement, effective_from=data.pop("effective_from", None),
-            reason=data.pop("reason", ""), data=data, user=self.request.user)
+            agreement=agreement,
+            effective_from=data.pop("effective_from", None),
+            reason=data.pop("reason", ""),
+            data=data,
+            user=self.request.user,
+        )
 
     def perform_update(self, serializer):
         data = self._data(serializer)
         data.pop("agreement", None)
-        serializer.instance = services.terms_update(terms=serializer.instance, data=data,
-                                                    user=self.request.user)
+        serializer.instance = services.terms_update(
+            terms=serializer.instance, data=data, user=self.request.user
+        )
 
 
-class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                      mixins.CreateModelMixin, mixins.UpdateModelMixin, Base):
+class PracticeViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    Base,
+):
     model = m.Practice
     serializer_class = s.PracticeSerializer
     filterset_fields: list[str] = []
@@ -148,17 +190,25 @@ class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     search_fields = ["name", "contact_name"]
 
     def perform_create(self, serializer):
-        serializer.instance = services.practice_save(organization=self.organization,
-                                                     data=self._data(serializer))
+        serializer.instance = services.practice_save(
+            organization=self.organization, data=self._data(serializer)
+        )
 
     def perform_update(self, serializer):
-        serializer.instance = services.practice_save(organization=self.organization,
-                                                     data=self._data(serializer),
-                                                     practice=serializer.instance)
+        serializer.instance = services.practice_save(
+            organization=self.organization,
+            data=self._data(serializer),
+            practice=serializer.instance,
+        )
 
 
-class PhysicianViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                       mixins.CreateModelMixin, mixins.UpdateModelMixin, Base):
+class PhysicianViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    Base,
+):
     model = m.Physician
     serializer_class = s.PhysicianSerializer
     filterset_fields = {"practice": ["exact"], "npi": ["exact"]}
@@ -169,13 +219,16 @@ class PhysicianViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return queryset.filter(pk=self.own_physician_id)
 
     def perform_create(self, serializer):
-        serializer.instance = services.physician_save(organization=self.organization,
-                                                      data=self._data(serializer))
+        serializer.instance = services.physician_save(
+            organization=self.organization, data=self._data(serializer)
+        )
 
     def perform_update(self, serializer):
-        serializer.instance = services.physician_save(organization=self.organization,
-                                                      data=self._data(serializer),
-                                                      physician=serializer.instance)
+        serializer.instance = services.physician_save(
+            organization=self.organization,
+            data=self._data(serializer),
+            physician=serializer.instance,
+        )
 
 
 class _AgreementChild(Base):
@@ -197,12 +250,18 @@ class _AgreementChild(Base):
     def perform_update(self, serializer):
         data = self._data(serializer)
         data.pop("agreement", None)
-        serializer.instance = self.save_service(agreement=serializer.instance.agreement,
-                                                data=data, instance=serializer.instance)
+        serializer.instance = self.save_service(
+            agreement=serializer.instance.agreement, data=data, instance=serializer.instance
+        )
 
 
-class ParticipationViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                           mixins.CreateModelMixin, mixins.UpdateModelMixin):
+class ParticipationViewSet(
+    _AgreementChild,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+):
     model = m.Participation
     serializer_class = s.ParticipationSerializer
     filterset_fields = {"agreement": ["exact"], "physician": ["exact"], "join_date": ["gte", "lte"]}
@@ -213,12 +272,16 @@ class ParticipationViewSet(_AgreementChild, mixins.ListModelMixin, mixins.Retrie
         return queryset.filter(physician_id=self.own_physician_id)
 
     def save_service(self, *, agreement, data, instance):
-        return services.participation_save(agreement=agreement, data=data,
-                                           participation=instance)
+        return services.participation_save(agreement=agreement, data=data, participation=instance)
 
 
-class FMVOpinionViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                        mixins.CreateModelMixin, mixins.UpdateModelMixin):
+class FMVOpinionViewSet(
+    _AgreementChild,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+):
     model = m.FMVOpinion
     serializer_class = s.FMVOpinionSerializer
     filterset_fields = {"agreement": ["exact"], "issue_date": ["gte", "lte"]}
@@ -227,14 +290,20 @@ class FMVOpinionViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveM
 
     def save_service(self, *, agreement, data, instance):
         data.pop("warnings", None)
-        opinion, warnings = services.fmv_opinion_save(agreement=agreement, data=data,
-                                                      opinion=instance)
+        opinion, warnings = services.fmv_opinion_save(
+            agreement=agreement, data=data, opinion=instance
+        )
         opinion.warnings = warnings
         return opinion
 
 
-class DutyViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                  mixins.CreateModelMixin, mixins.UpdateModelMixin):
+class DutyViewSet(
+    _AgreementChild,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+):
     model = m.ManagementDuty
     serializer_class = s.DutySerializer
     filterset_fields = {"agreement": ["exact"]}
@@ -248,23 +317,34 @@ class DutyViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMi
         return services.duty_save(agreement=agreement, data=data, duty=instance)
 
 
-class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                       mixins.CreateModelMixin, Base):
+class TimeSheetViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, Base
+):
     """POST saves a month's hours (creating or replacing the draft); then submit, and the
     administrator approves or returns it."""
 
     model = m.TimeSheet
     serializer_class = s.TimeSheetSerializer
-    filterset_fields = {"agreement": ["exact"], "physician": ["exact"], "status": ["exact"],
-                        "month": ["gte", "lte"]}
-    permission_map = {"list": "timelog.view", "retrieve": "timelog.view",
-                      "create": "timelog.edit", "submit": "timelog.edit",
-                      "approve": "timelog.approve", "return_": "timelog.approve"}
+    filterset_fields = {
+        "agreement": ["exact"],
+        "physician": ["exact"],
+        "status": ["exact"],
+        "month": ["gte", "lte"],
+    }
+    permission_map = {
+        "list": "timelog.view",
+        "retrieve": "timelog.view",
+        "create": "timelog.edit",
+        "submit": "timelog.edit",
+        "approve": "timelog.approve",
+        "return_": "timelog.approve",
+    }
     search_fields = ["physician__last_name", "agreement__name"]
 
     def base_queryset(self) -> QuerySet:
-        queryset = m.TimeSheet.objects.select_related("agreement", "physician") \
-            .prefetch_related("entries")
+        queryset = m.TimeSheet.objects.select_related("agreement", "physician").prefetch_related(
+            "entries"
+        )
         wanted = self.request.query_params.get("status")
         return queryset.filter(status=wanted) if wanted else queryset
 
@@ -277,10 +357,16 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def perform_create(self, serializer):
         data = self._data(serializer)
         serializer.instance = services.timesheet_save(
-            agreement=data["agreement"], physician=data["physician"], month=data["month"],
-            entries=[services.EntryInput(e["duty"], e["hours"], e.get("description", ""))
-                     for e in data["entries"]],
-            user=self.request.user, acting_physician=self._acting())
+            agreement=data["agreement"],
+            physician=data["physician"],
+            month=data["month"],
+            entries=[
+                services.EntryInput(e["duty"], e["hours"], e.get("description", ""))
+                for e in data["entries"]
+            ],
+            user=self.request.user,
+            acting_physician=self._acting(),
+        )
 
     def _respond(self, sheet: m.TimeSheet) -> Response:
         sheet.refresh_from_db()
@@ -289,8 +375,9 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
     @action(detail=True, methods=["post"], serializer_class=s.ReviewSerializer)
     def submit(self, request, *args, **kwargs):
-        sheet = services.timesheet_submit(timesheet=self.get_object(), user=request.user,
-                                          acting_physician=self._acting())
+        sheet = services.timesheet_submit(
+            timesheet=self.get_object(), user=request.user, acting_physician=self._acting()
+        )
         return self._respond(sheet)
 
     @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
@@ -298,23 +385,35 @@ class TimeSheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def approve(self, request, *args, **kwargs):
         note = s.ReviewSerializer(data=request.data)
         note.is_valid(raise_exception=True)
-        sheet = services.timesheet_approve(timesheet=self.get_object(), user=request.user,
-                                           note=note.validated_data["note"])
+        sheet = services.timesheet_approve(
+            timesheet=self.get_object(), user=request.user, note=note.validated_data["note"]
+        )
         return self._respond(sheet)
 
     @extend_schema(request=s.ReviewSerializer, responses=s.TimeSheetSerializer)
-    @action(detail=True, methods=["post"], url_path="return", url_name="return",
-            serializer_class=s.ReviewSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="return",
+        url_name="return",
+        serializer_class=s.ReviewSerializer,
+    )
     def return_(self, request, *args, **kwargs):
         note = s.ReviewSerializer(data=request.data)
         note.is_valid(raise_exception=True)
-        sheet = services.timesheet_return(timesheet=self.get_object(), user=request.user,
-                                          note=note.validated_data["note"])
+        sheet = services.timesheet_return(
+            timesheet=self.get_object(), user=request.user, note=note.validated_data["note"]
+        )
         return self._respond(sheet)
 
 
-class CommitteeMeetingViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                              mixins.CreateModelMixin, mixins.UpdateModelMixin):
+class CommitteeMeetingViewSet(
+    _AgreementChild,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+):
     model = m.CommitteeMeeting
     serializer_class = s.CommitteeMeetingSerializer
     filterset_fields = {"agreement": ["exact"], "held_on": ["gte", "lte"]}
@@ -323,7 +422,8 @@ class CommitteeMeetingViewSet(_AgreementChild, mixins.ListModelMixin, mixins.Ret
 
     def filter_own(self, queryset):
         return queryset.filter(
-            agreement__participations__physician_id=self.own_physician_id).distinct()
+            agreement__participations__physician_id=self.own_physician_id
+        ).distinct()
 
     def save_service(self, *, agreement, data, instance):
         return services.committee_meeting_save(agreement=agreement, data=data, meeting=instance)
@@ -331,8 +431,10 @@ class CommitteeMeetingViewSet(_AgreementChild, mixins.ListModelMixin, mixins.Ret
 
 class ComplianceFlagFilter(TenantFilterSet):
     state = django_filters.ChoiceFilter(
-        choices=[("open", "Open"), ("resolved", "Resolved")], method="filter_state",
-        help_text="open: not yet resolved; resolved: resolved.")
+        choices=[("open", "Open"), ("resolved", "Resolved")],
+        method="filter_state",
+        help_text="open: not yet resolved; resolved: resolved.",
+    )
 
     # Declared one by one: a class-level FilterSet is built at import, outside any tenant
     # scope, where generating filters from the model would touch a scoped manager.
@@ -340,8 +442,9 @@ class ComplianceFlagFilter(TenantFilterSet):
     programme_year = IdFilter()
     physician = IdFilter()
     kind = django_filters.CharFilter()
-    severity = django_filters.ChoiceFilter(choices=m.ComplianceFlag._meta.get_field(
-        "severity").choices)
+    severity = django_filters.ChoiceFilter(
+        choices=m.ComplianceFlag._meta.get_field("severity").choices
+    )
     blocking = django_filters.BooleanFilter()
     opened_at__gte = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
     opened_at__lte = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lte")
@@ -375,38 +478,56 @@ class ComplianceFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ba
     def resolve(self, request, *args, **kwargs):
         body = s.ResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        flag = services.flag_resolve(flag=self.get_object(), user=request.user,
-                                     note=body.validated_data["resolution_note"])
+        flag = services.flag_resolve(
+            flag=self.get_object(), user=request.user, note=body.validated_data["resolution_note"]
+        )
         return Response(s.ComplianceFlagSerializer(flag).data)
 
 
-class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                      mixins.CreateModelMixin, Base):
+class DocumentViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, Base
+):
     model = m.AgreementDocument
     serializer_class = s.DocumentSerializer
     filterset_fields = {"agreement": ["exact"], "kind": ["exact"], "uploaded_at": ["gte", "lte"]}
-    permission_map = {"list": "document.view", "retrieve": "document.view",
-                      "download": "document.view", "create": "document.upload"}
+    permission_map = {
+        "list": "document.view",
+        "retrieve": "document.view",
+        "download": "document.view",
+        "create": "document.upload",
+    }
     search_fields = ["title", "original_name"]
 
     def perform_create(self, serializer):
         data = self._data(serializer)
         serializer.instance = services.document_upload(
-            agreement=data["agreement"], kind=data["kind"], title=data.get("title", ""),
-            upload=data["file"], user=self.request.user)
+            agreement=data["agreement"],
+            kind=data["kind"],
+            title=data.get("title", ""),
+            upload=data["file"],
+            user=self.request.user,
+        )
 
     @action(detail=True, methods=["get"])
     def download(self, request, *args, **kwargs):
         document = self.get_object()
-        response = FileResponse(document.file.open("rb"), as_attachment=True,
-                                filename=document.original_name,
-                                content_type="application/pdf")
+        response = FileResponse(
+            document.file.open("rb"),
+            as_attachment=True,
+            filename=document.original_name,
+            content_type="application/pdf",
+        )
         response["X-Content-SHA256"] = document.sha256
         return response
 
 
-class MilestoneViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                       mixins.CreateModelMixin, mixins.UpdateModelMixin):
+class MilestoneViewSet(
+    _AgreementChild,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+):
     model = m.Milestone
     serializer_class = s.MilestoneSerializer
     filterset_fields = {"agreement": ["exact"], "status": ["exact"], "due_date": ["gte", "lte"]}
@@ -418,4 +539,3 @@ class MilestoneViewSet(_AgreementChild, mixins.ListModelMixin, mixins.RetrieveMo
 
     def save_service(self, *, agreement, data, instance):
         return services.milestone_save(agreement=agreement, data=data, milestone=instance)
-

@@ -111,8 +111,14 @@ def year_instalments(annual_fee: Decimal, month_count: int) -> list[Decimal]:
     return monthly_instalments(round_money(annual_fee * month_count / 12), month_count)
 
 
-def fee_schedule(*, annual_fee: Decimal, months: list[dt.date], required_hours: Decimal,
-                 approved_hours: dict[dt.date, Decimal], policy: str) -> list[InstalmentLine]:
+def fee_schedule(
+    *,
+    annual_fee: Decimal,
+    months: list[dt.date],
+    required_hours: Decimal,
+    approved_hours: dict[dt.date, Decimal],
+    policy: str,
+) -> list[InstalmentLine]:
     """One line per month of the programme year; see the module docstring for the rules."""
     annual = to_decimal(annual_fee)
     required = to_decimal(required_hours)
@@ -126,22 +132,46 @@ def fee_schedule(*, annual_fee: Decimal, months: list[dt.date], required_hours: 
         cumulative_approved += approved
         short = approved < required
         if policy == "ignore" or not short:
-            lines.append(InstalmentLine(month, instalment, required, approved, PAYABLE,
-                                        instalment))
+            lines.append(InstalmentLine(month, instalment, required, approved, PAYABLE, instalment))
         elif policy == "prorate":
             amount = round_money(instalment * approved / required) if required else instalment
-            lines.append(InstalmentLine(month, instalment, required, approved, PRORATED,
-                                        min(amount, instalment),
-                                        f"{approved} of {required} required hours"))
+            lines.append(
+                InstalmentLine(
+                    month,
+                    instalment,
+                    required,
+                    approved,
+                    PRORATED,
+                    min(amount, instalment),
+                    f"{approved} of {required} required hours",
+                )
+            )
         else:
-            lines.append(InstalmentLine(month, instalment, required, approved, HELD, ZERO,
-                                        f"{required - approved} hours short"))
+            lines.append(
+                InstalmentLine(
+                    month,
+                    instalment,
+                    required,
+                    approved,
+                    HELD,
+                    ZERO,
+                    f"{required - approved} hours short",
+                )
+            )
         if policy == "hold" and cumulative_approved >= cumulative_required:
             # The shortfall is made up: release every month held so far.
             lines = [
-                InstalmentLine(ln.month, ln.instalment, ln.required_hours, ln.approved_hours,
-                               PAYABLE, ln.instalment, "released: shortfall made up")
-                if ln.status == HELD else ln
+                InstalmentLine(
+                    ln.month,
+                    ln.instalment,
+                    ln.required_hours,
+                    ln.approved_hours,
+                    PAYABLE,
+                    ln.instalment,
+                    "released: shortfall made up",
+                )
+                if ln.status == HELD
+                else ln
                 for ln in lines
             ]
     return lines

@@ -42,10 +42,15 @@ def _scoped_formfield(db_field, **kwargs):
     """Relation fields start empty (fail closed); each form sets its tenant-scoped choices."""
     model = db_field.related_model if db_field.is_relation else None
     if model is not None and hasattr(model, "organization"):
-        field_class = (forms.ModelMultipleChoiceField if db_field.many_to_many
-                       else forms.ModelChoiceField)
-        options = {"queryset": model._base_manager.none(), "required": not db_field.blank,
-                   "label": db_field.verbose_name.capitalize(), "help_text": db_field.help_text}
+        field_class = (
+            forms.ModelMultipleChoiceField if db_field.many_to_many else forms.ModelChoiceField
+        )
+        options = {
+            "queryset": model._base_manager.none(),
+            "required": not db_field.blank,
+            "label": db_field.verbose_name.capitalize(),
+            "help_text": db_field.help_text,
+        }
         options.update(kwargs)
         return field_class(**options)
     return db_field.formfield(**kwargs)
@@ -74,8 +79,10 @@ def plain_labels(form: forms.BaseForm) -> None:
             if field.empty_label == "---------":
                 field.empty_label = EMPTY_CHOICE
         elif isinstance(field, forms.ChoiceField):
-            field.choices = [(v, EMPTY_CHOICE if v == "" and label == "---------" else label)
-                             for v, label in field.choices]
+            field.choices = [
+                (v, EMPTY_CHOICE if v == "" and label == "---------" else label)
+                for v, label in field.choices
+            ]
 
 
 class ScopedModelForm(PlainConstraintErrors, forms.ModelForm):
@@ -94,8 +101,15 @@ class AgreementPartiesForm(ScopedModelForm):
     class Meta:
         formfield_callback = _scoped_formfield
         model = Agreement
-        fields = ["kind", "name", "practice", "service_line", "service_line_custom",
-                  "program_administrator", "administrator_contact"]
+        fields = [
+            "kind",
+            "name",
+            "practice",
+            "service_line",
+            "service_line_custom",
+            "program_administrator",
+            "administrator_contact",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -105,7 +119,8 @@ class AgreementPartiesForm(ScopedModelForm):
         self.fields["administrator_contact"].queryset = User.objects.filter(
             memberships__role="administrator",
             memberships__organization_id=self.initial.get("organization_id")
-            or getattr(self.instance, "organization_id", None)).distinct()
+            or getattr(self.instance, "organization_id", None),
+        ).distinct()
 
 
 class AgreementCreateForm(AgreementPartiesForm):
@@ -131,21 +146,42 @@ class TermsPolicyForm(ScopedModelForm):
     class Meta:
         formfield_callback = _scoped_formfield
         model = AgreementTerms
-        fields = ["annual_fixed_fee", "incentive_pool", "hours_shortfall_policy", "tier_mode",
-                  "small_denominator_policy", "distribution_method", "physician_share_pct",
-                  "admin_fee_monthly", "distribution_cap", "volume_cap_scope",
-                  "negative_opportunities", "quality_gate", "min_savings_threshold_pct",
-                  "leaver_policy", "reprice_baseline", "severity_tolerance_pct",
-                  "quality_tolerance_pct"]
+        fields = [
+            "annual_fixed_fee",
+            "incentive_pool",
+            "hours_shortfall_policy",
+            "tier_mode",
+            "small_denominator_policy",
+            "distribution_method",
+            "physician_share_pct",
+            "admin_fee_monthly",
+            "distribution_cap",
+            "volume_cap_scope",
+            "negative_opportunities",
+            "quality_gate",
+            "min_savings_threshold_pct",
+            "leaver_policy",
+            "reprice_baseline",
+            "severity_tolerance_pct",
+            "quality_tolerance_pct",
+        ]
 
-
-    CO_MANAGEMENT = ("annual_fixed_fee", "incentive_pool", "hours_shortfall_policy",
-                     "tier_mode", "small_denominator_policy", "distribution_method")
-    LABELS = {"physician_share_pct": "Physician share (%)", "admin_fee_monthly":
-              "Administrator fee per month", "min_savings_threshold_pct":
-              "Minimum savings threshold (% of expected cost)", "severity_tolerance_pct":
-              "Severity tolerance (±%)", "quality_tolerance_pct": "Quality tolerance (±%)",
-              "reprice_baseline": "Reprice the baseline at current prices"}
+    CO_MANAGEMENT = (
+        "annual_fixed_fee",
+        "incentive_pool",
+        "hours_shortfall_policy",
+        "tier_mode",
+        "small_denominator_policy",
+        "distribution_method",
+    )
+    LABELS = {
+        "physician_share_pct": "Physician share (%)",
+        "admin_fee_monthly": "Administrator fee per month",
+        "min_savings_threshold_pct": "Minimum savings threshold (% of expected cost)",
+        "severity_tolerance_pct": "Severity tolerance (±%)",
+        "quality_tolerance_pct": "Quality tolerance (±%)",
+        "reprice_baseline": "Reprice the baseline at current prices",
+    }
 
     def __init__(self, *args, kind: str = "", frozen: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -170,10 +206,14 @@ class AmendmentForm(TermsPolicyForm):
 class TransitionForm(forms.Form):
     to_status = forms.CharField(widget=forms.HiddenInput)
     executed_on = forms.DateField(required=False, widget=DATE, label="Signed on")
-    signatories = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
-                                  help_text="Who signed, one per line.")
-    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                             label="Reason for termination")
+    signatories = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Who signed, one per line.",
+    )
+    reason = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Reason for termination"
+    )
 
 
 class PracticeForm(ScopedModelForm):
@@ -199,8 +239,15 @@ class ParticipationForm(ScopedModelForm):
     class Meta:
         formfield_callback = _scoped_formfield
         model = Participation
-        fields = ["physician", "join_date", "leave_date", "termination_date",
-                  "termination_reason", "for_cause", "ownership_pct"]
+        fields = [
+            "physician",
+            "join_date",
+            "leave_date",
+            "termination_date",
+            "termination_reason",
+            "for_cause",
+            "ownership_pct",
+        ]
         widgets = _dates("join_date", "leave_date", "termination_date")
 
     def __init__(self, *args, **kwargs):
@@ -212,10 +259,23 @@ class FMVOpinionForm(ScopedModelForm):
     class Meta:
         formfield_callback = _scoped_formfield
         model = FMVOpinion
-        fields = ["valuator", "issue_date", "effective_start", "effective_end",
-                  "total_max_annual", "fixed_mode", "fixed_annual", "fixed_hours",
-                  "hourly_rate", "max_incentive", "rate_p25", "rate_p50", "rate_p75",
-                  "rate_p90", "justification"]
+        fields = [
+            "valuator",
+            "issue_date",
+            "effective_start",
+            "effective_end",
+            "total_max_annual",
+            "fixed_mode",
+            "fixed_annual",
+            "fixed_hours",
+            "hourly_rate",
+            "max_incentive",
+            "rate_p25",
+            "rate_p50",
+            "rate_p75",
+            "rate_p90",
+            "justification",
+        ]
         widgets = _dates("issue_date", "effective_start", "effective_end")
 
 
@@ -230,15 +290,20 @@ class CommitteeMeetingForm(ScopedModelForm):
     class Meta:
         formfield_callback = _scoped_formfield
         model = CommitteeMeeting
-        fields = ["held_on", "physicians_present", "hospital_attendees",
-                  "administrator_attendees", "minutes"]
-        widgets = {"held_on": DATE,
-                   "physicians_present": forms.CheckboxSelectMultiple}
+        fields = [
+            "held_on",
+            "physicians_present",
+            "hospital_attendees",
+            "administrator_attendees",
+            "minutes",
+        ]
+        widgets = {"held_on": DATE, "physicians_present": forms.CheckboxSelectMultiple}
 
     def __init__(self, *args, agreement=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["physicians_present"].queryset = Physician.objects.filter(
-            participations__agreement=agreement).distinct()
+            participations__agreement=agreement
+        ).distinct()
 
 
 class DocumentForm(ScopedModelForm):
@@ -270,5 +335,6 @@ class ResolveForm(ScopedModelForm):
 
 
 class ReviewForm(forms.Form):
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                           label="Note to the physician")
+    note = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Note to the physician"
+    )

@@ -32,8 +32,11 @@ class Practice(TenantModel):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["organization", "name"],
-                                               name="practice_name_unique_per_org")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="practice_name_unique_per_org"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -44,14 +47,18 @@ class Physician(TenantModel):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     specialty = models.CharField(max_length=100, blank=True)
-    practice = models.ForeignKey(Practice, null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="physicians")
+    practice = models.ForeignKey(
+        Practice, null=True, blank=True, on_delete=models.PROTECT, related_name="physicians"
+    )
     email = models.EmailField(blank=True)
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
-        constraints = [models.UniqueConstraint(fields=["organization", "npi"],
-                                               name="physician_npi_unique_per_org")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "npi"], name="physician_npi_unique_per_org"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Dr {self.first_name} {self.last_name}"
@@ -88,8 +95,12 @@ class AgreementStatus(models.TextChoices):
     TERMINATED = "terminated", "Terminated"
 
 
-FROZEN_STATUSES = (AgreementStatus.EXECUTED, AgreementStatus.ACTIVE, AgreementStatus.EXPIRED,
-                   AgreementStatus.TERMINATED)
+FROZEN_STATUSES = (
+    AgreementStatus.EXECUTED,
+    AgreementStatus.ACTIVE,
+    AgreementStatus.EXPIRED,
+    AgreementStatus.TERMINATED,
+)
 
 
 class Agreement(TenantModel):
@@ -102,15 +113,17 @@ class Agreement(TenantModel):
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="agreements")
     service_line = models.CharField(max_length=30, choices=ServiceLine.choices)
     service_line_custom = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=20, choices=AgreementStatus.choices,
-                              default=AgreementStatus.DRAFT)
+    status = models.CharField(
+        max_length=20, choices=AgreementStatus.choices, default=AgreementStatus.DRAFT
+    )
     term_start = models.DateField()
     term_end = models.DateField()
     program_administrator = models.CharField(
-        max_length=200, blank=True, help_text="The independent third party running the programme.")
+        max_length=200, blank=True, help_text="The independent third party running the programme."
+    )
     administrator_contact = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+")
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     executed_on = models.DateField(null=True, blank=True)
     signatories = models.TextField(blank=True, help_text="Who signed, one per line.")
     terminated_on = models.DateField(null=True, blank=True)
@@ -122,8 +135,10 @@ class Agreement(TenantModel):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(term_end__gt=models.F("term_start")),
-                                   name="agreement_term_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(term_end__gt=models.F("term_start")),
+                name="agreement_term_end_after_start",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -195,44 +210,62 @@ class AgreementTerms(TenantModel):
     version = models.PositiveIntegerField(default=1)
     effective_from = models.DateField()
     reason = models.TextField(blank=True, help_text="Why the amendment was made.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Co-management (spec section 2)
     annual_fixed_fee = models.DecimalField(**MONEY, null=True, blank=True)
-    incentive_pool = models.DecimalField(**MONEY, null=True, blank=True,
-                                         help_text="Fixed incentive pool per programme year.")
-    hours_shortfall_policy = models.CharField(max_length=10, choices=HoursShortfallPolicy.choices,
-                                              default=HoursShortfallPolicy.HOLD)
+    incentive_pool = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="Fixed incentive pool per programme year."
+    )
+    hours_shortfall_policy = models.CharField(
+        max_length=10, choices=HoursShortfallPolicy.choices, default=HoursShortfallPolicy.HOLD
+    )
     tier_mode = models.CharField(max_length=10, choices=TierMode.choices, default=TierMode.STEP)
-    small_denominator_policy = models.CharField(max_length=15,
-                                                choices=SmallDenominatorPolicy.choices,
-                                                default=SmallDenominatorPolicy.REDISTRIBUTE)
-    distribution_method = models.CharField(max_length=15, choices=DistributionMethod.choices,
-                                           default=DistributionMethod.PER_CAPITA)
+    small_denominator_policy = models.CharField(
+        max_length=15,
+        choices=SmallDenominatorPolicy.choices,
+        default=SmallDenominatorPolicy.REDISTRIBUTE,
+    )
+    distribution_method = models.CharField(
+        max_length=15, choices=DistributionMethod.choices, default=DistributionMethod.PER_CAPITA
+    )
 
     # Shared savings (spec section 4)
     physician_share_pct = models.DecimalField(
-        **PERCENT, default=Decimal("50"),
-        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("50"))])
-    admin_fee_monthly = models.DecimalField(**MONEY, default=Decimal("0"),
-                                            validators=[MinValueValidator(Decimal("0"))])
-    volume_cap_scope = models.CharField(max_length=15, choices=VolumeCapScope.choices,
-                                        default=VolumeCapScope.ALL_PAYORS)
-    negative_opportunities = models.CharField(max_length=15,
-                                              choices=NegativeOpportunities.choices,
-                                              default=NegativeOpportunities.NET)
-    quality_gate = models.CharField(max_length=15, choices=QualityGate.choices,
-                                    default=QualityGate.ALL_OR_NOTHING)
+        **PERCENT,
+        default=Decimal("50"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("50"))],
+    )
+    admin_fee_monthly = models.DecimalField(
+        **MONEY, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))]
+    )
+    volume_cap_scope = models.CharField(
+        max_length=15, choices=VolumeCapScope.choices, default=VolumeCapScope.ALL_PAYORS
+    )
+    negative_opportunities = models.CharField(
+        max_length=15, choices=NegativeOpportunities.choices, default=NegativeOpportunities.NET
+    )
+    quality_gate = models.CharField(
+        max_length=15, choices=QualityGate.choices, default=QualityGate.ALL_OR_NOTHING
+    )
     min_savings_threshold_pct = models.DecimalField(
-        **PERCENT, null=True, blank=True,
-        help_text="Nothing is shared if gross savings are below this % of expected cost.")
-    leaver_policy = models.CharField(max_length=10, choices=LeaverPolicy.choices,
-                                     default=LeaverPolicy.PRO_RATA)
+        **PERCENT,
+        null=True,
+        blank=True,
+        help_text="Nothing is shared if gross savings are below this % of expected cost.",
+    )
+    leaver_policy = models.CharField(
+        max_length=10, choices=LeaverPolicy.choices, default=LeaverPolicy.PRO_RATA
+    )
     distribution_cap = models.DecimalField(
-        **MONEY, null=True, blank=True,
-        help_text="Total savings identified at signing: cumulative distributions never exceed it.")
+        **MONEY,
+        null=True,
+        blank=True,
+        help_text="Total savings identified at signing: cumulative distributions never exceed it.",
+    )
     reprice_baseline = models.BooleanField(default=True)
     severity_tolerance_pct = models.DecimalField(**PERCENT, default=Decimal("10"))
     quality_tolerance_pct = models.DecimalField(**PERCENT, default=Decimal("10"))
@@ -241,13 +274,14 @@ class AgreementTerms(TenantModel):
         ordering = ["agreement", "version"]
         get_latest_by = "version"
         constraints = [
-            models.UniqueConstraint(fields=["agreement", "version"],
-                                    name="terms_version_unique"),
-            models.UniqueConstraint(fields=["agreement", "effective_from"],
-                                    name="terms_effective_from_unique"),
-            models.CheckConstraint(condition=Q(physician_share_pct__lte=50)
-                                   & Q(physician_share_pct__gte=0),
-                                   name="terms_physician_share_at_most_50"),
+            models.UniqueConstraint(fields=["agreement", "version"], name="terms_version_unique"),
+            models.UniqueConstraint(
+                fields=["agreement", "effective_from"], name="terms_effective_from_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(physician_share_pct__lte=50) & Q(physician_share_pct__gte=0),
+                name="terms_physician_share_at_most_50",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -261,8 +295,9 @@ class AgreementTerms(TenantModel):
 class ProgrammeYear(TenantModel):
     """A closed date range of the agreement's term, adjudicated once."""
 
-    agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE,
-                                  related_name="programme_years")
+    agreement = models.ForeignKey(
+        Agreement, on_delete=models.CASCADE, related_name="programme_years"
+    )
     number = models.PositiveSmallIntegerField()
     start = models.DateField()
     end = models.DateField()
@@ -271,8 +306,9 @@ class ProgrammeYear(TenantModel):
         ordering = ["agreement", "number"]
         constraints = [
             models.UniqueConstraint(fields=["agreement", "number"], name="programme_year_unique"),
-            models.CheckConstraint(condition=Q(end__gte=models.F("start")),
-                                   name="programme_year_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(end__gte=models.F("start")), name="programme_year_end_after_start"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -280,8 +316,11 @@ class ProgrammeYear(TenantModel):
 
     @property
     def label(self) -> str:
-        return f"Year {self.number} · {self.start.year}" if self.start.year == self.end.year else (
-            f"Year {self.number} · {self.start.year}–{self.end.year}")
+        return (
+            f"Year {self.number} · {self.start.year}"
+            if self.start.year == self.end.year
+            else (f"Year {self.number} · {self.start.year}–{self.end.year}")
+        )
 
     @property
     def days(self) -> int:
@@ -295,30 +334,34 @@ class ProgrammeYear(TenantModel):
 class Participation(TenantModel):
     """A physician's participation in one agreement (a physician may be in several)."""
 
-    agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE,
-                                  related_name="participations")
-    physician = models.ForeignKey(Physician, on_delete=models.PROTECT,
-                                  related_name="participations")
+    agreement = models.ForeignKey(
+        Agreement, on_delete=models.CASCADE, related_name="participations"
+    )
+    physician = models.ForeignKey(
+        Physician, on_delete=models.PROTECT, related_name="participations"
+    )
     join_date = models.DateField()
     leave_date = models.DateField(null=True, blank=True, help_text="Voluntary leave.")
     termination_date = models.DateField(null=True, blank=True)
     termination_reason = models.TextField(blank=True)
     for_cause = models.BooleanField(default=False)
-    ownership_pct = models.DecimalField(**PERCENT, null=True, blank=True,
-                                        help_text="Only for distribution by ownership.")
+    ownership_pct = models.DecimalField(
+        **PERCENT, null=True, blank=True, help_text="Only for distribution by ownership."
+    )
 
     class Meta:
         ordering = ["agreement", "physician__last_name", "physician__first_name", "physician_id"]
         constraints = [
-            models.UniqueConstraint(fields=["agreement", "physician"],
-                                    name="participation_unique"),
+            models.UniqueConstraint(fields=["agreement", "physician"], name="participation_unique"),
             models.CheckConstraint(
                 condition=Q(leave_date__isnull=True) | Q(leave_date__gte=models.F("join_date")),
-                name="participation_leave_after_join"),
+                name="participation_leave_after_join",
+            ),
             models.CheckConstraint(
                 condition=Q(termination_date__isnull=True)
                 | Q(termination_date__gte=models.F("join_date")),
-                name="participation_termination_after_join"),
+                name="participation_termination_after_join",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -338,15 +381,15 @@ class FixedFeeMode(models.TextChoices):
 class FMVOpinion(TenantModel):
     """A fair-market-value opinion. Activation and approval need one covering the whole year."""
 
-    agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE,
-                                  related_name="fmv_opinions")
+    agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="fmv_opinions")
     valuator = models.CharField(max_length=200)
     issue_date = models.DateField()
     effective_start = models.DateField()
     effective_end = models.DateField()
     total_max_annual = models.DecimalField("total maximum annual compensation", **MONEY)
-    fixed_mode = models.CharField(max_length=10, choices=FixedFeeMode.choices,
-                                  default=FixedFeeMode.ANNUAL)
+    fixed_mode = models.CharField(
+        max_length=10, choices=FixedFeeMode.choices, default=FixedFeeMode.ANNUAL
+    )
     fixed_annual = models.DecimalField(**MONEY, null=True, blank=True)
     fixed_hours = models.DecimalField(**HOURS, null=True, blank=True)
     hourly_rate = models.DecimalField(**MONEY, null=True, blank=True)
@@ -355,14 +398,17 @@ class FMVOpinion(TenantModel):
     rate_p50 = models.DecimalField("50th percentile rate", **MONEY, null=True, blank=True)
     rate_p75 = models.DecimalField("75th percentile rate", **MONEY, null=True, blank=True)
     rate_p90 = models.DecimalField("90th percentile rate", **MONEY, null=True, blank=True)
-    justification = models.TextField(blank=True,
-                                     help_text="Required when the rate is above the 75th.")
+    justification = models.TextField(
+        blank=True, help_text="Required when the rate is above the 75th."
+    )
 
     class Meta:
         ordering = ["agreement", "-effective_start"]
         constraints = [
-            models.CheckConstraint(condition=Q(effective_end__gte=models.F("effective_start")),
-                                   name="fmv_effective_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(effective_end__gte=models.F("effective_start")),
+                name="fmv_effective_end_after_start",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -394,7 +440,8 @@ class ManagementDuty(TenantModel):
             models.UniqueConstraint(fields=["agreement", "name"], name="duty_name_unique"),
             models.CheckConstraint(
                 condition=Q(max_monthly_hours__gte=models.F("required_monthly_hours")),
-                name="duty_max_at_least_required"),
+                name="duty_max_at_least_required",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -418,19 +465,22 @@ class TimeSheet(TenantModel):
     agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="timesheets")
     physician = models.ForeignKey(Physician, on_delete=models.PROTECT, related_name="timesheets")
     month = models.DateField(help_text="First day of the month.")
-    status = models.CharField(max_length=10, choices=TimeSheetStatus.choices,
-                              default=TimeSheetStatus.DRAFT)
+    status = models.CharField(
+        max_length=10, choices=TimeSheetStatus.choices, default=TimeSheetStatus.DRAFT
+    )
     submitted_at = models.DateTimeField(null=True, blank=True)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.SET_NULL, related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["agreement", "-month", "physician__last_name"]
         constraints = [
-            models.UniqueConstraint(fields=["agreement", "physician", "month"],
-                                    name="timesheet_unique_per_month"),
+            models.UniqueConstraint(
+                fields=["agreement", "physician", "month"], name="timesheet_unique_per_month"
+            ),
             models.CheckConstraint(condition=Q(month__day=1), name="timesheet_month_first_day"),
         ]
 
@@ -466,11 +516,13 @@ class TimeEntry(TenantModel):
 class CommitteeMeeting(TenantModel):
     """The programme committee meets quarterly; attendance feeds physician engagement."""
 
-    agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE,
-                                  related_name="committee_meetings")
+    agreement = models.ForeignKey(
+        Agreement, on_delete=models.CASCADE, related_name="committee_meetings"
+    )
     held_on = models.DateField()
-    physicians_present = models.ManyToManyField(Physician, blank=True,
-                                                related_name="committee_meetings")
+    physicians_present = models.ManyToManyField(
+        Physician, blank=True, related_name="committee_meetings"
+    )
     hospital_attendees = models.TextField(blank=True, help_text="One per line.")
     administrator_attendees = models.TextField(blank=True, help_text="One per line.")
     minutes = models.TextField(blank=True)
@@ -525,26 +577,40 @@ class ComplianceFlag(TenantModel):
     """A compliance issue raised by the daily scan or by a calculation; blocking flags stop
     approval until resolved. ``key`` identifies the condition so a rescan updates, not dupes."""
 
-    agreement = models.ForeignKey(Agreement, null=True, blank=True, on_delete=models.CASCADE,
-                                  related_name="compliance_flags")
-    programme_year = models.ForeignKey(ProgrammeYear, null=True, blank=True,
-                                       on_delete=models.CASCADE, related_name="compliance_flags")
-    physician = models.ForeignKey(Physician, null=True, blank=True, on_delete=models.CASCADE,
-                                  related_name="compliance_flags")
+    agreement = models.ForeignKey(
+        Agreement, null=True, blank=True, on_delete=models.CASCADE, related_name="compliance_flags"
+    )
+    programme_year = models.ForeignKey(
+        ProgrammeYear,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="compliance_flags",
+    )
+    physician = models.ForeignKey(
+        Physician, null=True, blank=True, on_delete=models.CASCADE, related_name="compliance_flags"
+    )
     kind = models.CharField(max_length=50, db_index=True)
     key = models.CharField(max_length=200)
-    severity = models.CharField(max_length=10, choices=FlagSeverity.choices,
-                                default=FlagSeverity.WARNING)
+    severity = models.CharField(
+        max_length=10, choices=FlagSeverity.choices, default=FlagSeverity.WARNING
+    )
     blocking = models.BooleanField(default=False)
     message = models.TextField()
     data = models.JSONField(default=dict, blank=True)
     opened_at = models.DateTimeField(auto_now_add=True)
-    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                  on_delete=models.SET_NULL, related_name="+",
-                                  help_text="Empty when raised by the system.")
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty when raised by the system.",
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.SET_NULL, related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     resolution_note = models.TextField(blank=True)
     auto_cleared = models.BooleanField(default=False)
 
@@ -555,9 +621,11 @@ class ComplianceFlag(TenantModel):
     class Meta:
         ordering = ["resolved_at", "-opened_at"]
         constraints = [
-            models.UniqueConstraint(fields=["organization", "key"],
-                                    condition=Q(resolved_at__isnull=True),
-                                    name="one_open_flag_per_key"),
+            models.UniqueConstraint(
+                fields=["organization", "key"],
+                condition=Q(resolved_at__isnull=True),
+                name="one_open_flag_per_key",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -587,8 +655,9 @@ class AgreementDocument(TenantModel):
     original_name = models.CharField(max_length=255)
     sha256 = models.CharField(max_length=64)
     size = models.PositiveBigIntegerField(default=0)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     uploaded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -612,8 +681,9 @@ class Milestone(TenantModel):
     position = models.PositiveSmallIntegerField(default=0)
     owner = models.CharField(max_length=200, blank=True)
     due_date = models.DateField()
-    status = models.CharField(max_length=15, choices=MilestoneStatus.choices,
-                              default=MilestoneStatus.NOT_STARTED)
+    status = models.CharField(
+        max_length=15, choices=MilestoneStatus.choices, default=MilestoneStatus.NOT_STARTED
+    )
     completed_on = models.DateField(null=True, blank=True)
 
     class Meta:

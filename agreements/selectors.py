@@ -35,46 +35,63 @@ from .models import (
 
 def terms_for_year(*, programme_year: ProgrammeYear) -> AgreementTerms:
     """The terms version in force on the programme year's first day (spec 2: set in advance)."""
-    terms = (AgreementTerms.objects.filter(agreement_id=programme_year.agreement_id,
-                                           effective_from__lte=programme_year.start)
-             .order_by("-effective_from").first())
+    terms = (
+        AgreementTerms.objects.filter(
+            agreement_id=programme_year.agreement_id, effective_from__lte=programme_year.start
+        )
+        .order_by("-effective_from")
+        .first()
+    )
     if terms is None:
         raise AgreementTerms.DoesNotExist(
-            f"No terms of {programme_year.agreement} are in force on {programme_year.start}.")
+            f"No terms of {programme_year.agreement} are in force on {programme_year.start}."
+        )
     return terms
 
 
 def terms_in_force(*, agreement: Agreement, on: dt.date) -> AgreementTerms | None:
-    return (AgreementTerms.objects.filter(agreement=agreement, effective_from__lte=on)
-            .order_by("-effective_from").first())
+    return (
+        AgreementTerms.objects.filter(agreement=agreement, effective_from__lte=on)
+        .order_by("-effective_from")
+        .first()
+    )
 
 
 def terms_latest(*, agreement: Agreement) -> AgreementTerms | None:
     return AgreementTerms.objects.filter(agreement=agreement).order_by("-version").first()
 
 
-def fmv_opinion_covering(*, agreement: Agreement, start: dt.date, end: dt.date
-                         ) -> FMVOpinion | None:
+def fmv_opinion_covering(
+    *, agreement: Agreement, start: dt.date, end: dt.date
+) -> FMVOpinion | None:
     """The most recently issued FMV opinion covering the whole range [start, end]."""
-    return (FMVOpinion.objects.filter(agreement=agreement, effective_start__lte=start,
-                                      effective_end__gte=end)
-            .order_by("-issue_date", "-pk").first())
+    return (
+        FMVOpinion.objects.filter(
+            agreement=agreement, effective_start__lte=start, effective_end__gte=end
+        )
+        .order_by("-issue_date", "-pk")
+        .first()
+    )
 
 
 def participation_active_q(start: dt.date, end: dt.date) -> Q:
     """Participations overlapping [start, end] (joined by the end, not gone before the start)."""
-    return (Q(join_date__lte=end)
-            & (Q(leave_date__isnull=True) | Q(leave_date__gte=start))
-            & (Q(termination_date__isnull=True) | Q(termination_date__gte=start)))
+    return (
+        Q(join_date__lte=end)
+        & (Q(leave_date__isnull=True) | Q(leave_date__gte=start))
+        & (Q(termination_date__isnull=True) | Q(termination_date__gte=start))
+    )
 
 
 def participants_for_year(*, programme_year: ProgrammeYear) -> list[Participation]:
     """Every participation overlapping the year, leavers and terminated physicians included
     (the savings calculation needs them to exclude cases and to pro-rate or forfeit shares)."""
-    return list(Participation.objects.select_related("physician")
-                .filter(agreement_id=programme_year.agreement_id)
-                .filter(participation_active_q(programme_year.start, programme_year.end))
-                .order_by("physician__last_name", "physician__first_name", "physician_id"))
+    return list(
+        Participation.objects.select_related("physician")
+        .filter(agreement_id=programme_year.agreement_id)
+        .filter(participation_active_q(programme_year.start, programme_year.end))
+        .order_by("physician__last_name", "physician__first_name", "physician_id")
+    )
 
 
 def participation_covers_month(participation: Participation, month: dt.date) -> bool:
@@ -88,13 +105,19 @@ def required_monthly_hours(*, agreement: Agreement) -> Decimal:
     return total if total is not None else ZERO
 
 
-def approved_hours_by_month(*, agreement: Agreement, start: dt.date, end: dt.date
-                            ) -> dict[dt.date, Decimal]:
-    rows = (TimeEntry.objects.filter(timesheet__agreement=agreement,
-                                     timesheet__status=TimeSheetStatus.APPROVED,
-                                     timesheet__month__gte=start.replace(day=1),
-                                     timesheet__month__lte=end)
-            .values("timesheet__month").annotate(total=Sum("hours")))
+def approved_hours_by_month(
+    *, agreement: Agreement, start: dt.date, end: dt.date
+) -> dict[dt.date, Decimal]:
+    rows = (
+        TimeEntry.objects.filter(
+            timesheet__agreement=agreement,
+            timesheet__status=TimeSheetStatus.APPROVED,
+            timesheet__month__gte=start.replace(day=1),
+            timesheet__month__lte=end,
+        )
+        .values("timesheet__month")
+        .annotate(total=Sum("hours"))
+    )
     return {r["timesheet__month"]: r["total"] for r in rows}
 
 
@@ -105,20 +128,28 @@ def fixed_fee_schedule(*, programme_year: ProgrammeYear) -> list[InstalmentLine]
     terms = terms_for_year(programme_year=programme_year)
     months = fees.fee_months(programme_year.start, programme_year.end)  # spec 4 "fee months"
     return fees.fee_schedule(
-        annual_fee=terms.annual_fixed_fee or ZERO, months=months,
+        annual_fee=terms.annual_fixed_fee or ZERO,
+        months=months,
         required_hours=required_monthly_hours(agreement=agreement),
-        approved_hours=approved_hours_by_month(agreement=agreement, start=programme_year.start,
-                                               end=programme_year.end),
-        policy=terms.hours_shortfall_policy)
+        approved_hours=approved_hours_by_month(
+            agreement=agreement, start=programme_year.start, end=programme_year.end
+        ),
+        policy=terms.hours_shortfall_policy,
+    )
 
 
-def months_missing_logs(*, programme_year: ProgrammeYear, until: dt.date | None = None
-                        ) -> list[tuple[dt.date, Physician]]:
+def months_missing_logs(
+    *, programme_year: ProgrammeYear, until: dt.date | None = None
+) -> list[tuple[dt.date, Physician]]:
     """(month, physician) pairs of the year, up to ``until``, with no approved time sheet."""
-    approved = set(TimeSheet.objects.filter(
-        agreement_id=programme_year.agreement_id, status=TimeSheetStatus.APPROVED,
-        month__gte=programme_year.start.replace(day=1), month__lte=programme_year.end,
-    ).values_list("month", "physician_id"))
+    approved = set(
+        TimeSheet.objects.filter(
+            agreement_id=programme_year.agreement_id,
+            status=TimeSheetStatus.APPROVED,
+            month__gte=programme_year.start.replace(day=1),
+            month__lte=programme_year.end,
+        ).values_list("month", "physician_id")
+    )
     missing = []
     participations = participants_for_year(programme_year=programme_year)
     for month in fees.months_between(programme_year.start, programme_year.end):
@@ -126,7 +157,8 @@ def months_missing_logs(*, programme_year: ProgrammeYear, until: dt.date | None 
             break
         for participation in participations:
             if participation_covers_month(participation, month) and (
-                    (month, participation.physician_id) not in approved):
+                (month, participation.physician_id) not in approved
+            ):
                 missing.append((month, participation.physician))
     return missing
 
@@ -135,11 +167,14 @@ def approval_blockers(*, programme_year: ProgrammeYear) -> list[str]:
     """Why a report for this year cannot be approved yet (spec 2 and 5); empty when none."""
     agreement = programme_year.agreement
     blockers: list[str] = []
-    fmv = fmv_opinion_covering(agreement=agreement, start=programme_year.start,
-                               end=programme_year.end)
+    fmv = fmv_opinion_covering(
+        agreement=agreement, start=programme_year.start, end=programme_year.end
+    )
     if fmv is None:
-        blockers.append(f"No FMV opinion covers {programme_year.start:%b %-d, %Y} – "
-                        f"{programme_year.end:%b %-d, %Y}.")
+        blockers.append(
+            f"No FMV opinion covers {programme_year.start:%b %-d, %Y} – "
+            f"{programme_year.end:%b %-d, %Y}."
+        )
     try:
         terms = terms_for_year(programme_year=programme_year)
     except AgreementTerms.DoesNotExist as exc:
@@ -148,11 +183,13 @@ def approval_blockers(*, programme_year: ProgrammeYear) -> list[str]:
     if fmv is not None and terms is not None and agreement.kind == AgreementKind.CO_MANAGEMENT:
         total = (terms.annual_fixed_fee or ZERO) + (terms.incentive_pool or ZERO)
         if total > fmv.total_max_annual:
-            blockers.append(f"Fixed fee plus incentive pool ({total:,.2f}) exceeds the FMV "
-                            f"maximum ({fmv.total_max_annual:,.2f}).")
+            blockers.append(
+                f"Fixed fee plus incentive pool ({total:,.2f}) exceeds the FMV "
+                f"maximum ({fmv.total_max_annual:,.2f})."
+            )
     open_blocking = ComplianceFlag.objects.filter(
-        agreement=agreement, blocking=True, resolved_at__isnull=True).filter(
-        Q(programme_year__isnull=True) | Q(programme_year=programme_year))
+        agreement=agreement, blocking=True, resolved_at__isnull=True
+    ).filter(Q(programme_year__isnull=True) | Q(programme_year=programme_year))
     for flag in open_blocking:
         blockers.append(f"Blocking compliance flag open: {flag.message}")
     if agreement.kind == AgreementKind.CO_MANAGEMENT:
@@ -180,23 +217,33 @@ class AttendanceRow:
 
 def committee_attendance(*, programme_year: ProgrammeYear) -> list[AttendanceRow]:
     """Per physician: meetings held while they participated in the year, and attended."""
-    meetings = list(CommitteeMeeting.objects.filter(
-        agreement_id=programme_year.agreement_id, held_on__gte=programme_year.start,
-        held_on__lte=programme_year.end).prefetch_related("physicians_present"))
+    meetings = list(
+        CommitteeMeeting.objects.filter(
+            agreement_id=programme_year.agreement_id,
+            held_on__gte=programme_year.start,
+            held_on__lte=programme_year.end,
+        ).prefetch_related("physicians_present")
+    )
     rows = []
     for participation in participants_for_year(programme_year=programme_year):
         end = participation.end_date
-        eligible = [m for m in meetings if m.held_on >= participation.join_date
-                    and (end is None or m.held_on <= end)]
-        attended = sum(1 for m in eligible
-                       if any(p.pk == participation.physician_id
-                              for p in m.physicians_present.all()))
+        eligible = [
+            m
+            for m in meetings
+            if m.held_on >= participation.join_date and (end is None or m.held_on <= end)
+        ]
+        attended = sum(
+            1
+            for m in eligible
+            if any(p.pk == participation.physician_id for p in m.physicians_present.all())
+        )
         rows.append(AttendanceRow(participation.physician, len(eligible), attended))
     return rows
 
 
-def milestones_overdue(*, organization_id: int | None = None, today: dt.date
-                       ) -> QuerySet[Milestone]:
+def milestones_overdue(
+    *, organization_id: int | None = None, today: dt.date
+) -> QuerySet[Milestone]:
     return Milestone.objects.filter(due_date__lt=today).exclude(status=MilestoneStatus.DONE)
 
 
@@ -204,15 +251,19 @@ def agreements_for_physician(*, physician: Physician) -> QuerySet[Agreement]:
     return Agreement.objects.filter(participations__physician=physician).distinct()
 
 
-def agreement_search(*, query: str = "", status: str = "", kind: str = "",
-                     physician: Physician | None = None) -> QuerySet[Agreement]:
+def agreement_search(
+    *, query: str = "", status: str = "", kind: str = "", physician: Physician | None = None
+) -> QuerySet[Agreement]:
     qs = Agreement.objects.select_related("practice")
     if physician is not None:
         qs = qs.filter(participations__physician=physician).distinct()
     if query:
-        qs = qs.filter(Q(name__icontains=query) | Q(practice__name__icontains=query)
-                       | Q(service_line__icontains=query)
-                       | Q(service_line_custom__icontains=query))
+        qs = qs.filter(
+            Q(name__icontains=query)
+            | Q(practice__name__icontains=query)
+            | Q(service_line__icontains=query)
+            | Q(service_line_custom__icontains=query)
+        )
     if status:
         qs = qs.filter(status=status)
     if kind:

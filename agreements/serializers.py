@@ -48,12 +48,32 @@ class AgreementSerializer(PhysicianNarrowing, serializers.ModelSerializer):
 
     class Meta:
         model = m.Agreement
-        fields = ["id", "kind", "name", "practice", "service_line", "service_line_custom",
-                  "status", "term_start", "term_end", "program_administrator",
-                  "executed_on", "signatories", "terminated_on", "termination_reason",
-                  "patient_notice_process", "quality_safeguards", "programme_years"]
-        read_only_fields = ["status", "executed_on", "signatories", "terminated_on",
-                            "termination_reason"]
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "practice",
+            "service_line",
+            "service_line_custom",
+            "status",
+            "term_start",
+            "term_end",
+            "program_administrator",
+            "executed_on",
+            "signatories",
+            "terminated_on",
+            "termination_reason",
+            "patient_notice_process",
+            "quality_safeguards",
+            "programme_years",
+        ]
+        read_only_fields = [
+            "status",
+            "executed_on",
+            "signatories",
+            "terminated_on",
+            "termination_reason",
+        ]
 
 
 class TransitionSerializer(serializers.Serializer):
@@ -66,18 +86,38 @@ class TransitionSerializer(serializers.Serializer):
 class TermsSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.AgreementTerms
-        fields = ["id", "agreement", "version", "effective_from", "reason", "created_at",
-                  "annual_fixed_fee", "incentive_pool", "hours_shortfall_policy", "tier_mode",
-                  "small_denominator_policy", "distribution_method", "physician_share_pct",
-                  "admin_fee_monthly", "volume_cap_scope", "negative_opportunities",
-                  "quality_gate", "min_savings_threshold_pct", "leaver_policy",
-                  "distribution_cap", "reprice_baseline", "severity_tolerance_pct",
-                  "quality_tolerance_pct"]
+        fields = [
+            "id",
+            "agreement",
+            "version",
+            "effective_from",
+            "reason",
+            "created_at",
+            "annual_fixed_fee",
+            "incentive_pool",
+            "hours_shortfall_policy",
+            "tier_mode",
+            "small_denominator_policy",
+            "distribution_method",
+            "physician_share_pct",
+            "admin_fee_monthly",
+            "volume_cap_scope",
+            "negative_opportunities",
+            "quality_gate",
+            "min_savings_threshold_pct",
+            "leaver_policy",
+            "distribution_cap",
+            "reprice_baseline",
+            "severity_tolerance_pct",
+            "quality_tolerance_pct",
+        ]
         read_only_fields = ["version", "created_at"]
         validators: list = []  # the services check versions and dates, naming the field
         # The services give the field-named reason (e.g. the 50% share rule).
-        extra_kwargs = {"physician_share_pct": {"validators": []},
-                        "agreement": {"read_only": False}}
+        extra_kwargs = {
+            "physician_share_pct": {"validators": []},
+            "agreement": {"read_only": False},
+        }
 
     def get_fields(self):
         fields = super().get_fields()
@@ -88,8 +128,17 @@ class TermsSerializer(PhysicianNarrowing, serializers.ModelSerializer):
 class ParticipationSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.Participation
-        fields = ["id", "agreement", "physician", "join_date", "leave_date", "termination_date",
-                  "termination_reason", "for_cause", "ownership_pct"]
+        fields = [
+            "id",
+            "agreement",
+            "physician",
+            "join_date",
+            "leave_date",
+            "termination_date",
+            "termination_reason",
+            "for_cause",
+            "ownership_pct",
+        ]
         validators: list = []  # the service refuses a duplicate, naming the field
 
     def get_fields(self):
@@ -105,10 +154,27 @@ class FMVOpinionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
 
     class Meta:
         model = m.FMVOpinion
-        fields = ["id", "agreement", "valuator", "issue_date", "effective_start",
-                  "effective_end", "total_max_annual", "fixed_mode", "fixed_annual",
-                  "fixed_hours", "hourly_rate", "fixed_portion", "max_incentive", "rate_p25",
-                  "rate_p50", "rate_p75", "rate_p90", "justification", "warnings"]
+        fields = [
+            "id",
+            "agreement",
+            "valuator",
+            "issue_date",
+            "effective_start",
+            "effective_end",
+            "total_max_annual",
+            "fixed_mode",
+            "fixed_annual",
+            "fixed_hours",
+            "hourly_rate",
+            "fixed_portion",
+            "max_incentive",
+            "rate_p25",
+            "rate_p50",
+            "rate_p75",
+            "rate_p90",
+            "justification",
+            "warnings",
+        ]
 
     def get_fields(self):
         fields = super().get_fields()
@@ -122,8 +188,14 @@ class FMVOpinionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
 class DutySerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.ManagementDuty
-        fields = ["id", "agreement", "name", "description", "required_monthly_hours",
-                  "max_monthly_hours"]
+        fields = [
+            "id",
+            "agreement",
+            "name",
+            "description",
+            "required_monthly_hours",
+            "max_monthly_hours",
+        ]
         validators: list = []  # the service refuses a duplicate, naming the field
 
     def get_fields(self):
@@ -140,8 +212,7 @@ class TimeEntrySerializer(serializers.ModelSerializer):
     def get_fields(self):
         fields = super().get_fields()
         fields["duty"] = ScopedRelated(m.ManagementDuty)
-        fields["description"] = serializers.CharField(allow_blank=True, required=False,
-                                                      default="")
+        fields["description"] = serializers.CharField(allow_blank=True, required=False, default="")
         return fields
 
 
@@ -151,10 +222,20 @@ class TimeSheetSerializer(PhysicianNarrowing, serializers.ModelSerializer):
 
     class Meta:
         model = m.TimeSheet
-        fields = ["id", "agreement", "physician", "month", "status", "submitted_at",
-                  "reviewed_by", "reviewed_at", "review_note", "entries", "total_hours"]
-        read_only_fields = ["status", "submitted_at", "reviewed_by", "reviewed_at",
-                            "review_note"]
+        fields = [
+            "id",
+            "agreement",
+            "physician",
+            "month",
+            "status",
+            "submitted_at",
+            "reviewed_by",
+            "reviewed_at",
+            "review_note",
+            "entries",
+            "total_hours",
+        ]
+        read_only_fields = ["status", "submitted_at", "reviewed_by", "reviewed_at", "review_note"]
         validators: list = []
 
     def get_fields(self):
@@ -174,8 +255,15 @@ class ReviewSerializer(serializers.Serializer):
 class CommitteeMeetingSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.CommitteeMeeting
-        fields = ["id", "agreement", "held_on", "physicians_present", "hospital_attendees",
-                  "administrator_attendees", "minutes"]
+        fields = [
+            "id",
+            "agreement",
+            "held_on",
+            "physicians_present",
+            "hospital_attendees",
+            "administrator_attendees",
+            "minutes",
+        ]
 
     def get_fields(self):
         fields = super().get_fields()
@@ -187,9 +275,23 @@ class CommitteeMeetingSerializer(PhysicianNarrowing, serializers.ModelSerializer
 class ComplianceFlagSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.ComplianceFlag
-        fields = ["id", "agreement", "programme_year", "physician", "kind", "key", "severity",
-                  "blocking", "message", "data", "opened_at", "resolved_at", "resolved_by",
-                  "resolution_note", "auto_cleared"]
+        fields = [
+            "id",
+            "agreement",
+            "programme_year",
+            "physician",
+            "kind",
+            "key",
+            "severity",
+            "blocking",
+            "message",
+            "data",
+            "opened_at",
+            "resolved_at",
+            "resolved_by",
+            "resolution_note",
+            "auto_cleared",
+        ]
         read_only_fields = fields
 
 
@@ -202,8 +304,18 @@ class DocumentSerializer(PhysicianNarrowing, serializers.ModelSerializer):
 
     class Meta:
         model = m.AgreementDocument
-        fields = ["id", "agreement", "kind", "title", "file", "original_name", "sha256", "size",
-                  "uploaded_by", "uploaded_at"]
+        fields = [
+            "id",
+            "agreement",
+            "kind",
+            "title",
+            "file",
+            "original_name",
+            "sha256",
+            "size",
+            "uploaded_by",
+            "uploaded_at",
+        ]
         read_only_fields = ["original_name", "sha256", "size", "uploaded_by", "uploaded_at"]
 
     def get_fields(self):
@@ -218,8 +330,17 @@ class MilestoneSerializer(PhysicianNarrowing, serializers.ModelSerializer):
 
     class Meta:
         model = m.Milestone
-        fields = ["id", "agreement", "name", "position", "owner", "due_date", "status",
-                  "completed_on", "overdue"]
+        fields = [
+            "id",
+            "agreement",
+            "name",
+            "position",
+            "owner",
+            "due_date",
+            "status",
+            "completed_on",
+            "overdue",
+        ]
 
     def get_fields(self):
         fields = super().get_fields()
@@ -236,25 +357,31 @@ class InstalmentLineSerializer(serializers.Serializer):
     """One month of the fixed-fee schedule (``selectors.fixed_fee_schedule``)."""
 
     month = serializers.DateField()
-    instalment = serializers.DecimalField(max_digits=14, decimal_places=2,
-                                          rounding="ROUND_HALF_UP")
-    required_hours = serializers.DecimalField(max_digits=10, decimal_places=2,
-                                              rounding="ROUND_HALF_UP")
-    approved_hours = serializers.DecimalField(max_digits=10, decimal_places=2,
-                                              rounding="ROUND_HALF_UP")
+    instalment = serializers.DecimalField(max_digits=14, decimal_places=2, rounding="ROUND_HALF_UP")
+    required_hours = serializers.DecimalField(
+        max_digits=10, decimal_places=2, rounding="ROUND_HALF_UP"
+    )
+    approved_hours = serializers.DecimalField(
+        max_digits=10, decimal_places=2, rounding="ROUND_HALF_UP"
+    )
     status = serializers.ChoiceField(choices=["payable", "held", "prorated"])
-    amount_payable = serializers.DecimalField(max_digits=14, decimal_places=2,
-                                              rounding="ROUND_HALF_UP")
+    amount_payable = serializers.DecimalField(
+        max_digits=14, decimal_places=2, rounding="ROUND_HALF_UP"
+    )
     note = serializers.CharField(allow_blank=True)
 
 
 class ApprovalBlockersSerializer(serializers.Serializer):
-    blockers = serializers.ListField(child=serializers.CharField(),
-                                     help_text="Why a report for this year cannot be approved "
-                                               "yet; empty when nothing blocks it.")
+    blockers = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Why a report for this year cannot be approved "
+        "yet; empty when nothing blocks it.",
+    )
 
 
 class ActivationBlockersSerializer(serializers.Serializer):
-    activation = serializers.ListField(child=serializers.CharField(),
-                                       help_text="What must be done before the agreement can "
-                                                 "be activated; empty when nothing blocks it.")
+    activation = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What must be done before the agreement can "
+        "be activated; empty when nothing blocks it.",
+    )

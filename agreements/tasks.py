@@ -14,8 +14,12 @@ def compliance_scan_organization(*, organization: Organization) -> dict[str, int
     from .services import compliance_scan
 
     result = compliance_scan(organization=organization, today=timezone.localdate())
-    return {"raised": len(result.raised), "updated": result.updated, "cleared": result.cleared,
-            "emails": result.emails}
+    return {
+        "raised": len(result.raised),
+        "updated": result.updated,
+        "cleared": result.cleared,
+        "emails": result.emails,
+    }
 
 
 @shared_task(name="agreements.tasks.compliance_scan_all")

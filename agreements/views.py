@@ -68,10 +68,18 @@ def _paginate(request: HttpRequest, queryset: Any) -> Any:
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
-def _form_page(request: HttpRequest, form: Any, *, title: str, save: Callable[[dict], Any],
-               success: Callable[[Any], str], back: str, intro: str = "",
-               extra: dict[str, Any] | None = None, template: str = "agreements/form.html"
-               ) -> HttpResponse:
+def _form_page(
+    request: HttpRequest,
+    form: Any,
+    *,
+    title: str,
+    save: Callable[[dict], Any],
+    success: Callable[[Any], str],
+    back: str,
+    intro: str = "",
+    extra: dict[str, Any] | None = None,
+    template: str = "agreements/form.html",
+) -> HttpResponse:
     """Validate the form, hand its data to a service, show refusals inline."""
     if request.method == "POST" and form.is_valid():
         try:
@@ -91,36 +99,75 @@ def _url(name: str, request: HttpRequest, *args: Any) -> str:
 
 # --- agreements ------------------------------------------------------------------------------
 
+
 @org_view("agreement.view")
 def agreement_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     status = request.GET.get("status", "")
     kind = request.GET.get("kind", "")
-    agreements = selectors.agreement_search(query=q, status=status, kind=kind,
-                                            physician=_own_physician(request))
+    agreements = selectors.agreement_search(
+        query=q, status=status, kind=kind, physician=_own_physician(request)
+    )
     if request.GET.get("export") == "csv":
-        return csv_response("agreements.csv", [
-            "id", "name", "kind", "service line", "practice", "status", "term start",
-            "term end", "executed on"], [
-            [a.pk, a.name, a.get_kind_display(), a.service_line_label, a.practice.name,
-             a.get_status_display(), a.term_start, a.term_end, a.executed_on or ""]
-            for a in agreements])
-    return render(request, "agreements/agreement_list.html", {
-        "page": _paginate(request, agreements), "q": q, "status": status, "kind": kind,
-        "statuses": AgreementStatus.choices, "kinds": AgreementKind.choices})
+        return csv_response(
+            "agreements.csv",
+            [
+                "id",
+                "name",
+                "kind",
+                "service line",
+                "practice",
+                "status",
+                "term start",
+                "term end",
+                "executed on",
+            ],
+            [
+                [
+                    a.pk,
+                    a.name,
+                    a.get_kind_display(),
+                    a.service_line_label,
+                    a.practice.name,
+                    a.get_status_display(),
+                    a.term_start,
+                    a.term_end,
+                    a.executed_on or "",
+                ]
+                for a in agreements
+            ],
+        )
+    return render(
+        request,
+        "agreements/agreement_list.html",
+        {
+            "page": _paginate(request, agreements),
+            "q": q,
+            "status": status,
+            "kind": kind,
+            "statuses": AgreementStatus.choices,
+            "kinds": AgreementKind.choices,
+        },
+    )
 
 
 @org_view("agreement.edit")
 def agreement_create(request: OrgRequest, org_slug: str) -> HttpResponse:
-    form = f.AgreementCreateForm(request.POST or None,
-                                 initial={"organization_id": request.organization.pk})
+    form = f.AgreementCreateForm(
+        request.POST or None, initial={"organization_id": request.organization.pk}
+    )
     return _form_page(
-        request, form, title="New agreement", back=_url("agreement_list", request),
+        request,
+        form,
+        title="New agreement",
+        back=_url("agreement_list", request),
         intro="Step 1 of the setup: the parties and the term. Programme years are generated "
-              "from the term.",
-        save=lambda data: services.agreement_create(organization=request.organization,
-                                                    data=data, user=request.user),
-        success=lambda a: _url("agreement_setup", request, a.pk, "fmv"))
+        "from the term.",
+        save=lambda data: services.agreement_create(
+            organization=request.organization, data=data, user=request.user
+        ),
+        success=lambda a: _url("agreement_setup", request, a.pk, "fmv"),
+    )
 
 
 @org_view("agreement.view")
@@ -129,8 +176,11 @@ def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpRespons
     # The version is read before any data: what is cached under it is never older than it.
     version = data_version(organization_id)
     agreement = get_checked(
-        request, Agreement.objects.select_related("practice", "administrator_contact"), pk,
-        "agreement.view")
+        request,
+        Agreement.objects.select_related("practice", "administrator_contact"),
+        pk,
+        "agreement.view",
+    )
     membership = request.membership
     physician = _own_physician(request)
 
@@ -142,20 +192,26 @@ def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpRespons
                 terms = selectors.terms_for_year(programme_year=year)
             except AgreementTerms.DoesNotExist:
                 terms = None
-            fmv = selectors.fmv_opinion_covering(agreement=agreement, start=year.start,
-                                                 end=year.end)
+            fmv = selectors.fmv_opinion_covering(
+                agreement=agreement, start=year.start, end=year.end
+            )
             year_rows.append({"year": year, "terms": terms, "fmv": fmv})
         return {
-            "year_rows": year_rows, "terms_versions": list(agreement.terms.all()),
+            "year_rows": year_rows,
+            "terms_versions": list(agreement.terms.all()),
             "duties": list(agreement.duties.all()),
             "fmv_opinions": list(agreement.fmv_opinions.all()),
             "documents": list(agreement.documents.all()),
-            "flags": list(agreement.compliance_flags.filter(resolved_at__isnull=True)
-                          .order_by("-blocking", "kind", "-opened_at")),
+            "flags": list(
+                agreement.compliance_flags.filter(resolved_at__isnull=True).order_by(
+                    "-blocking", "kind", "-opened_at"
+                )
+            ),
             "milestones": list(agreement.milestones.all()),
             "meetings": list(agreement.committee_meetings.all()[:4]),
             "activation_blockers": services.activation_blockers(agreement=agreement)
-            if agreement.status == AgreementStatus.EXECUTED else [],
+            if agreement.status == AgreementStatus.EXECUTED
+            else [],
         }
 
     def participations() -> list[Any]:
@@ -167,9 +223,17 @@ def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpRespons
     # Most of the page is a cached fragment (the template's {% cache %} blocks): the sections
     # are read only if it must be rendered (a callable in a template context is called when the
     # template first uses it).
-    cached = functools.cache(lambda: page_cached(
-        organization_id, "agreement-detail", 1, agreement.pk, timezone.localdate().isoformat(),
-        compute=sections, version=version))
+    cached = functools.cache(
+        lambda: page_cached(
+            organization_id,
+            "agreement-detail",
+            1,
+            agreement.pk,
+            timezone.localdate().isoformat(),
+            compute=sections,
+            version=version,
+        )
+    )
 
     def section(name: str, permission: str | None = None) -> Callable[[], Any] | None:
         if permission is not None and not membership_can(membership, permission):
@@ -177,15 +241,29 @@ def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpRespons
         return lambda: cached()[name]
 
     context = {
-        **{name: section(name) for name in (
-            "year_rows", "terms_versions", "duties", "milestones", "meetings",
-            "activation_blockers")},
-        "agreement": agreement, "data_version": version,
+        **{
+            name: section(name)
+            for name in (
+                "year_rows",
+                "terms_versions",
+                "duties",
+                "milestones",
+                "meetings",
+                "activation_blockers",
+            )
+        },
+        "agreement": agreement,
+        "data_version": version,
         # A physician sees only their own participation: their id is in the key.
         "participations": lambda: page_cached(
-            organization_id, "agreement-participations", 1, agreement.pk,
-            physician.pk if physician is not None else "all", compute=participations,
-            version=version),
+            organization_id,
+            "agreement-participations",
+            1,
+            agreement.pk,
+            physician.pk if physician is not None else "all",
+            compute=participations,
+            version=version,
+        ),
         "fmv_opinions": section("fmv_opinions", "fmv.view"),
         "documents": section("documents", "document.view"),
         "flags": section("flags", "flag.view"),
@@ -196,9 +274,16 @@ def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpRespons
     return render(request, "agreements/agreement_detail.html", context)
 
 
-SETUP_STEPS = [("parties", "Parties"), ("term", "Term"), ("fmv", "FMV opinion"),
-               ("duties", "Duties"), ("policies", "Policies"), ("indicators", "Indicators"),
-               ("opportunities", "Savings opportunities"), ("execute", "Execute")]
+SETUP_STEPS = [
+    ("parties", "Parties"),
+    ("term", "Term"),
+    ("fmv", "FMV opinion"),
+    ("duties", "Duties"),
+    ("policies", "Policies"),
+    ("indicators", "Indicators"),
+    ("opportunities", "Savings opportunities"),
+    ("execute", "Execute"),
+]
 
 
 @org_view("agreement.edit")
@@ -210,27 +295,50 @@ def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> H
         raise Http404
     index = names.index(step)
     next_step = names[index + 1] if index + 1 < len(names) else None
-    next_url = _url("agreement_setup", request, pk, next_step) if next_step else _url(
-        "agreement_detail", request, pk)
-    context: dict[str, Any] = {"agreement": agreement, "steps": SETUP_STEPS, "step": step,
-                               "step_index": index, "next_url": next_url,
-                               "template": "agreements/setup.html"}
+    next_url = (
+        _url("agreement_setup", request, pk, next_step)
+        if next_step
+        else _url("agreement_detail", request, pk)
+    )
+    context: dict[str, Any] = {
+        "agreement": agreement,
+        "steps": SETUP_STEPS,
+        "step": step,
+        "step_index": index,
+        "next_url": next_url,
+        "template": "agreements/setup.html",
+    }
     base = f"/o/{org_slug}/agreements/{pk}"
     if step in ("parties", "term"):
         form_class = f.AgreementPartiesForm if step == "parties" else f.AgreementTermForm
-        form = form_class(request.POST or None, instance=copy.copy(agreement),
-                          initial={"organization_id": request.organization.pk})
-        return _setup_form(request, form, context, lambda d: services.agreement_update(
-            agreement=agreement, data=d, user=request.user))
+        form = form_class(
+            request.POST or None,
+            instance=copy.copy(agreement),
+            initial={"organization_id": request.organization.pk},
+        )
+        return _setup_form(
+            request,
+            form,
+            context,
+            lambda d: services.agreement_update(agreement=agreement, data=d, user=request.user),
+        )
     if step == "policies":
         terms = selectors.terms_latest(agreement=agreement)
         if terms is None:
             raise Http404
-        form = f.TermsPolicyForm(request.POST or None, instance=copy.copy(terms),
-                                 kind=agreement.kind, frozen=agreement.is_frozen)
+        form = f.TermsPolicyForm(
+            request.POST or None,
+            instance=copy.copy(terms),
+            kind=agreement.kind,
+            frozen=agreement.is_frozen,
+        )
         context["frozen"] = agreement.is_frozen
-        return _setup_form(request, form, context, lambda d: services.terms_update(
-            terms=terms, data=d, user=request.user))
+        return _setup_form(
+            request,
+            form,
+            context,
+            lambda d: services.terms_update(terms=terms, data=d, user=request.user),
+        )
     if step == "fmv":
         context["items"] = agreement.fmv_opinions.all()
         context["gaps"] = services.fmv_gaps(agreement=agreement)
@@ -246,11 +354,19 @@ def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> H
     return render(request, "agreements/setup.html", context)
 
 
-def _setup_form(request: HttpRequest, form: Any, context: dict[str, Any],
-                save: Callable[[dict], Any]) -> HttpResponse:
-    return _form_page(request, form, title=f"Set up {context['agreement']}", save=save,
-                      success=lambda _: context["next_url"], back="", extra=context,
-                      template="agreements/setup.html")
+def _setup_form(
+    request: HttpRequest, form: Any, context: dict[str, Any], save: Callable[[dict], Any]
+) -> HttpResponse:
+    return _form_page(
+        request,
+        form,
+        title=f"Set up {context['agreement']}",
+        save=save,
+        success=lambda _: context["next_url"],
+        back="",
+        extra=context,
+        template="agreements/setup.html",
+    )
 
 
 @org_view("agreement.edit")
@@ -262,13 +378,20 @@ def agreement_transition(request: HttpRequest, org_slug: str, pk: int) -> HttpRe
         data = form.cleaned_data
         try:
             services.agreement_transition(
-                agreement=agreement, to_status=data["to_status"], user=request.user,
-                executed_on=data.get("executed_on"), signatories=data.get("signatories") or "",
-                reason=data.get("reason") or "")
+                agreement=agreement,
+                to_status=data["to_status"],
+                user=request.user,
+                executed_on=data.get("executed_on"),
+                signatories=data.get("signatories") or "",
+                reason=data.get("reason") or "",
+            )
         except ValidationError as exc:
             for field_name, errors in exc.message_dict.items():
-                label = "" if field_name in ("__all__", "status") else (
-                    f"{field_name.replace('_', ' ').capitalize()}: ")
+                label = (
+                    ""
+                    if field_name in ("__all__", "status")
+                    else (f"{field_name.replace('_', ' ').capitalize()}: ")
+                )
                 for message in errors:
                     messages.error(request, f"{label}{message}")
         else:
@@ -280,30 +403,44 @@ def agreement_transition(request: HttpRequest, org_slug: str, pk: int) -> HttpRe
 def amendment_create(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     agreement = get_checked(request, Agreement, pk, "agreement.edit")
     latest = selectors.terms_latest(agreement=agreement)
-    form = f.AmendmentForm(request.POST or None, kind=agreement.kind,
-                           instance=copy.copy(latest) if latest else None)
+    form = f.AmendmentForm(
+        request.POST or None, kind=agreement.kind, instance=copy.copy(latest) if latest else None
+    )
     if request.method == "GET":
         form.initial["effective_from"] = None
         form.initial["reason"] = ""
     return _form_page(
-        request, form, title=f"Amend the terms of {agreement}",
+        request,
+        form,
+        title=f"Amend the terms of {agreement}",
         back=_url("agreement_detail", request, pk),
         intro="An amendment is a new version of the terms, copied from the latest one, "
-              "effective from a future date. Programme years that start before it keep "
-              "their terms.",
+        "effective from a future date. Programme years that start before it keep "
+        "their terms.",
         save=lambda d: services.amendment_create(
-            agreement=agreement, effective_from=d.pop("effective_from"),
-            reason=d.pop("reason"), data=d, user=request.user),
-        success=lambda _: _url("agreement_detail", request, pk))
+            agreement=agreement,
+            effective_from=d.pop("effective_from"),
+            reason=d.pop("reason"),
+            data=d,
+            user=request.user,
+        ),
+        success=lambda _: _url("agreement_detail", request, pk),
+    )
 
 
 @org_view("agreement.view")
 def terms_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     terms = get_object_or_404(AgreementTerms.objects.select_related("agreement"), pk=pk)
     get_checked(request, Agreement, terms.agreement_id, "agreement.view")
-    fields = [(terms._meta.get_field(name).verbose_name, getattr(terms, f"get_{name}_display")()
-               if terms._meta.get_field(name).choices else getattr(terms, name))
-              for name in services.TERMS_FIELDS]
+    fields = [
+        (
+            terms._meta.get_field(name).verbose_name,
+            getattr(terms, f"get_{name}_display")()
+            if terms._meta.get_field(name).choices
+            else getattr(terms, name),
+        )
+        for name in services.TERMS_FIELDS
+    ]
     return render(request, "agreements/terms_detail.html", {"terms": terms, "fields": fields})
 
 
@@ -319,15 +456,25 @@ def fee_schedule(request: OrgRequest, org_slug: str, pk: int) -> HttpResponse:
         lines, error = [], str(exc)
     else:
         error = ""
-    return render(request, "agreements/fee_schedule.html", {
-        "year": year, "agreement": year.agreement, "lines": lines, "error": error,
-        "total": sum((ln.amount_payable for ln in lines), start=0),
-        "blockers": selectors.approval_blockers(programme_year=year)
-        if membership_can(request.membership, "flag.view") else None,
-        "attendance": selectors.committee_attendance(programme_year=year)})
+    return render(
+        request,
+        "agreements/fee_schedule.html",
+        {
+            "year": year,
+            "agreement": year.agreement,
+            "lines": lines,
+            "error": error,
+            "total": sum((ln.amount_payable for ln in lines), start=0),
+            "blockers": selectors.approval_blockers(programme_year=year)
+            if membership_can(request.membership, "flag.view")
+            else None,
+            "attendance": selectors.committee_attendance(programme_year=year),
+        },
+    )
 
 
 # --- practices and physicians ----------------------------------------------------------------
+
 
 @org_view("physician.view")
 def practice_list(request: HttpRequest, org_slug: str) -> HttpResponse:
@@ -340,11 +487,14 @@ def practice_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     if q:
         practices = practices.filter(Q(name__icontains=q) | Q(contact_name__icontains=q))
     if request.GET.get("export") == "csv":
-        return csv_response("practices.csv", ["id", "name", "tax id", "contact", "email"],
-                            [[p.pk, p.name, p.tax_id, p.contact_name, p.contact_email]
-                             for p in practices])
-    return render(request, "agreements/practice_list.html",
-                  {"page": _paginate(request, practices), "q": q})
+        return csv_response(
+            "practices.csv",
+            ["id", "name", "tax id", "contact", "email"],
+            [[p.pk, p.name, p.tax_id, p.contact_name, p.contact_email] for p in practices],
+        )
+    return render(
+        request, "agreements/practice_list.html", {"page": _paginate(request, practices), "q": q}
+    )
 
 
 @org_view("physician.edit")
@@ -352,12 +502,16 @@ def practice_form(request: OrgRequest, org_slug: str, pk: int | None = None) -> 
     practice = get_checked(request, Practice, pk, "physician.edit") if pk else None
     form = f.PracticeForm(request.POST or None, instance=copy.copy(practice))
     return _form_page(
-        request, form, title=f"Edit {practice}" if practice else "New practice",
-        back=_url("practice_list", request), extra={"history_obj": practice,
-                                                    "history_kind": "practice"},
-        save=lambda d: services.practice_save(organization=request.organization, data=d,
-                                              practice=practice),
-        success=lambda _: _url("practice_list", request))
+        request,
+        form,
+        title=f"Edit {practice}" if practice else "New practice",
+        back=_url("practice_list", request),
+        extra={"history_obj": practice, "history_kind": "practice"},
+        save=lambda d: services.practice_save(
+            organization=request.organization, data=d, practice=practice
+        ),
+        success=lambda _: _url("practice_list", request),
+    )
 
 
 @org_view("physician.view")
@@ -368,26 +522,48 @@ def physician_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     if own is not None:
         physicians = physicians.filter(pk=own.pk)
     if q:
-        physicians = physicians.filter(Q(last_name__icontains=q) | Q(first_name__icontains=q)
-                                       | Q(npi__startswith=q) | Q(specialty__icontains=q))
+        physicians = physicians.filter(
+            Q(last_name__icontains=q)
+            | Q(first_name__icontains=q)
+            | Q(npi__startswith=q)
+            | Q(specialty__icontains=q)
+        )
     if request.GET.get("export") == "csv":
-        return csv_response("physicians.csv", ["id", "npi", "last name", "first name",
-                                               "specialty", "practice", "email"],
-                            [[p.pk, p.npi, p.last_name, p.first_name, p.specialty,
-                              p.practice.name if p.practice else "", p.email]
-                             for p in physicians])
-    return render(request, "agreements/physician_list.html",
-                  {"page": _paginate(request, physicians), "q": q})
+        return csv_response(
+            "physicians.csv",
+            ["id", "npi", "last name", "first name", "specialty", "practice", "email"],
+            [
+                [
+                    p.pk,
+                    p.npi,
+                    p.last_name,
+                    p.first_name,
+                    p.specialty,
+                    p.practice.name if p.practice else "",
+                    p.email,
+                ]
+                for p in physicians
+            ],
+        )
+    return render(
+        request, "agreements/physician_list.html", {"page": _paginate(request, physicians), "q": q}
+    )
 
 
 @org_view("physician.view")
 def physician_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
-    physician = get_checked(request, Physician.objects.select_related("practice"), pk,
-                            "physician.view")
-    return render(request, "agreements/physician_detail.html", {
-        "physician": physician,
-        "participations": physician.participations.select_related("agreement"),
-        "timesheets": physician.timesheets.select_related("agreement")[:24]})
+    physician = get_checked(
+        request, Physician.objects.select_related("practice"), pk, "physician.view"
+    )
+    return render(
+        request,
+        "agreements/physician_detail.html",
+        {
+            "physician": physician,
+            "participations": physician.participations.select_related("agreement"),
+            "timesheets": physician.timesheets.select_related("agreement")[:24],
+        },
+    )
 
 
 @org_view("physician.edit")
@@ -395,43 +571,59 @@ def physician_form(request: OrgRequest, org_slug: str, pk: int | None = None) ->
     physician = get_checked(request, Physician, pk, "physician.edit") if pk else None
     form = f.PhysicianForm(request.POST or None, instance=copy.copy(physician))
     return _form_page(
-        request, form, title=f"Edit {physician}" if physician else "New physician",
+        request,
+        form,
+        title=f"Edit {physician}" if physician else "New physician",
         back=_url("physician_list", request),
-        save=lambda d: services.physician_save(organization=request.organization, data=d,
-                                               physician=physician),
-        success=lambda p: _url("physician_detail", request, p.pk))
+        save=lambda d: services.physician_save(
+            organization=request.organization, data=d, physician=physician
+        ),
+        success=lambda p: _url("physician_detail", request, p.pk),
+    )
 
 
 # --- participation, FMV, duties --------------------------------------------------------------
 
+
 @org_view("agreement.edit")
-def participation_form(request: HttpRequest, org_slug: str, pk: int | None = None,
-                       agreement_pk: int | None = None) -> HttpResponse:
+def participation_form(
+    request: HttpRequest, org_slug: str, pk: int | None = None, agreement_pk: int | None = None
+) -> HttpResponse:
     participation = get_checked(request, Participation, pk, "agreement.edit") if pk else None
-    agreement = participation.agreement if participation else get_checked(
-        request, Agreement, agreement_pk, "agreement.edit")
+    agreement = (
+        participation.agreement
+        if participation
+        else get_checked(request, Agreement, agreement_pk, "agreement.edit")
+    )
     form = f.ParticipationForm(request.POST or None, instance=copy.copy(participation))
     return _form_page(
-        request, form, title=f"Participation in {agreement}",
+        request,
+        form,
+        title=f"Participation in {agreement}",
         back=_url("agreement_detail", request, agreement.pk),
         intro="A physician may take part in several agreements. Record a voluntary leave or a "
-              "termination (with its reason, and whether it was for cause) here.",
-        save=lambda d: services.participation_save(agreement=agreement, data=d,
-                                                   participation=participation),
-        success=lambda _: _url("agreement_detail", request, agreement.pk))
+        "termination (with its reason, and whether it was for cause) here.",
+        save=lambda d: services.participation_save(
+            agreement=agreement, data=d, participation=participation
+        ),
+        success=lambda _: _url("agreement_detail", request, agreement.pk),
+    )
 
 
 @org_view("fmv.edit")
-def fmv_form(request: HttpRequest, org_slug: str, pk: int | None = None,
-             agreement_pk: int | None = None) -> HttpResponse:
+def fmv_form(
+    request: HttpRequest, org_slug: str, pk: int | None = None, agreement_pk: int | None = None
+) -> HttpResponse:
     opinion = get_checked(request, FMVOpinion, pk, "fmv.edit") if pk else None
-    agreement = opinion.agreement if opinion else get_checked(request, Agreement, agreement_pk,
-                                                              "agreement.view")
+    agreement = (
+        opinion.agreement
+        if opinion
+        else get_checked(request, Agreement, agreement_pk, "agreement.view")
+    )
     form = f.FMVOpinionForm(request.POST or None, instance=copy.copy(opinion))
 
     def save(data: dict) -> FMVOpinion:
-        saved, warnings = services.fmv_opinion_save(agreement=agreement, data=data,
-                                                    opinion=opinion)
+        saved, warnings = services.fmv_opinion_save(agreement=agreement, data=data, opinion=opinion)
         for warning in warnings:
             messages.warning(request, warning)
         return saved
@@ -440,63 +632,97 @@ def fmv_form(request: HttpRequest, org_slug: str, pk: int | None = None,
     if not back.startswith("/"):
         back = _url("agreement_detail", request, agreement.pk)
     return _form_page(
-        request, form, title=f"FMV opinion for {agreement}", back=back, save=save,
+        request,
+        form,
+        title=f"FMV opinion for {agreement}",
+        back=back,
+        save=save,
         intro="Fixed + maximum incentive may not exceed the total maximum; an hourly rate "
-              "above the 75th percentile needs a written justification.",
-        success=lambda _: back)
+        "above the 75th percentile needs a written justification.",
+        success=lambda _: back,
+    )
 
 
 @org_view("agreement.edit")
-def duty_form(request: HttpRequest, org_slug: str, pk: int | None = None,
-              agreement_pk: int | None = None) -> HttpResponse:
+def duty_form(
+    request: HttpRequest, org_slug: str, pk: int | None = None, agreement_pk: int | None = None
+) -> HttpResponse:
     duty = get_checked(request, ManagementDuty, pk, "agreement.edit") if pk else None
-    agreement = duty.agreement if duty else get_checked(request, Agreement, agreement_pk,
-                                                        "agreement.edit")
+    agreement = (
+        duty.agreement if duty else get_checked(request, Agreement, agreement_pk, "agreement.edit")
+    )
     form = f.DutyForm(request.POST or None, instance=copy.copy(duty))
     back = _url("agreement_setup", request, agreement.pk, "duties")
-    return _form_page(request, form, title=f"Management duty of {agreement}", back=back,
-                      save=lambda d: services.duty_save(agreement=agreement, data=d, duty=duty),
-                      success=lambda _: back)
+    return _form_page(
+        request,
+        form,
+        title=f"Management duty of {agreement}",
+        back=back,
+        save=lambda d: services.duty_save(agreement=agreement, data=d, duty=duty),
+        success=lambda _: back,
+    )
 
 
 # --- time sheets -----------------------------------------------------------------------------
+
 
 @org_view("timelog.view")
 def timesheet_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     status = request.GET.get("status", "")
     q = request.GET.get("q", "").strip()
-    sheets = TimeSheet.objects.select_related("agreement", "physician").prefetch_related(
-        "entries")
+    sheets = TimeSheet.objects.select_related("agreement", "physician").prefetch_related("entries")
     own = _own_physician(request)
     if own is not None:
         sheets = sheets.filter(physician=own)
     if status:
         sheets = sheets.filter(status=status)
     if q:
-        sheets = sheets.filter(Q(physician__last_name__icontains=q)
-                               | Q(agreement__name__icontains=q))
+        sheets = sheets.filter(
+            Q(physician__last_name__icontains=q) | Q(agreement__name__icontains=q)
+        )
     if request.GET.get("export") == "csv":
-        return csv_response("timesheets.csv", ["id", "agreement", "physician", "npi", "month",
-                                               "status", "hours"],
-                            [[s.pk, s.agreement.name, s.physician.full_name, s.physician.npi,
-                              f"{s.month:%Y-%m}", s.get_status_display(),
-                              sum((e.hours for e in s.entries.all()), start=0)]
-                             for s in sheets])
-    return render(request, "agreements/timesheet_list.html", {
-        "page": _paginate(request, sheets), "status": status, "q": q,
-        "statuses": TimeSheetStatus.choices})
+        return csv_response(
+            "timesheets.csv",
+            ["id", "agreement", "physician", "npi", "month", "status", "hours"],
+            [
+                [
+                    s.pk,
+                    s.agreement.name,
+                    s.physician.full_name,
+                    s.physician.npi,
+                    f"{s.month:%Y-%m}",
+                    s.get_status_display(),
+                    sum((e.hours for e in s.entries.all()), start=0),
+                ]
+                for s in sheets
+            ],
+        )
+    return render(
+        request,
+        "agreements/timesheet_list.html",
+        {
+            "page": _paginate(request, sheets),
+            "status": status,
+            "q": q,
+            "statuses": TimeSheetStatus.choices,
+        },
+    )
 
 
-TIMESHEET_ACTIONS = {"submit": "timelog.edit", "approve": "timelog.approve",
-                     "return": "timelog.approve"}
+TIMESHEET_ACTIONS = {
+    "submit": "timelog.edit",
+    "approve": "timelog.approve",
+    "return": "timelog.approve",
+}
 
 
 # POST needs at least ``timelog.edit`` (a physician submits their own sheet); approving and
 # returning need ``timelog.approve`` on top, checked per action below.
 @org_view("timelog.view", post="timelog.edit")
 def timesheet_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
-    sheet = get_checked(request, TimeSheet.objects.select_related("agreement", "physician"), pk,
-                        "timelog.view")
+    sheet = get_checked(
+        request, TimeSheet.objects.select_related("agreement", "physician"), pk, "timelog.view"
+    )
     form = f.ReviewForm(request.POST or None)
     if request.method == "POST":
         action = request.POST.get("action", "")
@@ -506,28 +732,41 @@ def timesheet_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
         get_checked(request, TimeSheet, pk, TIMESHEET_ACTIONS[action])
         try:
             if action == "submit":
-                services.timesheet_submit(timesheet=sheet, user=request.user,
-                                          acting_physician=_own_physician(request))
+                services.timesheet_submit(
+                    timesheet=sheet, user=request.user, acting_physician=_own_physician(request)
+                )
             elif action == "approve":
-                services.timesheet_approve(timesheet=sheet, user=request.user,
-                                           note=request.POST.get("note", ""))
+                services.timesheet_approve(
+                    timesheet=sheet, user=request.user, note=request.POST.get("note", "")
+                )
             else:
-                services.timesheet_return(timesheet=sheet, user=request.user,
-                                          note=request.POST.get("note", ""))
+                services.timesheet_return(
+                    timesheet=sheet, user=request.user, note=request.POST.get("note", "")
+                )
         except ValidationError as exc:
             for errors in exc.message_dict.values():
                 for message in errors:
                     messages.error(request, message)
         else:
-            messages.success(request, f"Time sheet {action}ed." if action != "submit"
-                             else "Time sheet submitted.")
+            messages.success(
+                request,
+                f"Time sheet {action}ed." if action != "submit" else "Time sheet submitted.",
+            )
         return redirect(_url("timesheet_detail", request, pk))
-    return render(request, "agreements/timesheet_detail.html", {
-        "sheet": sheet, "entries": sheet.entries.select_related("duty"), "form": form,
-        "total": sum((e.hours for e in sheet.entries.all()), start=0)})
+    return render(
+        request,
+        "agreements/timesheet_detail.html",
+        {
+            "sheet": sheet,
+            "entries": sheet.entries.select_related("duty"),
+            "form": form,
+            "total": sum((e.hours for e in sheet.entries.all()), start=0),
+        },
+    )
 
 
 # --- committee -------------------------------------------------------------------------------
+
 
 @org_view("committee.view")
 def committee_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
@@ -540,27 +779,45 @@ def committee_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> Ht
         if own is not None:
             rows = [r for r in rows if r.physician.pk == own.pk]
         attendance.append((year, rows))
-    return render(request, "agreements/committee_list.html", {
-        "agreement": agreement, "attendance": attendance,
-        "meetings": agreement.committee_meetings.prefetch_related("physicians_present")})
+    return render(
+        request,
+        "agreements/committee_list.html",
+        {
+            "agreement": agreement,
+            "attendance": attendance,
+            "meetings": agreement.committee_meetings.prefetch_related("physicians_present"),
+        },
+    )
 
 
 @org_view("committee.edit")
-def committee_form(request: HttpRequest, org_slug: str, pk: int | None = None,
-                   agreement_pk: int | None = None) -> HttpResponse:
+def committee_form(
+    request: HttpRequest, org_slug: str, pk: int | None = None, agreement_pk: int | None = None
+) -> HttpResponse:
     meeting = get_checked(request, CommitteeMeeting, pk, "committee.edit") if pk else None
-    agreement = meeting.agreement if meeting else get_checked(request, Agreement, agreement_pk,
-                                                              "committee.view")
-    form = f.CommitteeMeetingForm(request.POST or None, instance=copy.copy(meeting),
-                                  agreement=agreement)
+    agreement = (
+        meeting.agreement
+        if meeting
+        else get_checked(request, Agreement, agreement_pk, "committee.view")
+    )
+    form = f.CommitteeMeetingForm(
+        request.POST or None, instance=copy.copy(meeting), agreement=agreement
+    )
     back = _url("committee_list", request, agreement.pk)
-    return _form_page(request, form, title=f"Committee meeting · {agreement}", back=back,
-                      save=lambda d: services.committee_meeting_save(agreement=agreement,
-                                                                     data=d, meeting=meeting),
-                      success=lambda _: back)
+    return _form_page(
+        request,
+        form,
+        title=f"Committee meeting · {agreement}",
+        back=back,
+        save=lambda d: services.committee_meeting_save(
+            agreement=agreement, data=d, meeting=meeting
+        ),
+        success=lambda _: back,
+    )
 
 
 # --- compliance ------------------------------------------------------------------------------
+
 
 @org_view("flag.view")
 def flag_list(request: HttpRequest, org_slug: str) -> HttpResponse:
@@ -574,15 +831,41 @@ def flag_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     if q:
         flags = flags.filter(Q(message__icontains=q) | Q(kind__icontains=q))
     if request.GET.get("export") == "csv":
-        return csv_response("compliance-flags.csv", [
-            "id", "kind", "severity", "blocking", "agreement", "message", "opened",
-            "resolved", "resolved by", "note"], [
-            [x.pk, x.kind, x.severity, x.blocking, x.agreement.name if x.agreement else "",
-             x.message, x.opened_at.isoformat(), x.resolved_at.isoformat() if x.resolved_at
-             else "", x.resolved_by or ("system" if x.auto_cleared else ""),
-             x.resolution_note] for x in flags])
-    return render(request, "agreements/flag_list.html", {
-        "page": _paginate(request, flags), "state": state, "q": q})
+        return csv_response(
+            "compliance-flags.csv",
+            [
+                "id",
+                "kind",
+                "severity",
+                "blocking",
+                "agreement",
+                "message",
+                "opened",
+                "resolved",
+                "resolved by",
+                "note",
+            ],
+            [
+                [
+                    x.pk,
+                    x.kind,
+                    x.severity,
+                    x.blocking,
+                    x.agreement.name if x.agreement else "",
+                    x.message,
+                    x.opened_at.isoformat(),
+                    x.resolved_at.isoformat() if x.resolved_at else "",
+                    x.resolved_by or ("system" if x.auto_cleared else ""),
+                    x.resolution_note,
+                ]
+                for x in flags
+            ],
+        )
+    return render(
+        request,
+        "agreements/flag_list.html",
+        {"page": _paginate(request, flags), "state": state, "q": q},
+    )
 
 
 @org_view("flag.view", post="flag.resolve")
@@ -591,11 +874,18 @@ def flag_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     form = f.ResolveForm(request.POST or None, instance=copy.copy(flag))
     if request.method == "POST":
         get_checked(request, ComplianceFlag, pk, "flag.resolve")
-        return _form_page(request, form, title=str(flag), back="",
-                          save=lambda d: services.flag_resolve(
-                              flag=flag, user=request.user, note=d["resolution_note"]),
-                          success=lambda _: _url("flag_detail", request, pk),
-                          template="agreements/flag_detail.html", extra={"flag": flag})
+        return _form_page(
+            request,
+            form,
+            title=str(flag),
+            back="",
+            save=lambda d: services.flag_resolve(
+                flag=flag, user=request.user, note=d["resolution_note"]
+            ),
+            success=lambda _: _url("flag_detail", request, pk),
+            template="agreements/flag_detail.html",
+            extra={"flag": flag},
+        )
     return render(request, "agreements/flag_detail.html", {"flag": flag, "form": form})
 
 
@@ -603,31 +893,47 @@ def flag_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
 @require_POST
 def compliance_scan_now(request: OrgRequest, org_slug: str) -> HttpResponse:
     result = services.compliance_scan(organization=request.organization)
-    messages.success(request, f"Scan finished: {len(result.raised)} new, {result.updated} still "
-                              f"open, {result.cleared} cleared.")
+    messages.success(
+        request,
+        f"Scan finished: {len(result.raised)} new, {result.updated} still "
+        f"open, {result.cleared} cleared.",
+    )
     return redirect(_url("flag_list", request))
 
 
 # --- documents -------------------------------------------------------------------------------
+
 
 @org_view("document.upload")
 def document_upload(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = get_checked(request, Agreement, agreement_pk, "document.upload")
     form = f.DocumentForm(request.POST or None, request.FILES or None)
     return _form_page(
-        request, form, title=f"Upload a document · {agreement}",
-        back=_url("agreement_detail", request, agreement.pk), extra={"multipart": True},
-        save=lambda d: services.document_upload(agreement=agreement, kind=d["kind"],
-                                                title=d["title"], upload=d["file"],
-                                                user=request.user),
-        success=lambda _: _url("agreement_detail", request, agreement.pk) + "#documents")
+        request,
+        form,
+        title=f"Upload a document · {agreement}",
+        back=_url("agreement_detail", request, agreement.pk),
+        extra={"multipart": True},
+        save=lambda d: services.document_upload(
+            agreement=agreement,
+            kind=d["kind"],
+            title=d["title"],
+            upload=d["file"],
+            user=request.user,
+        ),
+        success=lambda _: _url("agreement_detail", request, agreement.pk) + "#documents",
+    )
 
 
 @org_view("document.view")
 def document_download(request: HttpRequest, org_slug: str, pk: int) -> FileResponse:
     document = get_checked(request, AgreementDocument, pk, "document.view")
-    response = FileResponse(document.file.open("rb"), as_attachment=True,
-                            filename=document.original_name, content_type="application/pdf")
+    response = FileResponse(
+        document.file.open("rb"),
+        as_attachment=True,
+        filename=document.original_name,
+        content_type="application/pdf",
+    )
     response["X-Content-SHA256"] = document.sha256
     response["Cache-Control"] = "private, no-store"
     return response
@@ -635,36 +941,59 @@ def document_download(request: HttpRequest, org_slug: str, pk: int) -> FileRespo
 
 # --- milestones ------------------------------------------------------------------------------
 
+
 @org_view("agreement.view", post="agreement.edit")
 def milestone_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = get_checked(request, Agreement, agreement_pk, "agreement.view")
     form = f.PlanForm(request.POST or None)
     if request.method == "POST":
         get_checked(request, Agreement, agreement_pk, "agreement.edit")
-        return _form_page(request, form, title="Timeline", back="",
-                          save=lambda d: services.milestones_generate(agreement=agreement,
-                                                                      start=d["start"]),
-                          success=lambda _: _url("milestone_list", request, agreement.pk),
-                          template="agreements/milestone_list.html",
-                          extra={"agreement": agreement, "milestones": agreement.milestones.all(),
-                                 "today": timezone.localdate()})
-    return render(request, "agreements/milestone_list.html", {
-        "agreement": agreement, "milestones": agreement.milestones.all(), "form": form,
-        "today": timezone.localdate()})
+        return _form_page(
+            request,
+            form,
+            title="Timeline",
+            back="",
+            save=lambda d: services.milestones_generate(agreement=agreement, start=d["start"]),
+            success=lambda _: _url("milestone_list", request, agreement.pk),
+            template="agreements/milestone_list.html",
+            extra={
+                "agreement": agreement,
+                "milestones": agreement.milestones.all(),
+                "today": timezone.localdate(),
+            },
+        )
+    return render(
+        request,
+        "agreements/milestone_list.html",
+        {
+            "agreement": agreement,
+            "milestones": agreement.milestones.all(),
+            "form": form,
+            "today": timezone.localdate(),
+        },
+    )
 
 
 @org_view("agreement.edit")
-def milestone_form(request: HttpRequest, org_slug: str, pk: int | None = None,
-                   agreement_pk: int | None = None) -> HttpResponse:
+def milestone_form(
+    request: HttpRequest, org_slug: str, pk: int | None = None, agreement_pk: int | None = None
+) -> HttpResponse:
     milestone = get_checked(request, Milestone, pk, "agreement.edit") if pk else None
-    agreement = milestone.agreement if milestone else get_checked(request, Agreement,
-                                                                  agreement_pk, "agreement.edit")
+    agreement = (
+        milestone.agreement
+        if milestone
+        else get_checked(request, Agreement, agreement_pk, "agreement.edit")
+    )
     form = f.MilestoneForm(request.POST or None, instance=copy.copy(milestone))
     back = _url("milestone_list", request, agreement.pk)
-    return _form_page(request, form, title=f"Milestone · {agreement}", back=back,
-                      save=lambda d: services.milestone_save(agreement=agreement, data=d,
-                                                             milestone=milestone),
-                      success=lambda _: back)
+    return _form_page(
+        request,
+        form,
+        title=f"Milestone · {agreement}",
+        back=back,
+        save=lambda d: services.milestone_save(agreement=agreement, data=d, milestone=milestone),
+        success=lambda _: back,
+    )
 
 
 # --- history ---------------------------------------------------------------------------------

@@ -35,8 +35,13 @@ def _ensure_database(url: str) -> None:
 
     parts = urlparse(url)
     name = parts.path.lstrip("/")
-    admin = psycopg2.connect(host=parts.hostname, port=parts.port or 5432,
-                             user=parts.username, password=parts.password, dbname="postgres")
+    admin = psycopg2.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname="postgres",
+    )
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
@@ -58,26 +63,36 @@ def _generate(path: Path, rows: int) -> None:
     def yes(p: float):  # type: ignore[no-untyped-def]
         return np.where(rng.random(rows) < p, "true", "false")
 
-    frame = pd.DataFrame({
-        "case_id": np.char.add("ENC", np.arange(rows).astype(str)),
-        "age": rng.integers(15, 96, rows),
-        "procedure": rng.choice(["TKA", "THA", "PCI", "CABG", "OTHER"], rows),
-        "admission_type": rng.choice(["elective", "urgent", "emergency"], rows,
-                                     p=[.7, .2, .1]),
-        "discharge_date": discharge.astype(str),
-        "discharge_disposition": rng.choice(["home", "snf", "expired"], rows, p=[.8, .19, .01]),
-        "length_of_stay_days": rng.gamma(2.0, 1.1, rows).round(1),
-        "comfort_care_only": yes(.02), "anticoagulated_on_admission": yes(.05),
-        "prophylaxis_by_pod1": yes(.93),
-        "medical_reason_no_prophylaxis": np.where(rng.random(rows) < .03, "bleeding risk", ""),
-        "infection_present_at_surgery": yes(.01), "ssi_within_90_days": yes(.012),
-        "readmit_date": readmit_text, "planned_readmission": yes(.02),
-        "survey_returned": yes(.3), "overall_rating": rng.integers(0, 11, rows),
-        "stemi": yes(.05), "primary_pci": yes(.6),
-        "non_system_delay_reason": np.where(rng.random(rows) < .02, "consent", ""),
-        "arrival_date": discharge.astype(str),
-        "door_to_balloon_minutes": rng.integers(30, 180, rows),
-    })
+    frame = pd.DataFrame(
+        {
+            "case_id": np.char.add("ENC", np.arange(rows).astype(str)),
+            "age": rng.integers(15, 96, rows),
+            "procedure": rng.choice(["TKA", "THA", "PCI", "CABG", "OTHER"], rows),
+            "admission_type": rng.choice(
+                ["elective", "urgent", "emergency"], rows, p=[0.7, 0.2, 0.1]
+            ),
+            "discharge_date": discharge.astype(str),
+            "discharge_disposition": rng.choice(
+                ["home", "snf", "expired"], rows, p=[0.8, 0.19, 0.01]
+            ),
+            "length_of_stay_days": rng.gamma(2.0, 1.1, rows).round(1),
+            "comfort_care_only": yes(0.02),
+            "anticoagulated_on_admission": yes(0.05),
+            "prophylaxis_by_pod1": yes(0.93),
+            "medical_reason_no_prophylaxis": np.where(rng.random(rows) < 0.03, "bleeding risk", ""),
+            "infection_present_at_surgery": yes(0.01),
+            "ssi_within_90_days": yes(0.012),
+            "readmit_date": readmit_text,
+            "planned_readmission": yes(0.02),
+            "survey_returned": yes(0.3),
+            "overall_rating": rng.integers(0, 11, rows),
+            "stemi": yes(0.05),
+            "primary_pci": yes(0.6),
+            "non_system_delay_reason": np.where(rng.random(rows) < 0.02, "consent", ""),
+            "arrival_date": discharge.astype(str),
+            "door_to_balloon_minutes": rng.integers(30, 180, rows),
+        }
+    )
     frame.to_csv(path, index=False)
 
 
@@ -113,26 +128,42 @@ def main() -> None:
     path = workdir / "cases.csv"
     t = time.perf_counter()
     _generate(path, args.rows)
-    print(f"generated {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) in "
-          f"{time.perf_counter() - t:.1f} s on {connection.vendor}")
+    print(
+        f"generated {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) in "
+        f"{time.perf_counter() - t:.1f} s on {connection.vendor}"
+    )
 
     with scopes_disabled():
         org, _ = Organization.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
         practice, _ = Practice.objects.get_or_create(organization=org, name="Bench practice")
         agreement = Agreement.objects.create(
-            organization=org, kind="co_management", name=f"Bench {time.time()}",
-            practice=practice, service_line="orthopedics", term_start=dt.date(2025, 1, 1),
-            term_end=dt.date(2026, 12, 31))
-        terms = AgreementTerms.objects.create(organization=org, agreement=agreement,
-                                              effective_from=dt.date(2025, 1, 1),
-                                              incentive_pool=Decimal("400000.00"))
-        year = ProgrammeYear.objects.create(organization=org, agreement=agreement, number=1,
-                                            start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31))
+            organization=org,
+            kind="co_management",
+            name=f"Bench {time.time()}",
+            practice=practice,
+            service_line="orthopedics",
+            term_start=dt.date(2025, 1, 1),
+            term_end=dt.date(2026, 12, 31),
+        )
+        terms = AgreementTerms.objects.create(
+            organization=org,
+            agreement=agreement,
+            effective_from=dt.date(2025, 1, 1),
+            incentive_pool=Decimal("400000.00"),
+        )
+        year = ProgrammeYear.objects.create(
+            organization=org,
+            agreement=agreement,
+            number=1,
+            start=dt.date(2025, 1, 1),
+            end=dt.date(2025, 12, 31),
+        )
         templates = list(IndicatorTemplate.objects.order_by("key"))
         for i in range(10):
             template = templates[i % len(templates)]
-            services.definition_from_template(template=template, terms=terms,
-                                              weight=Decimal(10), key=f"{template.key}_{i}")
+            services.definition_from_template(
+                template=template, terms=terms, weight=Decimal(10), key=f"{template.key}_{i}"
+            )
         data = path.read_bytes()
 
         t = time.perf_counter()
@@ -140,8 +171,13 @@ def main() -> None:
         plain = time.perf_counter() - t
 
         case_import = services.case_import_create(
-            agreement=agreement, programme_year=year, period=periods_for_year(
-                programme_year=year)[0], data=data, filename="cases.csv", user=None)
+            agreement=agreement,
+            programme_year=year,
+            period=periods_for_year(programme_year=year)[0],
+            data=data,
+            filename="cases.csv",
+            user=None,
+        )
         outcome = services.case_import_apply(case_import=case_import)
         stored = CaseMembership.objects.filter(case_import=case_import).count()
         timings = outcome.timings
@@ -155,8 +191,10 @@ def main() -> None:
     print(f"evaluate (10 indicators)  {timings['evaluate']:6.2f} s   target < 2 s")
     print(f"store ({stored:,} rows)  {timings['store']:6.2f} s")
     print(f"total                     {timings['total']:6.2f} s   target < 10 s")
-    print(f"plain pandas.read_csv     {plain:6.2f} s   whole / read_csv = "
-          f"{timings['total'] / plain:.1f}×")
+    print(
+        f"plain pandas.read_csv     {plain:6.2f} s   whole / read_csv = "
+        f"{timings['total'] / plain:.1f}×"
+    )
     scores = {r.definition.key: (str(r.display_value), r.case_count) for r in outcome.results}
     print("scores:", scores)
     _ = casefile  # the pipeline's module, imported for readers following the stages

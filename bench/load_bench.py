@@ -53,8 +53,14 @@ def _free_port() -> int:
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env,
-                            check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        [PYTHON, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return result.stdout
 
 
@@ -67,10 +73,12 @@ def _login(base: str) -> urllib.request.OpenerDirector:
     opener = _opener()
     page = opener.open(base + "/account/login/", timeout=30).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    data = urllib.parse.urlencode({"username": EMAIL, "password": PASSWORD,
-                                   "csrfmiddlewaretoken": token}).encode()
-    request = urllib.request.Request(base + "/account/login/", data=data,
-                                     headers={"Referer": base + "/account/login/"})
+    data = urllib.parse.urlencode(
+        {"username": EMAIL, "password": PASSWORD, "csrfmiddlewaretoken": token}
+    ).encode()
+    request = urllib.request.Request(
+        base + "/account/login/", data=data, headers={"Referer": base + "/account/login/"}
+    )
     response = opener.open(request, timeout=30)
     if "/account/login/" in response.url:
         raise RuntimeError("sign-in failed")
@@ -100,55 +108,96 @@ def main() -> None:
     parser.add_argument("--agreements", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url", default="")
-    parser.add_argument("--warmup", type=float, default=10,
-                        help="seconds of the same load, not counted, before measuring")
-    parser.add_argument("--think-time", type=float, default=0.0,
-                        help="also run with each user pausing this long between requests")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=10,
+        help="seconds of the same load, not counted, before measuring",
+    )
+    parser.add_argument(
+        "--think-time",
+        type=float,
+        default=0.0,
+        help="also run with each user pausing this long between requests",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="comanage-load-"))
     for sub in ("broker/queue", "broker/control", "cache", "media", "static"):
         (workdir / "var" / sub).mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
-        "DATABASE_URL": args.database_url or f"sqlite:///{workdir / 'load.sqlite3'}",
-        "COMANAGE_VAR_DIR": str(workdir / "var"), "DEBUG": "false", "REQUIRE_2FA": "false",
-        "CELERY_TASK_ALWAYS_EAGER": "true",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
+            "DATABASE_URL": args.database_url or f"sqlite:///{workdir / 'load.sqlite3'}",
+            "COMANAGE_VAR_DIR": str(workdir / "var"),
+            "DEBUG": "false",
+            "REQUIRE_2FA": "false",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+        }
+    )
     started = time.time()
     print(f"building the database in {workdir} …", flush=True)
     _manage(env, "migrate", "--noinput", "-v0")
     _manage(env, "seed_demo")
     print(_manage(env, "scale_demo", "--agreements", str(args.agreements)).strip(), flush=True)
-    ids = _manage(env, "shell", "-c", (
-        "from django_scopes import scopes_disabled\n"
-        "from agreements.models import Agreement, ProgrammeYear\n"
-        "with scopes_disabled():\n"
-        "    qs = Agreement.objects.filter(organization__slug='riverside')\n"
-        "    print('COUNTS', qs.count(), ProgrammeYear.objects.filter(agreement__in=qs).count())\n"
-        "    print('PKS', *qs.values_list('pk', flat=True))")).split("\n")
+    ids = _manage(
+        env,
+        "shell",
+        "-c",
+        (
+            "from django_scopes import scopes_disabled\n"
+            "from agreements.models import Agreement, ProgrammeYear\n"
+            "with scopes_disabled():\n"
+            "    qs = Agreement.objects.filter(organization__slug='riverside')\n"
+            "    print('COUNTS', qs.count(),\n"
+            "          ProgrammeYear.objects.filter(agreement__in=qs).count())\n"
+            "    print('PKS', *qs.values_list('pk', flat=True))"
+        ),
+    ).split("\n")
     counts = next(line for line in ids if line.startswith("COUNTS ")).split()[1:]
     pks = [int(x) for x in next(line for line in ids if line.startswith("PKS ")).split()[1:]]
-    print(f"data: {counts[0]} agreements, {counts[1]} programme years "
-          f"({time.time() - started:.0f} s to build)", flush=True)
+    print(
+        f"data: {counts[0]} agreements, {counts[1]} programme years "
+        f"({time.time() - started:.0f} s to build)",
+        flush=True,
+    )
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(workdir / "gunicorn.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "comanage.wsgi", "--workers", str(args.workers),
-         "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "comanage.wsgi",
+            "--workers",
+            str(args.workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "-",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait(base)
         sessions = [_login(base) for _ in range(args.users)]
         pages = {
             "executive dashboard": lambda: "/o/riverside/dashboard/",
-            "executive agreement page": lambda: f"/o/riverside/dashboard/agreements/"
-                                                f"{random.choice(pks)}/",  # noqa: S311
-            "agreement page (agreements app)": lambda: f"/o/riverside/agreements/"
-                                                       f"{random.choice(pks)}/",  # noqa: S311
+            "executive agreement page": lambda: (
+                f"/o/riverside/dashboard/agreements/{random.choice(pks)}/"
+            ),  # noqa: S311
+            "agreement page (agreements app)": lambda: (
+                f"/o/riverside/agreements/{random.choice(pks)}/"
+            ),  # noqa: S311
         }
 
         def run(think_time: float, *, seconds: float, report: bool = True) -> None:
@@ -190,27 +239,37 @@ def main() -> None:
             wall = time.time() - t_start
             if not report:
                 done = sum(len(v) for v in results.values())
-                print(f"\nwarm-up: {done} requests in {wall:.1f} s, not counted (every "
-                      f"agreement's pages rendered once per worker, as by a day's first users)"
-                      + (f"; errors: {len(errors)}" if errors else ""))
+                print(
+                    f"\nwarm-up: {done} requests in {wall:.1f} s, not counted (every "
+                    f"agreement's pages rendered once per worker, as by a day's first users)"
+                    + (f"; errors: {len(errors)}" if errors else "")
+                )
                 return
-            print(f"\n{args.users} concurrent users for {wall:.1f} s, gunicorn {args.workers} "
-                  f"workers, {env['DATABASE_URL'].split(':')[0]}, think time {think_time:g} s")
-            print(f"{'page':34} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
-                  f"{'max ms':>8}")
+            print(
+                f"\n{args.users} concurrent users for {wall:.1f} s, gunicorn {args.workers} "
+                f"workers, {env['DATABASE_URL'].split(':')[0]}, think time {think_time:g} s"
+            )
+            print(
+                f"{'page':34} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
+                f"{'max ms':>8}"
+            )
             everything: list[float] = []
             for name, values in results.items():
                 everything += values
                 if values:
-                    print(f"{name:34} {len(values):8d} {len(values) / wall:7.1f} "
-                          f"{statistics.median(values):8.1f} {_pct(values, .95):8.1f} "
-                          f"{max(values):8.1f}")
+                    print(
+                        f"{name:34} {len(values):8d} {len(values) / wall:7.1f} "
+                        f"{statistics.median(values):8.1f} {_pct(values, 0.95):8.1f} "
+                        f"{max(values):8.1f}"
+                    )
             if everything:
-                print(f"{'all':34} {len(everything):8d} {len(everything) / wall:7.1f} "
-                      f"{statistics.median(everything):8.1f} {_pct(everything, .95):8.1f} "
-                      f"{max(everything):8.1f}")
-                verdict = "meets" if _pct(everything, .95) < 150 else "misses"
-                print(f"p95 {_pct(everything, .95):.1f} ms {verdict} the 150 ms target")
+                print(
+                    f"{'all':34} {len(everything):8d} {len(everything) / wall:7.1f} "
+                    f"{statistics.median(everything):8.1f} {_pct(everything, 0.95):8.1f} "
+                    f"{max(everything):8.1f}"
+                )
+                verdict = "meets" if _pct(everything, 0.95) < 150 else "misses"
+                print(f"p95 {_pct(everything, 0.95):.1f} ms {verdict} the 150 ms target")
             print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
 
         run(0.0, seconds=args.warmup, report=False)

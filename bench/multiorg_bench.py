@@ -59,11 +59,30 @@ def _workers_start(count: int, env: dict[str, str], logdir: Path) -> list[subpro
     processes = []
     for n in range(count):
         log = open(logdir / f"worker-{n}.log", "wb")  # noqa: SIM115 - closed with the process
-        processes.append(subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "celery", "-A", "comanage", "worker", "--loglevel", "WARNING",
-             "--concurrency", "1", "--without-gossip", "--without-mingle",
-             "-n", f"bench{n}-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+        processes.append(
+            subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "comanage",
+                    "worker",
+                    "--loglevel",
+                    "WARNING",
+                    "--concurrency",
+                    "1",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "-n",
+                    f"bench{n}-{os.getpid()}@%h",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         replies = app.control.ping(timeout=2.0) or []
@@ -93,8 +112,9 @@ def _wait(job_ids: list[int]) -> None:
     from comanage.core.models import Job, JobStatus
 
     with scopes_disabled():
-        while Job.objects.filter(pk__in=job_ids,
-                                 status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
+        while Job.objects.filter(
+            pk__in=job_ids, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+        ).exists():
             time.sleep(0.5)
 
 
@@ -110,31 +130,66 @@ def _organization(label: str, npis: list[str]):  # type: ignore[no-untyped-def]
     with scope(organization=org):
         practice = am.Practice.objects.create(organization=org, name="Cardiology")
         agreement = am.Agreement.objects.create(
-            organization=org, kind=am.AgreementKind.SHARED_SAVINGS, name="Programme",
-            practice=practice, service_line=am.ServiceLine.CARDIOVASCULAR,
-            term_start=dt.date(2025, 1, 1), term_end=dt.date(2025, 12, 31))
-        am.AgreementTerms.objects.create(organization=org, agreement=agreement, version=1,
-                                         effective_from=dt.date(2025, 1, 1),
-                                         admin_fee_monthly=Decimal("3000"),
-                                         distribution_cap=Decimal("5000000"))
-        am.ProgrammeYear.objects.create(organization=org, agreement=agreement, number=1,
-                                        start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31))
+            organization=org,
+            kind=am.AgreementKind.SHARED_SAVINGS,
+            name="Programme",
+            practice=practice,
+            service_line=am.ServiceLine.CARDIOVASCULAR,
+            term_start=dt.date(2025, 1, 1),
+            term_end=dt.date(2025, 12, 31),
+        )
+        am.AgreementTerms.objects.create(
+            organization=org,
+            agreement=agreement,
+            version=1,
+            effective_from=dt.date(2025, 1, 1),
+            admin_fee_monthly=Decimal("3000"),
+            distribution_cap=Decimal("5000000"),
+        )
+        am.ProgrammeYear.objects.create(
+            organization=org,
+            agreement=agreement,
+            number=1,
+            start=dt.date(2025, 1, 1),
+            end=dt.date(2025, 12, 31),
+        )
         for i, npi in enumerate(npis):
-            physician = am.Physician.objects.create(organization=org, npi=npi,
-                                                    first_name="Pat", last_name=f"B{i:02d}")
-            am.Participation.objects.create(organization=org, agreement=agreement,
-                                            physician=physician, join_date=dt.date(2024, 1, 1))
+            physician = am.Physician.objects.create(
+                organization=org, npi=npi, first_name="Pat", last_name=f"B{i:02d}"
+            )
+            am.Participation.objects.create(
+                organization=org,
+                agreement=agreement,
+                physician=physician,
+                join_date=dt.date(2024, 1, 1),
+            )
         per_opp = sb.ITEMS // sb.OPPORTUNITIES
-        SavingsOpportunity.objects.bulk_create([SavingsOpportunity(
-            organization=org, agreement=agreement, key=f"O{o:02d}", name=f"Opportunity {o}",
-            case_types=[f"CT{o % sb.CASE_TYPES}"],
-            item_codes=[f"I{i}" for i in range(o * per_opp, (o + 1) * per_opp)],
-            savings_target=Decimal("100000"), base_year=2024) for o in range(sb.OPPORTUNITIES)])
+        SavingsOpportunity.objects.bulk_create(
+            [
+                SavingsOpportunity(
+                    organization=org,
+                    agreement=agreement,
+                    key=f"O{o:02d}",
+                    name=f"Opportunity {o}",
+                    case_types=[f"CT{o % sb.CASE_TYPES}"],
+                    item_codes=[f"I{i}" for i in range(o * per_opp, (o + 1) * per_opp)],
+                    savings_target=Decimal("100000"),
+                    base_year=2024,
+                )
+                for o in range(sb.OPPORTUNITIES)
+            ]
+        )
     return org, agreement
 
 
-def _round(workers: int, args, files: dict[str, Path], env: dict[str, str],  # type: ignore[no-untyped-def]
-           logdir: Path, npis: list[str]) -> bool:
+def _round(
+    workers: int,
+    args,
+    files: dict[str, Path],
+    env: dict[str, str],  # type: ignore[no-untyped-def]
+    logdir: Path,
+    npis: list[str],
+) -> bool:
     from django.core.files import File
     from django.db import transaction
     from django_scopes import scope, scopes_disabled
@@ -164,20 +219,29 @@ def _round(workers: int, args, files: dict[str, Path], env: dict[str, str],  # t
             with scope(organization=org):
                 year = ProgrammeYear.objects.get(agreement=agreement, number=1)
                 for kind, period, path, options in (
-                        ("usage", "base", files["base"], {"base_year": 2024}),
-                        ("usage", "programme", files["year"], {"programme_year": year}),
-                        ("prices", "programme", files["prices"], {"programme_year": year})):
+                    ("usage", "base", files["base"], {"base_year": 2024}),
+                    ("usage", "programme", files["year"], {"programme_year": year}),
+                    ("prices", "programme", files["prices"], {"programme_year": year}),
+                ):
                     with transaction.atomic(), open(path, "rb") as handle:
                         data_import = services.data_import_receive(
-                            agreement=agreement, kind=kind, period=period,
-                            upload=File(handle, name=path.name), user=None, **options)
-                        import_jobs.append(services.data_import_start(
-                            data_import=data_import, user=None).pk)
+                            agreement=agreement,
+                            kind=kind,
+                            period=period,
+                            upload=File(handle, name=path.name),
+                            user=None,
+                            **options,
+                        )
+                        import_jobs.append(
+                            services.data_import_start(data_import=data_import, user=None).pk
+                        )
         _wait(import_jobs)
         imports_time = time.perf_counter() - started
         rows = 2 * args.rows * args.orgs
-        print(f"  imports: {len(import_jobs)} files, {rows:,} usage rows in {imports_time:.1f} s "
-              f"= {rows / imports_time:,.0f} rows/s; load {_load()}")
+        print(
+            f"  imports: {len(import_jobs)} files, {rows:,} usage rows in {imports_time:.1f} s "
+            f"= {rows / imports_time:,.0f} rows/s; load {_load()}"
+        )
 
         calc_jobs: list[int] = []
         started = time.perf_counter()
@@ -196,8 +260,10 @@ def _round(workers: int, args, files: dict[str, Path], env: dict[str, str],  # t
         _wait(calc_jobs)
         time.sleep(2)  # the redelivered tasks finish after the job is marked done
         calc_time = time.perf_counter() - started
-        print(f"  calculations: {len(calc_jobs)} years in {calc_time:.1f} s = "
-              f"{len(calc_jobs) / calc_time:.2f} years/s; load {_load()}")
+        print(
+            f"  calculations: {len(calc_jobs)} years in {calc_time:.1f} s = "
+            f"{len(calc_jobs) / calc_time:.2f} years/s; load {_load()}"
+        )
     finally:
         _workers_stop(processes)
 
@@ -208,18 +274,20 @@ def _round(workers: int, args, files: dict[str, Path], env: dict[str, str],  # t
             failed = list(jobs.exclude(status=JobStatus.SUCCEEDED).values_list("pk", "message"))
             imports = DataImport.objects.filter(agreement=agreement)
             applied = imports.filter(status=ImportStatus.APPLIED, is_current=True).count()
-            usage = {i.pk: (i.row_count, UsageRow.objects.filter(data_import=i).count())
-                     for i in imports.filter(kind="usage")}
+            usage = {
+                i.pk: (i.row_count, UsageRow.objects.filter(data_import=i).count())
+                for i in imports.filter(kind="usage")
+            }
             prices = PriceItem.objects.filter(data_import__agreement=agreement).count()
             calculations = SavingsCalculation.objects.filter(
-                agreement=agreement, kind=CalculationKind.YEAR).count()
+                agreement=agreement, kind=CalculationKind.YEAR
+            ).count()
             problems = []
             if failed:
                 problems.append(f"jobs not succeeded {failed}")
             if imports.count() != 3 or applied != 3:
                 problems.append(f"{imports.count()} imports, {applied} applied (expected 3)")
-            if any(stored != counted or counted != args.rows
-                   for stored, counted in usage.values()):
+            if any(stored != counted or counted != args.rows for stored, counted in usage.values()):
                 problems.append(f"usage rows {usage} (expected {args.rows} each)")
             if prices != 5000:
                 problems.append(f"{prices} price rows (expected 5000)")
@@ -235,15 +303,21 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=3)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_URL)
-    parser.add_argument("--redis-url",
-                        default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    )
     args = parser.parse_args()
     if not args.database_url.startswith("postgres"):
         sys.exit("The benchmark needs PostgreSQL: --database-url postgres://...")
     workdir = Path(tempfile.mkdtemp(prefix="multiorg-bench-"))
-    env = {**os.environ, "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
-           "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
-           "MEDIA_ROOT": str(workdir / "media"), "CELERY_TASK_ALWAYS_EAGER": "false"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
+        "MEDIA_ROOT": str(workdir / "media"),
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+    }
     os.environ.update(env)
     _ensure_database(args.database_url)
 
@@ -259,8 +333,11 @@ def main() -> None:
     call_command("migrate", verbosity=0, skip_checks=True)
     app.control.purge()
     npis = sb._npis()
-    files = {"base": workdir / "usage_2024.csv", "year": workdir / "usage_2025.csv",
-             "prices": workdir / "prices.csv"}
+    files = {
+        "base": workdir / "usage_2024.csv",
+        "year": workdir / "usage_2025.csv",
+        "prices": workdir / "prices.csv",
+    }
     sb._usage_file(files["base"], rows=args.rows, year=2024, npis=npis, seed=1, efficiency=1.0)
     sb._usage_file(files["year"], rows=args.rows, year=2025, npis=npis, seed=2, efficiency=0.9)
     sb._price_file(files["prices"])

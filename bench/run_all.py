@@ -26,8 +26,10 @@ def main() -> int:
         print(f"\n=== {title} ({script}) ===", flush=True)
         started = time.perf_counter()
         result = subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=False)
-        print(f"--- {script}: exit {result.returncode}, "
-              f"{time.perf_counter() - started:.1f} s wall", flush=True)
+        print(
+            f"--- {script}: exit {result.returncode}, {time.perf_counter() - started:.1f} s wall",
+            flush=True,
+        )
         failures += result.returncode != 0
     return 1 if failures else 0
 

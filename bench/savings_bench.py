@@ -64,8 +64,9 @@ def _npis() -> list[str]:
     return out
 
 
-def _usage_file(path: Path, *, rows: int, year: int, npis: list[str], seed: int,
-                efficiency: float) -> None:
+def _usage_file(
+    path: Path, *, rows: int, year: int, npis: list[str], seed: int, efficiency: float
+) -> None:
     """Cases of ROWS_PER_CASE rows; items drawn from the case type's opportunities."""
     rng = np.random.default_rng(seed)
     cases = rows // ROWS_PER_CASE
@@ -76,8 +77,7 @@ def _usage_file(path: Path, *, rows: int, year: int, npis: list[str], seed: int,
     federal = rng.random(cases) < 0.55
     severity = rng.integers(150, 250, cases)
     # Opportunity o covers case type o % CASE_TYPES and items o*100 .. o*100+99.
-    opp = case_type[case_index] + CASE_TYPES * rng.integers(0, OPPORTUNITIES // CASE_TYPES,
-                                                              rows)
+    opp = case_type[case_index] + CASE_TYPES * rng.integers(0, OPPORTUNITIES // CASE_TYPES, rows)
     item = opp * (ITEMS // OPPORTUNITIES) + rng.integers(0, ITEMS // OPPORTUNITIES, rows)
     # Unique (case, item): make the item depend on the row's position in its case.
     item = (item // ROWS_PER_CASE) * ROWS_PER_CASE + (np.arange(rows) % ROWS_PER_CASE)
@@ -86,25 +86,33 @@ def _usage_file(path: Path, *, rows: int, year: int, npis: list[str], seed: int,
     cost_cents = 1000 + item * 7 % 90000
     start = dt.date(year, 1, 1).toordinal()
     dates = np.array([dt.date.fromordinal(start + d).isoformat() for d in range(365)])
-    table = pa.table({
-        "case_id": pa.array(np.char.add(f"y{year}-", case_index.astype(str))),
-        "service_date": pa.array(dates[day[case_index]]),
-        "case_type": pa.array(np.char.add("CT", case_type[case_index].astype(str))),
-        "physician_npi": pa.array(np.array(npis)[npi[case_index]]),
-        "payer": pa.array(np.where(federal[case_index], "medicare", "commercial")),
-        "federal_program": pa.array(np.where(federal[case_index], "true", "false")),
-        "item_code": pa.array(np.char.add("I", item.astype(str))),
-        "quantity": pa.array(quantity.astype(str)),
-        "unit_cost": pa.array(np.char.add(np.char.add((cost_cents // 100).astype(str), "."),
-                                          np.char.zfill((cost_cents % 100).astype(str), 2))),
-        "severity_weight": pa.array(np.char.add("1.", np.char.zfill(
-            (severity[case_index] - 100).astype(str), 2))),
-        "notice_date": pa.array(dates[np.maximum(day[case_index] - 3, 0)]),
-        "reviewed": pa.array(np.full(rows, "true")),
-        # Per case: all rows of one case agree on its fields (spec 4 edge case).
-        "opted_out": pa.array(np.where((rng.random(cases) < 0.002)[case_index], "true",
-                                       "false")),
-    })
+    table = pa.table(
+        {
+            "case_id": pa.array(np.char.add(f"y{year}-", case_index.astype(str))),
+            "service_date": pa.array(dates[day[case_index]]),
+            "case_type": pa.array(np.char.add("CT", case_type[case_index].astype(str))),
+            "physician_npi": pa.array(np.array(npis)[npi[case_index]]),
+            "payer": pa.array(np.where(federal[case_index], "medicare", "commercial")),
+            "federal_program": pa.array(np.where(federal[case_index], "true", "false")),
+            "item_code": pa.array(np.char.add("I", item.astype(str))),
+            "quantity": pa.array(quantity.astype(str)),
+            "unit_cost": pa.array(
+                np.char.add(
+                    np.char.add((cost_cents // 100).astype(str), "."),
+                    np.char.zfill((cost_cents % 100).astype(str), 2),
+                )
+            ),
+            "severity_weight": pa.array(
+                np.char.add("1.", np.char.zfill((severity[case_index] - 100).astype(str), 2))
+            ),
+            "notice_date": pa.array(dates[np.maximum(day[case_index] - 3, 0)]),
+            "reviewed": pa.array(np.full(rows, "true")),
+            # Per case: all rows of one case agree on its fields (spec 4 edge case).
+            "opted_out": pa.array(
+                np.where((rng.random(cases) < 0.002)[case_index], "true", "false")
+            ),
+        }
+    )
     pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="none"))
 
 
@@ -127,11 +135,13 @@ def _bare_copy(path: Path) -> float:
             "case_type varchar(32), physician_npi varchar(10), payer varchar(64), "
             "federal_program boolean, item_code varchar(50), quantity numeric(16,4), "
             "unit_cost numeric(16,4), severity_weight numeric(10,4), notice_date date, "
-            "reviewed boolean, opted_out boolean)")
+            "reviewed boolean, opted_out boolean)"
+        )
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor, open(path, "rb") as handle:
-        cursor.cursor.copy_expert("COPY bench_bare_copy FROM STDIN WITH (FORMAT csv, "
-                                  "HEADER true)", handle)
+        cursor.cursor.copy_expert(
+            "COPY bench_bare_copy FROM STDIN WITH (FORMAT csv, HEADER true)", handle
+        )
     elapsed = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_bare_copy")
@@ -152,16 +162,24 @@ def _scenarios(services, programme_year, count: int, *, quantities: bool = False
         if quantities:
             overrides = {"quantity_pct": {f"I{100 * n + i}": 90 - n for i in range(20)}}
         else:
-            overrides = {"terms": {"physician_share_pct": str(40 + n)},
-                         "prices": {f"I{7 * n}": f"{10 + n}.25"}}
+            overrides = {
+                "terms": {"physician_share_pct": str(40 + n)},
+                "prices": {f"I{7 * n}": f"{10 + n}.25"},
+            }
         started = time.perf_counter()
-        services.savings_calculation_run(programme_year=programme_year, user=None,
-                                         kind=CalculationKind.SCENARIO, overrides=overrides)
+        services.savings_calculation_run(
+            programme_year=programme_year,
+            user=None,
+            kind=CalculationKind.SCENARIO,
+            overrides=overrides,
+        )
         elapsed.append(time.perf_counter() - started)
     p95 = float(np.percentile(elapsed, 95))
     kind = "quantity what-if" if quantities else "terms/prices what-if"
-    print(f"{kind} x {count}: p95 {p95:.2f} s, median {float(np.median(elapsed)):.2f} s, "
-          f"max {max(elapsed):.2f} s; load {_load()}")
+    print(
+        f"{kind} x {count}: p95 {p95:.2f} s, median {float(np.median(elapsed)):.2f} s, "
+        f"max {max(elapsed):.2f} s; load {_load()}"
+    )
 
 
 def main() -> None:
@@ -201,57 +219,106 @@ def main() -> None:
     with scope(organization=org):
         practice = am.Practice.objects.create(organization=org, name="Bench Cardiology")
         agreement = am.Agreement.objects.create(
-            organization=org, kind=am.AgreementKind.SHARED_SAVINGS, name="Bench programme",
-            practice=practice, service_line=am.ServiceLine.CARDIOVASCULAR,
-            term_start=dt.date(2025, 1, 1), term_end=dt.date(2026, 12, 31))
-        am.AgreementTerms.objects.create(organization=org, agreement=agreement, version=1,
-                                         effective_from=dt.date(2025, 1, 1),
-                                         admin_fee_monthly=Decimal("3000"),
-                                         distribution_cap=Decimal("5000000"))
-        years = [am.ProgrammeYear.objects.create(
-            organization=org, agreement=agreement, number=n, start=dt.date(2024 + n, 1, 1),
-            end=dt.date(2024 + n, 12, 31)) for n in (1, 2)]
+            organization=org,
+            kind=am.AgreementKind.SHARED_SAVINGS,
+            name="Bench programme",
+            practice=practice,
+            service_line=am.ServiceLine.CARDIOVASCULAR,
+            term_start=dt.date(2025, 1, 1),
+            term_end=dt.date(2026, 12, 31),
+        )
+        am.AgreementTerms.objects.create(
+            organization=org,
+            agreement=agreement,
+            version=1,
+            effective_from=dt.date(2025, 1, 1),
+            admin_fee_monthly=Decimal("3000"),
+            distribution_cap=Decimal("5000000"),
+        )
+        years = [
+            am.ProgrammeYear.objects.create(
+                organization=org,
+                agreement=agreement,
+                number=n,
+                start=dt.date(2024 + n, 1, 1),
+                end=dt.date(2024 + n, 12, 31),
+            )
+            for n in (1, 2)
+        ]
         for i, npi in enumerate(npis):
-            physician = am.Physician.objects.create(organization=org, npi=npi,
-                                                    first_name="Pat", last_name=f"Bench{i:02d}")
-            am.Participation.objects.create(organization=org, agreement=agreement,
-                                            physician=physician, join_date=dt.date(2024, 1, 1))
+            physician = am.Physician.objects.create(
+                organization=org, npi=npi, first_name="Pat", last_name=f"Bench{i:02d}"
+            )
+            am.Participation.objects.create(
+                organization=org,
+                agreement=agreement,
+                physician=physician,
+                join_date=dt.date(2024, 1, 1),
+            )
         per_opp = ITEMS // OPPORTUNITIES
-        SavingsOpportunity.objects.bulk_create([SavingsOpportunity(
-            organization=org, agreement=agreement, key=f"O{o:02d}", name=f"Opportunity {o}",
-            case_types=[f"CT{o % CASE_TYPES}"],
-            item_codes=[f"I{i}" for i in range(o * per_opp, (o + 1) * per_opp)],
-            savings_target=Decimal("100000"), base_year=2024) for o in range(OPPORTUNITIES)])
+        SavingsOpportunity.objects.bulk_create(
+            [
+                SavingsOpportunity(
+                    organization=org,
+                    agreement=agreement,
+                    key=f"O{o:02d}",
+                    name=f"Opportunity {o}",
+                    case_types=[f"CT{o % CASE_TYPES}"],
+                    item_codes=[f"I{i}" for i in range(o * per_opp, (o + 1) * per_opp)],
+                    savings_target=Decimal("100000"),
+                    base_year=2024,
+                )
+                for o in range(OPPORTUNITIES)
+            ]
+        )
 
         with tempfile.TemporaryDirectory() as tmp:
             files = []
             started = time.perf_counter()
             for year, efficiency in ((2024, 1.0), (2025, 0.9), (2026, 0.85)):
                 path = Path(tmp) / f"usage_{year}.csv"
-                _usage_file(path, rows=args.rows, year=year, npis=npis, seed=year,
-                            efficiency=efficiency)
+                _usage_file(
+                    path, rows=args.rows, year=year, npis=npis, seed=year, efficiency=efficiency
+                )
                 files.append(path)
             prices = Path(tmp) / "prices.csv"
             _price_file(prices)
-            print(f"generated 3 x {args.rows:,} rows in {time.perf_counter() - started:.1f} s "
-                  f"({files[0].stat().st_size / 2**20:.0f} MiB per file)")
+            print(
+                f"generated 3 x {args.rows:,} rows in {time.perf_counter() - started:.1f} s "
+                f"({files[0].stat().st_size / 2**20:.0f} MiB per file)"
+            )
 
             for programme_year in years:
-                services.data_import_from_path(agreement=agreement, kind="prices",
-                                               period="programme", path=prices, user=None,
-                                               programme_year=programme_year)
-            targets = [("base", None, 2024), ("programme", years[0], None),
-                       ("programme", years[1], None)]
+                services.data_import_from_path(
+                    agreement=agreement,
+                    kind="prices",
+                    period="programme",
+                    path=prices,
+                    user=None,
+                    programme_year=programme_year,
+                )
+            targets = [
+                ("base", None, 2024),
+                ("programme", years[0], None),
+                ("programme", years[1], None),
+            ]
             for path, (period, programme_year, base_year) in zip(files, targets, strict=True):
                 bare = _bare_copy(path)
                 started = time.perf_counter()
-                services.data_import_from_path(agreement=agreement, kind="usage", period=period,
-                                               path=path, user=None,
-                                               programme_year=programme_year,
-                                               base_year=base_year)
+                services.data_import_from_path(
+                    agreement=agreement,
+                    kind="usage",
+                    period=period,
+                    path=path,
+                    user=None,
+                    programme_year=programme_year,
+                    base_year=base_year,
+                )
                 elapsed = time.perf_counter() - started
-                print(f"import {path.name}: {elapsed:.2f} s; bare COPY {bare:.2f} s; "
-                      f"ratio {elapsed / bare:.2f}x (target <= 3x)")
+                print(
+                    f"import {path.name}: {elapsed:.2f} s; bare COPY {bare:.2f} s; "
+                    f"ratio {elapsed / bare:.2f}x (target <= 3x)"
+                )
 
         timings: list[float] = []
         original = engine.savings_compute
@@ -269,16 +336,20 @@ def main() -> None:
         for programme_year in years:
             for label in ("cold (builds the columnar files)", "warm"):
                 started = time.perf_counter()
-                computation = services.savings_for_year(programme_year=programme_year,
-                                                        already_distributed=Decimal("0"))
+                computation = services.savings_for_year(
+                    programme_year=programme_year, already_distributed=Decimal("0")
+                )
                 total = time.perf_counter() - started
-                print(f"{programme_year.label} {label}: engine {timings[-1]:.2f} s "
-                      f"(target < 2 s); savings_for_year incl. loading {total:.2f} s "
-                      f"(target <= 1.0 s warm); gross {computation.result.gross_savings}, "
-                      f"paid {computation.result.amount_paid}; load {_load()}")
+                print(
+                    f"{programme_year.label} {label}: engine {timings[-1]:.2f} s "
+                    f"(target < 2 s); savings_for_year incl. loading {total:.2f} s "
+                    f"(target <= 1.0 s warm); gross {computation.result.gross_savings}, "
+                    f"paid {computation.result.amount_paid}; load {_load()}"
+                )
         files = sorted(columnar.directory(org.pk).glob("*.arrow"))
-        print(f"columnar files: {len(files)}, "
-              f"{sum(f.stat().st_size for f in files) / 2**20:.0f} MiB")
+        print(
+            f"columnar files: {len(files)}, {sum(f.stat().st_size for f in files) / 2**20:.0f} MiB"
+        )
         _scenarios(services, years[1], args.scenarios)
         _scenarios(services, years[1], 3, quantities=True)
     print("load average (1, 5, 15 min) at end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))

@@ -90,16 +90,19 @@ def main() -> None:  # noqa: PLR0915 - a script that reads top to bottom
     usage = {}
     for year, efficiency in zip((2024, *YEARS), (1.0, 0.92, 0.88, 0.85), strict=True):
         usage[year] = workdir / f"usage_{year}.csv"
-        sb._usage_file(usage[year], rows=args.rows, year=year, npis=npis, seed=year,
-                       efficiency=efficiency)
+        sb._usage_file(
+            usage[year], rows=args.rows, year=year, npis=npis, seed=year, efficiency=efficiency
+        )
     prices = workdir / "prices.csv"
     sb._price_file(prices)
     cases = {}
     for year in YEARS:
         cases[year] = workdir / f"cases_{year}.csv"
         _case_file(cases[year], rows=max(args.rows // sb.ROWS_PER_CASE, 100), year=year)
-    print(f"generated 4 x {args.rows:,} usage rows, 3 price files, 3 case files in "
-          f"{time.perf_counter() - started:.1f} s (not counted)")
+    print(
+        f"generated 4 x {args.rows:,} usage rows, 3 price files, 3 case files in "
+        f"{time.perf_counter() - started:.1f} s (not counted)"
+    )
 
     org = Organization.objects.create(name="Year-end Hospital", slug="yearend")
     steps: dict[str, float] = defaultdict(float)
@@ -114,72 +117,148 @@ def main() -> None:  # noqa: PLR0915 - a script that reads top to bottom
     with scope(organization=org):
         practice = am.Practice.objects.create(organization=org, name="Year-end Cardiology")
         agreement = am.Agreement.objects.create(
-            organization=org, kind=am.AgreementKind.SHARED_SAVINGS, name="Year-end programme",
-            practice=practice, service_line=am.ServiceLine.CARDIOVASCULAR,
-            term_start=dt.date(YEARS[0], 1, 1), term_end=dt.date(YEARS[-1], 12, 31))
+            organization=org,
+            kind=am.AgreementKind.SHARED_SAVINGS,
+            name="Year-end programme",
+            practice=practice,
+            service_line=am.ServiceLine.CARDIOVASCULAR,
+            term_start=dt.date(YEARS[0], 1, 1),
+            term_end=dt.date(YEARS[-1], 12, 31),
+        )
         terms = am.AgreementTerms.objects.create(
-            organization=org, agreement=agreement, version=1,
-            effective_from=dt.date(YEARS[0], 1, 1), admin_fee_monthly=Decimal("3000"),
-            distribution_cap=Decimal("5000000"))
-        years = [am.ProgrammeYear.objects.create(
-            organization=org, agreement=agreement, number=n, start=dt.date(y, 1, 1),
-            end=dt.date(y, 12, 31)) for n, y in enumerate(YEARS, start=1)]
+            organization=org,
+            agreement=agreement,
+            version=1,
+            effective_from=dt.date(YEARS[0], 1, 1),
+            admin_fee_monthly=Decimal("3000"),
+            distribution_cap=Decimal("5000000"),
+        )
+        years = [
+            am.ProgrammeYear.objects.create(
+                organization=org,
+                agreement=agreement,
+                number=n,
+                start=dt.date(y, 1, 1),
+                end=dt.date(y, 12, 31),
+            )
+            for n, y in enumerate(YEARS, start=1)
+        ]
         for i, npi in enumerate(npis):
-            physician = am.Physician.objects.create(organization=org, npi=npi,
-                                                    first_name="Pat", last_name=f"Year{i:02d}")
-            am.Participation.objects.create(organization=org, agreement=agreement,
-                                            physician=physician, join_date=dt.date(2024, 1, 1))
+            physician = am.Physician.objects.create(
+                organization=org, npi=npi, first_name="Pat", last_name=f"Year{i:02d}"
+            )
+            am.Participation.objects.create(
+                organization=org,
+                agreement=agreement,
+                physician=physician,
+                join_date=dt.date(2024, 1, 1),
+            )
         per_opp = sb.ITEMS // sb.OPPORTUNITIES
-        SavingsOpportunity.objects.bulk_create([SavingsOpportunity(
-            organization=org, agreement=agreement, key=f"O{o:02d}", name=f"Opportunity {o}",
-            case_types=[f"CT{o % sb.CASE_TYPES}"],
-            item_codes=[f"I{i}" for i in range(o * per_opp, (o + 1) * per_opp)],
-            savings_target=Decimal("100000"), base_year=2024) for o in range(sb.OPPORTUNITIES)])
+        SavingsOpportunity.objects.bulk_create(
+            [
+                SavingsOpportunity(
+                    organization=org,
+                    agreement=agreement,
+                    key=f"O{o:02d}",
+                    name=f"Opportunity {o}",
+                    case_types=[f"CT{o % sb.CASE_TYPES}"],
+                    item_codes=[f"I{i}" for i in range(o * per_opp, (o + 1) * per_opp)],
+                    savings_target=Decimal("100000"),
+                    base_year=2024,
+                )
+                for o in range(sb.OPPORTUNITIES)
+            ]
+        )
         # Two key quality indicators from the library: the quality gate reads their results.
         for template in IndicatorTemplate.objects.order_by("key")[:2]:
             definition = indicator_services.definition_from_template(
-                template=template, terms=terms, weight=Decimal(50))
-            type(definition).objects.filter(pk=definition.pk).update(
-                is_key_quality_indicator=True)
+                template=template, terms=terms, weight=Decimal(50)
+            )
+            type(definition).objects.filter(pk=definition.pk).update(is_key_quality_indicator=True)
 
-        timed("import usage (4 files)", services.data_import_from_path, agreement=agreement,
-              kind="usage", period="base", path=usage[2024], user=None, base_year=2024)
+        timed(
+            "import usage (4 files)",
+            services.data_import_from_path,
+            agreement=agreement,
+            kind="usage",
+            period="base",
+            path=usage[2024],
+            user=None,
+            base_year=2024,
+        )
         for programme_year, year in zip(years, YEARS, strict=True):
-            timed("import prices (3 files)", services.data_import_from_path,
-                  agreement=agreement, kind="prices", period="programme", path=prices,
-                  user=None, programme_year=programme_year)
-            timed("import usage (4 files)", services.data_import_from_path,
-                  agreement=agreement, kind="usage", period="programme", path=usage[year],
-                  user=None, programme_year=programme_year)
+            timed(
+                "import prices (3 files)",
+                services.data_import_from_path,
+                agreement=agreement,
+                kind="prices",
+                period="programme",
+                path=prices,
+                user=None,
+                programme_year=programme_year,
+            )
+            timed(
+                "import usage (4 files)",
+                services.data_import_from_path,
+                agreement=agreement,
+                kind="usage",
+                period="programme",
+                path=usage[year],
+                user=None,
+                programme_year=programme_year,
+            )
             annual = periods_for_year(programme_year=programme_year)[0]
-            case_import = timed("import case files (3)", indicator_services.case_import_create,
-                                agreement=agreement, programme_year=programme_year,
-                                period=annual, data=cases[year].read_bytes(),
-                                filename=f"cases_{year}.csv", user=None)
+            case_import = timed(
+                "import case files (3)",
+                indicator_services.case_import_create,
+                agreement=agreement,
+                programme_year=programme_year,
+                period=annual,
+                data=cases[year].read_bytes(),
+                filename=f"cases_{year}.csv",
+                user=None,
+            )
             try:
-                timed("import case files (3)", indicator_services.case_import_apply,
-                      case_import=case_import)
+                timed(
+                    "import case files (3)",
+                    indicator_services.case_import_apply,
+                    case_import=case_import,
+                )
             except CaseFileRefused as refused:
-                print(f"case file {year} refused (the year runs without its key indicators): "
-                      f"{refused.problems.total} problems, e.g. {refused.problems.items[:2]}")
+                print(
+                    f"case file {year} refused (the year runs without its key indicators): "
+                    f"{refused.problems.total} problems, e.g. {refused.problems.items[:2]}"
+                )
         print(f"imports done; load {_load()}")
 
         for programme_year in years:
-            calculation = timed("savings calculations (3)", services.savings_calculation_run,
-                                programme_year=programme_year, user=None)
-            outcome = timed("adjudication runs (3)", adjudication.adjudication_run,
-                            programme_year=programme_year, user=None)
+            calculation = timed(
+                "savings calculations (3)",
+                services.savings_calculation_run,
+                programme_year=programme_year,
+                user=None,
+            )
+            outcome = timed(
+                "adjudication runs (3)",
+                adjudication.adjudication_run,
+                programme_year=programme_year,
+                user=None,
+            )
             report = outcome.report
             if report is not None:
                 report = timed("report PDFs (3)", adjudication.report_render, report=report)
-            print(f"{programme_year.label}: gross {calculation.gross_savings}, paid "
-                  f"{calculation.amount_paid}; run v{outcome.run.version}; PDF "
-                  f"{len(report.pdf) / 1024 if report and report.pdf else 0:.0f} KiB; "
-                  f"load {_load()}")
+            print(
+                f"{programme_year.label}: gross {calculation.gross_savings}, paid "
+                f"{calculation.amount_paid}; run v{outcome.run.version}; PDF "
+                f"{len(report.pdf) / 1024 if report and report.pdf else 0:.0f} KiB; "
+                f"load {_load()}"
+            )
 
     total = sum(steps.values())
-    print(f"TOTAL year-end turnaround: {total:.1f} s (target <= 60 s) at {args.rows:,} rows "
-          f"per usage file; load {_load()}")
+    print(
+        f"TOTAL year-end turnaround: {total:.1f} s (target <= 60 s) at {args.rows:,} rows "
+        f"per usage file; load {_load()}"
+    )
     for step, seconds in steps.items():
         print(f"  {step:<28} {seconds:7.1f} s  {100 * seconds / total:5.1f} %")
     shutil.rmtree(workdir, ignore_errors=True)

@@ -27,31 +27,57 @@ api_org_patterns.append(path("", include("comanage.core.webhooks.api_urls")))
 
 auth_patterns = [
     path("login/", core_views.public_view(security_views.LoginView.as_view()), name="login"),
-    path("oidc/authenticate/", core_views.public_view(security_oidc.SSOStartView.as_view()),
-         name="oidc_authentication_init"),
-    path("oidc/callback/", core_views.public_view(security_oidc.SSOCallbackView.as_view()),
-         name="oidc_authentication_callback"),
-    path("security/2fa/setup/", core_views.public_view(security_views.otp_setup),
-         name="security_otp_setup"),
-    path("security/2fa/verify/", core_views.public_view(security_views.otp_verify),
-         name="security_otp_verify"),
+    path(
+        "oidc/authenticate/",
+        core_views.public_view(security_oidc.SSOStartView.as_view()),
+        name="oidc_authentication_init",
+    ),
+    path(
+        "oidc/callback/",
+        core_views.public_view(security_oidc.SSOCallbackView.as_view()),
+        name="oidc_authentication_callback",
+    ),
+    path(
+        "security/2fa/setup/",
+        core_views.public_view(security_views.otp_setup),
+        name="security_otp_setup",
+    ),
+    path(
+        "security/2fa/verify/",
+        core_views.public_view(security_views.otp_verify),
+        name="security_otp_verify",
+    ),
     path("logout/", core_views.public_view(auth_views.LogoutView.as_view()), name="logout"),
-    path("password/change/",
-         core_views.public_view(auth_views.PasswordChangeView.as_view()), name="password_change"),
-    path("password/change/done/",
-         core_views.public_view(auth_views.PasswordChangeDoneView.as_view()),
-         name="password_change_done"),
-    path("password/reset/",
-         core_views.public_view(auth_views.PasswordResetView.as_view()), name="password_reset"),
-    path("password/reset/done/",
-         core_views.public_view(auth_views.PasswordResetDoneView.as_view()),
-         name="password_reset_done"),
-    path("password/reset/<uidb64>/<token>/",
-         core_views.public_view(auth_views.PasswordResetConfirmView.as_view()),
-         name="password_reset_confirm"),
-    path("password/reset/complete/",
-         core_views.public_view(auth_views.PasswordResetCompleteView.as_view()),
-         name="password_reset_complete"),
+    path(
+        "password/change/",
+        core_views.public_view(auth_views.PasswordChangeView.as_view()),
+        name="password_change",
+    ),
+    path(
+        "password/change/done/",
+        core_views.public_view(auth_views.PasswordChangeDoneView.as_view()),
+        name="password_change_done",
+    ),
+    path(
+        "password/reset/",
+        core_views.public_view(auth_views.PasswordResetView.as_view()),
+        name="password_reset",
+    ),
+    path(
+        "password/reset/done/",
+        core_views.public_view(auth_views.PasswordResetDoneView.as_view()),
+        name="password_reset_done",
+    ),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        core_views.public_view(auth_views.PasswordResetConfirmView.as_view()),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/complete/",
+        core_views.public_view(auth_views.PasswordResetCompleteView.as_view()),
+        name="password_reset_complete",
+    ),
 ]
 
 urlpatterns = [
@@ -60,19 +86,26 @@ urlpatterns = [
     path("account/", include(auth_patterns)),
     path("account/tokens/", core_views.api_tokens, name="api_tokens"),
     path("o/<slug:org_slug>/", include(org_patterns)),
-    path("api/v1/organizations/", api_views.OrganizationListView.as_view(),
-         name="api_organizations"),
+    path(
+        "api/v1/organizations/", api_views.OrganizationListView.as_view(), name="api_organizations"
+    ),
     path("api/v1/organizations/<slug:org_slug>/", include(api_org_patterns)),
     path("api/v1/", include(core_api_urls.user_urlpatterns)),
     path("api/schema/", core_views.public_view(SpectacularAPIView.as_view()), name="api_schema"),
     # The split view loads its start-up script from a URL instead of inline, and the assets
     # come from the drf-spectacular-sidecar package (no CDN): the docs work offline.
-    path("api/docs/",
-         core_views.public_view(docs_page(
-             SpectacularSwaggerSplitView.as_view(url_name="api_schema"))),
-         name="api_docs"),
-    path("api/docs/assets/<str:name>", core_views.public_view(api_views.docs_asset),
-         name="api_docs_asset"),
+    path(
+        "api/docs/",
+        core_views.public_view(
+            docs_page(SpectacularSwaggerSplitView.as_view(url_name="api_schema"))
+        ),
+        name="api_docs",
+    ),
+    path(
+        "api/docs/assets/<str:name>",
+        core_views.public_view(api_views.docs_asset),
+        name="api_docs_asset",
+    ),
     path("django-admin/", admin.site.urls),
     path("", include("comanage.core.people.site_urls")),  # invitation link, installation staff
 ]

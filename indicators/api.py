@@ -54,8 +54,9 @@ class DefinitionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         instance = self.instance or IndicatorDefinition()
         for name, value in {**self.validated_data, **kwargs}.items():
             setattr(instance, name, value)
-        self.instance = services.definition_save(definition=instance,
-                                                 user=self.context["request"].user)
+        self.instance = services.definition_save(
+            definition=instance, user=self.context["request"].user
+        )
         return self.instance
 
 
@@ -71,12 +72,15 @@ class ResultEntrySerializer(serializers.Serializer):
     definition = serializers.IntegerField()
     programme_year = serializers.IntegerField()
     period = serializers.CharField(help_text="'annual' or 'Q1'..'Q4'")
-    numerator = serializers.DecimalField(max_digits=14, decimal_places=4, required=False,
-                                         allow_null=True)
-    denominator = serializers.DecimalField(max_digits=14, decimal_places=4, required=False,
-                                           allow_null=True)
-    value = serializers.DecimalField(max_digits=14, decimal_places=4, required=False,
-                                     allow_null=True)
+    numerator = serializers.DecimalField(
+        max_digits=14, decimal_places=4, required=False, allow_null=True
+    )
+    denominator = serializers.DecimalField(
+        max_digits=14, decimal_places=4, required=False, allow_null=True
+    )
+    value = serializers.DecimalField(
+        max_digits=14, decimal_places=4, required=False, allow_null=True
+    )
     case_count = serializers.IntegerField(required=False, allow_null=True, min_value=0)
     source_note = serializers.CharField(max_length=300)
 
@@ -104,10 +108,15 @@ class ActionPlanSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         read_only_fields = ["status", "closed_on", "closing_note", "result"]
 
     def get_steps(self, plan: ActionPlan) -> list[dict[str, Any]]:
-        return [{"description": s.description, "owner": s.owner,
-                 "due_date": s.due_date.isoformat(),
-                 "done_on": s.done_on.isoformat() if s.done_on else None}
-                for s in plan.steps.all()]
+        return [
+            {
+                "description": s.description,
+                "owner": s.owner,
+                "due_date": s.due_date.isoformat(),
+                "done_on": s.done_on.isoformat() if s.done_on else None,
+            }
+            for s in plan.steps.all()
+        ]
 
 
 def _period(year: ProgrammeYear, name: str) -> selectors.Period:
@@ -150,20 +159,33 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicat
         return queryset  # the global library holds no tenant data
 
 
-class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                        mixins.CreateModelMixin, mixins.UpdateModelMixin, _IndicatorViewSet):
+class DefinitionViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    _IndicatorViewSet,
+):
     model = IndicatorDefinition
     serializer_class = DefinitionSerializer
     filterset_fields = {"agreement": ["exact"], "terms": ["exact"], "kind": ["exact"]}
-    permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
-                      "create": "indicator.edit", "update": "indicator.edit",
-                      "partial_update": "indicator.edit", "destroy": "indicator.edit"}
+    permission_map = {
+        "list": "indicator.view",
+        "retrieve": "indicator.view",
+        "create": "indicator.edit",
+        "update": "indicator.edit",
+        "partial_update": "indicator.edit",
+        "destroy": "indicator.edit",
+    }
 
     def get_queryset(self):
         queryset = super().get_queryset().order_by("agreement", "terms", "position")
         agreement = self.request.query_params.get("agreement")
-        return queryset.filter(agreement_id=agreement) if agreement and agreement.isdigit() \
+        return (
+            queryset.filter(agreement_id=agreement)
+            if agreement and agreement.isdigit()
             else queryset
+        )
 
     def filter_own(self, queryset):
         return queryset.filter(agreement__in=_physician_agreements(self.membership))
@@ -181,8 +203,9 @@ class DefinitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
 class ResultFilter(TenantFilterSet):
     agreement = IdFilter(field_name="definition__agreement")
-    current = django_filters.BooleanFilter(field_name="is_current",
-                                           help_text="true: only the current version.")
+    current = django_filters.BooleanFilter(
+        field_name="is_current", help_text="true: only the current version."
+    )
 
     # Declared one by one: built at import, outside any tenant scope (see ComplianceFlagFilter).
     definition = IdFilter()
@@ -200,12 +223,20 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
     model = IndicatorResult
     serializer_class = ResultSerializer
     filterset_class = ResultFilter
-    permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
-                      "create": "indicator.edit", "fhir": "indicator.view"}
+    permission_map = {
+        "list": "indicator.view",
+        "retrieve": "indicator.view",
+        "create": "indicator.edit",
+        "fhir": "indicator.view",
+    }
 
     def get_queryset(self):
-        queryset = super().get_queryset().select_related("definition", "case_import").order_by(
-            "definition", "period_start", "-version")
+        queryset = (
+            super()
+            .get_queryset()
+            .select_related("definition", "case_import")
+            .order_by("definition", "period_start", "-version")
+        )
         params = self.request.query_params
         if params.get("agreement", "").isdigit():
             queryset = queryset.filter(definition__agreement_id=params["agreement"])
@@ -226,13 +257,20 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
         entry.is_valid(raise_exception=True)
         data = entry.validated_data
         definition = get_object_or_404(IndicatorDefinition, pk=data["definition"])
-        year = get_object_or_404(ProgrammeYear, pk=data["programme_year"],
-                                 agreement_id=definition.agreement_id)
+        year = get_object_or_404(
+            ProgrammeYear, pk=data["programme_year"], agreement_id=definition.agreement_id
+        )
         result = services.result_record(
-            definition=definition, programme_year=year, period=_period(year, data["period"]),
-            numerator=data.get("numerator"), denominator=data.get("denominator"),
-            value=data.get("value"), case_count=data.get("case_count"),
-            source_note=data["source_note"], user=request.user)
+            definition=definition,
+            programme_year=year,
+            period=_period(year, data["period"]),
+            numerator=data.get("numerator"),
+            denominator=data.get("denominator"),
+            value=data.get("value"),
+            case_count=data.get("case_count"),
+            source_note=data["source_note"],
+            user=request.user,
+        )
         return Response(ResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT})
@@ -242,8 +280,9 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
 
         result = self.get_object()
         report = result_measure_report(result, organization_name=self.organization.name)
-        return Response(json.loads(fhir.measure_report_json(report)),
-                        content_type="application/fhir+json")
+        return Response(
+            json.loads(fhir.measure_report_json(report)), content_type="application/fhir+json"
+        )
 
 
 class PayloadTooLarge(exceptions.ValidationError):
@@ -257,11 +296,19 @@ class PayloadTooLarge(exceptions.ValidationError):
 class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = CaseImport
     serializer_class = ImportSerializer
-    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "status": ["exact"],
-                        "created_at": ["gte", "lte"]}
+    filterset_fields = {
+        "agreement": ["exact"],
+        "programme_year": ["exact"],
+        "status": ["exact"],
+        "created_at": ["gte", "lte"],
+    }
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    permission_map = {"list": "data.import", "retrieve": "data.import", "create": "data.import",
-                      "discard": "data.import"}
+    permission_map = {
+        "list": "data.import",
+        "retrieve": "data.import",
+        "create": "data.import",
+        "discard": "data.import",
+    }
     conflict_actions = {"discard"}  # read by comanage.core.schema: 409 when applied/running
 
     @extend_schema(request=None, responses={204: None})
@@ -279,9 +326,15 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
     def get_serializer_class(self):
         return ImportCreateSerializer if self.action == "create" else ImportSerializer
 
-    @extend_schema(request=ImportCreateSerializer, responses={202: inline_serializer(
-        "ImportAccepted", {"case_import": serializers.IntegerField(),
-                           "job": serializers.IntegerField()})})
+    @extend_schema(
+        request=ImportCreateSerializer,
+        responses={
+            202: inline_serializer(
+                "ImportAccepted",
+                {"case_import": serializers.IntegerField(), "job": serializers.IntegerField()},
+            )
+        },
+    )
     @idempotent
     def create(self, request, *args, **kwargs):
         entry = ImportCreateSerializer(data=request.data)
@@ -297,40 +350,69 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
         except uploads.UploadTooLarge as exc:
             raise PayloadTooLarge({"file": exc.message_dict["file"]}) from exc
         payload = upload.read()
-        dedupe = services.import_dedupe_key(agreement=agreement, period=period,
-                                            sha256=hashlib.sha256(payload).hexdigest())
+        dedupe = services.import_dedupe_key(
+            agreement=agreement, period=period, sha256=hashlib.sha256(payload).hexdigest()
+        )
         # One transaction: a file the service refuses leaves no queued job behind (which
         # would hold the dedupe key and refuse the corrected upload of the same file).
         with transaction.atomic():
             try:
-                job = job_create(organization=self.organization, kind=IMPORT_JOB_KIND,
-                                 user=request.user, dedupe_key=dedupe)
+                job = job_create(
+                    organization=self.organization,
+                    kind=IMPORT_JOB_KIND,
+                    user=request.user,
+                    dedupe_key=dedupe,
+                )
             except DuplicateJob as duplicate:
                 earlier = CaseImport.objects.filter(job=duplicate.existing).first()
-                return Response({"errors": [{"field": "file", "code": "duplicate",
-                                             "message": "This exact file was already imported "
-                                                        "for this period; it was not applied "
-                                                        "again."}],
-                                 "case_import": earlier.pk if earlier else None,
-                                 "job": duplicate.existing.pk}, status=status.HTTP_409_CONFLICT)
+                return Response(
+                    {
+                        "errors": [
+                            {
+                                "field": "file",
+                                "code": "duplicate",
+                                "message": "This exact file was already imported "
+                                "for this period; it was not applied "
+                                "again.",
+                            }
+                        ],
+                        "case_import": earlier.pk if earlier else None,
+                        "job": duplicate.existing.pk,
+                    },
+                    status=status.HTTP_409_CONFLICT,
+                )
             case_import = services.case_import_create(
-                agreement=agreement, programme_year=year, period=period, data=payload,
-                filename=upload.name, user=request.user, indicator_keys=data.get("indicators"))
+                agreement=agreement,
+                programme_year=year,
+                period=period,
+                data=payload,
+                filename=upload.name,
+                user=request.user,
+                indicator_keys=data.get("indicators"),
+            )
             job.params = {"case_import": case_import.pk}
             job.save(update_fields=["params"])
             CaseImport.objects.filter(pk=case_import.pk).update(job=job)
             job_enqueue(job=job, task=case_import_run)
-        return Response({"case_import": case_import.pk, "job": job.pk},
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            {"case_import": case_import.pk, "job": job.pk}, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class ActionPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _IndicatorViewSet):
     model = ActionPlan
     serializer_class = ActionPlanSerializer
-    filterset_fields = {"definition": ["exact"], "programme_year": ["exact"], "status": ["exact"],
-                        "due_date": ["gte", "lte"]}
-    permission_map = {"list": "indicator.view", "retrieve": "indicator.view",
-                      "create": "indicator.edit"}
+    filterset_fields = {
+        "definition": ["exact"],
+        "programme_year": ["exact"],
+        "status": ["exact"],
+        "due_date": ["gte", "lte"],
+    }
+    permission_map = {
+        "list": "indicator.view",
+        "retrieve": "indicator.view",
+        "create": "indicator.edit",
+    }
 
     def get_queryset(self):
         queryset = super().get_queryset().prefetch_related("steps").order_by("status", "due_date")
@@ -345,9 +427,13 @@ class ActionPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indic
         entry.is_valid(raise_exception=True)
         data = entry.validated_data
         plan = services.action_plan_create(
-            definition=data["definition"], programme_year=data["programme_year"],
-            title=data["title"], owner=data["owner"], due_date=data["due_date"],
-            user=request.user)
+            definition=data["definition"],
+            programme_year=data["programme_year"],
+            title=data["title"],
+            owner=data["owner"],
+            due_date=data["due_date"],
+            user=request.user,
+        )
         return Response(ActionPlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
 
@@ -377,12 +463,19 @@ class IncentiveViewSet(mixins.RetrieveModelMixin, _IndicatorViewSet):
             else:
                 computation = services.incentive_for_year(programme_year=year)
         except services.IndicatorDataMissing as exc:
-            return Response({"errors": [{"field": None, "code": "results_missing",
-                                         "message": str(exc)}]},
-                            status=status.HTTP_409_CONFLICT)
+            return Response(
+                {"errors": [{"field": None, "code": "results_missing", "message": str(exc)}]},
+                status=status.HTTP_409_CONFLICT,
+            )
         except (services.scoring.TermsInvalid, ValidationError) as exc:
-            return Response({"errors": [{"field": None, "code": "terms_invalid",
-                                         "message": str(exc)}]},
-                            status=status.HTTP_409_CONFLICT)
-        return Response({"result": computation.result.to_dict(), "inputs": computation.inputs,
-                         "inputs_sha256": computation.inputs_checksum()})
+            return Response(
+                {"errors": [{"field": None, "code": "terms_invalid", "message": str(exc)}]},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(
+            {
+                "result": computation.result.to_dict(),
+                "inputs": computation.inputs,
+                "inputs_sha256": computation.inputs_checksum(),
+            }
+        )

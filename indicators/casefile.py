@@ -32,8 +32,16 @@ MAX_PROBLEMS = 100
 CASE_ID = "case_id"
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
-_KINDS = {"string": "string", "text": "string", "number": "number", "integer": "number",
-          "decimal": "number", "boolean": "boolean", "bool": "boolean", "date": "date"}
+_KINDS = {
+    "string": "string",
+    "text": "string",
+    "number": "number",
+    "integer": "number",
+    "decimal": "number",
+    "boolean": "boolean",
+    "bool": "boolean",
+    "date": "date",
+}
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ class Problems:
         positions = np.flatnonzero(mask)
         self.total += len(positions)
         room = MAX_PROBLEMS - len(self.items)
-        for pos in positions[:max(room, 0)]:
+        for pos in positions[: max(room, 0)]:
             self.items.append(Problem(int(pos) + 2, column, message_for(int(pos))))
 
     def __bool__(self) -> bool:
@@ -88,14 +96,18 @@ class FileSpec:
         return list(self.columns)
 
 
-def casefile_spec(definitions: Mapping[str, MeasureDefinition],
-                  declared: Mapping[str, Mapping[str, str]],
-                  date_fields: Mapping[str, str]) -> FileSpec:
+def casefile_spec(
+    definitions: Mapping[str, MeasureDefinition],
+    declared: Mapping[str, Mapping[str, str]],
+    date_fields: Mapping[str, str],
+) -> FileSpec:
     """Every column the indicators read, with its kind (``declared`` per indicator key)."""
     columns: dict[str, str] = {CASE_ID: "string"}
     for key, definition in definitions.items():
-        types = {name: _KINDS.get(str(kind).lower(), "string")
-                 for name, kind in declared.get(key, {}).items()}
+        types = {
+            name: _KINDS.get(str(kind).lower(), "string")
+            for name, kind in declared.get(key, {}).items()
+        }
         used: set[str] = set()
         for _name, tree in definition.criteria_items():
             used |= criteria_fields(tree)
@@ -130,8 +142,9 @@ def casefile_read(data: bytes, *, filename: str) -> pd.DataFrame:
     if not data or data.isspace():  # (not ``data.strip()``: that copies the whole file)
         raise _refused(None, "the file is empty")
     try:
-        names = uploads.csv_header(data[:uploads.HEADER_MAX_BYTES + 4],
-                                   at_end=len(data) <= uploads.HEADER_MAX_BYTES + 4)
+        names = uploads.csv_header(
+            data[: uploads.HEADER_MAX_BYTES + 4], at_end=len(data) <= uploads.HEADER_MAX_BYTES + 4
+        )
     except uploads.FileProblem as problem:
         raise _refused(problem.row, problem.message) from problem
     bad_text = uploads.utf8_problem(io.BytesIO(data))
@@ -188,8 +201,9 @@ def casefile_head(stream, *, spec: FileSpec, rows: int = 10) -> dict[str, object
     columns = [str(c).strip() for c in head.names]
     return {
         "columns": columns,
-        "required": [{"name": n, "kind": k, "present": n in columns}
-                     for n, k in spec.columns.items()],
+        "required": [
+            {"name": n, "kind": k, "present": n in columns} for n, k in spec.columns.items()
+        ],
         "extra": [c for c in columns if c not in spec.columns],
         "rows": head.rows,
         "row_count": None,
@@ -217,8 +231,8 @@ def _read_csv_arrow(data: bytes, *, names: list[str], ragged: list[int]) -> pd.D
         # Arrow's default ISO-8601 parser is strict: 2025-02-30 leaves the column as text (and
         # validation reports the row), where a "%Y-%m-%d" strptime parser would roll it over to
         # 2025-03-02.
-        convert_options=pacsv.ConvertOptions(column_types=column_types,
-                                             strings_can_be_null=True))
+        convert_options=pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=True),
+    )
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
@@ -323,8 +337,11 @@ def _convert(series: pd.Series, kind: str) -> tuple[object, np.ndarray, np.ndarr
     return series.where(~blank, None), blank, np.zeros(len(series), dtype=bool)
 
 
-_KIND_WORDS = {"number": "a number (zero or more)", "date": "an ISO date (YYYY-MM-DD)",
-               "boolean": "true or false"}
+_KIND_WORDS = {
+    "number": "a number (zero or more)",
+    "date": "an ISO date (YYYY-MM-DD)",
+    "boolean": "true or false",
+}
 
 
 def _quoted(value: object, limit: int = 60) -> str:
@@ -333,8 +350,9 @@ def _quoted(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def casefile_validate(frame: pd.DataFrame, *, spec: FileSpec, period_start: dt.date,
-                      period_end: dt.date) -> pd.DataFrame:
+def casefile_validate(
+    frame: pd.DataFrame, *, spec: FileSpec, period_start: dt.date, period_end: dt.date
+) -> pd.DataFrame:
     """Check the whole file; return it with typed columns, or raise ``CaseFileRefused``.
 
     Checks, in order: required columns; case ids present and unique; each value readable as its
@@ -357,9 +375,11 @@ def casefile_validate(frame: pd.DataFrame, *, spec: FileSpec, period_start: dt.d
     duplicated = _duplicated(ids) & ~blank_ids
     if duplicated.any():
         id_values = ids.to_numpy()
-        problems.add_rows(duplicated, CASE_ID,
-                          lambda pos: f"duplicate case id {_quoted(id_values[pos])} "
-                                      "(one row per case)")
+        problems.add_rows(
+            duplicated,
+            CASE_ID,
+            lambda pos: f"duplicate case id {_quoted(id_values[pos])} (one row per case)",
+        )
     typed[CASE_ID] = ids
 
     for name, kind in spec.columns.items():
@@ -368,9 +388,11 @@ def casefile_validate(frame: pd.DataFrame, *, spec: FileSpec, period_start: dt.d
         values, _blank_mask, bad = _convert(frame[name], kind)
         if bad.any():
             raw = frame[name].to_numpy()
-            problems.add_rows(bad, name,
-                              lambda pos, raw=raw, kind=kind:
-                              f"{_quoted(raw[pos])} is not {_KIND_WORDS[kind]}")
+            problems.add_rows(
+                bad,
+                name,
+                lambda pos, raw=raw, kind=kind: f"{_quoted(raw[pos])} is not {_KIND_WORDS[kind]}",
+            )
         typed[name] = values
 
     start = np.datetime64(period_start, "us")
@@ -382,22 +404,32 @@ def casefile_validate(frame: pd.DataFrame, *, spec: FileSpec, period_start: dt.d
         outside = ~np.isnat(dates) & ((dates < start) | (dates >= end))
         if outside.any():
             problems.add_rows(
-                outside, name,
-                lambda pos, dates=dates: f"{str(dates[pos])[:10]} is outside the period "
-                                         f"{period_start.isoformat()} to {period_end.isoformat()}")
+                outside,
+                name,
+                lambda pos, dates=dates: (
+                    f"{str(dates[pos])[:10]} is outside the period "
+                    f"{period_start.isoformat()} to {period_end.isoformat()}"
+                ),
+            )
     if problems:
         raise CaseFileRefused(problems)
     return typed
 
 
-def casefile_evaluate(frame: pd.DataFrame, *, definitions: Mapping[str, MeasureDefinition],
-                      spec: FileSpec) -> dict[str, PopulationResult]:
+def casefile_evaluate(
+    frame: pd.DataFrame, *, definitions: Mapping[str, MeasureDefinition], spec: FileSpec
+) -> dict[str, PopulationResult]:
     """Every indicator's populations for every case, sharing the typed columns."""
     problems = Problems()
     try:
         # casefile_validate has refused empty and repeated ids already.
-        return populations_evaluate_many(definitions, frame, case_id_field=CASE_ID,
-                                         field_types=spec.columns, case_ids_checked=True)
+        return populations_evaluate_many(
+            definitions,
+            frame,
+            case_id_field=CASE_ID,
+            field_types=spec.columns,
+            case_ids_checked=True,
+        )
     except CriteriaInvalid as exc:
         for error in exc.errors:
             problems.add(None, "", f"indicator criteria: {error}")
@@ -408,14 +440,14 @@ def casefile_evaluate(frame: pd.DataFrame, *, definitions: Mapping[str, MeasureD
     raise CaseFileRefused(problems)
 
 
-def casefile_preview(frame: pd.DataFrame, *, spec: FileSpec, rows: int = 10
-                     ) -> dict[str, object]:
+def casefile_preview(frame: pd.DataFrame, *, spec: FileSpec, rows: int = 10) -> dict[str, object]:
     """The first rows and how the detected columns line up with the ones required."""
     columns = list(frame.columns)
     return {
         "columns": columns,
-        "required": [{"name": n, "kind": k, "present": n in columns}
-                     for n, k in spec.columns.items()],
+        "required": [
+            {"name": n, "kind": k, "present": n in columns} for n, k in spec.columns.items()
+        ],
         "extra": [c for c in columns if c not in spec.columns],
         "rows": frame.head(rows).fillna("").astype(str).to_numpy().tolist(),
         "row_count": len(frame),

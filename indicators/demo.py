@@ -33,22 +33,42 @@ ORTHO_INDICATORS = [
     ("readmission_30d", D(15), 25, D("7.9"), "CY2023"),
 ]
 # (numerator, denominator) or (value, n) per year
-ORTHO_2024 = {"ssi_joint": (9, 520), "median_los": (D("2.1"), 505),
-              "experience_top_box": (398, 510), "vte_prophylaxis": (41, 45),
-              "readmission_30d": (3, 22)}
-ORTHO_2025 = {"ssi_joint": (6, 500), "median_los": (D("1.9"), 480),
-              "experience_top_box": (430, 500), "readmission_30d": (1, 18)}
+ORTHO_2024 = {
+    "ssi_joint": (9, 520),
+    "median_los": (D("2.1"), 505),
+    "experience_top_box": (398, 510),
+    "vte_prophylaxis": (41, 45),
+    "readmission_30d": (3, 22),
+}
+ORTHO_2025 = {
+    "ssi_joint": (6, 500),
+    "median_los": (D("1.9"), 480),
+    "experience_top_box": (430, 500),
+    "readmission_30d": (1, 18),
+}
 ORTHO_2026_QUARTERS = [
-    {"ssi_joint": (2, 130), "median_los": (D("1.95"), 121), "experience_top_box": (108, 130),
-     "vte_prophylaxis": (11, 12), "readmission_30d": (0, 5)},
-    {"ssi_joint": (1, 128), "median_los": (D("1.9"), 126), "experience_top_box": (111, 128),
-     "vte_prophylaxis": (12, 13), "readmission_30d": (1, 6)},
+    {
+        "ssi_joint": (2, 130),
+        "median_los": (D("1.95"), 121),
+        "experience_top_box": (108, 130),
+        "vte_prophylaxis": (11, 12),
+        "readmission_30d": (0, 5),
+    },
+    {
+        "ssi_joint": (1, 128),
+        "median_los": (D("1.9"), 126),
+        "experience_top_box": (111, 128),
+        "vte_prophylaxis": (12, 13),
+        "readmission_30d": (1, 6),
+    },
 ]
 BENCHMARKS = {
     "ssi_joint": [("NHSN national", "2023", 50, D("1.3")), ("NHSN national", "2023", 25, D("0.8"))],
     "median_los": [("Premier peer hospitals", "2023", 50, D("2.0"))],
-    "experience_top_box": [("HCAHPS national", "2023", 50, D("72.0")),
-                           ("HCAHPS national", "2023", 90, D("84.0"))],
+    "experience_top_box": [
+        ("HCAHPS national", "2023", 50, D("72.0")),
+        ("HCAHPS national", "2023", 90, D("84.0")),
+    ],
     "vte_prophylaxis": [("SCIP national", "2015", 50, D("97.0"))],
     "readmission_30d": [("CMS national", "2023", 50, D("5.4"))],
 }
@@ -58,16 +78,30 @@ def _year(agreement: Agreement, year: int) -> ProgrammeYear | None:
     return ProgrammeYear.objects.filter(agreement=agreement, start__year=year).first()
 
 
-def _enter(definition: Any, year: ProgrammeYear, period: Any, figures: tuple, note: str,
-           user: Any) -> None:
+def _enter(
+    definition: Any, year: ProgrammeYear, period: Any, figures: tuple, note: str, user: Any
+) -> None:
     first, second = figures
     if definition.kind == "continuous_variable":
-        services.result_record(definition=definition, programme_year=year, period=period,
-                               value=first, case_count=second, source_note=note, user=user)
+        services.result_record(
+            definition=definition,
+            programme_year=year,
+            period=period,
+            value=first,
+            case_count=second,
+            source_note=note,
+            user=user,
+        )
     else:
-        services.result_record(definition=definition, programme_year=year, period=period,
-                               numerator=D(first), denominator=D(second), source_note=note,
-                               user=user)
+        services.result_record(
+            definition=definition,
+            programme_year=year,
+            period=period,
+            numerator=D(first),
+            denominator=D(second),
+            source_note=note,
+            user=user,
+        )
 
 
 def _definitions(agreement: Agreement, year: ProgrammeYear, spec: list, user: Any) -> dict:
@@ -83,8 +117,9 @@ def _definitions(agreement: Agreement, year: ProgrammeYear, spec: list, user: An
             if key in existing:
                 continue
             template = IndicatorTemplate.objects.get(key=key)
-            definition = services.definition_from_template(template=template, terms=terms,
-                                                           weight=weight, user=user)
+            definition = services.definition_from_template(
+                template=template, terms=terms, weight=weight, user=user
+            )
             definition.minimum_denominator = minimum
             definition.baseline_value = baseline
             definition.baseline_period = period
@@ -105,8 +140,13 @@ def _ortho(agreement: Agreement, user: Any, stdout: Any) -> None:
     definitions = _definitions(agreement, first, ORTHO_INDICATORS, user)
     for key, rows in BENCHMARKS.items():
         for source, period, percentile, value in rows:
-            services.benchmark_create(definition=definitions[key], source=source, period=period,
-                                      percentile=percentile, value=value)
+            services.benchmark_create(
+                definition=definitions[key],
+                source=source,
+                period=period,
+                percentile=percentile,
+                value=value,
+            )
     for number, figures in ((2024, ORTHO_2024), (2025, ORTHO_2025)):
         year = years[number]
         if year is None:
@@ -117,30 +157,49 @@ def _ortho(agreement: Agreement, user: Any, stdout: Any) -> None:
             _enter(in_force[key], year, annual, values, f"{number} annual quality report", user)
         if number == 2025 and EXAMPLE_D.exists():
             case_import = services.case_import_create(
-                agreement=agreement, programme_year=year, period=annual,
-                data=EXAMPLE_D.read_bytes(), filename="vte_cases_2025.csv", user=user,
-                indicator_keys=["vte_prophylaxis"])
+                agreement=agreement,
+                programme_year=year,
+                period=annual,
+                data=EXAMPLE_D.read_bytes(),
+                filename="vte_cases_2025.csv",
+                user=user,
+                indicator_keys=["vte_prophylaxis"],
+            )
             outcome = services.case_import_apply(case_import=case_import, user=user)
-            stdout.write(f"  indicators: VTE 2025 from example D = "
-                         f"{outcome.results[0].display_value}% (n={outcome.results[0].case_count})")
+            stdout.write(
+                f"  indicators: VTE 2025 from example D = "
+                f"{outcome.results[0].display_value}% (n={outcome.results[0].case_count})"
+            )
     year = years[2026]
     if year is not None:
         in_force = {d.key: d for d in definitions_in_force(programme_year=year)}
         quarters = periods_for_year(programme_year=year)[1:]
         for period, figures in zip(quarters, ORTHO_2026_QUARTERS, strict=False):
             for key, values in figures.items():
-                _enter(in_force[key], year, period, values, f"{period.label} interim dashboard",
-                       user)
+                _enter(
+                    in_force[key], year, period, values, f"{period.label} interim dashboard", user
+                )
         vte = in_force["vte_prophylaxis"]
         plan = services.action_plan_create(
-            definition=vte, programme_year=year, title="VTE prophylaxis order set",
-            owner="Dr Ann Adams, orthopedic quality lead", due_date=dt.date(2026, 9, 30),
-            user=user, steps=[
-                {"description": "Make prophylaxis the default in the TKA/THA post-op order set",
-                 "due_date": dt.date(2026, 7, 15), "owner": "Pharmacy & IT"},
-                {"description": "Weekly audit of POD1 administration, feedback to surgeons",
-                 "due_date": dt.date(2026, 8, 31), "owner": "Quality nurse"},
-            ])
+            definition=vte,
+            programme_year=year,
+            title="VTE prophylaxis order set",
+            owner="Dr Ann Adams, orthopedic quality lead",
+            due_date=dt.date(2026, 9, 30),
+            user=user,
+            steps=[
+                {
+                    "description": "Make prophylaxis the default in the TKA/THA post-op order set",
+                    "due_date": dt.date(2026, 7, 15),
+                    "owner": "Pharmacy & IT",
+                },
+                {
+                    "description": "Weekly audit of POD1 administration, feedback to surgeons",
+                    "due_date": dt.date(2026, 8, 31),
+                    "owner": "Quality nurse",
+                },
+            ],
+        )
         services.action_step_complete(step=plan.steps.first(), on=dt.date(2026, 7, 10))
 
 
@@ -156,28 +215,41 @@ def _cath(agreement: Agreement, user: Any) -> None:
         Agreement.objects.filter(pk=agreement.pk).update(status="draft")
         agreement.refresh_from_db()
     try:
-        pci = services.definition_from_template(template=readmission, terms=terms,
-                                                weight=D(50), key="pci_readmission_30d",
-                                                user=user)
+        pci = services.definition_from_template(
+            template=readmission, terms=terms, weight=D(50), key="pci_readmission_30d", user=user
+        )
         pci.name = "30-day readmission after PCI"
         pci.baseline_value, pci.baseline_period = D("9.8"), "2024 base year"
         pci.is_key_quality_indicator, pci.tolerance_pct = True, D(10)
         services.definition_save(definition=pci, user=user)
         complications = services.definition_from_template(
-            template=readmission, terms=terms, weight=D(50), key="pci_major_complications",
-            user=user)
+            template=readmission,
+            terms=terms,
+            weight=D(50),
+            key="pci_major_complications",
+            user=user,
+        )
         complications.name = "Major complications after PCI"
-        complications.description = ("Death, emergency CABG, stroke or major bleeding within "
-                                     "the PCI admission (NCDR CathPCI).")
+        complications.description = (
+            "Death, emergency CABG, stroke or major bleeding within "
+            "the PCI admission (NCDR CathPCI)."
+        )
         complications.populations = {
             "initial_population": {"field": "age", "op": ">=", "value": 18},
-            "numerator": {"field": "major_complication", "op": "is_true"}}
-        complications.fields = {"age": "number", "discharge_date": "date",
-                                "major_complication": "boolean"}
+            "numerator": {"field": "major_complication", "op": "is_true"},
+        }
+        complications.fields = {
+            "age": "number",
+            "discharge_date": "date",
+            "major_complication": "boolean",
+        }
         complications.numerator_definition = "Cases with a major complication."
         complications.denominator_definition = "Adult PCI cases."
         complications.threshold, complications.target, complications.stretch = (
-            D("4.0"), D("3.0"), D("2.0"))
+            D("4.0"),
+            D("3.0"),
+            D("2.0"),
+        )
         complications.minimum_denominator = None
         complications.baseline_value, complications.baseline_period = D("3.1"), "2024 base year"
         complications.is_key_quality_indicator, complications.tolerance_pct = True, D(10)
@@ -190,10 +262,17 @@ def _cath(agreement: Agreement, user: Any) -> None:
         annual = periods_for_year(programme_year=year)[0]
         in_force = {d.key: d for d in definitions_in_force(programme_year=year)}
         if "pci_readmission_30d" in in_force:
-            _enter(in_force["pci_readmission_30d"], year, annual, (44, 455),
-                   "NCDR CathPCI 2025", user)  # 9.67% vs baseline 9.8
-            _enter(in_force["pci_major_complications"], year, annual, (15, 455),
-                   "NCDR CathPCI 2025", user)  # 3.30% vs 3.1 + 10% = 3.41
+            _enter(
+                in_force["pci_readmission_30d"], year, annual, (44, 455), "NCDR CathPCI 2025", user
+            )  # 9.67% vs baseline 9.8
+            _enter(
+                in_force["pci_major_complications"],
+                year,
+                annual,
+                (15, 455),
+                "NCDR CathPCI 2025",
+                user,
+            )  # 3.30% vs 3.1 + 10% = 3.41
 
 
 def seed(*, organization: Any, users: dict, password: str, stdout: Any) -> None:

@@ -25,10 +25,21 @@ POPULATION_LABELS = {
     "measure_population_exclusions": "Measure population exclusions",
 }
 OPERATOR_CHOICES = [
-    ("=", "equals"), ("!=", "does not equal"), (">", ">"), (">=", "≥"), ("<", "<"),
-    ("<=", "≤"), ("in", "is one of"), ("not_in", "is none of"), ("between", "between"),
-    ("contains", "contains text"), ("is_true", "is true"), ("is_false", "is false"),
-    ("is_null", "is empty"), ("not_null", "is recorded"), ("within_days", "within N days of"),
+    ("=", "equals"),
+    ("!=", "does not equal"),
+    (">", ">"),
+    (">=", "≥"),
+    ("<", "<"),
+    ("<=", "≤"),
+    ("in", "is one of"),
+    ("not_in", "is none of"),
+    ("between", "between"),
+    ("contains", "contains text"),
+    ("is_true", "is true"),
+    ("is_false", "is false"),
+    ("is_null", "is empty"),
+    ("not_null", "is recorded"),
+    ("within_days", "within N days of"),
 ]
 assert {op for op, _ in OPERATOR_CHOICES} == set(OPERATORS)
 NULLARY = {"is_true", "is_false", "is_null", "not_null"}
@@ -38,19 +49,43 @@ _WITHIN = re.compile(r"^\s*(\d+)\s*(?:days?)?\s*(?:of|after)?\s*([A-Za-z_][\w]*)
 class DefinitionForm(PlainConstraintErrors, forms.ModelForm):
     fields_json = forms.CharField(
         label="Case-file columns (JSON: name → string/number/boolean/date)",
-        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}), required=False)
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}),
+        required=False,
+    )
 
     class Meta:
         model = IndicatorDefinition
-        fields = ["key", "name", "description", "kind", "unit", "direction", "weight",
-                  "minimum_denominator", "threshold", "threshold_payout", "target",
-                  "target_payout", "stretch", "stretch_payout", "baseline_value",
-                  "baseline_period", "is_key_quality_indicator", "tolerance_pct",
-                  "numerator_definition", "denominator_definition", "date_field",
-                  "observation_field", "aggregate", "multiplier"]
-        widgets = {"description": forms.Textarea(attrs={"rows": 2}),
-                   "numerator_definition": forms.Textarea(attrs={"rows": 2}),
-                   "denominator_definition": forms.Textarea(attrs={"rows": 2})}
+        fields = [
+            "key",
+            "name",
+            "description",
+            "kind",
+            "unit",
+            "direction",
+            "weight",
+            "minimum_denominator",
+            "threshold",
+            "threshold_payout",
+            "target",
+            "target_payout",
+            "stretch",
+            "stretch_payout",
+            "baseline_value",
+            "baseline_period",
+            "is_key_quality_indicator",
+            "tolerance_pct",
+            "numerator_definition",
+            "denominator_definition",
+            "date_field",
+            "observation_field",
+            "aggregate",
+            "multiplier",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "numerator_definition": forms.Textarea(attrs={"rows": 2}),
+            "denominator_definition": forms.Textarea(attrs={"rows": 2}),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,7 +99,7 @@ class DefinitionForm(PlainConstraintErrors, forms.ModelForm):
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from exc
         if not isinstance(value, dict):
-            raise forms.ValidationError("Give an object such as {\"age\": \"number\"}.")
+            raise forms.ValidationError('Give an object such as {"age": "number"}.')
         return value
 
 
@@ -98,8 +133,10 @@ def criteria_rows(tree: Any) -> dict[str, Any]:
         return {"simple": True, "combine": "all", "rows": [], "raw": ""}
     combine = "any" if "any" in tree else "all"
     leaves = tree.get(combine) if combine in tree else [tree]
-    rows = [{"field": leaf.get("field", ""), "op": leaf.get("op", "="),
-             "value": _value_text(leaf)} for leaf in leaves]
+    rows = [
+        {"field": leaf.get("field", ""), "op": leaf.get("op", "="), "value": _value_text(leaf)}
+        for leaf in leaves
+    ]
     return {"simple": True, "combine": combine, "rows": rows, "raw": ""}
 
 
@@ -140,8 +177,7 @@ def populations_from_post(data: Any) -> dict[str, Any]:
         fields = data.getlist(f"pop-{name}-field")
         ops = data.getlist(f"pop-{name}-op")
         values = data.getlist(f"pop-{name}-value")
-        leaves = [_leaf(f, o, v) for f, o, v in zip(fields, ops, values, strict=False)
-                  if f.strip()]
+        leaves = [_leaf(f, o, v) for f, o, v in zip(fields, ops, values, strict=False) if f.strip()]
         if not leaves:
             continue
         combine = "any" if data.get(f"pop-{name}-combine") == "any" else "all"
@@ -153,38 +189,60 @@ def populations_for_kind(kind: str) -> list[str]:
     if kind == Kind.CONTINUOUS_VARIABLE:
         return ["initial_population", "measure_population", "measure_population_exclusions"]
     if kind == Kind.RATIO:
-        return ["initial_population", "denominator", "denominator_exclusions", "numerator",
-                "numerator_exclusions"]
-    return ["initial_population", "denominator", "denominator_exclusions", "numerator",
-            "denominator_exceptions", "numerator_exclusions"]
+        return [
+            "initial_population",
+            "denominator",
+            "denominator_exclusions",
+            "numerator",
+            "numerator_exclusions",
+        ]
+    return [
+        "initial_population",
+        "denominator",
+        "denominator_exclusions",
+        "numerator",
+        "denominator_exceptions",
+        "numerator_exclusions",
+    ]
 
 
 class ResultForm(forms.Form):
     period = forms.ChoiceField()
     numerator = forms.DecimalField(required=False, max_digits=14, decimal_places=4)
     denominator = forms.DecimalField(required=False, max_digits=14, decimal_places=4)
-    value = forms.DecimalField(required=False, max_digits=14, decimal_places=4,
-                               help_text="Continuous variables: the median or mean.")
-    case_count = forms.IntegerField(required=False, min_value=0,
-                                    help_text="Continuous variables: cases it is based on.")
-    source_note = forms.CharField(max_length=300,
-                                  help_text="Where the figures come from (registry, report).")
+    value = forms.DecimalField(
+        required=False,
+        max_digits=14,
+        decimal_places=4,
+        help_text="Continuous variables: the median or mean.",
+    )
+    case_count = forms.IntegerField(
+        required=False, min_value=0, help_text="Continuous variables: cases it is based on."
+    )
+    source_note = forms.CharField(
+        max_length=300, help_text="Where the figures come from (registry, report)."
+    )
 
     def __init__(self, *args: Any, periods: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["period"].choices = [(p.key, p.label + (" (interim)" if p.is_interim
-                                                            else " (annual, pays)"))
-                                         for p in periods]
+        self.fields["period"].choices = [
+            (p.key, p.label + (" (interim)" if p.is_interim else " (annual, pays)"))
+            for p in periods
+        ]
 
 
 class ImportForm(forms.Form):
     period = forms.ChoiceField()
-    indicators = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, required=False,
-                                           help_text="Leave all unticked to use every one.")
+    indicators = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Leave all unticked to use every one.",
+    )
     file = forms.FileField(help_text="CSV (UTF-8) or Excel .xlsx, one row per encounter.")
 
-    def __init__(self, *args: Any, periods: list[Any], definitions: list[Any],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, periods: list[Any], definitions: list[Any], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["period"].choices = [(p.key, p.label) for p in periods]
         self.fields["indicators"].choices = [(d.key, d.name) for d in definitions]

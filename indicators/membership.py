@@ -25,8 +25,13 @@ BITS = {
     "in_denominator": 6,
     "in_numerator": 7,
 }
-CV_BITS = {"initial_population": 0, "measure_population": 1, "measure_population_exclusion": 2,
-           "in_denominator": 6, "in_numerator": 7}
+CV_BITS = {
+    "initial_population": 0,
+    "measure_population": 1,
+    "measure_population_exclusion": 2,
+    "in_denominator": 6,
+    "in_numerator": 7,
+}
 
 _HEX_ASCII = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
@@ -54,7 +59,7 @@ def codes_encode(flag_columns: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def code_byte(codes: str, index: int) -> int:
-    return int(codes[2 * index: 2 * index + 2], 16)
+    return int(codes[2 * index : 2 * index + 2], 16)
 
 
 def flags_decode(byte: int, *, kind: str) -> dict[str, bool]:
@@ -77,8 +82,11 @@ def reason_of(byte: int, *, kind: str) -> str:
         if f["numerator_exclusion"]:
             return "not in numerator: numerator exclusion"
         if not f["numerator"]:
-            return "in denominator: numerator not met" if f["in_denominator"] else (
-                "not in denominator")
+            return (
+                "in denominator: numerator not met"
+                if f["in_denominator"]
+                else ("not in denominator")
+            )
         return "in numerator"
     if not f["denominator"]:
         return "not in denominator"
@@ -97,10 +105,14 @@ def reason_of(byte: int, *, kind: str) -> str:
 FILTERS = {
     "in_numerator": ("In numerator", lambda f: f["in_numerator"]),
     "in_denominator": ("In denominator", lambda f: f["in_denominator"]),
-    "not_met": ("In denominator, numerator not met",
-                lambda f: f["in_denominator"] and not f["in_numerator"]),
-    "excluded": ("Excluded or excepted",
-                 lambda f: f["initial_population"] and not f["in_denominator"]),
+    "not_met": (
+        "In denominator, numerator not met",
+        lambda f: f["in_denominator"] and not f["in_numerator"],
+    ),
+    "excluded": (
+        "Excluded or excepted",
+        lambda f: f["initial_population"] and not f["in_denominator"],
+    ),
     "not_in_population": ("Not in initial population", lambda f: not f["initial_population"]),
 }
 

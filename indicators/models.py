@@ -34,8 +34,6 @@ class Aggregate(models.TextChoices):
     MEAN = "mean", "Mean"
 
 
-
-
 class MeasureFields(models.Model):
     """What a template and a definition share: how the indicator is measured and paid."""
 
@@ -46,35 +44,46 @@ class MeasureFields(models.Model):
     unit = models.CharField(max_length=30, default="%")
     direction = models.CharField(max_length=20, choices=Direction.choices)
     populations = models.JSONField(
-        default=dict, blank=True,
-        help_text="Criteria tree per population (initial_population, denominator, ...).")
+        default=dict,
+        blank=True,
+        help_text="Criteria tree per population (initial_population, denominator, ...).",
+    )
     fields = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Columns of the case file this indicator reads, name -> type "
-                  "(string, number, boolean, date).")
+        "(string, number, boolean, date).",
+    )
     date_field = models.CharField(
-        max_length=64, blank=True,
-        help_text="The case date that must fall inside the measurement period.")
+        max_length=64,
+        blank=True,
+        help_text="The case date that must fall inside the measurement period.",
+    )
     numerator_definition = models.TextField(blank=True)
     denominator_definition = models.TextField(blank=True)
-    observation_field = models.CharField(max_length=64, blank=True,
-                                         help_text="Continuous variable: the value per case.")
-    aggregate = models.CharField(max_length=10, choices=Aggregate.choices,
-                                 default=Aggregate.MEDIAN)
-    multiplier = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("1"),
-                                     help_text="Ratio: e.g. 1000 for 'per 1,000 line days'.")
+    observation_field = models.CharField(
+        max_length=64, blank=True, help_text="Continuous variable: the value per case."
+    )
+    aggregate = models.CharField(max_length=10, choices=Aggregate.choices, default=Aggregate.MEDIAN)
+    multiplier = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("1"),
+        help_text="Ratio: e.g. 1000 for 'per 1,000 line days'.",
+    )
     minimum_denominator = models.PositiveIntegerField(null=True, blank=True)
     threshold = models.DecimalField(**VALUE)
     target = models.DecimalField(**VALUE)
     stretch = models.DecimalField(**VALUE)
-    threshold_payout = models.DecimalField(**PERCENT, default=Decimal("50"),
-                                           validators=[MinValueValidator(0),
-                                                       MaxValueValidator(100)])
-    target_payout = models.DecimalField(**PERCENT, default=Decimal("75"),
-                                        validators=[MinValueValidator(0), MaxValueValidator(100)])
-    stretch_payout = models.DecimalField(**PERCENT, default=Decimal("100"),
-                                         validators=[MinValueValidator(0),
-                                                     MaxValueValidator(100)])
+    threshold_payout = models.DecimalField(
+        **PERCENT, default=Decimal("50"), validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    target_payout = models.DecimalField(
+        **PERCENT, default=Decimal("75"), validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    stretch_payout = models.DecimalField(
+        **PERCENT, default=Decimal("100"), validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
 
     class Meta:
         abstract = True
@@ -86,8 +95,9 @@ class MeasureFields(models.Model):
 class IndicatorTemplate(MeasureFields):
     """A reusable indicator in the global library; holds no tenant data."""
 
-    source = models.CharField(max_length=200, blank=True,
-                              help_text="Where the measure comes from (NQF, CMS, registry).")
+    source = models.CharField(
+        max_length=200, blank=True, help_text="Where the measure comes from (NQF, CMS, registry)."
+    )
     suggested_weight = models.DecimalField(**PERCENT, default=Decimal("20"))
     is_key_quality_indicator = models.BooleanField(default=False)
 
@@ -99,23 +109,32 @@ class IndicatorTemplate(MeasureFields):
 class IndicatorDefinition(MeasureFields, TenantModel):
     """One indicator of one terms version of an agreement (amendments version them)."""
 
-    agreement = models.ForeignKey("agreements.Agreement", on_delete=models.CASCADE,
-                                  related_name="indicator_definitions")
-    terms = models.ForeignKey("agreements.AgreementTerms", on_delete=models.CASCADE,
-                              related_name="indicator_definitions")
-    template = models.ForeignKey(IndicatorTemplate, null=True, blank=True,
-                                 on_delete=models.SET_NULL, related_name="+")
+    agreement = models.ForeignKey(
+        "agreements.Agreement", on_delete=models.CASCADE, related_name="indicator_definitions"
+    )
+    terms = models.ForeignKey(
+        "agreements.AgreementTerms", on_delete=models.CASCADE, related_name="indicator_definitions"
+    )
+    template = models.ForeignKey(
+        IndicatorTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     position = models.PositiveSmallIntegerField(default=0)
-    weight = models.DecimalField(**PERCENT, validators=[MinValueValidator(0),
-                                                        MaxValueValidator(100)])
+    weight = models.DecimalField(
+        **PERCENT, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
     baseline_value = models.DecimalField(**VALUE, null=True, blank=True)
-    baseline_period = models.CharField(max_length=60, blank=True,
-                                       help_text="e.g. 'CY2023' or '2023-07 to 2024-06'.")
+    baseline_period = models.CharField(
+        max_length=60, blank=True, help_text="e.g. 'CY2023' or '2023-07 to 2024-06'."
+    )
     is_key_quality_indicator = models.BooleanField(
-        default=False, help_text="Used by the shared-savings quality safeguard.")
+        default=False, help_text="Used by the shared-savings quality safeguard."
+    )
     tolerance_pct = models.DecimalField(
-        **PERCENT, null=True, blank=True,
-        help_text="How far worse than baseline still counts as met (empty: the agreement's).")
+        **PERCENT,
+        null=True,
+        blank=True,
+        help_text="How far worse than baseline still counts as met (empty: the agreement's).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -139,37 +158,52 @@ class IndicatorResult(TenantModel):
     """A measured result of one indicator for one period. Never edited: a correction or a new
     import is a new version, recording what changed; only the current version counts."""
 
-    definition = models.ForeignKey(IndicatorDefinition, on_delete=models.CASCADE,
-                                   related_name="results")
-    programme_year = models.ForeignKey("agreements.ProgrammeYear", on_delete=models.CASCADE,
-                                       related_name="indicator_results")
-    period_kind = models.CharField(max_length=10, choices=PeriodKind.choices,
-                                   default=PeriodKind.ANNUAL)
+    definition = models.ForeignKey(
+        IndicatorDefinition, on_delete=models.CASCADE, related_name="results"
+    )
+    programme_year = models.ForeignKey(
+        "agreements.ProgrammeYear", on_delete=models.CASCADE, related_name="indicator_results"
+    )
+    period_kind = models.CharField(
+        max_length=10, choices=PeriodKind.choices, default=PeriodKind.ANNUAL
+    )
     period_start = models.DateField()
     period_end = models.DateField()
     period_label = models.CharField(max_length=30)
     version = models.PositiveIntegerField(default=1)
     is_current = models.BooleanField(default=True)
     source = models.CharField(max_length=12, choices=ResultSource.choices)
-    source_note = models.CharField(max_length=300, blank=True,
-                                   help_text="Where the figures come from.")
+    source_note = models.CharField(
+        max_length=300, blank=True, help_text="Where the figures come from."
+    )
     numerator = models.DecimalField(**VALUE, null=True, blank=True)
     denominator = models.DecimalField(**VALUE, null=True, blank=True)
-    case_count = models.PositiveIntegerField(null=True, blank=True,
-                                             help_text="The n compared with the minimum.")
-    value = models.DecimalField(max_digits=24, decimal_places=12, null=True, blank=True,
-                                help_text="Unrounded score; empty when there is no score.")
+    case_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The n compared with the minimum."
+    )
+    value = models.DecimalField(
+        max_digits=24,
+        decimal_places=12,
+        null=True,
+        blank=True,
+        help_text="Unrounded score; empty when there is no score.",
+    )
     counts = models.JSONField(default=dict, blank=True)
-    case_import = models.ForeignKey("CaseImport", null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="results")
+    case_import = models.ForeignKey(
+        "CaseImport", null=True, blank=True, on_delete=models.PROTECT, related_name="results"
+    )
     indicator_index = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Position of this indicator in the import's codes.")
-    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="+")
-    changes = models.JSONField(default=dict, blank=True,
-                               help_text="Field -> [previous, new] against the prior version.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+        null=True, blank=True, help_text="Position of this indicator in the import's codes."
+    )
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    changes = models.JSONField(
+        default=dict, blank=True, help_text="Field -> [previous, new] against the prior version."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -177,12 +211,17 @@ class IndicatorResult(TenantModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["definition", "period_start", "period_end", "version"],
-                name="indicator_result_version_unique"),
+                name="indicator_result_version_unique",
+            ),
             models.UniqueConstraint(
                 fields=["definition", "period_start", "period_end"],
-                condition=Q(is_current=True), name="indicator_result_one_current"),
-            models.CheckConstraint(condition=Q(period_end__gte=models.F("period_start")),
-                                   name="indicator_result_period_order"),
+                condition=Q(is_current=True),
+                name="indicator_result_one_current",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")),
+                name="indicator_result_period_order",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -207,12 +246,15 @@ class ImportStatus(models.TextChoices):
 class CaseImport(TenantModel):
     """An uploaded case file (one row per encounter) for one agreement and period."""
 
-    agreement = models.ForeignKey("agreements.Agreement", on_delete=models.CASCADE,
-                                  related_name="case_imports")
-    programme_year = models.ForeignKey("agreements.ProgrammeYear", on_delete=models.CASCADE,
-                                       related_name="case_imports")
-    period_kind = models.CharField(max_length=10, choices=PeriodKind.choices,
-                                   default=PeriodKind.ANNUAL)
+    agreement = models.ForeignKey(
+        "agreements.Agreement", on_delete=models.CASCADE, related_name="case_imports"
+    )
+    programme_year = models.ForeignKey(
+        "agreements.ProgrammeYear", on_delete=models.CASCADE, related_name="case_imports"
+    )
+    period_kind = models.CharField(
+        max_length=10, choices=PeriodKind.choices, default=PeriodKind.ANNUAL
+    )
     period_start = models.DateField()
     period_end = models.DateField()
     period_label = models.CharField(max_length=30)
@@ -220,16 +262,20 @@ class CaseImport(TenantModel):
     original_name = models.CharField(max_length=255)
     sha256 = models.CharField(max_length=64, db_index=True)
     size = models.PositiveBigIntegerField(default=0)
-    status = models.CharField(max_length=10, choices=ImportStatus.choices,
-                              default=ImportStatus.PENDING)
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
     row_count = models.PositiveIntegerField(default=0)
-    indicator_keys = models.JSONField(default=list, blank=True,
-                                      help_text="Indicator keys in the order of the codes.")
+    indicator_keys = models.JSONField(
+        default=list, blank=True, help_text="Indicator keys in the order of the codes."
+    )
     summary = models.JSONField(default=dict, blank=True)
-    job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="+")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey(
+        "core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -253,12 +299,21 @@ class CaseMembership(models.Model):
     million rows (measured in bench/indicators_bench.py). Deletes still cascade via the ORM.
     """
 
-    organization = models.ForeignKey("core.Organization", on_delete=models.CASCADE,
-                                     related_name="+", editable=False, db_constraint=False,
-                                     db_index=False)
-    case_import = models.ForeignKey(CaseImport, on_delete=models.CASCADE,
-                                    related_name="memberships", db_constraint=False,
-                                    db_index=False)
+    organization = models.ForeignKey(
+        "core.Organization",
+        on_delete=models.CASCADE,
+        related_name="+",
+        editable=False,
+        db_constraint=False,
+        db_index=False,
+    )
+    case_import = models.ForeignKey(
+        CaseImport,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        db_constraint=False,
+        db_index=False,
+    )
     row_number = models.PositiveIntegerField()
     case_id = models.CharField(max_length=64)
     codes = models.CharField(max_length=64)
@@ -281,12 +336,14 @@ class CaseMembership(models.Model):
 class Benchmark(TenantModel):
     """A national or peer value for an indicator, shown beside its baseline and results."""
 
-    definition = models.ForeignKey(IndicatorDefinition, on_delete=models.CASCADE,
-                                   related_name="benchmarks")
+    definition = models.ForeignKey(
+        IndicatorDefinition, on_delete=models.CASCADE, related_name="benchmarks"
+    )
     source = models.CharField(max_length=200)
     period = models.CharField(max_length=60, blank=True)
     percentile = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(99)])
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(99)]
+    )
     value = models.DecimalField(**VALUE)
     note = models.CharField(max_length=300, blank=True)
 
@@ -307,18 +364,26 @@ class ActionPlanStatus(models.TextChoices):
 class ActionPlan(TenantModel):
     """What the practice will do about an indicator whose interim result is below target."""
 
-    definition = models.ForeignKey(IndicatorDefinition, on_delete=models.CASCADE,
-                                   related_name="action_plans")
-    programme_year = models.ForeignKey("agreements.ProgrammeYear", on_delete=models.CASCADE,
-                                       related_name="indicator_action_plans")
-    result = models.ForeignKey(IndicatorResult, null=True, blank=True,
-                               on_delete=models.SET_NULL, related_name="action_plans",
-                               help_text="The interim result that prompted the plan.")
+    definition = models.ForeignKey(
+        IndicatorDefinition, on_delete=models.CASCADE, related_name="action_plans"
+    )
+    programme_year = models.ForeignKey(
+        "agreements.ProgrammeYear", on_delete=models.CASCADE, related_name="indicator_action_plans"
+    )
+    result = models.ForeignKey(
+        IndicatorResult,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="action_plans",
+        help_text="The interim result that prompted the plan.",
+    )
     title = models.CharField(max_length=200)
     owner = models.CharField(max_length=200)
     due_date = models.DateField()
-    status = models.CharField(max_length=12, choices=ActionPlanStatus.choices,
-                              default=ActionPlanStatus.OPEN)
+    status = models.CharField(
+        max_length=12, choices=ActionPlanStatus.choices, default=ActionPlanStatus.OPEN
+    )
     closed_on = models.DateField(null=True, blank=True)
     closing_note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -330,8 +330,6 @@ class IncentiveResult:
         return fields_jsonable(self)
 
 
-
-
 def denominator_shortfall(*, minimum: int | None, n: int | None) -> str:
     """Why a result with a score is still not scored (its n is under the minimum), or ``""``.
 
@@ -348,8 +346,7 @@ def denominator_shortfall(*, minimum: int | None, n: int | None) -> str:
 def _status(indicator: IndicatorTerms, result: IndicatorResult) -> tuple[Status, str]:
     if result.score is None:
         return "no_score", "no score (zero denominator or no data)"
-    shortfall = denominator_shortfall(minimum=indicator.minimum_denominator,
-                                      n=result.denominator)
+    shortfall = denominator_shortfall(minimum=indicator.minimum_denominator, n=result.denominator)
     if shortfall:
         return "insufficient_denominator", shortfall
     return "scored", ""

@@ -39,8 +39,11 @@ def terms_for_agreement(*, agreement: Agreement) -> list[AgreementTerms]:
 def terms_current(*, agreement: Agreement, today: dt.date | None = None) -> AgreementTerms | None:
     """The version in force today, else the first one (an agreement not yet started)."""
     today = today or timezone.localdate()
-    terms = (AgreementTerms.objects.filter(agreement=agreement, effective_from__lte=today)
-             .order_by("-effective_from").first())
+    terms = (
+        AgreementTerms.objects.filter(agreement=agreement, effective_from__lte=today)
+        .order_by("-effective_from")
+        .first()
+    )
     return terms or AgreementTerms.objects.filter(agreement=agreement).order_by("version").first()
 
 
@@ -86,85 +89,113 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 def periods_for_year(*, programme_year: ProgrammeYear) -> list[Period]:
     """The annual period and its four quarters (quarters of the programme year, not calendar)."""
-    year_label = (str(programme_year.start.year) if programme_year.start.year ==
-                  programme_year.end.year else programme_year.label)
+    year_label = (
+        str(programme_year.start.year)
+        if programme_year.start.year == programme_year.end.year
+        else programme_year.label
+    )
     periods = [Period(PeriodKind.ANNUAL, year_label, programme_year.start, programme_year.end)]
     start = programme_year.start
     for quarter in range(1, 5):
         if start > programme_year.end:
             break
-        end = min(_add_months(start.replace(day=1), 3) - dt.timedelta(days=1),
-                  programme_year.end)
+        end = min(_add_months(start.replace(day=1), 3) - dt.timedelta(days=1), programme_year.end)
         periods.append(Period(PeriodKind.QUARTER, f"{year_label} Q{quarter}", start, end))
         start = end + dt.timedelta(days=1)
     return periods
 
 
 def period_find(*, programme_year: ProgrammeYear, key: str) -> Period | None:
-    return next((p for p in periods_for_year(programme_year=programme_year) if p.key == key),
-                None)
+    return next((p for p in periods_for_year(programme_year=programme_year) if p.key == key), None)
 
 
 def results_current(*, agreement: Agreement) -> QuerySet[IndicatorResult]:
-    return (IndicatorResult.objects.filter(definition__agreement=agreement, is_current=True)
-            .select_related("definition", "programme_year", "case_import")
-            .order_by("definition__position", "period_start", "period_kind"))
+    return (
+        IndicatorResult.objects.filter(definition__agreement=agreement, is_current=True)
+        .select_related("definition", "programme_year", "case_import")
+        .order_by("definition__position", "period_start", "period_kind")
+    )
 
 
-def result_current(*, definition: IndicatorDefinition, start: dt.date, end: dt.date
-                   ) -> IndicatorResult | None:
-    return IndicatorResult.objects.filter(definition=definition, period_start=start,
-                                          period_end=end, is_current=True).first()
+def result_current(
+    *, definition: IndicatorDefinition, start: dt.date, end: dt.date
+) -> IndicatorResult | None:
+    return IndicatorResult.objects.filter(
+        definition=definition, period_start=start, period_end=end, is_current=True
+    ).first()
 
 
-def results_annual_for_year(*, programme_year: ProgrammeYear,
-                            definitions: list[IndicatorDefinition]
-                            ) -> dict[int, IndicatorResult]:
+def results_annual_for_year(
+    *, programme_year: ProgrammeYear, definitions: list[IndicatorDefinition]
+) -> dict[int, IndicatorResult]:
     rows = IndicatorResult.objects.filter(
-        definition__in=definitions, programme_year=programme_year, period_kind=PeriodKind.ANNUAL,
-        is_current=True).select_related("case_import")
+        definition__in=definitions,
+        programme_year=programme_year,
+        period_kind=PeriodKind.ANNUAL,
+        is_current=True,
+    ).select_related("case_import")
     return {r.definition_id: r for r in rows}
 
 
-def results_interim_latest(*, programme_year: ProgrammeYear,
-                           definitions: list[IndicatorDefinition]) -> dict[int, IndicatorResult]:
+def results_interim_latest(
+    *, programme_year: ProgrammeYear, definitions: list[IndicatorDefinition]
+) -> dict[int, IndicatorResult]:
     """The latest current quarterly result per definition (what a projection is built on)."""
     latest: dict[int, IndicatorResult] = {}
     rows = IndicatorResult.objects.filter(
-        definition__in=definitions, programme_year=programme_year,
-        period_kind=PeriodKind.QUARTER, is_current=True).order_by("period_start")
+        definition__in=definitions,
+        programme_year=programme_year,
+        period_kind=PeriodKind.QUARTER,
+        is_current=True,
+    ).order_by("period_start")
     for row in rows:
         latest[row.definition_id] = row
     return latest
 
 
 def result_versions(*, result: IndicatorResult) -> QuerySet[IndicatorResult]:
-    return IndicatorResult.objects.filter(
-        definition=result.definition, period_start=result.period_start,
-        period_end=result.period_end).select_related("created_by", "case_import").order_by(
-        "-version")
+    return (
+        IndicatorResult.objects.filter(
+            definition=result.definition,
+            period_start=result.period_start,
+            period_end=result.period_end,
+        )
+        .select_related("created_by", "case_import")
+        .order_by("-version")
+    )
 
 
 def results_by_key_across_terms(*, agreement: Agreement, key: str) -> list[IndicatorResult]:
     """Every current result of the indicator ``key`` of an agreement, over every terms version
     (a chart runs across amendments)."""
-    return list(IndicatorResult.objects.filter(
-        definition__agreement=agreement, definition__key=key, is_current=True)
-        .select_related("programme_year").order_by("period_start", "-period_end"))
+    return list(
+        IndicatorResult.objects.filter(
+            definition__agreement=agreement, definition__key=key, is_current=True
+        )
+        .select_related("programme_year")
+        .order_by("period_start", "-period_end")
+    )
 
 
 def case_imports_for_agreement(*, agreement: Agreement) -> QuerySet[CaseImport]:
     return CaseImport.objects.filter(agreement=agreement).select_related("job", "created_by")
 
 
-def case_memberships(*, case_import: CaseImport, indicator_index: int, kind: str,
-                     filter_name: str = "", search: str = "") -> QuerySet[CaseMembership]:
+def case_memberships(
+    *,
+    case_import: CaseImport,
+    indicator_index: int,
+    kind: str,
+    filter_name: str = "",
+    search: str = "",
+) -> QuerySet[CaseMembership]:
     """The cases of an import for the drill-down, filtered in SQL on the indicator's code."""
     rows = CaseMembership.objects.filter(case_import=case_import)
     if filter_name in membership.FILTERS:
         codes = membership.codes_matching(filter_name, kind=kind)
         rows = rows.annotate(code=Substr("codes", 2 * indicator_index + 1, 2)).filter(
-            code__in=codes)
+            code__in=codes
+        )
     if search:
         if case_id_hashing_enabled():
             # Stored ids are hashed: only an exact case id can be found.
@@ -174,11 +205,15 @@ def case_memberships(*, case_import: CaseImport, indicator_index: int, kind: str
     return rows.order_by("row_number")
 
 
-def action_plans_for_year(*, programme_year: ProgrammeYear, status: str = ""
-                          ) -> QuerySet[ActionPlan]:
+def action_plans_for_year(
+    *, programme_year: ProgrammeYear, status: str = ""
+) -> QuerySet[ActionPlan]:
     """The year's action plans (open and closed), for the indicators page and the report."""
-    plans = ActionPlan.objects.filter(programme_year=programme_year).select_related(
-        "definition", "result").prefetch_related("steps")
+    plans = (
+        ActionPlan.objects.filter(programme_year=programme_year)
+        .select_related("definition", "result")
+        .prefetch_related("steps")
+    )
     if status == "open":
         plans = plans.exclude(status=ActionPlanStatus.CLOSED)
     elif status == "closed":
@@ -187,9 +222,12 @@ def action_plans_for_year(*, programme_year: ProgrammeYear, status: str = ""
 
 
 def action_plans_for_agreement(*, agreement: Agreement) -> QuerySet[ActionPlan]:
-    return ActionPlan.objects.filter(definition__agreement=agreement).select_related(
-        "definition", "programme_year", "result").prefetch_related("steps").order_by(
-        "status", "due_date")
+    return (
+        ActionPlan.objects.filter(definition__agreement=agreement)
+        .select_related("definition", "programme_year", "result")
+        .prefetch_related("steps")
+        .order_by("status", "due_date")
+    )
 
 
 def programme_years(*, agreement: Agreement) -> list[ProgrammeYear]:

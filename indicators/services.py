@@ -73,8 +73,7 @@ FROZEN_MESSAGE = (
 # --------------------------------------------------------------------------------------------
 
 
-def measure_definition_of(definition: IndicatorDefinition | IndicatorTemplate
-                          ) -> MeasureDefinition:
+def measure_definition_of(definition: IndicatorDefinition | IndicatorTemplate) -> MeasureDefinition:
     """The engine's view of a stored definition (criteria as data, never code)."""
     populations = definition.populations or {}
     return MeasureDefinition(
@@ -86,21 +85,28 @@ def measure_definition_of(definition: IndicatorDefinition | IndicatorTemplate
     )
 
 
-def indicator_terms_of(definition: IndicatorDefinition, *, weight: Decimal | None = None
-                       ) -> scoring.IndicatorTerms:
+def indicator_terms_of(
+    definition: IndicatorDefinition, *, weight: Decimal | None = None
+) -> scoring.IndicatorTerms:
     return scoring.IndicatorTerms.standard(
-        key=definition.key, name=definition.name, direction=definition.direction,  # type: ignore[arg-type]
+        key=definition.key,
+        name=definition.name,
+        direction=definition.direction,  # type: ignore[arg-type]
         weight=weight if weight is not None else definition.weight,
-        threshold=definition.threshold, target=definition.target, stretch=definition.stretch,
+        threshold=definition.threshold,
+        target=definition.target,
+        stretch=definition.stretch,
         minimum_denominator=definition.minimum_denominator,
-        payouts=(definition.threshold_payout, definition.target_payout,
-                 definition.stretch_payout))
+        payouts=(definition.threshold_payout, definition.target_payout, definition.stretch_payout),
+    )
 
 
 def incentive_terms_of(terms: AgreementTerms) -> scoring.IncentiveTerms:
-    return scoring.IncentiveTerms(pool=terms.incentive_pool or Decimal("0.00"),
-                                  tier_mode=terms.tier_mode,  # type: ignore[arg-type]
-                                  small_denominator_policy=terms.small_denominator_policy)  # type: ignore[arg-type]
+    return scoring.IncentiveTerms(
+        pool=terms.incentive_pool or Decimal("0.00"),
+        tier_mode=terms.tier_mode,  # type: ignore[arg-type]
+        small_denominator_policy=terms.small_denominator_policy,
+    )  # type: ignore[arg-type]
 
 
 def definition_errors(definition: IndicatorDefinition) -> dict[str, list[str]]:
@@ -112,7 +118,8 @@ def definition_errors(definition: IndicatorDefinition) -> dict[str, list[str]]:
 
     fields = definition.fields or {}
     if not isinstance(fields, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in fields.items()
+    ):
         add("fields", "Give the case-file columns as an object of name -> type.")
         fields = {}
     unknown_kinds = sorted(k for k, v in fields.items() if v not in casefile._KINDS)
@@ -126,8 +133,7 @@ def definition_errors(definition: IndicatorDefinition) -> dict[str, list[str]]:
         if name not in POPULATION_KEYS:
             add("populations", f"Unknown population {name!r}; use {', '.join(POPULATION_KEYS)}.")
     if not errors.get("populations"):
-        for error in measure_definition_validate(measure_definition_of(definition),
-                                                 fields=fields):
+        for error in measure_definition_validate(measure_definition_of(definition), fields=fields):
             add("populations", str(error))
     if definition.date_field and definition.date_field not in fields:
         add("date_field", f"{definition.date_field!r} is not one of the case-file columns.")
@@ -136,9 +142,9 @@ def definition_errors(definition: IndicatorDefinition) -> dict[str, list[str]]:
     terms = definition.terms
     policy = terms.small_denominator_policy if terms else "redistribute"
     check = scoring.terms_validate(
-        terms=scoring.IncentiveTerms(pool=Decimal("0.00"),
-                                     small_denominator_policy=policy),  # type: ignore[arg-type]
-        indicators=[indicator_terms_of(definition, weight=Decimal(100))])
+        terms=scoring.IncentiveTerms(pool=Decimal("0.00"), small_denominator_policy=policy),  # type: ignore[arg-type]
+        indicators=[indicator_terms_of(definition, weight=Decimal(100))],
+    )
     names = {"threshold": "threshold", "target": "target", "stretch": "stretch"}
     for error in check:
         if error.indicator is None:
@@ -158,10 +164,13 @@ def definitions_check(*, terms: AgreementTerms) -> list[str]:
     definitions = list(definitions_for_terms(terms=terms))
     if not definitions:
         return ["No indicators yet."]
-    problems = [str(e) for e in scoring.terms_validate(
-        terms=incentive_terms_of(terms),
-        indicators=[indicator_terms_of(d) for d in definitions])
-        if e.indicator is None]
+    problems = [
+        str(e)
+        for e in scoring.terms_validate(
+            terms=incentive_terms_of(terms), indicators=[indicator_terms_of(d) for d in definitions]
+        )
+        if e.indicator is None
+    ]
     return problems
 
 
@@ -179,8 +188,9 @@ def _refuse_if_frozen(terms: AgreementTerms) -> None:
         raise ValidationError(FROZEN_MESSAGE)
 
 
-def definition_save(*, definition: IndicatorDefinition, user: User | None = None
-                    ) -> IndicatorDefinition:
+def definition_save(
+    *, definition: IndicatorDefinition, user: User | None = None
+) -> IndicatorDefinition:
     """Create or update a definition after checking it; refused when frozen."""
     _refuse_if_frozen(definition.terms)
     definition.agreement_id = definition.terms.agreement_id
@@ -195,7 +205,8 @@ def definition_save(*, definition: IndicatorDefinition, user: User | None = None
         raise ValidationError(errors)
     if not definition.pk and not definition.position:
         last = IndicatorDefinition.objects.filter(terms=definition.terms).aggregate(
-            m=Max("position"))["m"]
+            m=Max("position")
+        )["m"]
         definition.position = (last or 0) + 1
     definition.save()
     return definition
@@ -209,16 +220,38 @@ def definition_delete(*, definition: IndicatorDefinition) -> None:
 
 
 _TEMPLATE_FIELDS = (
-    "key", "name", "description", "kind", "unit", "direction", "populations", "fields",
-    "date_field", "numerator_definition", "denominator_definition", "observation_field",
-    "aggregate", "multiplier", "minimum_denominator", "threshold", "target", "stretch",
-    "threshold_payout", "target_payout", "stretch_payout",
+    "key",
+    "name",
+    "description",
+    "kind",
+    "unit",
+    "direction",
+    "populations",
+    "fields",
+    "date_field",
+    "numerator_definition",
+    "denominator_definition",
+    "observation_field",
+    "aggregate",
+    "multiplier",
+    "minimum_denominator",
+    "threshold",
+    "target",
+    "stretch",
+    "threshold_payout",
+    "target_payout",
+    "stretch_payout",
 )
 
 
-def definition_from_template(*, template: IndicatorTemplate, terms: AgreementTerms,
-                             weight: Decimal | None = None, key: str | None = None,
-                             user: User | None = None) -> IndicatorDefinition:
+def definition_from_template(
+    *,
+    template: IndicatorTemplate,
+    terms: AgreementTerms,
+    weight: Decimal | None = None,
+    key: str | None = None,
+    user: User | None = None,
+) -> IndicatorDefinition:
     """Copy a library template into an agreement's terms (the copy is the agreement's own)."""
     values = {name: getattr(template, name) for name in _TEMPLATE_FIELDS}
     values["populations"] = json.loads(json.dumps(template.populations))
@@ -226,15 +259,20 @@ def definition_from_template(*, template: IndicatorTemplate, terms: AgreementTer
     if key:
         values["key"] = key
     definition = IndicatorDefinition(
-        **values, terms=terms, agreement_id=terms.agreement_id,
-        organization_id=terms.organization_id, template=template,
+        **values,
+        terms=terms,
+        agreement_id=terms.agreement_id,
+        organization_id=terms.organization_id,
+        template=template,
         weight=weight if weight is not None else template.suggested_weight,
-        is_key_quality_indicator=template.is_key_quality_indicator)
+        is_key_quality_indicator=template.is_key_quality_indicator,
+    )
     return definition_save(definition=definition, user=user)
 
 
-def definitions_copy_to_terms(*, source: AgreementTerms, target: AgreementTerms
-                              ) -> list[IndicatorDefinition]:
+def definitions_copy_to_terms(
+    *, source: AgreementTerms, target: AgreementTerms
+) -> list[IndicatorDefinition]:
     """Carry the indicators over to an amendment (a new terms version) to be changed there."""
     if source.agreement_id != target.agreement_id:
         raise ValidationError("Both terms versions must belong to the same agreement.")
@@ -265,13 +303,22 @@ def definitions_copy_to_terms(*, source: AgreementTerms, target: AgreementTerms
 _COMPARED = ("value", "numerator", "denominator", "case_count", "source", "source_note")
 
 
-def _result_version(*, definition: IndicatorDefinition, programme_year: ProgrammeYear,
-                    period: Period, values: dict[str, Any], user: User | None
-                    ) -> IndicatorResult:
+def _result_version(
+    *,
+    definition: IndicatorDefinition,
+    programme_year: ProgrammeYear,
+    period: Period,
+    values: dict[str, Any],
+    user: User | None,
+) -> IndicatorResult:
     """Write a new current version; the old one stays, and the new one says what changed."""
-    previous = (IndicatorResult.objects.select_for_update()
-                .filter(definition=definition, period_start=period.start,
-                        period_end=period.end, is_current=True).first())
+    previous = (
+        IndicatorResult.objects.select_for_update()
+        .filter(
+            definition=definition, period_start=period.start, period_end=period.end, is_current=True
+        )
+        .first()
+    )
     changes: dict[str, list[Any]] = {}
     version = 1
     if previous is not None:
@@ -286,16 +333,33 @@ def _result_version(*, definition: IndicatorDefinition, programme_year: Programm
                 changes[name] = [jsonable(old), jsonable(new)]
         IndicatorResult.objects.filter(pk=previous.pk).update(is_current=False)
     return IndicatorResult.objects.create(
-        organization_id=definition.organization_id, definition=definition,
-        programme_year=programme_year, period_kind=period.kind, period_start=period.start,
-        period_end=period.end, period_label=period.label, version=version, previous=previous,
-        changes=changes, created_by=user, **values)
+        organization_id=definition.organization_id,
+        definition=definition,
+        programme_year=programme_year,
+        period_kind=period.kind,
+        period_start=period.start,
+        period_end=period.end,
+        period_label=period.label,
+        version=version,
+        previous=previous,
+        changes=changes,
+        created_by=user,
+        **values,
+    )
 
 
-def result_record(*, definition: IndicatorDefinition, programme_year: ProgrammeYear,
-                  period: Period, source_note: str, numerator: Decimal | None = None,
-                  denominator: Decimal | None = None, value: Decimal | None = None,
-                  case_count: int | None = None, user: User | None = None) -> IndicatorResult:
+def result_record(
+    *,
+    definition: IndicatorDefinition,
+    programme_year: ProgrammeYear,
+    period: Period,
+    source_note: str,
+    numerator: Decimal | None = None,
+    denominator: Decimal | None = None,
+    value: Decimal | None = None,
+    case_count: int | None = None,
+    user: User | None = None,
+) -> IndicatorResult:
     """Aggregate entry (spec section 3): numerator and denominator, or value and case count.
 
     Proportions take whole counts and refuse a numerator above its denominator; a zero
@@ -322,7 +386,8 @@ def result_record(*, definition: IndicatorDefinition, programme_year: ProgrammeY
             raise ValidationError("Counts cannot be negative.")
         if definition.kind == Kind.PROPORTION:
             if numerator != numerator.to_integral_value() or (
-                    denominator != denominator.to_integral_value()):
+                denominator != denominator.to_integral_value()
+            ):
                 raise ValidationError("A proportion counts whole cases.")
             try:
                 score = casefile_score(int(numerator), int(denominator))
@@ -331,19 +396,37 @@ def result_record(*, definition: IndicatorDefinition, programme_year: ProgrammeY
             case_count = int(denominator)
             counts = {"numerator": int(numerator), "denominator": int(denominator)}
         else:
-            score = (None if denominator == 0 else
-                     numerator * Decimal(definition.multiplier) / denominator)
+            score = (
+                None
+                if denominator == 0
+                else numerator * Decimal(definition.multiplier) / denominator
+            )
             if case_count is None:
                 case_count = int(denominator)
-    values = {"source": ResultSource.AGGREGATE, "source_note": source_note.strip()[:300],
-              "numerator": numerator, "denominator": denominator, "case_count": case_count,
-              "value": None if score is None else _quantize_score(score), "counts": counts}
+    values = {
+        "source": ResultSource.AGGREGATE,
+        "source_note": source_note.strip()[:300],
+        "numerator": numerator,
+        "denominator": denominator,
+        "case_count": case_count,
+        "value": None if score is None else _quantize_score(score),
+        "counts": counts,
+    }
     with transaction.atomic():
-        result = _result_version(definition=definition, programme_year=programme_year,
-                                 period=period, values=values, user=user)
-        event_record(organization=definition.agreement.organization, name="indicator.result",
-                     actor=user, obj=result,
-                     summary=f"{definition.name} {period.label}: v{result.version}")
+        result = _result_version(
+            definition=definition,
+            programme_year=programme_year,
+            period=period,
+            values=values,
+            user=user,
+        )
+        event_record(
+            organization=definition.agreement.organization,
+            name="indicator.result",
+            actor=user,
+            obj=result,
+            summary=f"{definition.name} {period.label}: v{result.version}",
+        )
     return result
 
 
@@ -371,22 +454,26 @@ def import_dedupe_key(*, agreement: Agreement, period: Period, sha256: str) -> s
     return f"indicator-import:{agreement.pk}:{period.key}:{sha256}"[:128]
 
 
-def _import_inputs(definitions: list[IndicatorDefinition]
-                   ) -> tuple[dict[str, MeasureDefinition], casefile.FileSpec]:
+def _import_inputs(
+    definitions: list[IndicatorDefinition],
+) -> tuple[dict[str, MeasureDefinition], casefile.FileSpec]:
     measures = {d.key: measure_definition_of(d) for d in definitions}
-    spec = casefile.casefile_spec(measures, {d.key: d.fields for d in definitions},
-                                  {d.key: d.date_field for d in definitions})
+    spec = casefile.casefile_spec(
+        measures, {d.key: d.fields for d in definitions}, {d.key: d.date_field for d in definitions}
+    )
     return measures, spec
 
 
-def import_spec(*, programme_year: ProgrammeYear, keys: list[str] | None = None
-                ) -> casefile.FileSpec:
+def import_spec(
+    *, programme_year: ProgrammeYear, keys: list[str] | None = None
+) -> casefile.FileSpec:
     """The columns a case file for this year (and these indicators) must have."""
     return _import_inputs(import_definitions(programme_year=programme_year, keys=keys))[1]
 
 
-def import_definitions(*, programme_year: ProgrammeYear, keys: list[str] | None = None
-                       ) -> list[IndicatorDefinition]:
+def import_definitions(
+    *, programme_year: ProgrammeYear, keys: list[str] | None = None
+) -> list[IndicatorDefinition]:
     """The indicators a case file is evaluated against: every one in force, or those named
     (a registry file may feed only some indicators)."""
     definitions = definitions_in_force(programme_year=programme_year)
@@ -398,9 +485,16 @@ def import_definitions(*, programme_year: ProgrammeYear, keys: list[str] | None 
     return definitions
 
 
-def case_import_create(*, agreement: Agreement, programme_year: ProgrammeYear, period: Period,
-                       data: bytes, filename: str, user: User | None,
-                       indicator_keys: list[str] | None = None) -> CaseImport:
+def case_import_create(
+    *,
+    agreement: Agreement,
+    programme_year: ProgrammeYear,
+    period: Period,
+    data: bytes,
+    filename: str,
+    user: User | None,
+    indicator_keys: list[str] | None = None,
+) -> CaseImport:
     """Store the uploaded file (nothing is applied yet); the job validates and applies it."""
     if programme_year.agreement_id != agreement.pk:
         raise ValidationError("The programme year belongs to another agreement.")
@@ -412,12 +506,21 @@ def case_import_create(*, agreement: Agreement, programme_year: ProgrammeYear, p
     uploads.upload_size_check(kind="cases", size=len(data))
     digest = hashlib.sha256(data).hexdigest()
     case_import = CaseImport(
-        organization_id=agreement.organization_id, agreement=agreement,
-        programme_year=programme_year, period_kind=period.kind, period_start=period.start,
-        period_end=period.end, period_label=period.label, original_name=filename[:255],
-        sha256=digest, size=len(data), created_by=user,
-        indicator_keys=[d.key for d in import_definitions(programme_year=programme_year,
-                                                          keys=indicator_keys)])
+        organization_id=agreement.organization_id,
+        agreement=agreement,
+        programme_year=programme_year,
+        period_kind=period.kind,
+        period_start=period.start,
+        period_end=period.end,
+        period_label=period.label,
+        original_name=filename[:255],
+        sha256=digest,
+        size=len(data),
+        created_by=user,
+        indicator_keys=[
+            d.key for d in import_definitions(programme_year=programme_year, keys=indicator_keys)
+        ],
+    )
     case_import.file.save(f"{digest[:16]}-{filename[-80:]}", ContentFile(data), save=False)
     case_import.save()
     return case_import
@@ -433,21 +536,27 @@ def case_import_discard(*, case_import: CaseImport, user: User | None) -> None:
         try:
             with transaction.atomic():
                 case_import = CaseImport.objects.select_for_update(nowait=True).get(
-                    pk=case_import.pk)
+                    pk=case_import.pk
+                )
         except OperationalError as exc:
             raise uploads.ImportNotDiscardable(uploads.RUNNING, code="running") from exc
         if case_import.status == ImportStatus.APPLIED or case_import.results.exists():
             raise uploads.ImportNotDiscardable(
                 "This case file was applied: it cannot be discarded. Import a corrected file "
-                "for the same period; its results become new versions.", code="applied")
+                "for the same period; its results become new versions.",
+                code="applied",
+            )
         uploads.import_job_release(job_id=case_import.job_id)
         name = case_import.file.name
-        event_record(organization=case_import.agreement.organization,
-                     name="indicator.import_discarded", actor=user, obj=case_import,
-                     summary=f"{case_import.original_name} ({case_import.period_label}) "
-                             "discarded (never applied)",
-                     data={"sha256": case_import.sha256, "status": case_import.status,
-                           "file": name})
+        event_record(
+            organization=case_import.agreement.organization,
+            name="indicator.import_discarded",
+            actor=user,
+            obj=case_import,
+            summary=f"{case_import.original_name} ({case_import.period_label}) "
+            "discarded (never applied)",
+            data={"sha256": case_import.sha256, "status": case_import.status, "file": name},
+        )
         storage = case_import.file.storage
         case_import.delete()
         if name:
@@ -461,8 +570,9 @@ class ImportOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def case_import_apply(*, case_import: CaseImport, user: User | None = None,
-                      progress=None) -> ImportOutcome:
+def case_import_apply(
+    *, case_import: CaseImport, user: User | None = None, progress=None
+) -> ImportOutcome:
     """Validate the whole file, evaluate every indicator, then store memberships and new result
     versions in one transaction. Raises ``casefile.CaseFileRefused`` (nothing stored)."""
     import time
@@ -473,8 +583,9 @@ def case_import_apply(*, case_import: CaseImport, user: User | None = None,
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    definitions = import_definitions(programme_year=case_import.programme_year,
-                                     keys=case_import.indicator_keys or None)
+    definitions = import_definitions(
+        programme_year=case_import.programme_year, keys=case_import.indicator_keys or None
+    )
     if not definitions:
         problems = casefile.Problems()
         problems.add(None, "", "The agreement has no indicators for this programme year.")
@@ -487,8 +598,9 @@ def case_import_apply(*, case_import: CaseImport, user: User | None = None,
     timings["parse"] = time.perf_counter() - started
     step(25, f"Checking {len(frame):,} rows")
     t = time.perf_counter()
-    typed = casefile.casefile_validate(frame, spec=spec, period_start=case_import.period_start,
-                                       period_end=case_import.period_end)
+    typed = casefile.casefile_validate(
+        frame, spec=spec, period_start=case_import.period_start, period_end=case_import.period_end
+    )
     timings["validate"] = time.perf_counter() - t
     step(45, "Evaluating the populations")
     t = time.perf_counter()
@@ -497,15 +609,20 @@ def case_import_apply(*, case_import: CaseImport, user: User | None = None,
     step(60, "Storing each case's populations")
     t = time.perf_counter()
     codes = membership.codes_encode(
-        [membership.flags_pack(evaluated[d.key].cases, kind=d.kind) for d in definitions])
+        [membership.flags_pack(evaluated[d.key].cases, kind=d.kind) for d in definitions]
+    )
     case_ids = case_ids_for_storage(case_import.organization, typed[casefile.CASE_ID])
     with transaction.atomic():
         CaseMembership.objects.filter(case_import=case_import).delete()
         memberships_store(case_import=case_import, case_ids=case_ids, codes=codes)
         timings["store"] = time.perf_counter() - t
         step(90, "Recording the results")
-        period = Period(case_import.period_kind, case_import.period_label,
-                        case_import.period_start, case_import.period_end)
+        period = Period(
+            case_import.period_kind,
+            case_import.period_label,
+            case_import.period_start,
+            case_import.period_end,
+        )
         results = []
         for index, definition in enumerate(definitions):
             population = evaluated[definition.key]
@@ -517,26 +634,39 @@ def case_import_apply(*, case_import: CaseImport, user: User | None = None,
             values = {
                 "source": ResultSource.CASE_FILE,
                 "source_note": f"{case_import.original_name} (sha256 {case_import.sha256[:12]})",
-                "numerator": numerator, "denominator": denominator,
+                "numerator": numerator,
+                "denominator": denominator,
                 "case_count": population.performance_denominator,
                 "value": None if score is None else _quantize_score(score),
-                "counts": population.counts, "case_import": case_import,
+                "counts": population.counts,
+                "case_import": case_import,
                 "indicator_index": index,
             }
-            results.append(_result_version(definition=definition,
-                                           programme_year=case_import.programme_year,
-                                           period=period, values=values, user=user))
+            results.append(
+                _result_version(
+                    definition=definition,
+                    programme_year=case_import.programme_year,
+                    period=period,
+                    values=values,
+                    user=user,
+                )
+            )
         case_import.status = ImportStatus.APPLIED
         case_import.row_count = len(typed)
         case_import.indicator_keys = [d.key for d in definitions]
         case_import.summary = {
             d.key: {**evaluated[d.key].to_dict(), "version": r.version, "changes": r.changes}
-            for d, r in zip(definitions, results, strict=True)}
+            for d, r in zip(definitions, results, strict=True)
+        }
         case_import.save(update_fields=["status", "row_count", "indicator_keys", "summary"])
-        event_record(organization=case_import.agreement.organization,
-                     name="indicator.import_applied", actor=user, obj=case_import,
-                     summary=f"{case_import.original_name}: {len(typed):,} cases, "
-                             f"{len(definitions)} indicators")
+        event_record(
+            organization=case_import.agreement.organization,
+            name="indicator.import_applied",
+            actor=user,
+            obj=case_import,
+            summary=f"{case_import.original_name}: {len(typed):,} cases, "
+            f"{len(definitions)} indicators",
+        )
     timings["total"] = time.perf_counter() - started
     return ImportOutcome(case_import=case_import, results=results, timings=timings)
 
@@ -555,13 +685,24 @@ def memberships_store(*, case_import: CaseImport, case_ids: Any, codes: np.ndarr
     code_text = codes.astype(str)
     batch = 5000
     for offset in range(0, count, batch):
-        CaseMembership.objects.bulk_create([
-            CaseMembership(organization_id=case_import.organization_id,
-                           case_import_id=case_import.pk, row_number=offset + i + 2,
-                           case_id=str(cid), codes=code)
-            for i, (cid, code) in enumerate(zip(id_text[offset:offset + batch],
-                                                code_text[offset:offset + batch], strict=True))
-        ])
+        CaseMembership.objects.bulk_create(
+            [
+                CaseMembership(
+                    organization_id=case_import.organization_id,
+                    case_import_id=case_import.pk,
+                    row_number=offset + i + 2,
+                    case_id=str(cid),
+                    codes=code,
+                )
+                for i, (cid, code) in enumerate(
+                    zip(
+                        id_text[offset : offset + batch],
+                        code_text[offset : offset + batch],
+                        strict=True,
+                    )
+                )
+            ]
+        )
     return count
 
 
@@ -578,15 +719,18 @@ def _memberships_copy(*, case_import: CaseImport, case_ids: Any, codes: np.ndarr
     width = codes.dtype.itemsize
     code_bytes = np.ascontiguousarray(codes).view(np.uint8)
     offsets = np.arange(0, (count + 1) * width, width, dtype=np.int64)
-    code_text = pa.Array.from_buffers(pa.large_string(), count,
-                                      [None, pa.py_buffer(offsets), pa.py_buffer(code_bytes)])
-    table = pa.table({
-        "organization_id": pa.array(np.full(count, case_import.organization_id)),
-        "case_import_id": pa.array(np.full(count, case_import.pk)),
-        "row_number": pa.array(np.arange(2, count + 2)),
-        "case_id": ids,
-        "codes": code_text,
-    })
+    code_text = pa.Array.from_buffers(
+        pa.large_string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(code_bytes)]
+    )
+    table = pa.table(
+        {
+            "organization_id": pa.array(np.full(count, case_import.organization_id)),
+            "case_import_id": pa.array(np.full(count, case_import.pk)),
+            "row_number": pa.array(np.arange(2, count + 2)),
+            "case_id": ids,
+            "codes": code_text,
+        }
+    )
     sink = io.BytesIO()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
     sink.seek(0)
@@ -594,7 +738,9 @@ def _memberships_copy(*, case_import: CaseImport, case_ids: Any, codes: np.ndarr
     with connection.cursor() as cursor:
         cursor.cursor.copy_expert(
             f"COPY {table_name} (organization_id, case_import_id, row_number, case_id, "
-            "codes) FROM STDIN WITH (FORMAT csv)", sink)
+            "codes) FROM STDIN WITH (FORMAT csv)",
+            sink,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -602,12 +748,24 @@ def _memberships_copy(*, case_import: CaseImport, case_ids: Any, codes: np.ndarr
 # --------------------------------------------------------------------------------------------
 
 
-def benchmark_create(*, definition: IndicatorDefinition, source: str, value: Decimal,
-                     period: str = "", percentile: int | None = None, note: str = ""
-                     ) -> Benchmark:
-    benchmark = Benchmark(organization_id=definition.organization_id, definition=definition,
-                          source=source, value=to_decimal(value), period=period,
-                          percentile=percentile, note=note)
+def benchmark_create(
+    *,
+    definition: IndicatorDefinition,
+    source: str,
+    value: Decimal,
+    period: str = "",
+    percentile: int | None = None,
+    note: str = "",
+) -> Benchmark:
+    benchmark = Benchmark(
+        organization_id=definition.organization_id,
+        definition=definition,
+        source=source,
+        value=to_decimal(value),
+        period=period,
+        percentile=percentile,
+        note=note,
+    )
     benchmark.full_clean()
     benchmark.save()
     return benchmark
@@ -622,43 +780,74 @@ def result_below_target(result: IndicatorResult) -> bool:
     return result.value > definition.target
 
 
-def action_plan_create(*, definition: IndicatorDefinition, programme_year: ProgrammeYear,
-                       title: str, owner: str, due_date: dt.date,
-                       result: IndicatorResult | None = None,
-                       steps: list[dict[str, Any]] | None = None, user: User | None = None
-                       ) -> ActionPlan:
+def action_plan_create(
+    *,
+    definition: IndicatorDefinition,
+    programme_year: ProgrammeYear,
+    title: str,
+    owner: str,
+    due_date: dt.date,
+    result: IndicatorResult | None = None,
+    steps: list[dict[str, Any]] | None = None,
+    user: User | None = None,
+) -> ActionPlan:
     """A plan for an indicator whose interim result is below target."""
     if result is None:
-        result = results_interim_latest(programme_year=programme_year,
-                                        definitions=[definition]).get(definition.pk)
+        result = results_interim_latest(
+            programme_year=programme_year, definitions=[definition]
+        ).get(definition.pk)
     if result is None or result.period_kind != PeriodKind.QUARTER:
-        raise ValidationError("An action plan follows an interim (quarterly) result; "
-                              "record one first.")
+        raise ValidationError(
+            "An action plan follows an interim (quarterly) result; record one first."
+        )
     if result.definition_id != definition.pk:
         raise ValidationError("That result belongs to another indicator.")
     if not result_below_target(result):
-        raise ValidationError(f"The interim result ({result.display_value}) already meets the "
-                              f"target ({definition.target}); no action plan is needed.")
+        raise ValidationError(
+            f"The interim result ({result.display_value}) already meets the "
+            f"target ({definition.target}); no action plan is needed."
+        )
     with transaction.atomic():
-        plan = ActionPlan(organization_id=definition.organization_id, definition=definition,
-                          programme_year=programme_year, result=result, title=title,
-                          owner=owner, due_date=due_date)
+        plan = ActionPlan(
+            organization_id=definition.organization_id,
+            definition=definition,
+            programme_year=programme_year,
+            result=result,
+            title=title,
+            owner=owner,
+            due_date=due_date,
+        )
         plan.full_clean()
         plan.save()
         for step in steps or []:
-            action_step_add(plan=plan, description=step["description"],
-                            due_date=step["due_date"], owner=step.get("owner", ""))
-        event_record(organization=definition.agreement.organization,
-                     name="indicator.action_plan_opened", actor=user, obj=plan, summary=title)
+            action_step_add(
+                plan=plan,
+                description=step["description"],
+                due_date=step["due_date"],
+                owner=step.get("owner", ""),
+            )
+        event_record(
+            organization=definition.agreement.organization,
+            name="indicator.action_plan_opened",
+            actor=user,
+            obj=plan,
+            summary=title,
+        )
     return plan
 
 
-def action_step_add(*, plan: ActionPlan, description: str, due_date: dt.date, owner: str = ""
-                    ) -> ActionStep:
+def action_step_add(
+    *, plan: ActionPlan, description: str, due_date: dt.date, owner: str = ""
+) -> ActionStep:
     if plan.status == ActionPlanStatus.CLOSED:
         raise ValidationError("The plan is closed.")
-    step = ActionStep(organization_id=plan.organization_id, plan=plan,
-                      description=description, due_date=due_date, owner=owner)
+    step = ActionStep(
+        organization_id=plan.organization_id,
+        plan=plan,
+        description=description,
+        due_date=due_date,
+        owner=owner,
+    )
     step.full_clean()
     step.save()
     return step
@@ -674,8 +863,9 @@ def action_step_complete(*, step: ActionStep, on: dt.date | None = None) -> Acti
     return step
 
 
-def action_plan_close(*, plan: ActionPlan, note: str, on: dt.date | None = None,
-                      user: User | None = None) -> ActionPlan:
+def action_plan_close(
+    *, plan: ActionPlan, note: str, on: dt.date | None = None, user: User | None = None
+) -> ActionPlan:
     if plan.status == ActionPlanStatus.CLOSED:
         raise ValidationError("The plan is already closed.")
     if not note.strip():
@@ -684,8 +874,13 @@ def action_plan_close(*, plan: ActionPlan, note: str, on: dt.date | None = None,
     plan.closed_on = on or timezone.localdate()
     plan.closing_note = note.strip()
     plan.save(update_fields=["status", "closed_on", "closing_note"])
-    event_record(organization=plan.definition.agreement.organization,
-                 name="indicator.action_plan_closed", actor=user, obj=plan, summary=plan.title)
+    event_record(
+        organization=plan.definition.agreement.organization,
+        name="indicator.action_plan_closed",
+        actor=user,
+        obj=plan,
+        summary=plan.title,
+    )
     return plan
 
 
@@ -720,36 +915,51 @@ class IncentiveComputation:
 
 def _definition_input(definition: IndicatorDefinition, weight: Decimal) -> dict[str, Any]:
     return {
-        "id": definition.pk, "key": definition.key, "name": definition.name,
-        "kind": definition.kind, "direction": definition.direction, "weight": str(weight),
+        "id": definition.pk,
+        "key": definition.key,
+        "name": definition.name,
+        "kind": definition.kind,
+        "direction": definition.direction,
+        "weight": str(weight),
         "minimum_denominator": definition.minimum_denominator,
-        "tiers": [["threshold", str(definition.threshold), str(definition.threshold_payout)],
-                  ["target", str(definition.target), str(definition.target_payout)],
-                  ["stretch", str(definition.stretch), str(definition.stretch_payout)]],
+        "tiers": [
+            ["threshold", str(definition.threshold), str(definition.threshold_payout)],
+            ["target", str(definition.target), str(definition.target_payout)],
+            ["stretch", str(definition.stretch), str(definition.stretch_payout)],
+        ],
         "populations": definition.populations,
     }
 
 
-def _result_input(result: IndicatorResult | None, score: Decimal | None,
-                  denominator: int | None, overridden: bool) -> dict[str, Any]:
+def _result_input(
+    result: IndicatorResult | None, score: Decimal | None, denominator: int | None, overridden: bool
+) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "score": None if score is None else str(score), "denominator": denominator,
-        "overridden": overridden}
+        "score": None if score is None else str(score),
+        "denominator": denominator,
+        "overridden": overridden,
+    }
     if result is not None:
-        data |= {"result_id": result.pk, "version": result.version,
-                 "period": [result.period_start.isoformat(), result.period_end.isoformat()],
-                 "source": result.source, "source_note": result.source_note,
-                 "source_sha256": result.case_import.sha256 if result.case_import else None}
+        data |= {
+            "result_id": result.pk,
+            "version": result.version,
+            "period": [result.period_start.isoformat(), result.period_end.isoformat()],
+            "source": result.source,
+            "source_note": result.source_note,
+            "source_sha256": result.case_import.sha256 if result.case_import else None,
+        }
     return data
 
 
-def _incentive_inputs(*, programme_year: ProgrammeYear, overrides: Mapping[str, Any] | None,
-                      interim: bool):
+def _incentive_inputs(
+    *, programme_year: ProgrammeYear, overrides: Mapping[str, Any] | None, interim: bool
+):
     terms = terms_for_year(programme_year=programme_year)
     definitions = definitions_in_force(programme_year=programme_year)
     # Strict: an unknown key, a non-finite or unbounded number is a 400 naming the field.
-    overrides = incentive_overrides_parse(indicator_keys=[d.key for d in definitions],
-                                          overrides=overrides)
+    overrides = incentive_overrides_parse(
+        indicator_keys=[d.key for d in definitions], overrides=overrides
+    )
     weights = {k: to_decimal(str(v)) for k, v in (overrides.get("weights") or {}).items()}
     result_overrides = overrides.get("results") or {}
     known = {d.key for d in definitions}
@@ -764,8 +974,10 @@ def _incentive_inputs(*, programme_year: ProgrammeYear, overrides: Mapping[str, 
     incentive_terms = scoring.IncentiveTerms(
         pool=to_decimal(str(overrides.get("pool", base.pool))),
         tier_mode=overrides.get("tier_mode", base.tier_mode),
-        small_denominator_policy=overrides.get("small_denominator_policy",
-                                               base.small_denominator_policy))
+        small_denominator_policy=overrides.get(
+            "small_denominator_policy", base.small_denominator_policy
+        ),
+    )
     indicator_terms, engine_results, definition_inputs, result_inputs = [], [], [], {}
     results_by_key: dict[str, IndicatorResult | None] = {}
     missing = []
@@ -786,30 +998,46 @@ def _incentive_inputs(*, programme_year: ProgrammeYear, overrides: Mapping[str, 
             if not interim:
                 missing.append(definition.name)
             continue
-        engine_results.append(scoring.IndicatorResult(key=definition.key, score=score,
-                                                      denominator=denominator))
+        engine_results.append(
+            scoring.IndicatorResult(key=definition.key, score=score, denominator=denominator)
+        )
         result_inputs[definition.key] = _result_input(result, score, denominator, overridden)
     if missing:
         raise IndicatorDataMissing(missing)
     inputs = {
-        "programme_year": {"id": programme_year.pk, "number": programme_year.number,
-                           "start": programme_year.start.isoformat(),
-                           "end": programme_year.end.isoformat()},
-        "terms": {"id": terms.pk, "version": terms.version,
-                  "effective_from": terms.effective_from.isoformat(),
-                  "pool": str(incentive_terms.pool), "tier_mode": incentive_terms.tier_mode,
-                  "small_denominator_policy": incentive_terms.small_denominator_policy},
+        "programme_year": {
+            "id": programme_year.pk,
+            "number": programme_year.number,
+            "start": programme_year.start.isoformat(),
+            "end": programme_year.end.isoformat(),
+        },
+        "terms": {
+            "id": terms.pk,
+            "version": terms.version,
+            "effective_from": terms.effective_from.isoformat(),
+            "pool": str(incentive_terms.pool),
+            "tier_mode": incentive_terms.tier_mode,
+            "small_denominator_policy": incentive_terms.small_denominator_policy,
+        },
         "definitions": definition_inputs,
         "results": result_inputs,
         "overrides": json.loads(json.dumps(overrides, default=str)),
         "basis": "interim" if interim else "annual",
     }
-    return (terms, definitions, incentive_terms, indicator_terms, engine_results, inputs,
-            results_by_key)
+    return (
+        terms,
+        definitions,
+        incentive_terms,
+        indicator_terms,
+        engine_results,
+        inputs,
+        results_by_key,
+    )
 
 
-def incentive_for_year(*, programme_year: ProgrammeYear,
-                       overrides: dict[str, Any] | None = None) -> IncentiveComputation:
+def incentive_for_year(
+    *, programme_year: ProgrammeYear, overrides: dict[str, Any] | None = None
+) -> IncentiveComputation:
     """The year's incentive from the terms in force, their indicators and the annual results.
 
     ``overrides`` (what-if scenarios; nothing stored is touched): ``{"results": {key:
@@ -818,33 +1046,61 @@ def incentive_for_year(*, programme_year: ProgrammeYear,
     ``IndicatorDataMissing`` when an indicator has no annual result and ``scoring.TermsInvalid``
     for unusable terms (e.g. weights not summing to 100).
     """
-    (terms, definitions, incentive_terms, indicator_terms, engine_results, inputs,
-     results_by_key) = _incentive_inputs(programme_year=programme_year, overrides=overrides,
-                                         interim=False)
-    result = scoring.incentive_compute(terms=incentive_terms, indicators=indicator_terms,
-                                       results=engine_results)
-    return IncentiveComputation(result=result, inputs=inputs, terms=terms,
-                                programme_year=programme_year,
-                                definitions=tuple(definitions), results=results_by_key)
+    (
+        terms,
+        definitions,
+        incentive_terms,
+        indicator_terms,
+        engine_results,
+        inputs,
+        results_by_key,
+    ) = _incentive_inputs(programme_year=programme_year, overrides=overrides, interim=False)
+    result = scoring.incentive_compute(
+        terms=incentive_terms, indicators=indicator_terms, results=engine_results
+    )
+    return IncentiveComputation(
+        result=result,
+        inputs=inputs,
+        terms=terms,
+        programme_year=programme_year,
+        definitions=tuple(definitions),
+        results=results_by_key,
+    )
 
 
-def incentive_projection(*, programme_year: ProgrammeYear, as_of: dt.date | None = None
-                         ) -> IncentiveComputation:
+def incentive_projection(
+    *, programme_year: ProgrammeYear, as_of: dt.date | None = None
+) -> IncentiveComputation:
     """The incentive if the year ended on ``as_of`` with the latest interim results
     (a projection: nothing is paid on it)."""
-    (terms, definitions, incentive_terms, indicator_terms, engine_results, inputs,
-     results_by_key) = _incentive_inputs(programme_year=programme_year, overrides=None,
-                                         interim=True)
+    (
+        terms,
+        definitions,
+        incentive_terms,
+        indicator_terms,
+        engine_results,
+        inputs,
+        results_by_key,
+    ) = _incentive_inputs(programme_year=programme_year, overrides=None, interim=True)
     result = scoring.year_to_date_projection(
-        terms=incentive_terms, indicators=indicator_terms, results=engine_results,
-        as_of=as_of or timezone.localdate())
-    return IncentiveComputation(result=result, inputs=inputs, terms=terms,
-                                programme_year=programme_year,
-                                definitions=tuple(definitions), results=results_by_key)
+        terms=incentive_terms,
+        indicators=indicator_terms,
+        results=engine_results,
+        as_of=as_of or timezone.localdate(),
+    )
+    return IncentiveComputation(
+        result=result,
+        inputs=inputs,
+        terms=terms,
+        programme_year=programme_year,
+        definitions=tuple(definitions),
+        results=results_by_key,
+    )
 
 
-def key_indicator_met(*, direction: str, baseline: Decimal | None, result: Decimal | None,
-                      tolerance_pct: Decimal) -> bool:
+def key_indicator_met(
+    *, direction: str, baseline: Decimal | None, result: Decimal | None, tolerance_pct: Decimal
+) -> bool:
     """Not worse than baseline beyond the tolerance (relative to the baseline, spec section 4).
 
     No baseline or no result cannot show the safeguard holds, so it is not met."""
@@ -862,31 +1118,61 @@ def key_indicator_outcomes(*, programme_year: ProgrammeYear) -> list[Any]:
     from savings.engine import KeyIndicatorOutcome
 
     terms = terms_for_year(programme_year=programme_year)
-    definitions = [d for d in definitions_in_force(programme_year=programme_year)
-                   if d.is_key_quality_indicator]
+    definitions = [
+        d for d in definitions_in_force(programme_year=programme_year) if d.is_key_quality_indicator
+    ]
     annual = results_annual_for_year(programme_year=programme_year, definitions=definitions)
     outcomes = []
     for definition in definitions:
         result = annual.get(definition.pk)
-        tolerance = (definition.tolerance_pct if definition.tolerance_pct is not None
-                     else terms.quality_tolerance_pct)
+        tolerance = (
+            definition.tolerance_pct
+            if definition.tolerance_pct is not None
+            else terms.quality_tolerance_pct
+        )
         value = None if result is None or result.value is None else round_money(result.value)
-        outcomes.append(KeyIndicatorOutcome(
-            key=definition.key, name=definition.name,
-            met=key_indicator_met(direction=definition.direction,
-                                  baseline=definition.baseline_value,
-                                  result=None if result is None else result.value,
-                                  tolerance_pct=tolerance),
-            baseline=definition.baseline_value, result=value, tolerance_pct=tolerance))
+        outcomes.append(
+            KeyIndicatorOutcome(
+                key=definition.key,
+                name=definition.name,
+                met=key_indicator_met(
+                    direction=definition.direction,
+                    baseline=definition.baseline_value,
+                    result=None if result is None else result.value,
+                    tolerance_pct=tolerance,
+                ),
+                baseline=definition.baseline_value,
+                result=value,
+                tolerance_pct=tolerance,
+            )
+        )
     return outcomes
 
 
 __all__ = [
-    "FROZEN_MESSAGE", "ImportOutcome", "IncentiveComputation", "IndicatorDataMissing",
-    "action_plan_close", "action_plan_create", "action_step_add", "action_step_complete",
-    "benchmark_create", "case_import_apply", "case_import_create", "definition_delete",
-    "definition_errors", "definition_from_template", "definition_is_frozen", "definition_save",
-    "definitions_check", "definitions_copy_to_terms", "import_dedupe_key", "import_spec",
-    "incentive_for_year", "incentive_projection", "key_indicator_outcomes", "memberships_store",
+    "FROZEN_MESSAGE",
+    "ImportOutcome",
+    "IncentiveComputation",
+    "IndicatorDataMissing",
+    "action_plan_close",
+    "action_plan_create",
+    "action_step_add",
+    "action_step_complete",
+    "benchmark_create",
+    "case_import_apply",
+    "case_import_create",
+    "definition_delete",
+    "definition_errors",
+    "definition_from_template",
+    "definition_is_frozen",
+    "definition_save",
+    "definitions_check",
+    "definitions_copy_to_terms",
+    "import_dedupe_key",
+    "import_spec",
+    "incentive_for_year",
+    "incentive_projection",
+    "key_indicator_outcomes",
+    "memberships_store",
     "result_record",
 ]

@@ -20,29 +20,51 @@ IMPORT_JOB_KIND = "indicator case import"
 @tenant_task(max_retries=0)
 def case_import_run(*, organization, job) -> None:
     case_import = CaseImport.objects.select_related("agreement", "programme_year").get(
-        pk=job.params["case_import"])
+        pk=job.params["case_import"]
+    )
     try:
         outcome = case_import_apply(
-            case_import=case_import, user=job.created_by,
-            progress=lambda percent, message: job_progress(job.pk, percent, message))
+            case_import=case_import,
+            user=job.created_by,
+            progress=lambda percent, message: job_progress(job.pk, percent, message),
+        )
     except CaseFileRefused as refused:
         CaseImport.objects.filter(pk=case_import.pk).update(status=ImportStatus.REFUSED)
-        event_record(organization=organization, name="import.refused", actor=job.created_by,
-                     obj=case_import, summary=f"{case_import.original_name}: refused")
+        event_record(
+            organization=organization,
+            name="import.refused",
+            actor=job.created_by,
+            obj=case_import,
+            summary=f"{case_import.original_name}: refused",
+        )
         problems = refused.problems
-        job_fail(job.pk, message=f"The file was refused: {problems.total} problem"
-                                 f"{'s' if problems.total != 1 else ''}. Nothing was stored.",
-                 errors=[p.as_dict() for p in problems.items], error_count=problems.total)
+        job_fail(
+            job.pk,
+            message=f"The file was refused: {problems.total} problem"
+            f"{'s' if problems.total != 1 else ''}. Nothing was stored.",
+            errors=[p.as_dict() for p in problems.items],
+            error_count=problems.total,
+        )
         return
-    url = reverse("indicator_import_detail", kwargs={
-        "org_slug": organization.slug, "agreement_pk": case_import.agreement_id,
-        "import_pk": case_import.pk})
-    job_succeed(job.pk, message=f"{outcome.case_import.row_count:,} cases evaluated against "
-                                f"{len(outcome.results)} indicators.",
-                result={"case_import": case_import.pk,
-                        "results": [r.pk for r in outcome.results],
-                        "timings": dict(outcome.timings)},
-                result_url=url)
+    url = reverse(
+        "indicator_import_detail",
+        kwargs={
+            "org_slug": organization.slug,
+            "agreement_pk": case_import.agreement_id,
+            "import_pk": case_import.pk,
+        },
+    )
+    job_succeed(
+        job.pk,
+        message=f"{outcome.case_import.row_count:,} cases evaluated against "
+        f"{len(outcome.results)} indicators.",
+        result={
+            "case_import": case_import.pk,
+            "results": [r.pk for r in outcome.results],
+            "timings": dict(outcome.timings),
+        },
+        result_url=url,
+    )
 
 
 job_registry.register(IMPORT_JOB_KIND, case_import_run)

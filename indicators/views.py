@@ -99,27 +99,51 @@ def template_library(request: HttpRequest, org_slug: str) -> HttpResponse:
     agreements: list[Agreement] = []
     if not is_own_only(request.membership, "indicator.view"):  # type: ignore[attr-defined]
         agreements = list(Agreement.objects.all().order_by("name"))
-    return render(request, "indicators/library.html", {
-        "templates": selectors.template_list(), "agreements": agreements})
+    return render(
+        request,
+        "indicators/library.html",
+        {"templates": selectors.template_list(), "agreements": agreements},
+    )
 
 
-def _chart_rows(agreement: Agreement, definitions: list[IndicatorDefinition]
-                ) -> list[dict[str, Any]]:
+def _chart_rows(
+    agreement: Agreement, definitions: list[IndicatorDefinition]
+) -> list[dict[str, Any]]:
     rows = []
     for definition in definitions:
         results = selectors.results_by_key_across_terms(agreement=agreement, key=definition.key)
-        points = [(r.period_label, r.display_value,
-                   "" if r.display_value is None else scoring.denominator_shortfall(
-                       minimum=definition.minimum_denominator, n=r.case_count))
-                  for r in results]
+        points = [
+            (
+                r.period_label,
+                r.display_value,
+                ""
+                if r.display_value is None
+                else scoring.denominator_shortfall(
+                    minimum=definition.minimum_denominator, n=r.case_count
+                ),
+            )
+            for r in results
+        ]
         chart = indicator_chart(
-            title=definition.name, direction=definition.direction,
-            threshold=definition.threshold, target=definition.target,
-            stretch=definition.stretch, baseline=definition.baseline_value,
-            results=points or [("no results yet", None)], unit=definition.unit,
-            show_title=False, height=260)
-        rows.append({"definition": definition, "results": results, "chart": chart,
-                     "benchmarks": list(definition.benchmarks.all())})
+            title=definition.name,
+            direction=definition.direction,
+            threshold=definition.threshold,
+            target=definition.target,
+            stretch=definition.stretch,
+            baseline=definition.baseline_value,
+            results=points or [("no results yet", None)],
+            unit=definition.unit,
+            show_title=False,
+            height=260,
+        )
+        rows.append(
+            {
+                "definition": definition,
+                "results": results,
+                "chart": chart,
+                "benchmarks": list(definition.benchmarks.all()),
+            }
+        )
     return rows
 
 
@@ -151,12 +175,17 @@ def agreement_indicators(request: HttpRequest, org_slug: str, agreement_pk: int)
             except services.scoring.TermsInvalid:
                 projection = None
     context = {
-        "agreement": agreement, "year": year,
-        "years": selectors.programme_years(agreement=agreement), "terms": terms,
-        "terms_versions": terms_versions, "rows": _chart_rows(agreement, definitions),
+        "agreement": agreement,
+        "year": year,
+        "years": selectors.programme_years(agreement=agreement),
+        "terms": terms,
+        "terms_versions": terms_versions,
+        "rows": _chart_rows(agreement, definitions),
         "checks": services.definitions_check(terms=terms) if terms else [],
         "frozen": services.definition_is_frozen(terms=terms) if terms else False,
-        "incentive": incentive, "incentive_error": incentive_error, "projection": projection,
+        "incentive": incentive,
+        "incentive_error": incentive_error,
+        "projection": projection,
         "plans": selectors.action_plans_for_year(programme_year=year) if year else [],
         "imports": list(selectors.case_imports_for_agreement(agreement=agreement)[:10]),
         "templates": selectors.template_list(),
@@ -172,48 +201,62 @@ def agreement_indicators(request: HttpRequest, org_slug: str, agreement_pk: int)
 
 @org_view("indicator.edit")
 @require_POST
-def definition_from_template(request: HttpRequest, org_slug: str, agreement_pk: int
-                             ) -> HttpResponse:
+def definition_from_template(
+    request: HttpRequest, org_slug: str, agreement_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk, "indicator.edit")
     wanted = request.POST.get("template", "")
     template = IndicatorTemplate.objects.filter(pk=wanted).first() if wanted.isdigit() else None
     if template is None:
         messages.error(request, "Choose a template from the library.")
         return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
-    terms = get_object_or_404(AgreementTerms, agreement=agreement,
-                              pk=request.POST.get("terms") or 0) if request.POST.get(
-        "terms") else selectors.terms_current(agreement=agreement)
+    terms = (
+        get_object_or_404(AgreementTerms, agreement=agreement, pk=request.POST.get("terms") or 0)
+        if request.POST.get("terms")
+        else selectors.terms_current(agreement=agreement)
+    )
     if terms is None:
         messages.error(request, "Set the agreement's terms first.")
         return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
     try:
-        definition = services.definition_from_template(template=template, terms=terms,
-                                                       user=signed_in_user(request))
+        definition = services.definition_from_template(
+            template=template, terms=terms, user=signed_in_user(request)
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
-    messages.success(request, f"{template.name} copied into the agreement. Adjust the weight, "
-                              "cut-points and baseline.")
-    return redirect(_url("indicator_definition_edit", request, agreement_pk=agreement.pk,
-                         pk=definition.pk))
+    messages.success(
+        request,
+        f"{template.name} copied into the agreement. Adjust the weight, cut-points and baseline.",
+    )
+    return redirect(
+        _url("indicator_definition_edit", request, agreement_pk=agreement.pk, pk=definition.pk)
+    )
 
 
 def _editor_context(definition: IndicatorDefinition) -> dict[str, Any]:
     populations = definition.populations or {}
     return {
-        "editor": [{"name": name, "label": forms.POPULATION_LABELS[name],
-                    **forms.criteria_rows(populations.get(name))}
-                   for name in forms.populations_for_kind(definition.kind)],
+        "editor": [
+            {
+                "name": name,
+                "label": forms.POPULATION_LABELS[name],
+                **forms.criteria_rows(populations.get(name)),
+            }
+            for name in forms.populations_for_kind(definition.kind)
+        ],
         "operators": forms.OPERATOR_CHOICES,
         "field_names": sorted((definition.fields or {}).keys()),
         "populations_json": json.dumps(populations, indent=2),
     }
 
 
-def _definition_form(request: HttpRequest, agreement: Agreement,
-                     definition: IndicatorDefinition) -> HttpResponse:
+def _definition_form(
+    request: HttpRequest, agreement: Agreement, definition: IndicatorDefinition
+) -> HttpResponse:
     frozen = definition.terms_id is not None and services.definition_is_frozen(
-        terms=definition.terms)
+        terms=definition.terms
+    )
     if request.method == "POST":
         form = forms.DefinitionForm(request.POST, instance=definition)
         if frozen:
@@ -223,35 +266,43 @@ def _definition_form(request: HttpRequest, agreement: Agreement,
             definition.fields = form.cleaned_data["fields_json"]
             try:
                 if "save_json" in request.POST:
-                    definition.populations = json.loads(request.POST.get("populations_json")
-                                                        or "{}")
+                    definition.populations = json.loads(
+                        request.POST.get("populations_json") or "{}"
+                    )
                 else:
                     definition.populations = forms.populations_from_post(request.POST)
             except json.JSONDecodeError as exc:
-                form.add_error(None, f"The criteria JSON is not valid: {exc.msg} "
-                                     f"(line {exc.lineno}).")
+                form.add_error(
+                    None, f"The criteria JSON is not valid: {exc.msg} (line {exc.lineno})."
+                )
             else:
                 try:
-                    services.definition_save(definition=definition,
-                                             user=signed_in_user(request))
+                    services.definition_save(definition=definition, user=signed_in_user(request))
                 except ValidationError as exc:
                     if hasattr(exc, "error_dict"):
                         for name, errors in exc.message_dict.items():
                             target = name if name in form.fields else None
                             for message in errors:
-                                form.add_error(target, message if target else
-                                               f"{name}: {message}")
+                                form.add_error(target, message if target else f"{name}: {message}")
                     else:
                         form.add_error(None, " ".join(exc.messages))
                 else:
                     messages.success(request, f"{definition.name} saved.")
-                    return redirect(_url("indicator_agreement", request,
-                                         agreement_pk=agreement.pk))
+                    return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
     else:
         form = forms.DefinitionForm(instance=definition)
-    return render(request, "indicators/definition_form.html", {
-        "agreement": agreement, "definition": definition, "form": form, "frozen": frozen,
-        "frozen_message": services.FROZEN_MESSAGE, **_editor_context(definition)})
+    return render(
+        request,
+        "indicators/definition_form.html",
+        {
+            "agreement": agreement,
+            "definition": definition,
+            "form": form,
+            "frozen": frozen,
+            "frozen_message": services.FROZEN_MESSAGE,
+            **_editor_context(definition),
+        },
+    )
 
 
 @org_view("indicator.edit")
@@ -261,15 +312,19 @@ def definition_create(request: HttpRequest, org_slug: str, agreement_pk: int) ->
     if terms is None:
         messages.error(request, "Set the agreement's terms first.")
         return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
-    definition = IndicatorDefinition(agreement=agreement, terms=terms,
-                                     organization_id=agreement.organization_id,
-                                     direction="higher_is_better")
+    definition = IndicatorDefinition(
+        agreement=agreement,
+        terms=terms,
+        organization_id=agreement.organization_id,
+        direction="higher_is_better",
+    )
     return _definition_form(request, agreement, definition)
 
 
 @org_view("indicator.edit")
-def definition_edit(request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
-                    ) -> HttpResponse:
+def definition_edit(
+    request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk, "indicator.edit")
     definition = get_object_or_404(IndicatorDefinition, pk=pk, agreement=agreement)
     return _definition_form(request, agreement, definition)
@@ -283,20 +338,31 @@ def criteria_row(request: HttpRequest, org_slug: str, agreement_pk: int) -> Http
     if population not in forms.POPULATION_LABELS:
         raise Http404
     fields = [f for f in request.GET.get("fields", "").split(",") if f]
-    return render(request, "indicators/_criteria_row.html", {
-        "population": population, "row": {"field": "", "op": "=", "value": ""},
-        "operators": forms.OPERATOR_CHOICES, "field_names": fields})
+    return render(
+        request,
+        "indicators/_criteria_row.html",
+        {
+            "population": population,
+            "row": {"field": "", "op": "=", "value": ""},
+            "operators": forms.OPERATOR_CHOICES,
+            "field_names": fields,
+        },
+    )
 
 
 # History names staff and shows every edit: ``history.view`` (not a physician's), as for
 # every other record's history (agreements.views.record_history).
 @org_view("history.view")
-def definition_history(request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
-                       ) -> HttpResponse:
+def definition_history(
+    request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     definition = get_object_or_404(IndicatorDefinition, pk=pk, agreement=agreement)
-    return object_history(request, definition, back_url=_url(
-        "indicator_agreement", request, agreement_pk=agreement.pk))
+    return object_history(
+        request,
+        definition,
+        back_url=_url("indicator_agreement", request, agreement_pk=agreement.pk),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,8 +371,7 @@ def definition_history(request: HttpRequest, org_slug: str, agreement_pk: int, p
 
 
 @org_view("indicator.edit")
-def result_create(request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
-                  ) -> HttpResponse:
+def result_create(request: HttpRequest, org_slug: str, agreement_pk: int, pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk, "indicator.edit")
     definition = get_object_or_404(IndicatorDefinition, pk=pk, agreement=agreement)
     year = _year(request, agreement)
@@ -319,42 +384,64 @@ def result_create(request: HttpRequest, org_slug: str, agreement_pk: int, pk: in
         data = form.cleaned_data
         try:
             result = services.result_record(
-                definition=definition, programme_year=year, period=period,  # type: ignore[arg-type]
-                numerator=data["numerator"], denominator=data["denominator"],
-                value=data["value"], case_count=data["case_count"],
-                source_note=data["source_note"], user=signed_in_user(request))
+                definition=definition,
+                programme_year=year,
+                period=period,  # type: ignore[arg-type]
+                numerator=data["numerator"],
+                denominator=data["denominator"],
+                value=data["value"],
+                case_count=data["case_count"],
+                source_note=data["source_note"],
+                user=signed_in_user(request),
+            )
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)
         else:
-            note = f" (version {result.version}; the previous one is kept)" if (
-                result.version > 1) else ""
+            note = (
+                f" (version {result.version}; the previous one is kept)"
+                if (result.version > 1)
+                else ""
+            )
             shown = "no score" if result.value is None else result.display_value
             messages.success(request, f"{definition.name} {result.period_label}: {shown}{note}.")
-            return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk)
-                            + f"?year={year.pk}")
-    return render(request, "indicators/result_form.html", {
-        "agreement": agreement, "definition": definition, "year": year, "form": form})
+            return redirect(
+                _url("indicator_agreement", request, agreement_pk=agreement.pk) + f"?year={year.pk}"
+            )
+    return render(
+        request,
+        "indicators/result_form.html",
+        {"agreement": agreement, "definition": definition, "year": year, "form": form},
+    )
 
 
-def _result(request: HttpRequest, agreement_pk: int, result_pk: int
-            ) -> tuple[Agreement, IndicatorResult]:
+def _result(
+    request: HttpRequest, agreement_pk: int, result_pk: int
+) -> tuple[Agreement, IndicatorResult]:
     agreement = _agreement(request, agreement_pk)
-    result = get_object_or_404(IndicatorResult.objects.select_related(
-        "definition", "programme_year", "case_import"), pk=result_pk,
-        definition__agreement=agreement)
+    result = get_object_or_404(
+        IndicatorResult.objects.select_related("definition", "programme_year", "case_import"),
+        pk=result_pk,
+        definition__agreement=agreement,
+    )
     return agreement, result
 
 
 @org_view("indicator.view")
-def result_detail(request: HttpRequest, org_slug: str, agreement_pk: int, result_pk: int
-                  ) -> HttpResponse:
+def result_detail(
+    request: HttpRequest, org_slug: str, agreement_pk: int, result_pk: int
+) -> HttpResponse:
     agreement, result = _result(request, agreement_pk, result_pk)
-    return render(request, "indicators/result_detail.html", {
-        "agreement": agreement, "result": result,
-        "versions": selectors.result_versions(result=result),
-        "physician_view": is_own_only(request.membership, "indicator.view"),  # type: ignore[attr-defined]
-    })
+    return render(
+        request,
+        "indicators/result_detail.html",
+        {
+            "agreement": agreement,
+            "result": result,
+            "versions": selectors.result_versions(result=result),
+            "physician_view": is_own_only(request.membership, "indicator.view"),  # type: ignore[attr-defined]
+        },
+    )
 
 
 def result_measure_report(result: IndicatorResult, *, organization_name: str) -> dict[str, Any]:
@@ -366,25 +453,32 @@ def result_measure_report(result: IndicatorResult, *, organization_name: str) ->
         counts = {"measure_population": result.case_count or 0}
     return fhir.measure_report(
         measure_url=f"urn:comanage:indicator:{definition.key}",
-        period_start=result.period_start, period_end=result.period_end,
-        populations={k: int(v) for k, v in counts.items()}, score=result.value,
-        reporter=organization_name, report_id=f"indicator-result-{result.pk}",
+        period_start=result.period_start,
+        period_end=result.period_end,
+        populations={k: int(v) for k, v in counts.items()},
+        score=result.value,
+        reporter=organization_name,
+        report_id=f"indicator-result-{result.pk}",
         generated_at=result.created_at,
-        score_unit=definition.unit, score_ucum_code="%" if definition.unit == "%" else None,
-        improvement_notation="increase" if definition.direction == "higher_is_better"
-        else "decrease")
+        score_unit=definition.unit,
+        score_ucum_code="%" if definition.unit == "%" else None,
+        improvement_notation="increase"
+        if definition.direction == "higher_is_better"
+        else "decrease",
+    )
 
 
 @org_view("indicator.view")
-def result_fhir(request: HttpRequest, org_slug: str, agreement_pk: int, result_pk: int
-                ) -> HttpResponse:
+def result_fhir(
+    request: HttpRequest, org_slug: str, agreement_pk: int, result_pk: int
+) -> HttpResponse:
     _agreement_obj, result = _result(request, agreement_pk, result_pk)
     report = result_measure_report(result, organization_name=request.organization.name)  # type: ignore[attr-defined]
-    response = HttpResponse(fhir.measure_report_json(report),
-                            content_type="application/fhir+json")
+    response = HttpResponse(fhir.measure_report_json(report), content_type="application/fhir+json")
     response["Content-Disposition"] = (
         f'attachment; filename="measurereport-{result.definition.key}-'
-        f'{result.period_start}-{result.period_end}-v{result.version}.json"')
+        f'{result.period_start}-{result.period_end}-v{result.version}.json"'
+    )
     return response
 
 
@@ -395,37 +489,59 @@ def _drilldown(request: HttpRequest, agreement_pk: int, result_pk: int):
         raise Http404("This result was entered as totals; there are no cases behind it.")
     filter_name = request.GET.get("show", "")
     search = request.GET.get("q", "")[:64]
-    rows = selectors.case_memberships(case_import=result.case_import,
-                                      indicator_index=result.indicator_index or 0,
-                                      kind=result.definition.kind, filter_name=filter_name,
-                                      search=search)
+    rows = selectors.case_memberships(
+        case_import=result.case_import,
+        indicator_index=result.indicator_index or 0,
+        kind=result.definition.kind,
+        filter_name=filter_name,
+        search=search,
+    )
     return agreement, result, rows, filter_name, search
 
 
 def _case_row(case: Any, result: IndicatorResult) -> dict[str, Any]:
     byte = membership.code_byte(case.codes, result.indicator_index or 0)
     kind = result.definition.kind
-    return {"case": case, "flags": membership.flags_decode(byte, kind=kind),
-            "reason": membership.reason_of(byte, kind=kind)}
+    return {
+        "case": case,
+        "flags": membership.flags_decode(byte, kind=kind),
+        "reason": membership.reason_of(byte, kind=kind),
+    }
 
 
 @org_view("indicator.view")
-def result_cases(request: HttpRequest, org_slug: str, agreement_pk: int, result_pk: int
-                 ) -> HttpResponse:
+def result_cases(
+    request: HttpRequest, org_slug: str, agreement_pk: int, result_pk: int
+) -> HttpResponse:
     agreement, result, rows, filter_name, search = _drilldown(request, agreement_pk, result_pk)
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    flag_names = list((membership.CV_BITS if result.definition.kind == "continuous_variable"
-                       else membership.BITS).keys())
-    return render(request, "indicators/result_cases.html", {
-        "agreement": agreement, "result": result, "page": page,
-        "cases": [_case_row(c, result) for c in page.object_list], "flag_names": flag_names,
-        "filters": [(k, label) for k, (label, _f) in membership.FILTERS.items()],
-        "show": filter_name, "q": search})
+    flag_names = list(
+        (
+            membership.CV_BITS
+            if result.definition.kind == "continuous_variable"
+            else membership.BITS
+        ).keys()
+    )
+    return render(
+        request,
+        "indicators/result_cases.html",
+        {
+            "agreement": agreement,
+            "result": result,
+            "page": page,
+            "cases": [_case_row(c, result) for c in page.object_list],
+            "flag_names": flag_names,
+            "filters": [(k, label) for k, (label, _f) in membership.FILTERS.items()],
+            "show": filter_name,
+            "q": search,
+        },
+    )
 
 
 @org_view("indicator.view")
-def result_cases_csv(request: HttpRequest, org_slug: str, agreement_pk: int, result_pk: int
-                     ) -> HttpResponse:
+def result_cases_csv(
+    request: HttpRequest, org_slug: str, agreement_pk: int, result_pk: int
+) -> HttpResponse:
     _agreement_obj, result, rows, _f, _q = _drilldown(request, agreement_pk, result_pk)
     kind = result.definition.kind
     names = list(membership.CV_BITS if kind == "continuous_variable" else membership.BITS)
@@ -435,11 +551,18 @@ def result_cases_csv(request: HttpRequest, org_slug: str, agreement_pk: int, res
         for case in rows.iterator(chunk_size=5000):
             byte = membership.code_byte(case.codes, index)
             flags = membership.flags_decode(byte, kind=kind)
-            yield [case.row_number, case.case_id, *("yes" if flags[n] else "no" for n in names),
-                   membership.reason_of(byte, kind=kind)]
+            yield [
+                case.row_number,
+                case.case_id,
+                *("yes" if flags[n] else "no" for n in names),
+                membership.reason_of(byte, kind=kind),
+            ]
 
-    return csv_response(f"cases-{result.definition.key}-{result.period_label}.csv",
-                        ["row", "case_id", *names, "reason"], lines())
+    return csv_response(
+        f"cases-{result.definition.key}-{result.period_label}.csv",
+        ["row", "case_id", *names, "reason"],
+        lines(),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -456,8 +579,9 @@ def import_start(request: HttpRequest, org_slug: str, agreement_pk: int) -> Http
         raise Http404("The agreement has no programme years.")
     periods = selectors.periods_for_year(programme_year=year)
     definitions = selectors.definitions_in_force(programme_year=year)
-    form = forms.ImportForm(request.POST or None, request.FILES or None, periods=periods,
-                            definitions=definitions)
+    form = forms.ImportForm(
+        request.POST or None, request.FILES or None, periods=periods, definitions=definitions
+    )
     status = 200
     if request.method == "POST" and form.is_valid():
         period = selectors.period_find(programme_year=year, key=form.cleaned_data["period"])
@@ -466,24 +590,44 @@ def import_start(request: HttpRequest, org_slug: str, agreement_pk: int) -> Http
             # The size first: an oversize file is refused before it is read into memory.
             uploads.upload_size_check(kind="cases", size=upload.size)
             case_import = services.case_import_create(
-                agreement=agreement, programme_year=year, period=period,  # type: ignore[arg-type]
-                data=upload.read(), filename=upload.name, user=signed_in_user(request),
-                indicator_keys=form.cleaned_data["indicators"] or None)
+                agreement=agreement,
+                programme_year=year,
+                period=period,  # type: ignore[arg-type]
+                data=upload.read(),
+                filename=upload.name,
+                user=signed_in_user(request),
+                indicator_keys=form.cleaned_data["indicators"] or None,
+            )
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)
             status = 413 if isinstance(exc, uploads.UploadTooLarge) else 400
         else:
-            return redirect(_url("indicator_import_detail", request, agreement_pk=agreement.pk,
-                                 import_pk=case_import.pk))
+            return redirect(
+                _url(
+                    "indicator_import_detail",
+                    request,
+                    agreement_pk=agreement.pk,
+                    import_pk=case_import.pk,
+                )
+            )
     elif request.method == "POST":
         status = 400
     spec = services.import_spec(programme_year=year) if definitions else None
-    return render(request, "indicators/import_form.html", {
-        "agreement": agreement, "year": year, "form": form, "spec": spec,
-        "years": selectors.programme_years(agreement=agreement),
-        "limit": uploads.upload_limit_text("cases"), "xlsx_rows": uploads.xlsx_row_cap()},
-        status=status)
+    return render(
+        request,
+        "indicators/import_form.html",
+        {
+            "agreement": agreement,
+            "year": year,
+            "form": form,
+            "spec": spec,
+            "years": selectors.programme_years(agreement=agreement),
+            "limit": uploads.upload_limit_text("cases"),
+            "xlsx_rows": uploads.xlsx_row_cap(),
+        },
+        status=status,
+    )
 
 
 @org_view("data.import")
@@ -503,8 +647,9 @@ def import_template_csv(request: HttpRequest, org_slug: str, agreement_pk: int) 
 
 
 @org_view("indicator.view")
-def import_detail(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-                  ) -> HttpResponse:
+def import_detail(
+    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     _no_physicians(request)
     case_import = get_object_or_404(CaseImport, pk=import_pk, agreement=agreement)
@@ -516,29 +661,46 @@ def import_detail(request: HttpRequest, org_slug: str, agreement_pk: int, import
             deferred = True
         else:
             try:
-                spec = services.import_spec(programme_year=case_import.programme_year,
-                                            keys=case_import.indicator_keys or None)
+                spec = services.import_spec(
+                    programme_year=case_import.programme_year,
+                    keys=case_import.indicator_keys or None,
+                )
             except ValidationError as exc:  # an indicator named at upload was removed since
-                preview = {"columns": [], "required": [], "extra": [], "rows": [],
-                           "problems": [{"row": None, "message": m} for m in exc.messages]}
+                preview = {
+                    "columns": [],
+                    "required": [],
+                    "extra": [],
+                    "rows": [],
+                    "problems": [{"row": None, "message": m} for m in exc.messages],
+                }
             else:
                 with case_import.file.open("rb") as handle:
                     preview = casefile.casefile_head(handle, spec=spec)
-    results = list(case_import.results.select_related("definition").order_by(
-        "indicator_index"))
+    results = list(case_import.results.select_related("definition").order_by("indicator_index"))
     running = case_import.job is not None and case_import.job.status in ("queued", "running")
-    return render(request, "indicators/import_detail.html", {
-        "agreement": agreement, "case_import": case_import, "preview": preview,
-        "deferred": deferred, "results": results, "job": case_import.job,
-        "state": job_live_state(case_import.job) if case_import.job else None,
-        "can_discard": case_import.status != ImportStatus.APPLIED and not results,
-        "running": running, "xlsx_rows": uploads.xlsx_row_cap()})
+    return render(
+        request,
+        "indicators/import_detail.html",
+        {
+            "agreement": agreement,
+            "case_import": case_import,
+            "preview": preview,
+            "deferred": deferred,
+            "results": results,
+            "job": case_import.job,
+            "state": job_live_state(case_import.job) if case_import.job else None,
+            "can_discard": case_import.status != ImportStatus.APPLIED and not results,
+            "running": running,
+            "xlsx_rows": uploads.xlsx_row_cap(),
+        },
+    )
 
 
 @org_view("data.import")
 @require_POST
-def import_discard(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-                   ) -> HttpResponse:
+def import_discard(
+    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+) -> HttpResponse:
     """Discard a case file that was never applied (the record and its file go; audited)."""
     agreement = _agreement(request, agreement_pk, "data.import")
     case_import = get_object_or_404(CaseImport, pk=import_pk, agreement=agreement)
@@ -546,43 +708,70 @@ def import_discard(request: HttpRequest, org_slug: str, agreement_pk: int, impor
         services.case_import_discard(case_import=case_import, user=signed_in_user(request))
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
-        return redirect(_url("indicator_import_detail", request, agreement_pk=agreement.pk,
-                             import_pk=case_import.pk))
-    messages.success(request, f"The case file {case_import.original_name} was discarded; "
-                              "nothing else changed.")
+        return redirect(
+            _url(
+                "indicator_import_detail",
+                request,
+                agreement_pk=agreement.pk,
+                import_pk=case_import.pk,
+            )
+        )
+    messages.success(
+        request, f"The case file {case_import.original_name} was discarded; nothing else changed."
+    )
     return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
 
 
 @org_view("data.import")
 @require_POST
-def import_confirm(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-                   ) -> HttpResponse:
+def import_confirm(
+    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+) -> HttpResponse:
     """Step 2: run it as a job. The same file for the same agreement and period runs once."""
     agreement = _agreement(request, agreement_pk, "data.import")
     case_import = get_object_or_404(CaseImport, pk=import_pk, agreement=agreement)
-    detail = _url("indicator_import_detail", request, agreement_pk=agreement.pk,
-                  import_pk=case_import.pk)
+    detail = _url(
+        "indicator_import_detail", request, agreement_pk=agreement.pk, import_pk=case_import.pk
+    )
     if case_import.job_id:
         return redirect(detail)
-    period = selectors.Period(case_import.period_kind, case_import.period_label,
-                              case_import.period_start, case_import.period_end)
+    period = selectors.Period(
+        case_import.period_kind,
+        case_import.period_label,
+        case_import.period_start,
+        case_import.period_end,
+    )
     try:
-        job = job_create(organization=request.organization, kind=IMPORT_JOB_KIND,  # type: ignore[attr-defined]
-                         user=signed_in_user(request), params={"case_import": case_import.pk},
-                         dedupe_key=services.import_dedupe_key(
-                             agreement=agreement, period=period, sha256=case_import.sha256))
+        job = job_create(
+            organization=request.organization,
+            kind=IMPORT_JOB_KIND,  # type: ignore[attr-defined]
+            user=signed_in_user(request),
+            params={"case_import": case_import.pk},
+            dedupe_key=services.import_dedupe_key(
+                agreement=agreement, period=period, sha256=case_import.sha256
+            ),
+        )
     except DuplicateJob as duplicate:
         earlier = CaseImport.objects.filter(job=duplicate.existing).first()
-        messages.warning(request, "This exact file was already imported for this period "
-                                  f"({duplicate.existing.created_at:%b %-d, %Y}); it was not "
-                                  "applied again.")
+        messages.warning(
+            request,
+            "This exact file was already imported for this period "
+            f"({duplicate.existing.created_at:%b %-d, %Y}); it was not "
+            "applied again.",
+        )
         stored = case_import.file.name
         case_import.delete()
         if stored:
             CaseImport._meta.get_field("file").storage.delete(stored)
         if earlier is not None:
-            return redirect(_url("indicator_import_detail", request,
-                                 agreement_pk=agreement.pk, import_pk=earlier.pk))
+            return redirect(
+                _url(
+                    "indicator_import_detail",
+                    request,
+                    agreement_pk=agreement.pk,
+                    import_pk=earlier.pk,
+                )
+            )
         return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
     CaseImport.objects.filter(pk=case_import.pk).update(job=job)
     job_enqueue(job=job, task=case_import_run)
@@ -595,8 +784,9 @@ def import_confirm(request: HttpRequest, org_slug: str, agreement_pk: int, impor
 
 
 @org_view("indicator.edit")
-def benchmark_create(request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
-                     ) -> HttpResponse:
+def benchmark_create(
+    request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk, "indicator.edit")
     definition = get_object_or_404(IndicatorDefinition, pk=pk, agreement=agreement)
     form = forms.BenchmarkForm(request.POST or None)
@@ -604,14 +794,17 @@ def benchmark_create(request: HttpRequest, org_slug: str, agreement_pk: int, pk:
         services.benchmark_create(definition=definition, **form.cleaned_data)
         messages.success(request, "Benchmark added.")
         return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
-    return render(request, "indicators/simple_form.html", {
-        "agreement": agreement, "form": form,
-        "title": f"Benchmark for {definition.name}"})
+    return render(
+        request,
+        "indicators/simple_form.html",
+        {"agreement": agreement, "form": form, "title": f"Benchmark for {definition.name}"},
+    )
 
 
 @org_view("indicator.edit")
-def action_plan_create(request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
-                       ) -> HttpResponse:
+def action_plan_create(
+    request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk, "indicator.edit")
     definition = get_object_or_404(IndicatorDefinition, pk=pk, agreement=agreement)
     year = _year(request, agreement)
@@ -620,26 +813,42 @@ def action_plan_create(request: HttpRequest, org_slug: str, agreement_pk: int, p
     form = forms.ActionPlanForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            plan = services.action_plan_create(definition=definition, programme_year=year,
-                                               user=signed_in_user(request), **form.cleaned_data)
+            plan = services.action_plan_create(
+                definition=definition,
+                programme_year=year,
+                user=signed_in_user(request),
+                **form.cleaned_data,
+            )
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)
         else:
             messages.success(request, "Action plan opened; add its steps.")
-            return redirect(_url("indicator_action_plan", request, agreement_pk=agreement.pk,
-                                 plan_pk=plan.pk))
-    return render(request, "indicators/simple_form.html", {
-        "agreement": agreement, "form": form, "year": year,
-        "title": f"Action plan: {definition.name} ({year.label})"})
+            return redirect(
+                _url("indicator_action_plan", request, agreement_pk=agreement.pk, plan_pk=plan.pk)
+            )
+    return render(
+        request,
+        "indicators/simple_form.html",
+        {
+            "agreement": agreement,
+            "form": form,
+            "year": year,
+            "title": f"Action plan: {definition.name} ({year.label})",
+        },
+    )
 
 
 @org_view("indicator.view", post="indicator.edit")
-def action_plan_detail(request: HttpRequest, org_slug: str, agreement_pk: int, plan_pk: int
-                       ) -> HttpResponse:
+def action_plan_detail(
+    request: HttpRequest, org_slug: str, agreement_pk: int, plan_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
-    plan = get_object_or_404(ActionPlan.objects.select_related("definition", "result"),
-                             pk=plan_pk, definition__agreement=agreement)
+    plan = get_object_or_404(
+        ActionPlan.objects.select_related("definition", "result"),
+        pk=plan_pk,
+        definition__agreement=agreement,
+    )
     step_form = forms.ActionStepForm(request.POST if "add_step" in request.POST else None)
     if request.method == "POST":
         check_permission(request, "indicator.edit")
@@ -652,14 +861,22 @@ def action_plan_detail(request: HttpRequest, org_slug: str, agreement_pk: int, p
                 services.action_step_complete(step=step)
                 messages.success(request, "Step marked done.")
             elif "close" in request.POST:
-                services.action_plan_close(plan=plan, note=request.POST.get("closing_note", ""),
-                                           user=signed_in_user(request))
+                services.action_plan_close(
+                    plan=plan,
+                    note=request.POST.get("closing_note", ""),
+                    user=signed_in_user(request),
+                )
                 messages.success(request, "Action plan closed.")
             if not step_form.errors:
-                return redirect(_url("indicator_action_plan", request,
-                                     agreement_pk=agreement.pk, plan_pk=plan.pk))
+                return redirect(
+                    _url(
+                        "indicator_action_plan", request, agreement_pk=agreement.pk, plan_pk=plan.pk
+                    )
+                )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-    return render(request, "indicators/action_plan.html", {
-        "agreement": agreement, "plan": plan, "steps": plan.steps.all(),
-        "step_form": step_form})
+    return render(
+        request,
+        "indicators/action_plan.html",
+        {"agreement": agreement, "plan": plan, "steps": plan.steps.all(), "step_form": step_form},
+    )

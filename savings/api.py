@@ -52,29 +52,61 @@ from .overrides import agreed_item_codes, savings_overrides_parse
 
 
 class OpportunitySerializer(PhysicianNarrowing, serializers.ModelSerializer):
-    savings_target = serializers.DecimalField(max_digits=14, decimal_places=2,
-                                              coerce_to_string=True)
-    floor_per_case = serializers.DecimalField(max_digits=14, decimal_places=2,
-                                              coerce_to_string=True, required=False,
-                                              allow_null=True)
+    savings_target = serializers.DecimalField(
+        max_digits=14, decimal_places=2, coerce_to_string=True
+    )
+    floor_per_case = serializers.DecimalField(
+        max_digits=14, decimal_places=2, coerce_to_string=True, required=False, allow_null=True
+    )
     case_types = serializers.ListField(child=serializers.CharField(max_length=32))
     item_codes = serializers.ListField(child=serializers.CharField(max_length=50))
 
     class Meta:
         model = SavingsOpportunity
-        fields = ["id", "agreement", "key", "name", "case_types", "item_codes", "floor_per_case",
-                  "savings_target", "base_year", "status", "identified_at_signing",
-                  "effective_from_year", "finding", "created_at"]
+        fields = [
+            "id",
+            "agreement",
+            "key",
+            "name",
+            "case_types",
+            "item_codes",
+            "floor_per_case",
+            "savings_target",
+            "base_year",
+            "status",
+            "identified_at_signing",
+            "effective_from_year",
+            "finding",
+            "created_at",
+        ]
         read_only_fields = ["identified_at_signing", "effective_from_year", "created_at"]
 
 
 class DataImportSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = DataImport
-        fields = ["id", "agreement", "kind", "period", "programme_year", "base_year",
-                  "period_start", "period_end", "original_name", "sha256", "size", "status",
-                  "version", "is_current", "row_count", "case_count", "job", "uploaded_by",
-                  "uploaded_at", "applied_at"]
+        fields = [
+            "id",
+            "agreement",
+            "kind",
+            "period",
+            "programme_year",
+            "base_year",
+            "period_start",
+            "period_end",
+            "original_name",
+            "sha256",
+            "size",
+            "status",
+            "version",
+            "is_current",
+            "row_count",
+            "case_count",
+            "job",
+            "uploaded_by",
+            "uploaded_at",
+            "applied_at",
+        ]
         read_only_fields = fields
 
 
@@ -82,19 +114,26 @@ class DataImportUploadSerializer(serializers.Serializer):
     """``multipart/form-data``: the same fields as the web upload form."""
 
     agreement = serializers.IntegerField(
-        required=False, help_text="The shared-savings agreement; may be left out when "
-                                  "``programme_year`` is given.")
+        required=False,
+        help_text="The shared-savings agreement; may be left out when ``programme_year`` is given.",
+    )
     programme_year = serializers.IntegerField(
-        required=False, help_text="Id of the programme year the file belongs to (usage or "
-                                  "prices of a programme year).")
+        required=False,
+        help_text="Id of the programme year the file belongs to (usage or "
+        "prices of a programme year).",
+    )
     base_year = serializers.IntegerField(
-        required=False, min_value=1990, max_value=2100,
+        required=False,
+        min_value=1990,
+        max_value=2100,
         help_text="A calendar year (e.g. 2024): usage of a base year, instead of "
-                  "``programme_year``.")
+        "``programme_year``.",
+    )
     kind = serializers.ChoiceField(choices=ImportKind.choices)
-    file = serializers.FileField(allow_empty_file=False,
-                                 help_text="CSV (.csv, .txt) or Excel workbook (.xlsx) with "
-                                           "the documented columns.")
+    file = serializers.FileField(
+        allow_empty_file=False,
+        help_text="CSV (.csv, .txt) or Excel workbook (.xlsx) with the documented columns.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         has_year = attrs.get("programme_year") is not None
@@ -102,23 +141,29 @@ class DataImportUploadSerializer(serializers.Serializer):
         if has_year == has_base:
             raise serializers.ValidationError(
                 {"programme_year": "Give either programme_year or base_year (one of them)."},
-                code="required")
+                code="required",
+            )
         if has_base and attrs.get("agreement") is None:
             raise serializers.ValidationError(
-                {"agreement": "Give the agreement of a base-year file."}, code="required")
+                {"agreement": "Give the agreement of a base-year file."}, code="required"
+            )
         return attrs
 
 
 class ImportPreviewSerializer(serializers.Serializer):
     deferred = serializers.BooleanField(
-        help_text="True for an Excel workbook: it is opened by the worker, not previewed.")
-    columns = serializers.ListField(child=serializers.CharField(),
-                                    help_text="The detected columns, normalised.")
+        help_text="True for an Excel workbook: it is opened by the worker, not previewed."
+    )
+    columns = serializers.ListField(
+        child=serializers.CharField(), help_text="The detected columns, normalised."
+    )
     missing = serializers.ListField(child=serializers.CharField())
     optional_missing = serializers.ListField(child=serializers.CharField())
     ignored = serializers.ListField(child=serializers.CharField())
-    rows = serializers.ListField(child=serializers.ListField(child=serializers.CharField()),
-                                 help_text="The first rows, as read.")
+    rows = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="The first rows, as read.",
+    )
     problems = serializers.ListField(child=serializers.DictField())
     partial = serializers.BooleanField(required=False)
     error = serializers.CharField(allow_blank=True)
@@ -134,8 +179,10 @@ class DataImportUploadedSerializer(DataImportSerializer):
     @extend_schema_field(ImportPreviewSerializer)
     def get_preview(self, data_import: DataImport) -> dict[str, Any] | None:
         """The detected columns and first rows, as the web page shows before confirming."""
-        if data_import.status not in (ImportStatus.UPLOADED, ImportStatus.FAILED) \
-                or not data_import.file:
+        if (
+            data_import.status not in (ImportStatus.UPLOADED, ImportStatus.FAILED)
+            or not data_import.file
+        ):
             return None
         return services.data_import_preview(data_import=data_import)
 
@@ -165,8 +212,15 @@ class ImportJobSerializer(serializers.Serializer):
 def _problem_rows(data_import: DataImport) -> list[dict[str, str]]:
     job = data_import.job
     errors = job.errors if job is not None else []
-    return [{"row": str(e.get("row", "") or ""), "column": str(e.get("column", "") or ""),
-             "message": str(e.get("message", ""))} for e in errors if isinstance(e, dict)]
+    return [
+        {
+            "row": str(e.get("row", "") or ""),
+            "column": str(e.get("column", "") or ""),
+            "message": str(e.get("message", "")),
+        }
+        for e in errors
+        if isinstance(e, dict)
+    ]
 
 
 def _own_flags_only(result: Any, physician_id: int) -> Any:
@@ -176,8 +230,12 @@ def _own_flags_only(result: Any, physician_id: int) -> Any:
     if not isinstance(result, dict):
         return result
     own = f"physician:{physician_id}"
-    return {**result, "flags": [f for f in result.get("flags", [])
-                                if isinstance(f, dict) and f.get("subject") == own]}
+    return {
+        **result,
+        "flags": [
+            f for f in result.get("flags", []) if isinstance(f, dict) and f.get("subject") == own
+        ],
+    }
 
 
 class CalculationSerializer(PhysicianNarrowing, serializers.ModelSerializer):
@@ -189,25 +247,43 @@ class CalculationSerializer(PhysicianNarrowing, serializers.ModelSerializer):
 
     class Meta:
         model = SavingsCalculation
-        fields = ["id", "agreement", "programme_year", "kind", "as_of", "overrides", "inputs",
-                  "inputs_checksum", "result", "result_checksum", "gross_savings",
-                  "physician_pool", "amount_paid", "projected_gross_savings", "created_at"]
+        fields = [
+            "id",
+            "agreement",
+            "programme_year",
+            "kind",
+            "as_of",
+            "overrides",
+            "inputs",
+            "inputs_checksum",
+            "result",
+            "result_checksum",
+            "gross_savings",
+            "physician_pool",
+            "amount_paid",
+            "projected_gross_savings",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_result(self, obj: SavingsCalculation) -> dict[str, Any]:
         own = self.context.get("own_physician_id")
         if own is None:
             return obj.result
-        return {**obj.result,
-                "physicians": [p for p in obj.result.get("physicians", [])
-                               if p["physician_id"] == str(own)]}
+        return {
+            **obj.result,
+            "physicians": [
+                p for p in obj.result.get("physicians", []) if p["physician_id"] == str(own)
+            ],
+        }
 
 
 class CalculationRequestSerializer(serializers.Serializer):
     programme_year = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=[CalculationKind.YEAR, CalculationKind.PROJECTION,
-                                            CalculationKind.SCENARIO],
-                                   default=CalculationKind.YEAR)
+    kind = serializers.ChoiceField(
+        choices=[CalculationKind.YEAR, CalculationKind.PROJECTION, CalculationKind.SCENARIO],
+        default=CalculationKind.YEAR,
+    )
     overrides = serializers.DictField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -216,14 +292,19 @@ class CalculationRequestSerializer(serializers.Serializer):
         if not overrides:
             return attrs
         if attrs.get("kind", CalculationKind.YEAR) == CalculationKind.YEAR:
-            raise serializers.ValidationError({"overrides": "A programme-year calculation takes "
-                                                            "no overrides; run a scenario."})
-        year = (ProgrammeYear.objects.select_related("agreement")
-                .filter(pk=attrs.get("programme_year")).first())
+            raise serializers.ValidationError(
+                {"overrides": "A programme-year calculation takes no overrides; run a scenario."}
+            )
+        year = (
+            ProgrammeYear.objects.select_related("agreement")
+            .filter(pk=attrs.get("programme_year"))
+            .first()
+        )
         try:
             attrs["overrides"] = savings_overrides_parse(
                 overrides=overrides,
-                item_codes=agreed_item_codes(agreement=year.agreement) if year else None)
+                item_codes=agreed_item_codes(agreement=year.agreement) if year else None,
+            )
         except ValidationError as error:
             raise as_drf_error(error) from error
         return attrs
@@ -234,16 +315,17 @@ class _Base(TenantViewSet):
 
     def filter_own(self, queryset):
         return queryset.filter(
-            agreement__participations__physician_id=self.membership.physician_id).distinct()
+            agreement__participations__physician_id=self.membership.physician_id
+        ).distinct()
 
 
-class OpportunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                         mixins.CreateModelMixin, _Base):
+class OpportunityViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, _Base
+):
     model = SavingsOpportunity
     serializer_class = OpportunitySerializer
     filterset_fields = {"agreement": ["exact"], "status": ["exact"], "base_year": ["exact"]}
-    permission_map = {"list": "savings.view", "retrieve": "savings.view",
-                      "create": "savings.edit"}
+    permission_map = {"list": "savings.view", "retrieve": "savings.view", "create": "savings.edit"}
 
     def base_queryset(self) -> QuerySet:
         return SavingsOpportunity.objects.select_related("agreement").order_by("agreement", "key")
@@ -253,8 +335,7 @@ class OpportunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         agreement = data.pop("agreement")
-        opportunity = services.opportunity_create(agreement=agreement, data=data,
-                                                  user=request.user)
+        opportunity = services.opportunity_create(agreement=agreement, data=data, user=request.user)
         return Response(self.get_serializer(opportunity).data, status=status.HTTP_201_CREATED)
 
 
@@ -277,14 +358,26 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
 
     model = DataImport
     serializer_class = DataImportSerializer
-    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "kind": ["exact"],
-                        "period": ["exact"], "base_year": ["exact"], "status": ["exact"],
-                        "is_current": ["exact"],
-                        "uploaded_at": ["gte", "lte"]}
+    filterset_fields = {
+        "agreement": ["exact"],
+        "programme_year": ["exact"],
+        "kind": ["exact"],
+        "period": ["exact"],
+        "base_year": ["exact"],
+        "status": ["exact"],
+        "is_current": ["exact"],
+        "uploaded_at": ["gte", "lte"],
+    }
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    permission_map = {"list": "data.import", "retrieve": "data.import", "create": "data.import",
-                      "confirm": "data.import", "discard": "data.import",
-                      "problems": "data.import", "problems_csv": "data.import"}
+    permission_map = {
+        "list": "data.import",
+        "retrieve": "data.import",
+        "create": "data.import",
+        "confirm": "data.import",
+        "discard": "data.import",
+        "problems": "data.import",
+        "problems_csv": "data.import",
+    }
     # read by comanage.core.schema: 409 when applied/running, already started, or a duplicate
     conflict_actions = {"discard", "confirm", "create"}
 
@@ -300,36 +393,53 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
         agreement = None
         if data.get("agreement") is not None:
             agreement = Agreement.objects.filter(
-                pk=data["agreement"], kind=AgreementKind.SHARED_SAVINGS).first()
+                pk=data["agreement"], kind=AgreementKind.SHARED_SAVINGS
+            ).first()
             if agreement is None:
-                raise _field_error("agreement", "No shared-savings agreement with this id.",
-                                   "does_not_exist")
+                raise _field_error(
+                    "agreement", "No shared-savings agreement with this id.", "does_not_exist"
+                )
         year = None
         if data.get("programme_year") is not None:
-            year = ProgrammeYear.objects.select_related("agreement").filter(
-                pk=data["programme_year"], agreement__kind=AgreementKind.SHARED_SAVINGS).first()
+            year = (
+                ProgrammeYear.objects.select_related("agreement")
+                .filter(pk=data["programme_year"], agreement__kind=AgreementKind.SHARED_SAVINGS)
+                .first()
+            )
             if year is None or (agreement is not None and year.agreement_id != agreement.pk):
-                raise _field_error("programme_year", "No programme year with this id in a "
-                                   "shared-savings agreement (of the agreement given).",
-                                   "does_not_exist")
+                raise _field_error(
+                    "programme_year",
+                    "No programme year with this id in a "
+                    "shared-savings agreement (of the agreement given).",
+                    "does_not_exist",
+                )
             agreement = year.agreement
         membership = self.membership
-        if (agreement is not None and membership is not None
-                and is_own_only(membership, "data.import")
-                and membership.physician_id not in agreement.physician_ids()):
-            raise _field_error("agreement", "No shared-savings agreement with this id.",
-                               "does_not_exist")
+        if (
+            agreement is not None
+            and membership is not None
+            and is_own_only(membership, "data.import")
+            and membership.physician_id not in agreement.physician_ids()
+        ):
+            raise _field_error(
+                "agreement", "No shared-savings agreement with this id.", "does_not_exist"
+            )
         assert agreement is not None  # the serializer requires one of the two
         return agreement, year
 
     @extend_schema(
         summary="Upload a usage or price file (multipart/form-data); answered with its preview",
         request={"multipart/form-data": DataImportUploadSerializer},
-        responses={201: DataImportUploadedSerializer,
-                   409: OpenApiResponse(description="The same file is already applied for this "
-                                        "period, or the Idempotency-Key was used with another "
-                                        "file."),
-                   413: OpenApiResponse(description="The file is over its kind's limit.")})
+        responses={
+            201: DataImportUploadedSerializer,
+            409: OpenApiResponse(
+                description="The same file is already applied for this "
+                "period, or the Idempotency-Key was used with another "
+                "file."
+            ),
+            413: OpenApiResponse(description="The file is over its kind's limit."),
+        },
+    )
     @idempotent(reused=IdempotencyKeyReusedForUpload)
     def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
         """Store the file (nothing is read into the programme yet) and answer at once with the
@@ -340,22 +450,39 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
         agreement, year = self._target(data)
         try:
             data_import = services.data_import_receive(
-                agreement=agreement, kind=data["kind"],
+                agreement=agreement,
+                kind=data["kind"],
                 period=ImportPeriod.PROGRAMME if year is not None else ImportPeriod.BASE,
-                upload=data["file"], user=request.user, programme_year=year,
-                base_year=data.get("base_year"))
+                upload=data["file"],
+                user=request.user,
+                programme_year=year,
+                base_year=data.get("base_year"),
+            )
         except services.DuplicateUpload as duplicate:
-            return Response({"errors": [{"field": "file", "code": "duplicate_file",
-                                         "message": duplicate.messages[0]}],
-                             "data_import": duplicate.existing.pk},
-                            status=status.HTTP_409_CONFLICT)
+            return Response(
+                {
+                    "errors": [
+                        {
+                            "field": "file",
+                            "code": "duplicate_file",
+                            "message": duplicate.messages[0],
+                        }
+                    ],
+                    "data_import": duplicate.existing.pk,
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         except uploads.UploadTooLarge as error:
             raise PayloadTooLarge(error.message_dict) from error
-        return Response(DataImportUploadedSerializer(data_import).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            DataImportUploadedSerializer(data_import).data, status=status.HTTP_201_CREATED
+        )
 
-    @extend_schema(summary="Confirm an uploaded file: the import is queued as a job (202)",
-                   request=None, responses={202: ImportJobSerializer})
+    @extend_schema(
+        summary="Confirm an uploaded file: the import is queued as a job (202)",
+        request=None,
+        responses={202: ImportJobSerializer},
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def confirm(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
@@ -365,37 +492,53 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
         try:
             job = services.data_import_start(data_import=data_import, user=request.user)
         except DuplicateJob as duplicate:
-            raise Conflict(f"The same file is already being imported or was imported "
-                           f"(job {duplicate.existing.pk}).") from duplicate
+            raise Conflict(
+                f"The same file is already being imported or was imported "
+                f"(job {duplicate.existing.pk})."
+            ) from duplicate
         except ValidationError as error:
             raise Conflict(error.messages[0]) from error
         org = self.organization.slug
-        return Response({"job": job.pk, "status": job.status, "data_import": data_import.pk,
-                         "job_url": reverse("api-job-detail",
-                                            kwargs={"org_slug": org, "job_id": job.pk})},
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            {
+                "job": job.pk,
+                "status": job.status,
+                "data_import": data_import.pk,
+                "job_url": reverse("api-job-detail", kwargs={"org_slug": org, "job_id": job.pk}),
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
 
-    @extend_schema(summary="A refused import's problems (row, column, message) as JSON",
-                   responses=ImportProblemsSerializer)
+    @extend_schema(
+        summary="A refused import's problems (row, column, message) as JSON",
+        responses=ImportProblemsSerializer,
+    )
     @action(detail=True, methods=["get"])
     def problems(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
         data_import = self.get_object()
         job = data_import.job
-        return Response({"data_import": data_import.pk, "status": data_import.status,
-                         "job": job.pk if job else None,
-                         "message": job.message if job else "",
-                         "error_count": job.error_count if job else 0,
-                         "problems": _problem_rows(data_import)})
+        return Response(
+            {
+                "data_import": data_import.pk,
+                "status": data_import.status,
+                "job": job.pk if job else None,
+                "message": job.message if job else "",
+                "error_count": job.error_count if job else 0,
+                "problems": _problem_rows(data_import),
+            }
+        )
 
-    @extend_schema(summary="A refused import's problems as CSV (row, column, reason), as the "
-                           "web page offers",
-                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)})
+    @extend_schema(
+        summary="A refused import's problems as CSV (row, column, reason), as the web page offers",
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)},
+    )
     @action(detail=True, methods=["get"], url_path=r"problems\.csv")
     def problems_csv(self, request, pk=None, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
         data_import = self.get_object()
         rows = [[p["row"], p["column"], p["message"]] for p in _problem_rows(data_import)]
-        return csv_response(f"import-{data_import.pk}-problems.csv",
-                            ["row", "column", "reason"], rows)
+        return csv_response(
+            f"import-{data_import.pk}-problems.csv", ["row", "column", "reason"], rows
+        )
 
     @extend_schema(request=None, responses=DataImportSerializer)
     @action(detail=True, methods=["post"])
@@ -404,8 +547,7 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
         with no live worker): its file is removed, nothing else changes; 409 once applied."""
         data_import = self.get_object()
         try:
-            data_import = services.data_import_discard(data_import=data_import,
-                                                       user=request.user)
+            data_import = services.data_import_discard(data_import=data_import, user=request.user)
         except services.ImportNotDiscardable as error:
             raise Conflict(error.messages[0]) from error
         return Response(self.get_serializer(data_import).data)
@@ -414,10 +556,13 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
 class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base):
     model = SavingsCalculation
     serializer_class = CalculationSerializer
-    filterset_fields = {"agreement": ["exact"], "programme_year": ["exact"], "kind": ["exact"],
-                        "created_at": ["gte", "lte"]}
-    permission_map = {"list": "savings.view", "retrieve": "savings.view",
-                      "run": "savings.edit"}
+    filterset_fields = {
+        "agreement": ["exact"],
+        "programme_year": ["exact"],
+        "kind": ["exact"],
+        "created_at": ["gte", "lte"],
+    }
+    permission_map = {"list": "savings.view", "retrieve": "savings.view", "run": "savings.edit"}
 
     def base_queryset(self) -> QuerySet:
         return SavingsCalculation.objects.order_by("-created_at", "-id")
@@ -429,9 +574,15 @@ class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
             context["own_physician_id"] = membership.physician_id
         return context
 
-    @extend_schema(request=CalculationRequestSerializer, responses={202: inline_serializer(
-        "CalculationQueued", {"job": serializers.IntegerField(),
-                              "status": serializers.CharField()})})
+    @extend_schema(
+        request=CalculationRequestSerializer,
+        responses={
+            202: inline_serializer(
+                "CalculationQueued",
+                {"job": serializers.IntegerField(), "status": serializers.CharField()},
+            )
+        },
+    )
     @action(detail=False, methods=["post"])
     @idempotent
     def run(self, request, **kwargs):
@@ -441,8 +592,11 @@ class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
         year = get_object_or_404(ProgrammeYear, pk=body.validated_data["programme_year"])
         try:
             job = services.savings_calculation_start(
-                programme_year=year, user=request.user, kind=body.validated_data["kind"],
-                overrides=body.validated_data.get("overrides") or None)
+                programme_year=year,
+                user=request.user,
+                kind=body.validated_data["kind"],
+                overrides=body.validated_data.get("overrides") or None,
+            )
         except DuplicateJob as duplicate:
             job = duplicate.existing
         except ValidationError as error:  # keep the field the service names

@@ -42,12 +42,14 @@ def case_agreement_checks(problems: Any, tables: list[pa.Table], rows_from: list
     import numpy as np
 
     frame = whole.to_pandas()
-    frame["row"] = np.concatenate([np.arange(start, start + t.num_rows)
-                                   for start, t in zip(rows_from, tables, strict=True)])
+    frame["row"] = np.concatenate(
+        [np.arange(start, start + t.num_rows) for start, t in zip(rows_from, tables, strict=True)]
+    )
     by_case = frame.groupby("case_id", sort=False)
     differing = {f: by_case[f].nunique(dropna=False) > 1 for f in fields}
-    bad = [case for case in by_case.size().index
-           if any(differing[f].get(case, False) for f in fields)]
+    bad = [
+        case for case in by_case.size().index if any(differing[f].get(case, False) for f in fields)
+    ]
     from .importing import MAX_PROBLEMS
 
     problems.total += len(bad)
@@ -55,8 +57,13 @@ def case_agreement_checks(problems: Any, tables: list[pa.Table], rows_from: list
         rows = frame.loc[frame["case_id"] == case, "row"].tolist()
         names = [f for f in fields if differing[f].get(case, False)]
         shown = ", ".join(str(r) for r in rows[:ROWS_SHOWN]) + (
-            f" and {len(rows) - ROWS_SHOWN} more" if len(rows) > ROWS_SHOWN else "")
-        problems.items.append({
-            "row": int(rows[0]), "column": names[0],
-            "message": f"the rows of case {case} disagree on {', '.join(names)} "
-                       f"(rows {shown}): all rows of one case must agree"})
+            f" and {len(rows) - ROWS_SHOWN} more" if len(rows) > ROWS_SHOWN else ""
+        )
+        problems.items.append(
+            {
+                "row": int(rows[0]),
+                "column": names[0],
+                "message": f"the rows of case {case} disagree on {', '.join(names)} "
+                f"(rows {shown}): all rows of one case must agree",
+            }
+        )

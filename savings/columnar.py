@@ -47,14 +47,24 @@ def directory(organization_id: int) -> Path:
 
 def _identity(data_import: DataImport) -> str:
     uploaded = data_import.uploaded_at.isoformat() if data_import.uploaded_at else ""
-    key = json.dumps([CACHE_FORMAT, data_import.organization_id, data_import.pk,
-                      data_import.sha256, data_import.row_count, uploaded])
+    key = json.dumps(
+        [
+            CACHE_FORMAT,
+            data_import.organization_id,
+            data_import.pk,
+            data_import.sha256,
+            data_import.row_count,
+            uploaded,
+        ]
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def path_of(data_import: DataImport) -> Path:
-    return (directory(data_import.organization_id)
-            / f"import-{int(data_import.pk)}-{_identity(data_import)}.arrow")
+    return (
+        directory(data_import.organization_id)
+        / f"import-{int(data_import.pk)}-{_identity(data_import)}.arrow"
+    )
 
 
 def _digest_path(path: Path) -> Path:
@@ -62,14 +72,15 @@ def _digest_path(path: Path) -> Path:
 
 
 def cacheable(data_import: DataImport) -> bool:
-    return (enabled() and data_import.pk is not None
-            and data_import.status == ImportStatus.APPLIED)
+    return enabled() and data_import.pk is not None and data_import.status == ImportStatus.APPLIED
 
 
 def _metadata(data_import: DataImport) -> dict[bytes, bytes]:
-    return {b"comanage.organization": str(data_import.organization_id).encode(),
-            b"comanage.import": str(data_import.pk).encode(),
-            b"comanage.identity": _identity(data_import).encode()}
+    return {
+        b"comanage.organization": str(data_import.organization_id).encode(),
+        b"comanage.import": str(data_import.pk).encode(),
+        b"comanage.identity": _identity(data_import).encode(),
+    }
 
 
 def table_read(data_import: DataImport) -> pa.Table | None:
@@ -97,8 +108,12 @@ def table_read(data_import: DataImport) -> pa.Table | None:
         logger.warning("usage cache %s belongs to another import; rebuilding it", path)
         return None
     if table.num_rows != data_import.row_count:
-        logger.warning("usage cache %s has %s rows, the import %s; rebuilding it", path,
-                       table.num_rows, data_import.row_count)
+        logger.warning(
+            "usage cache %s has %s rows, the import %s; rebuilding it",
+            path,
+            table.num_rows,
+            data_import.row_count,
+        )
         return None
     return table
 

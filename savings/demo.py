@@ -35,17 +35,29 @@ def _physicians(organization: Any, agreement: Agreement) -> None:
     with open(EXAMPLE_A / "physicians.csv") as handle:
         for row in csv.DictReader(handle):
             physician, _ = Physician.objects.get_or_create(
-                organization=organization, npi=row["npi"],
-                defaults={"last_name": row["last_name"], "first_name": row["first_name"],
-                          "specialty": "Interventional cardiology"})
+                organization=organization,
+                npi=row["npi"],
+                defaults={
+                    "last_name": row["last_name"],
+                    "first_name": row["first_name"],
+                    "specialty": "Interventional cardiology",
+                },
+            )
             Participation.objects.get_or_create(
-                organization=organization, agreement=agreement, physician=physician,
-                defaults={"join_date": dt.date.fromisoformat(row["join_date"]),
-                          "termination_date": dt.date.fromisoformat(row["termination_date"])
-                          if row["termination_date"] else None,
-                          "for_cause": row["for_cause"] == "true",
-                          "termination_reason": "Severity fell beyond tolerance (committee)"
-                          if row["for_cause"] == "true" else ""})
+                organization=organization,
+                agreement=agreement,
+                physician=physician,
+                defaults={
+                    "join_date": dt.date.fromisoformat(row["join_date"]),
+                    "termination_date": dt.date.fromisoformat(row["termination_date"])
+                    if row["termination_date"]
+                    else None,
+                    "for_cause": row["for_cause"] == "true",
+                    "termination_reason": "Severity fell beyond tolerance (committee)"
+                    if row["for_cause"] == "true"
+                    else "",
+                },
+            )
 
 
 def _synthetic_ytd(rng: random.Random) -> str:
@@ -53,9 +65,23 @@ def _synthetic_ytd(rng: random.Random) -> str:
     npis = ["1000000004", "1000000012", "1000000020"]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["case_id", "service_date", "case_type", "physician_npi", "payer",
-                     "federal_program", "item_code", "quantity", "unit_cost",
-                     "severity_weight", "notice_date", "reviewed", "opted_out"])
+    writer.writerow(
+        [
+            "case_id",
+            "service_date",
+            "case_type",
+            "physician_npi",
+            "payer",
+            "federal_program",
+            "item_code",
+            "quantity",
+            "unit_cost",
+            "severity_weight",
+            "notice_date",
+            "reviewed",
+            "opted_out",
+        ]
+    )
     day = dt.date(2026, 1, 1)
     case = 0
     while day <= YTD_END:
@@ -64,22 +90,40 @@ def _synthetic_ytd(rng: random.Random) -> str:
             federal = rng.random() < 0.6
             notice = (day - dt.timedelta(days=rng.randint(2, 9))).isoformat()
             # The programme works: a third of the cases now close without a device.
-            closure = [] if rng.random() < 0.35 else [("A2" if rng.random() < 0.85 else "A1",
-                                                       "1")]
+            closure = [] if rng.random() < 0.35 else [("A2" if rng.random() < 0.85 else "A1", "1")]
             items = [*closure, ("B2", "1"), ("C2" if rng.random() < 0.2 else "C1", "1")]
             severity = rng.choice(("1.9", "2.0", "2.1"))
             for item, qty in items:
-                writer.writerow([f"y{case}", day.isoformat(), "CATH", npi,
-                                 "medicare" if federal else "commercial",
-                                 "true" if federal else "false", item, qty,
-                                 PRICES_2026[item], severity, notice, "true", "false"])
+                writer.writerow(
+                    [
+                        f"y{case}",
+                        day.isoformat(),
+                        "CATH",
+                        npi,
+                        "medicare" if federal else "commercial",
+                        "true" if federal else "false",
+                        item,
+                        qty,
+                        PRICES_2026[item],
+                        severity,
+                        notice,
+                        "true",
+                        "false",
+                    ]
+                )
             case += 1
         day += dt.timedelta(days=1)
     return out.getvalue()
 
 
-PRICES_2026 = {"A1": "1262.50", "A2": "960.00", "B1": "600.00", "B2": "425.00",
-               "C1": "300.00", "C2": "270.00"}
+PRICES_2026 = {
+    "A1": "1262.50",
+    "A2": "960.00",
+    "B1": "600.00",
+    "B2": "425.00",
+    "C1": "300.00",
+    "C2": "270.00",
+}
 
 
 def seed(*, organization: Any, users: dict[str, Any], password: str, stdout: Any) -> None:
@@ -96,33 +140,61 @@ def seed(*, organization: Any, users: dict[str, Any], password: str, stdout: Any
         if not SavingsOpportunity.objects.filter(agreement=agreement).exists():
             terms = AgreementTerms.objects.filter(agreement=agreement).order_by("version").first()
             cap = terms.distribution_cap if terms and terms.distribution_cap else None
-            targets = ([o[4] for o in OPPORTUNITIES] if cap is None else
-                       allocate_largest_remainder(cap, [o[4] for o in OPPORTUNITIES]))
+            targets = (
+                [o[4] for o in OPPORTUNITIES]
+                if cap is None
+                else allocate_largest_remainder(cap, [o[4] for o in OPPORTUNITIES])
+            )
             for (key, name, items, floor, _), target in zip(OPPORTUNITIES, targets, strict=True):
                 # Seeding writes the signing-time records directly (the agreement may already
                 # be executed in the demo, which would make a service call an amendment).
                 SavingsOpportunity.objects.create(
-                    organization=organization, agreement=agreement, key=key, name=name,
-                    case_types=["CATH"], item_codes=items, floor_per_case=floor,
-                    savings_target=target, base_year=2024, created_by=admin)
-        files = [("usage", "base", None, 2024, EXAMPLE_A / "usage_2024.csv"),
-                 ("prices", "programme", year1, None, EXAMPLE_A / "prices_2025.csv"),
-                 ("usage", "programme", year1, None, EXAMPLE_A / "usage_2025.csv")]
+                    organization=organization,
+                    agreement=agreement,
+                    key=key,
+                    name=name,
+                    case_types=["CATH"],
+                    item_codes=items,
+                    floor_per_case=floor,
+                    savings_target=target,
+                    base_year=2024,
+                    created_by=admin,
+                )
+        files = [
+            ("usage", "base", None, 2024, EXAMPLE_A / "usage_2024.csv"),
+            ("prices", "programme", year1, None, EXAMPLE_A / "prices_2025.csv"),
+            ("usage", "programme", year1, None, EXAMPLE_A / "usage_2025.csv"),
+        ]
         for kind, period, year, base_year, path in files:
-            services.data_import_from_path(agreement=agreement, kind=kind, period=period,
-                                           programme_year=year, base_year=base_year, path=path,
-                                           user=admin)
+            services.data_import_from_path(
+                agreement=agreement,
+                kind=kind,
+                period=period,
+                programme_year=year,
+                base_year=base_year,
+                path=path,
+                user=admin,
+            )
         services.savings_calculation_run(programme_year=year1, user=admin)
         if year2 is not None:
             rng = random.Random(2026)  # noqa: S311 - deterministic demo data, not security
             price_text = "item_code,unit_cost\n" + "".join(
-                f"{k},{v}\n" for k, v in PRICES_2026.items())
-            for kind, name, text in (("prices", "prices_2026.csv", price_text),
-                                     ("usage", "usage_2026_ytd.csv", _synthetic_ytd(rng))):
+                f"{k},{v}\n" for k, v in PRICES_2026.items()
+            )
+            for kind, name, text in (
+                ("prices", "prices_2026.csv", price_text),
+                ("usage", "usage_2026_ytd.csv", _synthetic_ytd(rng)),
+            ):
                 data_import = services.data_import_receive(
-                    agreement=agreement, kind=kind, period="programme", programme_year=year2,
-                    upload=ContentFile(text.encode(), name=name), user=admin)
+                    agreement=agreement,
+                    kind=kind,
+                    period="programme",
+                    programme_year=year2,
+                    upload=ContentFile(text.encode(), name=name),
+                    user=admin,
+                )
                 services.data_import_apply(data_import=data_import)
-            services.savings_calculation_run(programme_year=year2, user=admin,
-                                             kind=CalculationKind.PROJECTION, as_of=YTD_END)
+            services.savings_calculation_run(
+                programme_year=year2, user=admin, kind=CalculationKind.PROJECTION, as_of=YTD_END
+            )
     stdout.write(f"  savings: example A imported for {agreement.name}; 2026 projection ready")

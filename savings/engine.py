@@ -378,8 +378,6 @@ class SavingsResult:
         return next(o for o in self.opportunities if o.key == key)
 
 
-
-
 # --------------------------------------------------------------------------------------------
 # Reading files (tests and the demo; the importer owns validation of uploads)
 
@@ -641,10 +639,7 @@ def _check_case_rows(
             f"case {case_name(case)} ({', '.join(names)})"
             for case, names in sorted(bad.items())[:5]
         )
-        raise SavingsInputError(
-            f"{label}: the rows of a case disagree on its case fields: {shown}"
-        )
-
+        raise SavingsInputError(f"{label}: the rows of a case disagree on its case fields: {shown}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1660,9 +1655,7 @@ def savings_compute(
         )
         physician_rows.append((p, entitlement, days))
         weights.append(counted_days)
-        note = _entitlement_note(
-            p, entitlement, days, year_days, terms.leaver_policy, year_start
-        )
+        note = _entitlement_note(p, entitlement, days, year_days, terms.leaver_policy, year_start)
         if note is not None:
             notes.append(note)
         before, after = current.outside_by_physician.get(str(p.npi), (0, 0))

@@ -35,12 +35,33 @@ MAX_PROBLEMS = 100
 BATCH_BYTES = 16 << 20
 XLSX_BATCH_ROWS = 50_000
 
-USAGE_REQUIRED = ("case_id", "service_date", "case_type", "physician_npi", "federal_program",
-                  "item_code", "quantity", "unit_cost", "severity_weight")
+USAGE_REQUIRED = (
+    "case_id",
+    "service_date",
+    "case_type",
+    "physician_npi",
+    "federal_program",
+    "item_code",
+    "quantity",
+    "unit_cost",
+    "severity_weight",
+)
 USAGE_OPTIONAL = ("payer", "notice_date", "reviewed", "opted_out")
-USAGE_COLUMNS = ("case_id", "service_date", "case_type", "physician_npi", "payer",
-                 "federal_program", "item_code", "quantity", "unit_cost", "severity_weight",
-                 "notice_date", "reviewed", "opted_out")
+USAGE_COLUMNS = (
+    "case_id",
+    "service_date",
+    "case_type",
+    "physician_npi",
+    "payer",
+    "federal_program",
+    "item_code",
+    "quantity",
+    "unit_cost",
+    "severity_weight",
+    "notice_date",
+    "reviewed",
+    "opted_out",
+)
 PRICE_COLUMNS = ("item_code", "unit_cost")
 
 # Documented column templates (the import page offers them for download).
@@ -53,8 +74,11 @@ USAGE_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("federal_program", "required", "true/false: a Federal health care programme payer."),
     ("item_code", "required", "Item (supply, device, drug); one row per item used in a case."),
     ("quantity", "required", "Quantity used, not negative, at most 4 decimals."),
-    ("unit_cost", "required", "Acquisition cost per unit in dollars, not negative, at most "
-                              "4 decimals, no currency sign."),
+    (
+        "unit_cost",
+        "required",
+        "Acquisition cost per unit in dollars, not negative, at most 4 decimals, no currency sign.",
+    ),
     ("severity_weight", "required", "Case severity, e.g. MS-DRG weight, not negative."),
     ("notice_date", "optional", "Date the patient was notified (YYYY-MM-DD); empty if none."),
     ("reviewed", "optional", "true/false: the patient reviewed the agreement."),
@@ -62,8 +86,11 @@ USAGE_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
 )
 PRICE_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
     ("item_code", "required", "Item code, once per file."),
-    ("unit_cost", "required", "The year's unit acquisition cost, not negative, at most "
-                              "4 decimals."),
+    (
+        "unit_cost",
+        "required",
+        "The year's unit acquisition cost, not negative, at most 4 decimals.",
+    ),
 )
 
 _NUMBER = r"^[0-9]{1,12}(\.[0-9]{1,4})?$"
@@ -80,20 +107,32 @@ class Problems:
     items: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
 
-    def add_mask(self, mask: pa.Array | Any, rows: Any, column: str,
-                 message: Callable[[Any], str], values: Any = None) -> None:
+    def add_mask(
+        self,
+        mask: pa.Array | Any,
+        rows: Any,
+        column: str,
+        message: Callable[[Any], str],
+        values: Any = None,
+    ) -> None:
         mask_np = _as_bool_numpy(mask)
         count = int(mask_np.sum())
         if not count:
             return
         self.total += count
         positions = mask_np.nonzero()[0][:MAX_PROBLEMS]
-        vals = None if values is None else values.to_pylist() if hasattr(values, "to_pylist") \
+        vals = (
+            None
+            if values is None
+            else values.to_pylist()
+            if hasattr(values, "to_pylist")
             else list(values)
+        )
         for position in positions:
             value = vals[position] if vals is not None else None
-            self.items.append({"row": int(rows[position]), "column": column,
-                               "message": message(value)})
+            self.items.append(
+                {"row": int(rows[position]), "column": column, "message": message(value)}
+            )
 
     def add(self, *, row: int | None, column: str, message: str) -> None:
         self.total += 1
@@ -132,8 +171,9 @@ def _check_names(names: list[str]) -> None:
         seen.add(name)
 
 
-def _open_csv_batches(stream: IO[bytes], *, progress: Callable[[], None] | None = None
-                      ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+def _open_csv_batches(
+    stream: IO[bytes], *, progress: Callable[[], None] | None = None
+) -> tuple[list[str], Iterator[pa.RecordBatch]]:
     """A streaming reader with every column read as string (empty stays empty).
 
     The header is read here (a bad one raises :class:`uploads.FileProblem` naming row 1). A
@@ -142,8 +182,10 @@ def _open_csv_batches(stream: IO[bytes], *, progress: Callable[[], None] | None 
     :func:`explain_unreadable`, which names the rows."""
     first = stream.read(uploads.HEADER_MAX_BYTES + 4)
     stream.seek(0)
-    names = [normalise_header(n) for n in uploads.csv_header(
-        first, at_end=len(first) <= uploads.HEADER_MAX_BYTES + 3)]
+    names = [
+        normalise_header(n)
+        for n in uploads.csv_header(first, at_end=len(first) <= uploads.HEADER_MAX_BYTES + 3)
+    ]
     _check_names(names)
     ragged = [0]
 
@@ -151,13 +193,16 @@ def _open_csv_batches(stream: IO[bytes], *, progress: Callable[[], None] | None 
         ragged[0] += 1
         return "skip"
 
-    read = pacsv.ReadOptions(block_size=BATCH_BYTES, column_names=names, skip_rows=1,
-                             encoding="utf8")
-    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                   strings_can_be_null=False, quoted_strings_can_be_null=False)
+    read = pacsv.ReadOptions(
+        block_size=BATCH_BYTES, column_names=names, skip_rows=1, encoding="utf8"
+    )
+    convert = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
     parse = pacsv.ParseOptions(newlines_in_values=False, invalid_row_handler=skip)
-    reader = pacsv.open_csv(stream, read_options=read, convert_options=convert,
-                            parse_options=parse)
+    reader = pacsv.open_csv(stream, read_options=read, convert_options=convert, parse_options=parse)
     if ragged[0]:
         raise RaggedRows
 
@@ -172,8 +217,9 @@ def _open_csv_batches(stream: IO[bytes], *, progress: Callable[[], None] | None 
     return names, batches()
 
 
-def explain_unreadable(stream: IO[bytes], *, expected: int, error: BaseException,
-                       first_row: int | None) -> tuple[list[tuple[int | None, str]], int]:
+def explain_unreadable(
+    stream: IO[bytes], *, expected: int, error: BaseException, first_row: int | None
+) -> tuple[list[tuple[int | None, str]], int]:
     """Why the fast reader stopped, by row: ``(problems, total)``. Reads the file again from
     its start (only a failing file pays for it)."""
     bad_text = uploads.utf8_problem(stream)
@@ -185,8 +231,7 @@ def explain_unreadable(stream: IO[bytes], *, expected: int, error: BaseException
     where = f" past row {first_row:,}" if first_row else ""
     detail = str(error).split("\n", 1)[0][:200] or "a row has the wrong number of fields"
     if "straddling" in detail or "block size" in detail:
-        detail = (f"a row is longer than {BATCH_BYTES >> 20} MiB (is a double quote left "
-                  "open?)")
+        detail = f"a row is longer than {BATCH_BYTES >> 20} MiB (is a double quote left open?)"
     return [(first_row, f"the file cannot be read{where}: {detail}")], 1
 
 
@@ -207,8 +252,9 @@ def _xlsx_cell(value: Any) -> str:
     return str(value).strip()
 
 
-def _open_xlsx_batches(stream: IO[bytes], *, progress: Callable[[], None] | None = None
-                       ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+def _open_xlsx_batches(
+    stream: IO[bytes], *, progress: Callable[[], None] | None = None
+) -> tuple[list[str], Iterator[pa.RecordBatch]]:
     """The first worksheet in batches, read-only (the worker only: never in a web request).
 
     The declared sizes are checked before openpyxl reads anything, and the rows are counted
@@ -248,8 +294,9 @@ def _open_xlsx_batches(stream: IO[bytes], *, progress: Callable[[], None] | None
         except uploads.FileProblem:
             raise
         except Exception as exc:  # noqa: BLE001 - as above
-            raise uploads.FileProblem(f"the workbook cannot be read past row {count:,}: "
-                                      f"{_short(exc, 200)}", row=count) from exc
+            raise uploads.FileProblem(
+                f"the workbook cannot be read past row {count:,}: {_short(exc, 200)}", row=count
+            ) from exc
         finally:
             workbook.close()
         if chunk:
@@ -259,29 +306,35 @@ def _open_xlsx_batches(stream: IO[bytes], *, progress: Callable[[], None] | None
 
 
 def _xlsx_batch(names: list[str], rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
-    columns = [[_xlsx_cell(r[i] if i < len(r) else None) for r in rows]
-               for i in range(len(names))]
+    columns = [[_xlsx_cell(r[i] if i < len(r) else None) for r in rows] for i in range(len(names))]
     return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], names=names)
 
 
-def open_batches(stream: IO[bytes], *, file_format: str,
-                 progress: Callable[[], None] | None = None
-                 ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+def open_batches(
+    stream: IO[bytes], *, file_format: str, progress: Callable[[], None] | None = None
+) -> tuple[list[str], Iterator[pa.RecordBatch]]:
     if file_format == "xlsx":
         return _open_xlsx_batches(stream, progress=progress)
     return _open_csv_batches(stream, progress=progress)
 
 
-def preview(stream: IO[bytes], *, file_format: str, kind: str, rows: int = 10
-            ) -> dict[str, Any]:
+def preview(stream: IO[bytes], *, file_format: str, kind: str, rows: int = 10) -> dict[str, Any]:
     """Detected columns and the first rows, shown before the user confirms the import.
 
     Cheap enough for the web request, and never raises for a bad file: a CSV is read from its
     first :data:`uploads.PREVIEW_BYTES` with Python's csv module (a problem there is named by
     row); an Excel workbook is not opened at all (the worker checks it when the import runs)."""
     if file_format == "xlsx":
-        return {"deferred": True, "columns": [], "missing": [], "optional_missing": [],
-                "ignored": [], "rows": [], "problems": [], "error": ""}
+        return {
+            "deferred": True,
+            "columns": [],
+            "missing": [],
+            "optional_missing": [],
+            "ignored": [],
+            "rows": [],
+            "problems": [],
+            "error": "",
+        }
     head = uploads.csv_head(stream, rows=rows)
     names = [normalise_header(n) for n in head.names]
     required = USAGE_REQUIRED if kind == "usage" else PRICE_COLUMNS
@@ -301,7 +354,8 @@ def preview(stream: IO[bytes], *, file_format: str, kind: str, rows: int = 10
         "problems": problems,
         "partial": not head.whole_file,
         "error": "The file cannot be imported as it is: see the problems below."
-                 if problems else "",
+        if problems
+        else "",
     }
 
 
@@ -319,8 +373,9 @@ def _clean(column: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(column)
 
 
-def _decimal_checks(problems: Problems, values: pa.Array, rows: Any, column: str,
-                    *, label: str) -> pa.Array:
+def _decimal_checks(
+    problems: Problems, values: pa.Array, rows: Any, column: str, *, label: str
+) -> pa.Array:
     ok = pc.match_substring_regex(values, _NUMBER)
     bad = pc.invert(ok)
     if pc.any(bad).as_py():
@@ -328,22 +383,48 @@ def _decimal_checks(problems: Problems, values: pa.Array, rows: Any, column: str
         precise = pc.match_substring_regex(values, _TOO_PRECISE)
         empty = pc.equal(values, "")
         problems.add_mask(pc.and_(bad, empty), rows, column, lambda v: f"{label} is missing")
-        problems.add_mask(pc.and_(bad, negative), rows, column,
-                          lambda v: f"negative {label} {_short(v)} is refused", values=values)
-        problems.add_mask(pc.and_(bad, precise), rows, column,
-                          lambda v: f"{label} {_short(v)} has more than 4 decimals", values=values)
-        other = pc.and_(pc.and_(bad, pc.invert(empty)),
-                        pc.and_(pc.invert(negative), pc.invert(precise)))
-        problems.add_mask(other, rows, column,
-                          lambda v: f"{label} '{_short(v)}' is not a plain decimal number "
-                                    "(digits, optional point; no currency sign or thousands "
-                                    "separator)", values=values)
+        problems.add_mask(
+            pc.and_(bad, negative),
+            rows,
+            column,
+            lambda v: f"negative {label} {_short(v)} is refused",
+            values=values,
+        )
+        problems.add_mask(
+            pc.and_(bad, precise),
+            rows,
+            column,
+            lambda v: f"{label} {_short(v)} has more than 4 decimals",
+            values=values,
+        )
+        other = pc.and_(
+            pc.and_(bad, pc.invert(empty)), pc.and_(pc.invert(negative), pc.invert(precise))
+        )
+        problems.add_mask(
+            other,
+            rows,
+            column,
+            lambda v: (
+                f"{label} '{_short(v)}' is not a plain decimal number "
+                "(digits, optional point; no currency sign or thousands "
+                "separator)"
+            ),
+            values=values,
+        )
     return ok
 
 
-def _date_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *,
-                 start: dt.date | None, end: dt.date | None, period: str,
-                 required: bool) -> pa.Array:
+def _date_checks(
+    problems: Problems,
+    values: pa.Array,
+    rows: Any,
+    column: str,
+    *,
+    start: dt.date | None,
+    end: dt.date | None,
+    period: str,
+    required: bool,
+) -> pa.Array:
     empty = pc.equal(values, "")
     shaped = pc.match_substring_regex(values, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
     candidates = pc.if_else(shaped, values, None)
@@ -357,38 +438,54 @@ def _date_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *
         same = pc.fill_null(pc.equal(pc.strftime(stamps, format="%Y-%m-%d"), values), False)
         parsed = pc.cast(pc.if_else(same, stamps, pa.scalar(None, stamps.type)), pa.date32())
     not_date = pc.and_(pc.invert(empty), pc.is_null(parsed))
-    problems.add_mask(not_date, rows, column,
-                      lambda v: f"'{_short(v)}' is not a date (YYYY-MM-DD)", values=values)
+    problems.add_mask(
+        not_date, rows, column, lambda v: f"'{_short(v)}' is not a date (YYYY-MM-DD)", values=values
+    )
     if required:
         problems.add_mask(empty, rows, column, lambda v: f"{column} is missing")
     if start is not None and end is not None:
-        outside = pc.or_(pc.less(parsed, pa.scalar(start, pa.date32())),
-                         pc.greater(parsed, pa.scalar(end, pa.date32())))
+        outside = pc.or_(
+            pc.less(parsed, pa.scalar(start, pa.date32())),
+            pc.greater(parsed, pa.scalar(end, pa.date32())),
+        )
         outside = pc.fill_null(outside, False)
-        problems.add_mask(outside, rows, column,
-                          lambda v: f"date {_short(v)} is outside the {period} "
-                                    f"({start.isoformat()} to {end.isoformat()})",
-                          values=values)
+        problems.add_mask(
+            outside,
+            rows,
+            column,
+            lambda v: (
+                f"date {_short(v)} is outside the {period} "
+                f"({start.isoformat()} to {end.isoformat()})"
+            ),
+            values=values,
+        )
     return parsed
 
 
-def _bool_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *,
-                 required: bool) -> None:
+def _bool_checks(
+    problems: Problems, values: pa.Array, rows: Any, column: str, *, required: bool
+) -> None:
     lowered = pc.utf8_lower(values)
     empty = pc.equal(values, "")
     known = pc.is_in(lowered, value_set=pa.array(_BOOL_VALUES))
     bad = pc.and_(pc.invert(known), pc.invert(empty))
-    problems.add_mask(bad, rows, column, lambda v: f"'{_short(v)}' is not true/false",
-                      values=values)
+    problems.add_mask(
+        bad, rows, column, lambda v: f"'{_short(v)}' is not true/false", values=values
+    )
     if required:
         problems.add_mask(empty, rows, column, lambda v: f"{column} is missing")
 
 
-def _text_checks(problems: Problems, values: pa.Array, rows: Any, column: str, *,
-                 max_length: int) -> None:
+def _text_checks(
+    problems: Problems, values: pa.Array, rows: Any, column: str, *, max_length: int
+) -> None:
     problems.add_mask(pc.equal(values, ""), rows, column, lambda v: f"{column} is missing")
-    problems.add_mask(pc.greater(pc.utf8_length(values), max_length), rows, column,
-                      lambda v: f"{column} is longer than {max_length} characters")
+    problems.add_mask(
+        pc.greater(pc.utf8_length(values), max_length),
+        rows,
+        column,
+        lambda v: f"{column} is longer than {max_length} characters",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -400,54 +497,84 @@ class UsageRules:
     catalogue: frozenset[str] | None  # the year's price file items; None = no price file yet
 
 
-def validate_usage_batch(batch: pa.RecordBatch, *, first_row: int, rules: UsageRules,
-                         problems: Problems) -> pa.Table:
+def validate_usage_batch(
+    batch: pa.RecordBatch, *, first_row: int, rules: UsageRules, problems: Problems
+) -> pa.Table:
     """Check one batch; returns it as a clean table of the canonical columns (strings, nulls
     for empty optional fields, booleans normalised to true/false)."""
     import numpy as np
 
     n = batch.num_rows
     rows = np.arange(first_row, first_row + n)
-    col = {name: _clean(batch.column(name)) for name in batch.schema.names
-           if name in USAGE_COLUMNS}
+    col = {name: _clean(batch.column(name)) for name in batch.schema.names if name in USAGE_COLUMNS}
     for name in USAGE_OPTIONAL:
         if name not in col:
             col[name] = pa.array([""] * n, pa.string())
     _text_checks(problems, col["case_id"], rows, "case_id", max_length=64)
     _text_checks(problems, col["case_type"], rows, "case_type", max_length=32)
     _text_checks(problems, col["item_code"], rows, "item_code", max_length=50)
-    problems.add_mask(pc.greater(pc.utf8_length(col["payer"]), 64), rows, "payer",
-                      lambda v: "payer is longer than 64 characters")
-    _date_checks(problems, col["service_date"], rows, "service_date", start=rules.period_start,
-                 end=rules.period_end, period=rules.period_label, required=True)
-    _date_checks(problems, col["notice_date"], rows, "notice_date", start=None, end=None,
-                 period="", required=False)
+    problems.add_mask(
+        pc.greater(pc.utf8_length(col["payer"]), 64),
+        rows,
+        "payer",
+        lambda v: "payer is longer than 64 characters",
+    )
+    _date_checks(
+        problems,
+        col["service_date"],
+        rows,
+        "service_date",
+        start=rules.period_start,
+        end=rules.period_end,
+        period=rules.period_label,
+        required=True,
+    )
+    _date_checks(
+        problems,
+        col["notice_date"],
+        rows,
+        "notice_date",
+        start=None,
+        end=None,
+        period="",
+        required=False,
+    )
     npi = col["physician_npi"]
     unknown = pc.invert(pc.is_in(npi, value_set=pa.array(sorted(rules.known_npis), pa.string())))
-    problems.add_mask(pc.and_(unknown, pc.not_equal(npi, "")), rows, "physician_npi",
-                      lambda v: f"unknown physician NPI {_short(v)}: register the physician first",
-                      values=npi)
-    problems.add_mask(pc.equal(npi, ""), rows, "physician_npi",
-                      lambda v: "physician_npi is missing")
+    problems.add_mask(
+        pc.and_(unknown, pc.not_equal(npi, "")),
+        rows,
+        "physician_npi",
+        lambda v: f"unknown physician NPI {_short(v)}: register the physician first",
+        values=npi,
+    )
+    problems.add_mask(
+        pc.equal(npi, ""), rows, "physician_npi", lambda v: "physician_npi is missing"
+    )
     if rules.catalogue is not None:
         item = col["item_code"]
-        not_priced = pc.invert(pc.is_in(item, value_set=pa.array(sorted(rules.catalogue),
-                                                                    pa.string())))
-        problems.add_mask(pc.and_(not_priced, pc.not_equal(item, "")), rows, "item_code",
-                          lambda v: f"unknown item {_short(v)}: not in the year's price file",
-                          values=item)
+        not_priced = pc.invert(
+            pc.is_in(item, value_set=pa.array(sorted(rules.catalogue), pa.string()))
+        )
+        problems.add_mask(
+            pc.and_(not_priced, pc.not_equal(item, "")),
+            rows,
+            "item_code",
+            lambda v: f"unknown item {_short(v)}: not in the year's price file",
+            values=item,
+        )
     _decimal_checks(problems, col["quantity"], rows, "quantity", label="quantity")
     _decimal_checks(problems, col["unit_cost"], rows, "unit_cost", label="unit cost")
-    _decimal_checks(problems, col["severity_weight"], rows, "severity_weight",
-                    label="severity weight")
+    _decimal_checks(
+        problems, col["severity_weight"], rows, "severity_weight", label="severity weight"
+    )
     _bool_checks(problems, col["federal_program"], rows, "federal_program", required=True)
     _bool_checks(problems, col["reviewed"], rows, "reviewed", required=False)
     _bool_checks(problems, col["opted_out"], rows, "opted_out", required=False)
 
     def to_bool(values: pa.Array, *, blank: str | None) -> pa.Array:
         lowered = pc.utf8_lower(values)
-        as_text = pc.if_else(pc.is_in(lowered, value_set=pa.array(_TRUE_VALUES)), "true",
-                             "false")
+        as_text = pc.if_else(pc.is_in(lowered, value_set=pa.array(_TRUE_VALUES)), "true", "false")
         return pc.if_else(pc.equal(values, ""), pa.scalar(blank, pa.string()), as_text)
 
     def blank_to_null(values: pa.Array) -> pa.Array:
@@ -461,28 +588,33 @@ def validate_usage_batch(batch: pa.RecordBatch, *, first_row: int, rules: UsageR
     return pa.table([out[c] for c in USAGE_COLUMNS], names=list(USAGE_COLUMNS))
 
 
-def duplicate_checks(problems: Problems, case_ids: list[pa.Array], items: list[pa.Array],
-                     rows_from: list[int]) -> None:
+def duplicate_checks(
+    problems: Problems, case_ids: list[pa.Array], items: list[pa.Array], rows_from: list[int]
+) -> None:
     """Rows with the same case_id and item_code as an earlier row are duplicates.
 
     One hash group-by over the whole file says whether there is any; only then are the row
     numbers worked out (the usual file has none)."""
     if not case_ids:
         return
-    pairs = pa.table({"case_id": pa.chunked_array(case_ids, pa.string()),
-                      "item_code": pa.chunked_array(items, pa.string())})
+    pairs = pa.table(
+        {
+            "case_id": pa.chunked_array(case_ids, pa.string()),
+            "item_code": pa.chunked_array(items, pa.string()),
+        }
+    )
     if pairs.group_by(["case_id", "item_code"]).aggregate([]).num_rows == pairs.num_rows:
         return
-    keys = [pc.binary_join_element_wise(c, i, "\x1f") for c, i in zip(case_ids, items,
-                                                                         strict=True)]
+    keys = [pc.binary_join_element_wise(c, i, "\x1f") for c, i in zip(case_ids, items, strict=True)]
     combined = pa.chunked_array(keys).to_pandas()
     duplicated = combined.duplicated(keep="first").to_numpy()
     if not duplicated.any():
         return
     import numpy as np
 
-    row_numbers = np.concatenate([np.arange(start, start + len(k))
-                                  for start, k in zip(rows_from, keys, strict=True)])
+    row_numbers = np.concatenate(
+        [np.arange(start, start + len(k)) for start, k in zip(rows_from, keys, strict=True)]
+    )
     dup_positions = duplicated.nonzero()[0]
     problems.total += len(dup_positions)
     shown = dup_positions[:MAX_PROBLEMS]
@@ -493,14 +625,17 @@ def duplicate_checks(problems: Problems, case_ids: list[pa.Array], items: list[p
     for position in shown:
         key = combined.iloc[position]
         case_id, item = key.split("\x1f", 1)
-        problems.items.append({
-            "row": int(row_numbers[position]), "column": "case_id",
-            "message": f"duplicate row: case {case_id} item {item} is already on row "
-                       f"{first_row[key]}"})
+        problems.items.append(
+            {
+                "row": int(row_numbers[position]),
+                "column": "case_id",
+                "message": f"duplicate row: case {case_id} item {item} is already on row "
+                f"{first_row[key]}",
+            }
+        )
 
 
-def validate_price_batch(batch: pa.RecordBatch, *, first_row: int, problems: Problems
-                         ) -> pa.Table:
+def validate_price_batch(batch: pa.RecordBatch, *, first_row: int, problems: Problems) -> pa.Table:
     import numpy as np
 
     rows = np.arange(first_row, first_row + batch.num_rows)
@@ -573,13 +708,15 @@ class UsageLoader:
                 # so a table already there is an empty partition left by a database whose rows
                 # were removed without dropping tables (a test database's flush).
                 usage_partition_drop(cursor, data_import_id)
-                cursor.execute(f"CREATE TABLE {self._staging} (LIKE {self._table} "
-                               "INCLUDING DEFAULTS)")
+                cursor.execute(
+                    f"CREATE TABLE {self._staging} (LIKE {self._table} INCLUDING DEFAULTS)"
+                )
                 cursor.execute(
                     f"ALTER TABLE {self._staging} ALTER organization_id SET DEFAULT %s, "
                     "ALTER data_import_id SET DEFAULT %s, "
                     f"ADD CONSTRAINT {self._staging}_one_import CHECK (data_import_id = %s)",
-                    [organization_id, data_import_id, data_import_id])
+                    [organization_id, data_import_id, data_import_id],
+                )
 
     def _submit(self, work: Callable[[Any], None]) -> None:
         if self._helper is None:
@@ -615,7 +752,8 @@ class UsageLoader:
             def copy(raw: Any) -> None:
                 with raw.cursor() as cursor:
                     cursor.copy_expert(
-                        f"COPY {staging} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)", buffer)
+                        f"COPY {staging} ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)", buffer
+                    )
 
             self._submit(copy)
             return
@@ -629,14 +767,22 @@ class UsageLoader:
 
         objects = [
             UsageRow(
-                organization_id=self.organization_id, data_import_id=self.data_import_id,
-                case_id=r["case_id"], service_date=date(r["service_date"]),
-                case_type=r["case_type"], physician_npi=r["physician_npi"], payer=r["payer"],
-                federal_program=bool(flag(r["federal_program"])), item_code=r["item_code"],
-                quantity=Decimal(r["quantity"]), unit_cost=Decimal(r["unit_cost"]),
+                organization_id=self.organization_id,
+                data_import_id=self.data_import_id,
+                case_id=r["case_id"],
+                service_date=date(r["service_date"]),
+                case_type=r["case_type"],
+                physician_npi=r["physician_npi"],
+                payer=r["payer"],
+                federal_program=bool(flag(r["federal_program"])),
+                item_code=r["item_code"],
+                quantity=Decimal(r["quantity"]),
+                unit_cost=Decimal(r["unit_cost"]),
                 severity_weight=Decimal(r["severity_weight"]),
-                notice_date=date(r["notice_date"]), reviewed=flag(r["reviewed"]),
-                opted_out=bool(flag(r["opted_out"])))
+                notice_date=date(r["notice_date"]),
+                reviewed=flag(r["reviewed"]),
+                opted_out=bool(flag(r["opted_out"])),
+            )
             for r in table.to_pylist()
         ]
         UsageRow.objects.bulk_create(objects, batch_size=2000)
@@ -651,8 +797,10 @@ class UsageLoader:
 
         def attach(raw: Any) -> None:
             with raw.cursor() as cursor:
-                cursor.execute(f"ALTER TABLE {table} ATTACH PARTITION {staging} "
-                               "FOR VALUES IN (%s)", [data_import_id])
+                cursor.execute(
+                    f"ALTER TABLE {table} ATTACH PARTITION {staging} FOR VALUES IN (%s)",
+                    [data_import_id],
+                )
                 # The partition's own bound says the same from now on.
                 cursor.execute(f"ALTER TABLE {staging} DROP CONSTRAINT {staging}_one_import")
 

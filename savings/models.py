@@ -27,8 +27,9 @@ class SavingsOpportunity(TenantModel):
     programme year) on. Once the agreement is executed, the signing-time opportunities are frozen.
     """
 
-    agreement = models.ForeignKey("agreements.Agreement", on_delete=models.CASCADE,
-                                  related_name="savings_opportunities")
+    agreement = models.ForeignKey(
+        "agreements.Agreement", on_delete=models.CASCADE, related_name="savings_opportunities"
+    )
     key = models.CharField(max_length=20, help_text="Short code, e.g. A.")
     name = models.CharField(max_length=200)
     case_types = models.JSONField(default=list, help_text="Procedure codes or MS-DRGs.")
@@ -36,15 +37,22 @@ class SavingsOpportunity(TenantModel):
     floor_per_case = models.DecimalField(**MONEY, null=True, blank=True)
     savings_target = models.DecimalField(**MONEY)
     base_year = models.PositiveSmallIntegerField(help_text="Calendar year of the baseline data.")
-    status = models.CharField(max_length=10, choices=OpportunityStatus.choices,
-                              default=OpportunityStatus.AGREED)
+    status = models.CharField(
+        max_length=10, choices=OpportunityStatus.choices, default=OpportunityStatus.AGREED
+    )
     identified_at_signing = models.BooleanField(default=True)
     effective_from_year = models.ForeignKey(
-        "agreements.ProgrammeYear", null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+", help_text="Amendments only: the first programme year it earns in.")
+        "agreements.ProgrammeYear",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Amendments only: the first programme year it earns in.",
+    )
     finding = models.TextField(blank=True, help_text="The analysis finding it came from.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,11 +60,13 @@ class SavingsOpportunity(TenantModel):
         verbose_name_plural = "savings opportunities"
         constraints = [
             models.UniqueConstraint(fields=["agreement", "key"], name="opportunity_key_unique"),
-            models.CheckConstraint(condition=Q(savings_target__gte=0),
-                                   name="opportunity_target_not_negative"),
-            models.CheckConstraint(condition=Q(floor_per_case__isnull=True)
-                                   | Q(floor_per_case__gte=0),
-                                   name="opportunity_floor_not_negative"),
+            models.CheckConstraint(
+                condition=Q(savings_target__gte=0), name="opportunity_target_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(floor_per_case__isnull=True) | Q(floor_per_case__gte=0),
+                name="opportunity_floor_not_negative",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -86,8 +96,10 @@ class ImportStatus(models.TextChoices):
 
 def _import_path(instance: DataImport, filename: str) -> str:
     # Under MEDIA_ROOT, which has no public URL (MEDIA_URL is None): served only via a view.
-    return (f"org-{instance.organization_id}/savings/{instance.agreement_id}/"
-            f"{instance.sha256[:16]}-{filename}")
+    return (
+        f"org-{instance.organization_id}/savings/{instance.agreement_id}/"
+        f"{instance.sha256[:16]}-{filename}"
+    )
 
 
 class DataImport(TenantModel):
@@ -98,12 +110,18 @@ class DataImport(TenantModel):
     imports they used.
     """
 
-    agreement = models.ForeignKey("agreements.Agreement", on_delete=models.CASCADE,
-                                  related_name="savings_imports")
+    agreement = models.ForeignKey(
+        "agreements.Agreement", on_delete=models.CASCADE, related_name="savings_imports"
+    )
     kind = models.CharField(max_length=10, choices=ImportKind.choices)
     period = models.CharField(max_length=10, choices=ImportPeriod.choices)
-    programme_year = models.ForeignKey("agreements.ProgrammeYear", null=True, blank=True,
-                                       on_delete=models.PROTECT, related_name="savings_imports")
+    programme_year = models.ForeignKey(
+        "agreements.ProgrammeYear",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="savings_imports",
+    )
     base_year = models.PositiveSmallIntegerField(null=True, blank=True)
     period_start = models.DateField()
     period_end = models.DateField()
@@ -112,16 +130,19 @@ class DataImport(TenantModel):
     sha256 = models.CharField(max_length=64, db_index=True)
     size = models.PositiveBigIntegerField(default=0)
     file_format = models.CharField(max_length=5, default="csv")
-    status = models.CharField(max_length=10, choices=ImportStatus.choices,
-                              default=ImportStatus.UPLOADED)
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED
+    )
     version = models.PositiveIntegerField(default=0, help_text="Set when applied.")
     is_current = models.BooleanField(default=False)
     row_count = models.PositiveIntegerField(default=0)
     case_count = models.PositiveIntegerField(default=0)
-    job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="+")
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
-                                    on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey(
+        "core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
 
@@ -130,12 +151,16 @@ class DataImport(TenantModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["agreement", "kind", "period", "programme_year", "base_year"],
-                condition=Q(is_current=True), name="one_current_import_per_period"),
+                condition=Q(is_current=True),
+                name="one_current_import_per_period",
+            ),
             models.CheckConstraint(
-                condition=(Q(period="base", base_year__isnull=False, programme_year__isnull=True)
-                           | Q(period="programme", programme_year__isnull=False,
-                               base_year__isnull=True)),
-                name="import_period_target"),
+                condition=(
+                    Q(period="base", base_year__isnull=False, programme_year__isnull=True)
+                    | Q(period="programme", programme_year__isnull=False, base_year__isnull=True)
+                ),
+                name="import_period_target",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -166,11 +191,17 @@ class UsageRow(TenantOwned):
     table with a B-tree on ``data_import_id`` (migration 0002), hence ``db_index=False`` here.
     """
 
-    organization = models.ForeignKey("core.Organization", on_delete=models.PROTECT,
-                                     related_name="+", editable=False, db_index=False,
-                                     db_constraint=False)
-    data_import = models.ForeignKey(DataImport, on_delete=models.CASCADE, related_name="+",
-                                    db_constraint=False, db_index=False)
+    organization = models.ForeignKey(
+        "core.Organization",
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        db_index=False,
+        db_constraint=False,
+    )
+    data_import = models.ForeignKey(
+        DataImport, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     case_id = models.CharField(max_length=64)
     service_date = models.DateField()
     case_type = models.CharField(max_length=32)
@@ -190,16 +221,24 @@ class UsageRow(TenantOwned):
 
 
 class PriceItem(TenantOwned):
-    organization = models.ForeignKey("core.Organization", on_delete=models.PROTECT,
-                                     related_name="+", editable=False, db_index=False)
+    organization = models.ForeignKey(
+        "core.Organization",
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        db_index=False,
+    )
     data_import = models.ForeignKey(DataImport, on_delete=models.CASCADE, related_name="+")
     item_code = models.CharField(max_length=50)
     unit_cost = models.DecimalField(**COST)
 
     class Meta:
         ordering = ["data_import", "item_code"]
-        constraints = [models.UniqueConstraint(fields=["data_import", "item_code"],
-                                               name="price_item_unique_per_file")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["data_import", "item_code"], name="price_item_unique_per_file"
+            )
+        ]
 
 
 class CalculationKind(models.TextChoices):
@@ -214,12 +253,15 @@ class SavingsCalculation(TenantModel):
     Reproducible: the same inputs give the same ``result_checksum``; a rerun with identical
     inputs returns the stored run instead of adding a duplicate."""
 
-    agreement = models.ForeignKey("agreements.Agreement", on_delete=models.CASCADE,
-                                  related_name="savings_calculations")
-    programme_year = models.ForeignKey("agreements.ProgrammeYear", on_delete=models.CASCADE,
-                                       related_name="savings_calculations")
-    kind = models.CharField(max_length=12, choices=CalculationKind.choices,
-                            default=CalculationKind.YEAR)
+    agreement = models.ForeignKey(
+        "agreements.Agreement", on_delete=models.CASCADE, related_name="savings_calculations"
+    )
+    programme_year = models.ForeignKey(
+        "agreements.ProgrammeYear", on_delete=models.CASCADE, related_name="savings_calculations"
+    )
+    kind = models.CharField(
+        max_length=12, choices=CalculationKind.choices, default=CalculationKind.YEAR
+    )
     as_of = models.DateField(null=True, blank=True, help_text="Projections: data through.")
     overrides = models.JSONField(default=dict, blank=True)
     inputs = models.JSONField(default=dict)
@@ -230,16 +272,19 @@ class SavingsCalculation(TenantModel):
     physician_pool = models.DecimalField(**MONEY)
     amount_paid = models.DecimalField(**MONEY)
     projected_gross_savings = models.DecimalField(**MONEY, null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         get_latest_by = "created_at"
         constraints = [
-            models.UniqueConstraint(fields=["programme_year", "kind", "inputs_checksum"],
-                                    name="calculation_unique_per_inputs"),
+            models.UniqueConstraint(
+                fields=["programme_year", "kind", "inputs_checksum"],
+                name="calculation_unique_per_inputs",
+            ),
         ]
 
     def __str__(self) -> str:

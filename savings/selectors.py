@@ -36,11 +36,17 @@ def savings_agreements() -> QuerySet[Agreement]:
 
 def opportunities_of(*, agreement: Agreement) -> QuerySet[SavingsOpportunity]:
     return SavingsOpportunity.objects.filter(agreement=agreement).select_related(
-        "effective_from_year")
+        "effective_from_year"
+    )
 
 
-def import_current(*, agreement: Agreement, kind: str, programme_year: ProgrammeYear | None = None,
-                   base_year: int | None = None) -> DataImport | None:
+def import_current(
+    *,
+    agreement: Agreement,
+    kind: str,
+    programme_year: ProgrammeYear | None = None,
+    base_year: int | None = None,
+) -> DataImport | None:
     lookup = {"agreement": agreement, "kind": kind, "is_current": True}
     if programme_year is not None:
         lookup.update(period=ImportPeriod.PROGRAMME, programme_year=programme_year)
@@ -51,17 +57,27 @@ def import_current(*, agreement: Agreement, kind: str, programme_year: Programme
 
 def imports_of(*, agreement: Agreement) -> QuerySet[DataImport]:
     return DataImport.objects.filter(agreement=agreement).select_related(
-        "programme_year", "uploaded_by", "job")
+        "programme_year", "uploaded_by", "job"
+    )
 
 
-def import_applied_with_checksum(*, agreement: Agreement, sha256: str, kind: str,
-                                 programme_year: ProgrammeYear | None = None,
-                                 base_year: int | None = None) -> DataImport | None:
+def import_applied_with_checksum(
+    *,
+    agreement: Agreement,
+    sha256: str,
+    kind: str,
+    programme_year: ProgrammeYear | None = None,
+    base_year: int | None = None,
+) -> DataImport | None:
     """The same file already applied (or queued) for the same period of the agreement."""
-    return DataImport.objects.filter(agreement=agreement, sha256=sha256, kind=kind,
-                                     programme_year=programme_year, base_year=base_year,
-                                     status__in=[ImportStatus.APPLIED, ImportStatus.QUEUED]
-                                     ).first()
+    return DataImport.objects.filter(
+        agreement=agreement,
+        sha256=sha256,
+        kind=kind,
+        programme_year=programme_year,
+        base_year=base_year,
+        status__in=[ImportStatus.APPLIED, ImportStatus.QUEUED],
+    ).first()
 
 
 def usage_frame(*, data_import: DataImport) -> pd.DataFrame:
@@ -74,13 +90,16 @@ def usage_frame(*, data_import: DataImport) -> pd.DataFrame:
         table = UsageRow._meta.db_table
         select = ", ".join(
             f"{c}::text" if c in ("federal_program", "reviewed", "opted_out") else c
-            for c in USAGE_COLUMNS)
+            for c in USAGE_COLUMNS
+        )
         buffer = io.BytesIO()
         with connection.cursor() as cursor:
             # Identifiers only from the model and USAGE_COLUMNS; the id is a bound parameter.
             sql = cursor.mogrify(
                 f"COPY (SELECT {select} FROM {table} WHERE data_import_id = %s) "  # noqa: S608
-                "TO STDOUT WITH (FORMAT csv)", [data_import.pk]).decode()
+                "TO STDOUT WITH (FORMAT csv)",
+                [data_import.pk],
+            ).decode()
             cursor.cursor.copy_expert(sql, buffer)
         buffer.seek(0)
         if not buffer.getbuffer().nbytes:
@@ -90,7 +109,10 @@ def usage_frame(*, data_import: DataImport) -> pd.DataFrame:
             read_options=pacsv.ReadOptions(column_names=list(USAGE_COLUMNS)),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in USAGE_COLUMNS},
-                strings_can_be_null=False, quoted_strings_can_be_null=False))
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
         return arrow.to_pandas()
     rows = UsageRow.objects.filter(data_import=data_import).values_list(*USAGE_COLUMNS)
 
@@ -115,8 +137,19 @@ _COLUMNS_SELECT = (
     "notice_date IS NOT NULL, (severity_weight * 10000)::bigint, "
     "(quantity * 10000)::bigint, (unit_cost * 10000)::bigint"
 )
-_COLUMNS_NAMES = ("case_id", "case_type", "physician_npi", "item_code", "day", "federal",
-                  "opted_out", "has_notice", "severity", "quantity", "unit_cost")
+_COLUMNS_NAMES = (
+    "case_id",
+    "case_type",
+    "physician_npi",
+    "item_code",
+    "day",
+    "federal",
+    "opted_out",
+    "has_notice",
+    "severity",
+    "quantity",
+    "unit_cost",
+)
 _STORED_DIGITS = 4  # numeric(16,4) / numeric(10,4): exact integers at 10**4
 
 
@@ -125,8 +158,10 @@ def _encoded(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str]]
         column = column.combine_chunks()
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
-    return (column.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False),
-            column.dictionary.to_pylist())
+    return (
+        column.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False),
+        column.dictionary.to_pylist(),
+    )
 
 
 def _columns_from_arrow(table: pa.Table) -> engine.UsageColumns:
@@ -148,12 +183,24 @@ def _columns_from_arrow(table: pa.Table) -> engine.UsageColumns:
         quantity, quantity_digits = quantity // 10, quantity_digits - 1
 
     return engine.UsageColumns(
-        case_code=case_code, case_values=case_values, case_type_code=type_code,
-        case_type_values=type_values, npi_code=npi_code, npi_values=npi_values,
-        item_code=item_code, item_values=item_values, service_day=ints("day"),
-        federal=flags("federal"), opted_out=flags("opted_out"), has_notice=flags("has_notice"),
-        severity=ints("severity"), severity_digits=_STORED_DIGITS, quantity=quantity,
-        quantity_digits=quantity_digits, unit_cost=ints("unit_cost"))
+        case_code=case_code,
+        case_values=case_values,
+        case_type_code=type_code,
+        case_type_values=type_values,
+        npi_code=npi_code,
+        npi_values=npi_values,
+        item_code=item_code,
+        item_values=item_values,
+        service_day=ints("day"),
+        federal=flags("federal"),
+        opted_out=flags("opted_out"),
+        has_notice=flags("has_notice"),
+        severity=ints("severity"),
+        severity_digits=_STORED_DIGITS,
+        quantity=quantity,
+        quantity_digits=quantity_digits,
+        unit_cost=ints("unit_cost"),
+    )
 
 
 def _dictionary_encoded(table: pa.Table) -> pa.Table:
@@ -164,8 +211,9 @@ def _dictionary_encoded(table: pa.Table) -> pa.Table:
         column = table.column(name).combine_chunks()
         if name in _COLUMNS_NAMES[:4]:
             encoded = pc.dictionary_encode(column)
-            column = pa.DictionaryArray.from_arrays(encoded.indices.cast(pa.int64()),
-                                                    encoded.dictionary)
+            column = pa.DictionaryArray.from_arrays(
+                encoded.indices.cast(pa.int64()), encoded.dictionary
+            )
         columns.append(column)
     return pa.table(columns, names=table.column_names)
 
@@ -201,7 +249,8 @@ def _usage_table_from_database(data_import: DataImport) -> pa.Table:
             sql = cursor.mogrify(
                 f"COPY (SELECT {_COLUMNS_SELECT} FROM {UsageRow._meta.db_table} "  # noqa: S608
                 "WHERE data_import_id = %s) TO STDOUT WITH (FORMAT csv)",
-                [data_import.pk]).decode()
+                [data_import.pk],
+            ).decode()
             cursor.cursor.copy_expert(sql, buffer)
         size = buffer.getbuffer().nbytes
         buffer.seek(0)
@@ -212,50 +261,73 @@ def _usage_table_from_database(data_import: DataImport) -> pa.Table:
             return pa.table({n: pa.array([], types[n]) for n in _COLUMNS_NAMES})
         return pacsv.read_csv(
             buffer,
-            read_options=pacsv.ReadOptions(column_names=list(_COLUMNS_NAMES),
-                                           block_size=16 << 20),
+            read_options=pacsv.ReadOptions(column_names=list(_COLUMNS_NAMES), block_size=16 << 20),
             convert_options=pacsv.ConvertOptions(
-                column_types=types, true_values=["t"], false_values=["f"],
-                strings_can_be_null=False, quoted_strings_can_be_null=False))
-    rows = list(UsageRow.objects.filter(data_import=data_import).values_list(
-        "case_id", "case_type", "physician_npi", "item_code", "service_date",
-        "federal_program", "opted_out", "notice_date", "severity_weight", "quantity",
-        "unit_cost"))
+                column_types=types,
+                true_values=["t"],
+                false_values=["f"],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    rows = list(
+        UsageRow.objects.filter(data_import=data_import).values_list(
+            "case_id",
+            "case_type",
+            "physician_npi",
+            "item_code",
+            "service_date",
+            "federal_program",
+            "opted_out",
+            "notice_date",
+            "severity_weight",
+            "quantity",
+            "unit_cost",
+        )
+    )
     scale = Decimal(10) ** _STORED_DIGITS
     columns = list(zip(*rows, strict=True)) if rows else [()] * 11
-    return pa.table({
-        "case_id": pa.array(columns[0], pa.string()),
-        "case_type": pa.array(columns[1], pa.string()),
-        "physician_npi": pa.array(columns[2], pa.string()),
-        "item_code": pa.array(columns[3], pa.string()),
-        "day": pa.array([d.toordinal() for d in columns[4]], pa.int64()),
-        "federal": pa.array(columns[5], pa.bool_()),
-        "opted_out": pa.array(columns[6], pa.bool_()),
-        "has_notice": pa.array([d is not None for d in columns[7]], pa.bool_()),
-        "severity": pa.array([int(v * scale) for v in columns[8]], pa.int64()),
-        "quantity": pa.array([int(v * scale) for v in columns[9]], pa.int64()),
-        "unit_cost": pa.array([int(v * scale) for v in columns[10]], pa.int64()),
-    })
+    return pa.table(
+        {
+            "case_id": pa.array(columns[0], pa.string()),
+            "case_type": pa.array(columns[1], pa.string()),
+            "physician_npi": pa.array(columns[2], pa.string()),
+            "item_code": pa.array(columns[3], pa.string()),
+            "day": pa.array([d.toordinal() for d in columns[4]], pa.int64()),
+            "federal": pa.array(columns[5], pa.bool_()),
+            "opted_out": pa.array(columns[6], pa.bool_()),
+            "has_notice": pa.array([d is not None for d in columns[7]], pa.bool_()),
+            "severity": pa.array([int(v * scale) for v in columns[8]], pa.int64()),
+            "quantity": pa.array([int(v * scale) for v in columns[9]], pa.int64()),
+            "unit_cost": pa.array([int(v * scale) for v in columns[10]], pa.int64()),
+        }
+    )
 
 
 def prices_of(*, data_import: DataImport) -> dict[str, Decimal]:
-    return dict(PriceItem.objects.filter(data_import=data_import)
-                .values_list("item_code", "unit_cost"))
+    return dict(
+        PriceItem.objects.filter(data_import=data_import).values_list("item_code", "unit_cost")
+    )
 
 
-def calculation_latest(*, programme_year: ProgrammeYear, kind: str = CalculationKind.YEAR
-                       ) -> SavingsCalculation | None:
+def calculation_latest(
+    *, programme_year: ProgrammeYear, kind: str = CalculationKind.YEAR
+) -> SavingsCalculation | None:
     return SavingsCalculation.objects.filter(programme_year=programme_year, kind=kind).first()
 
 
 def calculations_of(*, agreement: Agreement) -> QuerySet[SavingsCalculation]:
     return SavingsCalculation.objects.filter(agreement=agreement).select_related(
-        "programme_year", "created_by")
+        "programme_year", "created_by"
+    )
 
 
 def usage_items_of(*, data_import: DataImport) -> set[str]:
-    return set(UsageRow.objects.filter(data_import=data_import)
-               .values_list("item_code", flat=True).distinct())
+    return set(
+        UsageRow.objects.filter(data_import=data_import)
+        .values_list("item_code", flat=True)
+        .distinct()
+    )
 
 
 def import_kind_label(kind: str) -> str:

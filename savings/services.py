@@ -73,7 +73,8 @@ class DuplicateUpload(ValidationError):
         super().__init__(
             f"This file was already imported (#{existing.pk}, {existing.period_label}, "
             f"{existing.uploaded_at:%Y-%m-%d %H:%M}); it is not applied twice.",
-            code="duplicate_file")
+            code="duplicate_file",
+        )
         self.existing = existing
 
 
@@ -82,8 +83,10 @@ class ImportRefused(Exception):
 
     def __init__(self, problems: importing.Problems, message: str = ""):
         self.problems = problems
-        self.message = message or (f"{problems.total} problem{'s' if problems.total != 1 else ''}"
-                                   " found; nothing was changed.")
+        self.message = message or (
+            f"{problems.total} problem{'s' if problems.total != 1 else ''}"
+            " found; nothing was changed."
+        )
         super().__init__(self.message)
 
 
@@ -132,22 +135,28 @@ def _next_programme_year(agreement: Agreement, today: dt.date) -> ProgrammeYear 
 
 
 @transaction.atomic
-def opportunity_create(*, agreement: Agreement, data: dict[str, Any], user: User | None,
-                       today: dt.date | None = None) -> SavingsOpportunity:
+def opportunity_create(
+    *, agreement: Agreement, data: dict[str, Any], user: User | None, today: dt.date | None = None
+) -> SavingsOpportunity:
     """Add an opportunity. Before execution it is identified at signing; afterwards it is an
     amendment that earns only from the next programme year (spec 4)."""
     today = today or timezone.localdate()
     clean = _opportunity_clean(data)
-    opportunity = SavingsOpportunity(organization=agreement.organization, agreement=agreement,
-                                     created_by=user, **clean)
+    opportunity = SavingsOpportunity(
+        organization=agreement.organization, agreement=agreement, created_by=user, **clean
+    )
     if agreement.is_frozen:
         if opportunity.status == OpportunityStatus.PROPOSED:
-            raise ValidationError("The agreement is executed: proposals belong to the design "
-                                  "phase. Add an amendment instead.")
+            raise ValidationError(
+                "The agreement is executed: proposals belong to the design "
+                "phase. Add an amendment instead."
+            )
         next_year = _next_programme_year(agreement, today)
         if next_year is None:
-            raise ValidationError("The agreement is executed and has no later programme year: "
-                                  "an opportunity added now could never earn.")
+            raise ValidationError(
+                "The agreement is executed and has no later programme year: "
+                "an opportunity added now could never earn."
+            )
         opportunity.identified_at_signing = False
         opportunity.effective_from_year = next_year
     else:
@@ -155,31 +164,50 @@ def opportunity_create(*, agreement: Agreement, data: dict[str, Any], user: User
         opportunity.effective_from_year = None
     _opportunity_validate(opportunity)
     opportunity.save()
-    when = ("identified at signing" if opportunity.identified_at_signing
-            else f"amendment from {opportunity.effective_from_year}")
-    event_record(organization=agreement.organization, name="savings.opportunity_added",
-                 actor=user, obj=opportunity,
-                 summary=f"{opportunity} ({when})")
+    when = (
+        "identified at signing"
+        if opportunity.identified_at_signing
+        else f"amendment from {opportunity.effective_from_year}"
+    )
+    event_record(
+        organization=agreement.organization,
+        name="savings.opportunity_added",
+        actor=user,
+        obj=opportunity,
+        summary=f"{opportunity} ({when})",
+    )
     return opportunity
 
 
 def _frozen_check(opportunity: SavingsOpportunity) -> None:
-    if opportunity.agreement.is_frozen and (opportunity.identified_at_signing
-                                           or opportunity.effective_from_year is None
-                                           or opportunity.effective_from_year.start
-                                           <= timezone.localdate()):
-        raise ValidationError("The agreement is executed: this opportunity is frozen. "
-                              "A change is an amendment effective from a future year.",
-                              code="frozen")
+    if opportunity.agreement.is_frozen and (
+        opportunity.identified_at_signing
+        or opportunity.effective_from_year is None
+        or opportunity.effective_from_year.start <= timezone.localdate()
+    ):
+        raise ValidationError(
+            "The agreement is executed: this opportunity is frozen. "
+            "A change is an amendment effective from a future year.",
+            code="frozen",
+        )
 
 
 @transaction.atomic
-def opportunity_update(*, opportunity: SavingsOpportunity, data: dict[str, Any],
-                       user: User | None) -> SavingsOpportunity:
+def opportunity_update(
+    *, opportunity: SavingsOpportunity, data: dict[str, Any], user: User | None
+) -> SavingsOpportunity:
     _frozen_check(opportunity)
     for name, value in _opportunity_clean(data).items():
-        if name in {"key", "name", "case_types", "item_codes", "floor_per_case",
-                    "savings_target", "base_year", "finding"}:
+        if name in {
+            "key",
+            "name",
+            "case_types",
+            "item_codes",
+            "floor_per_case",
+            "savings_target",
+            "base_year",
+            "finding",
+        }:
             setattr(opportunity, name, value)
     _opportunity_validate(opportunity)
     opportunity.save()
@@ -187,8 +215,7 @@ def opportunity_update(*, opportunity: SavingsOpportunity, data: dict[str, Any],
 
 
 @transaction.atomic
-def opportunity_accept(*, opportunity: SavingsOpportunity, user: User | None
-                       ) -> SavingsOpportunity:
+def opportunity_accept(*, opportunity: SavingsOpportunity, user: User | None) -> SavingsOpportunity:
     """A design-phase proposal becomes part of the agreement (before execution only)."""
     _frozen_check(opportunity)
     opportunity.status = OpportunityStatus.AGREED
@@ -199,26 +226,55 @@ def opportunity_accept(*, opportunity: SavingsOpportunity, user: User | None
 @transaction.atomic
 def opportunity_delete(*, opportunity: SavingsOpportunity, user: User | None) -> None:
     _frozen_check(opportunity)
-    event_record(organization=opportunity.organization, name="savings.opportunity_removed",
-                 actor=user, obj=opportunity, summary=str(opportunity))
+    event_record(
+        organization=opportunity.organization,
+        name="savings.opportunity_removed",
+        actor=user,
+        obj=opportunity,
+        summary=str(opportunity),
+    )
     opportunity.delete()
 
 
-def opportunity_propose_from_finding(*, agreement: Agreement, user: User | None, key: str,
-                                     name: str, case_type: str, item_codes: Iterable[str],
-                                     savings_target: Decimal, base_year: int,
-                                     finding: str) -> SavingsOpportunity:
+def opportunity_propose_from_finding(
+    *,
+    agreement: Agreement,
+    user: User | None,
+    key: str,
+    name: str,
+    case_type: str,
+    item_codes: Iterable[str],
+    savings_target: Decimal,
+    base_year: int,
+    finding: str,
+) -> SavingsOpportunity:
     """The analysis page turns a finding into a proposed opportunity with its target."""
-    return opportunity_create(agreement=agreement, user=user, data={
-        "key": key, "name": name, "case_types": [case_type], "item_codes": list(item_codes),
-        "savings_target": savings_target, "base_year": base_year, "finding": finding,
-        "status": OpportunityStatus.PROPOSED})
+    return opportunity_create(
+        agreement=agreement,
+        user=user,
+        data={
+            "key": key,
+            "name": name,
+            "case_types": [case_type],
+            "item_codes": list(item_codes),
+            "savings_target": savings_target,
+            "base_year": base_year,
+            "finding": finding,
+            "status": OpportunityStatus.PROPOSED,
+        },
+    )
 
 
 def distribution_cap_proposed(*, agreement: Agreement) -> Decimal:
     """Sum of the targets of the opportunities identified at signing: the proposed cap."""
-    return sum((o.savings_target for o in selectors.opportunities_of(agreement=agreement)
-                if o.identified_at_signing), ZERO)
+    return sum(
+        (
+            o.savings_target
+            for o in selectors.opportunities_of(agreement=agreement)
+            if o.identified_at_signing
+        ),
+        ZERO,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,8 +292,9 @@ def _sha256(handle: Any) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _period(agreement: Agreement, period: str, programme_year: ProgrammeYear | None,
-            base_year: int | None) -> tuple[dt.date, dt.date]:
+def _period(
+    agreement: Agreement, period: str, programme_year: ProgrammeYear | None, base_year: int | None
+) -> tuple[dt.date, dt.date]:
     if period == ImportPeriod.PROGRAMME:
         if programme_year is None or programme_year.agreement_id != agreement.pk:
             raise ValidationError({"programme_year": "Choose a programme year of this agreement."})
@@ -248,10 +305,16 @@ def _period(agreement: Agreement, period: str, programme_year: ProgrammeYear | N
 
 
 @transaction.atomic
-def data_import_receive(*, agreement: Agreement, kind: str, period: str,
-                        upload: UploadedFile | File, user: User | None,
-                        programme_year: ProgrammeYear | None = None,
-                        base_year: int | None = None) -> DataImport:
+def data_import_receive(
+    *,
+    agreement: Agreement,
+    kind: str,
+    period: str,
+    upload: UploadedFile | File,
+    user: User | None,
+    programme_year: ProgrammeYear | None = None,
+    base_year: int | None = None,
+) -> DataImport:
     """Keep the uploaded file with its SHA-256, uploader and time, awaiting confirmation.
 
     Raises :class:`DuplicateUpload` when the same file is already applied (or queued) for the
@@ -274,27 +337,47 @@ def data_import_receive(*, agreement: Agreement, kind: str, period: str,
     sha256, size = _sha256(upload)
     uploads.upload_size_check(kind=kind, size=size)
     existing = selectors.import_applied_with_checksum(
-        agreement=agreement, sha256=sha256, kind=kind, programme_year=programme_year,
-        base_year=base_year)
+        agreement=agreement,
+        sha256=sha256,
+        kind=kind,
+        programme_year=programme_year,
+        base_year=base_year,
+    )
     if existing is not None:
         raise DuplicateUpload(existing)
     data_import = DataImport(
-        organization=agreement.organization, agreement=agreement, kind=kind, period=period,
-        programme_year=programme_year, base_year=base_year, period_start=start, period_end=end,
-        original_name=name[:255], sha256=sha256, size=size,
-        file_format="xlsx" if suffix == "xlsx" else "csv", uploaded_by=user)
+        organization=agreement.organization,
+        agreement=agreement,
+        kind=kind,
+        period=period,
+        programme_year=programme_year,
+        base_year=base_year,
+        period_start=start,
+        period_end=end,
+        original_name=name[:255],
+        sha256=sha256,
+        size=size,
+        file_format="xlsx" if suffix == "xlsx" else "csv",
+        uploaded_by=user,
+    )
     data_import.file.save(name, upload if isinstance(upload, File) else File(upload), save=False)
     data_import.save()
-    event_record(organization=agreement.organization, name="savings.file_uploaded", actor=user,
-                 obj=data_import, summary=f"{data_import} sha256 {sha256[:12]}",
-                 data={"sha256": sha256, "size": size})
+    event_record(
+        organization=agreement.organization,
+        name="savings.file_uploaded",
+        actor=user,
+        obj=data_import,
+        summary=f"{data_import} sha256 {sha256[:12]}",
+        data={"sha256": sha256, "size": size},
+    )
     return data_import
 
 
 def data_import_preview(*, data_import: DataImport, rows: int = 10) -> dict[str, Any]:
     with data_import.file.open("rb") as handle:
-        return importing.preview(handle, file_format=data_import.file_format,
-                                 kind=data_import.kind, rows=rows)
+        return importing.preview(
+            handle, file_format=data_import.file_format, kind=data_import.kind, rows=rows
+        )
 
 
 def data_import_start(*, data_import: DataImport, user: User | None) -> Job:
@@ -304,11 +387,14 @@ def data_import_start(*, data_import: DataImport, user: User | None) -> Job:
     if data_import.status not in (ImportStatus.UPLOADED, ImportStatus.FAILED):
         raise ValidationError("This import was already started.")
     target = data_import.programme_year_id or f"base{data_import.base_year}"
-    job = job_create(organization=data_import.organization, kind=IMPORT_JOB_KIND, user=user,
-                     params={"data_import_id": data_import.pk,
-                             "file": data_import.original_name},
-                     dedupe_key=f"savings-import:{data_import.agreement_id}:{data_import.kind}:"
-                                f"{target}:{data_import.sha256}")
+    job = job_create(
+        organization=data_import.organization,
+        kind=IMPORT_JOB_KIND,
+        user=user,
+        params={"data_import_id": data_import.pk, "file": data_import.original_name},
+        dedupe_key=f"savings-import:{data_import.agreement_id}:{data_import.kind}:"
+        f"{target}:{data_import.sha256}",
+    )
     data_import.job = job
     data_import.status = ImportStatus.QUEUED
     data_import.save(update_fields=["job", "status"])
@@ -319,16 +405,21 @@ def data_import_start(*, data_import: DataImport, user: User | None) -> Job:
 def _usage_rules(data_import: DataImport) -> importing.UsageRules:
     catalogue = None
     if data_import.programme_year_id:
-        prices = selectors.import_current(agreement=data_import.agreement,
-                                          kind=ImportKind.PRICES,
-                                          programme_year=data_import.programme_year)
+        prices = selectors.import_current(
+            agreement=data_import.agreement,
+            kind=ImportKind.PRICES,
+            programme_year=data_import.programme_year,
+        )
         if prices is not None:
             catalogue = frozenset(selectors.prices_of(data_import=prices))
     npis = frozenset(Physician.objects.values_list("npi", flat=True))
-    return importing.UsageRules(period_start=data_import.period_start,
-                                period_end=data_import.period_end,
-                                period_label=data_import.period_label.lower(),
-                                known_npis=npis, catalogue=catalogue)
+    return importing.UsageRules(
+        period_start=data_import.period_start,
+        period_end=data_import.period_end,
+        period_label=data_import.period_label.lower(),
+        known_npis=npis,
+        catalogue=catalogue,
+    )
 
 
 def _progress(job_id: int | None, handle: Any, size: int, phase: str) -> Any:
@@ -343,36 +434,54 @@ def _progress(job_id: int | None, handle: Any, size: int, phase: str) -> Any:
     return report
 
 
-_UNREADABLE = (uploads.FileProblem, importing.RaggedRows, importing.pa.ArrowInvalid,
-               UnicodeDecodeError, ValueError, KeyError, OSError, csv.Error,
-               zipfile.BadZipFile)
+_UNREADABLE = (
+    uploads.FileProblem,
+    importing.RaggedRows,
+    importing.pa.ArrowInvalid,
+    UnicodeDecodeError,
+    ValueError,
+    KeyError,
+    OSError,
+    csv.Error,
+    zipfile.BadZipFile,
+)
 
 
-def _unreadable(data_import: DataImport, problems: importing.Problems, exc: BaseException, *,
-                expected: int, first_row: int | None) -> None:
+def _unreadable(
+    data_import: DataImport,
+    problems: importing.Problems,
+    exc: BaseException,
+    *,
+    expected: int,
+    first_row: int | None,
+) -> None:
     """Record why the file cannot be read, by row (the fast reader does not say where)."""
     if isinstance(exc, uploads.FileProblem):
         problems.add(row=exc.row, column="", message=exc.message)
         return
     if data_import.file_format == "xlsx":
-        problems.add(row=first_row, column="",
-                     message=f"the workbook cannot be read: {str(exc)[:200]}")
+        problems.add(
+            row=first_row, column="", message=f"the workbook cannot be read: {str(exc)[:200]}"
+        )
         return
     name = data_import.file.name
     assert name is not None  # an import always has its file
     with data_import.file.storage.open(name, "rb") as fresh:
-        found, total = importing.explain_unreadable(fresh, expected=expected, error=exc,
-                                                    first_row=first_row)
+        found, total = importing.explain_unreadable(
+            fresh, expected=expected, error=exc, first_row=first_row
+        )
     for row, message in found:
         problems.add(row=row, column="", message=message)
     problems.total += total - len(found)
 
 
-def _open(data_import: DataImport, handle: Any, problems: importing.Problems,
-          progress: Any = None) -> tuple[list[str], Any]:
+def _open(
+    data_import: DataImport, handle: Any, problems: importing.Problems, progress: Any = None
+) -> tuple[list[str], Any]:
     try:
-        return importing.open_batches(handle, file_format=data_import.file_format,
-                                      progress=progress)
+        return importing.open_batches(
+            handle, file_format=data_import.file_format, progress=progress
+        )
     except _UNREADABLE as exc:
         _unreadable(data_import, problems, exc, expected=_header_width(handle), first_row=2)
         problems.trim()
@@ -401,23 +510,29 @@ class _Reading:
         try:
             yield from batches
         except _UNREADABLE as exc:
-            _unreadable(self.data_import, self.problems, exc, expected=len(self.names),
-                        first_row=self.row)
+            _unreadable(
+                self.data_import, self.problems, exc, expected=len(self.names), first_row=self.row
+            )
 
 
 def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tuple[int, int]:
     """Validate and load a usage file; returns (rows, distinct cases)."""
     problems = importing.Problems()
-    names, batches = _open(data_import, handle, problems, progress=_progress(
-        job_id, handle, data_import.size, "Checking and loading rows"))
+    names, batches = _open(
+        data_import,
+        handle,
+        problems,
+        progress=_progress(job_id, handle, data_import.size, "Checking and loading rows"),
+    )
     missing = [c for c in importing.USAGE_REQUIRED if c not in names]
     if missing:
         for column in missing:
             problems.add(row=1, column=column, message=f"the header lacks column {column}")
         raise ImportRefused(problems)
     rules = _usage_rules(data_import)
-    loader = importing.UsageLoader(organization_id=data_import.organization_id,
-                                   data_import_id=data_import.pk)
+    loader = importing.UsageLoader(
+        organization_id=data_import.organization_id, data_import_id=data_import.pk
+    )
     case_ids: list[Any] = []
     items: list[Any] = []
     case_fields: list[Any] = []  # spec 4 edge case "one case, many rows"
@@ -426,8 +541,9 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
     reading = _Reading(data_import, problems, names)
     try:
         for batch in reading.batches(batches):
-            table = importing.validate_usage_batch(batch, first_row=row, rules=rules,
-                                                   problems=problems)
+            table = importing.validate_usage_batch(
+                batch, first_row=row, rules=rules, problems=problems
+            )
             case_ids.append(table.column("case_id").combine_chunks())
             items.append(table.column("item_code").combine_chunks())
             case_fields.append(table.select(["case_id", *case_rows.CASE_FIELDS]))
@@ -437,10 +553,10 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
             problems.trim()
             if not problems.total:
                 # Duplicate checks and messages use the file's own ids; storage may hash them.
-                stored_ids = case_ids_for_storage(data_import.organization,
-                                                  table.column("case_id"))
-                loader.add(table.set_column(table.schema.get_field_index("case_id"),
-                                            "case_id", stored_ids))
+                stored_ids = case_ids_for_storage(data_import.organization, table.column("case_id"))
+                loader.add(
+                    table.set_column(table.schema.get_field_index("case_id"), "case_id", stored_ids)
+                )
         if not problems.total and row > 2:
             # The rows are published (on PostgreSQL the staging table becomes the import's
             # partition) while the whole file is checked for duplicate rows; a duplicate raises
@@ -459,8 +575,9 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
     finally:
         loader.close()
     # The file's distinct cases, counted here rather than by a query over the rows just written.
-    cases = importing.pc.count_distinct(importing.pa.chunked_array(
-        case_ids, importing.pa.string())).as_py()
+    cases = importing.pc.count_distinct(
+        importing.pa.chunked_array(case_ids, importing.pa.string())
+    ).as_py()
     return loader.rows, cases
 
 
@@ -477,33 +594,52 @@ def _apply_prices(data_import: DataImport, handle: Any) -> int:
     reading = _Reading(data_import, problems, names)
     for batch in reading.batches(batches):
         table = importing.validate_price_batch(batch, first_row=row, problems=problems)
-        for offset, (item, cost) in enumerate(zip(table.column("item_code").to_pylist(),
-                                                  table.column("unit_cost").to_pylist(),
-                                                  strict=True)):
+        for offset, (item, cost) in enumerate(
+            zip(
+                table.column("item_code").to_pylist(),
+                table.column("unit_cost").to_pylist(),
+                strict=True,
+            )
+        ):
             if item in prices:
-                problems.add(row=row + offset, column="item_code",
-                             message=f"duplicate row: item {item} is already on row "
-                                     f"{prices[item][1]}")
+                problems.add(
+                    row=row + offset,
+                    column="item_code",
+                    message=f"duplicate row: item {item} is already on row {prices[item][1]}",
+                )
             elif item:
                 prices[item] = (cost, row + offset)
         row += batch.num_rows
         reading.row = row
-    usage = selectors.import_current(agreement=data_import.agreement, kind=ImportKind.USAGE,
-                                     programme_year=data_import.programme_year)
+    usage = selectors.import_current(
+        agreement=data_import.agreement,
+        kind=ImportKind.USAGE,
+        programme_year=data_import.programme_year,
+    )
     if usage is not None:
         for item in sorted(selectors.usage_items_of(data_import=usage) - set(prices)):
-            problems.add(row=None, column="item_code",
-                         message=f"the price file has no price for item {item}, used in the "
-                                 f"year's usage (import #{usage.pk})")
+            problems.add(
+                row=None,
+                column="item_code",
+                message=f"the price file has no price for item {item}, used in the "
+                f"year's usage (import #{usage.pk})",
+            )
     if not prices and not problems.total:
         problems.add(row=None, column="", message="the file has no data rows")
     if problems.total:
         problems.trim()
         raise ImportRefused(problems)
-    PriceItem.objects.bulk_create([
-        PriceItem(organization_id=data_import.organization_id, data_import=data_import,
-                  item_code=item, unit_cost=Decimal(cost))
-        for item, (cost, _row) in sorted(prices.items())])
+    PriceItem.objects.bulk_create(
+        [
+            PriceItem(
+                organization_id=data_import.organization_id,
+                data_import=data_import,
+                item_code=item,
+                unit_cost=Decimal(cost),
+            )
+            for item, (cost, _row) in sorted(prices.items())
+        ]
+    )
     return len(prices)
 
 
@@ -519,8 +655,7 @@ def data_import_apply(*, data_import: DataImport, job_id: int | None = None) -> 
         if data_import.status == ImportStatus.CANCELLED:
             problems = importing.Problems()
             problems.add(row=None, column="", message="the import was discarded")
-            raise ImportRefused(problems, message="The import was discarded; nothing was "
-                                                  "changed.")
+            raise ImportRefused(problems, message="The import was discarded; nothing was changed.")
         with data_import.file.open("rb") as handle:
             cases = 0
             if data_import.kind == ImportKind.USAGE:
@@ -528,8 +663,12 @@ def data_import_apply(*, data_import: DataImport, job_id: int | None = None) -> 
             else:
                 rows = _apply_prices(data_import, handle)
         same_period = DataImport.objects.filter(
-            agreement=data_import.agreement, kind=data_import.kind, period=data_import.period,
-            programme_year=data_import.programme_year, base_year=data_import.base_year)
+            agreement=data_import.agreement,
+            kind=data_import.kind,
+            period=data_import.period,
+            programme_year=data_import.programme_year,
+            base_year=data_import.base_year,
+        )
         previous = same_period.filter(is_current=True).exclude(pk=data_import.pk).first()
         if previous is not None:
             previous.is_current = False
@@ -542,19 +681,26 @@ def data_import_apply(*, data_import: DataImport, job_id: int | None = None) -> 
         if data_import.kind == ImportKind.USAGE:
             data_import.case_count = cases
         data_import.save()
-        event_record(organization=data_import.organization, name="savings.file_applied",
-                     actor=data_import.uploaded_by, obj=data_import,
-                     summary=f"{data_import}: {rows} rows, version {data_import.version}"
-                             + (f", supersedes #{previous.pk}" if previous else ""),
-                     data={"sha256": data_import.sha256, "rows": rows,
-                           "supersedes": previous.pk if previous else None})
+        event_record(
+            organization=data_import.organization,
+            name="savings.file_applied",
+            actor=data_import.uploaded_by,
+            obj=data_import,
+            summary=f"{data_import}: {rows} rows, version {data_import.version}"
+            + (f", supersedes #{previous.pk}" if previous else ""),
+            data={
+                "sha256": data_import.sha256,
+                "rows": rows,
+                "supersedes": previous.pk if previous else None,
+            },
+        )
     return data_import
 
 
 def data_import_mark_failed(*, data_import: DataImport) -> None:
     DataImport.objects.filter(pk=data_import.pk).exclude(
-        status__in=[ImportStatus.APPLIED, ImportStatus.CANCELLED]).update(
-        status=ImportStatus.FAILED)
+        status__in=[ImportStatus.APPLIED, ImportStatus.CANCELLED]
+    ).update(status=ImportStatus.FAILED)
 
 
 ImportNotDiscardable = uploads.ImportNotDiscardable
@@ -569,14 +715,19 @@ def data_import_discard(*, data_import: DataImport, user: User | None) -> DataIm
             # A running import holds its row for its whole transaction: do not wait for it.
             with transaction.atomic():
                 data_import = DataImport.objects.select_for_update(nowait=True).get(
-                    pk=data_import.pk)
+                    pk=data_import.pk
+                )
         except OperationalError as exc:
-            raise ImportNotDiscardable("This import is running: wait for it to finish (or "
-                                       "fail), then discard it.", code="running") from exc
+            raise ImportNotDiscardable(
+                "This import is running: wait for it to finish (or fail), then discard it.",
+                code="running",
+            ) from exc
         if data_import.status == ImportStatus.APPLIED:
             raise ImportNotDiscardable(
                 "This import was applied: it cannot be discarded. Upload a corrected file "
-                "for the same period; it supersedes this one.", code="applied")
+                "for the same period; it supersedes this one.",
+                code="applied",
+            )
         if data_import.status == ImportStatus.CANCELLED:
             return data_import
         uploads.import_job_release(job_id=data_import.job_id)
@@ -585,25 +736,41 @@ def data_import_discard(*, data_import: DataImport, user: User | None) -> DataIm
         data_import.is_current = False
         data_import.file = ""
         data_import.save(update_fields=["status", "is_current", "file"])
-        event_record(organization=data_import.organization, name="savings.import_discarded",
-                     actor=user, obj=data_import,
-                     summary=f"{data_import} discarded (never applied)",
-                     data={"sha256": data_import.sha256, "file": name})
+        event_record(
+            organization=data_import.organization,
+            name="savings.import_discarded",
+            actor=user,
+            obj=data_import,
+            summary=f"{data_import} discarded (never applied)",
+            data={"sha256": data_import.sha256, "file": name},
+        )
         storage = DataImport._meta.get_field("file").storage
         if name:
             transaction.on_commit(lambda: storage.delete(name))
     return data_import
 
 
-def data_import_from_path(*, agreement: Agreement, kind: str, period: str, path: str | Path,
-                          user: User | None, programme_year: ProgrammeYear | None = None,
-                          base_year: int | None = None) -> DataImport:
+def data_import_from_path(
+    *,
+    agreement: Agreement,
+    kind: str,
+    period: str,
+    path: str | Path,
+    user: User | None,
+    programme_year: ProgrammeYear | None = None,
+    base_year: int | None = None,
+) -> DataImport:
     """Receive and apply a file synchronously (the demo, tests, scripts)."""
     with open(path, "rb") as handle:
         data_import = data_import_receive(
-            agreement=agreement, kind=kind, period=period,
-            upload=File(handle, name=Path(path).name), user=user,
-            programme_year=programme_year, base_year=base_year)
+            agreement=agreement,
+            kind=kind,
+            period=period,
+            upload=File(handle, name=Path(path).name),
+            user=user,
+            programme_year=programme_year,
+            base_year=base_year,
+        )
     try:
         return data_import_apply(data_import=data_import)
     except ImportRefused:
@@ -634,19 +801,31 @@ class SavingsComputation:
 
 
 OVERRIDE_KEYS = {"terms", "quantity_pct", "prices", "already_distributed", "key_indicators_met"}
-TERM_FIELDS = ("physician_share_pct", "admin_fee_monthly", "distribution_cap",
-               "volume_cap_scope", "negative_opportunities", "quality_gate",
-               "min_savings_threshold_pct", "leaver_policy", "reprice_baseline",
-               "severity_tolerance_pct")
+TERM_FIELDS = (
+    "physician_share_pct",
+    "admin_fee_monthly",
+    "distribution_cap",
+    "volume_cap_scope",
+    "negative_opportunities",
+    "quality_gate",
+    "min_savings_threshold_pct",
+    "leaver_policy",
+    "reprice_baseline",
+    "severity_tolerance_pct",
+)
 
 
 def _terms_for_year(programme_year: ProgrammeYear) -> AgreementTerms:
     try:
         from agreements.selectors import terms_for_year
     except ImportError:  # pragma: no cover - the agreements app predates it
-        terms = (AgreementTerms.objects.filter(agreement_id=programme_year.agreement_id,
-                                               effective_from__lte=programme_year.start)
-                 .order_by("-effective_from").first())
+        terms = (
+            AgreementTerms.objects.filter(
+                agreement_id=programme_year.agreement_id, effective_from__lte=programme_year.start
+            )
+            .order_by("-effective_from")
+            .first()
+        )
     else:
         try:
             terms = terms_for_year(programme_year=programme_year)
@@ -654,12 +833,14 @@ def _terms_for_year(programme_year: ProgrammeYear) -> AgreementTerms:
             terms = None
     if terms is None:
         raise engine.SavingsInputError(
-            f"no terms of the agreement are in force on {programme_year.start}")
+            f"no terms of the agreement are in force on {programme_year.start}"
+        )
     return terms
 
 
-def _engine_terms(terms: AgreementTerms, cap: Decimal, overrides: dict[str, Any]
-                  ) -> engine.SavingsTerms:
+def _engine_terms(
+    terms: AgreementTerms, cap: Decimal, overrides: dict[str, Any]
+) -> engine.SavingsTerms:
     values: dict[str, Any] = {
         "physician_share_pct": terms.physician_share_pct,
         "admin_fee_monthly": terms.admin_fee_monthly,
@@ -677,8 +858,13 @@ def _engine_terms(terms: AgreementTerms, cap: Decimal, overrides: dict[str, Any]
             raise engine.SavingsInputError(f"unknown term to override: {name}")
         if name == "reprice_baseline":
             value = value if isinstance(value, bool) else str(value).lower() == "true"
-        elif name in ("physician_share_pct", "admin_fee_monthly", "distribution_cap",
-                      "min_savings_threshold_pct", "severity_tolerance_pct"):
+        elif name in (
+            "physician_share_pct",
+            "admin_fee_monthly",
+            "distribution_cap",
+            "min_savings_threshold_pct",
+            "severity_tolerance_pct",
+        ):
             value = None if value in (None, "") else to_decimal(value)
         values[name] = value
     result = engine.SavingsTerms(**values)
@@ -693,13 +879,15 @@ def _scale_quantities(frame: pd.DataFrame, quantity_pct: dict[str, Any]) -> pd.D
         if factor < 0:
             raise engine.SavingsInputError(f"quantity change for {item} must not go below 0%")
         mask = frame["item_code"] == item
-        frame.loc[mask, "quantity"] = [str(Decimal(q) * factor) for q in frame.loc[mask,
-                                                                               "quantity"]]
+        frame.loc[mask, "quantity"] = [
+            str(Decimal(q) * factor) for q in frame.loc[mask, "quantity"]
+        ]
     return frame
 
 
-def _scale_quantity_columns(usage: engine.UsageColumns, quantity_pct: dict[str, Any]
-                            ) -> engine.UsageColumns | None:
+def _scale_quantity_columns(
+    usage: engine.UsageColumns, quantity_pct: dict[str, Any]
+) -> engine.UsageColumns | None:
     """:func:`_scale_quantities` on typed columns, exactly: each factor ``pct / 100`` is an
     integer at ``10**d``, every quantity moves to ``quantity_digits + max(d)``. ``None`` when
     the products would not fit in 64 bits (the caller then takes the text path)."""
@@ -723,8 +911,9 @@ def _scale_quantity_columns(usage: engine.UsageColumns, quantity_pct: dict[str, 
     if largest * max(multiplier.tolist(), default=1) >= 2**62:
         return None
     scaled = usage.quantity * multiplier.astype(np.int64)[np.asarray(usage.item_code)]
-    return dataclasses.replace(usage, quantity=scaled,
-                               quantity_digits=usage.quantity_digits + extra)
+    return dataclasses.replace(
+        usage, quantity=scaled, quantity_digits=usage.quantity_digits + extra
+    )
 
 
 def _same_period(usage: engine.UsageColumns, start: dt.date, days: int) -> engine.UsageColumns:
@@ -741,15 +930,17 @@ def _already_distributed(programme_year: ProgrammeYear) -> tuple[Decimal, list[d
     """
     total = ZERO
     sources: list[dict[str, Any]] = []
-    earlier = ProgrammeYear.objects.filter(agreement_id=programme_year.agreement_id,
-                                           number__lt=programme_year.number).order_by("number")
+    earlier = ProgrammeYear.objects.filter(
+        agreement_id=programme_year.agreement_id, number__lt=programme_year.number
+    ).order_by("number")
     for year in earlier:
         paid = None
         try:
             from adjudication.models import PaymentLine
 
-            lines = PaymentLine.objects.filter(report__programme_year=year, kind="distribution",
-                                               paid_amount__isnull=False)
+            lines = PaymentLine.objects.filter(
+                report__programme_year=year, kind="distribution", paid_amount__isnull=False
+            )
             if lines.exists():
                 paid = lines.aggregate(s=Sum("paid_amount"))["s"]
                 source = "adjudication payments"
@@ -777,14 +968,22 @@ def _key_indicators(programme_year: ProgrammeYear) -> list[engine.KeyIndicatorOu
 def _import_record(data_import: DataImport | None) -> dict[str, Any] | None:
     if data_import is None:
         return None
-    return {"id": data_import.pk, "file": data_import.original_name,
-            "sha256": data_import.sha256, "version": data_import.version,
-            "rows": data_import.row_count}
+    return {
+        "id": data_import.pk,
+        "file": data_import.original_name,
+        "sha256": data_import.sha256,
+        "version": data_import.version,
+        "rows": data_import.row_count,
+    }
 
 
-def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any] | None = None,
-                     already_distributed: Decimal | None = None, as_of: dt.date | None = None
-                     ) -> SavingsComputation:
+def savings_for_year(
+    *,
+    programme_year: ProgrammeYear,
+    overrides: dict[str, Any] | None = None,
+    already_distributed: Decimal | None = None,
+    as_of: dt.date | None = None,
+) -> SavingsComputation:
     """Gather a programme year's inputs from the records and run the engine (spec 4).
 
     * terms in force on the year's first day; the distribution cap is the terms' cap, or the
@@ -804,12 +1003,16 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
     """
     agreement = programme_year.agreement
     terms_record = _terms_for_year(programme_year)
-    opportunities = [o for o in selectors.opportunities_of(agreement=agreement)
-                     if o.status == OpportunityStatus.AGREED]
+    opportunities = [
+        o
+        for o in selectors.opportunities_of(agreement=agreement)
+        if o.status == OpportunityStatus.AGREED
+    ]
     # Strict: unknown keys or items, negative prices, non-finite numbers, non-booleans and NUL
     # are each a 400 naming the field, before anything is computed or stored.
     overrides = savings_overrides_parse(
-        overrides=overrides, item_codes={str(c) for o in opportunities for c in o.item_codes})
+        overrides=overrides, item_codes={str(c) for o in opportunities for c in o.item_codes}
+    )
     if not opportunities:
         raise engine.SavingsInputError("the agreement has no agreed savings opportunities")
     cap = terms_record.distribution_cap
@@ -820,29 +1023,34 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
     base_years = sorted({o.base_year for o in opportunities})
     base_imports = []
     for year in base_years:
-        found = selectors.import_current(agreement=agreement, kind=ImportKind.USAGE,
-                                         base_year=year)
+        found = selectors.import_current(agreement=agreement, kind=ImportKind.USAGE, base_year=year)
         if found is None:
             raise engine.SavingsInputError(f"base-year {year} usage has not been imported")
         base_imports.append(found)
-    current_import = selectors.import_current(agreement=agreement, kind=ImportKind.USAGE,
-                                              programme_year=programme_year)
+    current_import = selectors.import_current(
+        agreement=agreement, kind=ImportKind.USAGE, programme_year=programme_year
+    )
     if current_import is None:
         raise engine.SavingsInputError(f"{programme_year.label}: usage has not been imported")
-    price_import = selectors.import_current(agreement=agreement, kind=ImportKind.PRICES,
-                                            programme_year=programme_year)
+    price_import = selectors.import_current(
+        agreement=agreement, kind=ImportKind.PRICES, programme_year=programme_year
+    )
     if price_import is None:
         raise engine.SavingsInputError(
-            f"{programme_year.label}: the price file is missing; the year cannot be calculated")
-    prior_year = ProgrammeYear.objects.filter(agreement=agreement,
-                                              number=programme_year.number - 1).first()
+            f"{programme_year.label}: the price file is missing; the year cannot be calculated"
+        )
+    prior_year = ProgrammeYear.objects.filter(
+        agreement=agreement, number=programme_year.number - 1
+    ).first()
     prior_import = None
     if prior_year is not None:
-        prior_import = selectors.import_current(agreement=agreement, kind=ImportKind.USAGE,
-                                                programme_year=prior_year)
+        prior_import = selectors.import_current(
+            agreement=agreement, kind=ImportKind.USAGE, programme_year=prior_year
+        )
         if prior_import is None:
             raise engine.SavingsInputError(
-                f"{prior_year.label}: usage is needed for the baseline reset and is missing")
+                f"{prior_year.label}: usage is needed for the baseline reset and is missing"
+            )
 
     # The engine's fast path: typed, exact columns straight from the database (no text parsing
     # per value). A what-if on quantities rescales them exactly in place (the text path only
@@ -853,8 +1061,13 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
     current_frame = selectors.usage_columns(data_import=current_import)
     if overrides.get("quantity_pct"):
         scaled = _scale_quantity_columns(current_frame, overrides["quantity_pct"])
-        current_frame = scaled if scaled is not None else _scale_quantities(
-            selectors.usage_frame(data_import=current_import), overrides["quantity_pct"])
+        current_frame = (
+            scaled
+            if scaled is not None
+            else _scale_quantities(
+                selectors.usage_frame(data_import=current_import), overrides["quantity_pct"]
+            )
+        )
     prior_frame = selectors.usage_columns(data_import=prior_import) if prior_import else None
     prices: dict[str, Any] = selectors.prices_of(data_import=price_import)
     for item, cost in (overrides.get("prices") or {}).items():
@@ -872,9 +1085,12 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
             current_frame = current_frame.up_to(as_of)
         else:
             current_frame = current_frame[current_frame["service_date"] <= as_of.isoformat()]
-        base_frame = engine.UsageColumns.concat([
-            _same_period(part, i.period_start, elapsed)
-            for part, i in zip(base_parts, base_imports, strict=True)])
+        base_frame = engine.UsageColumns.concat(
+            [
+                _same_period(part, i.period_start, elapsed)
+                for part, i in zip(base_parts, base_imports, strict=True)
+            ]
+        )
         if prior_frame is not None and prior_year is not None:
             prior_frame = _same_period(prior_frame, prior_year.start, elapsed)
         from agreements.fees import fee_months_elapsed
@@ -884,18 +1100,28 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
 
     participants = [
         engine.Participant(
-            physician_id=str(p.physician_id), npi=p.physician.npi,
-            last_name=p.physician.last_name, first_name=p.physician.first_name,
-            join_date=p.join_date, leave_date=p.leave_date, termination_date=p.termination_date,
-            for_cause=p.for_cause)
+            physician_id=str(p.physician_id),
+            npi=p.physician.npi,
+            last_name=p.physician.last_name,
+            first_name=p.physician.first_name,
+            join_date=p.join_date,
+            leave_date=p.leave_date,
+            termination_date=p.termination_date,
+            for_cause=p.for_cause,
+        )
         for p in Participation.objects.filter(agreement=agreement).select_related("physician")
     ]
     engine_opportunities = [
         engine.Opportunity(
-            key=o.key, name=o.name, case_types=tuple(o.case_types), item_codes=tuple(o.item_codes),
-            savings_target=o.savings_target, floor_per_case=o.floor_per_case,
+            key=o.key,
+            name=o.name,
+            case_types=tuple(o.case_types),
+            item_codes=tuple(o.item_codes),
+            savings_target=o.savings_target,
+            floor_per_case=o.floor_per_case,
             identified_at_signing=o.identified_at_signing,
-            effective_from_year=o.effective_from_year.start.year if o.effective_from_year else None)
+            effective_from_year=o.effective_from_year.start.year if o.effective_from_year else None,
+        )
         for o in opportunities
     ]
     distributed_sources: list[dict[str, Any]] = []
@@ -913,40 +1139,72 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         # In-year, an indicator not measured yet is no evidence of harm: the projection assumes
         # it met (and says so); the year's calculation takes the outcomes as they are.
         assumed_met = [k.key for k in indicators if k.result is None and not k.met]
-        indicators = [engine.KeyIndicatorOutcome(key=k.key, name=k.name, met=True,
-                                                 baseline=k.baseline, result=k.result,
-                                                 tolerance_pct=k.tolerance_pct)
-                      if k.key in assumed_met else k for k in indicators]
+        indicators = [
+            engine.KeyIndicatorOutcome(
+                key=k.key,
+                name=k.name,
+                met=True,
+                baseline=k.baseline,
+                result=k.result,
+                tolerance_pct=k.tolerance_pct,
+            )
+            if k.key in assumed_met
+            else k
+            for k in indicators
+        ]
     if "key_indicators_met" in overrides:
         met = overrides["key_indicators_met"] is True  # parsed strictly above
-        indicators = [engine.KeyIndicatorOutcome(key=k.key, name=k.name, met=met,
-                                                 baseline=k.baseline, result=k.result,
-                                                 tolerance_pct=k.tolerance_pct)
-                      for k in indicators]
+        indicators = [
+            engine.KeyIndicatorOutcome(
+                key=k.key,
+                name=k.name,
+                met=met,
+                baseline=k.baseline,
+                result=k.result,
+                tolerance_pct=k.tolerance_pct,
+            )
+            for k in indicators
+        ]
 
     # The names the rule notes give the periods (part of the inputs: they are in the result).
-    labels = {"year_label": programme_year.label,
-              "base_year_label": "base year " + ", ".join(str(y) for y in base_years),
-              "prior_year_label": prior_year.label if prior_year is not None else "the prior year"}
+    labels = {
+        "year_label": programme_year.label,
+        "base_year_label": "base year " + ", ".join(str(y) for y in base_years),
+        "prior_year_label": prior_year.label if prior_year is not None else "the prior year",
+    }
     result = engine.savings_compute(
-        terms=terms, opportunities=engine_opportunities, participants=participants,
-        year_start=programme_year.start, year_end=year_end, base_usage=base_frame,
-        current_usage=current_frame, current_prices=prices, prior_usage=prior_frame,
-        fee_months=fee_months, already_distributed=already, key_indicators=indicators,
-        **labels)
+        terms=terms,
+        opportunities=engine_opportunities,
+        participants=participants,
+        year_start=programme_year.start,
+        year_end=year_end,
+        base_usage=base_frame,
+        current_usage=current_frame,
+        current_prices=prices,
+        prior_usage=prior_frame,
+        fee_months=fee_months,
+        already_distributed=already,
+        key_indicators=indicators,
+        **labels,
+    )
 
     projected = None
     if as_of is not None:  # a projection
-        projected = round_rational(Fraction(result.gross_savings) * programme_year.days
-                                   / ((as_of - programme_year.start).days + 1))
+        projected = round_rational(
+            Fraction(result.gross_savings)
+            * programme_year.days
+            / ((as_of - programme_year.start).days + 1)
+        )
     inputs = {
         "rules_version": engine.RULES_VERSION,
         "agreement_id": agreement.pk,
-        "programme_year": {"id": programme_year.pk, "number": programme_year.number,
-                           "start": programme_year.start.isoformat(),
-                           "end": programme_year.end.isoformat()},
-        "terms": {"id": terms_record.pk, "version": terms_record.version,
-                  **jsonable(terms)},
+        "programme_year": {
+            "id": programme_year.pk,
+            "number": programme_year.number,
+            "start": programme_year.start.isoformat(),
+            "end": programme_year.end.isoformat(),
+        },
+        "terms": {"id": terms_record.pk, "version": terms_record.version, **jsonable(terms)},
         "opportunities": [jsonable(o) for o in engine_opportunities],
         "participants": [jsonable(p) for p in participants],
         "base_usage": [_import_record(i) for i in base_imports],
@@ -962,33 +1220,44 @@ def savings_for_year(*, programme_year: ProgrammeYear, overrides: dict[str, Any]
         "as_of": as_of.isoformat() if as_of else None,
         "key_indicators_assumed_met_in_projection": assumed_met,
     }
-    checksum = hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":"))
-                              .encode()).hexdigest()
-    return SavingsComputation(programme_year_id=programme_year.pk, result=result, inputs=inputs,
-                              inputs_checksum=checksum, projection=projection, as_of=as_of,
-                              projected_gross_savings=projected)
+    checksum = hashlib.sha256(
+        json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    return SavingsComputation(
+        programme_year_id=programme_year.pk,
+        result=result,
+        inputs=inputs,
+        inputs_checksum=checksum,
+        projection=projection,
+        as_of=as_of,
+        projected_gross_savings=projected,
+    )
 
 
 @transaction.atomic
-def savings_calculation_run(*, programme_year: ProgrammeYear, user: User | None,
-                            kind: str = CalculationKind.YEAR,
-                            overrides: dict[str, Any] | None = None,
-                            as_of: dt.date | None = None, job_id: int | None = None
-                            ) -> SavingsCalculation:
+def savings_calculation_run(
+    *,
+    programme_year: ProgrammeYear,
+    user: User | None,
+    kind: str = CalculationKind.YEAR,
+    overrides: dict[str, Any] | None = None,
+    as_of: dt.date | None = None,
+    job_id: int | None = None,
+) -> SavingsCalculation:
     """Compute and store. Idempotent: identical inputs return the stored calculation."""
     if kind == CalculationKind.PROJECTION and as_of is None:
         as_of = min(timezone.localdate(), programme_year.end)
     if kind != CalculationKind.PROJECTION:
         as_of = None
     if kind == CalculationKind.YEAR and overrides:
-        raise ValidationError({"overrides": "A programme-year calculation takes no overrides; "
-                                            "run a scenario."})
+        raise ValidationError(
+            {"overrides": "A programme-year calculation takes no overrides; run a scenario."}
+        )
     if kind == CalculationKind.YEAR:
         _refuse_final_before_year_end(programme_year)
     if job_id is not None:
         job_progress(job_id, 10, "Gathering the year's data")
-    computation = savings_for_year(programme_year=programme_year, overrides=overrides,
-                                   as_of=as_of)
+    computation = savings_for_year(programme_year=programme_year, overrides=overrides, as_of=as_of)
     if job_id is not None:
         job_progress(job_id, 80, "Storing the figures")
     existing = SavingsCalculation.objects.filter(
@@ -998,21 +1267,33 @@ def savings_calculation_run(*, programme_year: ProgrammeYear, user: User | None,
         return existing
     result = computation.result
     calculation = SavingsCalculation.objects.create(
-        organization=programme_year.organization, agreement=programme_year.agreement,
-        programme_year=programme_year, kind=kind, as_of=as_of,
+        organization=programme_year.organization,
+        agreement=programme_year.agreement,
+        programme_year=programme_year,
+        kind=kind,
+        as_of=as_of,
         overrides=computation.inputs["overrides"],
-        inputs=computation.inputs, inputs_checksum=computation.inputs_checksum,
-        result=result.to_dict(), result_checksum=result.checksum(),
-        gross_savings=result.gross_savings, physician_pool=result.physician_pool,
+        inputs=computation.inputs,
+        inputs_checksum=computation.inputs_checksum,
+        result=result.to_dict(),
+        result_checksum=result.checksum(),
+        gross_savings=result.gross_savings,
+        physician_pool=result.physician_pool,
         amount_paid=result.amount_paid,
-        projected_gross_savings=computation.projected_gross_savings, created_by=user)
+        projected_gross_savings=computation.projected_gross_savings,
+        created_by=user,
+    )
     if kind == CalculationKind.YEAR:
         safeguard_flags_raise(calculation=calculation)
-    event_record(organization=programme_year.organization, name="savings.calculated",
-                 actor=user, obj=calculation,
-                 summary=f"{calculation.get_kind_display()} {programme_year.label}: gross "
-                         f"{result.gross_savings}, paid {result.amount_paid}",
-                 data={"result_checksum": calculation.result_checksum})
+    event_record(
+        organization=programme_year.organization,
+        name="savings.calculated",
+        actor=user,
+        obj=calculation,
+        summary=f"{calculation.get_kind_display()} {programme_year.label}: gross "
+        f"{result.gross_savings}, paid {result.amount_paid}",
+        data={"result_checksum": calculation.result_checksum},
+    )
     return calculation
 
 
@@ -1022,37 +1303,63 @@ def _refuse_final_before_year_end(programme_year: ProgrammeYear) -> None:
     programme_year_refuse_final_run(programme_year=programme_year)
 
 
-def savings_calculation_start(*, programme_year: ProgrammeYear, user: User | None,
-                              kind: str = CalculationKind.YEAR,
-                              overrides: dict[str, Any] | None = None) -> Job:
+def savings_calculation_start(
+    *,
+    programme_year: ProgrammeYear,
+    user: User | None,
+    kind: str = CalculationKind.YEAR,
+    overrides: dict[str, Any] | None = None,
+) -> Job:
     from .tasks import savings_calculation_task
 
     if kind == CalculationKind.YEAR:
         _refuse_final_before_year_end(programme_year)
     if kind == CalculationKind.YEAR and overrides:
-        raise ValidationError({"overrides": "A programme-year calculation takes no overrides; "
-                                            "run a scenario."})
+        raise ValidationError(
+            {"overrides": "A programme-year calculation takes no overrides; run a scenario."}
+        )
     # Checked before the job is stored: a bad value is the caller's 400 now, not a failed job
     # later (and a NUL would not even reach the job table on PostgreSQL).
     overrides = savings_overrides_parse(
-        overrides=overrides, item_codes=agreed_item_codes(agreement=programme_year.agreement))
-    imports = DataImport.objects.filter(agreement_id=programme_year.agreement_id,
-                                        is_current=True).values_list("pk", flat=True)
-    fingerprint = hashlib.sha256(json.dumps(
-        {"imports": sorted(imports), "overrides": overrides or {}, "kind": kind,
-         "day": timezone.localdate().isoformat(),
-         "opportunities": list(SavingsOpportunity.objects.filter(
-             agreement_id=programme_year.agreement_id).values_list("pk", "savings_target")),
-         "terms": list(AgreementTerms.objects.filter(
-             agreement_id=programme_year.agreement_id).values_list("pk", "version")),
-         "participations": list(Participation.objects.filter(
-             agreement_id=programme_year.agreement_id).values_list(
-             "pk", "termination_date", "leave_date", "for_cause"))},
-        sort_keys=True, default=str).encode()).hexdigest()[:32]
-    job = job_create(organization=programme_year.organization, kind=CALCULATION_JOB_KIND,
-                     user=user, params={"programme_year_id": programme_year.pk, "kind": kind,
-                                        "overrides": overrides or {}},
-                     dedupe_key=f"savings-calc:{programme_year.pk}:{fingerprint}")
+        overrides=overrides, item_codes=agreed_item_codes(agreement=programme_year.agreement)
+    )
+    imports = DataImport.objects.filter(
+        agreement_id=programme_year.agreement_id, is_current=True
+    ).values_list("pk", flat=True)
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {
+                "imports": sorted(imports),
+                "overrides": overrides or {},
+                "kind": kind,
+                "day": timezone.localdate().isoformat(),
+                "opportunities": list(
+                    SavingsOpportunity.objects.filter(
+                        agreement_id=programme_year.agreement_id
+                    ).values_list("pk", "savings_target")
+                ),
+                "terms": list(
+                    AgreementTerms.objects.filter(
+                        agreement_id=programme_year.agreement_id
+                    ).values_list("pk", "version")
+                ),
+                "participations": list(
+                    Participation.objects.filter(
+                        agreement_id=programme_year.agreement_id
+                    ).values_list("pk", "termination_date", "leave_date", "for_cause")
+                ),
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()[:32]
+    job = job_create(
+        organization=programme_year.organization,
+        kind=CALCULATION_JOB_KIND,
+        user=user,
+        params={"programme_year_id": programme_year.pk, "kind": kind, "overrides": overrides or {}},
+        dedupe_key=f"savings-calc:{programme_year.pk}:{fingerprint}",
+    )
     job_enqueue(job=job, task=savings_calculation_task)
     return job
 
@@ -1073,8 +1380,9 @@ def _flag_raise(**kwargs: Any) -> ComplianceFlag:
     try:
         from agreements.services import flag_raise
     except ImportError:  # pragma: no cover
-        existing = ComplianceFlag.objects.filter(key=kwargs["key"],
-                                                 resolved_at__isnull=True).first()
+        existing = ComplianceFlag.objects.filter(
+            key=kwargs["key"], resolved_at__isnull=True
+        ).first()
         if existing:
             return existing
         return ComplianceFlag.objects.create(**kwargs)
@@ -1089,64 +1397,106 @@ def safeguard_flags_raise(*, calculation: SavingsCalculation) -> list[Compliance
     result = calculation.result
     year = calculation.programme_year
     agreement = calculation.agreement
-    physicians = {str(p.pk): p for p in Physician.objects.filter(
-        participations__agreement=agreement)}
+    physicians = {
+        str(p.pk): p for p in Physician.objects.filter(participations__agreement=agreement)
+    }
     flags = []
     for row in result["physicians"]:
         guard = row["safeguards"]
         physician = physicians.get(row["physician_id"])
         checks = []
         if guard["severity_flag"]:
-            checks.append(("severity_change",
-                           f"Average case severity of Dr {row['last_name']} moved from "
-                           f"{guard['base_average_severity']} to "
-                           f"{guard['current_average_severity']} "
-                           f"({guard['severity_change_pct']}%), beyond the "
-                           f"±{result['terms']['severity_tolerance_pct']}% tolerance."))
+            checks.append(
+                (
+                    "severity_change",
+                    f"Average case severity of Dr {row['last_name']} moved from "
+                    f"{guard['base_average_severity']} to "
+                    f"{guard['current_average_severity']} "
+                    f"({guard['severity_change_pct']}%), beyond the "
+                    f"±{result['terms']['severity_tolerance_pct']}% tolerance.",
+                )
+            )
         if guard["federal_rise_flag"]:
-            checks.append(("federal_case_rise",
-                           f"Federal-programme cases of Dr {row['last_name']} rose from "
-                           f"{guard['base_federal_cases']} (base year) to "
-                           f"{guard['current_federal_cases']}."))
+            checks.append(
+                (
+                    "federal_case_rise",
+                    f"Federal-programme cases of Dr {row['last_name']} rose from "
+                    f"{guard['base_federal_cases']} (base year) to "
+                    f"{guard['current_federal_cases']}.",
+                )
+            )
         if guard["notice_flag"]:
-            checks.append(("missing_patient_notice",
-                           f"{guard['cases_without_notice']} case(s) of Dr {row['last_name']} "
-                           "have no patient-notice record."))
+            checks.append(
+                (
+                    "missing_patient_notice",
+                    f"{guard['cases_without_notice']} case(s) of Dr {row['last_name']} "
+                    "have no patient-notice record.",
+                )
+            )
         for code, message in checks:
             kind, severity = SAFEGUARD_KINDS[code]
-            flags.append(_flag_raise(
-                organization=calculation.organization, kind=kind,
-                key=f"savings:{agreement.pk}:{year.number}:{row['physician_id']}:{code}",
-                message=message, agreement=agreement, programme_year=year,
-                physician=physician, severity=severity,
-                data={"calculation_id": calculation.pk, "check": code, **guard,
-                      "tolerance_pct": result["terms"]["severity_tolerance_pct"]}))
+            flags.append(
+                _flag_raise(
+                    organization=calculation.organization,
+                    kind=kind,
+                    key=f"savings:{agreement.pk}:{year.number}:{row['physician_id']}:{code}",
+                    message=message,
+                    agreement=agreement,
+                    programme_year=year,
+                    physician=physician,
+                    severity=severity,
+                    data={
+                        "calculation_id": calculation.pk,
+                        "check": code,
+                        **guard,
+                        "tolerance_pct": result["terms"]["severity_tolerance_pct"],
+                    },
+                )
+            )
     for flag in result["flags"]:
         if flag["code"] == "quality_gate":
             kind, severity = SAFEGUARD_KINDS["quality_gate"]
-            flags.append(_flag_raise(
-                organization=calculation.organization, kind=kind,
-                key=f"savings:{agreement.pk}:{year.number}:quality_gate",
-                message=f"Key quality indicators worse than baseline: {flag['message']}",
-                agreement=agreement, programme_year=year, severity=severity,
-                data={"calculation_id": calculation.pk,
-                      "key_indicators": result["key_indicators"]}))
+            flags.append(
+                _flag_raise(
+                    organization=calculation.organization,
+                    kind=kind,
+                    key=f"savings:{agreement.pk}:{year.number}:quality_gate",
+                    message=f"Key quality indicators worse than baseline: {flag['message']}",
+                    agreement=agreement,
+                    programme_year=year,
+                    severity=severity,
+                    data={
+                        "calculation_id": calculation.pk,
+                        "key_indicators": result["key_indicators"],
+                    },
+                )
+            )
         elif flag["code"] == "no_entitled_physicians":
             # Spec 4 edge case "nobody entitled": a blocking compliance flag says why.
             kind, severity = SAFEGUARD_KINDS["no_entitled_physicians"]
-            flags.append(_flag_raise(
-                organization=calculation.organization, kind=kind,
-                key=f"savings:{agreement.pk}:{year.number}:no_entitled_physicians",
-                message=f"Nothing is paid for {year.label}: {flag['message']}.",
-                agreement=agreement, programme_year=year, severity=severity, blocking=True,
-                data={"calculation_id": calculation.pk,
-                      "withheld": result["withheld_no_entitled"]}))
+            flags.append(
+                _flag_raise(
+                    organization=calculation.organization,
+                    kind=kind,
+                    key=f"savings:{agreement.pk}:{year.number}:no_entitled_physicians",
+                    message=f"Nothing is paid for {year.label}: {flag['message']}.",
+                    agreement=agreement,
+                    programme_year=year,
+                    severity=severity,
+                    blocking=True,
+                    data={
+                        "calculation_id": calculation.pk,
+                        "withheld": result["withheld_no_entitled"],
+                    },
+                )
+            )
     return flags
 
 
 @transaction.atomic
-def participation_terminate_for_cause(*, flag: ComplianceFlag, termination_date: dt.date,
-                                      reason: str, user: User | None) -> Participation:
+def participation_terminate_for_cause(
+    *, flag: ComplianceFlag, termination_date: dt.date, reason: str, user: User | None
+) -> Participation:
     """The programme committee terminates the flagged physician for cause; the flag is resolved
     with the decision. The physician forfeits the share of the year (spec 4 split step 5)."""
     flag = ComplianceFlag.objects.select_for_update().get(pk=flag.pk)
@@ -1157,22 +1507,31 @@ def participation_terminate_for_cause(*, flag: ComplianceFlag, termination_date:
     if not (reason or "").strip():
         raise ValidationError({"reason": "Record the committee's reason."})
     participation = Participation.objects.select_for_update().get(
-        agreement_id=flag.agreement_id, physician_id=flag.physician_id)
+        agreement_id=flag.agreement_id, physician_id=flag.physician_id
+    )
     if termination_date < participation.join_date:
-        raise ValidationError({"termination_date": "The termination date is before the "
-                                                   "physician joined."})
+        raise ValidationError(
+            {"termination_date": "The termination date is before the physician joined."}
+        )
     participation.termination_date = termination_date
     participation.for_cause = True
     participation.termination_reason = reason.strip()
     participation.save()
     flag.resolved_at = timezone.now()
     flag.resolved_by = user
-    flag.resolution_note = (f"Terminated for cause on {termination_date.isoformat()} by the "
-                            f"programme committee: {reason.strip()}")
+    flag.resolution_note = (
+        f"Terminated for cause on {termination_date.isoformat()} by the "
+        f"programme committee: {reason.strip()}"
+    )
     flag.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
-    event_record(organization=flag.organization, name="savings.terminated_for_cause",
-                 actor=user, obj=participation, summary=flag.resolution_note[:300],
-                 data={"flag_id": flag.pk})
+    event_record(
+        organization=flag.organization,
+        name="savings.terminated_for_cause",
+        actor=user,
+        obj=participation,
+        summary=flag.resolution_note[:300],
+        data={"flag_id": flag.pk},
+    )
     return participation
 
 
@@ -1180,13 +1539,20 @@ def participation_terminate_for_cause(*, flag: ComplianceFlag, termination_date:
 # Design phase
 
 
-def opportunity_analysis_run(*, agreement: Agreement, base_year: int,
-                             case_types: list[str] | None = None,
-                             item_codes: list[str] | None = None) -> engine.OpportunityAnalysis:
-    data_import = selectors.import_current(agreement=agreement, kind=ImportKind.USAGE,
-                                           base_year=base_year)
+def opportunity_analysis_run(
+    *,
+    agreement: Agreement,
+    base_year: int,
+    case_types: list[str] | None = None,
+    item_codes: list[str] | None = None,
+) -> engine.OpportunityAnalysis:
+    data_import = selectors.import_current(
+        agreement=agreement, kind=ImportKind.USAGE, base_year=base_year
+    )
     if data_import is None:
         raise engine.SavingsInputError(f"base-year {base_year} usage has not been imported")
-    return engine.opportunity_analysis(usage=selectors.usage_columns(data_import=data_import),
-                                       case_types=case_types or None,
-                                       item_codes=item_codes or None)
+    return engine.opportunity_analysis(
+        usage=selectors.usage_columns(data_import=data_import),
+        case_types=case_types or None,
+        item_codes=item_codes or None,
+    )

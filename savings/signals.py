@@ -28,12 +28,15 @@ def _remove_usage_cache(sender: type[DataImport], instance: DataImport, **kwargs
     organization_id, import_id = instance.organization_id, instance.pk
     if import_id is None:
         return
-    transaction.on_commit(lambda: columnar.files_remove(organization_id=organization_id,
-                                                        import_id=import_id))
+    transaction.on_commit(
+        lambda: columnar.files_remove(organization_id=organization_id, import_id=import_id)
+    )
 
 
 def connect_receivers() -> None:
-    pre_delete.connect(_drop_usage_partition, sender=DataImport,
-                       dispatch_uid="savings.drop_usage_partition")
-    post_delete.connect(_remove_usage_cache, sender=DataImport,
-                        dispatch_uid="savings.remove_usage_cache")
+    pre_delete.connect(
+        _drop_usage_partition, sender=DataImport, dispatch_uid="savings.drop_usage_partition"
+    )
+    post_delete.connect(
+        _remove_usage_cache, sender=DataImport, dispatch_uid="savings.remove_usage_cache"
+    )

@@ -22,19 +22,30 @@ def data_import_task(*, organization: Any, job: Any) -> None:
         data_import = services.data_import_apply(data_import=data_import, job_id=job.pk)
     except services.ImportRefused as refused:
         services.data_import_mark_failed(data_import=data_import)
-        event_record(organization=organization, name="import.refused", actor=job.created_by,
-                     obj=data_import, summary=f"{data_import}: refused")
-        job_fail(job.pk, message=refused.message, errors=refused.problems.items,
-                 error_count=refused.problems.total)
+        event_record(
+            organization=organization,
+            name="import.refused",
+            actor=job.created_by,
+            obj=data_import,
+            summary=f"{data_import}: refused",
+        )
+        job_fail(
+            job.pk,
+            message=refused.message,
+            errors=refused.problems.items,
+            error_count=refused.problems.total,
+        )
         return
     except Exception:
         services.data_import_mark_failed(data_import=data_import)
         raise
-    job_succeed(job.pk, message=f"{data_import.row_count} rows applied "
-                                f"(version {data_import.version}).",
-                result={"data_import_id": data_import.pk, "rows": data_import.row_count},
-                result_url=f"/o/{organization.slug}/agreements/{data_import.agreement_id}"
-                           f"/savings/imports/{data_import.pk}/")
+    job_succeed(
+        job.pk,
+        message=f"{data_import.row_count} rows applied (version {data_import.version}).",
+        result={"data_import_id": data_import.pk, "rows": data_import.row_count},
+        result_url=f"/o/{organization.slug}/agreements/{data_import.agreement_id}"
+        f"/savings/imports/{data_import.pk}/",
+    )
 
 
 @tenant_task()
@@ -45,19 +56,29 @@ def savings_calculation_task(*, organization: Any, job: Any) -> None:
     as_of = job.params.get("as_of")
     try:
         calculation = services.savings_calculation_run(
-            programme_year=programme_year, user=job.created_by, kind=job.params["kind"],
+            programme_year=programme_year,
+            user=job.created_by,
+            kind=job.params["kind"],
             overrides=job.params.get("overrides") or None,
-            as_of=dt.date.fromisoformat(as_of) if as_of else None, job_id=job.pk)
+            as_of=dt.date.fromisoformat(as_of) if as_of else None,
+            job_id=job.pk,
+        )
     except (engine.SavingsInputError, services.ValidationError) as exc:
         message = "; ".join(exc.messages) if hasattr(exc, "messages") else str(exc)
-        job_fail(job.pk, message=f"The year cannot be calculated: {message}"[:300],
-                 errors=[{"row": None, "column": "", "message": message}], error_count=1)
+        job_fail(
+            job.pk,
+            message=f"The year cannot be calculated: {message}"[:300],
+            errors=[{"row": None, "column": "", "message": message}],
+            error_count=1,
+        )
         return
-    job_succeed(job.pk, message=f"Gross savings {calculation.gross_savings}, paid "
-                                f"{calculation.amount_paid}.",
-                result={"calculation_id": calculation.pk},
-                result_url=f"/o/{organization.slug}/agreements/{calculation.agreement_id}"
-                           f"/savings/calculations/{calculation.pk}/")
+    job_succeed(
+        job.pk,
+        message=f"Gross savings {calculation.gross_savings}, paid {calculation.amount_paid}.",
+        result={"calculation_id": calculation.pk},
+        result_url=f"/o/{organization.slug}/agreements/{calculation.agreement_id}"
+        f"/savings/calculations/{calculation.pk}/",
+    )
 
 
 job_registry.register(services.IMPORT_JOB_KIND, data_import_task)

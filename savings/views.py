@@ -71,8 +71,10 @@ def _chosen_year(request: HttpRequest, years: list[ProgrammeYear]) -> ProgrammeY
 
 
 ENTITLEMENTS = {
-    "full": "Full year", "pro_rata_joiner": "Joined in the year (pro rata)",
-    "pro_rata_leaver": "Left in the year (pro rata)", "forfeited_leaver": "Left: forfeited",
+    "full": "Full year",
+    "pro_rata_joiner": "Joined in the year (pro rata)",
+    "pro_rata_leaver": "Left in the year (pro rata)",
+    "forfeited_leaver": "Left: forfeited",
     "forfeited_for_cause": "Terminated for cause: forfeited",
     "not_participating": "Not participating this year",
 }
@@ -84,22 +86,24 @@ def _physician_rows(request: HttpRequest, result: dict[str, Any]) -> list[dict[s
     if _own_only(request):
         own = str(request.membership.physician_id)  # type: ignore[attr-defined]
         rows = [r for r in rows if r["physician_id"] == own]
-    return [{**r, "entitlement_label": ENTITLEMENTS.get(r["entitlement"], r["entitlement"])}
-            for r in rows]
+    return [
+        {**r, "entitlement_label": ENTITLEMENTS.get(r["entitlement"], r["entitlement"])}
+        for r in rows
+    ]
 
 
 @org_view("savings.view")
 def savings_home(request: HttpRequest, org_slug: str) -> HttpResponse:
     agreements = selectors.savings_agreements()
     if _own_only(request):
-        agreements = agreements.filter(
-            participations__physician_id=request.membership.physician_id)  # type: ignore[attr-defined]
+        agreements = agreements.filter(participations__physician_id=request.membership.physician_id)  # type: ignore[attr-defined]
     page = Paginator(agreements, 25).get_page(request.GET.get("page"))
     return render(request, "savings/home.html", {"page": page})
 
 
-def _charts(agreement: Agreement, years: list[ProgrammeYear], result: dict[str, Any]
-            ) -> dict[str, Any]:
+def _charts(
+    agreement: Agreement, years: list[ProgrammeYear], result: dict[str, Any]
+) -> dict[str, Any]:
     latest = {y.number: selectors.calculation_latest(programme_year=y) for y in years}
     opportunities = list(selectors.opportunities_of(agreement=agreement))
     categories = [o.name for o in opportunities]
@@ -114,8 +118,11 @@ def _charts(agreement: Agreement, years: list[ProgrammeYear], result: dict[str, 
         series.append((year.label, values))
         table.append((year.label, values))
     charts: dict[str, Any] = {
-        "bar": bar_chart(title="Savings by opportunity and year", categories=categories,
-                         series=series) if series else None,
+        "bar": bar_chart(
+            title="Savings by opportunity and year", categories=categories, series=series
+        )
+        if series
+        else None,
         "bar_table": {"categories": categories, "rows": table},
     }
     steps = [
@@ -129,20 +136,28 @@ def _charts(agreement: Agreement, years: list[ProgrammeYear], result: dict[str, 
     ]
     if Decimal(result["gross_savings"]) - Decimal(result["admin_fees"]) < 0:
         # Net savings never go below zero (spec 4 split step 1): show the floor as a step.
-        steps.insert(2, ("Floor at zero", Decimal(result["admin_fees"])
-                         - Decimal(result["gross_savings"])))
-    charts["waterfall"] = waterfall_chart(title="From gross savings to the amount paid",
-                                          steps=steps, total_label="Paid to physicians")
+        steps.insert(
+            2, ("Floor at zero", Decimal(result["admin_fees"]) - Decimal(result["gross_savings"]))
+        )
+    charts["waterfall"] = waterfall_chart(
+        title="From gross savings to the amount paid", steps=steps, total_label="Paid to physicians"
+    )
     charts["waterfall_table"] = [
-        ("Gross savings", result["gross_savings"]), ("Administrator fees", result["admin_fees"]),
-        ("Net savings", result["net_savings"]), ("Physician pool", result["physician_pool"]),
+        ("Gross savings", result["gross_savings"]),
+        ("Administrator fees", result["admin_fees"]),
+        ("Net savings", result["net_savings"]),
+        ("Physician pool", result["physician_pool"]),
         ("Withheld by quality gate", result["withheld_by_quality_gate"]),
-        ("Withheld by the cap", result["withheld_by_cap"]), ("Paid", result["amount_paid"])]
+        ("Withheld by the cap", result["withheld_by_cap"]),
+        ("Paid", result["amount_paid"]),
+    ]
     cap = Decimal(result["distribution_cap"])
     used = Decimal(result["cumulative_distributed"])
     charts["cap"] = progress_bar_chart(
-        title="Distribution cap used", value_format="money",
-        items=[("Distributed over the term", used, cap)])
+        title="Distribution cap used",
+        value_format="money",
+        items=[("Distributed over the term", used, cap)],
+    )
     charts["cap_table"] = {"cap": cap, "used": used, "headroom": result["cap_headroom"]}
     return charts
 
@@ -153,26 +168,37 @@ def agreement_savings(request: HttpRequest, org_slug: str, agreement_pk: int) ->
     years = _years(agreement)
     year = _chosen_year(request, years)
     calculation = selectors.calculation_latest(programme_year=year) if year else None
-    projection = (selectors.calculation_latest(programme_year=year,
-                                               kind=CalculationKind.PROJECTION)
-                  if year else None)
+    projection = (
+        selectors.calculation_latest(programme_year=year, kind=CalculationKind.PROJECTION)
+        if year
+        else None
+    )
     context: dict[str, Any] = {
-        "agreement": agreement, "years": years, "year": year, "calculation": calculation,
-        "projection": projection, "own_only": _own_only(request),
+        "agreement": agreement,
+        "years": years,
+        "year": year,
+        "calculation": calculation,
+        "projection": projection,
+        "own_only": _own_only(request),
         "opportunities": selectors.opportunities_of(agreement=agreement),
     }
     if calculation is not None:
         result = calculation.result
-        context.update(result=result, physicians=_physician_rows(request, result),
-                       charts=_charts(agreement, years, result))
+        context.update(
+            result=result,
+            physicians=_physician_rows(request, result),
+            charts=_charts(agreement, years, result),
+        )
     if projection is not None:
-        context.update(projection_result=projection.result,
-                       projection_physicians=_physician_rows(request, projection.result))
+        context.update(
+            projection_result=projection.result,
+            projection_physicians=_physician_rows(request, projection.result),
+        )
     if year is not None and not _own_only(request):
         context["readiness"] = _readiness(agreement, year)
         context["flags"] = ComplianceFlag.objects.filter(
-            agreement=agreement, programme_year=year, kind__in=FLAG_KINDS,
-            resolved_at__isnull=True).select_related("physician")
+            agreement=agreement, programme_year=year, kind__in=FLAG_KINDS, resolved_at__isnull=True
+        ).select_related("physician")
     return render(request, "savings/agreement.html", context)
 
 
@@ -180,12 +206,24 @@ def _readiness(agreement: Agreement, year: ProgrammeYear) -> list[tuple[str, Any
     opportunities = list(selectors.opportunities_of(agreement=agreement))
     base_years = sorted({o.base_year for o in opportunities})
     rows: list[tuple[str, Any]] = [
-        (f"Base year {b} usage", selectors.import_current(agreement=agreement, kind="usage",
-                                                          base_year=b)) for b in base_years]
-    rows.append((f"{year.label} usage", selectors.import_current(
-        agreement=agreement, kind="usage", programme_year=year)))
-    rows.append((f"{year.label} price file", selectors.import_current(
-        agreement=agreement, kind="prices", programme_year=year)))
+        (
+            f"Base year {b} usage",
+            selectors.import_current(agreement=agreement, kind="usage", base_year=b),
+        )
+        for b in base_years
+    ]
+    rows.append(
+        (
+            f"{year.label} usage",
+            selectors.import_current(agreement=agreement, kind="usage", programme_year=year),
+        )
+    )
+    rows.append(
+        (
+            f"{year.label} price file",
+            selectors.import_current(agreement=agreement, kind="prices", programme_year=year),
+        )
+    )
     return rows
 
 
@@ -194,16 +232,20 @@ def _readiness(agreement: Agreement, year: ProgrammeYear) -> list[tuple[str, Any
 def calculation_start(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     wanted = request.POST.get("year", "")
-    year = (ProgrammeYear.objects.filter(agreement=agreement, number=wanted).first()
-            if wanted.isdigit() else None)
+    year = (
+        ProgrammeYear.objects.filter(agreement=agreement, number=wanted).first()
+        if wanted.isdigit()
+        else None
+    )
     kind = request.POST.get("kind", CalculationKind.YEAR)
     if year is None or kind not in (CalculationKind.YEAR, CalculationKind.PROJECTION):
         # A form naming no (or no such) year is a bad request, not a missing page.
         messages.error(request, "Choose a programme year and a calculation kind.")
         return redirect(reverse("savings_agreement", args=[org_slug, agreement.pk]))
     try:
-        job = services.savings_calculation_start(programme_year=year, user=signed_in_user(request),
-                                                 kind=kind)
+        job = services.savings_calculation_start(
+            programme_year=year, user=signed_in_user(request), kind=kind
+        )
     except DuplicateJob as duplicate:
         messages.info(request, str(duplicate))
         job = duplicate.existing
@@ -214,8 +256,9 @@ def calculation_start(request: HttpRequest, org_slug: str, agreement_pk: int) ->
 
 
 @org_view("job.view")
-def savings_job(request: HttpRequest, org_slug: str, agreement_pk: int, job_id: int
-                ) -> HttpResponse:
+def savings_job(
+    request: HttpRequest, org_slug: str, agreement_pk: int, job_id: int
+) -> HttpResponse:
     from comanage.core.jobs import job_live_state
     from comanage.core.models import Job
 
@@ -223,20 +266,31 @@ def savings_job(request: HttpRequest, org_slug: str, agreement_pk: int, job_id: 
     job = get_object_or_404(Job, pk=job_id, kind__startswith="savings.")
     if _own_only(request, "job.view") and job.created_by_id != request.user.pk:
         raise Http404
-    return render(request, "savings/job.html", {"agreement": agreement, "job": job,
-                                                 "state": job_live_state(job)})
+    return render(
+        request,
+        "savings/job.html",
+        {"agreement": agreement, "job": job, "state": job_live_state(job)},
+    )
 
 
 @org_view("savings.view")
-def calculation_detail(request: HttpRequest, org_slug: str, agreement_pk: int,
-                       calculation_pk: int) -> HttpResponse:
+def calculation_detail(
+    request: HttpRequest, org_slug: str, agreement_pk: int, calculation_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
-    return render(request, "savings/calculation.html", {
-        "agreement": agreement, "calculation": calculation, "result": calculation.result,
-        "physicians": _physician_rows(request, calculation.result),
-        "rule_notes": _rule_notes(request, calculation.result),
-        "own_only": _own_only(request)})
+    return render(
+        request,
+        "savings/calculation.html",
+        {
+            "agreement": agreement,
+            "calculation": calculation,
+            "result": calculation.result,
+            "physicians": _physician_rows(request, calculation.result),
+            "rule_notes": _rule_notes(request, calculation.result),
+            "own_only": _own_only(request),
+        },
+    )
 
 
 def _rule_notes(request: HttpRequest, result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -245,46 +299,81 @@ def _rule_notes(request: HttpRequest, result: dict[str, Any]) -> list[dict[str, 
     notes = result.get("rule_notes", [])
     if _own_only(request):
         own = f"physician:{request.membership.physician_id}"  # type: ignore[attr-defined]
-        notes = [n for n in notes
-                 if not n["subject"].startswith("physician") or n["subject"] == own]
+        notes = [
+            n for n in notes if not n["subject"].startswith("physician") or n["subject"] == own
+        ]
     return notes
 
 
 @org_view("history.view")
-def calculation_history(request: HttpRequest, org_slug: str, agreement_pk: int,
-                        calculation_pk: int) -> HttpResponse:
+def calculation_history(
+    request: HttpRequest, org_slug: str, agreement_pk: int, calculation_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     _full_reader(request)
     calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
-    return object_history(request, calculation,
-                          back_url=reverse("savings_calculation",
-                                           args=[org_slug, agreement.pk, calculation.pk]))
+    return object_history(
+        request,
+        calculation,
+        back_url=reverse("savings_calculation", args=[org_slug, agreement.pk, calculation.pk]),
+    )
 
 
 @org_view("savings.view")
-def opportunities_csv(request: HttpRequest, org_slug: str, agreement_pk: int,
-                      calculation_pk: int) -> HttpResponse:
+def opportunities_csv(
+    request: HttpRequest, org_slug: str, agreement_pk: int, calculation_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
-    header = ["key", "name", "earns", "eligible_cases", "original_base_cases", "base_cases",
-              "baseline_source", "baseline_per_case", "expected_cost", "actual_cost",
-              "actual_per_case", "floor_per_case", "effective_actual_per_case", "raw_savings",
-              "applied_volume_factor", "capped_savings", "counted_savings", "savings_target"]
+    header = [
+        "key",
+        "name",
+        "earns",
+        "eligible_cases",
+        "original_base_cases",
+        "base_cases",
+        "baseline_source",
+        "baseline_per_case",
+        "expected_cost",
+        "actual_cost",
+        "actual_per_case",
+        "floor_per_case",
+        "effective_actual_per_case",
+        "raw_savings",
+        "applied_volume_factor",
+        "capped_savings",
+        "counted_savings",
+        "savings_target",
+    ]
     rows = [[o[h] for h in header] for o in calculation.result["opportunities"]]
-    return csv_response(f"savings-{agreement.pk}-y{calculation.programme_year.number}-"
-                        f"opportunities.csv", header, rows)
+    return csv_response(
+        f"savings-{agreement.pk}-y{calculation.programme_year.number}-opportunities.csv",
+        header,
+        rows,
+    )
 
 
 @org_view("savings.view")
-def physicians_csv(request: HttpRequest, org_slug: str, agreement_pk: int,
-                   calculation_pk: int) -> HttpResponse:
+def physicians_csv(
+    request: HttpRequest, org_slug: str, agreement_pk: int, calculation_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
-    header = ["physician_id", "npi", "last_name", "first_name", "entitlement",
-              "participation_days", "year_days", "weight", "amount"]
+    header = [
+        "physician_id",
+        "npi",
+        "last_name",
+        "first_name",
+        "entitlement",
+        "participation_days",
+        "year_days",
+        "weight",
+        "amount",
+    ]
     rows = [[r[h] for h in header] for r in _physician_rows(request, calculation.result)]
-    return csv_response(f"savings-{agreement.pk}-y{calculation.programme_year.number}-"
-                        f"physicians.csv", header, rows)
+    return csv_response(
+        f"savings-{agreement.pk}-y{calculation.programme_year.number}-physicians.csv", header, rows
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,10 +384,12 @@ class OpportunityForm(forms.Form):
     key = forms.CharField(max_length=20)
     name = forms.CharField(max_length=200)
     case_types = forms.CharField(help_text="Comma-separated procedure codes or MS-DRGs.")
-    item_codes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}),
-                                 help_text="Comma-separated item codes.")
-    floor_per_case = forms.DecimalField(max_digits=14, decimal_places=2, required=False,
-                                        min_value=Decimal("0"))
+    item_codes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), help_text="Comma-separated item codes."
+    )
+    floor_per_case = forms.DecimalField(
+        max_digits=14, decimal_places=2, required=False, min_value=Decimal("0")
+    )
     savings_target = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"))
     base_year = forms.IntegerField(min_value=1990, max_value=2100)
 
@@ -320,52 +411,73 @@ def opportunity_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> 
         form = OpportunityForm(request.POST)
         if form.is_valid():
             try:
-                services.opportunity_create(agreement=agreement, data=form.cleaned_data,
-                                            user=signed_in_user(request))
+                services.opportunity_create(
+                    agreement=agreement, data=form.cleaned_data, user=signed_in_user(request)
+                )
             except ValidationError as error:
                 _form_errors(form, error)
             else:
                 messages.success(request, "Opportunity added.")
                 return redirect("savings_opportunities", org_slug, agreement.pk)
-    return render(request, "savings/opportunities.html", {
-        "agreement": agreement, "opportunities": selectors.opportunities_of(agreement=agreement),
-        "form": form, "proposed_cap": services.distribution_cap_proposed(agreement=agreement)})
+    return render(
+        request,
+        "savings/opportunities.html",
+        {
+            "agreement": agreement,
+            "opportunities": selectors.opportunities_of(agreement=agreement),
+            "form": form,
+            "proposed_cap": services.distribution_cap_proposed(agreement=agreement),
+        },
+    )
 
 
 @org_view("savings.edit")
-def opportunity_edit(request: HttpRequest, org_slug: str, agreement_pk: int,
-                     opportunity_pk: int) -> HttpResponse:
+def opportunity_edit(
+    request: HttpRequest, org_slug: str, agreement_pk: int, opportunity_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     opportunity = get_object_or_404(SavingsOpportunity, pk=opportunity_pk, agreement=agreement)
-    initial = {"key": opportunity.key, "name": opportunity.name,
-               "case_types": ", ".join(opportunity.case_types),
-               "item_codes": ", ".join(opportunity.item_codes),
-               "floor_per_case": opportunity.floor_per_case,
-               "savings_target": opportunity.savings_target, "base_year": opportunity.base_year}
+    initial = {
+        "key": opportunity.key,
+        "name": opportunity.name,
+        "case_types": ", ".join(opportunity.case_types),
+        "item_codes": ", ".join(opportunity.item_codes),
+        "floor_per_case": opportunity.floor_per_case,
+        "savings_target": opportunity.savings_target,
+        "base_year": opportunity.base_year,
+    }
     form = OpportunityForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             if "accept" in request.POST:
                 services.opportunity_accept(opportunity=opportunity, user=signed_in_user(request))
-            services.opportunity_update(opportunity=opportunity, data=form.cleaned_data,
-                                        user=signed_in_user(request))
+            services.opportunity_update(
+                opportunity=opportunity, data=form.cleaned_data, user=signed_in_user(request)
+            )
         except ValidationError as error:
             _form_errors(form, error)
         else:
             messages.success(request, "Opportunity saved.")
             return redirect("savings_opportunities", org_slug, agreement.pk)
-    return render(request, "savings/opportunity_form.html",
-                  {"agreement": agreement, "opportunity": opportunity, "form": form})
+    return render(
+        request,
+        "savings/opportunity_form.html",
+        {"agreement": agreement, "opportunity": opportunity, "form": form},
+    )
 
 
 @org_view("history.view")
-def opportunity_history(request: HttpRequest, org_slug: str, agreement_pk: int,
-                        opportunity_pk: int) -> HttpResponse:
+def opportunity_history(
+    request: HttpRequest, org_slug: str, agreement_pk: int, opportunity_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     _full_reader(request)
     opportunity = get_object_or_404(SavingsOpportunity, pk=opportunity_pk, agreement=agreement)
-    return object_history(request, opportunity,
-                          back_url=reverse("savings_opportunities", args=[org_slug, agreement.pk]))
+    return object_history(
+        request,
+        opportunity,
+        back_url=reverse("savings_opportunities", args=[org_slug, agreement.pk]),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,16 +500,25 @@ class UploadForm(forms.Form):
 @org_view("data.import")
 def import_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
-    form = UploadForm(request.POST or None, request.FILES or None, agreement=agreement,
-                      initial={"base_year": agreement.term_start.year - 1})
+    form = UploadForm(
+        request.POST or None,
+        request.FILES or None,
+        agreement=agreement,
+        initial={"base_year": agreement.term_start.year - 1},
+    )
     status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             data_import = services.data_import_receive(
-                agreement=agreement, kind=data["kind"], period=data["period"],
-                upload=data["file"], user=signed_in_user(request),
-                programme_year=data["programme_year"], base_year=data["base_year"])
+                agreement=agreement,
+                kind=data["kind"],
+                period=data["period"],
+                upload=data["file"],
+                user=signed_in_user(request),
+                programme_year=data["programme_year"],
+                base_year=data["base_year"],
+            )
         except services.DuplicateUpload as duplicate:
             messages.warning(request, duplicate.messages[0])
             return redirect("savings_import", org_slug, agreement.pk, duplicate.existing.pk)
@@ -413,20 +534,28 @@ def import_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpR
     elif request.method == "POST":
         status = 400
     page = Paginator(selectors.imports_of(agreement=agreement), 25).get_page(
-        request.GET.get("page"))
-    return render(request, "savings/imports.html",
-                  {"agreement": agreement, "form": form, "page": page,
-                   "usage_docs": importing.USAGE_COLUMN_DOCS,
-                   "price_docs": importing.PRICE_COLUMN_DOCS,
-                   "limits": {kind: uploads.upload_limit_text(kind)
-                              for kind in ("usage", "prices")},
-                   "xlsx_rows": uploads.xlsx_row_cap()},
-                  status=status)
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "savings/imports.html",
+        {
+            "agreement": agreement,
+            "form": form,
+            "page": page,
+            "usage_docs": importing.USAGE_COLUMN_DOCS,
+            "price_docs": importing.PRICE_COLUMN_DOCS,
+            "limits": {kind: uploads.upload_limit_text(kind) for kind in ("usage", "prices")},
+            "xlsx_rows": uploads.xlsx_row_cap(),
+        },
+        status=status,
+    )
 
 
 @org_view("data.import")
-def import_detail(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-                  ) -> HttpResponse:
+def import_detail(
+    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+) -> HttpResponse:
     from comanage.core.jobs import job_live_state
 
     agreement = _agreement(request, agreement_pk)
@@ -435,18 +564,25 @@ def import_detail(request: HttpRequest, org_slug: str, agreement_pk: int, import
     if data_import.status in (ImportStatus.UPLOADED, ImportStatus.FAILED):
         # A CSV's first rows only; an Excel workbook is never opened here (the worker does).
         preview = services.data_import_preview(data_import=data_import)
-    return render(request, "savings/import_detail.html", {
-        "agreement": agreement, "data_import": data_import, "preview": preview,
-        "job": data_import.job,
-        "state": job_live_state(data_import.job) if data_import.job else None,
-        "can_discard": data_import.status not in (ImportStatus.APPLIED,
-                                                  ImportStatus.CANCELLED)})
+    return render(
+        request,
+        "savings/import_detail.html",
+        {
+            "agreement": agreement,
+            "data_import": data_import,
+            "preview": preview,
+            "job": data_import.job,
+            "state": job_live_state(data_import.job) if data_import.job else None,
+            "can_discard": data_import.status not in (ImportStatus.APPLIED, ImportStatus.CANCELLED),
+        },
+    )
 
 
 @org_view("data.import")
 @require_POST
-def import_discard(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-                   ) -> HttpResponse:
+def import_discard(
+    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+) -> HttpResponse:
     """Discard an import that was never applied (its file is removed; audited)."""
     agreement = _agreement(request, agreement_pk)
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
@@ -455,53 +591,78 @@ def import_discard(request: HttpRequest, org_slug: str, agreement_pk: int, impor
     except ValidationError as error:
         messages.error(request, error.messages[0])
         return redirect("savings_import", org_slug, agreement.pk, data_import.pk)
-    messages.success(request, f"Import #{data_import.pk} ({data_import.original_name}) was "
-                              "discarded; nothing else changed.")
+    messages.success(
+        request,
+        f"Import #{data_import.pk} ({data_import.original_name}) was "
+        "discarded; nothing else changed.",
+    )
     return redirect("savings_imports", org_slug, agreement.pk)
 
 
 @org_view("data.import")
 @require_POST
-def import_confirm(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-                   ) -> HttpResponse:
+def import_confirm(
+    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
     try:
         services.data_import_start(data_import=data_import, user=signed_in_user(request))
     except DuplicateJob as duplicate:
-        messages.warning(request, f"The same file is already being imported or was imported "
-                                  f"({duplicate.existing}).")
+        messages.warning(
+            request,
+            f"The same file is already being imported or was imported ({duplicate.existing}).",
+        )
     except ValidationError as error:
         messages.error(request, error.messages[0])
     return redirect("savings_import", org_slug, agreement.pk, data_import.pk)
 
 
 @org_view("data.import")
-def import_file(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-                ) -> FileResponse:
+def import_file(
+    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+) -> FileResponse:
     agreement = _agreement(request, agreement_pk)
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
     if not data_import.file:
         raise Http404("The file of a discarded import is removed.")
-    return FileResponse(data_import.file.open("rb"), as_attachment=True,
-                        filename=data_import.original_name)
+    return FileResponse(
+        data_import.file.open("rb"), as_attachment=True, filename=data_import.original_name
+    )
 
 
 @org_view("data.import")
-def import_history(request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-                   ) -> HttpResponse:
+def import_history(
+    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
-    return object_history(request, data_import, back_url=reverse(
-        "savings_import", args=[org_slug, agreement.pk, data_import.pk]))
+    return object_history(
+        request,
+        data_import,
+        back_url=reverse("savings_import", args=[org_slug, agreement.pk, data_import.pk]),
+    )
 
 
 @org_view("data.import")
 def column_template(request: HttpRequest, org_slug: str, kind: str) -> HttpResponse:
     if kind == "usage":
         header = list(importing.USAGE_COLUMNS)
-        example = ["c1001", "2025-03-04", "CATH", "1234567893", "medicare", "true", "A1", "1",
-                   "1250.00", "2.0500", "2025-02-27", "true", "false"]
+        example = [
+            "c1001",
+            "2025-03-04",
+            "CATH",
+            "1234567893",
+            "medicare",
+            "true",
+            "A1",
+            "1",
+            "1250.00",
+            "2.0500",
+            "2025-02-27",
+            "true",
+            "false",
+        ]
     elif kind == "prices":
         header, example = list(importing.PRICE_COLUMNS), ["A1", "1250.00"]
     else:
@@ -525,30 +686,51 @@ def column_docs(request: HttpRequest, org_slug: str, kind: str) -> HttpResponse:
 def analysis(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     _full_reader(request)
-    base_years = sorted({i.base_year for i in selectors.imports_of(agreement=agreement)
-                         if i.base_year and i.is_current})
+    base_years = sorted(
+        {
+            i.base_year
+            for i in selectors.imports_of(agreement=agreement)
+            if i.base_year and i.is_current
+        }
+    )
     base_year = int(request.GET.get("base_year") or (base_years[-1] if base_years else 0) or 0)
     case_type = request.GET.get("case_type", "").strip()
-    context: dict[str, Any] = {"agreement": agreement, "base_years": base_years,
-                               "base_year": base_year, "case_type": case_type}
+    context: dict[str, Any] = {
+        "agreement": agreement,
+        "base_years": base_years,
+        "base_year": base_year,
+        "case_type": case_type,
+    }
     if base_year:
         try:
             result = services.opportunity_analysis_run(
-                agreement=agreement, base_year=base_year,
-                case_types=[case_type] if case_type else None)
+                agreement=agreement,
+                base_year=base_year,
+                case_types=[case_type] if case_type else None,
+            )
         except engine.SavingsInputError as error:
             context["error"] = str(error)
         else:
             context["analysis"] = result
             context["top_items"] = sorted(result.items, key=lambda i: -i.total_cost)[:25]
-            context["chart"] = bar_chart(
-                title="Potential savings by case type",
-                categories=[v.case_type for v in result.variation],
-                series=[("At the median", [v.potential_savings_at_median
-                                           for v in result.variation]),
-                        ("At the 25th percentile", [v.potential_savings_at_p25
-                                                    for v in result.variation])]
-            ) if result.variation else None
+            context["chart"] = (
+                bar_chart(
+                    title="Potential savings by case type",
+                    categories=[v.case_type for v in result.variation],
+                    series=[
+                        (
+                            "At the median",
+                            [v.potential_savings_at_median for v in result.variation],
+                        ),
+                        (
+                            "At the 25th percentile",
+                            [v.potential_savings_at_p25 for v in result.variation],
+                        ),
+                    ],
+                )
+                if result.variation
+                else None
+            )
     context["proposed_cap"] = services.distribution_cap_proposed(agreement=agreement)
     context["opportunities"] = selectors.opportunities_of(agreement=agreement)
     return render(request, "savings/analysis.html", context)
@@ -570,24 +752,37 @@ def analysis_propose(request: HttpRequest, org_slug: str, agreement_pk: int) -> 
     agreement = _agreement(request, agreement_pk)
     form = ProposeForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give a key, name, case type, items and a target: "
-                       + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
+        messages.error(
+            request,
+            "Give a key, name, case type, items and a target: "
+            + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()),
+        )
     else:
         data = form.cleaned_data
         try:
             services.opportunity_propose_from_finding(
-                agreement=agreement, user=signed_in_user(request), key=data["key"],
+                agreement=agreement,
+                user=signed_in_user(request),
+                key=data["key"],
                 name=data["name"],
-                case_type=data["case_type"], item_codes=data["item_codes"].split(","),
-                savings_target=data["savings_target"], base_year=data["base_year"],
-                finding=data["finding"])
+                case_type=data["case_type"],
+                item_codes=data["item_codes"].split(","),
+                savings_target=data["savings_target"],
+                base_year=data["base_year"],
+                finding=data["finding"],
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            messages.success(request, f"Proposed opportunity {data['key']} added. The sum of "
-                                      "targets proposes the distribution cap.")
-    return redirect(reverse("savings_analysis", args=[org_slug, agreement.pk])
-                    + f"?base_year={request.POST.get('base_year', '')}")
+            messages.success(
+                request,
+                f"Proposed opportunity {data['key']} added. The sum of "
+                "targets proposes the distribution cap.",
+            )
+    return redirect(
+        reverse("savings_analysis", args=[org_slug, agreement.pk])
+        + f"?base_year={request.POST.get('base_year', '')}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -597,14 +792,16 @@ def analysis_propose(request: HttpRequest, org_slug: str, agreement_pk: int) -> 
 @org_view("flag.view")
 def flag_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
-    flags = ComplianceFlag.objects.filter(agreement=agreement, kind__in=FLAG_KINDS
-                                          ).select_related("physician", "programme_year")
+    flags = ComplianceFlag.objects.filter(agreement=agreement, kind__in=FLAG_KINDS).select_related(
+        "physician", "programme_year"
+    )
     show = request.GET.get("show", "open")
     if show == "open":
         flags = flags.filter(resolved_at__isnull=True)
     page = Paginator(flags.order_by("-opened_at", "-id"), 25).get_page(request.GET.get("page"))
-    return render(request, "savings/flags.html",
-                  {"agreement": agreement, "page": page, "show": show})
+    return render(
+        request, "savings/flags.html", {"agreement": agreement, "page": page, "show": show}
+    )
 
 
 class TerminateForm(forms.Form):
@@ -613,24 +810,37 @@ class TerminateForm(forms.Form):
 
 
 @org_view("flag.resolve")
-def flag_terminate(request: HttpRequest, org_slug: str, agreement_pk: int, flag_pk: int
-                   ) -> HttpResponse:
+def flag_terminate(
+    request: HttpRequest, org_slug: str, agreement_pk: int, flag_pk: int
+) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
-    flag = get_object_or_404(ComplianceFlag, pk=flag_pk, agreement=agreement,
-                             kind__in=FLAG_KINDS, physician__isnull=False)
-    form = TerminateForm(request.POST or None,
-                         initial={"termination_date": timezone.localdate()})
+    flag = get_object_or_404(
+        ComplianceFlag,
+        pk=flag_pk,
+        agreement=agreement,
+        kind__in=FLAG_KINDS,
+        physician__isnull=False,
+    )
+    form = TerminateForm(request.POST or None, initial={"termination_date": timezone.localdate()})
     if request.method == "POST" and form.is_valid():
         try:
             services.participation_terminate_for_cause(
-                flag=flag, termination_date=form.cleaned_data["termination_date"],
-                reason=form.cleaned_data["reason"], user=signed_in_user(request))
+                flag=flag,
+                termination_date=form.cleaned_data["termination_date"],
+                reason=form.cleaned_data["reason"],
+                user=signed_in_user(request),
+            )
         except ValidationError as error:
             _form_errors(form, error)
         else:
-            messages.success(request, f"{flag.physician} terminated for cause; the flag is "
-                                      "resolved. Recalculate the year to apply it.")
+            messages.success(
+                request,
+                f"{flag.physician} terminated for cause; the flag is "
+                "resolved. Recalculate the year to apply it.",
+            )
             return redirect("savings_flags", org_slug, agreement.pk)
-    return render(request, "savings/flag_terminate.html",
-                  {"agreement": agreement, "flag": flag, "form": form,
-                   "today": dt.date.today()})  # noqa: DTZ011
+    return render(
+        request,
+        "savings/flag_terminate.html",
+        {"agreement": agreement, "flag": flag, "form": form, "today": dt.date.today()},  # noqa: DTZ011
+    )

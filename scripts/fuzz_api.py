@@ -33,8 +33,11 @@ def main() -> int:
     parser.add_argument("--org", default="riverside")
     parser.add_argument("--outsider-token")
     parser.add_argument("--examples", type=int, default=50)
-    parser.add_argument("--write-examples", action="store_true",
-                        help="send the write-example table's cases first (see above)")
+    parser.add_argument(
+        "--write-examples",
+        action="store_true",
+        help="send the write-example table's cases first (see above)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comanage.settings.local")
     from tests.api.fuzzing import fuzz_as_member, fuzz_as_outsider, load_schema
@@ -44,13 +47,19 @@ def main() -> int:
     schema = load_schema(args.base)
     failed = False
     if args.outsider_token:
-        outsider = fuzz_as_outsider(args.base, args.outsider_token, args.org,
-                                    examples=max(2, args.examples // 2), schema=schema)
+        outsider = fuzz_as_outsider(
+            args.base,
+            args.outsider_token,
+            args.org,
+            examples=max(2, args.examples // 2),
+            schema=schema,
+        )
         print(outsider.summary("outsider"))
         print("\n".join(outsider.failures))
         failed |= bool(outsider.failures)
-    member = fuzz_as_member(args.base, args.token, args.org, examples=args.examples,
-                            schema=schema, explicit=explicit)
+    member = fuzz_as_member(
+        args.base, args.token, args.org, examples=args.examples, schema=schema, explicit=explicit
+    )
     print(member.summary("member"))
     print("\n\n".join(member.failures))
     failed |= bool(member.failures) or member.server_errors() > 0
@@ -79,14 +88,16 @@ def _write_examples(org_slug: str, admin_token: str):  # type: ignore[no-untyped
             world = World(org=org, other_org=org)
             tokens = {"administrator": admin_token}
             for role in ("administrator", "counsel", "ceo"):
-                member = Membership.objects.filter(organization=org, role=role,
-                                                   is_active=True).first()
+                member = Membership.objects.filter(
+                    organization=org, role=role, is_active=True
+                ).first()
                 if member is None:
                     raise SystemExit(f"{org_slug} has no active {role}")
                 world.users[role] = member.user
                 tokens.setdefault(role, ApiToken.issue(user=member.user, name="fuzz")[1])
             world.physician, world.other_physician = Physician.objects.filter(
-                organization=org).order_by("pk")[:2]
+                organization=org
+            ).order_by("pk")[:2]
         yield from explicit_cases(world, tokens)
 
     return cases

@@ -50,8 +50,10 @@ def port_problem(host: str, port: int) -> str | None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 other = port + 10 if port + 10 <= 65535 else 8010
-                return (f"Port {port} on {host} is already in use (another `make run`?); "
-                        f"stop that, or choose another port: make run PORT={other}")
+                return (
+                    f"Port {port} on {host} is already in use (another `make run`?); "
+                    f"stop that, or choose another port: make run PORT={other}"
+                )
             if exc.errno == errno.EACCES:
                 return f"Port {port} needs privileges; choose one above 1023: make run PORT=8000"
             return f"Cannot listen on {host}:{port}: {exc.strerror}"
@@ -130,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve the demo with a Celery worker.")
     parser.add_argument("--host", default=os.environ.get("HOST") or "127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
-    parser.add_argument("--check-port", action="store_true",
-                        help="only check that the port is free (exit 2 with one line if not)")
+    parser.add_argument(
+        "--check-port",
+        action="store_true",
+        help="only check that the port is free (exit 2 with one line if not)",
+    )
     options = parser.parse_args(argv)
     verbose = os.environ.get("VERBOSE", "") not in ("", "0")
 
@@ -162,19 +167,44 @@ def main(argv: list[str] | None = None) -> int:
     worker_log_path = ROOT / "var" / "worker.log"
     # Quiet: the worker's output (its start-up warnings, task logs) goes to var/worker.log.
     worker_log = None if verbose else worker_log_path.open("wb")
-    worker_output = {} if worker_log is None else {"stdout": worker_log,
-                                                   "stderr": subprocess.STDOUT}
+    worker_output = (
+        {} if worker_log is None else {"stdout": worker_log, "stderr": subprocess.STDOUT}
+    )
     worker = subprocess.Popen(
-        [PY, "-m", "celery", "-A", "comanage", *([] if verbose else ["--quiet"]), "worker",
-         "--beat", "--loglevel", "INFO" if verbose else "WARNING", "--concurrency", "2",
-         "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
-        cwd=ROOT, env=env, start_new_session=True, **worker_output)
+        [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "comanage",
+            *([] if verbose else ["--quiet"]),
+            "worker",
+            "--beat",
+            "--loglevel",
+            "INFO" if verbose else "WARNING",
+            "--concurrency",
+            "2",
+            "--schedule",
+            str(ROOT / "var" / "celerybeat-schedule"),
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        **worker_output,
+    )
     # Its own process group, so the autoreloader's child stops with it.
-    bind = f"[{options.host}]:{options.port}" if ":" in options.host else (
-        f"{options.host}:{options.port}")
+    bind = (
+        f"[{options.host}]:{options.port}"
+        if ":" in options.host
+        else (f"{options.host}:{options.port}")
+    )
     web = subprocess.Popen(
         [PY, "manage.py", "runserver", *(["--ipv6"] if ":" in options.host else []), bind],
-        cwd=ROOT, env=env, start_new_session=True, **quiet)
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        **quiet,
+    )
     processes = [web, worker]
     first_to_stop = None
     try:
@@ -206,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         if first_to_stop == "worker" and worker_log is not None:
             tail = worker_log_path.read_text(errors="replace").splitlines()[-30:]
             print("\n".join(tail), file=sys.stderr)
-        print(f"The {first_to_stop} stopped (see above); the other was stopped too. "
-              "VERBOSE=1 make run shows all of their output.", file=sys.stderr)
+        print(
+            f"The {first_to_stop} stopped (see above); the other was stopped too. "
+            "VERBOSE=1 make run shows all of their output.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

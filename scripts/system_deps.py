@@ -64,8 +64,11 @@ RUN = [
     Requirement("file", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "fonts-dejavu-core"),
 ]
 # The browser tests drive Debian's Chromium; the PDF checks render pages with pdftoppm.
-TEST = [*RUN, Requirement("cmd", "chromium", "chromium"),
-        Requirement("cmd", "pdftoppm", "poppler-utils")]
+TEST = [
+    *RUN,
+    Requirement("cmd", "chromium", "chromium"),
+    Requirement("cmd", "pdftoppm", "poppler-utils"),
+]
 
 
 def requirements(target: str) -> list[Requirement]:
@@ -101,8 +104,10 @@ def install_command(packages: list[str]) -> str:
 def stop_message(target: str, absent: list[Requirement]) -> str:
     names = ", ".join(r.name for r in absent)
     packages = sorted({r.package for r in absent})
-    return (f"make {target} needs {names} (Debian: {' '.join(packages)}); "
-            f"install with: {install_command(packages)}")
+    return (
+        f"make {target} needs {names} (Debian: {' '.join(packages)}); "
+        f"install with: {install_command(packages)}"
+    )
 
 
 def _apt(args: list[str], verbose: bool) -> subprocess.CompletedProcess[str]:
@@ -110,8 +115,9 @@ def _apt(args: list[str], verbose: bool) -> subprocess.CompletedProcess[str]:
     command = ["apt-get", "-o", "DPkg::Lock::Timeout=300", *args]
     if verbose:
         return subprocess.run(command, env=env, text=True, check=False)
-    return subprocess.run(command, env=env, text=True, check=False, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT)
+    return subprocess.run(
+        command, env=env, text=True, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 def install(packages: list[str], verbose: bool) -> tuple[bool, str]:

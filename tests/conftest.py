@@ -46,14 +46,19 @@ def world(db) -> World:  # type: ignore[no-untyped-def]
     w.physician = f.PhysicianFactory(organization=org, first_name="Ann", last_name="Adams")
     w.other_physician = f.PhysicianFactory(organization=org, first_name="Bo", last_name="Baker")
     for role in ROLES:
-        user = f.UserFactory(email=f"{role}@riverside.example", first_name=role.title(),
-                             last_name="Riverside")
+        user = f.UserFactory(
+            email=f"{role}@riverside.example", first_name=role.title(), last_name="Riverside"
+        )
         w.users[role] = user
         w.memberships[role] = f.MembershipFactory(
-            organization=org, user=user, role=role,
-            physician=w.physician if role == Role.PHYSICIAN else None)
-    w.outsider = f.UserFactory(email="admin@lakeview.example", first_name="Olive",
-                               last_name="Outsider")
+            organization=org,
+            user=user,
+            role=role,
+            physician=w.physician if role == Role.PHYSICIAN else None,
+        )
+    w.outsider = f.UserFactory(
+        email="admin@lakeview.example", first_name="Olive", last_name="Outsider"
+    )
     f.MembershipFactory(organization=other, user=w.outsider, role=Role.ADMINISTRATOR)
     return w
 

@@ -89,8 +89,9 @@ class AgreementFactory(ScopedFactory):
     organization = factory.SubFactory(OrganizationFactory)
     kind = am.AgreementKind.CO_MANAGEMENT
     name = factory.Sequence(lambda n: f"Cardiovascular co-management {n}")
-    practice = factory.SubFactory(PracticeFactory,
-                                  organization=factory.SelfAttribute("..organization"))
+    practice = factory.SubFactory(
+        PracticeFactory, organization=factory.SelfAttribute("..organization")
+    )
     service_line = am.ServiceLine.CARDIOVASCULAR
     term_start = dt.date(2025, 1, 1)
     term_end = dt.date(2026, 12, 31)
@@ -127,8 +128,9 @@ class ParticipationFactory(ScopedFactory):
 
     agreement = factory.SubFactory(AgreementFactory)
     organization = factory.SelfAttribute("agreement.organization")
-    physician = factory.SubFactory(PhysicianFactory,
-                                   organization=factory.SelfAttribute("..organization"))
+    physician = factory.SubFactory(
+        PhysicianFactory, organization=factory.SelfAttribute("..organization")
+    )
     join_date = dt.date(2025, 1, 1)
 
 

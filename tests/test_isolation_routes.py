@@ -56,14 +56,34 @@ EXPLICIT: dict[str, dict[str, str]] = {
     "physician_home_csv": {"table": "=timelogs"},
     "savings_column_docs": {"kind": "=usage"},
     "savings_template": {"kind": "=usage"},
-    **{name: {"pk": "indicators.IndicatorDefinition"} for name in (
-        "indicator_definition_edit", "indicator_definition_history", "indicator_result_create",
-        "indicator_benchmark_create", "indicator_action_plan_create")},
-    **{name: {"import_pk": "indicators.CaseImport"} for name in (
-        "indicator_import_detail", "indicator_import_confirm", "indicator_import_discard")},
-    **{name: {"import_pk": "savings.DataImport"} for name in (
-        "savings_import", "savings_import_confirm", "savings_import_file",
-        "savings_import_history", "savings_import_discard")},
+    **{
+        name: {"pk": "indicators.IndicatorDefinition"}
+        for name in (
+            "indicator_definition_edit",
+            "indicator_definition_history",
+            "indicator_result_create",
+            "indicator_benchmark_create",
+            "indicator_action_plan_create",
+        )
+    },
+    **{
+        name: {"import_pk": "indicators.CaseImport"}
+        for name in (
+            "indicator_import_detail",
+            "indicator_import_confirm",
+            "indicator_import_discard",
+        )
+    },
+    **{
+        name: {"import_pk": "savings.DataImport"}
+        for name in (
+            "savings_import",
+            "savings_import_confirm",
+            "savings_import_file",
+            "savings_import_history",
+            "savings_import_discard",
+        )
+    },
     "webhook_detail": {"pk": "webhooks.WebhookEndpoint"},
     "webhook_redeliver": {"pk": "webhooks.WebhookDelivery"},
 }
@@ -77,9 +97,13 @@ ROUTE_OBJECTS: list[tuple[str, dict[str, dict[str, Any]]]] = [
     # Savings pages exist for shared-savings agreements only (others are 404 by design).
     ("savings_", {"agreements.Agreement": {"kind": "shared_savings"}}),
     # Case drill-downs exist for results computed from a case file.
-    ("indicator_result_cases", {
-        "agreements.Agreement": {"indicator_definitions__results__source": "case_file"},
-        "indicators.IndicatorResult": {"source": "case_file"}}),
+    (
+        "indicator_result_cases",
+        {
+            "agreements.Agreement": {"indicator_definitions__results__source": "case_file"},
+            "indicators.IndicatorResult": {"source": "case_file"},
+        },
+    ),
 ]
 # kwarg name -> model label, for names that do not spell their model.
 KWARG_MODELS: dict[str, str] = {
@@ -138,8 +162,9 @@ def walk(patterns: list | None = None, prefix: str = "") -> list[Route]:
         if isinstance(entry, URLResolver):
             routes.extend(walk(entry.url_patterns, text))
         elif isinstance(entry, URLPattern):
-            routes.append(Route(text, entry.name or "", entry.callback,
-                                re.findall(r"<(\w+)>", text)))
+            routes.append(
+                Route(text, entry.name or "", entry.callback, re.findall(r"<(\w+)>", text))
+            )
     return routes
 
 
@@ -162,8 +187,10 @@ def methods_and_permissions(route: Route) -> tuple[dict[str, str | None], list[s
             if method.upper() in {"HEAD", "OPTIONS"}:
                 continue
             if declared is None or action not in declared:
-                problems.append(f"{route.pattern} [{method.upper()} → {action}]: no "
-                                f"permission_map entry for action '{action}'")
+                problems.append(
+                    f"{route.pattern} [{method.upper()} → {action}]: no "
+                    f"permission_map entry for action '{action}'"
+                )
                 continue
             result[method.upper()] = declared[action]
         return result, problems
@@ -175,22 +202,31 @@ def methods_and_permissions(route: Route) -> tuple[dict[str, str | None], list[s
                 if method in declared:
                     result[method.upper()] = declared[method]
                 else:
-                    problems.append(f"{route.pattern} [{method.upper()}]: DRF view "
-                                    f"{cls.__name__} declares no permission_map['{method}']")
+                    problems.append(
+                        f"{route.pattern} [{method.upper()}]: DRF view "
+                        f"{cls.__name__} declares no permission_map['{method}']"
+                    )
         return result, problems
     view_class = getattr(callback, "view_class", None)
     if view_class is not None:  # a Django class-based view
         permission = getattr(view_class, "permission_required", None)
         if not permission:
-            problems.append(f"{route.pattern}: class view {view_class.__name__} declares no "
-                            f"permission_required (use OrgPermissionMixin)")
+            problems.append(
+                f"{route.pattern}: class view {view_class.__name__} declares no "
+                f"permission_required (use OrgPermissionMixin)"
+            )
             return {}, problems
-        methods = [m.upper() for m in view_class.http_method_names
-                   if m not in ("head", "options") and hasattr(view_class, m)]
+        methods = [
+            m.upper()
+            for m in view_class.http_method_names
+            if m not in ("head", "options") and hasattr(view_class, m)
+        ]
         return dict.fromkeys(methods, permission), problems
     if not hasattr(callback, "comanage_permission"):
-        problems.append(f"{route.pattern}: function view {callback.__module__}."
-                        f"{callback.__name__} declares no permission (use @org_view)")
+        problems.append(
+            f"{route.pattern}: function view {callback.__module__}."
+            f"{callback.__name__} declares no permission (use @org_view)"
+        )
         return {}, problems
     declared = callback.comanage_permission
     if isinstance(declared, dict):  # org_view("x.view", post="x.edit")
@@ -202,22 +238,35 @@ def methods_and_permissions(route: Route) -> tuple[dict[str, str | None], list[s
 
 
 def _models() -> list[type[models.Model]]:
-    return [m for label in APPS for m in apps.get_app_config(label).get_models()
-            if not m.__name__.startswith("Historical")]
+    return [
+        m
+        for label in APPS
+        for m in apps.get_app_config(label).get_models()
+        if not m.__name__.startswith("Historical")
+    ]
 
 
 def _model_for_segment(segment: str) -> type[models.Model] | None:
     """``programme-years`` -> ProgrammeYear, ``duties`` -> ManagementDuty, ..."""
     word = segment.replace("-", "").replace("_", "").lower()
-    candidates = {word, word.removesuffix("s"), word.removesuffix("es"),
-                  word.removesuffix("ies") + "y" if word.endswith("ies") else word}
+    candidates = {
+        word,
+        word.removesuffix("s"),
+        word.removesuffix("es"),
+        word.removesuffix("ies") + "y" if word.endswith("ies") else word,
+    }
     everything = _models()
     exact = [m for m in everything if m._meta.model_name in candidates]
     if len(exact) == 1:
         return exact[0]
-    loose = [m for m in everything
-             if any(c and (m._meta.model_name.endswith(c) or m._meta.model_name.startswith(c))
-                    for c in candidates)]
+    loose = [
+        m
+        for m in everything
+        if any(
+            c and (m._meta.model_name.endswith(c) or m._meta.model_name.startswith(c))
+            for c in candidates
+        )
+    ]
     return loose[0] if len(loose) == 1 else None
 
 
@@ -273,8 +322,10 @@ def fill(route: Route, organization: Organization) -> tuple[str | None, str]:
             values[kwarg] = target[1:]
             continue
         if target is None:
-            return None, (f"{route.pattern} (name '{route.name}'): cannot fill <{kwarg}> — "
-                          f"name it after its model or add it to EXPLICIT in {__name__}")
+            return None, (
+                f"{route.pattern} (name '{route.name}'): cannot fill <{kwarg}> — "
+                f"name it after its model or add it to EXPLICIT in {__name__}"
+            )
         with scopes_disabled():
             queryset = target._default_manager.all()
             if any(f.name == "organization" for f in target._meta.fields):
@@ -288,21 +339,29 @@ def fill(route: Route, organization: Organization) -> tuple[str | None, str]:
                         continue
                     # ... or related through one step (a result's definition's agreement)
                     for g in f.related_model._meta.fields:
-                        if g.is_relation and g.related_model is type(parent) and not any(
+                        if (
+                            g.is_relation
+                            and g.related_model is type(parent)
+                            and not any(
                                 h.is_relation and h.related_model is type(parent)
-                                for h in target._meta.fields):
+                                for h in target._meta.fields
+                            )
+                        ):
                             queryset = queryset.filter(**{f"{f.name}__{g.name}": parent})
             queryset = queryset.filter(**_route_filter(route, target))
             obj = queryset.order_by("pk").first()
         if obj is None:
-            return None, (f"{route.pattern} (name '{route.name}'): no {target.__name__} of "
-                          f"'{organization.slug}' to fill <{kwarg}> — seed_demo should create one")
+            return None, (
+                f"{route.pattern} (name '{route.name}'): no {target.__name__} of "
+                f"'{organization.slug}' to fill <{kwarg}> — seed_demo should create one"
+            )
         chosen.append(obj)
         values[kwarg] = str(obj.pk)
     url = "/" + re.sub(r"<(\w+)>", lambda m: values[m.group(1)], route.pattern)
     match = resolve(url)
     assert match.func is route.callback or getattr(match.func, "cls", 0) is getattr(
-        route.callback, "cls", 1), f"{url} resolves elsewhere than {route.pattern}"
+        route.callback, "cls", 1
+    ), f"{url} resolves elsewhere than {route.pattern}"
     return url + (f"?{QUERY[route.name]}" if route.name in QUERY else ""), ""
 
 
@@ -379,30 +438,49 @@ def _complete_the_seed(organization: Organization) -> None:
 
     with scopes_disabled():
         admin = Membership.objects.get(
-            organization=organization, role=Role.ADMINISTRATOR,
-            user__email=f"administrator@{organization.slug}.example").user
+            organization=organization,
+            role=Role.ADMINISTRATOR,
+            user__email=f"administrator@{organization.slug}.example",
+        ).user
     with scope(organization=organization):
         if not Job.objects.exists():
             # A savings job serves the job pages and the savings job page alike.
             job_create(organization=organization, kind=CALCULATION_JOB_KIND, user=admin)
         if not Invitation.objects.exists():  # the People pages' invitation routes
-            invitation_create(organization=organization, email="invited@example.org",
-                              role=Role.AUDITOR, actor=admin)
+            invitation_create(
+                organization=organization,
+                email="invited@example.org",
+                role=Role.AUDITOR,
+                actor=admin,
+            )
         agreement = Agreement.objects.order_by("pk").first()
         if agreement is not None and not agreement.documents.exists():
             pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-            document_upload(agreement=agreement, kind=agreement.documents.model._meta.get_field(
-                "kind").choices[0][0], title="Signed agreement",
-                upload=SimpleUploadedFile("agreement.pdf", pdf, "application/pdf"), user=admin)
+            document_upload(
+                agreement=agreement,
+                kind=agreement.documents.model._meta.get_field("kind").choices[0][0],
+                title="Signed agreement",
+                upload=SimpleUploadedFile("agreement.pdf", pdf, "application/pdf"),
+                user=admin,
+            )
         from comanage.core.webhooks.models import WebhookDelivery, WebhookEndpoint
         from comanage.core.webhooks.services import endpoint_create
+
         if not WebhookEndpoint.objects.exists():
-            endpoint, _secret = endpoint_create(organization=organization,
-                                                url="https://93.184.215.14/hook",
-                                                events=["report.approved"], user=admin)
-            WebhookDelivery.objects.create(organization=organization, endpoint=endpoint,
-                                           event_id="msg_seed", event_type="report.approved",
-                                           payload="{}", status="failed")
+            endpoint, _secret = endpoint_create(
+                organization=organization,
+                url="https://93.184.215.14/hook",
+                events=["report.approved"],
+                user=admin,
+            )
+            WebhookDelivery.objects.create(
+                organization=organization,
+                endpoint=endpoint,
+                event_id="msg_seed",
+                event_type="report.approved",
+                payload="{}",
+                status="failed",
+            )
 
 
 @pytest.mark.slow
@@ -413,12 +491,18 @@ def test_every_org_route_enforces_tenant_and_role(record_property):  # type: ign
         org_a = Organization.objects.get(slug=ORG_A)
     _complete_the_seed(org_a)
     with scopes_disabled():
-        members = {m.role: m.user for m in Membership.objects.filter(
-            organization=org_a, is_active=True).select_related("user").order_by("pk")
-            if m.user.email.endswith(f"@{ORG_A}.example") or m.role == Role.PHYSICIAN}
+        members = {
+            m.role: m.user
+            for m in Membership.objects.filter(organization=org_a, is_active=True)
+            .select_related("user")
+            .order_by("pk")
+            if m.user.email.endswith(f"@{ORG_A}.example") or m.role == Role.PHYSICIAN
+        }
         outsider = Membership.objects.get(
-            organization__slug=ORG_B, role=Role.ADMINISTRATOR,
-            user__email=f"administrator@{ORG_B}.example").user
+            organization__slug=ORG_B,
+            role=Role.ADMINISTRATOR,
+            user__email=f"administrator@{ORG_B}.example",
+        ).user
     missing_roles = [r for r in Role.values if r not in members]
     clients: dict[str, Client] = {}
     for role, user in [*members.items(), ("outsider", outsider)]:
@@ -460,24 +544,30 @@ def test_every_org_route_enforces_tenant_and_role(record_property):  # type: ign
                 status, error = _attempt(clients[role], method, url, rollback=rollback)
                 checked[(route.pattern, method, role)] += 1
                 if not _verdict(expected, method, status):
-                    failures.append(f"{method} {url} as {role}: expected {expected}, got "
-                                    f"{status} {error}".rstrip()
-                                    + f"  [declares {permission!r}]")
+                    failures.append(
+                        f"{method} {url} as {role}: expected {expected}, got "
+                        f"{status} {error}".rstrip()
+                        + f"  [declares {permission!r}]"
+                    )
             if before is not None:
                 after = _row_counts()
                 changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
                 if changed:
-                    failures.append(f"{method} {url}: rows changed by forbidden or outsider "
-                                    f"attempts: {changed}")
+                    failures.append(
+                        f"{method} {url}: rows changed by forbidden or outsider attempts: {changed}"
+                    )
 
     total = sum(checked.values())
     route_count = len({r for r, _m, _role in checked})
-    summary = (f"isolation: {route_count} routes, {len({(r, m) for r, m, _ in checked})} "
-               f"route×method pairs, {total} route×method×role checks "
-               f"({len(clients)} identities; roles missing from the seed: "
-               f"{missing_roles or 'none'})")
+    summary = (
+        f"isolation: {route_count} routes, {len({(r, m) for r, m, _ in checked})} "
+        f"route×method pairs, {total} route×method×role checks "
+        f"({len(clients)} identities; roles missing from the seed: "
+        f"{missing_roles or 'none'})"
+    )
     print(summary)
     record_property("isolation_checks", total)
-    report = "\n".join([summary, "", "Routes that cannot be checked:", *problems, "",
-                        "Wrong answers:", *failures])
+    report = "\n".join(
+        [summary, "", "Routes that cannot be checked:", *problems, "", "Wrong answers:", *failures]
+    )
     assert not problems and not failures, report

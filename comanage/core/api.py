@@ -136,7 +136,8 @@ class DeclaredPermission(permissions.BasePermission):
             return True
         if not membership_can(request.membership, permission):
             raise exceptions.PermissionDenied(
-                f"Your role ({request.membership.get_role_display()}) cannot do this.")
+                f"Your role ({request.membership.get_role_display()}) cannot do this."
+            )
         return True
 
     def has_object_permission(self, request, view, obj) -> bool:
@@ -144,8 +145,11 @@ class DeclaredPermission(permissions.BasePermission):
         if permission is None:
             return True
         if not membership_can(request.membership, permission, obj):
-            raise exceptions.NotFound() if is_own_only(request.membership, permission) else (
-                exceptions.PermissionDenied("Your role cannot do this to this record."))
+            raise (
+                exceptions.NotFound()
+                if is_own_only(request.membership, permission)
+                else (exceptions.PermissionDenied("Your role cannot do this to this record."))
+            )
         return True
 
 
@@ -190,8 +194,7 @@ class TenantFilterBackend(django_filters.DjangoFilterBackend):
         for backend in view.filter_backends:
             if issubclass(backend, filters.OrderingFilter):
                 known.add(backend.ordering_param)
-            elif issubclass(backend, filters.SearchFilter) and getattr(view, "search_fields",
-                                                                         None):
+            elif issubclass(backend, filters.SearchFilter) and getattr(view, "search_fields", None):
                 known.add(backend.search_param)
         return known
 
@@ -200,10 +203,18 @@ class TenantFilterBackend(django_filters.DjangoFilterBackend):
             known = self.known_params(view, self.get_filterset_class(view, queryset))
             unknown = sorted(set(request.query_params) - known)
             if unknown:
-                raise exceptions.ValidationError({name: [exceptions.ErrorDetail(
-                    f"Unknown filter '{name}'. This list filters on: "
-                    f"{', '.join(sorted(known - GENERIC_QUERY_PARAMS)) or 'nothing'}.",
-                    code="unknown_filter")] for name in unknown})
+                raise exceptions.ValidationError(
+                    {
+                        name: [
+                            exceptions.ErrorDetail(
+                                f"Unknown filter '{name}'. This list filters on: "
+                                f"{', '.join(sorted(known - GENERIC_QUERY_PARAMS)) or 'nothing'}.",
+                                code="unknown_filter",
+                            )
+                        ]
+                        for name in unknown
+                    }
+                )
         return super().filter_queryset(request, queryset, view)
 
 
@@ -227,8 +238,10 @@ class TenantViewSet(viewsets.GenericViewSet):
         # Whatever backends a subclass lists (search, ordering), the declared filters apply
         # and unknown parameters are refused: the tenant backend is always among them.
         super().__init_subclass__(**kwargs)
-        backends = [TenantFilterBackend if b is django_filters.DjangoFilterBackend else b
-                    for b in cls.filter_backends]
+        backends = [
+            TenantFilterBackend if b is django_filters.DjangoFilterBackend else b
+            for b in cls.filter_backends
+        ]
         if TenantFilterBackend not in backends:
             backends.insert(0, TenantFilterBackend)
         cls.filter_backends = backends
@@ -293,15 +306,19 @@ def _refuse_writes_bypassing_services(cls: type) -> None:
     NULL ``organization_id`` at create, and an update that skips every check of the form).
     """
     for name, (mixin, bare) in _BYPASSING_WRITES.items():
-        action = {"perform_create": "create", "perform_update": "update",
-                  "perform_destroy": "destroy"}[name]
+        action = {
+            "perform_create": "create",
+            "perform_update": "update",
+            "perform_destroy": "destroy",
+        }[name]
         if not issubclass(cls, mixin) or getattr(cls, action) is not getattr(mixin, action):
             continue  # no such write, or the action itself is overridden (and calls a service)
         if getattr(cls, name) is bare:
             raise TypeError(
                 f"{cls.__module__}.{cls.__qualname__}.{name} is DRF's bare write, which bypasses "
                 f"the service: override it (calling the service) in a class listed before "
-                f"{mixin.__name__} in the bases.")
+                f"{mixin.__name__} in the bases."
+            )
 
 
 def _fingerprint(request) -> str:
@@ -328,8 +345,9 @@ def _fingerprint(request) -> str:
     return digest.hexdigest()
 
 
-def idempotent(method: Callable | None = None, *, reused: type[IdempotencyKeyReused] = (
-        IdempotencyKeyReused)) -> Callable:
+def idempotent(
+    method: Callable | None = None, *, reused: type[IdempotencyKeyReused] = (IdempotencyKeyReused)
+) -> Callable:
     """Honour ``Idempotency-Key`` on a POST with money effects: a retry returns the first
     response and does nothing twice; reusing a key for a different request is refused (422,
     or ``reused``: ``@idempotent(reused=IdempotencyKeyReusedForUpload)`` answers 409)."""
@@ -347,8 +365,12 @@ def idempotent(method: Callable | None = None, *, reused: type[IdempotencyKeyReu
         try:
             with transaction.atomic():
                 record = IdempotencyRecord.objects.create(
-                    user=request.user, key=key, method=request.method, path=request.path,
-                    request_fingerprint=fingerprint)
+                    user=request.user,
+                    key=key,
+                    method=request.method,
+                    path=request.path,
+                    request_fingerprint=fingerprint,
+                )
         except IntegrityError:
             record = IdempotencyRecord.objects.get(user=request.user, key=key)
             if record.request_fingerprint != fingerprint:
@@ -358,8 +380,9 @@ def idempotent(method: Callable | None = None, *, reused: type[IdempotencyKeyReu
                     "The first request with this Idempotency-Key is still being processed."
                 ) from None
             body = json.loads(bytes(record.response_body)) if record.response_body else None
-            return Response(body, status=record.status_code,
-                            headers={"Idempotent-Replayed": "true"})
+            return Response(
+                body, status=record.status_code, headers={"Idempotent-Replayed": "true"}
+            )
         try:
             response = method(self, request, *args, **kwargs)
         except Exception:
@@ -371,7 +394,8 @@ def idempotent(method: Callable | None = None, *, reused: type[IdempotencyKeyReu
         IdempotencyRecord.objects.filter(pk=record.pk).update(
             status_code=response.status_code,
             response_body=json.dumps(response.data, default=str).encode(),
-            content_type="application/json")
+            content_type="application/json",
+        )
         return response
 
     # Read by the schema hook (comanage.core.schema) to document 409 and 422 on this operation.

@@ -37,7 +37,8 @@ class TokenAuthentication(authentication.BaseAuthentication):
             # promotion): a role that needs 2FA uses only tokens made after verification.
             raise exceptions.AuthenticationFailed(
                 "This token was created without two-factor verification, which your role now "
-                "requires: create a new token after verifying.")
+                "requires: create a new token after verifying."
+            )
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token.user, token
 

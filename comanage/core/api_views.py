@@ -59,8 +59,19 @@ class JobSerializer(PhysicianNarrowing, serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = ["id", "kind", "status", "progress", "message", "created_at", "started_at",
-                  "finished_at", "error_count", "result", "result_url"]
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "message",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "error_count",
+            "result",
+            "result_url",
+        ]
         read_only_fields = fields
 
     def _state(self, job: Job) -> dict[str, Any]:
@@ -95,8 +106,15 @@ class JobErrorReportSerializer(serializers.Serializer):
 
 
 def _error_rows(job: Job) -> list[dict[str, str]]:
-    return [{"row": str(e.get("row", "") or ""), "column": str(e.get("column", "") or ""),
-             "message": str(e.get("message", ""))} for e in job.errors if isinstance(e, dict)]
+    return [
+        {
+            "row": str(e.get("row", "") or ""),
+            "column": str(e.get("column", "") or ""),
+            "message": str(e.get("message", "")),
+        }
+        for e in job.errors
+        if isinstance(e, dict)
+    ]
 
 
 @extend_schema(tags=["jobs"])
@@ -108,8 +126,12 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
 
     queryset = Job.objects.select_related("created_by")
     serializer_class = JobSerializer
-    permission_map = {"list": "job.view", "retrieve": "job.view", "errors": "job.view",
-                      "errors_csv": "job.view"}
+    permission_map = {
+        "list": "job.view",
+        "retrieve": "job.view",
+        "errors": "job.view",
+        "errors_csv": "job.view",
+    }
     filterset_fields = ["kind", "status"]
     ordering_fields = ["created_at", "finished_at", "id"]
     ordering = ["-created_at", "-id"]
@@ -123,16 +145,19 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
         # applied by ``filter_own`` on the queryset (others' jobs are 404) instead of per object.
         return None
 
-    @extend_schema(summary="The job's error report (row, column, message) as JSON",
-                   responses=JobErrorReportSerializer)
+    @extend_schema(
+        summary="The job's error report (row, column, message) as JSON",
+        responses=JobErrorReportSerializer,
+    )
     @action(detail=True, methods=["get"], url_path="errors")
     def errors(self, request: Request, **kwargs: str) -> Response:
         job = self.get_object()
-        return Response({"job": job.pk, "error_count": job.error_count,
-                         "errors": _error_rows(job)})
+        return Response({"job": job.pk, "error_count": job.error_count, "errors": _error_rows(job)})
 
-    @extend_schema(summary="The job's error report as CSV (row, column, reason)",
-                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)})
+    @extend_schema(
+        summary="The job's error report as CSV (row, column, reason)",
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)},
+    )
     @action(detail=True, methods=["get"], url_path=r"errors\.csv")
     def errors_csv(self, request: Request, **kwargs: str) -> HttpResponse:
         job = self.get_object()
@@ -146,17 +171,19 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
 class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at",
-                  "revoked_at"]
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
         read_only_fields = fields
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, help_text="So you can recognise it later.")
     expires_in_days = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True,
+        min_value=1,
+        required=False,
+        allow_null=True,
         help_text="Days until the token stops working; omit for the installation's default "
-                  "(COMANAGE_API_TOKEN_DEFAULT_DAYS). At most COMANAGE_API_TOKEN_MAX_DAYS.")
+        "(COMANAGE_API_TOKEN_DEFAULT_DAYS). At most COMANAGE_API_TOKEN_MAX_DAYS.",
+    )
 
     def validate_name(self, value: str) -> str:
         if not value.strip():
@@ -167,7 +194,8 @@ class ApiTokenCreateSerializer(serializers.Serializer):
         maximum = settings.COMANAGE_API_TOKEN_MAX_DAYS
         if value is not None and value > maximum:
             raise serializers.ValidationError(
-                f"A token lasts at most {maximum} days on this installation.", code="max_value")
+                f"A token lasts at most {maximum} days on this installation.", code="max_value"
+            )
         return value
 
 
@@ -182,8 +210,9 @@ class SessionOnly(permissions.BasePermission):
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
-    token = serializers.CharField(read_only=True,
-                                  help_text="The raw token. Shown once; only its hash is kept.")
+    token = serializers.CharField(
+        read_only=True, help_text="The raw token. Shown once; only its hash is kept."
+    )
 
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "token"]
@@ -208,23 +237,28 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             return ApiToken.objects.none()
         return ApiToken.objects.filter(user=self.request.user)
 
-    @extend_schema(summary="Create a token; the response carries the raw token, once",
-                   request=ApiTokenCreateSerializer,
-                   responses={201: ApiTokenCreatedSerializer})
+    @extend_schema(
+        summary="Create a token; the response carries the raw token, once",
+        request=ApiTokenCreateSerializer,
+        responses={201: ApiTokenCreatedSerializer},
+    )
     @idempotent
     def create(self, request: Request) -> Response:
         data = ApiTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         token, raw = ApiToken.issue(
-            user=request.user, name=data.validated_data["name"],
+            user=request.user,
+            name=data.validated_data["name"],
             expires_at=token_expiry(data.validated_data.get("expires_in_days")),
-            two_factor_verified=session_two_factor_verified(request))
+            two_factor_verified=session_two_factor_verified(request),
+        )
         body = ApiTokenCreatedSerializer(token).data
         body["token"] = raw
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Revoke a token (it stops working at once; the record stays)",
-                   responses={204: None})
+    @extend_schema(
+        summary="Revoke a token (it stops working at once; the record stays)", responses={204: None}
+    )
     def destroy(self, request: Request, **kwargs: str) -> Response:
         token = self.get_object()
         if token.revoked_at is None:
@@ -237,12 +271,22 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 try:
     import drf_spectacular_sidecar
 
-    SIDECAR_DIR: Path | None = (Path(drf_spectacular_sidecar.__file__).parent / "static"
-                                / "drf_spectacular_sidecar" / "swagger-ui-dist")
+    SIDECAR_DIR: Path | None = (
+        Path(drf_spectacular_sidecar.__file__).parent
+        / "static"
+        / "drf_spectacular_sidecar"
+        / "swagger-ui-dist"
+    )
 except ImportError:  # pragma: no cover - the docs then fall back to the CDN
     SIDECAR_DIR = None
-DOCS_ASSETS = {"swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css",
-               "favicon-32x32.png", "oauth2-redirect.html", "oauth2-redirect.js"}
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+    "swagger-ui.css",
+    "favicon-32x32.png",
+    "oauth2-redirect.html",
+    "oauth2-redirect.js",
+}
 
 
 def docs_asset(request: HttpRequest, name: str) -> FileResponse:

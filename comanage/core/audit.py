@@ -26,13 +26,22 @@ def acting_as(user: User | None) -> Iterator[None]:
             HistoricalRecords.context.request = previous
 
 
-def event_record(*, organization: Organization, name: str, actor: User | None,
-                 obj: Any = None, summary: str = "", data: dict[str, Any] | None = None
-                 ) -> BusinessEvent:
+def event_record(
+    *,
+    organization: Organization,
+    name: str,
+    actor: User | None,
+    obj: Any = None,
+    summary: str = "",
+    data: dict[str, Any] | None = None,
+) -> BusinessEvent:
     """Write a named business event such as ``report.approved`` or ``payment.recorded``."""
     return BusinessEvent.objects.create(
-        organization=organization, name=name, actor=actor,
+        organization=organization,
+        name=name,
+        actor=actor,
         object_type=obj._meta.label if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
-        summary=summary[:300], data=data or {},
+        summary=summary[:300],
+        data=data or {},
     )

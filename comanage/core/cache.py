@@ -53,8 +53,12 @@ def _log_outage(operation: str, exc: BaseException) -> None:
     now = time.monotonic()
     if now - _last_logged >= _LOG_EVERY:
         _last_logged = now
-        log.warning("cache unavailable (%s: %s: %s); answering as a miss", operation,
-                    type(exc).__name__, exc)
+        log.warning(
+            "cache unavailable (%s: %s: %s); answering as a miss",
+            operation,
+            type(exc).__name__,
+            exc,
+        )
 
 
 def _missing_key(key: Any, *args: Any, **kwargs: Any) -> Any:

@@ -1390,8 +1390,13 @@ def indicator_chart(
         )
         desc_results.append(
             f"{label} {_indicator_value(score, unit)}"
-            + (f" (not scored: {unscored[i]})" if unscored[i]
-               else f" ({tier_text.lower()})" if tier_text else "")
+            + (
+                f" (not scored: {unscored[i]})"
+                if unscored[i]
+                else f" ({tier_text.lower()})"
+                if tier_text
+                else ""
+            )
         )
     canvas.add(_polylines(points, pal.result, 2.0))
     for (label, result), reason, point in zip(scored, unscored, points, strict=True):

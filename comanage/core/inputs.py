@@ -79,13 +79,17 @@ def refuse_nul(value: Any, *, field: str) -> Any:
     in text or jsonb), at any depth. Returns ``value`` unchanged."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise InputError(field, "must not contain a NUL character (\\u0000).",
-                             "null_characters_not_allowed")
+            raise InputError(
+                field, "must not contain a NUL character (\\u0000).", "null_characters_not_allowed"
+            )
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, str) and "\x00" in key:
-                raise InputError(field, f"key {_show(key)} contains a NUL character (\\u0000).",
-                                 "null_characters_not_allowed")
+                raise InputError(
+                    field,
+                    f"key {_show(key)} contains a NUL character (\\u0000).",
+                    "null_characters_not_allowed",
+                )
             refuse_nul(item, field=_join(field, key))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
@@ -93,11 +97,16 @@ def refuse_nul(value: Any, *, field: str) -> Any:
     return value
 
 
-def parse_decimal(value: Any, *, field: str, min_value: Decimal | int | None = None,
-                  max_value: Decimal | int | None = None,
-                  max_digits: int = DEFAULT_MAX_DIGITS,
-                  decimal_places: int = DEFAULT_DECIMAL_PLACES,
-                  allow_blank: bool = False) -> Decimal | None:
+def parse_decimal(
+    value: Any,
+    *,
+    field: str,
+    min_value: Decimal | int | None = None,
+    max_value: Decimal | int | None = None,
+    max_digits: int = DEFAULT_MAX_DIGITS,
+    decimal_places: int = DEFAULT_DECIMAL_PLACES,
+    allow_blank: bool = False,
+) -> Decimal | None:
     """A finite decimal within ``max_digits`` / ``decimal_places`` and the bounds.
 
     Accepts a Decimal, an int, a finite float (via its shortest repr) or a string in plain or
@@ -113,7 +122,7 @@ def parse_decimal(value: Any, *, field: str, min_value: Decimal | int | None = N
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
-        if abs(value) >= 10 ** max_digits:
+        if abs(value) >= 10**max_digits:
             raise InputError(field, f"{_show(value)} has too many digits.", "max_digits")
         number = Decimal(value)
     elif isinstance(value, float):
@@ -141,32 +150,54 @@ def parse_decimal(value: Any, *, field: str, min_value: Decimal | int | None = N
     places = max(0, -exponent)
     whole_digits = max(0, len(digits) + exponent) if not number.is_zero() else 0
     if places > decimal_places:
-        raise InputError(field, f"{_show(value)} has more than {decimal_places} decimal places.",
-                         "max_decimal_places")
+        raise InputError(
+            field,
+            f"{_show(value)} has more than {decimal_places} decimal places.",
+            "max_decimal_places",
+        )
     if whole_digits > max_digits - decimal_places:
-        raise InputError(field, f"{_show(value)} is too large: at most "
-                                f"{max_digits - decimal_places} digits before the point.",
-                         "max_whole_digits")
+        raise InputError(
+            field,
+            f"{_show(value)} is too large: at most "
+            f"{max_digits - decimal_places} digits before the point.",
+            "max_whole_digits",
+        )
     if min_value is not None and number < min_value:
-        raise InputError(field, f"{_show(value)} is below the minimum of {min_value}.",
-                         "min_value")
+        raise InputError(field, f"{_show(value)} is below the minimum of {min_value}.", "min_value")
     if max_value is not None and number > max_value:
-        raise InputError(field, f"{_show(value)} is above the maximum of {max_value}.",
-                         "max_value")
+        raise InputError(field, f"{_show(value)} is above the maximum of {max_value}.", "max_value")
     return number
 
 
-def parse_money(value: Any, *, field: str, allow_negative: bool = False,
-                max_value: Decimal | None = None, allow_blank: bool = False) -> Decimal | None:
+def parse_money(
+    value: Any,
+    *,
+    field: str,
+    allow_negative: bool = False,
+    max_value: Decimal | None = None,
+    allow_blank: bool = False,
+) -> Decimal | None:
     """An amount in dollars and cents (at most 12 digits before the point, 2 after), not
     negative unless ``allow_negative``. More than cents is refused, not rounded."""
-    return parse_decimal(value, field=field, min_value=None if allow_negative else 0,
-                         max_value=max_value, max_digits=14, decimal_places=2,
-                         allow_blank=allow_blank)
+    return parse_decimal(
+        value,
+        field=field,
+        min_value=None if allow_negative else 0,
+        max_value=max_value,
+        max_digits=14,
+        decimal_places=2,
+        allow_blank=allow_blank,
+    )
 
 
-def parse_int(value: Any, *, field: str, min_value: int | None = None,
-              max_value: int | None = None, allow_blank: bool = False) -> int | None:
+def parse_int(
+    value: Any,
+    *,
+    field: str,
+    min_value: int | None = None,
+    max_value: int | None = None,
+    allow_blank: bool = False,
+) -> int | None:
     """A whole number: an int, a float with no fraction, or a string of digits."""
     if value is None or (isinstance(value, str) and not value.strip()):
         if allow_blank:
@@ -207,8 +238,9 @@ def parse_bool(value: Any, *, field: str) -> bool:
 def parse_choice(value: Any, *, field: str, choices: Iterable[str]) -> str:
     allowed = list(choices)
     if not isinstance(value, str) or value not in allowed:
-        raise InputError(field, f"{_show(value)} is not one of: {', '.join(allowed)}.",
-                         "invalid_choice")
+        raise InputError(
+            field, f"{_show(value)} is not one of: {', '.join(allowed)}.", "invalid_choice"
+        )
     return value
 
 
@@ -221,8 +253,9 @@ def parse_text(value: Any, *, field: str, max_length: int = 200) -> str:
     return value
 
 
-def parse_mapping(value: Any, *, field: str, allowed: Iterable[str] | None = None,
-                  max_items: int = 500) -> dict[str, Any]:
+def parse_mapping(
+    value: Any, *, field: str, allowed: Iterable[str] | None = None, max_items: int = 500
+) -> dict[str, Any]:
     """A JSON object with text keys (no NUL), only ``allowed`` keys when given; unknown keys
     are refused, naming them."""
     if not isinstance(value, Mapping):
@@ -233,15 +266,21 @@ def parse_mapping(value: Any, *, field: str, allowed: Iterable[str] | None = Non
         if not isinstance(key, str) or not key.strip():
             raise InputError(field, f"{_show(key)} is not a valid name.")
         if "\x00" in key:
-            raise InputError(field, f"key {_show(key)} contains a NUL character (\\u0000).",
-                             "null_characters_not_allowed")
+            raise InputError(
+                field,
+                f"key {_show(key)} contains a NUL character (\\u0000).",
+                "null_characters_not_allowed",
+            )
     if allowed is not None:
         known = set(allowed)
         unknown = sorted(set(value) - known)
         if unknown:
-            raise InputError(field, f"unknown key(s): {', '.join(_show(k) for k in unknown)}; "
-                                    f"expected some of: {', '.join(sorted(known))}.",
-                             "unknown_keys")
+            raise InputError(
+                field,
+                f"unknown key(s): {', '.join(_show(k) for k in unknown)}; "
+                f"expected some of: {', '.join(sorted(known))}.",
+                "unknown_keys",
+            )
     return dict(value)
 
 
@@ -254,16 +293,25 @@ class StrictDecimalFormField(forms.DecimalField):
     """A form DecimalField that always bounds digits and places (Django leaves them open when
     ``max_digits`` is not given, so "1e400" reaches the service)."""
 
-    def __init__(self, *, max_digits: int = DEFAULT_MAX_DIGITS,
-                 decimal_places: int = DEFAULT_DECIMAL_PLACES, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_digits: int = DEFAULT_MAX_DIGITS,
+        decimal_places: int = DEFAULT_DECIMAL_PLACES,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(max_digits=max_digits, decimal_places=decimal_places, **kwargs)
 
     def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]  # stub: int
         if value in self.empty_values:
             return None
         try:
-            return parse_decimal(value, field="value", max_digits=self.max_digits or 20,
-                                 decimal_places=self.decimal_places or 0)
+            return parse_decimal(
+                value,
+                field="value",
+                max_digits=self.max_digits or 20,
+                decimal_places=self.decimal_places or 0,
+            )
         except InputError as exc:
             raise ValidationError(exc.reason, code="invalid") from exc
 

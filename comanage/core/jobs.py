@@ -36,21 +36,38 @@ def _cache_key(job_id: int) -> str:
     return f"job-progress:{job_id}"
 
 
-def job_create(*, organization: Organization, kind: str, user: User | None,
-               params: dict[str, Any] | None = None, dedupe_key: str = "") -> Job:
+def job_create(
+    *,
+    organization: Organization,
+    kind: str,
+    user: User | None,
+    params: dict[str, Any] | None = None,
+    dedupe_key: str = "",
+) -> Job:
     """Create a queued job. A live job with the same ``dedupe_key`` claims the work first."""
     if dedupe_key:
-        existing = Job.objects.filter(organization=organization, dedupe_key=dedupe_key).exclude(
-            status=JobStatus.FAILED).first()
+        existing = (
+            Job.objects.filter(organization=organization, dedupe_key=dedupe_key)
+            .exclude(status=JobStatus.FAILED)
+            .first()
+        )
         if existing is not None:
             raise DuplicateJob(existing)
     try:
         with transaction.atomic():
-            return Job.objects.create(organization=organization, kind=kind, created_by=user,
-                                      params=params or {}, dedupe_key=dedupe_key)
+            return Job.objects.create(
+                organization=organization,
+                kind=kind,
+                created_by=user,
+                params=params or {},
+                dedupe_key=dedupe_key,
+            )
     except IntegrityError:
-        existing = Job.objects.filter(organization=organization, dedupe_key=dedupe_key).exclude(
-            status=JobStatus.FAILED).first()
+        existing = (
+            Job.objects.filter(organization=organization, dedupe_key=dedupe_key)
+            .exclude(status=JobStatus.FAILED)
+            .first()
+        )
         if existing is None:
             raise
         raise DuplicateJob(existing) from None
@@ -69,7 +86,8 @@ def job_enqueue(*, job: Job, task: Any) -> None:
         except OperationalError:
             log.warning("broker unavailable; job %s stays queued", job.pk)
             Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-                message=WORKER_UNAVAILABLE)
+                message=WORKER_UNAVAILABLE
+            )
 
     transaction.on_commit(send)
 
@@ -109,10 +127,14 @@ def job_live_state(job: Job) -> dict[str, Any]:
 
 MAX_ATTEMPTS = 3
 _LEASE_CLASS = 0x4A4F42  # "JOB": the first key of the two-key advisory lock, namespaces it
-WORKER_LOST = ("The worker stopped while running this job; nothing of that attempt was kept. "
-               "It was started again.")
-GAVE_UP = ("The worker stopped while running this job {attempts} times; nothing was applied. "
-           "The file or the calculation may be too large; contact support.")
+WORKER_LOST = (
+    "The worker stopped while running this job; nothing of that attempt was kept. "
+    "It was started again."
+)
+GAVE_UP = (
+    "The worker stopped while running this job {attempts} times; nothing was applied. "
+    "The file or the calculation may be too large; contact support."
+)
 
 
 def lease_supported() -> bool:
@@ -148,9 +170,11 @@ def job_lease_is_held(job_id: int) -> bool:
     if not lease_supported():
         return False
     with connection.cursor() as cursor:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
-                       "AND classid = %s AND objid = %s AND objsubid = 2 AND granted)",
-                       [_LEASE_CLASS, _lease_key(job_id)])
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+            "AND classid = %s AND objid = %s AND objsubid = 2 AND granted)",
+            [_LEASE_CLASS, _lease_key(job_id)],
+        )
         return bool(cursor.fetchone()[0])
 
 
@@ -166,22 +190,29 @@ def job_start(job_id: int) -> bool:
         return False
     now = timezone.now()
     claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, progress=0, message="Started",
-        attempts=F("attempts") + 1)
+        status=JobStatus.RUNNING,
+        started_at=now,
+        progress=0,
+        message="Started",
+        attempts=F("attempts") + 1,
+    )
     if not claimed and lease_supported():
-        orphan = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).values(
-            "attempts").first()
+        orphan = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).values("attempts").first()
         if orphan is not None:
             if orphan["attempts"] >= MAX_ATTEMPTS:
                 job_fail(job_id, message=GAVE_UP.format(attempts=orphan["attempts"]))
             else:
                 claimed = Job.objects.filter(
-                    pk=job_id, status=JobStatus.RUNNING, attempts=orphan["attempts"]).update(
-                    started_at=now, progress=0, message=WORKER_LOST,
-                    attempts=F("attempts") + 1)
+                    pk=job_id, status=JobStatus.RUNNING, attempts=orphan["attempts"]
+                ).update(
+                    started_at=now, progress=0, message=WORKER_LOST, attempts=F("attempts") + 1
+                )
                 if claimed:
-                    log.warning("job %s: its worker died; taken over (attempt %s)", job_id,
-                                orphan["attempts"] + 1)
+                    log.warning(
+                        "job %s: its worker died; taken over (attempt %s)",
+                        job_id,
+                        orphan["attempts"] + 1,
+                    )
     if not claimed:
         job_lease_release(job_id)
         return False
@@ -189,24 +220,41 @@ def job_start(job_id: int) -> bool:
     return True
 
 
-def job_succeed(job_id: int, *, result: dict[str, Any] | None = None, message: str = "Done",
-                result_url: str = "") -> None:
+def job_succeed(
+    job_id: int,
+    *,
+    result: dict[str, Any] | None = None,
+    message: str = "Done",
+    result_url: str = "",
+) -> None:
     Job.objects.filter(pk=job_id).update(
-        status=JobStatus.SUCCEEDED, progress=100, message=message, result=result or {},
-        finished_at=timezone.now(), result_url=result_url)
+        status=JobStatus.SUCCEEDED,
+        progress=100,
+        message=message,
+        result=result or {},
+        finished_at=timezone.now(),
+        result_url=result_url,
+    )
     cache.delete(_cache_key(job_id))
     # Every import and recalculation finishes here, including those that wrote in bulk
     # (COPY, bulk_create, update) without signals: their organization's figures changed.
-    for organization_id in Job.objects.filter(pk=job_id).values_list("organization_id",
-                                                                      flat=True):
+    for organization_id in Job.objects.filter(pk=job_id).values_list("organization_id", flat=True):
         data_version_bump(organization_id)
 
 
-def job_fail(job_id: int, *, message: str, errors: list[dict[str, Any]] | None = None,
-             error_count: int | None = None) -> None:
+def job_fail(
+    job_id: int,
+    *,
+    message: str,
+    errors: list[dict[str, Any]] | None = None,
+    error_count: int | None = None,
+) -> None:
     errors = errors or []
     Job.objects.filter(pk=job_id).update(
-        status=JobStatus.FAILED, message=message[:300], errors=errors[:MAX_ERRORS_KEPT],
+        status=JobStatus.FAILED,
+        message=message[:300],
+        errors=errors[:MAX_ERRORS_KEPT],
         error_count=error_count if error_count is not None else len(errors),
-        finished_at=timezone.now())
+        finished_at=timezone.now(),
+    )
     cache.delete(_cache_key(job_id))

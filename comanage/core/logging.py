@@ -11,13 +11,33 @@ from __future__ import annotations
 import logging
 import re
 
-_PATIENT_KEYS = (r"case_?id|case_?number|patient(?:_?id|_?name)?|mrn|medical_record_number|"
-                 r"dob|date_of_birth|birth_?date|ssn|member_?id|encounter_?id|account_number")
-_CREDENTIAL_FIELDS = "|".join([
-    "password", "passwd", "pwd", "secret", "client_secret", "api_?key", "token", "access_token",
-    "id_token", "refresh_token", "authorization", "code", "code_verifier", "nonce", "state",
-    "otp_token", "case_id_key", "sessionid", "csrftoken",
-])
+_PATIENT_KEYS = (
+    r"case_?id|case_?number|patient(?:_?id|_?name)?|mrn|medical_record_number|"
+    r"dob|date_of_birth|birth_?date|ssn|member_?id|encounter_?id|account_number"
+)
+_CREDENTIAL_FIELDS = "|".join(
+    [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "client_secret",
+        "api_?key",
+        "token",
+        "access_token",
+        "id_token",
+        "refresh_token",
+        "authorization",
+        "code",
+        "code_verifier",
+        "nonce",
+        "state",
+        "otp_token",
+        "case_id_key",
+        "sessionid",
+        "csrftoken",
+    ]
+)
 _KEYS = f"{_PATIENT_KEYS}|{_CREDENTIAL_FIELDS}"
 _VALUE = r"(?:\"[^\"]*\"|'[^']*'|[^\s,;&)}\]]+)"
 

@@ -73,8 +73,18 @@ def api_not_found() -> JsonResponse:
     """
     from rest_framework.exceptions import NotFound
 
-    return JsonResponse({"errors": [{"field": None, "code": NotFound.default_code,
-                                     "message": str(NotFound.default_detail)}]}, status=404)
+    return JsonResponse(
+        {
+            "errors": [
+                {
+                    "field": None,
+                    "code": NotFound.default_code,
+                    "message": str(NotFound.default_detail),
+                }
+            ]
+        },
+        status=404,
+    )
 
 
 CSP = (
@@ -95,8 +105,9 @@ class SecurityHeadersMiddleware:
         if not request.path_info.startswith("/api/docs"):
             response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Permissions-Policy",
-                                    "camera=(), microphone=(), geolocation=()")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+        )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 

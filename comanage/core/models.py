@@ -54,8 +54,10 @@ class User(AbstractUser):
     REQUIRED_FIELDS: list[str] = []
 
     is_installation_admin = models.BooleanField(
-        default=False, help_text="Installation staff: creates and deactivates organizations "
-                                 "(not a role inside any organization).")
+        default=False,
+        help_text="Installation staff: creates and deactivates organizations "
+        "(not a role inside any organization).",
+    )
 
     objects = UserManager()  # type: ignore[misc]
     history = HistoricalRecords()
@@ -83,31 +85,40 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     primary_colour = models.CharField(
-        max_length=7, default="#1f4e79",
+        max_length=7,
+        default="#1f4e79",
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour such as #1f4e79.")],
     )
     accent_colour = models.CharField(
-        max_length=7, default="#2a9d8f",
+        max_length=7,
+        default="#2a9d8f",
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour such as #2a9d8f.")],
     )
     logo = models.FileField(upload_to="branding/", blank=True)
     email_domains = models.CharField(
-        max_length=500, blank=True,
+        max_length=500,
+        blank=True,
         help_text="Comma-separated e-mail domains that sign in through this organization's SSO.",
     )
     case_id_key = models.CharField(
-        max_length=64, default=secrets.token_hex, editable=False,
+        max_length=64,
+        default=secrets.token_hex,
+        editable=False,
         help_text="Per-organization key for hashing patient case identifiers.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    short_name = models.CharField(max_length=40, blank=True,
-                                  help_text="Used where space is short (menus, PDF footers).")
+    short_name = models.CharField(
+        max_length=40, blank=True, help_text="Used where space is short (menus, PDF footers)."
+    )
     time_zone = models.CharField(max_length=64, default="America/New_York")
     restrict_to_domains = models.BooleanField(
-        default=False, help_text="Invite only addresses of the e-mail domains above.")
+        default=False, help_text="Invite only addresses of the e-mail domains above."
+    )
     is_active = models.BooleanField(
-        default=True, help_text="A deactivated organization keeps its data; nobody of it can "
-                                "sign in to it or use it through a token.")
+        default=True,
+        help_text="A deactivated organization keeps its data; nobody of it can "
+        "sign in to it or use it through a token.",
+    )
     deactivated_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords(excluded_fields=["case_id_key"])
@@ -131,12 +142,17 @@ class Role(models.TextChoices):
 class Membership(TenantModel):
     """A user's role in one organization. A program administrator may belong to many."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField(max_length=20, choices=Role.choices)
     physician = models.ForeignKey(
-        "agreements.Physician", null=True, blank=True, on_delete=models.PROTECT,
-        related_name="memberships", help_text="Required for the physician role.",
+        "agreements.Physician",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="memberships",
+        help_text="Required for the physician role.",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -145,9 +161,11 @@ class Membership(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["user", "organization"], name="one_membership_per_org"),
             # A physician record stands for one person (comanage.core.people).
-            models.UniqueConstraint(fields=["physician"],
-                                    condition=models.Q(physician__isnull=False),
-                                    name="one_membership_per_physician"),
+            models.UniqueConstraint(
+                fields=["physician"],
+                condition=models.Q(physician__isnull=False),
+                name="one_membership_per_physician",
+            ),
             models.CheckConstraint(
                 condition=~models.Q(role="physician") | models.Q(physician__isnull=False),
                 name="physician_membership_has_physician",
@@ -178,15 +196,18 @@ class Job(TenantOwned):
     message = models.CharField(max_length=300, blank=True)
     params = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
-    errors = models.JSONField(default=list, blank=True,
-                              help_text="First problems found: row, column, message.")
+    errors = models.JSONField(
+        default=list, blank=True, help_text="First problems found: row, column, message."
+    )
     error_count = models.PositiveIntegerField(default=0)
     dedupe_key = models.CharField(
-        max_length=128, blank=True,
+        max_length=128,
+        blank=True,
         help_text="Claims the work: a second job with the same key is refused.",
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -229,8 +250,9 @@ class BusinessEvent(TenantOwned):
     """A named, attributable business event (``report.approved``, ``payment.recorded``)."""
 
     name = models.CharField(max_length=60, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     occurred_at = models.DateTimeField(default=timezone.now)
     object_type = models.CharField(max_length=60, blank=True)
     object_id = models.CharField(max_length=40, blank=True)
@@ -266,8 +288,9 @@ class ApiToken(models.Model):
     or reset revokes every token of the user (``User.save``).
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12, db_index=True)
     token_hash = models.CharField(max_length=64, unique=True)
@@ -276,7 +299,8 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     two_factor_verified = models.BooleanField(
-        default=False, help_text="Created by a session that had passed two-factor verification.")
+        default=False, help_text="Created by a session that had passed two-factor verification."
+    )
 
     history = HistoricalRecords(excluded_fields=["last_used_at", "token_hash"])
 
@@ -287,16 +311,22 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, *, user: User, name: str, expires_at=None, two_factor_verified: bool = False
-              ) -> tuple[ApiToken, str]:
+    def issue(
+        cls, *, user: User, name: str, expires_at=None, two_factor_verified: bool = False
+    ) -> tuple[ApiToken, str]:
         """A new token; ``expires_at`` defaults to the installation's default and is never
         later than its maximum."""
         latest = token_expiry(int(settings.COMANAGE_API_TOKEN_MAX_DAYS))
         expires_at = min(expires_at, latest) if expires_at is not None else token_expiry()
         raw = "cm_" + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, prefix=raw[:10],
-                                   token_hash=_token_hash(raw), expires_at=expires_at,
-                                   two_factor_verified=two_factor_verified)
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            prefix=raw[:10],
+            token_hash=_token_hash(raw),
+            expires_at=expires_at,
+            two_factor_verified=two_factor_verified,
+        )
         return token, raw
 
     @classmethod
@@ -316,7 +346,8 @@ class ApiToken(models.Model):
     def revoke_all(cls, *, user: User) -> int:
         """Revoke every live token of ``user`` (a password change or reset)."""
         return cls.objects.filter(user=user, revoked_at__isnull=True).update(
-            revoked_at=timezone.now())
+            revoked_at=timezone.now()
+        )
 
 
 class IdempotencyRecord(models.Model):
@@ -348,13 +379,16 @@ class OIDCProvider(models.Model):
     people who already hold a membership of this organization; it never creates one.
     """
 
-    organization = models.OneToOneField(Organization, on_delete=models.CASCADE,
-                                        related_name="oidc_provider")
-    name = models.CharField(max_length=100, default="Hospital single sign-on",
-                            help_text="Shown on the sign-in button.")
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="oidc_provider"
+    )
+    name = models.CharField(
+        max_length=100, default="Hospital single sign-on", help_text="Shown on the sign-in button."
+    )
     issuer = models.URLField(
         help_text="The provider's issuer URL; its discovery document is read from "
-                  "<issuer>/.well-known/openid-configuration.")
+        "<issuer>/.well-known/openid-configuration."
+    )
     client_id = models.CharField(max_length=200)
     client_secret = models.CharField(max_length=500)
     scopes = models.CharField(max_length=200, default="openid email profile")
@@ -380,8 +414,9 @@ class OIDCProvider(models.Model):
 
 def organization_domains(organization: Organization) -> list[str]:
     """The organization's e-mail domains, lower-cased, without ``@``."""
-    return [d.strip().lstrip("@").lower() for d in organization.email_domains.split(",")
-            if d.strip()]
+    return [
+        d.strip().lstrip("@").lower() for d in organization.email_domains.split(",") if d.strip()
+    ]
 
 
 class Invitation(TenantOwned):
@@ -393,17 +428,24 @@ class Invitation(TenantOwned):
 
     email = models.EmailField()
     role = models.CharField(max_length=20, choices=Role.choices)
-    physician = models.ForeignKey("agreements.Physician", null=True, blank=True,
-                                  on_delete=models.PROTECT, related_name="invitations")
+    physician = models.ForeignKey(
+        "agreements.Physician",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invitations",
+    )
     token_hash = models.CharField(max_length=64, unique=True)
-    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
-    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.SET_NULL, related_name="+")
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords(excluded_fields=["token_hash"])
@@ -416,8 +458,11 @@ class Invitation(TenantOwned):
 
     @property
     def is_pending(self) -> bool:
-        return (self.accepted_at is None and self.revoked_at is None
-                and self.expires_at > timezone.now())
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.expires_at > timezone.now()
+        )
 
     @property
     def status(self) -> str:

@@ -52,7 +52,7 @@ def _static_path(url: str) -> Path | None:
     path = unquote(parts.path)
     if not path.startswith(prefix) or "\\" in path or "\x00" in path:
         return None
-    relative = path[len(prefix):]
+    relative = path[len(prefix) :]
     normal = posixpath.normpath(relative)
     if normal != relative or normal.startswith(("/", "..")) or ".." in normal.split("/"):
         return None
@@ -63,8 +63,11 @@ def _static_path(url: str) -> Path | None:
     if not isinstance(found, str):
         return None
     real = Path(found).resolve()
-    return real if real.is_file() and any(real.is_relative_to(root) for root in _static_roots()) \
+    return (
+        real
+        if real.is_file() and any(real.is_relative_to(root) for root in _static_roots())
         else None
+    )
 
 
 def _static_roots() -> list[Path]:
@@ -73,8 +76,10 @@ def _static_roots() -> list[Path]:
     from django.apps import apps
     from django.conf import settings
 
-    roots = [Path(d[1] if isinstance(d, tuple | list) else d)
-             for d in getattr(settings, "STATICFILES_DIRS", [])]
+    roots = [
+        Path(d[1] if isinstance(d, tuple | list) else d)
+        for d in getattr(settings, "STATICFILES_DIRS", [])
+    ]
     roots += [Path(app.path) / "static" for app in apps.get_app_configs()]
     if settings.STATIC_ROOT:
         roots.append(Path(settings.STATIC_ROOT))
@@ -88,8 +93,9 @@ def _fetcher_class() -> type:
         """WeasyPrint's fetcher limited to ``data:`` and the product's static files."""
 
         def __init__(self) -> None:
-            super().__init__(allowed_protocols=("data",), allow_redirects=False,
-                             fail_on_errors=False, timeout=1)
+            super().__init__(
+                allowed_protocols=("data",), allow_redirects=False, fail_on_errors=False, timeout=1
+            )
 
         def fetch(self, url: str, headers: Any = None) -> Any:
             scheme = url.split(":", 1)[0].lower() if ":" in url else ""
@@ -128,8 +134,7 @@ def font_config() -> Any:
     return _FONT_CONFIG
 
 
-def render_pdf(html: str, *, metadata: dict[str, str] | None = None,
-               **write_options: Any) -> bytes:
+def render_pdf(html: str, *, metadata: dict[str, str] | None = None, **write_options: Any) -> bytes:
     """``html`` as PDF bytes, resources limited to ``data:`` and the product's static files.
 
     ``metadata`` sets the document's fields (``title``, ``created``, ``modified``,
@@ -138,7 +143,8 @@ def render_pdf(html: str, *, metadata: dict[str, str] | None = None,
     from weasyprint import HTML
 
     document = HTML(string=html, base_url=BASE_URL, url_fetcher=safe_url_fetcher()).render(
-        font_config=font_config())
+        font_config=font_config()
+    )
     for name, value in (metadata or {}).items():
         setattr(document.metadata, name, value)
     return bytes(document.write_pdf(**write_options))

@@ -19,7 +19,12 @@ import rules
 from .models import Membership, Role
 
 ADMIN, EXECUTIVE, COUNSEL, CEO, PHYSICIAN, AUDITOR = (
-    Role.ADMINISTRATOR, Role.EXECUTIVE, Role.COUNSEL, Role.CEO, Role.PHYSICIAN, Role.AUDITOR,
+    Role.ADMINISTRATOR,
+    Role.EXECUTIVE,
+    Role.COUNSEL,
+    Role.CEO,
+    Role.PHYSICIAN,
+    Role.AUDITOR,
 )
 READERS = frozenset({ADMIN, EXECUTIVE, COUNSEL, CEO, AUDITOR})
 EVERYONE = READERS | {PHYSICIAN}

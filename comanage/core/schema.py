@@ -65,7 +65,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "bearerFormat": "cm_…",
             "description": "A personal API token (``Authorization: Bearer cm_…``), created at "
-                           "/account/tokens/ or POST /api/v1/tokens/.",
+            "/account/tokens/ or POST /api/v1/tokens/.",
         }
 
 
@@ -74,8 +74,11 @@ def _error_components() -> dict[str, Any]:
         ERROR_COMPONENT: {
             "type": "object",
             "properties": {
-                "field": {"type": "string", "nullable": True,
-                          "description": "The input at fault (dotted path), or null."},
+                "field": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "The input at fault (dotted path), or null.",
+                },
                 "code": {"type": "string", "description": "Machine-readable code."},
                 "message": {"type": "string", "description": "For people."},
             },
@@ -84,8 +87,10 @@ def _error_components() -> dict[str, Any]:
         ERROR_LIST_COMPONENT: {
             "type": "object",
             "properties": {
-                "errors": {"type": "array",
-                           "items": {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}},
+                "errors": {
+                    "type": "array",
+                    "items": {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"},
+                },
             },
             "required": ["errors"],
         },
@@ -118,8 +123,9 @@ def _conflicting_operations(generator: Any) -> dict[tuple[str, str], set[str]]:
     return extra
 
 
-def postprocess_error_responses(result: dict[str, Any], generator: Any, request: Any,
-                                public: bool) -> dict[str, Any]:
+def postprocess_error_responses(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
     """Add the shared error responses and the Idempotency-Key header to every operation."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components.update(_error_components())
@@ -131,17 +137,28 @@ def postprocess_error_responses(result: dict[str, Any], generator: Any, request:
             responses = operation.setdefault("responses", {})
             codes = list(ALWAYS) + sorted(extra.get((path, method), ()))
             for code in codes:
-                responses.setdefault(code, {
-                    "description": ERROR_DESCRIPTIONS[code],
-                    "content": {"application/json": {"schema": ERROR_REF}},
-                })
+                responses.setdefault(
+                    code,
+                    {
+                        "description": ERROR_DESCRIPTIONS[code],
+                        "content": {"application/json": {"schema": ERROR_REF}},
+                    },
+                )
             if "429" in responses:
-                responses["429"].setdefault("headers", {
-                    "Retry-After": {"schema": {"type": "integer"},
-                                    "description": "Seconds to wait before retrying."}})
+                responses["429"].setdefault(
+                    "headers",
+                    {
+                        "Retry-After": {
+                            "schema": {"type": "integer"},
+                            "description": "Seconds to wait before retrying.",
+                        }
+                    },
+                )
             if method == "post":
                 parameters = operation.setdefault("parameters", [])
-                if not any(p.get("in") == "header" and p.get("name") == "Idempotency-Key"
-                           for p in parameters):
+                if not any(
+                    p.get("in") == "header" and p.get("name") == "Idempotency-Key"
+                    for p in parameters
+                ):
                     parameters.append(dict(IDEMPOTENCY_HEADER))
     return result

@@ -14,8 +14,9 @@ def membership_for(*, user: User, organization: Organization) -> Membership | No
     with scopes_disabled():
         return (
             Membership.objects.select_related("physician")
-            .filter(user=user, organization=organization, is_active=True,
-                    organization__is_active=True)
+            .filter(
+                user=user, organization=organization, is_active=True, organization__is_active=True
+            )
             .first()
         )
 
@@ -27,8 +28,11 @@ def memberships_of(*, user: User) -> list[Membership]:
     if not user or not user.is_authenticated:
         return []
     with scopes_disabled():
-        memberships = list(Membership.objects.select_related("organization")
-                           .filter(user=user, is_active=True, organization__is_active=True))
+        memberships = list(
+            Membership.objects.select_related("organization").filter(
+                user=user, is_active=True, organization__is_active=True
+            )
+        )
     return sorted(memberships, key=lambda m: (m.organization.name.casefold(), m.organization_id))
 
 
@@ -57,9 +61,11 @@ def memberships_checked(*, user: User) -> list[Membership]:
     if entry is not None and entry[0] == versions:
         return entry[1]
     with scopes_disabled():
-        memberships = list(Membership.objects.select_related("organization")
-                           .defer("organization__case_id_key")
-                           .filter(user=user, is_active=True, organization__is_active=True))
+        memberships = list(
+            Membership.objects.select_related("organization")
+            .defer("organization__case_id_key")
+            .filter(user=user, is_active=True, organization__is_active=True)
+        )
     memberships.sort(key=lambda m: (m.organization.name.casefold(), m.organization_id))
     cache.set(key, (versions, memberships), MEMBERSHIPS_CACHE_SECONDS)
     return memberships
@@ -77,5 +83,6 @@ def user_may_sign_in(user: User) -> bool:
     with scopes_disabled():
         counts = Membership.objects.filter(user=user).aggregate(
             total=Count("pk"),
-            usable=Count("pk", filter=Q(is_active=True, organization__is_active=True)))
+            usable=Count("pk", filter=Q(is_active=True, organization__is_active=True)),
+        )
     return counts["total"] == 0 or counts["usable"] > 0

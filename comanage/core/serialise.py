@@ -68,7 +68,9 @@ MONEY_KEY = re.compile(
     r"|due|payments_total|admin_fee_monthly)$"
     r"|^(amount|total|paid|withheld|pool)_"
     r"|_(amount|total|earned|unearned|instalment|pool|fee|fees|savings|payable|paid|cap"
-    r"|compensation)$", re.IGNORECASE)
+    r"|compensation)$",
+    re.IGNORECASE,
+)
 
 
 def _fixed(value: Any, places: int) -> Any:
@@ -87,14 +89,20 @@ def _fixed(value: Any, places: int) -> Any:
 
 def money_text(value: Any) -> str | None:
     """Money for JSON: ``Decimal("5")`` -> ``"5.00"``; None stays None."""
-    return None if value is None else _fixed(value if isinstance(value, str) else
-                                             Decimal(value), MONEY_PLACES)
+    return (
+        None
+        if value is None
+        else _fixed(value if isinstance(value, str) else Decimal(value), MONEY_PLACES)
+    )
 
 
 def percent_text(value: Any) -> str | None:
     """A percentage for JSON: ``"87.500000000000"`` -> ``"87.5000"``; None stays None."""
-    return None if value is None else _fixed(value if isinstance(value, str) else
-                                             Decimal(value), PERCENT_PLACES)
+    return (
+        None
+        if value is None
+        else _fixed(value if isinstance(value, str) else Decimal(value), PERCENT_PLACES)
+    )
 
 
 def number_kind(key: str) -> str | None:

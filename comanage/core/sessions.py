@@ -28,9 +28,12 @@ class SessionStore(CachedDBStore):
         except Exception:  # noqa: BLE001 - as Django's: an unusable key is a miss
             entry = None
         now = time.time()
-        if (isinstance(entry, dict) and entry.get("format") == _FORMAT
-                and entry["cached_at"] <= now < entry["cached_at"] + CACHED_SECONDS
-                and now < entry["expires_at"]):
+        if (
+            isinstance(entry, dict)
+            and entry.get("format") == _FORMAT
+            and entry["cached_at"] <= now < entry["cached_at"] + CACHED_SECONDS
+            and now < entry["expires_at"]
+        ):
             return entry["data"]
         stored = self._get_session_from_db()
         if not stored:
@@ -48,8 +51,11 @@ class SessionStore(CachedDBStore):
         seconds = min(CACHED_SECONDS, int(expires.timestamp() - now))
         if seconds <= 0:
             return
-        self._cache.set(self.cache_key, {"format": _FORMAT, "data": data, "cached_at": now,
-                                         "expires_at": expires.timestamp()}, seconds)
+        self._cache.set(
+            self.cache_key,
+            {"format": _FORMAT, "data": data, "cached_at": now, "expires_at": expires.timestamp()},
+            seconds,
+        )
 
     async def aload(self) -> dict[str, Any]:
         return await sync_to_async(self.load)()

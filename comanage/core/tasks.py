@@ -31,8 +31,9 @@ from .models import Job, JobStatus, Organization
 
 log = logging.getLogger(__name__)
 STALE_RUNNING_WITHOUT_LEASE = timedelta(hours=2)
-DATABASE_LOST = ("The connection to the database was lost while this job ran; nothing was "
-                 "applied. Run it again.")
+DATABASE_LOST = (
+    "The connection to the database was lost while this job ran; nothing was applied. Run it again."
+)
 
 
 def tenant_task(**task_options: Any) -> Callable:
@@ -53,8 +54,9 @@ def tenant_task(**task_options: Any) -> Callable:
                 if job_id is None:
                     return func(organization=organization, **kwargs)
                 if not job_start(job_id):
-                    log.info("job %s is finished or a live worker has it; skipping this "
-                             "delivery", job_id)
+                    log.info(
+                        "job %s is finished or a live worker has it; skipping this delivery", job_id
+                    )
                     return None
                 try:
                     job = Job.objects.select_related("created_by").get(pk=job_id)
@@ -81,8 +83,10 @@ def _fail_after_error(job_id: int, exc: Exception) -> None:
     if isinstance(exc, lost):
         message = DATABASE_LOST
     else:
-        message = (f"Unexpected error: {type(exc).__name__}. Nothing was changed; try again or "
-                   "contact support.")
+        message = (
+            f"Unexpected error: {type(exc).__name__}. Nothing was changed; try again or "
+            "contact support."
+        )
     for attempt in range(2):
         try:
             if connection.in_atomic_block:
@@ -119,28 +123,33 @@ def jobs_requeue_stale(*, queued_for: float = 120.0) -> int:
     with scopes_disabled():
         if lease_supported():
             for job_id, attempts in Job.objects.filter(status=JobStatus.RUNNING).values_list(
-                    "pk", "attempts"):
+                "pk", "attempts"
+            ):
                 if not job_lease_acquire(job_id):
                     continue  # a live worker runs it
                 try:
                     if attempts >= MAX_ATTEMPTS:
                         job_fail(job_id, message=GAVE_UP.format(attempts=attempts))
                     else:
-                        if Job.objects.filter(pk=job_id, status=JobStatus.RUNNING,
-                                              attempts=attempts).update(
-                                status=JobStatus.QUEUED, message=WORKER_LOST):
+                        if Job.objects.filter(
+                            pk=job_id, status=JobStatus.RUNNING, attempts=attempts
+                        ).update(status=JobStatus.QUEUED, message=WORKER_LOST):
                             revived.append(job_id)
                 finally:
                     job_lease_release(job_id)
         else:
-            Job.objects.filter(status=JobStatus.RUNNING,
-                               started_at__lt=now - STALE_RUNNING_WITHOUT_LEASE).update(
-                status=JobStatus.FAILED, finished_at=now,
+            Job.objects.filter(
+                status=JobStatus.RUNNING, started_at__lt=now - STALE_RUNNING_WITHOUT_LEASE
+            ).update(
+                status=JobStatus.FAILED,
+                finished_at=now,
                 message="The worker stopped while running this job; nothing was applied. "
-                        "Run it again.")
+                "Run it again.",
+            )
         stale_queued = Job.objects.filter(
             Q(created_at__lt=now - timedelta(seconds=queued_for)) | Q(pk__in=revived),
-            status=JobStatus.QUEUED)
+            status=JobStatus.QUEUED,
+        )
         for job in stale_queued.order_by("created_at"):
             task = job_registry.task_for(job.kind)
             if task is None:
@@ -149,8 +158,9 @@ def jobs_requeue_stale(*, queued_for: float = 120.0) -> int:
             try:
                 task.delay(organization_id=job.organization_id, job_id=job.pk)
             except OperationalError:
-                log.warning("broker still unavailable; %s job(s) stay queued",
-                            stale_queued.count() - sent)
+                log.warning(
+                    "broker still unavailable; %s job(s) stay queued", stale_queued.count() - sent
+                )
                 break
             sent += 1
     return sent

@@ -22,7 +22,12 @@ if TYPE_CHECKING:
     from .models import Organization
 
 __all__ = [
-    "TenantManager", "TenantModel", "TenantOwned", "organization_scope", "scope", "scopes_disabled",
+    "TenantManager",
+    "TenantModel",
+    "TenantOwned",
+    "organization_scope",
+    "scope",
+    "scopes_disabled",
 ]
 
 

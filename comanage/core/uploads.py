@@ -30,8 +30,7 @@ from django.template.defaultfilters import filesizeformat
 
 HEADER_MAX_BYTES = 64 << 10
 PREVIEW_BYTES = 1 << 20
-KIND_LABELS = {"usage": "case-level usage files", "prices": "price files",
-               "cases": "case files"}
+KIND_LABELS = {"usage": "case-level usage files", "prices": "price files", "cases": "case files"}
 _CHUNK = 1 << 20
 
 
@@ -53,9 +52,11 @@ def upload_limit(kind: str) -> int:
 
 
 def upload_limit_text(kind: str) -> str:
-    """"The limit for price files is 64.0 MB": what the upload pages state."""
-    return f"The limit for {KIND_LABELS.get(kind, 'these files')} is " \
-           f"{filesizeformat(upload_limit(kind))}."
+    """ "The limit for price files is 64.0 MB": what the upload pages state."""
+    return (
+        f"The limit for {KIND_LABELS.get(kind, 'these files')} is "
+        f"{filesizeformat(upload_limit(kind))}."
+    )
 
 
 def upload_size_check(*, kind: str, size: int | None) -> None:
@@ -67,10 +68,13 @@ def upload_size_check(*, kind: str, size: int | None) -> None:
     limit = upload_limit(kind)
     if size > limit:
         raise UploadTooLarge(
-            {"file": f"The file is {filesizeformat(size)}; the limit for "
-                     f"{KIND_LABELS.get(kind, 'these files')} is {filesizeformat(limit)}. "
-                     "Split it or ask your administrator to raise the limit."},
-            code="too_large")
+            {
+                "file": f"The file is {filesizeformat(size)}; the limit for "
+                f"{KIND_LABELS.get(kind, 'these files')} is {filesizeformat(limit)}. "
+                "Split it or ask your administrator to raise the limit."
+            },
+            code="too_large",
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,8 +82,7 @@ def upload_size_check(*, kind: str, size: int | None) -> None:
 
 
 def _not_utf8(byte: int, offset: int) -> str:
-    return (f"the file is not UTF-8 (byte {byte:#04x} at offset {offset:,}); save it as "
-            "CSV UTF-8")
+    return f"the file is not UTF-8 (byte {byte:#04x} at offset {offset:,}); save it as CSV UTF-8"
 
 
 def utf8_problem(stream: IO[bytes], *, limit: int | None = None) -> FileProblem | None:
@@ -102,14 +105,15 @@ def utf8_problem(stream: IO[bytes], *, limit: int | None = None) -> FileProblem 
                 # by the chunking): ``exc.object`` is those bytes followed by this chunk.
                 held = len(exc.object) - len(chunk)
                 position = offset - held + exc.start
-                row = lines + chunk[:max(exc.start - held, 0)].count(b"\n") + 1
+                row = lines + chunk[: max(exc.start - held, 0)].count(b"\n") + 1
                 return FileProblem(_not_utf8(exc.object[exc.start], position), row=row)
             lines += chunk.count(b"\n")
             offset += len(chunk)
         return None
     except UnicodeDecodeError:
-        return FileProblem("the file ends in the middle of a character; save it as CSV UTF-8",
-                           row=lines + 1)
+        return FileProblem(
+            "the file ends in the middle of a character; save it as CSV UTF-8", row=lines + 1
+        )
     finally:
         stream.seek(0)
 
@@ -126,16 +130,22 @@ def csv_header(first: bytes, *, at_end: bool) -> list[str]:
     Raises :class:`FileProblem` for an empty file, a header over 64 KiB, text that is not
     UTF-8 or a workbook saved under a .csv name."""
     if first.startswith(b"PK\x03\x04"):
-        raise FileProblem("this is an Excel workbook (or another zip file), not CSV text: "
-                          "upload it with an .xlsx name, or save it as CSV UTF-8", row=1)
+        raise FileProblem(
+            "this is an Excel workbook (or another zip file), not CSV text: "
+            "upload it with an .xlsx name, or save it as CSV UTF-8",
+            row=1,
+        )
     if first.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise FileProblem("the file is UTF-16 text; save it as CSV UTF-8", row=1)
     body = first[3:] if first.startswith(b"\xef\xbb\xbf") else first
-    end = _line_end(body[:HEADER_MAX_BYTES + 1])
+    end = _line_end(body[: HEADER_MAX_BYTES + 1])
     if end < 0:
         if len(body) > HEADER_MAX_BYTES or not at_end:
-            raise FileProblem(f"the header line is longer than {HEADER_MAX_BYTES // 1024} KiB: "
-                              "this is not a file of the documented columns", row=1)
+            raise FileProblem(
+                f"the header line is longer than {HEADER_MAX_BYTES // 1024} KiB: "
+                "this is not a file of the documented columns",
+                row=1,
+            )
         end = len(body)
     line = body[:end]
     if b"\x00" in line:
@@ -159,8 +169,12 @@ def _text_lines(stream: IO[bytes], *, limit: int | None) -> Iterator[str]:
     the csv module (which also splits on a lone \\r). Undecodable bytes become U+FFFD: the
     callers look at row shapes, and UTF-8 is checked separately."""
     stream.seek(0)
-    wrapper = io.TextIOWrapper(io.BufferedReader(_Bounded(stream, limit)), encoding="utf-8-sig",
-                               errors="replace", newline="")
+    wrapper = io.TextIOWrapper(
+        io.BufferedReader(_Bounded(stream, limit)),
+        encoding="utf-8-sig",
+        errors="replace",
+        newline="",
+    )
     yield from wrapper
 
 
@@ -174,7 +188,7 @@ class _Bounded(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         size = len(buffer) if self.left is None else min(len(buffer), self.left)
         data = self.stream.read(size)
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         if self.left is not None:
             self.left -= len(data)
         return len(data)
@@ -184,9 +198,11 @@ class _Bounded(io.RawIOBase):
 
 
 def _too_many_or_few(count: int, expected: int) -> str:
-    return (f"{count} fields, expected {expected} (the header has {expected} columns); a value "
-            "holding a comma, like an amount written 1,250, must be in double quotes or "
-            "written without the comma")
+    return (
+        f"{count} fields, expected {expected} (the header has {expected} columns); a value "
+        "holding a comma, like an amount written 1,250, must be in double quotes or "
+        "written without the comma"
+    )
 
 
 def _row_problem(fields: list[str], expected: int) -> str | None:
@@ -199,8 +215,9 @@ class RaggedRows:
     total: int = 0
 
 
-def csv_ragged_rows(stream: IO[bytes], *, expected: int, keep: int = 100,
-                    limit: int | None = None) -> RaggedRows:
+def csv_ragged_rows(
+    stream: IO[bytes], *, expected: int, keep: int = 100, limit: int | None = None
+) -> RaggedRows:
     """Rows whose field count is not the header's. Rows are numbered as the importers number
     them: the header is row 1, blank lines are skipped, a quoted value spanning lines is in
     one row."""
@@ -256,7 +273,7 @@ def csv_head(stream: IO[bytes], *, rows: int = 10, max_bytes: int = PREVIEW_BYTE
         problems.append((bad.row, bad.message))
     if not whole:
         # Only whole lines: the last one the prefix holds may be cut short.
-        prefix = prefix[:max(prefix.rfind(b"\n"), prefix.rfind(b"\r")) + 1]
+        prefix = prefix[: max(prefix.rfind(b"\n"), prefix.rfind(b"\r")) + 1]
     first: list[list[str]] = []
     reader = csv.reader(_text_lines(io.BytesIO(prefix), limit=None), strict=False)
     row = 1
@@ -292,8 +309,9 @@ def xlsx_check(stream: IO[bytes]) -> None:
         with zipfile.ZipFile(stream) as archive:
             entries = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise FileProblem("the file is not an Excel workbook (.xlsx); save it as Excel "
-                          "Workbook or as CSV UTF-8") from exc
+        raise FileProblem(
+            "the file is not an Excel workbook (.xlsx); save it as Excel Workbook or as CSV UTF-8"
+        ) from exc
     finally:
         stream.seek(0)
     if not any(e.filename.startswith("xl/worksheets/") for e in entries):
@@ -305,13 +323,15 @@ def xlsx_check(stream: IO[bytes]) -> None:
                 raise FileProblem(
                     f"the worksheet {entry.filename.rsplit('/', 1)[-1]} expands to "
                     f"{filesizeformat(entry.file_size)}, over the limit of "
-                    f"{filesizeformat(sheet_cap)}; save it as CSV UTF-8 instead")
+                    f"{filesizeformat(sheet_cap)}; save it as CSV UTF-8 instead"
+                )
         else:
             other += entry.file_size
     if other > other_cap:
         raise FileProblem(
             f"the workbook's shared strings and other parts expand to {filesizeformat(other)}, "
-            f"over the limit of {filesizeformat(other_cap)}; save it as CSV UTF-8 instead")
+            f"over the limit of {filesizeformat(other_cap)}; save it as CSV UTF-8 instead"
+        )
 
 
 def xlsx_row_cap() -> int:
@@ -319,8 +339,11 @@ def xlsx_row_cap() -> int:
 
 
 def xlsx_too_many_rows(cap: int) -> FileProblem:
-    return FileProblem(f"the workbook has more than {cap:,} rows, the limit for Excel files; "
-                       "save it as CSV UTF-8 or split it", row=cap + 1)
+    return FileProblem(
+        f"the workbook has more than {cap:,} rows, the limit for Excel files; "
+        "save it as CSV UTF-8 or split it",
+        row=cap + 1,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,7 +354,7 @@ class ImportNotDiscardable(ValidationError):
     """An applied (or running) import cannot be discarded (409 on the API)."""
 
 
-RUNNING = ("This import is running: wait for it to finish (or fail), then discard it.")
+RUNNING = "This import is running: wait for it to finish (or fail), then discard it."
 
 
 def import_job_release(*, job_id: int | None) -> None:
@@ -347,8 +370,7 @@ def import_job_release(*, job_id: int | None) -> None:
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.status in (JobStatus.FAILED, JobStatus.SUCCEEDED):
         return
-    if job.status == JobStatus.RUNNING and (not lease_supported()
-                                            or job_lease_is_held(job_id)):
+    if job.status == JobStatus.RUNNING and (not lease_supported() or job_lease_is_held(job_id)):
         raise ImportNotDiscardable(RUNNING, code="running")
     claimed = Job.objects.filter(pk=job_id, status=job.status).update(status=JobStatus.FAILED)
     if not claimed:

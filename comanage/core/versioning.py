@@ -27,8 +27,13 @@ from django.db import transaction
 
 from .tenancy import TenantOwned
 
-__all__ = ["data_version", "data_version_bump", "membership_versions", "page_cached",
-           "versioned_key"]
+__all__ = [
+    "data_version",
+    "data_version_bump",
+    "membership_versions",
+    "page_cached",
+    "versioned_key",
+]
 
 T = TypeVar("T")
 # Entries are never invalidated, only outdated by a new version: this bounds the garbage.
@@ -94,12 +99,13 @@ def membership_versions(user_id: int) -> tuple[int, int]:
     both are set."""
     keys = [_membership_key(user_id), ORGANIZATIONS_KEY]
     found = cache.get_many(keys)
-    return (int(found[keys[0]]) if keys[0] in found else _version(keys[0]),
-            int(found[keys[1]]) if keys[1] in found else _version(keys[1]))
+    return (
+        int(found[keys[0]]) if keys[0] in found else _version(keys[0]),
+        int(found[keys[1]]) if keys[1] in found else _version(keys[1]),
+    )
 
 
-def versioned_key(organization_id: int, page: str, *params: Any, version: int | None = None
-                  ) -> str:
+def versioned_key(organization_id: int, page: str, *params: Any, version: int | None = None) -> str:
     """A cache key for a figure of ``page`` computed at the organization's current version
     (or at ``version``, read by the caller before it read any data)."""
     parts = ":".join(str(p) for p in params)
@@ -108,8 +114,13 @@ def versioned_key(organization_id: int, page: str, *params: Any, version: int | 
     return f"page:{organization_id}:{version}:{page}:{parts}"
 
 
-def page_cached(organization_id: int, page: str, *params: Any, compute: Callable[[], T],
-                version: int | None = None) -> T:
+def page_cached(
+    organization_id: int,
+    page: str,
+    *params: Any,
+    compute: Callable[[], T],
+    version: int | None = None,
+) -> T:
     """``compute()``, cached under the organization's current data version.
 
     Only user-independent figures belong here (no CSRF token, no menu, no permission-dependent

@@ -52,8 +52,7 @@ def check_permission(request: HttpRequest, permission: str, obj: Any = None) -> 
     if not membership_can(membership, permission, obj):
         if obj is not None and is_own_only(membership, permission):
             raise Http404
-        raise PermissionDenied(
-            f"Your role ({membership.get_role_display()}) does not allow this.")
+        raise PermissionDenied(f"Your role ({membership.get_role_display()}) does not allow this.")
 
 
 def org_view(permission: str, **per_method: str) -> Callable[[Callable], Callable]:
@@ -65,8 +64,11 @@ def org_view(permission: str, **per_method: str) -> Callable[[Callable], Callabl
     as ``view.comanage_permission``: the permission name, or ``{"GET": ..., "POST": ...}``
     when methods differ (read by ``tests/test_isolation_routes.py``).
     """
-    by_method = {"GET": permission, "POST": permission,
-                 **{method.upper(): name for method, name in per_method.items()}}
+    by_method = {
+        "GET": permission,
+        "POST": permission,
+        **{method.upper(): name for method, name in per_method.items()},
+    }
     unknown = [name for name in by_method.values() if name not in PERMISSION_TABLE]
     if unknown:
         raise ImproperlyConfigured(f"org_view: unknown permission(s) {unknown}")
@@ -79,7 +81,8 @@ def org_view(permission: str, **per_method: str) -> Callable[[Callable], Callabl
             return view(request, *args, **kwargs)
 
         wrapped.comanage_permission = (  # type: ignore[attr-defined]
-            by_method if per_method else permission)
+            by_method if per_method else permission
+        )
         return wrapped
 
     return decorator
@@ -152,8 +155,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         age = time.time() - seen
         checks["worker"] = {"ok": age < 120, "last_seen_seconds": int(age)}
     healthy = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "degraded", "checks": checks},
-                        status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", "checks": checks},
+        status=200 if healthy else 503,
+    )
 
 
 @org_view("job.view")
@@ -216,16 +221,19 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             from .inputs import InputError, parse_int
 
             try:
-                token_id = parse_int(request.POST["revoke"], field="revoke", min_value=1,
-                                     max_value=2**63 - 1)
+                token_id = parse_int(
+                    request.POST["revoke"], field="revoke", min_value=1, max_value=2**63 - 1
+                )
                 assert token_id is not None  # a blank value raises InputError
             except InputError as exc:
                 messages.error(request, f"Revoke: {exc.reason} Choose a token from the list.")
-                return render(request, "core/api_tokens.html",
-                              {"tokens": ApiToken.objects.filter(user=user),
-                               "new_token": None}, status=400)
-            ApiToken.objects.filter(user=user, pk=token_id).update(
-                revoked_at=timezone.now())
+                return render(
+                    request,
+                    "core/api_tokens.html",
+                    {"tokens": ApiToken.objects.filter(user=user), "new_token": None},
+                    status=400,
+                )
+            ApiToken.objects.filter(user=user, pk=token_id).update(revoked_at=timezone.now())
             messages.success(request, "Token revoked.")
             return redirect("api_tokens")
         name = request.POST.get("name", "").strip()[:100]
@@ -238,13 +246,22 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
             return redirect("api_tokens")
         else:
             _token, new_token = ApiToken.issue(
-                user=user, name=name, expires_at=token_expiry(int(days or 0) or None),
-                two_factor_verified=session_two_factor_verified(request))
+                user=user,
+                name=name,
+                expires_at=token_expiry(int(days or 0) or None),
+                two_factor_verified=session_two_factor_verified(request),
+            )
     tokens = ApiToken.objects.filter(user=user)
-    return render(request, "core/api_tokens.html", {
-        "tokens": tokens, "new_token": new_token,
-        "default_days": settings.COMANAGE_API_TOKEN_DEFAULT_DAYS,
-        "max_days": settings.COMANAGE_API_TOKEN_MAX_DAYS})
+    return render(
+        request,
+        "core/api_tokens.html",
+        {
+            "tokens": tokens,
+            "new_token": new_token,
+            "default_days": settings.COMANAGE_API_TOKEN_DEFAULT_DAYS,
+            "max_days": settings.COMANAGE_API_TOKEN_MAX_DAYS,
+        },
+    )
 
 
 def object_history(request: HttpRequest, obj: Any, *, back_url: str = "") -> HttpResponse:
@@ -257,8 +274,7 @@ def object_history(request: HttpRequest, obj: Any, *, back_url: str = "") -> Htt
             delta = newer.diff_against(older)
             changes = [(c.field, c.old, c.new) for c in delta.changes]
         rows.append({"record": newer, "changes": changes})
-    return render(request, "core/history.html",
-                  {"object": obj, "rows": rows, "back_url": back_url})
+    return render(request, "core/history.html", {"object": obj, "rows": rows, "back_url": back_url})
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

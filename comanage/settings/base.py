@@ -85,8 +85,11 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_url("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-                schemes=("sqlite", "postgres", "postgresql", "pgsql")),
+        env_url(
+            "DATABASE_URL",
+            f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+            schemes=("sqlite", "postgres", "postgresql", "pgsql"),
+        ),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0),
     )
 }
@@ -101,8 +104,10 @@ AUTHENTICATION_BACKENDS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -246,8 +251,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "comanage.core.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     # Every JSON response: money with two decimals, percentages with four (one rule).
-    "DEFAULT_RENDERER_CLASSES": ["comanage.core.api_renderers.JSONRenderer",
-                                 "comanage.core.api_renderers.BrowsableAPIRenderer"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "comanage.core.api_renderers.JSONRenderer",
+        "comanage.core.api_renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["comanage.core.api_auth.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env_str("API_RATE_LIMIT", "600/minute")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -299,13 +306,19 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "comanage.core.logging.RedactPatientDataFilter"}},
     "formatters": {  # Django's own format for runserver's request log
-        "django.server": {"()": "django.utils.log.ServerFormatter",
-                          "format": "[{server_time}] {message}", "style": "{"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
-        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server",
-                          "filters": ["redact"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact"],
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
@@ -314,8 +327,11 @@ LOGGING = {
         "weasyprint": {"level": env_str("LIBRARY_LOG_LEVEL", "WARNING")},
         "fontTools": {"level": env_str("LIBRARY_LOG_LEVEL", "WARNING")},
         # runserver's request log and reloader; `make run` shows only 4xx/5xx unless VERBOSE=1.
-        "django.server": {"handlers": ["django.server"], "propagate": False,
-                          "level": env_str("DJANGO_SERVER_LOG_LEVEL", "INFO")},
+        "django.server": {
+            "handlers": ["django.server"],
+            "propagate": False,
+            "level": env_str("DJANGO_SERVER_LOG_LEVEL", "INFO"),
+        },
         "django.utils.autoreload": {"level": env_str("DJANGO_SERVER_LOG_LEVEL", "INFO")},
     },
 }
@@ -353,8 +369,10 @@ AXES_USERNAME_CALLABLE = "comanage.core.security.clientip.login_username"
 COMANAGE_API_DOCS_PUBLIC = env_bool("COMANAGE_API_DOCS_PUBLIC", False)
 # Cache-Control: no-store on signed-in and API responses; after WhiteNoise so static files keep
 # their caching (comanage/core/cache_headers.py).
-MIDDLEWARE.insert(MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1,
-                  "comanage.core.cache_headers.NoStoreMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1,
+    "comanage.core.cache_headers.NoStoreMiddleware",
+)
 # Imports (h/imports): the largest file accepted per kind, in bytes (the upload pages state
 # them; a larger file is refused with 413 before anything reads it), and the caps on an Excel
 # workbook, checked by the worker before openpyxl opens it: each worksheet's uncompressed XML,

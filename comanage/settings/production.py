@@ -14,7 +14,8 @@ _database_url = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "pgsq
 if (urlparse(_database_url).password or "").lower() in {"change-me", "changeme", "password"}:
     raise ImproperlyConfigured(
         "Environment variable DATABASE_URL has a placeholder password (POSTGRES_PASSWORD from "
-        ".env.example?); set a real one.")
+        ".env.example?); set a real one."
+    )
 env_url("REDIS_URL", schemes=("redis", "rediss"))
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -35,7 +36,9 @@ COMANAGE_REQUIRE_2FA = True  # not switchable in production
 OIDC_VERIFY_SSL = True
 # Before CommonMiddleware, which rejects a Host that ALLOWED_HOSTS does not list.
 MIDDLEWARE = [*MIDDLEWARE]  # noqa: F405
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"),
-                  "comanage.core.healthcheck.HealthCheckHostMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.common.CommonMiddleware"),
+    "comanage.core.healthcheck.HealthCheckHostMiddleware",
+)
 # The API schema and docs map every endpoint: signed-in users only unless explicitly opened.
 COMANAGE_API_DOCS_PUBLIC = env_bool("COMANAGE_API_DOCS_PUBLIC", False)

@@ -96,9 +96,13 @@ class YearFigures:
 
 
 REPORT_BASIS = {
-    ReportStatus.DRAFT: "draft", ReportStatus.IN_REVIEW: "draft", ReportStatus.RETURNED: "draft",
-    ReportStatus.SUBMITTED: "with counsel", ReportStatus.APPROVED: "approved",
-    ReportStatus.AUTHORISED: "authorised", ReportStatus.PAID: "paid",
+    ReportStatus.DRAFT: "draft",
+    ReportStatus.IN_REVIEW: "draft",
+    ReportStatus.RETURNED: "draft",
+    ReportStatus.SUBMITTED: "with counsel",
+    ReportStatus.APPROVED: "approved",
+    ReportStatus.AUTHORISED: "authorised",
+    ReportStatus.PAID: "paid",
 }
 
 
@@ -238,9 +242,13 @@ def _terms_for(terms: list[AgreementTerms], on: dt.date) -> AgreementTerms | Non
     return min(terms, key=lambda t: t.version) if terms else None
 
 
-def _incentive(terms: AgreementTerms, definitions: list[IndicatorDefinition],
-               results: dict[int, dict[str, Any]], *, projection_as_of: dt.date | None
-               ) -> scoring.IncentiveResult | None:
+def _incentive(
+    terms: AgreementTerms,
+    definitions: list[IndicatorDefinition],
+    results: dict[int, dict[str, Any]],
+    *,
+    projection_as_of: dt.date | None,
+) -> scoring.IncentiveResult | None:
     """Call the indicators app's scoring engine on stored results (None when it can't score)."""
     if not definitions:
         return None
@@ -251,22 +259,31 @@ def _incentive(terms: AgreementTerms, definitions: list[IndicatorDefinition],
             if projection_as_of is None:
                 return None  # a closed year with a missing annual result is not scored
             continue
-        engine_results.append(scoring.IndicatorResult(
-            key=definition.key, score=row["value"], denominator=row["case_count"]))
+        engine_results.append(
+            scoring.IndicatorResult(
+                key=definition.key, score=row["value"], denominator=row["case_count"]
+            )
+        )
     try:
         if projection_as_of is not None:
             return scoring.year_to_date_projection(
-                terms=incentive_terms_of(terms), results=engine_results,
-                indicators=[indicator_terms_of(d) for d in definitions], as_of=projection_as_of)
+                terms=incentive_terms_of(terms),
+                results=engine_results,
+                indicators=[indicator_terms_of(d) for d in definitions],
+                as_of=projection_as_of,
+            )
         return scoring.incentive_compute(
-            terms=incentive_terms_of(terms), results=engine_results,
-            indicators=[indicator_terms_of(d) for d in definitions])
+            terms=incentive_terms_of(terms),
+            results=engine_results,
+            indicators=[indicator_terms_of(d) for d in definitions],
+        )
     except (scoring.TermsInvalid, ValueError):
         return None
 
 
-def agreements_at_a_glance(*, today: dt.date, agreement_ids: Iterable[int] | None = None,
-                           with_opportunities: bool = False) -> list[AgreementGlance]:
+def agreements_at_a_glance(
+    *, today: dt.date, agreement_ids: Iterable[int] | None = None, with_opportunities: bool = False
+) -> list[AgreementGlance]:
     """Every agreement's headline figures, in a fixed number of queries."""
     agreements_qs = Agreement.objects.select_related("practice").order_by("name")
     if agreement_ids is not None:
@@ -284,68 +301,101 @@ def agreements_at_a_glance(*, today: dt.date, agreement_ids: Iterable[int] | Non
         terms_by[terms.agreement_id].append(terms)
 
     flags: dict[int, tuple[int, int]] = {}
-    for row in (ComplianceFlag.objects.filter(agreement_id__in=ids, resolved_at__isnull=True)
-                .values("agreement_id")
-                .annotate(n=Count("id"), blocking=Count("id", filter=Q(blocking=True)))):
+    for row in (
+        ComplianceFlag.objects.filter(agreement_id__in=ids, resolved_at__isnull=True)
+        .values("agreement_id")
+        .annotate(n=Count("id"), blocking=Count("id", filter=Q(blocking=True)))
+    ):
         flags[row["agreement_id"]] = (row["n"], row["blocking"])
 
     # Savings: the latest stored calculation per (year, kind), only the figures we show.
-    calc_fields = ["programme_year_id", "kind", "as_of", "gross_savings", "amount_paid",
-                   "projected_gross_savings"]
-    savings_qs = (SavingsCalculation.objects
-                  .filter(agreement_id__in=ids,
-                          kind__in=[CalculationKind.YEAR, CalculationKind.PROJECTION])
-                  .order_by("-created_at", "-id")
-                  .values(*calc_fields, cap=KT("result__distribution_cap"),
-                          cap_used=KT("result__cumulative_distributed"),
-                          headroom=KT("result__cap_headroom"),
-                          **({"opps": KT("result__opportunities")} if with_opportunities else {})))
+    calc_fields = [
+        "programme_year_id",
+        "kind",
+        "as_of",
+        "gross_savings",
+        "amount_paid",
+        "projected_gross_savings",
+    ]
+    savings_qs = (
+        SavingsCalculation.objects.filter(
+            agreement_id__in=ids, kind__in=[CalculationKind.YEAR, CalculationKind.PROJECTION]
+        )
+        .order_by("-created_at", "-id")
+        .values(
+            *calc_fields,
+            cap=KT("result__distribution_cap"),
+            cap_used=KT("result__cumulative_distributed"),
+            headroom=KT("result__cap_headroom"),
+            **({"opps": KT("result__opportunities")} if with_opportunities else {}),
+        )
+    )
     savings: dict[tuple[int, str], dict[str, Any]] = {}
     for row in savings_qs:
         savings.setdefault((row["programme_year_id"], row["kind"]), row)
 
     runs: dict[int, dict[str, Any]] = {}
-    for row in (CalculationRun.objects.filter(agreement_id__in=ids)
-                .order_by("programme_year_id", "-version")
-                .values("programme_year_id", "version", earned=KT("results__incentive_earned"),
-                        pool=KT("results__incentive_pool"), total=KT("results__total_to_pay"))):
+    for row in (
+        CalculationRun.objects.filter(agreement_id__in=ids)
+        .order_by("programme_year_id", "-version")
+        .values(
+            "programme_year_id",
+            "version",
+            earned=KT("results__incentive_earned"),
+            pool=KT("results__incentive_pool"),
+            total=KT("results__total_to_pay"),
+        )
+    ):
         runs.setdefault(row["programme_year_id"], row)
     reports: dict[int, dict[str, Any]] = {}
-    for row in (AdjudicationReport.objects.filter(agreement_id__in=ids)
-                .exclude(status=ReportStatus.SUPERSEDED)
-                .order_by("programme_year_id", "-version").values("programme_year_id", "id",
-                                                                  "status")):
+    for row in (
+        AdjudicationReport.objects.filter(agreement_id__in=ids)
+        .exclude(status=ReportStatus.SUPERSEDED)
+        .order_by("programme_year_id", "-version")
+        .values("programme_year_id", "id", "status")
+    ):
         reports.setdefault(row["programme_year_id"], row)
 
     definitions_by_terms: dict[int, list[IndicatorDefinition]] = defaultdict(list)
     for definition in IndicatorDefinition.objects.filter(agreement_id__in=ids).order_by(
-            "position", "id"):
+        "position", "id"
+    ):
         definitions_by_terms[definition.terms_id].append(definition)
     annual: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)  # year -> definition -> row
     interim: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
-    for row in (IndicatorResult.objects.filter(definition__agreement_id__in=ids, is_current=True)
-                .order_by("period_start")
-                .values("definition_id", "programme_year_id", "period_kind", "value",
-                        "case_count")):
+    for row in (
+        IndicatorResult.objects.filter(definition__agreement_id__in=ids, is_current=True)
+        .order_by("period_start")
+        .values("definition_id", "programme_year_id", "period_kind", "value", "case_count")
+    ):
         target = annual if row["period_kind"] == PeriodKind.ANNUAL else interim
         target[row["programme_year_id"]][row["definition_id"]] = row  # latest quarter wins
 
     co_ids = [a.pk for a in agreements if a.kind == AgreementKind.CO_MANAGEMENT]
-    required = dict(ManagementDuty.objects.filter(agreement_id__in=co_ids)
-                    .values("agreement_id").annotate(total=Sum("required_monthly_hours"))
-                    .values_list("agreement_id", "total"))
+    required = dict(
+        ManagementDuty.objects.filter(agreement_id__in=co_ids)
+        .values("agreement_id")
+        .annotate(total=Sum("required_monthly_hours"))
+        .values_list("agreement_id", "total")
+    )
     approved: dict[int, dict[dt.date, Decimal]] = defaultdict(dict)
-    for row in (TimeEntry.objects.filter(timesheet__agreement_id__in=co_ids,
-                                         timesheet__status=TimeSheetStatus.APPROVED)
-                .values("timesheet__agreement_id", "timesheet__month")
-                .annotate(total=Sum("hours"))):
+    for row in (
+        TimeEntry.objects.filter(
+            timesheet__agreement_id__in=co_ids, timesheet__status=TimeSheetStatus.APPROVED
+        )
+        .values("timesheet__agreement_id", "timesheet__month")
+        .annotate(total=Sum("hours"))
+    ):
         approved[row["timesheet__agreement_id"]][row["timesheet__month"]] = row["total"]
 
     paid: dict[int, Decimal] = dict(
-        PaymentLine.objects.filter(report__agreement_id__in=ids, kind=PaymentKind.DISTRIBUTION,
-                                   paid_amount__isnull=False)
-        .values("report__agreement_id").annotate(total=Sum("paid_amount"))
-        .values_list("report__agreement_id", "total"))
+        PaymentLine.objects.filter(
+            report__agreement_id__in=ids, kind=PaymentKind.DISTRIBUTION, paid_amount__isnull=False
+        )
+        .values("report__agreement_id")
+        .annotate(total=Sum("paid_amount"))
+        .values_list("report__agreement_id", "total")
+    )
 
     status_labels = dict(ReportStatus.choices)
     glances = []
@@ -354,12 +404,15 @@ def agreements_at_a_glance(*, today: dt.date, agreement_ids: Iterable[int] | Non
         current = _current_year(years, today)
         terms_list = terms_by.get(agreement.pk, [])
         glance = AgreementGlance(
-            agreement=agreement, years=years, current_year=current,
+            agreement=agreement,
+            years=years,
+            current_year=current,
             last_closed_year=_last_closed(years, today),
             terms=_terms_for(terms_list, current.start if current else today),
             open_flags=flags.get(agreement.pk, (0, 0))[0],
             blocking_flags=flags.get(agreement.pk, (0, 0))[1],
-            distributed_paid=paid.get(agreement.pk) or ZERO)
+            distributed_paid=paid.get(agreement.pk) or ZERO,
+        )
         for year in years:
             fig = YearFigures(year=year)
             year_terms = _terms_for(terms_list, year.start)
@@ -375,22 +428,29 @@ def agreements_at_a_glance(*, today: dt.date, agreement_ids: Iterable[int] | Non
                 definitions = definitions_by_terms.get(year_terms.pk, [])
                 if run and run["earned"] is not None:
                     fig.incentive_earned = _dec(run["earned"])
-                    fig.incentive_basis = (REPORT_BASIS.get(report["status"], "calculated")
-                                           if report else "calculated")
+                    fig.incentive_basis = (
+                        REPORT_BASIS.get(report["status"], "calculated") if report else "calculated"
+                    )
                     fig.incentive_pool = _dec(run["pool"]) or fig.incentive_pool
                 elif year.end < today:
-                    detail = _incentive(year_terms, definitions, annual.get(year.pk, {}),
-                                        projection_as_of=None)
+                    detail = _incentive(
+                        year_terms, definitions, annual.get(year.pk, {}), projection_as_of=None
+                    )
                     if detail is not None:
-                        fig.incentive_earned, fig.incentive_basis = (detail.earned_total,
-                                                                     "provisional")
+                        fig.incentive_earned, fig.incentive_basis = (
+                            detail.earned_total,
+                            "provisional",
+                        )
                         fig.incentive_detail = detail
                 elif year.start <= today:
-                    detail = _incentive(year_terms, definitions, interim.get(year.pk, {}),
-                                        projection_as_of=today)
+                    detail = _incentive(
+                        year_terms, definitions, interim.get(year.pk, {}), projection_as_of=today
+                    )
                     if detail is not None:
-                        fig.incentive_earned, fig.incentive_basis = (detail.earned_total,
-                                                                     "projection")
+                        fig.incentive_earned, fig.incentive_basis = (
+                            detail.earned_total,
+                            "projection",
+                        )
                         fig.incentive_detail = detail
             if not glance.is_co_management:
                 year_calc = savings.get((year.pk, CalculationKind.YEAR))
@@ -418,7 +478,8 @@ def agreements_at_a_glance(*, today: dt.date, agreement_ids: Iterable[int] | Non
                 months=fees.fee_months(current.start, current.end),
                 required_hours=required.get(agreement.pk) or ZERO,
                 approved_hours=approved.get(agreement.pk, {}),
-                policy=glance.terms.hours_shortfall_policy)
+                policy=glance.terms.hours_shortfall_policy,
+            )
             glance.fee_schedule = [ln for ln in full if fees.month_end(ln.month) < today]
             glance.hours_approved = sum((ln.approved_hours for ln in glance.fee_schedule), ZERO)
             glance.hours_required = sum((ln.required_hours for ln in glance.fee_schedule), ZERO)
@@ -452,8 +513,7 @@ def portfolio_totals(glances: list[AgreementGlance]) -> PortfolioTotals:
         earned_incentive=total(g.earned_incentive for g in glances),
         savings_to_date=total(g.savings_to_date for g in glances),
         savings_last_year=total(g.savings_last_year for g in glances),
-        cap_headroom=total(g.cap_figures.cap_headroom if g.cap_figures else None
-                           for g in glances),
+        cap_headroom=total(g.cap_figures.cap_headroom if g.cap_figures else None for g in glances),
         open_flags=sum(g.open_flags for g in glances),
         blocking_flags=sum(g.blocking_flags for g in glances),
     )
@@ -474,13 +534,19 @@ class IndicatorSeries:
         """(label, value, why not scored) for the chart: a result under the minimum
         denominator is never shown as a tier met."""
         minimum = self.definition.minimum_denominator
-        return [(label, value, "" if value is None
-                 else scoring.denominator_shortfall(minimum=minimum, n=n))
-                for label, value, n in self.points]
+        return [
+            (
+                label,
+                value,
+                "" if value is None else scoring.denominator_shortfall(minimum=minimum, n=n),
+            )
+            for label, value, n in self.points
+        ]
 
 
-def indicator_series(*, agreement: Agreement, terms: AgreementTerms | None
-                     ) -> list[IndicatorSeries]:
+def indicator_series(
+    *, agreement: Agreement, terms: AgreementTerms | None
+) -> list[IndicatorSeries]:
     """Each indicator of the terms in force with its annual and quarterly results across every
     terms version (matched by key): two queries."""
     if terms is None:
@@ -488,26 +554,44 @@ def indicator_series(*, agreement: Agreement, terms: AgreementTerms | None
     definitions = list(IndicatorDefinition.objects.filter(terms=terms).order_by("position", "id"))
     keys = [d.key for d in definitions]
     by_key: dict[str, list[IndicatorResult]] = defaultdict(list)
-    for result in (IndicatorResult.objects.filter(definition__agreement=agreement,
-                                                  definition__key__in=keys, is_current=True)
-                   .select_related("definition").order_by("period_start", "-period_end")):
+    for result in (
+        IndicatorResult.objects.filter(
+            definition__agreement=agreement, definition__key__in=keys, is_current=True
+        )
+        .select_related("definition")
+        .order_by("period_start", "-period_end")
+    ):
         by_key[result.definition.key].append(result)
-    return [IndicatorSeries(d, [(r.period_label, r.display_value, r.case_count)
-                                for r in by_key.get(d.key, [])]) for d in definitions]
+    return [
+        IndicatorSeries(
+            d, [(r.period_label, r.display_value, r.case_count) for r in by_key.get(d.key, [])]
+        )
+        for d in definitions
+    ]
 
 
 def opportunity_names(*, agreement: Agreement) -> list[tuple[str, str]]:
-    return list(SavingsOpportunity.objects.filter(agreement=agreement).order_by("key")
-                .values_list("key", "name"))
+    return list(
+        SavingsOpportunity.objects.filter(agreement=agreement)
+        .order_by("key")
+        .values_list("key", "name")
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # The administrator's work queue
 # --------------------------------------------------------------------------------------------
 
-SETUP_STEP_LABELS = {"parties": "Parties", "term": "Term", "fmv": "FMV opinion",
-                     "duties": "Duties", "policies": "Policies", "indicators": "Indicators",
-                     "opportunities": "Savings opportunities", "execute": "Execute"}
+SETUP_STEP_LABELS = {
+    "parties": "Parties",
+    "term": "Term",
+    "fmv": "FMV opinion",
+    "duties": "Duties",
+    "policies": "Policies",
+    "indicators": "Indicators",
+    "opportunities": "Savings opportunities",
+    "execute": "Execute",
+}
 
 
 @dataclass
@@ -523,19 +607,29 @@ class SetupItem:
 
 def agreements_in_setup() -> list[SetupItem]:
     """Agreements not yet executed, with the first setup step that still needs doing."""
-    agreements = list(Agreement.objects.filter(
-        status__in=[AgreementStatus.DRAFT, AgreementStatus.IN_NEGOTIATION])
-        .select_related("practice").order_by("created_at", "name"))
+    agreements = list(
+        Agreement.objects.filter(status__in=[AgreementStatus.DRAFT, AgreementStatus.IN_NEGOTIATION])
+        .select_related("practice")
+        .order_by("created_at", "name")
+    )
     ids = [a.pk for a in agreements]
     if not ids:
         return []
 
     def counts(model: Any) -> dict[int, int]:
-        return dict(model.objects.filter(agreement_id__in=ids).values("agreement_id")
-                    .annotate(n=Count("id")).values_list("agreement_id", "n"))
+        return dict(
+            model.objects.filter(agreement_id__in=ids)
+            .values("agreement_id")
+            .annotate(n=Count("id"))
+            .values_list("agreement_id", "n")
+        )
 
-    years, fmv, duties, participants = (counts(ProgrammeYear), counts(FMVOpinion),
-                                        counts(ManagementDuty), counts(Participation))
+    years, fmv, duties, participants = (
+        counts(ProgrammeYear),
+        counts(FMVOpinion),
+        counts(ManagementDuty),
+        counts(Participation),
+    )
     indicators, opportunities = counts(IndicatorDefinition), counts(SavingsOpportunity)
     items = []
     for agreement in agreements:
@@ -546,11 +640,14 @@ def agreements_in_setup() -> list[SetupItem]:
             ("fmv", fmv.get(agreement.pk, 0) > 0, "an FMV opinion"),
         ]
         if co:
-            checks += [("duties", duties.get(agreement.pk, 0) > 0, "management duties"),
-                       ("indicators", indicators.get(agreement.pk, 0) > 0, "indicators")]
+            checks += [
+                ("duties", duties.get(agreement.pk, 0) > 0, "management duties"),
+                ("indicators", indicators.get(agreement.pk, 0) > 0, "indicators"),
+            ]
         else:
-            checks.append(("opportunities", opportunities.get(agreement.pk, 0) > 0,
-                           "savings opportunities"))
+            checks.append(
+                ("opportunities", opportunities.get(agreement.pk, 0) > 0, "savings opportunities")
+            )
         missing = [label for _, ok, label in checks if not ok]
         next_step = next((step for step, ok, _ in checks if not ok), "execute")
         items.append(SetupItem(agreement, next_step, missing))
@@ -559,15 +656,22 @@ def agreements_in_setup() -> list[SetupItem]:
 
 def jobs_needing_attention(*, since: dt.datetime) -> list[Job]:
     """Jobs queued or running, and jobs that failed since ``since``."""
-    return list(Job.objects.filter(
-        Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
-        | Q(status=JobStatus.FAILED, created_at__gte=since))
-        .select_related("created_by").order_by("-created_at")[:50])
+    return list(
+        Job.objects.filter(
+            Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+            | Q(status=JobStatus.FAILED, created_at__gte=since)
+        )
+        .select_related("created_by")
+        .order_by("-created_at")[:50]
+    )
 
 
 def jobs_recent(*, limit: int = 5) -> list[Job]:
-    return list(Job.objects.filter(status=JobStatus.SUCCEEDED).select_related("created_by")
-                .order_by("-created_at")[:limit])
+    return list(
+        Job.objects.filter(status=JobStatus.SUCCEEDED)
+        .select_related("created_by")
+        .order_by("-created_at")[:limit]
+    )
 
 
 @dataclass
@@ -582,55 +686,83 @@ class AdjudicationItem:
 
 def adjudication_to_prepare(*, today: dt.date) -> list[AdjudicationItem]:
     """Closed programme years without a run, or whose report is still with the administrator."""
-    years = list(ProgrammeYear.objects.filter(end__lt=today).select_related(
-        "agreement", "agreement__practice").order_by("end", "agreement__name"))
+    years = list(
+        ProgrammeYear.objects.filter(end__lt=today)
+        .select_related("agreement", "agreement__practice")
+        .order_by("end", "agreement__name")
+    )
     ids = [y.pk for y in years]
     runs: dict[int, int] = {}
-    for row in (CalculationRun.objects.filter(programme_year_id__in=ids)
-                .order_by("programme_year_id", "-version").values("programme_year_id", "id")):
+    for row in (
+        CalculationRun.objects.filter(programme_year_id__in=ids)
+        .order_by("programme_year_id", "-version")
+        .values("programme_year_id", "id")
+    ):
         runs.setdefault(row["programme_year_id"], row["id"])
     reports: dict[int, dict[str, Any]] = {}
-    for row in (AdjudicationReport.objects.filter(programme_year_id__in=ids)
-                .exclude(status=ReportStatus.SUPERSEDED)
-                .order_by("programme_year_id", "-version").values("programme_year_id", "id",
-                                                                  "status")):
+    for row in (
+        AdjudicationReport.objects.filter(programme_year_id__in=ids)
+        .exclude(status=ReportStatus.SUPERSEDED)
+        .order_by("programme_year_id", "-version")
+        .values("programme_year_id", "id", "status")
+    ):
         reports.setdefault(row["programme_year_id"], row)
     labels = dict(ReportStatus.choices)
     items = []
     for year in years:
         report = reports.get(year.pk)
         run_id = runs.get(year.pk)
-        if year.agreement.status not in (AgreementStatus.ACTIVE, AgreementStatus.EXPIRED,
-                                         AgreementStatus.EXECUTED, AgreementStatus.TERMINATED):
+        if year.agreement.status not in (
+            AgreementStatus.ACTIVE,
+            AgreementStatus.EXPIRED,
+            AgreementStatus.EXECUTED,
+            AgreementStatus.TERMINATED,
+        ):
             continue
         if report is None:
             action = "Run the calculation" if run_id is None else "Prepare the report"
-        elif report["status"] in (ReportStatus.DRAFT, ReportStatus.RETURNED,
-                                  ReportStatus.IN_REVIEW):
-            action = {"draft": "Review and submit", "returned": "Address counsel's comments",
-                      "in_review": "Submit to counsel"}[report["status"]]
+        elif report["status"] in (
+            ReportStatus.DRAFT,
+            ReportStatus.RETURNED,
+            ReportStatus.IN_REVIEW,
+        ):
+            action = {
+                "draft": "Review and submit",
+                "returned": "Address counsel's comments",
+                "in_review": "Submit to counsel",
+            }[report["status"]]
         elif report["status"] == ReportStatus.AUTHORISED:
             action = "Record payments"
         else:
             continue
-        items.append(AdjudicationItem(
-            year=year, action=action, run_id=run_id,
-            report_id=report["id"] if report else None,
-            report_status=report["status"] if report else "",
-            report_status_label=labels.get(report["status"], "") if report else ""))
+        items.append(
+            AdjudicationItem(
+                year=year,
+                action=action,
+                run_id=run_id,
+                report_id=report["id"] if report else None,
+                report_status=report["status"] if report else "",
+                report_status_label=labels.get(report["status"], "") if report else "",
+            )
+        )
     return items
 
 
 def timesheets_awaiting_approval():
-    return (TimeSheet.objects.filter(status=TimeSheetStatus.SUBMITTED)
-            .select_related("agreement", "physician")
-            .annotate(total_hours=Sum("entries__hours")).order_by("month", "agreement__name"))
+    return (
+        TimeSheet.objects.filter(status=TimeSheetStatus.SUBMITTED)
+        .select_related("agreement", "physician")
+        .annotate(total_hours=Sum("entries__hours"))
+        .order_by("month", "agreement__name")
+    )
 
 
 def flags_open():
-    return (ComplianceFlag.objects.filter(resolved_at__isnull=True)
-            .select_related("agreement", "physician", "programme_year")
-            .order_by("-blocking", "-opened_at"))
+    return (
+        ComplianceFlag.objects.filter(resolved_at__isnull=True)
+        .select_related("agreement", "physician", "programme_year")
+        .order_by("-blocking", "-opened_at")
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -648,13 +780,16 @@ class MonthStatus:
 
 
 def physician_participations(*, physician_id: int) -> list[Participation]:
-    return list(Participation.objects.filter(physician_id=physician_id)
-                .select_related("agreement", "agreement__practice")
-                .order_by("agreement__name"))
+    return list(
+        Participation.objects.filter(physician_id=physician_id)
+        .select_related("agreement", "agreement__practice")
+        .order_by("agreement__name")
+    )
 
 
-def physician_months(*, physician_id: int, agreement_ids: list[int], today: dt.date,
-                     months: int = 12) -> dict[int, list[MonthStatus]]:
+def physician_months(
+    *, physician_id: int, agreement_ids: list[int], today: dt.date, months: int = 12
+) -> dict[int, list[MonthStatus]]:
     """Per co-management agreement: the physician's last ``months`` months of time logs."""
     first = today.replace(day=1)
     span = []
@@ -663,9 +798,12 @@ def physician_months(*, physician_id: int, agreement_ids: list[int], today: dt.d
         span.append(current)
         current = (current - dt.timedelta(days=1)).replace(day=1)
     span.reverse()
-    sheets = {(s.agreement_id, s.month): s for s in TimeSheet.objects.filter(
-        physician_id=physician_id, agreement_id__in=agreement_ids, month__gte=span[0])
-        .annotate(total_hours=Sum("entries__hours"))}
+    sheets = {
+        (s.agreement_id, s.month): s
+        for s in TimeSheet.objects.filter(
+            physician_id=physician_id, agreement_id__in=agreement_ids, month__gte=span[0]
+        ).annotate(total_hours=Sum("entries__hours"))
+    }
     labels = dict(TimeSheetStatus.choices)
     out: dict[int, list[MonthStatus]] = {}
     for agreement_id in agreement_ids:
@@ -675,30 +813,48 @@ def physician_months(*, physician_id: int, agreement_ids: list[int], today: dt.d
             if sheet is None:
                 rows.append(MonthStatus(month, "missing", "Not logged", None, None))
             else:
-                rows.append(MonthStatus(month, sheet.status, labels.get(sheet.status, ""),
-                                        sheet.total_hours, sheet.pk))
+                rows.append(
+                    MonthStatus(
+                        month,
+                        sheet.status,
+                        labels.get(sheet.status, ""),
+                        sheet.total_hours,
+                        sheet.pk,
+                    )
+                )
         out[agreement_id] = rows
     return out
 
 
 def physician_distributions(*, physician_id: int) -> list[Distribution]:
     """The physician's distributions on reports approved by counsel or later."""
-    return list(Distribution.objects.filter(
-        physician_id=physician_id, run__report__status__in=FROZEN_STATUSES)
+    return list(
+        Distribution.objects.filter(
+            physician_id=physician_id, run__report__status__in=FROZEN_STATUSES
+        )
         .select_related("run", "run__programme_year", "run__agreement", "run__report")
-        .order_by("-run__programme_year__start", "run__agreement__name", "position"))
+        .order_by("-run__programme_year__start", "run__agreement__name", "position")
+    )
 
 
-def physician_projection_rows(*, physician_id: int, agreement_ids: list[int]
-                              ) -> dict[int, dict[str, Any]]:
+def physician_projection_rows(
+    *, physician_id: int, agreement_ids: list[int]
+) -> dict[int, dict[str, Any]]:
     """The physician's own line of the latest savings projection per agreement."""
     out: dict[int, dict[str, Any]] = {}
-    for calc in (SavingsCalculation.objects.filter(agreement_id__in=agreement_ids,
-                                                   kind=CalculationKind.PROJECTION)
-                 .select_related("programme_year").order_by("-created_at", "-id")):
+    for calc in (
+        SavingsCalculation.objects.filter(
+            agreement_id__in=agreement_ids, kind=CalculationKind.PROJECTION
+        )
+        .select_related("programme_year")
+        .order_by("-created_at", "-id")
+    ):
         if calc.agreement_id in out:
             continue
-        own = [r for r in calc.result.get("physicians", [])
-               if str(r.get("physician_id")) == str(physician_id)]
+        own = [
+            r
+            for r in calc.result.get("physicians", [])
+            if str(r.get("physician_id")) == str(physician_id)
+        ]
         out[calc.agreement_id] = {"calculation": calc, "row": own[0] if own else None}
     return out

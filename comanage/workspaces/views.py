@@ -38,8 +38,12 @@ def _today() -> dt.date:
 
 def _haystack(g: selectors.AgreementGlance) -> tuple[str, ...]:
     """What the dashboard's search looks in, lower-cased."""
-    return (g.agreement.name.lower(), g.agreement.practice.name.lower(),
-            g.agreement.service_line_label.lower(), g.agreement.get_status_display().lower())
+    return (
+        g.agreement.name.lower(),
+        g.agreement.practice.name.lower(),
+        g.agreement.service_line_label.lower(),
+        g.agreement.get_status_display().lower(),
+    )
 
 
 def _matches(haystacks: list[tuple[str, ...]], query: str) -> list[int]:
@@ -48,8 +52,9 @@ def _matches(haystacks: list[tuple[str, ...]], query: str) -> list[int]:
     return [i for i, hay in enumerate(haystacks) if not query or any(query in s for s in hay)]
 
 
-def _search(glances: list[selectors.AgreementGlance], query: str
-            ) -> list[selectors.AgreementGlance]:
+def _search(
+    glances: list[selectors.AgreementGlance], query: str
+) -> list[selectors.AgreementGlance]:
     return [glances[i] for i in _matches([_haystack(g) for g in glances], query)]
 
 
@@ -67,21 +72,31 @@ def _portfolio_charts(glances: list[selectors.AgreementGlance]) -> dict[str, Any
     ss = [g for g in glances if not g.is_co_management]
     charts: dict[str, Any] = {}
     if co:
-        rows = [(g.agreement.name, g.earned_incentive, g.projected_incentive, g.incentive_pool)
-                for g in co]
+        rows = [
+            (g.agreement.name, g.earned_incentive, g.projected_incentive, g.incentive_pool)
+            for g in co
+        ]
         charts["incentive"] = bar_chart(
             title="Incentive: last year earned and this year projected, against the pool",
             categories=[r[0] for r in rows],
-            series=[("Earned (last closed year)", [r[1] for r in rows]),
-                    ("Projected (this year)", [r[2] for r in rows]),
-                    ("Pool", [r[3] for r in rows])], height=300)
+            series=[
+                ("Earned (last closed year)", [r[1] for r in rows]),
+                ("Projected (this year)", [r[2] for r in rows]),
+                ("Pool", [r[3] for r in rows]),
+            ],
+            height=300,
+        )
         charts["incentive_rows"] = rows
-        hours = [(g.agreement.name, g.hours_approved, g.hours_required) for g in co
-                 if g.hours_required]
+        hours = [
+            (g.agreement.name, g.hours_approved, g.hours_required) for g in co if g.hours_required
+        ]
         if hours:
             charts["hours"] = progress_bar_chart(
                 title="Approved management hours this year against the hours required",
-                items=hours, value_format="number", unit=" h")
+                items=hours,
+                value_format="number",
+                unit=" h",
+            )
             charts["hours_rows"] = hours
     if ss:
         years = sorted({y.number for g in ss for y in g.years})
@@ -93,63 +108,99 @@ def _portfolio_charts(glances: list[selectors.AgreementGlance]) -> dict[str, Any
                 if fig is None:
                     values.append(None)
                 else:
-                    values.append(fig.gross_savings if fig.gross_savings is not None
-                                  else fig.savings_ytd)
+                    values.append(
+                        fig.gross_savings if fig.gross_savings is not None else fig.savings_ytd
+                    )
             series.append((f"Year {number}", values))
         charts["savings"] = bar_chart(
             title="Gross savings by agreement and programme year (current year to date)",
-            categories=[g.agreement.name for g in ss], series=series, height=300)
-        charts["savings_rows"] = {"years": [s[0] for s in series],
-                                  "rows": [(g.agreement.name, [s[1][i] for s in series])
-                                           for i, g in enumerate(ss)]}
+            categories=[g.agreement.name for g in ss],
+            series=series,
+            height=300,
+        )
+        charts["savings_rows"] = {
+            "years": [s[0] for s in series],
+            "rows": [(g.agreement.name, [s[1][i] for s in series]) for i, g in enumerate(ss)],
+        }
         capped = [g for g in ss if g.cap_figures and g.cap_figures.cap]
         if capped:
             # Distributed is what has been paid; what the cap also counts (a computed year not
             # paid yet, this year's projection) is a bar of its own, never added to "paid".
             items = []
             for g in capped:
-                items.append((f"{g.agreement.name}: paid", g.distributed_paid,
-                              g.cap_figures.cap))
-                items.append((f"{g.agreement.name}: paid, unpaid and projected",
-                              g.cap_figures.cap_used or Decimal("0"), g.cap_figures.cap))
+                items.append((f"{g.agreement.name}: paid", g.distributed_paid, g.cap_figures.cap))
+                items.append(
+                    (
+                        f"{g.agreement.name}: paid, unpaid and projected",
+                        g.cap_figures.cap_used or Decimal("0"),
+                        g.cap_figures.cap,
+                    )
+                )
             charts["cap"] = progress_bar_chart(
                 title="Distribution cap: paid, and counted with unpaid and projected amounts",
-                items=items, value_format="money")
-            charts["cap_rows"] = [(g.agreement.name, g.distributed_paid, g.cap_not_yet_paid,
-                                   g.cap_figures.cap, g.cap_figures.cap_headroom)
-                                  for g in capped]
+                items=items,
+                value_format="money",
+            )
+            charts["cap_rows"] = [
+                (
+                    g.agreement.name,
+                    g.distributed_paid,
+                    g.cap_not_yet_paid,
+                    g.cap_figures.cap,
+                    g.cap_figures.cap_headroom,
+                )
+                for g in capped
+            ]
     return charts
 
 
-def _portfolio(request: HttpRequest, today: dt.date, version: int | None = None
-               ) -> dict[str, Any]:
+def _portfolio(request: HttpRequest, today: dt.date, version: int | None = None) -> dict[str, Any]:
     """The portfolio's figures and charts: the same for every reader of the organization, so
     cached under its data version (any write to its rows makes a new entry)."""
+
     def compute() -> dict[str, Any]:
         glances = selectors.agreements_at_a_glance(today=today)
         charts = _portfolio_charts(glances)
-        return {"glances": glances, "totals": selectors.portfolio_totals(glances),
-                "charts": charts,
-                # The charts and their table views, rendered once (the largest part of the page).
-                "charts_html": render_to_string("workspaces/_portfolio_charts.html",
-                                                {"charts": charts})}
+        return {
+            "glances": glances,
+            "totals": selectors.portfolio_totals(glances),
+            "charts": charts,
+            # The charts and their table views, rendered once (the largest part of the page).
+            "charts_html": render_to_string(
+                "workspaces/_portfolio_charts.html", {"charts": charts}
+            ),
+        }
 
-    return page_cached(request.organization.pk,  # type: ignore[attr-defined]
-                       "executive-dashboard", CACHE_FORMAT, today.isoformat(), compute=compute,
-                       version=version)
+    return page_cached(
+        request.organization.pk,  # type: ignore[attr-defined]
+        "executive-dashboard",
+        CACHE_FORMAT,
+        today.isoformat(),
+        compute=compute,
+        version=version,
+    )
 
 
 def _portfolio_head(request: HttpRequest, today: dt.date, version: int) -> dict[str, Any]:
     """What every view of the dashboard needs (totals, rendered charts, what the search looks
     in), without the rows themselves: those are loaded only when the table is rendered."""
+
     def compute() -> dict[str, Any]:
         portfolio = _portfolio(request, today, version)
-        return {"totals": portfolio["totals"], "charts_html": portfolio["charts_html"],
-                "haystacks": [_haystack(g) for g in portfolio["glances"]]}
+        return {
+            "totals": portfolio["totals"],
+            "charts_html": portfolio["charts_html"],
+            "haystacks": [_haystack(g) for g in portfolio["glances"]],
+        }
 
-    return page_cached(request.organization.pk,  # type: ignore[attr-defined]
-                       "executive-dashboard-head", CACHE_FORMAT, today.isoformat(),
-                       compute=compute, version=version)
+    return page_cached(
+        request.organization.pk,  # type: ignore[attr-defined]
+        "executive-dashboard-head",
+        CACHE_FORMAT,
+        today.isoformat(),
+        compute=compute,
+        version=version,
+    )
 
 
 class _Rows:
@@ -183,30 +234,50 @@ def executive_dashboard(request: HttpRequest, org_slug: str) -> HttpResponse:
     today = _today()
     head = _portfolio_head(request, today, version)
     query = request.GET.get("q", "")
-    rows = _Rows(_matches(head["haystacks"], query),
-                 functools.cache(lambda: _portfolio(request, today, version)["glances"]))
+    rows = _Rows(
+        _matches(head["haystacks"], query),
+        functools.cache(lambda: _portfolio(request, today, version)["glances"]),
+    )
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "workspaces/executive_dashboard.html", {
-        "today": today, "totals": head["totals"], "page": page, "q": query,
-        "charts_html": head["charts_html"], "has_agreements": bool(head["haystacks"]),
-        "data_version": version,
-    })
+    return render(
+        request,
+        "workspaces/executive_dashboard.html",
+        {
+            "today": today,
+            "totals": head["totals"],
+            "page": page,
+            "q": query,
+            "charts_html": head["charts_html"],
+            "has_agreements": bool(head["haystacks"]),
+            "data_version": version,
+        },
+    )
 
 
 def _glance_csv_rows(glances: list[selectors.AgreementGlance]) -> list[list[Any]]:
     rows = []
     for g in glances:
         cap = g.cap_figures
-        rows.append([
-            g.agreement.name, g.agreement.get_kind_display(), g.agreement.practice.name,
-            g.agreement.get_status_display(), g.current_year.label if g.current_year else "",
-            _money_or_blank(g.projected_incentive), _money_or_blank(g.earned_incentive),
-            g.earned_basis, _money_or_blank(g.savings_ytd), _money_or_blank(g.savings_last_year),
-            _money_or_blank(g.savings_to_date),
-            _money_or_blank(cap.cap_headroom if cap else None), g.open_flags, g.blocking_flags,
-            f"{g.hours_approved:.2f}" if g.is_co_management else "",
-            f"{g.hours_required:.2f}" if g.is_co_management else "",
-        ])
+        rows.append(
+            [
+                g.agreement.name,
+                g.agreement.get_kind_display(),
+                g.agreement.practice.name,
+                g.agreement.get_status_display(),
+                g.current_year.label if g.current_year else "",
+                _money_or_blank(g.projected_incentive),
+                _money_or_blank(g.earned_incentive),
+                g.earned_basis,
+                _money_or_blank(g.savings_ytd),
+                _money_or_blank(g.savings_last_year),
+                _money_or_blank(g.savings_to_date),
+                _money_or_blank(cap.cap_headroom if cap else None),
+                g.open_flags,
+                g.blocking_flags,
+                f"{g.hours_approved:.2f}" if g.is_co_management else "",
+                f"{g.hours_required:.2f}" if g.is_co_management else "",
+            ]
+        )
     return rows
 
 
@@ -215,34 +286,55 @@ def executive_dashboard_csv(request: HttpRequest, org_slug: str) -> HttpResponse
     glances = _search(_portfolio(request, _today())["glances"], request.GET.get("q", ""))
     return csv_response(
         f"{org_slug}-agreements-at-a-glance.csv",
-        ["agreement", "kind", "practice", "status", "programme year", "projected incentive",
-         "earned incentive (last closed year)", "incentive basis", "savings this year to date",
-         "gross savings (last closed year)",
-         "savings over the term", "distribution cap headroom", "open compliance flags",
-         "blocking flags", "approved hours to date", "required hours to date"],
-        _glance_csv_rows(glances))
+        [
+            "agreement",
+            "kind",
+            "practice",
+            "status",
+            "programme year",
+            "projected incentive",
+            "earned incentive (last closed year)",
+            "incentive basis",
+            "savings this year to date",
+            "gross savings (last closed year)",
+            "savings over the term",
+            "distribution cap headroom",
+            "open compliance flags",
+            "blocking flags",
+            "approved hours to date",
+            "required hours to date",
+        ],
+        _glance_csv_rows(glances),
+    )
 
 
-def _agreement_glance(request: HttpRequest, pk: int) -> tuple[Agreement,
-                                                              selectors.AgreementGlance]:
+def _agreement_glance(request: HttpRequest, pk: int) -> tuple[Agreement, selectors.AgreementGlance]:
     agreement = get_object_or_404(Agreement, pk=pk)
     return agreement, _agreement_in_depth(request, agreement)["glance"]
 
 
-def _agreement_in_depth(request: HttpRequest, agreement: Agreement, version: int | None = None
-                        ) -> dict[str, Any]:
+def _agreement_in_depth(
+    request: HttpRequest, agreement: Agreement, version: int | None = None
+) -> dict[str, Any]:
     """One agreement's figures and charts, cached under the organization's data version (the
     agreement was looked up in the tenant's scope first, so an outsider never reaches this)."""
     today = _today()
 
     def compute() -> dict[str, Any]:
-        glance = selectors.agreements_at_a_glance(today=today, agreement_ids=[agreement.pk],
-                                                  with_opportunities=True)[0]
+        glance = selectors.agreements_at_a_glance(
+            today=today, agreement_ids=[agreement.pk], with_opportunities=True
+        )[0]
         return {"glance": glance, "charts": _agreement_charts(glance)}
 
-    return page_cached(request.organization.pk,  # type: ignore[attr-defined]
-                       "executive-agreement", CACHE_FORMAT, agreement.pk, today.isoformat(),
-                       compute=compute, version=version)
+    return page_cached(
+        request.organization.pk,  # type: ignore[attr-defined]
+        "executive-agreement",
+        CACHE_FORMAT,
+        agreement.pk,
+        today.isoformat(),
+        compute=compute,
+        version=version,
+    )
 
 
 def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
@@ -251,27 +343,45 @@ def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
     if glance.is_co_management:
         for series in selectors.indicator_series(agreement=agreement, terms=glance.terms):
             d = series.definition
-            charts["indicators"].append({
-                "definition": d, "points": series.points,
-                "chart": indicator_chart(
-                    title=d.name, direction=d.direction, threshold=d.threshold,
-                    target=d.target, stretch=d.stretch, baseline=d.baseline_value,
-                    results=series.chart_results or [("no results yet", None)],
-                    unit=d.unit, height=260)})
+            charts["indicators"].append(
+                {
+                    "definition": d,
+                    "points": series.points,
+                    "chart": indicator_chart(
+                        title=d.name,
+                        direction=d.direction,
+                        threshold=d.threshold,
+                        target=d.target,
+                        stretch=d.stretch,
+                        baseline=d.baseline_value,
+                        results=series.chart_results or [("no results yet", None)],
+                        unit=d.unit,
+                        height=260,
+                    ),
+                }
+            )
         schedule = glance.fee_schedule
         if schedule:
             months = [f"{ln.month:%b}" for ln in schedule]
             charts["fee"] = bar_chart(
                 title="Fixed fee: monthly instalment and amount payable on approved hours",
                 categories=months,
-                series=[("Instalment", [ln.instalment for ln in schedule]),
-                        ("Payable", [ln.amount_payable for ln in schedule])], height=280)
+                series=[
+                    ("Instalment", [ln.instalment for ln in schedule]),
+                    ("Payable", [ln.amount_payable for ln in schedule]),
+                ],
+                height=280,
+            )
             charts["hours"] = line_chart(
                 title="Approved management hours per month against the hours required",
                 x_labels=months,
-                series=[("Approved hours", [ln.approved_hours for ln in schedule]),
-                        ("Required hours", [ln.required_hours for ln in schedule])],
-                include_zero=True, height=260)
+                series=[
+                    ("Approved hours", [ln.approved_hours for ln in schedule]),
+                    ("Required hours", [ln.required_hours for ln in schedule]),
+                ],
+                include_zero=True,
+                height=260,
+            )
             charts["fee_rows"] = schedule
     else:
         names = selectors.opportunity_names(agreement=agreement)
@@ -281,23 +391,28 @@ def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
             if fig is None or not fig.opportunities:
                 continue
             by_key = {o["key"]: o.get("counted_savings") for o in fig.opportunities}
-            values = [Decimal(by_key[k]) if by_key.get(k) is not None else None
-                      for k, _ in names]
+            values = [Decimal(by_key[k]) if by_key.get(k) is not None else None for k, _ in names]
             label = year.label + (" (to date)" if fig.gross_savings is None else "")
             series.append((label, values))
             table.append((label, values))
         if series:
             charts["savings"] = bar_chart(
                 title="Savings by opportunity and programme year",
-                categories=[n for _, n in names], series=series, height=300)
+                categories=[n for _, n in names],
+                series=series,
+                height=300,
+            )
             charts["savings_rows"] = {"categories": [n for _, n in names], "rows": table}
         cap = glance.cap_figures
         if cap and cap.cap:
             charts["cap"] = progress_bar_chart(
                 title="Distribution cap: paid, and counted with unpaid and projected amounts",
                 value_format="money",
-                items=[("Paid to physicians", glance.distributed_paid, cap.cap),
-                       ("Paid, unpaid and projected", cap.cap_used or Decimal("0"), cap.cap)])
+                items=[
+                    ("Paid to physicians", glance.distributed_paid, cap.cap),
+                    ("Paid, unpaid and projected", cap.cap_used or Decimal("0"), cap.cap),
+                ],
+            )
     return charts
 
 
@@ -309,58 +424,130 @@ def executive_agreement(request: HttpRequest, org_slug: str, pk: int) -> HttpRes
     # The page's body is a cached fragment: the figures are read only if it must be rendered
     # (a callable in a template context is called when the template first uses it).
     in_depth = functools.cache(lambda: _agreement_in_depth(request, agreement, version))
-    return render(request, "workspaces/executive_agreement.html", {
-        "agreement": agreement, "g": lambda: in_depth()["glance"],
-        "years": lambda: [(y, in_depth()["glance"].figures.get(y.pk))
-                          for y in in_depth()["glance"].years],
-        "charts": lambda: in_depth()["charts"], "today": _today(), "data_version": version})
+    return render(
+        request,
+        "workspaces/executive_agreement.html",
+        {
+            "agreement": agreement,
+            "g": lambda: in_depth()["glance"],
+            "years": lambda: [
+                (y, in_depth()["glance"].figures.get(y.pk)) for y in in_depth()["glance"].years
+            ],
+            "charts": lambda: in_depth()["charts"],
+            "today": _today(),
+            "data_version": version,
+        },
+    )
 
 
 @org_view("report.view")
-def executive_agreement_csv(request: HttpRequest, org_slug: str, pk: int, table: str
-                            ) -> HttpResponse:
+def executive_agreement_csv(
+    request: HttpRequest, org_slug: str, pk: int, table: str
+) -> HttpResponse:
     agreement, glance = _agreement_glance(request, pk)
     slug = f"{org_slug}-agreement-{agreement.pk}"
     if table == "years":
         rows = []
         for year in glance.years:
             fig = glance.figures[year.pk]
-            rows.append([year.label, year.start.isoformat(), year.end.isoformat(),
-                         _money_or_blank(fig.incentive_pool), _money_or_blank(fig.incentive_earned),
-                         fig.incentive_basis, _money_or_blank(fig.gross_savings),
-                         _money_or_blank(fig.savings_ytd), _money_or_blank(fig.amount_paid),
-                         _money_or_blank(fig.cap_headroom), fig.report_status_label])
-        return csv_response(f"{slug}-years.csv",
-                            ["programme year", "start", "end", "incentive pool",
-                             "incentive earned", "basis", "gross savings", "savings to date",
-                             "paid to physicians", "cap headroom", "report status"], rows)
+            rows.append(
+                [
+                    year.label,
+                    year.start.isoformat(),
+                    year.end.isoformat(),
+                    _money_or_blank(fig.incentive_pool),
+                    _money_or_blank(fig.incentive_earned),
+                    fig.incentive_basis,
+                    _money_or_blank(fig.gross_savings),
+                    _money_or_blank(fig.savings_ytd),
+                    _money_or_blank(fig.amount_paid),
+                    _money_or_blank(fig.cap_headroom),
+                    fig.report_status_label,
+                ]
+            )
+        return csv_response(
+            f"{slug}-years.csv",
+            [
+                "programme year",
+                "start",
+                "end",
+                "incentive pool",
+                "incentive earned",
+                "basis",
+                "gross savings",
+                "savings to date",
+                "paid to physicians",
+                "cap headroom",
+                "report status",
+            ],
+            rows,
+        )
     if table == "indicators":
         rows = []
         for series in selectors.indicator_series(agreement=agreement, terms=glance.terms):
             d = series.definition
             for label, value, n in series.points:
-                rows.append([d.name, d.direction, label, "" if value is None else str(value),
-                             "" if n is None else n, d.threshold, d.target, d.stretch])
-        return csv_response(f"{slug}-indicators.csv",
-                            ["indicator", "direction", "period", "result", "n", "threshold",
-                             "target", "stretch"], rows)
+                rows.append(
+                    [
+                        d.name,
+                        d.direction,
+                        label,
+                        "" if value is None else str(value),
+                        "" if n is None else n,
+                        d.threshold,
+                        d.target,
+                        d.stretch,
+                    ]
+                )
+        return csv_response(
+            f"{slug}-indicators.csv",
+            ["indicator", "direction", "period", "result", "n", "threshold", "target", "stretch"],
+            rows,
+        )
     if table == "fees":
-        rows = [[ln.month.isoformat(), ln.instalment, ln.required_hours, ln.approved_hours,
-                 ln.status, ln.amount_payable] for ln in glance.fee_schedule]
-        return csv_response(f"{slug}-fixed-fee.csv",
-                            ["month", "instalment", "required hours", "approved hours", "status",
-                             "payable"], rows)
+        rows = [
+            [
+                ln.month.isoformat(),
+                ln.instalment,
+                ln.required_hours,
+                ln.approved_hours,
+                ln.status,
+                ln.amount_payable,
+            ]
+            for ln in glance.fee_schedule
+        ]
+        return csv_response(
+            f"{slug}-fixed-fee.csv",
+            ["month", "instalment", "required hours", "approved hours", "status", "payable"],
+            rows,
+        )
     if table == "savings":
         names = selectors.opportunity_names(agreement=agreement)
         rows = []
         for year in glance.years:
             for o in glance.figures[year.pk].opportunities:
-                rows.append([year.label, o.get("key"), dict(names).get(o.get("key"), o.get("name")),
-                             o.get("eligible_cases"), o.get("raw_savings"),
-                             o.get("counted_savings")])
-        return csv_response(f"{slug}-savings-by-opportunity.csv",
-                            ["programme year", "key", "opportunity", "eligible cases",
-                             "raw savings", "counted savings"], rows)
+                rows.append(
+                    [
+                        year.label,
+                        o.get("key"),
+                        dict(names).get(o.get("key"), o.get("name")),
+                        o.get("eligible_cases"),
+                        o.get("raw_savings"),
+                        o.get("counted_savings"),
+                    ]
+                )
+        return csv_response(
+            f"{slug}-savings-by-opportunity.csv",
+            [
+                "programme year",
+                "key",
+                "opportunity",
+                "eligible cases",
+                "raw savings",
+                "counted savings",
+            ],
+            rows,
+        )
     raise Http404
 
 
@@ -381,10 +568,18 @@ def _admin_queues(request: HttpRequest) -> dict[str, Any]:
         adjudication = [a for a in adjudication if query.lower() in a.year.agreement.name.lower()]
         sheets = sheets.filter(agreement__name__icontains=query)
         flags = flags.filter(agreement__name__icontains=query) | flags.filter(
-            message__icontains=query)
+            message__icontains=query
+        )
     jobs = selectors.jobs_needing_attention(since=timezone.now() - dt.timedelta(days=14))
-    return {"today": today, "q": query, "setup": setup, "adjudication": adjudication,
-            "sheets": sheets, "flags": flags, "jobs": jobs}
+    return {
+        "today": today,
+        "q": query,
+        "setup": setup,
+        "adjudication": adjudication,
+        "sheets": sheets,
+        "flags": flags,
+        "jobs": jobs,
+    }
 
 
 @org_view("report.prepare")
@@ -393,54 +588,109 @@ def admin_workspace(request: HttpRequest, org_slug: str) -> HttpResponse:
     sheets = Paginator(queues["sheets"], PAGE_SIZE).get_page(request.GET.get("sheets_page"))
     flags = Paginator(queues["flags"], PAGE_SIZE).get_page(request.GET.get("flags_page"))
     jobs = [{"job": j, "state": job_live_state(j)} for j in queues["jobs"]]
-    return render(request, "workspaces/admin_workspace.html", {
-        **queues, "sheets_page": sheets, "flags_page": flags, "jobs": jobs,
-        "recent_jobs": selectors.jobs_recent(),
-        "counts": {"setup": len(queues["setup"]), "adjudication": len(queues["adjudication"]),
-                   "sheets": sheets.paginator.count, "flags": flags.paginator.count,
-                   "jobs": len(jobs)},
-    })
+    return render(
+        request,
+        "workspaces/admin_workspace.html",
+        {
+            **queues,
+            "sheets_page": sheets,
+            "flags_page": flags,
+            "jobs": jobs,
+            "recent_jobs": selectors.jobs_recent(),
+            "counts": {
+                "setup": len(queues["setup"]),
+                "adjudication": len(queues["adjudication"]),
+                "sheets": sheets.paginator.count,
+                "flags": flags.paginator.count,
+                "jobs": len(jobs),
+            },
+        },
+    )
 
 
 @org_view("report.prepare")
 def admin_workspace_csv(request: HttpRequest, org_slug: str, table: str) -> HttpResponse:
     queues = _admin_queues(request)
     if table == "setup":
-        return csv_response(f"{org_slug}-agreements-in-setup.csv",
-                            ["agreement", "kind", "status", "next step", "missing"],
-                            [[s.agreement.name, s.agreement.get_kind_display(),
-                              s.agreement.get_status_display(), s.next_step_label,
-                              "; ".join(s.missing)] for s in queues["setup"]])
+        return csv_response(
+            f"{org_slug}-agreements-in-setup.csv",
+            ["agreement", "kind", "status", "next step", "missing"],
+            [
+                [
+                    s.agreement.name,
+                    s.agreement.get_kind_display(),
+                    s.agreement.get_status_display(),
+                    s.next_step_label,
+                    "; ".join(s.missing),
+                ]
+                for s in queues["setup"]
+            ],
+        )
     if table == "jobs":
-        return csv_response(f"{org_slug}-jobs.csv",
-                            ["job", "kind", "status", "progress", "message", "errors", "started by",
-                             "created"],
-                            [[j.pk, j.kind, j.status, j.progress, j.message, j.error_count,
-                              j.created_by.email if j.created_by else "",
-                              timezone.localtime(j.created_at).isoformat()]
-                             for j in queues["jobs"]])
+        return csv_response(
+            f"{org_slug}-jobs.csv",
+            ["job", "kind", "status", "progress", "message", "errors", "started by", "created"],
+            [
+                [
+                    j.pk,
+                    j.kind,
+                    j.status,
+                    j.progress,
+                    j.message,
+                    j.error_count,
+                    j.created_by.email if j.created_by else "",
+                    timezone.localtime(j.created_at).isoformat(),
+                ]
+                for j in queues["jobs"]
+            ],
+        )
     if table == "adjudication":
-        return csv_response(f"{org_slug}-adjudication-to-prepare.csv",
-                            ["agreement", "programme year", "ended", "report status",
-                             "next action"],
-                            [[a.year.agreement.name, a.year.label, a.year.end.isoformat(),
-                              a.report_status_label, a.action] for a in queues["adjudication"]])
+        return csv_response(
+            f"{org_slug}-adjudication-to-prepare.csv",
+            ["agreement", "programme year", "ended", "report status", "next action"],
+            [
+                [
+                    a.year.agreement.name,
+                    a.year.label,
+                    a.year.end.isoformat(),
+                    a.report_status_label,
+                    a.action,
+                ]
+                for a in queues["adjudication"]
+            ],
+        )
     if table == "timesheets":
-        return csv_response(f"{org_slug}-timesheets-awaiting-approval.csv",
-                            ["agreement", "physician", "month", "hours", "submitted"],
-                            [[s.agreement.name, s.physician.full_name, s.month.strftime("%Y-%m"),
-                              s.total_hours or 0,
-                              timezone.localtime(s.submitted_at).isoformat()
-                              if s.submitted_at else ""] for s in queues["sheets"]])
+        return csv_response(
+            f"{org_slug}-timesheets-awaiting-approval.csv",
+            ["agreement", "physician", "month", "hours", "submitted"],
+            [
+                [
+                    s.agreement.name,
+                    s.physician.full_name,
+                    s.month.strftime("%Y-%m"),
+                    s.total_hours or 0,
+                    timezone.localtime(s.submitted_at).isoformat() if s.submitted_at else "",
+                ]
+                for s in queues["sheets"]
+            ],
+        )
     if table == "flags":
-        return csv_response(f"{org_slug}-open-compliance-flags.csv",
-                            ["agreement", "kind", "severity", "blocking", "physician", "message",
-                             "opened"],
-                            [[f.agreement.name if f.agreement else "", f.kind,
-                              f.get_severity_display(), "yes" if f.blocking else "no",
-                              f.physician.full_name if f.physician else "", f.message,
-                              timezone.localtime(f.opened_at).isoformat()]
-                             for f in queues["flags"]])
+        return csv_response(
+            f"{org_slug}-open-compliance-flags.csv",
+            ["agreement", "kind", "severity", "blocking", "physician", "message", "opened"],
+            [
+                [
+                    f.agreement.name if f.agreement else "",
+                    f.kind,
+                    f.get_severity_display(),
+                    "yes" if f.blocking else "no",
+                    f.physician.full_name if f.physician else "",
+                    f.message,
+                    timezone.localtime(f.opened_at).isoformat(),
+                ]
+                for f in queues["flags"]
+            ],
+        )
     raise Http404
 
 
@@ -452,45 +702,74 @@ def admin_workspace_csv(request: HttpRequest, org_slug: str, table: str) -> Http
 def _physician_context(request: HttpRequest) -> dict[str, Any]:
     membership = request.membership  # type: ignore[attr-defined]
     today = _today()
-    physician = (Physician.objects.filter(pk=membership.physician_id).first()
-                 if membership.physician_id else None)
+    physician = (
+        Physician.objects.filter(pk=membership.physician_id).first()
+        if membership.physician_id
+        else None
+    )
     if physician is None:
         return {"physician": None, "today": today}
     participations = selectors.physician_participations(physician_id=physician.pk)
     agreement_ids = [p.agreement_id for p in participations]
-    co_ids = [p.agreement_id for p in participations
-              if p.agreement.kind == AgreementKind.CO_MANAGEMENT]
-    glances = {g.agreement.pk: g for g in selectors.agreements_at_a_glance(
-        today=today, agreement_ids=agreement_ids)}
-    months = selectors.physician_months(physician_id=physician.pk, agreement_ids=co_ids,
-                                        today=today)
-    projections = selectors.physician_projection_rows(physician_id=physician.pk,
-                                                      agreement_ids=agreement_ids)
+    co_ids = [
+        p.agreement_id for p in participations if p.agreement.kind == AgreementKind.CO_MANAGEMENT
+    ]
+    glances = {
+        g.agreement.pk: g
+        for g in selectors.agreements_at_a_glance(today=today, agreement_ids=agreement_ids)
+    }
+    months = selectors.physician_months(
+        physician_id=physician.pk, agreement_ids=co_ids, today=today
+    )
+    projections = selectors.physician_projection_rows(
+        physician_id=physician.pk, agreement_ids=agreement_ids
+    )
     distributions = selectors.physician_distributions(physician_id=physician.pk)
     by_year: dict[tuple[str, str], dict[str, Any]] = {}
     for d in distributions:
         key = (d.run.agreement.name, d.run.programme_year.label)
-        row = by_year.setdefault(key, {"agreement": d.run.agreement,
-                                       "year": d.run.programme_year, "report": d.run.report,
-                                       "components": [], "total": Decimal("0.00")})
+        row = by_year.setdefault(
+            key,
+            {
+                "agreement": d.run.agreement,
+                "year": d.run.programme_year,
+                "report": d.run.report,
+                "components": [],
+                "total": Decimal("0.00"),
+            },
+        )
         row["components"].append(d)
         row["total"] += d.amount
     rows = []
     for p in participations:
         g = glances.get(p.agreement_id)
-        rows.append({"participation": p, "glance": g, "months": months.get(p.agreement_id, []),
-                     "projection": projections.get(p.agreement_id)})
+        rows.append(
+            {
+                "participation": p,
+                "glance": g,
+                "months": months.get(p.agreement_id, []),
+                "projection": projections.get(p.agreement_id),
+            }
+        )
     statements = list(statements_visible(membership=membership))
     chart = None
     if by_year:
         labels = [f"{k[1]}" for k in by_year]
-        chart = bar_chart(title="Your distributions by programme year",
-                          categories=labels, series=[("Total", [v["total"]
-                                                                for v in by_year.values()])],
-                          height=240)
-    return {"physician": physician, "today": today, "rows": rows, "statements": statements,
-            "distributions": list(by_year.values()), "distribution_chart": chart,
-            "own_only": is_own_only(membership, "statement.view")}
+        chart = bar_chart(
+            title="Your distributions by programme year",
+            categories=labels,
+            series=[("Total", [v["total"] for v in by_year.values()])],
+            height=240,
+        )
+    return {
+        "physician": physician,
+        "today": today,
+        "rows": rows,
+        "statements": statements,
+        "distributions": list(by_year.values()),
+        "distribution_chart": chart,
+        "own_only": is_own_only(membership, "statement.view"),
+    }
 
 
 @org_view("statement.view")
@@ -511,22 +790,37 @@ def physician_home_csv(request: HttpRequest, org_slug: str, table: str) -> HttpR
         out = []
         for row in context["rows"]:
             for m in row["months"]:
-                out.append([row["participation"].agreement.name, m.month.strftime("%Y-%m"),
-                            m.label, "" if m.hours is None else m.hours])
+                out.append(
+                    [
+                        row["participation"].agreement.name,
+                        m.month.strftime("%Y-%m"),
+                        m.label,
+                        "" if m.hours is None else m.hours,
+                    ]
+                )
         return csv_response("my-time-logs.csv", ["agreement", "month", "status", "hours"], out)
     if table == "distributions":
         out = []
         for row in context["distributions"]:
             for d in row["components"]:
-                out.append([row["agreement"].name, row["year"].label,
-                            d.get_component_display(), d.amount])
-        return csv_response("my-distributions.csv",
-                            ["agreement", "programme year", "component", "amount"], out)
+                out.append(
+                    [row["agreement"].name, row["year"].label, d.get_component_display(), d.amount]
+                )
+        return csv_response(
+            "my-distributions.csv", ["agreement", "programme year", "component", "amount"], out
+        )
     if table == "statements":
-        return csv_response("my-statements.csv",
-                            ["agreement", "programme year", "report status", "total"],
-                            [[s.report.agreement.name, s.report.programme_year.label,
-                              s.report.get_status_display(), s.total]
-                             for s in context["statements"]])
+        return csv_response(
+            "my-statements.csv",
+            ["agreement", "programme year", "report status", "total"],
+            [
+                [
+                    s.report.agreement.name,
+                    s.report.programme_year.label,
+                    s.report.get_status_display(),
+                    s.total,
+                ]
+                for s in context["statements"]
+            ],
+        )
     raise Http404
-

@@ -55,10 +55,15 @@ PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 ACCESS_LOG_FORMAT = 'access status=%(s)s method=%(m)s path="%(U)s" duration_us=%(D)s'
 ACCESS_5XX = re.compile(r"^access status=5\d\d .*$", re.MULTILINE)
 LOG_PROBLEMS = {
-    "gunicorn": [ACCESS_5XX, re.compile(r"^.*Traceback.*$", re.MULTILINE),
-                 re.compile(r"^.*WORKER TIMEOUT.*$", re.MULTILINE)],
-    "worker": [re.compile(r"^.*Traceback.*$", re.MULTILINE),
-               re.compile(r"^.*raised unexpected.*$", re.MULTILINE)],
+    "gunicorn": [
+        ACCESS_5XX,
+        re.compile(r"^.*Traceback.*$", re.MULTILINE),
+        re.compile(r"^.*WORKER TIMEOUT.*$", re.MULTILINE),
+    ],
+    "worker": [
+        re.compile(r"^.*Traceback.*$", re.MULTILINE),
+        re.compile(r"^.*raised unexpected.*$", re.MULTILINE),
+    ],
 }
 
 
@@ -104,10 +109,16 @@ def run(command: list[str], *, env: dict[str, str], log: Path) -> None:
     with log.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
-        result = subprocess.run(command, cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, check=False, timeout=900)
-    print(f"[prod-stage]   {' '.join(command[2:4])}: {time.monotonic() - started:.1f}s",
-          flush=True)
+        result = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=900,
+        )
+    print(f"[prod-stage]   {' '.join(command[2:4])}: {time.monotonic() - started:.1f}s", flush=True)
     if result.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-40:])
         raise StageError(f"{' '.join(command[1:4])} exited {result.returncode}:\n{tail}")
@@ -118,9 +129,13 @@ def psql(stage: Stage, sql: str) -> None:
     import psycopg2
 
     parsed = urlparse(stage.server_url)
-    connection = psycopg2.connect(host=parsed.hostname or "127.0.0.1", port=parsed.port or 5432,
-                                  user=parsed.username or "postgres",
-                                  password=parsed.password or None, dbname="postgres")
+    connection = psycopg2.connect(
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password or None,
+        dbname="postgres",
+    )
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
@@ -150,8 +165,9 @@ def wait_for_log(path: Path, text: str, process: subprocess.Popen, timeout: floa
         if path.exists() and text in path.read_text(errors="replace"):
             return
         if process.poll() is not None:
-            raise StageError(f"{path.name}: the process exited ({process.returncode}) "
-                             f"before printing {text!r}")
+            raise StageError(
+                f"{path.name}: the process exited ({process.returncode}) before printing {text!r}"
+            )
         time.sleep(0.5)
     raise StageError(f"{path.name}: no {text!r} within {timeout:.0f}s")
 
@@ -183,8 +199,9 @@ def start(stage: Stage, name: str, command: list[str], env: dict[str, str]) -> P
     out = log.open("w")
     # Its own process group, so stopping it stops its children (gunicorn's and Celery's
     # workers) and nothing else.
-    stage.processes[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+    stage.processes[name] = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     out.close()
     return log
 
@@ -233,33 +250,55 @@ def check_junit(path: Path) -> str:
 
 
 def stage_env(stage: Stage, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DJANGO_", "COMANAGE_", "CELERY_"))
-           and k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "REQUIRE_2FA", "SECRET_KEY",
-                         "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "SECURE_SSL_REDIRECT")}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "comanage.settings.production",
-        "SECRET_KEY": secrets.token_urlsafe(64),
-        "DATABASE_URL": stage.database_url,
-        "REDIS_URL": stage.redis_url,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
-        "COMANAGE_VAR_DIR": str(stage.artifacts / "var"),
-        "CACHE_KEY_PREFIX": f"prodstage{os.getpid()}",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "COMANAGE_", "CELERY_"))
+        and k
+        not in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "DEBUG",
+            "REQUIRE_2FA",
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "CSRF_TRUSTED_ORIGINS",
+            "SECURE_SSL_REDIRECT",
+        )
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "comanage.settings.production",
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "DATABASE_URL": stage.database_url,
+            "REDIS_URL": stage.redis_url,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
+            "COMANAGE_VAR_DIR": str(stage.artifacts / "var"),
+            "CACHE_KEY_PREFIX": f"prodstage{os.getpid()}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 def seed_command(manage: list[str], env: dict[str, str], log: Path) -> list[str]:
     """``seed_demo``, forced where the command refuses production without a flag."""
-    help_text = subprocess.run([*manage, "seed_demo", "--help"], cwd=ROOT, env=env,
-                               capture_output=True, text=True, check=False, timeout=120)
+    help_text = subprocess.run(
+        [*manage, "seed_demo", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     if help_text.returncode != 0:
         with log.open("a") as out:
             out.write(help_text.stdout + help_text.stderr)
-        raise StageError(f"seed_demo --help exited {help_text.returncode}:\n"
-                         f"{help_text.stderr[-2000:]}")
+        raise StageError(
+            f"seed_demo --help exited {help_text.returncode}:\n{help_text.stderr[-2000:]}"
+        )
     forced = "--force-production" in help_text.stdout
     return [*manage, "seed_demo", *(["--force-production"] if forced else [])]
 
@@ -270,18 +309,27 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postgres", default=os.environ.get(
-        "PROD_STAGE_POSTGRES", "postgres://postgres@127.0.0.1:5432"),
-        help="PostgreSQL server URL (no database name); a fresh database is created there")
-    parser.add_argument("--database", default=os.environ.get(
-        "PROD_STAGE_DATABASE", f"comanage_prodstage_{os.getpid()}"),
-        help="name of the fresh database (dropped first if it exists, and at the end)")
-    parser.add_argument("--redis-url", default=os.environ.get(
-        "PROD_STAGE_REDIS_URL", "redis://127.0.0.1:6379/12"),
-        help="a Redis database for this stage alone: it is FLUSHED first")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("PROD_STAGE_POSTGRES", "postgres://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server URL (no database name); a fresh database is created there",
+    )
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("PROD_STAGE_DATABASE", f"comanage_prodstage_{os.getpid()}"),
+        help="name of the fresh database (dropped first if it exists, and at the end)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("PROD_STAGE_REDIS_URL", "redis://127.0.0.1:6379/12"),
+        help="a Redis database for this stage alone: it is FLUSHED first",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
-    parser.add_argument("--pytest-args", default=os.environ.get("PROD_STAGE_PYTEST_ARGS", ""),
-                        help="extra arguments for the scenario's pytest run")
+    parser.add_argument(
+        "--pytest-args",
+        default=os.environ.get("PROD_STAGE_PYTEST_ARGS", ""),
+        help="extra arguments for the scenario's pytest run",
+    )
     args = parser.parse_args(argv)
     # A SIGTERM (CI's timeout, a supervisor) unwinds like Ctrl-C: the servers are stopped and
     # the database dropped on the way out.
@@ -291,8 +339,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--database: lower-case letters, digits and underscores only")
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     (ARTIFACTS / "var").mkdir(parents=True)
-    stage = Stage(server_url=args.postgres, database=args.database, redis_url=args.redis_url,
-                  keep=args.keep, artifacts=ARTIFACTS)
+    stage = Stage(
+        server_url=args.postgres,
+        database=args.database,
+        redis_url=args.redis_url,
+        keep=args.keep,
+        artifacts=ARTIFACTS,
+    )
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = stage_env(stage, port)
@@ -309,19 +362,55 @@ def main(argv: list[str] | None = None) -> int:
             flush_redis(stage.redis_url)
             run([*manage, "migrate", "--noinput"], env=env, log=setup_log)
             run([*manage, "collectstatic", "--noinput", "-v0"], env=env, log=setup_log)
-            run([*manage, "check", "--deploy", "--fail-level", "WARNING"], env=env,
-                log=setup_log)
+            run([*manage, "check", "--deploy", "--fail-level", "WARNING"], env=env, log=setup_log)
             run(seed_command(manage, env, setup_log), env=env, log=setup_log)
 
         with stage.step("gunicorn (2 workers) and a Celery worker up, /healthz 200"):
-            worker_log = start(stage, "worker", [
-                PY, "-m", "celery", "-A", "comanage", "worker", "--loglevel", "INFO",
-                "--concurrency", "2", "--hostname", f"prodstage{os.getpid()}@%h"], env)
-            start(stage, "gunicorn", [
-                PY, "-m", "gunicorn", "comanage.wsgi:application", "--workers", "2",
-                "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--graceful-timeout", "20",
-                "--access-logfile", "-", "--error-logfile", "-", "--no-control-socket",
-                "--access-logformat", ACCESS_LOG_FORMAT], env)
+            worker_log = start(
+                stage,
+                "worker",
+                [
+                    PY,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "comanage",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    "2",
+                    "--hostname",
+                    f"prodstage{os.getpid()}@%h",
+                ],
+                env,
+            )
+            start(
+                stage,
+                "gunicorn",
+                [
+                    PY,
+                    "-m",
+                    "gunicorn",
+                    "comanage.wsgi:application",
+                    "--workers",
+                    "2",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--timeout",
+                    "60",
+                    "--graceful-timeout",
+                    "20",
+                    "--access-logfile",
+                    "-",
+                    "--error-logfile",
+                    "-",
+                    "--no-control-socket",
+                    "--access-logformat",
+                    ACCESS_LOG_FORMAT,
+                ],
+                env,
+            )
             # The worker's heartbeat is written just before it logs "ready.": from then on
             # /healthz must be 200 at its first answer.
             wait_for_log(worker_log, " ready.", stage.processes["worker"], timeout=120)
@@ -330,13 +419,31 @@ def main(argv: list[str] | None = None) -> int:
 
         with stage.step("scenario: tests/production (browser and API client)"):
             junit = ARTIFACTS / "scenario.xml"
-            test_env = {k: v for k, v in os.environ.items()
-                        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+            test_env = {
+                k: v
+                for k, v in os.environ.items()
+                if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+            }
             test_env["COMANAGE_PRODUCTION_STAGE_URL"] = base_url
             result = subprocess.run(
-                [PY, "-m", "pytest", "tests/production", "-p", "no:cacheprovider",
-                 "-p", "no:xdist", "-v", "-rA", f"--junitxml={junit}",
-                 *args.pytest_args.split()], cwd=ROOT, env=test_env, check=False)
+                [
+                    PY,
+                    "-m",
+                    "pytest",
+                    "tests/production",
+                    "-p",
+                    "no:cacheprovider",
+                    "-p",
+                    "no:xdist",
+                    "-v",
+                    "-rA",
+                    f"--junitxml={junit}",
+                    *args.pytest_args.split(),
+                ],
+                cwd=ROOT,
+                env=test_env,
+                check=False,
+            )
             if result.returncode != 0 or not junit.exists():
                 failures.append(f"the scenario failed (pytest exited {result.returncode})")
             else:

@@ -1,6 +1,5 @@
 """The report names flagged physicians and opportunities as a reader would, not by key."""
 
-
 from adjudication.pdf import _flags_named
 
 
@@ -14,5 +13,9 @@ def test_flag_subjects_are_named_for_the_reader():
     ]
     named = _flags_named(flags, physicians, [{"key": "A", "name": "Closure devices"}])
     assert [f["subject"] for f in named] == [
-        "Dr Ann Adams", "Closure devices", "physician:99", "2025-03"]
+        "Dr Ann Adams",
+        "Closure devices",
+        "physician:99",
+        "2025-03",
+    ]
     assert [f["message"] for f in named] == [f["message"] for f in flags]

@@ -44,8 +44,10 @@ def test_counsel_approving_on_the_web_is_asked_for_a_fresh_code(world, recorded)
 def test_a_wrong_code_does_not_sign(world, recorded):
     report = advance(world, recorded.report, "review", "submit")
     client, _device = _signed_in(world, "counsel")
-    wrong = client.post(f"/o/{world.org.slug}/adjudication/reports/{report.pk}/approve/",
-                        {"comment": "Reviewed.", "otp_token": "000000"})
+    wrong = client.post(
+        f"/o/{world.org.slug}/adjudication/reports/{report.pk}/approve/",
+        {"comment": "Reviewed.", "otp_token": "000000"},
+    )
     assert wrong.status_code == 403
     assert b"not valid" in wrong.content
     assert _status(world, report) == ReportStatus.SUBMITTED
@@ -66,8 +68,7 @@ def test_a_code_from_sign_in_is_not_a_signature(world, recorded):
 def test_signing_through_the_api_needs_the_current_code(world, recorded):
     report = advance(world, recorded.report, "review", "submit", "approve")
     client, device = _signed_in(world, "ceo")
-    api = (f"/api/v1/organizations/{world.org.slug}/adjudication/reports/{report.pk}"
-           "/authorise/")
+    api = f"/api/v1/organizations/{world.org.slug}/adjudication/reports/{report.pk}/authorise/"
 
     refused = client.post(api, {}, content_type="application/json")
     assert refused.status_code == 403
@@ -82,6 +83,7 @@ def test_signing_through_the_api_needs_the_current_code(world, recorded):
 def test_without_two_factor_signing_needs_no_code(world, recorded):
     report = advance(world, recorded.report, "review", "submit")
     response = world.client("counsel").post(
-        f"/o/{world.org.slug}/adjudication/reports/{report.pk}/approve/", {"comment": "ok"})
+        f"/o/{world.org.slug}/adjudication/reports/{report.pk}/approve/", {"comment": "ok"}
+    )
     assert response.status_code == 302
     assert _status(world, report) == ReportStatus.APPROVED

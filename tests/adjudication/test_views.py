@@ -31,12 +31,15 @@ def _urls(world, recorded, statement_id, line_id):  # type: ignore[no-untyped-de
         "statement": (f"/o/{o}/adjudication/statements/{statement_id}.pdf", "statement.view"),
         "whatif": (f"/o/{o}/adjudication/years/{year}/what-if/", "scenario.run"),
         "api_runs": (f"/api/v1/organizations/{o}/adjudication/runs/{run}/", "calculation.view"),
-        "api_report": (f"/api/v1/organizations/{o}/adjudication/reports/{report}/",
-                       "report.view"),
-        "api_lines": (f"/api/v1/organizations/{o}/adjudication/payment-lines/{line_id}/",
-                      "payment.view"),
-        "api_statement": (f"/api/v1/organizations/{o}/adjudication/statements/{statement_id}/",
-                          "statement.view"),
+        "api_report": (f"/api/v1/organizations/{o}/adjudication/reports/{report}/", "report.view"),
+        "api_lines": (
+            f"/api/v1/organizations/{o}/adjudication/payment-lines/{line_id}/",
+            "payment.view",
+        ),
+        "api_statement": (
+            f"/api/v1/organizations/{o}/adjudication/statements/{statement_id}/",
+            "statement.view",
+        ),
     }
 
 
@@ -81,8 +84,9 @@ def test_physician_sees_only_their_own_statement(world, recorded, paid_world):
     with world.scope():
         other = PhysicianStatement.objects.get(physician=world.other_physician)
     client = world.client("physician")
-    assert client.get(f"/o/{world.org.slug}/adjudication/statements/{other.pk}.pdf"
-                      ).status_code == 404
+    assert (
+        client.get(f"/o/{world.org.slug}/adjudication/statements/{other.pk}.pdf").status_code == 404
+    )
     api = f"/api/v1/organizations/{world.org.slug}/adjudication/statements/"
     assert client.get(f"{api}{other.pk}/").status_code == 404
     listed = client.get(api).json()
@@ -122,16 +126,18 @@ def test_verify_page_and_api(world, recorded):
     pdf = bytes(report.pdf)
     o = world.org.slug
     client = world.client("executive")
-    ok = client.post(f"/o/{o}/adjudication/reports/{report.pk}/verify/",
-                     {"pdf": io.BytesIO(pdf)})
+    ok = client.post(f"/o/{o}/adjudication/reports/{report.pk}/verify/", {"pdf": io.BytesIO(pdf)})
     assert ok.status_code == 200 and b"Verified" in ok.content
     middle = len(pdf) // 2
-    tampered = pdf[:middle] + bytes([pdf[middle] ^ 0x01]) + pdf[middle + 1:]
-    bad = client.post(f"/o/{o}/adjudication/reports/{report.pk}/verify/",
-                      {"pdf": io.BytesIO(tampered)})
+    tampered = pdf[:middle] + bytes([pdf[middle] ^ 0x01]) + pdf[middle + 1 :]
+    bad = client.post(
+        f"/o/{o}/adjudication/reports/{report.pk}/verify/", {"pdf": io.BytesIO(tampered)}
+    )
     assert bad.status_code == 422 and b"Not verified" in bad.content
-    api = client.post(f"/api/v1/organizations/{o}/adjudication/reports/{report.pk}/verify/",
-                      {"pdf": io.BytesIO(tampered)})
+    api = client.post(
+        f"/api/v1/organizations/{o}/adjudication/reports/{report.pk}/verify/",
+        {"pdf": io.BytesIO(tampered)},
+    )
     assert api.status_code == 200 and api.json()["verified"] is False
 
 
@@ -142,7 +148,8 @@ def test_counsel_queue_shows_the_report_and_approves(world, recorded):
     assert page.status_code == 200 and b"Orthopedic co-management" in page.content
     done = client.post(
         f"/o/{world.org.slug}/adjudication/reports/{recorded.report.pk}/approve/",
-        {"next": f"/o/{world.org.slug}/adjudication/counsel/"})
+        {"next": f"/o/{world.org.slug}/adjudication/counsel/"},
+    )
     assert done.status_code == 302
     recorded.report.refresh_from_db()
     assert recorded.report.status == ReportStatus.APPROVED

@@ -19,23 +19,27 @@ def _client(world) -> APIClient:  # type: ignore[no-untyped-def]
     return client
 
 
-@pytest.mark.parametrize(("overrides", "field"), [
-    ({"pool": "1e30"}, "overrides.pool"),
-    ({"pool": "1e400"}, "overrides.pool"),
-    ({"pool": 1e308}, "overrides.pool"),
-    ({"pool": "NaN"}, "overrides.pool"),
-    ({"pool": "-1"}, "overrides.pool"),
-    ({"weights": "x"}, "overrides.weights"),
-    ({"results": "x"}, "overrides.results"),
-    ({"tier_mode": "cubic"}, "overrides.tier_mode"),
-    ({"bogus": 1}, "overrides"),
-])
-def test_the_api_what_if_refuses_bad_overrides_naming_them(world, co_management, overrides,
-                                                           field):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"pool": "1e30"}, "overrides.pool"),
+        ({"pool": "1e400"}, "overrides.pool"),
+        ({"pool": 1e308}, "overrides.pool"),
+        ({"pool": "NaN"}, "overrides.pool"),
+        ({"pool": "-1"}, "overrides.pool"),
+        ({"weights": "x"}, "overrides.weights"),
+        ({"results": "x"}, "overrides.results"),
+        ({"tier_mode": "cubic"}, "overrides.tier_mode"),
+        ({"bogus": 1}, "overrides"),
+    ],
+)
+def test_the_api_what_if_refuses_bad_overrides_naming_them(world, co_management, overrides, field):  # type: ignore[no-untyped-def]
     _agreement, year = co_management
     response = _client(world).post(
         f"/api/v1/organizations/{world.org.slug}/adjudication/runs/scenario/",
-        {"programme_year": year.pk, "overrides": overrides}, format="json")
+        {"programme_year": year.pk, "overrides": overrides},
+        format="json",
+    )
     assert response.status_code == 400, response.content
     assert [e["field"] for e in response.json()["errors"]] == [field]
     with world.scope():

@@ -50,42 +50,93 @@ def objs(world) -> Objects:  # type: ignore[no-untyped-def]
         practice = f.PracticeFactory(organization=world.org)
 
         def agreement(name, physician):  # type: ignore[no-untyped-def]
-            a = services.agreement_create(organization=world.org, user=admin, data={
-                "kind": AgreementKind.CO_MANAGEMENT, "name": name, "practice": practice,
-                "service_line": "orthopedics", "term_start": dt.date(2025, 1, 1),
-                "term_end": dt.date(2026, 12, 31)})
-            services.terms_update(terms=a.terms.get(), user=admin,
-                                  data={"annual_fixed_fee": Decimal("120000.00")})
-            duty = services.duty_save(agreement=a, data={
-                "name": "Quality", "required_monthly_hours": Decimal("10"),
-                "max_monthly_hours": Decimal("20")})
-            p = services.participation_save(agreement=a, data={
-                "physician": physician, "join_date": dt.date(2025, 1, 1)})
+            a = services.agreement_create(
+                organization=world.org,
+                user=admin,
+                data={
+                    "kind": AgreementKind.CO_MANAGEMENT,
+                    "name": name,
+                    "practice": practice,
+                    "service_line": "orthopedics",
+                    "term_start": dt.date(2025, 1, 1),
+                    "term_end": dt.date(2026, 12, 31),
+                },
+            )
+            services.terms_update(
+                terms=a.terms.get(), user=admin, data={"annual_fixed_fee": Decimal("120000.00")}
+            )
+            duty = services.duty_save(
+                agreement=a,
+                data={
+                    "name": "Quality",
+                    "required_monthly_hours": Decimal("10"),
+                    "max_monthly_hours": Decimal("20"),
+                },
+            )
+            p = services.participation_save(
+                agreement=a, data={"physician": physician, "join_date": dt.date(2025, 1, 1)}
+            )
             services.agreement_transition(agreement=a, to_status="in_negotiation", user=admin)
-            services.agreement_transition(agreement=a, to_status="executed", user=admin,
-                                          executed_on=dt.date(2024, 12, 1), signatories="X")
+            services.agreement_transition(
+                agreement=a,
+                to_status="executed",
+                user=admin,
+                executed_on=dt.date(2024, 12, 1),
+                signatories="X",
+            )
             sheet = services.timesheet_save(
-                agreement=a, physician=physician, month=dt.date(2025, 3, 1), user=None,
-                entries=[services.EntryInput(duty, Decimal("12"), "Reviews")])
-            meeting = services.committee_meeting_save(agreement=a, data={
-                "held_on": dt.date(2025, 2, 1), "physicians_present": [physician]})
-            milestone = services.milestone_save(agreement=a, data={
-                "name": "Kick-off", "due_date": dt.date(2024, 9, 1), "owner": "Admin"})
+                agreement=a,
+                physician=physician,
+                month=dt.date(2025, 3, 1),
+                user=None,
+                entries=[services.EntryInput(duty, Decimal("12"), "Reviews")],
+            )
+            meeting = services.committee_meeting_save(
+                agreement=a,
+                data={"held_on": dt.date(2025, 2, 1), "physicians_present": [physician]},
+            )
+            milestone = services.milestone_save(
+                agreement=a,
+                data={"name": "Kick-off", "due_date": dt.date(2024, 9, 1), "owner": "Admin"},
+            )
             return a, duty, p, sheet, meeting, milestone
 
         own, duty, part, own_sheet, meeting, milestone = agreement("Own", world.physician)
         other, o_duty, o_part, o_sheet, o_meeting, o_milestone = agreement(
-            "Other", world.other_physician)
+            "Other", world.other_physician
+        )
         fmv = f.FMVOpinionFactory(agreement=own)
-        flag, _ = services.flag_raise(organization=world.org, kind="x", key="x:1",
-                                      message="Check", agreement=own)
+        flag, _ = services.flag_raise(
+            organization=world.org, kind="x", key="x:1", message="Check", agreement=own
+        )
         document = services.document_upload(
-            agreement=own, kind="signed_agreement", title="Signed",
+            agreement=own,
+            kind="signed_agreement",
+            title="Signed",
             upload=SimpleUploadedFile("signed.pdf", PDF, content_type="application/pdf"),
-            user=admin)
-        return Objects(own, other, own.programme_years.first(), other.programme_years.first(),
-                       own.terms.get(), part, o_part, fmv, duty, o_duty, own_sheet, o_sheet,
-                       meeting, o_meeting, flag, document, milestone, o_milestone, practice)
+            user=admin,
+        )
+        return Objects(
+            own,
+            other,
+            own.programme_years.first(),
+            other.programme_years.first(),
+            own.terms.get(),
+            part,
+            o_part,
+            fmv,
+            duty,
+            o_duty,
+            own_sheet,
+            o_sheet,
+            meeting,
+            o_meeting,
+            flag,
+            document,
+            milestone,
+            o_milestone,
+            practice,
+        )
 
 
 # (url, allowed roles, what a physician gets: 200, 403 or 404)
@@ -224,15 +275,18 @@ def test_outsider_gets_404_everywhere_with_a_ids(world, objs):
     assert failures == []
     # Writes too.
     b = "/api/v1/organizations/riverside"
-    for url in (f"{b}/timesheets/{objs.own_sheet.pk}/approve/",
-                f"{b}/compliance-flags/{objs.flag.pk}/resolve/",
-                f"{b}/agreements/{objs.own.pk}/transition/",
-                f"/o/riverside/agreements/{objs.own.pk}/transition/",
-                "/o/riverside/compliance/scan/"):
+    for url in (
+        f"{b}/timesheets/{objs.own_sheet.pk}/approve/",
+        f"{b}/compliance-flags/{objs.flag.pk}/resolve/",
+        f"{b}/agreements/{objs.own.pk}/transition/",
+        f"/o/riverside/agreements/{objs.own.pk}/transition/",
+        "/o/riverside/compliance/scan/",
+    ):
         assert client.post(url, {}).status_code == 404, url
     # And their own organization's API does not reveal A's rows.
-    assert client.get(f"/api/v1/organizations/lakeview/agreements/{objs.own.pk}/") \
-        .status_code == 404
+    assert (
+        client.get(f"/api/v1/organizations/lakeview/agreements/{objs.own.pk}/").status_code == 404
+    )
 
 
 def test_anonymous_is_sent_to_login_or_refused(world, objs):
@@ -247,10 +301,14 @@ def test_post_actions_are_administrator_only(world, objs, role):
     b = "/api/v1/organizations/riverside"
     with world.scope():
         services.timesheet_submit(timesheet=objs.own_sheet, user=None)
-    approve = client.post(f"{b}/timesheets/{objs.own_sheet.pk}/approve/", {},
-                          content_type="application/json")
-    resolve = client.post(f"{b}/compliance-flags/{objs.flag.pk}/resolve/",
-                          {"resolution_note": "ok"}, content_type="application/json")
+    approve = client.post(
+        f"{b}/timesheets/{objs.own_sheet.pk}/approve/", {}, content_type="application/json"
+    )
+    resolve = client.post(
+        f"{b}/compliance-flags/{objs.flag.pk}/resolve/",
+        {"resolution_note": "ok"},
+        content_type="application/json",
+    )
     scan = client.post("/o/riverside/compliance/scan/")
     if role == "administrator":
         assert (approve.status_code, resolve.status_code, scan.status_code) == (200, 200, 302)

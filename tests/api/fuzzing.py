@@ -35,8 +35,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 OUTSIDER_ALLOWED = {401, 403, 404}
 # Operations the fuzzer must not run as itself: revoking tokens would revoke its own.
 SKIP = {("DELETE", "/api/v1/tokens/{id}/")}
@@ -76,16 +80,21 @@ class FuzzReport:
             self.writes.setdefault(f"{method.upper()} {path}", Counter())[status] += 1
 
     def writes_never_2xx(self) -> list[str]:
-        return sorted(label for label, statuses in self.writes.items()
-                      if not any(200 <= code < 300 for code in statuses))
+        return sorted(
+            label
+            for label, statuses in self.writes.items()
+            if not any(200 <= code < 300 for code in statuses)
+        )
 
     def server_errors(self) -> int:
         return sum(n for code, n in self.statuses.items() if code >= 500)
 
     def summary(self, label: str) -> str:
-        lines = [f"{label}: {self.operations} operations, {self.cases} cases, "
-                 f"{len(self.failures)} failures, {self.server_errors()} 5xx; "
-                 f"statuses {dict(sorted(self.statuses.items()))}"]
+        lines = [
+            f"{label}: {self.operations} operations, {self.cases} cases, "
+            f"{len(self.failures)} failures, {self.server_errors()} 5xx; "
+            f"statuses {dict(sorted(self.statuses.items()))}"
+        ]
         if self.writes:
             lines.append("  write operations: cases reaching 2xx / cases")
             for name, statuses in sorted(self.writes.items(), key=lambda i: i[0].split(" ")[::-1]):
@@ -99,8 +108,10 @@ def load_schema(base_url: str | None = None) -> Any:
     (tests: the live server's thread shares this process's code, so the schema is the same)."""
     if base_url:
         return schemathesis.openapi.from_url(
-            f"{base_url}/api/schema/", timeout=120,
-            headers={"Accept": "application/vnd.oai.openapi+json"})
+            f"{base_url}/api/schema/",
+            timeout=120,
+            headers={"Accept": "application/vnd.oai.openapi+json"},
+        )
     import json
 
     from .schema import SchemaGenerator
@@ -119,9 +130,15 @@ def _operations(schema: Any) -> list[Any]:
 def _run(operation: Any, examples: int, seed_note: str, body: Any) -> None:
     strategy = operation.as_strategy(path_parameters=body["path_parameters"])
 
-    @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
-              phases=[Phase.explicit, Phase.generate], print_blob=False,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=strategy)
     def run(case: Any) -> None:
         body["check"](case)
@@ -137,8 +154,14 @@ def _path_parameters(template: str, url: str) -> dict[str, str]:
     return match.groupdict()
 
 
-def _run_explicit(base_url: str, token: str, schema: Any, session: requests.Session,
-                  cases: Iterable[ExplicitCase], report: FuzzReport) -> None:
+def _run_explicit(
+    base_url: str,
+    token: str,
+    schema: Any,
+    session: requests.Session,
+    cases: Iterable[ExplicitCase],
+    report: FuzzReport,
+) -> None:
     """Send each case as built (in order: each may rely on the state the previous left) and
     put its response through the same checks as a generated case."""
     operations = {(op.method.upper(), op.path): op for op in _operations(schema)}
@@ -146,25 +169,41 @@ def _run_explicit(base_url: str, token: str, schema: Any, session: requests.Sess
         operation = operations[(explicit.method.upper(), explicit.path)]
         headers = {"Authorization": f"Bearer {explicit.token or token}"}
         if explicit.files is not None:
-            response = session.request(explicit.method, base_url + explicit.url,
-                                       data=explicit.body or {}, files=explicit.files,
-                                       headers=headers, timeout=60)
+            response = session.request(
+                explicit.method,
+                base_url + explicit.url,
+                data=explicit.body or {},
+                files=explicit.files,
+                headers=headers,
+                timeout=60,
+            )
         else:
-            response = session.request(explicit.method, base_url + explicit.url,
-                                       json=explicit.body, headers=headers, timeout=60)
+            response = session.request(
+                explicit.method,
+                base_url + explicit.url,
+                json=explicit.body,
+                headers=headers,
+                timeout=60,
+            )
         report.count(explicit.method, explicit.path, response.status_code)
         case = operation.Case(path_parameters=_path_parameters(explicit.path, explicit.url))
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
         except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - all reported together
-            report.failures.append(f"{explicit.method.upper()} {explicit.url} (explicit): "
-                                   f"{type(exc).__name__}\n{str(exc).strip()[:1500]}")
+            report.failures.append(
+                f"{explicit.method.upper()} {explicit.url} (explicit): "
+                f"{type(exc).__name__}\n{str(exc).strip()[:1500]}"
+            )
 
 
-def fuzz_as_member(base_url: str, token: str, org_slug: str, examples: int = 10,
-                   schema: Any = None,
-                   explicit: Iterable[ExplicitCase] | Callable[[], Iterable[ExplicitCase]]
-                   | None = None) -> FuzzReport:
+def fuzz_as_member(
+    base_url: str,
+    token: str,
+    org_slug: str,
+    examples: int = 10,
+    schema: Any = None,
+    explicit: Iterable[ExplicitCase] | Callable[[], Iterable[ExplicitCase]] | None = None,
+) -> FuzzReport:
     """No 5xx and nothing that contradicts the schema, as a member of ``org_slug``; the
     ``explicit`` cases (valid ids) first, then the generated ones."""
     schema = schema or load_schema(base_url)
@@ -172,8 +211,9 @@ def fuzz_as_member(base_url: str, token: str, org_slug: str, examples: int = 10,
     session = requests.Session()
     headers = {"Authorization": f"Bearer {token}"}
     if explicit is not None:
-        _run_explicit(base_url, token, schema, session,
-                      explicit() if callable(explicit) else explicit, report)
+        _run_explicit(
+            base_url, token, schema, session, explicit() if callable(explicit) else explicit, report
+        )
     for operation in _operations(schema):
         if (operation.method.upper(), operation.path) in SKIP:
             report.skipped.append(f"{operation.method.upper()} {operation.path}")
@@ -182,8 +222,7 @@ def fuzz_as_member(base_url: str, token: str, org_slug: str, examples: int = 10,
         seen: set[str] = set()
 
         def check(case: Any, operation: Any = operation, seen: set[str] = seen) -> None:
-            response = case.call(base_url=base_url, session=session, headers=headers,
-                                 timeout=60)
+            response = case.call(base_url=base_url, session=session, headers=headers, timeout=60)
             report.count(operation.method, operation.path, response.status_code)
             try:
                 case.validate_response(response, checks=CHECKS, headers=headers)
@@ -193,14 +232,21 @@ def fuzz_as_member(base_url: str, token: str, org_slug: str, examples: int = 10,
                     seen.add(key)
                     report.failures.append(f"{key}\n{str(exc).strip()[:1500]}")
 
-        _run(operation, examples, "member", {"path_parameters": {"org_slug": org_slug}
-                                             if "{org_slug}" in operation.path else {},
-                                             "check": check})
+        _run(
+            operation,
+            examples,
+            "member",
+            {
+                "path_parameters": {"org_slug": org_slug} if "{org_slug}" in operation.path else {},
+                "check": check,
+            },
+        )
     return report
 
 
-def fuzz_as_outsider(base_url: str, token: str, org_slug: str, examples: int = 5,
-                     schema: Any = None) -> FuzzReport:
+def fuzz_as_outsider(
+    base_url: str, token: str, org_slug: str, examples: int = 5, schema: Any = None
+) -> FuzzReport:
     """Every answer to the outsider on ``org_slug``'s URLs is 401/403/404, never data."""
     schema = schema or load_schema(base_url)
     report = FuzzReport()
@@ -213,14 +259,18 @@ def fuzz_as_outsider(base_url: str, token: str, org_slug: str, examples: int = 5
 
         def check(case: Any, operation: Any = operation) -> None:
             report.cases += 1
-            response = case.call(base_url=base_url, session=session, headers=headers,
-                                 timeout=60)
+            response = case.call(base_url=base_url, session=session, headers=headers, timeout=60)
             report.statuses[response.status_code] += 1
             if response.status_code not in OUTSIDER_ALLOWED:
                 report.failures.append(
                     f"{operation.method.upper()} {case.formatted_path} as outsider: "
-                    f"{response.status_code} {response.text[:300]}")
+                    f"{response.status_code} {response.text[:300]}"
+                )
 
-        _run(operation, examples, "outsider",
-             {"path_parameters": {"org_slug": org_slug}, "check": check})
+        _run(
+            operation,
+            examples,
+            "outsider",
+            {"path_parameters": {"org_slug": org_slug}, "check": check},
+        )
     return report

@@ -33,15 +33,23 @@ def test_every_curl_example_in_the_guide_succeeds(live_server):
 
     with scopes_disabled():
         _t, token = ApiToken.issue(
-            user=User.objects.get(email="administrator@riverside.example"), name="docs")
+            user=User.objects.get(email="administrator@riverside.example"), name="docs"
+        )
         year = ProgrammeYear.objects.filter(organization__slug="riverside").order_by("pk").first()
     assert year is not None, "seed_demo should create a programme year for riverside"
-    env = {"PATH": os.environ["PATH"], "BASE": live_server.url, "TOKEN": token,
-           "ORG": "riverside", "YEAR": str(year.pk)}
+    env = {
+        "PATH": os.environ["PATH"],
+        "BASE": live_server.url,
+        "TOKEN": token,
+        "ORG": "riverside",
+        "YEAR": str(year.pk),
+    }
     blocks = BLOCK.findall(GUIDE.read_text())
     for block in blocks:
-        result = subprocess.run(["sh", "-ec", block], env=env, capture_output=True, text=True,
-                                timeout=60)
-        assert result.returncode == 0, f"{block}\n→ {result.returncode}\n{result.stderr}" \
-                                       f"\n{result.stdout[:500]}"
+        result = subprocess.run(
+            ["sh", "-ec", block], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, (
+            f"{block}\n→ {result.returncode}\n{result.stderr}\n{result.stdout[:500]}"
+        )
         assert result.stdout.strip(), f"{block} printed nothing"

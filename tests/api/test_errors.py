@@ -42,8 +42,11 @@ def test_403_within_the_tenant_for_a_role_without_the_permission(world, api):
 
 @pytest.mark.urls("tests.api.urls")
 def test_an_action_without_a_declared_permission_is_refused(world, api):
-    body = assert_error_shape(api("administrator").get(
-        "/api/v1/organizations/riverside/test/undeclared/"), 403, "permission_denied")
+    body = assert_error_shape(
+        api("administrator").get("/api/v1/organizations/riverside/test/undeclared/"),
+        403,
+        "permission_denied",
+    )
     assert "No permission is declared" in body["errors"][0]["message"]
 
 
@@ -56,7 +59,8 @@ def test_404_for_the_outsider_never_403(world, api):
 
 def test_an_unknown_organization_is_a_404_in_the_error_shape(world, api):
     unknown = assert_error_shape(
-        api("administrator").get("/api/v1/organizations/no-such-org/jobs/"), 404, "not_found")
+        api("administrator").get("/api/v1/organizations/no-such-org/jobs/"), 404, "not_found"
+    )
     # Indistinguishable from an organization that exists but is not yours.
     theirs = assert_error_shape(api("outsider").get(JOBS), 404, "not_found")
     assert unknown == theirs

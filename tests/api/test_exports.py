@@ -31,8 +31,9 @@ def _lines_url(report):  # type: ignore[no-untyped-def]
     return f"{ORG}/adjudication/reports/{report.pk}/payment-lines/"
 
 
-@pytest.mark.parametrize("steps", [(), ("review",), ("review", "submit"),
-                                   ("review", "submit", "return")])
+@pytest.mark.parametrize(
+    "steps", [(), ("review",), ("review", "submit"), ("review", "submit", "return")]
+)
 def test_payment_lines_before_approval_are_a_409(world, api, recorded, steps):
     report = advance(world, recorded.report, *steps)
     for fmt in ("json", "csv"):
@@ -57,14 +58,21 @@ def test_approved_report_exports_planned_lines_then_stored_ones(world, api, reco
     report = advance(world, report, "authorise")
     with world.scope():
         line = PaymentLine.objects.filter(report=report).order_by("position").first()
-        services.payment_record(line=line, paid_amount=line.amount,
-                                paid_on=dt.date(2026, 1, 20), reference="=HYPERLINK(1)",
-                                user=world.users["administrator"])
+        services.payment_record(
+            line=line,
+            paid_amount=line.amount,
+            paid_on=dt.date(2026, 1, 20),
+            reference="=HYPERLINK(1)",
+            user=world.users["administrator"],
+        )
     body = client.get(_lines_url(report), {"format": "json"}).json()
     assert [(ln["line_key"], ln["amount"]) for ln in body["lines"]] == planned
     first = body["lines"][0]
-    assert (first["line_status"], first["paid_amount"], first["paid_on"]) == \
-        ("paid", f"{line.amount:.2f}", "2026-01-20")
+    assert (first["line_status"], first["paid_amount"], first["paid_on"]) == (
+        "paid",
+        f"{line.amount:.2f}",
+        "2026-01-20",
+    )
     assert first["practice_tax_id"] == (report.agreement.practice.tax_id or None)
     assert body["paid"] == f"{line.amount:.2f}" and body["authorised"] is True
 
@@ -85,15 +93,24 @@ def test_shared_savings_lines_carry_each_physicians_npi(world, api, recorded):
     """Distribution lines name the physician: their NPI is in the export."""
     report = advance(world, recorded.report, "review", "submit", "approve", "authorise")
     with world.scope():
-        PaymentLine.objects.filter(report=report, position=0).update(
-            physician=world.physician)
+        PaymentLine.objects.filter(report=report, position=0).update(physician=world.physician)
     first = api("administrator").get(_lines_url(report)).json()["lines"][0]
     assert first["npi"] == world.physician.npi
 
 
-@pytest.mark.parametrize(("who", "expected"), [
-    ("administrator", 200), ("executive", 200), ("counsel", 200), ("ceo", 200),
-    ("auditor", 200), ("physician", 403), ("outsider", 404), ("anonymous", 401)])
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("administrator", 200),
+        ("executive", 200),
+        ("counsel", 200),
+        ("ceo", 200),
+        ("auditor", 200),
+        ("physician", 403),
+        ("outsider", 404),
+        ("anonymous", 401),
+    ],
+)
 def test_payment_lines_and_figures_role_matrix(world, api, recorded, who, expected):
     report = advance(world, recorded.report, "review", "submit", "approve")
     client = api(who)
@@ -110,8 +127,9 @@ def test_run_figures_has_every_figure(world, api, recorded):
     assert body["results"]["total_compensation"] == "700000.00"
     earned = [i["earned"] for i in body["figures"]["incentive"]["indicators"]]
     assert earned == ["88235.29", "70588.24", "94117.65", "47058.82", "0.00"]
-    assert sum(Decimal(d["amount"]) for d in body["distributions"]
-               if d["component"] == "incentive") == Decimal("300000.00")
+    assert sum(
+        Decimal(d["amount"]) for d in body["distributions"] if d["component"] == "incentive"
+    ) == Decimal("300000.00")
     with world.scope():
         run.refresh_from_db()
     assert run.calculation_hash == body["calculation_hash"]  # formatting never touches it
@@ -132,15 +150,36 @@ def test_the_report_page_links_the_exports_once_approved(world, recorded):
 
 
 def test_the_rule_formats_money_and_percentages():
-    data = {"tiers": [{"payout_pct": "75.0000"}, {"payout_pct": "87.500000000000"},
-                      {"payout_pct": "0"}, {"payout_pct": Decimal("12.5")}],
-            "amount": "5", "paid_amount": None, "total": 17, "percentile": 50,
-            "cost_per_case": "1234.5678", "note": "amount", "gross_savings": "-1.5"}
+    data = {
+        "tiers": [
+            {"payout_pct": "75.0000"},
+            {"payout_pct": "87.500000000000"},
+            {"payout_pct": "0"},
+            {"payout_pct": Decimal("12.5")},
+        ],
+        "amount": "5",
+        "paid_amount": None,
+        "total": 17,
+        "percentile": 50,
+        "cost_per_case": "1234.5678",
+        "note": "amount",
+        "gross_savings": "-1.5",
+    }
     assert api_numbers(data) == {
-        "tiers": [{"payout_pct": "75.0000"}, {"payout_pct": "87.5000"},
-                  {"payout_pct": "0.0000"}, {"payout_pct": "12.5000"}],
-        "amount": "5.00", "paid_amount": None, "total": 17, "percentile": 50,
-        "cost_per_case": "1234.5678", "note": "amount", "gross_savings": "-1.50"}
+        "tiers": [
+            {"payout_pct": "75.0000"},
+            {"payout_pct": "87.5000"},
+            {"payout_pct": "0.0000"},
+            {"payout_pct": "12.5000"},
+        ],
+        "amount": "5.00",
+        "paid_amount": None,
+        "total": 17,
+        "percentile": 50,
+        "cost_per_case": "1234.5678",
+        "note": "amount",
+        "gross_savings": "-1.50",
+    }
 
 
 def _bad_numbers(value, key="", path=""):  # type: ignore[no-untyped-def]
@@ -180,8 +219,7 @@ def test_every_json_response_uses_one_number_format(world, api, recorded):
             pk = ids.get(collection)
             if pk is None:
                 listing = client.get(url.split("{id}")[0])
-                results = listing.json().get("results", []) if listing.status_code == 200 \
-                    else []
+                results = listing.json().get("results", []) if listing.status_code == 200 else []
                 if not results or "id" not in results[0]:
                     continue
                 pk = results[0]["id"]

@@ -18,13 +18,34 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 API = "/api/v1/organizations/riverside/"
 
-LISTS = ["agreements", "programme-years", "agreement-terms", "practices", "physicians",
-         "participations", "fmv-opinions", "duties", "timesheets", "committee-meetings",
-         "compliance-flags", "documents", "milestones", "indicator-templates",
-         "indicator-definitions", "indicator-results", "indicator-imports",
-         "indicator-action-plans", "savings-opportunities", "savings-imports",
-         "savings-calculations", "adjudication/runs", "adjudication/reports",
-         "adjudication/payment-lines", "adjudication/statements", "jobs"]
+LISTS = [
+    "agreements",
+    "programme-years",
+    "agreement-terms",
+    "practices",
+    "physicians",
+    "participations",
+    "fmv-opinions",
+    "duties",
+    "timesheets",
+    "committee-meetings",
+    "compliance-flags",
+    "documents",
+    "milestones",
+    "indicator-templates",
+    "indicator-definitions",
+    "indicator-results",
+    "indicator-imports",
+    "indicator-action-plans",
+    "savings-opportunities",
+    "savings-imports",
+    "savings-calculations",
+    "adjudication/runs",
+    "adjudication/reports",
+    "adjudication/payment-lines",
+    "adjudication/statements",
+    "jobs",
+]
 
 
 @pytest.mark.parametrize("path", LISTS)
@@ -37,8 +58,9 @@ def test_an_unknown_query_parameter_is_a_400_naming_it(world, api, path):
 
 @pytest.mark.parametrize("path", LISTS)
 def test_the_generic_parameters_are_always_allowed(world, api, path):
-    response = api("administrator").get(f"{API}{path}/", {"page": "1", "page_size": "5",
-                                                          "format": "json"})
+    response = api("administrator").get(
+        f"{API}{path}/", {"page": "1", "page_size": "5", "format": "json"}
+    )
     assert response.status_code == 200, response.content
 
 
@@ -50,10 +72,17 @@ def test_every_list_documents_its_filters_in_the_schema():
         operation = schema["paths"][f"{base}{path}/"]["get"]
         return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
 
-    assert {"agreement", "programme_year", "kind", "status", "uploaded_at__gte",
-            "uploaded_at__lte"} <= params("savings-imports")
+    assert {
+        "agreement",
+        "programme_year",
+        "kind",
+        "status",
+        "uploaded_at__gte",
+        "uploaded_at__lte",
+    } <= params("savings-imports")
     assert {"agreement", "programme_year", "kind", "created_at__gte"} <= params(
-        "savings-calculations")
+        "savings-calculations"
+    )
     assert {"agreement", "effective_from__gte"} <= params("agreement-terms")
     assert {"agreement", "state", "programme_year"} <= params("compliance-flags")
     assert {"agreement", "current", "programme_year"} <= params("indicator-results")
@@ -64,11 +93,13 @@ def _two_agreements(world):  # type: ignore[no-untyped-def]
     with scopes_disabled():
         out = []
         for name in ("First", "Second"):
-            agreement = f.AgreementFactory(organization=world.org, name=name,
-                                           kind=am.AgreementKind.SHARED_SAVINGS)
+            agreement = f.AgreementFactory(
+                organization=world.org, name=name, kind=am.AgreementKind.SHARED_SAVINGS
+            )
             f.TermsFactory(agreement=agreement)
-            year = f.ProgrammeYearFactory(agreement=agreement, number=1,
-                                          start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31))
+            year = f.ProgrammeYearFactory(
+                agreement=agreement, number=1, start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31)
+            )
             out.append((agreement, year))
         return out
 
@@ -97,9 +128,16 @@ def test_a_filter_value_of_the_wrong_type_is_a_400_naming_the_filter(world, api)
 def _calculation(world, agreement, year, kind="year"):  # type: ignore[no-untyped-def]
     with world.scope():
         return SavingsCalculation.objects.create(
-            organization=world.org, agreement=agreement, programme_year=year, kind=kind,
-            inputs_checksum="x", result_checksum="y", gross_savings=Decimal("1.00"),
-            physician_pool=Decimal("1.00"), amount_paid=Decimal("1.00"))
+            organization=world.org,
+            agreement=agreement,
+            programme_year=year,
+            kind=kind,
+            inputs_checksum="x",
+            result_checksum="y",
+            gross_savings=Decimal("1.00"),
+            physician_pool=Decimal("1.00"),
+            amount_paid=Decimal("1.00"),
+        )
 
 
 def test_savings_calculations_filter_by_programme_year_and_kind(world, api):
@@ -108,19 +146,27 @@ def test_savings_calculations_filter_by_programme_year_and_kind(world, api):
     wanted = _calculation(world, second, second_year, kind="projection")
     client = api("administrator")
     assert len(_ids(client.get(f"{API}savings-calculations/"))) == 2
-    assert _ids(client.get(f"{API}savings-calculations/",
-                           {"programme_year": second_year.pk})) == [wanted.pk]
+    assert _ids(client.get(f"{API}savings-calculations/", {"programme_year": second_year.pk})) == [
+        wanted.pk
+    ]
     assert _ids(client.get(f"{API}savings-calculations/", {"kind": "projection"})) == [wanted.pk]
-    assert _ids(client.get(f"{API}savings-calculations/", {"agreement": second.pk})) == [
-        wanted.pk]
+    assert _ids(client.get(f"{API}savings-calculations/", {"agreement": second.pk})) == [wanted.pk]
 
 
 def _import(world, agreement, year, *, kind, uploaded_at):  # type: ignore[no-untyped-def]
     with world.scope():
         data_import = DataImport.objects.create(
-            organization=world.org, agreement=agreement, kind=kind, period="programme",
-            programme_year=year, period_start=year.start, period_end=year.end,
-            original_name=f"{kind}.csv", sha256=kind * 4, size=10)
+            organization=world.org,
+            agreement=agreement,
+            kind=kind,
+            period="programme",
+            programme_year=year,
+            period_start=year.start,
+            period_end=year.end,
+            original_name=f"{kind}.csv",
+            sha256=kind * 4,
+            size=10,
+        )
         DataImport.objects.filter(pk=data_import.pk).update(uploaded_at=uploaded_at)
         return data_import
 
@@ -146,11 +192,19 @@ def test_compliance_flags_filter_by_state_and_agreement(world, api):
     (first, first_year), (second, _) = _two_agreements(world)
     with world.scope():
         open_flag = am.ComplianceFlag.objects.create(
-            organization=world.org, agreement=first, programme_year=first_year, kind="test",
-            message="open one")
+            organization=world.org,
+            agreement=first,
+            programme_year=first_year,
+            kind="test",
+            message="open one",
+        )
         closed = am.ComplianceFlag.objects.create(
-            organization=world.org, agreement=second, kind="test", message="closed one",
-            resolved_at=timezone.now())
+            organization=world.org,
+            agreement=second,
+            kind="test",
+            message="closed one",
+            resolved_at=timezone.now(),
+        )
     client = api("administrator")
     url = f"{API}compliance-flags/"
     assert _ids(client.get(url, {"state": "open"})) == [open_flag.pk]

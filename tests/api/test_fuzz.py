@@ -30,28 +30,40 @@ def test_fuzz_the_api(live_server, record_property):  # type: ignore[no-untyped-
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115, PTH123
     with scopes_disabled():
         _t, admin_token = ApiToken.issue(
-            user=User.objects.get(email="administrator@riverside.example"), name="fuzz")
+            user=User.objects.get(email="administrator@riverside.example"), name="fuzz"
+        )
         _t, outsider_token = ApiToken.issue(
-            user=User.objects.get(email="administrator@lakeview.example"), name="fuzz")
+            user=User.objects.get(email="administrator@lakeview.example"), name="fuzz"
+        )
         riverside = Organization.objects.get(slug="riverside")
         world = World(org=riverside, other_org=Organization.objects.get(slug="lakeview"))
         tokens = {}
         for role in ("administrator", "counsel", "ceo"):
             world.users[role] = User.objects.get(email=f"{role}@riverside.example")
-            tokens[role] = admin_token if role == "administrator" else ApiToken.issue(
-                user=world.users[role], name="fuzz")[1]
+            tokens[role] = (
+                admin_token
+                if role == "administrator"
+                else ApiToken.issue(user=world.users[role], name="fuzz")[1]
+            )
         world.physician, world.other_physician = Physician.objects.filter(
-            organization=riverside).order_by("pk")[:2]
+            organization=riverside
+        ).order_by("pk")[:2]
     # The schema as served (this once answered 500 under live_server: Django's live server wraps
     # a media handler that crashes on MEDIA_URL = None; tests/conftest.py's live_server gives it
     # a URL on another host, so every request, /api/schema/ included, now gets through).
     schema = load_schema(live_server.url)
-    outsider = fuzz_as_outsider(live_server.url, outsider_token, "riverside",
-                                examples=max(2, EXAMPLES // 2), schema=schema)
+    outsider = fuzz_as_outsider(
+        live_server.url, outsider_token, "riverside", examples=max(2, EXAMPLES // 2), schema=schema
+    )
     with walk_day():  # the examples' dates assume it (the live server shares the clock)
-        member = fuzz_as_member(live_server.url, admin_token, "riverside", examples=EXAMPLES,
-                                schema=schema,
-                                explicit=lambda: explicit_cases(world, tokens))
+        member = fuzz_as_member(
+            live_server.url,
+            admin_token,
+            "riverside",
+            examples=EXAMPLES,
+            schema=schema,
+            explicit=lambda: explicit_cases(world, tokens),
+        )
     print(member.summary("administrator of riverside"))
     print(outsider.summary("administrator of lakeview on riverside's URLs"))
     record_property("fuzz_cases", member.cases + outsider.cases)

@@ -46,8 +46,10 @@ def test_the_same_key_with_a_different_body_is_refused(world, api):
 
 def test_keys_are_per_user(world, api):
     one, two = api("administrator"), api("counsel")
-    assert one.post(TOKENS, {"name": "x"}, format="json",
-                    HTTP_IDEMPOTENCY_KEY="shared").status_code == 201
+    assert (
+        one.post(TOKENS, {"name": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="shared").status_code
+        == 201
+    )
     response = two.post(TOKENS, {"name": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="shared")
     assert response.status_code == 201
     assert "Idempotent-Replayed" not in response
@@ -73,7 +75,8 @@ def test_a_retry_while_the_first_is_still_running_is_a_409(world, api):
 
 
 def test_an_overlong_key_is_a_validation_error(world, api):
-    response = api("administrator").post(TOKENS, {"name": "x"}, format="json",
-                                         HTTP_IDEMPOTENCY_KEY="k" * 201)
+    response = api("administrator").post(
+        TOKENS, {"name": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="k" * 201
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "Idempotency-Key"

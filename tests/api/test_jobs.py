@@ -12,8 +12,9 @@ JOBS = "/api/v1/organizations/riverside/jobs/"
 
 def _job(world, user=None, kind="cost_import"):  # type: ignore[no-untyped-def]
     with world.scope():
-        return job_create(organization=world.org, kind=kind,
-                          user=user or world.users["administrator"])
+        return job_create(
+            organization=world.org, kind=kind, user=user or world.users["administrator"]
+        )
 
 
 def test_a_running_job_reports_live_progress(world, api):
@@ -33,15 +34,25 @@ def test_the_error_report_as_json_and_csv(world, api):
     job = _job(world)
     with world.scope():
         job_start(job.pk)
-        job_fail(job.pk, message="2 problems", error_count=250, errors=[
-            {"row": 3, "column": "cost", "message": "Not a number"},
-            {"row": 7, "column": "npi", "message": "=HYPERLINK(\"x\")"},
-        ])
+        job_fail(
+            job.pk,
+            message="2 problems",
+            error_count=250,
+            errors=[
+                {"row": 3, "column": "cost", "message": "Not a number"},
+                {"row": 7, "column": "npi", "message": '=HYPERLINK("x")'},
+            ],
+        )
     client = api("administrator")
     body = client.get(f"{JOBS}{job.pk}/errors/").json()
-    assert body == {"job": job.pk, "error_count": 250, "errors": [
-        {"row": "3", "column": "cost", "message": "Not a number"},
-        {"row": "7", "column": "npi", "message": "=HYPERLINK(\"x\")"}]}
+    assert body == {
+        "job": job.pk,
+        "error_count": 250,
+        "errors": [
+            {"row": "3", "column": "cost", "message": "Not a number"},
+            {"row": "7", "column": "npi", "message": '=HYPERLINK("x")'},
+        ],
+    }
     response = client.get(f"{JOBS}{job.pk}/errors.csv/")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
@@ -75,8 +86,7 @@ def test_physicians_see_only_jobs_they_started(world, api):
 def test_the_outsider_gets_404_for_every_job_url(world, api):
     job = _job(world)
     client = api("outsider")
-    for url in (JOBS, f"{JOBS}{job.pk}/", f"{JOBS}{job.pk}/errors/",
-                f"{JOBS}{job.pk}/errors.csv/"):
+    for url in (JOBS, f"{JOBS}{job.pk}/", f"{JOBS}{job.pk}/errors/", f"{JOBS}{job.pk}/errors.csv/"):
         assert client.get(url).status_code == 404, url
     # ...and A's job is not reachable through the outsider's own organization either.
     assert client.get(f"/api/v1/organizations/lakeview/jobs/{job.pk}/").status_code == 404

@@ -31,21 +31,27 @@ PER_MODEL = 40  # objects of a route's model tried on a detail route, besides th
 
 
 def _api_routes() -> list[Any]:
-    return [r for r in walk() if r.pattern.startswith("api/v1/")
-            and "get" in (getattr(r.callback, "actions", None) or {"get": "get"})]
+    return [
+        r
+        for r in walk()
+        if r.pattern.startswith("api/v1/")
+        and "get" in (getattr(r.callback, "actions", None) or {"get": "get"})
+    ]
 
 
 def _forbidden(physician: Physician) -> dict[str, re.Pattern[bytes]]:
     """What must never appear: every other physician's NPI and name (whole words)."""
     with scopes_disabled():
         others = Physician.objects.filter(organization=physician.organization).exclude(
-            pk=physician.pk)
+            pk=physician.pk
+        )
         patterns: dict[str, re.Pattern[bytes]] = {}
         for other in others:
             assert other.npi != physician.npi and other.last_name != physician.last_name
             for text in (other.npi, other.last_name, f"{other.first_name} {other.last_name}"):
                 patterns[f"{text} (physician {other.pk})"] = re.compile(
-                    rb"(?<![A-Za-z0-9])" + re.escape(text.encode()) + rb"(?![A-Za-z0-9])")
+                    rb"(?<![A-Za-z0-9])" + re.escape(text.encode()) + rb"(?![A-Za-z0-9])"
+                )
     assert len(patterns) >= 3
     return patterns
 
@@ -64,8 +70,12 @@ def _foreign_ids(value: Any, own: int, path: str = "") -> list[str]:
                 found.append(f"{here}={item}")
             elif key in ID_LISTS and isinstance(item, list):
                 found += [f"{here} has {i}" for i in item if str(i) != str(own)]
-            elif (key == "subject" and isinstance(item, str) and item.startswith("physician:")
-                  and item != f"physician:{own}"):
+            elif (
+                key == "subject"
+                and isinstance(item, str)
+                and item.startswith("physician:")
+                and item != f"physician:{own}"
+            ):
                 found.append(f"{here}={item}")
             else:
                 found += _foreign_ids(item, own, here)
@@ -77,8 +87,11 @@ def _foreign_ids(value: Any, own: int, path: str = "") -> list[str]:
 
 def _ids(body: Any) -> list[int]:
     rows = body.get("results", body) if isinstance(body, dict) else body
-    return [r["id"] for r in rows if isinstance(r, dict) and isinstance(r.get("id"), int)] \
-        if isinstance(rows, list) else []
+    return (
+        [r["id"] for r in rows if isinstance(r, dict) and isinstance(r.get("id"), int)]
+        if isinstance(rows, list)
+        else []
+    )
 
 
 @pytest.mark.slow
@@ -89,8 +102,8 @@ def test_a_physician_sees_no_other_physicians_npi_or_name_in_any_api_response():
     with scopes_disabled():
         organization = Organization.objects.get(slug=ORG)
         membership = Membership.objects.select_related("user", "physician").get(
-            organization=organization, role=Role.PHYSICIAN,
-            user__email=f"physician@{ORG}.example")
+            organization=organization, role=Role.PHYSICIAN, user__email=f"physician@{ORG}.example"
+        )
     _complete_the_seed(organization)
     forbidden = _forbidden(membership.physician)
     client: APIClient = token_client(membership.user)
@@ -109,8 +122,7 @@ def test_a_physician_sees_no_other_physicians_npi_or_name_in_any_api_response():
         if response.status_code != 200:
             return None
         answered[url] += 1
-        content = b"".join(response.streaming_content) if response.streaming else (
-            response.content)
+        content = b"".join(response.streaming_content) if response.streaming else (response.content)
         for what, pattern in forbidden.items():
             if pattern.search(content):
                 leaks.append(f"{url}: {what}")
@@ -152,8 +164,13 @@ def test_a_physician_sees_no_other_physicians_npi_or_name_in_any_api_response():
 
     # Not vacuous: the physician was shown their own data on many routes.
     assert len(answered) >= 40, sorted(answered)
-    for must in ("savings-calculations/", "participations/", "adjudication/statements/",
-                 "agreements/", "timesheets/"):
+    for must in (
+        "savings-calculations/",
+        "participations/",
+        "adjudication/statements/",
+        "agreements/",
+        "timesheets/",
+    ):
         assert any(must in url for url in answered), must
     assert not crashes, crashes
     assert not leaks, "\n".join(sorted(set(leaks)))

@@ -39,11 +39,28 @@ def test_the_schema_validates_with_no_warnings(tmp_path):
     out = tmp_path / "schema.yaml"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "comanage.settings.test"}
     result = subprocess.run(  # noqa: S603 - our own manage.py
-        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn",
-         "--file", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    problems = [line for line in result.stderr.splitlines()
-                if ("Warning" in line or "Error" in line) and "AXES" not in line
-                and line.strip() not in KNOWN_WARNINGS]
+        [
+            sys.executable,
+            "manage.py",
+            "spectacular",
+            "--validate",
+            "--fail-on-warn",
+            "--file",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    problems = [
+        line
+        for line in result.stderr.splitlines()
+        if ("Warning" in line or "Error" in line)
+        and "AXES" not in line
+        and line.strip() not in KNOWN_WARNINGS
+    ]
     if result.returncode != 0 and not problems:
         problems = [result.stderr[-2000:]]
     assert not problems, "drf-spectacular:\n" + "\n".join(problems)
@@ -102,7 +119,9 @@ def test_every_decimal_field_is_a_decimal_string(generated):
                     continue
                 checked += 1
                 assert prop.get("type") == "string" and prop.get("format") == "decimal", (
-                    f"{component.name}.{name} is {prop}, not a decimal string")
+                    f"{component.name}.{name} is {prop}, not a decimal string"
+                )
+
     # Walk the schema too: nothing may claim format decimal while typed as a number.
     def walk(node, where):  # type: ignore[no-untyped-def]
         if isinstance(node, dict):
@@ -134,8 +153,12 @@ def test_the_docs_work_offline(client, db):
     script = client.get("/api/docs/?script=")
     assert script.status_code == 200
     assert "SwaggerUIBundle" in script.content.decode()
-    for asset in ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css",
-                  "favicon-32x32.png"):
+    for asset in (
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-ui.css",
+        "favicon-32x32.png",
+    ):
         response = client.get(f"/api/docs/assets/{asset}")
         assert response.status_code == 200, asset
         b"".join(response.streaming_content)

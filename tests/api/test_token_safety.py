@@ -85,8 +85,7 @@ def test_a_token_without_a_requested_expiry_gets_the_installations_default(world
     settings.COMANAGE_API_TOKEN_DEFAULT_DAYS = 7
     body = _create(_session(world.users["auditor"]))
     expires = dt.datetime.fromisoformat(body["expires_at"])
-    assert timezone.now() + dt.timedelta(days=6) < expires <= timezone.now() + dt.timedelta(
-        days=7)
+    assert timezone.now() + dt.timedelta(days=6) < expires <= timezone.now() + dt.timedelta(days=7)
     with time_machine.travel(timezone.now() + dt.timedelta(days=7, minutes=1)):
         assert _bearer(body["token"]).get(ORGS).status_code == 401
 
@@ -105,8 +104,11 @@ def test_an_expiry_beyond_the_installations_maximum_is_a_400_naming_the_field(wo
 
 def test_issuing_in_code_is_bounded_too(world, settings):
     settings.COMANAGE_API_TOKEN_MAX_DAYS = 10
-    token, _raw = ApiToken.issue(user=world.users["auditor"], name="code",
-                                 expires_at=timezone.now() + dt.timedelta(days=1000))
+    token, _raw = ApiToken.issue(
+        user=world.users["auditor"],
+        name="code",
+        expires_at=timezone.now() + dt.timedelta(days=1000),
+    )
     assert token.expires_at <= timezone.now() + dt.timedelta(days=10)
     default, _raw = ApiToken.issue(user=world.users["auditor"], name="default")
     assert default.expires_at is not None
@@ -139,7 +141,8 @@ def _promote(world, who: str, role: str) -> None:  # type: ignore[no-untyped-def
 
 
 def test_a_token_made_as_an_executive_stops_working_on_promotion_to_administrator(
-        world, two_factor_on):
+    world, two_factor_on
+):
     executive = world.users["executive"]
     body = _create(_session(executive))  # executives need no second factor
     token = _bearer(body["token"])
@@ -149,11 +152,13 @@ def test_a_token_made_as_an_executive_stops_working_on_promotion_to_administrato
     # The web session is sent to 2FA setup; the token must not carry on regardless.
     web = Client()
     web.force_login(executive)
-    assert web.get(f"/o/{world.org.slug}/")["Location"].startswith(
-        reverse("security_otp_setup"))
+    assert web.get(f"/o/{world.org.slug}/")["Location"].startswith(reverse("security_otp_setup"))
     assert token.get(jobs).status_code == 401
-    write = token.post(f"/api/v1/organizations/{world.org.slug}/practices/",
-                       {"name": "Shadow practice"}, format="json")
+    write = token.post(
+        f"/api/v1/organizations/{world.org.slug}/practices/",
+        {"name": "Shadow practice"},
+        format="json",
+    )
     assert write.status_code == 401, write.content
 
 
@@ -163,8 +168,10 @@ def test_a_signer_gets_working_tokens_only_from_a_verified_session(world, two_fa
     assert unverified.post(TOKENS, {"name": "x"}, format="json").status_code == 403
     body = _create(_session(admin, verified=True))
     assert ApiToken.objects.get(pk=body["id"]).two_factor_verified
-    assert _bearer(body["token"]).get(
-        f"/api/v1/organizations/{world.org.slug}/jobs/").status_code == 200
+    assert (
+        _bearer(body["token"]).get(f"/api/v1/organizations/{world.org.slug}/jobs/").status_code
+        == 200
+    )
     # A token issued without a verified session (older records, code paths) is refused.
     _old, raw = ApiToken.issue(user=admin, name="old")
     assert _bearer(raw).get(ORGS).status_code == 401
@@ -195,8 +202,10 @@ def test_a_password_reset_ends_every_token_and_session(world, client):
     client.post(reverse("password_reset"), {"email": user.email})
     link = re.search(r"/account/password/reset/[^/\s]+/[^/\s]+/", mail.outbox[-1].body).group()
     form = client.get(link, follow=True)
-    client.post(form.redirect_chain[-1][0] if form.redirect_chain else link,
-                {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    client.post(
+        form.redirect_chain[-1][0] if form.redirect_chain else link,
+        {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
 
@@ -212,9 +221,10 @@ def test_a_password_change_ends_every_token_and_the_other_sessions(world):
     other_session.force_login(user)
     this_session = Client()
     this_session.force_login(user)
-    response = this_session.post(reverse("password_change"), {
-        "old_password": PASSWORD, "new_password1": NEW_PASSWORD,
-        "new_password2": NEW_PASSWORD})
+    response = this_session.post(
+        reverse("password_change"),
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
     assert response.status_code == 302
     assert _bearer(raw).get(ORGS).status_code == 401
     assert other_session.get("/o/riverside/")["Location"].startswith("/account/login/")

@@ -43,8 +43,9 @@ def test_a_created_token_authenticates_and_records_its_last_use(world):
     raw = session.post(TOKENS, {"name": "bi"}, format="json").json()["token"]
     response = _bearer(raw).get(ORGS)
     assert response.status_code == 200
-    assert response.json() == [{"slug": "riverside", "name": "Riverside Medical Center",
-                                 "role": "executive"}]
+    assert response.json() == [
+        {"slug": "riverside", "name": "Riverside Medical Center", "role": "executive"}
+    ]
     assert ApiToken.objects.get(user=world.users["executive"]).last_used_at is not None
 
 
@@ -59,8 +60,7 @@ def test_a_revoked_token_stops_working_at_once(world, api):
     token = ApiToken.objects.get(user=world.users["administrator"])
     assert client.get(ORGS).status_code == 200
     # Tokens are managed from a session, never with a token (tests/api/test_token_safety.py).
-    assert _session(world.users["administrator"]).delete(
-        f"{TOKENS}{token.pk}/").status_code == 204
+    assert _session(world.users["administrator"]).delete(f"{TOKENS}{token.pk}/").status_code == 204
     response = client.get(ORGS)
     assert response.status_code == 401
     assert response.json()["errors"][0]["code"] == "authentication_failed"
@@ -82,7 +82,8 @@ def test_a_token_expires(world):
 def test_expiry_is_bounded(world, settings):
     too_long = settings.COMANAGE_API_TOKEN_MAX_DAYS + 1
     response = _session(world.users["administrator"]).post(
-        TOKENS, {"name": "x", "expires_in_days": too_long}, format="json")
+        TOKENS, {"name": "x", "expires_in_days": too_long}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "expires_in_days"
 

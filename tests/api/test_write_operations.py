@@ -34,8 +34,9 @@ def test_every_write_operation_has_an_example():
     examples = example_operation_ids()
     operations = {operation_id for operation_id, _method, _path in write_operations()}
     missing = sorted(operations - set(examples))
-    assert not missing, ("write operations without an example in tests/api/"
-                         f"write_examples.py (add one): {missing}")
+    assert not missing, (
+        f"write operations without an example in tests/api/write_examples.py (add one): {missing}"
+    )
     assert not sorted(set(examples) - operations), "examples of operations that are gone"
 
 
@@ -64,25 +65,32 @@ def walk(world: Any, django_capture_on_commit_callbacks: Any) -> list[str]:
     for who, session in sessions.items():
         session.force_login(world.users[who])
     operations = write_operations()
-    missing = sorted(operation_id for operation_id, _method, _path in operations
-                     if operation_id not in examples)
-    assert not missing, ("write operations without an example in tests/api/"
-                         f"write_examples.py (add one): {missing}")
+    missing = sorted(
+        operation_id for operation_id, _method, _path in operations if operation_id not in examples
+    )
+    assert not missing, (
+        f"write operations without an example in tests/api/write_examples.py (add one): {missing}"
+    )
     order = list(examples)
     problems: list[str] = []
     for operation_id, method, _path in sorted(operations, key=lambda op: order.index(op[0])):
         try:
             example = examples[operation_id]()
-            problems += _walk_one(operation_id, method, example,
-                                  sessions if example.session else clients,
-                                  django_capture_on_commit_callbacks)
+            problems += _walk_one(
+                operation_id,
+                method,
+                example,
+                sessions if example.session else clients,
+                django_capture_on_commit_callbacks,
+            )
         except Exception as exc:  # noqa: BLE001 - every operation is reported, not the first
             problems.append(f"{operation_id}: {type(exc).__name__}: {exc}")
     return problems
 
 
-def _walk_one(operation_id: str, method: str, example: Example, clients: dict[str, Any],
-              capture: Any) -> list[str]:
+def _walk_one(
+    operation_id: str, method: str, example: Example, clients: dict[str, Any], capture: Any
+) -> list[str]:
     problems = []
     client = clients[example.who]
     if example.invalid is None:
@@ -90,13 +98,16 @@ def _walk_one(operation_id: str, method: str, example: Example, clients: dict[st
     else:
         refused = _send(client, method, example, example.invalid)
         if refused.status_code != 400 or example.field not in _named_fields(refused):
-            problems.append(f"{operation_id} refused body: {refused.status_code}, wanted 400 "
-                            f"naming {example.field!r}: {refused.content[:300]!r}")
+            problems.append(
+                f"{operation_id} refused body: {refused.status_code}, wanted 400 "
+                f"naming {example.field!r}: {refused.content[:300]!r}"
+            )
     with capture(execute=True):
         accepted = _send(client, method, example, example.valid)
     if accepted.status_code not in OK:
-        problems.append(f"{operation_id} valid body: {accepted.status_code} "
-                        f"{accepted.content[:300]!r}")
+        problems.append(
+            f"{operation_id} valid body: {accepted.status_code} {accepted.content[:300]!r}"
+        )
     return problems
 
 
@@ -112,11 +123,11 @@ def test_walk_every_write_operation(world, django_capture_on_commit_callbacks):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_walk_every_write_operation_on_postgres_without_a_transaction(
-        world, django_capture_on_commit_callbacks):
+    world, django_capture_on_commit_callbacks
+):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
     assert connection.settings_dict["ATOMIC_REQUESTS"] is False  # as production
     with walk_day():
         problems = walk(world, django_capture_on_commit_callbacks)
     assert not problems, "\n".join(problems)
-

@@ -32,9 +32,13 @@ class AdminOnlyViewSet(mixins.ListModelMixin, TenantViewSet):
 
 
 urlpatterns = [
-    path("api/v1/organizations/<slug:org_slug>/test/admin-only/",
-         AdminOnlyViewSet.as_view({"get": "list", "post": "create"})),
-    path("api/v1/organizations/<slug:org_slug>/test/undeclared/",
-         AdminOnlyViewSet.as_view({"get": "undeclared"})),
+    path(
+        "api/v1/organizations/<slug:org_slug>/test/admin-only/",
+        AdminOnlyViewSet.as_view({"get": "list", "post": "create"}),
+    ),
+    path(
+        "api/v1/organizations/<slug:org_slug>/test/undeclared/",
+        AdminOnlyViewSet.as_view({"get": "undeclared"}),
+    ),
     path("", include(site_urlpatterns)),
 ]

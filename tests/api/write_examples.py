@@ -66,9 +66,12 @@ class Example:
 
 def write_operations() -> list[tuple[str, str, str]]:
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    return [(operation["operationId"], method.upper(), path)
-            for path, operations in schema["paths"].items()
-            for method, operation in operations.items() if method in WRITE_METHODS]
+    return [
+        (operation["operationId"], method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if method in WRITE_METHODS
+    ]
 
 
 class Walk:
@@ -90,8 +93,9 @@ class Walk:
                 f.ParticipationFactory(agreement=self.draft, physician=physician)
             example_c_results(self.ortho)
             # An executed one, for time sheets.
-            self.executed = f.AgreementFactory(organization=self.org, status="executed",
-                                               executed_on=dt.date(2024, 12, 1))
+            self.executed = f.AgreementFactory(
+                organization=self.org, status="executed", executed_on=dt.date(2024, 12, 1)
+            )
             f.TermsFactory(agreement=self.executed)
             self.executed_duty = f.DutyFactory(agreement=self.executed)
             f.ParticipationFactory(agreement=self.executed, physician=world.physician)
@@ -116,18 +120,25 @@ class Walk:
     def shared_savings(self) -> am.Agreement:
         with self.scope():
             return agreement_services.agreement_create(
-                organization=self.org, user=None,
-                data={"kind": "shared_savings", "name": "Walk shared savings",
-                      "practice": self.practice, "service_line": "cardiovascular",
-                      "term_start": dt.date(2025, 1, 1)})
+                organization=self.org,
+                user=None,
+                data={
+                    "kind": "shared_savings",
+                    "name": "Walk shared savings",
+                    "practice": self.practice,
+                    "service_line": "cardiovascular",
+                    "term_start": dt.date(2025, 1, 1),
+                },
+            )
 
     def co_management_report(self, *, render: bool = False) -> Any:
         """Example C on an agreement of its own (as tests/adjudication's ``co_management``:
         FMV opinion, both physicians taking part, every 2025 month's hours approved), its run
         recorded with a draft report."""
         with scopes_disabled():
-            agreement = f.AgreementFactory(organization=self.org,
-                                           name=f"Orthopedic co-management {self.next()}")
+            agreement = f.AgreementFactory(
+                organization=self.org, name=f"Orthopedic co-management {self.next()}"
+            )
             f.TermsFactory(agreement=agreement)
             year = f.ProgrammeYearFactory(agreement=agreement)
             f.FMVOpinionFactory(agreement=agreement)
@@ -136,15 +147,25 @@ class Walk:
                 f.ParticipationFactory(agreement=agreement, physician=physician)
                 for month in fees.months_between(year.start, year.end):
                     sheet = am.TimeSheet.objects.create(
-                        organization=self.org, agreement=agreement, physician=physician,
-                        month=month, status=am.TimeSheetStatus.APPROVED)
-                    am.TimeEntry.objects.create(organization=self.org, timesheet=sheet,
-                                                duty=duty, hours=Decimal("67.5"),
-                                                description="Duties")
+                        organization=self.org,
+                        agreement=agreement,
+                        physician=physician,
+                        month=month,
+                        status=am.TimeSheetStatus.APPROVED,
+                    )
+                    am.TimeEntry.objects.create(
+                        organization=self.org,
+                        timesheet=sheet,
+                        duty=duty,
+                        hours=Decimal("67.5"),
+                        description="Duties",
+                    )
         with self.scope():
             outcome = adjudication_services.calculation_record(
-                programme_year=year, payload=co_management_payload(self.world, year),
-                user=self.world.users["administrator"])
+                programme_year=year,
+                payload=co_management_payload(self.world, year),
+                user=self.world.users["administrator"],
+            )
             if render:
                 adjudication_services.report_render(report=outcome.report)
         return outcome.report
@@ -159,11 +180,19 @@ class Walk:
         with scopes_disabled():
             month = dt.date(2026, {"draft": 3, "submitted": 4, "returnable": 5}[status], 1)
             sheet = am.TimeSheet.objects.create(
-                organization=self.org, agreement=self.executed, physician=self.world.physician,
-                month=month, status="submitted" if status != "draft" else "draft")
-            am.TimeEntry.objects.create(organization=self.org, timesheet=sheet,
-                                        duty=self.executed_duty, hours=Decimal("10"),
-                                        description="Committee work")
+                organization=self.org,
+                agreement=self.executed,
+                physician=self.world.physician,
+                month=month,
+                status="submitted" if status != "draft" else "draft",
+            )
+            am.TimeEntry.objects.create(
+                organization=self.org,
+                timesheet=sheet,
+                duty=self.executed_duty,
+                hours=Decimal("10"),
+                description="Committee work",
+            )
         return sheet
 
     def member(self, *, active: bool = True) -> Membership:
@@ -171,30 +200,46 @@ class Walk:
         walk's clients keep their access whatever is done to it."""
         with scopes_disabled():
             user = f.UserFactory(email=f"member{self.next()}@riverside.example")
-            return f.MembershipFactory(organization=self.org, user=user, role=Role.AUDITOR,
-                                       is_active=active)
+            return f.MembershipFactory(
+                organization=self.org, user=user, role=Role.AUDITOR, is_active=active
+            )
 
     def invitation(self) -> Any:
         """A pending invitation (an auditor's)."""
         invitation, _raw = people_services.invitation_create(
-            organization=self.org, email=f"invited{self.next()}@riverside.example",
-            role=Role.AUDITOR, actor=self.world.users["administrator"],
-            base_url="http://testserver")
+            organization=self.org,
+            email=f"invited{self.next()}@riverside.example",
+            role=Role.AUDITOR,
+            actor=self.world.users["administrator"],
+            base_url="http://testserver",
+        )
         return invitation
 
     # ------------------------------------------------------------------ agreements
 
     def agreements_body(self, **extra: Any) -> dict[str, Any]:
-        return {"kind": "co_management", "name": "Walk agreement", "practice": self.practice.pk,
-                "service_line": "orthopedics", "term_start": "2026-01-01", **extra}
+        return {
+            "kind": "co_management",
+            "name": "Walk agreement",
+            "practice": self.practice.pk,
+            "service_line": "orthopedics",
+            "term_start": "2026-01-01",
+            **extra,
+        }
 
     def a_draft_agreement(self) -> am.Agreement:
         with self.scope():
             return agreement_services.agreement_create(
-                organization=self.org, user=None,
-                data={"kind": "co_management", "name": f"Draft {self.next()}",
-                      "practice": self.practice, "service_line": "orthopedics",
-                      "term_start": dt.date(2026, 1, 1)})
+                organization=self.org,
+                user=None,
+                data={
+                    "kind": "co_management",
+                    "name": f"Draft {self.next()}",
+                    "practice": self.practice,
+                    "service_line": "orthopedics",
+                    "term_start": dt.date(2026, 1, 1),
+                },
+            )
 
 
 def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
@@ -204,52 +249,85 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
     def agreement_put() -> Example:
         agreement = w.a_draft_agreement()
         body = w.agreements_body(name="Renamed", term_end="2027-12-31")
-        return Example(w.detail("agreements", agreement.pk), body,
-                       {**body, "term_end": "2025-06-30"}, "term_end")
+        return Example(
+            w.detail("agreements", agreement.pk),
+            body,
+            {**body, "term_end": "2025-06-30"},
+            "term_end",
+        )
 
     def agreement_patch() -> Example:
         agreement = w.a_draft_agreement()
-        return Example(w.detail("agreements", agreement.pk), {"name": "Patched"},
-                       {"term_end": "2025-06-30"}, "term_end")
+        return Example(
+            w.detail("agreements", agreement.pk),
+            {"name": "Patched"},
+            {"term_end": "2025-06-30"},
+            "term_end",
+        )
 
     def transition() -> Example:
         agreement = w.a_draft_agreement()
-        return Example(w.detail("agreements", agreement.pk) + "transition/",
-                       {"to_status": "in_negotiation"}, {"to_status": "active"}, "status")
+        return Example(
+            w.detail("agreements", agreement.pk) + "transition/",
+            {"to_status": "in_negotiation"},
+            {"to_status": "active"},
+            "status",
+        )
 
     def terms_create() -> Example:
         agreement = w.a_draft_agreement()
-        body = {"agreement": agreement.pk, "effective_from": "2027-01-01",
-                "reason": "Pool raised for year 2", "annual_fixed_fee": "400000.00",
-                "incentive_pool": "450000.00"}
+        body = {
+            "agreement": agreement.pk,
+            "effective_from": "2027-01-01",
+            "reason": "Pool raised for year 2",
+            "annual_fixed_fee": "400000.00",
+            "incentive_pool": "450000.00",
+        }
         return Example(f"{ORG}/agreement-terms/", body, {**body, "reason": ""}, "reason")
 
     def terms_put() -> Example:
         agreement = w.a_draft_agreement()
         with w.scope():
             terms = agreement.terms.get()
-        body = {"agreement": agreement.pk, "effective_from": "2026-01-01",
-                "reason": "Initial terms", "annual_fixed_fee": "300000.00",
-                "incentive_pool": "300000.00"}
-        return Example(w.detail("agreement-terms", terms.pk), body,
-                       {**body, "physician_share_pct": "80"}, "physician_share_pct")
+        body = {
+            "agreement": agreement.pk,
+            "effective_from": "2026-01-01",
+            "reason": "Initial terms",
+            "annual_fixed_fee": "300000.00",
+            "incentive_pool": "300000.00",
+        }
+        return Example(
+            w.detail("agreement-terms", terms.pk),
+            body,
+            {**body, "physician_share_pct": "80"},
+            "physician_share_pct",
+        )
 
     def terms_patch() -> Example:
         agreement = w.a_draft_agreement()
         with w.scope():
             terms = agreement.terms.get()
-        return Example(w.detail("agreement-terms", terms.pk), {"incentive_pool": "350000.00"},
-                       {"physician_share_pct": "80"}, "physician_share_pct")
+        return Example(
+            w.detail("agreement-terms", terms.pk),
+            {"incentive_pool": "350000.00"},
+            {"physician_share_pct": "80"},
+            "physician_share_pct",
+        )
 
     def practice_create() -> Example:
-        return Example(f"{ORG}/practices/", {"name": "Harbor Orthopedics"},
-                       {"name": "Walk Practice"}, "name")
+        return Example(
+            f"{ORG}/practices/", {"name": "Harbor Orthopedics"}, {"name": "Walk Practice"}, "name"
+        )
 
     def practice_write() -> Example:
         with scopes_disabled():
             practice = f.PracticeFactory(organization=w.org, name=f"Practice {w.next()}")
-        return Example(w.detail("practices", practice.pk), {"name": f"Renamed {practice.pk}"},
-                       {"name": "Walk Practice"}, "name")
+        return Example(
+            w.detail("practices", practice.pk),
+            {"name": f"Renamed {practice.pk}"},
+            {"name": "Walk Practice"},
+            "name",
+        )
 
     def physician_create() -> Example:
         body = {"npi": f._valid_npi(7999), "first_name": "Dana", "last_name": "Diaz"}
@@ -258,147 +336,259 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
     def physician_write() -> Example:
         physician = w.physician()
         body = {"npi": physician.npi, "first_name": "Eve", "last_name": "Evans"}
-        return Example(w.detail("physicians", physician.pk), body,
-                       {**body, "npi": "1234567890"}, "npi")
+        return Example(
+            w.detail("physicians", physician.pk), body, {**body, "npi": "1234567890"}, "npi"
+        )
 
     def participation_create() -> Example:
         physician = w.physician()
         body = {"agreement": w.draft.pk, "physician": physician.pk, "join_date": "2025-02-01"}
-        return Example(f"{ORG}/participations/", body, {**body, "join_date": "2024-06-01"},
-                       "join_date")
+        return Example(
+            f"{ORG}/participations/", body, {**body, "join_date": "2024-06-01"}, "join_date"
+        )
 
     def participation_put() -> Example:
         physician = w.physician()
         with scopes_disabled():
             participation = f.ParticipationFactory(agreement=w.draft, physician=physician)
-        body = {"agreement": w.draft.pk, "physician": physician.pk, "join_date": "2025-01-01",
-                "termination_date": "2025-09-30", "termination_reason": "Left the group",
-                "for_cause": False}
-        return Example(w.detail("participations", participation.pk), body,
-                       {**body, "termination_reason": ""}, "termination_reason")
+        body = {
+            "agreement": w.draft.pk,
+            "physician": physician.pk,
+            "join_date": "2025-01-01",
+            "termination_date": "2025-09-30",
+            "termination_reason": "Left the group",
+            "for_cause": False,
+        }
+        return Example(
+            w.detail("participations", participation.pk),
+            body,
+            {**body, "termination_reason": ""},
+            "termination_reason",
+        )
 
     def participation_patch() -> Example:
         physician = w.physician()
         with scopes_disabled():
             participation = f.ParticipationFactory(agreement=w.draft, physician=physician)
-        return Example(w.detail("participations", participation.pk),
-                       {"ownership_pct": "25.00"}, {"for_cause": True}, "termination_date")
+        return Example(
+            w.detail("participations", participation.pk),
+            {"ownership_pct": "25.00"},
+            {"for_cause": True},
+            "termination_date",
+        )
 
-    fmv_body = {"agreement": w.draft.pk, "valuator": "Valuation Partners LLC",
-                "issue_date": "2024-11-01", "effective_start": "2025-01-01",
-                "effective_end": "2026-12-31", "total_max_annual": "800000.00",
-                "fixed_mode": "annual", "fixed_annual": "300000.00",
-                "max_incentive": "400000.00"}
+    fmv_body = {
+        "agreement": w.draft.pk,
+        "valuator": "Valuation Partners LLC",
+        "issue_date": "2024-11-01",
+        "effective_start": "2025-01-01",
+        "effective_end": "2026-12-31",
+        "total_max_annual": "800000.00",
+        "fixed_mode": "annual",
+        "fixed_annual": "300000.00",
+        "max_incentive": "400000.00",
+    }
 
     def fmv_create() -> Example:
-        return Example(f"{ORG}/fmv-opinions/", fmv_body,
-                       {**fmv_body, "effective_end": "2024-12-31"}, "effective_end")
+        return Example(
+            f"{ORG}/fmv-opinions/",
+            fmv_body,
+            {**fmv_body, "effective_end": "2024-12-31"},
+            "effective_end",
+        )
 
     def fmv_put() -> Example:
-        return Example(w.detail("fmv-opinions", w.fmv.pk), fmv_body,
-                       {**fmv_body, "max_incentive": "700000.00"}, "max_incentive")
+        return Example(
+            w.detail("fmv-opinions", w.fmv.pk),
+            fmv_body,
+            {**fmv_body, "max_incentive": "700000.00"},
+            "max_incentive",
+        )
 
     def fmv_patch() -> Example:
-        return Example(w.detail("fmv-opinions", w.fmv.pk), {"valuator": "Other Valuator"},
-                       {"fixed_annual": None}, "fixed_annual")
+        return Example(
+            w.detail("fmv-opinions", w.fmv.pk),
+            {"valuator": "Other Valuator"},
+            {"fixed_annual": None},
+            "fixed_annual",
+        )
 
-    duty_body = {"agreement": w.draft.pk, "name": "Protocol review",
-                 "required_monthly_hours": "10", "max_monthly_hours": "20"}
+    duty_body = {
+        "agreement": w.draft.pk,
+        "name": "Protocol review",
+        "required_monthly_hours": "10",
+        "max_monthly_hours": "20",
+    }
 
     def duty_create() -> Example:
-        return Example(f"{ORG}/duties/", duty_body,
-                       {**duty_body, "name": "Other", "max_monthly_hours": "5"},
-                       "max_monthly_hours")
+        return Example(
+            f"{ORG}/duties/",
+            duty_body,
+            {**duty_body, "name": "Other", "max_monthly_hours": "5"},
+            "max_monthly_hours",
+        )
 
     def duty_put() -> Example:
-        return Example(w.detail("duties", w.duty.pk), {**duty_body, "name": "Renamed duty"},
-                       {**duty_body, "max_monthly_hours": "0"}, "max_monthly_hours")
+        return Example(
+            w.detail("duties", w.duty.pk),
+            {**duty_body, "name": "Renamed duty"},
+            {**duty_body, "max_monthly_hours": "0"},
+            "max_monthly_hours",
+        )
 
     def duty_patch() -> Example:
-        return Example(w.detail("duties", w.duty.pk), {"description": "Monthly"},
-                       {"max_monthly_hours": "1"}, "max_monthly_hours")
+        return Example(
+            w.detail("duties", w.duty.pk),
+            {"description": "Monthly"},
+            {"max_monthly_hours": "1"},
+            "max_monthly_hours",
+        )
 
-    meeting_body = {"agreement": w.draft.pk, "held_on": "2026-02-03", "minutes": "Q4 review",
-                    "physicians_present": [world.physician.pk]}
+    meeting_body = {
+        "agreement": w.draft.pk,
+        "held_on": "2026-02-03",
+        "minutes": "Q4 review",
+        "physicians_present": [world.physician.pk],
+    }
 
     def meeting_create() -> Example:
-        return Example(f"{ORG}/committee-meetings/", meeting_body,
-                       {**meeting_body, "held_on": "2026-12-01"}, "held_on")
+        return Example(
+            f"{ORG}/committee-meetings/",
+            meeting_body,
+            {**meeting_body, "held_on": "2026-12-01"},
+            "held_on",
+        )
 
     def a_meeting() -> int:
         with w.scope():
             return agreement_services.committee_meeting_save(
-                agreement=w.draft, data={"held_on": dt.date(2026, 1, 5), "minutes": "x"}).pk
+                agreement=w.draft, data={"held_on": dt.date(2026, 1, 5), "minutes": "x"}
+            ).pk
 
     def meeting_put() -> Example:
-        return Example(w.detail("committee-meetings", a_meeting()), meeting_body,
-                       {**meeting_body, "physicians_present": [w.physician().pk]},
-                       "physicians_present")
+        return Example(
+            w.detail("committee-meetings", a_meeting()),
+            meeting_body,
+            {**meeting_body, "physicians_present": [w.physician().pk]},
+            "physicians_present",
+        )
 
     def meeting_patch() -> Example:
-        return Example(w.detail("committee-meetings", a_meeting()), {"minutes": "Amended"},
-                       {"held_on": "2027-01-01"}, "held_on")
+        return Example(
+            w.detail("committee-meetings", a_meeting()),
+            {"minutes": "Amended"},
+            {"held_on": "2027-01-01"},
+            "held_on",
+        )
 
     def flag_resolve() -> Example:
         with w.scope():
             flag, _ = agreement_services.flag_raise(
-                organization=w.org, kind="walk", key=f"walk-{w.next()}",
-                message="Walk flag", agreement=w.draft)
-        return Example(w.detail("compliance-flags", flag.pk) + "resolve/",
-                       {"resolution_note": "Checked with the practice."},
-                       {"resolution_note": "  "}, "resolution_note")
+                organization=w.org,
+                kind="walk",
+                key=f"walk-{w.next()}",
+                message="Walk flag",
+                agreement=w.draft,
+            )
+        return Example(
+            w.detail("compliance-flags", flag.pk) + "resolve/",
+            {"resolution_note": "Checked with the practice."},
+            {"resolution_note": "  "},
+            "resolution_note",
+        )
 
     def document_create() -> Example:
         def body(content: bytes) -> Callable[[], dict[str, Any]]:
-            return lambda: {"agreement": w.draft.pk, "kind": "signed_agreement",
-                            "title": "Signed",
-                            "file": SimpleUploadedFile("signed.pdf", content)}
-        return Example(f"{ORG}/documents/", body(PDF), body(b"not a pdf"), "file",
-                       multipart=True)
+            return lambda: {
+                "agreement": w.draft.pk,
+                "kind": "signed_agreement",
+                "title": "Signed",
+                "file": SimpleUploadedFile("signed.pdf", content),
+            }
+
+        return Example(f"{ORG}/documents/", body(PDF), body(b"not a pdf"), "file", multipart=True)
 
     def timesheet_create() -> Example:
-        body = {"agreement": w.executed.pk, "physician": world.physician.pk,
-                "month": "2026-02-01",
-                "entries": [{"duty": w.executed_duty.pk, "hours": "12",
-                             "description": "Protocol review"}]}
-        return Example(f"{ORG}/timesheets/", body,
-                       {**body, "entries": [{**body["entries"][0], "hours": "500"}]}, "hours")
+        body = {
+            "agreement": w.executed.pk,
+            "physician": world.physician.pk,
+            "month": "2026-02-01",
+            "entries": [
+                {"duty": w.executed_duty.pk, "hours": "12", "description": "Protocol review"}
+            ],
+        }
+        return Example(
+            f"{ORG}/timesheets/",
+            body,
+            {**body, "entries": [{**body["entries"][0], "hours": "500"}]},
+            "hours",
+        )
 
     def timesheet_submit() -> Example:
         sheet = w.sheet("draft")
-        return Example(w.detail("timesheets", sheet.pk) + "submit/", {},
-                       no_invalid="submit takes no input (the body is ignored)")
+        return Example(
+            w.detail("timesheets", sheet.pk) + "submit/",
+            {},
+            no_invalid="submit takes no input (the body is ignored)",
+        )
 
     def timesheet_approve() -> Example:
         sheet = w.sheet("submitted")
-        return Example(w.detail("timesheets", sheet.pk) + "approve/", {"note": "Fine"},
-                       {"note": ["not", "text"]}, "note")
+        return Example(
+            w.detail("timesheets", sheet.pk) + "approve/",
+            {"note": "Fine"},
+            {"note": ["not", "text"]},
+            "note",
+        )
 
     def timesheet_return() -> Example:
         sheet = w.sheet("returnable")
-        return Example(w.detail("timesheets", sheet.pk) + "return/",
-                       {"note": "Describe the March work."}, {"note": ""}, "review_note")
+        return Example(
+            w.detail("timesheets", sheet.pk) + "return/",
+            {"note": "Describe the March work."},
+            {"note": ""},
+            "review_note",
+        )
 
     def milestone_create() -> Example:
-        body = {"agreement": w.draft.pk, "name": "Kick-off", "owner": "Administrator",
-                "due_date": "2026-07-01", "position": 0, "status": "not_started"}
+        body = {
+            "agreement": w.draft.pk,
+            "name": "Kick-off",
+            "owner": "Administrator",
+            "due_date": "2026-07-01",
+            "position": 0,
+            "status": "not_started",
+        }
         return Example(f"{ORG}/milestones/", body, {**body, "status": "finished"}, "status")
 
     def a_milestone() -> int:
         with w.scope():
             return agreement_services.milestone_save(
-                agreement=w.draft, data={"name": "Data analysis", "owner": "Administrator",
-                                         "due_date": dt.date(2026, 8, 1)}).pk
+                agreement=w.draft,
+                data={
+                    "name": "Data analysis",
+                    "owner": "Administrator",
+                    "due_date": dt.date(2026, 8, 1),
+                },
+            ).pk
 
     def milestone_put() -> Example:
-        body = {"agreement": w.draft.pk, "name": "Data analysis", "owner": "Administrator",
-                "due_date": "2026-08-01", "position": 1, "status": "done"}
-        return Example(w.detail("milestones", a_milestone()), body,
-                       {**body, "due_date": "someday"}, "due_date")
+        body = {
+            "agreement": w.draft.pk,
+            "name": "Data analysis",
+            "owner": "Administrator",
+            "due_date": "2026-08-01",
+            "position": 1,
+            "status": "done",
+        }
+        return Example(
+            w.detail("milestones", a_milestone()), body, {**body, "due_date": "someday"}, "due_date"
+        )
 
     def milestone_patch() -> Example:
-        return Example(w.detail("milestones", a_milestone()), {"status": "in_progress"},
-                       {"name": ""}, "name")
+        return Example(
+            w.detail("milestones", a_milestone()), {"status": "in_progress"}, {"name": ""}, "name"
+        )
 
     # ------------------------------------------------------------------ indicators
 
@@ -413,17 +603,24 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
 
     def definition_create() -> Example:
         body = {**definition_body(), "key": "walk_los", "name": "Walk LOS"}
-        return Example(f"{ORG}/indicator-definitions/", body,
-                       {**body, "key": "median_los"}, "key")
+        return Example(f"{ORG}/indicator-definitions/", body, {**body, "key": "median_los"}, "key")
 
     def definition_put() -> Example:
         body = {**definition_body(), "name": "Median length of stay (days)"}
-        return Example(w.detail("indicator-definitions", w.ortho.definitions["median_los"].pk),
-                       body, {**body, "key": "ssi_joint"}, "key")
+        return Example(
+            w.detail("indicator-definitions", w.ortho.definitions["median_los"].pk),
+            body,
+            {**body, "key": "ssi_joint"},
+            "key",
+        )
 
     def definition_patch() -> Example:
-        return Example(w.detail("indicator-definitions", w.ortho.definitions["median_los"].pk),
-                       {"description": "Days"}, {"weight": "150"}, "weight")
+        return Example(
+            w.detail("indicator-definitions", w.ortho.definitions["median_los"].pk),
+            {"description": "Days"},
+            {"weight": "150"},
+            "weight",
+        )
 
     def definition_destroy() -> Example:
         with w.scope():
@@ -432,79 +629,131 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
             spare._state.adding = True
             spare.key, spare.position = "spare", 0
             spare = indicator_services.definition_save(definition=spare)
-        return Example(w.detail("indicator-definitions", spare.pk), None,
-                       no_invalid="DELETE has no body")
+        return Example(
+            w.detail("indicator-definitions", spare.pk), None, no_invalid="DELETE has no body"
+        )
 
     def result_create() -> Example:
-        body = {"definition": w.ortho.definitions["ssi_joint"].pk,
-                "programme_year": w.year.pk, "period": "Q1", "numerator": "1",
-                "denominator": "100", "source_note": "NHSN"}
-        return Example(f"{ORG}/indicator-results/", body, {**body, "numerator": "101"},
-                       "numerator")
+        body = {
+            "definition": w.ortho.definitions["ssi_joint"].pk,
+            "programme_year": w.year.pk,
+            "period": "Q1",
+            "numerator": "1",
+            "denominator": "100",
+            "source_note": "NHSN",
+        }
+        return Example(f"{ORG}/indicator-results/", body, {**body, "numerator": "101"}, "numerator")
 
     def import_create() -> Example:
         def body(period: str) -> Callable[[], dict[str, Any]]:
-            return lambda: {"agreement": w.draft.pk, "programme_year": w.year.pk,
-                            "period": period, "indicators": ["vte_prophylaxis"],
-                            "file": SimpleUploadedFile("cases.csv", EXAMPLE_D.read_bytes())}
-        return Example(f"{ORG}/indicator-imports/", body("annual"), body("Q9"), "period",
-                       multipart=True)
+            return lambda: {
+                "agreement": w.draft.pk,
+                "programme_year": w.year.pk,
+                "period": period,
+                "indicators": ["vte_prophylaxis"],
+                "file": SimpleUploadedFile("cases.csv", EXAMPLE_D.read_bytes()),
+            }
+
+        return Example(
+            f"{ORG}/indicator-imports/", body("annual"), body("Q9"), "period", multipart=True
+        )
 
     def import_discard() -> Example:
         with w.scope():
             case_import = indicator_services.case_import_create(
-                agreement=w.draft, programme_year=w.year,
+                agreement=w.draft,
+                programme_year=w.year,
                 period=periods_for_year(programme_year=w.year)[0],
-                data=EXAMPLE_D.read_bytes(), filename=f"pending-{w.next()}.csv",
-                user=world.users["administrator"], indicator_keys=["vte_prophylaxis"])
-        return Example(w.detail("indicator-imports", case_import.pk) + "discard/", None,
-                       no_invalid="discard takes no body; an applied import is refused with "
-                                  "409 (its state, not a field)")
+                data=EXAMPLE_D.read_bytes(),
+                filename=f"pending-{w.next()}.csv",
+                user=world.users["administrator"],
+                indicator_keys=["vte_prophylaxis"],
+            )
+        return Example(
+            w.detail("indicator-imports", case_import.pk) + "discard/",
+            None,
+            no_invalid="discard takes no body; an applied import is refused with "
+            "409 (its state, not a field)",
+        )
 
     def action_plan_create() -> Example:
         definition = w.ortho.definitions["experience_top_box"]
         with w.scope():
             indicator_services.result_record(
-                definition=definition, programme_year=w.year,
-                period=periods_for_year(programme_year=w.year)[2], numerator=Decimal(300),
-                denominator=Decimal(500), source_note="HCAHPS Q2")
-        body = {"definition": definition.pk, "programme_year": w.year.pk,
-                "title": "Raise top-box scores", "owner": "Nursing",
-                "due_date": "2026-09-30"}
-        return Example(f"{ORG}/indicator-action-plans/", body,
-                       {**body, "due_date": "next month"}, "due_date")
+                definition=definition,
+                programme_year=w.year,
+                period=periods_for_year(programme_year=w.year)[2],
+                numerator=Decimal(300),
+                denominator=Decimal(500),
+                source_note="HCAHPS Q2",
+            )
+        body = {
+            "definition": definition.pk,
+            "programme_year": w.year.pk,
+            "title": "Raise top-box scores",
+            "owner": "Nursing",
+            "due_date": "2026-09-30",
+        }
+        return Example(
+            f"{ORG}/indicator-action-plans/", body, {**body, "due_date": "next month"}, "due_date"
+        )
 
     # ------------------------------------------------------------------ savings
 
     def opportunity_create() -> Example:
         agreement = w.shared_savings()
-        body = {"agreement": agreement.pk, "key": "stents", "name": "Drug-eluting stents",
-                "case_types": ["PCI"], "item_codes": ["DES-1"], "savings_target": "25000.00",
-                "base_year": 2024, "status": "proposed"}
-        return Example(f"{ORG}/savings-opportunities/", body,
-                       {**body, "key": "other", "savings_target": "-1.00"}, "savings_target")
+        body = {
+            "agreement": agreement.pk,
+            "key": "stents",
+            "name": "Drug-eluting stents",
+            "case_types": ["PCI"],
+            "item_codes": ["DES-1"],
+            "savings_target": "25000.00",
+            "base_year": 2024,
+            "status": "proposed",
+        }
+        return Example(
+            f"{ORG}/savings-opportunities/",
+            body,
+            {**body, "key": "other", "savings_target": "-1.00"},
+            "savings_target",
+        )
 
     def savings_run() -> Example:
         agreement = w.shared_savings()
         with w.scope():
             years = list(agreement.programme_years.order_by("number"))
-        return Example(f"{ORG}/savings-calculations/run/",
-                       {"programme_year": years[0].pk, "kind": "year"},
-                       {"programme_year": years[1].pk, "kind": "year"}, "programme_year")
+        return Example(
+            f"{ORG}/savings-calculations/run/",
+            {"programme_year": years[0].pk, "kind": "year"},
+            {"programme_year": years[1].pk, "kind": "year"},
+            "programme_year",
+        )
 
     def savings_import_discard() -> Example:
         agreement = w.shared_savings()
         with w.scope():
             year = agreement.programme_years.order_by("number").first()
             data_import = savings_services.data_import_receive(
-                agreement=agreement, kind="usage", period="programme", programme_year=year,
+                agreement=agreement,
+                kind="usage",
+                period="programme",
+                programme_year=year,
                 user=world.users["administrator"],
-                upload=SimpleUploadedFile("pending.csv", usage_csv(
-                    [{"case_id": "c1", "physician_npi": world.physician.npi,
-                      "item_code": "A1"}]).encode(), content_type="text/csv"))
-        return Example(w.detail("savings-imports", data_import.pk) + "discard/", None,
-                       no_invalid="discard takes no body; an applied import is refused with "
-                                  "409 (its state, not a field)")
+                upload=SimpleUploadedFile(
+                    "pending.csv",
+                    usage_csv(
+                        [{"case_id": "c1", "physician_npi": world.physician.npi, "item_code": "A1"}]
+                    ).encode(),
+                    content_type="text/csv",
+                ),
+            )
+        return Example(
+            w.detail("savings-imports", data_import.pk) + "discard/",
+            None,
+            no_invalid="discard takes no body; an applied import is refused with "
+            "409 (its state, not a field)",
+        )
 
     def savings_import_create() -> Example:
         agreement = w.shared_savings()
@@ -512,66 +761,104 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
             year = agreement.programme_years.order_by("number").first()
 
         def body(kind: str) -> Callable[[], dict[str, Any]]:
-            return lambda: {"programme_year": year.pk, "kind": kind,
-                            "file": SimpleUploadedFile("usage.csv", usage_csv(
-                                [{"case_id": "c1", "physician_npi": world.physician.npi,
-                                  "item_code": "A1"}]).encode(), content_type="text/csv")}
-        return Example(f"{ORG}/savings-imports/", body("usage"), body("nonsense"), "kind",
-                       multipart=True)
+            return lambda: {
+                "programme_year": year.pk,
+                "kind": kind,
+                "file": SimpleUploadedFile(
+                    "usage.csv",
+                    usage_csv(
+                        [{"case_id": "c1", "physician_npi": world.physician.npi, "item_code": "A1"}]
+                    ).encode(),
+                    content_type="text/csv",
+                ),
+            }
+
+        return Example(
+            f"{ORG}/savings-imports/", body("usage"), body("nonsense"), "kind", multipart=True
+        )
 
     def savings_import_confirm() -> Example:
         agreement = w.shared_savings()
         with w.scope():
             year = agreement.programme_years.order_by("number").first()
             data_import = savings_services.data_import_receive(
-                agreement=agreement, kind="usage", period="programme", programme_year=year,
+                agreement=agreement,
+                kind="usage",
+                period="programme",
+                programme_year=year,
                 user=world.users["administrator"],
-                upload=SimpleUploadedFile("confirm.csv", usage_csv(
-                    [{"case_id": "c1", "physician_npi": world.physician.npi,
-                      "item_code": "A1"}]).encode(), content_type="text/csv"))
-        return Example(w.detail("savings-imports", data_import.pk) + "confirm/", None,
-                       no_invalid="confirm takes no body; a second confirm is refused with 409 "
-                                  "(its state, not a field)")
+                upload=SimpleUploadedFile(
+                    "confirm.csv",
+                    usage_csv(
+                        [{"case_id": "c1", "physician_npi": world.physician.npi, "item_code": "A1"}]
+                    ).encode(),
+                    content_type="text/csv",
+                ),
+            )
+        return Example(
+            w.detail("savings-imports", data_import.pk) + "confirm/",
+            None,
+            no_invalid="confirm takes no body; a second confirm is refused with 409 "
+            "(its state, not a field)",
+        )
 
     # ------------------------------------------------------------------ adjudication
 
     def run_start() -> Example:
         with scopes_disabled():
-            later = f.ProgrammeYearFactory(agreement=w.draft, number=2,
-                                           start=dt.date(2026, 1, 1), end=dt.date(2026, 12, 31))
-        return Example(f"{ORG}/adjudication/runs/start/", {"programme_year": w.year.pk},
-                       {"programme_year": later.pk}, "programme_year")
+            later = f.ProgrammeYearFactory(
+                agreement=w.draft, number=2, start=dt.date(2026, 1, 1), end=dt.date(2026, 12, 31)
+            )
+        return Example(
+            f"{ORG}/adjudication/runs/start/",
+            {"programme_year": w.year.pk},
+            {"programme_year": later.pk},
+            "programme_year",
+        )
 
     def run_scenario() -> Example:
         body = {"programme_year": w.year.pk, "overrides": {}}
-        return Example(f"{ORG}/adjudication/runs/scenario/", body,
-                       {**body, "overrides": "none"}, "overrides")
+        return Example(
+            f"{ORG}/adjudication/runs/scenario/", body, {**body, "overrides": "none"}, "overrides"
+        )
 
     def report_step(action: str, who: str) -> Callable[[], Example]:
         def build() -> Example:
             report = w.report()
-            return Example(w.detail("adjudication/reports", report.pk) + f"{action}/",
-                           {"comment": ""}, {"comment": {"not": "text"}}, "comment", who=who)
+            return Example(
+                w.detail("adjudication/reports", report.pk) + f"{action}/",
+                {"comment": ""},
+                {"comment": {"not": "text"}},
+                "comment",
+                who=who,
+            )
+
         return build
 
     def payment_record() -> Example:
         report = w.report()
         with scopes_disabled():
             line = report.payment_lines.order_by("position").first()
-        body = {"paid_amount": str(line.amount), "paid_on": "2026-06-01",
-                "reference": "ACH 1"}
-        return Example(w.detail("adjudication/payment-lines", line.pk) + "record/", body,
-                       {**body, "paid_amount": str(line.amount + 1)}, "paid_amount")
+        body = {"paid_amount": str(line.amount), "paid_on": "2026-06-01", "reference": "ACH 1"}
+        return Example(
+            w.detail("adjudication/payment-lines", line.pk) + "record/",
+            body,
+            {**body, "paid_amount": str(line.amount + 1)},
+            "paid_amount",
+        )
 
     def report_verify() -> Example:
         report = w.report()
         with scopes_disabled():
             report.refresh_from_db()
             content = bytes(report.pdf)
-        return Example(w.detail("adjudication/reports", report.pk) + "verify/",
-                       lambda: {"pdf": SimpleUploadedFile("report.pdf", content)},
-                       lambda: {"pdf": SimpleUploadedFile("empty.pdf", b"")}, "pdf",
-                       multipart=True)
+        return Example(
+            w.detail("adjudication/reports", report.pk) + "verify/",
+            lambda: {"pdf": SimpleUploadedFile("report.pdf", content)},
+            lambda: {"pdf": SimpleUploadedFile("empty.pdf", b"")},
+            "pdf",
+            multipart=True,
+        )
 
     def report_return() -> Example:
         # A second agreement's report, submitted, for counsel to return.
@@ -579,10 +866,15 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         with w.scope():
             for action, who in (("review", "administrator"), ("submit", "administrator")):
                 report = adjudication_services.report_transition(
-                    report=report, action=action, user=world.users[who])
-        return Example(w.detail("adjudication/reports", report.pk) + "return/",
-                       {"comment": "The hours need a second look."}, {"comment": " "},
-                       "comment", who="counsel")
+                    report=report, action=action, user=world.users[who]
+                )
+        return Example(
+            w.detail("adjudication/reports", report.pk) + "return/",
+            {"comment": "The hours need a second look."},
+            {"comment": " "},
+            "comment",
+            who="counsel",
+        )
 
     # ------------------------------------------------------------------ people
 
@@ -592,9 +884,13 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
 
     def invitation_step(action: str) -> Callable[[], Example]:
         def build() -> Example:
-            return Example(w.detail("invitations", w.invitation().pk) + f"{action}/", {},
-                           no_invalid=f"{action} takes no input; an accepted invitation is "
-                                      "refused by its state, not by a body")
+            return Example(
+                w.detail("invitations", w.invitation().pk) + f"{action}/",
+                {},
+                no_invalid=f"{action} takes no input; an accepted invitation is "
+                "refused by its state, not by a body",
+            )
+
         return build
 
     def webhook_endpoint() -> Any:
@@ -602,29 +898,46 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
 
         with w.scope():
             endpoint, _secret = webhook_services.endpoint_create(
-                organization=w.org, url="https://127.0.0.1:9/hook",
-                events=["report.approved"], user=None, description="Walk")
+                organization=w.org,
+                url="https://127.0.0.1:9/hook",
+                events=["report.approved"],
+                user=None,
+                description="Walk",
+            )
         return endpoint
 
     def webhook_create() -> Example:
-        return Example(f"{ORG}/webhooks/",
-                       {"url": "https://127.0.0.1:9/hook", "events": ["report.approved"],
-                        "description": "Accounts payable", "enabled": True},
-                       {"url": "ftp://127.0.0.1:9/hook", "events": ["report.approved"]},
-                       "url")
+        return Example(
+            f"{ORG}/webhooks/",
+            {
+                "url": "https://127.0.0.1:9/hook",
+                "events": ["report.approved"],
+                "description": "Accounts payable",
+                "enabled": True,
+            },
+            {"url": "ftp://127.0.0.1:9/hook", "events": ["report.approved"]},
+            "url",
+        )
 
     def webhook_patch() -> Example:
-        return Example(w.detail("webhooks", webhook_endpoint().pk),
-                       {"description": "Accounts payable", "enabled": False},
-                       {"events": ["no.such_event"]}, "events")
+        return Example(
+            w.detail("webhooks", webhook_endpoint().pk),
+            {"description": "Accounts payable", "enabled": False},
+            {"events": ["no.such_event"]},
+            "events",
+        )
 
     def webhook_destroy() -> Example:
-        return Example(w.detail("webhooks", webhook_endpoint().pk), None,
-                       no_invalid="DELETE takes no body")
+        return Example(
+            w.detail("webhooks", webhook_endpoint().pk), None, no_invalid="DELETE takes no body"
+        )
 
     def webhook_rotate() -> Example:
-        return Example(w.detail("webhooks", webhook_endpoint().pk) + "rotate-secret/", {},
-                       no_invalid="rotate-secret takes no input")
+        return Example(
+            w.detail("webhooks", webhook_endpoint().pk) + "rotate-secret/",
+            {},
+            no_invalid="rotate-secret takes no input",
+        )
 
     def webhook_redeliver() -> Example:
         from comanage.core.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -632,47 +945,72 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         endpoint = webhook_endpoint()
         with w.scope():
             delivery = WebhookDelivery.objects.create(
-                organization=w.org, endpoint=endpoint, event_id=f"msg_walk{w.next()}",
-                event_type="report.approved", payload="{}", status=DeliveryStatus.FAILED)
-        return Example(w.detail("webhook-deliveries", delivery.pk) + "redeliver/", {},
-                       no_invalid="redeliver takes no input; a delivery being sent is refused "
-                                  "by its state, not by a body")
+                organization=w.org,
+                endpoint=endpoint,
+                event_id=f"msg_walk{w.next()}",
+                event_type="report.approved",
+                payload="{}",
+                status=DeliveryStatus.FAILED,
+            )
+        return Example(
+            w.detail("webhook-deliveries", delivery.pk) + "redeliver/",
+            {},
+            no_invalid="redeliver takes no input; a delivery being sent is refused "
+            "by its state, not by a body",
+        )
 
     def member_role() -> Example:
-        return Example(w.detail("members", w.member().pk) + "role/", {"role": "executive"},
-                       {"role": "nonsense"}, "role")
+        return Example(
+            w.detail("members", w.member().pk) + "role/",
+            {"role": "executive"},
+            {"role": "nonsense"},
+            "role",
+        )
 
     def member_deactivate() -> Example:
-        return Example(w.detail("members", w.member().pk) + "deactivate/", {},
-                       no_invalid="deactivate takes no input; the last administrator is "
-                                  "refused by their state, not by a body")
+        return Example(
+            w.detail("members", w.member().pk) + "deactivate/",
+            {},
+            no_invalid="deactivate takes no input; the last administrator is "
+            "refused by their state, not by a body",
+        )
 
     def member_reactivate() -> Example:
-        return Example(w.detail("members", w.member(active=False).pk) + "reactivate/", {},
-                       no_invalid="reactivate takes no input")
+        return Example(
+            w.detail("members", w.member(active=False).pk) + "reactivate/",
+            {},
+            no_invalid="reactivate takes no input",
+        )
 
     def member_destroy() -> Example:
-        return Example(w.detail("members", w.member().pk), None,
-                       no_invalid="DELETE has no body")
+        return Example(w.detail("members", w.member().pk), None, no_invalid="DELETE has no body")
 
     # ------------------------------------------------------------------ tokens
 
     def token_create() -> Example:
-        return Example("/api/v1/tokens/", {"name": "nightly export", "expires_in_days": 90},
-                       {"name": "nightly", "expires_in_days": 5000}, "expires_in_days",
-                       session=True)
+        return Example(
+            "/api/v1/tokens/",
+            {"name": "nightly export", "expires_in_days": 90},
+            {"name": "nightly", "expires_in_days": 5000},
+            "expires_in_days",
+            session=True,
+        )
 
     def token_destroy() -> Example:
         token, _raw = ApiToken.issue(user=world.users["administrator"], name="old")
-        return Example(f"/api/v1/tokens/{token.pk}/", None, no_invalid="DELETE has no body",
-                       session=True)
+        return Example(
+            f"/api/v1/tokens/{token.pk}/", None, no_invalid="DELETE has no body", session=True
+        )
 
     p = "organizations_"
     return {
         # Order matters only where an operation acts on what an earlier one left.
         f"{p}agreements_create": lambda: Example(
-            f"{ORG}/agreements/", w.agreements_body(),
-            w.agreements_body(term_end="2025-12-31"), "term_end"),
+            f"{ORG}/agreements/",
+            w.agreements_body(),
+            w.agreements_body(term_end="2025-12-31"),
+            "term_end",
+        ),
         f"{p}agreements_update": agreement_put,
         f"{p}agreements_partial_update": agreement_patch,
         f"{p}agreements_transition_create": transition,
@@ -774,21 +1112,28 @@ def explicit_cases(world: Any, tokens: dict[str, str]) -> Any:
 
     w = Walk(world)
     examples = examples_for(w)
-    operations = {operation_id: (method, path) for operation_id, method, path
-                  in write_operations()}
+    operations = {operation_id: (method, path) for operation_id, method, path in write_operations()}
     for operation_id in examples:
         method, path = operations[operation_id]
         example = examples[operation_id]()
         if example.session:
             continue  # a token cannot send it (the walk does, from a session)
-        bodies = [example.valid] if example.invalid is None else [example.invalid,
-                                                                  example.valid]
+        bodies = [example.valid] if example.invalid is None else [example.invalid, example.valid]
         for body in bodies:
             body = body() if callable(body) else body
             files = None
             if example.multipart and body is not None:
-                files = {name: (value.name, value.read()) for name, value in body.items()
-                         if isinstance(value, SimpleUploadedFile)}
+                files = {
+                    name: (value.name, value.read())
+                    for name, value in body.items()
+                    if isinstance(value, SimpleUploadedFile)
+                }
                 body = {name: value for name, value in body.items() if name not in files}
-            yield ExplicitCase(method=method, path=path, url=example.url, body=body,
-                               files=files, token=tokens[example.who])
+            yield ExplicitCase(
+                method=method,
+                path=path,
+                url=example.url,
+                body=body,
+                files=files,
+                token=tokens[example.who],
+            )

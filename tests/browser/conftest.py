@@ -65,8 +65,13 @@ def _ensure_axe() -> None:
     npm = shutil.which("npm")
     if npm is None:
         return
-    subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=AXE_DIR,
-                   check=False, capture_output=True, timeout=300)
+    subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--silent"],
+        cwd=AXE_DIR,
+        check=False,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -76,35 +81,67 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     workdir = tmp_path_factory.mktemp("e2e")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
-        "DATABASE_URL": f"sqlite:///{workdir / 'e2e.sqlite3'}",
-        "COMANAGE_VAR_DIR": str(workdir / "var"),
-        "DEBUG": "false",
-        "REQUIRE_2FA": "true",  # journeys pass the real TOTP gate, as users do
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
+            "DATABASE_URL": f"sqlite:///{workdir / 'e2e.sqlite3'}",
+            "COMANAGE_VAR_DIR": str(workdir / "var"),
+            "DEBUG": "false",
+            "REQUIRE_2FA": "true",  # journeys pass the real TOTP gate, as users do
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     for sub in ("broker/queue", "broker/control", "cache", "media"):
         (workdir / "var" / sub).mkdir(parents=True, exist_ok=True)
     manage = [sys.executable, str(ROOT / "manage.py")]
     log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True,
-                   stdout=log, stderr=subprocess.STDOUT)
-    subprocess.run([*manage, "seed_demo"], cwd=ROOT, env=env, check=True, stdout=log,
-                   stderr=subprocess.STDOUT)
+    subprocess.run(
+        [*manage, "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    subprocess.run(
+        [*manage, "seed_demo"], cwd=ROOT, env=env, check=True, stdout=log, stderr=subprocess.STDOUT
+    )
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "comanage", "worker", "--loglevel", "INFO",
-         "--concurrency", "1", "--pool", "solo"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    web = subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
-                           cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                           start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "comanage",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "1",
+            "--pool",
+            "solo",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    web = subprocess.Popen(
+        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         health = _wait_healthy(base_url + "/healthz", timeout=120)
         _ensure_axe()
-        yield SimpleNamespace(base_url=base_url, env=env, workdir=workdir, health=health,
-                              log=workdir / "server.log")
+        yield SimpleNamespace(
+            base_url=base_url, env=env, workdir=workdir, health=health, log=workdir / "server.log"
+        )
     finally:
         for process in (web, worker):
             if process.poll() is None:
@@ -134,16 +171,24 @@ def browser() -> Iterator[object]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield chromium
         chromium.close()
 
 
 @pytest.fixture
 def page(browser, e2e, request):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US",
-                                  timezone_id="America/New_York")
+    context = browser.new_context(
+        viewport={"width": 1360, "height": 900}, locale="en-US", timezone_id="America/New_York"
+    )
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
@@ -221,12 +266,16 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:  # type
     if not AXE_JS.exists():
         pytest.fail("axe-core is not installed: run `npm install` in tests/browser")
     page.evaluate(AXE_JS.read_text())
-    result = page.evaluate(
-        "async () => await axe.run(document, {resultTypes: ['violations']})")
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
-        {"id": v["id"], "impact": v["impact"], "help": v["help"],
-         "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in result["violations"] if v["impact"] in impacts
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"]][:5],
+        }
+        for v in result["violations"]
+        if v["impact"] in impacts
     ]
 
 

@@ -13,16 +13,22 @@ from .conftest import ROOT, axe_violations, login, shot
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 # shared/ lies beside the repository (CI copies it there); /work/shared on a developer's machine.
-EXAMPLE_A = next((p for p in (ROOT.parent / "shared", Path("/work/shared"))
-                  if p.is_dir()), Path("/work/shared")) / "examples/example_a/usage_2025.csv"
+EXAMPLE_A = (
+    next(
+        (p for p in (ROOT.parent / "shared", Path("/work/shared")) if p.is_dir()),
+        Path("/work/shared"),
+    )
+    / "examples/example_a/usage_2025.csv"
+)
 
 
 def _usage_2026(tmp_path: Path) -> Path:
     """Example A's 2025 usage moved a year on: a programme-year-2 file the demo lacks."""
     out = tmp_path / "usage_2026_full.csv"
     lines = EXAMPLE_A.read_text().splitlines()
-    moved = [lines[0]] + [line.replace("2025-", "2026-").replace("2024-12-", "2025-12-")
-                          for line in lines[1:]]
+    moved = [lines[0]] + [
+        line.replace("2025-", "2026-").replace("2024-12-", "2025-12-") for line in lines[1:]
+    ]
     out.write_text("\n".join(moved) + "\n")
     return out
 

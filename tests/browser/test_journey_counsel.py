@@ -24,7 +24,8 @@ def test_counsel_returns_then_approves_a_report(page, browser, e2e):
     section = _submitted_section(page)
     report_url = section.get_by_role("link", name="Open the report").get_attribute("href")
     section.locator("textarea[name=comment][required]").fill(
-        "Please attach the committee minutes for Q3 before approval.")
+        "Please attach the committee minutes for Q3 before approval."
+    )
     # Returning is not a signature: no fresh code is asked for.
     section.get_by_role("button", name="Return to the administrator").click()
     expect(page.get_by_role("status")).to_contain_text("the report is now returned")
@@ -39,8 +40,7 @@ def test_counsel_returns_then_approves_a_report(page, browser, e2e):
     admin.get_by_role("button", name="Start review").click()
     expect(admin.get_by_role("status")).to_contain_text("the report is now in review")
     admin.get_by_role("button", name="Submit to counsel").click()
-    expect(admin.get_by_role("status")).to_contain_text(
-        "the report is now submitted to counsel")
+    expect(admin.get_by_role("status")).to_contain_text("the report is now submitted to counsel")
     admin_context.close()
 
     page.goto(e2e.base_url + "/o/riverside/adjudication/counsel/")

@@ -44,8 +44,7 @@ def test_an_executive_reads_the_dashboard(page, e2e):
     expect(page.get_by_role("heading", name="Indicators against their cut-points")).to_be_visible()
     expect(page.locator("main")).to_contain_text("Surgical site infection")
     expect(page.locator(".chart svg[role=img]").nth(5)).to_be_visible()  # at least 6 charts
-    expect(page.get_by_role("heading", name="Fixed fee against logged hours").first
-           ).to_be_visible()
+    expect(page.get_by_role("heading", name="Fixed fee against logged hours").first).to_be_visible()
     assert axe_violations(page) == []
     shot(page, "journey-executive-agreement")
     # Chromium logs the CSV download's navigation as a failed resource load; nothing else.

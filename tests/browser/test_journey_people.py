@@ -49,9 +49,12 @@ def _accept(browser, e2e, email: str, first: str):  # type: ignore[no-untyped-de
 
 def test_installation_staff_bring_a_hospital_and_its_people_on(page, browser, e2e):
     subprocess.run(  # noqa: S603 - our own manage.py
-        [sys.executable, str(ROOT / "manage.py"), "createsuperuser", "--noinput",
-         "--email", STAFF], cwd=ROOT, env={**e2e.env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
-        check=True, capture_output=True)
+        [sys.executable, str(ROOT / "manage.py"), "createsuperuser", "--noinput", "--email", STAFF],
+        cwd=ROOT,
+        env={**e2e.env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
+        check=True,
+        capture_output=True,
+    )
     login(page, e2e, STAFF, PASSWORD)
     page.goto(e2e.base_url + "/installation/organizations/")
     page.fill("#id_name", "Harbor General Hospital")
@@ -71,8 +74,10 @@ def test_installation_staff_bring_a_hospital_and_its_people_on(page, browser, e2
     admin.fill("#id_last_name", "Physician")
     admin.locator("main form button[type=submit]").click()
     admin.wait_for_url(re.compile(r"/o/harbor/physicians/\d+/$"))
-    for email, role, npi in (("counsel@harbor.example", "counsel", ""),
-                             ("pia@harbor.example", "physician", NPI)):
+    for email, role, npi in (
+        ("counsel@harbor.example", "counsel", ""),
+        ("pia@harbor.example", "physician", NPI),
+    ):
         admin.goto(e2e.base_url + "/o/harbor/people/invite/")
         admin.fill("#id_email", email)
         admin.select_option("#id_role", role)

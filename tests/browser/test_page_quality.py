@@ -66,7 +66,8 @@ def test_every_main_page_reads_well_at_both_widths(page, e2e, role):
         if entry == "agreements":
             links = page.eval_on_selector_all(
                 "main a[href*='/dashboard/agreements/']",
-                "els => els.map(e => new URL(e.href).pathname)")
+                "els => els.map(e => new URL(e.href).pathname)",
+            )
             paths.extend(sorted(set(links)))
         else:
             paths.append(ORG + entry)
@@ -82,8 +83,9 @@ def test_every_main_page_reads_well_at_both_widths(page, e2e, role):
             page.wait_for_load_state("networkidle")
             label = f"{role} {path} @{width}"
             problems += _problems(page, label)
-            problems += [f"{label}: axe {v['id']} ({v['impact']}) {v['nodes']}"
-                         for v in axe_violations(page)]
+            problems += [
+                f"{label}: axe {v['id']} ({v['impact']}) {v['nodes']}" for v in axe_violations(page)
+            ]
             name = re.sub(r"[^a-z0-9]+", "-", f"{role}-{path}-{width}").strip("-")
             page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
     assert problems == []

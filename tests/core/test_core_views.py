@@ -52,22 +52,25 @@ def test_exported_csv_neutralises_formulas():
     assert "'=1+1" in csv_text(["a"], [["=1+1"]])
 
 
-@pytest.mark.parametrize(("role", "permission", "allowed"), [
-    ("administrator", "agreement.edit", True),
-    ("administrator", "report.approve", False),
-    ("counsel", "report.approve", True),
-    ("counsel", "agreement.edit", False),
-    ("counsel", "savings.edit", False),
-    ("ceo", "report.authorise", True),
-    ("ceo", "report.approve", False),
-    ("executive", "agreement.view", True),
-    ("executive", "agreement.edit", False),
-    ("executive", "report.approve", False),
-    ("physician", "fmv.view", False),
-    ("physician", "report.view", False),
-    ("auditor", "audit.view", True),
-    ("auditor", "agreement.edit", False),
-])
+@pytest.mark.parametrize(
+    ("role", "permission", "allowed"),
+    [
+        ("administrator", "agreement.edit", True),
+        ("administrator", "report.approve", False),
+        ("counsel", "report.approve", True),
+        ("counsel", "agreement.edit", False),
+        ("counsel", "savings.edit", False),
+        ("ceo", "report.authorise", True),
+        ("ceo", "report.approve", False),
+        ("executive", "agreement.view", True),
+        ("executive", "agreement.edit", False),
+        ("executive", "report.approve", False),
+        ("physician", "fmv.view", False),
+        ("physician", "report.view", False),
+        ("auditor", "audit.view", True),
+        ("auditor", "agreement.edit", False),
+    ],
+)
 def test_role_matrix_in_the_permission_table(world, role, permission, allowed):
     assert membership_can(world.memberships[role], permission) is allowed
 

@@ -19,10 +19,35 @@ from comanage.core.inputs import (
 )
 
 
-@pytest.mark.parametrize("value", ["1e400", "NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf",
-                                   "1e30", 1e308, float("nan"), float("inf"), "1\x00", "0x10",
-                                   "1_000", "١٢", "1 000", "", "  ", [1], {"a": 1}, True, False,
-                                   None, "1e99999"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1e400",
+        "NaN",
+        "nan",
+        "sNaN",
+        "Infinity",
+        "-Infinity",
+        "inf",
+        "1e30",
+        1e308,
+        float("nan"),
+        float("inf"),
+        "1\x00",
+        "0x10",
+        "1_000",
+        "١٢",
+        "1 000",
+        "",
+        "  ",
+        [1],
+        {"a": 1},
+        True,
+        False,
+        None,
+        "1e99999",
+    ],
+)
 def test_it_refuses_non_finite_huge_and_malformed_decimals(value):  # type: ignore[no-untyped-def]
     with pytest.raises(InputError) as caught:
         parse_decimal(value, field="overrides.pool", max_digits=14, decimal_places=2)
@@ -30,10 +55,21 @@ def test_it_refuses_non_finite_huge_and_malformed_decimals(value):  # type: igno
     assert caught.value.message_dict == {"overrides.pool": [caught.value.reason]}
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("12.50", Decimal("12.50")), (" 7 ", Decimal("7")), ("1e3", Decimal("1000")), (12, Decimal(12)),
-    (12.5, Decimal("12.5")), (Decimal("0.1"), Decimal("0.1")), ("-0", Decimal("0")),
-    ("-0.00", Decimal("0.00")), ("0E+9", Decimal("0")), (".5", Decimal("0.5"))])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("12.50", Decimal("12.50")),
+        (" 7 ", Decimal("7")),
+        ("1e3", Decimal("1000")),
+        (12, Decimal(12)),
+        (12.5, Decimal("12.5")),
+        (Decimal("0.1"), Decimal("0.1")),
+        ("-0", Decimal("0")),
+        ("-0.00", Decimal("0.00")),
+        ("0E+9", Decimal("0")),
+        (".5", Decimal("0.5")),
+    ],
+)
 def test_it_reads_plain_and_exponent_decimals(value, expected):  # type: ignore[no-untyped-def]
     parsed = parse_decimal(value, field="x", max_digits=14, decimal_places=2)
     assert parsed == expected
@@ -60,9 +96,23 @@ def test_a_parsed_decimal_is_always_finite_and_bounded(value):  # type: ignore[n
     assert parsed.as_tuple().exponent >= -4  # type: ignore[operator]
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (True, True), (False, False), ("true", True), ("False", False), ("1", True), ("0", False),
-    ("yes", True), ("no", False), ("on", True), ("off", False), (1, True), (0, False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("False", False),
+        ("1", True),
+        ("0", False),
+        ("yes", True),
+        ("no", False),
+        ("on", True),
+        ("off", False),
+        (1, True),
+        (0, False),
+    ],
+)
 def test_booleans_are_true_false_or_the_usual_form_values(value, expected):  # type: ignore[no-untyped-def]
     assert parse_bool(value, field="met") is expected
 

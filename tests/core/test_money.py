@@ -47,8 +47,12 @@ def test_twelve_instalments_always_sum_to_the_annual_fee(annual):
 def test_largest_remainder_of_example_c():
     weights = [Decimal("18.75"), Decimal("15"), Decimal("20"), Decimal("10")]
     parts = allocate_largest_remainder(Decimal("300000.00"), weights)
-    assert parts == [Decimal("88235.29"), Decimal("70588.24"), Decimal("94117.65"),
-                     Decimal("47058.82")]
+    assert parts == [
+        Decimal("88235.29"),
+        Decimal("70588.24"),
+        Decimal("94117.65"),
+        Decimal("47058.82"),
+    ]
 
 
 def test_per_capita_leftover_goes_in_the_fixed_order():
@@ -58,8 +62,12 @@ def test_per_capita_leftover_goes_in_the_fixed_order():
     assert reordered == [Decimal("18629.33"), Decimal("18629.34"), Decimal("18629.34")]
 
 
-@given(total=cents, weights=st.lists(st.integers(min_value=0, max_value=1000), min_size=1,
-                                     max_size=12).filter(lambda w: sum(w) > 0))
+@given(
+    total=cents,
+    weights=st.lists(st.integers(min_value=0, max_value=1000), min_size=1, max_size=12).filter(
+        lambda w: sum(w) > 0
+    ),
+)
 def test_allocations_always_sum_to_the_total(total, weights):
     assert sum(allocate_largest_remainder(total, weights)) == total
     assert sum(allocate_in_order(total, weights)) == total

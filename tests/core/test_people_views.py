@@ -23,8 +23,11 @@ ORG = "/o/riverside"
 
 def _routes(world) -> list[tuple[str, str, dict]]:  # type: ignore[no-untyped-def]
     invitation, _raw = services.invitation_create(
-        organization=world.org, email="pending@riverside.example", role="auditor",
-        actor=world.users["administrator"])
+        organization=world.org,
+        email="pending@riverside.example",
+        role="auditor",
+        actor=world.users["administrator"],
+    )
     counsel = world.memberships["counsel"].pk
     return [
         ("GET", f"{ORG}/people/", {}),
@@ -36,17 +39,27 @@ def _routes(world) -> list[tuple[str, str, dict]]:  # type: ignore[no-untyped-de
         ("POST", f"{ORG}/people/{counsel}/", {"action": "remove"}),
         ("POST", f"{ORG}/people/invitations/{invitation.pk}/", {"action": "revoke"}),
         ("GET", f"{ORG}/people/sso/", {}),
-        ("POST", f"{ORG}/people/sso/", {"issuer": "https://idp.example", "client_id": "c",
-                                        "client_secret": "s", "enabled": "on"}),
+        (
+            "POST",
+            f"{ORG}/people/sso/",
+            {
+                "issuer": "https://idp.example",
+                "client_id": "c",
+                "client_secret": "s",
+                "enabled": "on",
+            },
+        ),
         ("POST", f"{ORG}/people/sso/test/", {}),
     ]
 
 
 def _state() -> tuple:
     with scopes_disabled():
-        return (list(Membership.objects.order_by("pk").values_list("pk", "role", "is_active")),
-                list(Invitation.objects.order_by("pk").values_list("pk", "revoked_at")),
-                BusinessEvent.objects.count())
+        return (
+            list(Membership.objects.order_by("pk").values_list("pk", "role", "is_active")),
+            list(Invitation.objects.order_by("pk").values_list("pk", "revoked_at")),
+            BusinessEvent.objects.count(),
+        )
 
 
 @pytest.mark.parametrize("who", ["counsel", "executive", "physician", "ceo", "auditor"])
@@ -77,8 +90,9 @@ def test_the_administrator_can_use_every_people_page(world) -> None:
     html = page.content.decode()
     assert "counsel@riverside.example" in html and "Legal counsel" in html
     assert client.get(f"{ORG}/people/invite/").status_code == 200
-    response = client.post(f"{ORG}/people/invite/",
-                           {"email": "new@riverside.example", "role": "executive"})
+    response = client.post(
+        f"{ORG}/people/invite/", {"email": "new@riverside.example", "role": "executive"}
+    )
     assert response.status_code == 302
     assert mail.outbox[-1].to == ["new@riverside.example"]
     member = world.memberships["counsel"]
@@ -91,8 +105,9 @@ def test_the_administrator_can_use_every_people_page(world) -> None:
 
 def test_bad_input_on_the_pages_is_a_400_naming_the_problem(world) -> None:
     client = world.client("administrator")
-    response = client.post(f"{ORG}/people/invite/",
-                           {"email": "counsel@riverside.example", "role": "executive"})
+    response = client.post(
+        f"{ORG}/people/invite/", {"email": "counsel@riverside.example", "role": "executive"}
+    )
     assert response.status_code == 400
     assert "already a member" in response.content.decode()
     admin = world.memberships["administrator"]
@@ -108,8 +123,11 @@ def test_the_menu_shows_people_to_administrators_only(world) -> None:
 
 
 def test_the_auditor_sees_member_events_on_the_audit_page(world) -> None:
-    services.membership_role_change(membership=world.memberships["counsel"], role="executive",
-                                    actor=world.users["administrator"])
+    services.membership_role_change(
+        membership=world.memberships["counsel"],
+        role="executive",
+        actor=world.users["administrator"],
+    )
     html = world.client("auditor").get(f"{ORG}/audit/").content.decode()
     assert "member.role_changed" in html and "counsel@riverside.example" in html
 
@@ -124,7 +142,8 @@ def test_a_removed_members_next_request_is_refused_by_session_and_token(world) -
     assert browser.get(f"{ORG}/audit/").status_code == 200
     assert api.get("/api/v1/organizations/").status_code == 200
     response = world.client("administrator").post(
-        f"{ORG}/people/{world.memberships['counsel'].pk}/", {"action": "remove"})
+        f"{ORG}/people/{world.memberships['counsel'].pk}/", {"action": "remove"}
+    )
     assert response.status_code == 302
     response = browser.get(f"{ORG}/audit/")
     assert response.status_code == 302 and "/account/login/" in response["Location"]
@@ -135,8 +154,9 @@ def test_a_removed_members_next_request_is_refused_by_session_and_token(world) -
 def test_a_deactivated_members_next_request_is_refused(world) -> None:
     browser = world.client("executive")
     assert browser.get(f"{ORG}/audit/").status_code == 200
-    services.membership_deactivate(membership=world.memberships["executive"],
-                                   actor=world.users["administrator"])
+    services.membership_deactivate(
+        membership=world.memberships["executive"], actor=world.users["administrator"]
+    )
     response = browser.get(f"{ORG}/audit/")
     assert response.status_code == 302  # signed out
     browser.force_login(world.users["executive"])  # even with a fresh session: not a member
@@ -156,20 +176,26 @@ def test_a_deactivated_organization_refuses_sign_in_tokens_and_sessions(world) -
     organization_deactivate(organization=world.org, actor=None)
     assert browser.get(f"{ORG}/audit/").status_code in (302, 404)
     assert api.get("/api/v1/organizations/riverside/jobs/").status_code == 401
-    login = Client().post("/account/login/", {"username": executive.email,
-                                              "password": "correct horse battery"})
+    login = Client().post(
+        "/account/login/", {"username": executive.email, "password": "correct horse battery"}
+    )
     assert login.status_code == 200 and "deactivated" in login.content.decode()
     # A member of another, active organization keeps it and only loses this one.
     outsider = world.client("outsider")
-    Membership.objects.model._base_manager.create(organization=world.org, user=world.outsider,
-                                                  role=Role.AUDITOR)
+    Membership.objects.model._base_manager.create(
+        organization=world.org, user=world.outsider, role=Role.AUDITOR
+    )
     assert outsider.get("/o/lakeview/audit/").status_code == 200
     assert outsider.get(f"{ORG}/audit/").status_code == 404
     organization_reactivate(organization=world.org, actor=None)
     assert outsider.get(f"{ORG}/audit/").status_code == 200
     ok = Client()
-    assert ok.post("/account/login/", {"username": executive.email,
-                                       "password": "correct horse battery"}).status_code == 302
+    assert (
+        ok.post(
+            "/account/login/", {"username": executive.email, "password": "correct horse battery"}
+        ).status_code
+        == 302
+    )
 
 
 # --------------------------------------------------------------------------- invitation link
@@ -180,14 +206,24 @@ def _link_token() -> str:
 
 
 def test_the_invitation_link_sets_a_password_and_signs_in(world) -> None:
-    services.invitation_create(organization=world.org, email="nia@riverside.example",
-                               role="executive", actor=world.users["administrator"])
+    services.invitation_create(
+        organization=world.org,
+        email="nia@riverside.example",
+        role="executive",
+        actor=world.users["administrator"],
+    )
     url = f"/account/invitations/{_link_token()}/"
     client = Client()
     assert client.get(url).status_code == 200
-    response = client.post(url, {"first_name": "Nia", "last_name": "New",
-                                 "password": "a long enough passphrase 9",
-                                 "password_again": "a long enough passphrase 9"})
+    response = client.post(
+        url,
+        {
+            "first_name": "Nia",
+            "last_name": "New",
+            "password": "a long enough passphrase 9",
+            "password_again": "a long enough passphrase 9",
+        },
+    )
     assert response.status_code == 302 and response["Location"] == f"{ORG}/"
     assert client.get(f"{ORG}/audit/").status_code == 200
     again = Client().get(url)
@@ -196,12 +232,22 @@ def test_the_invitation_link_sets_a_password_and_signs_in(world) -> None:
 
 def test_an_invited_administrator_is_sent_to_two_factor_enrolment(world, settings) -> None:
     settings.COMANAGE_REQUIRE_2FA = True
-    services.invitation_create(organization=world.org, email="ada@riverside.example",
-                               role="administrator", actor=world.users["administrator"])
+    services.invitation_create(
+        organization=world.org,
+        email="ada@riverside.example",
+        role="administrator",
+        actor=world.users["administrator"],
+    )
     client = Client()
-    client.post(f"/account/invitations/{_link_token()}/", {
-        "first_name": "Ada", "last_name": "Admin", "password": "a long enough passphrase 9",
-        "password_again": "a long enough passphrase 9"})
+    client.post(
+        f"/account/invitations/{_link_token()}/",
+        {
+            "first_name": "Ada",
+            "last_name": "Admin",
+            "password": "a long enough passphrase 9",
+            "password_again": "a long enough passphrase 9",
+        },
+    )
     response = client.get(f"{ORG}/people/")
     assert response.status_code == 302 and "/account/security/2fa/setup/" in response["Location"]
 
@@ -216,18 +262,26 @@ def test_an_unknown_link_is_a_clear_400(db) -> None:
 
 def test_the_sso_page_never_shows_the_secret_and_tests_the_provider(world) -> None:
     client = world.client("administrator")
-    response = client.post(f"{ORG}/people/sso/", {
-        "issuer": "https://idp.riverside.example", "client_id": "comanage",
-        "client_secret": "top-secret-value", "enabled": "on",
-        "email_domains": "riverside.example"})
+    response = client.post(
+        f"{ORG}/people/sso/",
+        {
+            "issuer": "https://idp.riverside.example",
+            "client_id": "comanage",
+            "client_secret": "top-secret-value",
+            "enabled": "on",
+            "email_domains": "riverside.example",
+        },
+    )
     assert response.status_code == 302
     page = client.get(f"{ORG}/people/sso/").content.decode()
     assert "top-secret-value" not in page and "https://idp.riverside.example" in page
-    document = {"issuer": "https://idp.riverside.example",
-                "authorization_endpoint": "https://idp.riverside.example/auth",
-                "token_endpoint": "https://idp.riverside.example/token",
-                "userinfo_endpoint": "https://idp.riverside.example/userinfo",
-                "jwks_uri": "https://idp.riverside.example/jwks"}
+    document = {
+        "issuer": "https://idp.riverside.example",
+        "authorization_endpoint": "https://idp.riverside.example/auth",
+        "token_endpoint": "https://idp.riverside.example/token",
+        "userinfo_endpoint": "https://idp.riverside.example/userinfo",
+        "jwks_uri": "https://idp.riverside.example/jwks",
+    }
     answer = mock.Mock(json=mock.Mock(return_value=document), raise_for_status=mock.Mock())
     with mock.patch("comanage.core.security.oidc.requests.get", return_value=answer):
         client.post(f"{ORG}/people/sso/test/")
@@ -236,12 +290,19 @@ def test_the_sso_page_never_shows_the_secret_and_tests_the_provider(world) -> No
 
     from comanage.core.models import OIDCProvider
 
-    client.post(f"{ORG}/people/sso/", {
-        "issuer": "https://other.example", "client_id": "comanage", "enabled": "on",
-        "email_domains": "riverside.example"})
+    client.post(
+        f"{ORG}/people/sso/",
+        {
+            "issuer": "https://other.example",
+            "client_id": "comanage",
+            "enabled": "on",
+            "email_domains": "riverside.example",
+        },
+    )
     assert OIDCProvider.objects.get(organization=world.org).client_secret == "top-secret-value"
-    with mock.patch("comanage.core.security.oidc.requests.get",
-                    side_effect=requests.ConnectionError("down")):
+    with mock.patch(
+        "comanage.core.security.oidc.requests.get", side_effect=requests.ConnectionError("down")
+    ):
         client.post(f"{ORG}/people/sso/test/")
     page = client.get(f"{ORG}/people/sso/").content.decode()
     assert "Test failed" in page and "Cannot read" in page
@@ -257,8 +318,9 @@ def test_the_api_lists_invites_changes_roles_and_deactivates(world) -> None:
     assert listed.status_code == 200
     emails = {row["email"] for row in listed.json()["results"]}
     assert "counsel@riverside.example" in emails
-    created = api.post(f"{base}/invitations/", {"email": "api@riverside.example",
-                                                "role": "auditor"}, format="json")
+    created = api.post(
+        f"{base}/invitations/", {"email": "api@riverside.example", "role": "auditor"}, format="json"
+    )
     assert created.status_code == 201 and created.json()["status"] == "pending"
     counsel = world.memberships["counsel"].pk
     changed = api.post(f"{base}/members/{counsel}/role/", {"role": "executive"}, format="json")
@@ -267,12 +329,15 @@ def test_the_api_lists_invites_changes_roles_and_deactivates(world) -> None:
     assert gone.status_code == 200 and gone.json()["is_active"] is False
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"email": "counsel@riverside.example", "role": "auditor"}, "email"),
-    ({"email": "z@riverside.example", "role": "wizard"}, "role"),
-    ({"email": "z@riverside.example", "role": "physician", "npi": "1"}, "npi"),
-    ({"role": "auditor"}, "email"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "counsel@riverside.example", "role": "auditor"}, "email"),
+        ({"email": "z@riverside.example", "role": "wizard"}, "role"),
+        ({"email": "z@riverside.example", "role": "physician", "npi": "1"}, "npi"),
+        ({"role": "auditor"}, "email"),
+    ],
+)
 def test_api_bad_invitations_are_400_naming_the_field(world, body, field) -> None:  # type: ignore[no-untyped-def]
     api = token_client(world.users["administrator"])
     before = _state()
@@ -296,10 +361,16 @@ def test_api_other_roles_get_403(world, who) -> None:  # type: ignore[no-untyped
     base = "/api/v1/organizations/riverside"
     counsel = world.memberships["counsel"].pk
     assert api.get(f"{base}/members/").status_code == 403
-    assert api.post(f"{base}/invitations/", {"email": "a@b.example", "role": "auditor"},
-                    format="json").status_code == 403
-    assert api.post(f"{base}/members/{counsel}/role/", {"role": "ceo"},
-                    format="json").status_code == 403
+    assert (
+        api.post(
+            f"{base}/invitations/", {"email": "a@b.example", "role": "auditor"}, format="json"
+        ).status_code
+        == 403
+    )
+    assert (
+        api.post(f"{base}/members/{counsel}/role/", {"role": "ceo"}, format="json").status_code
+        == 403
+    )
     assert api.delete(f"{base}/members/{counsel}/").status_code == 403
 
 
@@ -308,8 +379,7 @@ def test_api_outsider_gets_404(world) -> None:
     base = "/api/v1/organizations/riverside"
     counsel = world.memberships["counsel"].pk
     assert api.get(f"{base}/members/").status_code == 404
-    assert api.post(f"{base}/members/{counsel}/deactivate/", {}, format="json"
-                    ).status_code == 404
+    assert api.post(f"{base}/members/{counsel}/deactivate/", {}, format="json").status_code == 404
 
 
 # --------------------------------------------------------------------------- installation
@@ -317,49 +387,94 @@ def test_api_outsider_gets_404(world) -> None:
 
 def test_organization_create_command_creates_and_invites(db) -> None:
     out = StringIO()
-    call_command("organization_create", "--name", "Harbor General Hospital", "--slug", "harbor",
-                 "--admin-email", "Chief@Harbor.example", "--short-name", "Harbor",
-                 "--time-zone", "America/Chicago", "--email-domains", "harbor.example",
-                 stdout=out)
+    call_command(
+        "organization_create",
+        "--name",
+        "Harbor General Hospital",
+        "--slug",
+        "harbor",
+        "--admin-email",
+        "Chief@Harbor.example",
+        "--short-name",
+        "Harbor",
+        "--time-zone",
+        "America/Chicago",
+        "--email-domains",
+        "harbor.example",
+        stdout=out,
+    )
     organization = Organization.objects.get(slug="harbor")
     assert (organization.short_name, organization.time_zone, organization.email_domains) == (
-        "Harbor", "America/Chicago", "harbor.example")
+        "Harbor",
+        "America/Chicago",
+        "harbor.example",
+    )
     assert mail.outbox[-1].to == ["chief@harbor.example"]
     assert "/account/invitations/" in out.getvalue()
     with scopes_disabled():
         invitation = Invitation.objects.get(organization=organization)
         assert invitation.role == Role.ADMINISTRATOR
-        assert BusinessEvent.objects.filter(organization=organization,
-                                            name="organization.created").exists()
+        assert BusinessEvent.objects.filter(
+            organization=organization, name="organization.created"
+        ).exists()
 
 
 def test_organization_create_command_refuses_bad_input_and_changes_nothing(db) -> None:
     f.OrganizationFactory(slug="harbor")
     with pytest.raises(CommandError, match="--slug"):
-        call_command("organization_create", "--name", "Harbor", "--slug", "harbor",
-                     "--admin-email", "a@harbor.example")
+        call_command(
+            "organization_create",
+            "--name",
+            "Harbor",
+            "--slug",
+            "harbor",
+            "--admin-email",
+            "a@harbor.example",
+        )
     with pytest.raises(CommandError, match="--time-zone"):
-        call_command("organization_create", "--name", "Bay", "--slug", "bay",
-                     "--admin-email", "a@bay.example", "--time-zone", "Mars/Olympus")
+        call_command(
+            "organization_create",
+            "--name",
+            "Bay",
+            "--slug",
+            "bay",
+            "--admin-email",
+            "a@bay.example",
+            "--time-zone",
+            "Mars/Olympus",
+        )
     with pytest.raises(CommandError, match="--admin-email"):
-        call_command("organization_create", "--name", "Bay", "--slug", "bay",
-                     "--admin-email", "not-an-address")
+        call_command(
+            "organization_create",
+            "--name",
+            "Bay",
+            "--slug",
+            "bay",
+            "--admin-email",
+            "not-an-address",
+        )
     assert not Organization.objects.filter(slug="bay").exists()
     assert mail.outbox == []
 
 
 def test_installation_pages_are_for_installation_staff_only(world) -> None:
     world.client("administrator").get("/installation/organizations/")
-    assert world.client("administrator").get(
-        "/installation/organizations/").status_code == 403
+    assert world.client("administrator").get("/installation/organizations/").status_code == 403
     staff = f.UserFactory(email="ops@installation.example", is_installation_admin=True)
     client = Client()
     client.force_login(staff)
     assert client.get("/installation/organizations/").status_code == 200
-    response = client.post("/installation/organizations/", {
-        "name": "Bay Clinic", "slug": "bay", "time_zone": "America/Chicago",
-        "admin_email": "boss@bay.example", "primary_colour": "#123456",
-        "accent_colour": "#654321"})
+    response = client.post(
+        "/installation/organizations/",
+        {
+            "name": "Bay Clinic",
+            "slug": "bay",
+            "time_zone": "America/Chicago",
+            "admin_email": "boss@bay.example",
+            "primary_colour": "#123456",
+            "accent_colour": "#654321",
+        },
+    )
     assert response.status_code == 302
     assert Organization.objects.get(slug="bay").primary_colour == "#123456"
     response = client.post("/installation/organizations/riverside/", {"action": "deactivate"})

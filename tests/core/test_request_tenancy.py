@@ -60,8 +60,9 @@ def test_an_outsiders_404_reads_like_an_unknown_organizations(world):
 
 
 def _without_csrf(content: bytes) -> str:
-    return re.sub(r'(csrf-token" content="|csrfmiddlewaretoken" value=")[^"]+', r"\1",
-                  content.decode())
+    return re.sub(
+        r'(csrf-token" content="|csrfmiddlewaretoken" value=")[^"]+', r"\1", content.decode()
+    )
 
 
 def _membership_reads(client, url: str) -> int:  # type: ignore[no-untyped-def]
@@ -75,8 +76,9 @@ def test_the_tenant_check_reads_the_database_again_after_any_membership_change(w
     assert _membership_reads(client, "/o/riverside/dashboard/") == 1
     assert _membership_reads(client, "/o/riverside/dashboard/") == 0  # unchanged: cached
     with scopes_disabled():
-        f.MembershipFactory(organization=world.other_org, user=world.users["executive"],
-                            role=Role.AUDITOR)
+        f.MembershipFactory(
+            organization=world.other_org, user=world.users["executive"], role=Role.AUDITOR
+        )
     assert _membership_reads(client, "/o/riverside/dashboard/") == 1
     # another user's change leaves this user's entry alone
     with scopes_disabled():
@@ -105,8 +107,9 @@ def test_the_cached_memberships_never_hold_the_case_id_hashing_key(world):
 
 def test_the_organization_switcher_lists_every_active_membership(world):
     with scopes_disabled():
-        f.MembershipFactory(organization=world.other_org, user=world.users["executive"],
-                            role=Role.AUDITOR)
+        f.MembershipFactory(
+            organization=world.other_org, user=world.users["executive"], role=Role.AUDITOR
+        )
     page = world.client("executive").get("/o/riverside/dashboard/").content.decode()
     assert 'id="org-switcher"' in page
     assert "Lakeview Health" in page and "Riverside Medical Center" in page

@@ -47,9 +47,15 @@ def test_the_scan_sees_application_code():
     assert {"savings/engine.py", "agreements/models.py", "comanage/core/charts.py"} <= names
 
 
-@pytest.mark.parametrize(("value", "shown"), [("92.305", "92.31%"), ("92.315", "92.32%"),
-                                              ("94.996", "95.00%"), (Decimal("12") / 13 * 100,
-                                                                     "92.31%")])
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("92.305", "92.31%"),
+        ("92.315", "92.32%"),
+        ("94.996", "95.00%"),
+        (Decimal("12") / 13 * 100, "92.31%"),
+    ],
+)
 def test_a_percentage_in_a_table_rounds_half_up_like_the_chart(value, shown):
     """Spec 2: "A score is ... shown to two decimals", half-up everywhere (92.305 shows as
     92.31% in a table as in a chart, never half-even's 92.30%)."""
@@ -57,7 +63,14 @@ def test_a_percentage_in_a_table_rounds_half_up_like_the_chart(value, shown):
 
 
 def test_a_chart_label_and_the_table_agree():
-    chart = str(bar_chart(title="Score", categories=["VTE"], value_format="percent",
-                          series=[("Result", [Decimal("92.305")])], height=200))
+    chart = str(
+        bar_chart(
+            title="Score",
+            categories=["VTE"],
+            value_format="percent",
+            series=[("Result", [Decimal("92.305")])],
+            height=200,
+        )
+    )
     assert "92.31%" in chart and "92.30%" not in chart
     assert pct(Decimal("92.305")) == "92.31%"

@@ -37,10 +37,19 @@ def test_production_settings_refuse_to_start_without_a_secret(tmp_path):
     import subprocess
     import sys
 
-    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "comanage.settings.production",
-           "DATABASE_URL": "postgres://x@localhost/db", "REDIS_URL": "redis://localhost:6379/0"}
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"],
-                            env=env, capture_output=True, text=True, check=False)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "comanage.settings.production",
+        "DATABASE_URL": "postgres://x@localhost/db",
+        "REDIS_URL": "redis://localhost:6379/0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 
@@ -56,14 +65,17 @@ def _example_secret_key() -> str:
     return "change-me-to-at-least-fifty-random-characters-0123456789abcdefghij"
 
 
-@pytest.mark.parametrize("value", [
-    _example_secret_key(),
-    "x" * 49 + "yz",  # long enough, but 3 different characters
-    "abcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcd",  # 4 different characters
-    "Ab3$kT9!qZ",  # random, but short
-    "django-insecure-" + "Ab3kT9qZx7Lm2Pw5Rn8Vc1Jh4Gf6Ds0Ye3Uo9Ti2",  # Django's dev marker
-    "dev-insecure-key-change-me" + "Ab3kT9qZx7Lm2Pw5Rn8Vc1Jh4Gf6Ds",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        _example_secret_key(),
+        "x" * 49 + "yz",  # long enough, but 3 different characters
+        "abcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcd",  # 4 different characters
+        "Ab3$kT9!qZ",  # random, but short
+        "django-insecure-" + "Ab3kT9qZx7Lm2Pw5Rn8Vc1Jh4Gf6Ds0Ye3Uo9Ti2",  # Django's dev marker
+        "dev-insecure-key-change-me" + "Ab3kT9qZx7Lm2Pw5Rn8Vc1Jh4Gf6Ds",
+    ],
+)
 def test_production_secret_key_refuses_placeholders_and_weak_keys(monkeypatch, value):
     monkeypatch.setenv("SECRET_KEY", value)
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY") as caught:
@@ -77,19 +89,34 @@ def test_production_secret_key_accepts_a_random_key(monkeypatch):
 
 
 def test_env_example_ships_no_usable_secrets():
-    values = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
-                  if line and not line.startswith("#"))
+    values = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert values["SECRET_KEY"] == "" and values["POSTGRES_PASSWORD"] == ""
 
 
 def _production(code: str, **extra: str) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "comanage.settings.production",
-           "SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "comanage.example.org",
-           # Nothing listens on port 1: the health page reports degraded (503), quickly.
-           "DATABASE_URL": "postgres://comanage:s3cret@127.0.0.1:1/comanage",
-           "REDIS_URL": "redis://127.0.0.1:1/0", **extra}
-    return subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
-                          text=True, check=False, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "comanage.settings.production",
+        "SECRET_KEY": GOOD_KEY,
+        "ALLOWED_HOSTS": "comanage.example.org",
+        # Nothing listens on port 1: the health page reports degraded (503), quickly.
+        "DATABASE_URL": "postgres://comanage:s3cret@127.0.0.1:1/comanage",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        **extra,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 def test_production_start_up_refuses_the_example_secret_key():
@@ -99,8 +126,10 @@ def test_production_start_up_refuses_the_example_secret_key():
 
 
 def test_production_start_up_refuses_the_example_database_password():
-    result = _production("import django; django.setup()",
-                         DATABASE_URL="postgres://comanage:change-me@db:5432/comanage")
+    result = _production(
+        "import django; django.setup()",
+        DATABASE_URL="postgres://comanage:change-me@db:5432/comanage",
+    )
     assert result.returncode != 0
     assert "Environment variable DATABASE_URL has a placeholder password" in result.stderr
 

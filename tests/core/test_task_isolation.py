@@ -21,8 +21,12 @@ JOB_TASKS = [
 @pytest.mark.parametrize(("kind", "task"), JOB_TASKS)
 def test_a_job_task_given_another_organization_leaves_the_job_alone(world, kind, task):
     with scope(organization=world.org):
-        job = job_create(organization=world.org, kind=kind, user=world.users["administrator"],
-                         params={"note": "belongs to riverside"})
+        job = job_create(
+            organization=world.org,
+            kind=kind,
+            user=world.users["administrator"],
+            params={"note": "belongs to riverside"},
+        )
     task.delay(organization_id=world.other_org.pk, job_id=job.pk)
     with scope(organization=world.org):
         untouched = Job.objects.get(pk=job.pk)

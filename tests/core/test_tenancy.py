@@ -7,8 +7,11 @@ from comanage.core.tenancy import TenantModel, TenantOwned
 
 
 def tenant_models():
-    return [m for m in apps.get_models()
-            if issubclass(m, TenantOwned) and not m.__name__.startswith("Historical")]
+    return [
+        m
+        for m in apps.get_models()
+        if issubclass(m, TenantOwned) and not m.__name__.startswith("Historical")
+    ]
 
 
 def test_every_tenant_owned_model_is_scoped_and_fails_closed(world):

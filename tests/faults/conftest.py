@@ -110,8 +110,9 @@ class Worker:
 
 
 @pytest.fixture
-def start_worker(real_services: None, media_dir: Path, tmp_path: Path
-                 ) -> Iterator[Callable[..., Worker]]:
+def start_worker(
+    real_services: None, media_dir: Path, tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
     """Start ``celery worker --pool solo`` subprocesses on the test database; stopped after."""
     started: list[Worker] = []
 
@@ -135,11 +136,29 @@ def start_worker(real_services: None, media_dir: Path, tmp_path: Path
         log = tmp_path / f"{name}-{len(started)}.log"
         handle = open(log, "wb")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "comanage", "worker", "--pool", "solo",
-             "--without-heartbeat", "--without-gossip", "--without-mingle",
-             "--hostname", f"{name}{len(started)}@faults", "-l", "INFO"],
-            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "comanage",
+                "worker",
+                "--pool",
+                "solo",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                f"{name}{len(started)}@faults",
+                "-l",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         handle.close()
         worker = Worker(process, log)
         started.append(worker)
@@ -150,16 +169,21 @@ def start_worker(real_services: None, media_dir: Path, tmp_path: Path
         worker.stop()
 
 
-def wait_for(condition: Callable[[], Any], *, timeout: float, what: str,
-             worker: Worker | None = None, interval: float = 0.05) -> Any:
+def wait_for(
+    condition: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str,
+    worker: Worker | None = None,
+    interval: float = 0.05,
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         if worker is not None and worker.process.poll() is not None:
-            raise AssertionError(f"the worker exited while waiting for {what}:\n"
-                                 f"{worker.output()}")
+            raise AssertionError(f"the worker exited while waiting for {what}:\n{worker.output()}")
         time.sleep(interval)
     extra = f"\nworker log:\n{worker.output()}" if worker is not None else ""
     raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
@@ -168,27 +192,39 @@ def wait_for(condition: Callable[[], Any], *, timeout: float, what: str,
 def big_usage_file(path: Path, *, rows: int, npis: list[str], year: int = 2024) -> Path:
     """A valid base-year usage file: ``rows`` rows, three items per case."""
     items = ("A1", "B1", "C1")
-    lines = ["case_id,service_date,case_type,physician_npi,payer,federal_program,item_code,"
-             "quantity,unit_cost,severity_weight,notice_date,reviewed,opted_out"]
+    lines = [
+        "case_id,service_date,case_type,physician_npi,payer,federal_program,item_code,"
+        "quantity,unit_cost,severity_weight,notice_date,reviewed,opted_out"
+    ]
     for i in range(rows):
         month = 1 + (i // 3) % 12
         # One physician per case: all rows of one case agree (spec 4 edge case).
-        lines.append(f"K{i // 3:07d},{year}-{month:02d}-15,CATH,{npis[i // 3 % len(npis)]},"
-                     "medicare,"
-                     f"true,{items[i % 3]},{1 + i % 4},{100 + i % 50}.25,2.0,"
-                     f"{year}-{month:02d}-01,true,false")
+        lines.append(
+            f"K{i // 3:07d},{year}-{month:02d}-15,CATH,{npis[i // 3 % len(npis)]},"
+            "medicare,"
+            f"true,{items[i % 3]},{1 + i % 4},{100 + i % 50}.25,2.0,"
+            f"{year}-{month:02d}-01,true,false"
+        )
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the figure the issue asks for: fault scenarios survived."""
+
     def faults(key: str) -> int:
-        return sum(1 for r in terminalreporter.stats.get(key, [])
-                   if "tests/faults/" in r.nodeid and r.when == "call")
+        return sum(
+            1
+            for r in terminalreporter.stats.get(key, [])
+            if "tests/faults/" in r.nodeid and r.when == "call"
+        )
+
     passed, failed = faults("passed"), faults("failed")
-    skipped = sum(1 for r in terminalreporter.stats.get("skipped", [])
-                  if "tests/faults/" in r.nodeid)
+    skipped = sum(
+        1 for r in terminalreporter.stats.get("skipped", []) if "tests/faults/" in r.nodeid
+    )
     if passed or failed or skipped:
-        terminalreporter.write_line(f"faults: {passed} scenarios survived, {failed} failed, "
-                                    f"{skipped} skipped (need DATABASE_URL/REDIS_URL)")
+        terminalreporter.write_line(
+            f"faults: {passed} scenarios survived, {failed} failed, "
+            f"{skipped} skipped (need DATABASE_URL/REDIS_URL)"
+        )

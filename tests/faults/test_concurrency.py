@@ -76,8 +76,8 @@ def test_two_administrators_starting_the_same_calculation_store_one_run(world, y
     def start(user):  # type: ignore[no-untyped-def]
         def action() -> Any:
             with world.scope():
-                return adjudication.adjudication_run_start(programme_year=year_with_data,
-                                                           user=user)
+                return adjudication.adjudication_run_start(programme_year=year_with_data, user=user)
+
         return action
 
     outcomes = at_once(*(start(u) for u in admins))
@@ -94,14 +94,15 @@ def test_two_administrators_starting_the_same_calculation_store_one_run(world, y
 
 def test_two_calculations_recorded_at_the_same_instant_store_one_run(world, year_with_data):
     """Without the job (the service called twice at once): the run's unique constraint."""
+
     def run() -> Any:
         with world.scope():
-            return adjudication.adjudication_run(programme_year=year_with_data,
-                                                 user=world.users["administrator"])
+            return adjudication.adjudication_run(
+                programme_year=year_with_data, user=world.users["administrator"]
+            )
 
     first, second = at_once(run, run)
-    assert not isinstance(first, Exception) and not isinstance(second, Exception), (first,
-                                                                                     second)
+    assert not isinstance(first, Exception) and not isinstance(second, Exception), (first, second)
     assert first.run.pk == second.run.pk
     assert sorted([first.created, second.created]) == [False, True]
     with scopes_disabled():
@@ -118,10 +119,17 @@ def _usage_upload(world, agreement):  # type: ignore[no-untyped-def]
         upload = SimpleUploadedFile("usage_2024.csv", (EXAMPLE_A / "usage_2024.csv").read_bytes())
         with world.scope():
             data_import = savings.data_import_receive(
-                agreement=agreement, kind="usage", period="base", base_year=2024, upload=upload,
-                user=world.users["administrator"])
-            return savings.data_import_start(data_import=data_import,
-                                             user=world.users["administrator"])
+                agreement=agreement,
+                kind="usage",
+                period="base",
+                base_year=2024,
+                upload=upload,
+                user=world.users["administrator"],
+            )
+            return savings.data_import_start(
+                data_import=data_import, user=world.users["administrator"]
+            )
+
     return action
 
 
@@ -144,8 +152,7 @@ def test_the_same_usage_file_sent_twice_is_applied_once(world, real_services, me
     _assert_usage_applied_once()
 
 
-def test_the_same_usage_file_sent_twice_at_once_is_applied_once(world, real_services,
-                                                                  media_dir):
+def test_the_same_usage_file_sent_twice_at_once_is_applied_once(world, real_services, media_dir):
     agreement = example_a_agreement(world)
     outcomes = at_once(_usage_upload(world, agreement), _usage_upload(world, agreement))
     refused = [o for o in outcomes if isinstance(o, savings.DuplicateUpload | DuplicateJob)]
@@ -168,14 +175,21 @@ def _case_file_upload(world, ortho):  # type: ignore[no-untyped-def]
 
     def action() -> str:
         client = world.client("administrator")
-        response = client.post(base + "import/", {
-            "period": ortho.annual.key, "indicators": ["vte_prophylaxis"], "year": ortho.year.pk,
-            "file": SimpleUploadedFile("cases.csv", EXAMPLE_D.read_bytes())})
+        response = client.post(
+            base + "import/",
+            {
+                "period": ortho.annual.key,
+                "indicators": ["vte_prophylaxis"],
+                "year": ortho.year.pk,
+                "file": SimpleUploadedFile("cases.csv", EXAMPLE_D.read_bytes()),
+            },
+        )
         assert response.status_code == 302, response.content[:500]
         import_pk = int(response["Location"].rstrip("/").rsplit("/", 1)[1])
         response = client.post(base + f"imports/{import_pk}/run/", follow=True)
         assert response.status_code == 200
         return response.content.decode()
+
     return action
 
 

@@ -25,16 +25,37 @@ ROWS = 120_000
 
 
 def test_a_dropped_connection_rolls_the_import_back_whole_and_fails_the_job(
-        world, tmp_path, real_services, media_dir):
+    world, tmp_path, real_services, media_dir
+):
     agreement = example_a_agreement(world)
     npis = _npis(agreement)
     with world.scope():
-        previous = import_text(world, agreement, kind="usage", period="base", base_year=2024,
-                               name="usage_2024_v1.csv", content=usage_csv([
-                                   {"case_id": "p1", "physician_npi": npis[0], "item_code": "A1",
-                                    "service_date": "2024-05-01", "notice_date": ""},
-                                   {"case_id": "p2", "physician_npi": npis[1], "item_code": "B1",
-                                    "service_date": "2024-06-01", "notice_date": ""}]))
+        previous = import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="base",
+            base_year=2024,
+            name="usage_2024_v1.csv",
+            content=usage_csv(
+                [
+                    {
+                        "case_id": "p1",
+                        "physician_npi": npis[0],
+                        "item_code": "A1",
+                        "service_date": "2024-05-01",
+                        "notice_date": "",
+                    },
+                    {
+                        "case_id": "p2",
+                        "physician_npi": npis[1],
+                        "item_code": "B1",
+                        "service_date": "2024-06-01",
+                        "notice_date": "",
+                    },
+                ]
+            ),
+        )
     with scopes_disabled():
         before = sorted(UsageRow.objects.values_list("pk", "case_id", "item_code", "unit_cost"))
     assert len(before) == 2
@@ -42,8 +63,13 @@ def test_a_dropped_connection_rolls_the_import_back_whole_and_fails_the_job(
     path = big_usage_file(tmp_path / "usage_2024_v2.csv", rows=ROWS, npis=npis)
     with world.scope(), open(path, "rb") as handle:
         data_import = services.data_import_receive(
-            agreement=agreement, kind="usage", period="base", base_year=2024,
-            upload=File(handle, name=path.name), user=world.users["administrator"])
+            agreement=agreement,
+            kind="usage",
+            period="base",
+            base_year=2024,
+            upload=File(handle, name=path.name),
+            user=world.users["administrator"],
+        )
 
     backend: list[int] = []
     raised: list[BaseException] = []
@@ -54,8 +80,9 @@ def test_a_dropped_connection_rolls_the_import_back_whole_and_fails_the_job(
             backend.append(connection.connection.get_backend_pid())
             with world.scope():
                 # Eager Celery: the task runs right here, on this thread's connection.
-                services.data_import_start(data_import=data_import,
-                                           user=world.users["administrator"])
+                services.data_import_start(
+                    data_import=data_import, user=world.users["administrator"]
+                )
         except BaseException as exc:  # noqa: BLE001 - reported below
             raised.append(exc)
         finally:
@@ -64,8 +91,12 @@ def test_a_dropped_connection_rolls_the_import_back_whole_and_fails_the_job(
     thread = threading.Thread(target=import_in_a_worker_thread)
     thread.start()
     job_id = wait_for(lambda: _job_of(data_import.pk), timeout=60, what="the job")
-    wait_for(lambda: (cache.get(f"job-progress:{job_id}") or {}).get("progress", 0) > 1,
-             timeout=90, what="the import to be loading rows", interval=0.02)
+    wait_for(
+        lambda: (cache.get(f"job-progress:{job_id}") or {}).get("progress", 0) > 1,
+        timeout=90,
+        what="the import to be loading rows",
+        interval=0.02,
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s)", [backend[0]])
         assert cursor.fetchone()[0] is True
@@ -83,15 +114,16 @@ def test_a_dropped_connection_rolls_the_import_back_whole_and_fails_the_job(
         stored = DataImport.objects.get(pk=data_import.pk)
         assert stored.status == ImportStatus.FAILED and not stored.is_current
         # ... and the year's previous import is exactly as it was.
-        assert sorted(UsageRow.objects.values_list("pk", "case_id", "item_code",
-                                                   "unit_cost")) == before
+        assert (
+            sorted(UsageRow.objects.values_list("pk", "case_id", "item_code", "unit_cost"))
+            == before
+        )
         previous.refresh_from_db()
         assert previous.is_current and previous.status == ImportStatus.APPLIED
 
     # Nothing is lost: the same import, started again, applies once and supersedes the old one.
     with world.scope():
-        retry = services.data_import_start(data_import=stored,
-                                           user=world.users["administrator"])
+        retry = services.data_import_start(data_import=stored, user=world.users["administrator"])
     with scopes_disabled():
         retry.refresh_from_db()
         assert retry.status == JobStatus.SUCCEEDED, retry.message
@@ -102,6 +134,4 @@ def test_a_dropped_connection_rolls_the_import_back_whole_and_fails_the_job(
 
 def _job_of(data_import_id: int) -> int | None:
     with scopes_disabled():
-        return DataImport.objects.filter(pk=data_import_id).values_list("job_id",
-                                                                       flat=True).first()
-
+        return DataImport.objects.filter(pk=data_import_id).values_list("job_id", flat=True).first()

@@ -32,8 +32,13 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection re
 
 @pytest.fixture
 def cache_down(settings, real_services) -> None:
-    settings.CACHES = {"default": {"BACKEND": "comanage.core.cache.ResilientRedisCache",
-                                   "LOCATION": DEAD_REDIS, "KEY_PREFIX": "faults"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "comanage.core.cache.ResilientRedisCache",
+            "LOCATION": DEAD_REDIS,
+            "KEY_PREFIX": "faults",
+        }
+    }
     assert isinstance(caches["default"], ResilientRedisCache)
 
 
@@ -71,8 +76,9 @@ def test_with_the_cache_down_pages_the_api_and_job_progress_still_answer(world, 
         cache.incr("k")
 
     with world.scope():
-        job = jobs.job_create(organization=world.org, kind="savings.import",
-                              user=world.users["administrator"])
+        job = jobs.job_create(
+            organization=world.org, kind="savings.import", user=world.users["administrator"]
+        )
         assert jobs.job_start(job.pk)
         jobs.job_progress(job.pk, 40, "Checking rows")  # swallowed, not raised
         job.refresh_from_db()
@@ -80,33 +86,42 @@ def test_with_the_cache_down_pages_the_api_and_job_progress_still_answer(world, 
         jobs.job_lease_release(job.pk)
 
     web = world.client("administrator")
-    for url in (reverse("org_home", args=[world.org.slug]),
-                reverse("job_detail", args=[world.org.slug, job.pk]),
-                reverse("job_progress", args=[world.org.slug, job.pk]),
-                reverse("agreement_list", args=[world.org.slug])):
+    for url in (
+        reverse("org_home", args=[world.org.slug]),
+        reverse("job_detail", args=[world.org.slug, job.pk]),
+        reverse("job_progress", args=[world.org.slug, job.pk]),
+        reverse("agreement_list", args=[world.org.slug]),
+    ):
         assert web.get(url, follow=True).status_code == 200, url
 
     # The API's rate throttle keeps its counters in the cache: with Redis down it lets the
     # request through instead of failing it.
     _token, raw = ApiToken.issue(user=world.users["administrator"], name="faults")
     for _ in range(3):
-        response = web.get(f"/api/v1/organizations/{world.org.slug}/jobs/{job.pk}/",
-                           HTTP_AUTHORIZATION=f"Bearer {raw}")
+        response = web.get(
+            f"/api/v1/organizations/{world.org.slug}/jobs/{job.pk}/",
+            HTTP_AUTHORIZATION=f"Bearer {raw}",
+        )
         assert response.status_code == 200, response.content[:300]
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_with_the_broker_down_the_job_waits_with_a_clear_message_and_runs_once_it_is_back(
-        world, redis_client, not_eager, start_worker, media_dir):
+    world, redis_client, not_eager, start_worker, media_dir
+):
     agreement = example_a_agreement(world)
     with world.scope(), open(EXAMPLE_A / "usage_2024.csv", "rb") as handle:
         data_import = services.data_import_receive(
-            agreement=agreement, kind="usage", period="base", base_year=2024,
-            upload=File(handle, name="usage_2024.csv"), user=world.users["administrator"])
+            agreement=agreement,
+            kind="usage",
+            period="base",
+            base_year=2024,
+            upload=File(handle, name="usage_2024.csv"),
+            user=world.users["administrator"],
+        )
     web = world.client("administrator")
-    confirm = reverse("savings_import_confirm", args=[world.org.slug, agreement.pk,
-                                                      data_import.pk])
+    confirm = reverse("savings_import_confirm", args=[world.org.slug, agreement.pk, data_import.pk])
 
     with broker_at(DEAD_REDIS):
         response = web.post(confirm, follow=True)
@@ -131,8 +146,7 @@ def test_with_the_broker_down_the_job_waits_with_a_clear_message_and_runs_once_i
     assert jobs_requeue_stale(queued_for=0) == 1
     assert redis_client.llen("celery") == 1
     worker = start_worker("back")
-    done = wait_for(lambda: _finished(job.pk), timeout=90, what="the job to finish",
-                    worker=worker)
+    done = wait_for(lambda: _finished(job.pk), timeout=90, what="the job to finish", worker=worker)
     assert done.status == JobStatus.SUCCEEDED, done.message
     with scopes_disabled():
         stored = DataImport.objects.get(pk=data_import.pk)

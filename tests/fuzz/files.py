@@ -15,12 +15,51 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-FORMULAS = ("=cmd|' /C calc'!A0", "=1+1", "+SUM(A1:A9)", "-2+3", "@SUM(1)",
-            "=HYPERLINK(\"http://x\")", "\t=1", "\r=1")
-HOSTILE = ("", " ", "-5", "-0.01", "abc", "1,234.50", "$12", "1e5", "NaN", "inf", "１２",
-           "12.123456", "0x1F", "2025-02-30", "2025-13-01", "0000-00-00", "9999-12-31",
-           "1899-12-31", "31/12/2025", "2025/01/01", "yes please", "TRUE", "null", "None",
-           "\x00", "é", "ü\u200b", "\u202e", "😀", "'quoted'", '"', "a\nb", *FORMULAS)
+FORMULAS = (
+    "=cmd|' /C calc'!A0",
+    "=1+1",
+    "+SUM(A1:A9)",
+    "-2+3",
+    "@SUM(1)",
+    '=HYPERLINK("http://x")',
+    "\t=1",
+    "\r=1",
+)
+HOSTILE = (
+    "",
+    " ",
+    "-5",
+    "-0.01",
+    "abc",
+    "1,234.50",
+    "$12",
+    "1e5",
+    "NaN",
+    "inf",
+    "１２",
+    "12.123456",
+    "0x1F",
+    "2025-02-30",
+    "2025-13-01",
+    "0000-00-00",
+    "9999-12-31",
+    "1899-12-31",
+    "31/12/2025",
+    "2025/01/01",
+    "yes please",
+    "TRUE",
+    "null",
+    "None",
+    "\x00",
+    "é",
+    "ü\u200b",
+    "\u202e",
+    "😀",
+    "'quoted'",
+    '"',
+    "a\nb",
+    *FORMULAS,
+)
 HUGE = "x" * (1 << 20)  # a 1 MB cell
 
 
@@ -46,10 +85,11 @@ class FuzzFile:
 def _cell(columns: Columns, column: str) -> st.SearchStrategy[str]:
     plausible = columns.plausible.get(column, ("x",))
     return st.one_of(
-        st.sampled_from(plausible), st.sampled_from(plausible), st.sampled_from(plausible),
+        st.sampled_from(plausible),
+        st.sampled_from(plausible),
+        st.sampled_from(plausible),
         st.sampled_from(HOSTILE),
-        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
-                max_size=12),
+        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
     )
 
 
@@ -60,8 +100,13 @@ def headers(draw: st.DrawFn, columns: Columns) -> list[str]:
         drop = draw(st.sets(st.sampled_from(names), max_size=3))
         names = [n for n in names if n not in drop]
     if draw(st.integers(0, 4)) == 0:
-        names.append(draw(st.sampled_from(("extra", "notes", "", "case_id", " Case ID ",
-                                           "=cmd|' /C calc'!A0"))))
+        names.append(
+            draw(
+                st.sampled_from(
+                    ("extra", "notes", "", "case_id", " Case ID ", "=cmd|' /C calc'!A0")
+                )
+            )
+        )
     if draw(st.integers(0, 5)) == 0:
         names = draw(st.permutations(names))
     return names
@@ -119,8 +164,11 @@ def _xlsx_safe(value: str) -> str | float:
 @st.composite
 def files(draw: st.DrawFn, columns: Columns) -> FuzzFile:
     header, rows = draw(tables(columns))
-    damage = draw(st.sampled_from(("none",) * 6 + ("empty", "header only", "truncated",
-                                                   "garbage", "nul bytes")))
+    damage = draw(
+        st.sampled_from(
+            ("none",) * 6 + ("empty", "header only", "truncated", "garbage", "nul bytes")
+        )
+    )
     if damage == "garbage":
         data = draw(st.binary(min_size=1, max_size=400))
         return FuzzFile(draw(st.sampled_from(("data.csv", "data.xlsx"))), data, "garbage")
@@ -135,8 +183,7 @@ def files(draw: st.DrawFn, columns: Columns) -> FuzzFile:
         return FuzzFile("data.xlsx", data, f"xlsx {damage}")
     delimiter = draw(st.sampled_from((",",) * 5 + (";", "\t")))
     newline = draw(st.sampled_from(("\n", "\n", "\r\n", "\r")))
-    encoding = draw(st.sampled_from(("utf-8",) * 4 + ("utf-8-sig", "utf-16", "latin-1",
-                                                      "cp1252")))
+    encoding = draw(st.sampled_from(("utf-8",) * 4 + ("utf-8-sig", "utf-16", "latin-1", "cp1252")))
     text = _csv_text(header, rows, delimiter, newline)
     data = text.encode(encoding, errors="replace")
     if damage == "truncated":
@@ -145,5 +192,8 @@ def files(draw: st.DrawFn, columns: Columns) -> FuzzFile:
         data = b""
     elif damage == "nul bytes":
         data = data.replace(b",", b"\x00,", 3)
-    return FuzzFile(draw(st.sampled_from(("data.csv", "data.txt"))), data,
-                    f"csv {encoding} {delimiter!r} {newline!r} {damage}")
+    return FuzzFile(
+        draw(st.sampled_from(("data.csv", "data.txt"))),
+        data,
+        f"csv {encoding} {delimiter!r} {newline!r} {damage}",
+    )

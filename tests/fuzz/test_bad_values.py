@@ -25,8 +25,18 @@ from tests.fuzz.tables import tenant_row_counts
 
 ORG = "riverside"
 # Non-finite, huge and malformed numbers, NUL, and wrong types where a number is expected.
-BAD_NUMBERS: list[Any] = ["1e400", "NaN", "Infinity", "-Infinity", "1e30", 1e308, "1\x00",
-                          [1], {"a": 1}, True]
+BAD_NUMBERS: list[Any] = [
+    "1e400",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e30",
+    1e308,
+    "1\x00",
+    [1],
+    {"a": 1},
+    True,
+]
 BAD_TEXT: list[Any] = ["a\x00b"]
 # Read-only or server-set fields the schema lists in a body; file uploads are fuzzed elsewhere.
 SKIP_FIELDS = {"file"}
@@ -42,8 +52,11 @@ def demo(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     with django_db_blocker.unblock():
         call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115, PTH123
         with scopes_disabled():
-            years = list(ProgrammeYear.objects.filter(agreement__organization__slug=ORG)
-                         .select_related("agreement").order_by("agreement__kind", "number"))
+            years = list(
+                ProgrammeYear.objects.filter(agreement__organization__slug=ORG)
+                .select_related("agreement")
+                .order_by("agreement__kind", "number")
+            )
             co = next(y for y in years if y.agreement.kind == AgreementKind.CO_MANAGEMENT)
             ss = next(y for y in years if y.agreement.kind == AgreementKind.SHARED_SAVINGS)
             keys = [d.key for d in definitions_in_force(programme_year=co)]
@@ -71,12 +84,23 @@ def _named(response: Any, field: str) -> bool:
         errors = response.json()["errors"]
     except (ValueError, KeyError, TypeError):
         return False
-    return any((e.get("field") or "") == field or (e.get("field") or "").startswith(
-        (f"{field}.", f"{field}[")) for e in errors)
+    return any(
+        (e.get("field") or "") == field
+        or (e.get("field") or "").startswith((f"{field}.", f"{field}["))
+        for e in errors
+    )
 
 
-def _check(client: Any, method: str, url: str, body: dict[str, Any], field: str,
-           failures: list[str], *, named: str | None = None) -> None:
+def _check(
+    client: Any,
+    method: str,
+    url: str,
+    body: dict[str, Any],
+    field: str,
+    failures: list[str],
+    *,
+    named: str | None = None,
+) -> None:
     """``body`` is a 400 naming ``named`` (default ``field``), changes nothing, never a 5xx."""
     before = _counts()
     cache.clear()  # the per-token rate limit is not what is under test
@@ -87,8 +111,9 @@ def _check(client: Any, method: str, url: str, body: dict[str, Any], field: str,
     if response.status_code >= 500:
         failures.append(f"{shown}: {response.status_code}")
     elif response.status_code != 400:
-        failures.append(f"{shown}: {response.status_code} (expected 400) "
-                        f"{response.content[:200]!r}")
+        failures.append(
+            f"{shown}: {response.status_code} (expected 400) {response.content[:200]!r}"
+        )
     elif not _named(response, field):
         failures.append(f"{shown}: 400 without the field: {response.content[:300]!r}")
     if before != after:
@@ -103,8 +128,9 @@ def _check(client: Any, method: str, url: str, body: dict[str, Any], field: str,
 def _schema() -> dict[str, Any]:
     from comanage.core.schema import SchemaGenerator
 
-    return json.loads(json.dumps(SchemaGenerator().get_schema(request=None, public=True),
-                                 default=str))
+    return json.loads(
+        json.dumps(SchemaGenerator().get_schema(request=None, public=True), default=str)
+    )
 
 
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -119,20 +145,33 @@ def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
 API_ORG = "/api/v1/organizations/{org_slug}"
 ACTIONS: dict[str, tuple[str, dict[str, str]]] = {
     f"{API_ORG}/adjudication/payment-lines/{{id}}/record/": (
-        "administrator", {"paid_amount": "number", "reference": "text"}),
-    **{f"{API_ORG}/adjudication/reports/{{id}}/{name}/": (role, {"comment": "text"})
-       for name, role in (("approve", "counsel"), ("return", "counsel"), ("authorise", "ceo"),
-                          ("review", "administrator"), ("submit", "administrator"))},
+        "administrator",
+        {"paid_amount": "number", "reference": "text"},
+    ),
+    **{
+        f"{API_ORG}/adjudication/reports/{{id}}/{name}/": (role, {"comment": "text"})
+        for name, role in (
+            ("approve", "counsel"),
+            ("return", "counsel"),
+            ("authorise", "ceo"),
+            ("review", "administrator"),
+            ("submit", "administrator"),
+        )
+    },
     f"{API_ORG}/adjudication/reports/{{id}}/verify/": ("administrator", {}),  # a PDF body
     f"{API_ORG}/adjudication/runs/start/": ("administrator", {"programme_year": "number"}),
     # Overrides: fuzzed by test_what_if_api_refuses_bad_overrides_naming_them.
     f"{API_ORG}/adjudication/runs/scenario/": ("administrator", {"programme_year": "number"}),
     f"{API_ORG}/savings-calculations/run/": ("administrator", {"programme_year": "number"}),
-    f"{API_ORG}/agreements/{{id}}/transition/": ("administrator", {"signatories": "text",
-                                                             "reason": "text"}),
+    f"{API_ORG}/agreements/{{id}}/transition/": (
+        "administrator",
+        {"signatories": "text", "reason": "text"},
+    ),
     f"{API_ORG}/compliance-flags/{{id}}/resolve/": ("administrator", {"resolution_note": "text"}),
-    **{f"{API_ORG}/timesheets/{{id}}/{name}/": ("administrator", {"note": "text"})
-       for name in ("approve", "return")},
+    **{
+        f"{API_ORG}/timesheets/{{id}}/{name}/": ("administrator", {"note": "text"})
+        for name in ("approve", "return")
+    },
     f"{API_ORG}/timesheets/{{id}}/submit/": ("administrator", {}),  # reads no body
 }
 
@@ -190,8 +229,9 @@ WRITES = _write_operations() if os.environ.get("DJANGO_SETTINGS_MODULE") else []
 
 @pytest.mark.slow
 @pytest.mark.django_db
-@pytest.mark.parametrize(("method", "path", "role", "fields"), WRITES,
-                         ids=[f"{m} {p}" for m, p, _r, _f in WRITES])
+@pytest.mark.parametrize(
+    ("method", "path", "role", "fields"), WRITES, ids=[f"{m} {p}" for m, p, _r, _f in WRITES]
+)
 def test_api_write_refuses_bad_values_naming_the_field(demo, method, path, role, fields):  # type: ignore[no-untyped-def]
     assert fields.get("?") != "unlisted", f"{path} is a new action: list its body in ACTIONS"
     client = _api(f"{role}@{ORG}.example")
@@ -212,11 +252,16 @@ def test_api_write_refuses_bad_values_naming_the_field(demo, method, path, role,
 def _co_overrides(keys: list[str]) -> list[tuple[dict[str, Any], str]]:
     k = keys[0]
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"pool": "1e30"}, "overrides.pool"), ({"pool": "1e400"}, "overrides.pool"),
-        ({"pool": 1e308}, "overrides.pool"), ({"pool": "NaN"}, "overrides.pool"),
-        ({"pool": "-5"}, "overrides.pool"), ({"pool": "1.001"}, "overrides.pool"),
-        ({"pool": True}, "overrides.pool"), ({"pool": [1]}, "overrides.pool"),
-        ({"weights": "x"}, "overrides.weights"), ({"weights": {k: "x"}}, f"overrides.weights.{k}"),
+        ({"pool": "1e30"}, "overrides.pool"),
+        ({"pool": "1e400"}, "overrides.pool"),
+        ({"pool": 1e308}, "overrides.pool"),
+        ({"pool": "NaN"}, "overrides.pool"),
+        ({"pool": "-5"}, "overrides.pool"),
+        ({"pool": "1.001"}, "overrides.pool"),
+        ({"pool": True}, "overrides.pool"),
+        ({"pool": [1]}, "overrides.pool"),
+        ({"weights": "x"}, "overrides.weights"),
+        ({"weights": {k: "x"}}, f"overrides.weights.{k}"),
         ({"weights": {k: "Infinity"}}, f"overrides.weights.{k}"),
         ({"weights": {k: "101"}}, f"overrides.weights.{k}"),
         ({"weights": {"no_such_indicator": "5"}}, "overrides.weights"),
@@ -230,7 +275,8 @@ def _co_overrides(keys: list[str]) -> list[tuple[dict[str, Any], str]]:
         ({"results": {k: {"score": "1", "extra": 1}}}, f"overrides.results.{k}"),
         ({"tier_mode": "a\x00b"}, "overrides.tier_mode"),
         ({"tier_mode": ["step"]}, "overrides.tier_mode"),
-        ({"no_such_override": 1}, "overrides"), ({"pool\x00": "1"}, "overrides"),
+        ({"no_such_override": 1}, "overrides"),
+        ({"pool\x00": "1"}, "overrides"),
     ]
     return cases
 
@@ -268,8 +314,10 @@ def _ss_cases(demo: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
 
     with scopes_disabled():
         item = sorted(agreed_item_codes(agreement=demo["ss"].agreement))[0]
-    return [(json.loads(json.dumps(o).replace("__ITEM__", item)), f.replace("__ITEM__", item))
-            for o, f in SS_OVERRIDES]
+    return [
+        (json.loads(json.dumps(o).replace("__ITEM__", item)), f.replace("__ITEM__", item))
+        for o, f in SS_OVERRIDES
+    ]
 
 
 @pytest.mark.slow
@@ -278,11 +326,20 @@ def test_what_if_api_refuses_bad_overrides_naming_them(demo):  # type: ignore[no
     client = _api(f"administrator@{ORG}.example")
     url = f"/api/v1/organizations/{ORG}/adjudication/runs/scenario/"
     failures: list[str] = []
-    for year, cases in ((demo["co"], _co_overrides(demo["indicator_keys"])),
-                        (demo["ss"], _ss_cases(demo))):
+    for year, cases in (
+        (demo["co"], _co_overrides(demo["indicator_keys"])),
+        (demo["ss"], _ss_cases(demo)),
+    ):
         for overrides, field in cases:
-            _check(client, "POST", url, {"programme_year": year.pk, "overrides": overrides},
-                   "overrides", failures, named=field)
+            _check(
+                client,
+                "POST",
+                url,
+                {"programme_year": year.pk, "overrides": overrides},
+                "overrides",
+                failures,
+                named=field,
+            )
     assert not failures, "\n".join(failures)
 
 
@@ -296,9 +353,18 @@ def test_savings_run_api_refuses_bad_overrides_before_queueing(demo):  # type: i
         body = {"programme_year": demo["ss"].pk, "kind": "scenario", "overrides": overrides}
         _check(client, "POST", url, body, "overrides", failures, named=field)
     # A programme-year calculation takes no overrides: refused now, not by a failed job.
-    _check(client, "POST", url, {"programme_year": demo["ss"].pk, "kind": "year",
-                                 "overrides": {"key_indicators_met": True}}, "overrides",
-           failures)
+    _check(
+        client,
+        "POST",
+        url,
+        {
+            "programme_year": demo["ss"].pk,
+            "kind": "year",
+            "overrides": {"key_indicators_met": True},
+        },
+        "overrides",
+        failures,
+    )
     assert not failures, "\n".join(failures)
 
 
@@ -313,8 +379,7 @@ def _web(email: str) -> Client:
     return client
 
 
-def _web_forms(demo: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str, str,
-                                                  list[str]]]:
+def _web_forms(demo: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str, str, list[str]]]:
     """(url, who, base data, posted field, field the error names, bad values)."""
     from agreements.models import ManagementDuty
     from comanage.core.models import Role
@@ -332,19 +397,48 @@ def _web_forms(demo: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str
     return [
         (what_if_co, admin, {}, f"score__{key}", f"score__{key}", numbers),
         (what_if_co, admin, {}, f"weight__{key}", f"weight__{key}", [*numbers, "-1", "101"]),
-        (what_if_co, admin, {}, f"denominator__{key}", f"denominator__{key}",
-         [*numbers, "-1"]),
-        (what_if_ss, admin, {}, "physician_share_pct", "physician_share_pct",
-         [*numbers, "51", "-1"]),
-        (what_if_ss, admin, {}, "admin_fee_monthly", "admin_fee_monthly",
-         [*numbers, "-1", "0.001"]),
-        (what_if_ss, admin, {}, "quantity_pct", "quantity_pct",
-         [f"X = {n}" for n in numbers] + ["X = -5", "NO-SUCH-ITEM = 90"]),
+        (what_if_co, admin, {}, f"denominator__{key}", f"denominator__{key}", [*numbers, "-1"]),
+        (
+            what_if_ss,
+            admin,
+            {},
+            "physician_share_pct",
+            "physician_share_pct",
+            [*numbers, "51", "-1"],
+        ),
+        (
+            what_if_ss,
+            admin,
+            {},
+            "admin_fee_monthly",
+            "admin_fee_monthly",
+            [*numbers, "-1", "0.001"],
+        ),
+        (
+            what_if_ss,
+            admin,
+            {},
+            "quantity_pct",
+            "quantity_pct",
+            [f"X = {n}" for n in numbers] + ["X = -5", "NO-SUCH-ITEM = 90"],
+        ),
         (what_if_ss, admin, {}, "key_indicators_met", "key_indicators_met", ["maybe"]),
-        (portal, physician, hours_base, f"hours_{duty.pk}", "hours",
-         ["NaN", "Infinity", "-1", "1e308", "1e400", "745", "0.001", "abc"]),
-        (portal, physician, {**hours_base, f"hours_{duty.pk}": "1"}, f"desc_{duty.pk}",
-         "description", ["a\x00b"]),
+        (
+            portal,
+            physician,
+            hours_base,
+            f"hours_{duty.pk}",
+            "hours",
+            ["NaN", "Infinity", "-1", "1e308", "1e400", "745", "0.001", "abc"],
+        ),
+        (
+            portal,
+            physician,
+            {**hours_base, f"hours_{duty.pk}": "1"},
+            f"desc_{duty.pk}",
+            "description",
+            ["a\x00b"],
+        ),
         ("/account/tokens/", admin, {}, "revoke", "revoke", ["abc", "1e400", "-1", "1\x00", ""]),
     ]
 

@@ -47,14 +47,16 @@ class Ortho:
 def ortho_build(org, *, policy: str = "redistribute", tier_mode: str = "step") -> Ortho:  # type: ignore[no-untyped-def]
     with scopes_disabled():
         agreement = f.AgreementFactory(organization=org, name="Orthopedic co-management")
-        terms = f.TermsFactory(agreement=agreement, small_denominator_policy=policy,
-                               tier_mode=tier_mode)
+        terms = f.TermsFactory(
+            agreement=agreement, small_denominator_policy=policy, tier_mode=tier_mode
+        )
         year = f.ProgrammeYearFactory(agreement=agreement)
         definitions = {}
         for key, weight, minimum in EXAMPLE_C:
             template = IndicatorTemplate.objects.get(key=key)
-            definition = services.definition_from_template(template=template, terms=terms,
-                                                           weight=weight)
+            definition = services.definition_from_template(
+                template=template, terms=terms, weight=weight
+            )
             definition.minimum_denominator = minimum
             definition.save()
             definitions[key] = definition
@@ -66,19 +68,47 @@ def example_c_results(o: Ortho, *, with_vte: bool = True) -> None:
     with scopes_disabled():
         p = o.annual
         d = o.definitions
-        services.result_record(definition=d["ssi_joint"], programme_year=o.year, period=p,
-                               numerator=D(6), denominator=D(500), source_note="NHSN")
-        services.result_record(definition=d["median_los"], programme_year=o.year, period=p,
-                               value=D("1.9"), case_count=480, source_note="abstract")
-        services.result_record(definition=d["experience_top_box"], programme_year=o.year,
-                               period=p, numerator=D(430), denominator=D(500),
-                               source_note="HCAHPS")
-        services.result_record(definition=d["readmission_30d"], programme_year=o.year,
-                               period=p, numerator=D(1), denominator=D(18), source_note="claims")
+        services.result_record(
+            definition=d["ssi_joint"],
+            programme_year=o.year,
+            period=p,
+            numerator=D(6),
+            denominator=D(500),
+            source_note="NHSN",
+        )
+        services.result_record(
+            definition=d["median_los"],
+            programme_year=o.year,
+            period=p,
+            value=D("1.9"),
+            case_count=480,
+            source_note="abstract",
+        )
+        services.result_record(
+            definition=d["experience_top_box"],
+            programme_year=o.year,
+            period=p,
+            numerator=D(430),
+            denominator=D(500),
+            source_note="HCAHPS",
+        )
+        services.result_record(
+            definition=d["readmission_30d"],
+            programme_year=o.year,
+            period=p,
+            numerator=D(1),
+            denominator=D(18),
+            source_note="claims",
+        )
         if with_vte:
-            services.result_record(definition=d["vte_prophylaxis"], programme_year=o.year,
-                                   period=p, numerator=D(12), denominator=D(13),
-                                   source_note="chart review")
+            services.result_record(
+                definition=d["vte_prophylaxis"],
+                programme_year=o.year,
+                period=p,
+                numerator=D(12),
+                denominator=D(13),
+                source_note="chart review",
+            )
 
 
 @pytest.fixture

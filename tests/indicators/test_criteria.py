@@ -497,29 +497,42 @@ def test_aggregate_counts_that_cannot_be_true_are_an_error(counts, message):
         proportion_score(**counts)
 
 
-@pytest.mark.parametrize(("aggregate", "observations", "expected"), [
-    # 0.1 + 0.2 + 0.3 is 0.6000000000000001 in binary floating point.
-    ("mean", ["0.1", "0.2", "0.3"], "0.2"),
-    ("mean", ["1.15", "2.3", "4.5", "0.05"], "2"),
-    ("median", ["2.3", "1.9", "2.1", "2.0"], "2.05"),
-    ("median", ["2.3", "1.9", "2.1"], "2.1"),
-    # More decimals than the fast path scales: still exact, value by value.
-    ("mean", ["0.10000001", "0.20000002"], "0.150000015"),
-    ("median", ["0.10000001", "0.20000002"], "0.150000015"),
-])
+@pytest.mark.parametrize(
+    ("aggregate", "observations", "expected"),
+    [
+        # 0.1 + 0.2 + 0.3 is 0.6000000000000001 in binary floating point.
+        ("mean", ["0.1", "0.2", "0.3"], "0.2"),
+        ("mean", ["1.15", "2.3", "4.5", "0.05"], "2"),
+        ("median", ["2.3", "1.9", "2.1", "2.0"], "2.05"),
+        ("median", ["2.3", "1.9", "2.1"], "2.1"),
+        # More decimals than the fast path scales: still exact, value by value.
+        ("mean", ["0.10000001", "0.20000002"], "0.150000015"),
+        ("median", ["0.10000001", "0.20000002"], "0.150000015"),
+    ],
+)
 def test_continuous_variable_aggregates_decimals_exactly(aggregate, observations, expected):
-    frame = pd.DataFrame({"case_id": [f"c{i}" for i in range(len(observations))],
-                          "los_days": observations})
-    definition = MeasureDefinition(kind="continuous_variable", observation_field="los_days",
-                                   aggregate=aggregate)
+    frame = pd.DataFrame(
+        {"case_id": [f"c{i}" for i in range(len(observations))], "los_days": observations}
+    )
+    definition = MeasureDefinition(
+        kind="continuous_variable", observation_field="los_days", aggregate=aggregate
+    )
     assert populations_evaluate(definition, frame).score == Decimal(expected)
 
 
 def test_ratio_sums_decimal_values_exactly():
-    frame = pd.DataFrame({"case_id": ["a", "b", "c"], "central_line": [True] * 3,
-                          "clabsi": [True, False, False],
-                          "line_days": ["0.1", "0.2", "0.3"]})
+    frame = pd.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "central_line": [True] * 3,
+            "clabsi": [True, False, False],
+            "line_days": ["0.1", "0.2", "0.3"],
+        }
+    )
     definition = MeasureDefinition(
-        kind="ratio", initial_population={"field": "central_line", "op": "is_true"},
-        numerator={"field": "clabsi", "op": "is_true"}, denominator_value_field="line_days")
+        kind="ratio",
+        initial_population={"field": "central_line", "op": "is_true"},
+        numerator={"field": "clabsi", "op": "is_true"},
+        denominator_value_field="line_days",
+    )
     assert populations_evaluate(definition, frame).denominator_value == Decimal("0.6")

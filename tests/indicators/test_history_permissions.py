@@ -17,8 +17,15 @@ from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-EXPECTED = {"administrator": 200, "auditor": 200, "executive": 200, "counsel": 200, "ceo": 200,
-            "physician": 403, "outsider": 404}
+EXPECTED = {
+    "administrator": 200,
+    "auditor": 200,
+    "executive": 200,
+    "counsel": 200,
+    "ceo": 200,
+    "physician": 403,
+    "outsider": 404,
+}
 
 
 @pytest.fixture
@@ -31,8 +38,7 @@ def history_url(world, ortho):  # type: ignore[no-untyped-def]
         definition._history_user = world.users["administrator"]  # noqa: SLF001 - simple_history's hook
         definition.name = "SSI after joint replacement (revised)"
         definition.save()
-    return (f"/o/riverside/agreements/{ortho.agreement.pk}/indicators/"
-            f"{definition.pk}/history/")
+    return f"/o/riverside/agreements/{ortho.agreement.pk}/indicators/{definition.pk}/history/"
 
 
 @pytest.mark.parametrize("who", sorted(EXPECTED))
@@ -71,8 +77,9 @@ def test_no_history_page_is_open_to_a_role_without_history_view():  # type: igno
         # Django's admin (superusers only) has its own history pages and checks.
         if "history" in route and not route.startswith(("django-admin/", "api/")):
             found[name] = getattr(callback, "comanage_permission", None)
-    assert {"indicator_definition_history", "record_history",
-            "savings_calculation_history"} <= set(found)
+    assert {"indicator_definition_history", "record_history", "savings_calculation_history"} <= set(
+        found
+    )
     loose = {}
     for name, permission in found.items():
         if not isinstance(permission, str):

@@ -29,9 +29,15 @@ def base(ortho, media):  # type: ignore[no-untyped-def]
 
 
 def _upload(client, base, ortho, name, content):  # type: ignore[no-untyped-def]
-    return client.post(base + "import/", {
-        "period": ortho.annual.key, "indicators": ["vte_prophylaxis"], "year": ortho.year.pk,
-        "file": SimpleUploadedFile(name, content)})
+    return client.post(
+        base + "import/",
+        {
+            "period": ortho.annual.key,
+            "indicators": ["vte_prophylaxis"],
+            "year": ortho.year.pk,
+            "file": SimpleUploadedFile(name, content),
+        },
+    )
 
 
 def _refused(content: bytes, name: str = "cases.csv") -> casefile.Problems:
@@ -61,7 +67,9 @@ def test_a_70_kib_header_is_refused_naming_row_1():
     assert len(header) > 70 * 1024
     problems = _refused(header + b"\n" + _cases(1).split(b"\n", 1)[1])
     assert (problems.items[0].row, problems.items[0].message[:33]) == (
-        1, "the header line is longer than 64")
+        1,
+        "the header line is longer than 64",
+    )
 
 
 def test_a_ragged_row_at_row_1200_is_refused_naming_it():
@@ -75,17 +83,21 @@ def test_a_ragged_row_at_row_1200_is_refused_naming_it():
 
 @pytest.mark.parametrize("newline", [b"\r", b"\r\n"])
 def test_a_bom_and_old_mac_or_windows_line_ends_are_read(newline):
-    frame = casefile.casefile_read(b"\xef\xbb\xbf" + _cases(3).replace(b"\n", newline),
-                                   filename="cases.csv")
+    frame = casefile.casefile_read(
+        b"\xef\xbb\xbf" + _cases(3).replace(b"\n", newline), filename="cases.csv"
+    )
     assert list(frame["case_id"]) == ["E00000", "E00001", "E00002"]
     assert "medical_reason_no_prophylaxis" in frame.columns
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "the file is empty"),
-    (b"\x00\x01binary\x00\n", "binary data"),
-    (b"PK\x03\x04\x00\x00", "this is an Excel workbook"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"\x00\x01binary\x00\n", "binary data"),
+        (b"PK\x03\x04\x00\x00", "this is an Excel workbook"),
+    ],
+)
 def test_garbage_is_refused_with_a_reason(content, message):
     assert message in _refused(content).items[0].message
 
@@ -149,16 +161,24 @@ def test_the_web_request_never_opens_an_excel_workbook(world, ortho, base):
     assert "opened only by the background worker" in page.content.decode()
 
 
-def test_an_oversize_case_file_is_refused_with_413_on_the_page_and_the_api(world, ortho, base,
-                                                                          settings):
+def test_an_oversize_case_file_is_refused_with_413_on_the_page_and_the_api(
+    world, ortho, base, settings
+):
     settings.IMPORT_MAX_BYTES = {"usage": 500, "prices": 500, "cases": 500}
     client = world.client("administrator")
     assert "The limit for case files is 500" in client.get(base + "import/").content.decode()
     page = _upload(client, base, ortho, "big.csv", _cases(40))
     assert page.status_code == 413
     assert "the limit for case files is 500" in page.content.decode()
-    api = client.post(API, {"agreement": ortho.agreement.pk, "programme_year": ortho.year.pk,
-                            "period": "annual", "file": SimpleUploadedFile("big.csv", _cases(40))})
+    api = client.post(
+        API,
+        {
+            "agreement": ortho.agreement.pk,
+            "programme_year": ortho.year.pk,
+            "period": "annual",
+            "file": SimpleUploadedFile("big.csv", _cases(40)),
+        },
+    )
     assert api.status_code == 413
     assert api.json()["errors"][0]["field"] == "file"
     assert "the limit for case files is 500" in api.json()["errors"][0]["message"]
@@ -168,8 +188,7 @@ def test_an_oversize_case_file_is_refused_with_413_on_the_page_and_the_api(world
 
 def test_an_api_upload_the_service_refuses_leaves_no_job_holding_the_file(world, ortho):
     client = world.client("administrator")
-    payload = {"agreement": ortho.agreement.pk, "programme_year": ortho.year.pk,
-               "period": "annual"}
+    payload = {"agreement": ortho.agreement.pk, "programme_year": ortho.year.pk, "period": "annual"}
     refused = client.post(API, {**payload, "file": SimpleUploadedFile("cases.pdf", _cases(3))})
     assert refused.status_code == 400
     with scopes_disabled():
@@ -191,13 +210,15 @@ def _pending(world, ortho, base) -> CaseImport:  # type: ignore[no-untyped-def]
         return CaseImport.objects.latest("pk")
 
 
-def test_a_pending_case_file_is_discarded_from_the_page(world, ortho, base,
-                                                        django_capture_on_commit_callbacks):
+def test_a_pending_case_file_is_discarded_from_the_page(
+    world, ortho, base, django_capture_on_commit_callbacks
+):
     case_import = _pending(world, ortho, base)
     stored = case_import.file.path
     client = world.client("administrator")
-    assert "Discard this case file" in client.get(
-        base + f"imports/{case_import.pk}/").content.decode()
+    assert (
+        "Discard this case file" in client.get(base + f"imports/{case_import.pk}/").content.decode()
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(base + f"imports/{case_import.pk}/discard/")
     assert response.status_code == 302
@@ -207,8 +228,9 @@ def test_a_pending_case_file_is_discarded_from_the_page(world, ortho, base,
     assert [e.actor_id for e in _events()] == [world.users["administrator"].pk]
 
 
-def test_a_refused_case_file_is_discarded_through_the_api(world, ortho, base,
-                                                          django_capture_on_commit_callbacks):
+def test_a_refused_case_file_is_discarded_through_the_api(
+    world, ortho, base, django_capture_on_commit_callbacks
+):
     bad = EXAMPLE_D.read_bytes().replace(b"E05,50,", b"E05,fifty,")
     _upload(world.client("administrator"), base, ortho, "bad.csv", bad)
     with scopes_disabled():
@@ -220,8 +242,9 @@ def test_a_refused_case_file_is_discarded_through_the_api(world, ortho, base,
         case_import.refresh_from_db()
     assert case_import.status == "refused"
     # Stuck before: the page offered nothing to do with it. Now it can be discarded.
-    assert "Discard this case file" in client.get(
-        base + f"imports/{case_import.pk}/").content.decode()
+    assert (
+        "Discard this case file" in client.get(base + f"imports/{case_import.pk}/").content.decode()
+    )
     response = client.post(f"{API}{case_import.pk}/discard/")
     assert response.status_code == 204
     with scopes_disabled():
@@ -238,8 +261,9 @@ def test_a_refused_case_file_is_discarded_through_the_api(world, ortho, base,
     assert again.status == "refused" and again.job is not None
 
 
-def test_an_applied_case_file_cannot_be_discarded(world, ortho, base,
-                                                  django_capture_on_commit_callbacks):
+def test_an_applied_case_file_cannot_be_discarded(
+    world, ortho, base, django_capture_on_commit_callbacks
+):
     case_import = _pending(world, ortho, base)
     client = world.client("administrator")
     with django_capture_on_commit_callbacks(execute=True):
@@ -270,5 +294,4 @@ def test_others_cannot_discard_a_case_file(world, ortho, base, who):
     with scopes_disabled():
         assert CaseImport.objects.filter(pk=case_import.pk).exists()
     # The same request from the organization's administrator does discard it.
-    assert world.client("administrator").post(
-        f"{API}{case_import.pk}/discard/").status_code == 204
+    assert world.client("administrator").post(f"{API}{case_import.pk}/discard/").status_code == 204

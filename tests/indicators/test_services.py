@@ -22,27 +22,40 @@ pytestmark = pytest.mark.django_db
 
 def _import(o, data: bytes, *, name="cases.csv", keys=("vte_prophylaxis",), period=None):  # type: ignore[no-untyped-def]
     with scopes_disabled():
-        ci = services.case_import_create(agreement=o.agreement, programme_year=o.year,
-                                         period=period or o.annual, data=data, filename=name,
-                                         user=None, indicator_keys=list(keys))
+        ci = services.case_import_create(
+            agreement=o.agreement,
+            programme_year=o.year,
+            period=period or o.annual,
+            data=data,
+            filename=name,
+            user=None,
+            indicator_keys=list(keys),
+        )
         return services.case_import_apply(case_import=ci)
 
 
-def test_example_d_file_scores_92_31_with_the_exception_only_when_numerator_not_met(
-        ortho, media):
+def test_example_d_file_scores_92_31_with_the_exception_only_when_numerator_not_met(ortho, media):
     outcome = _import(ortho, EXAMPLE_D.read_bytes())
     result = outcome.results[0]
     assert result.display_value == D("92.31")
     assert (result.numerator, result.denominator, result.case_count) == (D(12), D(13), 13)
-    assert result.counts == {"initial_population": 16, "denominator": 16,
-                             "denominator_exclusion": 2, "numerator": 12,
-                             "denominator_exception": 1, "numerator_exclusion": 0}
+    assert result.counts == {
+        "initial_population": 16,
+        "denominator": 16,
+        "denominator_exclusion": 2,
+        "numerator": 12,
+        "denominator_exception": 1,
+        "numerator_exclusion": 0,
+    }
     with scopes_disabled():
-        rows = {m.case_id: m for m in CaseMembership.objects.filter(
-            case_import=outcome.case_import)}
+        rows = {
+            m.case_id: m for m in CaseMembership.objects.filter(case_import=outcome.case_import)
+        }
         from indicators.membership import code_byte, reason_of
-        reasons = {cid: reason_of(code_byte(m.codes, 0), kind="proportion")
-                   for cid, m in rows.items()}
+
+        reasons = {
+            cid: reason_of(code_byte(m.codes, 0), kind="proportion") for cid, m in rows.items()
+        }
     assert len(rows) == 17
     assert reasons["E02"] == "not in initial population"
     assert reasons["E03"] == "excluded: denominator exclusion"
@@ -52,9 +65,11 @@ def test_example_d_file_scores_92_31_with_the_exception_only_when_numerator_not_
 
 
 def test_zero_denominator_gives_no_score(ortho, media):
-    data = (b"case_id,age,procedure,admission_type,discharge_date,comfort_care_only,"
-            b"anticoagulated_on_admission,prophylaxis_by_pod1,medical_reason_no_prophylaxis\n"
-            b"X1,17,TKA,elective,2025-03-01,false,false,true,\n")
+    data = (
+        b"case_id,age,procedure,admission_type,discharge_date,comfort_care_only,"
+        b"anticoagulated_on_admission,prophylaxis_by_pod1,medical_reason_no_prophylaxis\n"
+        b"X1,17,TKA,elective,2025-03-01,false,false,true,\n"
+    )
     result = _import(ortho, data).results[0]
     assert result.value is None and result.case_count == 0
 
@@ -63,8 +78,11 @@ BAD_FILES = {
     "duplicate ids": (b"E01", b"E02", "duplicate case id 'E01'"),
     "non-numeric age": (b"E01,42,", b"E01,forty,", "'forty' is not a number"),
     "date outside period": (b"2025-02-11", b"2024-12-31", "outside the period"),
-    "bad boolean": (b"E05,50,TKA,elective,2025-06-15,false,false,true",
-                    b"E05,50,TKA,elective,2025-06-15,false,false,maybe", "not true or false"),
+    "bad boolean": (
+        b"E05,50,TKA,elective,2025-06-15,false,false,true",
+        b"E05,50,TKA,elective,2025-06-15,false,false,maybe",
+        "not true or false",
+    ),
 }
 
 
@@ -92,8 +110,10 @@ def test_missing_column_and_wrong_encoding_are_refused(ortho, media):
     data = EXAMPLE_D.read_bytes().replace(b",prophylaxis_by_pod1", b",prophylaxis")
     with pytest.raises(CaseFileRefused) as refused:
         _import(ortho, data)
-    assert any(p.column == "prophylaxis_by_pod1" and "missing" in p.message
-               for p in refused.value.problems.items)
+    assert any(
+        p.column == "prophylaxis_by_pod1" and "missing" in p.message
+        for p in refused.value.problems.items
+    )
     latin1 = EXAMPLE_D.read_text().replace("active bleeding", "hémorragie").encode("latin-1")
     with pytest.raises(CaseFileRefused) as refused:
         _import(ortho, latin1)
@@ -112,8 +132,10 @@ def test_first_100_problems_kept_and_total_counted(ortho, media):
 
 def test_reimport_of_a_changed_file_makes_a_new_version_recording_the_change(ortho, media):
     first = _import(ortho, EXAMPLE_D.read_bytes()).results[0]
-    changed = EXAMPLE_D.read_bytes().replace(b"E09,58,TKA,elective,2025-10-19,false,false,false",
-                                             b"E09,58,TKA,elective,2025-10-19,false,false,true")
+    changed = EXAMPLE_D.read_bytes().replace(
+        b"E09,58,TKA,elective,2025-10-19,false,false,false",
+        b"E09,58,TKA,elective,2025-10-19,false,false,true",
+    )
     second = _import(ortho, changed).results[0]
     assert second.version == 2 and second.previous_id == first.pk
     assert second.changes["value"][0].startswith("92.3076")
@@ -134,6 +156,7 @@ def test_xlsx_files_are_read_too(ortho, media, tmp_path):
 
 # --- the incentive -------------------------------------------------------------------------
 
+
 def test_example_c_redistribute(ortho):
     example_c_results(ortho)
     with scopes_disabled():
@@ -141,22 +164,34 @@ def test_example_c_redistribute(ortho):
     result = computation.result
     assert result.earned_total == D("300000.00")
     assert [o.earned for o in result.indicators] == [
-        D("88235.29"), D("70588.24"), D("94117.65"), D("47058.82"), D("0.00")]
+        D("88235.29"),
+        D("70588.24"),
+        D("94117.65"),
+        D("47058.82"),
+        D("0.00"),
+    ]
     readmission = result.outcome("readmission_30d")
     assert readmission.status == "insufficient_denominator"
     assert readmission.policy_applied == "redistribute"
     assert computation.inputs["terms"]["small_denominator_policy"] == "redistribute"
     assert computation.inputs["results"]["vte_prophylaxis"]["denominator"] == 13
     import json
+
     json.dumps(computation.inputs)  # serialisable
     assert len(computation.inputs_checksum()) == 64
 
 
-@pytest.mark.parametrize(("policy", "total", "parts"), [
-    ("zero", "255000.00", None),
-    ("hold_harmless", "300000.00",
-     ["75000.00", "60000.00", "80000.00", "40000.00", "45000.00"]),
-])
+@pytest.mark.parametrize(
+    ("policy", "total", "parts"),
+    [
+        ("zero", "255000.00", None),
+        (
+            "hold_harmless",
+            "300000.00",
+            ["75000.00", "60000.00", "80000.00", "40000.00", "45000.00"],
+        ),
+    ],
+)
 def test_example_c_other_policies(world, policy, total, parts):
     o = ortho_build(world.org, policy=policy)
     example_c_results(o)
@@ -192,8 +227,11 @@ def test_overrides_change_nothing_stored(ortho):
     with scopes_disabled():
         what_if = services.incentive_for_year(
             programme_year=ortho.year,
-            overrides={"small_denominator_policy": "zero",
-                       "results": {"vte_prophylaxis": {"score": "96", "denominator": 13}}})
+            overrides={
+                "small_denominator_policy": "zero",
+                "results": {"vte_prophylaxis": {"score": "96", "denominator": 13}},
+            },
+        )
         assert what_if.inputs["results"]["vte_prophylaxis"]["overridden"] is True
         plain = services.incentive_for_year(programme_year=ortho.year)
     # zero policy, VTE now at target (75%): 400000 × (18.75+15+20+15)/100 = 275,000.00
@@ -214,17 +252,21 @@ def test_weights_not_summing_to_100_are_refused(ortho):
         d = ortho.definitions["ssi_joint"]
         d.weight = D(20)
         services.definition_save(definition=d)
-        assert "weights must sum to exactly 100" in services.definitions_check(
-            terms=ortho.terms)[0]
+        assert "weights must sum to exactly 100" in services.definitions_check(terms=ortho.terms)[0]
         with pytest.raises(TermsInvalid):
             services.incentive_for_year(programme_year=ortho.year)
 
 
 def test_projection_uses_interim_results(ortho):
     with scopes_disabled():
-        services.result_record(definition=ortho.definitions["ssi_joint"],
-                               programme_year=ortho.year, period=ortho.quarter(1),
-                               numerator=D(13), denominator=D(1000), source_note="Q1")
+        services.result_record(
+            definition=ortho.definitions["ssi_joint"],
+            programme_year=ortho.year,
+            period=ortho.quarter(1),
+            numerator=D(13),
+            denominator=D(1000),
+            source_note="Q1",
+        )
         projection = services.incentive_projection(programme_year=ortho.year)
     assert projection.result.is_projection
     assert projection.result.outcome("ssi_joint").tier_met == "target"
@@ -233,15 +275,25 @@ def test_projection_uses_interim_results(ortho):
 
 # --- definitions ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"threshold": D("1.0"), "stretch": D("1.8")}, "stretch", "lower is better"),
-    ({"target_payout": D("40")}, "target_payout", "must not fall"),
-    ({"stretch_payout": D("120")}, "stretch_payout", "between 0 and 100"),
-    ({"populations": {"numerator": {"field": "nope", "op": "is_true"}}}, "populations",
-     "unknown field"),
-    ({"populations": {"numerator": {"field": "ssi_within_90_days", "op": "~"}}}, "populations",
-     "unknown operator"),
-])
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"threshold": D("1.0"), "stretch": D("1.8")}, "stretch", "lower is better"),
+        ({"target_payout": D("40")}, "target_payout", "must not fall"),
+        ({"stretch_payout": D("120")}, "stretch_payout", "between 0 and 100"),
+        (
+            {"populations": {"numerator": {"field": "nope", "op": "is_true"}}},
+            "populations",
+            "unknown field",
+        ),
+        (
+            {"populations": {"numerator": {"field": "ssi_within_90_days", "op": "~"}}},
+            "populations",
+            "unknown operator",
+        ),
+    ],
+)
 def test_definition_validation(ortho, changes, field, message):
     with scopes_disabled():
         d = ortho.definitions["ssi_joint"]
@@ -270,15 +322,21 @@ def test_amendment_versions_the_definitions(ortho):
     from agreements.models import ProgrammeYear
     from indicators.selectors import definitions_in_force
     from tests import factories as f
+
     with scopes_disabled():
-        v2 = f.TermsFactory(agreement=ortho.agreement, version=2,
-                            effective_from=dt.date(2026, 1, 1))
+        v2 = f.TermsFactory(
+            agreement=ortho.agreement, version=2, effective_from=dt.date(2026, 1, 1)
+        )
         copies = services.definitions_copy_to_terms(source=ortho.terms, target=v2)
         copies[0].threshold, copies[0].target, copies[0].stretch = D("1.6"), D("1.2"), D("0.9")
         services.definition_save(definition=copies[0])
-        year2 = ProgrammeYear.objects.create(organization=ortho.agreement.organization,
-                                             agreement=ortho.agreement, number=2,
-                                             start=dt.date(2026, 1, 1), end=dt.date(2026, 12, 31))
+        year2 = ProgrammeYear.objects.create(
+            organization=ortho.agreement.organization,
+            agreement=ortho.agreement,
+            number=2,
+            start=dt.date(2026, 1, 1),
+            end=dt.date(2026, 12, 31),
+        )
         y1 = definitions_in_force(programme_year=ortho.year)
         y2 = definitions_in_force(programme_year=year2)
     assert y1[0].target == D("1.4") and y2[0].target == D("1.2")
@@ -287,13 +345,19 @@ def test_amendment_versions_the_definitions(ortho):
 
 def test_aggregate_entry_refuses_numerator_above_denominator(ortho):
     with scopes_disabled(), pytest.raises(ValidationError) as error:
-        services.result_record(definition=ortho.definitions["ssi_joint"],
-                               programme_year=ortho.year, period=ortho.annual,
-                               numerator=D(8), denominator=D(5), source_note="x")
+        services.result_record(
+            definition=ortho.definitions["ssi_joint"],
+            programme_year=ortho.year,
+            period=ortho.annual,
+            numerator=D(8),
+            denominator=D(5),
+            source_note="x",
+        )
     assert "above the denominator" in str(error.value)
 
 
 # --- key indicators and action plans -------------------------------------------------------
+
 
 def test_key_indicator_outcomes_for_the_quality_gate(ortho):
     example_c_results(ortho)
@@ -305,29 +369,53 @@ def test_key_indicator_outcomes_for_the_quality_gate(ortho):
     assert [o.key for o in outcomes] == ["readmission_30d"]
     # 1/18 = 5.56 ≤ 5.3 × 1.10 = 5.83: within tolerance
     assert outcomes[0].met and outcomes[0].result == D("5.56")
-    assert services.key_indicator_met(direction="lower_is_better", baseline=D("5.3"),
-                                      result=D("5.9"), tolerance_pct=D(10)) is False
+    assert (
+        services.key_indicator_met(
+            direction="lower_is_better", baseline=D("5.3"), result=D("5.9"), tolerance_pct=D(10)
+        )
+        is False
+    )
 
 
 def test_action_plan_only_for_interim_result_below_target(ortho):
     import datetime as dt
 
     from indicators.selectors import action_plans_for_year
+
     with scopes_disabled():
         vte = ortho.definitions["vte_prophylaxis"]
-        services.result_record(definition=vte, programme_year=ortho.year,
-                               period=ortho.quarter(1), numerator=D(19), denominator=D(20),
-                               source_note="Q1")  # 95%: meets target
+        services.result_record(
+            definition=vte,
+            programme_year=ortho.year,
+            period=ortho.quarter(1),
+            numerator=D(19),
+            denominator=D(20),
+            source_note="Q1",
+        )  # 95%: meets target
         with pytest.raises(ValidationError):
-            services.action_plan_create(definition=vte, programme_year=ortho.year,
-                                        title="x", owner="y", due_date=dt.date(2025, 6, 30))
-        services.result_record(definition=vte, programme_year=ortho.year,
-                               period=ortho.quarter(2), numerator=D(17), denominator=D(20),
-                               source_note="Q2")  # 85%
+            services.action_plan_create(
+                definition=vte,
+                programme_year=ortho.year,
+                title="x",
+                owner="y",
+                due_date=dt.date(2025, 6, 30),
+            )
+        services.result_record(
+            definition=vte,
+            programme_year=ortho.year,
+            period=ortho.quarter(2),
+            numerator=D(17),
+            denominator=D(20),
+            source_note="Q2",
+        )  # 85%
         plan = services.action_plan_create(
-            definition=vte, programme_year=ortho.year, title="Order set", owner="Dr Adams",
+            definition=vte,
+            programme_year=ortho.year,
+            title="Order set",
+            owner="Dr Adams",
             due_date=dt.date(2025, 9, 30),
-            steps=[{"description": "Default order set", "due_date": dt.date(2025, 7, 31)}])
+            steps=[{"description": "Default order set", "due_date": dt.date(2025, 7, 31)}],
+        )
         assert list(action_plans_for_year(programme_year=ortho.year, status="open")) == [plan]
         services.action_plan_close(plan=plan, note="Q3 at 97%")
         assert list(action_plans_for_year(programme_year=ortho.year, status="closed")) == [plan]

@@ -28,9 +28,15 @@ def setup(world, ortho, media, django_capture_on_commit_callbacks):  # type: ign
     f.ParticipationFactory(agreement=ortho.agreement, physician=world.physician)
     client = world.client("administrator")
     base = f"/o/riverside/agreements/{ortho.agreement.pk}/indicators/"
-    response = client.post(base + "import/", {
-        "period": ortho.annual.key, "indicators": ["vte_prophylaxis"], "year": ortho.year.pk,
-        "file": SimpleUploadedFile("cases.csv", EXAMPLE_D.read_bytes())})
+    response = client.post(
+        base + "import/",
+        {
+            "period": ortho.annual.key,
+            "indicators": ["vte_prophylaxis"],
+            "year": ortho.year.pk,
+            "file": SimpleUploadedFile("cases.csv", EXAMPLE_D.read_bytes()),
+        },
+    )
     assert response.status_code == 302, response.content
     with scopes_disabled():
         case_import = CaseImport.objects.get()
@@ -67,9 +73,22 @@ def _urls(s):  # type: ignore[no-untyped-def]
 EDIT_PAGES = {"definition_edit", "result_new", "benchmark_new"}
 IMPORT_PAGES = {"import", "import_template"}
 CASE_PAGES = {"cases", "cases_csv", "import_detail"}
-URL_NAMES = ["home", "library", "agreement", "definition_edit", "definition_history",
-             "result_new", "result", "fhir", "cases", "cases_csv", "import", "import_template",
-             "import_detail", "benchmark_new"]
+URL_NAMES = [
+    "home",
+    "library",
+    "agreement",
+    "definition_edit",
+    "definition_history",
+    "result_new",
+    "result",
+    "fhir",
+    "cases",
+    "cases_csv",
+    "import",
+    "import_template",
+    "import_detail",
+    "benchmark_new",
+]
 
 
 def _expected(role: str, name: str) -> int:
@@ -100,9 +119,15 @@ def test_outsider_and_anonymous(world, setup, name):
 def test_role_matrix_post_result(world, setup, role):
     d = setup["o"].definitions["ssi_joint"]
     url = setup["base"] + f"{d.pk}/results/new/?year={setup['o'].year.pk}"
-    response = world.client(role).post(url, {
-        "period": setup["o"].quarter(1).key, "numerator": "1", "denominator": "100",
-        "source_note": "Q1 dashboard"})
+    response = world.client(role).post(
+        url,
+        {
+            "period": setup["o"].quarter(1).key,
+            "numerator": "1",
+            "denominator": "100",
+            "source_note": "Q1 dashboard",
+        },
+    )
     assert response.status_code == (302 if role == "administrator" else 403)
 
 
@@ -136,9 +161,15 @@ def test_import_job_succeeded_and_drilldown_filters(world, setup):
 def test_same_file_again_is_not_applied_twice(world, setup):
     client = world.client("administrator")
     o = setup["o"]
-    client.post(setup["base"] + "import/", {
-        "period": o.annual.key, "indicators": ["vte_prophylaxis"], "year": o.year.pk,
-        "file": SimpleUploadedFile("again.csv", EXAMPLE_D.read_bytes())})
+    client.post(
+        setup["base"] + "import/",
+        {
+            "period": o.annual.key,
+            "indicators": ["vte_prophylaxis"],
+            "year": o.year.pk,
+            "file": SimpleUploadedFile("again.csv", EXAMPLE_D.read_bytes()),
+        },
+    )
     with scopes_disabled():
         second = CaseImport.objects.exclude(pk=setup["import"].pk).get()
     response = client.post(setup["base"] + f"imports/{second.pk}/run/", follow=True)
@@ -148,14 +179,21 @@ def test_same_file_again_is_not_applied_twice(world, setup):
         assert Job.objects.count() == 1
 
 
-def test_refused_import_reports_rows_and_stores_nothing(world, setup,
-                                                        django_capture_on_commit_callbacks):
+def test_refused_import_reports_rows_and_stores_nothing(
+    world, setup, django_capture_on_commit_callbacks
+):
     client = world.client("administrator")
     o = setup["o"]
     bad = EXAMPLE_D.read_bytes().replace(b"E05,50,", b"E05,fifty,").replace(b"\nE02,", b"\nE01,")
-    client.post(setup["base"] + "import/", {
-        "period": o.annual.key, "indicators": ["vte_prophylaxis"], "year": o.year.pk,
-        "file": SimpleUploadedFile("bad.csv", bad)})
+    client.post(
+        setup["base"] + "import/",
+        {
+            "period": o.annual.key,
+            "indicators": ["vte_prophylaxis"],
+            "year": o.year.pk,
+            "file": SimpleUploadedFile("bad.csv", bad),
+        },
+    )
     with scopes_disabled():
         second = CaseImport.objects.exclude(pk=setup["import"].pk).get()
         before = IndicatorResult.objects.count()
@@ -187,25 +225,52 @@ def test_criteria_editor_rows_and_json(world, setup):
     assert 'name="pop-numerator-field"' in page
     row = client.get(setup["base"] + "criteria-row/?population=numerator&fields=a,b")
     assert row.status_code == 200 and 'name="pop-numerator-op"' in row.content.decode()
-    form = {name: getattr(d, name) for name in (
-        "key", "name", "description", "kind", "unit", "direction", "weight", "threshold",
-        "threshold_payout", "target", "target_payout", "stretch", "stretch_payout",
-        "numerator_definition", "denominator_definition", "date_field", "aggregate",
-        "multiplier")}
+    form = {
+        name: getattr(d, name)
+        for name in (
+            "key",
+            "name",
+            "description",
+            "kind",
+            "unit",
+            "direction",
+            "weight",
+            "threshold",
+            "threshold_payout",
+            "target",
+            "target_payout",
+            "stretch",
+            "stretch_payout",
+            "numerator_definition",
+            "denominator_definition",
+            "date_field",
+            "aggregate",
+            "multiplier",
+        )
+    }
     form = {k: "" if v is None else str(v) for k, v in form.items()}
     form["fields_json"] = json.dumps(d.fields)
-    form.update({"pop-initial_population-field": ["survey_returned"],
-                 "pop-initial_population-op": ["is_true"], "pop-initial_population-value": [""],
-                 "pop-numerator-combine": "any",
-                 "pop-numerator-field": ["overall_rating", "overall_rating"],
-                 "pop-numerator-op": [">=", "="], "pop-numerator-value": ["9", "10"],
-                 "save_rows": "1"})
+    form.update(
+        {
+            "pop-initial_population-field": ["survey_returned"],
+            "pop-initial_population-op": ["is_true"],
+            "pop-initial_population-value": [""],
+            "pop-numerator-combine": "any",
+            "pop-numerator-field": ["overall_rating", "overall_rating"],
+            "pop-numerator-op": [">=", "="],
+            "pop-numerator-value": ["9", "10"],
+            "save_rows": "1",
+        }
+    )
     assert client.post(url, form).status_code == 302
     with scopes_disabled():
         d.refresh_from_db()
-    assert d.populations["numerator"] == {"any": [
-        {"field": "overall_rating", "op": ">=", "value": 9},
-        {"field": "overall_rating", "op": "=", "value": 10}]}
+    assert d.populations["numerator"] == {
+        "any": [
+            {"field": "overall_rating", "op": ">=", "value": 9},
+            {"field": "overall_rating", "op": "=", "value": 10},
+        ]
+    }
     form["populations_json"] = json.dumps({"numerator": {"field": "nope", "op": "is_true"}})
     form["save_json"] = "1"
     del form["save_rows"]
@@ -219,8 +284,7 @@ def test_frozen_agreement_refuses_edits_with_a_message(world, setup):
         o.agreement.status = "executed"
         o.agreement.save()
     d = o.definitions["ssi_joint"]
-    response = world.client("administrator").post(setup["base"] + f"{d.pk}/edit/",
-                                                  {"name": "x"})
+    response = world.client("administrator").post(setup["base"] + f"{d.pk}/edit/", {"name": "x"})
     assert response.status_code == 200 and "frozen" in response.content.decode()
 
 
@@ -235,15 +299,24 @@ def test_api_role_matrix(world, setup, role):
     o = setup["o"]
     results = client.get(API + "indicator-results/")
     assert results.status_code == 200
-    count = len(results.json()["results"]) if isinstance(results.json(), dict) else len(
-        results.json())
+    count = (
+        len(results.json()["results"]) if isinstance(results.json(), dict) else len(results.json())
+    )
     assert count >= 5  # physician: takes part in the agreement, sees its results
     assert client.get(API + f"indicator-results/{setup['vte'].pk}/fhir/").status_code == 200
     assert client.get(API + f"indicator-incentive/{o.year.pk}/").status_code == 200
-    post = client.post(API + "indicator-results/", {
-        "definition": o.definitions["ssi_joint"].pk, "programme_year": o.year.pk,
-        "period": "Q1", "numerator": "1", "denominator": "100", "source_note": "api"},
-        content_type="application/json")
+    post = client.post(
+        API + "indicator-results/",
+        {
+            "definition": o.definitions["ssi_joint"].pk,
+            "programme_year": o.year.pk,
+            "period": "Q1",
+            "numerator": "1",
+            "denominator": "100",
+            "source_note": "api",
+        },
+        content_type="application/json",
+    )
     assert post.status_code == (201 if role == "administrator" else 403)
     imports = client.get(API + "indicator-imports/")
     assert imports.status_code == (200 if role == "administrator" else 403)
@@ -252,6 +325,7 @@ def test_api_role_matrix(world, setup, role):
 def test_api_physician_not_participating_sees_nothing(world, setup):
     with scopes_disabled():
         from agreements.models import Participation
+
         Participation.objects.all().delete()
     client = world.client("physician")
     data = client.get(API + "indicator-results/").json()
@@ -262,8 +336,12 @@ def test_api_physician_not_participating_sees_nothing(world, setup):
 
 def test_api_outsider_gets_404(world, setup):
     client = world.client("outsider")
-    for url in ("indicator-results/", f"indicator-results/{setup['vte'].pk}/",
-                f"indicator-incentive/{setup['o'].year.pk}/", "indicator-definitions/"):
+    for url in (
+        "indicator-results/",
+        f"indicator-results/{setup['vte'].pk}/",
+        f"indicator-incentive/{setup['o'].year.pk}/",
+        "indicator-definitions/",
+    ):
         assert client.get(API + url).status_code == 404
     # and their own organization's API does not show A's rows
     data = client.get("/api/v1/organizations/lakeview/indicator-results/").json()
@@ -281,19 +359,28 @@ def test_api_incentive_is_example_c(world, setup):
 def test_api_import_is_idempotent(world, setup, django_capture_on_commit_callbacks):
     client = world.client("administrator")
     o = setup["o"]
-    payload = {"agreement": o.agreement.pk, "programme_year": o.year.pk, "period": "annual",
-               "indicators": ["vte_prophylaxis"]}
-    response = client.post(API + "indicator-imports/", {
-        **payload, "file": SimpleUploadedFile("cases.csv", EXAMPLE_D.read_bytes())})
+    payload = {
+        "agreement": o.agreement.pk,
+        "programme_year": o.year.pk,
+        "period": "annual",
+        "indicators": ["vte_prophylaxis"],
+    }
+    response = client.post(
+        API + "indicator-imports/",
+        {**payload, "file": SimpleUploadedFile("cases.csv", EXAMPLE_D.read_bytes())},
+    )
     assert response.status_code == 409
-    changed = EXAMPLE_D.read_bytes().replace(b"E09,58,TKA,elective,2025-10-19,false,false,false",
-                                             b"E09,58,TKA,elective,2025-10-19,false,false,true")
+    changed = EXAMPLE_D.read_bytes().replace(
+        b"E09,58,TKA,elective,2025-10-19,false,false,false",
+        b"E09,58,TKA,elective,2025-10-19,false,false,true",
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(API + "indicator-imports/", {
-            **payload, "file": SimpleUploadedFile("cases-v2.csv", changed)})
+        response = client.post(
+            API + "indicator-imports/",
+            {**payload, "file": SimpleUploadedFile("cases-v2.csv", changed)},
+        )
     assert response.status_code == 202
     with scopes_disabled():
-        current = IndicatorResult.objects.get(definition__key="vte_prophylaxis",
-                                              is_current=True)
+        current = IndicatorResult.objects.get(definition__key="vte_prophylaxis", is_current=True)
     # E09 now met the numerator: 13 / 13
     assert current.version == 2 and current.display_value == D("100.00")

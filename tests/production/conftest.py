@@ -33,8 +33,9 @@ WAIT_MS = 90_000
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if STAGE_URL:
         return
-    skip = pytest.mark.skip(reason="production stage only: run `make prod-stage` (sets "
-                                   "COMANAGE_PRODUCTION_STAGE_URL)")
+    skip = pytest.mark.skip(
+        reason="production stage only: run `make prod-stage` (sets COMANAGE_PRODUCTION_STAGE_URL)"
+    )
     for item in items:
         if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
             item.add_marker(skip)
@@ -70,10 +71,16 @@ class ApiClient:
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(  # noqa: S310 - the stage's loopback server
-            self.base_url + path, data=data, method=method,
-            headers={**PROXY_HEADERS, "Authorization": f"Bearer {self.token}",
-                     "Accept": "application/json",
-                     **({"Content-Type": "application/json"} if data else {})})
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={
+                **PROXY_HEADERS,
+                "Authorization": f"Bearer {self.token}",
+                "Accept": "application/json",
+                **({"Content-Type": "application/json"} if data else {}),
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
                 return response.status, json.loads(response.read() or b"null")
@@ -121,8 +128,15 @@ def browser() -> Iterator[Any]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield chromium
         chromium.close()
 
@@ -134,14 +148,23 @@ class Actor:
         self.email = email
         self.name = name
         self.context = browser.new_context(
-            base_url=base_url, extra_http_headers=PROXY_HEADERS,
-            viewport={"width": 1360, "height": 900}, locale="en-US",
-            timezone_id="America/New_York")
+            base_url=base_url,
+            extra_http_headers=PROXY_HEADERS,
+            viewport={"width": 1360, "height": 900},
+            locale="en-US",
+            timezone_id="America/New_York",
+        )
         self.page = self.context.new_page()
         self.page.set_default_timeout(WAIT_MS)
         self.server_errors: list[str] = []
-        self.page.on("response", lambda r: self.server_errors.append(
-            f"{r.request.method} {r.url} -> {r.status}") if r.status >= 500 else None)
+        self.page.on(
+            "response",
+            lambda r: (
+                self.server_errors.append(f"{r.request.method} {r.url} -> {r.status}")
+                if r.status >= 500
+                else None
+            ),
+        )
         self.authenticator: Authenticator | None = None
 
     def shot(self, label: str) -> None:
@@ -151,8 +174,10 @@ class Actor:
 
 @pytest.fixture(scope="session")
 def actors(browser: Any, stage_url: str) -> Iterator[dict[str, Actor]]:
-    people = {name: Actor(browser, stage_url, f"{name}@riverside.example", name)
-              for name in ("administrator", "counsel", "ceo")}
+    people = {
+        name: Actor(browser, stage_url, f"{name}@riverside.example", name)
+        for name in ("administrator", "counsel", "ceo")
+    }
     yield people
     for actor in people.values():
         actor.context.close()

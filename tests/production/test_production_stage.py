@@ -38,8 +38,9 @@ API = f"/api/v1/organizations/{ORG}"
 SAVINGS_AGREEMENT = "Cardiac Cath Lab Shared Savings Programme"
 REPORT_AGREEMENT = "Orthopedic"
 # A price file for programme year 2026: the unit costs the cath lab negotiated mid-year.
-COST_FILE = (b"item_code,unit_cost\nA1,1249.00\nA2,955.00\nB1,598.50\nB2,421.00\n"
-             b"C1,297.25\nC2,268.00\n")
+COST_FILE = (
+    b"item_code,unit_cost\nA1,1249.00\nA2,955.00\nB1,598.50\nB2,421.00\nC1,297.25\nC2,268.00\n"
+)
 JOB_TIMEOUT_MS = 120_000
 
 # What one step hands to the next (the steps run in file order, one process).
@@ -51,13 +52,18 @@ def land(actor: Actor, action: Any, url: str | re.Pattern[str]) -> None:
     leads to; the final document's status must not be a server error."""
     page = actor.page
     with page.expect_response(
-            lambda r: r.request.is_navigation_request() and r.frame == page.main_frame
-            and not 300 <= r.status < 400) as info:
+        lambda r: (
+            r.request.is_navigation_request()
+            and r.frame == page.main_frame
+            and not 300 <= r.status < 400
+        )
+    ) as info:
         action()
     response = info.value
     assert response.status < 500, (
         f"{response.request.method} {response.url} answered {response.status}: "
-        f"{page.locator('main').inner_text()[:300] if page.locator('main').count() else ''}")
+        f"{page.locator('main').inner_text()[:300] if page.locator('main').count() else ''}"
+    )
     expect(page).to_have_url(url)
     assert actor.server_errors == [], actor.server_errors
 
@@ -67,8 +73,11 @@ def sign_in_with_password(actor: Actor) -> None:
     page.goto("/account/login/")
     page.locator("#id_username").fill(actor.email)
     page.locator("#id_password").fill(DEMO_PASSWORD)
-    land(actor, page.get_by_role("button", name="Sign in", exact=True).click,
-         re.compile(r"/security/2fa/(setup|verify)/"))
+    land(
+        actor,
+        page.get_by_role("button", name="Sign in", exact=True).click,
+        re.compile(r"/security/2fa/(setup|verify)/"),
+    )
 
 
 def enrol(actor: Actor, home: str) -> None:
@@ -78,8 +87,11 @@ def enrol(actor: Actor, home: str) -> None:
     expect(page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
     actor.authenticator = Authenticator(page.locator("main code").first.inner_text())
     page.get_by_label("Code from your authenticator app").fill(actor.authenticator.code())
-    land(actor, page.get_by_role("button", name="Turn on two-factor authentication").click,
-         re.compile(re.escape(home)))
+    land(
+        actor,
+        page.get_by_role("button", name="Turn on two-factor authentication").click,
+        re.compile(re.escape(home)),
+    )
     expect(page.locator(".messages li").first).to_contain_text("Two-factor authentication is on")
 
 
@@ -107,8 +119,11 @@ def step_up_and_sign(actor: Actor, back: str) -> None:
     expect(page.get_by_role("heading", name="Confirm with your authenticator")).to_be_visible()
     assert actor.authenticator is not None
     page.get_by_label("Code from your authenticator app").fill(actor.authenticator.code())
-    land(actor, page.get_by_role("button", name="Confirm and sign").click,
-         re.compile(re.escape(back)))
+    land(
+        actor,
+        page.get_by_role("button", name="Confirm and sign").click,
+        re.compile(re.escape(back)),
+    )
 
 
 def test_the_server_is_healthy_and_speaks_only_https(stage_url, actors):
@@ -145,8 +160,11 @@ def test_an_administrator_enrols_2fa_signs_out_and_signs_in_again_with_a_code(ac
     assert session["secure"] is True and session["httpOnly"] is True, session
     admin.shot("enrolled")
 
-    land(admin, admin.page.get_by_role("button", name="Sign out").click,
-         re.compile(r"/account/login/"))
+    land(
+        admin,
+        admin.page.get_by_role("button", name="Sign out").click,
+        re.compile(r"/account/login/"),
+    )
     sign_in_with_password(admin)
     assert "/2fa/verify/" in admin.page.url, admin.page.url
     verify(admin, home)
@@ -154,38 +172,60 @@ def test_an_administrator_enrols_2fa_signs_out_and_signs_in_again_with_a_code(ac
     admin.shot("signed-in-again")
 
 
-def upload_cost_file(*, admin: Actor, api: ApiClient, agreement_id: int, programme_year: str,
-                     name: str, content: bytes) -> int:
+def upload_cost_file(
+    *,
+    admin: Actor,
+    api: ApiClient,
+    agreement_id: int,
+    programme_year: str,
+    name: str,
+    content: bytes,
+) -> int:
     """Upload a cost (price) file for the programme year starting on January 1 of
     ``programme_year`` and confirm it, as an integrator's script does: with the token client,
     ``POST savings-imports/`` (multipart) then ``confirm``; return the import's id.
 
     The administrator's page is left on the import's page, where the caller watches the job."""
     years = api.get(f"{API}/programme-years/?agreement={agreement_id}")["results"]
-    year_id = next(y["id"] for y in years if y["agreement"] == agreement_id
-                   and str(y["start"]).startswith(f"{programme_year}-01-01"))
+    year_id = next(
+        y["id"]
+        for y in years
+        if y["agreement"] == agreement_id and str(y["start"]).startswith(f"{programme_year}-01-01")
+    )
     boundary = "comanage-stage-" + hashlib.sha256(content).hexdigest()[:16]
     fields = [("programme_year", str(year_id)), ("kind", "prices")]
-    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
-                    f"{value}\r\n".encode() for key, value in fields)
-    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"'
-             f"\r\nContent-Type: text/csv\r\n\r\n").encode() + content
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+        for key, value in fields
+    )
+    body += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"'
+        f"\r\nContent-Type: text/csv\r\n\r\n"
+    ).encode() + content
     body += f"\r\n--{boundary}--\r\n".encode()
 
     def post(path: str, data: bytes | None, content_type: str | None) -> tuple[int, Any]:
         request = urllib.request.Request(  # noqa: S310 - the stage's loopback server
-            api.base_url + path, data=data, method="POST",
-            headers={**PROXY_HEADERS, "Authorization": f"Bearer {api.token}",
-                     "Accept": "application/json", "Idempotency-Key": f"stage-{name}",
-                     **({"Content-Type": content_type} if content_type else {})})
+            api.base_url + path,
+            data=data,
+            method="POST",
+            headers={
+                **PROXY_HEADERS,
+                "Authorization": f"Bearer {api.token}",
+                "Accept": "application/json",
+                "Idempotency-Key": f"stage-{name}",
+                **({"Content-Type": content_type} if content_type else {}),
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")[:500]
 
-    status, uploaded = post(f"{API}/savings-imports/", body,
-                            f"multipart/form-data; boundary={boundary}")
+    status, uploaded = post(
+        f"{API}/savings-imports/", body, f"multipart/form-data; boundary={boundary}"
+    )
     assert status == 201, (status, uploaded)
     assert uploaded["preview"]["columns"] == ["item_code", "unit_cost"], uploaded["preview"]
     status, confirmed = post(f"{API}/savings-imports/{uploaded['id']}/confirm/", None, None)
@@ -206,9 +246,14 @@ def test_a_cost_file_is_imported_by_the_worker_and_read_by_a_token_client(actors
     page.goto(f"/o/{ORG}/savings/")
     link = page.get_by_role("link", name=SAVINGS_AGREEMENT).first
     agreement_id = int(re.search(r"/agreements/(\d+)/", link.get_attribute("href")).group(1))
-    import_id = upload_cost_file(admin=admin, api=api, agreement_id=agreement_id,
-                                 programme_year="2026", name="prices_2026_midyear.csv",
-                                 content=COST_FILE)
+    import_id = upload_cost_file(
+        admin=admin,
+        api=api,
+        agreement_id=agreement_id,
+        programme_year="2026",
+        name="prices_2026_midyear.csv",
+        content=COST_FILE,
+    )
 
     # The administrator watches the progress bar until the worker has finished.
     badge = page.locator(".job-progress .badge").first
@@ -216,11 +261,13 @@ def test_a_cost_file_is_imported_by_the_worker_and_read_by_a_token_client(actors
     admin.shot("import-finished")
     expect(badge).to_have_text("Succeeded")
     expect(page.locator(".job-progress [role=progressbar]").first).to_have_attribute(
-        "aria-valuenow", "100")
+        "aria-valuenow", "100"
+    )
 
     # The token client follows the same import through the API.
-    record = api.poll(f"{API}/savings-imports/{import_id}/",
-                      lambda r: r["status"] in ("applied", "failed"))
+    record = api.poll(
+        f"{API}/savings-imports/{import_id}/", lambda r: r["status"] in ("applied", "failed")
+    )
     assert record["status"] == "applied", record
     assert record["sha256"] == hashlib.sha256(COST_FILE).hexdigest()
     assert record["row_count"] == COST_FILE.count(b"\n") - 1
@@ -259,8 +306,11 @@ def test_the_ceo_authorises_the_approved_report_with_a_fresh_code(actors):
     page = ceo.page
     row = page.locator("main tr").filter(has=page.locator(f"a[href='{state['report_url']}']"))
     expect(row).to_have_count(1)
-    land(ceo, row.get_by_role("button", name="Authorise payment").click,
-         re.compile(r"/reports/\d+/authorise/$"))
+    land(
+        ceo,
+        row.get_by_role("button", name="Authorise payment").click,
+        re.compile(r"/reports/\d+/authorise/$"),
+    )
     step_up_and_sign(ceo, queue)
     expect(page.locator(".messages li").first).to_contain_text("authorised")
     ceo.shot("authorised")

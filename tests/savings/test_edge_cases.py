@@ -113,9 +113,7 @@ def test_rows_of_one_case_that_disagree_are_refused_naming_the_case(column, valu
     """Spec 4 edge case: "All rows of one case must agree on case type, physician, payer,
     federal flag, notice and opt-out; an import holding a case whose rows disagree is refused,
     naming the case and the rows." (the engine refuses too: it never guesses which row is right)"""
-    frame = usage(
-        [Case("good"), Case("k-17", items=(("X1", "1", "50"), ("X1", "2", "50")))]
-    )
+    frame = usage([Case("good"), Case("k-17", items=(("X1", "1", "50"), ("X1", "2", "50")))])
     frame.loc[2, column] = value
     current = frame if path == "text" else columns(frame)
     with pytest.raises(SavingsInputError, match=rf"case k-17 \({column}\)"):
@@ -343,8 +341,9 @@ def test_leaver_policy_applies_to_leavers_only_a_joiner_always_gets_pro_rata(pol
         physician("N2", last_name="Chen", join_date=DAY(2025, 4, 1)),
         physician("N3", last_name="Diaz", leave_date=DAY(2025, 6, 30)),
     ]
-    result = _saving_20010(participants=people, savings_terms=terms(
-        reprice_baseline=False, leaver_policy=policy))
+    result = _saving_20010(
+        participants=people, savings_terms=terms(reprice_baseline=False, leaver_policy=policy)
+    )
     chen, diaz = result.physician("N2"), result.physician("N3")
     assert (chen.entitlement, chen.participation_days) == ("pro_rata_joiner", 275)
     assert chen.amount > 0
@@ -373,7 +372,10 @@ def test_leftover_cents_follow_last_name_first_name_then_npi_never_the_id(
     id)." Two Dr Ann Smiths with ids 9 and 10 (as text "10" sorts before "9")."""
     people = [
         Participant(
-            physician_id=pid, npi=npi, last_name="Smith", first_name="Ann",
+            physician_id=pid,
+            npi=npi,
+            last_name="Smith",
+            first_name="Ann",
             join_date=DAY(2024, 1, 1),
         )
         for pid, npi in (("9", npi_of_9), ("10", npi_of_10))

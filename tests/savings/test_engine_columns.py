@@ -49,8 +49,7 @@ D = Decimal
 _TRUE = {"true", "t", "yes", "y", "1"}
 
 
-def columns(frame: pd.DataFrame, *, digits: int = 4, shuffle_codes: bool = True
-            ) -> UsageColumns:
+def columns(frame: pd.DataFrame, *, digits: int = 4, shuffle_codes: bool = True) -> UsageColumns:
     """What the database hands the engine, built independently of the engine's own parsing:
     Decimal -> exact integer x 10**digits (unit costs always at the engine's cost scale),
     dates -> ordinals, codes in arbitrary order."""
@@ -74,25 +73,44 @@ def columns(frame: pd.DataFrame, *, digits: int = 4, shuffle_codes: bool = True
     npi_code, npi_values = encode(frame["physician_npi"])
     item_code, item_values = encode(frame["item_code"])
     return UsageColumns(
-        case_code=case_code, case_values=case_values, case_type_code=type_code,
-        case_type_values=type_values, npi_code=npi_code, npi_values=npi_values,
-        item_code=item_code, item_values=item_values,
-        service_day=np.asarray([dt.date.fromisoformat(v).toordinal()
-                                for v in frame["service_date"]], dtype=np.int64),
-        federal=flag(frame["federal_program"]), opted_out=flag(frame["opted_out"]),
+        case_code=case_code,
+        case_values=case_values,
+        case_type_code=type_code,
+        case_type_values=type_values,
+        npi_code=npi_code,
+        npi_values=npi_values,
+        item_code=item_code,
+        item_values=item_values,
+        service_day=np.asarray(
+            [dt.date.fromisoformat(v).toordinal() for v in frame["service_date"]], dtype=np.int64
+        ),
+        federal=flag(frame["federal_program"]),
+        opted_out=flag(frame["opted_out"]),
         has_notice=np.asarray([bool(str(v).strip()) for v in frame["notice_date"]], dtype=bool),
-        severity=scaled(frame["severity_weight"]), severity_digits=digits,
-        quantity=scaled(frame["quantity"]), quantity_digits=digits,
-        unit_cost=scaled(frame["unit_cost"], COST_SCALE_DIGITS))
+        severity=scaled(frame["severity_weight"]),
+        severity_digits=digits,
+        quantity=scaled(frame["quantity"]),
+        quantity_digits=digits,
+        unit_cost=scaled(frame["unit_cost"], COST_SCALE_DIGITS),
+    )
 
 
 def _example_a(base, current):
     return savings_compute(
-        terms=terms(physician_share_pct=D("50"), admin_fee_monthly=D("3000.00"),
-                    distribution_cap=D("10000000.00")),
-        opportunities=EXAMPLE_A_OPPORTUNITIES, participants=example_a_participants(),
-        year_start=YEAR_START, year_end=YEAR_END, base_usage=base, current_usage=current,
-        current_prices=price_list_from_csv(str(EXAMPLE_A / "prices_2025.csv")), fee_months=12)
+        terms=terms(
+            physician_share_pct=D("50"),
+            admin_fee_monthly=D("3000.00"),
+            distribution_cap=D("10000000.00"),
+        ),
+        opportunities=EXAMPLE_A_OPPORTUNITIES,
+        participants=example_a_participants(),
+        year_start=YEAR_START,
+        year_end=YEAR_END,
+        base_usage=base,
+        current_usage=current,
+        current_prices=price_list_from_csv(str(EXAMPLE_A / "prices_2025.csv")),
+        fee_months=12,
+    )
 
 
 def test_example_a_comes_out_the_same_through_typed_columns():
@@ -103,11 +121,17 @@ def test_example_a_comes_out_the_same_through_typed_columns():
     assert fast.to_dict() == text.to_dict()
     assert fast.checksum() == text.checksum()
     assert [o.capped_savings for o in fast.opportunities] == [
-        D("91856.01"), D("60000.00"), D("-4080.00")]
+        D("91856.01"),
+        D("60000.00"),
+        D("-4080.00"),
+    ]
     assert fast.gross_savings == D("147776.01")
     assert fast.physician_pool == D("55888.01")
     assert sorted(p.amount for p in fast.physicians if p.amount) == [
-        D("18629.33"), D("18629.34"), D("18629.34")]
+        D("18629.33"),
+        D("18629.34"),
+        D("18629.34"),
+    ]
 
 
 def test_the_scale_of_the_typed_columns_never_changes_a_figure():
@@ -119,8 +143,10 @@ def test_the_scale_of_the_typed_columns_never_changes_a_figure():
 
 def test_the_design_analysis_is_the_same_through_typed_columns():
     base = usage_frame_from_csv(str(EXAMPLE_A / "usage_2024.csv"))
-    assert (opportunity_analysis(usage=columns(base)).to_dict()
-            == opportunity_analysis(usage=base).to_dict())
+    assert (
+        opportunity_analysis(usage=columns(base)).to_dict()
+        == opportunity_analysis(usage=base).to_dict()
+    )
 
 
 @given(
@@ -133,21 +159,37 @@ def test_the_design_analysis_is_the_same_through_typed_columns():
 )
 @PROPERTY_SETTINGS
 def test_typed_columns_and_text_give_identical_results_on_random_data(
-        base_cases, prior_cases, current_cases, with_prior, scope, reprice):
+    base_cases, prior_cases, current_cases, with_prior, scope, reprice
+):
     base, prior, current = usage(base_cases), usage(prior_cases), usage(current_cases)
-    people = [physician("N1"), physician("N2", termination_date=dt.date(2025, 6, 30)),
-              physician("N3")]
-    options = {"savings_terms": terms(volume_cap_scope=scope, reprice_baseline=reprice),
-               "prices": ALL_PRICES, "opportunities": OPPORTUNITIES, "participants": people}
-    text = compute(base=base, current=current,
-                   **({"prior_usage": prior} if with_prior else {}), **options)
-    fast = compute(base=columns(base), current=columns(current),
-                   **({"prior_usage": columns(prior)} if with_prior else {}), **options)
+    people = [
+        physician("N1"),
+        physician("N2", termination_date=dt.date(2025, 6, 30)),
+        physician("N3"),
+    ]
+    options = {
+        "savings_terms": terms(volume_cap_scope=scope, reprice_baseline=reprice),
+        "prices": ALL_PRICES,
+        "opportunities": OPPORTUNITIES,
+        "participants": people,
+    }
+    text = compute(
+        base=base, current=current, **({"prior_usage": prior} if with_prior else {}), **options
+    )
+    fast = compute(
+        base=columns(base),
+        current=columns(current),
+        **({"prior_usage": columns(prior)} if with_prior else {}),
+        **options,
+    )
     assert fast.to_dict() == text.to_dict()
 
 
-@given(first=case_lists(prefix="a"), second=case_lists(prefix="a"),
-       current_cases=case_lists(prefix="c", service_date=day_of_2025))
+@given(
+    first=case_lists(prefix="a"),
+    second=case_lists(prefix="a"),
+    current_cases=case_lists(prefix="c", service_date=day_of_2025),
+)
 @PROPERTY_SETTINGS
 def test_several_base_files_concatenate_like_frames(first, second, current_cases):
     """Two base files sharing case ids: one case each, as when the frames are concatenated;
@@ -156,8 +198,11 @@ def test_several_base_files_concatenate_like_frames(first, second, current_cases
     opt-out")."""
     one, two = usage(first), usage(second)
     current = usage(current_cases)
-    options = {"prices": ALL_PRICES, "opportunities": OPPORTUNITIES,
-               "participants": [physician("N1"), physician("N2"), physician("N3")]}
+    options = {
+        "prices": ALL_PRICES,
+        "opportunities": OPPORTUNITIES,
+        "participants": [physician("N1"), physician("N2"), physician("N3")],
+    }
 
     def outcome(run):
         try:
@@ -165,25 +210,34 @@ def test_several_base_files_concatenate_like_frames(first, second, current_cases
         except SavingsInputError as exc:
             return str(exc)
 
-    text = outcome(lambda: compute(base=pd.concat([one, two], ignore_index=True),
-                                   current=current, **options))
-    fast = outcome(lambda: compute(base=UsageColumns.concat([columns(one, digits=3),
-                                                             columns(two)]),
-                                   current=columns(current), **options))
+    text = outcome(
+        lambda: compute(base=pd.concat([one, two], ignore_index=True), current=current, **options)
+    )
+    fast = outcome(
+        lambda: compute(
+            base=UsageColumns.concat([columns(one, digits=3), columns(two)]),
+            current=columns(current),
+            **options,
+        )
+    )
     assert fast == text
 
 
-@given(current_cases=case_lists(prefix="c", service_date=day_of_2025),
-       day=st.integers(min_value=0, max_value=364))
+@given(
+    current_cases=case_lists(prefix="c", service_date=day_of_2025),
+    day=st.integers(min_value=0, max_value=364),
+)
 @PROPERTY_SETTINGS
 def test_rows_to_date_select_like_the_text_filter(current_cases, day):
     frame = usage(current_cases)
     as_of = YEAR_START + dt.timedelta(days=day)
-    options = {"prices": ALL_PRICES, "opportunities": OPPORTUNITIES,
-               "participants": [physician("N1"), physician("N2"), physician("N3")]}
+    options = {
+        "prices": ALL_PRICES,
+        "opportunities": OPPORTUNITIES,
+        "participants": [physician("N1"), physician("N2"), physician("N3")],
+    }
     base = usage(current_cases)  # any base year will do
-    text = compute(base=base, current=frame[frame["service_date"] <= as_of.isoformat()],
-                   **options)
+    text = compute(base=base, current=frame[frame["service_date"] <= as_of.isoformat()], **options)
     fast = compute(base=columns(base), current=columns(frame).up_to(as_of), **options)
     assert fast.to_dict() == text.to_dict()
 

@@ -23,28 +23,41 @@ def agreement(world):
 
 def _refusal(world, agreement, content, *, kind="usage", period="programme", name="u.csv"):
     with world.scope(), pytest.raises(services.ImportRefused) as refused:
-        import_text(world, agreement, kind=kind, period=period, name=name, content=content,
-                    programme_year=year(agreement, 1) if period == "programme" else None,
-                    base_year=2024 if period == "base" else None)
+        import_text(
+            world,
+            agreement,
+            kind=kind,
+            period=period,
+            name=name,
+            content=content,
+            programme_year=year(agreement, 1) if period == "programme" else None,
+            base_year=2024 if period == "base" else None,
+        )
     return refused.value.problems
 
 
-@pytest.mark.parametrize(("row", "column", "message"), [
-    ({"quantity": "-1"}, "quantity", "negative quantity -1 is refused"),
-    ({"unit_cost": "-5.00"}, "unit_cost", "negative unit cost -5.00 is refused"),
-    ({"unit_cost": "10.12345"}, "unit_cost", "unit cost 10.12345 has more than 4 decimals"),
-    ({"unit_cost": "$10"}, "unit_cost", "not a plain decimal number"),
-    ({"physician_npi": "1999999999"}, "physician_npi", "unknown physician NPI 1999999999"),
-    ({"service_date": "2024-12-31"}, "service_date", "outside the year 1"),
-    ({"service_date": "03/01/2025"}, "service_date", "is not a date (YYYY-MM-DD)"),
-    ({"federal_program": "maybe"}, "federal_program", "is not true/false"),
-    ({"case_id": ""}, "case_id", "case_id is missing"),
-    ({"severity_weight": ""}, "severity_weight", "severity weight is missing"),
-])
-def test_a_bad_value_is_refused_with_row_column_and_reason(world, agreement, row, column,
-                                                           message):
-    content = usage_csv([{"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"},
-                         {"case_id": "c2", "physician_npi": ADAMS, "item_code": "A1", **row}])
+@pytest.mark.parametrize(
+    ("row", "column", "message"),
+    [
+        ({"quantity": "-1"}, "quantity", "negative quantity -1 is refused"),
+        ({"unit_cost": "-5.00"}, "unit_cost", "negative unit cost -5.00 is refused"),
+        ({"unit_cost": "10.12345"}, "unit_cost", "unit cost 10.12345 has more than 4 decimals"),
+        ({"unit_cost": "$10"}, "unit_cost", "not a plain decimal number"),
+        ({"physician_npi": "1999999999"}, "physician_npi", "unknown physician NPI 1999999999"),
+        ({"service_date": "2024-12-31"}, "service_date", "outside the year 1"),
+        ({"service_date": "03/01/2025"}, "service_date", "is not a date (YYYY-MM-DD)"),
+        ({"federal_program": "maybe"}, "federal_program", "is not true/false"),
+        ({"case_id": ""}, "case_id", "case_id is missing"),
+        ({"severity_weight": ""}, "severity_weight", "severity weight is missing"),
+    ],
+)
+def test_a_bad_value_is_refused_with_row_column_and_reason(world, agreement, row, column, message):
+    content = usage_csv(
+        [
+            {"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"},
+            {"case_id": "c2", "physician_npi": ADAMS, "item_code": "A1", **row},
+        ]
+    )
     problems = _refusal(world, agreement, content)
     assert problems.total == 1
     assert problems.items[0]["row"] == 3
@@ -55,36 +68,64 @@ def test_a_bad_value_is_refused_with_row_column_and_reason(world, agreement, row
 
 
 def test_duplicate_rows_are_refused_naming_the_first(world, agreement):
-    content = usage_csv([{"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"},
-                         {"case_id": "c2", "physician_npi": ADAMS, "item_code": "A1"},
-                         {"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"}])
+    content = usage_csv(
+        [
+            {"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"},
+            {"case_id": "c2", "physician_npi": ADAMS, "item_code": "A1"},
+            {"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"},
+        ]
+    )
     problems = _refusal(world, agreement, content)
-    assert problems.items == [{"row": 4, "column": "case_id", "message":
-                               "duplicate row: case c1 item A1 is already on row 2"}]
+    assert problems.items == [
+        {
+            "row": 4,
+            "column": "case_id",
+            "message": "duplicate row: case c1 item A1 is already on row 2",
+        }
+    ]
 
 
 def test_an_item_not_in_the_years_price_file_is_unknown(world, agreement):
     with world.scope():
-        import_text(world, agreement, kind="prices", period="programme", name="p.csv",
-                    content="item_code,unit_cost\nA1,1250\n", programme_year=year(agreement, 1))
-    problems = _refusal(world, agreement, usage_csv(
-        [{"case_id": "c1", "physician_npi": ADAMS, "item_code": "ZZ9"}]))
+        import_text(
+            world,
+            agreement,
+            kind="prices",
+            period="programme",
+            name="p.csv",
+            content="item_code,unit_cost\nA1,1250\n",
+            programme_year=year(agreement, 1),
+        )
+    problems = _refusal(
+        world, agreement, usage_csv([{"case_id": "c1", "physician_npi": ADAMS, "item_code": "ZZ9"}])
+    )
     assert "unknown item ZZ9: not in the year's price file" in problems.items[0]["message"]
 
 
 def test_a_price_file_missing_an_item_used_in_the_year_is_refused(world, agreement):
     with world.scope():
-        import_text(world, agreement, kind="usage", period="programme", name="u.csv",
-                    content=usage_csv([{"case_id": "c1", "physician_npi": ADAMS,
-                                        "item_code": "A1"},
-                                       {"case_id": "c1", "physician_npi": ADAMS,
-                                        "item_code": "B2"}]),
-                    programme_year=year(agreement, 1))
-    problems = _refusal(world, agreement, "item_code,unit_cost\nA1,1250\n", kind="prices",
-                        name="p.csv")
+        import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            name="u.csv",
+            content=usage_csv(
+                [
+                    {"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"},
+                    {"case_id": "c1", "physician_npi": ADAMS, "item_code": "B2"},
+                ]
+            ),
+            programme_year=year(agreement, 1),
+        )
+    problems = _refusal(
+        world, agreement, "item_code,unit_cost\nA1,1250\n", kind="prices", name="p.csv"
+    )
     assert [p["message"] for p in problems.items] == [
-        "the price file has no price for item B2, used in the year's usage (import #1)"
-        .replace("#1", f"#{problems.items[0]['message'].split('#')[1].rstrip(')')}")]
+        "the price file has no price for item B2, used in the year's usage (import #1)".replace(
+            "#1", f"#{problems.items[0]['message'].split('#')[1].rstrip(')')}"
+        )
+    ]
 
 
 def test_a_missing_required_column_is_refused(world, agreement):
@@ -93,8 +134,10 @@ def test_a_missing_required_column_is_refused(world, agreement):
 
 
 def test_problems_keep_the_first_hundred_and_the_total(world, agreement):
-    rows = [{"case_id": f"c{i}", "physician_npi": ADAMS, "item_code": "A1", "quantity": "-1"}
-            for i in range(250)]
+    rows = [
+        {"case_id": f"c{i}", "physician_npi": ADAMS, "item_code": "A1", "quantity": "-1"}
+        for i in range(250)
+    ]
     problems = _refusal(world, agreement, usage_csv(rows))
     assert problems.total == 250
     assert len(problems.items) == 100
@@ -102,19 +145,29 @@ def test_problems_keep_the_first_hundred_and_the_total(world, agreement):
 
 
 def test_a_bad_row_at_the_end_leaves_the_previous_import_untouched(world, agreement):
-    good = usage_csv([{"case_id": f"c{i}", "physician_npi": ADAMS, "item_code": "A1"}
-                      for i in range(50)])
+    good = usage_csv(
+        [{"case_id": f"c{i}", "physician_npi": ADAMS, "item_code": "A1"} for i in range(50)]
+    )
     with world.scope():
-        first = import_text(world, agreement, kind="usage", period="programme", name="v1.csv",
-                            content=good, programme_year=year(agreement, 1))
+        first = import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            name="v1.csv",
+            content=good,
+            programme_year=year(agreement, 1),
+        )
     rows = [{"case_id": f"d{i}", "physician_npi": ADAMS, "item_code": "A1"} for i in range(80)]
-    rows.append({"case_id": "bad", "physician_npi": ADAMS, "item_code": "A1",
-                 "unit_cost": "1.123456"})
+    rows.append(
+        {"case_id": "bad", "physician_npi": ADAMS, "item_code": "A1", "unit_cost": "1.123456"}
+    )
     problems = _refusal(world, agreement, usage_csv(rows), name="v2.csv")
     assert problems.items[0]["row"] == 82
     with world.scope():
-        current = selectors.import_current(agreement=agreement, kind="usage",
-                                           programme_year=year(agreement, 1))
+        current = selectors.import_current(
+            agreement=agreement, kind="usage", programme_year=year(agreement, 1)
+        )
         assert current.pk == first.pk and current.version == 1
         assert set(UsageRow.objects.values_list("data_import_id", flat=True)) == {first.pk}
         assert UsageRow.objects.count() == 50
@@ -123,15 +176,24 @@ def test_a_bad_row_at_the_end_leaves_the_previous_import_untouched(world, agreem
 
 def test_a_new_import_is_a_new_version_and_the_old_one_is_kept(world, agreement):
     with world.scope():
-        first = import_text(world, agreement, kind="usage", period="programme", name="v1.csv",
-                            content=usage_csv([{"case_id": "c1", "physician_npi": ADAMS,
-                                                "item_code": "A1"}]),
-                            programme_year=year(agreement, 1))
-        second = import_text(world, agreement, kind="usage", period="programme",
-                             name="v2.csv",
-                             content=usage_csv([{"case_id": "c1", "physician_npi": ADAMS,
-                                                 "item_code": "A2"}]),
-                             programme_year=year(agreement, 1))
+        first = import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            name="v1.csv",
+            content=usage_csv([{"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"}]),
+            programme_year=year(agreement, 1),
+        )
+        second = import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            name="v2.csv",
+            content=usage_csv([{"case_id": "c1", "physician_npi": ADAMS, "item_code": "A2"}]),
+            programme_year=year(agreement, 1),
+        )
         first.refresh_from_db()
         assert (first.is_current, second.is_current, second.version) == (False, True, 2)
         assert UsageRow.objects.filter(data_import=first).count() == 1
@@ -142,11 +204,25 @@ def test_a_new_import_is_a_new_version_and_the_old_one_is_kept(world, agreement)
 def test_the_same_file_twice_is_detected_by_checksum_and_not_applied(world, agreement):
     content = usage_csv([{"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"}])
     with world.scope():
-        import_text(world, agreement, kind="usage", period="programme", name="a.csv",
-                    content=content, programme_year=year(agreement, 1))
+        import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            name="a.csv",
+            content=content,
+            programme_year=year(agreement, 1),
+        )
         with pytest.raises(services.DuplicateUpload):
-            import_text(world, agreement, kind="usage", period="programme", name="again.csv",
-                        content=content, programme_year=year(agreement, 1))
+            import_text(
+                world,
+                agreement,
+                kind="usage",
+                period="programme",
+                name="again.csv",
+                content=content,
+                programme_year=year(agreement, 1),
+            )
         assert DataImport.objects.count() == 1
 
 
@@ -155,34 +231,78 @@ def test_xlsx_files_are_read_like_csv(world, agreement):
 
     book = Workbook()
     sheet = book.active
-    sheet.append(["case_id", "service_date", "case_type", "physician_npi", "payer",
-                  "federal_program", "item_code", "quantity", "unit_cost", "severity_weight",
-                  "notice_date", "reviewed", "opted_out"])
+    sheet.append(
+        [
+            "case_id",
+            "service_date",
+            "case_type",
+            "physician_npi",
+            "payer",
+            "federal_program",
+            "item_code",
+            "quantity",
+            "unit_cost",
+            "severity_weight",
+            "notice_date",
+            "reviewed",
+            "opted_out",
+        ]
+    )
     import datetime as dt
-    sheet.append(["c1", dt.date(2025, 3, 1), "CATH", ADAMS, "medicare", True, "A2", 1, 955.67,
-                  2.1, dt.date(2025, 2, 20), True, False])
+
+    sheet.append(
+        [
+            "c1",
+            dt.date(2025, 3, 1),
+            "CATH",
+            ADAMS,
+            "medicare",
+            True,
+            "A2",
+            1,
+            955.67,
+            2.1,
+            dt.date(2025, 2, 20),
+            True,
+            False,
+        ]
+    )
     buffer = io.BytesIO()
     book.save(buffer)
     with world.scope():
         data_import = services.data_import_receive(
-            agreement=agreement, kind="usage", period="programme",
-            programme_year=year(agreement, 1), user=None,
-            upload=upload("u.xlsx", buffer.getvalue()))
+            agreement=agreement,
+            kind="usage",
+            period="programme",
+            programme_year=year(agreement, 1),
+            user=None,
+            upload=upload("u.xlsx", buffer.getvalue()),
+        )
         services.data_import_apply(data_import=data_import)
         row = UsageRow.objects.get()
         assert row.unit_cost == Decimal("955.67") and row.federal_program is True
 
 
 def test_upload_preview_confirm_progress_and_error_report_through_the_pages(
-        world, agreement, django_capture_on_commit_callbacks):
+    world, agreement, django_capture_on_commit_callbacks
+):
     client = world.client("administrator")
     base = f"/o/riverside/agreements/{agreement.pk}/savings/imports/"
-    content = usage_csv([{"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"},
-                         {"case_id": "c2", "physician_npi": ADAMS, "item_code": "A1",
-                          "quantity": "-2"}])
-    response = client.post(base, {"kind": "usage", "period": "programme",
-                                  "programme_year": year(agreement, 1).pk,
-                                  "file": upload("new.csv", content)})
+    content = usage_csv(
+        [
+            {"case_id": "c1", "physician_npi": ADAMS, "item_code": "A1"},
+            {"case_id": "c2", "physician_npi": ADAMS, "item_code": "A1", "quantity": "-2"},
+        ]
+    )
+    response = client.post(
+        base,
+        {
+            "kind": "usage",
+            "period": "programme",
+            "programme_year": year(agreement, 1).pk,
+            "file": upload("new.csv", content),
+        },
+    )
     assert response.status_code == 302
     detail = response["Location"]
     page = client.get(detail)
@@ -212,8 +332,15 @@ def test_column_templates_download(world):
 
 def test_receiving_refuses_prices_for_a_base_year(world, agreement):
     with world.scope(), pytest.raises(ValidationError):
-        import_text(world, agreement, kind="prices", period="base", name="p.csv",
-                    content="item_code,unit_cost\nA1,1\n", base_year=2024)
+        import_text(
+            world,
+            agreement,
+            kind="prices",
+            period="base",
+            name="p.csv",
+            content="item_code,unit_cost\nA1,1\n",
+            base_year=2024,
+        )
 
 
 def test_a_malformed_csv_is_a_problem_not_a_crash(world, agreement):

@@ -41,23 +41,37 @@ def _base(agreement) -> str:
 
 
 def _post(client, agreement, name, content, *, kind="usage"):
-    return client.post(_base(agreement), {"kind": kind, "period": "programme",
-                                          "programme_year": year(agreement, 1).pk,
-                                          "file": upload(name, content)})
+    return client.post(
+        _base(agreement),
+        {
+            "kind": kind,
+            "period": "programme",
+            "programme_year": year(agreement, 1).pk,
+            "file": upload(name, content),
+        },
+    )
 
 
 def _refusal(world, agreement, content, *, name="u.csv"):
     with world.scope(), pytest.raises(services.ImportRefused) as refused:
-        import_text(world, agreement, kind="usage", period="programme", name=name,
-                    content=content, programme_year=year(agreement, 1))
+        import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            name=name,
+            content=content,
+            programme_year=year(agreement, 1),
+        )
     with world.scope():
         assert not UsageRow.objects.exists()
     return refused.value.problems
 
 
 def _rows(n: int, **extra) -> list[dict[str, str]]:
-    return [{"case_id": f"c{i}", "physician_npi": ADAMS, "item_code": "A1", **extra}
-            for i in range(n)]
+    return [
+        {"case_id": f"c{i}", "physician_npi": ADAMS, "item_code": "A1", **extra} for i in range(n)
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,12 +142,14 @@ def test_a_ragged_row_at_row_1200_is_named_on_the_preview_page(world, agreement)
 def test_a_ragged_row_at_row_1200_refuses_the_import_naming_it(world, agreement):
     problems = _refusal(world, agreement, _ragged_at_1200())
     assert [(p["row"], p["message"][:27]) for p in problems.items] == [
-        (1200, "14 fields, expected 13 (the")]
+        (1200, "14 fields, expected 13 (the")
+    ]
     assert problems.total == 1
 
 
 def test_a_ragged_import_confirmed_through_the_job_fails_and_can_be_discarded(
-        world, agreement, django_capture_on_commit_callbacks):
+    world, agreement, django_capture_on_commit_callbacks
+):
     client = world.client("administrator")
     detail = _post(client, agreement, "ragged.csv", _ragged_at_1200())["Location"]
     with world.scope():
@@ -153,12 +169,16 @@ def test_a_ragged_import_confirmed_through_the_job_fails_and_can_be_discarded(
 # Siblings: every odd file is refused with a reason, or read correctly
 
 
-@pytest.mark.parametrize(("name", "content", "row", "message"), [
-    ("u.csv", b"", None, "empty"),
-    ("u.pdf", b"%PDF-1.7", None, "Upload a CSV (.csv, .txt) or an Excel workbook (.xlsx)"),
-])
-def test_an_empty_or_wrongly_named_file_is_refused_at_upload(world, agreement, name, content,
-                                                             row, message):
+@pytest.mark.parametrize(
+    ("name", "content", "row", "message"),
+    [
+        ("u.csv", b"", None, "empty"),
+        ("u.pdf", b"%PDF-1.7", None, "Upload a CSV (.csv, .txt) or an Excel workbook (.xlsx)"),
+    ],
+)
+def test_an_empty_or_wrongly_named_file_is_refused_at_upload(
+    world, agreement, name, content, row, message
+):
     client = world.client("administrator")
     response = _post(client, agreement, name, content)
     assert response.status_code == 400
@@ -167,15 +187,21 @@ def test_an_empty_or_wrongly_named_file_is_refused_at_upload(world, agreement, n
         assert not DataImport.objects.exists()
 
 
-@pytest.mark.parametrize(("content", "row", "message"), [
-    (b"\x00\x01\x02garbage\xff\xfe\n\x00", 1, "binary data"),
-    ((USAGE_HEADER + "\n").encode() + b"\xff\xfe\x00garbage\n", 2,
-     f"not UTF-8 (byte 0xff at offset {len(USAGE_HEADER) + 1})"),
-    (b"PK\x03\x04" + b"\x00" * 40, 1, "this is an Excel workbook"),
-    ("\ufeffcase_id".encode("utf-16"), 1, "UTF-16"),
-    (b"   \n\n", 1, "no header line"),
-    ((USAGE_HEADER + "\n").encode(), None, "no data rows"),
-])
+@pytest.mark.parametrize(
+    ("content", "row", "message"),
+    [
+        (b"\x00\x01\x02garbage\xff\xfe\n\x00", 1, "binary data"),
+        (
+            (USAGE_HEADER + "\n").encode() + b"\xff\xfe\x00garbage\n",
+            2,
+            f"not UTF-8 (byte 0xff at offset {len(USAGE_HEADER) + 1})",
+        ),
+        (b"PK\x03\x04" + b"\x00" * 40, 1, "this is an Excel workbook"),
+        ("\ufeffcase_id".encode("utf-16"), 1, "UTF-16"),
+        (b"   \n\n", 1, "no header line"),
+        ((USAGE_HEADER + "\n").encode(), None, "no data rows"),
+    ],
+)
 def test_garbage_is_refused_with_a_reason_not_a_crash(world, agreement, content, row, message):
     problems = _refusal(world, agreement, content)
     assert problems.items[0]["row"] == row
@@ -188,8 +214,15 @@ def test_garbage_is_refused_with_a_reason_not_a_crash(world, agreement, content,
 def test_a_bom_and_old_mac_or_windows_line_ends_are_read(world, agreement, newline):
     content = "\ufeff" + usage_csv(_rows(3)).replace("\n", newline)
     with world.scope():
-        import_text(world, agreement, kind="usage", period="programme", name="mac.csv",
-                    content=content, programme_year=year(agreement, 1))
+        import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            name="mac.csv",
+            content=content,
+            programme_year=year(agreement, 1),
+        )
         assert UsageRow.objects.count() == 3
 
 
@@ -222,17 +255,24 @@ def _with_shared_strings(content: bytes, count: int) -> bytes:
     (as Excel writes them; openpyxl itself writes inline strings): it compresses to a few
     kilobytes and expands to ``count`` × 30 KB, which openpyxl loads whole into memory."""
     strings = "".join(f"<si><t>{i:06d}{'x' * 30_000}</t></si>" for i in range(count))
-    part = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?><sst xmlns="http://'
-            f'schemas.openxmlformats.org/spreadsheetml/2006/main" count="{count}" '
-            f'uniqueCount="{count}">{strings}</sst>')
+    part = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><sst xmlns="http://'
+        f'schemas.openxmlformats.org/spreadsheetml/2006/main" count="{count}" '
+        f'uniqueCount="{count}">{strings}</sst>'
+    )
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(content)) as source, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+    with (
+        zipfile.ZipFile(io.BytesIO(content)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
         for entry in source.infolist():
             data = source.read(entry)
             if entry.filename == "[Content_Types].xml":
-                data = data.replace(b"</Types>", f'<Override PartName="/xl/sharedStrings.xml" '
-                                                 f'ContentType="{SST}"/></Types>'.encode())
+                data = data.replace(
+                    b"</Types>",
+                    f'<Override PartName="/xl/sharedStrings.xml" '
+                    f'ContentType="{SST}"/></Types>'.encode(),
+                )
             target.writestr(entry.filename, data)
         target.writestr("xl/sharedStrings.xml", part)
     return out.getvalue()
@@ -247,8 +287,23 @@ def _workbook(rows: int = 2, *, shared_strings: int = 0) -> bytes:
     sheet = book.active
     sheet.append(USAGE_HEADER.split(","))
     for i in range(rows):
-        sheet.append([f"c{i}", dt.date(2025, 3, 1), "CATH", ADAMS, "medicare", True, "A1", 1,
-                      100, 2.0, dt.date(2025, 2, 20), True, False])
+        sheet.append(
+            [
+                f"c{i}",
+                dt.date(2025, 3, 1),
+                "CATH",
+                ADAMS,
+                "medicare",
+                True,
+                "A1",
+                1,
+                100,
+                2.0,
+                dt.date(2025, 2, 20),
+                True,
+                False,
+            ]
+        )
     buffer = io.BytesIO()
     book.save(buffer)
     if shared_strings:
@@ -271,8 +326,10 @@ def _confirm(world, agreement, client, django_capture_on_commit_callbacks, conte
 def test_the_web_request_never_opens_an_excel_workbook(world, agreement):
     client = world.client("administrator")
     boom = mock.Mock(side_effect=AssertionError("openpyxl called in the web request"))
-    with mock.patch("openpyxl.load_workbook", boom), \
-            mock.patch("savings.importing._open_xlsx_batches", boom):
+    with (
+        mock.patch("openpyxl.load_workbook", boom),
+        mock.patch("savings.importing._open_xlsx_batches", boom),
+    ):
         response = _post(client, agreement, "u.xlsx", _workbook())
         assert response.status_code == 302
         page = client.get(response["Location"])
@@ -282,7 +339,8 @@ def test_the_web_request_never_opens_an_excel_workbook(world, agreement):
 
 
 def test_a_workbook_whose_shared_strings_expand_past_the_cap_is_refused_by_the_worker(
-        world, agreement, settings, django_capture_on_commit_callbacks):
+    world, agreement, settings, django_capture_on_commit_callbacks
+):
     settings.IMPORT_XLSX_MAX_OTHER_BYTES = 1 << 20
     content = _workbook(shared_strings=60)  # 1.8 MB of shared strings
     assert len(content) < 200_000
@@ -291,8 +349,9 @@ def test_a_workbook_whose_shared_strings_expand_past_the_cap_is_refused_by_the_w
     client = world.client("administrator")
     load = mock.Mock(side_effect=AssertionError("openpyxl opened an oversize workbook"))
     with mock.patch("openpyxl.load_workbook", load):
-        data_import, job = _confirm(world, agreement, client, django_capture_on_commit_callbacks,
-                                    content)
+        data_import, job = _confirm(
+            world, agreement, client, django_capture_on_commit_callbacks, content
+        )
     assert not load.called
     assert data_import.status == ImportStatus.FAILED and job.status == "failed"
     assert "shared strings and other parts expand to" in job.errors[0]["message"]
@@ -301,11 +360,13 @@ def test_a_workbook_whose_shared_strings_expand_past_the_cap_is_refused_by_the_w
 
 
 def test_a_worksheet_expanding_past_the_cap_is_refused_by_the_worker(
-        world, agreement, settings, django_capture_on_commit_callbacks):
+    world, agreement, settings, django_capture_on_commit_callbacks
+):
     settings.IMPORT_XLSX_MAX_SHEET_BYTES = 20_000
     client = world.client("administrator")
-    data_import, job = _confirm(world, agreement, client, django_capture_on_commit_callbacks,
-                                _workbook(rows=100))
+    data_import, job = _confirm(
+        world, agreement, client, django_capture_on_commit_callbacks, _workbook(rows=100)
+    )
     assert data_import.status == ImportStatus.FAILED
     assert "the worksheet sheet1.xml expands to" in job.errors[0]["message"]
     with world.scope():
@@ -313,11 +374,13 @@ def test_a_worksheet_expanding_past_the_cap_is_refused_by_the_worker(
 
 
 def test_a_workbook_with_more_rows_than_the_cap_is_refused_by_the_worker(
-        world, agreement, settings, django_capture_on_commit_callbacks):
+    world, agreement, settings, django_capture_on_commit_callbacks
+):
     settings.IMPORT_XLSX_MAX_ROWS = 4  # the header and three rows
     client = world.client("administrator")
-    data_import, job = _confirm(world, agreement, client, django_capture_on_commit_callbacks,
-                                _workbook(rows=5))
+    data_import, job = _confirm(
+        world, agreement, client, django_capture_on_commit_callbacks, _workbook(rows=5)
+    )
     assert data_import.status == ImportStatus.FAILED
     assert job.errors[0]["row"] == 5
     assert "more than 4 rows" in job.errors[0]["message"]
@@ -325,8 +388,9 @@ def test_a_workbook_with_more_rows_than_the_cap_is_refused_by_the_worker(
         assert not UsageRow.objects.exists()
     # Within the cap, the same workbook is applied.
     settings.IMPORT_XLSX_MAX_ROWS = 6
-    data_import, job = _confirm(world, agreement, client, django_capture_on_commit_callbacks,
-                                _workbook(rows=5))
+    data_import, job = _confirm(
+        world, agreement, client, django_capture_on_commit_callbacks, _workbook(rows=5)
+    )
     assert job.status == "succeeded", job.errors
     with world.scope():
         assert UsageRow.objects.count() == 5
@@ -339,9 +403,13 @@ def test_a_workbook_with_more_rows_than_the_cap_is_refused_by_the_worker(
 def _pending(world, agreement, content=None):
     with world.scope():
         return services.data_import_receive(
-            agreement=agreement, kind="usage", period="programme",
-            programme_year=year(agreement, 1), user=world.users["administrator"],
-            upload=upload("pending.csv", content or usage_csv(_rows(2))))
+            agreement=agreement,
+            kind="usage",
+            period="programme",
+            programme_year=year(agreement, 1),
+            user=world.users["administrator"],
+            upload=upload("pending.csv", content or usage_csv(_rows(2))),
+        )
 
 
 def _events(name):
@@ -349,13 +417,15 @@ def _events(name):
         return list(BusinessEvent.objects.filter(name=name))
 
 
-def test_a_pending_import_is_discarded_from_the_page(world, agreement,
-                                                     django_capture_on_commit_callbacks):
+def test_a_pending_import_is_discarded_from_the_page(
+    world, agreement, django_capture_on_commit_callbacks
+):
     data_import = _pending(world, agreement)
     stored = data_import.file.path
     client = world.client("administrator")
-    assert "Discard this import" in client.get(
-        f"{_base(agreement)}{data_import.pk}/").content.decode()
+    assert (
+        "Discard this import" in client.get(f"{_base(agreement)}{data_import.pk}/").content.decode()
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"{_base(agreement)}{data_import.pk}/discard/")
     assert response.status_code == 302
@@ -364,7 +434,8 @@ def test_a_pending_import_is_discarded_from_the_page(world, agreement,
     assert data_import.status == ImportStatus.CANCELLED and not data_import.file
     assert not os.path.exists(stored)
     assert [e.actor_id for e in _events("savings.import_discarded")] == [
-        world.users["administrator"].pk]
+        world.users["administrator"].pk
+    ]
     page = client.get(f"{_base(agreement)}{data_import.pk}/")
     assert page.status_code == 200 and "was discarded" in page.content.decode()
     assert client.get(f"{_base(agreement)}{data_import.pk}/file/").status_code == 404
@@ -376,9 +447,15 @@ def test_a_pending_import_is_discarded_from_the_page(world, agreement,
 
 def test_a_failed_import_is_discarded_through_the_api(world, agreement):
     with pytest.raises(services.ImportRefused), world.scope():
-        import_text(world, agreement, kind="usage", period="programme", name="bad.csv",
-                    content=usage_csv(_rows(2, quantity="-1")),
-                    programme_year=year(agreement, 1))
+        import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            name="bad.csv",
+            content=usage_csv(_rows(2, quantity="-1")),
+            programme_year=year(agreement, 1),
+        )
     with world.scope():
         failed = DataImport.objects.get()
     assert failed.status == ImportStatus.FAILED
@@ -388,13 +465,11 @@ def test_a_failed_import_is_discarded_through_the_api(world, agreement):
     assert len(_events("savings.import_discarded")) == 1
 
 
-def test_a_queued_import_whose_worker_never_came_is_discarded_and_its_job_failed(
-        world, agreement):
+def test_a_queued_import_whose_worker_never_came_is_discarded_and_its_job_failed(world, agreement):
     data_import = _pending(world, agreement)
     with world.scope():
         job = services.data_import_start(data_import=data_import, user=None)  # never delivered
-    assert world.client("administrator").post(
-        f"{API}{data_import.pk}/discard/").status_code == 200
+    assert world.client("administrator").post(f"{API}{data_import.pk}/discard/").status_code == 200
     with scopes_disabled():
         job.refresh_from_db()
     assert job.status == "failed" and "discarded" in job.message
@@ -406,9 +481,15 @@ def test_a_queued_import_whose_worker_never_came_is_discarded_and_its_job_failed
 
 def test_an_applied_import_cannot_be_discarded(world, agreement):
     with world.scope():
-        applied = import_text(world, agreement, kind="usage", period="programme",
-                              name="ok.csv", content=usage_csv(_rows(2)),
-                              programme_year=year(agreement, 1))
+        applied = import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            name="ok.csv",
+            content=usage_csv(_rows(2)),
+            programme_year=year(agreement, 1),
+        )
     client = world.client("administrator")
     response = client.post(f"{API}{applied.pk}/discard/")
     assert response.status_code == 409
@@ -436,5 +517,4 @@ def test_others_cannot_discard(world, agreement, who):
     with scopes_disabled():
         assert not Job.objects.exists()
     # The same request from the organization's administrator does discard it.
-    assert world.client("administrator").post(
-        f"{API}{data_import.pk}/discard/").status_code == 200
+    assert world.client("administrator").post(f"{API}{data_import.pk}/discard/").status_code == 200

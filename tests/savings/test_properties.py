@@ -22,8 +22,11 @@ from tests.savings.test_engine import Case, compute, opportunity, terms, usage
 from tests.savings.test_engine_columns import columns
 
 D = Decimal
-SETTINGS = settings(max_examples=15, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 ITEMS = ("X1", "X2", "Y1")
 PRICES = {"X1": D("12.50"), "X2": D("7.0001"), "Y1": D("300")}
 OPPORTUNITIES = [opportunity("X", items=("X1", "X2")), opportunity("Y", items=("Y1",))]
@@ -42,14 +45,25 @@ def year_cases(draw, *, prefix: str, year: int) -> list[Case]:
     result = []
     for i in range(draw(st.integers(min_value=0, max_value=8))):
         day = dt.date(year, 1, 1) + dt.timedelta(days=draw(st.integers(0, 364)))
-        items = draw(st.lists(st.tuples(st.sampled_from(ITEMS),
-                                        st.sampled_from(["1", "2", "0.5"]), money),
-                              min_size=1, max_size=3, unique_by=lambda t: t[0]))
-        result.append(Case(case_id=f"{prefix}{i}", npi=draw(st.sampled_from(NPIS)),
-                           items=tuple(items), service_date=day.isoformat(),
-                           federal=draw(st.booleans()),
-                           opted_out=draw(st.integers(0, 9)) == 0,
-                           notice_date=f"{year}-01-01"))
+        items = draw(
+            st.lists(
+                st.tuples(st.sampled_from(ITEMS), st.sampled_from(["1", "2", "0.5"]), money),
+                min_size=1,
+                max_size=3,
+                unique_by=lambda t: t[0],
+            )
+        )
+        result.append(
+            Case(
+                case_id=f"{prefix}{i}",
+                npi=draw(st.sampled_from(NPIS)),
+                items=tuple(items),
+                service_date=day.isoformat(),
+                federal=draw(st.booleans()),
+                opted_out=draw(st.integers(0, 9)) == 0,
+                notice_date=f"{year}-01-01",
+            )
+        )
     return result
 
 
@@ -57,16 +71,24 @@ def year_cases(draw, *, prefix: str, year: int) -> list[Case]:
 def participants(draw) -> list[Participant]:
     people = []
     day = st.integers(min_value=-200, max_value=3 * 365).map(
-        lambda d: dt.date(FIRST, 1, 1) + dt.timedelta(days=d))
+        lambda d: dt.date(FIRST, 1, 1) + dt.timedelta(days=d)
+    )
     for npi in NPIS[: draw(st.integers(min_value=1, max_value=len(NPIS)))]:
         join = draw(day)
         leave = draw(st.none() | day.filter(lambda d, j=join: d >= j))
         terminated = draw(st.none() | day.filter(lambda d, j=join: d >= j))
-        people.append(Participant(
-            physician_id=npi, npi=npi, last_name=draw(st.sampled_from(["Adams", "Smith"])),
-            first_name=draw(st.sampled_from(["Ann", "Bo"])), join_date=join, leave_date=leave,
-            termination_date=terminated,
-            for_cause=terminated is not None and draw(st.booleans())))
+        people.append(
+            Participant(
+                physician_id=npi,
+                npi=npi,
+                last_name=draw(st.sampled_from(["Adams", "Smith"])),
+                first_name=draw(st.sampled_from(["Ann", "Bo"])),
+                join_date=join,
+                leave_date=leave,
+                termination_date=terminated,
+                for_cause=terminated is not None and draw(st.booleans()),
+            )
+        )
     return people
 
 
@@ -92,8 +114,9 @@ def programmes(draw) -> dict:
     }
 
 
-def run_programme(programme: dict, *, shuffle: bool = False, split: bool = False
-                  ) -> list[SavingsResult]:
+def run_programme(
+    programme: dict, *, shuffle: bool = False, split: bool = False
+) -> list[SavingsResult]:
     """Every year in order; ``shuffle`` reorders each file's rows, ``split`` hands the base
     year over as two files (typed columns) instead of one frame."""
     rng = random.Random(programme["seed"])
@@ -115,14 +138,24 @@ def run_programme(programme: dict, *, shuffle: bool = False, split: bool = False
     for index, cases in enumerate(programme["years"]):
         start, end = year_bounds(index)
         current = frame(cases)
-        indicators = [KeyIndicatorOutcome(key=f"k{i}", name=f"K{i}", met=met)
-                      for i, met in enumerate(programme["indicators_met"][index])]
-        result = compute(base=base_input, current=current, prior_usage=prior,
-                         prices=PRICES, opportunities=OPPORTUNITIES,
-                         participants=programme["participants"],
-                         savings_terms=programme["terms"], year_start=start, year_end=end,
-                         fee_months=None, already_distributed=already,
-                         key_indicators=indicators)
+        indicators = [
+            KeyIndicatorOutcome(key=f"k{i}", name=f"K{i}", met=met)
+            for i, met in enumerate(programme["indicators_met"][index])
+        ]
+        result = compute(
+            base=base_input,
+            current=current,
+            prior_usage=prior,
+            prices=PRICES,
+            opportunities=OPPORTUNITIES,
+            participants=programme["participants"],
+            savings_terms=programme["terms"],
+            year_start=start,
+            year_end=end,
+            fee_months=None,
+            already_distributed=already,
+            key_indicators=indicators,
+        )
         results.append(result)
         already += result.amount_paid
         prior = current
@@ -136,10 +169,14 @@ def test_the_parts_always_add_up_to_each_years_amount(programme):
         assert sum((p.amount for p in result.physicians), ZERO) == result.amount_paid
         assert result.physician_pool + result.hospital_share == result.net_savings
         assert result.amount_paid + result.hospital_keeps == result.net_savings
-        assert (result.pool_after_quality_gate + result.withheld_by_quality_gate
-                == result.physician_pool)
-        assert (result.amount_paid + result.withheld_by_cap + result.withheld_no_entitled
-                == result.pool_after_quality_gate)
+        assert (
+            result.pool_after_quality_gate + result.withheld_by_quality_gate
+            == result.physician_pool
+        )
+        assert (
+            result.amount_paid + result.withheld_by_cap + result.withheld_no_entitled
+            == result.pool_after_quality_gate
+        )
         counted = [o.counted_savings for o in result.opportunities]
         if result.terms.negative_opportunities == "floor_at_zero":
             counted = [max(c, ZERO) for c in counted]

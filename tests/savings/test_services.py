@@ -28,10 +28,17 @@ ADAMS = "1000000004"
 
 
 def _cases(prefix: str, count: int, quantity: str, first_day: dt.date) -> list[dict[str, str]]:
-    return [{"case_id": f"{prefix}{i}", "physician_npi": ADAMS, "item_code": "A1",
-             "quantity": quantity, "service_date": (first_day + dt.timedelta(days=i)).isoformat(),
-             "notice_date": (first_day - dt.timedelta(days=5)).isoformat()}
-            for i in range(count)]
+    return [
+        {
+            "case_id": f"{prefix}{i}",
+            "physician_npi": ADAMS,
+            "item_code": "A1",
+            "quantity": quantity,
+            "service_date": (first_day + dt.timedelta(days=i)).isoformat(),
+            "notice_date": (first_day - dt.timedelta(days=5)).isoformat(),
+        }
+        for i in range(count)
+    ]
 
 
 @pytest.fixture
@@ -41,16 +48,37 @@ def two_years(world):
     agreement = example_a_agreement(world, cap=D("250.00"), admin_fee=D("0"))
     prices = "item_code,unit_cost\nA1,100\n"
     with world.scope():
-        import_text(world, agreement, kind="usage", period="base", base_year=2024, name="b.csv",
-                    content=usage_csv(_cases("b", 4, "2", dt.date(2024, 3, 1))))
+        import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="base",
+            base_year=2024,
+            name="b.csv",
+            content=usage_csv(_cases("b", 4, "2", dt.date(2024, 3, 1))),
+        )
         for number, quantity, count in ((1, "1", 4), (2, "0.5", 5)):
             y = year(agreement, number)
-            import_text(world, agreement, kind="prices", period="programme", programme_year=y,
-                        name=f"p{number}.csv", content=prices)
-            import_text(world, agreement, kind="usage", period="programme", programme_year=y,
-                        name=f"u{number}.csv",
-                        content=usage_csv(_cases(f"y{number}-", count, quantity,
-                                                 dt.date(2024 + number, 2, 1))))
+            import_text(
+                world,
+                agreement,
+                kind="prices",
+                period="programme",
+                programme_year=y,
+                name=f"p{number}.csv",
+                content=prices,
+            )
+            import_text(
+                world,
+                agreement,
+                kind="usage",
+                period="programme",
+                programme_year=y,
+                name=f"u{number}.csv",
+                content=usage_csv(
+                    _cases(f"y{number}-", count, quantity, dt.date(2024 + number, 2, 1))
+                ),
+            )
     return agreement
 
 
@@ -73,17 +101,18 @@ def test_year_two_resets_the_baseline_and_the_cap_binds(world, two_years):
     assert result.amount_paid == D("50.00")
     assert result.withheld_by_cap == D("50.00")
     assert result.cap_headroom == D("0.00")
-    assert [p.amount for p in result.physicians if p.amount] == [D("16.67"), D("16.67"),
-                                                                 D("16.66")]
+    assert [p.amount for p in result.physicians if p.amount] == [D("16.67"), D("16.67"), D("16.66")]
     assert second.inputs["prior_usage"]["file"] == "u1.csv"
     assert second.inputs["already_distributed_sources"][0]["source"].startswith(
-        "savings calculation")
+        "savings calculation"
+    )
 
 
 def test_already_distributed_can_be_given_by_the_caller(world, two_years):
     with world.scope():
-        result = services.savings_for_year(programme_year=year(two_years, 2),
-                                           already_distributed=D("0")).result
+        result = services.savings_for_year(
+            programme_year=year(two_years, 2), already_distributed=D("0")
+        ).result
     assert result.amount_paid == D("100.00")
 
 
@@ -91,11 +120,14 @@ def test_what_if_overrides_change_figures_without_touching_records(world, two_ye
     with world.scope():
         base = services.savings_for_year(programme_year=year(two_years, 1))
         lower_share = services.savings_for_year(
-            programme_year=year(two_years, 1), overrides={"terms": {"physician_share_pct": "40"}})
-        fewer_items = services.savings_for_year(programme_year=year(two_years, 1),
-                                                overrides={"quantity_pct": {"A1": "50"}})
-        dearer = services.savings_for_year(programme_year=year(two_years, 1),
-                                           overrides={"prices": {"A1": "110"}})
+            programme_year=year(two_years, 1), overrides={"terms": {"physician_share_pct": "40"}}
+        )
+        fewer_items = services.savings_for_year(
+            programme_year=year(two_years, 1), overrides={"quantity_pct": {"A1": "50"}}
+        )
+        dearer = services.savings_for_year(
+            programme_year=year(two_years, 1), overrides={"prices": {"A1": "110"}}
+        )
         assert am.AgreementTerms.objects.get(agreement=two_years).physician_share_pct == 50
     assert base.result.physician_pool == D("200.00")
     assert lower_share.result.physician_pool == D("160.00")
@@ -108,8 +140,9 @@ def test_what_if_overrides_change_figures_without_touching_records(world, two_ye
 
 def test_a_physician_share_above_fifty_percent_is_refused(world, two_years):
     with world.scope(), pytest.raises(ValidationError, match="above the maximum of 50") as caught:
-        services.savings_for_year(programme_year=year(two_years, 1),
-                                  overrides={"terms": {"physician_share_pct": "50.01"}})
+        services.savings_for_year(
+            programme_year=year(two_years, 1), overrides={"terms": {"physician_share_pct": "50.01"}}
+        )
     assert list(caught.value.message_dict) == ["overrides.terms.physician_share_pct"]
 
 
@@ -122,13 +155,34 @@ def test_unknown_overrides_are_refused(world, two_years):
 def test_year_two_needs_year_one_usage_for_the_reset(world):
     agreement = example_a_agreement(world)
     with world.scope():
-        import_text(world, agreement, kind="usage", period="base", base_year=2024, name="b.csv",
-                    content=usage_csv(_cases("b", 2, "1", dt.date(2024, 3, 1))))
+        import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="base",
+            base_year=2024,
+            name="b.csv",
+            content=usage_csv(_cases("b", 2, "1", dt.date(2024, 3, 1))),
+        )
         y2 = year(agreement, 2)
-        import_text(world, agreement, kind="prices", period="programme", programme_year=y2,
-                    name="p.csv", content="item_code,unit_cost\nA1,100\n")
-        import_text(world, agreement, kind="usage", period="programme", programme_year=y2,
-                    name="u.csv", content=usage_csv(_cases("c", 2, "1", dt.date(2026, 3, 1))))
+        import_text(
+            world,
+            agreement,
+            kind="prices",
+            period="programme",
+            programme_year=y2,
+            name="p.csv",
+            content="item_code,unit_cost\nA1,100\n",
+        )
+        import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            programme_year=y2,
+            name="u.csv",
+            content=usage_csv(_cases("c", 2, "1", dt.date(2026, 3, 1))),
+        )
         with pytest.raises(SavingsInputError, match="baseline reset"):
             services.savings_for_year(programme_year=y2)
 
@@ -136,15 +190,19 @@ def test_year_two_needs_year_one_usage_for_the_reset(world):
 def test_a_projection_uses_the_same_months_and_is_marked(world, two_years):
     with world.scope():
         projection = services.savings_calculation_run(
-            programme_year=year(two_years, 2), user=None, kind=CalculationKind.PROJECTION,
-            as_of=dt.date(2026, 2, 3))
+            programme_year=year(two_years, 2),
+            user=None,
+            kind=CalculationKind.PROJECTION,
+            as_of=dt.date(2026, 2, 3),
+        )
     # Year 2 to 3 Feb: cases y2-0..y2-2 (3 cases) against year 1 to 3 Feb (3 cases).
     opp = projection.result["opportunities"][0]
     assert (opp["eligible_cases"], opp["base_cases"]) == (3, 3)
     assert projection.result["fee_months"] == 1
     assert projection.kind == "projection" and projection.as_of == dt.date(2026, 2, 3)
     assert projection.projected_gross_savings == (
-        D(projection.result["gross_savings"]) * 365 / 34).quantize(D("0.01"))
+        D(projection.result["gross_savings"]) * 365 / 34
+    ).quantize(D("0.01"))
 
 
 def test_safeguard_flags_carry_their_figures_and_a_rerun_does_not_duplicate(world, two_years):
@@ -157,25 +215,47 @@ def test_safeguard_flags_carry_their_figures_and_a_rerun_does_not_duplicate(worl
         flag = flags.get()
         assert flag.physician.npi == ADAMS
         assert (flag.data["base_federal_cases"], flag.data["current_federal_cases"]) == (4, 5)
-        services.safeguard_flags_raise(calculation=SavingsCalculation.objects.filter(
-            programme_year=year(two_years, 2)).get())
+        services.safeguard_flags_raise(
+            calculation=SavingsCalculation.objects.filter(programme_year=year(two_years, 2)).get()
+        )
         assert am.ComplianceFlag.objects.filter(kind="savings_federal_rise").count() == 1
 
 
 def test_a_severity_fall_beyond_tolerance_raises_a_flag_with_its_figures(world):
     agreement = example_a_agreement(world, admin_fee=D("0"))
     with world.scope():
-        import_text(world, agreement, kind="usage", period="base", base_year=2024, name="b.csv",
-                    content=usage_csv(_cases("b", 4, "1", dt.date(2024, 3, 1))))
+        import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="base",
+            base_year=2024,
+            name="b.csv",
+            content=usage_csv(_cases("b", 4, "1", dt.date(2024, 3, 1))),
+        )
         y1 = year(agreement, 1)
-        import_text(world, agreement, kind="prices", period="programme", programme_year=y1,
-                    name="p.csv", content="item_code,unit_cost\nA1,100\n")
+        import_text(
+            world,
+            agreement,
+            kind="prices",
+            period="programme",
+            programme_year=y1,
+            name="p.csv",
+            content="item_code,unit_cost\nA1,100\n",
+        )
         rows = _cases("c", 4, "1", dt.date(2025, 3, 1))
         for row in rows:
             row["severity_weight"] = "1.7"
         rows[0]["notice_date"] = ""
-        import_text(world, agreement, kind="usage", period="programme", programme_year=y1,
-                    name="u.csv", content=usage_csv(rows))
+        import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            programme_year=y1,
+            name="u.csv",
+            content=usage_csv(rows),
+        )
         services.savings_calculation_run(programme_year=y1, user=None)
         severity = am.ComplianceFlag.objects.get(kind="savings_severity")
         notice = am.ComplianceFlag.objects.get(kind="savings_patient_notice")
@@ -193,10 +273,11 @@ def test_the_committee_terminates_for_cause_from_a_flag(world, two_years):
         flag = am.ComplianceFlag.objects.get(kind="savings_federal_rise")
         with pytest.raises(ValidationError):
             services.participation_terminate_for_cause(
-                flag=flag, termination_date=dt.date(2026, 6, 30), reason=" ", user=admin)
+                flag=flag, termination_date=dt.date(2026, 6, 30), reason=" ", user=admin
+            )
         participation = services.participation_terminate_for_cause(
-            flag=flag, termination_date=dt.date(2026, 6, 30), reason="Referral pattern",
-            user=admin)
+            flag=flag, termination_date=dt.date(2026, 6, 30), reason="Referral pattern", user=admin
+        )
         flag.refresh_from_db()
         assert participation.for_cause and participation.termination_date == dt.date(2026, 6, 30)
         assert flag.resolved_at is not None and flag.resolved_by == admin
@@ -210,12 +291,22 @@ def test_executed_agreements_freeze_opportunities_and_additions_are_amendments(w
     with world.scope():
         opportunity = SavingsOpportunity.objects.get(agreement=agreement, key="A")
         with pytest.raises(ValidationError, match="frozen"):
-            services.opportunity_update(opportunity=opportunity,
-                                        data={"savings_target": "1"}, user=None)
+            services.opportunity_update(
+                opportunity=opportunity, data={"savings_target": "1"}, user=None
+            )
         added = services.opportunity_create(
-            agreement=agreement, user=None, today=dt.date(2025, 6, 1),
-            data={"key": "D", "name": "Stents", "case_types": "CATH", "item_codes": "S1",
-                  "savings_target": "5000", "base_year": 2024})
+            agreement=agreement,
+            user=None,
+            today=dt.date(2025, 6, 1),
+            data={
+                "key": "D",
+                "name": "Stents",
+                "case_types": "CATH",
+                "item_codes": "S1",
+                "savings_target": "5000",
+                "base_year": 2024,
+            },
+        )
     assert not added.identified_at_signing
     assert added.effective_from_year.number == 2
 
@@ -223,17 +314,34 @@ def test_executed_agreements_freeze_opportunities_and_additions_are_amendments(w
 def test_opportunity_validation_is_specific(world):
     agreement = example_a_agreement(world)
     with world.scope(), pytest.raises(ValidationError) as error:
-        services.opportunity_create(agreement=agreement, user=None, data={
-            "key": "Z", "name": "Nothing", "case_types": "", "item_codes": "",
-            "savings_target": "-1", "base_year": 2024})
+        services.opportunity_create(
+            agreement=agreement,
+            user=None,
+            data={
+                "key": "Z",
+                "name": "Nothing",
+                "case_types": "",
+                "item_codes": "",
+                "savings_target": "-1",
+                "base_year": 2024,
+            },
+        )
     assert set(error.value.message_dict) == {"case_types", "item_codes", "savings_target"}
 
 
 def test_proposals_are_design_phase_only_and_do_not_earn_until_agreed(world, two_years):
     with world.scope():
         proposal = services.opportunity_propose_from_finding(
-            agreement=two_years, user=None, key="P", name="Balloons again", case_type="CATH",
-            item_codes=["C1"], savings_target=D("1234.00"), base_year=2024, finding="median")
+            agreement=two_years,
+            user=None,
+            key="P",
+            name="Balloons again",
+            case_type="CATH",
+            item_codes=["C1"],
+            savings_target=D("1234.00"),
+            base_year=2024,
+            finding="median",
+        )
         result = services.savings_for_year(programme_year=year(two_years, 1)).result
         assert "P" not in [o.key for o in result.opportunities]
         services.opportunity_accept(opportunity=proposal, user=None)
@@ -248,14 +356,33 @@ def test_row_order_of_the_imported_file_never_changes_the_figures(world):
         agreement = example_a_agreement(world)
         random.Random(seed).shuffle(rows)
         with world.scope():
-            import_text(world, agreement, kind="usage", period="base", base_year=2024,
-                        name="b.csv", content=(EXAMPLE_A / "usage_2024.csv").read_text())
-            import_text(world, agreement, kind="prices", period="programme",
-                        programme_year=year(agreement, 1), name="p.csv",
-                        content=(EXAMPLE_A / "prices_2025.csv").read_text())
-            import_text(world, agreement, kind="usage", period="programme",
-                        programme_year=year(agreement, 1), name=f"u{seed}.csv",
-                        content="\n".join([header, *rows]) + "\n")
+            import_text(
+                world,
+                agreement,
+                kind="usage",
+                period="base",
+                base_year=2024,
+                name="b.csv",
+                content=(EXAMPLE_A / "usage_2024.csv").read_text(),
+            )
+            import_text(
+                world,
+                agreement,
+                kind="prices",
+                period="programme",
+                programme_year=year(agreement, 1),
+                name="p.csv",
+                content=(EXAMPLE_A / "prices_2025.csv").read_text(),
+            )
+            import_text(
+                world,
+                agreement,
+                kind="usage",
+                period="programme",
+                programme_year=year(agreement, 1),
+                name=f"u{seed}.csv",
+                content="\n".join([header, *rows]) + "\n",
+            )
             result = services.savings_for_year(programme_year=year(agreement, 1)).result
         checksums.add(result.checksum())
         assert result.amount_paid == D("55888.01")

@@ -33,15 +33,19 @@ def example(world, media):
 
 def _usage_imports(world, agreement) -> list[DataImport]:
     with world.scope():
-        return list(DataImport.objects.filter(agreement=agreement, kind=ImportKind.USAGE,
-                                              is_current=True).order_by("pk"))
+        return list(
+            DataImport.objects.filter(
+                agreement=agreement, kind=ImportKind.USAGE, is_current=True
+            ).order_by("pk")
+        )
 
 
 def _stored_run(world, agreement) -> tuple[dict, str, str]:
     """A year's calculation stored, read back from its row, then removed again."""
     with world.scope():
-        calculation = services.savings_calculation_run(programme_year=year(agreement, 1),
-                                                       user=world.users["administrator"])
+        calculation = services.savings_calculation_run(
+            programme_year=year(agreement, 1), user=world.users["administrator"]
+        )
         stored = SavingsCalculation.objects.get(pk=calculation.pk)
         figures = (stored.result, stored.result_checksum, stored.inputs_checksum)
         SavingsCalculation.objects.filter(pk=calculation.pk).delete()
@@ -49,13 +53,31 @@ def _stored_run(world, agreement) -> tuple[dict, str, str]:
 
 
 def _same_columns(left, right) -> None:
-    for name in ("case_code", "case_type_code", "npi_code", "item_code", "service_day",
-                 "federal", "opted_out", "has_notice", "severity", "quantity", "unit_cost"):
+    for name in (
+        "case_code",
+        "case_type_code",
+        "npi_code",
+        "item_code",
+        "service_day",
+        "federal",
+        "opted_out",
+        "has_notice",
+        "severity",
+        "quantity",
+        "unit_cost",
+    ):
         np.testing.assert_array_equal(getattr(left, name), getattr(right, name), err_msg=name)
-    for name in ("case_values", "case_type_values", "npi_values", "item_values",
-                 "severity_digits", "quantity_digits"):
+    for name in (
+        "case_values",
+        "case_type_values",
+        "npi_values",
+        "item_values",
+        "severity_digits",
+        "quantity_digits",
+    ):
         assert list(np.atleast_1d(getattr(left, name))) == list(
-            np.atleast_1d(getattr(right, name))), name
+            np.atleast_1d(getattr(right, name))
+        ), name
 
 
 def test_a_year_is_identical_with_the_cache_removed_cold_and_warm(world, example, settings):
@@ -67,8 +89,9 @@ def test_a_year_is_identical_with_the_cache_removed_cold_and_warm(world, example
     cold = _stored_run(world, example)
     imports = _usage_imports(world, example)
     assert all(columnar.path_of(i).exists() for i in imports)
-    with mock.patch.object(selectors, "_usage_table_from_database",
-                           side_effect=AssertionError("read the database")):
+    with mock.patch.object(
+        selectors, "_usage_table_from_database", side_effect=AssertionError("read the database")
+    ):
         warm = _stored_run(world, example)
     assert cold == without
     assert warm == without
@@ -79,8 +102,7 @@ def test_a_corrupted_or_missing_file_is_rebuilt_from_the_database(world, example
         expected = services.savings_for_year(programme_year=year(example, 1)).result.to_dict()
     base, current = _usage_imports(world, example)
     with world.scope():
-        from_database = selectors._columns_from_arrow(
-            selectors._usage_table_from_database(base))
+        from_database = selectors._columns_from_arrow(selectors._usage_table_from_database(base))
     damaged = columnar.path_of(base)
     data = bytearray(damaged.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -100,20 +122,27 @@ def test_a_corrupted_or_missing_file_is_rebuilt_from_the_database(world, example
 def test_a_file_of_another_organization_is_never_read(world, example):
     base, _current = _usage_imports(world, example)
     with world.scope():
-        from_database = selectors._columns_from_arrow(
-            selectors._usage_table_from_database(base))
+        from_database = selectors._columns_from_arrow(selectors._usage_table_from_database(base))
         selectors.usage_columns(data_import=base)
     own = columnar.path_of(base)
     assert f"org-{world.org.pk}" in own.parts and own.name.startswith(f"import-{base.pk}-")
 
     # Another tenant's file for an import with the same id and file, different rows, copied
     # over this import's file together with its (matching) checksum.
-    foreign = DataImport(pk=base.pk, organization_id=world.other_org.pk, sha256=base.sha256,
-                         row_count=base.row_count, uploaded_at=base.uploaded_at,
-                         status=base.status)
+    foreign = DataImport(
+        pk=base.pk,
+        organization_id=world.other_org.pk,
+        sha256=base.sha256,
+        row_count=base.row_count,
+        uploaded_at=base.uploaded_at,
+        status=base.status,
+    )
     table = columnar.table_read(base)
-    tampered = table.set_column(table.column_names.index("quantity"), "quantity",
-                                pa.array(np.full(table.num_rows, 990000, dtype=np.int64)))
+    tampered = table.set_column(
+        table.column_names.index("quantity"),
+        "quantity",
+        pa.array(np.full(table.num_rows, 990000, dtype=np.int64)),
+    )
     written = columnar.table_write(foreign, tampered)
     assert written is not None and f"org-{world.other_org.pk}" in written.parts
     shutil.copyfile(written, own)
@@ -146,20 +175,24 @@ def test_an_import_not_applied_yet_is_not_stored(world, example):
     assert not columnar.path_of(base).exists()
 
 
-@pytest.mark.parametrize("quantity_pct", [
-    {"A1": "90", "B2": "33.3", "C1": 0},
-    {"A2": "112.125", "NOT-USED": "50"},
-])
+@pytest.mark.parametrize(
+    "quantity_pct",
+    [
+        {"A1": "90", "B2": "33.3", "C1": 0},
+        {"A2": "112.125", "NOT-USED": "50"},
+    ],
+)
 def test_a_quantity_what_if_on_the_columns_matches_the_text_path(world, example, quantity_pct):
     """The slider what-if rescales the typed columns; the figures are the text path's."""
     overrides = {"quantity_pct": quantity_pct}
     with world.scope():
         plain = services.savings_for_year(programme_year=year(example, 1)).result
         fast = services.savings_for_year(programme_year=year(example, 1), overrides=overrides)
-        with mock.patch.object(services, "_scale_quantity_columns", return_value=None), \
-                mock.patch.object(selectors, "usage_frame", wraps=selectors.usage_frame) as text:
-            slow = services.savings_for_year(programme_year=year(example, 1),
-                                             overrides=overrides)
+        with (
+            mock.patch.object(services, "_scale_quantity_columns", return_value=None),
+            mock.patch.object(selectors, "usage_frame", wraps=selectors.usage_frame) as text,
+        ):
+            slow = services.savings_for_year(programme_year=year(example, 1), overrides=overrides)
         assert text.called
     assert fast.result.to_dict() == slow.result.to_dict()
     assert fast.result.checksum() == slow.result.checksum()
@@ -171,5 +204,6 @@ def test_a_quantity_what_if_below_zero_is_refused_on_the_columns(world, example)
     from savings.engine import SavingsInputError
 
     with world.scope(), pytest.raises(SavingsInputError, match="A1 must not go below 0%"):
-        services.savings_for_year(programme_year=year(example, 1),
-                                  overrides={"quantity_pct": {"A1": "-5"}})
+        services.savings_for_year(
+            programme_year=year(example, 1), overrides={"quantity_pct": {"A1": "-5"}}
+        )

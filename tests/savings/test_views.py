@@ -21,53 +21,68 @@ def setup(world):
     agreement = example_a_agreement(world)
     import_example_a(world, agreement)
     with world.scope():
-        calculation = services.savings_calculation_run(programme_year=year(agreement, 1),
-                                                       user=None)
+        calculation = services.savings_calculation_run(programme_year=year(agreement, 1), user=None)
         opportunity = SavingsOpportunity.objects.get(agreement=agreement, key="A")
         data_import = DataImport.objects.filter(agreement=agreement).first()
         from agreements.models import ComplianceFlag
+
         flag = ComplianceFlag.objects.filter(physician__isnull=False).first()
     # The world's physician (Adams, NPI 100...) is a different record from example A's Adams;
     # make the physician member take part by pointing it at example A's Adams.
     from django_scopes import scopes_disabled
 
     from agreements.models import Physician
+
     with scopes_disabled():
         adams = Physician.objects.get(organization=world.org, npi="1000000004")
         membership = world.memberships["physician"]
         membership.physician = adams
         membership.save()
     a = f"/o/riverside/agreements/{agreement.pk}/savings/"
-    return {"agreement": agreement, "calculation": calculation, "flag": flag, "adams": adams,
-            "urls": {
-                "home": ("/o/riverside/savings/", READERS | {"physician"}),
-                "agreement": (a + "?year=1", READERS | {"physician"}),
-                "calculation": (f"{a}calculations/{calculation.pk}/", READERS | {"physician"}),
-                "opp_csv": (f"{a}calculations/{calculation.pk}/opportunities.csv",
-                            READERS | {"physician"}),
-                "phys_csv": (f"{a}calculations/{calculation.pk}/physicians.csv",
-                             READERS | {"physician"}),
-                "calc_history": (f"{a}calculations/{calculation.pk}/history/", READERS),
-                "opportunities": (f"{a}opportunities/", READERS | {"physician"}),
-                "opp_edit": (f"{a}opportunities/{opportunity.pk}/edit/", {"administrator"}),
-                "opp_history": (f"{a}opportunities/{opportunity.pk}/history/", READERS),
-                "imports": (f"{a}imports/", {"administrator"}),
-                "import": (f"{a}imports/{data_import.pk}/", {"administrator"}),
-                "import_file": (f"{a}imports/{data_import.pk}/file/", {"administrator"}),
-                "import_history": (f"{a}imports/{data_import.pk}/history/", {"administrator"}),
-                "template": ("/o/riverside/savings/templates/usage.csv", {"administrator"}),
-                "analysis": (f"{a}analysis/", READERS),
-                "flags": (f"{a}flags/", READERS),
-                "terminate": (f"{a}flags/{flag.pk}/terminate/", {"administrator"}),
-                "api_opps": ("/api/v1/organizations/riverside/savings-opportunities/",
-                             READERS | {"physician"}),
-                "api_calcs": ("/api/v1/organizations/riverside/savings-calculations/",
-                              READERS | {"physician"}),
-                "api_calc": (f"/api/v1/organizations/riverside/savings-calculations/"
-                             f"{calculation.pk}/", READERS | {"physician"}),
-                "api_imports": ("/api/v1/organizations/riverside/savings-imports/",
-                                {"administrator"}),
-            }}
+    return {
+        "agreement": agreement,
+        "calculation": calculation,
+        "flag": flag,
+        "adams": adams,
+        "urls": {
+            "home": ("/o/riverside/savings/", READERS | {"physician"}),
+            "agreement": (a + "?year=1", READERS | {"physician"}),
+            "calculation": (f"{a}calculations/{calculation.pk}/", READERS | {"physician"}),
+            "opp_csv": (
+                f"{a}calculations/{calculation.pk}/opportunities.csv",
+                READERS | {"physician"},
+            ),
+            "phys_csv": (
+                f"{a}calculations/{calculation.pk}/physicians.csv",
+                READERS | {"physician"},
+            ),
+            "calc_history": (f"{a}calculations/{calculation.pk}/history/", READERS),
+            "opportunities": (f"{a}opportunities/", READERS | {"physician"}),
+            "opp_edit": (f"{a}opportunities/{opportunity.pk}/edit/", {"administrator"}),
+            "opp_history": (f"{a}opportunities/{opportunity.pk}/history/", READERS),
+            "imports": (f"{a}imports/", {"administrator"}),
+            "import": (f"{a}imports/{data_import.pk}/", {"administrator"}),
+            "import_file": (f"{a}imports/{data_import.pk}/file/", {"administrator"}),
+            "import_history": (f"{a}imports/{data_import.pk}/history/", {"administrator"}),
+            "template": ("/o/riverside/savings/templates/usage.csv", {"administrator"}),
+            "analysis": (f"{a}analysis/", READERS),
+            "flags": (f"{a}flags/", READERS),
+            "terminate": (f"{a}flags/{flag.pk}/terminate/", {"administrator"}),
+            "api_opps": (
+                "/api/v1/organizations/riverside/savings-opportunities/",
+                READERS | {"physician"},
+            ),
+            "api_calcs": (
+                "/api/v1/organizations/riverside/savings-calculations/",
+                READERS | {"physician"},
+            ),
+            "api_calc": (
+                f"/api/v1/organizations/riverside/savings-calculations/{calculation.pk}/",
+                READERS | {"physician"},
+            ),
+            "api_imports": ("/api/v1/organizations/riverside/savings-imports/", {"administrator"}),
+        },
+    }
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -118,6 +133,7 @@ def test_a_physician_sees_only_their_own_distribution(world, setup):
 
 def test_a_physician_outside_the_agreement_does_not_see_it(world, setup):
     from django_scopes import scopes_disabled
+
     with scopes_disabled():
         membership = world.memberships["physician"]
         membership.physician = world.other_physician
@@ -129,43 +145,57 @@ def test_a_physician_outside_the_agreement_does_not_see_it(world, setup):
 
 def test_the_savings_page_shows_charts_tables_and_every_intermediate(world, setup):
     page = world.client("executive").get(setup["urls"]["agreement"][0]).content.decode()
-    for text in ("From gross savings to the amount paid", "Savings by opportunity and year",
-                 "Distribution cap used", "Table view", "91,856.01", "-$4,080.00",
-                 "55,888.01", "Terminated for cause"):
+    for text in (
+        "From gross savings to the amount paid",
+        "Savings by opportunity and year",
+        "Distribution cap used",
+        "Table view",
+        "91,856.01",
+        "-$4,080.00",
+        "55,888.01",
+        "Terminated for cause",
+    ):
         assert text in page, text
 
 
 def test_calculate_queues_a_job_and_stores_one_calculation(world, setup):
     client = world.client("administrator")
     agreement = setup["agreement"]
-    response = client.post(f"/o/riverside/agreements/{agreement.pk}/savings/calculate/",
-                           {"year": 1, "kind": "year"})
+    response = client.post(
+        f"/o/riverside/agreements/{agreement.pk}/savings/calculate/", {"year": 1, "kind": "year"}
+    )
     assert response.status_code == 302
     with world.scope():
         assert SavingsCalculation.objects.filter(kind="year").count() == 1
     forbidden = world.client("executive").post(
-        f"/o/riverside/agreements/{agreement.pk}/savings/calculate/", {"year": 1})
+        f"/o/riverside/agreements/{agreement.pk}/savings/calculate/", {"year": 1}
+    )
     assert forbidden.status_code == 403
 
 
-def test_api_run_is_idempotent_and_refused_to_readers(world, setup,
-                                                     django_capture_on_commit_callbacks):
+def test_api_run_is_idempotent_and_refused_to_readers(
+    world, setup, django_capture_on_commit_callbacks
+):
     url = "/api/v1/organizations/riverside/savings-calculations/run/"
     client = world.client("administrator")
     with world.scope():
-        body = {"programme_year": year(setup["agreement"], 1).pk, "kind": "scenario",
-                "overrides": {"terms": {"physician_share_pct": "40"}}}
+        body = {
+            "programme_year": year(setup["agreement"], 1).pk,
+            "kind": "scenario",
+            "overrides": {"terms": {"physician_share_pct": "40"}},
+        }
     with django_capture_on_commit_callbacks(execute=True):
-        first = client.post(url, body, content_type="application/json",
-                            HTTP_IDEMPOTENCY_KEY="k1")
+        first = client.post(url, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1")
     again = client.post(url, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1")
     assert first.status_code == 202 and again.status_code == 202
     assert again.headers.get("Idempotent-Replayed") == "true"
     with world.scope():
         scenario = SavingsCalculation.objects.get(kind="scenario")
     assert scenario.physician_pool.to_eng_string() == "44710.40"
-    assert world.client("executive").post(url, body, content_type="application/json"
-                                          ).status_code == 403
+    assert (
+        world.client("executive").post(url, body, content_type="application/json").status_code
+        == 403
+    )
 
 
 def test_terminating_from_a_flag_through_the_page(world, setup):

@@ -39,8 +39,13 @@ def _install(npm: str) -> None:
         if (PROVIDER_DIR / "node_modules" / "oidc-provider" / "package.json").exists():
             return
         result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PROVIDER_DIR,
-            capture_output=True, text=True, timeout=300, check=False)
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=PROVIDER_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if result.returncode != 0:
             pytest.fail(f"npm ci failed for the test OIDC provider:\n{result.stderr[-2000:]}")
 
@@ -52,21 +57,28 @@ def oidc_server(live_server, tmp_path_factory) -> Iterator[OIDCServer]:  # type:
         pytest.skip("node and npm are needed to run the test OpenID Connect provider")
     _install(npm)
     port = _free_port()
-    server = OIDCServer(issuer=f"http://127.0.0.1:{port}", client_id="comanage-test",
-                        client_secret=secrets.token_urlsafe(24))
+    server = OIDCServer(
+        issuer=f"http://127.0.0.1:{port}",
+        client_id="comanage-test",
+        client_secret=secrets.token_urlsafe(24),
+    )
     log_path = tmp_path_factory.mktemp("oidc") / "provider.log"
-    env = {**os.environ, "PORT": str(port), "CLIENT_ID": server.client_id,
-           "CLIENT_SECRET": server.client_secret,
-           "REDIRECT_URIS": f"{live_server.url}/account/oidc/callback/"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "CLIENT_ID": server.client_id,
+        "CLIENT_SECRET": server.client_secret,
+        "REDIRECT_URIS": f"{live_server.url}/account/oidc/callback/",
+    }
     with open(log_path, "w") as log:
-        process = subprocess.Popen([node, "server.js"], cwd=PROVIDER_DIR, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [node, "server.js"], cwd=PROVIDER_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if requests.get(f"{server.issuer}/.well-known/openid-configuration",
-                                timeout=1).ok:
+                if requests.get(f"{server.issuer}/.well-known/openid-configuration", timeout=1).ok:
                     break
             except requests.ConnectionError:
                 pass

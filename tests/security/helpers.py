@@ -28,16 +28,19 @@ def enrol_device(user) -> TOTPDevice:  # type: ignore[no-untyped-def]
 
 
 def totp_code(device: TOTPDevice, *, offset_steps: int = 0) -> str:
-    value = totp(device.bin_key, device.step, device.t0, device.digits,
-                 device.drift + offset_steps)
+    value = totp(device.bin_key, device.step, device.t0, device.digits, device.drift + offset_steps)
     return f"{value:0{device.digits}d}"
 
 
-def pass_two_factor(client: Client, user, device: TOTPDevice | None = None  # type: ignore[no-untyped-def]
-                    ) -> TOTPDevice:
+def pass_two_factor(
+    client: Client,
+    user,
+    device: TOTPDevice | None = None,  # type: ignore[no-untyped-def]
+) -> TOTPDevice:
     """Mark ``client``'s (already signed-in) session as verified with ``user``'s device."""
-    device = device or TOTPDevice.objects.filter(user=user, confirmed=True).first() \
-        or enrol_device(user)
+    device = (
+        device or TOTPDevice.objects.filter(user=user, confirmed=True).first() or enrol_device(user)
+    )
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session[VERIFIED_AT_SESSION_KEY] = time.time()

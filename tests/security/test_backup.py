@@ -30,22 +30,29 @@ from tests import factories as f
 
 postgres_only = pytest.mark.skipif(
     not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
-    reason="pg_dump/pg_restore need PostgreSQL (set DATABASE_URL); CI runs it")
+    reason="pg_dump/pg_restore need PostgreSQL (set DATABASE_URL); CI runs it",
+)
 
 
 def snapshot(organization: Organization) -> dict[str, list[dict]]:
     """Every tenant-owned row of the organization, table by table, plus the organization."""
     with scopes_disabled():
-        rows = {m._meta.label: [dict(r) for r in m._base_manager.filter(
-            organization=organization).order_by("pk").values()] for m in tenant_models()}
+        rows = {
+            m._meta.label: [
+                dict(r)
+                for r in m._base_manager.filter(organization=organization).order_by("pk").values()
+            ]
+            for m in tenant_models()
+        }
     rows["core.Organization"] = list(Organization.objects.filter(pk=organization.pk).values())
     return rows
 
 
 def media_snapshot() -> dict[str, bytes]:
     root = Path(settings.MEDIA_ROOT)
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.fixture
@@ -65,12 +72,18 @@ def hospital(world, media_root):  # type: ignore[no-untyped-def]
     f.ParticipationFactory(agreement=agreement, physician=world.physician)
     with scopes_disabled():
         meeting = am.CommitteeMeeting.objects.create(
-            organization=org, agreement=agreement, held_on=dt.date(2026, 3, 2), minutes="Q1")
+            organization=org, agreement=agreement, held_on=dt.date(2026, 3, 2), minutes="Q1"
+        )
         meeting.physicians_present.set([world.physician])
         document = am.AgreementDocument(
-            organization=org, agreement=agreement, kind="signed_agreement",
-            title="Executed agreement", original_name="agreement.pdf",
-            sha256="0" * 64, size=17)
+            organization=org,
+            agreement=agreement,
+            kind="signed_agreement",
+            title="Executed agreement",
+            original_name="agreement.pdf",
+            sha256="0" * 64,
+            size=17,
+        )
         document.file.save("agreement.pdf", ContentFile(b"%PDF-1.7 signed\n"), save=True)
     return org
 
@@ -78,7 +91,8 @@ def hospital(world, media_root):  # type: ignore[no-untyped-def]
 def damage(world) -> None:  # type: ignore[no-untyped-def]
     with scopes_disabled():
         am.AgreementTerms.objects.filter(organization=world.org).update(
-            annual_fixed_fee=Decimal("1.00"))
+            annual_fixed_fee=Decimal("1.00")
+        )
         am.Participation.objects.filter(organization=world.org).delete()
         Membership.objects.filter(organization=world.org, role=Role.AUDITOR).delete()
         am.Agreement.objects.filter(organization=world.org).update(name="tampered")
@@ -139,11 +153,19 @@ def _import_usage(world):  # type: ignore[no-untyped-def]
     from tests.savings.helpers import example_a_agreement, import_text, usage_csv, year
 
     agreement = example_a_agreement(world)
-    rows = [{"case_id": f"c{i}", "physician_npi": "1000000004", "item_code": "A1"}
-            for i in range(3)]
+    rows = [
+        {"case_id": f"c{i}", "physician_npi": "1000000004", "item_code": "A1"} for i in range(3)
+    ]
     with world.scope():
-        return import_text(world, agreement, kind="usage", period="programme", name="u.csv",
-                           programme_year=year(agreement, 1), content=usage_csv(rows))
+        return import_text(
+            world,
+            agreement,
+            kind="usage",
+            period="programme",
+            name="u.csv",
+            programme_year=year(agreement, 1),
+            content=usage_csv(rows),
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -161,7 +183,8 @@ def test_sqlite_fallback_round_trip(world, hospital, tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_organization_extract_holds_only_that_organization_and_restores_it(
-        world, hospital, tmp_path):
+    world, hospital, tmp_path
+):
     other_agreement = f.AgreementFactory(organization=world.other_org, name="Lakeview only")
     before, files_before = snapshot(hospital), media_snapshot()
     call_command("backup", "--output", str(tmp_path / "backups"), "--organization", "riverside")
@@ -174,7 +197,8 @@ def test_an_organization_extract_holds_only_that_organization_and_restores_it(
 
     with scopes_disabled():
         am.AgreementTerms.objects.filter(organization=hospital).update(
-            annual_fixed_fee=Decimal("1.00"))
+            annual_fixed_fee=Decimal("1.00")
+        )
         am.Participation.objects.filter(organization=hospital).delete()
     for path in Path(settings.MEDIA_ROOT).rglob("*.pdf"):
         path.write_bytes(b"overwritten")
@@ -217,7 +241,8 @@ def _m2m_rows(organization: Organization) -> set[tuple[str, int, int]]:
                 target = field.m2m_reverse_field_name() + "_id"
                 owned = model._base_manager.filter(organization=organization).values("pk")
                 for row in through.objects.filter(**{f"{source}__in": owned}).values(
-                        source, target):
+                    source, target
+                ):
                     links.add((f"{model._meta.label}.{field.name}", row[source], row[target]))
     return links
 
@@ -247,11 +272,11 @@ def test_an_organization_extract_keeps_many_to_many_links(world, hospital, tmp_p
 @pytest.mark.parametrize("organization", [False, True], ids=["full", "organization"])
 @pytest.mark.django_db(transaction=True)
 def test_a_backup_is_readable_by_its_owner_only_whatever_the_umask(
-        world, hospital, tmp_path, organization):
+    world, hospital, tmp_path, organization
+):
     previous = os.umask(0o002)  # group- and world-readable files and folders by default
     try:
-        folder = backup_create(output_dir=tmp_path, organization=hospital if organization
-                               else None)
+        folder = backup_create(output_dir=tmp_path, organization=hospital if organization else None)
     finally:
         os.umask(previous)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700

@@ -46,14 +46,21 @@ def test_case_memberships_keep_hashed_ids_and_the_drill_down_finds_an_exact_id(w
     ortho = ortho_build(world.org)
     with scopes_disabled():
         case_import = indicator_services.case_import_create(
-            agreement=ortho.agreement, programme_year=ortho.year, period=ortho.annual,
-            data=EXAMPLE_D.read_bytes(), filename="cases.csv", user=None,
-            indicator_keys=["vte_prophylaxis"])
+            agreement=ortho.agreement,
+            programme_year=ortho.year,
+            period=ortho.annual,
+            data=EXAMPLE_D.read_bytes(),
+            filename="cases.csv",
+            user=None,
+            indicator_keys=["vte_prophylaxis"],
+        )
         outcome = indicator_services.case_import_apply(case_import=case_import)
-        ids = list(CaseMembership.objects.filter(case_import=case_import)
-                   .values_list("case_id", flat=True))
+        ids = list(
+            CaseMembership.objects.filter(case_import=case_import).values_list("case_id", flat=True)
+        )
         found = indicator_selectors.case_memberships(
-            case_import=case_import, indicator_index=0, kind="proportion", search="E07")
+            case_import=case_import, indicator_index=0, kind="proportion", search="E07"
+        )
         found_ids = list(found.values_list("case_id", flat=True))
     assert outcome.results[0].display_value == Decimal("92.31")
     assert len(ids) == 17

@@ -66,13 +66,18 @@ def test_no_url_serves_uploaded_files(world, settings, tmp_path):
     for pattern, callback in _all_patterns():
         assert callback is not serve, pattern
     client = world.client("administrator")
-    for url in ("/media/org-1/agreements/7/signed.pdf", "/org-1/agreements/7/signed.pdf",
-                "/static/org-1/agreements/7/signed.pdf", "/uploads/org-1/agreements/7/signed.pdf",
-                "/static/../var/test-media/org-1/agreements/7/signed.pdf"):
+    for url in (
+        "/media/org-1/agreements/7/signed.pdf",
+        "/org-1/agreements/7/signed.pdf",
+        "/static/org-1/agreements/7/signed.pdf",
+        "/uploads/org-1/agreements/7/signed.pdf",
+        "/static/../var/test-media/org-1/agreements/7/signed.pdf",
+    ):
         response = client.get(url)
         assert response.status_code == 404, url
-        assert b"confidential" not in b"".join(getattr(response, "streaming_content", [])
-                                                or [response.content])
+        assert b"confidential" not in b"".join(
+            getattr(response, "streaming_content", []) or [response.content]
+        )
 
 
 @pytest.fixture
@@ -89,23 +94,51 @@ def log_output():  # type: ignore[no-untyped-def]
     logger.propagate = True
 
 
-@pytest.mark.parametrize(("log_call", "secrets"), [
-    (("Import row %d: case_id=%s rejected (mrn=%s, dob=%s)", 12, "ENC-2025-000123", "00912345",
-      "1950-02-03"), ["ENC-2025-000123", "00912345", "1950-02-03"]),
-    (("Row %s", {"case_id": "ENC-77-0042", "patient_name": "Jane Q. Public", "cost": "12000"}),
-     ["ENC-77-0042", "Jane Q. Public"]),
-    (('Payload {"case_id": "ENC-88-0001", "drg": "247"}',), ["ENC-88-0001"]),
-    (("API call with HTTP_AUTHORIZATION: Bearer %s", "cm_AbCdEfGhIjKlMnOpQrStUvWxYz0123"),
-     ["cm_AbCdEfGhIjKlMnOpQrStUvWxYz0123"]),
-    (("login failed for %s", {"email": "a@b.org", "password": "Tangerine-violin-42"}),
-     ["Tangerine-violin-42"]),
-    (('"GET /account/oidc/callback/?code=SplxlOBeZQQYbYS6WxSbIA&state=af0ifjsldkj HTTP/1.1" 302',),
-     ["SplxlOBeZQQYbYS6WxSbIA", "af0ifjsldkj"]),
-    (("Token response id_token %s", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"),
-     ["eyJhbGciOiJSUzI1NiJ9"]),
-    (("token request client_secret=%s&grant_type=authorization_code", "s3cr3t-v4lue"),
-     ["s3cr3t-v4lue"]),
-])
+@pytest.mark.parametrize(
+    ("log_call", "secrets"),
+    [
+        (
+            (
+                "Import row %d: case_id=%s rejected (mrn=%s, dob=%s)",
+                12,
+                "ENC-2025-000123",
+                "00912345",
+                "1950-02-03",
+            ),
+            ["ENC-2025-000123", "00912345", "1950-02-03"],
+        ),
+        (
+            (
+                "Row %s",
+                {"case_id": "ENC-77-0042", "patient_name": "Jane Q. Public", "cost": "12000"},
+            ),
+            ["ENC-77-0042", "Jane Q. Public"],
+        ),
+        (('Payload {"case_id": "ENC-88-0001", "drg": "247"}',), ["ENC-88-0001"]),
+        (
+            ("API call with HTTP_AUTHORIZATION: Bearer %s", "cm_AbCdEfGhIjKlMnOpQrStUvWxYz0123"),
+            ["cm_AbCdEfGhIjKlMnOpQrStUvWxYz0123"],
+        ),
+        (
+            ("login failed for %s", {"email": "a@b.org", "password": "Tangerine-violin-42"}),
+            ["Tangerine-violin-42"],
+        ),
+        (
+            (
+                '"GET /account/oidc/callback/?code=SplxlOBeZQQYbYS6WxSbIA&state=af0ifjsldkj HTTP/1.1" 302',  # noqa: E501
+            ),
+            ["SplxlOBeZQQYbYS6WxSbIA", "af0ifjsldkj"],
+        ),
+        (
+            ("Token response id_token %s", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"),
+            ["eyJhbGciOiJSUzI1NiJ9"],
+        ),
+        (
+            ("token request client_secret=%s&grant_type=authorization_code", "s3cr3t-v4lue"),
+            ["s3cr3t-v4lue"],
+        ),
+    ],
+)
 def test_log_lines_lose_patient_data_and_secrets(log_output, log_call, secrets):
     logger, stream = log_output
     logger.warning(*log_call)
@@ -118,9 +151,11 @@ def test_log_lines_lose_patient_data_and_secrets(log_output, log_call, secrets):
 def test_exception_text_is_redacted_too(log_output):
     logger, stream = log_output
     try:
-        raise RuntimeError('duplicate key value violates unique constraint "uniq_case"\n'
-                           "DETAIL:  Key (organization_id, case_id)=(3, ENC-2025-000999) "
-                           "already exists.")
+        raise RuntimeError(
+            'duplicate key value violates unique constraint "uniq_case"\n'
+            "DETAIL:  Key (organization_id, case_id)=(3, ENC-2025-000999) "
+            "already exists."
+        )
     except RuntimeError:
         logger.exception("import failed")
     assert "ENC-2025-000999" not in stream.getvalue()

@@ -32,8 +32,11 @@ def test_signed_in_pages_csv_and_pdf_are_not_stored(world):  # type: ignore[no-u
         assert response.status_code == 200, url
         assert _no_store(response), url
         assert "private" in response["Cache-Control"]
-    assert world.client("executive").get(
-        "/o/riverside/dashboard/agreements.csv")["Content-Type"].startswith("text/csv")
+    assert (
+        world.client("executive")
+        .get("/o/riverside/dashboard/agreements.csv")["Content-Type"]
+        .startswith("text/csv")
+    )
 
 
 def test_every_api_response_is_not_stored(world, client):  # type: ignore[no-untyped-def]
@@ -41,8 +44,9 @@ def test_every_api_response_is_not_stored(world, client):  # type: ignore[no-unt
     assert ok.status_code == 200 and _no_store(ok)
     refused = client.get("/api/v1/organizations/")
     assert refused.status_code == 401 and _no_store(refused)
-    outsider = client.get("/api/v1/organizations/lakeview/agreements/",
-                          HTTP_AUTHORIZATION=f"Bearer {_token(world)}")
+    outsider = client.get(
+        "/api/v1/organizations/lakeview/agreements/", HTTP_AUTHORIZATION=f"Bearer {_token(world)}"
+    )
     assert outsider.status_code == 404 and _no_store(outsider)
 
 
@@ -76,8 +80,10 @@ def test_schema_and_docs_need_sign_in_when_not_public(world, client, settings): 
 
 def test_schema_and_docs_are_open_when_public(client, settings, db):  # type: ignore[no-untyped-def]
     settings.COMANAGE_API_DOCS_PUBLIC = True
-    assert client.get("/api/schema/",
-                      HTTP_ACCEPT="application/vnd.oai.openapi+json").status_code == 200
+    assert (
+        client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").status_code
+        == 200
+    )
     assert client.get("/api/docs/").status_code == 200
 
 
@@ -88,11 +94,18 @@ def test_swagger_ui_does_not_persist_the_token(world):  # type: ignore[no-untype
 
 
 def _setting(module: str, env: dict[str, str], name: str) -> str:
-    code = ("import django; django.setup(); from django.conf import settings; "
-            f"print(settings.{name})")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                            env={**env, "DJANGO_SETTINGS_MODULE": module},
-                            capture_output=True, text=True, timeout=120, check=False)
+    code = (
+        f"import django; django.setup(); from django.conf import settings; print(settings.{name})"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": module},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.split()[-1]
 

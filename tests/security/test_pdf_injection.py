@@ -36,7 +36,8 @@ from tests.adjudication.conftest import YEAR, co_management_payload
 SECRET = "COMANAGE-SECRET-7d1f0c"
 # A 1x1 PNG: an <img src=file://…> that worked would put an image XObject in the PDF.
 PIXEL = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 
 
 class _Counter(BaseHTTPRequestHandler):
@@ -88,8 +89,10 @@ def hostile(world, http_server, secrets_on_disk):  # type: ignore[no-untyped-def
     port = server.server_address[1]
     names = {
         "org": f"R</style><link rel=attachment href=file://{secret}><style>",
-        "agreement": (f"P</style><img src=file://{png}><style>"
-                      f"*{{background:url(http://127.0.0.1:{port}/css)}}"),
+        "agreement": (
+            f"P</style><img src=file://{png}><style>"
+            f"*{{background:url(http://127.0.0.1:{port}/css)}}"
+        ),
         "first": f"<img src=http://127.0.0.1:{port}/img>",
         "last": f"</style><link rel=attachment href=file://{secret}>",
     }
@@ -98,11 +101,13 @@ def hostile(world, http_server, secrets_on_disk):  # type: ignore[no-untyped-def
     with scopes_disabled():
         Organization.objects.filter(pk=world.org.pk).update(name=names["org"])
         am.Physician.objects.filter(pk=world.physician.pk).update(
-            first_name=names["first"], last_name=names["last"])
+            first_name=names["first"], last_name=names["last"]
+        )
     world.org.refresh_from_db()
     org = world.org
-    agreement = f.AgreementFactory(organization=org, name=names["agreement"],
-                                   kind=AgreementKind.CO_MANAGEMENT)
+    agreement = f.AgreementFactory(
+        organization=org, name=names["agreement"], kind=AgreementKind.CO_MANAGEMENT
+    )
     f.TermsFactory(agreement=agreement)
     year = f.ProgrammeYearFactory(agreement=agreement)
     f.FMVOpinionFactory(agreement=agreement)
@@ -113,14 +118,25 @@ def hostile(world, http_server, secrets_on_disk):  # type: ignore[no-untyped-def
             f.ParticipationFactory(agreement=agreement, physician=physician)
             for month in fees.months_between(*YEAR):
                 sheet = am.TimeSheet.objects.create(
-                    organization=org, agreement=agreement, physician=physician, month=month,
-                    status=am.TimeSheetStatus.APPROVED)
-                am.TimeEntry.objects.create(organization=org, timesheet=sheet, duty=duty,
-                                            hours=Decimal("67.5"), description="Duties")
+                    organization=org,
+                    agreement=agreement,
+                    physician=physician,
+                    month=month,
+                    status=am.TimeSheetStatus.APPROVED,
+                )
+                am.TimeEntry.objects.create(
+                    organization=org,
+                    timesheet=sheet,
+                    duty=duty,
+                    hours=Decimal("67.5"),
+                    description="Duties",
+                )
     with world.scope():
         outcome = services.calculation_record(
-            programme_year=year, payload=co_management_payload(world, year),
-            user=world.users["administrator"])
+            programme_year=year,
+            payload=co_management_payload(world, year),
+            user=world.users["administrator"],
+        )
     return outcome, names
 
 
@@ -128,8 +144,10 @@ def _documents(world, outcome) -> dict[str, bytes]:  # type: ignore[no-untyped-d
     """Every PDF kind the product renders, through the code the services and views call."""
     with world.scope():
         report = services.report_render(report=outcome.report)
-        documents = {"report": bytes(report.pdf),
-                     "fmv": pdf.render_fmv(pdf.fmv_context(run=report.run))}
+        documents = {
+            "report": bytes(report.pdf),
+            "fmv": pdf.render_fmv(pdf.fmv_context(run=report.run)),
+        }
         for context in pdf.statement_contexts(report=report):
             documents[f"statement-{context['physician']['id']}"] = pdf.render_statement(context)
     return documents
@@ -150,7 +168,8 @@ def _assert_inert(content: bytes, hits: list[str]) -> PdfReader:
 
 
 def test_every_pdf_kind_prints_hostile_names_as_text_and_fetches_nothing(
-        world, hostile, http_server):  # type: ignore[no-untyped-def]
+    world, hostile, http_server
+):  # type: ignore[no-untyped-def]
     outcome, names = hostile
     _server, hits = http_server
     documents = _documents(world, outcome)
@@ -199,12 +218,18 @@ def test_the_renderer_itself_refuses_files_and_network(http_server, secrets_on_d
     server, hits = http_server
     secret, png = secrets_on_disk
     port = server.server_address[1]
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-           f'width="10" height="10"><image xlink:href="file://{png}" width="10" height="10"/>'
-           f'<image href="http://127.0.0.1:{port}/nested.png" width="10" height="10"/></svg>')
-    html = HOSTILE_HTML.format(secret=secret, png=png, port=port,
-                               png_relative=f"../../../../../..{png}",
-                               svg_b64=base64.b64encode(svg.encode()).decode())
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'width="10" height="10"><image xlink:href="file://{png}" width="10" height="10"/>'
+        f'<image href="http://127.0.0.1:{port}/nested.png" width="10" height="10"/></svg>'
+    )
+    html = HOSTILE_HTML.format(
+        secret=secret,
+        png=png,
+        port=port,
+        png_relative=f"../../../../../..{png}",
+        svg_b64=base64.b64encode(svg.encode()).decode(),
+    )
     content = render_pdf(html)
     reader = _assert_inert(content, hits)
     assert "Visible text" in reader.pages[0].extract_text()
@@ -226,28 +251,46 @@ def test_the_renderer_draws_data_uris_and_static_files(http_server):  # type: ig
 class TestSafeURLFetcher:
     def test_it_refuses_file_urls(self, secrets_on_disk):  # type: ignore[no-untyped-def]
         secret, _png = secrets_on_disk
-        for url in (f"file://{secret}", "file:///etc/passwd", "FILE:///etc/hostname",
-                    "file://localhost/etc/passwd"):
+        for url in (
+            f"file://{secret}",
+            "file:///etc/passwd",
+            "FILE:///etc/hostname",
+            "file://localhost/etc/passwd",
+        ):
             with pytest.raises(PdfResourceRefused):
                 safe_url_fetcher()(url)
 
     def test_it_refuses_network_schemes_without_connecting(self, http_server):  # type: ignore[no-untyped-def]
         server, hits = http_server
         port = server.server_address[1]
-        for url in (f"http://127.0.0.1:{port}/x", f"https://127.0.0.1:{port}/x",
-                    f"ftp://127.0.0.1:{port}/x", "http://169.254.169.254/latest/meta-data/",
-                    f"gopher://127.0.0.1:{port}/x", "jar:file:///etc/passwd!/",
-                    f"//127.0.0.1:{port}/x", "/etc/passwd"):
+        for url in (
+            f"http://127.0.0.1:{port}/x",
+            f"https://127.0.0.1:{port}/x",
+            f"ftp://127.0.0.1:{port}/x",
+            "http://169.254.169.254/latest/meta-data/",
+            f"gopher://127.0.0.1:{port}/x",
+            "jar:file:///etc/passwd!/",
+            f"//127.0.0.1:{port}/x",
+            "/etc/passwd",
+        ):
             with pytest.raises(PdfResourceRefused):
                 safe_url_fetcher()(url)
         assert hits == []
 
     def test_it_refuses_paths_that_leave_the_static_files(self):  # type: ignore[no-untyped-def]
-        for path in ("static/../comanage/settings/base.py", "static/%2e%2e/manage.py",
-                     "static/css/../../../manage.py", "static/..%2f..%2fmanage.py",
-                     "manage.py", "etc/passwd", "static/", "static/does-not-exist.css",
-                     "media/branding/logo.png", "static/%2fetc%2fpasswd",
-                     "static//etc/passwd"):
+        for path in (
+            "static/../comanage/settings/base.py",
+            "static/%2e%2e/manage.py",
+            "static/css/../../../manage.py",
+            "static/..%2f..%2fmanage.py",
+            "manage.py",
+            "etc/passwd",
+            "static/",
+            "static/does-not-exist.css",
+            "media/branding/logo.png",
+            "static/%2fetc%2fpasswd",
+            "static//etc/passwd",
+        ):
             with pytest.raises(PdfResourceRefused):
                 safe_url_fetcher()(BASE_URL + path)
         # Same path, another origin: refused too.
@@ -276,16 +319,19 @@ def test_no_module_renders_html_to_pdf_outside_the_safe_helper():  # type: ignor
         if relative == "comanage/core/pdf.py":
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        if ("from weasyprint import" in text and ("HTML" in text or "CSS" in text)) \
-                or "weasyprint.HTML" in text or "weasyprint.CSS" in text \
-                or ".write_pdf(" in text:
+        if (
+            ("from weasyprint import" in text and ("HTML" in text or "CSS" in text))
+            or "weasyprint.HTML" in text
+            or "weasyprint.CSS" in text
+            or ".write_pdf(" in text
+        ):
             offenders.append(relative)
     assert offenders == []
 
 
 def test_a_branding_colour_that_is_not_a_hex_colour_never_reaches_the_stylesheet():  # type: ignore[no-untyped-def]
-    org = Organization(name="X", slug="x", primary_colour="red;}</style><p>x",
-                       accent_colour="#2A9D8F")
+    org = Organization(
+        name="X", slug="x", primary_colour="red;}</style><p>x", accent_colour="#2A9D8F"
+    )
     branding = pdf._branding(org)
     assert branding["primary"] == "#1f4e79" and branding["accent"] == "#2A9D8F"
-

@@ -38,9 +38,12 @@ SAFE_FILTER = re.compile(r"\{\{\s*([^}|]+?)\s*((?:\|[^}]*)?)\}\}")
 
 
 def _files(suffix: str) -> list[Path]:
-    return [p for p in ROOT.rglob(f"*{suffix}")
-            if not p.relative_to(ROOT).as_posix().startswith(SKIP)
-            and "/." not in p.relative_to(ROOT).as_posix()]
+    return [
+        p
+        for p in ROOT.rglob(f"*{suffix}")
+        if not p.relative_to(ROOT).as_posix().startswith(SKIP)
+        and "/." not in p.relative_to(ROOT).as_posix()
+    ]
 
 
 def test_templates_mark_safe_only_product_built_charts():  # type: ignore[no-untyped-def]
@@ -62,8 +65,10 @@ def test_python_never_marks_strings_safe_outside_the_list():  # type: ignore[no-
     for path in _files(".py"):
         relative = path.relative_to(ROOT).as_posix()
         text = path.read_text(encoding="utf-8", errors="replace")
-        if re.search(r"\bmark_safe\s*\(|\bSafeString\s*\(|\bSafeText\s*\(", text) \
-                and relative not in ALLOWED_MARK_SAFE:
+        if (
+            re.search(r"\bmark_safe\s*\(|\bSafeString\s*\(|\bSafeText\s*\(", text)
+            and relative not in ALLOWED_MARK_SAFE
+        ):
             offenders.append(relative)
         # format_html with an f-string or a pre-formatted string escapes nothing.
         if re.search(r"format_html\(\s*f[\"']|format_html\([^)]*\.format\(", text):
@@ -77,21 +82,37 @@ EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(2)>&amp;'
 def _charts() -> dict[str, str]:
     money = [Decimal("1200.50"), Decimal("-300")]
     return {
-        "bar": charts.bar_chart(title=EVIL, categories=[EVIL, "B"],
-                                series=[(EVIL, money), ("Other", money)]),
-        "stacked": charts.bar_chart(title=EVIL, categories=[EVIL, "B"],
-                                    series=[(EVIL, money)], stacked=True),
+        "bar": charts.bar_chart(
+            title=EVIL, categories=[EVIL, "B"], series=[(EVIL, money), ("Other", money)]
+        ),
+        "stacked": charts.bar_chart(
+            title=EVIL, categories=[EVIL, "B"], series=[(EVIL, money)], stacked=True
+        ),
         "waterfall": charts.waterfall_chart(
-            title=EVIL, steps=[(EVIL, Decimal(1000)), (EVIL + "2", Decimal(-200)),
-                               (EVIL + "3", charts.SUBTOTAL)], total_label=EVIL),
-        "progress": charts.progress_bar_chart(title=EVIL, items=[(EVIL, 5, 10), ("x", 12, 10)],
-                                              unit=EVIL),
-        "line": charts.line_chart(title=EVIL, x_labels=[EVIL, "Q2"],
-                                  series=[(EVIL, [Decimal(1), Decimal(2)])]),
+            title=EVIL,
+            steps=[
+                (EVIL, Decimal(1000)),
+                (EVIL + "2", Decimal(-200)),
+                (EVIL + "3", charts.SUBTOTAL),
+            ],
+            total_label=EVIL,
+        ),
+        "progress": charts.progress_bar_chart(
+            title=EVIL, items=[(EVIL, 5, 10), ("x", 12, 10)], unit=EVIL
+        ),
+        "line": charts.line_chart(
+            title=EVIL, x_labels=[EVIL, "Q2"], series=[(EVIL, [Decimal(1), Decimal(2)])]
+        ),
         "indicator": charts.indicator_chart(
-            title=EVIL, direction="higher_is_better", threshold=Decimal(80),
-            target=Decimal(90), stretch=Decimal(95), baseline=Decimal(70),
-            results=[(EVIL, Decimal("91.5"))], unit=EVIL),
+            title=EVIL,
+            direction="higher_is_better",
+            threshold=Decimal(80),
+            target=Decimal(90),
+            stretch=Decimal(95),
+            baseline=Decimal(70),
+            results=[(EVIL, Decimal("91.5"))],
+            unit=EVIL,
+        ),
     }
 
 
@@ -104,8 +125,7 @@ def test_a_chart_label_typed_with_script_is_text(kind):  # type: ignore[no-untyp
     assert not names & {"script", "img", "foreignobject", "iframe", "a"}
     for el in tree.iter():
         assert not [a for a in el.attrib if a.lower().startswith("on")], el.attrib
-    texts = " ".join(t for el in tree.iter() for t in (el.text, el.tail, *el.attrib.values())
-                     if t)
+    texts = " ".join(t for el in tree.iter() for t in (el.text, el.tail, *el.attrib.values()) if t)
     assert "<script>" in texts  # shown as typed (possibly shortened), as text
 
 

@@ -30,9 +30,14 @@ PROXY = "10.0.0.2"
 
 @pytest.fixture
 def cache_down(settings):  # type: ignore[no-untyped-def]
-    settings.CACHES = {**settings.CACHES, "default": {
-        "BACKEND": "comanage.core.cache.ResilientRedisCache", "LOCATION": DEAD_REDIS,
-        "KEY_PREFIX": "apisec"}}
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "comanage.core.cache.ResilientRedisCache",
+            "LOCATION": DEAD_REDIS,
+            "KEY_PREFIX": "apisec",
+        },
+    }
     assert isinstance(caches["default"], ResilientRedisCache)
     local_throttle_clear()
     yield
@@ -65,8 +70,10 @@ def test_with_the_cache_down_the_token_endpoint_is_still_limited(world, cache_do
     monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", {"token": "2/minute"})
     session = APIClient()
     session.force_login(world.users["auditor"])
-    codes = [session.post("/api/v1/tokens/", {"name": f"t{i}"}, format="json").status_code
-             for i in range(4)]
+    codes = [
+        session.post("/api/v1/tokens/", {"name": f"t{i}"}, format="json").status_code
+        for i in range(4)
+    ]
     assert codes == [201, 201, 429, 429]
     assert ApiToken.objects.filter(user=world.users["auditor"]).count() == 2
 
@@ -102,42 +109,58 @@ def test_behind_the_proxy_an_attacker_locks_out_only_themselves(world, behind_pr
     signer = world.users["counsel"]
     attacker = Client()
     for _ in range(settings.AXES_FAILURE_LIMIT + 2):
-        response = _sign_in(attacker, signer.email, "guess", REMOTE_ADDR=PROXY,
-                            HTTP_X_FORWARDED_FOR="198.51.100.7")
+        response = _sign_in(
+            attacker, signer.email, "guess", REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.7"
+        )
     assert response.status_code == 429
     # The signer, through the same proxy from their own address, signs in.
-    response = _sign_in(Client(), signer.email, PASSWORD, REMOTE_ADDR=PROXY,
-                        HTTP_X_FORWARDED_FOR="203.0.113.9")
+    response = _sign_in(
+        Client(), signer.email, PASSWORD, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
     assert response.status_code == 302, response.content[:300]
 
 
 def test_a_client_cannot_escape_the_lockout_by_writing_its_own_forwarded_header(
-        world, behind_proxy):
+    world, behind_proxy
+):
     signer = world.users["counsel"]
     attacker = Client()
     for attempt in range(settings.AXES_FAILURE_LIMIT + 3):
         # Through the proxy: the client's own header comes first, the proxy appends its peer.
-        response = _sign_in(attacker, signer.email, "guess", REMOTE_ADDR=PROXY,
-                            HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}, 198.51.100.7")
+        response = _sign_in(
+            attacker,
+            signer.email,
+            "guess",
+            REMOTE_ADDR=PROXY,
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}, 198.51.100.7",
+        )
     assert response.status_code == 429
     # Straight to the server (not a trusted proxy): the header is ignored altogether.
     direct = Client()
     for attempt in range(settings.AXES_FAILURE_LIMIT + 3):
-        response = _sign_in(direct, signer.email, "guess", REMOTE_ADDR="198.51.100.99",
-                            HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}")
+        response = _sign_in(
+            direct,
+            signer.email,
+            "guess",
+            REMOTE_ADDR="198.51.100.99",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}",
+        )
     assert response.status_code == 429
 
 
-@pytest.mark.parametrize(("remote", "forwarded", "expected"), [
-    ("198.51.100.1", "", "198.51.100.1"),
-    ("198.51.100.1", "203.0.113.5", "198.51.100.1"),  # not a proxy of ours: ignored
-    (PROXY, "203.0.113.5", "203.0.113.5"),
-    (PROXY, "1.1.1.1, 203.0.113.5", "203.0.113.5"),  # the client wrote 1.1.1.1
-    (PROXY, "203.0.113.5, 10.0.0.7", "203.0.113.5"),  # two proxies of ours
-    (PROXY, "garbage", PROXY),
-    (PROXY, "", PROXY),
-    (PROXY, "[2001:db8::5]:443", "2001:db8::5"),
-])
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "expected"),
+    [
+        ("198.51.100.1", "", "198.51.100.1"),
+        ("198.51.100.1", "203.0.113.5", "198.51.100.1"),  # not a proxy of ours: ignored
+        (PROXY, "203.0.113.5", "203.0.113.5"),
+        (PROXY, "1.1.1.1, 203.0.113.5", "203.0.113.5"),  # the client wrote 1.1.1.1
+        (PROXY, "203.0.113.5, 10.0.0.7", "203.0.113.5"),  # two proxies of ours
+        (PROXY, "garbage", PROXY),
+        (PROXY, "", PROXY),
+        (PROXY, "[2001:db8::5]:443", "2001:db8::5"),
+    ],
+)
 def test_the_client_address(behind_proxy, remote, forwarded, expected):
     request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
     assert client_ip(request) == expected
@@ -154,9 +177,16 @@ def test_requests_without_a_user_are_throttled_by_the_real_client_address(settin
     per request would be a fresh allowance."""
     settings.COMANAGE_TRUSTED_PROXIES = []
     throttle = TokenRateThrottle()
-    idents = {throttle.get_ident(Request(RequestFactory().get(
-        "/", REMOTE_ADDR="198.51.100.5", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}")))
-        for i in range(3)}
+    idents = {
+        throttle.get_ident(
+            Request(
+                RequestFactory().get(
+                    "/", REMOTE_ADDR="198.51.100.5", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}"
+                )
+            )
+        )
+        for i in range(3)
+    }
     assert idents == {"198.51.100.5"}
 
 
@@ -173,8 +203,13 @@ def test_sign_in_ignores_the_case_of_the_email_address(world):
 def test_failures_in_any_case_count_towards_one_lockout(world):
     user = world.users["executive"]
     client = Client()
-    variants = [user.email.upper(), user.email.title(), user.email, user.email.swapcase(),
-                " " + user.email.capitalize()]
+    variants = [
+        user.email.upper(),
+        user.email.title(),
+        user.email,
+        user.email.swapcase(),
+        " " + user.email.capitalize(),
+    ]
     for index in range(settings.AXES_FAILURE_LIMIT):
         response = _sign_in(client, variants[index % len(variants)], "wrong")
     assert response.status_code == 429

@@ -25,14 +25,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def sso_world(world, oidc_server):  # type: ignore[no-untyped-def]
     world.org.email_domains = "riverside.example, riverside-health.org"
     world.org.save()
-    OIDCProvider.objects.create(organization=world.org, name="Riverside SSO",
-                                issuer=oidc_server.issuer, client_id=oidc_server.client_id,
-                                client_secret=oidc_server.client_secret)
+    OIDCProvider.objects.create(
+        organization=world.org,
+        name="Riverside SSO",
+        issuer=oidc_server.issuer,
+        client_id=oidc_server.client_id,
+        client_secret=oidc_server.client_secret,
+    )
     return world
 
 
-def sso_sign_in(base_url: str, typed_email: str, provider_login: str | None = None
-                ) -> tuple[requests.Session, requests.Response]:
+def sso_sign_in(
+    base_url: str, typed_email: str, provider_login: str | None = None
+) -> tuple[requests.Session, requests.Response]:
     """Type the e-mail on Comanage's page, choose SSO, sign in at the provider, come back."""
     browser = requests.Session()
     page = browser.get(f"{base_url}/account/login/", timeout=10)
@@ -40,18 +45,26 @@ def sso_sign_in(base_url: str, typed_email: str, provider_login: str | None = No
     assert "Sign in with your hospital" in page.text
     response = browser.post(
         f"{base_url}/account/login/",
-        data={"csrfmiddlewaretoken": browser.cookies["csrftoken"], "username": typed_email,
-              "sso": "1", "next": ""},
-        headers={"Referer": f"{base_url}/account/login/"}, timeout=10)
+        data={
+            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            "username": typed_email,
+            "sso": "1",
+            "next": "",
+        },
+        headers={"Referer": f"{base_url}/account/login/"},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text[:500]
     form = re.search(r'<form[^>]*action="([^"]+)"[^>]*method="post"', response.text)
     if form is None or 'name="login"' not in response.text:
         return browser, response  # Comanage answered without going to the provider
     # At the provider's own sign-in form now.
     assert urlparse(response.url).port != urlparse(base_url).port
-    response = browser.post(urljoin(response.url, unescape(form.group(1))),
-                            data={"prompt": "login", "login": provider_login or typed_email,
-                                  "password": "any"}, timeout=10)
+    response = browser.post(
+        urljoin(response.url, unescape(form.group(1))),
+        data={"prompt": "login", "login": provider_login or typed_email, "password": "any"},
+        timeout=10,
+    )
     return browser, response
 
 
@@ -68,8 +81,9 @@ def test_a_member_signs_in_through_their_hospitals_provider(sso_world, live_serv
 def test_routing_is_by_the_email_domain_and_is_case_insensitive(sso_world, live_server):
     user = f.UserFactory(email="exec2@riverside-health.org")
     f.MembershipFactory(organization=sso_world.org, user=user, role="executive")
-    _, response = sso_sign_in(live_server.url, "Exec2@Riverside-Health.org",
-                              provider_login="exec2@riverside-health.org")
+    _, response = sso_sign_in(
+        live_server.url, "Exec2@Riverside-Health.org", provider_login="exec2@riverside-health.org"
+    )
     assert response.url.startswith(f"{live_server.url}/o/riverside/")
 
 
@@ -101,11 +115,13 @@ def test_a_membership_of_another_organization_does_not_count(sso_world, live_ser
 
 
 def test_a_provider_cannot_sign_in_an_address_outside_its_organizations_domains(
-        sso_world, live_server):
+    sso_world, live_server
+):
     # The hospital's provider asserts the e-mail of Lakeview's administrator (a real user with a
     # real membership elsewhere): refused, whatever the provider says.
-    _, response = sso_sign_in(live_server.url, "counsel@riverside.example",
-                              provider_login="admin@lakeview.example")
+    _, response = sso_sign_in(
+        live_server.url, "counsel@riverside.example", provider_login="admin@lakeview.example"
+    )
     assert response.url == f"{live_server.url}/account/login/"
     assert "admin@lakeview.example is not an address of Riverside" in unescape(response.text)
 

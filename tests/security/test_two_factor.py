@@ -36,8 +36,13 @@ def password_login(client, user):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("role", ["administrator", "counsel", "ceo"])
 def test_signing_roles_are_sent_to_enrolment_from_every_organization_page(world, client, role):
     password_login(client, world.users[role])
-    for url in ("/o/riverside/", "/o/riverside/audit/", "/", reverse("api_tokens"),
-                reverse("password_change")):
+    for url in (
+        "/o/riverside/",
+        "/o/riverside/audit/",
+        "/",
+        reverse("api_tokens"),
+        reverse("password_change"),
+    ):
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith(reverse("security_otp_setup")), url
@@ -84,8 +89,9 @@ def test_enrolment_shows_a_qr_code_and_a_first_code_turns_2fa_on(world, client):
     assert device.throttling_failure_count == 1  # wrong codes are throttled
     reset_throttle(device)
 
-    done = client.post(reverse("security_otp_setup"),
-                       {"code": totp_code(device), "next": "/o/riverside/audit/"})
+    done = client.post(
+        reverse("security_otp_setup"), {"code": totp_code(device), "next": "/o/riverside/audit/"}
+    )
     assert done.status_code == 302
     assert done["Location"] == "/o/riverside/audit/"
     device.refresh_from_db()
@@ -106,8 +112,9 @@ def test_after_the_password_a_code_is_asked_for_and_checked(world, client):
     assert client.get("/o/riverside/").status_code == 302
 
     reset_throttle(device)  # don't wait out the delay the wrong code started
-    ok = client.post(reverse("security_otp_verify"),
-                     {"code": totp_code(device), "next": "/o/riverside/"})
+    ok = client.post(
+        reverse("security_otp_verify"), {"code": totp_code(device), "next": "/o/riverside/"}
+    )
     assert ok.status_code == 302
     assert ok["Location"] == "/o/riverside/"
     assert not client.get("/o/riverside/").get("Location", "").startswith("/account/security/")
@@ -140,8 +147,9 @@ def test_verification_ignores_an_unsafe_next(world, client):
     user = world.users["counsel"]
     device = enrol_device(user)
     password_login(client, user)
-    response = client.post(reverse("security_otp_verify"),
-                           {"code": totp_code(device), "next": "https://evil.example/"})
+    response = client.post(
+        reverse("security_otp_verify"), {"code": totp_code(device), "next": "https://evil.example/"}
+    )
     assert response["Location"] == reverse("home")
 
 
@@ -152,6 +160,7 @@ def test_the_test_helper_passes_the_gate(world, client):
 
 
 # Step-up at signing -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def signer(world, client):  # type: ignore[no-untyped-def]
@@ -174,23 +183,24 @@ def test_a_recent_verification_lets_the_signature_through(signer):
 def test_after_five_minutes_signing_asks_for_a_fresh_code_and_carries_the_form(signer):
     client, device = signer
     with time_machine.travel(dt.datetime.now(tz=dt.UTC) + dt.timedelta(minutes=6), tick=False):
-        asked = client.post("/test-sign/decorated/",
-                            {"decision": "approve", "comment": ["ok", "see p. 3"]})
+        asked = client.post(
+            "/test-sign/decorated/", {"decision": "approve", "comment": ["ok", "see p. 3"]}
+        )
         assert asked.status_code == 200
         assert b'name="otp_token"' in asked.content
         assert b'name="decision" value="approve"' in asked.content
         assert b'name="comment" value="see p. 3"' in asked.content
         assert stepup_urls.SIGNED == []
 
-        wrong = client.post("/test-sign/decorated/",
-                            {"decision": "approve", "otp_token": "000000"})
+        wrong = client.post("/test-sign/decorated/", {"decision": "approve", "otp_token": "000000"})
         assert wrong.status_code == 403
         assert stepup_urls.SIGNED == []
 
         reset_throttle(device)
-        signed = client.post("/test-sign/decorated/", {
-            "decision": "approve", "comment": ["ok", "see p. 3"],
-            "otp_token": totp_code(device)})
+        signed = client.post(
+            "/test-sign/decorated/",
+            {"decision": "approve", "comment": ["ok", "see p. 3"], "otp_token": totp_code(device)},
+        )
         assert signed.json() == {"signed": True}
         assert len(stepup_urls.SIGNED) == 1
         assert stepup_urls.SIGNED[0]["decision"] == ["approve"]
@@ -204,8 +214,10 @@ def test_max_age_zero_asks_for_a_code_with_every_signature(signer):
     assert asked.status_code == 200
     assert stepup_urls.SIGNED == []
     # The code used at sign-in has been consumed: the next time step's code signs.
-    signed = client.post("/test-sign/helper/",
-                         {"decision": "authorise", "otp_token": totp_code(device, offset_steps=1)})
+    signed = client.post(
+        "/test-sign/helper/",
+        {"decision": "authorise", "otp_token": totp_code(device, offset_steps=1)},
+    )
     assert signed.json() == {"signed": True}
     again = client.post("/test-sign/helper/", {"decision": "authorise"})
     assert again.status_code == 200
@@ -220,8 +232,9 @@ def test_a_get_is_sent_to_a_fresh_verification_that_comes_back(signer):
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("security_otp_verify"))
         assert "fresh=1" in response["Location"]
-        back = client.post(response["Location"], {"code": totp_code(device),
-                                                  "next": "/test-sign/helper/"})
+        back = client.post(
+            response["Location"], {"code": totp_code(device), "next": "/test-sign/helper/"}
+        )
         assert back["Location"] == "/test-sign/helper/"
         assert client.get("/test-sign/helper/").content == b"the sign page"
 

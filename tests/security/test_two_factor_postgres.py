@@ -38,8 +38,9 @@ def test_signing_in_with_a_code_after_enrolment_works(world):  # type: ignore[no
     signed_in = client.post(reverse("login"), {"username": user.email, "password": PASSWORD})
     assert signed_in.status_code == 302
 
-    response = client.post(reverse("security_otp_verify"),
-                           {"code": totp_code(device), "next": "/o/riverside/"})
+    response = client.post(
+        reverse("security_otp_verify"), {"code": totp_code(device), "next": "/o/riverside/"}
+    )
     assert response.status_code == 302, response.content[:500]
     assert response["Location"] == "/o/riverside/"
     assert not client.get("/o/riverside/").get("Location", "").startswith("/account/security/")

@@ -94,8 +94,10 @@ def test_each_page_shows_the_demo_figures(demo):
     assert "Fixed fee" in page and "$300,000.00" in page
     assert page.count("<svg") >= 6
     for table in ("years", "indicators", "fees"):
-        assert executive.get(f"/o/riverside/dashboard/agreements/{co.pk}/{table}.csv"
-                             ).status_code == 200
+        assert (
+            executive.get(f"/o/riverside/dashboard/agreements/{co.pk}/{table}.csv").status_code
+            == 200
+        )
 
     physician = _client("physician@riverside.example")
     page = physician.get("/o/riverside/me/").content.decode()
@@ -105,7 +107,8 @@ def test_each_page_shows_the_demo_figures(demo):
     csv = physician.get("/o/riverside/me/timelogs.csv")
     assert csv.status_code == 200 and b"Orthopedic" in csv.content
 
-    page = _client("administrator@riverside.example").get(
-        "/o/riverside/workspace/").content.decode()
+    page = (
+        _client("administrator@riverside.example").get("/o/riverside/workspace/").content.decode()
+    )
     assert "Time sheets awaiting approval" in page
     assert "no approved time log" in page

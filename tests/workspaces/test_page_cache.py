@@ -32,9 +32,14 @@ def _queries(client, url: str) -> int:  # type: ignore[no-untyped-def]
     return len(ctx.captured_queries)
 
 
-@pytest.mark.parametrize("url", ["/o/riverside/dashboard/",
-                                 "/o/riverside/dashboard/agreements/{pk}/",
-                                 "/o/riverside/agreements/{pk}/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/o/riverside/dashboard/",
+        "/o/riverside/dashboard/agreements/{pk}/",
+        "/o/riverside/agreements/{pk}/",
+    ],
+)
 def test_a_cached_page_makes_fewer_queries_on_the_second_hit(world, agreement, url):
     client = world.client("executive")
     url = url.format(pk=agreement.pk)
@@ -57,14 +62,20 @@ def test_an_agreement_pages_change_shows_at_once(world, agreement):
     client = world.client("executive")
     client.get(f"/o/riverside/agreements/{agreement.pk}/")
     with world.scope():
-        f.ProgrammeYearFactory(organization=world.org, agreement=agreement, number=2,
-                               start=dt.date(2026, 1, 1), end=dt.date(2026, 12, 31))
+        f.ProgrammeYearFactory(
+            organization=world.org,
+            agreement=agreement,
+            number=2,
+            start=dt.date(2026, 1, 1),
+            end=dt.date(2026, 12, 31),
+        )
     page = client.get(f"/o/riverside/agreements/{agreement.pk}/").content.decode()
     assert "Dec 31, 2026" in page
 
 
 def test_a_physician_sees_only_their_own_participation_after_an_executive_filled_the_cache(
-        world, agreement):
+    world, agreement
+):
     executive = world.client("executive").get(f"/o/riverside/agreements/{agreement.pk}/")
     assert "Baker" in executive.content.decode()
     page = world.client("physician").get(f"/o/riverside/agreements/{agreement.pk}/")
@@ -97,8 +108,11 @@ def test_each_administrator_gets_a_lifecycle_form_with_their_own_csrf_token(worl
     from django.test import Client
 
     with world.scope():
-        second = f.MembershipFactory(organization=world.org, role="administrator",
-                                     user=f.UserFactory(email="second@riverside.example"))
+        second = f.MembershipFactory(
+            organization=world.org,
+            role="administrator",
+            user=f.UserFactory(email="second@riverside.example"),
+        )
     url = f"/o/riverside/agreements/{agreement.pk}/"
     world.client("administrator").get(url)  # fills the cached fragments
     client = Client(enforce_csrf_checks=True)
@@ -107,8 +121,7 @@ def test_each_administrator_gets_a_lifecycle_form_with_their_own_csrf_token(worl
     action = f"/o/riverside/agreements/{agreement.pk}/transition/"
     form = re.search(rf'<form method="post" action="{action}">(.*?)</form>', page, re.S)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.group(1)).group(1)
-    response = client.post(action,
-                           {"csrfmiddlewaretoken": token, "to_status": "in_negotiation"})
+    response = client.post(action, {"csrfmiddlewaretoken": token, "to_status": "in_negotiation"})
     assert response.status_code == 302
     agreement.refresh_from_db()
     assert agreement.status == "in_negotiation"

@@ -44,10 +44,18 @@ def test_no_template_has_a_multi_line_hash_comment():
 
 
 def test_an_indicator_chart_never_says_met_for_a_result_under_the_minimum():
-    svg = str(charts.indicator_chart(
-        title="30-day readmission", direction="lower_is_better", threshold="8", target="6",
-        stretch="4", baseline=None, unit="%",
-        results=[("2024", "13.64", ""), ("2025", "5.56", "n = 18 is below the minimum of 25")]))
+    svg = str(
+        charts.indicator_chart(
+            title="30-day readmission",
+            direction="lower_is_better",
+            threshold="8",
+            target="6",
+            stretch="4",
+            baseline=None,
+            unit="%",
+            results=[("2024", "13.64", ""), ("2025", "5.56", "n = 18 is below the minimum of 25")],
+        )
+    )
     assert "Too few cases" in svg
     assert "Target met" not in svg
     assert "not scored: n = 18 is below the minimum of 25" in svg  # the tooltip and desc
@@ -69,8 +77,11 @@ def test_the_demo_pages_say_only_what_the_figures_support(settings, monkeypatch)
 
         co = Agreement.objects.get(kind="co_management")
         ss = Agreement.objects.get(kind="shared_savings")
-        run_2025 = (CalculationRun.objects.filter(agreement=co, programme_year__number=2)
-                    .order_by("-version").first())
+        run_2025 = (
+            CalculationRun.objects.filter(agreement=co, programme_year__number=2)
+            .order_by("-version")
+            .first()
+        )
         pdf_rows = {r["key"]: r for r in _indicator_rows(run_2025)}
     executive = _client("executive@riverside.example")
 
@@ -82,8 +93,8 @@ def test_the_demo_pages_say_only_what_the_figures_support(settings, monkeypatch)
 
     page = executive.get(f"/o/riverside/dashboard/agreements/{co.pk}/").content.decode()
     # Readmission 2025: n = 18 under a minimum of 25, not scored, paid 0%: never "Target met".
-    readmission = page[page.index("30-day all-cause readmission"):]
-    readmission = readmission[:readmission.index("</svg>")]
+    readmission = page[page.index("30-day all-cause readmission") :]
+    readmission = readmission[: readmission.index("</svg>")]
     assert "Too few cases" in readmission
     assert "Target met" not in readmission
     assert "n = 18 is below the minimum of 25" in readmission

@@ -23,8 +23,7 @@ ALLOWED = {
     "physician_home": {"administrator", "executive", "counsel", "ceo", "auditor", "physician"},
     # statement.view is held by every reader; others have no physician record, so their
     # personal tables are empty (like the practices list and the API's filter_own)
-    "physician_home_csv": {"administrator", "executive", "counsel", "ceo", "auditor",
-                           "physician"},
+    "physician_home_csv": {"administrator", "executive", "counsel", "ceo", "auditor", "physician"},
 }
 ROLES = ["administrator", "executive", "counsel", "ceo", "physician", "auditor"]
 
@@ -65,8 +64,10 @@ def test_an_agreement_of_another_hospital_is_404_on_the_agreement_dashboard(worl
         other = f.AgreementFactory(organization=world.other_org)
     response = world.client("executive").get(f"/o/riverside/dashboard/agreements/{other.pk}/")
     assert response.status_code == 404
-    assert world.client("outsider").get(
-        f"/o/lakeview/dashboard/agreements/{other.pk}/").status_code == 200
+    assert (
+        world.client("outsider").get(f"/o/lakeview/dashboard/agreements/{other.pk}/").status_code
+        == 200
+    )
 
 
 def test_unknown_csv_tables_are_404(world):
@@ -85,6 +86,5 @@ def test_the_menu_shows_each_role_its_own_home(world):
 
 def test_each_role_lands_on_its_workspace(world):
     assert world.client("executive").get("/o/riverside/")["Location"].endswith("/dashboard/")
-    assert world.client("administrator").get("/o/riverside/")["Location"].endswith(
-        "/workspace/")
+    assert world.client("administrator").get("/o/riverside/")["Location"].endswith("/workspace/")
     assert world.client("physician").get("/o/riverside/")["Location"].endswith("/me/")

@@ -19,27 +19,47 @@ from comanage.core.selectors import user_may_sign_in
 
 
 def is_installation_staff(user: User | None) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active
-                and (user.is_superuser or getattr(user, "is_installation_admin", False)))
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or getattr(user, "is_installation_admin", False))
+    )
 
 
-def organization_create(*, name: str, slug: str, admin_email: str, actor: User | None,
-                        short_name: str = "", time_zone: str = "America/New_York",
-                        email_domains: str = "", restrict_to_domains: bool = False,
-                        primary_colour: str = "", accent_colour: str = "",
-                        base_url: str | None = None) -> tuple[Organization, Invitation, str]:
+def organization_create(
+    *,
+    name: str,
+    slug: str,
+    admin_email: str,
+    actor: User | None,
+    short_name: str = "",
+    time_zone: str = "America/New_York",
+    email_domains: str = "",
+    restrict_to_domains: bool = False,
+    primary_colour: str = "",
+    accent_colour: str = "",
+    base_url: str | None = None,
+) -> tuple[Organization, Invitation, str]:
     """Create an organization and invite its first administrator (the e-mail carries the
     link). Returns the organization, the invitation and the link's raw token."""
     if time_zone not in zoneinfo.available_timezones():
-        raise ValidationError({"time_zone": f"“{time_zone}” is not a time zone (such as "
-                                            "America/Chicago)."})
+        raise ValidationError(
+            {"time_zone": f"“{time_zone}” is not a time zone (such as America/Chicago)."}
+        )
     if not (admin_email or "").strip():
         raise ValidationError({"admin_email": "Give the first administrator's e-mail address."})
-    domains = ", ".join(d.strip().lstrip("@").lower() for d in (email_domains or "").split(",")
-                        if d.strip())
-    organization = Organization(name=(name or "").strip(), slug=(slug or "").strip(),
-                                short_name=(short_name or "").strip(), time_zone=time_zone,
-                                email_domains=domains, restrict_to_domains=restrict_to_domains)
+    domains = ", ".join(
+        d.strip().lstrip("@").lower() for d in (email_domains or "").split(",") if d.strip()
+    )
+    organization = Organization(
+        name=(name or "").strip(),
+        slug=(slug or "").strip(),
+        short_name=(short_name or "").strip(),
+        time_zone=time_zone,
+        email_domains=domains,
+        restrict_to_domains=restrict_to_domains,
+    )
     if primary_colour:
         organization.primary_colour = primary_colour
     if accent_colour:
@@ -47,13 +67,22 @@ def organization_create(*, name: str, slug: str, admin_email: str, actor: User |
     organization.full_clean()  # name, slug (and its uniqueness), colours
     with transaction.atomic():
         organization.save()
-        audit_event(organization=organization, name="organization.created", actor=actor,
-                     obj=organization, summary=f"{organization.name} created on the installation",
-                     data={"slug": organization.slug, "admin_email": admin_email.strip().lower()})
+        audit_event(
+            organization=organization,
+            name="organization.created",
+            actor=actor,
+            obj=organization,
+            summary=f"{organization.name} created on the installation",
+            data={"slug": organization.slug, "admin_email": admin_email.strip().lower()},
+        )
         try:
             invitation, raw = invitation_create(
-                organization=organization, email=admin_email, role=Role.ADMINISTRATOR,
-                actor=actor, base_url=base_url)
+                organization=organization,
+                email=admin_email,
+                role=Role.ADMINISTRATOR,
+                actor=actor,
+                base_url=base_url,
+            )
         except ValidationError as exc:  # the administrator's address: name the form's field
             raise ValidationError({"admin_email": exc.messages}) from None
     return organization, invitation, raw
@@ -70,8 +99,13 @@ def organization_deactivate(*, organization: Organization, actor: User | None) -
         organization.is_active = False
         organization.deactivated_at = timezone.now()
         organization.save(update_fields=["is_active", "deactivated_at"])
-        audit_event(organization=organization, name="organization.deactivated", actor=actor,
-                     obj=organization, summary=f"{organization.name} deactivated")
+        audit_event(
+            organization=organization,
+            name="organization.deactivated",
+            actor=actor,
+            obj=organization,
+            summary=f"{organization.name} deactivated",
+        )
     with scopes_disabled():
         users = list(User.objects.filter(memberships__organization=organization).distinct())
     for user in users:
@@ -87,8 +121,13 @@ def organization_reactivate(*, organization: Organization, actor: User | None) -
         organization.is_active = True
         organization.deactivated_at = None
         organization.save(update_fields=["is_active", "deactivated_at"])
-        audit_event(organization=organization, name="organization.reactivated", actor=actor,
-                     obj=organization, summary=f"{organization.name} reactivated")
+        audit_event(
+            organization=organization,
+            name="organization.reactivated",
+            actor=actor,
+            obj=organization,
+            summary=f"{organization.name} reactivated",
+        )
     return organization
 
 
@@ -98,7 +137,14 @@ def organization_summaries() -> list[dict]:
         rows = []
         for organization in Organization.objects.defer("case_id_key").order_by("name"):
             members = Membership.objects.filter(organization=organization, is_active=True)
-            rows.append({"organization": organization, "members": members.count(),
-                         "administrators": [m.user.email for m in members.filter(
-                             role=Role.ADMINISTRATOR).select_related("user")]})
+            rows.append(
+                {
+                    "organization": organization,
+                    "members": members.count(),
+                    "administrators": [
+                        m.user.email
+                        for m in members.filter(role=Role.ADMINISTRATOR).select_related("user")
+                    ],
+                }
+            )
     return rows

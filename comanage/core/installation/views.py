@@ -42,17 +42,23 @@ def organizations(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             organization, invitation, _raw = services.organization_create(
-                actor=request.user, base_url=request.build_absolute_uri("/").rstrip("/"),  # type: ignore[arg-type]
-                **form.cleaned_data)
+                actor=request.user,
+                base_url=request.build_absolute_uri("/").rstrip("/"),  # type: ignore[arg-type]
+                **form.cleaned_data,
+            )
         except ValidationError as exc:
             apply_errors(form, exc)
         else:
-            messages.success(request, f"{organization.name} created; invitation sent to "
-                                      f"{invitation.email}.")
+            messages.success(
+                request, f"{organization.name} created; invitation sent to {invitation.email}."
+            )
             return redirect("installation_organization", slug=organization.slug)
-    return render(request, "core/installation/organizations.html", {
-        "rows": services.organization_summaries(), "form": form},
-        status=400 if form.errors else 200)
+    return render(
+        request,
+        "core/installation/organizations.html",
+        {"rows": services.organization_summaries(), "form": form},
+        status=400 if form.errors else 200,
+    )
 
 
 @installation_view
@@ -63,15 +69,18 @@ def organization_detail(request: HttpRequest, slug: str) -> HttpResponse:
         action = request.POST.get("action")
         if action == "deactivate":
             services.organization_deactivate(organization=organization, actor=request.user)  # type: ignore[arg-type]
-            messages.success(request, f"{organization.name} is deactivated: nobody of it can "
-                                      "sign in or use a token; its data stays.")
+            messages.success(
+                request,
+                f"{organization.name} is deactivated: nobody of it can "
+                "sign in or use a token; its data stays.",
+            )
         elif action == "reactivate":
             services.organization_reactivate(organization=organization, actor=request.user)  # type: ignore[arg-type]
             messages.success(request, f"{organization.name} is active again.")
         else:
             messages.error(request, "Choose to deactivate or reactivate.")
         return redirect("installation_organization", slug=organization.slug)
-    row = next(r for r in services.organization_summaries()
-               if r["organization"].pk == organization.pk)
-    return render(request, "core/installation/organization.html", {"row": row,
-                                                                   "org": organization})
+    row = next(
+        r for r in services.organization_summaries() if r["organization"].pk == organization.pk
+    )
+    return render(request, "core/installation/organization.html", {"row": row, "org": organization})

@@ -30,8 +30,19 @@ class MemberSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
-        fields = ["id", "email", "first_name", "last_name", "role", "npi", "is_active",
-                  "created_at", "last_login", "two_factor", "sign_in"]
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "role",
+            "npi",
+            "is_active",
+            "created_at",
+            "last_login",
+            "two_factor",
+            "sign_in",
+        ]
         read_only_fields = fields
 
     def _person(self, membership: Membership) -> selectors.Person | None:
@@ -55,20 +66,34 @@ class MemberSerializer(serializers.ModelSerializer):
 
 class RoleChangeSerializer(serializers.Serializer):
     role = serializers.CharField(help_text=f"One of: {', '.join(Role.values)}.")
-    npi = serializers.CharField(required=False, allow_blank=True, default="",
-                                help_text="For the physician role: the physician record's NPI.")
+    npi = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For the physician role: the physician record's NPI.",
+    )
 
 
 class InvitationSerializer(serializers.ModelSerializer):
     npi = serializers.SerializerMethodField()
     status = serializers.CharField(read_only=True)
-    invited_by = serializers.EmailField(source="invited_by.email", read_only=True,
-                                        default=None)
+    invited_by = serializers.EmailField(source="invited_by.email", read_only=True, default=None)
 
     class Meta:
         model = Invitation
-        fields = ["id", "email", "role", "npi", "status", "invited_by", "created_at",
-                  "sent_at", "expires_at", "accepted_at", "revoked_at"]
+        fields = [
+            "id",
+            "email",
+            "role",
+            "npi",
+            "status",
+            "invited_by",
+            "created_at",
+            "sent_at",
+            "expires_at",
+            "accepted_at",
+            "revoked_at",
+        ]
         read_only_fields = fields
 
     def get_npi(self, invitation: Invitation) -> str:
@@ -78,8 +103,12 @@ class InvitationSerializer(serializers.ModelSerializer):
 class InviteSerializer(serializers.Serializer):
     email = serializers.EmailField()
     role = serializers.CharField(help_text=f"One of: {', '.join(Role.values)}.")
-    npi = serializers.CharField(required=False, allow_blank=True, default="",
-                                help_text="For the physician role: the physician record's NPI.")
+    npi = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For the physician role: the physician record's NPI.",
+    )
 
 
 class EmptySerializer(serializers.Serializer):
@@ -97,9 +126,14 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
 
     queryset = Membership.objects.select_related("user", "physician")
     serializer_class = MemberSerializer
-    permission_map = {"list": "people.view", "retrieve": "people.view",
-                      "role": "people.manage", "deactivate": "people.manage",
-                      "reactivate": "people.manage", "destroy": "people.manage"}
+    permission_map = {
+        "list": "people.view",
+        "retrieve": "people.view",
+        "role": "people.manage",
+        "deactivate": "people.manage",
+        "reactivate": "people.manage",
+        "destroy": "people.manage",
+    }
     filterset_fields = ["role", "is_active"]
     ordering_fields = ["id", "created_at"]
     ordering = ["id"]
@@ -107,40 +141,52 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     def get_serializer_context(self) -> dict[str, Any]:
         context = dict(super().get_serializer_context())
         if not getattr(self, "swagger_fake_view", False) and self.membership is not None:
-            context["people"] = {p.membership.pk: p for p in
-                                 selectors.people_of(organization=self.organization)}
+            context["people"] = {
+                p.membership.pk: p for p in selectors.people_of(organization=self.organization)
+            }
         return context
 
-    @extend_schema(summary="Change a member's role", request=RoleChangeSerializer,
-                   responses=MemberSerializer)
+    @extend_schema(
+        summary="Change a member's role", request=RoleChangeSerializer, responses=MemberSerializer
+    )
     @action(detail=True, methods=["post"])
     def role(self, request: Request, **kwargs: str) -> Response:
         membership = self.get_object()
         body = RoleChangeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        membership = services.membership_role_change(membership=membership,
-                                                     actor=signed_in_user(request),
-                                                     **body.validated_data)
+        membership = services.membership_role_change(
+            membership=membership, actor=signed_in_user(request), **body.validated_data
+        )
         return Response(self.get_serializer(membership).data)
 
-    @extend_schema(summary="Deactivate a member (their sessions and tokens end now)",
-                   request=EmptySerializer, responses=MemberSerializer)
+    @extend_schema(
+        summary="Deactivate a member (their sessions and tokens end now)",
+        request=EmptySerializer,
+        responses=MemberSerializer,
+    )
     @action(detail=True, methods=["post"])
     def deactivate(self, request: Request, **kwargs: str) -> Response:
-        membership = services.membership_deactivate(membership=self.get_object(),
-                                                    actor=signed_in_user(request))
+        membership = services.membership_deactivate(
+            membership=self.get_object(), actor=signed_in_user(request)
+        )
         return Response(self.get_serializer(membership).data)
 
-    @extend_schema(summary="Reactivate a deactivated member", request=EmptySerializer,
-                   responses=MemberSerializer)
+    @extend_schema(
+        summary="Reactivate a deactivated member",
+        request=EmptySerializer,
+        responses=MemberSerializer,
+    )
     @action(detail=True, methods=["post"])
     def reactivate(self, request: Request, **kwargs: str) -> Response:
-        membership = services.membership_reactivate(membership=self.get_object(),
-                                                    actor=signed_in_user(request))
+        membership = services.membership_reactivate(
+            membership=self.get_object(), actor=signed_in_user(request)
+        )
         return Response(self.get_serializer(membership).data)
 
-    @extend_schema(summary="Remove a member from the organization (sessions and tokens end)",
-                   responses={204: OpenApiResponse(description="Removed.")})
+    @extend_schema(
+        summary="Remove a member from the organization (sessions and tokens end)",
+        responses={204: OpenApiResponse(description="Removed.")},
+    )
     def destroy(self, request: Request, **kwargs: str) -> Response:
         services.membership_remove(membership=self.get_object(), actor=signed_in_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -152,9 +198,13 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
 
     queryset = Invitation.objects.select_related("invited_by", "physician")
     serializer_class = InvitationSerializer
-    permission_map = {"list": "people.view", "retrieve": "people.view",
-                      "create": "people.manage", "resend": "people.manage",
-                      "revoke": "people.manage"}
+    permission_map = {
+        "list": "people.view",
+        "retrieve": "people.view",
+        "create": "people.manage",
+        "resend": "people.manage",
+        "revoke": "people.manage",
+    }
     filterset_fields = ["role", "email"]
     ordering_fields = ["id", "created_at"]
     ordering = ["-created_at", "-id"]
@@ -162,27 +212,38 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     def _base_url(self) -> str:
         return self.request.build_absolute_uri("/").rstrip("/")
 
-    @extend_schema(summary="Invite someone by e-mail with a role", request=InviteSerializer,
-                   responses={201: InvitationSerializer})
+    @extend_schema(
+        summary="Invite someone by e-mail with a role",
+        request=InviteSerializer,
+        responses={201: InvitationSerializer},
+    )
     def create(self, request: Request, **kwargs: str) -> Response:
         body = InviteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         invitation, _raw = services.invitation_create(
-            organization=self.organization, actor=signed_in_user(request),
-            base_url=self._base_url(), **body.validated_data)
+            organization=self.organization,
+            actor=signed_in_user(request),
+            base_url=self._base_url(),
+            **body.validated_data,
+        )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Re-send an invitation (a new link; the old one stops working)",
-                   request=EmptySerializer, responses=InvitationSerializer)
+    @extend_schema(
+        summary="Re-send an invitation (a new link; the old one stops working)",
+        request=EmptySerializer,
+        responses=InvitationSerializer,
+    )
     @action(detail=True, methods=["post"])
     def resend(self, request: Request, **kwargs: str) -> Response:
         invitation = self.get_object()
-        services.invitation_resend(invitation=invitation, actor=signed_in_user(request),
-                                   base_url=self._base_url())
+        services.invitation_resend(
+            invitation=invitation, actor=signed_in_user(request), base_url=self._base_url()
+        )
         return Response(InvitationSerializer(invitation).data)
 
-    @extend_schema(summary="Withdraw an invitation", request=EmptySerializer,
-                   responses=InvitationSerializer)
+    @extend_schema(
+        summary="Withdraw an invitation", request=EmptySerializer, responses=InvitationSerializer
+    )
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, **kwargs: str) -> Response:
         invitation = self.get_object()

@@ -23,29 +23,47 @@ def apply_errors(form: forms.Form, exc: ValidationError) -> None:
 class InviteForm(forms.Form):
     email = forms.EmailField(label="E-mail address")
     role = forms.ChoiceField(choices=Role.choices)
-    npi = forms.CharField(label="Physician's NPI", max_length=10, required=False,
-                          help_text="For the physician role: links the person to their "
-                                    "physician record.")
+    npi = forms.CharField(
+        label="Physician's NPI",
+        max_length=10,
+        required=False,
+        help_text="For the physician role: links the person to their physician record.",
+    )
 
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
-    npi = forms.CharField(label="Physician's NPI", max_length=10, required=False,
-                          help_text="For the physician role (empty keeps the current link).")
+    npi = forms.CharField(
+        label="Physician's NPI",
+        max_length=10,
+        required=False,
+        help_text="For the physician role (empty keeps the current link).",
+    )
 
 
 class SSOForm(forms.Form):
-    name = forms.CharField(max_length=100, required=False, label="Button label",
-                           help_text="Shown on the sign-in button.")
+    name = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Button label",
+        help_text="Shown on the sign-in button.",
+    )
     issuer = forms.URLField(label="Issuer URL", assume_scheme="https")
     client_id = forms.CharField(max_length=200, label="Client id")
     client_secret = forms.CharField(
-        max_length=500, required=False, label="Client secret",
+        max_length=500,
+        required=False,
+        label="Client secret",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: never shown again. Leave empty to keep the stored secret.")
+        help_text="Write-only: never shown again. Leave empty to keep the stored secret.",
+    )
     enabled = forms.BooleanField(required=False, initial=True)
-    email_domains = forms.CharField(max_length=500, required=False, label="E-mail domains",
-                                    help_text="Comma-separated, e.g. riverside.org, rmc.org")
+    email_domains = forms.CharField(
+        max_length=500,
+        required=False,
+        label="E-mail domains",
+        help_text="Comma-separated, e.g. riverside.org, rmc.org",
+    )
 
 
 class AcceptForm(forms.Form):
@@ -53,8 +71,8 @@ class AcceptForm(forms.Form):
     last_name = forms.CharField(max_length=150)
     password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     password_again = forms.CharField(
-        label="Password (again)",
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+        label="Password (again)", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
 
     def clean(self):
         data = super().clean()
@@ -69,8 +87,9 @@ class OrganizationCreateForm(forms.Form):
     short_name = forms.CharField(max_length=40, required=False)
     time_zone = forms.ChoiceField(choices=[], initial="America/New_York")
     email_domains = forms.CharField(max_length=500, required=False, label="E-mail domains")
-    restrict_to_domains = forms.BooleanField(required=False,
-                                             label="Invite only addresses of these domains")
+    restrict_to_domains = forms.BooleanField(
+        required=False, label="Invite only addresses of these domains"
+    )
     primary_colour = forms.CharField(max_length=7, required=False, initial="#1f4e79")
     accent_colour = forms.CharField(max_length=7, required=False, initial="#2a9d8f")
     admin_email = forms.EmailField(label="First administrator's e-mail address")

@@ -30,30 +30,48 @@ def _sso_domains(organization: Organization) -> list[str]:
 def people_of(*, organization: Organization, include_inactive: bool = True) -> list[Person]:
     """The organization's members (inside its scope), with last sign-in, 2FA and how they
     sign in."""
-    memberships = list(Membership.objects.select_related("user", "physician")
-                       .order_by("user__last_name", "user__first_name", "user__email"))
+    memberships = list(
+        Membership.objects.select_related("user", "physician").order_by(
+            "user__last_name", "user__first_name", "user__email"
+        )
+    )
     if not include_inactive:
         memberships = [m for m in memberships if m.is_active]
-    with_device = set(TOTPDevice.objects.filter(
-        user__in=[m.user_id for m in memberships], confirmed=True)
-        .values_list("user_id", flat=True))
+    with_device = set(
+        TOTPDevice.objects.filter(
+            user__in=[m.user_id for m in memberships], confirmed=True
+        ).values_list("user_id", flat=True)
+    )
     sso_domains = _sso_domains(organization)
     people = []
     for m in memberships:
         sso = m.user.email.rpartition("@")[2] in sso_domains
         password = m.user.has_usable_password()
-        sign_in = ("SSO or password" if sso and password else "SSO" if sso
-                   else "Password" if password else "None yet")
+        sign_in = (
+            "SSO or password"
+            if sso and password
+            else "SSO"
+            if sso
+            else "Password"
+            if password
+            else "None yet"
+        )
         people.append(Person(m, m.user.last_login, m.user_id in with_device, sign_in))
     return people
 
 
 def person_of(*, membership: Membership) -> Person:
-    return next(p for p in people_of(organization=membership.organization)
-                if p.membership.pk == membership.pk)
+    return next(
+        p
+        for p in people_of(organization=membership.organization)
+        if p.membership.pk == membership.pk
+    )
 
 
 def invitations_open(*, organization: Organization) -> list[Invitation]:
     """Invitations not yet accepted or withdrawn (expired ones too: they can be re-sent)."""
-    return list(Invitation.objects.select_related("invited_by", "physician")
-                .filter(accepted_at__isnull=True, revoked_at__isnull=True))
+    return list(
+        Invitation.objects.select_related("invited_by", "physician").filter(
+            accepted_at__isnull=True, revoked_at__isnull=True
+        )
+    )

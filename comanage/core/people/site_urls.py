@@ -9,8 +9,14 @@ from . import views
 
 urlpatterns = [
     path("account/invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
-    path("installation/organizations/", installation_views.organizations,
-         name="installation_organizations"),
-    path("installation/organizations/<slug:slug>/", installation_views.organization_detail,
-         name="installation_organization"),
+    path(
+        "installation/organizations/",
+        installation_views.organizations,
+        name="installation_organizations",
+    ),
+    path(
+        "installation/organizations/<slug:slug>/",
+        installation_views.organization_detail,
+        name="installation_organization",
+    ),
 ]

@@ -8,8 +8,9 @@ urlpatterns = [
     path("people/", views.people_list, name="people_list"),
     path("people/invite/", views.people_invite, name="people_invite"),
     path("people/<int:membership_pk>/", views.member_detail, name="member_detail"),
-    path("people/invitations/<int:invitation_pk>/", views.invitation_detail,
-         name="invitation_detail"),
+    path(
+        "people/invitations/<int:invitation_pk>/", views.invitation_detail, name="invitation_detail"
+    ),
     path("people/sso/", views.sso_settings, name="sso_settings"),
     path("people/sso/test/", views.sso_test, name="sso_test"),
 ]

@@ -26,11 +26,16 @@ def _base_url(request: HttpRequest) -> str:
 @org_view("people.view")
 def people_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     organization = request.organization  # type: ignore[attr-defined]
-    return render(request, "core/people/list.html", {
-        "people": selectors.people_of(organization=organization),
-        "invitations": selectors.invitations_open(organization=organization),
-        "form": InviteForm(), "sso": OIDCProvider.objects.filter(
-            organization=organization).first()})
+    return render(
+        request,
+        "core/people/list.html",
+        {
+            "people": selectors.people_of(organization=organization),
+            "invitations": selectors.invitations_open(organization=organization),
+            "form": InviteForm(),
+            "sso": OIDCProvider.objects.filter(organization=organization).first(),
+        },
+    )
 
 
 @org_view("people.manage")
@@ -41,23 +46,27 @@ def people_invite(request: HttpRequest, org_slug: str) -> HttpResponse:
         try:
             invitation, _raw = services.invitation_create(
                 organization=request.organization,  # type: ignore[attr-defined]
-                actor=request.user, base_url=_base_url(request),  # type: ignore[arg-type]
-                **form.cleaned_data)
+                actor=request.user,
+                base_url=_base_url(request),  # type: ignore[arg-type]
+                **form.cleaned_data,
+            )
         except ValidationError as exc:
             apply_errors(form, exc)
         else:
             messages.success(request, f"Invitation sent to {invitation.email}.")
             return redirect("people_list", org_slug=org_slug)
-    return render(request, "core/people/invite.html", {"form": form},
-                  status=400 if form.errors else 200)
+    return render(
+        request, "core/people/invite.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 @org_view("people.view", post="people.manage")
 @require_http_methods(["GET", "POST"])
 def member_detail(request: HttpRequest, org_slug: str, membership_pk: int) -> HttpResponse:
     """One member: change the role, deactivate, reactivate or remove (``action``)."""
-    membership = get_object_or_404(Membership.objects.select_related("user", "physician"),
-                                   pk=membership_pk)
+    membership = get_object_or_404(
+        Membership.objects.select_related("user", "physician"), pk=membership_pk
+    )
     form = RoleForm(initial={"role": membership.role})
     action_errors: list[str] = []
     status = 200
@@ -68,16 +77,22 @@ def member_detail(request: HttpRequest, org_slug: str, membership_pk: int) -> Ht
             if action == "role":
                 form = RoleForm(request.POST)
                 if form.is_valid():
-                    services.membership_role_change(membership=membership, actor=actor,  # type: ignore[arg-type]
-                                                    **form.cleaned_data)
-                    messages.success(request, f"{membership.user.email} is now "
-                                              f"{membership.get_role_display()}.")
-                    return redirect("member_detail", org_slug=org_slug,
-                                    membership_pk=membership.pk)
+                    services.membership_role_change(
+                        membership=membership,
+                        actor=actor,  # type: ignore[arg-type]
+                        **form.cleaned_data,
+                    )
+                    messages.success(
+                        request, f"{membership.user.email} is now {membership.get_role_display()}."
+                    )
+                    return redirect("member_detail", org_slug=org_slug, membership_pk=membership.pk)
             elif action == "deactivate":
                 services.membership_deactivate(membership=membership, actor=actor)  # type: ignore[arg-type]
-                messages.success(request, f"{membership.user.email} is deactivated; their "
-                                          "sessions and API tokens have ended.")
+                messages.success(
+                    request,
+                    f"{membership.user.email} is deactivated; their "
+                    "sessions and API tokens have ended.",
+                )
                 return redirect("member_detail", org_slug=org_slug, membership_pk=membership.pk)
             elif action == "reactivate":
                 services.membership_reactivate(membership=membership, actor=actor)  # type: ignore[arg-type]
@@ -86,21 +101,30 @@ def member_detail(request: HttpRequest, org_slug: str, membership_pk: int) -> Ht
             elif action == "remove":
                 email = membership.user.email
                 services.membership_remove(membership=membership, actor=actor)  # type: ignore[arg-type]
-                messages.success(request, f"{email} is removed; their sessions and API tokens "
-                                          "have ended.")
+                messages.success(
+                    request, f"{email} is removed; their sessions and API tokens have ended."
+                )
                 return redirect("people_list", org_slug=org_slug)
             else:
-                action_errors = ["Choose what to do: change the role, deactivate, "
-                                 "reactivate or remove."]
+                action_errors = [
+                    "Choose what to do: change the role, deactivate, reactivate or remove."
+                ]
         except ValidationError as exc:
             if form.is_bound:
                 apply_errors(form, exc)
             else:
                 action_errors = exc.messages
         status = 400
-    return render(request, "core/people/member.html", {
-        "person": selectors.person_of(membership=membership), "form": form,
-        "action_errors": action_errors}, status=status)
+    return render(
+        request,
+        "core/people/member.html",
+        {
+            "person": selectors.person_of(membership=membership),
+            "form": form,
+            "action_errors": action_errors,
+        },
+        status=status,
+    )
 
 
 @org_view("people.view", post="people.manage")
@@ -113,10 +137,15 @@ def invitation_detail(request: HttpRequest, org_slug: str, invitation_pk: int) -
     action = request.POST.get("action", "")
     try:
         if action == "resend":
-            services.invitation_resend(invitation=invitation, actor=request.user,  # type: ignore[arg-type]
-                                       base_url=_base_url(request))
-            messages.success(request, f"Invitation re-sent to {invitation.email}; the earlier "
-                                      "link no longer works.")
+            services.invitation_resend(
+                invitation=invitation,
+                actor=request.user,  # type: ignore[arg-type]
+                base_url=_base_url(request),
+            )
+            messages.success(
+                request,
+                f"Invitation re-sent to {invitation.email}; the earlier link no longer works.",
+            )
         elif action == "revoke":
             services.invitation_revoke(invitation=invitation, actor=request.user)  # type: ignore[arg-type]
             messages.success(request, f"Invitation to {invitation.email} withdrawn.")
@@ -135,21 +164,31 @@ def sso_settings(request: HttpRequest, org_slug: str) -> HttpResponse:
     provider = OIDCProvider.objects.filter(organization=organization).first()
     initial = {"email_domains": organization.email_domains, "enabled": True}
     if provider is not None:  # never the secret
-        initial.update(name=provider.name, issuer=provider.issuer,
-                       client_id=provider.client_id, enabled=provider.enabled)
+        initial.update(
+            name=provider.name,
+            issuer=provider.issuer,
+            client_id=provider.client_id,
+            enabled=provider.enabled,
+        )
     form = SSOForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.sso_update(organization=organization, actor=request.user,  # type: ignore[arg-type]
-                                **form.cleaned_data)
+            services.sso_update(
+                organization=organization,
+                actor=request.user,  # type: ignore[arg-type]
+                **form.cleaned_data,
+            )
         except ValidationError as exc:
             apply_errors(form, exc)
         else:
             messages.success(request, "Single sign-on settings saved.")
             return redirect("sso_settings", org_slug=org_slug)
-    return render(request, "core/people/sso.html", {
-        "form": form, "provider": provider, "test": request.session.pop("sso_test", None)},
-        status=400 if form.errors else 200)
+    return render(
+        request,
+        "core/people/sso.html",
+        {"form": form, "provider": provider, "test": request.session.pop("sso_test", None)},
+        status=400 if form.errors else 200,
+    )
 
 
 @org_view("sso.manage")
@@ -171,15 +210,20 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invitation = services.invitation_lookup(token)
     except ValidationError as exc:
-        return render(request, "core/people/accept_invalid.html",
-                      {"reason": " ".join(exc.messages)}, status=400)
+        return render(
+            request,
+            "core/people/accept_invalid.html",
+            {"reason": " ".join(exc.messages)},
+            status=400,
+        )
     organization = invitation.organization
     from comanage.core.models import User
 
     has_account = User.objects.filter(email__iexact=invitation.email).exists()
     provider = getattr(organization, "oidc_provider", None)
-    sso_available = bool(provider and provider.enabled
-                         and invitation.email.rpartition("@")[2] in provider.domains())
+    sso_available = bool(
+        provider and provider.enabled and invitation.email.rpartition("@")[2] in provider.domains()
+    )
     form = AcceptForm(request.POST or None)
     error = ""
     if request.method == "POST":
@@ -193,26 +237,38 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
                 from comanage.core.security.oidc import start_sso_for_email
 
                 response = start_sso_for_email(
-                    request, invitation.email,
-                    reverse("org_home", kwargs={"org_slug": organization.slug}))
+                    request,
+                    invitation.email,
+                    reverse("org_home", kwargs={"org_slug": organization.slug}),
+                )
                 if response is not None:
                     return response
                 return redirect("login")
             if form.is_valid():
                 membership = services.invitation_accept(
-                    raw_token=token, first_name=form.cleaned_data["first_name"],
+                    raw_token=token,
+                    first_name=form.cleaned_data["first_name"],
                     last_name=form.cleaned_data["last_name"],
-                    password=form.cleaned_data["password"])
-                login(request, membership.user,
-                      backend="django.contrib.auth.backends.ModelBackend")
+                    password=form.cleaned_data["password"],
+                )
+                login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
                 messages.success(request, f"Welcome to {organization.name}.")
                 return redirect("org_home", org_slug=organization.slug)
         except ValidationError as exc:
             apply_errors(form, exc)
             error = " ".join(str(e) for e in form.non_field_errors())
-    return render(request, "core/people/accept.html", {
-        "invitation": invitation, "organization": None, "invited_to": organization,
-        "form": form, "has_account": has_account, "sso_available": sso_available,
-        "error": error,
-        "login_url": f"{reverse('login')}?next={request.path}"},
-        status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "core/people/accept.html",
+        {
+            "invitation": invitation,
+            "organization": None,
+            "invited_to": organization,
+            "form": form,
+            "has_account": has_account,
+            "sso_available": sso_available,
+            "error": error,
+            "login_url": f"{reverse('login')}?next={request.path}",
+        },
+        status=400 if request.method == "POST" else 200,
+    )

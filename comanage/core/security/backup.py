@@ -87,21 +87,40 @@ def _pg_replace(dump: Path, args: list[str], env: dict[str, str]) -> None:
     schema whole. pg_restore writes the SQL and psql runs it with the drop, in a single
     transaction that stops at the first error. If pg_restore fails part-way, psql is killed
     before it can commit, so the database is untouched."""
-    psql_command = ["psql", "--no-psqlrc", "--quiet", "--single-transaction",
-                    "--set", "ON_ERROR_STOP=1", *args]
+    psql_command = [
+        "psql",
+        "--no-psqlrc",
+        "--quiet",
+        "--single-transaction",
+        "--set",
+        "ON_ERROR_STOP=1",
+        *args,
+    ]
     restore_command = ["pg_restore", "--no-owner", "--no-privileges", "--file", "-", str(dump)]
-    psql = subprocess.Popen(psql_command, stdin=subprocess.PIPE,  # noqa: S603
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    psql = subprocess.Popen(  # noqa: S603
+        psql_command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert psql.stdin is not None and psql.stderr is not None
     script_sent = False
     try:
         psql.stdin.write(b"DROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n")
         psql.stdin.flush()
-        restore = subprocess.run(restore_command, stdout=psql.stdin,  # noqa: S603
-                                 stderr=subprocess.PIPE, env=env, check=False)
+        restore = subprocess.run(  # noqa: S603
+            restore_command,
+            stdout=psql.stdin,  # noqa: S603
+            stderr=subprocess.PIPE,
+            env=env,
+            check=False,
+        )
         if restore.returncode != 0:
-            raise BackupError(f"pg_restore failed ({restore.returncode}): "
-                              f"{restore.stderr.decode(errors='replace')[-2000:]}")
+            raise BackupError(
+                f"pg_restore failed ({restore.returncode}): "
+                f"{restore.stderr.decode(errors='replace')[-2000:]}"
+            )
         psql.stdin.close()  # the end of the script: psql commits, unless a statement failed
         script_sent = True
         errors = psql.stderr.read().decode(errors="replace")
@@ -180,19 +199,33 @@ def backup_create(*, output_dir: Path, organization: Organization | None = None)
 def _write_backup(target: Path, now: dt.datetime, organization: Organization | None) -> None:
     vendor = connection.vendor
     manifest: dict[str, Any] = {
-        "format": FORMAT_VERSION, "created_at": now.isoformat(), "database_vendor": vendor,
+        "format": FORMAT_VERSION,
+        "created_at": now.isoformat(),
+        "database_vendor": vendor,
         "organization": organization.slug if organization else None,
-        "migrations": applied_migrations(), "files": {},
+        "migrations": applied_migrations(),
+        "files": {},
     }
     if organization is not None:
         _export_organization(organization, target / ORG_EXPORT)
-        manifest["media_files"] = _tar_media(target / MEDIA_ARCHIVE,
-                                             organization_files(organization))
+        manifest["media_files"] = _tar_media(
+            target / MEDIA_ARCHIVE, organization_files(organization)
+        )
     else:
         if vendor == "postgresql":
             args, env = _pg_args()
-            _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges",
-                  "--file", str(target / "database.dump"), *args], env)
+            _run(
+                [
+                    "pg_dump",
+                    "--format=custom",
+                    "--no-owner",
+                    "--no-privileges",
+                    "--file",
+                    str(target / "database.dump"),
+                    *args,
+                ],
+                env,
+            )
         elif vendor == "sqlite":
             connection.ensure_connection()
             destination = sqlite3.connect(target / "database.sqlite3")
@@ -299,8 +332,11 @@ def backup_restore(*, path: Path) -> dict[str, Any]:
     manifest = read_manifest(path)
     unknown, _missing = migration_gap(manifest)
     if unknown:
-        raise BackupError("The backup was made by newer code (unknown migrations: "
-                          + ", ".join(f"{a}.{n}" for a, n in unknown[:5]) + "). Deploy it first.")
+        raise BackupError(
+            "The backup was made by newer code (unknown migrations: "
+            + ", ".join(f"{a}.{n}" for a, n in unknown[:5])
+            + "). Deploy it first."
+        )
     if manifest["organization"]:
         rows = json.loads((path / ORG_EXPORT).read_text())
         with transaction.atomic(), scopes_disabled():
@@ -309,8 +345,9 @@ def backup_restore(*, path: Path) -> dict[str, Any]:
         _restore_media(path / MEDIA_ARCHIVE, replace_all=False)
         return manifest
     if manifest["database_vendor"] != connection.vendor:
-        raise BackupError(f"A {manifest['database_vendor']} backup cannot be restored into "
-                          f"{connection.vendor}.")
+        raise BackupError(
+            f"A {manifest['database_vendor']} backup cannot be restored into {connection.vendor}."
+        )
     if connection.vendor == "postgresql":
         args, env = _pg_args()
         from django.db import connections

@@ -36,7 +36,7 @@ def trusted_proxies() -> tuple[Network, ...]:
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     text = text.strip()
     if text.startswith("[") and "]" in text:  # "[2001:db8::1]:443"
-        text = text[1:text.index("]")]
+        text = text[1 : text.index("]")]
     elif text.count(":") == 1:  # "192.0.2.1:443"
         text = text.partition(":")[0]
     try:
@@ -66,8 +66,7 @@ def client_ip(request: HttpRequest) -> str:
     return remote
 
 
-def login_username(request: HttpRequest | None, credentials: dict[str, Any] | None = None
-                   ) -> str:
+def login_username(request: HttpRequest | None, credentials: dict[str, Any] | None = None) -> str:
     """The sign-in name as django-axes counts it: e-mail addresses are case-insensitive, so
     ``Alice@Hospital.org`` and ``alice@hospital.org`` share one count of failures."""
     field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")

@@ -54,12 +54,12 @@ def case_ids_for_storage(organization: Organization, case_ids: Any) -> Any:
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     encoded = pc.dictionary_encode(pc.utf8_trim_whitespace(array))
-    hashed = pa.array([case_id_hash(organization, v)
-                       for v in encoded.dictionary.to_pylist()], type=pa.string())
+    hashed = pa.array(
+        [case_id_hash(organization, v) for v in encoded.dictionary.to_pylist()], type=pa.string()
+    )
     result = pc.take(hashed, encoded.indices)
     if as_series:
         import pandas as pd
 
-        return pd.Series(result.to_pylist(), index=getattr(case_ids, "index", None),
-                         dtype="string")
+        return pd.Series(result.to_pylist(), index=getattr(case_ids, "index", None), dtype="string")
     return result

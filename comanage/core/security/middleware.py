@@ -13,8 +13,13 @@ from .otp import confirmed_devices, two_factor_enabled, user_requires_2fa
 # Pages reachable before the second factor: signing in and out, the 2FA pages themselves,
 # password reset (no session involved) and static files.
 EXEMPT_PREFIXES = (
-    "/account/login/", "/account/logout/", "/account/security/", "/account/password/reset/",
-    "/account/oidc/", "/static/", "/healthz",
+    "/account/login/",
+    "/account/logout/",
+    "/account/security/",
+    "/account/password/reset/",
+    "/account/oidc/",
+    "/static/",
+    "/healthz",
 )
 
 
@@ -34,16 +39,20 @@ class TwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if (two_factor_enabled() and request.user.is_authenticated
-                and not request.path_info.startswith(EXEMPT_PREFIXES)
-                and not request.user.is_verified()
-                and user_requires_2fa(request.user)):
+        if (
+            two_factor_enabled()
+            and request.user.is_authenticated
+            and not request.path_info.startswith(EXEMPT_PREFIXES)
+            and not request.user.is_verified()
+            and user_requires_2fa(request.user)
+        ):
             if request.path_info.startswith("/api/"):
                 return JsonResponse(
-                    {"detail": "Two-factor verification is required for this account."},
-                    status=403)
-            url_name = ("security_otp_verify" if confirmed_devices(request.user)
-                        else "security_otp_setup")
+                    {"detail": "Two-factor verification is required for this account."}, status=403
+                )
+            url_name = (
+                "security_otp_verify" if confirmed_devices(request.user) else "security_otp_setup"
+            )
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse(url_name)}?{query}")
         return self.get_response(request)

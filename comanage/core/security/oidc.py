@@ -52,8 +52,9 @@ def provider_for_email(email: str) -> OIDCProvider | None:
     domain = email.rpartition("@")[2].strip().lower()
     if not domain:
         return None
-    candidates = (OIDCProvider.objects.filter(enabled=True)
-                  .select_related("organization").order_by("pk"))
+    candidates = (
+        OIDCProvider.objects.filter(enabled=True).select_related("organization").order_by("pk")
+    )
     for provider in candidates:
         if domain in provider.domains():
             return provider
@@ -70,8 +71,9 @@ def discover(provider: OIDCProvider) -> dict[str, Any]:
             response.raise_for_status()
             document = response.json()
         except (requests.RequestException, ValueError) as exc:
-            raise SSOUnavailable(f"Cannot read {provider.discovery_url}: {type(exc).__name__}"
-                                 ) from exc
+            raise SSOUnavailable(
+                f"Cannot read {provider.discovery_url}: {type(exc).__name__}"
+            ) from exc
         if str(document.get("issuer", "")).rstrip("/") != provider.issuer.rstrip("/"):
             raise SSOUnavailable("The discovery document names another issuer.")
         cache.set(key, document, 3600)
@@ -98,8 +100,11 @@ def _session_provider(request: HttpRequest) -> OIDCProvider | None:
     provider_id = request.session.get(SESSION_PROVIDER)
     if provider_id is None:
         return None
-    return (OIDCProvider.objects.filter(pk=provider_id, enabled=True)
-            .select_related("organization").first())
+    return (
+        OIDCProvider.objects.filter(pk=provider_id, enabled=True)
+        .select_related("organization")
+        .first()
+    )
 
 
 class _ProviderSettings:
@@ -127,8 +132,13 @@ class OrganizationOIDCBackend(_ProviderSettings, OIDCAuthenticationBackend):
         self.UserModel = get_user_model()
         self.provider: OIDCProvider | None = None
 
-    def authenticate(self, request: HttpRequest | None, nonce: str | None = None,
-                     code_verifier: str | None = None, **kwargs: Any) -> Any:
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        nonce: str | None = None,
+        code_verifier: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         if request is None or kwargs or (nonce is None and code_verifier is None):
             return None  # a password sign-in, not the OIDC callback
         self.provider = _session_provider(request)
@@ -140,15 +150,22 @@ class OrganizationOIDCBackend(_ProviderSettings, OIDCAuthenticationBackend):
             logger.warning("SSO provider %s unavailable: %s", self.provider.pk, exc)
             refuse(request, "Your hospital's sign-in service cannot be reached. Try again later.")
             return None
-        for name in ("OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT",
-                     "OIDC_RP_CLIENT_ID", "OIDC_RP_CLIENT_SECRET", "OIDC_RP_SIGN_ALGO"):
+        for name in (
+            "OIDC_OP_TOKEN_ENDPOINT",
+            "OIDC_OP_USER_ENDPOINT",
+            "OIDC_OP_JWKS_ENDPOINT",
+            "OIDC_RP_CLIENT_ID",
+            "OIDC_RP_CLIENT_SECRET",
+            "OIDC_RP_SIGN_ALGO",
+        ):
             setattr(self, name, self._provider_settings[name])
         self.OIDC_RP_IDP_SIGN_KEY = None
         try:
             return super().authenticate(request, nonce=nonce, code_verifier=code_verifier)
         except (requests.RequestException, SuspiciousOperation, jwt.PyJWTError) as exc:
-            logger.warning("SSO sign-in failed at provider %s: %s", self.provider.pk,
-                           type(exc).__name__)
+            logger.warning(
+                "SSO sign-in failed at provider %s: %s", self.provider.pk, type(exc).__name__
+            )
             refuse(request, "Single sign-on did not complete. Try again.")
             return None
 
@@ -162,24 +179,27 @@ class OrganizationOIDCBackend(_ProviderSettings, OIDCAuthenticationBackend):
         if header.get("alg") != self.OIDC_RP_SIGN_ALGO:
             raise SuspiciousOperation("The ID token is not signed with the expected algorithm.")
         return jwt.decode(
-            payload, key, algorithms=[self.OIDC_RP_SIGN_ALGO],
-            audience=self.OIDC_RP_CLIENT_ID, issuer=self._provider_settings["OIDC_OP_ISSUER"],
+            payload,
+            key,
+            algorithms=[self.OIDC_RP_SIGN_ALGO],
+            audience=self.OIDC_RP_CLIENT_ID,
+            issuer=self._provider_settings["OIDC_OP_ISSUER"],
             options={"require": ["exp", "iat", "iss", "aud", "sub"]},
         )
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
         return bool(claims.get("email")) and claims.get("email_verified") is not False
 
-    def get_or_create_user(self, access_token: str, id_token: str, payload: dict[str, Any]
-                           ) -> Any:
+    def get_or_create_user(self, access_token: str, id_token: str, payload: dict[str, Any]) -> Any:
         assert self.provider is not None
         organization: Organization = self.provider.organization
         claims = self.get_userinfo(access_token, id_token, payload)
         if claims.get("sub") != payload.get("sub"):
             raise SuspiciousOperation("The userinfo subject differs from the ID token's.")
         if not self.verify_claims(claims):
-            refuse(self.request, "Your hospital's sign-in did not provide a verified e-mail "
-                                 "address.")
+            refuse(
+                self.request, "Your hospital's sign-in did not provide a verified e-mail address."
+            )
             return None
         email = str(claims["email"]).strip().lower()
         if email.rpartition("@")[2] not in self.provider.domains():
@@ -188,8 +208,11 @@ class OrganizationOIDCBackend(_ProviderSettings, OIDCAuthenticationBackend):
         user = self.UserModel.objects.filter(email__iexact=email, is_active=True).first()
         membership = membership_for(user=user, organization=organization) if user else None
         if membership is None:
-            refuse(self.request, f"{email} has no access to {organization.name} in Comanage. "
-                                 "Ask your program administrator to invite you.")
+            refuse(
+                self.request,
+                f"{email} has no access to {organization.name} in Comanage. "
+                "Ask your program administrator to invite you.",
+            )
             return None
         return user
 
@@ -210,8 +233,9 @@ class SSOStartView(_ProviderSettings, OIDCAuthenticationRequestView):
             self._provider_settings = provider_settings(provider)
         except SSOUnavailable as exc:
             logger.warning("SSO provider %s unavailable: %s", provider.pk, exc)
-            messages.error(request, "Your hospital's sign-in service cannot be reached. "
-                                    "Try again later.")
+            messages.error(
+                request, "Your hospital's sign-in service cannot be reached. Try again later."
+            )
             return HttpResponseRedirect(reverse("login"))
         self.OIDC_OP_AUTH_ENDPOINT = self._provider_settings["OIDC_OP_AUTHORIZATION_ENDPOINT"]
         self.OIDC_RP_CLIENT_ID = provider.client_id
@@ -228,8 +252,9 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
     def login_failure(self) -> HttpResponse:
         if self.request.user.is_authenticated:
             auth.logout(self.request)
-        message = getattr(self.request, "comanage_sso_error",
-                          "Single sign-on did not complete. Try again.")
+        message = getattr(
+            self.request, "comanage_sso_error", "Single sign-on did not complete. Try again."
+        )
         messages.error(self.request, message)
         return HttpResponseRedirect(reverse("login"))
 
@@ -239,8 +264,9 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         return response
 
 
-def start_sso_for_email(request: HttpRequest, email: str, next_url: str = ""
-                        ) -> HttpResponse | None:
+def start_sso_for_email(
+    request: HttpRequest, email: str, next_url: str = ""
+) -> HttpResponse | None:
     """Route to the provider for ``email``'s domain; ``None`` when there is none."""
     provider = provider_for_email(email)
     if provider is None:

@@ -46,8 +46,9 @@ def user_requires_2fa(user: AbstractBaseUser | Any) -> bool:
     if user.is_superuser or getattr(user, "is_installation_admin", False):
         return True
     with scopes_disabled():
-        return Membership.objects.filter(user=user, is_active=True,
-                                         role__in=ROLES_REQUIRING_2FA).exists()
+        return Membership.objects.filter(
+            user=user, is_active=True, role__in=ROLES_REQUIRING_2FA
+        ).exists()
 
 
 def confirmed_devices(user: Any) -> list:
@@ -117,8 +118,7 @@ def _redirect_with_next(url_name: str, request: HttpRequest, **extra: str) -> Ht
     return HttpResponseRedirect(f"{reverse(url_name)}?{query}")
 
 
-def require_recent_otp(request: HttpRequest, *, max_age_seconds: int = 300
-                       ) -> HttpResponse | None:
+def require_recent_otp(request: HttpRequest, *, max_age_seconds: int = 300) -> HttpResponse | None:
     """Ask for a fresh TOTP code at the moment of signing. ``None`` means: go ahead.
 
     Call it first thing in the POST branch of a signing view and return the response if there
@@ -139,8 +139,9 @@ def require_recent_otp(request: HttpRequest, *, max_age_seconds: int = 300
     if not two_factor_enabled():
         return None
     if not request.user.is_authenticated:
-        return HttpResponseRedirect(f"{reverse(settings.LOGIN_URL)}?"
-                                    + urlencode({"next": request.get_full_path()}))
+        return HttpResponseRedirect(
+            f"{reverse(settings.LOGIN_URL)}?" + urlencode({"next": request.get_full_path()})
+        )
     if not confirmed_devices(request.user):
         return _redirect_with_next("security_otp_setup", request)
     error = ""
@@ -154,13 +155,23 @@ def require_recent_otp(request: HttpRequest, *, max_age_seconds: int = 300
             return None
     if request.method != "POST":
         return _redirect_with_next("security_otp_verify", request, fresh="1")
-    carried = [(name, value) for name in request.POST
-               for value in request.POST.getlist(name)
-               if name not in ("csrfmiddlewaretoken", OTP_FIELD)]
-    return render(request, "security/step_up.html",
-                  {"action": request.get_full_path(), "carried": carried, "error": error,
-                   "otp_field": OTP_FIELD},
-                  status=403 if error else 200)
+    carried = [
+        (name, value)
+        for name in request.POST
+        for value in request.POST.getlist(name)
+        if name not in ("csrfmiddlewaretoken", OTP_FIELD)
+    ]
+    return render(
+        request,
+        "security/step_up.html",
+        {
+            "action": request.get_full_path(),
+            "carried": carried,
+            "error": error,
+            "otp_field": OTP_FIELD,
+        },
+        status=403 if error else 200,
+    )
 
 
 def otp_step_up(max_age_seconds: int = 300) -> Callable[[Callable], Callable]:

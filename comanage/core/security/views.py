@@ -40,11 +40,17 @@ class LoginView(auth_views.LoginView):
                 return response
             form = self.get_form_class()(request)
             form.initial = {"username": email}
-            return self.render_to_response(self.get_context_data(
-                form=form,
-                sso_error=(f"No single sign-on is set up for “{email}”. "
-                           "Sign in with your password instead.") if email else
-                          "Enter your e-mail address first."))
+            return self.render_to_response(
+                self.get_context_data(
+                    form=form,
+                    sso_error=(
+                        f"No single sign-on is set up for “{email}”. "
+                        "Sign in with your password instead."
+                    )
+                    if email
+                    else "Enter your e-mail address first.",
+                )
+            )
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: Any) -> HttpResponse:
@@ -64,7 +70,8 @@ class LoginView(auth_views.LoginView):
 def _safe_next(request: HttpRequest) -> str:
     candidate = request.POST.get("next") or request.GET.get("next") or ""
     if candidate and url_has_allowed_host_and_scheme(
-            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return candidate
     return resolve_url(settings.LOGIN_REDIRECT_URL)
 
@@ -84,11 +91,12 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
     one, so a user with a confirmed device must verify with it before adding another.
     """
     if confirmed_devices(request.user) and not request.user.is_verified():
-        return HttpResponseRedirect(
-            f"{reverse('security_otp_verify')}?{request.GET.urlencode()}")
-    device = (TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
-              or TOTPDevice.objects.create(user=request.user, name="Authenticator app",
-                                           confirmed=False))
+        return HttpResponseRedirect(f"{reverse('security_otp_verify')}?{request.GET.urlencode()}")
+    device = TOTPDevice.objects.filter(
+        user=request.user, confirmed=False
+    ).first() or TOTPDevice.objects.create(
+        user=request.user, name="Authenticator app", confirmed=False
+    )
     form = OTPCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["code"]):
@@ -97,15 +105,22 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
             mark_verified(request, device)
             messages.success(request, "Two-factor authentication is on for your account.")
             return HttpResponseRedirect(_safe_next(request))
-        form.add_error("code", "That code does not match. Check the time on your phone and "
-                               "enter the current code.")
+        form.add_error(
+            "code",
+            "That code does not match. Check the time on your phone and enter the current code.",
+        )
     secret = base64.b32encode(device.bin_key).decode()
-    return render(request, "security/otp_setup.html", {
-        "form": form, "qr": _qr_data_uri(device.config_url),
-        "secret": " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
-        "next": request.GET.get("next", request.POST.get("next", "")),
-        "has_device": bool(confirmed_devices(request.user)),
-    })
+    return render(
+        request,
+        "security/otp_setup.html",
+        {
+            "form": form,
+            "qr": _qr_data_uri(device.config_url),
+            "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            "next": request.GET.get("next", request.POST.get("next", "")),
+            "has_device": bool(confirmed_devices(request.user)),
+        },
+    )
 
 
 @login_required
@@ -119,9 +134,16 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if verify_code(request, form.cleaned_data["code"]):
             return HttpResponseRedirect(_safe_next(request))
-        form.add_error("code", "That code is not valid. Enter the current code from your "
-                               "authenticator app.")
-    return render(request, "security/otp_verify.html", {
-        "form": form, "next": request.GET.get("next", request.POST.get("next", "")),
-        "fresh": request.GET.get("fresh") == "1",
-    }, status=403 if form.errors else 200)
+        form.add_error(
+            "code", "That code is not valid. Enter the current code from your authenticator app."
+        )
+    return render(
+        request,
+        "security/otp_verify.html",
+        {
+            "form": form,
+            "next": request.GET.get("next", request.POST.get("next", "")),
+            "fresh": request.GET.get("fresh") == "1",
+        },
+        status=403 if form.errors else 200,
+    )

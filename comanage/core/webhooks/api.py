@@ -18,8 +18,10 @@ from .models import EVENT_TYPES, WebhookDelivery, WebhookEndpoint
 
 class EndpointSerializer(serializers.ModelSerializer):
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=list(EVENT_TYPES)), allow_empty=False,
-        help_text="Event types to receive: " + ", ".join(EVENT_TYPES) + ".")
+        child=serializers.ChoiceField(choices=list(EVENT_TYPES)),
+        allow_empty=False,
+        help_text="Event types to receive: " + ", ".join(EVENT_TYPES) + ".",
+    )
     url = serializers.CharField(max_length=500, help_text="An https:// URL on a public host.")
 
     class Meta:
@@ -30,8 +32,10 @@ class EndpointSerializer(serializers.ModelSerializer):
 
 class EndpointCreatedSerializer(EndpointSerializer):
     secret = serializers.CharField(
-        read_only=True, help_text="The signing secret (Standard Webhooks, whsec_...). Shown "
-                                  "only in this response; store it now.")
+        read_only=True,
+        help_text="The signing secret (Standard Webhooks, whsec_...). Shown "
+        "only in this response; store it now.",
+    )
 
     class Meta(EndpointSerializer.Meta):
         fields = EndpointSerializer.Meta.fields + ["secret"]
@@ -46,9 +50,21 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "endpoint", "event_id", "event_type", "status", "attempts",
-                  "response_code", "response_excerpt", "error", "last_attempt_at",
-                  "delivered_at", "created_at", "payload"]
+        fields = [
+            "id",
+            "endpoint",
+            "event_id",
+            "event_type",
+            "status",
+            "attempts",
+            "response_code",
+            "response_excerpt",
+            "error",
+            "last_attempt_at",
+            "delivered_at",
+            "created_at",
+            "payload",
+        ]
         read_only_fields = fields
 
 
@@ -66,9 +82,15 @@ class WebhookEndpointViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
     model = WebhookEndpoint
     serializer_class = EndpointSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    permission_map = {"list": "org.manage", "retrieve": "org.manage", "create": "org.manage",
-                      "partial_update": "org.manage", "destroy": "org.manage",
-                      "rotate_secret": "org.manage", "deliveries": "org.manage"}
+    permission_map = {
+        "list": "org.manage",
+        "retrieve": "org.manage",
+        "create": "org.manage",
+        "partial_update": "org.manage",
+        "destroy": "org.manage",
+        "rotate_secret": "org.manage",
+        "deliveries": "org.manage",
+    }
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return super().get_queryset().order_by("url", "pk")
@@ -79,9 +101,14 @@ class WebhookEndpointViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         endpoint, secret = _service_call(
-            services.endpoint_create, organization=self.organization, url=values["url"],
-            events=values["events"], description=values.get("description", ""),
-            enabled=values.get("enabled", True), user=request.user)
+            services.endpoint_create,
+            organization=self.organization,
+            url=values["url"],
+            events=values["events"],
+            description=values.get("description", ""),
+            enabled=values.get("enabled", True),
+            user=request.user,
+        )
         body = EndpointSerializer(endpoint).data | {"secret": secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -90,8 +117,9 @@ class WebhookEndpointViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
         endpoint = self.get_object()
         data = EndpointSerializer(endpoint, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        endpoint = _service_call(services.endpoint_update, endpoint=endpoint,
-                                 user=request.user, **data.validated_data)
+        endpoint = _service_call(
+            services.endpoint_update, endpoint=endpoint, user=request.user, **data.validated_data
+        )
         return Response(EndpointSerializer(endpoint).data)
 
     def destroy(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
@@ -109,8 +137,7 @@ class WebhookEndpointViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
     @action(detail=True, methods=["get"])
     def deliveries(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         endpoint = self.get_object()
-        queryset = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("-created_at",
-                                                                             "-pk")
+        queryset = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("-created_at", "-pk")
         page = self.paginate_queryset(queryset)
         rows = DeliverySerializer(page if page is not None else queryset, many=True).data
         return self.get_paginated_response(rows) if page is not None else Response(rows)
@@ -121,8 +148,7 @@ class WebhookDeliveryViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
 
     model = WebhookDelivery
     serializer_class = DeliverySerializer
-    permission_map = {"list": "org.manage", "retrieve": "org.manage",
-                      "redeliver": "org.manage"}
+    permission_map = {"list": "org.manage", "retrieve": "org.manage", "redeliver": "org.manage"}
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         queryset = super().get_queryset().order_by("-created_at", "-pk")
@@ -136,8 +162,7 @@ class WebhookDeliveryViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
     def redeliver(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
         """Send the delivery again (same event id and body; a fresh signature)."""
         try:
-            delivery = services.delivery_redeliver(delivery=self.get_object(),
-                                                   user=request.user)
+            delivery = services.delivery_redeliver(delivery=self.get_object(), user=request.user)
         except services.RedeliveryRefused as exc:
             raise Conflict(str(exc)) from None
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

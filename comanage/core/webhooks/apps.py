@@ -19,5 +19,9 @@ class WebhooksConfig(AppConfig):
             if created and not raw:
                 business_event_dispatch(event=instance)
 
-        post_save.connect(_dispatch, sender=BusinessEvent, weak=False,
-                          dispatch_uid="webhooks.business_event_dispatch")
+        post_save.connect(
+            _dispatch,
+            sender=BusinessEvent,
+            weak=False,
+            dispatch_uid="webhooks.business_event_dispatch",
+        )

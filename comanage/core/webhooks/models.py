@@ -36,8 +36,9 @@ class WebhookEndpoint(TenantOwned):
     # to sign, so it is never returned again and is excluded from the change history.
     secret = models.CharField(max_length=100, editable=False)
     enabled = models.BooleanField(default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     # Audited like every domain model (``TenantModel``), but without the secret.
@@ -61,15 +62,18 @@ class DeliveryStatus(models.TextChoices):
 class WebhookDelivery(TenantOwned):
     """One event for one endpoint: the signed body, and how its attempts went."""
 
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE,
-                                 related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
     event_id = models.CharField(max_length=60, help_text="The webhook-id header (msg_...).")
     event_type = models.CharField(max_length=60)
-    business_event = models.ForeignKey("core.BusinessEvent", null=True, blank=True,
-                                       on_delete=models.SET_NULL, related_name="+")
+    business_event = models.ForeignKey(
+        "core.BusinessEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     payload = models.TextField(help_text="The JSON body, exactly as signed and sent.")
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices,
-                              default=DeliveryStatus.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING, db_index=True
+    )
     attempts = models.PositiveIntegerField(default=0)
     response_code = models.PositiveIntegerField(null=True, blank=True)
     response_excerpt = models.CharField(max_length=500, blank=True)
@@ -81,8 +85,11 @@ class WebhookDelivery(TenantOwned):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        constraints = [models.UniqueConstraint(fields=["endpoint", "event_id"],
-                                               name="webhook_delivery_once_per_event")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event_id"], name="webhook_delivery_once_per_event"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} -> {self.endpoint_id}"

@@ -99,8 +99,12 @@ def url_check(url: str) -> None:
     if not parts.hostname:
         raise ValidationError({"url": "The URL has no host."})
     if parts.username or parts.password:
-        raise ValidationError({"url": "Put no user name or password in the URL; the "
-                                      "signature authenticates each delivery."})
+        raise ValidationError(
+            {
+                "url": "Put no user name or password in the URL; the "
+                "signature authenticates each delivery."
+            }
+        )
     if allow_private:
         return
     try:
@@ -109,9 +113,13 @@ def url_check(url: str) -> None:
         raise ValidationError({"url": f"The host {parts.hostname} cannot be resolved."}) from None
     refused = sorted({info[4][0] for info in infos if _address_refused(info[4][0])})
     if refused or not infos:
-        raise ValidationError({"url": f"The host {parts.hostname} resolves to a loopback, "
-                                      f"private or link-local address ({', '.join(refused)}); "
-                                      "only public addresses receive webhooks."})
+        raise ValidationError(
+            {
+                "url": f"The host {parts.hostname} resolves to a loopback, "
+                f"private or link-local address ({', '.join(refused)}); "
+                "only public addresses receive webhooks."
+            }
+        )
 
 
 def events_check(events: Any) -> list[str]:
@@ -119,26 +127,40 @@ def events_check(events: Any) -> list[str]:
         raise ValidationError({"events": "Choose at least one event."})
     unknown = sorted({str(e) for e in events} - set(EVENT_TYPES))
     if unknown:
-        raise ValidationError({"events": f"Unknown event(s): {', '.join(unknown)}. Known: "
-                                         f"{', '.join(EVENT_TYPES)}."})
+        raise ValidationError(
+            {"events": f"Unknown event(s): {', '.join(unknown)}. Known: {', '.join(EVENT_TYPES)}."}
+        )
     return [e for e in EVENT_TYPES if e in set(events)]
 
 
-def endpoint_create(*, organization: Organization, url: str, events: list[str],
-                    user: User | None, description: str = "",
-                    enabled: bool = True) -> tuple[WebhookEndpoint, str]:
+def endpoint_create(
+    *,
+    organization: Organization,
+    url: str,
+    events: list[str],
+    user: User | None,
+    description: str = "",
+    enabled: bool = True,
+) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; returns it and its secret (shown once, never again)."""
     url_check(url)
     events = events_check(events)
     secret = secret_generate()
     endpoint = WebhookEndpoint.objects.create(
-        organization=organization, url=url, events=events, description=description[:200],
-        enabled=enabled, secret=secret, created_by=user)
+        organization=organization,
+        url=url,
+        events=events,
+        description=description[:200],
+        enabled=enabled,
+        secret=secret,
+        created_by=user,
+    )
     return endpoint, secret
 
 
-def endpoint_update(*, endpoint: WebhookEndpoint, user: User | None, **changes: Any
-                    ) -> WebhookEndpoint:
+def endpoint_update(
+    *, endpoint: WebhookEndpoint, user: User | None, **changes: Any
+) -> WebhookEndpoint:
     """Change ``url``, ``events``, ``description`` or ``enabled``; checks as on creation."""
     allowed = {"url", "events", "description", "enabled"}
     unknown = set(changes) - allowed
@@ -182,32 +204,64 @@ def _summary(obj: Any) -> dict[str, Any]:
     if label == "adjudication.AdjudicationReport":
         amounts = [line.amount for line in obj.payment_lines.all()]  # from authorisation on
         results = obj.run.results or {}
-        return {"report": obj.pk, "run": obj.run_id, "agreement": obj.agreement_id,
-                "programme_year": obj.programme_year_id, "version": obj.version,
-                "status": obj.status, "calculation_hash": obj.calculation_hash,
-                "total_compensation": _money(results.get("total_compensation")),
-                "payments_total": _money(sum(amounts, Decimal("0"))) if amounts else None}
+        return {
+            "report": obj.pk,
+            "run": obj.run_id,
+            "agreement": obj.agreement_id,
+            "programme_year": obj.programme_year_id,
+            "version": obj.version,
+            "status": obj.status,
+            "calculation_hash": obj.calculation_hash,
+            "total_compensation": _money(results.get("total_compensation")),
+            "payments_total": _money(sum(amounts, Decimal("0"))) if amounts else None,
+        }
     if label == "adjudication.PaymentLine":
-        return {"payment_line": obj.pk, "report": obj.report_id, "kind": obj.kind,
-                "physician": obj.physician_id, "amount": _money(obj.amount),
-                "paid_amount": _money(obj.paid_amount),
-                "paid_on": obj.paid_on.isoformat() if obj.paid_on else None}
+        return {
+            "payment_line": obj.pk,
+            "report": obj.report_id,
+            "kind": obj.kind,
+            "physician": obj.physician_id,
+            "amount": _money(obj.amount),
+            "paid_amount": _money(obj.paid_amount),
+            "paid_on": obj.paid_on.isoformat() if obj.paid_on else None,
+        }
     if label == "adjudication.CalculationRun":
-        return {"run": obj.pk, "agreement": obj.agreement_id,
-                "programme_year": obj.programme_year_id, "version": obj.version,
-                "kind": obj.kind, "calculation_hash": obj.calculation_hash}
+        return {
+            "run": obj.pk,
+            "agreement": obj.agreement_id,
+            "programme_year": obj.programme_year_id,
+            "version": obj.version,
+            "kind": obj.kind,
+            "calculation_hash": obj.calculation_hash,
+        }
     if label == "agreements.ComplianceFlag":
-        return {"flag": obj.pk, "kind": obj.kind, "severity": obj.severity,
-                "blocking": obj.blocking, "agreement": obj.agreement_id,
-                "programme_year": obj.programme_year_id}
+        return {
+            "flag": obj.pk,
+            "kind": obj.kind,
+            "severity": obj.severity,
+            "blocking": obj.blocking,
+            "agreement": obj.agreement_id,
+            "programme_year": obj.programme_year_id,
+        }
     if label == "savings.DataImport":
-        return {"import": obj.pk, "source": "savings", "kind": obj.kind,
-                "agreement": obj.agreement_id, "status": obj.status,
-                "row_count": obj.row_count}
+        return {
+            "import": obj.pk,
+            "source": "savings",
+            "kind": obj.kind,
+            "agreement": obj.agreement_id,
+            "status": obj.status,
+            "row_count": obj.row_count,
+        }
     if label == "indicators.CaseImport":
-        return {"import": obj.pk, "source": "indicators", "kind": "cases",
-                "agreement": obj.agreement_id, "programme_year": obj.programme_year_id,
-                "status": obj.status, "row_count": obj.row_count}
+        return {
+            "import": obj.pk,
+            "source": "indicators",
+            "kind": "cases",
+            "agreement": obj.agreement_id,
+            "programme_year": obj.programme_year_id,
+            "status": obj.status,
+            "row_count": obj.row_count,
+        }
     return {"id": obj.pk}
 
 
@@ -222,12 +276,13 @@ def payload_build(*, event: BusinessEvent, event_type: str) -> dict[str, Any]:
             model = None
         if model is not None:
             obj = model.objects.filter(pk=event.object_id).first()
-    data: dict[str, Any] = {"organization": event.organization.slug,
-                            "event": {"id": event.pk, "name": event.name},
-                            "object_type": event.object_type or None,
-                            "object": _summary(obj) if obj is not None else None}
-    return {"type": event_type, "timestamp": event.occurred_at.isoformat(),
-            "data": jsonable(data)}
+    data: dict[str, Any] = {
+        "organization": event.organization.slug,
+        "event": {"id": event.pk, "name": event.name},
+        "object_type": event.object_type or None,
+        "object": _summary(obj) if obj is not None else None,
+    }
+    return {"type": event_type, "timestamp": event.occurred_at.isoformat(), "data": jsonable(data)}
 
 
 def business_event_dispatch(*, event: BusinessEvent) -> list[WebhookDelivery]:
@@ -238,33 +293,49 @@ def business_event_dispatch(*, event: BusinessEvent) -> list[WebhookDelivery]:
         return []
     organization = Organization.objects.get(pk=event.organization_id)
     with scope(organization=organization):
-        endpoints = [e for e in WebhookEndpoint.objects.filter(organization=organization,
-                                                               enabled=True)
-                     if event_type in (e.events or [])]
+        endpoints = [
+            e
+            for e in WebhookEndpoint.objects.filter(organization=organization, enabled=True)
+            if event_type in (e.events or [])
+        ]
         if not endpoints:
             return []
         event.organization = organization
-        body = json.dumps(payload_build(event=event, event_type=event_type),
-                          sort_keys=True, separators=(",", ":"))
+        body = json.dumps(
+            payload_build(event=event, event_type=event_type), sort_keys=True, separators=(",", ":")
+        )
         event_id = f"msg_{uuid.uuid4().hex}"
-        deliveries = [WebhookDelivery.objects.create(
-            organization=organization, endpoint=endpoint, event_id=event_id,
-            event_type=event_type, business_event=event, payload=body)
-            for endpoint in endpoints]
+        deliveries = [
+            WebhookDelivery.objects.create(
+                organization=organization,
+                endpoint=endpoint,
+                event_id=event_id,
+                event_type=event_type,
+                business_event=event,
+                payload=body,
+            )
+            for endpoint in endpoints
+        ]
     for delivery in deliveries:
         delivery_enqueue(delivery=delivery)
     return deliveries
 
 
-def delivery_schedule(*, organization_id: int, delivery_id: int, attempt: int = 1,
-                      countdown: int | None = None) -> None:
+def delivery_schedule(
+    *, organization_id: int, delivery_id: int, attempt: int = 1, countdown: int | None = None
+) -> None:
     """Send the task now (``delivery_enqueue`` waits for the commit)."""
     from .tasks import webhook_deliver
 
     try:
         webhook_deliver.apply_async(
-            kwargs={"organization_id": organization_id, "delivery_id": delivery_id,
-                    "attempt": attempt}, countdown=countdown)
+            kwargs={
+                "organization_id": organization_id,
+                "delivery_id": delivery_id,
+                "attempt": attempt,
+            },
+            countdown=countdown,
+        )
     except OperationalError:  # the broker is down: the row stays as it is; "send again" works
         log.exception("webhook delivery %s could not be queued", delivery_id)
 
@@ -272,8 +343,9 @@ def delivery_schedule(*, organization_id: int, delivery_id: int, attempt: int = 
 def delivery_enqueue(*, delivery: WebhookDelivery) -> None:
     """Queue the first attempt once the transaction that created the row commits."""
     organization_id, delivery_id = delivery.organization_id, delivery.pk
-    transaction.on_commit(lambda: delivery_schedule(organization_id=organization_id,
-                                                    delivery_id=delivery_id))
+    transaction.on_commit(
+        lambda: delivery_schedule(organization_id=organization_id, delivery_id=delivery_id)
+    )
 
 
 class RedeliveryRefused(Exception):
@@ -282,8 +354,11 @@ class RedeliveryRefused(Exception):
 
 def delivery_redeliver(*, delivery: WebhookDelivery, user: User | None) -> WebhookDelivery:
     """Send a delivery again (same event id and body, signed afresh)."""
-    updated = WebhookDelivery.objects.filter(pk=delivery.pk).exclude(
-        status=DeliveryStatus.SENDING).update(status=DeliveryStatus.PENDING, error="")
+    updated = (
+        WebhookDelivery.objects.filter(pk=delivery.pk)
+        .exclude(status=DeliveryStatus.SENDING)
+        .update(status=DeliveryStatus.PENDING, error="")
+    )
     if not updated:
         raise RedeliveryRefused("This delivery is being sent right now; wait for the result.")
     delivery.refresh_from_db()
@@ -309,13 +384,14 @@ def delivery_attempt(*, delivery_id: int, may_retry: bool = True) -> AttemptOutc
     429) will be tried again; the caller says whether retries are left (``may_retry``)."""
     now = timezone.now()
     claimable = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING]) | Q(
-        status=DeliveryStatus.SENDING, claimed_at__lt=now - STALE_CLAIM)
+        status=DeliveryStatus.SENDING, claimed_at__lt=now - STALE_CLAIM
+    )
     delivery = WebhookDelivery.objects.filter(pk=delivery_id).first()
     if delivery is None:
         return AttemptOutcome(sent=False)
-    claimed = WebhookDelivery.objects.filter(claimable, pk=delivery_id,
-                                             attempts=delivery.attempts).update(
-        status=DeliveryStatus.SENDING, claimed_at=now, attempts=delivery.attempts + 1)
+    claimed = WebhookDelivery.objects.filter(
+        claimable, pk=delivery_id, attempts=delivery.attempts
+    ).update(status=DeliveryStatus.SENDING, claimed_at=now, attempts=delivery.attempts + 1)
     if not claimed:
         return AttemptOutcome(sent=False)
     delivery.refresh_from_db()
@@ -333,16 +409,24 @@ def delivery_attempt(*, delivery_id: int, may_retry: bool = True) -> AttemptOutc
             permanent = True
     if not error:
         sent_at = timezone.now()
-        signature = Webhook(endpoint.secret).sign(msg_id=delivery.event_id, timestamp=sent_at,
-                                                  data=delivery.payload)
-        headers = {"Content-Type": "application/json", "User-Agent": "Comanage-Webhooks/1",
-                   "webhook-id": delivery.event_id,
-                   "webhook-timestamp": str(int(sent_at.timestamp())),
-                   "webhook-signature": signature}
+        signature = Webhook(endpoint.secret).sign(
+            msg_id=delivery.event_id, timestamp=sent_at, data=delivery.payload
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Comanage-Webhooks/1",
+            "webhook-id": delivery.event_id,
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": signature,
+        }
         try:
-            response = requests.post(endpoint.url, data=delivery.payload.encode(),
-                                     headers=headers, timeout=TIMEOUT_SECONDS,
-                                     allow_redirects=False)
+            response = requests.post(
+                endpoint.url,
+                data=delivery.payload.encode(),
+                headers=headers,
+                timeout=TIMEOUT_SECONDS,
+                allow_redirects=False,
+            )
             code = response.status_code
             excerpt = response.text[:EXCERPT_CHARS]
         except requests.RequestException as exc:
@@ -355,7 +439,11 @@ def delivery_attempt(*, delivery_id: int, may_retry: bool = True) -> AttemptOutc
         retry = transient and may_retry
         status = DeliveryStatus.RETRYING if retry else DeliveryStatus.FAILED
     WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-        status=status, response_code=code, response_excerpt=excerpt, error=error,
+        status=status,
+        response_code=code,
+        response_excerpt=excerpt,
+        error=error,
         last_attempt_at=timezone.now(),
-        delivered_at=timezone.now() if status == DeliveryStatus.SUCCEEDED else None)
+        delivered_at=timezone.now() if status == DeliveryStatus.SUCCEEDED else None,
+    )
     return AttemptOutcome(sent=True, status=status, attempts=delivery.attempts, retry=retry)

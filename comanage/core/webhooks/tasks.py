@@ -21,10 +21,14 @@ from . import services
 def webhook_deliver(*, organization_id: int, delivery_id: int, attempt: int = 1) -> str:
     organization = Organization.objects.get(pk=organization_id)
     with scope(organization=organization):
-        outcome = services.delivery_attempt(delivery_id=delivery_id,
-                                            may_retry=attempt < services.MAX_ATTEMPTS)
+        outcome = services.delivery_attempt(
+            delivery_id=delivery_id, may_retry=attempt < services.MAX_ATTEMPTS
+        )
         if outcome.retry:
-            services.delivery_schedule(organization_id=organization_id,
-                                       delivery_id=delivery_id, attempt=attempt + 1,
-                                       countdown=services.retry_delay(attempt))
+            services.delivery_schedule(
+                organization_id=organization_id,
+                delivery_id=delivery_id,
+                attempt=attempt + 1,
+                countdown=services.retry_delay(attempt),
+            )
     return outcome.status or "skipped"

@@ -6,6 +6,9 @@ from . import views
 urlpatterns = [
     path("settings/webhooks/", views.webhook_list, name="webhook_list"),
     path("settings/webhooks/<int:pk>/", views.webhook_detail, name="webhook_detail"),
-    path("settings/webhooks/deliveries/<int:pk>/redeliver/", views.webhook_redeliver,
-         name="webhook_redeliver"),
+    path(
+        "settings/webhooks/deliveries/<int:pk>/redeliver/",
+        views.webhook_redeliver,
+        name="webhook_redeliver",
+    ),
 ]

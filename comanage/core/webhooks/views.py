@@ -21,10 +21,12 @@ def _errors(exc: ValidationError) -> list[str]:
 
 
 def _form_values(request: HttpRequest) -> dict:
-    return {"url": request.POST.get("url", "").strip(),
-            "description": request.POST.get("description", "").strip(),
-            "events": request.POST.getlist("events"),
-            "enabled": request.POST.get("enabled") == "on"}
+    return {
+        "url": request.POST.get("url", "").strip(),
+        "description": request.POST.get("description", "").strip(),
+        "events": request.POST.getlist("events"),
+        "enabled": request.POST.get("enabled") == "on",
+    }
 
 
 @org_view("org.manage")
@@ -38,17 +40,29 @@ def webhook_list(request: HttpRequest, org_slug: str) -> HttpResponse:
         try:
             new_endpoint, new_secret = services.endpoint_create(
                 organization=request.organization,  # type: ignore[attr-defined]
-                url=values["url"], events=values["events"],
-                description=values["description"], enabled=values["enabled"],
-                user=request.user)  # type: ignore[arg-type]
+                url=values["url"],
+                events=values["events"],
+                description=values["description"],
+                enabled=values["enabled"],
+                user=request.user,
+            )  # type: ignore[arg-type]
             values = {"events": list(EVENT_TYPES), "enabled": True}
         except ValidationError as exc:
             errors = _errors(exc)
     endpoints = WebhookEndpoint.objects.order_by("url", "pk")
-    return render(request, "webhooks/list.html", {
-        "endpoints": endpoints, "event_types": EVENT_TYPES, "values": values,
-        "errors": errors, "new_secret": new_secret, "new_endpoint": new_endpoint},
-        status=400 if errors else 200)
+    return render(
+        request,
+        "webhooks/list.html",
+        {
+            "endpoints": endpoints,
+            "event_types": EVENT_TYPES,
+            "values": values,
+            "errors": errors,
+            "new_secret": new_secret,
+            "new_endpoint": new_endpoint,
+        },
+        status=400 if errors else 200,
+    )
 
 
 @org_view("org.manage")
@@ -63,22 +77,34 @@ def webhook_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse
             messages.success(request, "Endpoint deleted.")
             return redirect("webhook_list", org_slug=org_slug)
         if "rotate" in request.POST:
-            new_secret = services.endpoint_secret_rotate(
-                endpoint=endpoint, user=request.user)  # type: ignore[arg-type]
+            new_secret = services.endpoint_secret_rotate(endpoint=endpoint, user=request.user)  # type: ignore[arg-type]
         else:
             try:
-                services.endpoint_update(endpoint=endpoint, user=request.user,  # type: ignore[arg-type]
-                                         **_form_values(request))
+                services.endpoint_update(
+                    endpoint=endpoint,
+                    user=request.user,  # type: ignore[arg-type]
+                    **_form_values(request),
+                )
                 messages.success(request, "Endpoint saved.")
                 return redirect("webhook_detail", org_slug=org_slug, pk=endpoint.pk)
             except ValidationError as exc:
                 errors = _errors(exc)
                 endpoint.refresh_from_db()
-    deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).order_by(
-        "-created_at", "-pk")[:100]
-    return render(request, "webhooks/detail.html", {
-        "endpoint": endpoint, "event_types": EVENT_TYPES, "deliveries": deliveries,
-        "errors": errors, "new_secret": new_secret}, status=400 if errors else 200)
+    deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("-created_at", "-pk")[
+        :100
+    ]
+    return render(
+        request,
+        "webhooks/detail.html",
+        {
+            "endpoint": endpoint,
+            "event_types": EVENT_TYPES,
+            "deliveries": deliveries,
+            "errors": errors,
+            "new_secret": new_secret,
+        },
+        status=400 if errors else 200,
+    )
 
 
 @require_POST

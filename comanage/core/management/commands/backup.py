@@ -11,12 +11,18 @@ from comanage.core.security.backup import BackupError, backup_create
 
 
 class Command(BaseCommand):
-    help = ("Back up the database (pg_dump custom format; SQLite: a copy) and uploaded files, "
-            "with a manifest. --organization writes one organization's extract instead.")
+    help = (
+        "Back up the database (pg_dump custom format; SQLite: a copy) and uploaded files, "
+        "with a manifest. --organization writes one organization's extract instead."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--output", required=True, type=Path,
-                            help="Folder in which the backup folder is created.")
+        parser.add_argument(
+            "--output",
+            required=True,
+            type=Path,
+            help="Folder in which the backup folder is created.",
+        )
         parser.add_argument("--organization", help="Slug: that organization's rows and files.")
 
     def handle(self, *args, **options):

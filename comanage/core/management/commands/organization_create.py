@@ -19,26 +19,45 @@ class Command(BaseCommand):
         parser.add_argument("--admin-email", required=True)
         parser.add_argument("--short-name", default="")
         parser.add_argument("--time-zone", default="America/New_York")
-        parser.add_argument("--email-domains", default="",
-                            help="Comma-separated e-mail domains of the organization.")
-        parser.add_argument("--restrict-to-domains", action="store_true",
-                            help="Invite only addresses of those domains.")
-        parser.add_argument("--base-url", default=None,
-                            help="The site's address for the link (default COMANAGE_SITE_URL).")
+        parser.add_argument(
+            "--email-domains",
+            default="",
+            help="Comma-separated e-mail domains of the organization.",
+        )
+        parser.add_argument(
+            "--restrict-to-domains",
+            action="store_true",
+            help="Invite only addresses of those domains.",
+        )
+        parser.add_argument(
+            "--base-url",
+            default=None,
+            help="The site's address for the link (default COMANAGE_SITE_URL).",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
             organization, invitation, raw = organization_create(
-                name=options["name"], slug=options["slug"], admin_email=options["admin_email"],
-                short_name=options["short_name"], time_zone=options["time_zone"],
+                name=options["name"],
+                slug=options["slug"],
+                admin_email=options["admin_email"],
+                short_name=options["short_name"],
+                time_zone=options["time_zone"],
                 email_domains=options["email_domains"],
                 restrict_to_domains=options["restrict_to_domains"],
-                base_url=options["base_url"], actor=None)
+                base_url=options["base_url"],
+                actor=None,
+            )
         except ValidationError as exc:
-            problems = "; ".join(f"--{field.replace('_', '-')}: {' '.join(messages)}"
-                                 for field, messages in exc.message_dict.items())
+            problems = "; ".join(
+                f"--{field.replace('_', '-')}: {' '.join(messages)}"
+                for field, messages in exc.message_dict.items()
+            )
             raise CommandError(problems) from None
-        self.stdout.write(self.style.SUCCESS(
-            f"{organization.name} created at /o/{organization.slug}/; invitation sent to "
-            f"{invitation.email} (valid until {invitation.expires_at:%Y-%m-%d %H:%M %Z})."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{organization.name} created at /o/{organization.slug}/; invitation sent to "
+                f"{invitation.email} (valid until {invitation.expires_at:%Y-%m-%d %H:%M %Z})."
+            )
+        )
         self.stdout.write(f"Invitation link: {invitation_link(raw, options['base_url'])}")

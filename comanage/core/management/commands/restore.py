@@ -10,22 +10,32 @@ from comanage.core.security.backup import BackupError, backup_restore, read_mani
 
 
 class Command(BaseCommand):
-    help = ("Restore a backup folder made by `manage.py backup`: checks its checksums, then "
-            "replaces the database in one transaction (or copies the SQLite file) and the "
-            "uploaded files. Stop the web server and the worker first.")
+    help = (
+        "Restore a backup folder made by `manage.py backup`: checks its checksums, then "
+        "replaces the database in one transaction (or copies the SQLite file) and the "
+        "uploaded files. Stop the web server and the worker first."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path", type=Path)
-        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
-                            help="Do not ask for confirmation.")
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask for confirmation.",
+        )
 
     def handle(self, *args, **options):
         try:
             manifest = read_manifest(options["path"])
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
-        what = (f"organization {manifest['organization']}" if manifest["organization"]
-                else "the WHOLE database and every uploaded file")
+        what = (
+            f"organization {manifest['organization']}"
+            if manifest["organization"]
+            else "the WHOLE database and every uploaded file"
+        )
         if options["interactive"]:
             answer = input(f"Restore {what} from {manifest['created_at']}? Type 'yes': ")
             if answer.strip().lower() != "yes":

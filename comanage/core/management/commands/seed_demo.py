@@ -18,10 +18,20 @@ from comanage.core.models import Membership, Organization, Role, User
 
 DEMO_PASSWORD = "comanage-demo-2026"  # noqa: S105 - documented demo credential
 DEMO_ORGANIZATIONS = [
-    {"slug": "riverside", "name": "Riverside Medical Center", "primary_colour": "#1f4e79",
-     "accent_colour": "#2a9d8f", "email_domains": "riverside.example"},
-    {"slug": "lakeview", "name": "Lakeview Health", "primary_colour": "#5b2a86",
-     "accent_colour": "#e07a5f", "email_domains": "lakeview.example"},
+    {
+        "slug": "riverside",
+        "name": "Riverside Medical Center",
+        "primary_colour": "#1f4e79",
+        "accent_colour": "#2a9d8f",
+        "email_domains": "riverside.example",
+    },
+    {
+        "slug": "lakeview",
+        "name": "Lakeview Health",
+        "primary_colour": "#5b2a86",
+        "accent_colour": "#e07a5f",
+        "email_domains": "lakeview.example",
+    },
 ]
 ROLE_NAMES = {
     Role.ADMINISTRATOR: ("Alex", "Morgan"),
@@ -41,7 +51,8 @@ def refuse_in_production(command: str, forced: bool, why: str) -> None:
         raise CommandError(
             f"{command} refused: these are production settings, and {why}. Pass "
             f"--force-production (or set {FORCE_ENV}=true) only if this installation is "
-            "a throw-away demonstration.")
+            "a throw-away demonstration."
+        )
 
 
 def demo_email(slug: str, role: str) -> str:
@@ -53,13 +64,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
-            "--force-production", action="store_true",
-            help=f"Load the demo even under production settings (or set {FORCE_ENV}=true).")
+            "--force-production",
+            action="store_true",
+            help=f"Load the demo even under production settings (or set {FORCE_ENV}=true).",
+        )
 
     def handle(self, *args, **options) -> None:
-        refuse_in_production("seed_demo", options["force_production"],
-                             "the demo creates users of every role with a published password "
-                             f"({DEMO_PASSWORD!r})")
+        refuse_in_production(
+            "seed_demo",
+            options["force_production"],
+            f"the demo creates users of every role with a published password ({DEMO_PASSWORD!r})",
+        )
         quiet = options["verbosity"] == 0
         with scopes_disabled():
             admin_user = self._user("admin@comanage.example", "Sam", "Rivera")
@@ -75,21 +90,27 @@ class Command(BaseCommand):
                         users[role] = self._user(demo_email(org.slug, role), first, last)
                         Membership.objects.create(organization=org, user=users[role], role=role)
                     # The independent administrator's staff work for both hospitals.
-                    Membership.objects.create(organization=org, user=admin_user,
-                                              role=Role.ADMINISTRATOR)
+                    Membership.objects.create(
+                        organization=org, user=admin_user, role=Role.ADMINISTRATOR
+                    )
                     for module_name in APP_SEEDERS:
                         try:
                             module = importlib.import_module(module_name)
                         except ModuleNotFoundError:
                             continue
-                        module.seed(organization=org, users=users, password=DEMO_PASSWORD,
-                                    stdout=_Silent() if quiet else self.stdout)
+                        module.seed(
+                            organization=org,
+                            users=users,
+                            password=DEMO_PASSWORD,
+                            stdout=_Silent() if quiet else self.stdout,
+                        )
                 if not quiet:
                     self.stdout.write(self.style.SUCCESS(f"{org.name}: demo data loaded."))
 
     def _user(self, email: str, first: str, last: str) -> User:
         user, created = User.objects.get_or_create(
-            email=email, defaults={"first_name": first, "last_name": last})
+            email=email, defaults={"first_name": first, "last_name": last}
+        )
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save()

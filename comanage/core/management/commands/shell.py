@@ -18,8 +18,9 @@ class Command(DjangoShellCommand):
 
     def add_arguments(self, parser) -> None:
         super().add_arguments(parser)
-        parser.add_argument("--organization", "-o", metavar="SLUG",
-                            help="Enter this organization's tenant scope.")
+        parser.add_argument(
+            "--organization", "-o", metavar="SLUG", help="Enter this organization's tenant scope."
+        )
 
     def get_namespace(self, **options):
         namespace = super().get_namespace(**options)
@@ -29,8 +30,10 @@ class Command(DjangoShellCommand):
     def handle(self, **options) -> None:
         slug = options.pop("organization", None)
         if not slug:
-            self.stderr.write("No organization scope: tenant-owned queries will raise. "
-                              "Use --organization SLUG (or scopes_disabled() deliberately).")
+            self.stderr.write(
+                "No organization scope: tenant-owned queries will raise. "
+                "Use --organization SLUG (or scopes_disabled() deliberately)."
+            )
             return super().handle(**options)
         self._organization = Organization.objects.filter(slug=slug).first()
         if self._organization is None:

@@ -68,20 +68,37 @@ def agreement_clone(*, agreement: Agreement, name: str) -> Agreement:
     for s in TimeSheet.objects.filter(agreement_id=source_pk):
         old = s.pk
         sheets[old] = _copy(s, agreement=copy)
-    TimeEntry.objects.bulk_create([
-        TimeEntry(organization_id=e.organization_id, timesheet=sheets[e.timesheet_id],
-                  duty=duties[e.duty_id], hours=e.hours, description=e.description)
-        for e in entries])
+    TimeEntry.objects.bulk_create(
+        [
+            TimeEntry(
+                organization_id=e.organization_id,
+                timesheet=sheets[e.timesheet_id],
+                duty=duties[e.duty_id],
+                hours=e.hours,
+                description=e.description,
+            )
+            for e in entries
+        ]
+    )
     for flag in ComplianceFlag.objects.filter(agreement_id=source_pk, resolved_at__isnull=True):
-        _copy(flag, agreement=copy, key=f"{flag.key}:copy{copy.pk}",
-              programme_year=years.get(flag.programme_year_id))
+        _copy(
+            flag,
+            agreement=copy,
+            key=f"{flag.key}:copy{copy.pk}",
+            programme_year=years.get(flag.programme_year_id),
+        )
     definitions = {}
     for d in IndicatorDefinition.objects.filter(agreement_id=source_pk):
         old = d.pk
         definitions[old] = _copy(d, agreement=copy, terms=terms[d.terms_id])
     for r in IndicatorResult.objects.filter(definition__agreement_id=source_pk, is_current=True):
-        _copy(r, definition=definitions[r.definition_id],
-              programme_year=years[r.programme_year_id], case_import=None, previous=None)
+        _copy(
+            r,
+            definition=definitions[r.definition_id],
+            programme_year=years[r.programme_year_id],
+            case_import=None,
+            previous=None,
+        )
     for o in SavingsOpportunity.objects.filter(agreement_id=source_pk):
         _copy(o, agreement=copy, effective_from_year=years.get(o.effective_from_year_id))
     for c in SavingsCalculation.objects.filter(agreement_id=source_pk):
@@ -115,8 +132,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         from comanage.core.management.commands.seed_demo import refuse_in_production
 
-        refuse_in_production("scale_demo", options["force_production"],
-                             "it copies an organization's agreements into that organization")
+        refuse_in_production(
+            "scale_demo",
+            options["force_production"],
+            "it copies an organization's agreements into that organization",
+        )
         organization = Organization.objects.get(slug=options["organization"])
         added = scale_organization(organization=organization, agreements=options["agreements"])
         self.stdout.write(f"{organization.name}: {added} agreement(s) added.")
