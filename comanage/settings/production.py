@@ -42,3 +42,5 @@ MIDDLEWARE.insert(
 )
 # The API schema and docs map every endpoint: signed-in users only unless explicitly opened.
 COMANAGE_API_DOCS_PUBLIC = env_bool("COMANAGE_API_DOCS_PUBLIC", False)
+# Webhook URLs must be public HTTPS addresses in production, whatever the environment says.
+COMANAGE_WEBHOOKS_ALLOW_PRIVATE = False
