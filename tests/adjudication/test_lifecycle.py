@@ -324,6 +324,17 @@ def test_what_if_creates_and_changes_nothing(world, co_management, recorded, mon
             world, programme_year, scores={"pex": ("70", 300)}
         ),
     )
+    # The gathered payload above scores an indicator "pex"; the strict override parser reads the
+    # year's definitions, which this world does not store: it is told "pex" is one of them.
+    import types
+
+    from indicators import selectors as indicator_selectors
+
+    monkeypatch.setattr(
+        indicator_selectors,
+        "definitions_in_force",
+        lambda *, programme_year: [types.SimpleNamespace(key="pex")],
+    )
     models = [
         CalculationRun,
         Distribution,
