@@ -173,6 +173,23 @@ ACTIONS: dict[str, tuple[str, dict[str, str]]] = {
         for name in ("approve", "return")
     },
     f"{API_ORG}/timesheets/{{id}}/submit/": ("administrator", {}),  # reads no body
+    # Actions added with imports, people and webhooks: they read no number or free text (the
+    # role change's one field is a choice, refused by name in tests/api/write_examples.py).
+    **{
+        f"{API_ORG}/{path}/": ("administrator", {})
+        for path in (
+            "indicator-imports/{id}/discard",
+            "savings-imports/{id}/discard",
+            "savings-imports/{id}/confirm",
+            "invitations/{id}/resend",
+            "invitations/{id}/revoke",
+            "members/{id}/deactivate",
+            "members/{id}/reactivate",
+            "members/{id}/role",
+            "webhook-deliveries/{id}/redeliver",
+            "webhooks/{id}/rotate-secret",
+        )
+    },
 }
 
 
