@@ -8,6 +8,7 @@ import random
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 
 from agreements import models as am
@@ -205,6 +206,9 @@ def test_a_projection_uses_the_same_months_and_is_marked(world, two_years):
     ).quantize(D("0.01"))
 
 
+# The year 2026 must have ended for a final calculation (spec: before its last day only
+# projections run).
+@time_machine.travel(dt.datetime(2027, 1, 15, 12, tzinfo=dt.UTC), tick=False)
 def test_safeguard_flags_carry_their_figures_and_a_rerun_does_not_duplicate(world, two_years):
     admin = world.users["administrator"]
     with world.scope():
@@ -265,6 +269,9 @@ def test_a_severity_fall_beyond_tolerance_raises_a_flag_with_its_figures(world):
     assert notice.data["cases_without_notice"] == 1
 
 
+# The year 2026 must have ended for a final calculation (spec: before its last day only
+# projections run).
+@time_machine.travel(dt.datetime(2027, 1, 15, 12, tzinfo=dt.UTC), tick=False)
 def test_the_committee_terminates_for_cause_from_a_flag(world, two_years):
     admin = world.users["administrator"]
     with world.scope():
