@@ -10,8 +10,10 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
+
+from comanage.core.money import round_places
 
 
 def fields_jsonable(obj: Any) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def _fixed(value: Any, places: int) -> Any:
         return value
     if not number.is_finite():
         return value
-    return str(number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    return str(round_places(number, places))
 
 
 def money_text(value: Any) -> str | None:
