@@ -21,6 +21,7 @@ from django_scopes import scopes_disabled
 from rest_framework.test import APIClient
 
 from comanage.core.models import ApiToken, Job, User
+from tests.api.write_examples import SESSION_ONLY_WRITES
 from tests.fuzz.tables import tenant_row_counts
 
 ORG = "riverside"
@@ -253,6 +254,11 @@ def test_api_write_refuses_bad_values_naming_the_field(demo, method, path, role,
     assert fields.get("?") != "unlisted", f"{path} is a new action: list its body in ACTIONS"
     client = _api(f"{role}@{ORG}.example")
     url = _path_for(client, path)
+    if f"{method} {path}" in SESSION_ONLY_WRITES:
+        # Tokens are managed from a signed-in session only (a token cannot mint a token).
+        client = APIClient(raise_request_exception=False)
+        with scopes_disabled():
+            client.force_login(User.objects.get(email=f"{role}@{ORG}.example"))
     if url is None:
         pytest.skip(f"no object to address at {path} in the demo")
     failures: list[str] = []
