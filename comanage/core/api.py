@@ -3,6 +3,7 @@ shape, idempotent POSTs and per-token rate limits. Apps build on ``TenantViewSet
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -16,6 +17,7 @@ from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.http.request import RawPostDataException
 from django_filters import rest_framework as django_filters
+from django_filters.fields import IsoDateTimeField
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_scopes.manager import DisabledQuerySet
 from rest_framework import exceptions, filters, mixins, permissions, viewsets
@@ -168,6 +170,22 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class _BoundedDateTimeField(IsoDateTimeField):
+    """A moment with a real-world UTC offset: PostgreSQL refuses offsets past about ±16 h, so
+    ``2026-01-01T00:00-20:04`` is a 400 naming the filter, not a database error."""
+
+    def to_python(self, value: Any) -> Any:
+        moment = super().to_python(value)
+        offset = moment.utcoffset() if moment is not None else None
+        if offset is not None and abs(offset) > dt.timedelta(hours=14):
+            raise forms.ValidationError("The time zone offset must be within ±14:00.")
+        return moment
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = _BoundedDateTimeField
+
+
 class TenantFilterSet(django_filters.FilterSet):
     """Related rows are filtered by id (``?agreement=12``): a number, never a lookup of the
     related table (which would run outside the view's tenant narrowing)."""
@@ -175,6 +193,7 @@ class TenantFilterSet(django_filters.FilterSet):
     FILTER_DEFAULTS = {
         **FILTER_FOR_DBFIELD_DEFAULTS,
         models.ForeignKey: {"filter_class": IdFilter},
+        models.DateTimeField: {"filter_class": DateTimeFilter},
         models.OneToOneField: {"filter_class": IdFilter},
     }
 

@@ -211,3 +211,18 @@ def test_compliance_flags_filter_by_state_and_agreement(world, api):
     assert _ids(client.get(url, {"state": "resolved"})) == [closed.pk]
     assert _ids(client.get(url, {"agreement": second.pk})) == [closed.pk]
     assert client.get(url, {"state": "shut"}).status_code == 400
+
+
+@pytest.mark.parametrize("value", ["2738-02-17T03:06:04-20:04", "2026-01-01T00:00:00+15:30"])
+def test_a_moment_with_an_impossible_time_zone_offset_is_a_400_naming_the_filter(world, api, value):
+    """The API fuzz found ``created_at__gte=...-20:04``: PostgreSQL refuses the offset (500)."""
+    response = api("administrator").get(f"{API}adjudication/reports/", {"created_at__gte": value})
+    assert response.status_code == 400, response.content
+    assert [e["field"] for e in response.json()["errors"]] == ["created_at__gte"]
+
+
+def test_a_moment_with_a_real_offset_filters(world, api):
+    response = api("administrator").get(
+        f"{API}adjudication/reports/", {"created_at__gte": "2026-01-01T00:00:00-05:00"}
+    )
+    assert response.status_code == 200, response.content
