@@ -90,7 +90,12 @@ def _template_library_present(request: pytest.FixtureRequest) -> None:
     """The indicator template library is loaded by a data migration; a transactional test
     (``django_db(transaction=True)``) ends with a flush that empties it for every later test on
     the same worker. Load it again whenever a database test finds it gone."""
-    if request.node.get_closest_marker("django_db") is None:
+    names = request.fixturenames
+    if "transactional_db" in names:
+        request.getfixturevalue("transactional_db")
+    elif "db" in names:
+        request.getfixturevalue("db")
+    elif request.node.get_closest_marker("django_db") is None:
         return
     from indicators.library import templates_load
     from indicators.models import IndicatorTemplate
