@@ -17,6 +17,7 @@ from django.core.files import File
 from django.urls import reverse
 from django_scopes import scopes_disabled
 
+from comanage.celery import TASK_ROUTES
 from comanage.core import jobs
 from comanage.core.cache import ResilientRedisCache
 from comanage.core.models import ApiToken, Job, JobStatus
@@ -25,6 +26,9 @@ from savings import services
 from savings.models import DataImport, ImportStatus, UsageRow
 from tests.faults.conftest import wait_for
 from tests.savings.helpers import EXAMPLE_A, example_a_agreement
+
+#: The queue the import task is routed to (comanage/celery.py); the message waits there.
+IMPORTS_QUEUE = TASK_ROUTES["savings.tasks.data_import_task"]
 
 pytestmark = pytest.mark.postgres
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
@@ -134,7 +138,7 @@ def test_with_the_broker_down_the_job_waits_with_a_clear_message_and_runs_once_i
     page = web.get(reverse("job_detail", args=[world.org.slug, job.pk]))
     assert page.status_code == 200
     assert "cannot be reached" in page.content.decode()
-    assert redis_client.llen("celery") == 0  # nothing reached the real broker
+    assert redis_client.llen(IMPORTS_QUEUE) == 0  # nothing reached the real broker
 
     # Still down when the sweep runs: nothing is lost, the job just keeps waiting.
     with broker_at(DEAD_REDIS):
@@ -144,7 +148,7 @@ def test_with_the_broker_down_the_job_waits_with_a_clear_message_and_runs_once_i
 
     # Redis is back: the sweep sends it, a worker runs it, once.
     assert jobs_requeue_stale(queued_for=0) == 1
-    assert redis_client.llen("celery") == 1
+    assert redis_client.llen(IMPORTS_QUEUE) == 1
     worker = start_worker("back")
     done = wait_for(lambda: _finished(job.pk), timeout=90, what="the job to finish", worker=worker)
     assert done.status == JobStatus.SUCCEEDED, done.message

@@ -16,6 +16,7 @@ from django.core.files import File
 from django_scopes import scopes_disabled
 
 from agreements import models as am
+from comanage.celery import TASK_ROUTES
 from comanage.core import jobs
 from comanage.core.models import BusinessEvent, Job, JobStatus
 from comanage.core.tasks import jobs_requeue_stale
@@ -23,6 +24,9 @@ from savings import services
 from savings.models import DataImport, ImportStatus, UsageRow
 from tests.faults.conftest import big_usage_file, wait_for
 from tests.savings.helpers import example_a_agreement
+
+#: The queue the import task is routed to (comanage/celery.py); the message waits there.
+IMPORTS_QUEUE = TASK_ROUTES["savings.tasks.data_import_task"]
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROWS = 200_000
@@ -88,7 +92,7 @@ def test_a_killed_worker_s_import_is_redelivered_and_applied_exactly_once(
 ):
     agreement = example_a_agreement(world)
     data_import, job = _queue_big_import(world, agreement, tmp_path)
-    assert redis_client.llen("celery") == 1  # the message waits in the broker
+    assert redis_client.llen(IMPORTS_QUEUE) == 1  # the message waits in the broker
 
     first = start_worker("doomed")
     wait_for(
