@@ -102,3 +102,20 @@ def _template_library_present(request: pytest.FixtureRequest) -> None:
 
     if not IndicatorTemplate.objects.exists():
         templates_load(IndicatorTemplate)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_database_sessions(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """A thread of a test (a live server's, a local HTTP server's) may still hold a connection
+    when the session ends, and PostgreSQL then refuses to drop the test database. Those sessions
+    are ended before pytest-django drops it."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
