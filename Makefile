@@ -106,4 +106,5 @@ clean:
 ## default db 12, flushed), driven by Chromium and an API client (scripts/ci/production_stage.py)
 .PHONY: prod-stage
 prod-stage: install
+	@$(PYTHON) scripts/system_deps.py --for test
 	$(BIN)/python scripts/ci/production_stage.py

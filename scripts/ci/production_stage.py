@@ -207,11 +207,16 @@ def start(stage: Stage, name: str, command: list[str], env: dict[str, str]) -> P
 
 
 def stop_all(stage: Stage) -> list[str]:
-    """SIGTERM each process group, wait for a graceful exit, SIGKILL what is left."""
+    """SIGTERM each main process, wait for a graceful exit, SIGKILL the group if it lingers.
+
+    Only the main process gets the SIGTERM (as systemd's ``KillMode=mixed`` does): gunicorn's
+    arbiter and Celery's warm shutdown then let their own workers finish what they hold. A
+    signal to the whole group would kill a task mid-run and log a ``WorkerLostError``.
+    """
     problems = []
     for process in stage.processes.values():
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 30
     for name, process in stage.processes.items():
         try:

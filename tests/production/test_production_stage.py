@@ -205,6 +205,7 @@ def upload_cost_file(
     body += f"\r\n--{boundary}--\r\n".encode()
 
     def post(path: str, data: bytes | None, content_type: str | None) -> tuple[int, Any]:
+        # One key per request: a key names one operation, so the confirm needs its own.
         request = urllib.request.Request(  # noqa: S310 - the stage's loopback server
             api.base_url + path,
             data=data,
@@ -213,7 +214,7 @@ def upload_cost_file(
                 **PROXY_HEADERS,
                 "Authorization": f"Bearer {api.token}",
                 "Accept": "application/json",
-                "Idempotency-Key": f"stage-{name}",
+                "Idempotency-Key": f"stage-{name}-{hashlib.sha256(path.encode()).hexdigest()[:12]}",
                 **({"Content-Type": content_type} if content_type else {}),
             },
         )
