@@ -10,7 +10,11 @@ it with gunicorn (2 workers, production-like: DEBUG off, static files from white
 local port, signs ``--users`` executives in through the real login form, and drives the
 executive dashboard, the executive agreement page and the agreements app's agreement page
 from that many concurrent threads for a bounded time. Prints p50 / p95 / max latency and
-requests per second per page and overall (target: p95 < 150 ms).
+requests per second per page and overall, with the load average (the machine may be shared).
+Targets: with ``--think-time 1`` and 50 users, p95 <= 100 ms; the closed-loop run (think time
+0) is printed as throughput in requests per second.
+
+A PostgreSQL ``--database-url`` names a database that is dropped and recreated first.
 
 The measured window follows ``--warmup`` seconds (default 10) of the same load, not counted:
 the pages' cached fragments live in each worker's memory, and a steady state has every
@@ -96,6 +100,23 @@ def _wait(base: str, timeout: float = 60) -> None:
     raise RuntimeError("gunicorn did not come up")
 
 
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _recreate_database(url: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    name = url.rsplit("/", 1)[1]
+    admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    admin.close()
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -103,7 +124,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--agreements", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
@@ -117,7 +138,7 @@ def main() -> None:
     parser.add_argument(
         "--think-time",
         type=float,
-        default=0.0,
+        default=1.0,
         help="also run with each user pausing this long between requests",
     )
     args = parser.parse_args()
@@ -137,6 +158,9 @@ def main() -> None:
         }
     )
     started = time.time()
+    print(f"load average at start: {_load()}", flush=True)
+    if env["DATABASE_URL"].startswith("postgres"):
+        _recreate_database(env["DATABASE_URL"])
     print(f"building the database in {workdir} …", flush=True)
     _manage(env, "migrate", "--noinput", "-v0")
     _manage(env, "seed_demo")
@@ -247,7 +271,8 @@ def main() -> None:
                 return
             print(
                 f"\n{args.users} concurrent users for {wall:.1f} s, gunicorn {args.workers} "
-                f"workers, {env['DATABASE_URL'].split(':')[0]}, think time {think_time:g} s"
+                f"workers, {env['DATABASE_URL'].split(':')[0]}, think time {think_time:g} s; "
+                f"load average {_load()}"
             )
             print(
                 f"{'page':34} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
@@ -268,8 +293,15 @@ def main() -> None:
                     f"{statistics.median(everything):8.1f} {_pct(everything, 0.95):8.1f} "
                     f"{max(everything):8.1f}"
                 )
-                verdict = "meets" if _pct(everything, 0.95) < 150 else "misses"
-                print(f"p95 {_pct(everything, 0.95):.1f} ms {verdict} the 150 ms target")
+                p95 = _pct(everything, 0.95)
+                if think_time:
+                    verdict = "meets" if p95 <= 100 else "misses"
+                    print(f"p95 {p95:.1f} ms {verdict} the 100 ms target (think time {think_time:g} s)")
+                else:
+                    print(
+                        f"closed-loop throughput: {len(everything) / wall:.1f} requests/s "
+                        f"(p95 {p95:.1f} ms is queueing at think time 0)"
+                    )
             print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
 
         run(0.0, seconds=args.warmup, report=False)
