@@ -296,7 +296,9 @@ def main() -> None:
                 p95 = _pct(everything, 0.95)
                 if think_time:
                     verdict = "meets" if p95 <= 100 else "misses"
-                    print(f"p95 {p95:.1f} ms {verdict} the 100 ms target (think time {think_time:g} s)")
+                    print(
+                        f"p95 {p95:.1f} ms {verdict} the 100 ms target (think time {think_time:g} s)"
+                    )
                 else:
                     print(
                         f"closed-loop throughput: {len(everything) / wall:.1f} requests/s "
