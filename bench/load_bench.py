@@ -297,7 +297,8 @@ def main() -> None:
                 if think_time:
                     verdict = "meets" if p95 <= 100 else "misses"
                     print(
-                        f"p95 {p95:.1f} ms {verdict} the 100 ms target (think time {think_time:g} s)"
+                        f"p95 {p95:.1f} ms {verdict} the 100 ms target "
+                        f"(think time {think_time:g} s)"
                     )
                 else:
                     print(

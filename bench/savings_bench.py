@@ -467,6 +467,7 @@ def main() -> None:
                 ("programme", years[0], None),
                 ("programme", years[1], None),
             ]
+            ratios = []
             for path, (period, programme_year, base_year) in zip(files, targets, strict=True):
                 bare = _bare_copy(path)
                 started = time.perf_counter()
@@ -480,10 +481,16 @@ def main() -> None:
                     base_year=base_year,
                 )
                 elapsed = time.perf_counter() - started
+                ratios.append(elapsed / bare)
                 print(
                     f"import {path.name}: {elapsed:.2f} s; bare COPY {bare:.2f} s; "
                     f"ratio {elapsed / bare:.2f}x (target <= 1.5x); load {_load()}"
                 )
+
+            print(
+                f"import / bare COPY, median of the {len(ratios)} files: "
+                f"{float(np.median(ratios)):.2f}x (target <= 1.5x); load {_load()}"
+            )
 
         timings: list[float] = []
         original = engine.savings_compute

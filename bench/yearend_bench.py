@@ -31,7 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/comanage_yearend_bench"
-YEARS = (2025, 2026, 2027)
+# Three programme years that have all ended (a final calculation is refused before its year's
+# end), after their base year.
+_LAST = dt.date.today().year - 1
+YEARS = (_LAST - 2, _LAST - 1, _LAST)
+BASE = _LAST - 3
 
 
 def _load() -> str:
@@ -88,7 +92,7 @@ def main() -> None:  # noqa: PLR0915 - a script that reads top to bottom
     started = time.perf_counter()
     npis = sb._npis()
     usage = {}
-    for year, efficiency in zip((2024, *YEARS), (1.0, 0.92, 0.88, 0.85), strict=True):
+    for year, efficiency in zip((BASE, *YEARS), (1.0, 0.92, 0.88, 0.85), strict=True):
         usage[year] = workdir / f"usage_{year}.csv"
         sb._usage_file(
             usage[year], rows=args.rows, year=year, npis=npis, seed=year, efficiency=efficiency
@@ -151,7 +155,7 @@ def main() -> None:  # noqa: PLR0915 - a script that reads top to bottom
                 organization=org,
                 agreement=agreement,
                 physician=physician,
-                join_date=dt.date(2024, 1, 1),
+                join_date=dt.date(BASE, 1, 1),
             )
         per_opp = sb.ITEMS // sb.OPPORTUNITIES
         SavingsOpportunity.objects.bulk_create(
@@ -164,7 +168,7 @@ def main() -> None:  # noqa: PLR0915 - a script that reads top to bottom
                     case_types=[f"CT{o % sb.CASE_TYPES}"],
                     item_codes=[f"I{i}" for i in range(o * per_opp, (o + 1) * per_opp)],
                     savings_target=Decimal("100000"),
-                    base_year=2024,
+                    base_year=BASE,
                 )
                 for o in range(sb.OPPORTUNITIES)
             ]
@@ -182,9 +186,9 @@ def main() -> None:  # noqa: PLR0915 - a script that reads top to bottom
             agreement=agreement,
             kind="usage",
             period="base",
-            path=usage[2024],
+            path=usage[BASE],
             user=None,
-            base_year=2024,
+            base_year=BASE,
         )
         for programme_year, year in zip(years, YEARS, strict=True):
             timed(

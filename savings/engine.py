@@ -566,9 +566,7 @@ class _YearAggregate:
                 by_denominator[denominator] = (
                     by_denominator.get(denominator, 0) + int(entry[0]) * price.numerator
                 )
-        total = sum(
-            (Fraction(n, d) for d, n in by_denominator.items()), Fraction(0)
-        )
+        total = sum((Fraction(n, d) for d, n in by_denominator.items()), Fraction(0))
         return total / 10**self.qty_digits
 
 
