@@ -110,13 +110,17 @@ def main() -> None:  # noqa: PLR0915 - a script that reads top to bottom
 
     org = Organization.objects.create(name="Year-end Hospital", slug="yearend")
     steps: dict[str, float] = defaultdict(float)
+    # This process's CPU seconds per step (PostgreSQL's own work is not in them): on a shared
+    # machine the wall clock waits for the CPU; the CPU seconds say what the step costs.
+    cpu: dict[str, float] = defaultdict(float)
 
     def timed(step: str, call, *a, **kw):  # type: ignore[no-untyped-def]
-        begun = time.perf_counter()
+        begun, begun_cpu = time.perf_counter(), time.process_time()
         try:
             return call(*a, **kw)
         finally:
             steps[step] += time.perf_counter() - begun
+            cpu[step] += time.process_time() - begun_cpu
 
     with scope(organization=org):
         practice = am.Practice.objects.create(organization=org, name="Year-end Cardiology")
@@ -263,8 +267,10 @@ def main() -> None:  # noqa: PLR0915 - a script that reads top to bottom
         f"TOTAL year-end turnaround: {total:.1f} s (target <= 60 s) at {args.rows:,} rows "
         f"per usage file; load {_load()}"
     )
+    print(f"  {'step':<28} {'wall':>9}  {'share':>7}  {'CPU (this process)':>18}")
     for step, seconds in steps.items():
-        print(f"  {step:<28} {seconds:7.1f} s  {100 * seconds / total:5.1f} %")
+        print(f"  {step:<28} {seconds:7.1f} s  {100 * seconds / total:5.1f} %  {cpu[step]:16.1f} s")
+    print(f"  {'CPU of this process, all steps':<48} {sum(cpu.values()):8.1f} s")
     shutil.rmtree(workdir, ignore_errors=True)
 
 
