@@ -32,6 +32,7 @@ import http.cookiejar
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -318,6 +319,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+        shutil.rmtree(workdir, ignore_errors=True)  # the database (SQLite), logs, media
 
 
 if __name__ == "__main__":
