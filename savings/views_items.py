@@ -37,7 +37,6 @@ class ItemAssignForm(forms.Form):
         choices=[("assign", "Assign to"), ("unassign", "Take out of")], initial="assign"
     )
     opportunity = forms.TypedChoiceField(label="Opportunity", coerce=int, choices=())
-    items = forms.MultipleChoiceField(required=False, choices=())
     all_matching = forms.BooleanField(required=False, label="Every item matching the filter")
 
     def __init__(self, *args: Any, opportunities: list[SavingsOpportunity], **kwargs: Any):
@@ -47,10 +46,6 @@ class ItemAssignForm(forms.Form):
         choice.choices = [("", "Choose an opportunity")] + [
             (o.pk, _opportunity_label(o)) for o in opportunities
         ]
-
-    def clean_items(self) -> list[str]:
-        # Item codes are checked against the master by the service, whatever is posted.
-        return [str(v) for v in self.data.getlist("items")] if hasattr(self.data, "getlist") else []
 
 
 def _filters(source: Any, opportunities: list[SavingsOpportunity]) -> dict[str, Any]:
@@ -86,7 +81,8 @@ def _act(
             )
         codes = list(matching.values_list("code", flat=True))
     else:
-        codes = data["items"]
+        # the ticked boxes' item codes: checked against the master by the service
+        codes = [str(code)[:50] for code in request.POST.getlist("items")]
     if len(codes) > MAX_PER_ACTION:
         return f"Select {MAX_PER_ACTION:,} items or fewer for one action."
     if not codes:
