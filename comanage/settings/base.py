@@ -298,6 +298,7 @@ SPECTACULAR_SETTINGS = {
         "PaymentKindEnum": "adjudication.models.PaymentKind",
         "JobStatusEnum": "comanage.core.models.JobStatus",
         "DeliveryStatusEnum": "comanage.core.webhooks.models.DeliveryStatus",
+        "MasterImportStatusEnum": "comanage.core.master_imports.MasterImportStatus",
     },
 }
 
