@@ -21,6 +21,7 @@ from comanage.core.api import (
     TenantViewSet,
     idempotent,
 )
+from comanage.core.http import signed_in_user
 
 from . import models as m
 from . import roster, selectors, services
@@ -555,7 +556,11 @@ class MilestoneViewSet(
 class RosterImportSerializer(serializers.ModelSerializer):
     class Meta:
         model = m.RosterImport
-        fields = [*master_import_api.READ_FIELDS[:6], "agreement", *master_import_api.READ_FIELDS[6:]]
+        fields = [
+            *master_import_api.READ_FIELDS[:6],
+            "agreement",
+            *master_import_api.READ_FIELDS[6:],
+        ]
         read_only_fields = fields
 
 
@@ -607,12 +612,16 @@ class RosterImportViewSet(master_import_api.MasterImportViewSet):
             agreement = m.Agreement.objects.filter(pk=data["agreement"]).first()
             if agreement is None:
                 raise serializers.ValidationError(
-                    {"agreement": [serializers.ErrorDetail("No agreement with this id.", "does_not_exist")]}
+                    {
+                        "agreement": [
+                            serializers.ErrorDetail("No agreement with this id.", "does_not_exist")
+                        ]
+                    }
                 )
         return services.roster_import_receive(
             organization=self.organization,
             upload=data["file"],
-            user=self.request.user,
+            user=signed_in_user(self.request),
             agreement=agreement,
             layout=data.get("layout") or "",
         )
@@ -621,10 +630,14 @@ class RosterImportViewSet(master_import_api.MasterImportViewSet):
         return services.roster_import_preview(roster_import=instance)
 
     def start(self, instance: m.RosterImport) -> Any:
-        return services.roster_import_start(roster_import=instance, user=self.request.user)
+        return services.roster_import_start(
+            roster_import=instance, user=signed_in_user(self.request)
+        )
 
     def discard_import(self, instance: m.RosterImport) -> m.RosterImport:
-        return services.roster_import_discard(roster_import=instance, user=self.request.user)
+        return services.roster_import_discard(
+            roster_import=instance, user=signed_in_user(self.request)
+        )
 
     @extend_schema(
         summary="Upload a physician roster (multipart/form-data); answered with its preview",
@@ -636,7 +649,7 @@ class RosterImportViewSet(master_import_api.MasterImportViewSet):
         },
     )
     @idempotent(reused=IdempotencyKeyReusedForUpload)
-    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create(self, request, *args, **kwargs):
         """Store the file (no physician changes yet) and answer with how its columns were read,
         its first rows and every row's problems. Then ``confirm`` or ``discard`` it."""
         return self.upload(request)

@@ -1552,9 +1552,9 @@ def roster_import_preview(*, roster_import: RosterImport) -> dict[str, Any]:
         layout = _roster_layout(roster_import, table)
         canonical = master_imports.layout_apply(table, layout)
     except uploads.FileProblem as problem:
-        return {"error": problem.message, "problems": [], "missing": [], "fields": [], "rows": []}
+        return {"error": problem.message, "problems": [], "missing": [], "mapping": [], "rows": []}
     result = master_imports.preview(canonical, required=roster.REQUIRED)
-    for found in result["fields"]:
+    for found in result["mapping"]:
         found["label"] = roster.FIELD_LABELS[found["field"]]
     result["missing"] = [roster.FIELD_LABELS[name] for name in result["missing"]]
     _rows, problems = roster.parse_roster(canonical)
@@ -1605,9 +1605,12 @@ def roster_import_apply(*, roster_import: RosterImport, user: User | None) -> di
     organization = roster_import.organization
     agreement = roster_import.agreement
     source = canonical.source
-    practices = {p.name.casefold(): p for p in Practice.objects.all()}
+    practices = {p.name.casefold(): p for p in Practice.objects.filter(organization=organization)}
     physicians = {
-        p.npi: p for p in Physician.objects.filter(npi__in=[r.npi for r in rows]).select_for_update()
+        p.npi: p
+        for p in Physician.objects.filter(
+            organization=organization, npi__in=[r.npi for r in rows]
+        ).select_for_update()
     }
     participations = (
         {p.physician_id: p for p in agreement.participations.select_for_update()}
@@ -1656,9 +1659,11 @@ def roster_import_apply(*, roster_import: RosterImport, user: User | None) -> di
                 f"organization; this row names {row.first_name} {row.last_name}",
             )
             continue
-        if physician is not None and all(
-            getattr(physician, k) == v for k, v in data.items() if k != "practice"
-        ) and ("practice" not in data or physician.practice_id == data["practice"].pk):
+        if (
+            physician is not None
+            and all(getattr(physician, k) == v for k, v in data.items() if k != "practice")
+            and ("practice" not in data or physician.practice_id == data["practice"].pk)
+        ):
             counts["physicians_unchanged"] += 1
         else:
             try:
@@ -1699,7 +1704,9 @@ def roster_import_apply(*, roster_import: RosterImport, user: User | None) -> di
                 agreement=agreement, data=change, participation=participation
             )
         except ValidationError as error:
-            refuse(row, error, {"join_date": source("join_date"), "leave_date": source("leave_date")})
+            refuse(
+                row, error, {"join_date": source("join_date"), "leave_date": source("leave_date")}
+            )
             continue
         counts["participations_added" if participation is None else "participations_updated"] += 1
     if problems:

@@ -41,7 +41,7 @@ class RosterUploadForm(forms.Form):
         "change their dates in it.",
     )
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         field = self.fields["agreement"]
         assert isinstance(field, forms.ModelChoiceField)

@@ -33,6 +33,7 @@ from comanage.core.api import (
     idempotent,
 )
 from comanage.core.exports import csv_response
+from comanage.core.http import signed_in_user
 from comanage.core.inputs import as_drf_error
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
@@ -646,17 +647,19 @@ class ItemImportViewSet(master_import_api.MasterImportViewSet):
 
     def receive(self, data: dict[str, Any]) -> ItemImport:
         return services.item_import_receive(
-            organization=self.organization, upload=data["file"], user=self.request.user
+            organization=self.organization, upload=data["file"], user=signed_in_user(self.request)
         )
 
     def preview(self, instance: ItemImport) -> dict[str, Any]:
         return services.item_import_preview(item_import=instance)
 
     def start(self, instance: ItemImport) -> Any:
-        return services.item_import_start(item_import=instance, user=self.request.user)
+        user = signed_in_user(self.request)
+        return services.item_import_start(item_import=instance, user=user)
 
     def discard_import(self, instance: ItemImport) -> ItemImport:
-        return services.item_import_discard(item_import=instance, user=self.request.user)
+        user = signed_in_user(self.request)
+        return services.item_import_discard(item_import=instance, user=user)
 
     @extend_schema(
         summary="Upload an item master file (multipart/form-data); answered with its preview",
@@ -668,7 +671,7 @@ class ItemImportViewSet(master_import_api.MasterImportViewSet):
         },
     )
     @idempotent(reused=IdempotencyKeyReusedForUpload)
-    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create(self, request, *args, **kwargs):
         """Store the file (no item changes yet) and answer with its columns, first rows and
         every row's problems. Then ``confirm`` or ``discard`` it."""
         return self.upload(request)
@@ -703,7 +706,11 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
     filterset_fields = {"code": ["exact"], "manufacturer": ["exact"], "category": ["exact"]}
     filter_backends = [filters.SearchFilter, filters.OrderingFilter]
     search_fields = ["code", "description"]
-    permission_map = {"list": "savings.analyse", "retrieve": "savings.analyse", "assign": "savings.edit"}
+    permission_map = {
+        "list": "savings.analyse",
+        "retrieve": "savings.analyse",
+        "assign": "savings.edit",
+    }
 
     def base_queryset(self) -> QuerySet:
         return Item.objects.order_by("code")
@@ -715,7 +722,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
     )
     @action(detail=False, methods=["post"])
     @idempotent
-    def assign(self, request, **kwargs):  # type: ignore[no-untyped-def]
+    def assign(self, request, **kwargs):
         body = ItemAssignmentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -723,7 +730,9 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
             pk=data["opportunity"], agreement__kind=AgreementKind.SHARED_SAVINGS
         ).first()
         if opportunity is None:
-            raise _field_error("opportunity", "No savings opportunity with this id.", "does_not_exist")
+            raise _field_error(
+                "opportunity", "No savings opportunity with this id.", "does_not_exist"
+            )
         change = (
             services.opportunity_items_assign
             if data["action"] == "assign"

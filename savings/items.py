@@ -82,7 +82,9 @@ def parse_items(table: CanonicalTable) -> tuple[list[ItemRow], Problems]:
         for name in FIELDS:
             column = table.source(name)
             if name in REQUIRED and not clean[name]:
-                problems.add(row=number, column=column, message=f"the {FIELD_LABELS[name]} is empty")
+                problems.add(
+                    row=number, column=column, message=f"the {FIELD_LABELS[name]} is empty"
+                )
                 ok = False
             elif len(clean[name]) > MAX_LENGTH[name]:
                 problems.add(

@@ -312,7 +312,9 @@ class Item(TenantModel):
     class Meta:
         ordering = ["code"]
         constraints = [
-            models.UniqueConstraint(fields=["organization", "code"], name="item_code_unique_per_org")
+            models.UniqueConstraint(
+                fields=["organization", "code"], name="item_code_unique_per_org"
+            )
         ]
         indexes = [models.Index(fields=["organization", "manufacturer", "category"])]
 

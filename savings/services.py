@@ -1601,9 +1601,9 @@ def item_import_preview(*, item_import: ItemImport) -> dict[str, Any]:
     try:
         canonical = _item_canonical(item_import)
     except uploads.FileProblem as problem:
-        return {"error": problem.message, "problems": [], "missing": [], "fields": [], "rows": []}
+        return {"error": problem.message, "problems": [], "missing": [], "mapping": [], "rows": []}
     result = master_imports.preview(canonical, required=items.REQUIRED)
-    for found in result["fields"]:
+    for found in result["mapping"]:
         found["label"] = items.FIELD_LABELS[found["field"]]
     result["missing"] = [items.FIELD_LABELS[name] for name in result["missing"]]
     _rows, problems = items.parse_items(canonical)
@@ -1640,7 +1640,10 @@ def item_import_apply(*, item_import: ItemImport, user: User | None) -> dict[str
     existing: dict[str, Item] = {}
     codes = [r.code for r in rows]
     for start in range(0, len(codes), 5000):
-        for item in Item.objects.filter(code__in=codes[start : start + 5000]).select_for_update():
+        chunk = codes[start : start + 5000]
+        for item in Item.objects.filter(
+            organization=organization, code__in=chunk
+        ).select_for_update():
             existing[item.code] = item
     fields = [f for f in items.FIELDS if f != "code"]
     new: list[Item] = []

@@ -127,7 +127,9 @@ def item_list(request: HttpRequest, org_slug: str) -> HttpResponse:
         error = _act(request, form, matching, by_pk) if form.is_valid() else None
         if form.is_valid() and error is None:
             query = urlencode({k: v for k, v in filters["values"].items() if v})
-            return redirect(reverse("savings_items", args=[org_slug]) + (f"?{query}" if query else ""))
+            return redirect(
+                reverse("savings_items", args=[org_slug]) + (f"?{query}" if query else "")
+            )
         if error:
             form.add_error(None, error)
         status = 400

@@ -38,7 +38,7 @@ READ_FIELDS = [
 class PreviewFieldSerializer(serializers.Serializer):
     field = serializers.CharField(help_text="The canonical field.")
     column = serializers.CharField(help_text="The file's column read for it.")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label"
 
 
 class MasterImportProblemSerializer(serializers.Serializer):
@@ -49,7 +49,7 @@ class MasterImportProblemSerializer(serializers.Serializer):
 
 class MasterImportPreviewSerializer(serializers.Serializer):
     layout = serializers.CharField(required=False, help_text="The named column layout read.")
-    fields = PreviewFieldSerializer(many=True)
+    mapping = PreviewFieldSerializer(many=True, help_text="How the columns were read.")
     missing = serializers.ListField(child=serializers.CharField())
     ignored = serializers.ListField(child=serializers.CharField(), required=False)
     rows = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
@@ -106,11 +106,11 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     upload_serializer_class: type[serializers.Serializer]
     uploaded_serializer_class: type[serializers.Serializer]
 
-    def base_queryset(self):  # type: ignore[no-untyped-def]
+    def base_queryset(self):
         assert self.model is not None
         return self.model.objects.select_related("job").order_by("-uploaded_at", "-id")
 
-    def get_serializer_class(self):  # type: ignore[no-untyped-def]
+    def get_serializer_class(self):
         return self.upload_serializer_class if self.action == "create" else self.serializer_class
 
     def receive(self, data: dict[str, Any]) -> Any:
@@ -125,7 +125,7 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     def discard_import(self, instance: Any) -> Any:
         raise NotImplementedError
 
-    def upload(self, request) -> Response:  # type: ignore[no-untyped-def]
+    def upload(self, request) -> Response:
         body = self.upload_serializer_class(data=request.data)
         body.is_valid(raise_exception=True)
         try:
@@ -134,6 +134,7 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             raise PayloadTooLarge(error.message_dict) from error
         except ValidationError as error:
             raise as_api_error(error) from error
+        assert self.serializer_class is not None
         data = dict(self.serializer_class(instance).data)
         data["preview"] = self.preview(instance)
         return Response(data, status=status.HTTP_201_CREATED)
@@ -145,7 +146,7 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     )
     @action(detail=True, methods=["post"])
     @idempotent
-    def confirm(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
+    def confirm(self, request, pk=None, **kwargs):
         """Queue the import (every row is checked again; all or nothing). Follow the job at
         ``job_url``; a refused file's problems are at ``problems``."""
         instance = self.get_object()
@@ -174,7 +175,7 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         responses=MasterImportProblemsSerializer,
     )
     @action(detail=True, methods=["get"])
-    def problems(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
+    def problems(self, request, pk=None, **kwargs):
         """The worker's problems once confirmed; before that, the preview's."""
         instance = self.get_object()
         job = instance.job
@@ -206,7 +207,7 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
-    def discard(self, request, pk=None, **kwargs):  # type: ignore[no-untyped-def]
+    def discard(self, request, pk=None, **kwargs):
         """Discard an import never applied: its file is removed, nothing else changes; 409
         once applied or discarded."""
         instance = self.get_object()

@@ -26,7 +26,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -86,6 +86,9 @@ class MasterImport(TenantModel):
 
     def __str__(self) -> str:
         return f"{self._meta.verbose_name} #{self.pk} · {self.original_name}"
+
+
+_Import = TypeVar("_Import", bound=MasterImport)
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,8 +208,7 @@ def read_table(stream: IO[bytes], *, file_format: str, max_rows: int = MAX_ROWS)
                 continue
             if len(cells) > len(header) and any(cells[len(header) :]):
                 raise uploads.FileProblem(
-                    f"this row has {len(cells)} values but the header names {len(header)} "
-                    "columns",
+                    f"this row has {len(cells)} values but the header names {len(header)} columns",
                     row=number,
                 )
             if len(rows) >= max_rows:
@@ -292,8 +294,8 @@ def layout_apply(table: Table, layout: Layout) -> CanonicalTable:
             continue
         if name in sources:
             raise uploads.FileProblem(
-                f"the columns “{sources[name]}” and “{header}” both give the {name.replace('_', ' ')}"
-                "; remove one of them",
+                f"the columns “{sources[name]}” and “{header}” both give the "
+                f"{name.replace('_', ' ')}; remove one of them",
                 row=1,
             )
         sources[name] = header
@@ -314,7 +316,7 @@ def preview(
     """What the upload page shows before confirming: the fields found (and from which column),
     the required ones missing, the ignored columns and the first rows."""
     return {
-        "fields": [{"field": f, "column": canonical.source(f)} for f in canonical.fields],
+        "mapping": [{"field": f, "column": canonical.source(f)} for f in canonical.fields],
         "missing": [name for name in required if name not in canonical.sources],
         "ignored": canonical.ignored,
         "rows": [[row.get(f, "") for f in canonical.fields] for row in canonical.rows[:rows]],
@@ -397,7 +399,7 @@ def master_import_start(*, instance: MasterImport, user: Any, job_kind: str, tas
     return job
 
 
-def master_import_discard(*, instance: MasterImport, user: Any, event: str) -> MasterImport:
+def master_import_discard(*, instance: _Import, user: Any, event: str) -> _Import:
     """Discard an import never applied: its file is removed; nothing else changes (audited)."""
     from .audit import event_record
 
@@ -460,7 +462,8 @@ def master_import_run(
         name=event,
         actor=job.created_by,
         obj=instance,
-        summary=f"{instance}: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items()),
+        summary=f"{instance}: "
+        + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items()),
         data=summary,
     )
     job_succeed(
@@ -482,3 +485,15 @@ def refused_reading(exc: uploads.FileProblem) -> ImportRefused:
 def summary_lines(summary: dict[str, Any]) -> list[tuple[str, int]]:
     """``{"physicians_created": 3}`` as ``[("Physicians created", 3)]`` for the pages."""
     return [(key.replace("_", " ").capitalize(), value) for key, value in summary.items()]
+
+
+def master_import_apply_now(*, instance: MasterImport, apply: Any, user: Any) -> dict[str, Any]:
+    """Apply at once, without a job (demo data, commands): the same record as the job leaves."""
+    from django.utils import timezone
+
+    summary = apply(instance=instance, user=user)
+    instance.status = MasterImportStatus.APPLIED
+    instance.summary = summary
+    instance.applied_at = timezone.now()
+    instance.save(update_fields=["status", "summary", "applied_at"])
+    return summary

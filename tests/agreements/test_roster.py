@@ -82,9 +82,11 @@ def test_the_nppes_extract_is_recognised_and_creates_physicians_and_participatio
     assert preview["problem_count"] == 0
     assert preview["row_count"] == 5
     assert preview["layout"] == "NPPES registry extract"
-    assert {"field": "last_name", "column": "Provider Last Name (Legal Name)", "label": "last name"} in (
-        preview["fields"]
-    )
+    assert {
+        "field": "last_name",
+        "column": "Provider Last Name (Legal Name)",
+        "label": "last name",
+    } in (preview["mapping"])
     assert "Provider Credential Text" in preview["ignored"]
     with world.scope(), django_capture_on_commit_callbacks(execute=True):
         job = services.roster_import_start(
@@ -138,7 +140,10 @@ def test_a_known_npi_updates_the_physician_and_the_participation(world, setup):
             organization=world.org, npi="1487864542", first_name="Chidi", last_name="Okafor-Old"
         )
         f.ParticipationFactory(
-            organization=world.org, agreement=agreement, physician=known, join_date=dt.date(2025, 2, 1)
+            organization=world.org,
+            agreement=agreement,
+            physician=known,
+            join_date=dt.date(2025, 2, 1),
         )
     summary = _apply(world, _receive(world, NPPES_FILE.read_bytes(), agreement=agreement))
     assert summary["physicians_updated"] == 1
@@ -245,8 +250,10 @@ def test_an_organization_npi_and_missing_columns_are_refused(world, setup):
     assert problems[0]["column"] == "Entity Type Code"
     assert "organization in the NPI registry" in problems[0]["message"]
     problems = _refused(world, _receive(world, b"npi,surname\n1487864542,Okafor\n"))
-    assert problems == [{"row": 1, "column": "first_name", "message": "no column gives the first name"},
-                        {"row": 1, "column": "last_name", "message": "no column gives the last name"}]
+    assert problems == [
+        {"row": 1, "column": "first_name", "message": "no column gives the first name"},
+        {"row": 1, "column": "last_name", "message": "no column gives the last name"},
+    ]
 
 
 def test_an_excel_roster_with_numeric_npis_imports(world, setup):

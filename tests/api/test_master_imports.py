@@ -133,9 +133,9 @@ def test_an_item_master_upload_and_assignment(world, admin, django_capture_on_co
     stryker = admin.get(f"{ORG}/items/", {"manufacturer": "Stryker"}).json()
     codes = [i["code"] for i in stryker["results"]]
     assert codes == ["IMP-52008", "IMP-52009", "SUP-10430"]
-    assert [i["code"] for i in admin.get(f"{ORG}/items/", {"search": "femoral stem"}).json()[
-        "results"
-    ]] == ["IMP-47120", "IMP-47121"]
+    assert [
+        i["code"] for i in admin.get(f"{ORG}/items/", {"search": "femoral stem"}).json()["results"]
+    ] == ["IMP-47120", "IMP-47121"]
     with world.scope():
         opportunity = SavingsOpportunity.objects.get(agreement=agreement, key="B")
     assigned = admin.post(
@@ -181,7 +181,9 @@ def test_another_organization_gets_404(world, api, admin):
         assert outsider.get(url).status_code == 404
         assert outsider.post(url + "confirm/").status_code == 404
         assert outsider.get(url + "problems/").status_code == 404
-    assert outsider.post(ROSTERS, {"file": _file(b"npi\n1\n")}, format="multipart").status_code == 404
+    assert (
+        outsider.post(ROSTERS, {"file": _file(b"npi\n1\n")}, format="multipart").status_code == 404
+    )
     assert outsider.get(f"{ORG}/items/").status_code == 404
     with world.scope():
         assert not Job.objects.exists()

@@ -34,7 +34,9 @@ def _receive(world, content: bytes, name: str = "items.csv") -> ItemImport:
 def _apply(world, content: bytes) -> dict:
     item_import = _receive(world, content)
     with world.scope():
-        return services.item_import_apply(item_import=item_import, user=world.users["administrator"])
+        return services.item_import_apply(
+            item_import=item_import, user=world.users["administrator"]
+        )
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ def test_the_item_master_file_imports_with_history(world, django_capture_on_comm
     with world.scope():
         preview = services.item_import_preview(item_import=item_import)
         assert preview["row_count"] == 10 and preview["problem_count"] == 0
-        assert [f["label"] for f in preview["fields"]] == [
+        assert [f["label"] for f in preview["mapping"]] == [
             "item code",
             "description",
             "manufacturer",
@@ -72,7 +74,11 @@ def test_the_item_master_file_imports_with_history(world, django_capture_on_comm
         item_import.refresh_from_db()
         assert job.status == "succeeded", job.message
         assert item_import.status == MasterImportStatus.APPLIED
-        assert item_import.summary == {"items_created": 10, "items_updated": 0, "items_unchanged": 0}
+        assert item_import.summary == {
+            "items_created": 10,
+            "items_updated": 0,
+            "items_unchanged": 0,
+        }
         stem = Item.objects.get(code="IMP-47120")
         assert stem.description == "Cementless femoral stem, size 12, titanium"
         assert (stem.manufacturer, stem.category, stem.unit_of_measure) == (
@@ -86,12 +92,12 @@ def test_the_item_master_file_imports_with_history(world, django_capture_on_comm
 
 def test_a_second_file_updates_the_changed_codes_and_keeps_the_others(world, master):
     content = (
-        "Item #,Item Description,Mfr,Category,UOM\n"
-        "IMP-47120,\"Cementless femoral stem, size 12, Ti-6Al-4V\",Zimmer Biomet,"
-        "Orthopedic implants,EA\n"
-        "SUP-10430,\"Pulsed lavage system, disposable\",Stryker,Surgical supplies,EA\n"
-        "NEW-1,Suture anchor 5.0 mm,Arthrex,Orthopedic implants,EA\n"
-    ).encode()
+        b"Item #,Item Description,Mfr,Category,UOM\n"
+        b'IMP-47120,"Cementless femoral stem, size 12, Ti-6Al-4V",Zimmer Biomet,'
+        b"Orthopedic implants,EA\n"
+        b'SUP-10430,"Pulsed lavage system, disposable",Stryker,Surgical supplies,EA\n'
+        b"NEW-1,Suture anchor 5.0 mm,Arthrex,Orthopedic implants,EA\n"
+    )
     assert _apply(world, content) == {"items_created": 1, "items_updated": 1, "items_unchanged": 1}
     with world.scope():
         assert Item.objects.count() == 11
