@@ -40,6 +40,7 @@ from .tenancy import TenantModel
 MAX_PROBLEMS_KEPT = 100
 MAX_ROWS = 200_000
 PREVIEW_ROWS = 10
+XLSX_MAX_EXPANDED_BYTES = 256 << 20
 
 
 class MasterImportStatus(models.TextChoices):
@@ -176,6 +177,16 @@ def _xlsx_rows(stream: IO[bytes]) -> Iterator[list[str]]:
     from openpyxl import load_workbook
 
     uploads.xlsx_check(stream)
+    # A reference file is read in the web request for its preview: a tighter cap on what the
+    # workbook expands to than the worker's (Python's zipfile never inflates past it).
+    with zipfile.ZipFile(stream) as archive:
+        expanded = sum(entry.file_size for entry in archive.infolist())
+    stream.seek(0)
+    if expanded > XLSX_MAX_EXPANDED_BYTES:
+        raise uploads.FileProblem(
+            f"the workbook expands to {expanded / (1 << 20):,.0f} MB, over the limit of "
+            f"{XLSX_MAX_EXPANDED_BYTES >> 20} MB for this import; save it as CSV UTF-8 instead"
+        )
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:

@@ -376,3 +376,23 @@ def test_a_discarded_roster_cannot_be_confirmed(world):
     with world.scope():
         assert RosterImport.objects.get().status == MasterImportStatus.CANCELLED
         assert not Job.objects.exists()
+
+
+def test_an_unreadable_or_empty_file_is_refused_with_the_reason(world, setup):
+    broken = _receive(world, b"this is no workbook", name="roster.xlsx")
+    with world.scope():
+        preview = services.roster_import_preview(roster_import=broken)
+    assert preview["error"].startswith("the file is not an Excel workbook")
+    assert _refused(world, broken)[0]["message"].startswith("the file is not an Excel workbook")
+    header_only = _receive(world, HEADER.encode())
+    assert _refused(world, header_only) == [
+        {"row": 2, "column": "", "message": "the file has a header but no rows"}
+    ]
+    ragged = _receive(world, (HEADER + "1487864542,Chidi,Okafor,,,,,,,extra\n").encode())
+    assert _refused(world, ragged) == [
+        {
+            "row": 2,
+            "column": "",
+            "message": "this row has 10 values but the header names 8 columns",
+        }
+    ]
