@@ -8,15 +8,23 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django_filters import rest_framework as django_filters
-from drf_spectacular.utils import extend_schema
-from rest_framework import filters, mixins
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import filters, mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from comanage.core.api import IdFilter, TenantFilterSet, TenantViewSet, idempotent
+from comanage.core import master_import_api
+from comanage.core.api import (
+    IdempotencyKeyReusedForUpload,
+    IdFilter,
+    TenantFilterSet,
+    TenantViewSet,
+    idempotent,
+)
+from comanage.core.http import signed_in_user
 
 from . import models as m
-from . import selectors, services
+from . import roster, selectors, services
 from . import serializers as s
 
 
@@ -539,3 +547,109 @@ class MilestoneViewSet(
 
     def save_service(self, *, agreement, data, instance):
         return services.milestone_save(agreement=agreement, data=data, milestone=instance)
+
+
+# --------------------------------------------------------------------------------------------
+# Physician roster imports (issue 17)
+
+
+class RosterImportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = m.RosterImport
+        fields = [
+            *master_import_api.READ_FIELDS[:6],
+            "agreement",
+            *master_import_api.READ_FIELDS[6:],
+        ]
+        read_only_fields = fields
+
+
+class RosterImportUploadedSerializer(RosterImportSerializer):
+    preview = master_import_api.MasterImportPreviewSerializer(read_only=True)
+
+    class Meta(RosterImportSerializer.Meta):
+        fields = [*RosterImportSerializer.Meta.fields, "preview"]
+        read_only_fields = fields
+
+
+class RosterUploadSerializer(serializers.Serializer):
+    """``multipart/form-data``: the same fields as the web upload form."""
+
+    file = serializers.FileField(
+        allow_empty_file=False,
+        help_text="CSV (.csv, .txt) or Excel workbook (.xlsx): the product's roster columns or "
+        "an NPPES registry extract.",
+    )
+    layout = serializers.ChoiceField(
+        choices=[(lay.key, lay.label) for lay in roster.LAYOUTS],
+        required=False,
+        allow_blank=True,
+        help_text="Left out: recognised from the headers.",
+    )
+    agreement = serializers.IntegerField(
+        required=False,
+        help_text="The agreement the rows' join and leave dates apply to.",
+    )
+
+
+class RosterImportViewSet(master_import_api.MasterImportViewSet):
+    """Physician rosters: upload (answered with the preview and every row's problems),
+    ``confirm`` (a job creates and updates physicians and participations, whole or not at all),
+    ``discard``, ``problems``."""
+
+    model = m.RosterImport
+    serializer_class = RosterImportSerializer
+    upload_serializer_class = RosterUploadSerializer
+    filterset_fields = {
+        "status": ["exact"],
+        "agreement": ["exact"],
+        "uploaded_at": ["gte", "lte"],
+    }
+
+    def receive(self, data: dict[str, Any]) -> m.RosterImport:
+        agreement = None
+        if data.get("agreement") is not None:
+            agreement = m.Agreement.objects.filter(pk=data["agreement"]).first()
+            if agreement is None:
+                raise serializers.ValidationError(
+                    {
+                        "agreement": [
+                            serializers.ErrorDetail("No agreement with this id.", "does_not_exist")
+                        ]
+                    }
+                )
+        return services.roster_import_receive(
+            organization=self.organization,
+            upload=data["file"],
+            user=signed_in_user(self.request),
+            agreement=agreement,
+            layout=data.get("layout") or "",
+        )
+
+    def preview(self, instance: m.RosterImport) -> dict[str, Any]:
+        return services.roster_import_preview(roster_import=instance)
+
+    def start(self, instance: m.RosterImport) -> Any:
+        return services.roster_import_start(
+            roster_import=instance, user=signed_in_user(self.request)
+        )
+
+    def discard_import(self, instance: m.RosterImport) -> m.RosterImport:
+        return services.roster_import_discard(
+            roster_import=instance, user=signed_in_user(self.request)
+        )
+
+    @extend_schema(
+        summary="Upload a physician roster (multipart/form-data); answered with its preview",
+        request={"multipart/form-data": RosterUploadSerializer},
+        responses={
+            201: RosterImportUploadedSerializer,
+            409: OpenApiResponse(description="The Idempotency-Key was used with another file."),
+            413: OpenApiResponse(description="The file is over the roster limit."),
+        },
+    )
+    @idempotent(reused=IdempotencyKeyReusedForUpload)
+    def create(self, request, *args, **kwargs):
+        """Store the file (no physician changes yet) and answer with how its columns were read,
+        its first rows and every row's problems. Then ``confirm`` or ``discard`` it."""
+        return self.upload(request)

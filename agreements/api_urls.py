@@ -8,6 +8,7 @@ router.register("programme-years", api.ProgrammeYearViewSet, basename="programme
 router.register("agreement-terms", api.TermsViewSet, basename="agreement-terms")
 router.register("practices", api.PracticeViewSet, basename="practice")
 router.register("physicians", api.PhysicianViewSet, basename="physician")
+router.register("roster-imports", api.RosterImportViewSet, basename="roster-import")
 router.register("participations", api.ParticipationViewSet, basename="participation")
 router.register("fmv-opinions", api.FMVOpinionViewSet, basename="fmv-opinion")
 router.register("duties", api.DutyViewSet, basename="duty")

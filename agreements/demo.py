@@ -343,9 +343,43 @@ def seed(*, organization: Organization, users: dict[str, User], password: str, s
     services.milestones_generate(agreement=ss, start=dt.date(2024, 9, 1))
     Milestone.objects.filter(agreement=ss).update(status=MilestoneStatus.DONE)
 
+    _roster(org, admin, physicians)
+
     result = services.compliance_scan(organization=org, notify=False)
     stdout.write(
         f"  agreements: 2 agreements, {len(physicians)} physicians, "
         f"{len(result.raised)} compliance flags"
     )
     assert co.status == AgreementStatus.ACTIVE and ss.status == AgreementStatus.ACTIVE
+
+
+NPPES_HEADER = (
+    '"NPI","Entity Type Code","Provider Organization Name (Legal Business Name)",'
+    '"Provider Last Name (Legal Name)","Provider First Name","Provider Credential Text"\n'
+)
+
+
+def _roster(org: Organization, admin: User | None, physicians: dict[str, Physician]) -> None:
+    """The physicians again as an NPPES-shaped roster, applied (every row unchanged), so the
+    roster pages have a file to show."""
+    from django.core.files.base import ContentFile
+    from django_scopes import scope
+
+    from comanage.core.master_imports import master_import_apply_now
+
+    text = NPPES_HEADER + "".join(
+        f'"{p.npi}","1","{p.practice.name if p.practice else ""}",'
+        f'"{p.last_name.upper()}","{p.first_name.upper()}","MD"\n'
+        for p in physicians.values()
+    )
+    with scope(organization=org):
+        roster_import = services.roster_import_receive(
+            organization=org, upload=ContentFile(text.encode(), name="nppes_roster.csv"), user=admin
+        )
+        master_import_apply_now(
+            instance=roster_import,
+            apply=lambda *, instance, user: services.roster_import_apply(
+                roster_import=instance, user=user
+            ),
+            user=admin,
+        )

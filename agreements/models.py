@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from comanage.core.master_imports import MasterImport
 from comanage.core.money import DecimalDigits, round_money
 from comanage.core.tenancy import TenantModel
 
@@ -695,3 +696,20 @@ class Milestone(TenantModel):
     def physician_ids(self) -> set[int]:
         """A physician may read the rows of an agreement they take part in."""
         return self.agreement.physician_ids()
+
+
+class RosterImport(MasterImport):
+    """One uploaded physician roster (CSV or XLSX): creates and updates physicians, and joins
+    or leaves them from ``agreement`` when its rows give dates. Applied whole or not at all."""
+
+    agreement = models.ForeignKey(
+        Agreement,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="roster_imports",
+        help_text="The agreement the rows' join and leave dates apply to.",
+    )
+
+    class Meta(MasterImport.Meta):
+        verbose_name = "roster import"

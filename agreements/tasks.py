@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from django.utils import timezone
 
@@ -29,3 +31,32 @@ def compliance_scan_all() -> int:
     for organization_id in ids:
         compliance_scan_organization.delay(organization_id=organization_id)
     return len(ids)
+
+
+@tenant_task()
+def roster_import_task(*, organization: Organization, job: Any) -> None:
+    """Apply a confirmed roster (whole or not at all); a refusal's problems go to the job."""
+    from comanage.core.master_imports import master_import_run
+
+    from .models import RosterImport
+    from .services import roster_import_apply
+
+    roster_import = RosterImport.objects.get(pk=job.params["import_id"])
+    master_import_run(
+        instance=roster_import,
+        job=job,
+        apply=lambda *, instance, user: roster_import_apply(roster_import=instance, user=user),
+        event="roster.imported",
+        result_url=f"/o/{organization.slug}/physicians/roster/{roster_import.pk}/",
+    )
+
+
+def _register() -> None:
+    from comanage.core import job_registry
+
+    from .services import ROSTER_JOB_KIND
+
+    job_registry.register(ROSTER_JOB_KIND, roster_import_task)
+
+
+_register()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_portal
+from . import views, views_portal, views_roster
 
 urlpatterns = [
     path("agreements/", views.agreement_list, name="agreement_list"),
@@ -46,6 +46,22 @@ urlpatterns = [
     path("practices/<int:pk>/edit/", views.practice_form, name="practice_edit"),
     path("physicians/", views.physician_list, name="physician_list"),
     path("physicians/new/", views.physician_form, name="physician_create"),
+    path("physicians/roster/", views_roster.roster_imports, name="roster_imports"),
+    path(
+        "physicians/roster/<int:import_pk>/",
+        views_roster.roster_import_detail,
+        name="roster_import",
+    ),
+    path(
+        "physicians/roster/<int:import_pk>/confirm/",
+        views_roster.roster_import_confirm,
+        name="roster_import_confirm",
+    ),
+    path(
+        "physicians/roster/<int:import_pk>/discard/",
+        views_roster.roster_import_discard,
+        name="roster_import_discard",
+    ),
     path("physicians/<int:pk>/", views.physician_detail, name="physician_detail"),
     path("physicians/<int:pk>/edit/", views.physician_form, name="physician_edit"),
     path("timesheets/", views.timesheet_list, name="timesheet_list"),

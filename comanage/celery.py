@@ -22,6 +22,8 @@ QUEUES = ("celery", "imports", "calculations", "pdfs", "webhooks")
 TASK_ROUTES = {
     "savings.tasks.data_import_task": "imports",
     "indicators.tasks.case_import_run": "imports",
+    "agreements.tasks.roster_import_task": "imports",
+    "savings.tasks.item_import_task": "imports",
     "savings.tasks.savings_calculation_task": "calculations",
     "adjudication.tasks.adjudication_run_task": "calculations",
     "agreements.tasks.compliance_scan_organization": "calculations",

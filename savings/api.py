@@ -19,13 +19,13 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import exceptions, mixins, serializers, status
+from rest_framework import exceptions, filters, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from agreements.models import Agreement, AgreementKind, ProgrammeYear
-from comanage.core import uploads
+from comanage.core import master_import_api, uploads
 from comanage.core.api import (
     Conflict,
     IdempotencyKeyReusedForUpload,
@@ -33,6 +33,7 @@ from comanage.core.api import (
     idempotent,
 )
 from comanage.core.exports import csv_response
+from comanage.core.http import signed_in_user
 from comanage.core.inputs import as_drf_error
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
@@ -45,6 +46,8 @@ from .models import (
     ImportKind,
     ImportPeriod,
     ImportStatus,
+    Item,
+    ItemImport,
     SavingsCalculation,
     SavingsOpportunity,
 )
@@ -604,3 +607,143 @@ class CalculationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base
                 error.message_dict if hasattr(error, "error_dict") else error.messages
             ) from error
         return Response({"job": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
+
+
+# --------------------------------------------------------------------------------------------
+# The item master (issue 17): imports, the items, assigning many to an opportunity
+
+
+class ItemImportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ItemImport
+        fields = master_import_api.READ_FIELDS
+        read_only_fields = fields
+
+
+class ItemImportUploadedSerializer(ItemImportSerializer):
+    preview = master_import_api.MasterImportPreviewSerializer(read_only=True)
+
+    class Meta(ItemImportSerializer.Meta):
+        fields = [*ItemImportSerializer.Meta.fields, "preview"]
+        read_only_fields = fields
+
+
+class ItemUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        allow_empty_file=False,
+        help_text="CSV (.csv, .txt) or Excel workbook (.xlsx): item_code, description, "
+        "manufacturer, category, unit_of_measure.",
+    )
+
+
+class ItemImportViewSet(master_import_api.MasterImportViewSet):
+    """Item master files: upload (answered with the preview and every row's problems),
+    ``confirm`` (a job creates and updates items by code, whole or not at all), ``discard``,
+    ``problems``."""
+
+    model = ItemImport
+    serializer_class = ItemImportSerializer
+    upload_serializer_class = ItemUploadSerializer
+
+    def receive(self, data: dict[str, Any]) -> ItemImport:
+        return services.item_import_receive(
+            organization=self.organization, upload=data["file"], user=signed_in_user(self.request)
+        )
+
+    def preview(self, instance: ItemImport) -> dict[str, Any]:
+        return services.item_import_preview(item_import=instance)
+
+    def start(self, instance: ItemImport) -> Any:
+        user = signed_in_user(self.request)
+        return services.item_import_start(item_import=instance, user=user)
+
+    def discard_import(self, instance: ItemImport) -> ItemImport:
+        user = signed_in_user(self.request)
+        return services.item_import_discard(item_import=instance, user=user)
+
+    @extend_schema(
+        summary="Upload an item master file (multipart/form-data); answered with its preview",
+        request={"multipart/form-data": ItemUploadSerializer},
+        responses={
+            201: ItemImportUploadedSerializer,
+            409: OpenApiResponse(description="The Idempotency-Key was used with another file."),
+            413: OpenApiResponse(description="The file is over the item master limit."),
+        },
+    )
+    @idempotent(reused=IdempotencyKeyReusedForUpload)
+    def create(self, request, *args, **kwargs):
+        """Store the file (no item changes yet) and answer with its columns, first rows and
+        every row's problems. Then ``confirm`` or ``discard`` it."""
+        return self.upload(request)
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Item
+        fields = ["id", "code", "description", "manufacturer", "category", "unit_of_measure"]
+        read_only_fields = fields
+
+
+class ItemAssignmentSerializer(serializers.Serializer):
+    opportunity = serializers.IntegerField(help_text="The savings opportunity.")
+    item_codes = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        min_length=1,
+        max_length=5000,
+        help_text="Item codes of the item master.",
+    )
+    action = serializers.ChoiceField(
+        choices=[("assign", "assign"), ("unassign", "unassign")], default="assign"
+    )
+
+
+class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """The item master: list with filters (``search`` on code and description, manufacturer,
+    category), and ``assign`` many item codes to an opportunity (or take them out) at once."""
+
+    model = Item
+    serializer_class = ItemSerializer
+    filterset_fields = {"code": ["exact"], "manufacturer": ["exact"], "category": ["exact"]}
+    filter_backends = [filters.SearchFilter, filters.OrderingFilter]
+    search_fields = ["code", "description"]
+    permission_map = {
+        "list": "savings.analyse",
+        "retrieve": "savings.analyse",
+        "assign": "savings.edit",
+    }
+
+    def base_queryset(self) -> QuerySet:
+        return Item.objects.order_by("code")
+
+    @extend_schema(
+        summary="Assign item codes to a savings opportunity (or take them out), many at once",
+        request=ItemAssignmentSerializer,
+        responses={200: OpportunitySerializer},
+    )
+    @action(detail=False, methods=["post"])
+    @idempotent
+    def assign(self, request, **kwargs):
+        body = ItemAssignmentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        opportunity = SavingsOpportunity.objects.filter(
+            pk=data["opportunity"], agreement__kind=AgreementKind.SHARED_SAVINGS
+        ).first()
+        if opportunity is None:
+            raise _field_error(
+                "opportunity", "No savings opportunity with this id.", "does_not_exist"
+            )
+        change = (
+            services.opportunity_items_assign
+            if data["action"] == "assign"
+            else services.opportunity_items_unassign
+        )
+        try:
+            change(opportunity=opportunity, codes=data["item_codes"], user=request.user)
+        except ValidationError as error:
+            detail = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
+            raise serializers.ValidationError(
+                {("item_codes" if k in ("items", "") else k): v for k, v in detail.items()}
+            ) from error
+        opportunity.refresh_from_db()
+        return Response(OpportunitySerializer(opportunity).data)

@@ -197,4 +197,35 @@ def seed(*, organization: Any, users: dict[str, Any], password: str, stdout: Any
             services.savings_calculation_run(
                 programme_year=year2, user=admin, kind=CalculationKind.PROJECTION, as_of=YTD_END
             )
+        _item_master(organization, admin)
     stdout.write(f"  savings: example A imported for {agreement.name}; 2026 projection ready")
+
+
+ITEM_MASTER = """item_code,description,manufacturer,category,unit_of_measure
+A1,"Vascular closure device, 6F, collagen plug",Terumo,Closure devices,EA
+A2,"Vascular closure device, 8F, suture-mediated",Abbott,Closure devices,EA
+B1,"Guidewire, 0.014 in, 190 cm, hydrophilic",Boston Scientific,Wires and contrast,EA
+B2,"Contrast medium, iohexol 350, 100 mL",GE HealthCare,Wires and contrast,BT
+C1,"Balloon catheter, 2.5 x 15 mm, semi-compliant",Medtronic,Balloons,EA
+C2,"Balloon catheter, 3.0 x 12 mm, non-compliant",Boston Scientific,Balloons,EA
+D1,"Drug-eluting stent, 3.0 x 18 mm, everolimus",Abbott,Stents,EA
+D2,"Drug-eluting stent, 3.5 x 23 mm, zotarolimus",Medtronic,Stents,EA
+E1,"Introducer sheath, 6F, radial, 11 cm",Terumo,Access,EA
+E2,"Guide catheter, 6F, JL4",Medtronic,Access,EA
+"""
+
+
+def _item_master(organization: Any, admin: Any) -> None:
+    """The cath lab's item master (the opportunities' items and a few more), applied."""
+    from comanage.core.master_imports import master_import_apply_now
+
+    item_import = services.item_import_receive(
+        organization=organization,
+        upload=ContentFile(ITEM_MASTER.encode(), name="cath_lab_item_master.csv"),
+        user=admin,
+    )
+    master_import_apply_now(
+        instance=item_import,
+        apply=lambda *, instance, user: services.item_import_apply(item_import=instance, user=user),
+        user=admin,
+    )

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from comanage.core.master_imports import MasterImport
 from comanage.core.money import DecimalDigits
 from comanage.core.tenancy import TenantModel, TenantOwned
 
@@ -292,3 +293,37 @@ class SavingsCalculation(TenantModel):
 
     def physician_ids(self) -> set[int]:
         return self.agreement.physician_ids()
+
+
+class Item(TenantModel):
+    """One line of the hospital's item master: what an item code in the usage files is.
+
+    Opportunities name their items by code (``SavingsOpportunity.item_codes``, which the engine
+    reads); the master lets an administrator find items by text, manufacturer and category and
+    add their codes to an opportunity, many at once."""
+
+    code = models.CharField("item code", max_length=50)
+    description = models.CharField(max_length=300)
+    manufacturer = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=100, blank=True)
+    unit_of_measure = models.CharField(max_length=30, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "code"], name="item_code_unique_per_org"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "manufacturer", "category"])]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.description}"
+
+
+class ItemImport(MasterImport):
+    """One uploaded item master file: creates and updates items by code (whole or not at all)."""
+
+    class Meta(MasterImport.Meta):
+        verbose_name = "item master import"

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from agreements.models import Agreement, AgreementKind, ProgrammeYear
 
@@ -23,6 +23,7 @@ from .models import (
     ImportKind,
     ImportPeriod,
     ImportStatus,
+    Item,
     PriceItem,
     SavingsCalculation,
     SavingsOpportunity,
@@ -332,3 +333,55 @@ def usage_items_of(*, data_import: DataImport) -> set[str]:
 
 def import_kind_label(kind: str) -> str:
     return ImportKind(kind).label
+
+
+def item_opportunities() -> list[SavingsOpportunity]:
+    """The opportunities items can be assigned to: those of shared-savings agreements."""
+    return list(
+        SavingsOpportunity.objects.filter(agreement__kind=AgreementKind.SHARED_SAVINGS)
+        .select_related("agreement")
+        .order_by("agreement__name", "key")
+    )
+
+
+def items_search(
+    *,
+    text: str = "",
+    manufacturer: str = "",
+    category: str = "",
+    assigned_to: SavingsOpportunity | None = None,
+    unassigned_in: list[SavingsOpportunity] | None = None,
+) -> QuerySet[Item]:
+    """The item master filtered by text (code or description), manufacturer and category, and
+    by assignment: to one opportunity, or to none of ``unassigned_in``."""
+    found = Item.objects.all()
+    for word in text.split():
+        found = found.filter(Q(code__icontains=word) | Q(description__icontains=word))
+    if manufacturer:
+        found = found.filter(manufacturer=manufacturer)
+    if category:
+        found = found.filter(category=category)
+    if assigned_to is not None:
+        found = found.filter(code__in=list(assigned_to.item_codes))
+    if unassigned_in is not None:
+        taken = {code for o in unassigned_in for code in o.item_codes}
+        found = found.exclude(code__in=list(taken))
+    return found.order_by("code")
+
+
+def item_facets() -> dict[str, list[str]]:
+    """The manufacturers and categories of the item master, for the filters."""
+    return {
+        "manufacturers": list(
+            Item.objects.exclude(manufacturer="")
+            .order_by("manufacturer")
+            .values_list("manufacturer", flat=True)
+            .distinct()
+        ),
+        "categories": list(
+            Item.objects.exclude(category="")
+            .order_by("category")
+            .values_list("category", flat=True)
+            .distinct()
+        ),
+    }

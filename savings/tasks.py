@@ -83,3 +83,23 @@ def savings_calculation_task(*, organization: Any, job: Any) -> None:
 
 job_registry.register(services.IMPORT_JOB_KIND, data_import_task)
 job_registry.register(services.CALCULATION_JOB_KIND, savings_calculation_task)
+
+
+@tenant_task()
+def item_import_task(*, organization: Any, job: Any) -> None:
+    """Apply a confirmed item master (whole or not at all)."""
+    from comanage.core.master_imports import master_import_run
+
+    from .models import ItemImport
+
+    item_import = ItemImport.objects.get(pk=job.params["import_id"])
+    master_import_run(
+        instance=item_import,
+        job=job,
+        apply=lambda *, instance, user: services.item_import_apply(item_import=instance, user=user),
+        event="items.imported",
+        result_url=f"/o/{organization.slug}/savings/items/imports/{item_import.pk}/",
+    )
+
+
+job_registry.register(services.ITEM_IMPORT_JOB_KIND, item_import_task)

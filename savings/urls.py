@@ -2,12 +2,29 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_items
 
 A = "agreements/<int:agreement_pk>/savings/"
 
 urlpatterns = [
     path("savings/", views.savings_home, name="savings_home"),
+    path("savings/items/", views_items.item_list, name="savings_items"),
+    path("savings/items/imports/", views_items.item_imports, name="savings_item_imports"),
+    path(
+        "savings/items/imports/<int:import_pk>/",
+        views_items.item_import_detail,
+        name="savings_item_import",
+    ),
+    path(
+        "savings/items/imports/<int:import_pk>/confirm/",
+        views_items.item_import_confirm,
+        name="savings_item_import_confirm",
+    ),
+    path(
+        "savings/items/imports/<int:import_pk>/discard/",
+        views_items.item_import_discard,
+        name="savings_item_import_discard",
+    ),
     path("savings/templates/<str:kind>-columns.csv", views.column_docs, name="savings_column_docs"),
     path("savings/templates/<str:kind>.csv", views.column_template, name="savings_template"),
     path(A, views.agreement_savings, name="savings_agreement"),

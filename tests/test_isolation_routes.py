@@ -84,6 +84,18 @@ EXPLICIT: dict[str, dict[str, str]] = {
             "savings_import_discard",
         )
     },
+    **{
+        name: {"import_pk": "agreements.RosterImport"}
+        for name in ("roster_import", "roster_import_confirm", "roster_import_discard")
+    },
+    **{
+        name: {"import_pk": "savings.ItemImport"}
+        for name in (
+            "savings_item_import",
+            "savings_item_import_confirm",
+            "savings_item_import_discard",
+        )
+    },
     "webhook_detail": {"pk": "webhooks.WebhookEndpoint"},
     "webhook_redeliver": {"pk": "webhooks.WebhookDelivery"},
 }

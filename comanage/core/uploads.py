@@ -30,7 +30,13 @@ from django.template.defaultfilters import filesizeformat
 
 HEADER_MAX_BYTES = 64 << 10
 PREVIEW_BYTES = 1 << 20
-KIND_LABELS = {"usage": "case-level usage files", "prices": "price files", "cases": "case files"}
+KIND_LABELS = {
+    "usage": "case-level usage files",
+    "prices": "price files",
+    "cases": "case files",
+    "roster": "physician rosters",
+    "items": "item master files",
+}
 _CHUNK = 1 << 20
 
 

@@ -298,6 +298,7 @@ SPECTACULAR_SETTINGS = {
         "PaymentKindEnum": "adjudication.models.PaymentKind",
         "JobStatusEnum": "comanage.core.models.JobStatus",
         "DeliveryStatusEnum": "comanage.core.webhooks.models.DeliveryStatus",
+        "MasterImportStatusEnum": "comanage.core.master_imports.MasterImportStatus",
     },
 }
 
@@ -381,6 +382,9 @@ IMPORT_MAX_BYTES = {
     "usage": env_int("IMPORT_MAX_USAGE_BYTES", 1 << 30, minimum=1),
     "prices": env_int("IMPORT_MAX_PRICES_BYTES", 64 << 20, minimum=1),
     "cases": env_int("IMPORT_MAX_CASE_FILE_BYTES", 256 << 20, minimum=1),
+    # Rosters and item masters are read whole in memory (comanage.core.master_imports).
+    "roster": env_int("IMPORT_MAX_ROSTER_BYTES", 8 << 20, minimum=1),
+    "items": env_int("IMPORT_MAX_ITEM_MASTER_BYTES", 32 << 20, minimum=1),
 }
 IMPORT_XLSX_MAX_SHEET_BYTES = env_int("IMPORT_XLSX_MAX_SHEET_BYTES", 1 << 30, minimum=1)
 IMPORT_XLSX_MAX_OTHER_BYTES = env_int("IMPORT_XLSX_MAX_OTHER_BYTES", 128 << 20, minimum=1)

@@ -34,6 +34,7 @@ from indicators import services as indicator_services
 from indicators.models import IndicatorDefinition
 from indicators.selectors import periods_for_year
 from savings import services as savings_services
+from savings.models import Item
 from tests import factories as f
 from tests.adjudication.conftest import co_management_payload
 from tests.indicators.conftest import EXAMPLE_D, example_c_results, ortho_build
@@ -802,6 +803,107 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
             "(its state, not a field)",
         )
 
+    # ------------------------------------------------------------------ rosters, item master
+
+    def roster_file(name: str = "roster.csv") -> SimpleUploadedFile:
+        npi = f._valid_npi(8000 + w.next())
+        return SimpleUploadedFile(
+            name, f"npi,first_name,last_name\n{npi},Walk,Roster\n".encode(), content_type="text/csv"
+        )
+
+    def item_file(name: str = "items.csv") -> SimpleUploadedFile:
+        return SimpleUploadedFile(
+            name,
+            f"item_code,description\nWALK-{w.next()},Walk item\n".encode(),
+            content_type="text/csv",
+        )
+
+    def roster_import() -> Any:
+        with w.scope():
+            return agreement_services.roster_import_receive(
+                organization=world.org, upload=roster_file(), user=world.users["administrator"]
+            )
+
+    def item_import() -> Any:
+        with w.scope():
+            return savings_services.item_import_receive(
+                organization=world.org, upload=item_file(), user=world.users["administrator"]
+            )
+
+    def roster_import_create() -> Example:
+        return Example(
+            f"{ORG}/roster-imports/",
+            lambda: {"file": roster_file()},
+            lambda: {"file": roster_file(), "layout": "nonsense"},
+            "layout",
+            multipart=True,
+        )
+
+    def roster_import_confirm() -> Example:
+        return Example(
+            w.detail("roster-imports", roster_import().pk) + "confirm/",
+            None,
+            no_invalid="confirm takes no body; a second confirm is refused with 409 "
+            "(its state, not a field)",
+        )
+
+    def roster_import_discard() -> Example:
+        return Example(
+            w.detail("roster-imports", roster_import().pk) + "discard/",
+            None,
+            no_invalid="discard takes no body; an applied import is refused with 409 "
+            "(its state, not a field)",
+        )
+
+    def item_import_create() -> Example:
+        return Example(
+            f"{ORG}/item-imports/",
+            lambda: {"file": item_file()},
+            lambda: {"file": item_file("items.pdf")},
+            "file",
+            multipart=True,
+        )
+
+    def item_import_confirm() -> Example:
+        return Example(
+            w.detail("item-imports", item_import().pk) + "confirm/",
+            None,
+            no_invalid="confirm takes no body; a second confirm is refused with 409 "
+            "(its state, not a field)",
+        )
+
+    def item_import_discard() -> Example:
+        return Example(
+            w.detail("item-imports", item_import().pk) + "discard/",
+            None,
+            no_invalid="discard takes no body; an applied import is refused with 409 "
+            "(its state, not a field)",
+        )
+
+    def items_assign() -> Example:
+        agreement = w.shared_savings()
+        with w.scope():
+            opportunity = savings_services.opportunity_create(
+                agreement=agreement,
+                user=None,
+                data={
+                    "key": f"W{w.next()}",
+                    "name": "Walk opportunity",
+                    "case_types": ["CATH"],
+                    "item_codes": ["A1"],
+                    "savings_target": "1000.00",
+                    "base_year": 2024,
+                },
+            )
+            savings_services.item_import_apply(item_import=item_import(), user=None)
+            code = Item.objects.order_by("-pk").values_list("code", flat=True)[0]
+        return Example(
+            f"{ORG}/items/assign/",
+            {"opportunity": opportunity.pk, "item_codes": [code]},
+            {"opportunity": opportunity.pk, "item_codes": ["NO-SUCH-ITEM"]},
+            "item_codes",
+        )
+
     # ------------------------------------------------------------------ adjudication
 
     def run_start() -> Example:
@@ -1066,6 +1168,13 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         f"{p}savings_imports_create": savings_import_create,
         f"{p}savings_imports_confirm_create": savings_import_confirm,
         f"{p}savings_imports_discard_create": savings_import_discard,
+        f"{p}roster_imports_create": roster_import_create,
+        f"{p}roster_imports_confirm_create": roster_import_confirm,
+        f"{p}roster_imports_discard_create": roster_import_discard,
+        f"{p}item_imports_create": item_import_create,
+        f"{p}item_imports_confirm_create": item_import_confirm,
+        f"{p}item_imports_discard_create": item_import_discard,
+        f"{p}items_assign_create": items_assign,
         f"{p}invitations_create": invitation_create,
         f"{p}invitations_resend_create": invitation_step("resend"),
         f"{p}invitations_revoke_create": invitation_step("revoke"),

@@ -164,6 +164,7 @@ ACTIONS: dict[str, tuple[str, dict[str, str]]] = {
     # Overrides: fuzzed by test_what_if_api_refuses_bad_overrides_naming_them.
     f"{API_ORG}/adjudication/runs/scenario/": ("administrator", {"programme_year": "number"}),
     f"{API_ORG}/savings-calculations/run/": ("administrator", {"programme_year": "number"}),
+    f"{API_ORG}/items/assign/": ("administrator", {"opportunity": "number", "item_codes": "text"}),
     f"{API_ORG}/agreements/{{id}}/transition/": (
         "administrator",
         {"signatories": "text", "reason": "text"},
@@ -182,6 +183,10 @@ ACTIONS: dict[str, tuple[str, dict[str, str]]] = {
             "indicator-imports/{id}/discard",
             "savings-imports/{id}/discard",
             "savings-imports/{id}/confirm",
+            "roster-imports/{id}/discard",
+            "roster-imports/{id}/confirm",
+            "item-imports/{id}/discard",
+            "item-imports/{id}/confirm",
             "invitations/{id}/resend",
             "invitations/{id}/revoke",
             "members/{id}/deactivate",
@@ -463,6 +468,14 @@ def _web_forms(demo: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str
             ["a\x00b"],
         ),
         ("/account/tokens/", admin, {}, "revoke", "revoke", ["abc", "1e400", "-1", "1\x00", ""]),
+        (
+            f"/o/{ORG}/savings/items/",
+            admin,
+            {"action": "assign", "items": "IMP-1"},
+            "opportunity",
+            "opportunity",
+            [*numbers, "-1", ""],
+        ),
     ]
 
 

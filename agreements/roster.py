@@ -1,0 +1,199 @@
+"""The physician roster file: its layouts and the checks of every row (pure, no database).
+
+Reads a :class:`~comanage.core.master_imports.CanonicalTable` (columns already renamed to the
+fields below), so any column mapping can be put in front of it. Two built-in layouts: the
+product's own column names, and the public NPPES registry extract ("NPI", "Provider Last Name
+(Legal Name)", "Provider First Name", "Provider Organization Name (Legal Business Name)",
+"Entity Type Code", ...), whose other columns are ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from comanage.core.master_imports import CanonicalTable, Layout, Problems
+
+from .validators import npi_is_valid
+
+FIELDS = (
+    "npi",
+    "first_name",
+    "last_name",
+    "practice",
+    "specialty",
+    "email",
+    "join_date",
+    "leave_date",
+    "entity_type",
+)
+REQUIRED = ("npi", "first_name", "last_name")
+FIELD_LABELS = {
+    "npi": "NPI",
+    "first_name": "first name",
+    "last_name": "last name",
+    "practice": "practice",
+    "specialty": "specialty",
+    "email": "e-mail",
+    "join_date": "join date",
+    "leave_date": "leave date",
+    "entity_type": "entity type",
+}
+# What each column holds, for the upload page.
+COLUMN_DOCS = [
+    ("npi", "required", "10 digits (spaces and dashes are ignored); the check digit must be right"),
+    ("first_name", "required", "as on the NPI registry"),
+    ("last_name", "required", "as on the NPI registry"),
+    ("practice", "optional", "the name of a practice already set up here; empty keeps the current"),
+    ("specialty", "optional", "empty keeps the current"),
+    ("email", "optional", "empty keeps the current"),
+    ("join_date", "optional", "joins the agreement chosen on upload: YYYY-MM-DD or M/D/YYYY"),
+    ("leave_date", "optional", "leaves that agreement on this day: YYYY-MM-DD or M/D/YYYY"),
+]
+
+_OWN = {name: name for name in FIELDS if name != "entity_type"}
+CANONICAL = Layout(
+    key="comanage",
+    label="Comanage roster columns",
+    columns={**_OWN, "physician npi": "npi", "email address": "email", "e mail": "email"},
+)
+NPPES = Layout(
+    key="nppes",
+    label="NPPES registry extract",
+    columns={
+        "NPI": "npi",
+        "Provider First Name": "first_name",
+        "Provider Last Name (Legal Name)": "last_name",
+        "Provider Organization Name (Legal Business Name)": "practice",
+        "Entity Type Code": "entity_type",
+        # columns a hospital adds to the extract for the agreement
+        **{k: v for k, v in _OWN.items() if k not in ("npi", "first_name", "last_name")},
+    },
+    signature=("NPI", "Provider Last Name (Legal Name)", "Provider First Name"),
+)
+LAYOUTS = [CANONICAL, NPPES]  # the first is read when no signature matches
+LAYOUT_CHOICES = [("", "Recognise from the headers"), *((lay.key, lay.label) for lay in LAYOUTS)]
+
+
+def layout_named(key: str) -> Layout | None:
+    return next((lay for lay in LAYOUTS if lay.key == key), None)
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    row: int
+    npi: str
+    first_name: str
+    last_name: str
+    practice: str
+    specialty: str
+    email: str
+    join_date: dt.date | None
+    leave_date: dt.date | None
+
+
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def parse_date(text: str) -> dt.date:
+    """``YYYY-MM-DD`` or ``M/D/YYYY`` (US order); ``ValueError`` otherwise."""
+    match = _US_DATE.match(text)
+    if match:
+        month, day, year = (int(g) for g in match.groups())
+        return dt.date(year, month, day)
+    return dt.date.fromisoformat(text)
+
+
+def _name(text: str) -> str:
+    """Spaces collapsed; a name written all in capitals (as the NPI registry writes them) is
+    given ordinary capitals: "O'BRIEN" -> "O'Brien"."""
+    text = " ".join(text.split())
+    return text.title() if text.isupper() else text
+
+
+def npi_normalise(text: str) -> str:
+    return re.sub(r"[\s\-]", "", text)
+
+
+def npi_problem(npi: str) -> str | None:
+    if not npi:
+        return "the NPI is empty"
+    if len(npi) != 10 or not npi.isdigit():
+        return f"an NPI is 10 digits; “{npi[:20]}” is not"
+    if not npi_is_valid(npi):
+        return f"the NPI {npi} fails the check digit (NPI Luhn rule with the 80840 prefix)"
+    return None
+
+
+def parse_roster(table: CanonicalTable) -> tuple[list[RosterRow], Problems]:
+    """Every row checked; the problems name the row, the file's column and the reason."""
+    problems = Problems()
+    missing = [name for name in REQUIRED if name not in table.sources]
+    for name in missing:
+        problems.add(row=1, column=name, message=f"no column gives the {FIELD_LABELS[name]}")
+    if missing:
+        return [], problems
+    rows: list[RosterRow] = []
+    first_row_of: dict[str, int] = {}
+    for number, values in zip(table.row_numbers, table.rows, strict=True):
+
+        def bad(name: str, message: str, number: int = number) -> None:
+            problems.add(row=number, column=table.source(name), message=message)
+
+        entity = values.get("entity_type", "").strip()
+        if entity and entity != "1":
+            bad(
+                "entity_type",
+                f"entity type {entity} is an organization in the NPI registry, not a physician "
+                "(type 1); remove the row",
+            )
+            continue
+        npi = npi_normalise(values.get("npi", ""))
+        problem = npi_problem(npi)
+        if problem:
+            bad("npi", problem)
+        elif npi in first_row_of:
+            bad("npi", f"the NPI {npi} is also on row {first_row_of[npi]}; give it once")
+        else:
+            first_row_of[npi] = number
+        names = {}
+        for name in ("first_name", "last_name"):
+            names[name] = _name(values.get(name, ""))
+            if not names[name]:
+                bad(name, f"the {FIELD_LABELS[name]} is empty")
+            elif len(names[name]) > 100:
+                bad(name, f"the {FIELD_LABELS[name]} is longer than 100 characters")
+        dates: dict[str, dt.date | None] = {}
+        for name in ("join_date", "leave_date"):
+            text = values.get(name, "").strip()
+            dates[name] = None
+            if text:
+                try:
+                    dates[name] = parse_date(text)
+                except ValueError:
+                    bad(name, f"“{text[:30]}” is not a date (YYYY-MM-DD or M/D/YYYY)")
+        join, leave = dates["join_date"], dates["leave_date"]
+        if join and leave and leave < join:
+            bad("leave_date", "the leave date is before the join date")
+        email = values.get("email", "").strip()
+        if email and (len(email) > 254 or not _EMAIL.match(email)):
+            bad("email", f"“{email[:60]}” is not an e-mail address")
+        specialty = " ".join(values.get("specialty", "").split())
+        if len(specialty) > 100:
+            bad("specialty", "the specialty is longer than 100 characters")
+        rows.append(
+            RosterRow(
+                row=number,
+                npi=npi,
+                first_name=names["first_name"],
+                last_name=names["last_name"],
+                practice=" ".join(values.get("practice", "").split()),
+                specialty=specialty,
+                email=email,
+                join_date=join,
+                leave_date=leave,
+            )
+        )
+    return rows, problems

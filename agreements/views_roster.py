@@ -1,0 +1,154 @@
+"""The physician roster import pages: upload, preview (with every row's problems), confirm
+(a job that applies the file whole or refuses it), discard. Thin: the services act."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from comanage.core import uploads
+from comanage.core.http import signed_in_user
+from comanage.core.jobs import DuplicateJob, job_live_state
+from comanage.core.master_imports import MasterImportStatus, summary_lines
+from comanage.core.views import org_view
+
+from . import roster, services
+from .models import Agreement, RosterImport
+
+
+class RosterUploadForm(forms.Form):
+    file = forms.FileField(
+        label="Roster file",
+        help_text="CSV (UTF-8) or Excel workbook (.xlsx); the first sheet is read.",
+    )
+    layout = forms.ChoiceField(
+        label="Columns",
+        choices=roster.LAYOUT_CHOICES,
+        required=False,
+        help_text="An NPPES registry extract is recognised by its headers.",
+    )
+    agreement = forms.ModelChoiceField(
+        label="Agreement for join and leave dates",
+        queryset=Agreement.objects.none(),
+        required=False,
+        empty_label="None: physicians only",
+        help_text="Rows with a join or leave date add the physician to this agreement or "
+        "change their dates in it.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["agreement"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = Agreement.objects.order_by("name")
+
+
+def _form_errors(form: forms.Form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for name, errs in error.message_dict.items():
+            form.add_error(name if name in form.fields else None, errs)
+    else:
+        form.add_error(None, error.messages)
+
+
+@org_view("data.import")
+def roster_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
+    form = RosterUploadForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            roster_import = services.roster_import_receive(
+                organization=request.organization,  # type: ignore[attr-defined]
+                upload=form.cleaned_data["file"],
+                user=signed_in_user(request),
+                agreement=form.cleaned_data["agreement"],
+                layout=form.cleaned_data["layout"] or "",
+            )
+        except uploads.UploadTooLarge as error:
+            _form_errors(form, error)
+            status = 413
+        except ValidationError as error:
+            _form_errors(form, error)
+            status = 400
+        else:
+            return redirect("roster_import", org_slug, roster_import.pk)
+    elif request.method == "POST":
+        status = 400
+    page = Paginator(
+        RosterImport.objects.select_related("agreement", "uploaded_by").order_by(
+            "-uploaded_at", "-id"
+        ),
+        25,
+    ).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "agreements/roster_imports.html",
+        {
+            "form": form,
+            "page": page,
+            "docs": roster.COLUMN_DOCS,
+            "layouts": roster.LAYOUTS,
+            "nppes": roster.NPPES,
+            "nppes_columns": [
+                (header, roster.FIELD_LABELS[name]) for header, name in roster.NPPES.columns.items()
+            ],
+            "limit": uploads.upload_limit_text("roster"),
+        },
+        status=status,
+    )
+
+
+@org_view("data.import")
+def roster_import_detail(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+    roster_import = get_object_or_404(RosterImport, pk=import_pk)
+    preview = None
+    if roster_import.status in (MasterImportStatus.UPLOADED, MasterImportStatus.FAILED):
+        preview = services.roster_import_preview(roster_import=roster_import)
+    job = roster_import.job
+    return render(
+        request,
+        "agreements/roster_import_detail.html",
+        {
+            "record": roster_import,
+            "preview": preview,
+            "job": job,
+            "state": job_live_state(job) if job else None,
+            "summary_lines": summary_lines(roster_import.summary),
+            "confirm_url": "roster_import_confirm",
+            "discard_url": "roster_import_discard",
+            "can_discard": roster_import.status
+            not in (MasterImportStatus.APPLIED, MasterImportStatus.CANCELLED),
+        },
+    )
+
+
+@org_view("data.import")
+@require_POST
+def roster_import_confirm(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+    roster_import = get_object_or_404(RosterImport, pk=import_pk)
+    try:
+        services.roster_import_start(roster_import=roster_import, user=signed_in_user(request))
+    except DuplicateJob as duplicate:
+        messages.warning(request, str(duplicate))
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+        return redirect("roster_import", org_slug, roster_import.pk)  # 302: the page says why
+    return redirect("roster_import", org_slug, roster_import.pk)
+
+
+@org_view("data.import")
+@require_POST
+def roster_import_discard(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+    roster_import = get_object_or_404(RosterImport, pk=import_pk)
+    try:
+        services.roster_import_discard(roster_import=roster_import, user=signed_in_user(request))
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    else:
+        messages.success(request, f"Roster import #{roster_import.pk} was discarded.")
+    return redirect("roster_import", org_slug, roster_import.pk)

@@ -1,0 +1,218 @@
+"""The API of reference-file imports (roster, item master), shaped like ``savings-imports``:
+upload (``multipart/form-data``, answered at once with the preview and every row's problems),
+``confirm`` (queues the job, 202), ``discard``, and a refused file's ``problems`` as JSON.
+Each app's view set names its model, serializers and services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from . import uploads
+from .api import Conflict, TenantViewSet, idempotent
+from .jobs import DuplicateJob
+
+READ_FIELDS = [
+    "id",
+    "original_name",
+    "sha256",
+    "size",
+    "file_format",
+    "layout",
+    "status",
+    "job",
+    "summary",
+    "uploaded_by",
+    "uploaded_at",
+    "applied_at",
+]
+
+
+class PreviewFieldSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="The canonical field.")
+    column = serializers.CharField(help_text="The file's column read for it.")
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label"
+
+
+class MasterImportProblemSerializer(serializers.Serializer):
+    row = serializers.IntegerField(allow_null=True, help_text="Row number in the file (header: 1).")
+    column = serializers.CharField(allow_blank=True, help_text="The file's own column header.")
+    message = serializers.CharField()
+
+
+class MasterImportPreviewSerializer(serializers.Serializer):
+    layout = serializers.CharField(required=False, help_text="The named column layout read.")
+    mapping = PreviewFieldSerializer(many=True, help_text="How the columns were read.")
+    missing = serializers.ListField(child=serializers.CharField())
+    ignored = serializers.ListField(child=serializers.CharField(), required=False)
+    rows = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
+    row_count = serializers.IntegerField(required=False)
+    problems = MasterImportProblemSerializer(many=True)
+    problem_count = serializers.IntegerField(required=False)
+    error = serializers.CharField(allow_blank=True, help_text="Why the file cannot be read.")
+
+
+class MasterImportProblemsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    job = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField(allow_blank=True)
+    error_count = serializers.IntegerField(help_text="Problems found; the first 100 are kept.")
+    problems = MasterImportProblemSerializer(many=True)
+
+
+class MasterImportJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    job = serializers.IntegerField()
+    status = serializers.CharField()
+    job_url = serializers.CharField(help_text="GET it to follow the job's progress.")
+
+
+class PayloadTooLarge(exceptions.ValidationError):
+    status_code = 413
+    default_detail = "The file is over the size limit."
+    default_code = "too_large"
+
+
+def as_api_error(error: ValidationError) -> exceptions.ValidationError:
+    if hasattr(error, "error_dict"):
+        return exceptions.ValidationError(error.message_dict)
+    return exceptions.ValidationError({"file": error.messages})
+
+
+class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Subclasses set ``model``, ``serializer_class``, ``upload_serializer_class`` and
+    implement ``receive``, ``preview``, ``start`` and ``discard_import`` with their services;
+    ``create`` is declared in each subclass (for its schema) and calls ``upload``."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    filterset_fields = {"status": ["exact"], "uploaded_at": ["gte", "lte"]}
+    permission_map = {
+        "list": "data.import",
+        "retrieve": "data.import",
+        "create": "data.import",
+        "confirm": "data.import",
+        "discard": "data.import",
+        "problems": "data.import",
+    }
+    conflict_actions = {"discard", "confirm"}
+    upload_serializer_class: type[serializers.Serializer]
+    uploaded_serializer_class: type[serializers.Serializer]
+
+    def base_queryset(self):
+        assert self.model is not None
+        return self.model.objects.select_related("job").order_by("-uploaded_at", "-id")
+
+    def get_serializer_class(self):
+        return self.upload_serializer_class if self.action == "create" else self.serializer_class
+
+    def receive(self, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def preview(self, instance: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def start(self, instance: Any) -> Any:
+        raise NotImplementedError
+
+    def discard_import(self, instance: Any) -> Any:
+        raise NotImplementedError
+
+    def upload(self, request) -> Response:
+        body = self.upload_serializer_class(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            instance = self.receive(dict(body.validated_data))
+        except uploads.UploadTooLarge as error:
+            raise PayloadTooLarge(error.message_dict) from error
+        except ValidationError as error:
+            raise as_api_error(error) from error
+        assert self.serializer_class is not None
+        data = dict(self.serializer_class(instance).data)
+        data["preview"] = self.preview(instance)
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Confirm an uploaded file: the import is queued as a job (202)",
+        request=None,
+        responses={202: MasterImportJobSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def confirm(self, request, pk=None, **kwargs):
+        """Queue the import (every row is checked again; all or nothing). Follow the job at
+        ``job_url``; a refused file's problems are at ``problems``."""
+        instance = self.get_object()
+        try:
+            job = self.start(instance)
+        except DuplicateJob as duplicate:
+            raise Conflict(
+                f"This file is already being imported (job {duplicate.existing.pk})."
+            ) from duplicate
+        except ValidationError as error:
+            raise Conflict(error.messages[0]) from error
+        return Response(
+            {
+                "id": instance.pk,
+                "job": job.pk,
+                "status": job.status,
+                "job_url": reverse(
+                    "api-job-detail", kwargs={"org_slug": self.organization.slug, "job_id": job.pk}
+                ),
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @extend_schema(
+        summary="A refused import's problems (row, column, reason) as JSON",
+        responses=MasterImportProblemsSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def problems(self, request, pk=None, **kwargs):
+        """The worker's problems once confirmed; before that, the preview's."""
+        instance = self.get_object()
+        job = instance.job
+        if job is not None:
+            problems, count, message = job.errors, job.error_count, job.message
+        else:
+            preview = self.preview(instance) if instance.file else {}
+            problems = preview.get("problems", [])
+            count = preview.get("problem_count", len(problems))
+            message = preview.get("error", "")
+        return Response(
+            {
+                "id": instance.pk,
+                "status": instance.status,
+                "job": job.pk if job else None,
+                "message": message,
+                "error_count": count,
+                "problems": [
+                    {
+                        "row": p.get("row"),
+                        "column": str(p.get("column", "") or ""),
+                        "message": str(p.get("message", "")),
+                    }
+                    for p in problems
+                    if isinstance(p, dict)
+                ],
+            }
+        )
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def discard(self, request, pk=None, **kwargs):
+        """Discard an import never applied: its file is removed, nothing else changes; 409
+        once applied or discarded."""
+        instance = self.get_object()
+        try:
+            instance = self.discard_import(instance)
+        except uploads.ImportNotDiscardable as error:
+            raise Conflict(error.messages[0]) from error
+        return Response(self.serializer_class(instance).data)
