@@ -35,16 +35,16 @@ def test_the_guide_walks_a_programme_year_in_sh_blocks():
     assert all(re.search(r"\b(curl|call|post)\b", block) for block in blocks)
     script = guide_script()
     for step in (
-        "/agreements/",
-        "/physicians/",
-        "/participations/",
-        "/savings-imports/",
+        "agreements/",
+        "physicians/",
+        "participations/",
+        "savings-imports/",
         "/confirm/",
-        "/indicator-imports/",
-        "/indicator-results/",
-        "/jobs/",
-        "/savings-calculations/run/",
-        "/adjudication/runs/start/",
+        "indicator-imports/",
+        "indicator-results/",
+        "jobs/",
+        "savings-calculations/run/",
+        "adjudication/runs/start/",
         "/submit/",
         "/payment-lines/",
     ):
