@@ -15,7 +15,9 @@ from tests.savings.helpers import example_a_agreement, year
 
 pytestmark = pytest.mark.django_db
 IMPORTS = "/api/v1/organizations/riverside/indicator-imports/"
-CASES = (Path(__file__).resolve().parents[2] / "docs" / "examples" / "vte_cases_2025.csv").read_bytes()
+CASES = (
+    Path(__file__).resolve().parents[2] / "docs" / "examples" / "vte_cases_2025.csv"
+).read_bytes()
 
 
 @pytest.fixture
@@ -45,7 +47,9 @@ def _body(agreement, content: bytes, name: str = "cases.csv") -> dict:  # type: 
 def test_an_empty_or_wrong_kind_of_file_is_a_400_naming_the_file(
     world, api, agreement, content, name
 ):
-    response = api("administrator").post(IMPORTS, _body(agreement, content, name), format="multipart")
+    response = api("administrator").post(
+        IMPORTS, _body(agreement, content, name), format="multipart"
+    )
     assert response.status_code == 400, response.content[:300]
     assert "file" in [e["field"] for e in response.json()["errors"]]
     assert _stored(world) == (0, 0)
