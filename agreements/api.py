@@ -193,7 +193,7 @@ class PracticeViewSet(
 ):
     model = m.Practice
     serializer_class = s.PracticeSerializer
-    filterset_fields: list[str] = []
+    filterset_fields = {"tax_id": ["exact"], "name": ["exact"]}
     permission_map = _map("physician.view", "physician.edit")
     search_fields = ["name", "contact_name"]
 

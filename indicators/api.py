@@ -21,7 +21,14 @@ from rest_framework.response import Response
 
 from agreements.models import Agreement, ProgrammeYear
 from comanage.core import uploads
-from comanage.core.api import Conflict, IdFilter, TenantFilterSet, TenantViewSet, idempotent
+from comanage.core.api import (
+    Conflict,
+    IdempotencyKeyReusedForUpload,
+    IdFilter,
+    TenantFilterSet,
+    TenantViewSet,
+    idempotent,
+)
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue
 from comanage.core.permissions import is_own_only
 from comanage.core.security.narrowing import PhysicianNarrowing
@@ -335,7 +342,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
             )
         },
     )
-    @idempotent
+    @idempotent(reused=IdempotencyKeyReusedForUpload)
     def create(self, request, *args, **kwargs):
         entry = ImportCreateSerializer(data=request.data)
         entry.is_valid(raise_exception=True)
@@ -381,15 +388,21 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
                     },
                     status=status.HTTP_409_CONFLICT,
                 )
-            case_import = services.case_import_create(
-                agreement=agreement,
-                programme_year=year,
-                period=period,
-                data=payload,
-                filename=upload.name,
-                user=request.user,
-                indicator_keys=data.get("indicators"),
-            )
+            try:
+                case_import = services.case_import_create(
+                    agreement=agreement,
+                    programme_year=year,
+                    period=period,
+                    data=payload,
+                    filename=upload.name,
+                    user=request.user,
+                    indicator_keys=data.get("indicators"),
+                )
+            except ValidationError as error:
+                if hasattr(error, "error_dict"):
+                    raise
+                # Agreement, year and period were checked above: what is left is the file's.
+                raise serializers.ValidationError({"file": error.messages}) from error
             job.params = {"case_import": case_import.pk}
             job.save(update_fields=["params"])
             CaseImport.objects.filter(pk=case_import.pk).update(job=job)

@@ -1,4 +1,5 @@
-"""A physician sees only their own data through the API, as on the web pages.
+"""A physician sees only their own data through the API, as on the web pages: only their own
+rows in every list, 404 on another physician's row, and nobody else's name or NPI anywhere.
 
 The walk finds every API route from the URL resolver (nothing is listed by hand). For each
 route that answers GET it asks, as a physician of the demo hospital (six physicians with
@@ -23,6 +24,7 @@ from rest_framework.test import APIClient
 
 from agreements.models import Physician
 from comanage.core.models import Membership, Organization, Role
+from comanage.core.permissions import membership_can
 from tests.api.conftest import token_client
 from tests.test_isolation_routes import _complete_the_seed, _view_model, fill, walk
 
@@ -83,6 +85,19 @@ def _foreign_ids(value: Any, own: int, path: str = "") -> list[str]:
         for index, item in enumerate(value):
             found += _foreign_ids(item, own, f"{path}[{index}]")
     return found
+
+
+def _owner_field(model: Any) -> str | None:
+    """How a row names the one physician it belongs to: ``pk`` for the physician itself, the
+    ``physician`` foreign key otherwise; None for rows that belong to no single physician."""
+    if model is None:
+        return None
+    if model is Physician:
+        return "pk"
+    for field in model._meta.concrete_fields:
+        if field.name == "physician" and getattr(field, "related_model", None) is Physician:
+            return "physician"
+    return None
 
 
 def _ids(body: Any) -> list[int]:
@@ -161,6 +176,53 @@ def test_a_physician_sees_no_other_physicians_npi_or_name_in_any_api_response():
             ids.add(int(resolve(filled.split("?")[0]).kwargs[kwarg]))
         for pk in sorted(ids):
             check("/" + route.pattern.replace("<org_slug>", ORG).replace(f"<{kwarg}>", str(pk)))
+
+    # Rows that belong to one physician (the model names its physician, or is the physician):
+    # every list shows only the viewer's own, and another physician's row is not found (404;
+    # a 403 only where the role may not use the route at all, whatever the row).
+    foreign_listed: list[str] = []
+    foreign_found: list[str] = []
+    owned_routes = 0
+    for route in lists:
+        cls = getattr(route.callback, "cls", None)
+        owner = _owner_field(_view_model(route))
+        if cls is None or owner is None or not listed.get(cls.__name__):
+            continue
+        with scopes_disabled():
+            theirs = set(
+                _view_model(route)
+                ._default_manager.filter(pk__in=listed[cls.__name__])
+                .exclude(**{owner: own})
+                .values_list("pk", flat=True)
+            )
+        foreign_listed += [f"{route.pattern}: row {pk}" for pk in sorted(theirs)]
+    for route in details:
+        model = _view_model(route)
+        owner = _owner_field(model)
+        if model is None or owner is None:
+            continue
+        kwarg = next(k for k in route.kwargs if k != "org_slug")
+        path = "/" + route.pattern.replace("<org_slug>", ORG)
+        with scopes_disabled():
+            rows = model._default_manager.filter(organization=organization)
+            theirs = list(
+                rows.exclude(**{owner: own}).order_by("pk").values_list("pk", flat=True)[:3]
+            )
+        if not theirs:
+            continue
+        owned_routes += 1
+        cls = getattr(route.callback, "cls", None)
+        action = (getattr(route.callback, "actions", None) or {}).get("get", "")
+        permission = getattr(cls, "permission_map", {}).get(action)
+        role_may_not = permission is not None and not membership_can(membership, permission)
+        for pk in theirs:
+            status = client.get(path.replace(f"<{kwarg}>", str(pk))).status_code
+            if status == 404 or (status == 403 and role_may_not):
+                continue
+            foreign_found.append(f"{path.replace(f'<{kwarg}>', str(pk))}: {status}")
+    assert owned_routes >= 8, f"too few physician-owned detail routes tried ({owned_routes})"
+    assert not foreign_listed, "another physician's rows listed:\n" + "\n".join(foreign_listed)
+    assert not foreign_found, "another physician's row answered:\n" + "\n".join(foreign_found)
 
     # Not vacuous: the physician was shown their own data on many routes.
     assert len(answered) >= 40, sorted(answered)

@@ -81,6 +81,7 @@ class WebhookEndpointViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
 
     model = WebhookEndpoint
     serializer_class = EndpointSerializer
+    filterset_fields = {"enabled": ["exact"], "created_at": ["gte", "lte"]}
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     permission_map = {
         "list": "org.manage",
@@ -148,14 +149,16 @@ class WebhookDeliveryViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
 
     model = WebhookDelivery
     serializer_class = DeliverySerializer
+    filterset_fields = {
+        "endpoint": ["exact"],
+        "event_type": ["exact"],
+        "status": ["exact"],
+        "created_at": ["gte", "lte"],
+    }
     permission_map = {"list": "org.manage", "retrieve": "org.manage", "redeliver": "org.manage"}
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        queryset = super().get_queryset().order_by("-created_at", "-pk")
-        endpoint = self.request.query_params.get("endpoint", "")
-        if endpoint.isdigit():
-            queryset = queryset.filter(endpoint_id=int(endpoint))
-        return queryset
+        return super().get_queryset().order_by("-created_at", "-pk")
 
     @extend_schema(request=None, responses={202: DeliverySerializer})
     @action(detail=True, methods=["post"])
