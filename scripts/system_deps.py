@@ -63,9 +63,12 @@ RUN = [
     Requirement("lib", "libfontconfig.so.1", "libfontconfig1"),
     Requirement("file", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "fonts-dejavu-core"),
 ]
-# The browser tests drive Debian's Chromium; the PDF checks render pages with pdftoppm.
+# The browser tests drive Debian's Chromium; the PDF checks render pages with pdftoppm; the
+# API guide (docs/api.md) runs as a script with curl and jq.
 TEST = [
     *RUN,
+    Requirement("cmd", "curl", "curl"),
+    Requirement("cmd", "jq", "jq"),
     Requirement("cmd", "chromium", "chromium"),
     Requirement("cmd", "pdftoppm", "poppler-utils"),
 ]

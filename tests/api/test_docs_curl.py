@@ -72,10 +72,11 @@ def _people() -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:HarfBuzz-Subset:DeprecationWarning")
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 @pytest.mark.django_db(transaction=True)
 def test_the_guide_runs_a_whole_programme_year_against_a_live_server(live_server, tmp_path):
+    # `make test` installs both (scripts/system_deps.py --for test); a missing one is a failure.
+    for tool in ("curl", "jq"):
+        assert shutil.which(tool), f"{tool} is not installed: run scripts/system_deps.py --for test"
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
