@@ -13,10 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from comanage.core.tabular.problems import MAX_PROBLEMS, Problems, TableRefused
+from comanage.core.tabular.words import FALSE_WORDS, TRUE_WORDS
 
 from .criteria import (
     CriteriaDataError,
@@ -28,10 +31,7 @@ from .criteria import (
     populations_evaluate_many,
 )
 
-MAX_PROBLEMS = 100
 CASE_ID = "case_id"
-_TRUE = ("true", "t", "yes", "y", "1")
-_FALSE = ("false", "f", "no", "n", "0")
 _KINDS = {
     "string": "string",
     "text": "string",
@@ -44,44 +44,9 @@ _KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class Problem:
-    row: int | None
-    column: str
-    message: str
-
-    def as_dict(self) -> dict[str, object]:
-        return {"row": self.row, "column": self.column, "message": self.message}
-
-
-@dataclass
-class Problems:
-    """The first ``MAX_PROBLEMS`` problems and how many there are in all."""
-
-    items: list[Problem] = field(default_factory=list)
-    total: int = 0
-
-    def add(self, row: int | None, column: str, message: str) -> None:
-        self.total += 1
-        if len(self.items) < MAX_PROBLEMS:
-            self.items.append(Problem(row, column, message))
-
-    def add_rows(self, mask: np.ndarray, column: str, message_for) -> None:
-        """One problem per flagged row; only the first ones are materialised."""
-        positions = np.flatnonzero(mask)
-        self.total += len(positions)
-        room = MAX_PROBLEMS - len(self.items)
-        for pos in positions[: max(room, 0)]:
-            self.items.append(Problem(int(pos) + 2, column, message_for(int(pos))))
-
-    def __bool__(self) -> bool:
-        return self.total > 0
-
-
-class CaseFileRefused(ValueError):
+class CaseFileRefused(TableRefused):
     def __init__(self, problems: Problems):
-        self.problems = problems
-        super().__init__(f"{problems.total} problem(s) in the case file")
+        super().__init__(problems, f"{problems.total} problem(s) in the case file")
 
 
 @dataclass(frozen=True)
@@ -270,7 +235,7 @@ def _typed_fast(series: pd.Series, kind: str) -> object | None:
         return None
     import pyarrow as pa
 
-    chunked = pa.chunked_array(series.array._pa_array)  # the Arrow data, no copy
+    chunked = pa.chunked_array(pa.array(series.array))  # the Arrow data (__arrow_array__), no copy
     if kind == "number":
         return chunked.cast(pa.float64()).to_numpy().astype("float64", copy=False)
     if kind == "date":
@@ -329,8 +294,8 @@ def _convert(series: pd.Series, kind: str) -> tuple[object, np.ndarray, np.ndarr
         return values, blank, np.isnat(values) & ~blank
     if kind == "boolean":
         words = text.str.lower()
-        is_true = words.isin(_TRUE).fillna(False).to_numpy(dtype=bool)
-        is_false = words.isin(_FALSE).fillna(False).to_numpy(dtype=bool)
+        is_true = words.isin(TRUE_WORDS).fillna(False).to_numpy(dtype=bool)
+        is_false = words.isin(FALSE_WORDS).fillna(False).to_numpy(dtype=bool)
         bad = ~(is_true | is_false | blank)
         values = pd.array(np.where(blank, None, is_true), dtype="boolean")
         return values, blank, bad

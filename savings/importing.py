@@ -20,7 +20,7 @@ import io
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
@@ -30,8 +30,12 @@ import pyarrow.csv as pacsv
 from django.db import connection
 
 from comanage.core import uploads
+from comanage.core.tabular.problems import MAX_PROBLEMS, Problems, short
+from comanage.core.tabular.words import BOOL_WORDS, TRUE_WORDS
+from comanage.core.tabular.workbook import cell_text
 
-MAX_PROBLEMS = 100
+from .engine import USAGE_COLUMNS
+
 BATCH_BYTES = 16 << 20
 XLSX_BATCH_ROWS = 50_000
 
@@ -47,21 +51,6 @@ USAGE_REQUIRED = (
     "severity_weight",
 )
 USAGE_OPTIONAL = ("payer", "notice_date", "reviewed", "opted_out")
-USAGE_COLUMNS = (
-    "case_id",
-    "service_date",
-    "case_type",
-    "physician_npi",
-    "payer",
-    "federal_program",
-    "item_code",
-    "quantity",
-    "unit_cost",
-    "severity_weight",
-    "notice_date",
-    "reviewed",
-    "opted_out",
-)
 PRICE_COLUMNS = ("item_code", "unit_cost")
 
 # Documented column templates (the import page offers them for download).
@@ -96,57 +85,8 @@ PRICE_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
 _NUMBER = r"^[0-9]{1,12}(\.[0-9]{1,4})?$"
 _NEGATIVE = r"^-[0-9]+(\.[0-9]+)?$"
 _TOO_PRECISE = r"^[0-9]+\.[0-9]{5,}$"
-_BOOL_VALUES = ["true", "t", "yes", "y", "1", "false", "f", "no", "n", "0"]
-_TRUE_VALUES = ["true", "t", "yes", "y", "1"]
-
-
-@dataclass
-class Problems:
-    """The first :data:`MAX_PROBLEMS` problems (in row order) and the total count."""
-
-    items: list[dict[str, Any]] = field(default_factory=list)
-    total: int = 0
-
-    def add_mask(
-        self,
-        mask: pa.Array | Any,
-        rows: Any,
-        column: str,
-        message: Callable[[Any], str],
-        values: Any = None,
-    ) -> None:
-        mask_np = _as_bool_numpy(mask)
-        count = int(mask_np.sum())
-        if not count:
-            return
-        self.total += count
-        positions = mask_np.nonzero()[0][:MAX_PROBLEMS]
-        vals = (
-            None
-            if values is None
-            else values.to_pylist()
-            if hasattr(values, "to_pylist")
-            else list(values)
-        )
-        for position in positions:
-            value = vals[position] if vals is not None else None
-            self.items.append(
-                {"row": int(rows[position]), "column": column, "message": message(value)}
-            )
-
-    def add(self, *, row: int | None, column: str, message: str) -> None:
-        self.total += 1
-        self.items.append({"row": row, "column": column, "message": message})
-
-    def trim(self) -> None:
-        self.items.sort(key=lambda e: (e["row"] if e["row"] is not None else -1, e["column"]))
-        del self.items[MAX_PROBLEMS:]
-
-
-def _as_bool_numpy(mask: Any) -> Any:
-    if isinstance(mask, pa.ChunkedArray | pa.Array):
-        return mask.fill_null(True).to_numpy(zero_copy_only=False)
-    return mask
+_BOOL_VALUES = list(BOOL_WORDS)
+_TRUE_VALUES = list(TRUE_WORDS)
 
 
 def normalise_header(name: str) -> str:
@@ -235,21 +175,7 @@ def explain_unreadable(
     return [(first_row, f"the file cannot be read{where}: {detail}")], 1
 
 
-def _xlsx_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float):
-        # Excel stores numbers as binary floats; repr gives the shortest text that round-trips,
-        # i.e. what the user typed (955.67), which is then parsed exactly.
-        text = repr(value)
-        return text[:-2] if text.endswith(".0") else text
-    return str(value).strip()
+_xlsx_cell = cell_text
 
 
 def _open_xlsx_batches(
@@ -363,10 +289,7 @@ def preview(stream: IO[bytes], *, file_format: str, kind: str, rows: int = 10) -
 # Validation
 
 
-def _short(value: object, limit: int = 60) -> str:
-    """A cell as a problem message shows it: cut short, so a 1 MB cell makes a short message."""
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+_short = short
 
 
 def _clean(column: pa.Array) -> pa.Array:
