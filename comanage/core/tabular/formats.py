@@ -106,7 +106,10 @@ def detect_date_format(values: pa.Array) -> str | None:
     present = pc.filter(values, pc.not_equal(values, ""))
     if len(present) == 0:
         return "iso"
-    if pc.all(pc.match_substring_regex(present, _ISO)).as_py():
+    # ISO dates read the same in every format: the others decide (an Excel column may hold
+    # date cells, read as ISO, and serial numbers pasted as values).
+    present = pc.filter(present, pc.invert(pc.match_substring_regex(present, _ISO)))
+    if len(present) == 0:
         return "iso"
     slash = pc.filter(present, pc.match_substring_regex(present, _SLASH))
     if len(slash):
