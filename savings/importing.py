@@ -31,6 +31,7 @@ from django.db import connection
 
 from comanage.core import uploads
 from comanage.core.tabular import mapping as tabular
+from comanage.core.tabular.header import csv_head_rows as header_csv_head_rows
 from comanage.core.tabular.header import csv_rows
 from comanage.core.tabular.mapping import Field, FieldSet, unique_names
 from comanage.core.tabular.problems import MAX_PROBLEMS, Problems, short
@@ -418,12 +419,7 @@ def open_batches(
 HEAD_SHEETS = 20
 
 
-def csv_head_rows(stream: IO[bytes]) -> list[list[str]]:
-    """The first rows of a CSV: what the mapping step looks at (cheap: the first MiB)."""
-    stream.seek(0)
-    first = stream.read(uploads.PREVIEW_BYTES)
-    stream.seek(0)
-    return csv_rows(first)
+csv_head_rows = header_csv_head_rows
 
 
 def workbook_head(stream: IO[bytes]) -> dict[str, Any]:

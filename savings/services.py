@@ -40,21 +40,16 @@ from agreements.models import (
 )
 from comanage.core import uploads
 from comanage.core.audit import event_record
-from comanage.core.import_mappings import (
-    import_mapping_get,
-    import_mapping_save,
-    import_mappings_saved,
-)
+from comanage.core.import_mappings import import_mapping_resolve, import_mappings_saved
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_progress
-from comanage.core.models import ImportMapping, Job, User
+from comanage.core.models import Job, User
 from comanage.core.money import ZERO, round_rational, to_decimal
 from comanage.core.security import case_ids_for_storage
 from comanage.core.serialise import jsonable
-from comanage.core.tabular.formats import DATE_FORMATS
 from comanage.core.tabular.mapping import ColumnMapping, FieldSet, MappedBatches
 from comanage.core.tabular.mapping import check as tabular_check
 from comanage.core.tabular.problems import TableRefused
-from comanage.core.tabular.step import mapping_step, needs_formats
+from comanage.core.tabular.step import mapping_step
 
 from . import case_rows, engine, importing, selectors
 from .models import (
@@ -478,68 +473,20 @@ def data_import_map(
     column, two columns to one field, a header that cannot be found, an empty sheet)."""
     if data_import.status not in (ImportStatus.UPLOADED, ImportStatus.FAILED):
         raise ValidationError("This import was already started.")
-    fields = _fields(data_import.kind)
-    chosen: ImportMapping | None = None
-    if mapping_id not in (None, ""):
-        chosen = import_mapping_get(kind=data_import.kind, mapping_id=mapping_id)
-        sheet = sheet or chosen.sheet
-    step = data_import_mapping_step(
-        data_import=data_import,
+    chosen, used = import_mapping_resolve(
+        organization=data_import.organization,
+        kind=data_import.kind,
+        fields=_fields(data_import.kind),
+        step_for=lambda sheet, header_row: data_import_mapping_step(
+            data_import=data_import, sheet=sheet, header_row=header_row
+        ),
+        user=user,
+        mapping_id=mapping_id,
+        columns=columns,
+        date_format=date_format,
         sheet=sheet,
-        header_row=chosen.header_row if chosen is not None else None,
+        save_as=save_as,
     )
-    explicit = chosen is not None or columns is not None
-    if step.get("pending") and explicit:
-        raise ValidationError(
-            {"file": "The workbook's first rows are still being read: try again in a moment."}
-        )
-    if step["problems"] and explicit:
-        raise ValidationError({"file": [p["message"] for p in step["problems"]]})
-    if chosen is not None:
-        mapping = ColumnMapping.from_json(chosen.as_json())
-        header_row = mapping.header_row
-    elif columns is not None:
-        header_row = step["header_row"]
-        mapping = ColumnMapping(
-            columns={c: f for c, f in columns.items() if f},
-            date_format=date_format if date_format in DATE_FORMATS else "auto",
-            header_row=header_row,
-            sheet=step["sheet"],
-        )
-    elif step["saved"]:
-        chosen = import_mapping_get(kind=data_import.kind, mapping_id=step["saved"]["id"])
-        mapping = ColumnMapping.from_json(chosen.as_json())
-        header_row = mapping.header_row
-    else:
-        mapping = None
-        header_row = 1
-    used: dict[str, Any] = {}
-    if mapping is not None:
-        issues = tabular_check(fields, step["header"], mapping.columns)
-        if issues:
-            raise ValidationError({"mapping": [f"{p['column']}: {p['message']}" for p in issues]})
-        if save_as.strip() and chosen is None:
-            chosen = import_mapping_save(
-                organization=data_import.organization,
-                kind=data_import.kind,
-                name=save_as,
-                header=step["header"],
-                mapping=mapping,
-                user=user,
-            )
-        identity = all(importing.normalise_header(c) == f for c, f in mapping.columns.items())
-        canonical = (
-            chosen is None
-            and identity
-            and header_row == 1
-            and not mapping.sheet.strip()
-            and mapping.date_format in ("auto", "iso")
-            and not needs_formats(fields, mapping.columns, step.get("samples", {}))
-        )
-        if not canonical:
-            used = mapping.as_json()
-            if chosen is not None:
-                used.update(mapping_id=chosen.pk, name=chosen.name, version=chosen.version)
     data_import.mapping = chosen if used else None
     data_import.mapping_used = used
     data_import.save(update_fields=["mapping", "mapping_used"])

@@ -578,6 +578,7 @@ def _import_detail_page(
             "preview": preview,
             "step": step,
             "mapping_errors": errors or [],
+            "retry": data_import.status == ImportStatus.FAILED,
             "job": data_import.job,
             "state": job_live_state(data_import.job) if data_import.job else None,
             "can_discard": data_import.status not in (ImportStatus.APPLIED, ImportStatus.CANCELLED),

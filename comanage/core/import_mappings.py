@@ -3,6 +3,7 @@ model's history)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -10,8 +11,9 @@ from django.db import transaction
 
 from .audit import event_record
 from .models import ImportMapping, Organization, User
-from .tabular.mapping import ColumnMapping
-from .tabular.step import SavedMapping, header_digest
+from .tabular.formats import DATE_FORMATS
+from .tabular.mapping import ColumnMapping, FieldSet, check
+from .tabular.step import SavedMapping, header_digest, needs_formats
 
 
 def import_mappings_saved(*, kind: str) -> list[SavedMapping]:
@@ -88,3 +90,83 @@ def import_mapping_save(
             data={"kind": kind, "version": saved.version, "columns": saved.columns},
         )
     return saved
+
+
+def import_mapping_resolve(
+    *,
+    organization: Organization,
+    kind: str,
+    fields: FieldSet,
+    step_for: Callable[[str, int | None], dict[str, Any]],
+    user: User | None,
+    mapping_id: Any = None,
+    columns: dict[str, str] | None = None,
+    date_format: str = "auto",
+    sheet: str = "",
+    save_as: str = "",
+) -> tuple[ImportMapping | None, dict[str, Any]]:
+    """How a file is read: ``(saved mapping or None, what the import records)``.
+
+    A saved mapping by id; or the columns the user matched in the form (saved under
+    ``save_as`` when named); or, with neither, the saved mapping whose header the file has.
+    A file in the canonical layout needs none (``{}``: read by the canonical path). Raises
+    ``ValidationError`` naming what is wrong (a required field with no column, two columns to
+    one field, a header that cannot be found, an empty sheet). ``step_for(sheet, header_row)``
+    gives the file's mapping step (:func:`comanage.core.tabular.step.mapping_step`)."""
+    chosen: ImportMapping | None = None
+    if mapping_id not in (None, ""):
+        chosen = import_mapping_get(kind=kind, mapping_id=mapping_id)
+        sheet = sheet or chosen.sheet
+    step = step_for(sheet, chosen.header_row if chosen is not None else None)
+    explicit = chosen is not None or columns is not None
+    if step.get("pending") and explicit:
+        raise ValidationError(
+            {"file": "The workbook's first rows are still being read: try again in a moment."}
+        )
+    if step["problems"] and explicit:
+        raise ValidationError({"file": [p["message"] for p in step["problems"]]})
+    mapping: ColumnMapping | None = None
+    if chosen is not None:
+        mapping = ColumnMapping.from_json(chosen.as_json())
+    elif columns is not None:
+        mapping = ColumnMapping(
+            columns={c: f for c, f in columns.items() if f},
+            date_format=date_format if date_format in DATE_FORMATS else "auto",
+            header_row=step["header_row"],
+            sheet=step["sheet"],
+        )
+    elif step["saved"]:
+        chosen = import_mapping_get(kind=kind, mapping_id=step["saved"]["id"])
+        mapping = ColumnMapping.from_json(chosen.as_json())
+    if mapping is None:
+        return None, {}
+    issues = check(fields, step["header"], mapping.columns)
+    if issues:
+        raise ValidationError({"mapping": [f"{p['column']}: {p['message']}" for p in issues]})
+    if save_as.strip() and chosen is None:
+        chosen = import_mapping_save(
+            organization=organization,
+            kind=kind,
+            name=save_as,
+            header=step["header"],
+            mapping=mapping,
+            user=user,
+        )
+    identity = all(
+        c.strip().lower().replace(" ", "_").replace("-", "_") == f
+        for c, f in mapping.columns.items()
+    )
+    canonical = (
+        chosen is None
+        and identity
+        and mapping.header_row == 1
+        and not mapping.sheet.strip()
+        and mapping.date_format in ("auto", "iso")
+        and not needs_formats(fields, mapping.columns, step.get("samples", {}))
+    )
+    if canonical:
+        return None, {}
+    used = mapping.as_json()
+    if chosen is not None:
+        used.update(mapping_id=chosen.pk, name=chosen.name, version=chosen.version)
+    return chosen, used

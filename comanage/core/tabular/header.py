@@ -6,8 +6,10 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
+from typing import IO
 
 HEAD_ROWS = 30  # rows looked at for the header
+HEAD_BYTES = 1 << 20  # of a CSV, for the mapping step
 
 
 def header_key(name: object) -> str:
@@ -47,3 +49,11 @@ def csv_rows(data: bytes, *, rows: int = HEAD_ROWS + 10) -> list[list[str]]:
     except csv.Error:
         pass
     return out
+
+
+def csv_head_rows(stream: IO[bytes]) -> list[list[str]]:
+    """The first rows of a CSV: what the mapping step looks at (its first MiB only)."""
+    stream.seek(0)
+    first = stream.read(HEAD_BYTES)
+    stream.seek(0)
+    return csv_rows(first)

@@ -58,6 +58,7 @@ class Problems:
     items: list[Any] = field(default_factory=list)
     total: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)
+    first_row: int = 2  # the row of a whole-file frame's first position (header on row 1)
 
     def _column(self, column: str) -> str:
         return self.labels.get(column, column)
@@ -92,10 +93,11 @@ class Problems:
             self.items.append(Problem(int(rows[position]), label, message(value)))
 
     def add_rows(
-        self, mask: Any, column: str, message_for: Callable[[int], str], *, first_row: int = 2
+        self, mask: Any, column: str, message_for: Callable[[int], str], *, first_row: int = 0
     ) -> None:
         """One problem per flagged position of a whole-file frame (position 0 is
-        ``first_row``); ``message_for`` gets the position."""
+        ``first_row``, by default :attr:`first_row`); ``message_for`` gets the position."""
+        first_row = first_row or self.first_row
         import numpy as np
 
         positions = np.flatnonzero(_as_bool_numpy(mask))

@@ -12,6 +12,8 @@ and amounts, Y/N flags, NPIs with dashes, an Excel workbook with two sheets.
   number pasted as a value), one title row above the header,
   quantities and costs numbers, the federal flag TRUE/FALSE.
 * contract_prices_2025.csv: example A's 2025 prices with a description and "$" amounts.
+* quality_registry_cases.csv: example D's case file as a registry extract (title row, own
+  headers, M/D/YYYY dates, Y/N flags).
 """
 
 from __future__ import annotations
@@ -135,7 +137,36 @@ def contract_prices() -> None:
             out.writerow([r["item_code"], f"Cath lab item {r['item_code']}", _dollars(r["unit_cost"])])
 
 
+def quality_registry_cases() -> None:
+    """Example D's case file as a quality registry extract: a title row, its own headers,
+    M/D/YYYY discharge dates, Y/N flags."""
+    header = ["Encounter ID", "Patient Age", "Procedure", "Admission Type", "Discharge Date",
+              "Comfort Care Only", "Anticoagulated on Admission", "Prophylaxis by POD1",
+              "Medical Reason No Prophylaxis"]  # fmt: skip
+    with open(EXAMPLE_A.parent / "example_d" / "cases.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(HERE / "quality_registry_cases.csv", "w", newline="") as handle:
+        out = csv.writer(handle, lineterminator="\n")
+        out.writerow(["Quality registry extract - VTE prophylaxis - 2025"])
+        out.writerow(header)
+        for r in rows:
+            out.writerow(
+                [
+                    r["case_id"],
+                    r["age"],
+                    r["procedure"],
+                    r["admission_type"],
+                    _us_date(r["discharge_date"], short=False),
+                    _yn(r["comfort_care_only"]),
+                    _yn(r["anticoagulated_on_admission"]),
+                    _yn(r["prophylaxis_by_pod1"]),
+                    r["medical_reason_no_prophylaxis"],
+                ]
+            )
+
+
 if __name__ == "__main__":
+    quality_registry_cases()
     or_supply_usage()
     cath_lab_workbook()
     contract_prices()
