@@ -1,6 +1,7 @@
-"""Writes the hospital-shaped exports next to this script from the spec's example A
-(/work/shared/examples/example_a); run it again and the files hold the same rows. They are what a materials system really hands over: own headers, title rows, US dates
-and amounts, Y/N flags, NPIs with dashes, an Excel workbook with two sheets.
+"""Writes the hospital-shaped exports next to this script from the spec's examples A and D
+(/work/shared/examples); run it again and the files hold the same rows. They are what a
+materials system or a registry really hands over: own headers, title rows, US dates and
+amounts, Y/N flags, NPIs with dashes, an Excel workbook with two sheets.
 
     /work/main/.venv/bin/python tests/data/exports/make_exports.py
 
@@ -124,7 +125,8 @@ def cath_lab_workbook() -> None:
         if not isinstance(cell_date, int):
             sheet.cell(row=sheet.max_row, column=2).number_format = "m/d/yyyy"
         sheet.cell(row=sheet.max_row, column=9).number_format = '"$"#,##0.00'
-    # A fixed timestamp keeps the file the same on every run.
+    # (openpyxl stamps the save time into the workbook: a rerun holds the same cells, not the
+    # same bytes.)
     book.properties.created = book.properties.modified = dt.datetime(2026, 1, 15, 8, 0)
     book.save(HERE / "cath_lab_2024.xlsx")
 
@@ -134,7 +136,9 @@ def contract_prices() -> None:
         out = csv.writer(handle, lineterminator="\n")
         out.writerow(["Item No", "Description", "Contract Price"])
         for r in _rows("prices_2025.csv"):
-            out.writerow([r["item_code"], f"Cath lab item {r['item_code']}", _dollars(r["unit_cost"])])
+            out.writerow(
+                [r["item_code"], f"Cath lab item {r['item_code']}", _dollars(r["unit_cost"])]
+            )
 
 
 def quality_registry_cases() -> None:
