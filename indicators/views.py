@@ -758,7 +758,7 @@ def import_confirm(
     if "mapping_form" in request.POST:
         # The mapping form: column_<n> is the file's column, field_<n> the field chosen.
         columns = {
-            header: request.POST.get("field_" + key.removeprefix("column_"), "")
+            str(header): request.POST.get("field_" + key.removeprefix("column_"), "")
             for key, header in request.POST.items()
             if key.startswith("column_")
         }

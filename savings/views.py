@@ -630,7 +630,7 @@ def import_confirm(
         columns = {}
         for key, header in request.POST.items():
             if key.startswith("column_"):
-                columns[header] = request.POST.get("field_" + key.removeprefix("column_"), "")
+                columns[str(header)] = request.POST.get("field_" + key.removeprefix("column_"), "")
     try:
         services.data_import_map(
             data_import=data_import,

@@ -93,7 +93,7 @@ class Problems:
             self.items.append(Problem(int(rows[position]), label, message(value)))
 
     def add_rows(
-        self, mask: Any, column: str, message_for: Callable[[int], str], *, first_row: int = 0
+        self, mask: Any, column: str, message_for: Callable[..., str], *, first_row: int = 0
     ) -> None:
         """One problem per flagged position of a whole-file frame (position 0 is
         ``first_row``, by default :attr:`first_row`); ``message_for`` gets the position."""
