@@ -32,6 +32,7 @@ EXCEL_EPOCH_DAYS = 25569  # 1899-12-30 .. 1970-01-01: Excel's day 0 as Arrow's d
 _ISO = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$"
 _SLASH = r"^(?P<a>[0-9]{1,2})[/.-](?P<b>[0-9]{1,2})[/.-](?P<y>[0-9]{4}|[0-9]{2})$"
 _SERIAL = r"^[0-9]{1,6}(?:\.0+)?$"
+_CANONICAL_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 class AmbiguousDates(ValueError):
@@ -55,9 +56,16 @@ def _keep(values: pa.Array, canonical: pa.Array, understood: pa.Array) -> pa.Arr
 
 def _real_dates(iso: pa.Array) -> pa.Array:
     """``iso`` (YYYY-MM-DD or null) where it is a real calendar date, else null."""
-    stamps = pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True)
-    same = pc.fill_null(pc.equal(pc.strftime(stamps, format="%Y-%m-%d"), iso), False)
-    return pc.if_else(same, iso, pa.scalar(None, pa.string()))
+    try:
+        # Arrow's cast refuses impossible dates (2025-02-30) but fails the whole column: the
+        # usual file, every date real, takes this one fast pass.
+        pc.cast(iso, pa.date32())
+        return iso
+    except pa.ArrowInvalid:
+        # strptime rolls 2025-02-30 over to 2025-03-02: a real date formats back to its text.
+        stamps = pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True)
+        same = pc.fill_null(pc.equal(pc.strftime(stamps, format="%Y-%m-%d"), iso), False)
+        return pc.if_else(same, iso, pa.scalar(None, pa.string()))
 
 
 def _pad(values: pa.Array, width: int) -> pa.Array:
@@ -137,7 +145,11 @@ def parse_dates(values: pa.Array, fmt: str) -> tuple[pa.Array, str | None]:
     values = trimmed(values)
     if fmt == "auto":
         fmt = detect_date_format(values) or "iso"
-    iso = _iso_dates(values)
+    canonical = pc.or_(pc.match_substring_regex(values, _CANONICAL_DATE), pc.equal(values, ""))
+    if pc.all(canonical).as_py():
+        return values, fmt  # the canonical text already: the importer checks the dates
+    any_iso = pc.any(pc.match_substring_regex(values, _ISO)).as_py()
+    iso = _iso_dates(values) if any_iso else pa.nulls(len(values), pa.string())
     if fmt in ("mdy", "dmy"):
         iso = pc.coalesce(iso, _slash_dates(values, fmt))
     elif fmt == "excel":
@@ -145,32 +157,34 @@ def parse_dates(values: pa.Array, fmt: str) -> tuple[pa.Array, str | None]:
     return _keep(values, iso, pc.is_valid(iso)), fmt
 
 
-_AMOUNT = r"^(?P<sign>-?)\$?(?P<digits>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?P<frac>\.[0-9]*)?$"
+_DIGITS = r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.[0-9]*)?"
+# 1234.5, $1,234.50, -$12, $-12, (12.50), ($12.50), 12.50-, $12.50-
+_AMOUNT = (
+    rf"^(?:(?:-\s*\$?|\$\s*-|\$)?\s*{_DIGITS}"
+    rf"|\(\s*\$?\s*{_DIGITS}\s*\)"
+    rf"|\$?\s*{_DIGITS}\s*-)$"
+)
+_NEGATIVE = r"^[-(]|^\$\s*-|-$"
+_PLAIN = r"^-?[0-9]+(?:\.[0-9]+)?$"
 
 
 def parse_amounts(values: pa.Array) -> pa.Array:
     """Plain decimal text (``-1234.50``) where understood, else the original text."""
     values = trimmed(values)
-    parens = pc.match_substring_regex(values, r"^\(.*\)$")
-    trailing = pc.match_substring_regex(values, r"^[^-].*-$")
-    inner = pc.replace_substring_regex(values, r"^\((.*)\)$", r"\1")
-    inner = pc.replace_substring_regex(inner, r"^([^-].*)-$", r"\1")
-    inner = pc.replace_substring(pc.utf8_trim_whitespace(inner), " ", "")
-    inner = pc.replace_substring_regex(inner, r"^\$-", "-")
-    parts = pc.extract_regex(inner, _AMOUNT)
-    sign = pc.struct_field(parts, "sign")
-    digits = pc.replace_substring(pc.struct_field(parts, "digits"), ",", "")
-    frac = pc.struct_field(parts, "frac")
-    has_digits = pc.or_(pc.greater(pc.utf8_length(digits), 0), pc.greater(pc.utf8_length(frac), 1))
-    digits = pc.if_else(pc.equal(digits, ""), "0", digits)
-    frac = pc.if_else(pc.equal(frac, "."), "", frac)
-    negative = pc.or_(pc.or_(parens, trailing), pc.equal(sign, "-"))
-    # "-(12)" or "(12-)" say minus twice: not understood.
-    twice = pc.and_(pc.or_(parens, trailing), pc.equal(sign, "-"))
-    number = pc.binary_join_element_wise(
-        pc.if_else(negative, "-", ""), digits, pc.if_else(pc.is_null(frac), "", frac), ""
+    plain = pc.or_(pc.match_substring_regex(values, _PLAIN), pc.equal(values, ""))
+    if pc.all(plain).as_py():
+        return values  # the canonical text already (the usual quantity column)
+    understood = pc.and_(
+        pc.match_substring_regex(values, _AMOUNT), pc.match_substring_regex(values, "[0-9]")
     )
-    understood = pc.and_(pc.and_(pc.is_valid(parts), has_digits), pc.invert(twice))
+    negative = pc.match_substring_regex(values, _NEGATIVE)
+    digits = pc.replace_substring(pc.utf8_trim(values, characters="$()- "), ",", "")
+    digits = pc.replace_substring(digits, " ", "")
+    digits = pc.utf8_rtrim(digits, characters=".")
+    digits = pc.if_else(
+        pc.starts_with(digits, "."), pc.binary_join_element_wise("0", digits, ""), digits
+    )
+    number = pc.if_else(negative, pc.binary_join_element_wise("-", digits, ""), digits)
     return _keep(values, number, understood)
 
 
@@ -186,7 +200,10 @@ def parse_booleans(values: pa.Array) -> pa.Array:
 
 def parse_npis(values: pa.Array) -> pa.Array:
     """Spaces and dashes dropped (``1234-567 890`` is ``1234567890``)."""
-    return pc.replace_substring_regex(trimmed(values), r"[\s-]", "")
+    values = trimmed(values)
+    if not pc.any(pc.match_substring_regex(values, r"[ -]")).as_py():
+        return values
+    return pc.replace_substring(pc.replace_substring(values, "-", ""), " ", "")
 
 
 @dataclass(frozen=True)
