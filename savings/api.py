@@ -139,6 +139,8 @@ class DataImportUploadSerializer(serializers.Serializer):
     )
     mapping = serializers.IntegerField(
         required=False,
+        min_value=1,
+        max_value=2**63 - 1,
         help_text="Id of a saved column mapping that reads the file (the organization's own). "
         "Without it a saved mapping whose header the file has is chosen when confirming.",
     )

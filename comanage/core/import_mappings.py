@@ -33,7 +33,10 @@ def import_mappings_saved(*, kind: str) -> list[SavedMapping]:
 def import_mapping_get(*, kind: str, mapping_id: Any) -> ImportMapping:
     """A saved mapping of this kind, or ``ValidationError`` (another organization's is unknown)."""
     try:
-        return ImportMapping.objects.get(kind=kind, pk=int(mapping_id))
+        pk = int(mapping_id)
+        if not 0 < pk < 2**63:  # never a key: not a database error either
+            raise ValueError(pk)
+        return ImportMapping.objects.get(kind=kind, pk=pk)
     except (ImportMapping.DoesNotExist, TypeError, ValueError) as exc:
         raise ValidationError(
             {"mapping": "No saved mapping with this id for this kind of file."},
