@@ -565,10 +565,13 @@ def _import_detail_page(
     preview = step = None
     if data_import.status in (ImportStatus.UPLOADED, ImportStatus.FAILED) and data_import.file:
         # A CSV's first rows; an Excel workbook's first rows of one sheet (read-only).
-        preview = services.data_import_preview(data_import=data_import)
         step = services.data_import_mapping_step(
             data_import=data_import, sheet=request.POST.get("sheet") or request.GET.get("sheet", "")
         )
+        if step.get("header_row") in (None, 1):
+            # The canonical preview reads the header on row 1; a file with title rows above
+            # its header is shown by the mapping step only.
+            preview = services.data_import_preview(data_import=data_import)
     return render(
         request,
         "savings/import_detail.html",

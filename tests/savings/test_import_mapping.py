@@ -355,6 +355,18 @@ def test_the_web_mapping_form_shows_samples_and_refuses_two_columns_to_one_field
     assert outsider.post(f"{base}{prices.pk}/confirm/", post).status_code == 404
 
 
+def test_the_web_page_of_an_export_with_title_rows_shows_the_proposed_mapping(world, agreement):
+    client = world.client("administrator")
+    base = f"/o/{world.org.slug}/agreements/{agreement.pk}/savings/imports/"
+    with world.scope():
+        usage = _receive(world, agreement, EXPORTS / "or_supply_usage_2025.csv")
+    text = client.get(f"{base}{usage.pk}/").content.decode()
+    assert "The header is on row 4." in text
+    assert 'value="Surgeon NPI"' in text and "100-000-0004" in text
+    assert '<option value="physician_npi" selected>' in text
+    assert "Cannot import" not in text
+
+
 def _api(world):
     from rest_framework.test import APIClient
 
