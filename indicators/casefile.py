@@ -13,10 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from comanage.core.tabular.mapping import (
+    ColumnMapping,
+    Field,
+    FieldSet,
+    MappedBatches,
+    unique_names,
+)
+from comanage.core.tabular.problems import MAX_PROBLEMS, Problems, TableRefused
+from comanage.core.tabular.words import FALSE_WORDS, TRUE_WORDS
 
 from .criteria import (
     CriteriaDataError,
@@ -28,10 +38,7 @@ from .criteria import (
     populations_evaluate_many,
 )
 
-MAX_PROBLEMS = 100
 CASE_ID = "case_id"
-_TRUE = ("true", "t", "yes", "y", "1")
-_FALSE = ("false", "f", "no", "n", "0")
 _KINDS = {
     "string": "string",
     "text": "string",
@@ -44,44 +51,9 @@ _KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class Problem:
-    row: int | None
-    column: str
-    message: str
-
-    def as_dict(self) -> dict[str, object]:
-        return {"row": self.row, "column": self.column, "message": self.message}
-
-
-@dataclass
-class Problems:
-    """The first ``MAX_PROBLEMS`` problems and how many there are in all."""
-
-    items: list[Problem] = field(default_factory=list)
-    total: int = 0
-
-    def add(self, row: int | None, column: str, message: str) -> None:
-        self.total += 1
-        if len(self.items) < MAX_PROBLEMS:
-            self.items.append(Problem(row, column, message))
-
-    def add_rows(self, mask: np.ndarray, column: str, message_for) -> None:
-        """One problem per flagged row; only the first ones are materialised."""
-        positions = np.flatnonzero(mask)
-        self.total += len(positions)
-        room = MAX_PROBLEMS - len(self.items)
-        for pos in positions[: max(room, 0)]:
-            self.items.append(Problem(int(pos) + 2, column, message_for(int(pos))))
-
-    def __bool__(self) -> bool:
-        return self.total > 0
-
-
-class CaseFileRefused(ValueError):
+class CaseFileRefused(TableRefused):
     def __init__(self, problems: Problems):
-        self.problems = problems
-        super().__init__(f"{problems.total} problem(s) in the case file")
+        super().__init__(problems, f"{problems.total} problem(s) in the case file")
 
 
 @dataclass(frozen=True)
@@ -123,19 +95,146 @@ def casefile_spec(
     return FileSpec(columns=columns, date_fields=dates)
 
 
+# A case field's kind as a mapping reads it (numbers may carry thousands separators).
+_FIELD_KINDS = {"string": "text", "number": "amount", "date": "date", "boolean": "boolean"}
+_CASE_ID_ALIASES = ("case", "case #", "case no", "case number", "encounter", "encounter id",
+                    "visit", "visit id", "account", "account number")  # fmt: skip
+
+
+def casefile_fields(spec: FileSpec) -> FieldSet:
+    """The fields a mapping reads a case file into: every column the indicators need."""
+    return FieldSet(
+        tuple(
+            Field(
+                name,
+                name.replace("_", " ").capitalize() if name != CASE_ID else "Case id",
+                _FIELD_KINDS.get(kind, "text"),
+                True,
+                _CASE_ID_ALIASES if name == CASE_ID else (),
+            )
+            for name, kind in spec.columns.items()
+        )
+    )
+
+
+def _read_mapped(
+    data: bytes, *, filename: str, mapping: ColumnMapping, fields: FieldSet
+) -> pd.DataFrame:
+    """The file read through its mapping: the file's own header at the mapping's row (and
+    sheet), its columns renamed to the fields and their formats made canonical text (ISO
+    dates, plain numbers, true/false). The frame's ``attrs`` carry the first data row and the
+    file's headers, so problems name the row and the column the user knows."""
+    import pyarrow as pa
+
+    from comanage.core import uploads
+    from comanage.core.tabular.header import csv_rows
+    from comanage.core.tabular.workbook import cell_text
+
+    header_row = mapping.header_row
+    if filename.lower().endswith((".xlsx", ".xlsm")):
+        from openpyxl import load_workbook
+
+        try:
+            uploads.xlsx_check(io.BytesIO(data))
+            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except uploads.FileProblem as problem:
+            raise _refused(problem.row, problem.message) from problem
+        except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the user's problem
+            raise _refused(None, f"not a readable Excel workbook: {str(exc)[:200]}") from exc
+        try:
+            if mapping.sheet and mapping.sheet not in book.sheetnames:
+                raise _refused(None, f"the workbook has no sheet named {mapping.sheet!r}")
+            sheet = book[mapping.sheet] if mapping.sheet else book.worksheets[0]
+            cap = uploads.xlsx_row_cap()
+            rows = []
+            for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if number > cap:
+                    too_many = uploads.xlsx_too_many_rows(cap)
+                    raise _refused(too_many.row, too_many.message)
+                rows.append([cell_text(v) for v in (row or ())])
+        finally:
+            book.close()
+        if len(rows) < header_row:
+            raise _refused(header_row, f"the sheet has no row {header_row} for the header")
+        names = unique_names(rows[header_row - 1])
+        body = [r for r in rows[header_row:] if any(r)]
+        table = pa.table(
+            {n: pa.array([r[i] if i < len(r) else "" for r in body], pa.string())
+             for i, n in enumerate(names)}
+        )  # fmt: skip
+    else:
+        from pyarrow import csv as pacsv
+
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        head = csv_rows(data[: uploads.HEADER_MAX_BYTES * 4], rows=header_row)
+        if len(head) < header_row:
+            raise _refused(header_row, f"the file has no row {header_row} for the header")
+        names = unique_names(head[header_row - 1])
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(data),
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=header_row),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            detail = str(exc).split("\n", 1)[0][:200]
+            raise _refused(None, f"the file cannot be read as CSV: {detail}") from exc
+    mapped = MappedBatches(fields=fields, mapping=mapping, first_row=header_row + 1)
+    missing = [c for c in mapping.columns if c not in names]
+    if missing:
+        problems = Problems()
+        for column in missing:
+            problems.add(header_row, column, "the file has no such column")
+        raise CaseFileRefused(problems)
+    batch = pa.RecordBatch.from_arrays(
+        [table.column(n).combine_chunks() for n in names], names=names
+    )
+    try:
+        canonical = mapped.convert(batch, first_row=header_row + 1)
+    except TableRefused as refused:
+        raise CaseFileRefused(refused.problems) from refused
+    frame = pd.DataFrame(
+        {n: canonical.column(n).to_pandas().astype("string") for n in canonical.schema.names}
+    )
+    frame.attrs["first_row"] = header_row + 1
+    frame.attrs["labels"] = mapped.labels
+    return frame
+
+
 def _refused(row: int | None, message: str) -> CaseFileRefused:
     problems = Problems()
     problems.add(row, "", message)
     return CaseFileRefused(problems)
 
 
-def casefile_read(data: bytes, *, filename: str) -> pd.DataFrame:
+def casefile_read(
+    data: bytes,
+    *,
+    filename: str,
+    mapping: ColumnMapping | None = None,
+    fields: FieldSet | None = None,
+) -> pd.DataFrame:
     """The file as a frame of text columns (nothing inferred yet: validation decides types).
 
     Runs in the worker only. An Excel workbook's declared sizes and rows are checked against
     the caps before it is read; a CSV that is not UTF-8, has a bad header or a row with the
-    wrong number of fields is refused naming the row."""
+    wrong number of fields is refused naming the row. With a mapping (and the fields it reads
+    into), the file's own layout is read (:func:`_read_mapped`)."""
     from comanage.core import uploads
+
+    if mapping is not None and fields is not None:
+        if not data or data.isspace():
+            raise _refused(None, "the file is empty")
+        if not filename.lower().endswith((".xlsx", ".xlsm")):
+            bad_text = uploads.utf8_problem(io.BytesIO(data))
+            if bad_text is not None:
+                raise _refused(bad_text.row, bad_text.message)
+        return _read_mapped(data, filename=filename, mapping=mapping, fields=fields)
 
     if filename.lower().endswith((".xlsx", ".xlsm")):
         return _read_xlsx(data)
@@ -270,7 +369,7 @@ def _typed_fast(series: pd.Series, kind: str) -> object | None:
         return None
     import pyarrow as pa
 
-    chunked = pa.chunked_array(series.array._pa_array)  # the Arrow data, no copy
+    chunked = pa.chunked_array(pa.array(series.array))  # the Arrow data (__arrow_array__), no copy
     if kind == "number":
         return chunked.cast(pa.float64()).to_numpy().astype("float64", copy=False)
     if kind == "date":
@@ -329,8 +428,8 @@ def _convert(series: pd.Series, kind: str) -> tuple[object, np.ndarray, np.ndarr
         return values, blank, np.isnat(values) & ~blank
     if kind == "boolean":
         words = text.str.lower()
-        is_true = words.isin(_TRUE).fillna(False).to_numpy(dtype=bool)
-        is_false = words.isin(_FALSE).fillna(False).to_numpy(dtype=bool)
+        is_true = words.isin(TRUE_WORDS).fillna(False).to_numpy(dtype=bool)
+        is_false = words.isin(FALSE_WORDS).fillna(False).to_numpy(dtype=bool)
         bad = ~(is_true | is_false | blank)
         values = pd.array(np.where(blank, None, is_true), dtype="boolean")
         return values, blank, bad
@@ -358,7 +457,9 @@ def casefile_validate(
     Checks, in order: required columns; case ids present and unique; each value readable as its
     column's kind; every case date inside the measurement period.
     """
-    problems = Problems()
+    problems = Problems(
+        labels=frame.attrs.get("labels", {}), first_row=frame.attrs.get("first_row", 2)
+    )
     missing = [name for name in spec.columns if name not in frame.columns]
     for name in missing:
         problems.add(1, name, f"required column {name!r} is missing")

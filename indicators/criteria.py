@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from comanage.core.money import round_money
+from comanage.core.tabular.words import FALSE_WORDS, TRUE_WORDS
 
 Criteria = Mapping[str, Any]
 
@@ -63,8 +64,6 @@ _KIND_ALIASES = {
     "date": "date", "datetime": "date", "timestamp": "date",
 }  # fmt: skip
 
-_TRUE_WORDS = ("true", "t", "yes", "y", "1")
-_FALSE_WORDS = ("false", "f", "no", "n", "0")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
@@ -122,7 +121,7 @@ def _value_fits_kind(value: object, kind: str) -> bool:
         return _is_number(value) or (isinstance(value, str) and bool(_NUMBER.match(value.strip())))
     if kind == "boolean":
         return isinstance(value, bool) or (
-            isinstance(value, str) and value.strip().lower() in _TRUE_WORDS + _FALSE_WORDS
+            isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS
         )
     if kind == "date":
         return isinstance(value, dt.date) or (
@@ -488,8 +487,8 @@ def _read_boolean(series: pd.Series, name: str) -> _Column:
         return _Column("boolean", numbers == 1, valid)
     blank = _blank_or_null(series)
     words = series.astype("string").str.strip().str.lower()
-    is_true = words.isin(_TRUE_WORDS).fillna(False).to_numpy(dtype=bool)
-    is_false = words.isin(_FALSE_WORDS).fillna(False).to_numpy(dtype=bool)
+    is_true = words.isin(TRUE_WORDS).fillna(False).to_numpy(dtype=bool)
+    is_false = words.isin(FALSE_WORDS).fillna(False).to_numpy(dtype=bool)
     bad = ~(is_true | is_false | blank)
     if bad.any():
         raise CriteriaDataError(
@@ -526,9 +525,9 @@ def _literal(value: object, kind: str, *, where: str) -> Any:
             if isinstance(value, bool):
                 return value
             word = str(value).strip().lower()
-            if word in _TRUE_WORDS:
+            if word in TRUE_WORDS:
                 return True
-            if word in _FALSE_WORDS:
+            if word in FALSE_WORDS:
                 return False
             raise ValueError
         return str(value)

@@ -277,12 +277,34 @@ class CaseImport(TenantModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    mapping = models.ForeignKey(
+        "core.ImportMapping",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The saved mapping that read the file (none: the canonical layout).",
+    )
+    mapping_used = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How the file was read: columns to fields, date format, header row, sheet, "
+        "and the mapping's name and version.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.period_label})"
+
+    @property
+    def mapping_label(self) -> str:
+        """Which mapping read the file, in words ("" for the canonical layout)."""
+        used = self.mapping_used or {}
+        if used.get("name"):
+            return f"{used['name']}, version {used.get('version', 1)}"
+        return "a mapping made for this file" if used.get("columns") else ""
 
 
 class CaseMembership(models.Model):

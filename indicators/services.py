@@ -23,10 +23,14 @@ from django.utils import timezone
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 from comanage.core import uploads
 from comanage.core.audit import event_record
+from comanage.core.import_mappings import import_mapping_resolve, import_mappings_saved
 from comanage.core.models import User
 from comanage.core.money import round_money, round_places, to_decimal
 from comanage.core.security import case_ids_for_storage
 from comanage.core.serialise import jsonable
+from comanage.core.tabular.header import csv_head_rows
+from comanage.core.tabular.mapping import ColumnMapping
+from comanage.core.tabular.step import mapping_step
 
 from . import casefile, membership, scoring
 from .criteria import (
@@ -526,6 +530,64 @@ def case_import_create(
     return case_import
 
 
+CASES_KIND = "cases"
+
+
+def case_import_mapping_step(
+    *, case_import: CaseImport, sheet: str = "", header_row: int | None = None
+) -> dict[str, Any]:
+    """What the mapping form shows for a case file (a CSV's first rows; an Excel workbook is
+    never opened in the web request: it is read with a saved mapping or its first sheet)."""
+    spec = import_spec(
+        programme_year=case_import.programme_year, keys=case_import.indicator_keys or None
+    )
+    if case_import.original_name.lower().endswith((".xlsx", ".xlsm")):
+        return {"pending": True, "problems": [], "columns": [], "sheets": [], "saved": None}
+    with case_import.file.open("rb") as handle:
+        rows = csv_head_rows(handle)
+    return mapping_step(
+        rows,
+        fields=casefile.casefile_fields(spec),
+        saved=import_mappings_saved(kind=CASES_KIND),
+        header_row=header_row,
+    )
+
+
+def case_import_map(
+    *,
+    case_import: CaseImport,
+    user: User | None,
+    mapping_id: Any = None,
+    columns: dict[str, str] | None = None,
+    date_format: str = "auto",
+    save_as: str = "",
+) -> CaseImport:
+    """Record how the case file is read before it runs (see
+    :func:`comanage.core.import_mappings.import_mapping_resolve`)."""
+    if case_import.job_id:
+        raise ValidationError("This case file was already started.")
+    spec = import_spec(
+        programme_year=case_import.programme_year, keys=case_import.indicator_keys or None
+    )
+    chosen, used = import_mapping_resolve(
+        organization=case_import.organization,
+        kind=CASES_KIND,
+        fields=casefile.casefile_fields(spec),
+        step_for=lambda _sheet, header_row: case_import_mapping_step(
+            case_import=case_import, header_row=header_row
+        ),
+        user=user,
+        mapping_id=mapping_id,
+        columns=columns,
+        date_format=date_format,
+        save_as=save_as,
+    )
+    case_import.mapping = chosen if used else None
+    case_import.mapping_used = used
+    case_import.save(update_fields=["mapping", "mapping_used"])
+    return case_import
+
+
 def case_import_discard(*, case_import: CaseImport, user: User | None) -> None:
     """Discard a case file that was never applied (waiting to run, refused, or left behind by
     a job that failed): the record and its stored file go, nothing else changes, and the
@@ -594,7 +656,13 @@ def case_import_apply(
     step(5, "Reading the file")
     with case_import.file.open("rb") as handle:
         data = handle.read()
-    frame = casefile.casefile_read(data, filename=case_import.original_name)
+    used = case_import.mapping_used or {}
+    frame = casefile.casefile_read(
+        data,
+        filename=case_import.original_name,
+        mapping=ColumnMapping.from_json(used) if used.get("columns") else None,
+        fields=casefile.casefile_fields(spec),
+    )
     timings["parse"] = time.perf_counter() - started
     step(25, f"Checking {len(frame):,} rows")
     t = time.perf_counter()

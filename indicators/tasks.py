@@ -42,7 +42,7 @@ def case_import_run(*, organization, job) -> None:
             job.pk,
             message=f"The file was refused: {problems.total} problem"
             f"{'s' if problems.total != 1 else ''}. Nothing was stored.",
-            errors=[p.as_dict() for p in problems.items],
+            errors=list(problems.items),
             error_count=problems.total,
         )
         return

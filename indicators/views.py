@@ -653,7 +653,19 @@ def import_detail(
     agreement = _agreement(request, agreement_pk)
     _no_physicians(request)
     case_import = get_object_or_404(CaseImport, pk=import_pk, agreement=agreement)
+    return _import_detail_page(request, agreement, case_import)
+
+
+def _import_detail_page(
+    request: HttpRequest,
+    agreement: Any,
+    case_import: CaseImport,
+    *,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
     preview: dict[str, object] | None = None
+    step: dict[str, Any] | None = None
     deferred = False
     if case_import.job is None:
         # The start of a CSV only; an Excel workbook is never opened here (the worker does).
@@ -674,8 +686,12 @@ def import_detail(
                     "problems": [{"row": None, "message": m} for m in exc.messages],
                 }
             else:
-                with case_import.file.open("rb") as handle:
-                    preview = casefile.casefile_head(handle, spec=spec)
+                step = services.case_import_mapping_step(case_import=case_import)
+                if step.get("header_row") in (None, 1):
+                    # The canonical preview reads the header on row 1; a file with title rows
+                    # above its header is shown by the mapping step only.
+                    with case_import.file.open("rb") as handle:
+                        preview = casefile.casefile_head(handle, spec=spec)
     results = list(case_import.results.select_related("definition").order_by("indicator_index"))
     running = case_import.job is not None and case_import.job.status in ("queued", "running")
     return render(
@@ -692,7 +708,10 @@ def import_detail(
             "can_discard": case_import.status != ImportStatus.APPLIED and not results,
             "running": running,
             "xlsx_rows": uploads.xlsx_row_cap(),
+            "step": step,
+            "mapping_errors": errors or [],
         },
+        status=status,
     )
 
 
@@ -735,6 +754,27 @@ def import_confirm(
     )
     if case_import.job_id:
         return redirect(detail)
+    columns = None
+    if "mapping_form" in request.POST:
+        # The mapping form: column_<n> is the file's column, field_<n> the field chosen.
+        columns = {
+            str(header): request.POST.get("field_" + key.removeprefix("column_"), "")
+            for key, header in request.POST.items()
+            if key.startswith("column_")
+        }
+    try:
+        services.case_import_map(
+            case_import=case_import,
+            user=signed_in_user(request),
+            mapping_id=request.POST.get("mapping") or None,
+            columns=columns,
+            date_format=request.POST.get("date_format", "auto"),
+            save_as=request.POST.get("save_as", ""),
+        )
+    except ValidationError as error:
+        return _import_detail_page(
+            request, agreement, case_import, errors=list(error.messages), status=400
+        )
     period = selectors.Period(
         case_import.period_kind,
         case_import.period_label,

@@ -34,6 +34,7 @@ from comanage.core.api import (
 )
 from comanage.core.exports import csv_response
 from comanage.core.http import signed_in_user
+from comanage.core.import_mappings import import_mapping_get
 from comanage.core.inputs import as_drf_error
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
@@ -109,6 +110,8 @@ class DataImportSerializer(PhysicianNarrowing, serializers.ModelSerializer):
             "uploaded_by",
             "uploaded_at",
             "applied_at",
+            "mapping",
+            "mapping_used",
         ]
         read_only_fields = fields
 
@@ -136,6 +139,13 @@ class DataImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField(
         allow_empty_file=False,
         help_text="CSV (.csv, .txt) or Excel workbook (.xlsx) with the documented columns.",
+    )
+    mapping = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Id of a saved column mapping that reads the file (the organization's own). "
+        "Without it a saved mapping whose header the file has is chosen when confirming.",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -350,6 +360,15 @@ class PayloadTooLarge(exceptions.ValidationError):
     default_code = "too_large"
 
 
+def _map(data_import: DataImport, *, user: Any, mapping_id: Any) -> None:
+    """Record the mapping that reads the file (a 400 naming what is wrong otherwise)."""
+    try:
+        services.data_import_map(data_import=data_import, user=user, mapping_id=mapping_id)
+    except ValidationError as error:
+        detail = error.message_dict if hasattr(error, "error_dict") else {"mapping": error.messages}
+        raise serializers.ValidationError(detail) from error
+
+
 def _field_error(field: str, message: str, code: str = "invalid") -> serializers.ValidationError:
     return serializers.ValidationError({field: [serializers.ErrorDetail(message, code=code)]})
 
@@ -451,6 +470,11 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         agreement, year = self._target(data)
+        if data.get("mapping") is not None:
+            try:  # before anything is stored: an unknown mapping is refused at once
+                import_mapping_get(kind=data["kind"], mapping_id=data["mapping"])
+            except ValidationError as error:
+                raise serializers.ValidationError(error.message_dict) from error
         try:
             data_import = services.data_import_receive(
                 agreement=agreement,
@@ -477,6 +501,8 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
             )
         except uploads.UploadTooLarge as error:
             raise PayloadTooLarge(error.message_dict) from error
+        if data.get("mapping") is not None:
+            _map(data_import, user=request.user, mapping_id=data["mapping"])
         return Response(
             DataImportUploadedSerializer(data_import).data, status=status.HTTP_201_CREATED
         )
@@ -492,6 +518,10 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
         """Queue the import (the worker checks every row; all or nothing). Follow the job at
         ``job_url``; a refused file's problems are at ``problems`` / ``problems.csv``."""
         data_import = self.get_object()
+        if data_import.status in (ImportStatus.UPLOADED, ImportStatus.FAILED):
+            mapping_id = request.data.get("mapping") if hasattr(request.data, "get") else None
+            if mapping_id is not None or not (data_import.mapping_used or {}).get("columns"):
+                _map(data_import, user=request.user, mapping_id=mapping_id)
         try:
             job = services.data_import_start(data_import=data_import, user=request.user)
         except DuplicateJob as duplicate:

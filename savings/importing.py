@@ -20,7 +20,7 @@ import io
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
@@ -30,8 +30,16 @@ import pyarrow.csv as pacsv
 from django.db import connection
 
 from comanage.core import uploads
+from comanage.core.tabular import mapping as tabular
+from comanage.core.tabular.header import csv_head_rows as header_csv_head_rows
+from comanage.core.tabular.header import csv_rows
+from comanage.core.tabular.mapping import Field, FieldSet, unique_names
+from comanage.core.tabular.problems import MAX_PROBLEMS, Problems, short
+from comanage.core.tabular.words import BOOL_WORDS, TRUE_WORDS
+from comanage.core.tabular.workbook import cell_text
 
-MAX_PROBLEMS = 100
+from .engine import USAGE_COLUMNS
+
 BATCH_BYTES = 16 << 20
 XLSX_BATCH_ROWS = 50_000
 
@@ -47,22 +55,134 @@ USAGE_REQUIRED = (
     "severity_weight",
 )
 USAGE_OPTIONAL = ("payer", "notice_date", "reviewed", "opted_out")
-USAGE_COLUMNS = (
-    "case_id",
-    "service_date",
-    "case_type",
-    "physician_npi",
-    "payer",
-    "federal_program",
-    "item_code",
-    "quantity",
-    "unit_cost",
-    "severity_weight",
-    "notice_date",
-    "reviewed",
-    "opted_out",
-)
 PRICE_COLUMNS = ("item_code", "unit_cost")
+
+# The fields a mapping reads a hospital's own export into, with the names exports use for them.
+USAGE_FIELDS = FieldSet(
+    (
+        Field(
+            "case_id",
+            "Case id",
+            "text",
+            True,
+            (
+                "case",
+                "case #",
+                "case no",
+                "case number",
+                "encounter",
+                "encounter id",
+                "log id",
+                "surgical case",
+            ),
+        ),
+        Field(
+            "service_date",
+            "Service date",
+            "date",
+            True,
+            ("dos", "date of service", "procedure date", "surgery date", "svc date", "case date"),
+        ),
+        Field(
+            "case_type",
+            "Case type",
+            "text",
+            True,
+            ("drg", "ms drg", "ms-drg", "procedure", "procedure code", "cpt", "case code"),
+        ),
+        Field(
+            "physician_npi",
+            "Physician NPI",
+            "npi",
+            True,
+            ("npi", "surgeon npi", "provider npi", "attending npi", "physician"),
+        ),
+        Field(
+            "payer",
+            "Payer",
+            "text",
+            False,
+            ("payor", "insurance", "financial class", "primary payer"),
+        ),
+        Field(
+            "federal_program",
+            "Federal programme",
+            "boolean",
+            True,
+            (
+                "federal",
+                "federal program",
+                "federal payer",
+                "govt payer",
+                "government payer",
+                "federal flag",
+            ),
+        ),
+        Field(
+            "item_code",
+            "Item code",
+            "text",
+            True,
+            (
+                "item",
+                "item #",
+                "item no",
+                "item number",
+                "item id",
+                "sku",
+                "supply id",
+                "supply code",
+                "mfr catalog",
+            ),
+        ),
+        Field(
+            "quantity", "Quantity", "amount", True, ("qty", "qty used", "units", "quantity used")
+        ),
+        Field(
+            "unit_cost",
+            "Unit cost",
+            "amount",
+            True,
+            ("cost", "unit price", "cost each", "each cost", "price"),
+        ),
+        Field(
+            "severity_weight",
+            "Severity weight",
+            "amount",
+            True,
+            ("severity", "drg weight", "case weight", "weight", "cmi"),
+        ),
+        Field(
+            "notice_date",
+            "Notice date",
+            "date",
+            False,
+            ("notified", "notification date", "notice sent", "date notified"),
+        ),
+        Field("reviewed", "Reviewed", "boolean", False, ("patient reviewed", "agreement reviewed")),
+        Field(
+            "opted_out", "Opted out", "boolean", False, ("opt out", "optout", "patient opted out")
+        ),
+    )
+)
+PRICE_FIELDS = FieldSet(
+    (
+        Field(
+            "item_code",
+            "Item code",
+            "text",
+            True,
+            ("item", "item #", "item no", "item number", "sku", "supply id"),
+        ),
+        Field(
+            "unit_cost",
+            "Unit cost",
+            "amount",
+            True,
+            ("cost", "unit price", "price", "cost each", "contract price"),
+        ),
+    )
+)
 
 # Documented column templates (the import page offers them for download).
 USAGE_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
@@ -96,57 +216,8 @@ PRICE_COLUMN_DOCS: tuple[tuple[str, str, str], ...] = (
 _NUMBER = r"^[0-9]{1,12}(\.[0-9]{1,4})?$"
 _NEGATIVE = r"^-[0-9]+(\.[0-9]+)?$"
 _TOO_PRECISE = r"^[0-9]+\.[0-9]{5,}$"
-_BOOL_VALUES = ["true", "t", "yes", "y", "1", "false", "f", "no", "n", "0"]
-_TRUE_VALUES = ["true", "t", "yes", "y", "1"]
-
-
-@dataclass
-class Problems:
-    """The first :data:`MAX_PROBLEMS` problems (in row order) and the total count."""
-
-    items: list[dict[str, Any]] = field(default_factory=list)
-    total: int = 0
-
-    def add_mask(
-        self,
-        mask: pa.Array | Any,
-        rows: Any,
-        column: str,
-        message: Callable[[Any], str],
-        values: Any = None,
-    ) -> None:
-        mask_np = _as_bool_numpy(mask)
-        count = int(mask_np.sum())
-        if not count:
-            return
-        self.total += count
-        positions = mask_np.nonzero()[0][:MAX_PROBLEMS]
-        vals = (
-            None
-            if values is None
-            else values.to_pylist()
-            if hasattr(values, "to_pylist")
-            else list(values)
-        )
-        for position in positions:
-            value = vals[position] if vals is not None else None
-            self.items.append(
-                {"row": int(rows[position]), "column": column, "message": message(value)}
-            )
-
-    def add(self, *, row: int | None, column: str, message: str) -> None:
-        self.total += 1
-        self.items.append({"row": row, "column": column, "message": message})
-
-    def trim(self) -> None:
-        self.items.sort(key=lambda e: (e["row"] if e["row"] is not None else -1, e["column"]))
-        del self.items[MAX_PROBLEMS:]
-
-
-def _as_bool_numpy(mask: Any) -> Any:
-    if isinstance(mask, pa.ChunkedArray | pa.Array):
-        return mask.fill_null(True).to_numpy(zero_copy_only=False)
-    return mask
+_BOOL_VALUES = list(BOOL_WORDS)
+_TRUE_VALUES = list(TRUE_WORDS)
 
 
 def normalise_header(name: str) -> str:
@@ -172,7 +243,10 @@ def _check_names(names: list[str]) -> None:
 
 
 def _open_csv_batches(
-    stream: IO[bytes], *, progress: Callable[[], None] | None = None
+    stream: IO[bytes],
+    *,
+    progress: Callable[[], None] | None = None,
+    mapping: tabular.ColumnMapping | None = None,
 ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
     """A streaming reader with every column read as string (empty stays empty).
 
@@ -182,11 +256,23 @@ def _open_csv_batches(
     :func:`explain_unreadable`, which names the rows."""
     first = stream.read(uploads.HEADER_MAX_BYTES + 4)
     stream.seek(0)
-    names = [
-        normalise_header(n)
-        for n in uploads.csv_header(first, at_end=len(first) <= uploads.HEADER_MAX_BYTES + 3)
-    ]
-    _check_names(names)
+    names = uploads.csv_header(first, at_end=len(first) <= uploads.HEADER_MAX_BYTES + 3)
+    skip_rows = 1
+    if mapping is not None:
+        # A mapped file: its own header names (title rows above it skipped), kept as written.
+        skip_rows = mapping.header_row
+        if skip_rows > 1:
+            head = find_header_row(first, skip_rows)
+            if head is None:
+                raise uploads.FileProblem(
+                    f"the file has no row {skip_rows}, where the mapping expects the header",
+                    row=skip_rows,
+                )
+            names = head
+        names = unique_names(names)
+    else:
+        names = [normalise_header(n) for n in names]
+        _check_names(names)
     ragged = [0]
 
     def skip(row: Any) -> str:
@@ -194,7 +280,7 @@ def _open_csv_batches(
         return "skip"
 
     read = pacsv.ReadOptions(
-        block_size=BATCH_BYTES, column_names=names, skip_rows=1, encoding="utf8"
+        block_size=BATCH_BYTES, column_names=names, skip_rows=skip_rows, encoding="utf8"
     )
     convert = pacsv.ConvertOptions(
         column_types={n: pa.string() for n in names},
@@ -235,25 +321,14 @@ def explain_unreadable(
     return [(first_row, f"the file cannot be read{where}: {detail}")], 1
 
 
-def _xlsx_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float):
-        # Excel stores numbers as binary floats; repr gives the shortest text that round-trips,
-        # i.e. what the user typed (955.67), which is then parsed exactly.
-        text = repr(value)
-        return text[:-2] if text.endswith(".0") else text
-    return str(value).strip()
+_xlsx_cell = cell_text
 
 
 def _open_xlsx_batches(
-    stream: IO[bytes], *, progress: Callable[[], None] | None = None
+    stream: IO[bytes],
+    *,
+    progress: Callable[[], None] | None = None,
+    mapping: tabular.ColumnMapping | None = None,
 ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
     """The first worksheet in batches, read-only (the worker only: never in a web request).
 
@@ -265,19 +340,35 @@ def _open_xlsx_batches(
     cap = uploads.xlsx_row_cap()
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
-        sheet = workbook.worksheets[0]
+        chosen = mapping.sheet if mapping is not None else ""
+        if chosen and chosen not in workbook.sheetnames:
+            raise uploads.FileProblem(f"the workbook has no sheet named {chosen!r}")
+        sheet = workbook[chosen] if chosen else workbook.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
+        header_row = mapping.header_row if mapping is not None else 1
+        for _title in range(header_row - 1):
+            next(rows, None)
         header = next(rows, None) or ()
     except uploads.FileProblem:
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the user's problem
         raise uploads.FileProblem(f"the workbook cannot be read: {_short(exc, 200)}") from exc
-    names = [normalise_header(_xlsx_cell(h)) for h in header]
-    _check_names(names)
+    if mapping is not None:
+        names = unique_names(_xlsx_cell(h) for h in header)
+        if not any(_xlsx_cell(h) for h in header):
+            workbook.close()
+            raise uploads.FileProblem(
+                f"the sheet {sheet.title!r} is empty at row {header_row}, where the mapping "
+                "expects the header",
+                row=header_row,
+            )
+    else:
+        names = [normalise_header(_xlsx_cell(h)) for h in header]
+        _check_names(names)
 
     def batches() -> Iterator[pa.RecordBatch]:
         chunk: list[tuple[Any, ...]] = []
-        count = 1
+        count = header_row
         try:
             for row in rows:
                 count += 1
@@ -311,11 +402,43 @@ def _xlsx_batch(names: list[str], rows: list[tuple[Any, ...]]) -> pa.RecordBatch
 
 
 def open_batches(
-    stream: IO[bytes], *, file_format: str, progress: Callable[[], None] | None = None
+    stream: IO[bytes],
+    *,
+    file_format: str,
+    progress: Callable[[], None] | None = None,
+    mapping: tabular.ColumnMapping | None = None,
 ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+    """The header's names and the rows in batches of text. Without a mapping the canonical
+    layout (header on row 1, names normalised); with one, the file's own header at the
+    mapping's row (and sheet), its names as written."""
     if file_format == "xlsx":
-        return _open_xlsx_batches(stream, progress=progress)
-    return _open_csv_batches(stream, progress=progress)
+        return _open_xlsx_batches(stream, progress=progress, mapping=mapping)
+    return _open_csv_batches(stream, progress=progress, mapping=mapping)
+
+
+HEAD_SHEETS = 20
+
+
+csv_head_rows = header_csv_head_rows
+
+
+def workbook_head(stream: IO[bytes]) -> dict[str, Any]:
+    """An Excel workbook's sheets and the first rows of each (worker only: the declared sizes
+    are checked first, and openpyxl reads read-only)."""
+    from comanage.core.tabular import workbook
+
+    uploads.xlsx_check(stream)
+    sheets = workbook.sheet_names(stream)
+    return {
+        "sheets": sheets,
+        "rows": {name: workbook.sheet_head(stream, sheet=name) for name in sheets[:HEAD_SHEETS]},
+    }
+
+
+def find_header_row(first: bytes, number: int) -> list[str] | None:
+    """Row ``number`` (1-based) of a CSV's first bytes, as header names."""
+    rows = csv_rows(first, rows=number)
+    return rows[number - 1] if len(rows) >= number else None
 
 
 def preview(stream: IO[bytes], *, file_format: str, kind: str, rows: int = 10) -> dict[str, Any]:
@@ -363,10 +486,7 @@ def preview(stream: IO[bytes], *, file_format: str, kind: str, rows: int = 10) -
 # Validation
 
 
-def _short(value: object, limit: int = 60) -> str:
-    """A cell as a problem message shows it: cut short, so a 1 MB cell makes a short message."""
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+_short = short
 
 
 def _clean(column: pa.Array) -> pa.Array:

@@ -146,6 +146,26 @@ class DataImport(TenantModel):
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    mapping = models.ForeignKey(
+        "core.ImportMapping",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The saved mapping that read the file (none: the canonical layout).",
+    )
+    workbook_head = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="An Excel workbook's sheets and first rows, read by the worker for the "
+        "mapping step (the web request never opens a workbook).",
+    )
+    mapping_used = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How the file was read: columns to fields, date format, header row, sheet, "
+        "and the mapping's name and version.",
+    )
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]
@@ -172,6 +192,16 @@ class DataImport(TenantModel):
         if self.period == ImportPeriod.BASE:
             return f"Base year {self.base_year}"
         return self.programme_year.label if self.programme_year else "—"
+
+    @property
+    def mapping_label(self) -> str:
+        """Which mapping read the file, in words ("" for the canonical layout)."""
+        used = self.mapping_used or {}
+        if used.get("name"):
+            return f"{used['name']}, version {used.get('version', 1)}"
+        if used.get("columns"):
+            return "a mapping made for this file"
+        return ""
 
 
 class UsageRow(TenantOwned):

@@ -41,11 +41,16 @@ from agreements.models import (
 )
 from comanage.core import master_imports, uploads
 from comanage.core.audit import event_record
+from comanage.core.import_mappings import import_mapping_resolve, import_mappings_saved
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_progress
 from comanage.core.models import Job, User
 from comanage.core.money import ZERO, round_rational, to_decimal
 from comanage.core.security import case_ids_for_storage
 from comanage.core.serialise import jsonable
+from comanage.core.tabular.mapping import ColumnMapping, FieldSet, MappedBatches
+from comanage.core.tabular.mapping import check as tabular_check
+from comanage.core.tabular.problems import TableRefused
+from comanage.core.tabular.step import mapping_step
 
 from . import case_rows, engine, importing, items, selectors
 from .models import (
@@ -373,6 +378,17 @@ def data_import_receive(
         summary=f"{data_import} sha256 {sha256[:12]}",
         data={"sha256": sha256, "size": size},
     )
+    if data_import.file_format == "xlsx":
+        # The mapping step needs the sheets and their first rows: the worker reads them.
+        from .tasks import data_import_head_task
+
+        job = job_create(
+            organization=data_import.organization,
+            kind=HEAD_JOB_KIND,
+            user=user,
+            params={"data_import_id": data_import.pk, "file": data_import.original_name},
+        )
+        job_enqueue(job=job, task=data_import_head_task)
     return data_import
 
 
@@ -381,6 +397,103 @@ def data_import_preview(*, data_import: DataImport, rows: int = 10) -> dict[str,
         return importing.preview(
             handle, file_format=data_import.file_format, kind=data_import.kind, rows=rows
         )
+
+
+def _fields(kind: str) -> FieldSet:
+    return importing.USAGE_FIELDS if kind == ImportKind.USAGE else importing.PRICE_FIELDS
+
+
+HEAD_JOB_KIND = "savings.workbook_head"
+
+
+def _step_problem(message: str) -> dict[str, Any]:
+    return {
+        "problems": [{"row": None, "column": "", "message": message}],
+        "columns": [],
+        "sheets": [],
+        "saved": None,
+    }
+
+
+def data_import_head_read(*, data_import: DataImport) -> DataImport:
+    """Read an Excel workbook's sheets and first rows for the mapping step (worker only)."""
+    try:
+        with data_import.file.open("rb") as handle:
+            head = importing.workbook_head(handle)
+    except uploads.FileProblem as problem:
+        head = {"error": problem.message}
+    except (*_UNREADABLE, Exception) as exc:  # noqa: BLE001 - any unreadable workbook
+        head = {"error": f"the workbook cannot be read: {str(exc)[:200]}"}
+    data_import.workbook_head = head
+    data_import.save(update_fields=["workbook_head"])
+    return data_import
+
+
+def data_import_mapping_step(
+    *, data_import: DataImport, sheet: str = "", header_row: int | None = None
+) -> dict[str, Any]:
+    """What the mapping form shows: the sheets, the header row, each column with sample
+    values and its proposed field (a saved mapping with the same header is chosen again)."""
+    saved = import_mappings_saved(kind=data_import.kind)
+    sheets: list[str] = []
+    if data_import.file_format == "xlsx":
+        head = data_import.workbook_head or {}
+        if not head:
+            return {"pending": True, "problems": [], "columns": [], "sheets": [], "saved": None}
+        if head.get("error"):
+            return _step_problem(head["error"])
+        sheets = list(head.get("sheets") or [])
+        if sheet not in sheets:
+            sheet = sheets[0] if sheets else ""
+        rows = (head.get("rows") or {}).get(sheet, [])
+    else:
+        with data_import.file.open("rb") as handle:
+            rows = importing.csv_head_rows(handle)
+    return mapping_step(
+        rows,
+        fields=_fields(data_import.kind),
+        saved=saved,
+        sheets=sheets,
+        sheet=sheet,
+        header_row=header_row,
+    )
+
+
+def data_import_map(
+    *,
+    data_import: DataImport,
+    user: User | None,
+    mapping_id: Any = None,
+    columns: dict[str, str] | None = None,
+    date_format: str = "auto",
+    sheet: str = "",
+    save_as: str = "",
+) -> DataImport:
+    """Record how the file is read before it is confirmed: a saved mapping (by id), or the
+    columns the user matched in the form (saved under ``save_as`` when named), or, with
+    neither, the saved mapping whose header the file has. A file in the canonical layout
+    needs none. Raises ``ValidationError`` naming what is wrong (a required field with no
+    column, two columns to one field, a header that cannot be found, an empty sheet)."""
+    if data_import.status not in (ImportStatus.UPLOADED, ImportStatus.FAILED):
+        raise ValidationError("This import was already started.")
+    chosen, used = import_mapping_resolve(
+        organization=data_import.organization,
+        kind=data_import.kind,
+        fields=_fields(data_import.kind),
+        step_for=lambda sheet, header_row: data_import_mapping_step(
+            data_import=data_import, sheet=sheet, header_row=header_row
+        ),
+        user=user,
+        mapping_id=mapping_id,
+        columns=columns,
+        date_format=date_format,
+        sheet=sheet,
+        save_as=save_as,
+    )
+    data_import.mapping = chosen if used else None
+    data_import.mapping_used = used
+    data_import.save(update_fields=["mapping", "mapping_used"])
+    return data_import
 
 
 def data_import_start(*, data_import: DataImport, user: User | None) -> Job:
@@ -478,12 +591,20 @@ def _unreadable(
     problems.total += total - len(found)
 
 
+def _mapping_of(data_import: DataImport) -> ColumnMapping | None:
+    used = data_import.mapping_used or {}
+    return ColumnMapping.from_json(used) if used.get("columns") else None
+
+
 def _open(
     data_import: DataImport, handle: Any, problems: importing.Problems, progress: Any = None
 ) -> tuple[list[str], Any]:
     try:
         return importing.open_batches(
-            handle, file_format=data_import.file_format, progress=progress
+            handle,
+            file_format=data_import.file_format,
+            progress=progress,
+            mapping=_mapping_of(data_import),
         )
     except _UNREADABLE as exc:
         _unreadable(data_import, problems, exc, expected=_header_width(handle), first_row=2)
@@ -518,6 +639,31 @@ class _Reading:
             )
 
 
+def _mapped(
+    data_import: DataImport, names: list[str], problems: importing.Problems
+) -> MappedBatches | None:
+    """The file's own columns read into the canonical fields, when a mapping reads it; its
+    columns must all be in the header (a problem naming the column otherwise)."""
+    mapping = _mapping_of(data_import)
+    if mapping is None:
+        return None
+    fields = _fields(data_import.kind)
+    for issue in tabular_check(fields, names, mapping.columns):
+        problems.add(row=mapping.header_row, column=issue["column"], message=issue["message"])
+    if problems.total:
+        raise ImportRefused(problems)
+    mapped = MappedBatches(fields=fields, mapping=mapping, first_row=mapping.header_row + 1)
+    problems.labels = mapped.labels
+    return mapped
+
+
+def _convert(mapped: MappedBatches, batch: Any, row: int) -> Any:
+    try:
+        return mapped.convert(batch, first_row=row)
+    except TableRefused as refused:
+        raise ImportRefused(refused.problems) from refused
+
+
 def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tuple[int, int]:
     """Validate and load a usage file; returns (rows, distinct cases)."""
     problems = importing.Problems()
@@ -527,10 +673,15 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
         problems,
         progress=_progress(job_id, handle, data_import.size, "Checking and loading rows"),
     )
+    mapped = _mapped(data_import, names, problems)
+    if mapped is not None:
+        names = mapped.names
+    first = mapped.first_row if mapped is not None else 2
+    header_row = first - 1
     missing = [c for c in importing.USAGE_REQUIRED if c not in names]
     if missing:
         for column in missing:
-            problems.add(row=1, column=column, message=f"the header lacks column {column}")
+            problems.add(row=header_row, column=column, message=f"the header lacks column {column}")
         raise ImportRefused(problems)
     rules = _usage_rules(data_import)
     loader = importing.UsageLoader(
@@ -540,10 +691,13 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
     items: list[Any] = []
     case_fields: list[Any] = []  # spec 4 edge case "one case, many rows"
     starts = []
-    row = 2  # the header is row 1
+    row = first  # the row after the header
     reading = _Reading(data_import, problems, names)
+    reading.row = row
     try:
         for batch in reading.batches(batches):
+            if mapped is not None:
+                batch = _convert(mapped, batch, row)
             table = importing.validate_usage_batch(
                 batch, first_row=row, rules=rules, problems=problems
             )
@@ -560,7 +714,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
                 loader.add(
                     table.set_column(table.schema.get_field_index("case_id"), "case_id", stored_ids)
                 )
-        if not problems.total and row > 2:
+        if not problems.total and row > first:
             # The rows are published (on PostgreSQL the staging table becomes the import's
             # partition) while the whole file is checked for duplicate rows; a duplicate raises
             # below and the transaction takes the rows back out.
@@ -569,7 +723,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
             loader.start_publish()
         case_rows.case_agreement_checks(problems, case_fields, starts)
         importing.duplicate_checks(problems, case_ids, items, starts)
-        if row == 2 and not problems.total:
+        if row == first and not problems.total:
             problems.add(row=None, column="", message="the file has no data rows")
         if problems.total:
             problems.trim()
@@ -587,15 +741,21 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
 def _apply_prices(data_import: DataImport, handle: Any) -> int:
     problems = importing.Problems()
     names, batches = _open(data_import, handle, problems)
+    mapped = _mapped(data_import, names, problems)
+    if mapped is not None:
+        names = mapped.names
+    row = mapped.first_row if mapped is not None else 2
     missing = [c for c in importing.PRICE_COLUMNS if c not in names]
     for column in missing:
-        problems.add(row=1, column=column, message=f"the header lacks column {column}")
+        problems.add(row=row - 1, column=column, message=f"the header lacks column {column}")
     if missing:
         raise ImportRefused(problems)
     prices: dict[str, tuple[str, int]] = {}
-    row = 2
     reading = _Reading(data_import, problems, names)
+    reading.row = row
     for batch in reading.batches(batches):
+        if mapped is not None:
+            batch = _convert(mapped, batch, row)
         table = importing.validate_price_batch(batch, first_row=row, problems=problems)
         for offset, (item, cost) in enumerate(
             zip(
@@ -971,13 +1131,24 @@ def _key_indicators(programme_year: ProgrammeYear) -> list[engine.KeyIndicatorOu
 def _import_record(data_import: DataImport | None) -> dict[str, Any] | None:
     if data_import is None:
         return None
-    return {
+    record: dict[str, Any] = {
         "id": data_import.pk,
         "file": data_import.original_name,
         "sha256": data_import.sha256,
         "version": data_import.version,
         "rows": data_import.row_count,
     }
+    if data_import.mapping_used:
+        # Which mapping (and version) read the file; a canonical file has none (and its
+        # record, so the inputs' checksum, is as before).
+        used = data_import.mapping_used
+        record["mapping"] = {
+            "id": used.get("mapping_id"),
+            "name": used.get("name", ""),
+            "version": used.get("version"),
+            "label": data_import.mapping_label,
+        }
+    return record
 
 
 def savings_for_year(

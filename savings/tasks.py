@@ -49,6 +49,18 @@ def data_import_task(*, organization: Any, job: Any) -> None:
 
 
 @tenant_task()
+def data_import_head_task(*, organization: Any, job: Any) -> None:
+    """An Excel workbook's sheets and first rows, for the mapping step."""
+    data_import = DataImport.objects.get(pk=job.params["data_import_id"])
+    data_import = services.data_import_head_read(data_import=data_import)
+    job_succeed(
+        job.pk,
+        message="The workbook's first rows were read.",
+        result={"data_import_id": data_import.pk},
+    )
+
+
+@tenant_task()
 def savings_calculation_task(*, organization: Any, job: Any) -> None:
     from agreements.models import ProgrammeYear
 
@@ -83,6 +95,7 @@ def savings_calculation_task(*, organization: Any, job: Any) -> None:
 
 job_registry.register(services.IMPORT_JOB_KIND, data_import_task)
 job_registry.register(services.CALCULATION_JOB_KIND, savings_calculation_task)
+job_registry.register(services.HEAD_JOB_KIND, data_import_head_task)
 
 
 @tenant_task()

@@ -552,18 +552,26 @@ def import_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpR
     )
 
 
-@org_view("data.import")
-def import_detail(
-    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+def _import_detail_page(
+    request: HttpRequest,
+    agreement: Agreement,
+    data_import: DataImport,
+    *,
+    errors: list[str] | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     from comanage.core.jobs import job_live_state
 
-    agreement = _agreement(request, agreement_pk)
-    data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
-    preview = None
-    if data_import.status in (ImportStatus.UPLOADED, ImportStatus.FAILED):
-        # A CSV's first rows only; an Excel workbook is never opened here (the worker does).
-        preview = services.data_import_preview(data_import=data_import)
+    preview = step = None
+    if data_import.status in (ImportStatus.UPLOADED, ImportStatus.FAILED) and data_import.file:
+        # A CSV's first rows; an Excel workbook's first rows of one sheet (read-only).
+        step = services.data_import_mapping_step(
+            data_import=data_import, sheet=request.POST.get("sheet") or request.GET.get("sheet", "")
+        )
+        if step.get("header_row") in (None, 1):
+            # The canonical preview reads the header on row 1; a file with title rows above
+            # its header is shown by the mapping step only.
+            preview = services.data_import_preview(data_import=data_import)
     return render(
         request,
         "savings/import_detail.html",
@@ -571,11 +579,24 @@ def import_detail(
             "agreement": agreement,
             "data_import": data_import,
             "preview": preview,
+            "step": step,
+            "mapping_errors": errors or [],
+            "retry": data_import.status == ImportStatus.FAILED,
             "job": data_import.job,
             "state": job_live_state(data_import.job) if data_import.job else None,
             "can_discard": data_import.status not in (ImportStatus.APPLIED, ImportStatus.CANCELLED),
         },
+        status=status,
     )
+
+
+@org_view("data.import")
+def import_detail(
+    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+) -> HttpResponse:
+    agreement = _agreement(request, agreement_pk)
+    data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
+    return _import_detail_page(request, agreement, data_import)
 
 
 @org_view("data.import")
@@ -606,6 +627,27 @@ def import_confirm(
 ) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
     data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
+    columns = None
+    if "mapping_form" in request.POST:
+        # The mapping form: column_<n> is the file's column, field_<n> the field chosen.
+        columns = {}
+        for key, header in request.POST.items():
+            if key.startswith("column_"):
+                columns[str(header)] = request.POST.get("field_" + key.removeprefix("column_"), "")
+    try:
+        services.data_import_map(
+            data_import=data_import,
+            user=signed_in_user(request),
+            mapping_id=request.POST.get("mapping") or None,
+            columns=columns,
+            date_format=request.POST.get("date_format", "auto"),
+            sheet=request.POST.get("sheet", ""),
+            save_as=request.POST.get("save_as", ""),
+        )
+    except ValidationError as error:
+        return _import_detail_page(
+            request, agreement, data_import, errors=list(error.messages), status=400
+        )
     try:
         services.data_import_start(data_import=data_import, user=signed_in_user(request))
     except DuplicateJob as duplicate:

@@ -240,6 +240,7 @@ class Job(TenantOwned):
 
 JOB_LABELS = {
     "savings.import": "Cost data import",
+    "savings.workbook_head": "Reading a workbook's first rows",
     "savings.calculation": "Savings calculation",
     "indicator case import": "Patient-level case import",
     "adjudication run": "Adjudication calculation",
@@ -471,3 +472,53 @@ class Invitation(TenantOwned):
         if self.revoked_at is not None:
             return "revoked"
         return "pending" if self.expires_at > timezone.now() else "expired"
+
+
+class ImportKindChoice(models.TextChoices):
+    USAGE = "usage", "Usage and cost file"
+    PRICES = "prices", "Price file"
+    CASES = "cases", "Patient-level case file"
+    RESULTS = "results", "Indicator results"
+
+
+class ImportMapping(TenantModel):
+    """A saved way of reading one source's export ("OR supply export"): which of its columns
+    is which field, its date format, where its header is. Chosen again for a file with the same
+    header; every edit is a new version (history kept) and each import records the version that
+    read it."""
+
+    kind = models.CharField(max_length=10, choices=ImportKindChoice.choices)
+    name = models.CharField(max_length=100, help_text="The source, e.g. OR supply export.")
+    header = models.JSONField(default=list, help_text="The file's header cells, in order.")
+    header_digest = models.CharField(max_length=64, db_index=True)
+    columns = models.JSONField(default=dict, help_text="File column -> field.")
+    date_format = models.CharField(max_length=10, default="auto")
+    header_row = models.PositiveSmallIntegerField(default=1)
+    sheet = models.CharField(max_length=100, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind", "name"], name="one_mapping_per_source_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (version {self.version})"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "columns": dict(self.columns),
+            "date_format": self.date_format,
+            "header_row": self.header_row,
+            "sheet": self.sheet,
+            "mapping_id": self.pk,
+            "name": self.name,
+            "version": self.version,
+        }

@@ -1,0 +1,132 @@
+"""The mapping step shown after an upload: where the header is, what each column holds, the
+proposed (or saved) mapping and what is still wrong with it. Pure: the caller reads the
+file's first rows and passes the organization's saved mappings."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import formats
+from .header import HEAD_ROWS, find_header, header_signature
+from .mapping import ColumnMapping, FieldSet, check, propose, unique_names
+
+SAMPLE_ROWS = 5
+
+
+def header_digest(header: Sequence[str]) -> str:
+    return hashlib.sha256(header_signature(header).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SavedMapping:
+    id: int
+    name: str
+    version: int
+    header_digest: str
+    mapping: ColumnMapping
+
+
+def _empty(rows: Sequence[Sequence[str]]) -> bool:
+    return not any(str(c).strip() for r in rows for c in r)
+
+
+def mapping_step(
+    rows: Sequence[Sequence[str]],
+    *,
+    fields: FieldSet,
+    saved: Sequence[SavedMapping] = (),
+    sheets: Sequence[str] = (),
+    sheet: str = "",
+    header_row: int | None = None,
+) -> dict[str, Any]:
+    """Everything the mapping form shows, as plain data."""
+    step: dict[str, Any] = {
+        "sheets": list(sheets),
+        "sheet": sheet,
+        "fields": [
+            {"name": f.name, "label": f.label, "required": f.required, "kind": f.kind}
+            for f in fields
+        ],
+        "date_formats": list(formats.DATE_FORMATS.items()),
+        "date_format": "auto",
+        "header_row": None,
+        "header": [],
+        "columns": [],
+        "saved": None,
+        "canonical": False,
+        "problems": [],
+        "issues": [],
+    }
+    if _empty(rows):
+        where = f"the sheet {sheet!r}" if sheet else "the file"
+        step["problems"].append(
+            {"row": None, "column": "", "message": f"{where} is empty: there is nothing to map"}
+        )
+        return step
+    chosen = None
+    if header_row is None:
+        for candidate in saved:
+            number = candidate.mapping.header_row
+            if (candidate.mapping.sheet or "") not in ("", sheet) and sheet:
+                continue
+            if len(rows) >= number and header_digest(rows[number - 1]) == candidate.header_digest:
+                chosen = candidate
+                header_row = number
+                break
+    if header_row is None:
+        header_row = find_header(rows, fields.keys)
+    if header_row is None or header_row > len(rows):
+        examples = ", ".join(f.label.lower() for f in fields if f.required)
+        step["problems"].append(
+            {
+                "row": None,
+                "column": "",
+                "message": f"the header cannot be found: none of the first {HEAD_ROWS} rows "
+                f"names the columns this import needs ({examples})",
+            }
+        )
+        return step
+    header = unique_names(rows[header_row - 1])
+    data = [r for r in rows[header_row : header_row + SAMPLE_ROWS * 4] if any(r)][:SAMPLE_ROWS]
+    samples = {h: [r[i] if i < len(r) else "" for r in data] for i, h in enumerate(header)}
+    proposal = chosen.mapping.columns if chosen else propose(fields, header, samples)
+    step.update(
+        header_row=header_row,
+        header=header,
+        columns=[
+            {"header": h, "samples": samples[h][:3], "field": proposal.get(h, "")} for h in header
+        ],
+        saved=(
+            {"id": chosen.id, "name": chosen.name, "version": chosen.version} if chosen else None
+        ),
+        date_format=chosen.mapping.date_format if chosen else "auto",
+        canonical=chosen is None and header_row == 1 and fields.is_canonical(header),
+        issues=check(fields, header, proposal),
+        samples=samples,
+    )
+    return step
+
+
+def needs_formats(fields: FieldSet, columns: dict[str, str], samples: dict[str, list[str]]) -> bool:
+    """Whether any sample value is not already canonical text (a US date, a dollar amount,
+    a Y/N): then the file must be read through the mapping's formats."""
+    import pyarrow as pa
+
+    for column, name in columns.items():
+        f = fields.get(name)
+        values = [v for v in samples.get(column, []) if v.strip()]
+        if f is None or not values or f.kind == "text":
+            continue
+        array = pa.array(values, pa.string())
+        fmt = formats.ColumnFormat(f.kind, "iso" if f.kind == "date" else "auto")
+        parsed, _ = formats.parse_column(array, fmt)
+        if f.kind == "date":
+            if parsed.to_pylist() != values or any("/" in v for v in values):
+                return True
+            continue
+        if parsed.to_pylist() != values:
+            return True
+    return False
