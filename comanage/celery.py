@@ -24,6 +24,7 @@ TASK_ROUTES = {
     "indicators.tasks.case_import_run": "imports",
     "agreements.tasks.roster_import_task": "imports",
     "savings.tasks.item_import_task": "imports",
+    "savings.tasks.data_import_head_task": "imports",
     "savings.tasks.savings_calculation_task": "calculations",
     "adjudication.tasks.adjudication_run_task": "calculations",
     "agreements.tasks.compliance_scan_organization": "calculations",
