@@ -359,6 +359,9 @@ class SavingsResult:
     cases_without_notice: int
     flags: tuple[Flag, ...]
     rule_notes: tuple[RuleNote, ...] = ()
+    # Net savings never go below zero (split step 1): the administrator fees that gross savings
+    # did not cover, which the floor at zero absorbs (zero when gross savings cover the fees).
+    fees_not_covered: Decimal = ZERO
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: Decimals as strings, dates ISO, tuples as lists; stable key order."""
@@ -1832,6 +1835,7 @@ def savings_compute(
         cases_without_notice=sum(v[3] for v in current.by_physician.values()),
         flags=tuple(flags),
         rule_notes=tuple(notes),
+        fees_not_covered=max(ZERO, fees - gross_d),
     )
 
 
