@@ -313,7 +313,7 @@ def history_view(
     @org_view(permission)
     def view(request: HttpRequest, org_slug: str, agreement_pk: int, **kwargs: Any) -> HttpResponse:
         owner = parent(request, agreement_pk)
-        record = get_object_or_404(model, pk=kwargs[pk_kwarg], **{parent_field: owner})
+        record: Any = get_object_or_404(model, pk=kwargs[pk_kwarg], **{parent_field: owner})
         return object_history(request, record, back_url=back(request, owner, record))
 
     view.__name__ = view.__qualname__ = f"{model.__name__.lower()}_history"
