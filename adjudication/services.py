@@ -20,13 +20,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from agreements.models import AgreementKind, ComplianceFlag, ProgrammeYear
+from agreements import selectors as agreements_selectors
+from agreements.models import AgreementKind, AgreementTerms, ComplianceFlag, ProgrammeYear
 from comanage.core.audit import event_record
 from comanage.core.inputs import parse_money, refuse_nul
 from comanage.core.models import Membership, User
 from comanage.core.money import ZERO, to_decimal
 from comanage.core.permissions import membership_can, roles_with
 from comanage.core.versioning import data_version_bump
+from indicators.overrides import incentive_overrides_parse
+from indicators.selectors import definitions_in_force
+from indicators.services import incentive_for_year
+from savings.overrides import agreed_item_codes, savings_overrides_parse
+from savings.services import savings_for_year
 
 from .calculation import (
     CO_MANAGEMENT,
@@ -94,30 +100,10 @@ class PaymentRefused(AdjudicationError):
 # Gathering the inputs (the other apps' services)
 
 
-def _agreements_selectors():
-    try:
-        from agreements import selectors
-    except ImportError:  # pragma: no cover - the app is part of the project
-        selectors = None
-    return selectors
-
-
 def _fmv_dict(programme_year: ProgrammeYear) -> dict[str, Any] | None:
-    selectors = _agreements_selectors()
-    agreement = programme_year.agreement
-    if selectors is not None and hasattr(selectors, "fmv_opinion_covering"):
-        fmv = selectors.fmv_opinion_covering(
-            agreement=agreement, start=programme_year.start, end=programme_year.end
-        )
-    else:
-        fmv = next(
-            (
-                o
-                for o in agreement.fmv_opinions.all()
-                if o.covers(programme_year.start, programme_year.end)
-            ),
-            None,
-        )
+    fmv = agreements_selectors.fmv_opinion_covering(
+        agreement=programme_year.agreement, start=programme_year.start, end=programme_year.end
+    )
     if fmv is None:
         return None
     fields = [
@@ -144,20 +130,10 @@ def _fmv_dict(programme_year: ProgrammeYear) -> dict[str, Any] | None:
 
 
 def _terms_dict(programme_year: ProgrammeYear) -> dict[str, Any]:
-    selectors = _agreements_selectors()
-    if selectors is not None and hasattr(selectors, "terms_for_year"):
-        try:
-            terms = selectors.terms_for_year(programme_year=programme_year)
-        except Exception as exc:  # noqa: BLE001 - DoesNotExist with the selector's message
-            raise CalculationUnavailable(str(exc)) from exc
-    else:
-        terms = (
-            programme_year.agreement.terms.filter(effective_from__lte=programme_year.start)
-            .order_by("-effective_from")
-            .first()
-        )
-        if terms is None:
-            raise CalculationUnavailable("No terms are in force for this programme year.")
+    try:
+        terms = agreements_selectors.terms_for_year(programme_year=programme_year)
+    except AgreementTerms.DoesNotExist as exc:  # the selector's message names the year
+        raise CalculationUnavailable(str(exc)) from exc
     skip = {"id", "organization", "agreement", "created_by", "created_at", "reason"}
     return jsonable(
         {f.name: getattr(terms, f.name) for f in terms._meta.concrete_fields if f.name not in skip}
@@ -188,10 +164,7 @@ def _context(programme_year: ProgrammeYear) -> dict[str, Any]:
 
 
 def _participants(programme_year: ProgrammeYear) -> list[Any]:
-    selectors = _agreements_selectors()
-    if selectors is not None and hasattr(selectors, "participants_for_year"):
-        return list(selectors.participants_for_year(programme_year=programme_year))
-    return list(programme_year.agreement.participations.select_related("physician"))
+    return list(agreements_selectors.participants_for_year(programme_year=programme_year))
 
 
 def _shares(programme_year: ProgrammeYear, participations: list[Any]) -> list[ParticipantShare]:
@@ -229,15 +202,8 @@ def calculation_gather(
     terms = context["terms"]
     if agreement.kind == AgreementKind.CO_MANAGEMENT:
         try:
-            from indicators.services import incentive_for_year
-        except ImportError as exc:
-            raise CalculationUnavailable("The indicator service is not available yet.") from exc
-        selectors = _agreements_selectors()
-        if selectors is None or not hasattr(selectors, "fixed_fee_schedule"):
-            raise CalculationUnavailable("The fixed-fee schedule is not available yet.")
-        try:
             computation = incentive_for_year(programme_year=programme_year, overrides=overrides)
-            schedule = selectors.fixed_fee_schedule(programme_year=programme_year)
+            schedule = agreements_selectors.fixed_fee_schedule(programme_year=programme_year)
         except ValueError as exc:  # missing results, invalid terms: say which
             raise CalculationUnavailable(f"The incentive cannot be calculated: {exc}") from exc
         fee_inputs: dict[str, Any] = {
@@ -256,10 +222,6 @@ def calculation_gather(
             distribution_method=terms.get("distribution_method") or "per_capita",
             fmv=fmv,
         )
-    try:
-        from savings.services import savings_for_year
-    except ImportError as exc:
-        raise CalculationUnavailable("The savings service is not available yet.") from exc
     try:
         computation = savings_for_year(programme_year=programme_year, overrides=overrides)
     except ValueError as exc:  # SavingsInputError: missing price file, bad data
@@ -578,11 +540,7 @@ def report_approval_blockers(*, report: AdjudicationReport) -> list[str]:
     """Why counsel cannot approve this report (spec 5), agreements' checks plus the run's."""
     programme_year = report.programme_year
     reasons: list[str] = []
-    selectors = _agreements_selectors()
-    if selectors is not None and hasattr(selectors, "approval_blockers"):
-        reasons += selectors.approval_blockers(programme_year=programme_year)
-    elif _fmv_dict(programme_year) is None:
-        reasons.append("No FMV opinion covers the programme year.")
+    reasons += agreements_selectors.approval_blockers(programme_year=programme_year)
     run = report.run
     latest = (
         CalculationRun.objects.filter(programme_year=programme_year).order_by("-version").first()
@@ -1048,13 +1006,8 @@ def scenario_overrides_parse(*, programme_year: ProgrammeYear, overrides: Any) -
     or item, a non-finite, unbounded or negative amount, a non-boolean or a NUL character is an
     ``InputError`` (400) naming the field, before anything is computed."""
     if programme_year.agreement.kind == AgreementKind.CO_MANAGEMENT:
-        from indicators.overrides import incentive_overrides_parse
-        from indicators.selectors import definitions_in_force
-
         keys = [d.key for d in definitions_in_force(programme_year=programme_year)]
         return incentive_overrides_parse(indicator_keys=keys, overrides=overrides)
-    from savings.overrides import agreed_item_codes, savings_overrides_parse
-
     return savings_overrides_parse(
         overrides=overrides, item_codes=agreed_item_codes(agreement=programme_year.agreement)
     )

@@ -6,10 +6,12 @@ Every function runs inside the caller's tenant scope; none of them crosses organ
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 
 from comanage.core.money import ZERO, round_percentage
 
@@ -33,28 +35,48 @@ from .models import (
 )
 
 
+def terms_pick(
+    terms: Iterable[AgreementTerms], *, on: dt.date, else_first: bool = False
+) -> AgreementTerms | None:
+    """The one rule for "which terms version is in force on ``on``": the version with the
+    latest ``effective_from`` not after ``on`` (``effective_from`` is unique per agreement).
+
+    Before the first version takes effect there is none, unless ``else_first`` asks for the
+    first version (pages showing an agreement that has not started yet). Works on a prefetched
+    list as well as on a queryset, so list pages need no query per agreement.
+    """
+    versions = list(terms)
+    in_force = [t for t in versions if t.effective_from <= on]
+    if in_force:
+        return max(in_force, key=lambda t: t.effective_from)
+    if else_first and versions:
+        return min(versions, key=lambda t: t.version)
+    return None
+
+
+def terms_in_force(
+    *, agreement: Agreement | int, on: dt.date, else_first: bool = False
+) -> AgreementTerms | None:
+    """The terms version in force on ``on`` (see :func:`terms_pick`)."""
+    agreement_id = agreement if isinstance(agreement, int) else agreement.pk
+    return terms_pick(
+        AgreementTerms.objects.filter(agreement_id=agreement_id), on=on, else_first=else_first
+    )
+
+
+def terms_current(*, agreement: Agreement, today: dt.date | None = None) -> AgreementTerms | None:
+    """The version in force today, else the first one (an agreement not yet started)."""
+    return terms_in_force(agreement=agreement, on=today or timezone.localdate(), else_first=True)
+
+
 def terms_for_year(*, programme_year: ProgrammeYear) -> AgreementTerms:
     """The terms version in force on the programme year's first day (spec 2: set in advance)."""
-    terms = (
-        AgreementTerms.objects.filter(
-            agreement_id=programme_year.agreement_id, effective_from__lte=programme_year.start
-        )
-        .order_by("-effective_from")
-        .first()
-    )
+    terms = terms_in_force(agreement=programme_year.agreement_id, on=programme_year.start)
     if terms is None:
         raise AgreementTerms.DoesNotExist(
             f"No terms of {programme_year.agreement} are in force on {programme_year.start}."
         )
     return terms
-
-
-def terms_in_force(*, agreement: Agreement, on: dt.date) -> AgreementTerms | None:
-    return (
-        AgreementTerms.objects.filter(agreement=agreement, effective_from__lte=on)
-        .order_by("-effective_from")
-        .first()
-    )
 
 
 def terms_latest(*, agreement: Agreement) -> AgreementTerms | None:

@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,9 +20,9 @@ from django.views.decorators.http import require_POST
 
 from comanage.core.exports import csv_response
 from comanage.core.http import OrgRequest
-from comanage.core.permissions import is_own_only, membership_can
+from comanage.core.permissions import membership_can
 from comanage.core.versioning import data_version, page_cached
-from comanage.core.views import object_history, org_view
+from comanage.core.views import object_for_member, object_history, org_view
 
 from . import forms as f
 from . import selectors, services
@@ -46,17 +46,6 @@ from .models import (
 )
 
 PAGE_SIZE = 25
-
-
-def get_checked(request: HttpRequest, queryset: QuerySet | type, pk: int, permission: str) -> Any:
-    """The object, if the role may use it: a physician's view of someone else's is a 404."""
-    obj = get_object_or_404(queryset, pk=pk)
-    membership = request.membership  # type: ignore[attr-defined]
-    if not membership_can(membership, permission, obj):
-        if is_own_only(membership, permission):
-            raise Http404
-        raise PermissionDenied("Your role does not allow this.")
-    return obj
 
 
 def _own_physician(request: HttpRequest) -> Physician | None:
@@ -175,7 +164,7 @@ def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpRespons
     organization_id = request.organization.pk
     # The version is read before any data: what is cached under it is never older than it.
     version = data_version(organization_id)
-    agreement = get_checked(
+    agreement = object_for_member(
         request,
         Agreement.objects.select_related("practice", "administrator_contact"),
         pk,
@@ -289,7 +278,7 @@ SETUP_STEPS = [
 @org_view("agreement.edit")
 def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> HttpResponse:
     """The guided setup, from draft to executed."""
-    agreement = get_checked(request, Agreement, pk, "agreement.edit")
+    agreement = object_for_member(request, Agreement, pk, "agreement.edit")
     names = [s for s, _ in SETUP_STEPS]
     if step not in names:
         raise Http404
@@ -372,7 +361,7 @@ def _setup_form(
 @org_view("agreement.edit")
 @require_POST
 def agreement_transition(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
-    agreement = get_checked(request, Agreement, pk, "agreement.edit")
+    agreement = object_for_member(request, Agreement, pk, "agreement.edit")
     form = f.TransitionForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -401,7 +390,7 @@ def agreement_transition(request: HttpRequest, org_slug: str, pk: int) -> HttpRe
 
 @org_view("agreement.edit")
 def amendment_create(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
-    agreement = get_checked(request, Agreement, pk, "agreement.edit")
+    agreement = object_for_member(request, Agreement, pk, "agreement.edit")
     latest = selectors.terms_latest(agreement=agreement)
     form = f.AmendmentForm(
         request.POST or None, kind=agreement.kind, instance=copy.copy(latest) if latest else None
@@ -431,7 +420,7 @@ def amendment_create(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
 @org_view("agreement.view")
 def terms_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     terms = get_object_or_404(AgreementTerms.objects.select_related("agreement"), pk=pk)
-    get_checked(request, Agreement, terms.agreement_id, "agreement.view")
+    object_for_member(request, Agreement, terms.agreement_id, "agreement.view")
     fields = [
         (
             terms._meta.get_field(name).verbose_name,
@@ -447,7 +436,7 @@ def terms_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
 @org_view("agreement.view")
 def fee_schedule(request: OrgRequest, org_slug: str, pk: int) -> HttpResponse:
     year = get_object_or_404(ProgrammeYear.objects.select_related("agreement"), pk=pk)
-    get_checked(request, Agreement, year.agreement_id, "agreement.view")
+    object_for_member(request, Agreement, year.agreement_id, "agreement.view")
     if not membership_can(request.membership, "timelog.view"):
         raise PermissionDenied
     try:
@@ -499,7 +488,7 @@ def practice_list(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 @org_view("physician.edit")
 def practice_form(request: OrgRequest, org_slug: str, pk: int | None = None) -> HttpResponse:
-    practice = get_checked(request, Practice, pk, "physician.edit") if pk else None
+    practice = object_for_member(request, Practice, pk, "physician.edit") if pk else None
     form = f.PracticeForm(request.POST or None, instance=copy.copy(practice))
     return _form_page(
         request,
@@ -552,7 +541,7 @@ def physician_list(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 @org_view("physician.view")
 def physician_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
-    physician = get_checked(
+    physician = object_for_member(
         request, Physician.objects.select_related("practice"), pk, "physician.view"
     )
     return render(
@@ -568,7 +557,7 @@ def physician_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
 
 @org_view("physician.edit")
 def physician_form(request: OrgRequest, org_slug: str, pk: int | None = None) -> HttpResponse:
-    physician = get_checked(request, Physician, pk, "physician.edit") if pk else None
+    physician = object_for_member(request, Physician, pk, "physician.edit") if pk else None
     form = f.PhysicianForm(request.POST or None, instance=copy.copy(physician))
     return _form_page(
         request,
@@ -589,11 +578,11 @@ def physician_form(request: OrgRequest, org_slug: str, pk: int | None = None) ->
 def participation_form(
     request: HttpRequest, org_slug: str, pk: int | None = None, agreement_pk: int | None = None
 ) -> HttpResponse:
-    participation = get_checked(request, Participation, pk, "agreement.edit") if pk else None
+    participation = object_for_member(request, Participation, pk, "agreement.edit") if pk else None
     agreement = (
         participation.agreement
         if participation
-        else get_checked(request, Agreement, agreement_pk, "agreement.edit")
+        else object_for_member(request, Agreement, agreement_pk, "agreement.edit")
     )
     form = f.ParticipationForm(request.POST or None, instance=copy.copy(participation))
     return _form_page(
@@ -614,11 +603,11 @@ def participation_form(
 def fmv_form(
     request: HttpRequest, org_slug: str, pk: int | None = None, agreement_pk: int | None = None
 ) -> HttpResponse:
-    opinion = get_checked(request, FMVOpinion, pk, "fmv.edit") if pk else None
+    opinion = object_for_member(request, FMVOpinion, pk, "fmv.edit") if pk else None
     agreement = (
         opinion.agreement
         if opinion
-        else get_checked(request, Agreement, agreement_pk, "agreement.view")
+        else object_for_member(request, Agreement, agreement_pk, "agreement.view")
     )
     form = f.FMVOpinionForm(request.POST or None, instance=copy.copy(opinion))
 
@@ -647,9 +636,11 @@ def fmv_form(
 def duty_form(
     request: HttpRequest, org_slug: str, pk: int | None = None, agreement_pk: int | None = None
 ) -> HttpResponse:
-    duty = get_checked(request, ManagementDuty, pk, "agreement.edit") if pk else None
+    duty = object_for_member(request, ManagementDuty, pk, "agreement.edit") if pk else None
     agreement = (
-        duty.agreement if duty else get_checked(request, Agreement, agreement_pk, "agreement.edit")
+        duty.agreement
+        if duty
+        else object_for_member(request, Agreement, agreement_pk, "agreement.edit")
     )
     form = f.DutyForm(request.POST or None, instance=copy.copy(duty))
     back = _url("agreement_setup", request, agreement.pk, "duties")
@@ -720,7 +711,7 @@ TIMESHEET_ACTIONS = {
 # returning need ``timelog.approve`` on top, checked per action below.
 @org_view("timelog.view", post="timelog.edit")
 def timesheet_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
-    sheet = get_checked(
+    sheet = object_for_member(
         request, TimeSheet.objects.select_related("agreement", "physician"), pk, "timelog.view"
     )
     form = f.ReviewForm(request.POST or None)
@@ -729,7 +720,7 @@ def timesheet_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
         if action not in TIMESHEET_ACTIONS:
             messages.error(request, "Unknown action.")
             return redirect(_url("timesheet_detail", request, pk))
-        get_checked(request, TimeSheet, pk, TIMESHEET_ACTIONS[action])
+        object_for_member(request, TimeSheet, pk, TIMESHEET_ACTIONS[action])
         try:
             if action == "submit":
                 services.timesheet_submit(
@@ -770,7 +761,7 @@ def timesheet_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
 
 @org_view("committee.view")
 def committee_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
-    agreement = get_checked(request, Agreement, agreement_pk, "committee.view")
+    agreement = object_for_member(request, Agreement, agreement_pk, "committee.view")
     years = list(agreement.programme_years.all())
     own = _own_physician(request)
     attendance = []
@@ -794,11 +785,11 @@ def committee_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> Ht
 def committee_form(
     request: HttpRequest, org_slug: str, pk: int | None = None, agreement_pk: int | None = None
 ) -> HttpResponse:
-    meeting = get_checked(request, CommitteeMeeting, pk, "committee.edit") if pk else None
+    meeting = object_for_member(request, CommitteeMeeting, pk, "committee.edit") if pk else None
     agreement = (
         meeting.agreement
         if meeting
-        else get_checked(request, Agreement, agreement_pk, "committee.view")
+        else object_for_member(request, Agreement, agreement_pk, "committee.view")
     )
     form = f.CommitteeMeetingForm(
         request.POST or None, instance=copy.copy(meeting), agreement=agreement
@@ -870,10 +861,10 @@ def flag_list(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 @org_view("flag.view", post="flag.resolve")
 def flag_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
-    flag = get_checked(request, ComplianceFlag, pk, "flag.view")
+    flag = object_for_member(request, ComplianceFlag, pk, "flag.view")
     form = f.ResolveForm(request.POST or None, instance=copy.copy(flag))
     if request.method == "POST":
-        get_checked(request, ComplianceFlag, pk, "flag.resolve")
+        object_for_member(request, ComplianceFlag, pk, "flag.resolve")
         return _form_page(
             request,
             form,
@@ -906,7 +897,7 @@ def compliance_scan_now(request: OrgRequest, org_slug: str) -> HttpResponse:
 
 @org_view("document.upload")
 def document_upload(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
-    agreement = get_checked(request, Agreement, agreement_pk, "document.upload")
+    agreement = object_for_member(request, Agreement, agreement_pk, "document.upload")
     form = f.DocumentForm(request.POST or None, request.FILES or None)
     return _form_page(
         request,
@@ -927,7 +918,7 @@ def document_upload(request: HttpRequest, org_slug: str, agreement_pk: int) -> H
 
 @org_view("document.view")
 def document_download(request: HttpRequest, org_slug: str, pk: int) -> FileResponse:
-    document = get_checked(request, AgreementDocument, pk, "document.view")
+    document = object_for_member(request, AgreementDocument, pk, "document.view")
     response = FileResponse(
         document.file.open("rb"),
         as_attachment=True,
@@ -944,10 +935,10 @@ def document_download(request: HttpRequest, org_slug: str, pk: int) -> FileRespo
 
 @org_view("agreement.view", post="agreement.edit")
 def milestone_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
-    agreement = get_checked(request, Agreement, agreement_pk, "agreement.view")
+    agreement = object_for_member(request, Agreement, agreement_pk, "agreement.view")
     form = f.PlanForm(request.POST or None)
     if request.method == "POST":
-        get_checked(request, Agreement, agreement_pk, "agreement.edit")
+        object_for_member(request, Agreement, agreement_pk, "agreement.edit")
         return _form_page(
             request,
             form,
@@ -978,11 +969,11 @@ def milestone_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> Ht
 def milestone_form(
     request: HttpRequest, org_slug: str, pk: int | None = None, agreement_pk: int | None = None
 ) -> HttpResponse:
-    milestone = get_checked(request, Milestone, pk, "agreement.edit") if pk else None
+    milestone = object_for_member(request, Milestone, pk, "agreement.edit") if pk else None
     agreement = (
         milestone.agreement
         if milestone
-        else get_checked(request, Agreement, agreement_pk, "agreement.edit")
+        else object_for_member(request, Agreement, agreement_pk, "agreement.edit")
     )
     form = f.MilestoneForm(request.POST or None, instance=copy.copy(milestone))
     back = _url("milestone_list", request, agreement.pk)
@@ -1023,7 +1014,7 @@ def record_history(request: HttpRequest, org_slug: str, kind: str, pk: int) -> H
     if kind not in HISTORY:
         raise Http404
     model, permission, back_name = HISTORY[kind]
-    obj = get_checked(request, model, pk, permission)
+    obj = object_for_member(request, model, pk, permission)
     back = "" if back_name == "agreement_list" else _url(back_name, request, pk)
     return object_history(request, obj, back_url=back)
 

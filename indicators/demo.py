@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from agreements.models import Agreement, ProgrammeYear
+from agreements.selectors import terms_for_year
 
 from . import services
 from .models import IndicatorTemplate
-from .selectors import definitions_in_force, periods_for_year, terms_for_year
+from .selectors import definitions_in_force, periods_for_year
 
 ORTHO = "Orthopedic Service Line Co-Management"
 CATH = "Cardiac Cath Lab Shared Savings Programme"

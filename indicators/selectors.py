@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.db.models.functions import Substr
-from django.utils import timezone
 
-from agreements import selectors as agreements_selectors
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
+from agreements.selectors import terms_for_year
 from comanage.core.security import case_id_hash, case_id_hashing_enabled
 
 from . import membership
@@ -27,24 +26,8 @@ from .models import (
 )
 
 
-def terms_for_year(*, programme_year: ProgrammeYear) -> AgreementTerms:
-    """The terms version in force on the programme year's first day."""
-    return agreements_selectors.terms_for_year(programme_year=programme_year)
-
-
 def terms_for_agreement(*, agreement: Agreement) -> list[AgreementTerms]:
     return list(AgreementTerms.objects.filter(agreement=agreement).order_by("version"))
-
-
-def terms_current(*, agreement: Agreement, today: dt.date | None = None) -> AgreementTerms | None:
-    """The version in force today, else the first one (an agreement not yet started)."""
-    today = today or timezone.localdate()
-    terms = (
-        AgreementTerms.objects.filter(agreement=agreement, effective_from__lte=today)
-        .order_by("-effective_from")
-        .first()
-    )
-    return terms or AgreementTerms.objects.filter(agreement=agreement).order_by("version").first()
 
 
 def definitions_for_terms(*, terms: AgreementTerms) -> QuerySet[IndicatorDefinition]:

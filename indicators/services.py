@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
+from agreements.selectors import terms_for_year
 from comanage.core import uploads
 from comanage.core.audit import event_record
 from comanage.core.import_mappings import import_mapping_resolve, import_mappings_saved
@@ -62,7 +63,6 @@ from .selectors import (
     periods_for_year,
     results_annual_for_year,
     results_interim_latest,
-    terms_for_year,
 )
 
 FROZEN_MESSAGE = (
@@ -1180,11 +1180,22 @@ def key_indicator_met(
     return result <= baseline + allowance
 
 
-def key_indicator_outcomes(*, programme_year: ProgrammeYear) -> list[Any]:
-    """The key quality indicators for ``savings.engine``'s quality gate, from the annual
-    results of the terms in force."""
-    from savings.engine import KeyIndicatorOutcome
+@dataclass(frozen=True)
+class KeyIndicatorOutcome:
+    """A key quality indicator of a shared-savings agreement against its baseline (spec 4's
+    quality gate; the adjudication app hands these to the savings calculation)."""
 
+    key: str
+    name: str
+    met: bool
+    baseline: Decimal | None
+    result: Decimal | None
+    tolerance_pct: Decimal | None
+
+
+def key_indicator_outcomes(*, programme_year: ProgrammeYear) -> list[KeyIndicatorOutcome]:
+    """The key quality indicators for the savings quality gate, from the annual results of the
+    terms in force."""
     terms = terms_for_year(programme_year=programme_year)
     definitions = [
         d for d in definitions_in_force(programme_year=programme_year) if d.is_key_quality_indicator
@@ -1222,6 +1233,7 @@ __all__ = [
     "ImportOutcome",
     "IncentiveComputation",
     "IndicatorDataMissing",
+    "KeyIndicatorOutcome",
     "action_plan_close",
     "action_plan_create",
     "action_step_add",

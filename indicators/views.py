@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from agreements import selectors as agreements_selectors
 from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 from comanage.core import uploads
 from comanage.core.charts import indicator_chart
@@ -22,7 +23,7 @@ from comanage.core.exports import csv_response
 from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_live_state
 from comanage.core.permissions import is_own_only
-from comanage.core.views import check_permission, object_history, org_view
+from comanage.core.views import check_permission, history_view, object_for_member, org_view
 
 from . import casefile, fhir, forms, membership, scoring, selectors, services
 from .models import (
@@ -39,9 +40,7 @@ from .tasks import IMPORT_JOB_KIND, case_import_run
 
 
 def _agreement(request: HttpRequest, pk: int, permission: str = "indicator.view") -> Agreement:
-    agreement = get_object_or_404(Agreement, pk=pk)
-    check_permission(request, permission, agreement)
-    return agreement
+    return object_for_member(request, Agreement, pk, permission)
 
 
 def _no_physicians(request: HttpRequest, permission: str = "indicator.view") -> None:
@@ -80,7 +79,7 @@ def indicator_home(request: HttpRequest, org_slug: str) -> HttpResponse:
         agreements = agreements.filter(participations__physician_id=physician_id).distinct()
     rows = []
     for agreement in agreements:
-        terms = selectors.terms_current(agreement=agreement)
+        terms = agreements_selectors.terms_current(agreement=agreement)
         count = selectors.definitions_for_terms(terms=terms).count() if terms else 0
         rows.append({"agreement": agreement, "terms": terms, "count": count})
     return render(request, "indicators/home.html", {"rows": rows})
@@ -155,10 +154,10 @@ def agreement_indicators(request: HttpRequest, org_slug: str, agreement_pk: int)
     terms = None
     if year is not None:
         try:
-            terms = selectors.terms_for_year(programme_year=year)
+            terms = agreements_selectors.terms_for_year(programme_year=year)
         except AgreementTerms.DoesNotExist:
             terms = None
-    terms = terms or selectors.terms_current(agreement=agreement)
+    terms = terms or agreements_selectors.terms_current(agreement=agreement)
     definitions = list(selectors.definitions_for_terms(terms=terms)) if terms else []
     incentive = projection = None
     incentive_error = ""
@@ -213,7 +212,7 @@ def definition_from_template(
     terms = (
         get_object_or_404(AgreementTerms, agreement=agreement, pk=request.POST.get("terms") or 0)
         if request.POST.get("terms")
-        else selectors.terms_current(agreement=agreement)
+        else agreements_selectors.terms_current(agreement=agreement)
     )
     if terms is None:
         messages.error(request, "Set the agreement's terms first.")
@@ -308,7 +307,7 @@ def _definition_form(
 @org_view("indicator.edit")
 def definition_create(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk, "indicator.edit")
-    terms = selectors.terms_current(agreement=agreement)
+    terms = agreements_selectors.terms_current(agreement=agreement)
     if terms is None:
         messages.error(request, "Set the agreement's terms first.")
         return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))
@@ -352,17 +351,13 @@ def criteria_row(request: HttpRequest, org_slug: str, agreement_pk: int) -> Http
 
 # History names staff and shows every edit: ``history.view`` (not a physician's), as for
 # every other record's history (agreements.views.record_history).
-@org_view("history.view")
-def definition_history(
-    request: HttpRequest, org_slug: str, agreement_pk: int, pk: int
-) -> HttpResponse:
-    agreement = _agreement(request, agreement_pk)
-    definition = get_object_or_404(IndicatorDefinition, pk=pk, agreement=agreement)
-    return object_history(
-        request,
-        definition,
-        back_url=_url("indicator_agreement", request, agreement_pk=agreement.pk),
-    )
+definition_history = history_view(
+    IndicatorDefinition,
+    parent=_agreement,
+    back=lambda request, agreement, _definition: _url(
+        "indicator_agreement", request, agreement_pk=agreement.pk
+    ),
+)
 
 
 # --------------------------------------------------------------------------------------------

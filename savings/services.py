@@ -26,7 +26,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import OperationalError, transaction
-from django.db.models import Max, Sum
+from django.db.models import Max
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -39,6 +39,8 @@ from agreements.models import (
     Physician,
     ProgrammeYear,
 )
+from agreements.selectors import terms_for_year
+from agreements.services import flag_raise
 from comanage.core import master_imports, uploads
 from comanage.core.audit import event_record
 from comanage.core.import_mappings import import_mapping_resolve, import_mappings_saved
@@ -67,6 +69,7 @@ from .models import (
     SavingsOpportunity,
 )
 from .overrides import agreed_item_codes, savings_overrides_parse
+from .sources import sources as installed_sources
 
 __all__ = ["DuplicateJob", "DuplicateUpload", "ImportRefused", "SavingsComputation"]
 
@@ -980,25 +983,11 @@ TERM_FIELDS = (
 
 def _terms_for_year(programme_year: ProgrammeYear) -> AgreementTerms:
     try:
-        from agreements.selectors import terms_for_year
-    except ImportError:  # pragma: no cover - the agreements app predates it
-        terms = (
-            AgreementTerms.objects.filter(
-                agreement_id=programme_year.agreement_id, effective_from__lte=programme_year.start
-            )
-            .order_by("-effective_from")
-            .first()
-        )
-    else:
-        try:
-            terms = terms_for_year(programme_year=programme_year)
-        except AgreementTerms.DoesNotExist:
-            terms = None
-    if terms is None:
+        return terms_for_year(programme_year=programme_year)
+    except AgreementTerms.DoesNotExist:
         raise engine.SavingsInputError(
             f"no terms of the agreement are in force on {programme_year.start}"
-        )
-    return terms
+        ) from None
 
 
 def _engine_terms(
@@ -1097,18 +1086,9 @@ def _already_distributed(programme_year: ProgrammeYear) -> tuple[Decimal, list[d
         agreement_id=programme_year.agreement_id, number__lt=programme_year.number
     ).order_by("number")
     for year in earlier:
-        paid = None
-        try:
-            from adjudication.models import PaymentLine
-
-            lines = PaymentLine.objects.filter(
-                report__programme_year=year, kind="distribution", paid_amount__isnull=False
-            )
-            if lines.exists():
-                paid = lines.aggregate(s=Sum("paid_amount"))["s"]
-                source = "adjudication payments"
-        except ImportError:  # the adjudication app is optional here
-            paid = None
+        paid = installed_sources().distributions_paid(year)
+        if paid is not None:
+            source = "adjudication payments"
         if paid is None:
             calc = selectors.calculation_latest(programme_year=year)
             if calc is not None:
@@ -1121,11 +1101,7 @@ def _already_distributed(programme_year: ProgrammeYear) -> tuple[Decimal, list[d
 
 
 def _key_indicators(programme_year: ProgrammeYear) -> list[engine.KeyIndicatorOutcome]:
-    try:
-        from indicators.services import key_indicator_outcomes
-    except ImportError:
-        return []
-    return list(key_indicator_outcomes(programme_year=programme_year))
+    return list(installed_sources().key_indicators(programme_year))
 
 
 def _import_record(data_import: DataImport | None) -> dict[str, Any] | None:
@@ -1551,15 +1527,6 @@ SAFEGUARD_KINDS = {
 
 
 def _flag_raise(**kwargs: Any) -> ComplianceFlag:
-    try:
-        from agreements.services import flag_raise
-    except ImportError:  # pragma: no cover
-        existing = ComplianceFlag.objects.filter(
-            key=kwargs["key"], resolved_at__isnull=True
-        ).first()
-        if existing:
-            return existing
-        return ComplianceFlag.objects.create(**kwargs)
     flag, _created = flag_raise(**kwargs)
     return flag
 

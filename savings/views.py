@@ -23,7 +23,7 @@ from comanage.core.exports import csv_response
 from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
-from comanage.core.views import check_permission, object_history, org_view
+from comanage.core.views import check_permission, history_view, object_for_member, org_view
 
 from . import engine, importing, selectors, services
 from .models import (
@@ -42,17 +42,24 @@ def _own_only(request: HttpRequest, permission: str = "savings.view") -> bool:
 
 
 def _agreement(request: HttpRequest, pk: int) -> Agreement:
-    agreement = get_object_or_404(Agreement, pk=pk, kind=AgreementKind.SHARED_SAVINGS)
     # A physician sees only agreements they take part in; others do not exist for them.
-    membership = request.membership  # type: ignore[attr-defined]
-    if _own_only(request) and membership.physician_id not in agreement.physician_ids():
-        raise Http404
-    return agreement
+    savings_agreements = Agreement.objects.filter(kind=AgreementKind.SHARED_SAVINGS)
+    return object_for_member(request, savings_agreements, pk, "savings.view")
 
 
 def _full_reader(request: HttpRequest) -> None:
     if _own_only(request):
         raise PermissionDenied("This page shows every physician's figures.")
+
+
+def _agreement_for_full_reader(request: HttpRequest, pk: int) -> Agreement:
+    agreement = _agreement(request, pk)
+    _full_reader(request)
+    return agreement
+
+
+def _url(name: str, request: HttpRequest, *args: Any) -> str:
+    return reverse(name, args=[request.organization.slug, *args])  # type: ignore[attr-defined]
 
 
 def _years(agreement: Agreement) -> list[ProgrammeYear]:
@@ -129,16 +136,16 @@ def _charts(
         ("Gross savings", Decimal(result["gross_savings"])),
         ("Administrator fees", -Decimal(result["admin_fees"])),
         ("Net savings", SUBTOTAL),
-        ("Hospital share", -(Decimal(result["net_savings"]) - Decimal(result["physician_pool"]))),
+        ("Hospital share", -Decimal(result["hospital_share"])),
         ("Physician pool", SUBTOTAL),
         ("Quality gate", -Decimal(result["withheld_by_quality_gate"])),
         ("Distribution cap", -Decimal(result["withheld_by_cap"])),
     ]
-    if Decimal(result["gross_savings"]) - Decimal(result["admin_fees"]) < 0:
-        # Net savings never go below zero (spec 4 split step 1): show the floor as a step.
-        steps.insert(
-            2, ("Floor at zero", Decimal(result["admin_fees"]) - Decimal(result["gross_savings"]))
-        )
+    # Net savings never go below zero (spec 4 split step 1): the floor the engine applied is a
+    # step of its own (calculations stored before the engine recorded it show none).
+    fees_not_covered = Decimal(result.get("fees_not_covered", "0"))
+    if fees_not_covered > 0:
+        steps.insert(2, ("Floor at zero", fees_not_covered))
     charts["waterfall"] = waterfall_chart(
         title="From gross savings to the amount paid", steps=steps, total_label="Paid to physicians"
     )
@@ -305,18 +312,14 @@ def _rule_notes(request: HttpRequest, result: dict[str, Any]) -> list[dict[str, 
     return notes
 
 
-@org_view("history.view")
-def calculation_history(
-    request: HttpRequest, org_slug: str, agreement_pk: int, calculation_pk: int
-) -> HttpResponse:
-    agreement = _agreement(request, agreement_pk)
-    _full_reader(request)
-    calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
-    return object_history(
-        request,
-        calculation,
-        back_url=reverse("savings_calculation", args=[org_slug, agreement.pk, calculation.pk]),
-    )
+calculation_history = history_view(
+    SavingsCalculation,
+    parent=_agreement_for_full_reader,
+    pk_kwarg="calculation_pk",
+    back=lambda request, agreement, calculation: _url(
+        "savings_calculation", request, agreement.pk, calculation.pk
+    ),
+)
 
 
 @org_view("savings.view")
@@ -466,18 +469,14 @@ def opportunity_edit(
     )
 
 
-@org_view("history.view")
-def opportunity_history(
-    request: HttpRequest, org_slug: str, agreement_pk: int, opportunity_pk: int
-) -> HttpResponse:
-    agreement = _agreement(request, agreement_pk)
-    _full_reader(request)
-    opportunity = get_object_or_404(SavingsOpportunity, pk=opportunity_pk, agreement=agreement)
-    return object_history(
-        request,
-        opportunity,
-        back_url=reverse("savings_opportunities", args=[org_slug, agreement.pk]),
-    )
+opportunity_history = history_view(
+    SavingsOpportunity,
+    parent=_agreement_for_full_reader,
+    pk_kwarg="opportunity_pk",
+    back=lambda request, agreement, _opportunity: _url(
+        "savings_opportunities", request, agreement.pk
+    ),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -673,17 +672,15 @@ def import_file(
     )
 
 
-@org_view("data.import")
-def import_history(
-    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
-) -> HttpResponse:
-    agreement = _agreement(request, agreement_pk)
-    data_import = get_object_or_404(DataImport, pk=import_pk, agreement=agreement)
-    return object_history(
-        request,
-        data_import,
-        back_url=reverse("savings_import", args=[org_slug, agreement.pk, data_import.pk]),
-    )
+import_history = history_view(
+    DataImport,
+    parent=_agreement,
+    permission="data.import",
+    pk_kwarg="import_pk",
+    back=lambda request, agreement, data_import: _url(
+        "savings_import", request, agreement.pk, data_import.pk
+    ),
+)
 
 
 @org_view("data.import")

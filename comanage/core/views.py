@@ -17,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connection
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -53,6 +54,20 @@ def check_permission(request: HttpRequest, permission: str, obj: Any = None) -> 
         if obj is not None and is_own_only(membership, permission):
             raise Http404
         raise PermissionDenied(f"Your role ({membership.get_role_display()}) does not allow this.")
+
+
+def object_for_member(
+    request: HttpRequest, queryset: QuerySet | type, pk: Any, permission: str
+) -> Any:
+    """The object, if the member may use it (as healthchecks' ``_get_check_for_user``).
+
+    Another organization's record does not exist (the tenant scope: 404), another physician's
+    record is a 404 too, and a role without ``permission`` is a 403: see
+    :func:`check_permission`.
+    """
+    obj = get_object_or_404(queryset, pk=pk)
+    check_permission(request, permission, obj)
+    return obj
 
 
 def org_view(permission: str, **per_method: str) -> Callable[[Callable], Callable]:
@@ -275,6 +290,34 @@ def object_history(request: HttpRequest, obj: Any, *, back_url: str = "") -> Htt
             changes = [(c.field, c.old, c.new) for c in delta.changes]
         rows.append({"record": newer, "changes": changes})
     return render(request, "core/history.html", {"object": obj, "rows": rows, "back_url": back_url})
+
+
+def history_view(
+    model: type,
+    *,
+    parent: Callable[[HttpRequest, int], Any],
+    back: Callable[[HttpRequest, Any, Any], str],
+    permission: str = "history.view",
+    pk_kwarg: str = "pk",
+    parent_field: str = "agreement",
+) -> Callable[..., HttpResponse]:
+    """The history page of one kind of record that belongs to a parent (an agreement).
+
+    ``parent(request, parent_pk)`` returns the parent, checked (another physician's is 404, a
+    role without the right is 403: :func:`object_for_member`); the record is looked up within
+    it (``pk_kwarg`` names the URL argument); ``back(request, parent, record)`` is the link
+    back. History names staff and shows every edit, so it needs ``history.view`` unless the
+    record's own page says otherwise.
+    """
+
+    @org_view(permission)
+    def view(request: HttpRequest, org_slug: str, agreement_pk: int, **kwargs: Any) -> HttpResponse:
+        owner = parent(request, agreement_pk)
+        record: Any = get_object_or_404(model, pk=kwargs[pk_kwarg], **{parent_field: owner})
+        return object_history(request, record, back_url=back(request, owner, record))
+
+    view.__name__ = view.__qualname__ = f"{model.__name__.lower()}_history"
+    return view
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -44,6 +44,7 @@ from agreements.models import (
     TimeSheet,
     TimeSheetStatus,
 )
+from agreements.selectors import terms_pick
 from comanage.core.models import Job, JobStatus
 from indicators import scoring
 from indicators.models import IndicatorDefinition, IndicatorResult, PeriodKind
@@ -234,14 +235,6 @@ def _last_closed(years: list[ProgrammeYear], today: dt.date) -> ProgrammeYear | 
     return closed[-1] if closed else None
 
 
-def _terms_for(terms: list[AgreementTerms], on: dt.date) -> AgreementTerms | None:
-    """The version in force on ``on`` (the latest effective_from not after it), else the first."""
-    in_force = [t for t in terms if t.effective_from <= on]
-    if in_force:
-        return max(in_force, key=lambda t: t.effective_from)
-    return min(terms, key=lambda t: t.version) if terms else None
-
-
 def _incentive(
     terms: AgreementTerms,
     definitions: list[IndicatorDefinition],
@@ -408,14 +401,14 @@ def agreements_at_a_glance(
             years=years,
             current_year=current,
             last_closed_year=_last_closed(years, today),
-            terms=_terms_for(terms_list, current.start if current else today),
+            terms=terms_pick(terms_list, else_first=True, on=current.start if current else today),
             open_flags=flags.get(agreement.pk, (0, 0))[0],
             blocking_flags=flags.get(agreement.pk, (0, 0))[1],
             distributed_paid=paid.get(agreement.pk) or ZERO,
         )
         for year in years:
             fig = YearFigures(year=year)
-            year_terms = _terms_for(terms_list, year.start)
+            year_terms = terms_pick(terms_list, else_first=True, on=year.start)
             run = runs.get(year.pk)
             report = reports.get(year.pk)
             if report:

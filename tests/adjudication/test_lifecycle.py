@@ -328,10 +328,8 @@ def test_what_if_creates_and_changes_nothing(world, co_management, recorded, mon
     # year's definitions, which this world does not store: it is told "pex" is one of them.
     import types
 
-    from indicators import selectors as indicator_selectors
-
     monkeypatch.setattr(
-        indicator_selectors,
+        services,
         "definitions_in_force",
         lambda *, programme_year: [types.SimpleNamespace(key="pex")],
     )

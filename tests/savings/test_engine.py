@@ -492,6 +492,25 @@ def test_fees_come_off_gross_and_net_never_goes_negative():
     assert poor.amount_paid == D("0.00")
 
 
+def test_the_floor_at_zero_is_a_stored_figure():
+    """The fees gross savings did not cover are in the result (the waterfall shows them as the
+    floor step without recomputing), and zero when gross savings cover the fees."""
+    covered = compute(
+        base=usage(cases("b", 2)),
+        current=usage(cases("c", 2, items=(("X1", "1", "90"),))),
+        savings_terms=terms(admin_fee_monthly=D("1.50")),
+    )
+    assert covered.fees_not_covered == D("0.00")
+    poor = compute(
+        base=usage(cases("b", 2)),
+        current=usage(cases("c", 2, items=(("X1", "1", "90"),))),
+        savings_terms=terms(admin_fee_monthly=D("3000.00")),
+    )
+    assert poor.admin_fees == D("36000.00")
+    assert poor.fees_not_covered == D("35980.00")  # 36,000 of fees less 20 of gross savings
+    assert poor.to_dict()["fees_not_covered"] == "35980.00"
+
+
 def _indicators(*met: bool) -> list[KeyIndicatorOutcome]:
     return [
         KeyIndicatorOutcome(key=f"K{i}", name=f"Indicator {i}", met=m) for i, m in enumerate(met)
