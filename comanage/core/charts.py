@@ -630,7 +630,7 @@ def bar_chart(
 
     Negative values hang below the zero line (savings can be negative); in a stacked chart the
     positive parts stack upwards and the negative parts downwards. ``None`` is a missing value:
-    no bar, an "n/a" mark. ``value_format`` is ``money``, ``number`` or ``percent`` (values in
+    no bar, a "—" mark. ``value_format`` is ``money``, ``number`` or ``percent`` (values in
     percentage points: 94.5 means 94.5%).
     """
     _check_format(value_format)
