@@ -58,3 +58,13 @@ def number(value: object, places: int = 2) -> str:
 def month(value: object) -> str:
     """A month in words (January 2026) from a date or an ISO date string."""
     return format_month(value)
+
+
+@register.filter
+def fraction_pct(value: object) -> str:
+    """A fraction (0.879121) shown as a percentage to two decimals (87.91%)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        raise FloatMoneyError(f"template received float {value!r} as a fraction")
+    return f"{round_percentage(Decimal(str(value)) * 100):,}%"
