@@ -8,6 +8,7 @@ Pages that list a record's fields (the terms of an agreement, a record's history
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.utils.text import capfirst
 from comanage.core.money import format_money, round_percentage, to_decimal
 
 EMPTY = "—"
+_CODE = re.compile(r"[a-z]+(?:_[a-z0-9]+)+")
 DATE_STYLE = "M j, Y"
 DATETIME_STYLE = "M j, Y g:i A"
 
@@ -113,4 +115,6 @@ def field_value(field: Any, value: object) -> str:
         return f"{to_decimal(value).normalize():,f}"
     if isinstance(value, dt.date | str) and isinstance(field, models.DateField):
         return format_date(value)
+    if isinstance(value, str) and _CODE.fullmatch(value):
+        return words(value)  # a stored code without choices (a flag's kind)
     return str(value)
