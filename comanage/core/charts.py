@@ -922,8 +922,8 @@ def progress_bar_chart(
     for label, actual_raw, target_raw in items:
         actual, target = _amount(actual_raw), _amount(target_raw)
         if target > 0:
-            share = round_percentage(actual / target * 100, 1)
-            share_text = f"{_plain(share, 1)}%"
+            share = round_percentage(actual / target * 100)
+            share_text = f"{_fixed(share)}%"  # every percentage to two decimals
         else:
             share_text = "no target"
         summary = f"{fmt(actual)} of {fmt(target)}"
