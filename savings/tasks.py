@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Any
 
 from comanage.core import job_registry
-from comanage.core.money import format_money
 from comanage.core.audit import event_record
 from comanage.core.jobs import job_fail, job_progress, job_succeed
+from comanage.core.money import format_money
 from comanage.core.tasks import tenant_task
 
 from . import engine, services

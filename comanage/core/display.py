@@ -63,10 +63,11 @@ def format_date(value: object) -> str:
     if value in (None, ""):
         return EMPTY
     if isinstance(value, str):
+        text = value
         try:
-            value = dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
+            value = dt.datetime.fromisoformat(text) if "T" in text else dt.date.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     if isinstance(value, dt.datetime):
         if timezone.is_aware(value):
             value = timezone.localtime(value)
@@ -79,10 +80,11 @@ def format_date(value: object) -> str:
 def format_month(value: object) -> str:
     """A month (January 2026) from a date or an ISO date string."""
     if isinstance(value, str):
+        text = value
         try:
-            value = dt.date.fromisoformat(value[:10])
+            value = dt.date.fromisoformat(text[:10])
         except ValueError:
-            return value
+            return text
     if isinstance(value, dt.date):
         return date_format(value, "F Y")
     return EMPTY if value in (None, "") else str(value)

@@ -270,8 +270,10 @@ def _change_in_words(obj: Any, name: str, old: object, new: object) -> tuple[str
     try:
         field = obj._meta.get_field(name)
     except Exception:  # noqa: BLE001 - a field since removed keeps its words
-        return display.words(name), str(old if old not in (None, "") else display.EMPTY), str(
-            new if new not in (None, "") else display.EMPTY
+        return (
+            display.words(name),
+            str(old if old not in (None, "") else display.EMPTY),
+            str(new if new not in (None, "") else display.EMPTY),
         )
     return (
         display.field_label(field),

@@ -760,8 +760,8 @@ def _physician_context(request: HttpRequest) -> dict[str, Any]:
         agreement_names = sorted({v["agreement"].name for v in by_year.values()})
         totals: dict[tuple[str, int], Decimal] = {}
         for v in by_year.values():
-            key = (v["agreement"].name, v["year"].start.year)
-            totals[key] = totals.get(key, Decimal("0.00")) + v["total"]
+            slot = (v["agreement"].name, v["year"].start.year)
+            totals[slot] = totals.get(slot, Decimal("0.00")) + v["total"]
         chart = bar_chart(
             title="Your distributions by year",
             categories=[str(y) for y in years],

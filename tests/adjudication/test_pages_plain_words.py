@@ -21,7 +21,9 @@ def _page(world, who, url):  # type: ignore[no-untyped-def]
 def test_terms_read_as_labels_money_and_percentages(world, recorded):
     with scopes_disabled():
         terms = AgreementTerms.objects.filter(agreement=recorded.run.agreement).first()
-    text = " ".join(_page(world, "administrator", f"/o/{world.org.slug}/agreement-terms/{terms.pk}/").split())
+    text = " ".join(
+        _page(world, "administrator", f"/o/{world.org.slug}/agreement-terms/{terms.pk}/").split()
+    )
     assert problems(text) == []
     assert "Physicians' share (%)" in text and "pct" not in text
     assert "$400,000.00" in text and "400000.00" not in text.replace("$400,000.00", "")

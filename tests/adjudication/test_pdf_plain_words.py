@@ -41,9 +41,7 @@ def test_the_statement_and_fmv_pdfs_show_no_code_and_no_raw_decimal(world, recor
         statements = pdf.statement_contexts(report=recorded.report)
         fmv = pdf.fmv_context(run=recorded.run)
         pages = [
-            render_to_string(
-                "adjudication/pdf/statement.html", {"c": c, "header": pdf._header(c)}
-            )
+            render_to_string("adjudication/pdf/statement.html", {"c": c, "header": pdf._header(c)})
             for c in statements
         ]
         pages.append(

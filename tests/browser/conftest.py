@@ -356,7 +356,9 @@ def check_page(page, base_url: str, path: str, name: str, widths=(1440, 390)) ->
         page.wait_for_load_state("networkidle")
         label = f"{name} {path} @{width}"
         out += page_problems(page, label)
-        out += [f"{label}: axe {v['id']} ({v['impact']}) {v['nodes']}" for v in axe_violations(page)]
+        out += [
+            f"{label}: axe {v['id']} ({v['impact']}) {v['nodes']}" for v in axe_violations(page)
+        ]
         slug = _re.sub(r"[^a-z0-9]+", "-", f"{name}-{path}-{width}".lower()).strip("-")
         page.screenshot(path=str(folder / f"{slug}.png"), full_page=True)
     return out

@@ -37,6 +37,7 @@ PAGES = {
     "auditor": ["audit/"],
 }
 
+
 @pytest.mark.parametrize("role", list(PAGES))
 def test_every_main_page_reads_well_at_both_widths(page, e2e, role):
     login(page, e2e, f"{role}@riverside.example")
