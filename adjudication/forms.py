@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from agreements.models import AgreementKind, ProgrammeYear
+from comanage.core.display import format_percentage
 from comanage.core.inputs import InputError, StrictDecimalFormField, decimal_text, parse_decimal
 
 from .models import CalculationRun
@@ -65,8 +66,8 @@ class ScenarioForm(forms.Form):
                     required=False,
                     min_value=0,
                     max_value=100,
-                    label="Weight %",
-                    help_text=f"Official: {ind['weight']}",
+                    label="Weight (%)",
+                    help_text=f"Official: {format_percentage(ind['weight'])}",
                 )
         else:
             self.fields["physician_share_pct"] = StrictDecimalFormField(
@@ -75,7 +76,7 @@ class ScenarioForm(forms.Form):
                 required=False,
                 min_value=0,
                 max_value=50,
-                label="Physician share %",
+                label="Physicians' share (%)",
             )
             self.fields["admin_fee_monthly"] = StrictDecimalFormField(
                 max_digits=14,

@@ -239,6 +239,14 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
             }
         )
     savings = run.figures.get("savings") or {}
+    opportunities = [
+        {**o, "volume_factor_pct": _d(o.get("applied_volume_factor")) * 100}
+        for o in savings.get("opportunities", [])
+    ]
+    savings = {**savings, "opportunities": opportunities}
+    incentive = run.figures.get("incentive") or {}
+    divisor = _d(incentive.get("payout_divisor"))
+    incentive_rate = _d(incentive.get("weighted_payout_sum")) * 100 / divisor if divisor else None
     return {
         "kind": run.kind,
         "branding": _branding(report.organization),
@@ -265,6 +273,7 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "results": run.results,
         "fixed_fee_lines": (run.figures.get("fixed_fee") or {}).get("lines", []),
         "incentive": run.figures.get("incentive"),
+        "incentive_rate": incentive_rate,
         "indicators": _indicator_rows(run),
         "savings": savings,
         "opportunity_chart": _opportunity_chart(savings.get("opportunities", [])),
@@ -416,7 +425,7 @@ def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
         )
     total = _d(fmv.get("fixed_portion")) + _d(fmv.get("max_incentive"))
     incentive_share = (
-        round_percentage(_d(fmv.get("max_incentive")) * 100 / total, 1) if total else None
+        round_percentage(_d(fmv.get("max_incentive")) * 100 / total) if total else None
     )
     above_p75 = bool(
         fmv.get("hourly_rate")

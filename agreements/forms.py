@@ -7,6 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from comanage.core.constraint_messages import PlainConstraintErrors
+from comanage.core.display import FIELD_LABELS
 
 from .models import (
     Agreement,
@@ -56,14 +57,6 @@ def _scoped_formfield(db_field, **kwargs):
     return db_field.formfield(**kwargs)
 
 
-# Labels a person would write, where the field's name makes a poor one.
-FIELD_LABELS = {
-    "service_line_custom": "Other service line",
-    "ownership_pct": "Ownership (%)",
-    "physician_share_pct": "Physicians' share (%)",
-    "npi": "NPI",
-    "for_cause": "Terminated for cause",
-}
 EMPTY_CHOICE = "Choose…"
 
 

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from comanage.core.display import field_label, field_value
 from comanage.core.exports import csv_response
 from comanage.core.http import OrgRequest
 from comanage.core.permissions import membership_can
@@ -422,13 +423,9 @@ def terms_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     terms = get_object_or_404(AgreementTerms.objects.select_related("agreement"), pk=pk)
     object_for_member(request, Agreement, terms.agreement_id, "agreement.view")
     fields = [
-        (
-            terms._meta.get_field(name).verbose_name,
-            getattr(terms, f"get_{name}_display")()
-            if terms._meta.get_field(name).choices
-            else getattr(terms, name),
-        )
+        (field_label(field), field_value(field, getattr(terms, name)))
         for name in services.TERMS_FIELDS
+        for field in [terms._meta.get_field(name)]
     ]
     return render(request, "agreements/terms_detail.html", {"terms": terms, "fields": fields})
 

@@ -46,7 +46,7 @@ from comanage.core.audit import event_record
 from comanage.core.import_mappings import import_mapping_resolve, import_mappings_saved
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_progress
 from comanage.core.models import Job, User
-from comanage.core.money import ZERO, round_rational, to_decimal
+from comanage.core.money import ZERO, format_money, round_rational, to_decimal
 from comanage.core.security import case_ids_for_storage
 from comanage.core.serialise import jsonable
 from comanage.core.tabular.mapping import ColumnMapping, FieldSet, MappedBatches
@@ -1440,8 +1440,8 @@ def savings_calculation_run(
         name="savings.calculated",
         actor=user,
         obj=calculation,
-        summary=f"{calculation.get_kind_display()} {programme_year.label}: gross "
-        f"{result.gross_savings}, paid {result.amount_paid}",
+        summary=f"{calculation.get_kind_display()} {programme_year.label}: gross savings "
+        f"{format_money(result.gross_savings)}, paid {format_money(result.amount_paid)}",
         data={"result_checksum": calculation.result_checksum},
     )
     return calculation

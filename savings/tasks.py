@@ -8,6 +8,7 @@ from typing import Any
 from comanage.core import job_registry
 from comanage.core.audit import event_record
 from comanage.core.jobs import job_fail, job_progress, job_succeed
+from comanage.core.money import format_money
 from comanage.core.tasks import tenant_task
 
 from . import engine, services
@@ -86,7 +87,8 @@ def savings_calculation_task(*, organization: Any, job: Any) -> None:
         return
     job_succeed(
         job.pk,
-        message=f"Gross savings {calculation.gross_savings}, paid {calculation.amount_paid}.",
+        message=f"Gross savings {format_money(calculation.gross_savings)}, "
+        f"paid {format_money(calculation.amount_paid)}.",
         result={"calculation_id": calculation.pk},
         result_url=f"/o/{organization.slug}/agreements/{calculation.agreement_id}"
         f"/savings/calculations/{calculation.pk}/",

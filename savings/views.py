@@ -197,9 +197,15 @@ def agreement_savings(request: HttpRequest, org_slug: str, agreement_pk: int) ->
             charts=_charts(agreement, years, result),
         )
     if projection is not None:
+        names = {k.get("key"): k.get("name") for k in projection.inputs.get("key_indicators", [])}
         context.update(
             projection_result=projection.result,
             projection_physicians=_physician_rows(request, projection.result),
+            # Indicators by their names, never their keys (pci_readmission_30d).
+            assumed_met_names=[
+                names.get(key) or key
+                for key in projection.inputs.get("key_indicators_assumed_met_in_projection") or []
+            ],
         )
     if year is not None and not _own_only(request):
         context["readiness"] = _readiness(agreement, year)

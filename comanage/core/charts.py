@@ -630,7 +630,7 @@ def bar_chart(
 
     Negative values hang below the zero line (savings can be negative); in a stacked chart the
     positive parts stack upwards and the negative parts downwards. ``None`` is a missing value:
-    no bar, an "n/a" mark. ``value_format`` is ``money``, ``number`` or ``percent`` (values in
+    no bar, a "—" mark. ``value_format`` is ``money``, ``number`` or ``percent`` (values in
     percentage points: 94.5 means 94.5%).
     """
     _check_format(value_format)
@@ -922,8 +922,8 @@ def progress_bar_chart(
     for label, actual_raw, target_raw in items:
         actual, target = _amount(actual_raw), _amount(target_raw)
         if target > 0:
-            share = round_percentage(actual / target * 100, 1)
-            share_text = f"{_plain(share, 1)}%"
+            share = round_percentage(actual / target * 100)
+            share_text = f"{_fixed(share)}%"  # every percentage to two decimals
         else:
             share_text = "no target"
         summary = f"{fmt(actual)} of {fmt(target)}"

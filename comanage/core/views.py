@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from . import display
 from .http import OrgRequest, signed_in_user
 from .jobs import job_live_state
 from .models import ApiToken, Job, token_expiry
@@ -279,6 +280,23 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _change_in_words(obj: Any, name: str, old: object, new: object) -> tuple[str, str, str]:
+    """A history change as a reader sees it: the field's label, values formatted."""
+    try:
+        field = obj._meta.get_field(name)
+    except Exception:  # noqa: BLE001 - a field since removed keeps its words
+        return (
+            display.words(name),
+            str(old if old not in (None, "") else display.EMPTY),
+            str(new if new not in (None, "") else display.EMPTY),
+        )
+    return (
+        display.field_label(field),
+        display.field_value(field, old),
+        display.field_value(field, new),
+    )
+
+
 def object_history(request: HttpRequest, obj: Any, *, back_url: str = "") -> HttpResponse:
     """A history page for any audited record: who changed what, when."""
     records = list(obj.history.select_related("history_user").order_by("-history_date")[:200])
@@ -287,7 +305,7 @@ def object_history(request: HttpRequest, obj: Any, *, back_url: str = "") -> Htt
         changes = []
         if older is not None:
             delta = newer.diff_against(older)
-            changes = [(c.field, c.old, c.new) for c in delta.changes]
+            changes = [_change_in_words(obj, c.field, c.old, c.new) for c in delta.changes]
         rows.append({"record": newer, "changes": changes})
     return render(request, "core/history.html", {"object": obj, "rows": rows, "back_url": back_url})
 

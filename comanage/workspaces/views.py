@@ -754,11 +754,18 @@ def _physician_context(request: HttpRequest) -> dict[str, Any]:
     statements = list(statements_visible(membership=membership))
     chart = None
     if by_year:
-        labels = [f"{k[1]}" for k in by_year]
+        # Oldest year first, one bar per agreement: the calendar year is the readable label
+        # ("2025"), where the programme-year labels ("Year 2 · 2025") repeat across agreements.
+        years = sorted({v["year"].start.year for v in by_year.values()})
+        agreement_names = sorted({v["agreement"].name for v in by_year.values()})
+        totals: dict[tuple[str, int], Decimal] = {}
+        for v in by_year.values():
+            slot = (v["agreement"].name, v["year"].start.year)
+            totals[slot] = totals.get(slot, Decimal("0.00")) + v["total"]
         chart = bar_chart(
-            title="Your distributions by programme year",
-            categories=labels,
-            series=[("Total", [v["total"] for v in by_year.values()])],
+            title="Your distributions by year",
+            categories=[str(y) for y in years],
+            series=[(name, [totals.get((name, y)) for y in years]) for name in agreement_names],
             height=240,
         )
     return {

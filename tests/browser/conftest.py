@@ -289,3 +289,76 @@ def pass_step_up(page, email: str) -> None:  # type: ignore[no-untyped-def]
     page.locator("form input[autocomplete=one-time-code]").fill(totp_code(email))
     page.get_by_role("button", name="Confirm and sign").click()
     page.wait_for_url(lambda url: url != action_url)
+
+
+# What every page visited must satisfy (issue 20), measured as drawn: the visible text (code
+# elements and hashes aside) has no template syntax and no snake_case code; nothing is wider
+# than the window outside a scroll box; no table cell cuts its content; chart text >= 11 px.
+MEASURE = """() => {
+  const hidden = el => el.closest('code, .hash, [hidden], .sr-only');
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const parts = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || hidden(el) || ['SCRIPT', 'STYLE', 'TITLE'].includes(el.tagName)) continue;
+    if (!el.getClientRects().length) continue;
+    parts.push(n.textContent);
+  }
+  const scrollBox = el => el.closest('.table-wrap, [tabindex], pre, .chart');
+  const wide = [...document.querySelectorAll('body *')]
+    .filter(el => el.getBoundingClientRect().right > innerWidth + 1 && !scrollBox(el))
+    .slice(0, 5).map(el => el.tagName.toLowerCase() + '.' + el.className);
+  const clipped = [...document.querySelectorAll('td, th')]
+    .filter(c => c.getClientRects().length && c.scrollWidth > c.clientWidth + 1
+      && getComputedStyle(c).overflowX !== 'visible')
+    .slice(0, 5).map(c => c.innerText.trim().slice(0, 30));
+  const sizes = [...document.querySelectorAll('svg text')].flatMap(el => {
+    const box = el.getBoundingClientRect();
+    const ctm = el.getScreenCTM();
+    if (!ctm || box.width === 0 || !el.textContent.trim()) return [];
+    const px = parseFloat(getComputedStyle(el).fontSize) * Math.hypot(ctm.a, ctm.b);
+    return [[Math.round(px * 100) / 100, el.textContent.trim().slice(0, 40)]];
+  });
+  return {text: parts.join(' '), scrollWidth: document.documentElement.scrollWidth,
+          width: innerWidth, wide, clipped, sizes};
+}"""
+
+
+def page_problems(page, label: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Everything a demanding reader would object to on the page as drawn now."""
+    from tests.plain_words import problems as text_problems
+
+    found = page.evaluate(MEASURE)
+    out = [f"{label}: {p}" for p in text_problems(found["text"])]
+    if found["scrollWidth"] > found["width"]:
+        out.append(
+            f"{label}: scrolls sideways ({found['scrollWidth']} > {found['width']}) {found['wide']}"
+        )
+    if found["clipped"]:
+        out.append(f"{label}: table cells clipped {found['clipped']}")
+    small = [(size, text) for size, text in found["sizes"] if size < 11 - 0.05]
+    if small:
+        out.append(f"{label}: chart text under 11 px {small[:4]}")
+    return out
+
+
+def check_page(page, base_url: str, path: str, name: str, widths=(1440, 390)) -> list[str]:  # type: ignore[no-untyped-def]
+    """Visit ``path`` at each width: the page's problems (text, overflow, clipping, chart
+    text, axe serious/critical), with a screenshot per width under test-artifacts/."""
+    import re as _re
+
+    folder = ARTIFACTS / "page-quality"
+    folder.mkdir(parents=True, exist_ok=True)
+    out: list[str] = []
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(base_url + path)
+        page.wait_for_load_state("networkidle")
+        label = f"{name} {path} @{width}"
+        out += page_problems(page, label)
+        out += [
+            f"{label}: axe {v['id']} ({v['impact']}) {v['nodes']}" for v in axe_violations(page)
+        ]
+        slug = _re.sub(r"[^a-z0-9]+", "-", f"{name}-{path}-{width}".lower()).strip("-")
+        page.screenshot(path=str(folder / f"{slug}.png"), full_page=True)
+    return out

@@ -30,7 +30,7 @@ def test_an_executive_reads_the_dashboard(page, e2e):
     shot(page, "journey-executive-dashboard")
 
     with page.expect_download() as download:
-        page.get_by_role("link", name="CSV export of the agreements table").click()
+        page.get_by_role("link", name="Export CSV of the agreements table").click()
     assert download.value.suggested_filename.endswith(".csv")
 
     page.locator("#q").fill("cath lab")

@@ -343,8 +343,8 @@ def test_progress_bars_show_share_and_overrun():
     )
     root = parse(svg)
     shown = texts(root)
-    assert "$412,000.00 of $500,000.00 \u00b7 82.4%" in shown
-    assert "$1,020,000.00 of $1,000,000.00 \u00b7 102%" in shown
+    assert "$412,000.00 of $500,000.00 \u00b7 82.40%" in shown
+    assert "$1,020,000.00 of $1,000,000.00 \u00b7 102.00%" in shown
     assert f'fill="{DEFAULT_PALETTE.over_target}"' in svg
     assert "FMV max: $20,000.00 over target" in tooltips(root)
 

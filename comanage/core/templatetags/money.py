@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django import template
 
-from comanage.core.money import FloatMoneyError, format_money, round_percentage
+from comanage.core.display import format_date, format_month, words
+from comanage.core.money import FloatMoneyError, format_money, round_percentage, round_places
 
 register = template.Library()
 
@@ -29,3 +30,41 @@ def pct(value: object, places: int = 2) -> str:
         raise FloatMoneyError(f"template received float {value!r} as a percentage")
     amount = round_percentage(Decimal(str(value)), int(places))
     return f"{amount:,}%"
+
+
+@register.filter
+def day(value: object) -> str:
+    """One date style (Dec 2, 2026) for a date, a datetime (local time) or an ISO string."""
+    return format_date(value)
+
+
+@register.filter
+def plain(code: object) -> str:
+    """A stored code (``all_or_nothing``, ``report.approved``) as words."""
+    return words(code)
+
+
+@register.filter
+def number(value: object, places: int = 2) -> str:
+    """A plain figure (a count of hours, a sum of weights) grouped, to ``places`` decimals."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        raise FloatMoneyError(f"template received float {value!r} as a figure")
+    return f"{round_places(Decimal(str(value)), int(places)):,}"
+
+
+@register.filter
+def month(value: object) -> str:
+    """A month in words (January 2026) from a date or an ISO date string."""
+    return format_month(value)
+
+
+@register.filter
+def fraction_pct(value: object) -> str:
+    """A fraction (0.879121) shown as a percentage to two decimals (87.91%)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        raise FloatMoneyError(f"template received float {value!r} as a fraction")
+    return f"{round_percentage(Decimal(str(value)) * 100):,}%"
