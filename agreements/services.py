@@ -1554,8 +1554,10 @@ def agreement_execute(
         )
     if agreement.status != AgreementStatus.IN_NEGOTIATION:
         raise ValidationError(
-            {"status": f"The agreement is {agreement.get_status_display().lower()}; "
-             "its signing cannot be recorded now."},
+            {
+                "status": f"The agreement is {agreement.get_status_display().lower()}; "
+                "its signing cannot be recorded now."
+            },
             code="invalid_transition",
         )
     return agreement_transition(

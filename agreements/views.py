@@ -409,9 +409,7 @@ def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> H
                 return services.milestones_generate(agreement=agreement, start=d["start"])
 
     elif step == "documents":
-        context["items"] = [
-            f"{d.get_kind_display()}: {d.title}" for d in agreement.documents.all()
-        ]
+        context["items"] = [f"{d.get_kind_display()}: {d.title}" for d in agreement.documents.all()]
         context["multipart"] = True
         form = f.DocumentForm(data, request.FILES or None)
 

@@ -858,3 +858,94 @@ def physician_projection_rows(
         ]
         out[calc.agreement_id] = {"calculation": calc, "row": own[0] if own else None}
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Year-on-year trend of one agreement (executive page)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrendRow:
+    """One programme year of an agreement's trend. ``earned`` is the incentive earned
+    (co-management) or the physicians' share calculated (shared savings), with ``basis``
+    saying what it rests on; ``paid`` is only what payment records say was paid."""
+
+    label: str
+    basis: str
+    indicators_met: int | None
+    indicators_scored: int | None
+    indicators_total: int | None
+    savings: Decimal | None
+    savings_to_date: bool
+    earned: Decimal | None
+    paid: Decimal
+
+
+def _indicator_counts(outcomes: Iterable[Any]) -> tuple[int, int, int]:
+    """(met at threshold or better, scored, all): an indicator under its minimum denominator
+    is not scored and never counted as met, whatever it is paid."""
+    rows = list(outcomes)
+    get = (lambda o, k: o.get(k)) if rows and isinstance(rows[0], dict) else getattr
+    scored = [o for o in rows if get(o, "status") == "scored"]
+    met = [o for o in scored if get(o, "tier_met")]
+    return len(met), len(scored), len(rows)
+
+
+def agreement_trend(*, glance: AgreementGlance, today: dt.date) -> list[TrendRow]:
+    """Per programme year that has begun: indicators met, savings, incentive earned and paid."""
+    years = [y for y in glance.years if glance.figures.get(y.pk) is not None]
+    runs: dict[int, Any] = {}
+    for run in CalculationRun.objects.filter(programme_year__in=years).order_by(
+        "programme_year_id", "-version"
+    ):
+        runs.setdefault(run.programme_year_id, run)
+    paid_kind = PaymentKind.INCENTIVE if glance.is_co_management else PaymentKind.DISTRIBUTION
+    paid = dict(
+        PaymentLine.objects.filter(
+            report__programme_year__in=years, kind=paid_kind, paid_on__isnull=False
+        )
+        .exclude(report__status=ReportStatus.SUPERSEDED)
+        .values_list("report__programme_year_id")
+        .annotate(s=Sum("paid_amount"))
+    )
+    rows = []
+    for year in years:
+        fig = glance.figures[year.pk]
+        if year.start > today:
+            continue
+        met = scored = total = None
+        if glance.is_co_management:
+            run = runs.get(year.pk)
+            outcomes = (
+                ((run.figures or {}).get("incentive") or {}).get("indicators")
+                if run is not None
+                else None
+            )
+            if outcomes is None and fig.incentive_detail is not None:
+                outcomes = fig.incentive_detail.indicators
+            if outcomes:
+                met, scored, total = _indicator_counts(outcomes)
+            earned, basis = fig.incentive_earned, fig.incentive_basis
+        else:
+            earned = fig.amount_paid  # the calculation's share for physicians, not a payment
+            basis = (
+                REPORT_BASIS.get(fig.report_status, "calculated")
+                if fig.report_status
+                else ("calculated" if fig.gross_savings is not None else "")
+            )
+        savings = fig.gross_savings if fig.gross_savings is not None else fig.savings_ytd
+        rows.append(
+            TrendRow(
+                label=year.label,
+                basis=basis,
+                indicators_met=met,
+                indicators_scored=scored,
+                indicators_total=total,
+                savings=savings,
+                savings_to_date=fig.gross_savings is None and fig.savings_ytd is not None,
+                earned=earned,
+                paid=paid.get(year.pk) or ZERO,
+            )
+        )
+    return rows

@@ -4,7 +4,6 @@ was, and only administrators of the organization get in."""
 
 from __future__ import annotations
 
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -197,9 +196,7 @@ def test_activation_refused_by_the_service_says_why_in_plain_words(world):
     client = world.client("administrator")
     one_year = {**FMV, "effective_end": "2025-12-31"}
     client.post(_step(agreement, "fmv"), one_year)
-    client.post(
-        _step(agreement, "execute"), {"executed_on": "2024-12-01", "signatories": "CEO"}
-    )
+    client.post(_step(agreement, "execute"), {"executed_on": "2024-12-01", "signatories": "CEO"})
     refused = client.post(_step(agreement, "execute"))
     assert refused.status_code == 400
     page = refused.content.decode()
