@@ -77,10 +77,22 @@ def _items(agreement: Agreement) -> list[str]:
     if terms is None:
         return []
     return [
-        f"{d.name}: weight {d.weight:.2f}%, threshold {d.threshold} / target {d.target} / "
-        f"stretch {d.stretch}"
+        f"{d.name}: weight {d.weight:.2f}%, threshold {_value(d.threshold, d.unit)} / "
+        f"target {_value(d.target, d.unit)} / stretch {_value(d.stretch, d.unit)}"
         for d in selectors.definitions_for_terms(terms=terms)
     ]
+
+
+def _value(value: Decimal | None, unit: str) -> str:
+    """A cut-point as people write it: 8%, 90 minutes (no trailing zeros)."""
+    if value is None:
+        return "—"
+    text = f"{value:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if not unit:
+        return text
+    return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
 
 
 def _missing(agreement: Agreement) -> list[str]:

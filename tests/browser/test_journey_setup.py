@@ -74,7 +74,7 @@ def test_an_administrator_takes_an_agreement_from_nothing_to_active(page, e2e, w
     page.fill("#id_annual_fixed_fee", "999.00")
     page.locator("main form").get_by_role("link", name="Cancel").click()
     page.wait_for_url(re.compile(r"/setup/$"))
-    checklist = page.get_by_role("region", name="Setup checklist")
+    checklist = page.get_by_role("region", name="Checklist")
     expect(checklist).to_contain_text("Enter the annual fixed fee.")
     _check(page, f"{width}-2-checklist", problems)
     # "Continue" resumes at the step left.
