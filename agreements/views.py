@@ -275,6 +275,14 @@ def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpRespons
     return render(request, "agreements/agreement_detail.html", context)
 
 
+ADD_LABELS = {
+    "fmv": "Add an FMV opinion",
+    "duties": "Add a duty",
+    "physicians": "Add a physician",
+    "documents": "Upload a document",
+}
+
+
 def _setup_session_key(pk: int) -> str:
     return f"agreement-setup:{pk}"
 
@@ -433,7 +441,10 @@ def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> H
     if step in setup.MULTI_ROW or step in setup.CONTRIBUTED:
         success = here  # add another, or continue
     context["form"] = form
-    context.setdefault("submit", "Add" if success == here else "Save and continue")
+    context.setdefault(
+        "submit",
+        ADD_LABELS.get(step, "Add") if success == here else "Save and continue",
+    )
     if form is None or save is None:
         return render(request, "agreements/setup.html", context)
     return _form_page(

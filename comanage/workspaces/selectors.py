@@ -30,13 +30,13 @@ from adjudication.models import (
     ReportStatus,
 )
 from agreements import fees
+from agreements import setup as agreement_setup
 from agreements.models import (
     Agreement,
     AgreementKind,
     AgreementStatus,
     AgreementTerms,
     ComplianceFlag,
-    FMVOpinion,
     ManagementDuty,
     Participation,
     ProgrammeYear,
@@ -582,75 +582,42 @@ def opportunity_names(*, agreement: Agreement) -> list[tuple[str, str]]:
 # The administrator's work queue
 # --------------------------------------------------------------------------------------------
 
-SETUP_STEP_LABELS = {
-    "parties": "Parties",
-    "term": "Term",
-    "fmv": "FMV opinion",
-    "duties": "Duties",
-    "policies": "Policies",
-    "indicators": "Indicators",
-    "opportunities": "Savings opportunities",
-    "execute": "Execute",
-}
-
 
 @dataclass
 class SetupItem:
     agreement: Agreement
     next_step: str
     missing: list[str]
-
-    @property
-    def next_step_label(self) -> str:
-        return SETUP_STEP_LABELS.get(self.next_step, self.next_step)
+    next_step_label: str = ""
 
 
 def agreements_in_setup() -> list[SetupItem]:
-    """Agreements not yet executed, with the first setup step that still needs doing."""
+    """Agreements not yet active, with the first setup step that still needs doing (the
+    guided setup's own checklist, agreements/setup.py, so both say the same)."""
     agreements = list(
-        Agreement.objects.filter(status__in=[AgreementStatus.DRAFT, AgreementStatus.IN_NEGOTIATION])
+        Agreement.objects.filter(
+            status__in=[
+                AgreementStatus.DRAFT,
+                AgreementStatus.IN_NEGOTIATION,
+                AgreementStatus.EXECUTED,
+            ]
+        )
         .select_related("practice")
         .order_by("created_at", "name")
     )
-    ids = [a.pk for a in agreements]
-    if not ids:
-        return []
-
-    def counts(model: Any) -> dict[int, int]:
-        return dict(
-            model.objects.filter(agreement_id__in=ids)
-            .values("agreement_id")
-            .annotate(n=Count("id"))
-            .values_list("agreement_id", "n")
-        )
-
-    years, fmv, duties, participants = (
-        counts(ProgrammeYear),
-        counts(FMVOpinion),
-        counts(ManagementDuty),
-        counts(Participation),
-    )
-    indicators, opportunities = counts(IndicatorDefinition), counts(SavingsOpportunity)
     items = []
     for agreement in agreements:
-        co = agreement.kind == AgreementKind.CO_MANAGEMENT
-        checks = [
-            ("parties", participants.get(agreement.pk, 0) > 0, "participating physicians"),
-            ("term", years.get(agreement.pk, 0) > 0, "programme years"),
-            ("fmv", fmv.get(agreement.pk, 0) > 0, "an FMV opinion"),
-        ]
-        if co:
-            checks += [
-                ("duties", duties.get(agreement.pk, 0) > 0, "management duties"),
-                ("indicators", indicators.get(agreement.pk, 0) > 0, "indicators"),
-            ]
-        else:
-            checks.append(
-                ("opportunities", opportunities.get(agreement.pk, 0) > 0, "savings opportunities")
+        checklist = agreement_setup.setup_checklist(agreement=agreement)
+        todo = [s for s in checklist if s.required and not s.done]
+        step = todo[0] if todo else checklist[-1]
+        items.append(
+            SetupItem(
+                agreement=agreement,
+                next_step=step.key,
+                missing=[s.label.lower() for s in todo if s.key != "execute"],
+                next_step_label=step.label,
             )
-        missing = [label for _, ok, label in checks if not ok]
-        next_step = next((step for step, ok, _ in checks if not ok), "execute")
-        items.append(SetupItem(agreement, next_step, missing))
+        )
     return items
 
 

@@ -253,3 +253,14 @@ def test_another_organizations_administrator_cannot_write_through_a_step(world):
         assert not Participation.objects.filter(agreement=agreement).exists()
         assert agreement.status == AgreementStatus.DRAFT
         assert agreement.terms.get().annual_fixed_fee is None
+
+
+def test_the_work_queue_names_the_same_next_step_as_the_checklist(world):
+    agreement = _create(world)
+    client = world.client("administrator")
+    page = client.get(f"{B}/workspace/").content.decode()
+    assert f'href="{_step(agreement, "fmv")}">FMV opinion' in page
+    assert "fmv opinion, fees and policies, management duties" in page
+    client.post(_step(agreement, "fmv"), FMV)
+    again = client.get(f"{B}/workspace/").content.decode()
+    assert f'href="{_step(agreement, "policies")}">Fees and policies' in again
