@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -362,12 +364,12 @@ class SetupParticipantForm(forms.Form):
         help_text="Only for distribution by ownership.",
     )
 
-    def __init__(self, *args, agreement=None, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, agreement: Agreement | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         queryset = Physician.objects.all().order_by("last_name", "first_name")
         if agreement is not None:
             queryset = queryset.exclude(participations__agreement=agreement)
-        self.fields["physician"].queryset = queryset
+        self.fields["physician"].queryset = queryset  # type: ignore[attr-defined]
 
 
 class SetupSigningForm(forms.Form):

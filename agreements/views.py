@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from comanage.core.exports import csv_response
-from comanage.core.http import OrgRequest
+from comanage.core.http import OrgRequest, signed_in_user
 from comanage.core.money import format_money
 from comanage.core.permissions import is_own_only, membership_can
 from comanage.core.versioning import data_version, page_cached
@@ -343,7 +343,7 @@ def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> H
         "frozen": agreement.is_frozen,
     }
     context["items"] = None
-    user = request.user
+    user = signed_in_user(request)
     form: Any = None
     save: Callable[[dict], Any] | None = None
     success = next_url
@@ -478,12 +478,14 @@ def _setup_execute(request: OrgRequest, agreement: Agreement, context: dict[str,
                     agreement=agreement,
                     executed_on=form.cleaned_data["executed_on"],
                     signatories=form.cleaned_data["signatories"],
-                    user=request.user,
+                    user=signed_in_user(request),
                 )
                 messages.success(request, "The signing is recorded. Activate the agreement.")
             else:
                 services.agreement_transition(
-                    agreement=agreement, to_status=AgreementStatus.ACTIVE, user=request.user
+                    agreement=agreement,
+                    to_status=AgreementStatus.ACTIVE,
+                    user=signed_in_user(request),
                 )
                 messages.success(request, "The agreement is active.")
         except ValidationError as exc:

@@ -17,8 +17,6 @@ from comanage.core.models import User
 from . import selectors, services
 from .models import IndicatorTemplate
 
-PERCENT = {"max_digits": 7, "decimal_places": 4}
-
 
 class SetupIndicatorForm(forms.Form):
     template = forms.ModelChoiceField(
@@ -27,7 +25,8 @@ class SetupIndicatorForm(forms.Form):
         empty_label="Choose…",
     )
     weight = forms.DecimalField(
-        **PERCENT,
+        max_digits=7,
+        decimal_places=4,
         min_value=Decimal("0"),
         max_value=Decimal("100"),
         label="Weight (%)",
@@ -45,7 +44,9 @@ class SetupIndicatorForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = selectors.template_list().order_by("name")
+        field = self.fields["template"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = selectors.template_list().order_by("name")
 
 
 def _terms(agreement: Agreement) -> AgreementTerms | None:

@@ -897,7 +897,7 @@ def agreement_trend(*, glance: AgreementGlance, today: dt.date) -> list[TrendRow
         else:
             earned = fig.amount_paid  # the calculation's share for physicians, not a payment
             basis = (
-                REPORT_BASIS.get(fig.report_status, "calculated")
+                next((v for k, v in REPORT_BASIS.items() if k == fig.report_status), "calculated")
                 if fig.report_status
                 else ("calculated" if fig.gross_savings is not None else "")
             )

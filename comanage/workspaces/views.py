@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -428,6 +428,7 @@ def _trend_chart(glance: selectors.AgreementGlance, trend: list[selectors.TrendR
     if not trend:
         return None
     labels = [row.label for row in trend]
+    series: list[tuple[str, Sequence[Decimal | None]]]
     if glance.is_co_management:
         series = [
             ("Incentive earned", [row.earned for row in trend]),
