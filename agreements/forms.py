@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -330,4 +332,41 @@ class ResolveForm(ScopedModelForm):
 class ReviewForm(forms.Form):
     note = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Note to the physician"
+    )
+
+
+class SetupParticipantForm(forms.Form):
+    """One participating physician: chosen from the organization's physicians, or new."""
+
+    physician = forms.ModelChoiceField(
+        queryset=Physician.objects.none(),
+        required=False,
+        empty_label="New physician (enter below)",
+        label="Physician",
+    )
+    npi = forms.CharField(max_length=10, required=False, label="New physician's NPI")
+    first_name = forms.CharField(max_length=100, required=False, label="First name")
+    last_name = forms.CharField(max_length=100, required=False, label="Last name")
+    specialty = forms.CharField(max_length=100, required=False, label="Specialty")
+    join_date = forms.DateField(widget=DATE, label="Joins on")
+    ownership_pct = forms.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        required=False,
+        label="Ownership (%)",
+        help_text="Only for distribution by ownership.",
+    )
+
+    def __init__(self, *args: Any, agreement: Agreement | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        queryset = Physician.objects.all().order_by("last_name", "first_name")
+        if agreement is not None:
+            queryset = queryset.exclude(participations__agreement=agreement)
+        self.fields["physician"].queryset = queryset  # type: ignore[attr-defined]
+
+
+class SetupSigningForm(forms.Form):
+    executed_on = forms.DateField(widget=DATE, label="Signed on")
+    signatories = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="Who signed, one per line."
     )

@@ -1712,3 +1712,80 @@ def roster_import_apply(*, roster_import: RosterImport, user: User | None) -> di
     if problems:
         raise master_imports.ImportRefused(problems)
     return counts
+
+
+# The guided setup's writes (the setup's pages call these; see agreements/setup.py)
+
+
+@transaction.atomic
+def participant_add(
+    *, agreement: Agreement, data: dict[str, Any], user: User | None
+) -> Participation:
+    """Add a participating physician: an existing one, or a new one created here (NPI and
+    name). Both rows are written or neither."""
+    physician = data.get("physician")
+    if physician is None:
+        if not (data.get("npi") or "").strip():
+            raise ValidationError(
+                {"physician": "Choose a physician, or enter a new physician's NPI and name."},
+                code="required",
+            )
+        physician = physician_save(
+            organization=agreement.organization,
+            data={
+                "npi": data.get("npi", ""),
+                "first_name": data.get("first_name", ""),
+                "last_name": data.get("last_name", ""),
+                "specialty": data.get("specialty", ""),
+                "practice": agreement.practice,
+            },
+        )
+    participation = participation_save(
+        agreement=agreement,
+        data={
+            "physician": physician,
+            "join_date": data.get("join_date"),
+            "ownership_pct": data.get("ownership_pct"),
+        },
+    )
+    event_record(
+        organization=agreement.organization,
+        name="agreement.participant_added",
+        actor=user,
+        obj=agreement,
+        summary=f"{physician.full_name} joins {agreement.name} on {participation.join_date}",
+    )
+    return participation
+
+
+@transaction.atomic
+def agreement_execute(
+    *,
+    agreement: Agreement,
+    executed_on: dt.date | None,
+    signatories: str,
+    user: User | None,
+    today: dt.date | None = None,
+) -> Agreement:
+    """Record the signing: a draft passes through negotiation to executed in one step (the
+    same checks as each transition); either both moves happen or neither."""
+    if agreement.status == AgreementStatus.DRAFT:
+        agreement_transition(
+            agreement=agreement, to_status=AgreementStatus.IN_NEGOTIATION, user=user, today=today
+        )
+    if agreement.status != AgreementStatus.IN_NEGOTIATION:
+        raise ValidationError(
+            {
+                "status": f"The agreement is {agreement.get_status_display().lower()}; "
+                "its signing cannot be recorded now."
+            },
+            code="invalid_transition",
+        )
+    return agreement_transition(
+        agreement=agreement,
+        to_status=AgreementStatus.EXECUTED,
+        user=user,
+        executed_on=executed_on,
+        signatories=signatories,
+        today=today,
+    )

@@ -6,6 +6,11 @@ urlpatterns = [
     path("agreements/", views.agreement_list, name="agreement_list"),
     path("agreements/new/", views.agreement_create, name="agreement_create"),
     path("agreements/<int:pk>/", views.agreement_detail, name="agreement_detail"),
+    path(
+        "agreements/<int:pk>/setup/",
+        views.agreement_setup_overview,
+        name="agreement_setup_overview",
+    ),
     path("agreements/<int:pk>/setup/<slug:step>/", views.agreement_setup, name="agreement_setup"),
     path(
         "agreements/<int:pk>/transition/", views.agreement_transition, name="agreement_transition"

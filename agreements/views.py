@@ -20,13 +20,14 @@ from django.views.decorators.http import require_POST
 
 from comanage.core.display import field_label, field_value
 from comanage.core.exports import csv_response
-from comanage.core.http import OrgRequest
+from comanage.core.http import OrgRequest, signed_in_user
+from comanage.core.money import format_money
 from comanage.core.permissions import membership_can
 from comanage.core.versioning import data_version, page_cached
 from comanage.core.views import object_for_member, object_history, org_view
 
 from . import forms as f
-from . import selectors, services
+from . import selectors, services, setup
 from .models import (
     Agreement,
     AgreementDocument,
@@ -264,99 +265,245 @@ def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpRespons
     return render(request, "agreements/agreement_detail.html", context)
 
 
-SETUP_STEPS = [
-    ("parties", "Parties"),
-    ("term", "Term"),
-    ("fmv", "FMV opinion"),
-    ("duties", "Duties"),
-    ("policies", "Policies"),
-    ("indicators", "Indicators"),
-    ("opportunities", "Savings opportunities"),
-    ("execute", "Execute"),
-]
+ADD_LABELS = {
+    "fmv": "Add an FMV opinion",
+    "duties": "Add a duty",
+    "physicians": "Add a physician",
+    "documents": "Upload a document",
+}
+
+
+def _setup_session_key(pk: int) -> str:
+    return f"agreement-setup:{pk}"
+
+
+@org_view("agreement.edit")
+def agreement_setup_overview(request: OrgRequest, org_slug: str, pk: int) -> HttpResponse:
+    """The setup's checklist: every step, what it still needs, and where to continue."""
+    agreement = object_for_member(
+        request, Agreement.objects.select_related("practice"), pk, "agreement.edit"
+    )
+    checklist = setup.setup_checklist(agreement=agreement)
+    resume = setup.setup_resume_step(
+        agreement=agreement, last=request.session.get(_setup_session_key(pk))
+    )
+    return render(
+        request,
+        "agreements/setup_overview.html",
+        {
+            "agreement": agreement,
+            "checklist": checklist,
+            "resume": resume,
+            "resume_label": dict(setup.setup_steps(agreement=agreement))[resume],
+            "required_missing": [s for s in checklist if s.required and not s.done],
+        },
+    )
 
 
 @org_view("agreement.edit")
 def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> HttpResponse:
-    """The guided setup, from draft to executed."""
-    agreement = object_for_member(request, Agreement, pk, "agreement.edit")
-    names = [s for s, _ in SETUP_STEPS]
+    """One step of the guided setup, from nothing to an active agreement. Each step is a form;
+    "Cancel" saves nothing and goes back to the checklist; the step is remembered so that
+    the checklist's "Continue" comes back to it."""
+    agreement = object_for_member(
+        request, Agreement.objects.select_related("practice"), pk, "agreement.edit"
+    )
+    steps = setup.setup_steps(agreement=agreement)
+    names = [s for s, _ in steps]
     if step not in names:
         raise Http404
+    request.session[_setup_session_key(pk)] = step
     index = names.index(step)
     next_step = names[index + 1] if index + 1 < len(names) else None
-    next_url = (
-        _url("agreement_setup", request, pk, next_step)
-        if next_step
-        else _url("agreement_detail", request, pk)
-    )
+    overview_url = _url("agreement_setup_overview", request, pk)
+    here = _url("agreement_setup", request, pk, step)
+    next_url = _url("agreement_setup", request, pk, next_step) if next_step else overview_url
     context: dict[str, Any] = {
         "agreement": agreement,
-        "steps": SETUP_STEPS,
+        "steps": steps,
         "step": step,
+        "step_label": dict(steps)[step],
         "step_index": index,
+        "step_number": index + 1,
+        "step_count": len(steps),
         "next_url": next_url,
-        "template": "agreements/setup.html",
+        "overview_url": overview_url,
+        "missing": setup.setup_missing(agreement=agreement, key=step),
+        "done_keys": {s.key for s in setup.setup_checklist(agreement=agreement) if s.done},
+        "frozen": agreement.is_frozen,
     }
-    base = f"/o/{org_slug}/agreements/{pk}"
+    context["items"] = None
+    user = signed_in_user(request)
+    form: Any = None
+    save: Callable[[dict], Any] | None = None
+    success = next_url
+    data = request.POST if request.method == "POST" else None
     if step in ("parties", "term"):
         form_class = f.AgreementPartiesForm if step == "parties" else f.AgreementTermForm
         form = form_class(
-            request.POST or None,
+            data,
             instance=copy.copy(agreement),
             initial={"organization_id": request.organization.pk},
         )
-        return _setup_form(
-            request,
-            form,
-            context,
-            lambda d: services.agreement_update(agreement=agreement, data=d, user=request.user),
-        )
-    if step == "policies":
+
+        def save(d: dict) -> Any:
+            return services.agreement_update(agreement=agreement, data=d, user=user)
+
+    elif step == "policies":
         terms = selectors.terms_latest(agreement=agreement)
         if terms is None:
             raise Http404
         form = f.TermsPolicyForm(
-            request.POST or None,
-            instance=copy.copy(terms),
-            kind=agreement.kind,
-            frozen=agreement.is_frozen,
+            data, instance=copy.copy(terms), kind=agreement.kind, frozen=agreement.is_frozen
         )
-        context["frozen"] = agreement.is_frozen
-        return _setup_form(
-            request,
-            form,
-            context,
-            lambda d: services.terms_update(terms=terms, data=d, user=request.user),
-        )
-    if step == "fmv":
-        context["items"] = agreement.fmv_opinions.all()
-        context["gaps"] = services.fmv_gaps(agreement=agreement)
+
+        def save(d: dict) -> Any:
+            return services.terms_update(terms=terms, data=d, user=user)
+
+    elif step == "fmv":
+        context["items"] = [
+            f"{o.valuator}: {o.effective_start:%b %-d, %Y} – {o.effective_end:%b %-d, %Y}, "
+            f"at most {format_money(o.total_max_annual)} a year"
+            for o in agreement.fmv_opinions.all()
+        ]
+        form = f.FMVOpinionForm(data)
+
+        def save(d: dict) -> Any:
+            saved, warnings = services.fmv_opinion_save(agreement=agreement, data=d)
+            for warning in warnings:
+                messages.warning(request, warning)
+            return saved
+
     elif step == "duties":
-        context["items"] = agreement.duties.all()
-    elif step == "indicators":
-        context["external_url"] = f"{base}/indicators/"
-    elif step == "opportunities":
-        context["external_url"] = f"{base}/opportunities/"
+        context["items"] = [
+            f"{d.name}: {d.required_monthly_hours} h a month required, "
+            f"at most {d.max_monthly_hours} h"
+            for d in agreement.duties.all()
+        ]
+        if not agreement.is_frozen:
+            form = f.DutyForm(data)
+
+            def save(d: dict) -> Any:
+                return services.duty_save(agreement=agreement, data=d)
+
+    elif step == "physicians":
+        context["items"] = [
+            f"{p.physician.full_name} (NPI {p.physician.npi}), joins {p.join_date:%b %-d, %Y}"
+            for p in agreement.participations.select_related("physician")
+        ]
+        form = f.SetupParticipantForm(data, agreement=agreement)
+
+        def save(d: dict) -> Any:
+            return services.participant_add(agreement=agreement, data=d, user=user)
+
+    elif step == "committee":
+        context["items"] = [
+            f"{m.name} ({m.owner}): due {m.due_date:%b %-d, %Y}" for m in agreement.milestones.all()
+        ]
+        if not context["items"]:
+            form = f.PlanForm(data)
+
+            def save(d: dict) -> Any:
+                return services.milestones_generate(agreement=agreement, start=d["start"])
+
+    elif step == "documents":
+        context["items"] = [f"{d.get_kind_display()}: {d.title}" for d in agreement.documents.all()]
+        context["multipart"] = True
+        form = f.DocumentForm(data, request.FILES or None)
+
+        def save(d: dict) -> Any:
+            return services.document_upload(
+                agreement=agreement, kind=d["kind"], title=d["title"], upload=d["file"], user=user
+            )
+
+    elif step in setup.CONTRIBUTED:
+        extra = setup.CONTRIBUTED[step]
+        context["intro"] = extra.intro
+        context["submit"] = extra.submit
+        context["items"] = extra.items(agreement)
+        form = extra.form(agreement, data)
+
+        def save(d: dict) -> Any:
+            return extra.save(agreement, d, user)
+
     elif step == "execute":
-        context["transition_form"] = f.TransitionForm(initial={"to_status": "executed"})
-        context["transitions"] = sorted(services.TRANSITIONS.get(agreement.status, set()))
-    return render(request, "agreements/setup.html", context)
-
-
-def _setup_form(
-    request: HttpRequest, form: Any, context: dict[str, Any], save: Callable[[dict], Any]
-) -> HttpResponse:
+        return _setup_execute(request, agreement, context)
+    if step in setup.MULTI_ROW or step in setup.CONTRIBUTED:
+        success = here  # add another, or continue
+    context["form"] = form
+    context.setdefault(
+        "submit",
+        ADD_LABELS.get(step, "Add") if success == here else "Save and continue",
+    )
+    if form is None or save is None:
+        return render(request, "agreements/setup.html", context)
     return _form_page(
         request,
         form,
-        title=f"Set up {context['agreement']}",
+        title=f"Set up {agreement}",
         save=save,
-        success=lambda _: context["next_url"],
-        back="",
+        success=lambda _: success,
+        back=overview_url,
         extra=context,
         template="agreements/setup.html",
     )
+
+
+def _setup_execute(request: OrgRequest, agreement: Agreement, context: dict[str, Any]) -> Any:
+    """The last step: record the signing, then activate through the lifecycle service. A
+    refusal lists the service's reasons, in its words."""
+    here = _url("agreement_setup", request, agreement.pk, "execute")
+    signing = agreement.status in (AgreementStatus.DRAFT, AgreementStatus.IN_NEGOTIATION)
+    form = f.SetupSigningForm(request.POST if request.method == "POST" and signing else None)
+    refusals: list[str] = []
+    status = 200
+    if request.method == "POST" and not signing and agreement.status != AgreementStatus.EXECUTED:
+        return redirect(here)  # nothing left to do here (active, or ended)
+    if request.method == "POST" and signing and not form.is_valid():
+        status = 400
+    elif request.method == "POST":
+        try:
+            if signing:
+                services.agreement_execute(
+                    agreement=agreement,
+                    executed_on=form.cleaned_data["executed_on"],
+                    signatories=form.cleaned_data["signatories"],
+                    user=signed_in_user(request),
+                )
+                messages.success(request, "The signing is recorded. Activate the agreement.")
+            else:
+                services.agreement_transition(
+                    agreement=agreement,
+                    to_status=AgreementStatus.ACTIVE,
+                    user=signed_in_user(request),
+                )
+                messages.success(request, "The agreement is active.")
+        except ValidationError as exc:
+            agreement.refresh_from_db()
+            status = 400
+            if signing:
+                f.apply_errors(form, exc)
+            else:
+                refusals = [m for errors in exc.message_dict.values() for m in errors]
+        else:
+            return redirect(here)
+    context.update(
+        {
+            "signing": signing,
+            "form": form if signing else None,
+            "refusals": refusals,
+            "blockers": services.activation_blockers(agreement=agreement)
+            if agreement.status == AgreementStatus.EXECUTED
+            else [],
+            "incomplete": [
+                s
+                for s in setup.setup_checklist(agreement=agreement)
+                if s.required and not s.done and s.key != "execute"
+            ],
+            "submit": "Record the signing",
+        }
+    )
+    return render(request, "agreements/setup.html", context, status=status)
 
 
 @org_view("agreement.edit")

@@ -8,3 +8,7 @@ class SavingsConfig(AppConfig):
         from .signals import connect_receivers
 
         connect_receivers()
+
+        from .setup_step import register
+
+        register()

@@ -30,13 +30,13 @@ from adjudication.models import (
     ReportStatus,
 )
 from agreements import fees
+from agreements import setup as agreement_setup
 from agreements.models import (
     Agreement,
     AgreementKind,
     AgreementStatus,
     AgreementTerms,
     ComplianceFlag,
-    FMVOpinion,
     ManagementDuty,
     Participation,
     ProgrammeYear,
@@ -575,75 +575,42 @@ def opportunity_names(*, agreement: Agreement) -> list[tuple[str, str]]:
 # The administrator's work queue
 # --------------------------------------------------------------------------------------------
 
-SETUP_STEP_LABELS = {
-    "parties": "Parties",
-    "term": "Term",
-    "fmv": "FMV opinion",
-    "duties": "Duties",
-    "policies": "Policies",
-    "indicators": "Indicators",
-    "opportunities": "Savings opportunities",
-    "execute": "Execute",
-}
-
 
 @dataclass
 class SetupItem:
     agreement: Agreement
     next_step: str
     missing: list[str]
-
-    @property
-    def next_step_label(self) -> str:
-        return SETUP_STEP_LABELS.get(self.next_step, self.next_step)
+    next_step_label: str = ""
 
 
 def agreements_in_setup() -> list[SetupItem]:
-    """Agreements not yet executed, with the first setup step that still needs doing."""
+    """Agreements not yet active, with the first setup step that still needs doing (the
+    guided setup's own checklist, agreements/setup.py, so both say the same)."""
     agreements = list(
-        Agreement.objects.filter(status__in=[AgreementStatus.DRAFT, AgreementStatus.IN_NEGOTIATION])
+        Agreement.objects.filter(
+            status__in=[
+                AgreementStatus.DRAFT,
+                AgreementStatus.IN_NEGOTIATION,
+                AgreementStatus.EXECUTED,
+            ]
+        )
         .select_related("practice")
         .order_by("created_at", "name")
     )
-    ids = [a.pk for a in agreements]
-    if not ids:
-        return []
-
-    def counts(model: Any) -> dict[int, int]:
-        return dict(
-            model.objects.filter(agreement_id__in=ids)
-            .values("agreement_id")
-            .annotate(n=Count("id"))
-            .values_list("agreement_id", "n")
-        )
-
-    years, fmv, duties, participants = (
-        counts(ProgrammeYear),
-        counts(FMVOpinion),
-        counts(ManagementDuty),
-        counts(Participation),
-    )
-    indicators, opportunities = counts(IndicatorDefinition), counts(SavingsOpportunity)
     items = []
     for agreement in agreements:
-        co = agreement.kind == AgreementKind.CO_MANAGEMENT
-        checks = [
-            ("parties", participants.get(agreement.pk, 0) > 0, "participating physicians"),
-            ("term", years.get(agreement.pk, 0) > 0, "programme years"),
-            ("fmv", fmv.get(agreement.pk, 0) > 0, "an FMV opinion"),
-        ]
-        if co:
-            checks += [
-                ("duties", duties.get(agreement.pk, 0) > 0, "management duties"),
-                ("indicators", indicators.get(agreement.pk, 0) > 0, "indicators"),
-            ]
-        else:
-            checks.append(
-                ("opportunities", opportunities.get(agreement.pk, 0) > 0, "savings opportunities")
+        checklist = agreement_setup.setup_checklist(agreement=agreement)
+        todo = [s for s in checklist if s.required and not s.done]
+        step = todo[0] if todo else checklist[-1]
+        items.append(
+            SetupItem(
+                agreement=agreement,
+                next_step=step.key,
+                missing=[s.label.lower() for s in todo if s.key != "execute"],
+                next_step_label=step.label,
             )
-        missing = [label for _, ok, label in checks if not ok]
-        next_step = next((step for step, ok, _ in checks if not ok), "execute")
-        items.append(SetupItem(agreement, next_step, missing))
+        )
     return items
 
 
@@ -851,3 +818,94 @@ def physician_projection_rows(
         ]
         out[calc.agreement_id] = {"calculation": calc, "row": own[0] if own else None}
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Year-on-year trend of one agreement (executive page)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrendRow:
+    """One programme year of an agreement's trend. ``earned`` is the incentive earned
+    (co-management) or the physicians' share calculated (shared savings), with ``basis``
+    saying what it rests on; ``paid`` is only what payment records say was paid."""
+
+    label: str
+    basis: str
+    indicators_met: int | None
+    indicators_scored: int | None
+    indicators_total: int | None
+    savings: Decimal | None
+    savings_to_date: bool
+    earned: Decimal | None
+    paid: Decimal
+
+
+def _indicator_counts(outcomes: Iterable[Any]) -> tuple[int, int, int]:
+    """(met at threshold or better, scored, all): an indicator under its minimum denominator
+    is not scored and never counted as met, whatever it is paid."""
+    rows = list(outcomes)
+    get = (lambda o, k: o.get(k)) if rows and isinstance(rows[0], dict) else getattr
+    scored = [o for o in rows if get(o, "status") == "scored"]
+    met = [o for o in scored if get(o, "tier_met")]
+    return len(met), len(scored), len(rows)
+
+
+def agreement_trend(*, glance: AgreementGlance, today: dt.date) -> list[TrendRow]:
+    """Per programme year that has begun: indicators met, savings, incentive earned and paid."""
+    years = [y for y in glance.years if glance.figures.get(y.pk) is not None]
+    runs: dict[int, Any] = {}
+    for run in CalculationRun.objects.filter(programme_year__in=years).order_by(
+        "programme_year_id", "-version"
+    ):
+        runs.setdefault(run.programme_year_id, run)
+    paid_kind = PaymentKind.INCENTIVE if glance.is_co_management else PaymentKind.DISTRIBUTION
+    paid = dict(
+        PaymentLine.objects.filter(
+            report__programme_year__in=years, kind=paid_kind, paid_on__isnull=False
+        )
+        .exclude(report__status=ReportStatus.SUPERSEDED)
+        .values_list("report__programme_year_id")
+        .annotate(s=Sum("paid_amount"))
+    )
+    rows = []
+    for year in years:
+        fig = glance.figures[year.pk]
+        if year.start > today:
+            continue
+        met = scored = total = None
+        if glance.is_co_management:
+            run = runs.get(year.pk)
+            outcomes = (
+                ((run.figures or {}).get("incentive") or {}).get("indicators")
+                if run is not None
+                else None
+            )
+            if outcomes is None and fig.incentive_detail is not None:
+                outcomes = fig.incentive_detail.indicators
+            if outcomes:
+                met, scored, total = _indicator_counts(outcomes)
+            earned, basis = fig.incentive_earned, fig.incentive_basis
+        else:
+            earned = fig.amount_paid  # the calculation's share for physicians, not a payment
+            basis = (
+                next((v for k, v in REPORT_BASIS.items() if k == fig.report_status), "calculated")
+                if fig.report_status
+                else ("calculated" if fig.gross_savings is not None else "")
+            )
+        savings = fig.gross_savings if fig.gross_savings is not None else fig.savings_ytd
+        rows.append(
+            TrendRow(
+                label=year.label,
+                basis=basis,
+                indicators_met=met,
+                indicators_scored=scored,
+                indicators_total=total,
+                savings=savings,
+                savings_to_date=fig.gross_savings is None and fig.savings_ytd is not None,
+                earned=earned,
+                paid=paid.get(year.pk) or ZERO,
+            )
+        )
+    return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +29,7 @@ from . import selectors
 PAGE_SIZE = 25
 # In the page cache keys: change it whenever the shape of a cached value changes, so a deploy
 # never unpickles an entry written by the previous code.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 
 
 def _today() -> dt.date:
@@ -324,7 +324,13 @@ def _agreement_in_depth(
         glance = selectors.agreements_at_a_glance(
             today=today, agreement_ids=[agreement.pk], with_opportunities=True
         )[0]
-        return {"glance": glance, "charts": _agreement_charts(glance)}
+        trend = selectors.agreement_trend(glance=glance, today=today)
+        return {
+            "glance": glance,
+            "charts": _agreement_charts(glance),
+            "trend": trend,
+            "trend_chart": _trend_chart(glance, trend),
+        }
 
     return page_cached(
         request.organization.pk,  # type: ignore[attr-defined]
@@ -416,6 +422,29 @@ def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
     return charts
 
 
+def _trend_chart(glance: selectors.AgreementGlance, trend: list[selectors.TrendRow]) -> Any:
+    """Year on year: what was earned (or, for shared savings, saved and shared) against what
+    was paid. Paid is only what payment records say; the rest is labelled by its basis."""
+    if not trend:
+        return None
+    labels = [row.label for row in trend]
+    series: list[tuple[str, Sequence[Decimal | None]]]
+    if glance.is_co_management:
+        series = [
+            ("Incentive earned", [row.earned for row in trend]),
+            ("Incentive paid", [row.paid for row in trend]),
+        ]
+        title = "Incentive earned and paid, per programme year"
+    else:
+        series = [
+            ("Gross savings", [row.savings for row in trend]),
+            ("Physicians' share, calculated", [row.earned for row in trend]),
+            ("Paid to physicians", [row.paid for row in trend]),
+        ]
+        title = "Savings, physicians' share and payments, per programme year"
+    return bar_chart(title=title, categories=labels, series=series, height=280)
+
+
 @org_view("report.view")
 def executive_agreement(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     # The version is read before any data: what is cached under it is never older than it.
@@ -434,6 +463,8 @@ def executive_agreement(request: HttpRequest, org_slug: str, pk: int) -> HttpRes
                 (y, in_depth()["glance"].figures.get(y.pk)) for y in in_depth()["glance"].years
             ],
             "charts": lambda: in_depth()["charts"],
+            "trend": lambda: in_depth()["trend"],
+            "trend_chart": lambda: in_depth()["trend_chart"],
             "today": _today(),
             "data_version": version,
         },

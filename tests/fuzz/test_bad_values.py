@@ -421,6 +421,14 @@ def _web_forms(demo: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str
     what_if_co = f"/o/{ORG}/adjudication/years/{co.pk}/what-if/"
     what_if_ss = f"/o/{ORG}/adjudication/years/{ss.pk}/what-if/"
     portal = f"/o/{ORG}/portal/"
+    setup_co = f"/o/{ORG}/agreements/{co.agreement_id}/setup/"
+    setup_ss = f"/o/{ORG}/agreements/{ss.agreement_id}/setup/"
+    with scopes_disabled():
+        from agreements.models import Physician
+        from indicators.models import IndicatorTemplate
+
+        template = IndicatorTemplate.objects.order_by("pk").first()
+        demo_physician = Physician.objects.filter(organization__slug=ORG).order_by("pk").first()
     hours_base = {"agreement": str(co.agreement_id), "action": "save"}
     return [
         (what_if_co, admin, {}, f"score__{key}", f"score__{key}", numbers),
@@ -476,6 +484,32 @@ def _web_forms(demo: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str
             "opportunity",
             [*numbers, "-1", ""],
         ),
+        # The guided agreement setup's steps that take numbers.
+        (
+            f"{setup_co}indicators/",
+            admin,
+            {"template": str(template.pk)},
+            "weight",
+            "weight",
+            [*numbers, "-1", "101"],
+        ),
+        (
+            f"{setup_co}physicians/",
+            admin,
+            {"physician": str(demo_physician.pk), "join_date": "2025-01-01"},
+            "ownership_pct",
+            "ownership_pct",
+            numbers,
+        ),
+        (
+            f"{setup_ss}opportunities/",
+            admin,
+            {"name": "X", "case_types": "A", "item_codes": "B", "base_year": "2024"},
+            "savings_target",
+            "savings_target",
+            [*numbers, "-1"],
+        ),
+        (f"{setup_co}fmv/", admin, {}, "total_max_annual", "total_max_annual", numbers),
     ]
 
 
