@@ -24,8 +24,8 @@ from comanage.core.api_renderers import CSVRenderer, JSONRenderer
 from comanage.core.inputs import as_drf_error
 from comanage.core.jobs import DuplicateJob
 from comanage.core.security import device_code_valid, two_factor_enabled
-from comanage.core.security.otp import refusal_message
 from comanage.core.security.narrowing import PhysicianNarrowing
+from comanage.core.security.otp import refusal_message
 from comanage.core.serialise import jsonable
 
 from . import services, signing

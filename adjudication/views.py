@@ -224,7 +224,9 @@ def _signing_refusal(
         report=report, session=request.session
     ):
         report_page = f"/o/{report.organization.slug}/adjudication/reports/{report.pk}/"
-        return _refused(request, services.TransitionInvalid(str(signing.ReportNotOpened())), report_page)
+        return _refused(
+            request, services.TransitionInvalid(str(signing.ReportNotOpened())), report_page
+        )
     if request.POST.get("confirm") != "yes":
         summary = signing.signing_summary(report=report, action=action)
         return _refused(

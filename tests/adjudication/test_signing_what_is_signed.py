@@ -178,8 +178,7 @@ def test_a_code_used_a_moment_ago_is_explained(world):
     message = refusal_message(world.users["ceo"], code)
     assert "already been used" in message and "second" in message
     assert "not valid" in refusal_message(world.users["ceo"], "123456") or (
-        "already been used" in refusal_message(world.users["ceo"], "123456")
-        and code == "123456"
+        "already been used" in refusal_message(world.users["ceo"], "123456") and code == "123456"
     )
 
 
