@@ -84,7 +84,8 @@ def test_a_working_provider_passes_every_step_and_nobody_is_signed_in(
     assert configured.session["_auth_user_id"] == user_before
     assert not User.objects.filter(email="alice@riverside.example").exists()
     # Audited without the secret; never logged nor shown.
-    event = BusinessEvent.objects.filter(organization=world.org, name="sso.tested").get()
+    with world.scope():
+        event = BusinessEvent.objects.filter(organization=world.org, name="sso.tested").get()
     assert event.data["ok"] is True and SECRET not in str(event.data) + event.summary
     assert SECRET not in page
     assert SECRET not in caplog.text

@@ -130,7 +130,8 @@ def organization_settings_update(
         changed = sorted(f for f in EDITABLE if getattr(organization, f) != before[f])
         old_logo = organization.logo.name if organization.logo else ""
         if logo is not None and logo_kind is not None:
-            name = f"branding/{organization.pk}/logo-{secrets.token_hex(6)}.{logo_kind[0]}"
+            # (upload_to adds "branding/")
+            name = f"{organization.pk}/logo-{secrets.token_hex(6)}.{logo_kind[0]}"
             organization.logo.save(name, ContentFile(logo), save=False)
             changed.append("logo")
         elif remove_logo and old_logo:

@@ -278,8 +278,10 @@ def organization_logo(request: HttpRequest, org_slug: str) -> HttpResponse:
     from . import organization as org_settings
 
     organization = request.organization  # type: ignore[attr-defined]
-    if not organization.logo:
-        raise Http404("No logo.")
+    if not organization.logo:  # none yet: the product's own mark
+        from django.templatetags.static import static
+
+        return redirect(static("favicon.svg"))
     try:
         with organization.logo.open("rb") as handle:
             content = handle.read()
