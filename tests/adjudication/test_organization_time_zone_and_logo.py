@@ -46,9 +46,7 @@ def test_the_report_page_trail_is_in_the_organizations_time_zone(world, recorded
     org = Organization.objects.get(pk=world.org.pk)
     org.time_zone = "America/Chicago"
     org.save()
-    page = world.client("executive").get(
-        f"/o/{world.org.slug}/adjudication/reports/{report.pk}/"
-    )
+    page = world.client("executive").get(f"/o/{world.org.slug}/adjudication/reports/{report.pk}/")
     assert "Mar 1, 2026 21:30" in page.content.decode()
 
 
