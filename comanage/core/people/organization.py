@@ -135,7 +135,7 @@ def organization_settings_update(
             organization.logo.save(name, ContentFile(logo), save=False)
             changed.append("logo")
         elif remove_logo and old_logo:
-            organization.logo = ""  # type: ignore[assignment]
+            organization.logo = ""
             changed.append("logo")
         # An earlier logo's file stays: the organization's history names it.
         organization.save()

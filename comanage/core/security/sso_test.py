@@ -108,7 +108,9 @@ def sso_test_complete(*, flow: dict[str, Any], params: dict[str, str]) -> dict[s
     """Finish the round trip from the callback's query ``params``; never signs anyone in."""
     steps: list[dict[str, Any]] = list(flow.get("steps", []))
     provider = (
-        OIDCProvider.objects.filter(pk=flow.get("provider")).select_related("organization").first()
+        OIDCProvider.objects.filter(pk=int(flow.get("provider") or 0))
+        .select_related("organization")
+        .first()
     )
     if provider is None:
         steps.append(_step("Settings", False, "The provider was removed during the test."))
