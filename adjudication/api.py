@@ -25,9 +25,10 @@ from comanage.core.inputs import as_drf_error
 from comanage.core.jobs import DuplicateJob
 from comanage.core.security import device_code_valid, two_factor_enabled
 from comanage.core.security.narrowing import PhysicianNarrowing
+from comanage.core.security.otp import refusal_message
 from comanage.core.serialise import jsonable
 
-from . import services
+from . import services, signing
 from .models import (
     FROZEN_STATUSES,
     AdjudicationReport,
@@ -383,18 +384,33 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
         "payment_lines": "payment.view",
     }
 
+    def retrieve(self, request, *args, **kwargs):
+        """The report; fetching it counts as opening it (``adjudication.signing``)."""
+        response = super().retrieve(request, *args, **kwargs)
+        signing.report_open_record(report=self.get_object(), user=request.user)
+        return response
+
     def _transition(self, request, action_name: str):
         report = self.get_object()
         data = TransitionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # The API has no session: it approves only a report its caller has opened (fetched it
+        # or its PDF, here or on the web), see adjudication.signing.
         if (
-            action_name in services.SIGNING_ACTIONS
-            and two_factor_enabled()
-            and not device_code_valid(request.user, data.validated_data["otp_token"])
+            action_name == "approve"
+            and report.status in services.TRANSITIONS["approve"].from_statuses
+            and not signing.report_opened_by(report=report, user=request.user)
         ):
-            raise exceptions.PermissionDenied(
-                "Signing needs the current code from your authenticator app in 'otp_token'."
-            )
+            return _refuse(services.TransitionInvalid(str(signing.ReportNotOpened())))
+        if action_name in services.SIGNING_ACTIONS and two_factor_enabled():
+            code = data.validated_data["otp_token"]
+            if not device_code_valid(request.user, code):
+                why = refusal_message(request.user, code) if code else ""
+                raise exceptions.PermissionDenied(
+                    "Signing needs the current code from your authenticator app in 'otp_token'"
+                    f" ({signing.signing_summary(report=report, action=action_name)})."
+                    + (f" {why}" if why else "")
+                )
         try:
             report = services.report_transition(
                 report=report,
@@ -442,6 +458,7 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
         report = self.get_object()
         if not report.pdf:
             raise exceptions.NotFound("The PDF has not been rendered yet.")
+        signing.report_open_record(report=report, user=request.user)
         response = HttpResponse(bytes(report.pdf), content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="report-{report.pk}.pdf"'
         return response

@@ -8,9 +8,7 @@ the report's frozen (or last transition) timestamp, never from the clock.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import mimetypes
 import re
 from decimal import Decimal
 from typing import Any
@@ -22,6 +20,8 @@ from django.utils.formats import date_format
 from comanage.core import charts
 from comanage.core.money import ZERO, round_percentage, to_decimal
 from comanage.core.pdf import render_pdf
+from comanage.core.people.organization import logo_data_uri
+from comanage.core.tenancy import organization_zone
 
 from .models import AdjudicationReport, CalculationRun, ReportStatus
 
@@ -52,15 +52,9 @@ def _colour(value: Any, name: str) -> str:
 
 
 def _logo_data_uri(organization: Any) -> str:
-    if not organization.logo:
-        return ""
-    try:
-        with organization.logo.open("rb") as handle:
-            content = handle.read()
-    except (OSError, ValueError):
-        return ""
-    mime = mimetypes.guess_type(organization.logo.name)[0] or "image/png"
-    return f"data:{mime};base64,{base64.b64encode(content).decode()}"
+    """The logo as a ``data:`` URI: the only kind of image the PDF fetcher serves
+    (comanage.core.pdf); its type is read from its content, which must decode as PNG or JPEG."""
+    return logo_data_uri(organization)
 
 
 def _branding(organization: Any) -> dict[str, str]:
@@ -284,7 +278,7 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "transitions": [
             {
                 "at": t.at.isoformat(),
-                "at_display": _local_stamp(t.at),
+                "at_display": _local_stamp(t.at, report.organization),
                 "from": ReportStatus(t.from_status).label,
                 "to": ReportStatus(t.to_status).label,
                 "actor": t.actor_name,
@@ -299,10 +293,11 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
     }
 
 
-def _local_stamp(moment: dt.datetime) -> str:
-    """A moment in the installation's time zone, in the pages' one style (an approval at 9 pm
-    in New York is that evening, not the next day in UTC)."""
-    local = timezone.localtime(moment, timezone.get_default_timezone())
+def _local_stamp(moment: dt.datetime, organization: Any = None) -> str:
+    """A moment in the organization's time zone (else the installation's), in the pages' one
+    style (an approval at 9 pm in New York is that evening, not the next day in UTC)."""
+    zone = organization_zone(organization) or timezone.get_default_timezone()
+    local = timezone.localtime(moment, zone)
     return f"{date_format(local, 'M j, Y g:i A')} {local.tzname()}"
 
 

@@ -20,7 +20,7 @@ from comanage.core.jobs import DuplicateJob
 from comanage.core.security import require_recent_otp
 from comanage.core.views import check_permission, org_view
 
-from . import pdf, selectors, services
+from . import pdf, selectors, services, signing
 from .models import (
     AdjudicationReport,
     CalculationRun,
@@ -124,9 +124,27 @@ def _report(pk: int) -> AdjudicationReport:
     )
 
 
+def _actions(report: AdjudicationReport, user: object) -> list[dict[str, object]]:
+    """The steps the user may take, each signing one with what it signs and for how much."""
+    return [
+        {
+            "action": rule.action,
+            "label": rule.label,
+            "comment_required": rule.comment_required,
+            "signing": (
+                signing.signing_summary(report=report, action=rule.action)
+                if rule.action in services.SIGNING_ACTIONS
+                else ""
+            ),
+        }
+        for rule in services.transitions_available(report=report, user=user)
+    ]
+
+
 @org_view("report.view")
 def report_detail(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
     report = _report(report_id)
+    signing.report_open_record(report=report, user=request.user, session=request.session)
     blockers = (
         services.report_approval_blockers(report=report)
         if report.status == ReportStatus.SUBMITTED
@@ -138,7 +156,7 @@ def report_detail(request: HttpRequest, org_slug: str, report_id: int) -> HttpRe
         {
             "report": report,
             "run": report.run,
-            "actions": services.transitions_available(report=report, user=request.user),
+            "actions": _actions(report, request.user),
             "transitions": report.transitions.order_by("at", "pk"),
             "blockers": blockers,
             "verification": None,
@@ -151,6 +169,8 @@ def report_detail(request: HttpRequest, org_slug: str, report_id: int) -> HttpRe
 @org_view("report.view")
 def report_pdf(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
     report = _report(report_id)
+    if report.pdf:
+        signing.report_open_record(report=report, user=request.user, session=request.session)
     return _pdf_response(
         report.pdf,
         f"adjudication-report-{report.pk}-v{report.version}.pdf",
@@ -163,15 +183,24 @@ def report_transition(
 ) -> HttpResponse:
     """One step of the approval trail; mounted once per action (``TRANSITION_VIEWS``)."""
     report = _report(report_id)
-    # A signature needs a code entered with this very request, not one from sign-in.
-    if (
-        action in services.SIGNING_ACTIONS
-        and (step_up := require_recent_otp(request, max_age_seconds=0)) is not None
-    ):
-        return step_up
     back = request.POST.get("next") or ""
     if not back.startswith("/"):
         back = f"/o/{org_slug}/adjudication/reports/{report.pk}/"
+    # (A report in another state gets the service's own refusal: it names the state.)
+    if (
+        action in services.SIGNING_ACTIONS
+        and report.status in services.TRANSITIONS[action].from_statuses
+    ):
+        if (refused := _signing_refusal(request, report, action, back)) is not None:
+            return refused
+        # A signature needs a code entered with this very request, not one from sign-in.
+        step_up = require_recent_otp(
+            request,
+            max_age_seconds=0,
+            signing=signing.signing_summary(report=report, action=action),
+        )
+        if step_up is not None:
+            return step_up
     try:
         services.report_transition(
             report=report, action=action, user=request.user, comment=request.POST.get("comment", "")
@@ -184,6 +213,30 @@ def report_transition(
         f"{AdjudicationReport.objects.get(pk=report.pk).get_status_display().lower()}.",
     )
     return redirect(back)
+
+
+def _signing_refusal(
+    request: HttpRequest, report: AdjudicationReport, action: str, back: str
+) -> HttpResponse | None:
+    """Before a signature: counsel has opened the report in this session (approve), and the
+    signer ticked the confirmation naming what they sign and for how much."""
+    if action == "approve" and not signing.report_opened_in_session(
+        report=report, session=request.session
+    ):
+        report_page = f"/o/{report.organization.slug}/adjudication/reports/{report.pk}/"
+        return _refused(
+            request, services.TransitionInvalid(str(signing.ReportNotOpened())), report_page
+        )
+    if request.POST.get("confirm") != "yes":
+        summary = signing.signing_summary(report=report, action=action)
+        return _refused(
+            request,
+            services.AdjudicationError(
+                f"Tick the confirmation to sign. You are about to: {summary}."
+            ),
+            back,
+        )
+    return None
 
 
 # Each action is its own route declaring the permission its step needs (the service checks it
@@ -223,7 +276,7 @@ def report_verify(request: HttpRequest, org_slug: str, report_id: int) -> HttpRe
         {
             "report": report,
             "run": report.run,
-            "actions": services.transitions_available(report=report, user=request.user),
+            "actions": _actions(report, request.user),
             "transitions": report.transitions.order_by("at", "pk"),
             "blockers": blockers,
             "verification": result,
@@ -242,6 +295,8 @@ def counsel_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
             {
                 "report": report,
                 "blockers": services.report_approval_blockers(report=report),
+                "opened": signing.report_opened_in_session(report=report, session=request.session),
+                "signing": signing.signing_summary(report=report, action="approve"),
                 "submitted": report.transitions.filter(to_status=ReportStatus.SUBMITTED)
                 .order_by("-at")
                 .first(),
@@ -266,6 +321,7 @@ def ceo_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
                 # Only those paid something count as paid; a $0.00 line is a forfeit, said apart.
                 "paid_physicians": sum(1 for v in totals.values() if v > 0),
                 "forfeited_physicians": sum(1 for v in totals.values() if v <= 0),
+                "signing": signing.signing_summary(report=report, action="authorise"),
             }
         )
     recent = selectors.reports_in_status(status=ReportStatus.AUTHORISED)

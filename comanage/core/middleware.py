@@ -7,16 +7,19 @@ from collections.abc import Callable
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
+from django.utils import timezone
 from django_scopes import scope
 
 from .models import Organization
 from .selectors import memberships_checked
+from .tenancy import organization_zone
 
 ORG_KWARG = "org_slug"
 
 
 class TenantMiddleware:
-    """For URLs carrying ``<org_slug>``, resolve the organization and enter its scope.
+    """For URLs carrying ``<org_slug>``, resolve the organization, enter its scope and
+    activate its time zone.
 
     An unknown slug is a 404. A signed-in user who is not a member gets a 404 too: an outsider
     learns nothing about another organization. API requests authenticate inside DRF, so their
@@ -57,7 +60,8 @@ class TenantMiddleware:
                     return api_not_found()
                 raise Http404("No such organization.")
         request.organization = organization  # type: ignore[attr-defined]
-        with scope(organization=organization):
+        # Every date of the organization's pages (and API answers) in its own time zone.
+        with scope(organization=organization), timezone.override(organization_zone(organization)):
             response = self.get_response(request)
             # Render lazily-rendered responses while the scope is still active.
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):

@@ -28,6 +28,7 @@ from .jobs import (
     lease_supported,
 )
 from .models import Job, JobStatus, Organization
+from .tenancy import organization_zone
 
 log = logging.getLogger(__name__)
 STALE_RUNNING_WITHOUT_LEASE = timedelta(hours=2)
@@ -50,7 +51,9 @@ def tenant_task(**task_options: Any) -> Callable:
         @functools.wraps(func)
         def run(*, organization_id: int, job_id: int | None = None, **kwargs: Any) -> Any:
             organization = Organization.objects.get(pk=organization_id)
-            with scope(organization=organization):
+            # The organization's time zone, as on its pages (PDF dates, e-mails).
+            zone = organization_zone(organization)
+            with scope(organization=organization), timezone.override(zone):
                 if job_id is None:
                     return func(organization=organization, **kwargs)
                 if not job_start(job_id):

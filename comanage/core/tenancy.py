@@ -10,6 +10,7 @@ entry point: ``TenantMiddleware`` for the web and API, ``tenant_task`` for Celer
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -74,3 +75,13 @@ def organization_scope(organization: Organization | int | str) -> Iterator[Organ
         organization = Organization.objects.get(**lookup)
     with scope(organization=organization):
         yield organization
+
+
+def organization_zone(organization: Any) -> zoneinfo.ZoneInfo | None:
+    """The organization's time zone (``Organization.time_zone``), or None when it has none that
+    the system knows (the installation's ``TIME_ZONE`` applies then)."""
+    name = getattr(organization, "time_zone", "") or ""
+    try:
+        return zoneinfo.ZoneInfo(name) if name else None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None

@@ -29,13 +29,16 @@ def test_counsel_approving_on_the_web_is_asked_for_a_fresh_code(world, recorded)
     report = advance(world, recorded.report, "review", "submit")
     client, device = _signed_in(world, "counsel")
     url = f"/o/{world.org.slug}/adjudication/reports/{report.pk}/approve/"
+    client.get(f"/o/{world.org.slug}/adjudication/reports/{report.pk}/")  # opened first
 
-    asked = client.post(url, {"comment": "Reviewed."})
+    asked = client.post(url, {"comment": "Reviewed.", "confirm": "yes"})
     assert asked.status_code == 200
     assert b'name="otp_token"' in asked.content
     assert _status(world, report) == ReportStatus.SUBMITTED
 
-    signed = client.post(url, {"comment": "Reviewed.", "otp_token": totp_code(device)})
+    signed = client.post(
+        url, {"comment": "Reviewed.", "confirm": "yes", "otp_token": totp_code(device)}
+    )
     assert signed.status_code == 302
     assert _status(world, report) == ReportStatus.APPROVED
 
@@ -44,9 +47,10 @@ def test_counsel_approving_on_the_web_is_asked_for_a_fresh_code(world, recorded)
 def test_a_wrong_code_does_not_sign(world, recorded):
     report = advance(world, recorded.report, "review", "submit")
     client, _device = _signed_in(world, "counsel")
+    client.get(f"/o/{world.org.slug}/adjudication/reports/{report.pk}/")
     wrong = client.post(
         f"/o/{world.org.slug}/adjudication/reports/{report.pk}/approve/",
-        {"comment": "Reviewed.", "otp_token": "000000"},
+        {"comment": "Reviewed.", "confirm": "yes", "otp_token": "000000"},
     )
     assert wrong.status_code == 403
     assert b"not valid" in wrong.content
@@ -58,7 +62,9 @@ def test_a_code_from_sign_in_is_not_a_signature(world, recorded):
     # pass_two_factor marks the session verified just now: still, signing asks again.
     report = advance(world, recorded.report, "review", "submit", "approve")
     client, _device = _signed_in(world, "ceo")
-    response = client.post(f"/o/{world.org.slug}/adjudication/reports/{report.pk}/authorise/")
+    response = client.post(
+        f"/o/{world.org.slug}/adjudication/reports/{report.pk}/authorise/", {"confirm": "yes"}
+    )
     assert response.status_code == 200
     assert b'name="otp_token"' in response.content
     assert _status(world, report) == ReportStatus.APPROVED
@@ -82,8 +88,11 @@ def test_signing_through_the_api_needs_the_current_code(world, recorded):
 
 def test_without_two_factor_signing_needs_no_code(world, recorded):
     report = advance(world, recorded.report, "review", "submit")
-    response = world.client("counsel").post(
-        f"/o/{world.org.slug}/adjudication/reports/{report.pk}/approve/", {"comment": "ok"}
+    client = world.client("counsel")
+    client.get(f"/o/{world.org.slug}/adjudication/reports/{report.pk}/report.pdf")
+    response = client.post(
+        f"/o/{world.org.slug}/adjudication/reports/{report.pk}/approve/",
+        {"comment": "ok", "confirm": "yes"},
     )
     assert response.status_code == 302
     assert _status(world, report) == ReportStatus.APPROVED

@@ -146,9 +146,10 @@ def test_counsel_queue_shows_the_report_and_approves(world, recorded):
     client = world.client("counsel")
     page = client.get(f"/o/{world.org.slug}/adjudication/counsel/")
     assert page.status_code == 200 and b"Orthopedic co-management" in page.content
+    client.get(f"/o/{world.org.slug}/adjudication/reports/{recorded.report.pk}/")
     done = client.post(
         f"/o/{world.org.slug}/adjudication/reports/{recorded.report.pk}/approve/",
-        {"next": f"/o/{world.org.slug}/adjudication/counsel/"},
+        {"next": f"/o/{world.org.slug}/adjudication/counsel/", "confirm": "yes"},
     )
     assert done.status_code == 302
     recorded.report.refresh_from_db()

@@ -24,6 +24,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django_scopes import scope, scopes_disabled
 
 from adjudication import services as adjudication_services
+from adjudication import signing
 from agreements import fees
 from agreements import models as am
 from agreements import services as agreement_services
@@ -927,6 +928,10 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
     def report_step(action: str, who: str) -> Callable[[], Example]:
         def build() -> Example:
             report = w.report()
+            if action == "approve":  # the API approves only what its caller has opened
+                with w.scope():
+                    report.refresh_from_db()
+                    signing.report_open_record(report=report, user=world.users[who])
             return Example(
                 w.detail("adjudication/reports", report.pk) + f"{action}/",
                 {"comment": ""},

@@ -19,6 +19,11 @@ def test_the_ceo_authorises_a_payment(page, e2e):
     button = page.get_by_role("button", name="Authorise payment").first
     # The demo has a report approved by counsel.
     expect(button).to_be_visible()
+    # The button names the amount; the box says what is signed.
+    expect(button).to_contain_text("$")
+    page.get_by_label(
+        re.compile("I confirm: Authorise payment of the adjudication report")
+    ).first.check()
     button.click()
     pass_step_up(page, "ceo@riverside.example")
     expect(page.get_by_role("status")).to_contain_text("payment authorised")

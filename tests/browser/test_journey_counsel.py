@@ -43,8 +43,14 @@ def test_counsel_returns_then_approves_a_report(page, browser, e2e):
     expect(admin.get_by_role("status")).to_contain_text("the report is now submitted to counsel")
     admin_context.close()
 
+    # Counsel approves only a report opened in this session: open it, then come back.
     page.goto(e2e.base_url + "/o/riverside/adjudication/counsel/")
     section = _submitted_section(page)
+    expect(section).to_contain_text("before approving it")
+    page.goto(e2e.base_url + report_url)
+    page.goto(e2e.base_url + "/o/riverside/adjudication/counsel/")
+    section = _submitted_section(page)
+    section.get_by_label(re.compile("I have read the report and confirm: Approve")).check()
     approve = section.get_by_role("button", name="Approve")
     if approve.is_disabled():
         pytest.fail("approval is blocked: " + section.locator(".messages").inner_text())

@@ -286,9 +286,14 @@ def test_counsel_approves_a_report_with_a_fresh_code(actors):
     expect(page.get_by_role("heading", name="Reports awaiting legal review")).to_be_visible()
     section = page.locator("main section.card").filter(has_text=REPORT_AGREEMENT).first
     report_url = section.get_by_role("link", name="Open the report").get_attribute("href")
+    # Counsel approves only a report opened in this session (its summary page or its PDF).
+    page.goto(report_url)
+    page.goto(queue)
+    section = page.locator("main section.card").filter(has_text=REPORT_AGREEMENT).first
     approve = section.get_by_role("button", name="Approve")
     expect(approve).to_be_enabled()
     section.get_by_label("Comments (optional)").fill("Approved in the production stage.")
+    section.get_by_label(re.compile("I have read the report and confirm")).check()
     # A signature needs a code entered with the very request: the step-up page asks for one.
     land(counsel, approve.click, re.compile(r"/reports/\d+/approve/$"))
     step_up_and_sign(counsel, queue)
@@ -307,6 +312,7 @@ def test_the_ceo_authorises_the_approved_report_with_a_fresh_code(actors):
     page = ceo.page
     row = page.locator("main tr").filter(has=page.locator(f"a[href='{state['report_url']}']"))
     expect(row).to_have_count(1)
+    row.get_by_label(re.compile("I confirm: Authorise payment")).check()
     land(
         ceo,
         row.get_by_role("button", name="Authorise payment").click,

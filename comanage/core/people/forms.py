@@ -98,3 +98,40 @@ class OrganizationCreateForm(forms.Form):
         super().__init__(*args, **kwargs)
         zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z)
         self.fields["time_zone"].choices = [(z, z) for z in zones]
+
+
+class OrganizationSettingsForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    short_name = forms.CharField(
+        max_length=40, required=False, help_text="Used where space is short (menus, PDF footers)."
+    )
+    primary_colour = forms.CharField(
+        max_length=7, label="Main colour", help_text="Such as #1f4e79."
+    )
+    accent_colour = forms.CharField(
+        max_length=7, label="Accent colour", help_text="Such as #2a9d8f."
+    )
+    time_zone = forms.ChoiceField(
+        choices=[], help_text="Every date on pages and PDFs is shown in this time zone."
+    )
+    email_domains = forms.CharField(
+        max_length=500,
+        required=False,
+        label="E-mail domains",
+        help_text="Comma-separated, e.g. riverside.org, rmc.org",
+    )
+    restrict_to_domains = forms.BooleanField(
+        required=False, label="Invite only addresses of these domains"
+    )
+    logo = forms.FileField(
+        required=False,
+        label="Logo",
+        help_text="PNG or JPEG, at most 512 KB and 2000×2000 pixels. Shown on pages and PDFs.",
+        widget=forms.FileInput(attrs={"accept": "image/png,image/jpeg"}),
+    )
+    remove_logo = forms.BooleanField(required=False, label="Remove the current logo")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z)
+        self.fields["time_zone"].choices = [(z, z.replace("_", " ")) for z in zones]

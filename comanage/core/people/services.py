@@ -634,31 +634,3 @@ def sso_update(
             data={"changed": changed},
         )
     return provider
-
-
-def sso_test(*, organization: Organization) -> tuple[bool, str]:
-    """Read the provider's discovery document now: (worked, what was found or what failed)."""
-    from comanage.core.security.oidc import SSOUnavailable, discover
-
-    provider = OIDCProvider.objects.filter(organization=organization).first()
-    if provider is None:
-        return False, "No single sign-on provider is set up yet."
-    from django.core.cache import cache
-
-    # A test reads the provider now, not the copy discover() keeps for an hour.
-    cache.delete(f"oidc-discovery:{provider.pk}:{provider.updated_at.timestamp()}")
-    try:
-        document = discover(provider)
-    except SSOUnavailable as exc:
-        return False, str(exc)
-    missing = [
-        k
-        for k in ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint")
-        if not document.get(k)
-    ]
-    if missing:
-        return False, f"The discovery document lacks {', '.join(missing)}."
-    return True, (
-        f"The provider answered: issuer {document['issuer']}, sign-in at "
-        f"{document['authorization_endpoint']}."
-    )

@@ -13,4 +13,6 @@ urlpatterns = [
     ),
     path("people/sso/", views.sso_settings, name="sso_settings"),
     path("people/sso/test/", views.sso_test, name="sso_test"),
+    path("settings/", views.organization_settings, name="organization_settings"),
+    path("settings/logo/", views.organization_logo, name="organization_logo"),
 ]

@@ -16,7 +16,14 @@ from comanage.core.models import Invitation, Membership, OIDCProvider
 from comanage.core.views import org_view, public_view
 
 from . import selectors, services
-from .forms import AcceptForm, InviteForm, RoleForm, SSOForm, apply_errors
+from .forms import (
+    AcceptForm,
+    InviteForm,
+    OrganizationSettingsForm,
+    RoleForm,
+    SSOForm,
+    apply_errors,
+)
 
 
 def _base_url(request: HttpRequest) -> str:
@@ -186,7 +193,12 @@ def sso_settings(request: HttpRequest, org_slug: str) -> HttpResponse:
     return render(
         request,
         "core/people/sso.html",
-        {"form": form, "provider": provider, "test": request.session.pop("sso_test", None)},
+        {
+            "form": form,
+            "provider": provider,
+            "test": request.session.pop("sso_test", None),
+            "callback_url": request.build_absolute_uri(reverse("oidc_authentication_callback")),
+        },
         status=400 if form.errors else 200,
     )
 
@@ -194,11 +206,92 @@ def sso_settings(request: HttpRequest, org_slug: str) -> HttpResponse:
 @org_view("sso.manage")
 @require_http_methods(["GET", "POST"])
 def sso_test(request: HttpRequest, org_slug: str) -> HttpResponse:
-    """Read the provider's discovery document now and say whether it worked."""
+    """Test sign-in: a real authorization-code round trip with the provider that signs nobody
+    in; the provider sends the browser back to the usual callback, which reports each step on
+    the settings page (``comanage.core.security.sso_test``)."""
+    from comanage.core.security import sso_test as flow_test
+
     if request.method == "POST":
-        ok, message = services.sso_test(organization=request.organization)  # type: ignore[attr-defined]
-        request.session["sso_test"] = {"ok": ok, "message": message}
+        url, flow = flow_test.sso_test_start(
+            organization=request.organization,  # type: ignore[attr-defined]
+            redirect_uri=request.build_absolute_uri(reverse("oidc_authentication_callback")),
+        )
+        if url is not None:
+            request.session[flow_test.SESSION_TEST] = flow
+            return redirect(url)
+        flow_test.sso_test_record(
+            organization=request.organization,  # type: ignore[attr-defined]
+            actor=request.user,
+            result=flow,
+        )
+        request.session[flow_test.SESSION_RESULT] = flow
     return redirect("sso_settings", org_slug=org_slug)
+
+
+@org_view("org.manage")
+@require_http_methods(["GET", "POST"])
+def organization_settings(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """Name, short name, colours, e-mail domains, time zone and logo of the organization."""
+    from . import organization as org_settings
+
+    organization = request.organization  # type: ignore[attr-defined]
+    initial = {f: getattr(organization, f) for f in org_settings.EDITABLE}
+    form = OrganizationSettingsForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        upload = data.pop("logo", None)
+        remove_logo = data.pop("remove_logo", False)
+        try:
+            if upload is not None and upload.size > org_settings.LOGO_MAX_BYTES:
+                raise ValidationError(
+                    {
+                        "logo": f"The logo is {upload.size // 1024} KB; at most "
+                        f"{org_settings.LOGO_MAX_BYTES // 1024} KB is accepted."
+                    }
+                )
+            org_settings.organization_settings_update(
+                organization=organization,
+                actor=request.user,  # type: ignore[arg-type]
+                logo=upload.read() if upload is not None else None,
+                remove_logo=remove_logo,
+                **data,
+            )
+        except ValidationError as exc:
+            organization.refresh_from_db()
+            apply_errors(form, exc)
+        else:
+            messages.success(request, "Organization settings saved.")
+            return redirect("organization_settings", org_slug=organization.slug)
+    return render(
+        request,
+        "core/people/organization.html",
+        {"form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+@org_view("org.view")
+def organization_logo(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The organization's logo, to its members only (uploads are never in the web root)."""
+    from django.http import Http404
+
+    from . import organization as org_settings
+
+    organization = request.organization  # type: ignore[attr-defined]
+    if not organization.logo:  # none yet: the product's own mark
+        from django.templatetags.static import static
+
+        return redirect(static("favicon.svg"))
+    try:
+        with organization.logo.open("rb") as handle:
+            content = handle.read()
+        _ext, mime = org_settings.logo_validate(content)
+    except (OSError, ValidationError):
+        raise Http404("No logo.") from None
+    response = HttpResponse(content, content_type=mime)
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @public_view

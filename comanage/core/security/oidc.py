@@ -247,7 +247,29 @@ class SSOStartView(_ProviderSettings, OIDCAuthenticationRequestView):
 
 
 class SSOCallbackView(OIDCAuthenticationCallbackView):
-    """Completes the sign-in, or explains on the sign-in page why it was refused."""
+    """Completes the sign-in, or explains on the sign-in page why it was refused.
+
+    The SSO settings page's test sign-in comes back here too (the redirect URI registered at
+    the provider): a callback whose ``state`` is the test's finishes the test and signs
+    nobody in (``comanage.core.security.sso_test``)."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        from . import sso_test
+
+        flow = request.session.get(sso_test.SESSION_TEST)
+        if flow and request.GET.get("state") == flow.get("state"):
+            del request.session[sso_test.SESSION_TEST]
+            result = sso_test.sso_test_complete(flow=flow, params=request.GET.dict())
+            organization = Organization.objects.filter(slug=flow.get("organization")).first()
+            if organization is not None:
+                sso_test.sso_test_record(
+                    organization=organization, actor=request.user, result=result
+                )
+            request.session[sso_test.SESSION_RESULT] = result
+            return HttpResponseRedirect(
+                reverse("sso_settings", kwargs={"org_slug": flow.get("organization")})
+            )
+        return super().get(request)
 
     def login_failure(self) -> HttpResponse:
         if self.request.user.is_authenticated:

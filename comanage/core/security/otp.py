@@ -9,6 +9,7 @@ fresh code at the moment of signing (``require_recent_otp`` / ``@otp_step_up``).
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,64 @@ def confirmed_devices(user: Any) -> list:
     return list(devices_for_user(user, confirmed=True))
 
 
+#: A wait this short after a wrong code is waited out in the request rather than refusing the
+#: next right code (django-otp locks a device for 1 s after one failure, 2 s after two...).
+SHORT_THROTTLE_SECONDS = 2.0
+
+
+def throttle_wait_seconds(user: Any) -> int:
+    """Whole seconds until the user's devices accept a code again after wrong ones (0: now)."""
+    from django.utils import timezone
+
+    wait = 0.0
+    for device in devices_for_user(user, confirmed=True):
+        allowed, data = device.verify_is_allowed()
+        locked_until = (data or {}).get("locked_until") if not allowed else None
+        if locked_until is not None:
+            wait = max(wait, (locked_until - timezone.now()).total_seconds())
+    return math.ceil(wait) if wait > 0 else 0
+
+
+def code_already_used(user: Any, code: str | None) -> bool:
+    """True when ``code`` is the one the user's device accepted last (a TOTP code works once)."""
+    from django_otp.oath import totp
+
+    code = (code or "").strip().replace(" ", "")
+    if not code.isdigit():
+        return False
+    for device in devices_for_user(user, confirmed=True):
+        last_t = getattr(device, "last_t", -1)
+        if last_t is None or last_t < 0 or not hasattr(device, "bin_key"):
+            continue
+        # The code of the time step last used (drift aside: last_t is an absolute step).
+        now_t = (int(time.time()) - device.t0) // device.step
+        value = totp(device.bin_key, device.step, device.t0, device.digits, last_t - now_t)
+        if f"{value:0{device.digits}d}" == code:
+            return True
+    return False
+
+
+def refusal_message(user: Any, code: str | None) -> str:
+    """Why a code was refused, and exactly how long to wait when waiting is the answer."""
+    wait = throttle_wait_seconds(user)
+    if wait > SHORT_THROTTLE_SECONDS:  # a shorter wait is waited out with the next code
+        return (
+            f"That code was not accepted. After wrong codes, wait {wait} second"
+            f"{'s' if wait != 1 else ''}, then enter the code your authenticator app shows."
+        )
+    if code_already_used(user, code):
+        step = 30
+        for device in devices_for_user(user, confirmed=True):
+            step = int(getattr(device, "step", step))
+        next_in = step - int(time.time()) % step
+        return (
+            "That code has already been used (each code works once). Wait "
+            f"{next_in} second{'s' if next_in != 1 else ''} for the next code from your "
+            "authenticator app and enter it."
+        )
+    return "That code is not valid. Enter the current code from your authenticator app."
+
+
 def verify_code(request: HttpRequest, code: str) -> bool:
     """Check ``code`` against the user's confirmed devices; on success mark the session.
 
@@ -85,11 +144,29 @@ def _device_accepting(user: Any, code: str | None) -> Any:
     code = (code or "").strip().replace(" ", "")
     if not code.isdigit():
         return None
+    # After one wrong code django-otp refuses every code for a second or two; a person typing
+    # the right code next must not be refused for that (longer waits are reported instead).
+    wait = _short_throttle(user)
+    if wait:
+        time.sleep(wait)
     with transaction.atomic():
         for device in devices_for_user(user, confirmed=True, for_verify=True):
             if device.verify_token(code):
                 return device
     return None
+
+
+def _short_throttle(user: Any) -> float:
+    """Seconds of a throttle short enough to wait out (0 when none or too long)."""
+    from django.utils import timezone
+
+    wait = 0.0
+    for device in devices_for_user(user, confirmed=True):
+        allowed, data = device.verify_is_allowed()
+        locked_until = (data or {}).get("locked_until") if not allowed else None
+        if locked_until is not None:
+            wait = max(wait, (locked_until - timezone.now()).total_seconds())
+    return wait if 0 < wait <= SHORT_THROTTLE_SECONDS else 0.0
 
 
 def session_two_factor_verified(request: Any) -> bool:
@@ -118,7 +195,9 @@ def _redirect_with_next(url_name: str, request: HttpRequest, **extra: str) -> Ht
     return HttpResponseRedirect(f"{reverse(url_name)}?{query}")
 
 
-def require_recent_otp(request: HttpRequest, *, max_age_seconds: int = 300) -> HttpResponse | None:
+def require_recent_otp(
+    request: HttpRequest, *, max_age_seconds: int = 300, signing: str = ""
+) -> HttpResponse | None:
     """Ask for a fresh TOTP code at the moment of signing. ``None`` means: go ahead.
 
     Call it first thing in the POST branch of a signing view and return the response if there
@@ -133,7 +212,9 @@ def require_recent_otp(request: HttpRequest, *, max_age_seconds: int = 300) -> H
     - a POST carrying a valid ``otp_token`` → ``None`` (the session is marked verified);
     - otherwise a POST gets a page asking for the code, which re-posts the original form fields
       (never files) with the code to the same URL; a wrong code shows the page again with an
-      error (status 403). A GET is redirected to the verify page, which comes back.
+      error (status 403) saying why, and how long to wait when the device is throttled. A GET
+      is redirected to the verify page, which comes back.
+    - ``signing`` says what is being signed and for how much; the page shows it.
     - a user with no device yet is sent to enrolment first.
     """
     if not two_factor_enabled():
@@ -148,7 +229,7 @@ def require_recent_otp(request: HttpRequest, *, max_age_seconds: int = 300) -> H
     if request.method == "POST" and OTP_FIELD in request.POST:
         if verify_code(request, request.POST[OTP_FIELD]):
             return None
-        error = "That code is not valid. Enter the current code from your authenticator app."
+        error = refusal_message(request.user, request.POST[OTP_FIELD])
     else:
         age = seconds_since_verified(request)
         if age is not None and age <= max_age_seconds:
@@ -169,6 +250,7 @@ def require_recent_otp(request: HttpRequest, *, max_age_seconds: int = 300) -> H
             "carried": carried,
             "error": error,
             "otp_field": OTP_FIELD,
+            "signing": signing,
         },
         status=403 if error else 200,
     )
