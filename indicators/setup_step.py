@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from agreements import selectors as agreements_selectors
 from agreements.models import Agreement, AgreementKind, AgreementTerms
 from agreements.setup import ContributedStep, setup_step_register
 from comanage.core.models import User
@@ -50,7 +51,7 @@ class SetupIndicatorForm(forms.Form):
 
 
 def _terms(agreement: Agreement) -> AgreementTerms | None:
-    return selectors.terms_current(agreement=agreement)
+    return agreements_selectors.terms_current(agreement=agreement)
 
 
 @transaction.atomic
