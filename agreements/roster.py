@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from comanage.core.master_imports import CanonicalTable, Layout, Problems
@@ -127,6 +128,75 @@ def npi_problem(npi: str) -> str | None:
     return None
 
 
+_Bad = Callable[[str, str], None]
+
+
+def _check_entity(values: dict[str, str], bad: _Bad) -> bool:
+    """False (and a problem) when the NPI registry says the row is an organization."""
+    entity = values.get("entity_type", "").strip()
+    if entity and entity != "1":
+        bad(
+            "entity_type",
+            f"entity type {entity} is an organization in the NPI registry, not a physician "
+            "(type 1); remove the row",
+        )
+        return False
+    return True
+
+
+def _check_npi(values: dict[str, str], bad: _Bad, number: int, first_row_of: dict[str, int]) -> str:
+    npi = npi_normalise(values.get("npi", ""))
+    problem = npi_problem(npi)
+    if problem:
+        bad("npi", problem)
+    elif npi in first_row_of:
+        bad("npi", f"the NPI {npi} is also on row {first_row_of[npi]}; give it once")
+    else:
+        first_row_of[npi] = number
+    return npi
+
+
+def _check_names(values: dict[str, str], bad: _Bad) -> dict[str, str]:
+    names = {}
+    for name in ("first_name", "last_name"):
+        names[name] = _name(values.get(name, ""))
+        if not names[name]:
+            bad(name, f"the {FIELD_LABELS[name]} is empty")
+        elif len(names[name]) > 100:
+            bad(name, f"the {FIELD_LABELS[name]} is longer than 100 characters")
+    return names
+
+
+def _check_dates(values: dict[str, str], bad: _Bad) -> tuple[dt.date | None, dt.date | None]:
+    dates: dict[str, dt.date | None] = {}
+    for name in ("join_date", "leave_date"):
+        text = values.get(name, "").strip()
+        dates[name] = None
+        if text:
+            try:
+                dates[name] = parse_date(text)
+            except ValueError:
+                bad(name, f"“{text[:30]}” is not a date (YYYY-MM-DD or M/D/YYYY)")
+    join, leave = dates["join_date"], dates["leave_date"]
+    if join and leave and leave < join:
+        bad("leave_date", "the leave date is before the join date")
+    return join, leave
+
+
+def _check_email(values: dict[str, str], bad: _Bad) -> str:
+    email = values.get("email", "").strip()
+    if email and (len(email) > 254 or not _EMAIL.match(email)):
+        bad("email", f"“{email[:60]}” is not an e-mail address")
+    return email
+
+
+def _check_specialty(values: dict[str, str], bad: _Bad) -> str:
+    specialty = " ".join(values.get("specialty", "").split())
+    if len(specialty) > 100:
+        bad("specialty", "the specialty is longer than 100 characters")
+    return specialty
+
+
 def parse_roster(table: CanonicalTable) -> tuple[list[RosterRow], Problems]:
     """Every row checked; the problems name the row, the file's column and the reason."""
     problems = Problems()
@@ -142,47 +212,13 @@ def parse_roster(table: CanonicalTable) -> tuple[list[RosterRow], Problems]:
         def bad(name: str, message: str, number: int = number) -> None:
             problems.add(row=number, column=table.source(name), message=message)
 
-        entity = values.get("entity_type", "").strip()
-        if entity and entity != "1":
-            bad(
-                "entity_type",
-                f"entity type {entity} is an organization in the NPI registry, not a physician "
-                "(type 1); remove the row",
-            )
+        if not _check_entity(values, bad):
             continue
-        npi = npi_normalise(values.get("npi", ""))
-        problem = npi_problem(npi)
-        if problem:
-            bad("npi", problem)
-        elif npi in first_row_of:
-            bad("npi", f"the NPI {npi} is also on row {first_row_of[npi]}; give it once")
-        else:
-            first_row_of[npi] = number
-        names = {}
-        for name in ("first_name", "last_name"):
-            names[name] = _name(values.get(name, ""))
-            if not names[name]:
-                bad(name, f"the {FIELD_LABELS[name]} is empty")
-            elif len(names[name]) > 100:
-                bad(name, f"the {FIELD_LABELS[name]} is longer than 100 characters")
-        dates: dict[str, dt.date | None] = {}
-        for name in ("join_date", "leave_date"):
-            text = values.get(name, "").strip()
-            dates[name] = None
-            if text:
-                try:
-                    dates[name] = parse_date(text)
-                except ValueError:
-                    bad(name, f"“{text[:30]}” is not a date (YYYY-MM-DD or M/D/YYYY)")
-        join, leave = dates["join_date"], dates["leave_date"]
-        if join and leave and leave < join:
-            bad("leave_date", "the leave date is before the join date")
-        email = values.get("email", "").strip()
-        if email and (len(email) > 254 or not _EMAIL.match(email)):
-            bad("email", f"“{email[:60]}” is not an e-mail address")
-        specialty = " ".join(values.get("specialty", "").split())
-        if len(specialty) > 100:
-            bad("specialty", "the specialty is longer than 100 characters")
+        npi = _check_npi(values, bad, number, first_row_of)
+        names = _check_names(values, bad)
+        join, leave = _check_dates(values, bad)
+        email = _check_email(values, bad)
+        specialty = _check_specialty(values, bad)
         rows.append(
             RosterRow(
                 row=number,

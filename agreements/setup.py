@@ -98,41 +98,48 @@ def _policies_missing(agreement: Agreement) -> list[str]:
     return []
 
 
+def _fmv_missing(agreement: Agreement) -> list[str]:
+    if not agreement.fmv_opinions.exists():
+        return ["Add the FMV opinion."]
+    return [
+        f"No FMV opinion covers programme year {y.number} "
+        f"({y.start:%b %-d, %Y} – {y.end:%b %-d, %Y})."
+        for y in services.fmv_gaps(agreement=agreement)
+    ]
+
+
+def _execute_missing(agreement: Agreement) -> list[str]:
+    if agreement.status == AgreementStatus.ACTIVE:
+        return []
+    if agreement.status == AgreementStatus.EXECUTED:
+        return ["Activate the agreement."]
+    return ["Record the signing, then activate."]
+
+
+def _unless(done: Callable[[Agreement], bool], need: str) -> Callable[[Agreement], list[str]]:
+    """A step that is done when ``done`` holds, and otherwise needs ``need``."""
+    return lambda agreement: [] if done(agreement) else [need]
+
+
+# What each base step still needs: one check per step.
+_MISSING: dict[str, Callable[[Agreement], list[str]]] = {
+    "parties": _unless(lambda a: bool(a.practice_id and a.name), "Name the parties."),
+    "term": _unless(lambda a: a.programme_years.exists(), "Set the term."),
+    "fmv": _fmv_missing,
+    "policies": _policies_missing,
+    "duties": _unless(lambda a: a.duties.exists(), "Add at least one management duty."),
+    "physicians": _unless(lambda a: a.participations.exists(), "Add the participating physicians."),
+    "committee": _unless(lambda a: a.milestones.exists(), "Plan the timeline (optional)."),
+    "documents": _unless(lambda a: a.documents.exists(), "Upload the signed agreement (optional)."),
+    "execute": _execute_missing,
+}
+
+
 def setup_missing(*, agreement: Agreement, key: str) -> list[str]:
     """What a step still needs, in plain words; empty when the step is done."""
     if key in CONTRIBUTED:
         return CONTRIBUTED[key].missing(agreement)
-    if key == "parties":
-        return [] if agreement.practice_id and agreement.name else ["Name the parties."]
-    if key == "term":
-        return [] if agreement.programme_years.exists() else ["Set the term."]
-    if key == "fmv":
-        if not agreement.fmv_opinions.exists():
-            return ["Add the FMV opinion."]
-        return [
-            f"No FMV opinion covers programme year {y.number} "
-            f"({y.start:%b %-d, %Y} – {y.end:%b %-d, %Y})."
-            for y in services.fmv_gaps(agreement=agreement)
-        ]
-    if key == "policies":
-        return _policies_missing(agreement)
-    if key == "duties":
-        return [] if agreement.duties.exists() else ["Add at least one management duty."]
-    if key == "physicians":
-        if agreement.participations.exists():
-            return []
-        return ["Add the participating physicians."]
-    if key == "committee":
-        return [] if agreement.milestones.exists() else ["Plan the timeline (optional)."]
-    if key == "documents":
-        return [] if agreement.documents.exists() else ["Upload the signed agreement (optional)."]
-    if key == "execute":
-        if agreement.status == AgreementStatus.ACTIVE:
-            return []
-        if agreement.status == AgreementStatus.EXECUTED:
-            return ["Activate the agreement."]
-        return ["Record the signing, then activate."]
-    raise KeyError(key)
+    return _MISSING[key](agreement)
 
 
 def setup_checklist(*, agreement: Agreement) -> list[StepState]:

@@ -300,25 +300,139 @@ def agreement_setup_overview(request: OrgRequest, org_slug: str, pk: int) -> Htt
     )
 
 
-@org_view("agreement.edit")
-def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> HttpResponse:
-    """One step of the guided setup, from nothing to an active agreement. Each step is a form;
-    "Cancel" saves nothing and goes back to the checklist; the step is remembered so that
-    the checklist's "Continue" comes back to it."""
-    agreement = object_for_member(
-        request, Agreement.objects.select_related("practice"), pk, "agreement.edit"
+_SetupSave = Callable[[dict], Any]
+_SetupStep = Callable[..., "tuple[Any, _SetupSave | None]"]
+
+
+def _setup_agreement_form(
+    step: str, request: OrgRequest, agreement: Agreement, context: dict[str, Any], data: Any
+) -> tuple[Any, _SetupSave | None]:
+    """The parties and term steps: the agreement's own fields."""
+    user = signed_in_user(request)
+    form_class = f.AgreementPartiesForm if step == "parties" else f.AgreementTermForm
+    form = form_class(
+        data, instance=copy.copy(agreement), initial={"organization_id": request.organization.pk}
     )
-    steps = setup.setup_steps(agreement=agreement)
-    names = [s for s, _ in steps]
-    if step not in names:
+    return form, lambda d: services.agreement_update(agreement=agreement, data=d, user=user)
+
+
+def _setup_policies(
+    step: str, request: OrgRequest, agreement: Agreement, context: dict[str, Any], data: Any
+) -> tuple[Any, _SetupSave | None]:
+    user = signed_in_user(request)
+    terms = selectors.terms_latest(agreement=agreement)
+    if terms is None:
         raise Http404
-    request.session[_setup_session_key(pk)] = step
+    form = f.TermsPolicyForm(
+        data, instance=copy.copy(terms), kind=agreement.kind, frozen=agreement.is_frozen
+    )
+    return form, lambda d: services.terms_update(terms=terms, data=d, user=user)
+
+
+def _setup_fmv(
+    step: str, request: OrgRequest, agreement: Agreement, context: dict[str, Any], data: Any
+) -> tuple[Any, _SetupSave | None]:
+    context["items"] = [
+        f"{o.valuator}: {o.effective_start:%b %-d, %Y} – {o.effective_end:%b %-d, %Y}, "
+        f"at most {format_money(o.total_max_annual)} a year"
+        for o in agreement.fmv_opinions.all()
+    ]
+
+    def save(d: dict) -> Any:
+        saved, warnings = services.fmv_opinion_save(agreement=agreement, data=d)
+        for warning in warnings:
+            messages.warning(request, warning)
+        return saved
+
+    return f.FMVOpinionForm(data), save
+
+
+def _setup_duties(
+    step: str, request: OrgRequest, agreement: Agreement, context: dict[str, Any], data: Any
+) -> tuple[Any, _SetupSave | None]:
+    context["items"] = [
+        f"{d.name}: {d.required_monthly_hours} h a month required, at most {d.max_monthly_hours} h"
+        for d in agreement.duties.all()
+    ]
+    if agreement.is_frozen:
+        return None, None
+    return f.DutyForm(data), lambda d: services.duty_save(agreement=agreement, data=d)
+
+
+def _setup_physicians(
+    step: str, request: OrgRequest, agreement: Agreement, context: dict[str, Any], data: Any
+) -> tuple[Any, _SetupSave | None]:
+    user = signed_in_user(request)
+    context["items"] = [
+        f"{p.physician.full_name} (NPI {p.physician.npi}), joins {p.join_date:%b %-d, %Y}"
+        for p in agreement.participations.select_related("physician")
+    ]
+    form = f.SetupParticipantForm(data, agreement=agreement)
+    return form, lambda d: services.participant_add(agreement=agreement, data=d, user=user)
+
+
+def _setup_committee(
+    step: str, request: OrgRequest, agreement: Agreement, context: dict[str, Any], data: Any
+) -> tuple[Any, _SetupSave | None]:
+    context["items"] = [
+        f"{m.name} ({m.owner}): due {m.due_date:%b %-d, %Y}" for m in agreement.milestones.all()
+    ]
+    if context["items"]:
+        return None, None
+    return f.PlanForm(data), lambda d: services.milestones_generate(
+        agreement=agreement, start=d["start"]
+    )
+
+
+def _setup_documents(
+    step: str, request: OrgRequest, agreement: Agreement, context: dict[str, Any], data: Any
+) -> tuple[Any, _SetupSave | None]:
+    user = signed_in_user(request)
+    context["items"] = [f"{d.get_kind_display()}: {d.title}" for d in agreement.documents.all()]
+    context["multipart"] = True
+    form = f.DocumentForm(data, request.FILES or None)
+    return form, lambda d: services.document_upload(
+        agreement=agreement, kind=d["kind"], title=d["title"], upload=d["file"], user=user
+    )
+
+
+def _setup_contributed(
+    step: str, request: OrgRequest, agreement: Agreement, context: dict[str, Any], data: Any
+) -> tuple[Any, _SetupSave | None]:
+    """A step another app adds to the setup (setup.CONTRIBUTED)."""
+    user = signed_in_user(request)
+    extra = setup.CONTRIBUTED[step]
+    context["intro"] = extra.intro
+    context["submit"] = extra.submit
+    context["items"] = extra.items(agreement)
+    return extra.form(agreement, data), lambda d: extra.save(agreement, d, user)
+
+
+# One handler per kind of step: it fills the step's context and gives its form and save.
+_SETUP_STEPS: dict[str, _SetupStep] = {
+    "parties": _setup_agreement_form,
+    "term": _setup_agreement_form,
+    "policies": _setup_policies,
+    "fmv": _setup_fmv,
+    "duties": _setup_duties,
+    "physicians": _setup_physicians,
+    "committee": _setup_committee,
+    "documents": _setup_documents,
+}
+
+
+def _setup_context(
+    request: OrgRequest, agreement: Agreement, steps: list[tuple[str, str]], step: str
+) -> dict[str, Any]:
+    """What every step's page shows: where it is in the setup and what it still needs."""
+    names = [s for s, _ in steps]
     index = names.index(step)
     next_step = names[index + 1] if index + 1 < len(names) else None
-    overview_url = _url("agreement_setup_overview", request, pk)
-    here = _url("agreement_setup", request, pk, step)
-    next_url = _url("agreement_setup", request, pk, next_step) if next_step else overview_url
-    context: dict[str, Any] = {
+    overview_url = _url("agreement_setup_overview", request, agreement.pk)
+    next_url = (
+        _url("agreement_setup", request, agreement.pk, next_step) if next_step else overview_url
+    )
+    return {
         "agreement": agreement,
         "steps": steps,
         "step": step,
@@ -331,105 +445,33 @@ def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> H
         "missing": setup.setup_missing(agreement=agreement, key=step),
         "done_keys": {s.key for s in setup.setup_checklist(agreement=agreement) if s.done},
         "frozen": agreement.is_frozen,
+        "items": None,
     }
-    context["items"] = None
-    user = signed_in_user(request)
-    form: Any = None
-    save: Callable[[dict], Any] | None = None
-    success = next_url
+
+
+@org_view("agreement.edit")
+def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> HttpResponse:
+    """One step of the guided setup, from nothing to an active agreement. Each step is a form;
+    "Cancel" saves nothing and goes back to the checklist; the step is remembered so that
+    the checklist's "Continue" comes back to it."""
+    agreement = object_for_member(
+        request, Agreement.objects.select_related("practice"), pk, "agreement.edit"
+    )
+    steps = setup.setup_steps(agreement=agreement)
+    if step not in dict(steps):
+        raise Http404
+    request.session[_setup_session_key(pk)] = step
+    context = _setup_context(request, agreement, steps, step)
+    here = _url("agreement_setup", request, pk, step)
     data = request.POST if request.method == "POST" else None
-    if step in ("parties", "term"):
-        form_class = f.AgreementPartiesForm if step == "parties" else f.AgreementTermForm
-        form = form_class(
-            data,
-            instance=copy.copy(agreement),
-            initial={"organization_id": request.organization.pk},
-        )
-
-        def save(d: dict) -> Any:
-            return services.agreement_update(agreement=agreement, data=d, user=user)
-
-    elif step == "policies":
-        terms = selectors.terms_latest(agreement=agreement)
-        if terms is None:
-            raise Http404
-        form = f.TermsPolicyForm(
-            data, instance=copy.copy(terms), kind=agreement.kind, frozen=agreement.is_frozen
-        )
-
-        def save(d: dict) -> Any:
-            return services.terms_update(terms=terms, data=d, user=user)
-
-    elif step == "fmv":
-        context["items"] = [
-            f"{o.valuator}: {o.effective_start:%b %-d, %Y} – {o.effective_end:%b %-d, %Y}, "
-            f"at most {format_money(o.total_max_annual)} a year"
-            for o in agreement.fmv_opinions.all()
-        ]
-        form = f.FMVOpinionForm(data)
-
-        def save(d: dict) -> Any:
-            saved, warnings = services.fmv_opinion_save(agreement=agreement, data=d)
-            for warning in warnings:
-                messages.warning(request, warning)
-            return saved
-
-    elif step == "duties":
-        context["items"] = [
-            f"{d.name}: {d.required_monthly_hours} h a month required, "
-            f"at most {d.max_monthly_hours} h"
-            for d in agreement.duties.all()
-        ]
-        if not agreement.is_frozen:
-            form = f.DutyForm(data)
-
-            def save(d: dict) -> Any:
-                return services.duty_save(agreement=agreement, data=d)
-
-    elif step == "physicians":
-        context["items"] = [
-            f"{p.physician.full_name} (NPI {p.physician.npi}), joins {p.join_date:%b %-d, %Y}"
-            for p in agreement.participations.select_related("physician")
-        ]
-        form = f.SetupParticipantForm(data, agreement=agreement)
-
-        def save(d: dict) -> Any:
-            return services.participant_add(agreement=agreement, data=d, user=user)
-
-    elif step == "committee":
-        context["items"] = [
-            f"{m.name} ({m.owner}): due {m.due_date:%b %-d, %Y}" for m in agreement.milestones.all()
-        ]
-        if not context["items"]:
-            form = f.PlanForm(data)
-
-            def save(d: dict) -> Any:
-                return services.milestones_generate(agreement=agreement, start=d["start"])
-
-    elif step == "documents":
-        context["items"] = [f"{d.get_kind_display()}: {d.title}" for d in agreement.documents.all()]
-        context["multipart"] = True
-        form = f.DocumentForm(data, request.FILES or None)
-
-        def save(d: dict) -> Any:
-            return services.document_upload(
-                agreement=agreement, kind=d["kind"], title=d["title"], upload=d["file"], user=user
-            )
-
-    elif step in setup.CONTRIBUTED:
-        extra = setup.CONTRIBUTED[step]
-        context["intro"] = extra.intro
-        context["submit"] = extra.submit
-        context["items"] = extra.items(agreement)
-        form = extra.form(agreement, data)
-
-        def save(d: dict) -> Any:
-            return extra.save(agreement, d, user)
-
-    elif step == "execute":
+    handler = _SETUP_STEPS.get(step)
+    if handler is None and step in setup.CONTRIBUTED:
+        handler = _setup_contributed
+    if handler is None and step == "execute":
         return _setup_execute(request, agreement, context)
-    if step in setup.MULTI_ROW or step in setup.CONTRIBUTED:
-        success = here  # add another, or continue
+    form, save = handler(step, request, agreement, context, data) if handler else (None, None)
+    multi_row = step in setup.MULTI_ROW or step in setup.CONTRIBUTED
+    success = here if multi_row else context["next_url"]  # add another, or continue
     context["form"] = form
     context.setdefault(
         "submit",
@@ -443,7 +485,7 @@ def agreement_setup(request: OrgRequest, org_slug: str, pk: int, step: str) -> H
         title=f"Set up {agreement}",
         save=save,
         success=lambda _: success,
-        back=overview_url,
+        back=context["overview_url"],
         extra=context,
         template="agreements/setup.html",
     )
