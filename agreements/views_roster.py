@@ -4,17 +4,15 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from comanage.core import uploads
 from comanage.core.http import signed_in_user
-from comanage.core.jobs import DuplicateJob, job_live_state
-from comanage.core.master_imports import MasterImportStatus, summary_lines
+from comanage.core.master_import_views import MasterImportPages
 from comanage.core.views import org_view
 
 from . import roster, services
@@ -103,52 +101,33 @@ def roster_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
     )
 
 
+_PAGES = MasterImportPages(
+    model=RosterImport,
+    noun="Roster import",
+    detail_template="agreements/roster_import_detail.html",
+    detail_route="roster_import",
+    confirm_route="roster_import_confirm",
+    discard_route="roster_import_discard",
+    preview=lambda record: services.roster_import_preview(roster_import=record),
+    start=lambda record, user: services.roster_import_start(roster_import=record, user=user),
+    discard_record=lambda record, user: services.roster_import_discard(
+        roster_import=record, user=user
+    ),
+)
+
+
 @org_view("data.import")
 def roster_import_detail(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
-    roster_import = get_object_or_404(RosterImport, pk=import_pk)
-    preview = None
-    if roster_import.status in (MasterImportStatus.UPLOADED, MasterImportStatus.FAILED):
-        preview = services.roster_import_preview(roster_import=roster_import)
-    job = roster_import.job
-    return render(
-        request,
-        "agreements/roster_import_detail.html",
-        {
-            "record": roster_import,
-            "preview": preview,
-            "job": job,
-            "state": job_live_state(job) if job else None,
-            "summary_lines": summary_lines(roster_import.summary),
-            "confirm_url": "roster_import_confirm",
-            "discard_url": "roster_import_discard",
-            "can_discard": roster_import.status
-            not in (MasterImportStatus.APPLIED, MasterImportStatus.CANCELLED),
-        },
-    )
+    return _PAGES.detail(request, import_pk)
 
 
 @org_view("data.import")
 @require_POST
 def roster_import_confirm(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
-    roster_import = get_object_or_404(RosterImport, pk=import_pk)
-    try:
-        services.roster_import_start(roster_import=roster_import, user=signed_in_user(request))
-    except DuplicateJob as duplicate:
-        messages.warning(request, str(duplicate))
-    except ValidationError as error:
-        messages.error(request, error.messages[0])
-        return redirect("roster_import", org_slug, roster_import.pk)  # 302: the page says why
-    return redirect("roster_import", org_slug, roster_import.pk)
+    return _PAGES.confirm(request, org_slug, import_pk)
 
 
 @org_view("data.import")
 @require_POST
 def roster_import_discard(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
-    roster_import = get_object_or_404(RosterImport, pk=import_pk)
-    try:
-        services.roster_import_discard(roster_import=roster_import, user=signed_in_user(request))
-    except ValidationError as error:
-        messages.error(request, error.messages[0])
-    else:
-        messages.success(request, f"Roster import #{roster_import.pk} was discarded.")
-    return redirect("roster_import", org_slug, roster_import.pk)
+    return _PAGES.discard(request, org_slug, import_pk)

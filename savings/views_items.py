@@ -11,14 +11,13 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from comanage.core import uploads
 from comanage.core.http import signed_in_user
-from comanage.core.jobs import DuplicateJob, job_live_state
-from comanage.core.master_imports import MasterImportStatus, summary_lines
+from comanage.core.master_import_views import MasterImportPages
 from comanage.core.views import org_view
 
 from . import items, selectors, services
@@ -201,51 +200,31 @@ def item_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
     )
 
 
+_IMPORT_PAGES = MasterImportPages(
+    model=ItemImport,
+    noun="Item master import",
+    detail_template="savings/item_import_detail.html",
+    detail_route="savings_item_import",
+    confirm_route="savings_item_import_confirm",
+    discard_route="savings_item_import_discard",
+    preview=lambda record: services.item_import_preview(item_import=record),
+    start=lambda record, user: services.item_import_start(item_import=record, user=user),
+    discard_record=lambda record, user: services.item_import_discard(item_import=record, user=user),
+)
+
+
 @org_view("data.import")
 def item_import_detail(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
-    item_import = get_object_or_404(ItemImport, pk=import_pk)
-    preview = None
-    if item_import.status in (MasterImportStatus.UPLOADED, MasterImportStatus.FAILED):
-        preview = services.item_import_preview(item_import=item_import)
-    job = item_import.job
-    return render(
-        request,
-        "savings/item_import_detail.html",
-        {
-            "record": item_import,
-            "preview": preview,
-            "job": job,
-            "state": job_live_state(job) if job else None,
-            "summary_lines": summary_lines(item_import.summary),
-            "confirm_url": "savings_item_import_confirm",
-            "discard_url": "savings_item_import_discard",
-            "can_discard": item_import.status
-            not in (MasterImportStatus.APPLIED, MasterImportStatus.CANCELLED),
-        },
-    )
+    return _IMPORT_PAGES.detail(request, import_pk)
 
 
 @org_view("data.import")
 @require_POST
 def item_import_confirm(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
-    item_import = get_object_or_404(ItemImport, pk=import_pk)
-    try:
-        services.item_import_start(item_import=item_import, user=signed_in_user(request))
-    except DuplicateJob as duplicate:
-        messages.warning(request, str(duplicate))
-    except ValidationError as error:
-        messages.error(request, error.messages[0])
-    return redirect("savings_item_import", org_slug, item_import.pk)
+    return _IMPORT_PAGES.confirm(request, org_slug, import_pk)
 
 
 @org_view("data.import")
 @require_POST
 def item_import_discard(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
-    item_import = get_object_or_404(ItemImport, pk=import_pk)
-    try:
-        services.item_import_discard(item_import=item_import, user=signed_in_user(request))
-    except ValidationError as error:
-        messages.error(request, error.messages[0])
-    else:
-        messages.success(request, f"Item master import #{item_import.pk} was discarded.")
-    return redirect("savings_item_import", org_slug, item_import.pk)
+    return _IMPORT_PAGES.discard(request, org_slug, import_pk)

@@ -1,0 +1,78 @@
+"""The pages every master-file import shares (the physician roster, the item master): the
+detail page with its preview, confirm (a job that applies the file whole or refuses it) and
+discard. Each app describes its import once (``MasterImportPages``) and its views delegate
+here; the services, URLs and templates stay the app's own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from comanage.core.http import signed_in_user
+from comanage.core.jobs import DuplicateJob, job_live_state
+from comanage.core.master_imports import MasterImportStatus, summary_lines
+
+
+@dataclass(frozen=True)
+class MasterImportPages:
+    """One kind of master-file import, as its pages need it."""
+
+    model: type[Model]
+    noun: str  # "Roster import": the discard message names the record by it
+    detail_template: str
+    detail_route: str
+    confirm_route: str
+    discard_route: str
+    preview: Callable[[Any], Any]  # record -> preview
+    start: Callable[[Any, Any], Any]  # (record, user): queue the job that applies it
+    discard_record: Callable[[Any, Any], Any]  # (record, user)
+
+    def detail(self, request: HttpRequest, import_pk: int) -> HttpResponse:
+        record: Any = get_object_or_404(self.model, pk=import_pk)
+        preview = None
+        if record.status in (MasterImportStatus.UPLOADED, MasterImportStatus.FAILED):
+            preview = self.preview(record)
+        job = record.job
+        return render(
+            request,
+            self.detail_template,
+            {
+                "record": record,
+                "preview": preview,
+                "job": job,
+                "state": job_live_state(job) if job else None,
+                "summary_lines": summary_lines(record.summary),
+                "confirm_url": self.confirm_route,
+                "discard_url": self.discard_route,
+                "can_discard": record.status
+                not in (MasterImportStatus.APPLIED, MasterImportStatus.CANCELLED),
+            },
+        )
+
+    def confirm(self, request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+        """Queue the import; a refusal is a message on the detail page (302: it says why)."""
+        record: Any = get_object_or_404(self.model, pk=import_pk)
+        try:
+            self.start(record, signed_in_user(request))
+        except DuplicateJob as duplicate:
+            messages.warning(request, str(duplicate))
+        except ValidationError as error:
+            messages.error(request, error.messages[0])
+        return redirect(self.detail_route, org_slug, record.pk)
+
+    def discard(self, request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+        record: Any = get_object_or_404(self.model, pk=import_pk)
+        try:
+            self.discard_record(record, signed_in_user(request))
+        except ValidationError as error:
+            messages.error(request, error.messages[0])
+        else:
+            messages.success(request, f"{self.noun} #{record.pk} was discarded.")
+        return redirect(self.detail_route, org_slug, record.pk)
