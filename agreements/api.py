@@ -564,12 +564,7 @@ class RosterImportSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RosterImportUploadedSerializer(RosterImportSerializer):
-    preview = master_import_api.MasterImportPreviewSerializer(read_only=True)
-
-    class Meta(RosterImportSerializer.Meta):
-        fields = [*RosterImportSerializer.Meta.fields, "preview"]
-        read_only_fields = fields
+RosterImportUploadedSerializer = master_import_api.with_preview(RosterImportSerializer)
 
 
 class RosterUploadSerializer(serializers.Serializer):

@@ -650,12 +650,7 @@ class ItemImportSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ItemImportUploadedSerializer(ItemImportSerializer):
-    preview = master_import_api.MasterImportPreviewSerializer(read_only=True)
-
-    class Meta(ItemImportSerializer.Meta):
-        fields = [*ItemImportSerializer.Meta.fields, "preview"]
-        read_only_fields = fields
+ItemImportUploadedSerializer = master_import_api.with_preview(ItemImportSerializer)
 
 
 class ItemUploadSerializer(serializers.Serializer):

@@ -59,6 +59,25 @@ class MasterImportPreviewSerializer(serializers.Serializer):
     error = serializers.CharField(allow_blank=True, help_text="Why the file cannot be read.")
 
 
+def with_preview(
+    serializer: type[serializers.ModelSerializer],
+) -> type[serializers.ModelSerializer]:
+    """The upload's answer: the import as ``serializer`` gives it, with its ``preview``. The
+    class is named after ``serializer`` (``RosterImportSerializer`` ->
+    ``RosterImportUploadedSerializer``), so the schema names it as before."""
+    fields = [*serializer.Meta.fields, "preview"]
+    meta = type("Meta", (serializer.Meta,), {"fields": fields, "read_only_fields": fields})
+    return type(
+        serializer.__name__.replace("Serializer", "UploadedSerializer"),
+        (serializer,),
+        {
+            "__module__": serializer.__module__,
+            "preview": MasterImportPreviewSerializer(read_only=True),
+            "Meta": meta,
+        },
+    )
+
+
 class MasterImportProblemsSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
