@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from comanage.core import uploads
 from comanage.core.http import signed_in_user
-from comanage.core.master_import_views import MasterImportPages
+from comanage.core.master_import_views import MasterImportPages, receive_upload
 from comanage.core.views import org_view
 
 from . import roster, services
@@ -57,26 +57,20 @@ def _form_errors(form: forms.Form, error: ValidationError) -> None:
 @org_view("data.import")
 def roster_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
     form = RosterUploadForm(request.POST or None, request.FILES or None)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            roster_import = services.roster_import_receive(
-                organization=request.organization,  # type: ignore[attr-defined]
-                upload=form.cleaned_data["file"],
-                user=signed_in_user(request),
-                agreement=form.cleaned_data["agreement"],
-                layout=form.cleaned_data["layout"] or "",
-            )
-        except uploads.UploadTooLarge as error:
-            _form_errors(form, error)
-            status = 413
-        except ValidationError as error:
-            _form_errors(form, error)
-            status = 400
-        else:
-            return redirect("roster_import", org_slug, roster_import.pk)
-    elif request.method == "POST":
-        status = 400
+    roster_import, status = receive_upload(
+        request,
+        form,
+        lambda data: services.roster_import_receive(
+            organization=request.organization,  # type: ignore[attr-defined]
+            upload=data["file"],
+            user=signed_in_user(request),
+            agreement=data["agreement"],
+            layout=data["layout"] or "",
+        ),
+        _form_errors,
+    )
+    if roster_import is not None:
+        return redirect("roster_import", org_slug, roster_import.pk)
     page = Paginator(
         RosterImport.objects.select_related("agreement", "uploaded_by").order_by(
             "-uploaded_at", "-id"

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from comanage.core import uploads
 from comanage.core.http import signed_in_user
-from comanage.core.master_import_views import MasterImportPages
+from comanage.core.master_import_views import MasterImportPages, receive_upload
 from comanage.core.views import org_view
 
 from . import items, selectors, services
@@ -166,24 +166,18 @@ class ItemUploadForm(forms.Form):
 @org_view("data.import")
 def item_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
     form = ItemUploadForm(request.POST or None, request.FILES or None)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            item_import = services.item_import_receive(
-                organization=request.organization,  # type: ignore[attr-defined]
-                upload=form.cleaned_data["file"],
-                user=signed_in_user(request),
-            )
-        except uploads.UploadTooLarge as error:
-            form.add_error("file", error.messages)
-            status = 413
-        except ValidationError as error:
-            form.add_error("file", error.messages)
-            status = 400
-        else:
-            return redirect("savings_item_import", org_slug, item_import.pk)
-    elif request.method == "POST":
-        status = 400
+    item_import, status = receive_upload(
+        request,
+        form,
+        lambda data: services.item_import_receive(
+            organization=request.organization,  # type: ignore[attr-defined]
+            upload=data["file"],
+            user=signed_in_user(request),
+        ),
+        lambda form, error: form.add_error("file", error.messages),
+    )
+    if item_import is not None:
+        return redirect("savings_item_import", org_slug, item_import.pk)
     page = Paginator(
         ItemImport.objects.select_related("uploaded_by").order_by("-uploaded_at", "-id"), 25
     ).get_page(request.GET.get("page"))

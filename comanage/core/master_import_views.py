@@ -9,15 +9,39 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from comanage.core import uploads
 from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob, job_live_state
 from comanage.core.master_imports import MasterImportStatus, summary_lines
+
+
+def receive_upload(
+    request: HttpRequest,
+    form: forms.Form,
+    receive: Callable[[dict[str, Any]], Any],
+    show_error: Callable[[forms.Form, ValidationError], None],
+) -> tuple[Any, int]:
+    """The upload page's POST: the stored import (None when there is none) and the page's
+    status: 413 for a file over the limit, 400 for a refused form or file, else 200."""
+    if request.method != "POST":
+        return None, 200
+    if not form.is_valid():
+        return None, 400
+    try:
+        return receive(form.cleaned_data), 200
+    except uploads.UploadTooLarge as error:
+        show_error(form, error)
+        return None, 413
+    except ValidationError as error:
+        show_error(form, error)
+        return None, 400
 
 
 @dataclass(frozen=True)
