@@ -229,6 +229,8 @@ def import_mapping_edit(
         errors.setdefault("name", []).append("Name the source this mapping reads.")
     elif len(name) > 100:
         errors.setdefault("name", []).append("Keep the name to 100 characters or fewer.")
+    elif any(ord(ch) < 32 for ch in name):
+        errors.setdefault("name", []).append("The name cannot contain control characters.")
     if date_format not in DATE_FORMATS:
         errors.setdefault("date_format", []).append("Choose one of the date formats listed.")
     for column, field_name in columns.items():
@@ -245,7 +247,7 @@ def import_mapping_edit(
     with transaction.atomic():
         locked = ImportMapping.objects.select_for_update().get(pk=mapping.pk)
         if (
-            name
+            "name" not in errors
             and ImportMapping.objects.filter(kind=locked.kind, name=name)
             .exclude(pk=locked.pk)
             .exists()

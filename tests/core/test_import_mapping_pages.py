@@ -135,7 +135,10 @@ def test_an_edit_is_a_new_version_with_history_and_an_audit_event(world, mapping
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"column_1": "item_code"}, "Two columns (Item No, Description) are mapped to one field, Item code"),
+        (
+            {"column_1": "item_code"},
+            "Two columns (Item No, Description) are mapped to one field, Item code",
+        ),
         ({"column_2": ""}, "The required field Unit cost has no column"),
         ({"column_0": "physician_npi"}, "Item No: choose one of the fields listed"),
         ({"date_format": "ddmmyyyy"}, "Choose one of the date formats listed"),
