@@ -266,7 +266,7 @@ def import_mapping_edit(
             setattr(locked, key, value)
         locked.version += 1
         locked.updated_by = user
-        locked._history_user = user  # type: ignore[attr-defined]
+        locked._history_user = user
         locked.save()
         words = {"name": "name", "columns": "columns", "date_format": "date format"}
         event_record(
@@ -303,6 +303,6 @@ def import_mapping_delete(*, mapping: ImportMapping, user: User | None) -> str:
                 locked.updated_by = user
                 locked.save()
         else:
-            locked._change_reason = "deleted"  # type: ignore[attr-defined]
+            locked._change_reason = "deleted"
             locked.delete()
     return outcome
