@@ -436,8 +436,8 @@ def _verdict(expected: str, method: str, status: int) -> bool:
 
 
 def _complete_the_seed(organization: Organization) -> None:
-    """Objects the demo does not make but routes need: a job and a stored document, made with
-    the apps' own services as an administrator would."""
+    """Objects the demo does not make but routes need: a job, a stored document, a saved column
+    mapping, made with the apps' own services as an administrator would."""
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django_scopes import scope
 
@@ -473,6 +473,21 @@ def _complete_the_seed(organization: Organization) -> None:
                 kind=agreement.documents.model._meta.get_field("kind").choices[0][0],
                 title="Signed agreement",
                 upload=SimpleUploadedFile("agreement.pdf", pdf, "application/pdf"),
+                user=admin,
+            )
+        from comanage.core.import_mappings import import_mapping_save
+        from comanage.core.models import ImportMapping
+        from comanage.core.tabular.mapping import ColumnMapping
+
+        if not ImportMapping.objects.exists():  # the saved column mappings pages
+            import_mapping_save(
+                organization=organization,
+                kind="prices",
+                name="OR contract prices",
+                header=["Item No", "Contract Price"],
+                mapping=ColumnMapping(
+                    columns={"Item No": "item_code", "Contract Price": "unit_cost"}
+                ),
                 user=admin,
             )
         from comanage.core.webhooks.models import WebhookDelivery, WebhookEndpoint

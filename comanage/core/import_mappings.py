@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .audit import event_record
 from .models import ImportMapping, Organization, User
 from .tabular.formats import DATE_FORMATS
-from .tabular.mapping import ColumnMapping, FieldSet, check
+from .tabular.mapping import ColumnMapping, Field, FieldSet, check
 from .tabular.step import SavedMapping, header_digest, needs_formats
 
 
@@ -26,7 +27,7 @@ def import_mappings_saved(*, kind: str) -> list[SavedMapping]:
             header_digest=m.header_digest,
             mapping=ColumnMapping.from_json(m.as_json()),
         )
-        for m in ImportMapping.objects.filter(kind=kind).order_by("-updated_at")
+        for m in ImportMapping.objects.filter(kind=kind, is_active=True).order_by("-updated_at")
     ]
 
 
@@ -36,7 +37,7 @@ def import_mapping_get(*, kind: str, mapping_id: Any) -> ImportMapping:
         pk = int(mapping_id)
         if not 0 < pk < 2**63:  # never a key: not a database error either
             raise ValueError(pk)
-        return ImportMapping.objects.get(kind=kind, pk=pk)
+        return ImportMapping.objects.get(kind=kind, pk=pk, is_active=True)
     except (ImportMapping.DoesNotExist, TypeError, ValueError) as exc:
         raise ValidationError(
             {"mapping": "No saved mapping with this id for this kind of file."},
@@ -68,6 +69,7 @@ def import_mapping_save(
             "date_format": mapping.date_format,
             "header_row": mapping.header_row,
             "sheet": mapping.sheet,
+            "is_active": True,  # saving under a deactivated source's name brings it back
         }
         if existing is None:
             saved = ImportMapping.objects.create(
@@ -173,3 +175,134 @@ def import_mapping_resolve(
     if chosen is not None:
         used.update(mapping_id=chosen.pk, name=chosen.name, version=chosen.version)
     return chosen, used
+
+
+# ----------------------------------------------------------------------------- managing them
+# (the organization's page of saved mappings: comanage/core/mapping_views.py)
+
+_WORDS = {"npi": "NPI", "id": "id", "cpt": "CPT", "drg": "DRG", "icd": "ICD"}
+
+
+def import_field_label(name: str) -> str:
+    """A field as a person reads it ("surgeon_npi" -> "Surgeon NPI")."""
+    words = [_WORDS.get(w, w) for w in str(name).split("_") if w]
+    if not words:
+        return ""
+    first = words[0] if words[0] in _WORDS.values() else words[0].capitalize()
+    return " ".join([first, *words[1:]])
+
+
+def import_mapping_fields(mapping: ImportMapping) -> FieldSet:
+    """The fields a saved mapping reads its file into: each is needed by the import that made
+    it (a field the mapping leaves out now cannot be added here: map it on the next import)."""
+    names = sorted(set(mapping.columns.values()))
+    return FieldSet(tuple(Field(n, import_field_label(n), required=True) for n in names))
+
+
+def import_mapping_uses(mapping: ImportMapping) -> int:
+    """How many imports were read by this mapping (any app's import model pointing at it)."""
+    total = 0
+    for model in apps.get_models():
+        if model.__name__.startswith("Historical"):
+            continue
+        for f in model._meta.concrete_fields:
+            if f.is_relation and f.related_model is ImportMapping:
+                total += model._default_manager.filter(**{f.name: mapping}).count()
+    return total
+
+
+def import_mapping_edit(
+    *,
+    mapping: ImportMapping,
+    user: User | None,
+    name: str,
+    columns: dict[str, str],
+    date_format: str,
+) -> ImportMapping:
+    """Rename a saved mapping, change which field a column is, change its date format: a new
+    version (history kept) and an audit event. Refuses, changing nothing, a name already used,
+    an unknown date format or field, two columns to one field, a field left without a column."""
+    fields = import_mapping_fields(mapping)
+    errors: dict[str, list[str]] = {}
+    name = (name or "").strip()
+    if not name:
+        errors.setdefault("name", []).append("Name the source this mapping reads.")
+    elif len(name) > 100:
+        errors.setdefault("name", []).append("Keep the name to 100 characters or fewer.")
+    elif any(ord(ch) < 32 for ch in name):
+        errors.setdefault("name", []).append("The name cannot contain control characters.")
+    if date_format not in DATE_FORMATS:
+        errors.setdefault("date_format", []).append("Choose one of the date formats listed.")
+    for column, field_name in columns.items():
+        if column not in mapping.header:
+            errors.setdefault("columns", []).append(f"{column}: the file has no such column.")
+        elif field_name and fields.get(field_name) is None:
+            errors.setdefault("columns", []).append(
+                f"{column}: choose one of the fields listed, or “not used”."
+            )
+    if "columns" not in errors:
+        for problem in check(fields, mapping.header, columns):
+            message = problem["message"]
+            errors.setdefault("columns", []).append(f"{message[:1].upper()}{message[1:]}.")
+    with transaction.atomic():
+        locked = ImportMapping.objects.select_for_update().get(pk=mapping.pk)
+        if (
+            "name" not in errors
+            and ImportMapping.objects.filter(kind=locked.kind, name=name)
+            .exclude(pk=locked.pk)
+            .exists()
+        ):
+            errors.setdefault("name", []).append(
+                "Another saved mapping of this kind of file already has this name."
+            )
+        if errors:
+            raise ValidationError(errors)
+        kept = {c: f for c, f in columns.items() if f}
+        values = {"name": name, "columns": kept, "date_format": date_format}
+        if all(getattr(locked, k) == v for k, v in values.items()):
+            return locked
+        changed = [k for k, v in values.items() if getattr(locked, k) != v]
+        for key, value in values.items():
+            setattr(locked, key, value)
+        locked.version += 1
+        locked.updated_by = user
+        locked._history_user = user
+        locked.save()
+        words = {"name": "name", "columns": "columns", "date_format": "date format"}
+        event_record(
+            organization=locked.organization,
+            name="import_mapping.changed",
+            actor=user,
+            obj=locked,
+            summary=f"Mapping {locked.name} changed ({', '.join(words[c] for c in changed)}; "
+            f"version {locked.version})",
+            data={"kind": locked.kind, "version": locked.version, "changed": changed},
+        )
+    return locked
+
+
+def import_mapping_delete(*, mapping: ImportMapping, user: User | None) -> str:
+    """Delete a saved mapping, or deactivate it when imports refer to it (they keep saying
+    which mapping read them). Returns ``"deleted"`` or ``"deactivated"``. Audited."""
+    with transaction.atomic():
+        locked = ImportMapping.objects.select_for_update().get(pk=mapping.pk)
+        used = import_mapping_uses(locked)
+        outcome = "deactivated" if used else "deleted"
+        event_record(
+            organization=locked.organization,
+            name=f"import_mapping.{outcome}",
+            actor=user,
+            obj=locked,
+            summary=f"Mapping {locked.name} {outcome}"
+            + (f" (read {used} import{'s' if used != 1 else ''})" if used else ""),
+            data={"kind": locked.kind, "version": locked.version, "imports": used},
+        )
+        if used:
+            if locked.is_active:
+                locked.is_active = False
+                locked.updated_by = user
+                locked.save()
+        else:
+            locked._change_reason = "deleted"
+            locked.delete()
+    return outcome

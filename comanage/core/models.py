@@ -496,6 +496,11 @@ class ImportMapping(TenantModel):
     header_row = models.PositiveSmallIntegerField(default=1)
     sheet = models.CharField(max_length=100, blank=True)
     version = models.PositiveIntegerField(default=1)
+    is_active = models.BooleanField(
+        "in use",
+        default=True,
+        help_text="A mapping that imports refer to is deactivated instead of deleted.",
+    )
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

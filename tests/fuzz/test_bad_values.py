@@ -430,6 +430,7 @@ def _web_forms(demo: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str
         template = IndicatorTemplate.objects.order_by("pk").first()
         demo_physician = Physician.objects.filter(organization__slug=ORG).order_by("pk").first()
     hours_base = {"agreement": str(co.agreement_id), "action": "save"}
+    mapping_edit, mapping_base = _saved_mapping_form()
     return [
         (what_if_co, admin, {}, f"score__{key}", f"score__{key}", numbers),
         (what_if_co, admin, {}, f"weight__{key}", f"weight__{key}", [*numbers, "-1", "101"]),
@@ -510,7 +511,47 @@ def _web_forms(demo: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str
             [*numbers, "-1"],
         ),
         (f"{setup_co}fmv/", admin, {}, "total_max_annual", "total_max_annual", numbers),
+        # A saved column mapping's edit form (comanage/core/mapping_views.py).
+        (mapping_edit, admin, mapping_base, "name", "name", ["a\x00b", "x" * 101, "  ", ""]),
+        (
+            mapping_edit,
+            admin,
+            mapping_base,
+            "date_format",
+            "date_format",
+            ["", "dd/mm", "1\x00", "1e400"],
+        ),
+        (
+            mapping_edit,
+            admin,
+            mapping_base,
+            "column_0",
+            "columns",
+            ["unit_cost", "no_such_field", "a\x00b", "1e400"],
+        ),
+        (mapping_edit, admin, mapping_base, "column_1", "columns", [""]),
     ]
+
+
+def _saved_mapping_form() -> tuple[str, dict[str, str]]:
+    """A saved price-file mapping of the demo organization: its edit url and a valid post."""
+    from comanage.core.import_mappings import import_mapping_save
+    from comanage.core.models import Organization
+    from comanage.core.tabular.mapping import ColumnMapping
+
+    with scopes_disabled():
+        org = Organization.objects.get(slug=ORG)
+        saved = import_mapping_save(
+            organization=org,
+            kind="prices",
+            name="Fuzzed prices",
+            header=["Item No", "Contract Price"],
+            mapping=ColumnMapping(columns={"Item No": "item_code", "Contract Price": "unit_cost"}),
+            user=None,
+        )
+    base = {"name": "Fuzzed prices", "date_format": "auto"}
+    base.update({"column_0": "item_code", "column_1": "unit_cost"})
+    return f"/o/{ORG}/import-mappings/{saved.pk}/edit/", base
 
 
 def _form_named(response: Any, field: str) -> bool:
