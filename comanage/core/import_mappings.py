@@ -97,6 +97,42 @@ def import_mapping_save(
     return saved
 
 
+def _refuse_unreadable_step(step: dict[str, Any]) -> None:
+    """A mapping chosen or matched by the user needs the file's header: refuse while the
+    workbook is still being read, or when its header cannot be found."""
+    if step.get("pending"):
+        raise ValidationError(
+            {"file": "The workbook's first rows are still being read: try again in a moment."}
+        )
+    if step["problems"]:
+        raise ValidationError({"file": [p["message"] for p in step["problems"]]})
+
+
+def _mapping_for(
+    *,
+    kind: str,
+    step: dict[str, Any],
+    chosen: ImportMapping | None,
+    columns: dict[str, str] | None,
+    date_format: str,
+) -> tuple[ImportMapping | None, ColumnMapping | None]:
+    """The saved mapping chosen by id; else the columns matched in the form; else the saved
+    mapping whose header the file has; else none (the canonical layout)."""
+    if chosen is not None:
+        return chosen, ColumnMapping.from_json(chosen.as_json())
+    if columns is not None:
+        return None, ColumnMapping(
+            columns={c: f for c, f in columns.items() if f},
+            date_format=date_format if date_format in DATE_FORMATS else "auto",
+            header_row=step["header_row"],
+            sheet=step["sheet"],
+        )
+    if step["saved"]:
+        saved = import_mapping_get(kind=kind, mapping_id=step["saved"]["id"])
+        return saved, ColumnMapping.from_json(saved.as_json())
+    return None, None
+
+
 def import_mapping_resolve(
     *,
     organization: Organization,
@@ -123,26 +159,11 @@ def import_mapping_resolve(
         chosen = import_mapping_get(kind=kind, mapping_id=mapping_id)
         sheet = sheet or chosen.sheet
     step = step_for(sheet, chosen.header_row if chosen is not None else None)
-    explicit = chosen is not None or columns is not None
-    if step.get("pending") and explicit:
-        raise ValidationError(
-            {"file": "The workbook's first rows are still being read: try again in a moment."}
-        )
-    if step["problems"] and explicit:
-        raise ValidationError({"file": [p["message"] for p in step["problems"]]})
-    mapping: ColumnMapping | None = None
-    if chosen is not None:
-        mapping = ColumnMapping.from_json(chosen.as_json())
-    elif columns is not None:
-        mapping = ColumnMapping(
-            columns={c: f for c, f in columns.items() if f},
-            date_format=date_format if date_format in DATE_FORMATS else "auto",
-            header_row=step["header_row"],
-            sheet=step["sheet"],
-        )
-    elif step["saved"]:
-        chosen = import_mapping_get(kind=kind, mapping_id=step["saved"]["id"])
-        mapping = ColumnMapping.from_json(chosen.as_json())
+    if chosen is not None or columns is not None:
+        _refuse_unreadable_step(step)
+    chosen, mapping = _mapping_for(
+        kind=kind, step=step, chosen=chosen, columns=columns, date_format=date_format
+    )
     if mapping is None:
         return None, {}
     issues = check(fields, step["header"], mapping.columns)
