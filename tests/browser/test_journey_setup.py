@@ -14,14 +14,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ARTIFACTS, axe_violations, login
-from .test_page_quality import _problems
+from .conftest import ARTIFACTS, axe_violations, login, page_problems
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 
 def _check(page, label: str, problems: list[str]) -> None:  # type: ignore[no-untyped-def]
-    problems.extend(_problems(page, label))
+    problems.extend(page_problems(page, label))
     problems.extend(f"{label}: axe {v['id']} {v['nodes']}" for v in axe_violations(page))
     folder = ARTIFACTS / "setup"
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from savings.engine import _YearAggregate
+from savings.engine.usage import _YearAggregate
 
 TYPES = ["CT0", "CT1", "CT2"]
 ITEMS = [f"I{i}" for i in range(40)]
