@@ -1553,10 +1553,7 @@ def roster_import_preview(*, roster_import: RosterImport) -> dict[str, Any]:
         canonical = master_imports.layout_apply(table, layout)
     except uploads.FileProblem as problem:
         return {"error": problem.message, "problems": [], "missing": [], "mapping": [], "rows": []}
-    result = master_imports.preview(canonical, required=roster.REQUIRED)
-    for found in result["mapping"]:
-        found["label"] = roster.FIELD_LABELS[found["field"]]
-    result["missing"] = [roster.FIELD_LABELS[name] for name in result["missing"]]
+    result = master_imports.preview(canonical, required=roster.REQUIRED, labels=roster.FIELD_LABELS)
     _rows, problems = roster.parse_roster(canonical)
     result.update(
         layout=layout.label,

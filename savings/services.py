@@ -1740,10 +1740,7 @@ def item_import_preview(*, item_import: ItemImport) -> dict[str, Any]:
         canonical = _item_canonical(item_import)
     except uploads.FileProblem as problem:
         return {"error": problem.message, "problems": [], "missing": [], "mapping": [], "rows": []}
-    result = master_imports.preview(canonical, required=items.REQUIRED)
-    for found in result["mapping"]:
-        found["label"] = items.FIELD_LABELS[found["field"]]
-    result["missing"] = [items.FIELD_LABELS[name] for name in result["missing"]]
+    result = master_imports.preview(canonical, required=items.REQUIRED, labels=items.FIELD_LABELS)
     _rows, problems = items.parse_items(canonical)
     result.update(error="", problems=problems.as_list(), problem_count=problems.total)
     return result

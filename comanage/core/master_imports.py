@@ -23,7 +23,7 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -322,13 +322,21 @@ def layout_apply(table: Table, layout: Layout) -> CanonicalTable:
 
 
 def preview(
-    canonical: CanonicalTable, *, required: Iterable[str], rows: int = PREVIEW_ROWS
+    canonical: CanonicalTable,
+    *,
+    required: Iterable[str],
+    labels: Mapping[str, str],
+    rows: int = PREVIEW_ROWS,
 ) -> dict[str, Any]:
-    """What the upload page shows before confirming: the fields found (and from which column),
-    the required ones missing, the ignored columns and the first rows."""
+    """What the upload page shows before confirming: the fields found (with their ``labels``
+    and the column each came from), the required ones missing (by label), the ignored columns
+    and the first rows."""
     return {
-        "mapping": [{"field": f, "column": canonical.source(f)} for f in canonical.fields],
-        "missing": [name for name in required if name not in canonical.sources],
+        "mapping": [
+            {"field": f, "label": labels[f], "column": canonical.source(f)}
+            for f in canonical.fields
+        ],
+        "missing": [labels[name] for name in required if name not in canonical.sources],
         "ignored": canonical.ignored,
         "rows": [[row.get(f, "") for f in canonical.fields] for row in canonical.rows[:rows]],
         "row_count": len(canonical.rows),
