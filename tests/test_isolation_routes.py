@@ -26,7 +26,6 @@ say which in ``ROUTE_OBJECTS``.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -510,91 +509,109 @@ def _complete_the_seed(organization: Organization) -> None:
             )
 
 
-@pytest.mark.slow
-@pytest.mark.django_db
-def test_every_org_route_enforces_tenant_and_role(record_property):  # type: ignore[no-untyped-def]
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115, PTH123
-    with scopes_disabled():
-        org_a = Organization.objects.get(slug=ORG_A)
-    _complete_the_seed(org_a)
-    with scopes_disabled():
-        members = {
-            m.role: m.user
-            for m in Membership.objects.filter(organization=org_a, is_active=True)
-            .select_related("user")
-            .order_by("pk")
-            if m.user.email.endswith(f"@{ORG_A}.example") or m.role == Role.PHYSICIAN
-        }
-        outsider = Membership.objects.get(
-            organization__slug=ORG_B,
-            role=Role.ADMINISTRATOR,
-            user__email=f"administrator@{ORG_B}.example",
-        ).user
-    missing_roles = [r for r in Role.values if r not in members]
-    clients: dict[str, Client] = {}
-    for role, user in [*members.items(), ("outsider", outsider)]:
-        clients[role] = Client()
-        clients[role].force_login(user)
-    probe_role = Role.ADMINISTRATOR
+@dataclass
+class Seeded:
+    """Organization A as seed_demo makes it, one signed-in client per role, and the outsider."""
 
-    problems: list[str] = []
+    org_a: Organization
+    clients: dict[str, Client]
+    missing_roles: list[str]
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The demo, seeded once per module (per xdist worker) inside a transaction that is rolled
+    back at the end; every cell runs inside it in its own savepoint (the ``db`` fixture)."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115, PTH123
+        with scopes_disabled():
+            org_a = Organization.objects.get(slug=ORG_A)
+        _complete_the_seed(org_a)
+        with scopes_disabled():
+            members = {
+                m.role: m.user
+                for m in Membership.objects.filter(organization=org_a, is_active=True)
+                .select_related("user")
+                .order_by("pk")
+                if m.user.email.endswith(f"@{ORG_A}.example") or m.role == Role.PHYSICIAN
+            }
+            outsider = Membership.objects.get(
+                organization__slug=ORG_B,
+                role=Role.ADMINISTRATOR,
+                user__email=f"administrator@{ORG_B}.example",
+            ).user
+        clients: dict[str, Client] = {}
+        for role, user in [*members.items(), ("outsider", outsider)]:
+            clients[role] = Client()
+            clients[role].force_login(user)
+        yield Seeded(
+            org_a=org_a,
+            clients=clients,
+            missing_roles=[r for r in Role.values if r not in members],
+        )
+        transaction.set_rollback(True)
+
+
+def _check_method(
+    clients: dict[str, Client], url: str, method: str, permission: str | None
+) -> list[str]:
+    """Every identity against one route and method: the wrong answers, in words."""
+    # Does the view accept this method at all? Ask a role that may use it.
+    permitted = [r for r in clients if _expectation(permission, r) == "through"]
+    prober = Role.ADMINISTRATOR if Role.ADMINISTRATOR in permitted else (permitted or [None])[0]
+    if prober is not None:
+        status, _ = _attempt(clients[prober], method, url, rollback=True)
+        if status == 405:
+            return []
+    failures = []
+    # Forbidden roles and the outsider first, with the row counts compared around them.
+    order = sorted(clients, key=lambda r: _expectation(permission, r) == "through")
+    before = _row_counts() if method in UNSAFE else None
+    for role in order:
+        expected = _expectation(permission, role)
+        rollback = expected in ("through", "own")
+        status, error = _attempt(clients[role], method, url, rollback=rollback)
+        if not _verdict(expected, method, status):
+            failures.append(
+                f"{method} {url} as {role}: expected {expected}, got {status} {error}".rstrip()
+                + f"  [declares {permission!r}]"
+            )
+    if before is not None:
+        after = _row_counts()
+        changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+        if changed:
+            failures.append(
+                f"{method} {url}: rows changed by forbidden or outsider attempts: {changed}"
+            )
+    return failures
+
+
+ROUTES = org_routes()
+
+
+def test_the_walk_finds_the_routes_and_every_role(seeded: Seeded) -> None:
+    assert len(ROUTES) >= 150, f"only {len(ROUTES)} organization routes found"
+    assert not seeded.missing_roles, f"roles missing from the seed: {seeded.missing_roles}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", ROUTES, ids=[r.pattern for r in ROUTES])
+def test_route_enforces_tenant_and_role(seeded: Seeded, route: Route) -> None:
+    """One cell per route: every method it accepts × every role of A and the outsider.
+
+    Re-run one alone with ``pytest tests/test_isolation_routes.py -k 'agreements/<int:pk>'``.
+    """
+    methods, problems = methods_and_permissions(route)
     failures: list[str] = []
-    checked = Counter()
-    routes = org_routes()
-    assert routes, "no organization routes found"
-    for route in routes:
-        methods, declared_problems = methods_and_permissions(route)
-        problems.extend(declared_problems)
-        if not methods:
-            continue
-        url, why = fill(route, org_a)
+    if methods:
+        url, why = fill(route, seeded.org_a)
         if url is None:
             problems.append(why)
-            continue
-        for method, permission in methods.items():
-            if permission is not None and permission not in PERMISSION_TABLE:
-                problems.append(f"{method} {url}: unknown permission '{permission}'")
-                continue
-            # Does the view accept this method at all? Ask a role that may use it.
-            permitted = [r for r in clients if _expectation(permission, r) == "through"]
-            prober = probe_role if probe_role in permitted else (permitted or [None])[0]
-            if prober is not None:
-                status, _ = _attempt(clients[prober], method, url, rollback=True)
-                if status == 405:
+        else:
+            for method, permission in methods.items():
+                if permission is not None and permission not in PERMISSION_TABLE:
+                    problems.append(f"{method} {url}: unknown permission '{permission}'")
                     continue
-            # Forbidden roles and the outsider first, with the row counts compared around them.
-            order = sorted(clients, key=lambda r: _expectation(permission, r) == "through")
-            before = _row_counts() if method in UNSAFE else None
-            for role in order:
-                expected = _expectation(permission, role)
-                rollback = expected in ("through", "own")
-                status, error = _attempt(clients[role], method, url, rollback=rollback)
-                checked[(route.pattern, method, role)] += 1
-                if not _verdict(expected, method, status):
-                    failures.append(
-                        f"{method} {url} as {role}: expected {expected}, got "
-                        f"{status} {error}".rstrip()
-                        + f"  [declares {permission!r}]"
-                    )
-            if before is not None:
-                after = _row_counts()
-                changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
-                if changed:
-                    failures.append(
-                        f"{method} {url}: rows changed by forbidden or outsider attempts: {changed}"
-                    )
-
-    total = sum(checked.values())
-    route_count = len({r for r, _m, _role in checked})
-    summary = (
-        f"isolation: {route_count} routes, {len({(r, m) for r, m, _ in checked})} "
-        f"route×method pairs, {total} route×method×role checks "
-        f"({len(clients)} identities; roles missing from the seed: "
-        f"{missing_roles or 'none'})"
-    )
-    print(summary)
-    record_property("isolation_checks", total)
-    report = "\n".join(
-        [summary, "", "Routes that cannot be checked:", *problems, "", "Wrong answers:", *failures]
-    )
+                failures += _check_method(seeded.clients, url, method, permission)
+    report = "\n".join(["Cannot be checked:", *problems, "", "Wrong answers:", *failures])
     assert not problems and not failures, report

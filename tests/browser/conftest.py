@@ -208,20 +208,28 @@ _LAST_STEP: dict[str, int] = {}
 
 
 def totp_code(email: str) -> str:
-    """The current TOTP code of the authenticator this test enrolled for ``email``.
+    """A TOTP code for ``email``'s authenticator that the server has not yet accepted.
 
-    A code is accepted once per 30-second step, so wait for a fresh step if this one was used.
+    The server accepts each 30-second step once and, as authenticators drift, the step either
+    side of its own clock (django-otp's tolerance of 1). So when this step's code was used, the
+    next step's code is offered instead of waiting up to 30 s for a fresh window; only a third
+    code within one step waits. (The server runs in its own process, out of time-machine's
+    reach, so the clock itself cannot be moved.)
     """
     import base64
 
     from django_otp.oath import TOTP
 
     key = base64.b32decode(_TOTP_SECRETS[email])
-    totp = TOTP(key, step=30, digits=6)
-    while _LAST_STEP.get(email) == totp.t():
-        time.sleep(1)
+    while True:
         totp = TOTP(key, step=30, digits=6)
-    _LAST_STEP[email] = totp.t()
+        now = totp.t()
+        step = max(now, _LAST_STEP.get(email, -1) + 1)
+        if step <= now + 1:
+            break
+        time.sleep(1)
+    _LAST_STEP[email] = step
+    totp.drift = step - now
     return f"{totp.token():06d}"
 
 
