@@ -9,17 +9,20 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from comanage.core.money import ZERO, round_percentage
+from comanage.core.versioning import data_version, page_cached
 
 from . import fees
 from .fees import InstalmentLine
 from .models import (
     Agreement,
     AgreementKind,
+    AgreementStatus,
     AgreementTerms,
     CommitteeMeeting,
     ComplianceFlag,
@@ -291,3 +294,84 @@ def agreement_search(
     if kind:
         qs = qs.filter(kind=kind)
     return qs
+
+
+# --------------------------------------------------------------------------- the detail page
+# Cached under the organization's data version: a write to any of its rows is seen at once.
+# (The 1 after the page name is the format of the cached value: change it with its shape.)
+
+
+def agreement_page_version(*, organization_id: int) -> int:
+    """The organization's data version, read by a page before any data: what it caches under
+    that version (here and in its template's ``{% cache %}`` blocks) is never older than it."""
+    return data_version(organization_id)
+
+
+def _agreement_detail_sections(agreement: Agreement) -> dict[str, Any]:
+    # Imported here: the services module reads through this one.
+    from . import services
+
+    year_rows = []
+    for year in agreement.programme_years.all():
+        try:
+            terms = terms_for_year(programme_year=year)
+        except AgreementTerms.DoesNotExist:
+            terms = None
+        fmv = fmv_opinion_covering(agreement=agreement, start=year.start, end=year.end)
+        year_rows.append({"year": year, "terms": terms, "fmv": fmv})
+    return {
+        "year_rows": year_rows,
+        "terms_versions": list(agreement.terms.all()),
+        "duties": list(agreement.duties.all()),
+        "fmv_opinions": list(agreement.fmv_opinions.all()),
+        "documents": list(agreement.documents.all()),
+        "flags": list(
+            agreement.compliance_flags.filter(resolved_at__isnull=True).order_by(
+                "-blocking", "kind", "-opened_at"
+            )
+        ),
+        "milestones": list(agreement.milestones.all()),
+        "meetings": list(agreement.committee_meetings.all()[:4]),
+        "activation_blockers": services.activation_blockers(agreement=agreement)
+        if agreement.status == AgreementStatus.EXECUTED
+        else [],
+    }
+
+
+def agreement_detail_sections(
+    *, organization_id: int, agreement: Agreement, version: int
+) -> dict[str, Any]:
+    """The agreement page's sections (programme years with their terms and FMV opinion, terms
+    versions, duties, FMV opinions, documents, open flags, milestones, recent meetings,
+    activation blockers): every reader's rows, cached under ``version`` and today's date.
+    What a reader may see of them is the caller's choice."""
+    return page_cached(
+        organization_id,
+        "agreement-detail",
+        1,
+        agreement.pk,
+        timezone.localdate().isoformat(),
+        compute=lambda: _agreement_detail_sections(agreement),
+        version=version,
+    )
+
+
+def agreement_participations(
+    *, organization_id: int, agreement: Agreement, physician: Physician | None, version: int
+) -> list[Participation]:
+    """The agreement's participations, a physician's own only (their id is in the key),
+    cached under ``version``."""
+
+    def participations() -> list[Participation]:
+        rows = agreement.participations.select_related("physician")
+        return list(rows.filter(physician=physician) if physician is not None else rows)
+
+    return page_cached(
+        organization_id,
+        "agreement-participations",
+        1,
+        agreement.pk,
+        physician.pk if physician is not None else "all",
+        compute=participations,
+        version=version,
+    )

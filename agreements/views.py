@@ -23,7 +23,6 @@ from comanage.core.exports import csv_response
 from comanage.core.http import OrgRequest, signed_in_user
 from comanage.core.money import format_money
 from comanage.core.permissions import membership_can
-from comanage.core.versioning import data_version, page_cached
 from comanage.core.views import object_for_member, object_history, org_view
 
 from . import forms as f
@@ -165,7 +164,7 @@ def agreement_create(request: OrgRequest, org_slug: str) -> HttpResponse:
 def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpResponse:
     organization_id = request.organization.pk
     # The version is read before any data: what is cached under it is never older than it.
-    version = data_version(organization_id)
+    version = selectors.agreement_page_version(organization_id=organization_id)
     agreement = object_for_member(
         request,
         Agreement.objects.select_related("practice", "administrator_contact"),
@@ -175,54 +174,12 @@ def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpRespons
     membership = request.membership
     physician = _own_physician(request)
 
-    def sections() -> dict[str, Any]:
-        # Every reader's rows; what a reader may see is chosen below, per request.
-        year_rows = []
-        for year in agreement.programme_years.all():
-            try:
-                terms = selectors.terms_for_year(programme_year=year)
-            except AgreementTerms.DoesNotExist:
-                terms = None
-            fmv = selectors.fmv_opinion_covering(
-                agreement=agreement, start=year.start, end=year.end
-            )
-            year_rows.append({"year": year, "terms": terms, "fmv": fmv})
-        return {
-            "year_rows": year_rows,
-            "terms_versions": list(agreement.terms.all()),
-            "duties": list(agreement.duties.all()),
-            "fmv_opinions": list(agreement.fmv_opinions.all()),
-            "documents": list(agreement.documents.all()),
-            "flags": list(
-                agreement.compliance_flags.filter(resolved_at__isnull=True).order_by(
-                    "-blocking", "kind", "-opened_at"
-                )
-            ),
-            "milestones": list(agreement.milestones.all()),
-            "meetings": list(agreement.committee_meetings.all()[:4]),
-            "activation_blockers": services.activation_blockers(agreement=agreement)
-            if agreement.status == AgreementStatus.EXECUTED
-            else [],
-        }
-
-    def participations() -> list[Any]:
-        rows = agreement.participations.select_related("physician")
-        return list(rows.filter(physician=physician) if physician is not None else rows)
-
-    # Cached under the organization's data version: a write to any of its rows is seen at once.
-    # (The 1 after the page name is the format of the cached value: change it with its shape.)
     # Most of the page is a cached fragment (the template's {% cache %} blocks): the sections
     # are read only if it must be rendered (a callable in a template context is called when the
     # template first uses it).
     cached = functools.cache(
-        lambda: page_cached(
-            organization_id,
-            "agreement-detail",
-            1,
-            agreement.pk,
-            timezone.localdate().isoformat(),
-            compute=sections,
-            version=version,
+        lambda: selectors.agreement_detail_sections(
+            organization_id=organization_id, agreement=agreement, version=version
         )
     )
 
@@ -246,13 +203,10 @@ def agreement_detail(request: OrgRequest, org_slug: str, pk: int) -> HttpRespons
         "agreement": agreement,
         "data_version": version,
         # A physician sees only their own participation: their id is in the key.
-        "participations": lambda: page_cached(
-            organization_id,
-            "agreement-participations",
-            1,
-            agreement.pk,
-            physician.pk if physician is not None else "all",
-            compute=participations,
+        "participations": lambda: selectors.agreement_participations(
+            organization_id=organization_id,
+            agreement=agreement,
+            physician=physician,
             version=version,
         ),
         "fmv_opinions": section("fmv_opinions", "fmv.view"),
