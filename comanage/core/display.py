@@ -44,6 +44,19 @@ def words(code: object) -> str:
     return str(code or "").replace("_", " ").replace(".", " ").strip().capitalize()
 
 
+_RULE_REFERENCE = re.compile(r"^(?P<section>\d+)(?:\.(?P<part>[a-z]+))?")
+
+
+def rule_reference(code: object) -> str:
+    """Where a rule is written, in words: ``4.edge.leftover-cents`` -> "rules, section 4,
+    edge cases" (the rule's own name is shown beside it)."""
+    match = _RULE_REFERENCE.match(str(code or ""))
+    if match is None:
+        return "the programme rules"
+    part = {"edge": ", edge cases"}.get(match["part"] or "", "")
+    return f"rules, section {match['section']}{part}"
+
+
 def field_label(field: Any) -> str:
     name = getattr(field, "name", str(field))
     if name in FIELD_LABELS:

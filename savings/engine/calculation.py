@@ -333,7 +333,11 @@ def _safeguards(
 
 
 def _day(day: dt.date) -> str:
-    return f"{day.day} {day:%b %Y}"
+    """The one date style of every page and PDF ("Aug 15, 2025")."""
+    return f"{day:%b} {day.day}, {day.year}"
+
+
+_LEAVER_POLICY_WORDS = {"pro_rata": "pro rata to days participated", "forfeit": "forfeit"}
 
 
 def _period_label(start: dt.date, end: dt.date) -> str:
@@ -359,12 +363,12 @@ def _entitlement_note(
         joined = f"joined {_day(p.join_date)}, " if p.join_date > year_start else ""
         text = (
             f"Dr {p.last_name}: {joined}left {_day(p.last_day)}, {share}"  # type: ignore[arg-type]
-            f" (leaver_policy {policy})."
+            f" (leaver rule: {_LEAVER_POLICY_WORDS.get(policy, policy)})."
         )
     elif entitlement == "forfeited_leaver":
         text = (
             f"Dr {p.last_name}: left {_day(p.last_day)}; no share under"  # type: ignore[arg-type]
-            f" leaver_policy {policy} ({share} participated)."
+            f" the leaver rule '{_LEAVER_POLICY_WORDS.get(policy, policy)}' ({share} participated)."
         )
     elif entitlement == "forfeited_for_cause":
         text = (

@@ -42,7 +42,7 @@ def test_cases_before_joining_are_not_eligible_but_the_base_year_stays():
     opp = result.opportunity("X")
     assert (opp.base_cases, opp.eligible_cases, opp.before_joining_cases) == (5, 3, 2)
     assert notes(result, "4.edge.whose-cases") == [
-        "Dr Chen: 2 case(s) before joining on 1 Apr 2025 not eligible in 2025."
+        "Dr Chen: 2 case(s) before joining on Apr 1, 2025 not eligible in 2025."
     ]
 
 
@@ -353,7 +353,7 @@ def test_leaver_policy_applies_to_leavers_only_a_joiner_always_gets_pro_rata(pol
     else:
         assert (diaz.entitlement, diaz.amount) == ("forfeited_leaver", D("0.00"))
     assert sum(p.amount for p in result.physicians) == result.amount_paid
-    assert "Dr Chen: joined 1 Apr 2025, 275 of 365 days." in notes(
+    assert "Dr Chen: joined Apr 1, 2025, 275 of 365 days." in notes(
         result, "4.edge.leavers-and-joiners"
     )
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django import template
 
-from comanage.core.display import format_date, format_month, words
+from comanage.core.display import format_date, format_month, rule_reference, words
 from comanage.core.money import FloatMoneyError, format_money, round_percentage, round_places
 
 register = template.Library()
@@ -42,6 +42,12 @@ def day(value: object) -> str:
 def plain(code: object) -> str:
     """A stored code (``all_or_nothing``, ``report.approved``) as words."""
     return words(code)
+
+
+@register.filter
+def rule_ref(code: object) -> str:
+    """A rule's key (``4.edge.leftover-cents``) as where it is written, in words."""
+    return rule_reference(code)
 
 
 @register.filter
