@@ -190,7 +190,7 @@ def test_a_quantity_what_if_on_the_columns_matches_the_text_path(world, example,
         plain = services.savings_for_year(programme_year=year(example, 1)).result
         fast = services.savings_for_year(programme_year=year(example, 1), overrides=overrides)
         with (
-            mock.patch.object(services, "_scale_quantity_columns", return_value=None),
+            mock.patch.object(services.calculation, "_scale_quantity_columns", return_value=None),
             mock.patch.object(selectors, "usage_frame", wraps=selectors.usage_frame) as text,
         ):
             slow = services.savings_for_year(programme_year=year(example, 1), overrides=overrides)
