@@ -179,7 +179,8 @@ def programme_years_set(
 
 
 def _day(date: dt.date) -> str:
-    return f"{date.day} {date:%b %Y}"
+    """The one date style of every page ("Dec 31, 2025")."""
+    return f"{date:%b} {date.day}, {date.year}"
 
 
 def programme_year_refuse_final_run(

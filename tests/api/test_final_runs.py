@@ -24,8 +24,8 @@ pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/organizations/riverside"
 MESSAGE = (
-    "The 2025 programme year ends on 31 Dec 2025; a final calculation is possible from "
-    "1 Jan 2026. Run a projection instead."
+    "The 2025 programme year ends on Dec 31, 2025; a final calculation is possible from "
+    "Jan 1, 2026. Run a projection instead."
 )
 
 
