@@ -560,11 +560,11 @@ def executive_agreement_csv(
                 rows.append(
                     [
                         year.label,
-                        o.get("key"),
-                        dict(names).get(o.get("key"), o.get("name")),
-                        o.get("eligible_cases"),
-                        o.get("raw_savings"),
-                        o.get("counted_savings"),
+                        o.key,
+                        dict(names).get(o.key, o.name),
+                        o.eligible_cases,
+                        o.raw_savings,
+                        o.counted_savings,
                     ]
                 )
         return csv_response(
