@@ -27,6 +27,7 @@ from comanage.core.tenancy import organization_zone
 from indicators.read_models import IndicatorOutcomeRead
 from savings.read_models import OpportunityResult
 
+from .changes import run_change_rows
 from .models import AdjudicationReport, CalculationRun, ReportStatus
 from .read_models import RunFlag
 
@@ -314,7 +315,7 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
             }
             for t in transitions
         ],
-        "diff": run.diff[:40],
+        "diff": run_change_rows(run, limit=40),
         "diff_count": len(run.diff),
         "stamp": stamp.isoformat(),
     }
