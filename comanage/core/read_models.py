@@ -22,7 +22,6 @@ import types
 import typing
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from functools import cache
 from typing import Any, Self, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
@@ -40,9 +39,13 @@ class ReadModel:
         return _read(cls, data or {})
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(model: type) -> dict[str, Any]:
-    return get_type_hints(model)
+    if model not in _HINTS:
+        _HINTS[model] = get_type_hints(model)
+    return _HINTS[model]
 
 
 def _read(model: type[T], data: Any) -> T:
