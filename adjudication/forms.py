@@ -39,26 +39,26 @@ class ScenarioForm(forms.Form):
             self.fields["small_denominator_policy"] = forms.ChoiceField(
                 choices=POLICY_CHOICES, required=False, label="Small-denominator policy"
             )
-            indicators = (
-                official.figures.get("incentive", {}).get("indicators", []) if official else []
-            )
-            for ind in indicators:
-                key = ind["key"]
-                self.indicator_keys.append((key, ind["name"]))
-                self.official_scores[key] = ind.get("score")
+            incentive = official.read.incentive if official else None
+            for ind in incentive.indicators if incentive else ():
+                key = ind.key
+                self.indicator_keys.append((key, ind.name))
+                # The override carries the score as stored (a string), as the form's own does.
+                self.official_scores[key] = None if ind.score is None else str(ind.score)
+                official_score = "no score" if ind.display_score is None else ind.display_score
                 self.fields[f"score__{key}"] = StrictDecimalFormField(
                     max_digits=24,
                     decimal_places=12,
                     required=False,
-                    label=f"{ind['name']}: result",
-                    help_text=f"Official: {ind.get('display_score') or 'no score'}",
+                    label=f"{ind.name}: result",
+                    help_text=f"Official: {official_score}",
                 )
                 self.fields[f"denominator__{key}"] = forms.IntegerField(
                     required=False,
                     min_value=0,
                     max_value=2_000_000_000,
                     label="n",
-                    help_text=f"Official: {ind.get('denominator') or '—'}",
+                    help_text=f"Official: {ind.denominator or '—'}",
                 )
                 self.fields[f"weight__{key}"] = StrictDecimalFormField(
                     max_digits=7,
@@ -67,7 +67,7 @@ class ScenarioForm(forms.Form):
                     min_value=0,
                     max_value=100,
                     label="Weight (%)",
-                    help_text=f"Official: {format_percentage(ind['weight'])}",
+                    help_text=f"Official: {format_percentage(ind.weight)}",
                 )
         else:
             self.fields["physician_share_pct"] = StrictDecimalFormField(

@@ -8,12 +8,16 @@ correction is a new version that supersedes it.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from comanage.core.money import DecimalDigits
 from comanage.core.tenancy import TenantModel
+
+from .read_models import RunRead
 
 MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 
@@ -80,6 +84,12 @@ class CalculationRun(TenantModel):
 
     def physician_ids(self) -> set[int]:
         return set(self.distributions.values_list("physician_id", flat=True))
+
+    @cached_property
+    def read(self) -> RunRead:
+        """The stored totals, figures, flags and diff as typed figures
+        (``adjudication/read_models.py``)."""
+        return RunRead.from_run(self)
 
 
 class DistributionComponent(models.TextChoices):

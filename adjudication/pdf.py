@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +24,12 @@ from comanage.core.money import ZERO, round_percentage, to_decimal
 from comanage.core.pdf import render_pdf
 from comanage.core.people.organization import logo_data_uri
 from comanage.core.tenancy import organization_zone
+from indicators.read_models import IndicatorOutcomeRead
+from savings.read_models import OpportunityResult
 
+from .changes import run_change_rows
 from .models import AdjudicationReport, CalculationRun, ReportStatus
+from .read_models import RunFlag
 
 _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 DEFAULT_COLOURS = {"primary": "#1f4e79", "accent": "#2a9d8f"}
@@ -100,58 +106,82 @@ def _indicator_terms(inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _indicator_rows(run: CalculationRun) -> list[dict[str, Any]]:
-    incentive = run.figures.get("incentive")
-    if not incentive:
+@dataclass(frozen=True)
+class IndicatorRow:
+    """One indicator of the report's incentive table: the stored outcome, its cut-points from
+    the stored inputs (as people write them, ``25`` not ``25.0000``) and its chart."""
+
+    outcome: IndicatorOutcomeRead
+    cut_threshold: Any = None
+    cut_target: Any = None
+    cut_stretch: Any = None
+    chart: str = ""
+
+    @property
+    def display_score(self) -> Any:
+        return _trim(self.outcome.display_score)
+
+
+def _indicator_chart(run: CalculationRun, outcome: IndicatorOutcomeRead, cut: dict) -> str:
+    if cut.get("threshold") is None:
+        return ""
+    try:
+        return str(
+            charts.indicator_chart(
+                title=outcome.name,
+                direction=outcome.direction,
+                threshold=cut.get("threshold"),
+                target=cut.get("target"),
+                stretch=cut.get("stretch"),
+                baseline=cut.get("baseline"),
+                results=[
+                    (
+                        run.programme_year.label,
+                        outcome.score,
+                        outcome.note or "not scored"
+                        if outcome.status == "insufficient_denominator"
+                        else "",
+                    )
+                ],
+                unit=cut.get("unit") or "",
+                height=190,
+            )
+        )
+    except (ValueError, TypeError):
+        return ""
+
+
+def _indicator_rows(run: CalculationRun) -> list[IndicatorRow]:
+    incentive = run.read.incentive
+    if incentive is None:
         return []
     terms = _indicator_terms(run.inputs)
     rows = []
-    for outcome in incentive.get("indicators", []):
-        cut = terms.get(outcome["key"], {})
-        chart = ""
-        if cut.get("threshold") is not None:
-            try:
-                chart = str(
-                    charts.indicator_chart(
-                        title=outcome["name"],
-                        direction=outcome["direction"],
-                        threshold=cut.get("threshold"),
-                        target=cut.get("target"),
-                        stretch=cut.get("stretch"),
-                        baseline=cut.get("baseline"),
-                        results=[
-                            (
-                                run.programme_year.label,
-                                outcome.get("score"),
-                                outcome.get("note") or "not scored"
-                                if outcome.get("status") == "insufficient_denominator"
-                                else "",
-                            )
-                        ],
-                        unit=cut.get("unit") or "",
-                        height=190,
-                    )
-                )
-            except (ValueError, TypeError):
-                chart = ""
-        row = {**outcome, **{f"cut_{k}": _trim(v) for k, v in cut.items()}, "chart": chart}
-        for name in ("weight", "payout_pct", "display_score"):
-            row[name] = _trim(outcome.get(name))
-        rows.append(row)
+    for outcome in incentive.indicators:
+        cut = terms.get(outcome.key, {})
+        rows.append(
+            IndicatorRow(
+                outcome=outcome,
+                cut_threshold=_trim(cut.get("threshold")),
+                cut_target=_trim(cut.get("target")),
+                cut_stretch=_trim(cut.get("stretch")),
+                chart=_indicator_chart(run, outcome, cut),
+            )
+        )
     return rows
 
 
 def _waterfall(run: CalculationRun) -> str:
-    r = run.results
+    r = run.read.totals
     try:
-        if run.kind == "co_management" and r.get("fmv_total_max"):
+        if run.kind == "co_management" and r.fmv_total_max:
             return str(
                 charts.waterfall_chart(
                     title="FMV maximum and headroom",
                     steps=[
-                        ("FMV maximum", _d(r["fmv_total_max"])),
-                        ("Fixed fee paid", -_d(r.get("fixed_fee_payable"))),
-                        ("Incentive earned", -_d(r.get("incentive_earned"))),
+                        ("FMV maximum", _d(r.fmv_total_max)),
+                        ("Fixed fee paid", -_d(r.fixed_fee_payable)),
+                        ("Incentive earned", -_d(r.incentive_earned)),
                     ],
                     total_label="Headroom",
                     height=300,
@@ -162,13 +192,13 @@ def _waterfall(run: CalculationRun) -> str:
                 charts.waterfall_chart(
                     title="From gross savings to the physicians' distribution",
                     steps=[
-                        ("Gross savings", _d(r["gross_savings"])),
-                        ("Administrator fees", -_d(r["admin_fees"])),
+                        ("Gross savings", _required(r.gross_savings)),
+                        ("Administrator fees", -_required(r.admin_fees)),
                         ("Net savings", charts.SUBTOTAL),
-                        ("Hospital share", -_d(r["hospital_share"])),
+                        ("Hospital share", -_required(r.hospital_share)),
                         ("Physician pool", charts.SUBTOTAL),
-                        ("Quality gate", -_d(r["withheld_by_quality_gate"])),
-                        ("Distribution cap", -_d(r["withheld_by_cap"])),
+                        ("Quality gate", -_required(r.withheld_by_quality_gate)),
+                        ("Distribution cap", -_required(r.withheld_by_cap)),
                     ],
                     total_label="Paid to physicians",
                     height=320,
@@ -179,23 +209,28 @@ def _waterfall(run: CalculationRun) -> str:
     return ""
 
 
-def _opportunity_chart(opportunities: list[dict[str, Any]]) -> str:
+def _required(value: Decimal | None) -> Decimal:
+    """A total the chart cannot draw without (an older run lacking it draws no chart)."""
+    if value is None:
+        raise KeyError("total missing from the stored run")
+    return value
+
+
+def _opportunity_chart(opportunities: Sequence[OpportunityResult]) -> str:
     if not opportunities:
         return ""
     title = "Savings per opportunity (after the volume cap)"
     if len(opportunities) > 12:
         # A readable chart: the twelve largest by capped savings; the table lists them all.
-        opportunities = sorted(
-            opportunities, key=lambda o: (-abs(_d(o["capped_savings"])), o["name"])
-        )[:12]
+        opportunities = sorted(opportunities, key=lambda o: (-abs(o.capped_savings), o.name))[:12]
         title = "The twelve largest savings opportunities (after the volume cap)"
     return str(
         charts.bar_chart(
             title=title,
-            categories=[o["name"] for o in opportunities],
+            categories=[o.name for o in opportunities],
             series=[
-                ("Raw savings", [_d(o["raw_savings"]) for o in opportunities]),
-                ("Capped savings", [_d(o["capped_savings"]) for o in opportunities]),
+                ("Raw savings", [o.raw_savings for o in opportunities]),
+                ("Capped savings", [o.capped_savings for o in opportunities]),
             ],
             height=260,
         )
@@ -232,15 +267,8 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
                 "note": d.note,
             }
         )
-    savings = run.figures.get("savings") or {}
-    opportunities = [
-        {**o, "volume_factor_pct": _d(o.get("applied_volume_factor")) * 100}
-        for o in savings.get("opportunities", [])
-    ]
-    savings = {**savings, "opportunities": opportunities}
-    incentive = run.figures.get("incentive") or {}
-    divisor = _d(incentive.get("payout_divisor"))
-    incentive_rate = _d(incentive.get("weighted_payout_sum")) * 100 / divisor if divisor else None
+    read = run.read
+    opportunities = read.savings.opportunities if read.savings else ()
     return {
         "kind": run.kind,
         "branding": _branding(report.organization),
@@ -264,16 +292,16 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
             "rules_version": run.rules_version,
             "created_at": run.created_at.isoformat(),
         },
-        "results": run.results,
-        "fixed_fee_lines": (run.figures.get("fixed_fee") or {}).get("lines", []),
-        "incentive": run.figures.get("incentive"),
-        "incentive_rate": incentive_rate,
+        "results": read.totals,
+        "fixed_fee_lines": read.fixed_fee_lines,
+        "incentive": read.incentive,
+        "incentive_rate": read.incentive.payout_rate if read.incentive else None,
         "indicators": _indicator_rows(run),
-        "savings": savings,
-        "opportunity_chart": _opportunity_chart(savings.get("opportunities", [])),
+        "savings": read.savings,
+        "opportunity_chart": _opportunity_chart(opportunities),
         "waterfall": _waterfall(run),
         "distributions": distributions,
-        "calculation_flags": _flags_named(run.flags, names, savings.get("opportunities", [])),
+        "calculation_flags": _flags_named(read.flags, names, opportunities),
         "compliance_flags": report.compliance_snapshot,
         "transitions": [
             {
@@ -287,7 +315,7 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
             }
             for t in transitions
         ],
-        "diff": run.diff[:40],
+        "diff": run_change_rows(run, limit=40),
         "diff_count": len(run.diff),
         "stamp": stamp.isoformat(),
     }
@@ -302,20 +330,22 @@ def _local_stamp(moment: dt.datetime, organization: Any = None) -> str:
 
 
 def _flags_named(
-    flags: list[dict[str, Any]], physicians: dict[int, Any], opportunities: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    flags: Sequence[RunFlag],
+    physicians: dict[int, Any],
+    opportunities: Sequence[OpportunityResult],
+) -> list[RunFlag]:
     """The engines name a flag's subject by key ("physician:12", an opportunity key); the
     document names it as a reader would (Dr Ann Adams, Closure devices)."""
-    opportunity_names = {o.get("key"): o.get("name") for o in opportunities}
+    opportunity_names = {o.key: o.name for o in opportunities}
     named = []
     for flag in flags:
-        subject = str(flag.get("subject", ""))
+        subject = flag.subject
         kind, _, ident = subject.partition(":")
         if kind == "physician" and ident.isdigit() and int(ident) in physicians:
             subject = str(physicians[int(ident)])
-        elif subject in opportunity_names and opportunity_names[subject]:
-            subject = str(opportunity_names[subject])
-        named.append({**flag, "subject": subject})
+        elif opportunity_names.get(subject):
+            subject = opportunity_names[subject]
+        named.append(replace(flag, subject=subject))
     return named
 
 
@@ -349,10 +379,7 @@ def statement_contexts(*, report: AdjudicationReport) -> list[dict[str, Any]]:
                 "run": base["run"],
                 "results": base["results"],
                 "incentive": base["incentive"],
-                "savings_summary": {
-                    k: base["results"].get(k)
-                    for k in ("gross_savings", "net_savings", "physician_pool", "amount_paid")
-                },
+                "savings_summary": base["results"],
                 "physician": {
                     "id": physician.pk,
                     "name": str(physician),

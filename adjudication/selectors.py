@@ -9,7 +9,6 @@ from typing import Any
 from django.db.models import QuerySet, Sum
 
 from agreements.models import ProgrammeYear
-from comanage.core.money import to_decimal
 
 from .models import (
     FROZEN_STATUSES,
@@ -117,7 +116,7 @@ def payments_awaiting() -> AwaitingPayment:
                 physician_id, Decimal("0.00")
             ) + (paid or 0)
     for report in reports:
-        due = to_decimal(report.run.results.get("total_to_pay") or "0")
+        due = report.run.read.totals.total_to_pay or Decimal("0")
         outstanding = due - paid_by_report.get(report.pk, Decimal("0.00"))
         total += outstanding
         if report.status == ReportStatus.APPROVED:

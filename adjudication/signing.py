@@ -26,7 +26,7 @@ from typing import Any
 
 from comanage.core.audit import event_record
 from comanage.core.models import BusinessEvent, Membership, User
-from comanage.core.money import format_money, to_decimal
+from comanage.core.money import format_money
 from comanage.core.permissions import membership_can
 
 from .models import AdjudicationReport, ReportStatus
@@ -56,8 +56,8 @@ class ReportNotOpened(Exception):
 
 def report_total(report: AdjudicationReport) -> str:
     """The report's total to pay, formatted (``$123,456.78``)."""
-    value = (report.run.results or {}).get("total_to_pay")
-    return format_money(to_decimal(value)) if value not in (None, "") else "—"
+    value = report.run.read.totals.total_to_pay
+    return format_money(value) if value is not None else "—"
 
 
 def signing_summary(*, report: AdjudicationReport, action: str) -> str:

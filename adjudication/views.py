@@ -20,7 +20,7 @@ from comanage.core.jobs import DuplicateJob
 from comanage.core.security import require_recent_otp
 from comanage.core.views import check_permission, org_view
 
-from . import pdf, selectors, services, signing
+from . import changes, pdf, selectors, services, signing
 from .models import (
     AdjudicationReport,
     CalculationRun,
@@ -102,6 +102,7 @@ def run_detail(request: HttpRequest, org_slug: str, run_id: int) -> HttpResponse
             "versions": selectors.runs_for_year(programme_year=run.programme_year),
             "distributions": run.distributions.select_related("physician").order_by("position"),
             "indicators": pdf._indicator_rows(run),
+            "changes": changes.run_change_rows(run, limit=changes.PAGE_LIMIT),
         },
     )
 
@@ -300,6 +301,7 @@ def counsel_queue(request: HttpRequest, org_slug: str) -> HttpResponse:
                 "submitted": report.transitions.filter(to_status=ReportStatus.SUBMITTED)
                 .order_by("-at")
                 .first(),
+                "changes": changes.run_change_rows(report.run, limit=changes.PAGE_LIMIT),
             }
         )
     return render(request, "adjudication/counsel_queue.html", {"items": items})
@@ -456,6 +458,7 @@ def what_if(request: HttpRequest, org_slug: str, programme_year_id: int) -> Http
             "form": form,
             "official": official,
             "comparison": comparison,
+            "changes": changes.scenario_change_rows(comparison) if comparison else [],
             "error": error,
         },
         status=400 if bad else 200,

@@ -3,6 +3,8 @@ and prices, versioned, with checksums), their rows, and stored calculations (spe
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -10,6 +12,8 @@ from django.db.models import Q
 from comanage.core.master_imports import MasterImport
 from comanage.core.money import DecimalDigits
 from comanage.core.tenancy import TenantModel, TenantOwned
+
+from .read_models import SavingsResult
 
 MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 COST: DecimalDigits = {"max_digits": 16, "decimal_places": 4}
@@ -323,6 +327,11 @@ class SavingsCalculation(TenantModel):
 
     def physician_ids(self) -> set[int]:
         return self.agreement.physician_ids()
+
+    @cached_property
+    def read(self) -> SavingsResult:
+        """The stored ``result`` as typed figures (``savings/read_models.py``)."""
+        return SavingsResult.from_stored(self.result)
 
 
 class Item(TenantModel):

@@ -23,6 +23,7 @@ from comanage.core.exports import csv_response
 from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
+from comanage.core.serialise import jsonable
 from comanage.core.views import check_permission, history_view, object_for_member, org_view
 
 from . import engine, importing, selectors, services
@@ -33,6 +34,7 @@ from .models import (
     SavingsCalculation,
     SavingsOpportunity,
 )
+from .read_models import PhysicianShare, RuleNote, SavingsResult
 
 FLAG_KINDS = [k for k, _ in services.SAFEGUARD_KINDS.values()]
 
@@ -77,26 +79,13 @@ def _chosen_year(request: HttpRequest, years: list[ProgrammeYear]) -> ProgrammeY
     return past[-1] if past else (years[0] if years else None)
 
 
-ENTITLEMENTS = {
-    "full": "Full year",
-    "pro_rata_joiner": "Joined in the year (pro rata)",
-    "pro_rata_leaver": "Left in the year (pro rata)",
-    "forfeited_leaver": "Left: forfeited",
-    "forfeited_for_cause": "Terminated for cause: forfeited",
-    "not_participating": "Not participating this year",
-}
-
-
-def _physician_rows(request: HttpRequest, result: dict[str, Any]) -> list[dict[str, Any]]:
+def _physician_rows(request: HttpRequest, result: SavingsResult) -> list[PhysicianShare]:
     """Per-physician rows; a physician sees only their own."""
-    rows = result.get("physicians", [])
+    rows = list(result.physicians)
     if _own_only(request):
         own = str(request.membership.physician_id)  # type: ignore[attr-defined]
-        rows = [r for r in rows if r["physician_id"] == own]
-    return [
-        {**r, "entitlement_label": ENTITLEMENTS.get(r["entitlement"], r["entitlement"])}
-        for r in rows
-    ]
+        rows = [r for r in rows if r.physician_id == own]
+    return rows
 
 
 @org_view("savings.view")
@@ -109,7 +98,7 @@ def savings_home(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 def _charts(
-    agreement: Agreement, years: list[ProgrammeYear], result: dict[str, Any]
+    agreement: Agreement, years: list[ProgrammeYear], result: SavingsResult
 ) -> dict[str, Any]:
     latest = {y.number: selectors.calculation_latest(programme_year=y) for y in years}
     opportunities = list(selectors.opportunities_of(agreement=agreement))
@@ -120,8 +109,8 @@ def _charts(
         calc = latest[year.number]
         if calc is None:
             continue
-        by_key = {o["key"]: o["counted_savings"] for o in calc.result["opportunities"]}
-        values = [Decimal(by_key[o.key]) if o.key in by_key else None for o in opportunities]
+        by_key = {o.key: o.counted_savings for o in calc.read.opportunities}
+        values = [by_key.get(o.key) for o in opportunities]
         series.append((year.label, values))
         table.append((year.label, values))
     charts: dict[str, Any] = {
@@ -133,39 +122,38 @@ def _charts(
         "bar_table": {"categories": categories, "rows": table},
     }
     steps = [
-        ("Gross savings", Decimal(result["gross_savings"])),
-        ("Administrator fees", -Decimal(result["admin_fees"])),
+        ("Gross savings", result.gross_savings),
+        ("Administrator fees", -result.admin_fees),
         ("Net savings", SUBTOTAL),
-        ("Hospital share", -Decimal(result["hospital_share"])),
+        ("Hospital share", -result.hospital_share),
         ("Physician pool", SUBTOTAL),
-        ("Quality gate", -Decimal(result["withheld_by_quality_gate"])),
-        ("Distribution cap", -Decimal(result["withheld_by_cap"])),
+        ("Quality gate", -result.withheld_by_quality_gate),
+        ("Distribution cap", -result.withheld_by_cap),
     ]
     # Net savings never go below zero (spec 4 split step 1): the floor the engine applied is a
     # step of its own (calculations stored before the engine recorded it show none).
-    fees_not_covered = Decimal(result.get("fees_not_covered", "0"))
-    if fees_not_covered > 0:
-        steps.insert(2, ("Floor at zero", fees_not_covered))
+    if result.fees_not_covered > 0:
+        steps.insert(2, ("Floor at zero", result.fees_not_covered))
     charts["waterfall"] = waterfall_chart(
         title="From gross savings to the amount paid", steps=steps, total_label="Paid to physicians"
     )
     charts["waterfall_table"] = [
-        ("Gross savings", result["gross_savings"]),
-        ("Administrator fees", result["admin_fees"]),
-        ("Net savings", result["net_savings"]),
-        ("Physician pool", result["physician_pool"]),
-        ("Withheld by quality gate", result["withheld_by_quality_gate"]),
-        ("Withheld by the cap", result["withheld_by_cap"]),
-        ("Paid", result["amount_paid"]),
+        ("Gross savings", result.gross_savings),
+        ("Administrator fees", result.admin_fees),
+        ("Net savings", result.net_savings),
+        ("Physician pool", result.physician_pool),
+        ("Withheld by quality gate", result.withheld_by_quality_gate),
+        ("Withheld by the cap", result.withheld_by_cap),
+        ("Paid", result.amount_paid),
     ]
-    cap = Decimal(result["distribution_cap"])
-    used = Decimal(result["cumulative_distributed"])
+    cap = result.distribution_cap
+    used = result.cumulative_distributed
     charts["cap"] = progress_bar_chart(
         title="Distribution cap used",
         value_format="money",
         items=[("Distributed over the term", used, cap)],
     )
-    charts["cap_table"] = {"cap": cap, "used": used, "headroom": result["cap_headroom"]}
+    charts["cap_table"] = {"cap": cap, "used": used, "headroom": result.cap_headroom}
     return charts
 
 
@@ -190,7 +178,7 @@ def agreement_savings(request: HttpRequest, org_slug: str, agreement_pk: int) ->
         "opportunities": selectors.opportunities_of(agreement=agreement),
     }
     if calculation is not None:
-        result = calculation.result
+        result = calculation.read
         context.update(
             result=result,
             physicians=_physician_rows(request, result),
@@ -199,8 +187,8 @@ def agreement_savings(request: HttpRequest, org_slug: str, agreement_pk: int) ->
     if projection is not None:
         names = {k.get("key"): k.get("name") for k in projection.inputs.get("key_indicators", [])}
         context.update(
-            projection_result=projection.result,
-            projection_physicians=_physician_rows(request, projection.result),
+            projection_result=projection.read,
+            projection_physicians=_physician_rows(request, projection.read),
             # Indicators by their names, never their keys (pci_readmission_30d).
             assumed_met_names=[
                 names.get(key) or key
@@ -298,23 +286,21 @@ def calculation_detail(
         {
             "agreement": agreement,
             "calculation": calculation,
-            "result": calculation.result,
-            "physicians": _physician_rows(request, calculation.result),
-            "rule_notes": _rule_notes(request, calculation.result),
+            "result": calculation.read,
+            "physicians": _physician_rows(request, calculation.read),
+            "rule_notes": _rule_notes(request, calculation.read),
             "own_only": _own_only(request),
         },
     )
 
 
-def _rule_notes(request: HttpRequest, result: dict[str, Any]) -> list[dict[str, Any]]:
+def _rule_notes(request: HttpRequest, result: SavingsResult) -> list[RuleNote]:
     """The spec-4 edge cases that decided a figure; a physician sees the agreement-level ones
     and their own, never another physician's."""
-    notes = result.get("rule_notes", [])
+    notes = list(result.rule_notes)
     if _own_only(request):
         own = f"physician:{request.membership.physician_id}"  # type: ignore[attr-defined]
-        notes = [
-            n for n in notes if not n["subject"].startswith("physician") or n["subject"] == own
-        ]
+        notes = [n for n in notes if not n.subject.startswith("physician") or n.subject == own]
     return notes
 
 
@@ -354,7 +340,7 @@ def opportunities_csv(
         "counted_savings",
         "savings_target",
     ]
-    rows = [[o[h] for h in header] for o in calculation.result["opportunities"]]
+    rows = [[jsonable(getattr(o, h)) for h in header] for o in calculation.read.opportunities]
     return csv_response(
         f"savings-{agreement.pk}-y{calculation.programme_year.number}-opportunities.csv",
         header,
@@ -379,7 +365,10 @@ def physicians_csv(
         "weight",
         "amount",
     ]
-    rows = [[r[h] for h in header] for r in _physician_rows(request, calculation.result)]
+    rows = [
+        [jsonable(getattr(r, h)) for h in header]
+        for r in _physician_rows(request, calculation.read)
+    ]
     return csv_response(
         f"savings-{agreement.pk}-y{calculation.programme_year.number}-physicians.csv", header, rows
     )

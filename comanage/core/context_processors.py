@@ -23,11 +23,25 @@ class _Can:
 def tenant(request: HttpRequest) -> dict[str, Any]:
     membership = getattr(request, "membership", None)
     user = getattr(request, "user", None)
+    organization = getattr(request, "organization", None)
     return {
-        "organization": getattr(request, "organization", None),
+        "organization": organization,
         "membership": membership,
         "can": _Can(membership),
         "all_memberships": _all_memberships(request, user),
+        # The page's name for the menu (none on a page no URL matched) and what the cached menu
+        # varies on: the organization's address, the role and the page alone (base.html).
+        "url_name": getattr(getattr(request, "resolver_match", None), "url_name", None) or "",
+        "menu_key": ":".join(
+            str(v)
+            for v in (
+                getattr(organization, "pk", ""),
+                getattr(organization, "slug", ""),
+                getattr(membership, "role", ""),
+                getattr(membership, "is_active", ""),
+                getattr(membership, "physician_id", ""),
+            )
+        ),
     }
 
 

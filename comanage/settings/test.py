@@ -1,6 +1,7 @@
 """Tests: PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set, SQLite otherwise."""
 
 import os
+from typing import Any, cast
 from urllib.parse import urlparse
 
 from .base import *  # noqa: F403
@@ -40,3 +41,22 @@ WHITENOISE_USE_FINDERS = True
 # tests/security/test_no_store.py checks the signed-in-only default of base and production.
 COMANAGE_API_DOCS_PUBLIC = True
 COMANAGE_WEBHOOKS_ALLOW_PRIVATE = True  # deliveries to a local test server
+
+
+class InvalidTemplateVariable(str):
+    """A template that prints a variable its context lacks fails the test at once, instead of
+    showing an empty cell to a reader (Django substitutes ``string_if_invalid % name``).
+    ``{% if %}`` and ``{% for %}`` still treat a missing variable as empty, as in production."""
+
+    def __mod__(self, name: object) -> str:
+        from django.template import TemplateSyntaxError
+
+        raise TemplateSyntaxError(f"The template prints a variable its context lacks: {name!r}")
+
+
+def _loud(template: dict[str, Any]) -> dict[str, Any]:
+    options = cast(dict[str, Any], template["OPTIONS"])
+    return {**template, "OPTIONS": {**options, "string_if_invalid": InvalidTemplateVariable("%s")}}
+
+
+TEMPLATES = [_loud(t) for t in TEMPLATES]  # noqa: F405

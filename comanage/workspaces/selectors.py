@@ -29,6 +29,7 @@ from adjudication.models import (
     PaymentLine,
     ReportStatus,
 )
+from adjudication.read_models import RunTotals
 from agreements import fees
 from agreements import setup as agreement_setup
 from agreements.models import (
@@ -46,12 +47,22 @@ from agreements.models import (
 )
 from agreements.selectors import terms_pick
 from comanage.core.models import Job, JobStatus
+from comanage.core.read_models import stored_key
 from indicators import scoring
 from indicators.models import IndicatorDefinition, IndicatorResult, PeriodKind
 from indicators.services import incentive_terms_of, indicator_terms_of
 from savings.models import CalculationKind, SavingsCalculation, SavingsOpportunity
+from savings.read_models import OpportunityResult, SavingsResult
 
 ZERO = Decimal("0.00")
+
+
+def _savings_key(name: str) -> str:
+    return stored_key(SavingsResult, name, column="result")
+
+
+def _totals_key(name: str) -> str:
+    return stored_key(RunTotals, name, column="results")
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -85,7 +96,7 @@ class YearFigures:
     cap: Decimal | None = None
     cap_used: Decimal | None = None
     cap_headroom: Decimal | None = None
-    opportunities: list[dict[str, Any]] = field(default_factory=list)
+    opportunities: tuple[OpportunityResult, ...] = ()
     report_id: int | None = None
     report_status: str = ""
     report_status_label: str = ""
@@ -317,10 +328,10 @@ def agreements_at_a_glance(
         .order_by("-created_at", "-id")
         .values(
             *calc_fields,
-            cap=KT("result__distribution_cap"),
-            cap_used=KT("result__cumulative_distributed"),
-            headroom=KT("result__cap_headroom"),
-            **({"opps": KT("result__opportunities")} if with_opportunities else {}),
+            cap=KT(_savings_key("distribution_cap")),
+            cap_used=KT(_savings_key("cumulative_distributed")),
+            headroom=KT(_savings_key("cap_headroom")),
+            **({"opps": KT(_savings_key("opportunities"))} if with_opportunities else {}),
         )
     )
     savings: dict[tuple[int, str], dict[str, Any]] = {}
@@ -334,9 +345,9 @@ def agreements_at_a_glance(
         .values(
             "programme_year_id",
             "version",
-            earned=KT("results__incentive_earned"),
-            pool=KT("results__incentive_pool"),
-            total=KT("results__total_to_pay"),
+            earned=KT(_totals_key("incentive_earned")),
+            pool=KT(_totals_key("incentive_pool")),
+            total=KT(_totals_key("total_to_pay")),
         )
     ):
         runs.setdefault(row["programme_year_id"], row)
@@ -462,7 +473,8 @@ def agreements_at_a_glance(
                     fig.cap_headroom = _dec(shown["headroom"])
                     if with_opportunities and shown.get("opps"):
                         opps = shown["opps"]
-                        fig.opportunities = json.loads(opps) if isinstance(opps, str) else opps
+                        stored = json.loads(opps) if isinstance(opps, str) else opps
+                        fig.opportunities = tuple(OpportunityResult.from_stored(o) for o in stored)
             glance.figures[year.pk] = fig
         if glance.is_co_management and current is not None and glance.terms is not None:
             # The year's own instalments, for the months already over (hours to date).
@@ -811,12 +823,7 @@ def physician_projection_rows(
     ):
         if calc.agreement_id in out:
             continue
-        own = [
-            r
-            for r in calc.result.get("physicians", [])
-            if str(r.get("physician_id")) == str(physician_id)
-        ]
-        out[calc.agreement_id] = {"calculation": calc, "row": own[0] if own else None}
+        out[calc.agreement_id] = {"calculation": calc, "row": calc.read.physician(physician_id)}
     return out
 
 
@@ -846,9 +853,8 @@ def _indicator_counts(outcomes: Iterable[Any]) -> tuple[int, int, int]:
     """(met at threshold or better, scored, all): an indicator under its minimum denominator
     is not scored and never counted as met, whatever it is paid."""
     rows = list(outcomes)
-    get = (lambda o, k: o.get(k)) if rows and isinstance(rows[0], dict) else getattr
-    scored = [o for o in rows if get(o, "status") == "scored"]
-    met = [o for o in scored if get(o, "tier_met")]
+    scored = [o for o in rows if o.status == "scored"]
+    met = [o for o in scored if o.tier_met]
     return len(met), len(scored), len(rows)
 
 
@@ -877,11 +883,8 @@ def agreement_trend(*, glance: AgreementGlance, today: dt.date) -> list[TrendRow
         met = scored = total = None
         if glance.is_co_management:
             run = runs.get(year.pk)
-            outcomes = (
-                ((run.figures or {}).get("incentive") or {}).get("indicators")
-                if run is not None
-                else None
-            )
+            incentive = run.read.incentive if run is not None else None
+            outcomes: Iterable[Any] | None = incentive.indicators if incentive else None
             if outcomes is None and fig.incentive_detail is not None:
                 outcomes = fig.incentive_detail.indicators
             if outcomes:

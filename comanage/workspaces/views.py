@@ -396,8 +396,8 @@ def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
             fig = glance.figures.get(year.pk)
             if fig is None or not fig.opportunities:
                 continue
-            by_key = {o["key"]: o.get("counted_savings") for o in fig.opportunities}
-            values = [Decimal(by_key[k]) if by_key.get(k) is not None else None for k, _ in names]
+            by_key = {o.key: o.counted_savings for o in fig.opportunities}
+            values = [by_key.get(k) for k, _ in names]
             label = year.label + (" (to date)" if fig.gross_savings is None else "")
             series.append((label, values))
             table.append((label, values))
@@ -560,11 +560,11 @@ def executive_agreement_csv(
                 rows.append(
                     [
                         year.label,
-                        o.get("key"),
-                        dict(names).get(o.get("key"), o.get("name")),
-                        o.get("eligible_cases"),
-                        o.get("raw_savings"),
-                        o.get("counted_savings"),
+                        o.key,
+                        dict(names).get(o.key, o.name),
+                        o.eligible_cases,
+                        o.raw_savings,
+                        o.counted_savings,
                     ]
                 )
         return csv_response(

@@ -1,6 +1,9 @@
 """The report names flagged physicians and opportunities as a reader would, not by key."""
 
+from types import SimpleNamespace
+
 from adjudication.pdf import _flags_named
+from adjudication.read_models import RunFlag
 
 
 def test_flag_subjects_are_named_for_the_reader():
@@ -11,11 +14,13 @@ def test_flag_subjects_are_named_for_the_reader():
         {"source": "savings", "subject": "physician:99", "message": "unknown physician"},
         {"source": "fixed fee", "subject": "2025-03", "message": "hours short"},
     ]
-    named = _flags_named(flags, physicians, [{"key": "A", "name": "Closure devices"}])
-    assert [f["subject"] for f in named] == [
+    stored = [RunFlag.from_stored(f) for f in flags]
+    opportunities = [SimpleNamespace(key="A", name="Closure devices")]
+    named = _flags_named(stored, physicians, opportunities)  # type: ignore[arg-type]
+    assert [f.subject for f in named] == [
         "Dr Ann Adams",
         "Closure devices",
         "physician:99",
         "2025-03",
     ]
-    assert [f["message"] for f in named] == [f["message"] for f in flags]
+    assert [f.message for f in named] == [f["message"] for f in flags]

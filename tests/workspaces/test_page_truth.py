@@ -82,7 +82,7 @@ def test_the_demo_pages_say_only_what_the_figures_support(settings, monkeypatch)
             .order_by("-version")
             .first()
         )
-        pdf_rows = {r["key"]: r for r in _indicator_rows(run_2025)}
+        pdf_rows = {r.outcome.key: r for r in _indicator_rows(run_2025)}
     executive = _client("executive@riverside.example")
 
     dashboard = _text(executive.get("/o/riverside/dashboard/").content)
@@ -101,7 +101,7 @@ def test_the_demo_pages_say_only_what_the_figures_support(settings, monkeypatch)
     assert ">with counsel<" in page and ">paid<" in page and "adjudicated" not in page
 
     # The counsel PDF's chart of the same indicator says the same.
-    chart = pdf_rows["readmission_30d"]["chart"]
+    chart = pdf_rows["readmission_30d"].chart
     assert "Too few cases" in chart and "Target met" not in chart
 
     # Distributed is what has been paid: the projection and the unpaid year are apart.

@@ -1,0 +1,140 @@
+"""A calculation run read back from its stored JSON as typed figures (``CalculationRun.read``).
+
+A run stores ``results`` (the totals, all strings), ``figures`` (each engine's ``to_dict()``:
+``incentive``, ``savings``, ``fixed_fee``), ``flags`` and ``diff``. ``RunRead`` gives them as
+attributes with types: ``run.read.totals.total_to_pay`` is a ``Decimal``,
+``run.read.incentive`` an ``IncentiveRead`` (or ``None`` for a shared-savings run),
+``run.read.savings`` a ``SavingsResult``. Totals that only one kind of agreement records (or
+that older runs lack, such as the FMV headroom) are ``None``. See
+``comanage/core/read_models.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+from comanage.core.read_models import ReadModel
+from indicators.read_models import IncentiveRead
+from savings.read_models import SavingsResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunTotals(ReadModel):
+    """``CalculationRun.results``: every total is ``None`` where the run's kind records none."""
+
+    kind: str = ""
+    total_to_pay: Decimal | None = None
+    # Co-management
+    incentive_pool: Decimal | None = None
+    incentive_earned: Decimal | None = None
+    fixed_fee_annual: Decimal | None = None
+    fixed_fee_payable: Decimal | None = None
+    fixed_fee_held: Decimal | None = None
+    total_compensation: Decimal | None = None
+    fmv_total_max: Decimal | None = None
+    fmv_headroom: Decimal | None = None
+    # Shared savings
+    gross_savings: Decimal | None = None
+    admin_fees: Decimal | None = None
+    net_savings: Decimal | None = None
+    physician_pool: Decimal | None = None
+    hospital_share: Decimal | None = None
+    pool_after_quality_gate: Decimal | None = None
+    withheld_by_quality_gate: Decimal | None = None
+    distribution_cap: Decimal | None = None
+    already_distributed: Decimal | None = None
+    amount_paid: Decimal | None = None
+    withheld_by_cap: Decimal | None = None
+    cumulative_distributed: Decimal | None = None
+    cap_headroom: Decimal | None = None
+    hospital_keeps: Decimal | None = None
+    total_expected_cost: Decimal | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FixedFeeLine(ReadModel):
+    """One month of the fixed management fee (``agreements.fees.InstalmentLine``)."""
+
+    month: dt.date
+    instalment: Decimal
+    required_hours: Decimal
+    approved_hours: Decimal
+    status: str
+    amount_payable: Decimal
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFlag(ReadModel):
+    source: str = ""
+    code: str = ""
+    subject: str = ""
+    message: str = ""
+    blocking: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FigureChange(ReadModel):
+    """One figure that differs from the previous version: its stored path, old and new value
+    as stored (``None`` where absent). ``adjudication.changes`` names it in words."""
+
+    path: str
+    old: Any = None
+    new: Any = None
+
+
+class RunRead:
+    """A run's stored JSON, each part parsed when first read (a list of runs reads only their
+    totals, never every physician of every savings figure)."""
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        results: dict[str, Any] | None,
+        figures: dict[str, Any] | None,
+        flags: list[dict[str, Any]] | None = None,
+        diff: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.kind = kind
+        self._results = results or {}
+        self._figures = figures or {}
+        self._flags = flags or []
+        self._diff = diff or []
+
+    @classmethod
+    def from_run(cls, run: Any) -> RunRead:
+        return cls(
+            kind=run.kind, results=run.results, figures=run.figures, flags=run.flags, diff=run.diff
+        )
+
+    @cached_property
+    def totals(self) -> RunTotals:
+        return RunTotals.from_stored(self._results)
+
+    @cached_property
+    def incentive(self) -> IncentiveRead | None:
+        stored = self._figures.get("incentive")
+        return IncentiveRead.from_stored(stored) if stored else None
+
+    @cached_property
+    def savings(self) -> SavingsResult | None:
+        stored = self._figures.get("savings")
+        return SavingsResult.from_stored(stored) if stored else None
+
+    @cached_property
+    def fixed_fee_lines(self) -> tuple[FixedFeeLine, ...]:
+        lines = (self._figures.get("fixed_fee") or {}).get("lines", [])
+        return tuple(FixedFeeLine.from_stored(line) for line in lines)
+
+    @cached_property
+    def flags(self) -> tuple[RunFlag, ...]:
+        return tuple(RunFlag.from_stored(f) for f in self._flags)
+
+    @cached_property
+    def changes(self) -> tuple[FigureChange, ...]:
+        return tuple(FigureChange.from_stored(d) for d in self._diff)
