@@ -51,7 +51,8 @@ def user_requires_2fa(user: AbstractBaseUser | Any, *, roles: frozenset[str] | N
     if roles is None:
         from comanage.core.selectors import membership_roles
 
-        roles = membership_roles(user=user)
+        member: Any = user  # an authenticated user here: comanage.core.models.User
+        roles = membership_roles(user=member)
     return not ROLES_REQUIRING_2FA.isdisjoint(roles)
 
 
