@@ -6,7 +6,7 @@ Workers: ``WEB_CONCURRENCY`` synchronous worker processes, default twice the CPU
 (gunicorn's own advice). A page spends part of its time waiting on PostgreSQL and Redis (four
 round trips for a cached page); with more processes than cores another request runs meanwhile.
 Each worker keeps its database connection (``DB_CONN_MAX_AGE``, 60 s by default) and its
-rendered fragments (``template_fragments``, in memory): about 150 MiB each. See
+rendered fragments (``template_fragments``, in memory): about 190 MiB each. See
 docs/scaling.md for sizing.
 """
 
