@@ -12,7 +12,7 @@ COPY indicators ./indicators
 COPY savings ./savings
 COPY adjudication ./adjudication
 COPY templates ./templates
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 RUN pip install --no-cache-dir . && useradd --create-home comanage \
     && mkdir -p /data/media && chown comanage /data/media
 # collectstatic needs settings that import cleanly: a throw-away random key (production refuses
@@ -22,4 +22,5 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
     python manage.py collectstatic --noinput
 USER comanage
 EXPOSE 8000
-CMD ["gunicorn", "comanage.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Workers, timeouts and the access log: gunicorn.conf.py (read from /app; WEB_CONCURRENCY).
+CMD ["gunicorn", "comanage.wsgi:application"]

@@ -1,20 +1,26 @@
 """Load benchmark of the read-heavy pages (not a test; prints figures).
 
     .venv/bin/python bench/load_bench.py [--users 20] [--seconds 30] [--agreements 20]
-                                         [--database-url URL] [--workers 2]
-                                         [--think-time SECONDS] [--warmup SECONDS]
+                                         [--database-url URL] [--redis-url URL]
+                                         [--workers N] [--think-time SECONDS]
+                                         [--warmup SECONDS]
 
 Builds a database (SQLite in a temporary directory unless ``--database-url`` names one):
 migrate, ``seed_demo``, then ``scale_demo`` to N agreements of 3 programme years each. Serves
-it with gunicorn (2 workers, production-like: DEBUG off, static files from whitenoise) on a free
-local port, signs ``--users`` executives in through the real login form, and drives the
+it as a hospital runs it: gunicorn with the production configuration (``gunicorn.conf.py``:
+its worker count unless ``--workers`` is given) and the production settings
+(``comanage.settings.production``: Redis cache and sessions from ``--redis-url``, under a key
+prefix of this run's own, persistent database connections, static files from whitenoise's
+manifest), behind a TLS proxy as the client plays it (``X-Forwarded-Proto: https``, secure
+cookies). Signs ``--users`` executives in through the real login form, and drives the
 executive dashboard, the executive agreement page and the agreements app's agreement page
 from that many concurrent threads for a bounded time. Prints p50 / p95 / max latency and
 requests per second per page and overall, with the load average (the machine may be shared).
 Targets: with ``--think-time 1`` and 50 users, p95 <= 100 ms; the closed-loop run (think time
 0) is printed as throughput in requests per second.
 
-A PostgreSQL ``--database-url`` names a database that is dropped and recreated first.
+A PostgreSQL ``--database-url`` names a database that is dropped and recreated first. The
+production settings need PostgreSQL; with SQLite the local settings serve it instead.
 
 The measured window follows ``--warmup`` seconds (default 10) of the same load, not counted:
 the pages' cached fragments live in each worker's memory, and a steady state has every
@@ -32,6 +38,7 @@ import http.cookiejar
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -69,9 +76,23 @@ def _manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+# What the hospital's TLS proxy tells gunicorn (production trusts it: SECURE_PROXY_SSL_HEADER).
+PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
+
+
+class _BehindProxyPolicy(http.cookiejar.DefaultCookiePolicy):
+    """The browser's side of the TLS proxy: its ``Secure`` cookies go with every request
+    (the hop from this client to gunicorn is the proxy's plain-HTTP one)."""
+
+    def return_ok_secure(self, cookie, request) -> bool:  # type: ignore[no-untyped-def]  # noqa: ANN001
+        return True
+
+
 def _opener() -> urllib.request.OpenerDirector:
-    jar = http.cookiejar.CookieJar()
-    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    jar = http.cookiejar.CookieJar(policy=_BehindProxyPolicy())
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [*opener.addheaders, *PROXY_HEADERS.items()]
+    return opener
 
 
 def _login(base: str) -> urllib.request.OpenerDirector:
@@ -81,8 +102,10 @@ def _login(base: str) -> urllib.request.OpenerDirector:
     data = urllib.parse.urlencode(
         {"username": EMAIL, "password": PASSWORD, "csrfmiddlewaretoken": token}
     ).encode()
+    # The browser's origin is the proxy's https one.
+    referer = base.replace("http://", "https://", 1) + "/account/login/"
     request = urllib.request.Request(
-        base + "/account/login/", data=data, headers={"Referer": base + "/account/login/"}
+        base + "/account/login/", data=data, headers={"Referer": referer}
     )
     response = opener.open(request, timeout=30)
     if "/account/login/" in response.url:
@@ -94,11 +117,19 @@ def _wait(base: str, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            urllib.request.urlopen(base + "/account/login/", timeout=2).read()  # noqa: S310
+            request = urllib.request.Request(base + "/account/login/", headers=PROXY_HEADERS)
+            urllib.request.urlopen(request, timeout=2).read()  # noqa: S310
             return
         except Exception:  # noqa: BLE001 - keep polling until it answers
             time.sleep(0.5)
     raise RuntimeError("gunicorn did not come up")
+
+
+def _config_workers() -> int:
+    """The worker count gunicorn.conf.py gives (with this environment's WEB_CONCURRENCY)."""
+    namespace: dict = {}
+    exec((ROOT / "gunicorn.conf.py").read_text(), namespace)  # noqa: S102 - our own config file
+    return int(namespace["workers"])
 
 
 def _load() -> str:
@@ -128,8 +159,15 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--agreements", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=0, help="default: gunicorn.conf.py's (WEB_CONCURRENCY)"
+    )
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="the cache and sessions (keys under a prefix of this run's own)",
+    )
     parser.add_argument(
         "--warmup",
         type=float,
@@ -150,14 +188,28 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
         {
+            # Seeding runs with the local settings (seed_demo refuses production's).
             "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
             "DATABASE_URL": args.database_url or f"sqlite:///{workdir / 'load.sqlite3'}",
             "COMANAGE_VAR_DIR": str(workdir / "var"),
+            "MEDIA_ROOT": str(workdir / "var" / "media"),
             "DEBUG": "false",
             "REQUIRE_2FA": "false",
             "CELERY_TASK_ALWAYS_EAGER": "true",
+            "REDIS_URL": args.redis_url,
+            # This run's cache entries only: never another database's versions or sessions.
+            "CACHE_KEY_PREFIX": f"loadbench-{secrets.token_hex(6)}",
         }
     )
+    production = env["DATABASE_URL"].startswith("postgres")
+    serve_env = dict(env)
+    if production:
+        serve_env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "comanage.settings.production",
+                "SECRET_KEY": secrets.token_urlsafe(50),
+            }
+        )
     started = time.time()
     print(f"load average at start: {_load()}", flush=True)
     if env["DATABASE_URL"].startswith("postgres"):
@@ -188,6 +240,8 @@ def main() -> None:
         flush=True,
     )
 
+    if production:  # whitenoise's manifest (STATIC_ROOT), as the image's build step makes it
+        _manage(serve_env, "collectstatic", "--noinput", "-v0")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(workdir / "gunicorn.log", "w")  # noqa: SIM115 - closed below
@@ -197,21 +251,21 @@ def main() -> None:
             "-m",
             "gunicorn",
             "comanage.wsgi",
-            "--workers",
-            str(args.workers),
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
+            *(["--workers", str(args.workers)] if args.workers else []),
             "--bind",
             f"127.0.0.1:{port}",
-            "--access-logfile",
-            "-",
             "--log-level",
             "warning",
         ],
         cwd=ROOT,
-        env=env,
+        env=serve_env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    workers = args.workers or _config_workers()
     try:
         _wait(base)
         sessions = [_login(base) for _ in range(args.users)]
@@ -271,8 +325,9 @@ def main() -> None:
                 )
                 return
             print(
-                f"\n{args.users} concurrent users for {wall:.1f} s, gunicorn {args.workers} "
-                f"workers, {env['DATABASE_URL'].split(':')[0]}, think time {think_time:g} s; "
+                f"\n{args.users} concurrent users for {wall:.1f} s, gunicorn {workers} "
+                f"workers, {serve_env['DJANGO_SETTINGS_MODULE'].rsplit('.', 1)[1]} settings, "
+                f"{env['DATABASE_URL'].split(':')[0]}, think time {think_time:g} s; "
                 f"load average {_load()}"
             )
             print(

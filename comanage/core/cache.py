@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 log = logging.getLogger(__name__)
 _LOG_EVERY = 30.0
@@ -65,6 +65,29 @@ def _missing_key(key: Any, *args: Any, **kwargs: Any) -> Any:
     raise ValueError(f"Key '{key}' not found (the cache is unavailable)")
 
 
+class ReusedClientRedisCacheClient(RedisCacheClient):
+    """Django's client, keeping one ``redis.Redis`` per connection pool.
+
+    Django builds a new ``redis.Redis`` for every operation, and redis-py's constructor copies
+    its ~170 response callbacks into a fresh case-insensitive dict each time: about a
+    millisecond of CPU per cache call, most of the CPU a cached page cost (bench/load_bench.py).
+    A ``redis.Redis`` keeps no connection of its own (its pool does, one per thread at a time,
+    and the pool starts afresh in a forked worker), so one per pool is safe across threads.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
+        client = self._clients.get(id(pool))
+        if client is None:
+            make = self._client  # type: ignore[attr-defined]
+            client = self._clients.setdefault(id(pool), make(connection_pool=pool))
+        return client
+
+
 class ResilientRedisCache(RedisCache):
     """Django's ``RedisCache`` whose connection failures are misses, not server errors."""
 
@@ -75,6 +98,7 @@ class ResilientRedisCache(RedisCache):
         options.setdefault("socket_timeout", 2)
         params["OPTIONS"] = options
         super().__init__(server, params)
+        self._class = ReusedClientRedisCacheClient
 
     @_degrade(lambda key, default=None, *a, **k: default)
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:

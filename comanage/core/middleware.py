@@ -11,8 +11,9 @@ from django.utils import timezone
 from django_scopes import scope
 
 from .models import Organization
-from .selectors import memberships_checked
+from .selectors import membership_state
 from .tenancy import organization_zone
+from .versioning import data_version_forget
 
 ORG_KWARG = "org_slug"
 
@@ -44,10 +45,15 @@ class TenantMiddleware:
         is_api = request.path_info.startswith("/api/")
         if not is_api and request.user.is_authenticated:
             # The user's active memberships with their organizations answer the tenant check
-            # (cached while unchanged: memberships_checked); the organization switcher reuses
-            # them.
-            memberships = memberships_checked(user=request.user)
+            # (cached while unchanged: selectors.memberships_checked); the organization
+            # switcher reuses them.
+            # The organization's data version comes in the same round trip (kept for this
+            # request only: versioning.data_version_prefetched).
+            memberships, roles = membership_state(user=request.user, organization_slug=slug)
             request.all_memberships = memberships  # type: ignore[attr-defined]
+            # TwoFactorMiddleware's question (does any role need a second factor?), answered
+            # from the same entry.
+            request.membership_roles = roles  # type: ignore[attr-defined]
             membership = next((m for m in memberships if m.organization.slug == slug), None)
             if membership is None:  # no such organization, or not a member: the same 404
                 raise Http404("No such organization.")
@@ -61,11 +67,17 @@ class TenantMiddleware:
                 raise Http404("No such organization.")
         request.organization = organization  # type: ignore[attr-defined]
         # Every date of the organization's pages (and API answers) in its own time zone.
-        with scope(organization=organization), timezone.override(organization_zone(organization)):
-            response = self.get_response(request)
-            # Render lazily-rendered responses while the scope is still active.
-            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
-                response.render()
+        try:
+            with (
+                scope(organization=organization),
+                timezone.override(organization_zone(organization)),
+            ):
+                response = self.get_response(request)
+                # Render lazily-rendered responses while the scope is still active.
+                if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                    response.render()
+        finally:
+            data_version_forget()
         return response
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from django.core.cache import cache
@@ -30,6 +31,9 @@ from .tenancy import TenantOwned
 __all__ = [
     "data_version",
     "data_version_bump",
+    "data_version_forget",
+    "data_version_key",
+    "data_version_prefetched",
     "membership_versions",
     "page_cached",
     "versioned_key",
@@ -50,8 +54,36 @@ def _fresh() -> int:
     return time.time_ns() // 1000
 
 
+# The data version the tenant check read for this request's organization, in the same round
+# trip as the memberships (comanage.core.selectors): (organization id, version), or None.
+# Reading it there is reading it before the page reads any data, which is all a page cache
+# needs; a bump made by this request forgets it, so a page rendered after its own write reads
+# the bumped version.
+_prefetched: ContextVar[tuple[int, int] | None] = ContextVar(
+    "data_version_prefetched", default=None
+)
+
+
+def data_version_key(organization_id: int) -> str:
+    return _key(organization_id)
+
+
+def data_version_prefetched(organization_id: int, version: int) -> None:
+    """Keep ``version`` as the organization's data version for the rest of this request."""
+    _prefetched.set((organization_id, version))
+
+
+def data_version_forget() -> None:
+    """End of the request (``TenantMiddleware``), or a bump: read the version afresh."""
+    _prefetched.set(None)
+
+
 def data_version(organization_id: int) -> int:
-    """The organization's current data version (initialised on first use)."""
+    """The organization's current data version (initialised on first use), or the one the
+    tenant check read for this request."""
+    prefetched = _prefetched.get()
+    if prefetched is not None and prefetched[0] == organization_id:
+        return prefetched[1]
     return _version(_key(organization_id))
 
 
@@ -66,6 +98,8 @@ def _version(key: str) -> int:
 
 
 def _bump_now(key: str) -> None:
+    if key.startswith("org-data-version:"):
+        data_version_forget()
     try:
         cache.incr(key)
     except ValueError:  # missing (or the cache is down): start again from the clock
@@ -94,11 +128,20 @@ def _membership_key(user_id: int) -> str:
     return f"membership-version:{user_id}"
 
 
+def membership_version_keys(user_id: int) -> list[str]:
+    return [_membership_key(user_id), ORGANIZATIONS_KEY]
+
+
 def membership_versions(user_id: int) -> tuple[int, int]:
     """(the user's membership version, the organizations' version), in one round trip when
     both are set."""
-    keys = [_membership_key(user_id), ORGANIZATIONS_KEY]
-    found = cache.get_many(keys)
+    return membership_versions_found(user_id, cache.get_many(membership_version_keys(user_id)))
+
+
+def membership_versions_found(user_id: int, found: dict[str, Any]) -> tuple[int, int]:
+    """``membership_versions`` from the answer of a ``get_many`` that asked for
+    ``membership_version_keys`` (among others); a missing one is initialised."""
+    keys = membership_version_keys(user_id)
     return (
         int(found[keys[0]]) if keys[0] in found else _version(keys[0]),
         int(found[keys[1]]) if keys[1] in found else _version(keys[1]),

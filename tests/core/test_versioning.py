@@ -67,3 +67,32 @@ def test_a_cached_figure_is_recomputed_after_a_write_and_kept_per_organization(w
         f.PracticeFactory(organization=world.org)
     assert page_cached(world.org.pk, "test", compute=compute) == 3  # new version
     assert page_cached(world.other_org.pk, "test", compute=compute) == 2  # untouched
+
+
+def test_the_version_read_by_the_tenant_check_is_forgotten_at_the_requests_own_write(world):
+    """The tenant check reads the organization's version with the memberships and keeps it for
+    the request; a write made by that request bumps it, and the page it renders afterwards
+    must read the bumped version (or it would find the figures cached before its write)."""
+    from comanage.core.versioning import data_version_forget, data_version_prefetched
+
+    current = data_version(world.org.pk)
+    data_version_prefetched(world.org.pk, current)
+    try:
+        assert data_version(world.org.pk) == current
+        with world.scope():
+            f.PracticeFactory(organization=world.org)
+        assert data_version(world.org.pk) > current
+    finally:
+        data_version_forget()
+
+
+def test_a_page_reads_its_organizations_version_in_the_tenant_checks_round_trip(world):
+    """Second visit of the same organization: the version comes with the memberships (one
+    round trip), and the page's figures are still those of the latest write."""
+    client = world.client("executive")
+    assert client.get("/o/riverside/dashboard/").status_code == 200
+    with world.scope():
+        f.PracticeFactory(organization=world.org)
+    assert client.get("/o/riverside/dashboard/").context["data_version"] == data_version(
+        world.org.pk
+    )

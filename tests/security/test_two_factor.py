@@ -246,3 +246,21 @@ def test_a_signer_without_a_device_is_sent_to_enrolment(world, client):
     response = client.post("/test-sign/helper/", {"decision": "authorise"})
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("security_otp_setup"))
+
+
+def test_a_member_promoted_to_a_signing_role_is_asked_for_the_second_factor_at_once(world, client):
+    """The 2FA check reads the roles from the tenant check's cached entry: a promotion bumps
+    the user's membership version, so the very next page asks for the second factor."""
+    from django_scopes import scopes_disabled
+
+    from comanage.core.models import Role
+
+    password_login(client, world.users["executive"])
+    assert client.get("/o/riverside/dashboard/").status_code == 200  # the entry is cached
+    with scopes_disabled():
+        membership = world.memberships["executive"]
+        membership.role = Role.ADMINISTRATOR
+        membership.save()
+    response = client.get("/o/riverside/dashboard/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("security_otp_setup"))

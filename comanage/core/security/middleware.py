@@ -44,7 +44,7 @@ class TwoFactorMiddleware:
             and request.user.is_authenticated
             and not request.path_info.startswith(EXEMPT_PREFIXES)
             and not request.user.is_verified()
-            and user_requires_2fa(request.user)
+            and user_requires_2fa(request.user, roles=getattr(request, "membership_roles", None))
         ):
             if request.path_info.startswith("/api/"):
                 return JsonResponse(

@@ -23,9 +23,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django_otp import devices_for_user
 from django_otp import login as otp_login
-from django_scopes import scopes_disabled
 
-from comanage.core.models import Membership, Role
+from comanage.core.models import Role
 
 #: Roles whose members must use a second factor.
 ROLES_REQUIRING_2FA = frozenset({Role.ADMINISTRATOR, Role.COUNSEL, Role.CEO})
@@ -39,17 +38,22 @@ def two_factor_enabled() -> bool:
     return bool(getattr(settings, "COMANAGE_REQUIRE_2FA", True))
 
 
-def user_requires_2fa(user: AbstractBaseUser | Any) -> bool:
+def user_requires_2fa(user: AbstractBaseUser | Any, *, roles: frozenset[str] | None = None) -> bool:
     """True for superusers, installation staff and anyone holding an administrator, counsel
-    or CEO membership."""
+    or CEO membership. ``roles``: the user's membership roles already read for this request
+    (``TenantMiddleware``), else they are read (``selectors.membership_roles``)."""
     if not user or not user.is_authenticated:
         return False
     if user.is_superuser or getattr(user, "is_installation_admin", False):
         return True
-    with scopes_disabled():
-        return Membership.objects.filter(
-            user=user, is_active=True, role__in=ROLES_REQUIRING_2FA
-        ).exists()
+    # Asked on every page by TwoFactorMiddleware: from the tenant check's cached entry (kept
+    # under the user's membership version, so a promotion counts on the next request).
+    if roles is None:
+        from comanage.core.selectors import membership_roles
+
+        member: Any = user  # an authenticated user here: comanage.core.models.User
+        roles = membership_roles(user=member)
+    return not ROLES_REQUIRING_2FA.isdisjoint(roles)
 
 
 def confirmed_devices(user: Any) -> list:
