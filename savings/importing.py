@@ -626,40 +626,114 @@ def validate_usage_batch(
 
     n = batch.num_rows
     rows = np.arange(first_row, first_row + n)
-    col = {name: _clean(batch.column(name)) for name in batch.schema.names if name in USAGE_COLUMNS}
+    raw = {name: batch.column(name) for name in batch.schema.names if name in USAGE_COLUMNS}
     for name in USAGE_OPTIONAL:
-        if name not in col:
-            col[name] = pa.array([""] * n, pa.string())
-    _text_checks(problems, col["case_id"], rows, "case_id", max_length=64)
-    _text_checks(problems, col["case_type"], rows, "case_type", max_length=32)
-    _text_checks(problems, col["item_code"], rows, "item_code", max_length=50)
-    problems.add_mask(
-        pc.greater(pc.utf8_length(col["payer"]), 64),
-        rows,
+        if name not in raw:
+            raw[name] = pa.array([""] * n, pa.string())
+
+    def checked(name: str, check: _Check, convert: _Convert | None = None) -> pa.Array:
+        # Every value of a column but the case id repeats (a year has 365 dates, a file a few
+        # thousand items and prices): each distinct value is checked and converted once. Only
+        # a column with a problem is checked row by row, for the rows and the messages.
+        fast = _by_distinct(raw[name], check, convert)
+        if fast is not None:
+            return fast
+        values = _clean(raw[name])
+        check(problems, values, rows)
+        return convert(values) if convert else values
+
+    out = {"case_id": _clean(raw["case_id"])}
+    _text_checks(problems, out["case_id"], rows, "case_id", max_length=64)
+    out["case_type"] = checked(
+        "case_type", lambda p, v, r: _text_checks(p, v, r, "case_type", max_length=32)
+    )
+    out["item_code"] = checked("item_code", lambda p, v, r: _item_checks(p, v, r, rules))
+    out["payer"] = checked(
         "payer",
-        lambda v: "payer is longer than 64 characters",
+        lambda p, v, r: p.add_mask(
+            pc.greater(pc.utf8_length(v), 64),
+            r,
+            "payer",
+            lambda _v: "payer is longer than 64 characters",
+        ),
     )
-    _date_checks(
-        problems,
-        col["service_date"],
-        rows,
+    out["service_date"] = checked(
         "service_date",
-        start=rules.period_start,
-        end=rules.period_end,
-        period=rules.period_label,
-        required=True,
+        lambda p, v, r: _date_checks(
+            p,
+            v,
+            r,
+            "service_date",
+            start=rules.period_start,
+            end=rules.period_end,
+            period=rules.period_label,
+            required=True,
+        ),
     )
-    _date_checks(
-        problems,
-        col["notice_date"],
-        rows,
+    out["notice_date"] = checked(
         "notice_date",
-        start=None,
-        end=None,
-        period="",
-        required=False,
+        lambda p, v, r: _date_checks(
+            p, v, r, "notice_date", start=None, end=None, period="", required=False
+        ),
+        _blank_to_null,
     )
-    npi = col["physician_npi"]
+    out["physician_npi"] = checked("physician_npi", lambda p, v, r: _npi_checks(p, v, r, rules))
+    for name, label in (
+        ("quantity", "quantity"),
+        ("unit_cost", "unit cost"),
+        ("severity_weight", "severity weight"),
+    ):
+        out[name] = checked(
+            name,
+            lambda p, v, r, name=name, label=label: _decimal_checks(p, v, r, name, label=label),
+        )
+    for name, blank in (("federal_program", "false"), ("reviewed", None), ("opted_out", "false")):
+        out[name] = checked(
+            name,
+            lambda p, v, r, name=name, blank=blank: _bool_checks(
+                p, v, r, name, required=name == "federal_program"
+            ),
+            lambda v, blank=blank: _to_bool(v, blank=blank),
+        )
+    return pa.table([out[c] for c in USAGE_COLUMNS], names=list(USAGE_COLUMNS))
+
+
+_Check = Callable[[Problems, pa.Array, Any], Any]
+_Convert = Callable[[pa.Array], pa.Array]
+
+
+def _by_distinct(values: pa.Array, check: _Check, convert: _Convert | None) -> pa.Array | None:
+    """The column checked and converted once per distinct value, or None if any distinct
+    value has a problem (the caller then checks it row by row)."""
+    import numpy as np
+
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    distinct = _clean(encoded.dictionary)
+    scratch = Problems()
+    check(scratch, distinct, np.zeros(len(distinct), dtype=np.int64))
+    if scratch.total:
+        return None
+    converted = convert(distinct) if convert else distinct
+    return converted.take(encoded.indices)
+
+
+def _item_checks(problems: Problems, item: pa.Array, rows: Any, rules: UsageRules) -> None:
+    _text_checks(problems, item, rows, "item_code", max_length=50)
+    if rules.catalogue is None:
+        return
+    not_priced = pc.invert(pc.is_in(item, value_set=pa.array(sorted(rules.catalogue), pa.string())))
+    problems.add_mask(
+        pc.and_(not_priced, pc.not_equal(item, "")),
+        rows,
+        "item_code",
+        lambda v: f"unknown item {_short(v)}: not in the year's price file",
+        values=item,
+    )
+
+
+def _npi_checks(problems: Problems, npi: pa.Array, rows: Any, rules: UsageRules) -> None:
     unknown = pc.invert(pc.is_in(npi, value_set=pa.array(sorted(rules.known_npis), pa.string())))
     problems.add_mask(
         pc.and_(unknown, pc.not_equal(npi, "")),
@@ -671,41 +745,16 @@ def validate_usage_batch(
     problems.add_mask(
         pc.equal(npi, ""), rows, "physician_npi", lambda v: "physician_npi is missing"
     )
-    if rules.catalogue is not None:
-        item = col["item_code"]
-        not_priced = pc.invert(
-            pc.is_in(item, value_set=pa.array(sorted(rules.catalogue), pa.string()))
-        )
-        problems.add_mask(
-            pc.and_(not_priced, pc.not_equal(item, "")),
-            rows,
-            "item_code",
-            lambda v: f"unknown item {_short(v)}: not in the year's price file",
-            values=item,
-        )
-    _decimal_checks(problems, col["quantity"], rows, "quantity", label="quantity")
-    _decimal_checks(problems, col["unit_cost"], rows, "unit_cost", label="unit cost")
-    _decimal_checks(
-        problems, col["severity_weight"], rows, "severity_weight", label="severity weight"
-    )
-    _bool_checks(problems, col["federal_program"], rows, "federal_program", required=True)
-    _bool_checks(problems, col["reviewed"], rows, "reviewed", required=False)
-    _bool_checks(problems, col["opted_out"], rows, "opted_out", required=False)
 
-    def to_bool(values: pa.Array, *, blank: str | None) -> pa.Array:
-        lowered = pc.utf8_lower(values)
-        as_text = pc.if_else(pc.is_in(lowered, value_set=pa.array(_TRUE_VALUES)), "true", "false")
-        return pc.if_else(pc.equal(values, ""), pa.scalar(blank, pa.string()), as_text)
 
-    def blank_to_null(values: pa.Array) -> pa.Array:
-        return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+def _to_bool(values: pa.Array, *, blank: str | None) -> pa.Array:
+    lowered = pc.utf8_lower(values)
+    as_text = pc.if_else(pc.is_in(lowered, value_set=pa.array(_TRUE_VALUES)), "true", "false")
+    return pc.if_else(pc.equal(values, ""), pa.scalar(blank, pa.string()), as_text)
 
-    out = dict(col)
-    out["federal_program"] = to_bool(col["federal_program"], blank="false")
-    out["reviewed"] = to_bool(col["reviewed"], blank=None)
-    out["opted_out"] = to_bool(col["opted_out"], blank="false")
-    out["notice_date"] = blank_to_null(col["notice_date"])
-    return pa.table([out[c] for c in USAGE_COLUMNS], names=list(USAGE_COLUMNS))
+
+def _blank_to_null(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 
 def duplicate_checks(
