@@ -14,14 +14,6 @@ same PostgreSQL database and media directory, an administrator signed in through
 form, an API token; target <= 1.5 s), and the peak memory of the process (target < 2 GiB).
 Every figure is printed with the load average: compare ratios within one run on a shared
 machine.
-
-``--us-format`` also writes the same rows as a hospital system's US-formatted export (a title
-row, its own headers such as "Surgeon NPI", "Item #", "DOS", M/D/YYYY and M/D/YY dates,
-$1,234.56 amounts, Y/N flags, an unread extended-cost column with credits in brackets) and
-imports each through a mapping (upload, map, apply), printing its ratio to a bare ``COPY`` of
-the *canonical* file with the same rows, measured just before it. ``--imports-only`` stops
-after the imports. Each import line also gives the CPU seconds of this process and of its
-database backend (read from /proc), which a busy machine distorts less than wall clock.
 """
 
 from __future__ import annotations
