@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import IO, Any
 
 import pyarrow as pa
@@ -683,17 +684,12 @@ def validate_usage_batch(
         ("unit_cost", "unit cost"),
         ("severity_weight", "severity weight"),
     ):
-        out[name] = checked(
-            name,
-            lambda p, v, r, name=name, label=label: _decimal_checks(p, v, r, name, label=label),
-        )
+        out[name] = checked(name, partial(_decimal_checks, column=name, label=label))
     for name, blank in (("federal_program", "false"), ("reviewed", None), ("opted_out", "false")):
         out[name] = checked(
             name,
-            lambda p, v, r, name=name, blank=blank: _bool_checks(
-                p, v, r, name, required=name == "federal_program"
-            ),
-            lambda v, blank=blank: _to_bool(v, blank=blank),
+            partial(_bool_checks, column=name, required=name == "federal_program"),
+            partial(_to_bool, blank=blank),
         )
     return pa.table([out[c] for c in USAGE_COLUMNS], names=list(USAGE_COLUMNS))
 
