@@ -230,24 +230,37 @@ class MappedBatches:
             if column is None:
                 continue
             values = batch.column(column)
-            if f.kind == "date":
-                fmt = self.chosen.get(f.name, self.mapping.date_format)
-                try:
-                    values, used = formats.parse_dates(values, fmt)
-                except formats.AmbiguousDates as ambiguous:
-                    at = pc.index(pc.utf8_trim_whitespace(values), ambiguous.example).as_py()
-                    problems = Problems()
-                    problems.add(
-                        first_row + max(at, 0), column, f"'{ambiguous.example}': {ambiguous}"
-                    )
-                    raise TableRefused(problems) from ambiguous
-                if used:
-                    self.chosen[f.name] = used
+            if f.kind == "text":
+                values = formats.trimmed(values)
             else:
-                values, _ = formats.parse_column(values, formats.ColumnFormat(f.kind))
+                values = self._parsed(f, values, column=column, first_row=first_row)
             arrays.append(values)
             names.append(f.name)
         return pa.RecordBatch.from_arrays(arrays, names=names)
+
+    def _parsed(self, f: Field, values: pa.Array, *, column: str, first_row: int) -> pa.Array:
+        """The column's canonical text, each distinct value parsed once (a year has 365
+        dates, a file a few thousand prices): the same text as parsing every row, at a
+        fraction of the work. Auto-detection sees the same set of values (the first value
+        that fits two date formats is also the first such row)."""
+        encoded = pc.dictionary_encode(values)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        distinct = encoded.dictionary
+        if f.kind != "date":
+            parsed, _ = formats.parse_column(distinct, formats.ColumnFormat(f.kind))
+            return parsed.take(encoded.indices)
+        fmt = self.chosen.get(f.name, self.mapping.date_format)
+        try:
+            parsed, used = formats.parse_dates(distinct, fmt)
+        except formats.AmbiguousDates as ambiguous:
+            at = pc.index(pc.utf8_trim_whitespace(values), ambiguous.example).as_py()
+            problems = Problems()
+            problems.add(first_row + max(at, 0), column, f"'{ambiguous.example}': {ambiguous}")
+            raise TableRefused(problems) from ambiguous
+        if used:
+            self.chosen[f.name] = used
+        return parsed.take(encoded.indices)
 
     def batches(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         row = self.first_row

@@ -25,6 +25,17 @@ def _as_bool_numpy(mask: Any) -> Any:
     return np.asarray(mask, dtype=bool)
 
 
+def _nothing_flagged(mask: Any) -> bool:
+    """An Arrow mask with no position set (and no null, which counts as set): answered from
+    the bitmap, without unpacking it (the usual column has no problem)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(mask, pa.ChunkedArray | pa.Array) or mask.null_count:
+        return False
+    return not pc.any(mask).as_py()
+
+
 class Problem(dict[str, Any]):
     """One problem: a dict ``{"row", "column", "message"}`` (JSON as it is) that also reads
     as attributes (``problem.row``)."""
@@ -77,6 +88,8 @@ class Problems:
         values: Any = None,
     ) -> None:
         """One problem per flagged position; ``rows`` gives each position's row number."""
+        if _nothing_flagged(mask):
+            return
         mask_np = _as_bool_numpy(mask)
         count = int(mask_np.sum())
         if not count:
