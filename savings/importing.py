@@ -494,16 +494,33 @@ def _clean(column: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(column)
 
 
+# Integer digits each amount column holds (numeric(16, 4), severity numeric(10, 4)): a larger
+# value is a row problem here, not a database error at COPY time.
+_INTEGER_DIGITS = {"quantity": 12, "unit_cost": 12, "severity_weight": 6}
+
+
 def _decimal_checks(
     problems: Problems, values: pa.Array, rows: Any, column: str, *, label: str
 ) -> pa.Array:
+    digits = _INTEGER_DIGITS.get(column, 12)
     ok = pc.match_substring_regex(values, _NUMBER)
+    too_large = pc.match_substring_regex(values, rf"^[0-9]{{{digits + 1},}}(\.[0-9]+)?$")
+    if digits < 12:
+        ok = pc.and_(ok, pc.invert(too_large))
     bad = pc.invert(ok)
     if pc.any(bad).as_py():
         negative = pc.match_substring_regex(values, _NEGATIVE)
-        precise = pc.match_substring_regex(values, _TOO_PRECISE)
+        precise = pc.and_(pc.match_substring_regex(values, _TOO_PRECISE), pc.invert(too_large))
         empty = pc.equal(values, "")
         problems.add_mask(pc.and_(bad, empty), rows, column, lambda v: f"{label} is missing")
+        limit = "9" * digits
+        problems.add_mask(
+            too_large,
+            rows,
+            column,
+            lambda v: f"{label} {_short(v)} is too large (at most {int(limit):,}.9999)",
+            values=values,
+        )
         problems.add_mask(
             pc.and_(bad, negative),
             rows,
@@ -519,7 +536,8 @@ def _decimal_checks(
             values=values,
         )
         other = pc.and_(
-            pc.and_(bad, pc.invert(empty)), pc.and_(pc.invert(negative), pc.invert(precise))
+            pc.and_(pc.and_(bad, pc.invert(empty)), pc.invert(too_large)),
+            pc.and_(pc.invert(negative), pc.invert(precise)),
         )
         problems.add_mask(
             other,

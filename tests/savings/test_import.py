@@ -49,6 +49,16 @@ def _refusal(world, agreement, content, *, kind="usage", period="programme", nam
         ({"federal_program": "maybe"}, "federal_program", "is not true/false"),
         ({"case_id": ""}, "case_id", "case_id is missing"),
         ({"severity_weight": ""}, "severity_weight", "severity weight is missing"),
+        (
+            {"severity_weight": "1000000"},
+            "severity_weight",
+            "severity weight 1000000 is too large (at most 999,999.9999)",
+        ),
+        (
+            {"quantity": "1234567890123.5"},
+            "quantity",
+            "quantity 1234567890123.5 is too large (at most 999,999,999,999.9999)",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_with_row_column_and_reason(world, agreement, row, column, message):
