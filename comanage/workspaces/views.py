@@ -599,7 +599,7 @@ def executive_agreement_csv(
                 "basis",
                 "gross savings",
                 "savings to date",
-                "paid to physicians",
+                "physicians' share (calculated)",
                 "cap headroom",
                 "report status",
             ],

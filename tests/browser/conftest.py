@@ -300,7 +300,7 @@ MEASURE = """() => {
   const parts = [];
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     const el = n.parentElement;
-    if (!el || hidden(el) || ['SCRIPT', 'STYLE', 'TITLE'].includes(el.tagName)) continue;
+    if (!el || hidden(el) || ['SCRIPT', 'STYLE', 'TITLE', 'TEXTAREA'].includes(el.tagName)) continue;
     if (!el.getClientRects().length) continue;
     parts.push(n.textContent);
   }
