@@ -695,6 +695,15 @@ def _import_detail_page(
         {
             "agreement": agreement,
             "case_import": case_import,
+            # The indicators this file feeds, by name (a key is a code, never shown).
+            "indicator_names": list(
+                IndicatorDefinition.objects.filter(
+                    agreement=agreement, key__in=case_import.indicator_keys or []
+                )
+                .order_by("name")
+                .values_list("name", flat=True)
+                .distinct()
+            ),
             "preview": preview,
             "deferred": deferred,
             "results": results,
