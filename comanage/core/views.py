@@ -280,9 +280,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _change_in_words(
-    obj: Any, name: str, old: object, new: object
-) -> tuple[str, str, str, bool]:
+def _change_in_words(obj: Any, name: str, old: object, new: object) -> tuple[str, str, str, bool]:
     """A history change as a reader sees it: the field's label, values formatted, and whether
     the values are structured data (criteria, settings as JSON), shown as code rather than as
     words."""

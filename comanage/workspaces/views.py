@@ -896,7 +896,10 @@ def _physician_context(request: HttpRequest) -> dict[str, Any]:
         "today": today,
         "rows": rows,
         "statements": statements,
-        "distributions": list(by_year.values()),
+        # Oldest year first, as in the chart above the table.
+        "distributions": sorted(
+            by_year.values(), key=lambda v: (v["year"].start, v["agreement"].name)
+        ),
         "distribution_chart": chart,
         "own_only": is_own_only(membership, "statement.view"),
     }

@@ -42,6 +42,26 @@ LINKS = """() => [...document.querySelectorAll('nav a[href], main a[href], heade
   .map(a => a.href)"""
 
 
+MENU = """() => [...document.querySelectorAll('nav[aria-label=Main] a[href]')]
+  .map(a => [a.textContent.trim(), new URL(a.href).pathname])"""
+
+
+def menu_problems(page, role: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """One menu entry per destination and one destination per entry."""
+    entries = page.evaluate(MENU)
+    out = []
+    for kind, index in (("destination", 1), ("entry", 0)):
+        counts: dict[str, list[str]] = {}
+        for entry in entries:
+            counts.setdefault(entry[index], []).append(entry[1 - index])
+        out += [
+            f"{role} menu: {kind} {key!r} more than once ({others})"
+            for key, others in counts.items()
+            if len(others) > 1
+        ]
+    return out
+
+
 def _pattern(path: str) -> str:
     """Pages of one kind: ids replaced; every record's history page is one kind of page."""
     path = re.sub(r"/\d+(?=/|$)", "/{id}", path)
@@ -122,7 +142,9 @@ def crawl(page, base: str, role: str) -> tuple[list[str], list[str]]:  # type: i
 @pytest.mark.parametrize("role", ROLES)
 def test_every_page_a_role_reaches_reads_well_at_both_widths(page, e2e, role):
     login(page, e2e, f"{role}@riverside.example")
+    menu = menu_problems(page, role)
     visited, problems = crawl(page, e2e.base_url, role)
+    problems = menu + problems
     (SHOTS / role).mkdir(parents=True, exist_ok=True)
     (SHOTS / role / "pages.txt").write_text("\n".join(visited) + "\n")
     (SHOTS / role / "problems.txt").write_text("\n".join(problems) + "\n")
