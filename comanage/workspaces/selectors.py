@@ -969,7 +969,7 @@ def agreement_trends(
                 continue
             met = scored = total = None
             if glance.is_co_management:
-                outcomes = outcomes_by_year.get(year.pk)
+                outcomes: list[Any] | None = outcomes_by_year.get(year.pk)
                 if outcomes is None and fig.incentive_detail is not None:
                     outcomes = list(fig.incentive_detail.indicators)
                 if outcomes:
