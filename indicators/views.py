@@ -662,7 +662,8 @@ def _import_detail_page(
     preview: dict[str, object] | None = None
     step: dict[str, Any] | None = None
     deferred = False
-    if case_import.job is None:
+    if case_import.job is None and case_import.status == ImportStatus.PENDING:
+        # A file applied or refused already is not offered for import again.
         # The start of a CSV only; an Excel workbook is never opened here (the worker does).
         if case_import.original_name.lower().endswith((".xlsx", ".xlsm")):
             deferred = True

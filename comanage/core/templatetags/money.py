@@ -68,3 +68,33 @@ def fraction_pct(value: object) -> str:
     if isinstance(value, float):
         raise FloatMoneyError(f"template received float {value!r} as a fraction")
     return f"{round_percentage(Decimal(str(value)) * 100):,}%"
+
+
+@register.filter
+def fact_label(key: object) -> str:
+    """A stored fact's key (``severity_change_pct``) as a label ("Severity change (%)")."""
+    text = str(key or "")
+    if text.endswith("_pct"):
+        return f"{words(text[:-4])} (%)"
+    return words(text)
+
+
+@register.filter
+def fact(value: object) -> str:
+    """A stored fact's value as read: yes/no, a whole number grouped, otherwise two decimals;
+    text as it is."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        raise FloatMoneyError(f"template received float {value!r} as a figure")
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    if not amount.is_finite():
+        return str(value)
+    if amount == amount.to_integral_value():
+        return f"{int(amount):,}"
+    return f"{round_places(amount, 2):,}"
