@@ -1004,10 +1004,11 @@ def agreement_trends(
 @dataclass
 class PortfolioYear:
     """The organization's programme years that start in one calendar year, summed over its
-    agreements. Each sum says what it adds: incentive earned whatever its basis
-    (``incentive_bases`` lists them); physicians' share and what the hospital keeps only of
-    closed years with a savings calculation; gross savings including a current year to date
-    (``savings_to_date``); paid only what payment records show as paid."""
+    agreements. Each sum says what it adds: incentive earned whatever its basis but a
+    projection (``incentive_bases`` lists them), a current year's projection apart;
+    physicians' share and what the hospital keeps only of closed years with a savings
+    calculation; gross savings including a current year to date (``savings_to_date``); paid
+    only what payment records show as paid."""
 
     year: int
     agreements: int = 0
@@ -1019,7 +1020,8 @@ class PortfolioYear:
     physicians_share: Decimal | None = None
     hospital_keeps: Decimal | None = None
     distributions_paid: Decimal = ZERO
-    incentive_earned: Decimal | None = None
+    incentive_earned: Decimal | None = None  # every basis but a projection
+    incentive_projected: Decimal | None = None  # a current year to date: never earned yet
     incentive_paid: Decimal = ZERO
     incentive_bases: list[str] = field(default_factory=list)  # what the earned figures rest on
     share_bases: list[str] = field(default_factory=list)  # what the shares rest on
@@ -1059,13 +1061,17 @@ def portfolio_trend(*, glances: list[AgreementGlance], today: dt.date) -> list[P
             total = by_year.setdefault(year.start.year, PortfolioYear(year=year.start.year))
             total.agreements += 1
             bases = total.incentive_bases if glance.is_co_management else total.share_bases
-            if row.basis and row.earned is not None and row.basis not in bases:
+            projected = row.basis == "projection"
+            if row.basis and row.earned is not None and not projected and row.basis not in bases:
                 bases.append(row.basis)
             if glance.is_co_management:
                 total.indicators_met += row.indicators_met or 0
                 total.indicators_scored += row.indicators_scored or 0
                 total.indicators_total += row.indicators_total or 0
-                total.incentive_earned = _add(total.incentive_earned, row.earned)
+                if projected:
+                    total.incentive_projected = _add(total.incentive_projected, row.earned)
+                else:
+                    total.incentive_earned = _add(total.incentive_earned, row.earned)
                 total.incentive_paid += row.paid
                 continue
             total.gross_savings = _add(total.gross_savings, row.savings)

@@ -267,10 +267,13 @@ def _portfolio_trend_chart(trend: list[selectors.PortfolioYear]) -> Any:
         return None
     series: list[tuple[str, Sequence[Decimal | None]]] = []
     if any(row.incentive_earned is not None for row in trend):
-        series += [
-            ("Incentive earned", [row.incentive_earned for row in trend]),
-            ("Incentive paid", [row.incentive_paid for row in trend]),
-        ]
+        series.append(("Incentive earned", [row.incentive_earned for row in trend]))
+    if any(row.incentive_projected is not None for row in trend):
+        series.append(
+            ("Incentive projected (year to date)", [row.incentive_projected for row in trend])
+        )
+    if any(r.incentive_earned is not None or r.incentive_projected is not None for r in trend):
+        series.append(("Incentive paid", [row.incentive_paid for row in trend]))
     if any(row.gross_savings is not None for row in trend):
         series += [
             ("Gross savings", [row.gross_savings for row in trend]),
@@ -308,8 +311,9 @@ PORTFOLIO_TREND_CSV_HEADER = [
     "indicators met",
     "indicators scored",
     "indicators in all",
-    "incentive earned (all bases)",
+    "incentive earned (closed years, all bases)",
     "incentive earned rests on",
+    "incentive projected (year to date, not earned)",
     "incentive paid (payments recorded)",
     "gross savings",
     "gross savings include a year to date",
@@ -333,6 +337,7 @@ def executive_trend_csv(request: HttpRequest, org_slug: str) -> HttpResponse:
             row.indicators_total,
             _money_or_blank(row.incentive_earned),
             "; ".join(row.incentive_bases),
+            _money_or_blank(row.incentive_projected),
             _money_or_blank(row.incentive_paid),
             _money_or_blank(row.gross_savings),
             "yes" if row.savings_to_date else "no",

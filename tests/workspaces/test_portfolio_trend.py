@@ -53,6 +53,7 @@ def _expected(org: Organization, today: dt.date) -> dict[int, dict[str, object]]
             "scored": 0,
             "total": 0,
             "earned": None,
+            "projected": None,
             "gross": None,
             "share": None,
             "keeps": None,
@@ -72,8 +73,9 @@ def _expected(org: Organization, today: dt.date) -> dict[int, dict[str, object]]
                     e["met"] += row.indicators_met or 0
                     e["scored"] += row.indicators_scored or 0
                     e["total"] += row.indicators_total or 0
+                    key = "projected" if row.basis == "projection" else "earned"
                     if row.earned is not None:
-                        e["earned"] = (e["earned"] or ZERO) + row.earned
+                        e[key] = (e[key] or ZERO) + row.earned
                     continue
                 if row.savings is not None:
                     e["gross"] = (e["gross"] or ZERO) + row.savings
@@ -126,6 +128,8 @@ def test_the_portfolio_trend_sums_every_agreements_own_trend(demo):
     # The demo has paid something and has an indicator under its minimum denominator.
     assert any(e["incentive_paid"] > 0 for e in expected.values())
     assert any(e["scored"] < e["total"] for e in expected.values())
+    # A current year's projection is never summed into what was earned.
+    assert any(e["projected"] is not None for e in expected.values())
     executive = _client("executive@riverside.example")
     rows = _csv(executive.get("/o/riverside/dashboard/trend.csv"))
     assert sorted(rows) == sorted(str(y) for y in expected)
@@ -135,7 +139,8 @@ def test_the_portfolio_trend_sums_every_agreements_own_trend(demo):
         assert row["indicators met"] == str(e["met"])
         assert row["indicators scored"] == str(e["scored"])
         assert row["indicators in all"] == str(e["total"])
-        assert row["incentive earned (all bases)"] == _blank(e["earned"])
+        assert row["incentive earned (closed years, all bases)"] == _blank(e["earned"])
+        assert row["incentive projected (year to date, not earned)"] == _blank(e["projected"])
         assert row["incentive paid (payments recorded)"] == _blank(e["incentive_paid"])
         assert row["gross savings"] == _blank(e["gross"])
         assert row["physicians' share of savings (calculated)"] == _blank(e["share"])
@@ -152,7 +157,7 @@ def test_the_portfolio_trend_sums_every_agreements_own_trend(demo):
     assert "Export CSV" in text
     for year, e in expected.items():
         assert str(year) in text
-        for amount in (e["earned"], e["gross"], e["share"], e["keeps"]):
+        for amount in (e["earned"], e["projected"], e["gross"], e["share"], e["keeps"]):
             if amount is not None:
                 assert money(amount) in text
         if e["total"]:
