@@ -262,25 +262,26 @@ def executive_dashboard(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 def _portfolio_trend_chart(trend: list[selectors.PortfolioYear]) -> Any:
-    """The portfolio year on year: money only (indicator counts are in the table beside it)."""
+    """The portfolio year on year: money only (indicator counts are in the table beside it).
+    One bar for what was paid (incentive and savings payments recorded, split in the table),
+    so the chart keeps to the palette's six colours."""
     if not trend:
         return None
     series: list[tuple[str, Sequence[Decimal | None]]] = []
     if any(row.incentive_earned is not None for row in trend):
         series.append(("Incentive earned", [row.incentive_earned for row in trend]))
     if any(row.incentive_projected is not None for row in trend):
-        series.append(
-            ("Incentive projected (year to date)", [row.incentive_projected for row in trend])
-        )
-    if any(r.incentive_earned is not None or r.incentive_projected is not None for r in trend):
-        series.append(("Incentive paid", [row.incentive_paid for row in trend]))
+        series.append(("Incentive projected", [row.incentive_projected for row in trend]))
     if any(row.gross_savings is not None for row in trend):
         series += [
             ("Gross savings", [row.gross_savings for row in trend]),
             ("Physicians' share, calculated", [row.physicians_share for row in trend]),
             ("Hospital keeps, calculated", [row.hospital_keeps for row in trend]),
-            ("Paid to physicians from savings", [row.distributions_paid for row in trend]),
         ]
+    if series:
+        series.append(
+            ("Paid to physicians", [r.incentive_paid + r.distributions_paid for r in trend])
+        )
     if not series:
         return None
     return bar_chart(
