@@ -22,6 +22,7 @@ from comanage.core.templatetags.money import fact, fact_label
         (False, "no"),
         (None, "—"),
         ("Dr Clark", "Dr Clark"),
+        ("federal_case_rise", "Federal case rise"),
     ],
 )
 def test_a_fact_reads_as_a_person_writes_it(value, shown):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django import template
@@ -10,6 +11,7 @@ from comanage.core.display import format_date, format_month, words
 from comanage.core.money import FloatMoneyError, format_money, round_percentage, round_places
 
 register = template.Library()
+_CODE = re.compile(r"[a-z]+(?:_[a-z0-9]+)+")
 
 
 @register.filter
@@ -82,7 +84,7 @@ def fact_label(key: object) -> str:
 @register.filter
 def fact(value: object) -> str:
     """A stored fact's value as read: yes/no, a whole number grouped, otherwise two decimals;
-    text as it is."""
+    a code in words; other text as it is."""
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
@@ -92,7 +94,8 @@ def fact(value: object) -> str:
     try:
         amount = Decimal(str(value))
     except ArithmeticError:
-        return str(value)
+        text = str(value)
+        return words(text) if _CODE.fullmatch(text) else text
     if not amount.is_finite():
         return str(value)
     if amount == amount.to_integral_value():
