@@ -23,9 +23,10 @@ from django.utils import timezone
 from agreements import selectors as agreements_selectors
 from agreements.models import AgreementKind, AgreementTerms, ComplianceFlag, ProgrammeYear
 from comanage.core.audit import event_record
+from comanage.core.display import format_date
 from comanage.core.inputs import parse_money, refuse_nul
 from comanage.core.models import Membership, User
-from comanage.core.money import ZERO, to_decimal
+from comanage.core.money import ZERO, format_money, to_decimal
 from comanage.core.permissions import membership_can, roles_with
 from comanage.core.versioning import data_version_bump
 from indicators.overrides import incentive_overrides_parse
@@ -962,7 +963,7 @@ def payment_record(
             name="payment.recorded",
             actor=user,
             obj=line,
-            summary=f"{line.description}: {amount:,.2f} paid {paid_on}",
+            summary=f"{line.description}: {format_money(amount)} paid on {format_date(paid_on)}",
             data={
                 "report": report.pk,
                 "line_key": line.line_key,

@@ -630,7 +630,7 @@ class ComplianceFlag(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.message[:60]}"
+        return f"{flag_kind_label(self.kind)}: {self.message[:60]}"
 
     @property
     def is_open(self) -> bool:

@@ -662,7 +662,8 @@ def _import_detail_page(
     preview: dict[str, object] | None = None
     step: dict[str, Any] | None = None
     deferred = False
-    if case_import.job is None:
+    if case_import.job is None and case_import.status == ImportStatus.PENDING:
+        # A file applied or refused already is not offered for import again.
         # The start of a CSV only; an Excel workbook is never opened here (the worker does).
         if case_import.original_name.lower().endswith((".xlsx", ".xlsm")):
             deferred = True
@@ -695,6 +696,15 @@ def _import_detail_page(
         {
             "agreement": agreement,
             "case_import": case_import,
+            # The indicators this file feeds, by name (a key is a code, never shown).
+            "indicator_names": list(
+                IndicatorDefinition.objects.filter(
+                    agreement=agreement, key__in=case_import.indicator_keys or []
+                )
+                .order_by("name")
+                .values_list("name", flat=True)
+                .distinct()
+            ),
             "preview": preview,
             "deferred": deferred,
             "results": results,

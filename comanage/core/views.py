@@ -280,8 +280,10 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _change_in_words(obj: Any, name: str, old: object, new: object) -> tuple[str, str, str]:
-    """A history change as a reader sees it: the field's label, values formatted."""
+def _change_in_words(obj: Any, name: str, old: object, new: object) -> tuple[str, str, str, bool]:
+    """A history change as a reader sees it: the field's label, values formatted, and whether
+    the values are structured data (criteria, settings as JSON), shown as code rather than as
+    words."""
     try:
         field = obj._meta.get_field(name)
     except Exception:  # noqa: BLE001 - a field since removed keeps its words
@@ -289,11 +291,13 @@ def _change_in_words(obj: Any, name: str, old: object, new: object) -> tuple[str
             display.words(name),
             str(old if old not in (None, "") else display.EMPTY),
             str(new if new not in (None, "") else display.EMPTY),
+            False,
         )
     return (
         display.field_label(field),
         display.field_value(field, old),
         display.field_value(field, new),
+        field.get_internal_type() == "JSONField",
     )
 
 

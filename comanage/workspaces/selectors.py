@@ -912,3 +912,174 @@ def agreement_trend(*, glance: AgreementGlance, today: dt.date) -> list[TrendRow
             )
         )
     return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Year-on-year trend of the whole portfolio (executive dashboard)
+# --------------------------------------------------------------------------------------------
+
+
+def _runs_outcomes(years: list[ProgrammeYear]) -> dict[int, list[dict[str, Any]] | None]:
+    """The latest run's indicator outcomes per programme year (None when the run has none)."""
+    out: dict[int, list[dict[str, Any]] | None] = {}
+    for row in (
+        CalculationRun.objects.filter(programme_year__in=years)
+        .order_by("programme_year_id", "-version")
+        .values("programme_year_id", outcomes=KT("figures__incentive__indicators"))
+    ):
+        if row["programme_year_id"] in out:
+            continue
+        outcomes = row["outcomes"]
+        out[row["programme_year_id"]] = (
+            json.loads(outcomes) if isinstance(outcomes, str) else outcomes
+        )
+    return out
+
+
+def _payments_by_year(years: list[ProgrammeYear]) -> dict[tuple[int, str], Decimal]:
+    """What payment records show as paid, per (programme year, payment kind)."""
+    return {
+        (row["report__programme_year_id"], row["kind"]): row["s"] or ZERO
+        for row in PaymentLine.objects.filter(
+            report__programme_year__in=years,
+            kind__in=[PaymentKind.INCENTIVE, PaymentKind.DISTRIBUTION],
+            paid_on__isnull=False,
+        )
+        .exclude(report__status=ReportStatus.SUPERSEDED)
+        .values("report__programme_year_id", "kind")
+        .annotate(s=Sum("paid_amount"))
+    }
+
+
+def agreement_trends(
+    *, glances: list[AgreementGlance], today: dt.date
+) -> dict[int, list[TrendRow]]:
+    """``agreement_trend`` for many agreements at once (by agreement id), in a fixed number of
+    queries: the same rows, the same rules (an indicator under its minimum denominator is never
+    counted as met; paid is only what payment records show)."""
+    years = [y for g in glances for y in g.years if g.figures.get(y.pk) is not None]
+    if not years:
+        return {g.agreement.pk: [] for g in glances}
+    outcomes_by_year = _runs_outcomes(years)
+    paid = _payments_by_year(years)
+    trends: dict[int, list[TrendRow]] = {}
+    for glance in glances:
+        paid_kind = PaymentKind.INCENTIVE if glance.is_co_management else PaymentKind.DISTRIBUTION
+        rows = []
+        for year in glance.years:
+            fig = glance.figures.get(year.pk)
+            if fig is None or year.start > today:
+                continue
+            met = scored = total = None
+            if glance.is_co_management:
+                outcomes: list[Any] | None = outcomes_by_year.get(year.pk)
+                if outcomes is None and fig.incentive_detail is not None:
+                    outcomes = list(fig.incentive_detail.indicators)
+                if outcomes:
+                    met, scored, total = _indicator_counts(outcomes)
+                earned, basis = fig.incentive_earned, fig.incentive_basis
+            else:
+                earned = fig.amount_paid
+                basis = (
+                    next(
+                        (v for k, v in REPORT_BASIS.items() if k == fig.report_status), "calculated"
+                    )
+                    if fig.report_status
+                    else ("calculated" if fig.gross_savings is not None else "")
+                )
+            rows.append(
+                TrendRow(
+                    label=year.label,
+                    basis=basis,
+                    indicators_met=met,
+                    indicators_scored=scored,
+                    indicators_total=total,
+                    savings=fig.gross_savings if fig.gross_savings is not None else fig.savings_ytd,
+                    savings_to_date=fig.gross_savings is None and fig.savings_ytd is not None,
+                    earned=earned,
+                    paid=paid.get((year.pk, paid_kind)) or ZERO,
+                )
+            )
+        trends[glance.agreement.pk] = rows
+    return trends
+
+
+@dataclass
+class PortfolioYear:
+    """The organization's programme years that start in one calendar year, summed over its
+    agreements. Each sum says what it adds: incentive earned whatever its basis but a
+    projection (``incentive_bases`` lists them), a current year's projection apart;
+    physicians' share and what the hospital keeps only of closed years with a savings
+    calculation; gross savings including a current year to date (``savings_to_date``); paid
+    only what payment records show as paid."""
+
+    year: int
+    agreements: int = 0
+    indicators_met: int = 0
+    indicators_scored: int = 0
+    indicators_total: int = 0
+    gross_savings: Decimal | None = None
+    savings_to_date: bool = False
+    physicians_share: Decimal | None = None
+    hospital_keeps: Decimal | None = None
+    distributions_paid: Decimal = ZERO
+    incentive_earned: Decimal | None = None  # every basis but a projection
+    incentive_projected: Decimal | None = None  # a current year to date: never earned yet
+    incentive_paid: Decimal = ZERO
+    incentive_bases: list[str] = field(default_factory=list)  # what the earned figures rest on
+    share_bases: list[str] = field(default_factory=list)  # what the shares rest on
+
+
+def _add(total: Decimal | None, value: Decimal | None) -> Decimal | None:
+    if value is None:
+        return total
+    return (total or ZERO) + value
+
+
+def _hospital_keeps(years: list[ProgrammeYear]) -> dict[int, Decimal]:
+    """What the hospital keeps of each closed year's savings (net of administrator fees, less
+    the physicians' share), from the latest year calculation."""
+    out: dict[int, Decimal] = {}
+    for row in (
+        SavingsCalculation.objects.filter(programme_year__in=years, kind=CalculationKind.YEAR)
+        .order_by("-created_at", "-id")
+        .values("programme_year_id", keeps=KT("result__hospital_keeps"))
+    ):
+        if row["programme_year_id"] not in out and row["keeps"] not in (None, ""):
+            out[row["programme_year_id"]] = Decimal(str(row["keeps"]))
+    return out
+
+
+def portfolio_trend(*, glances: list[AgreementGlance], today: dt.date) -> list[PortfolioYear]:
+    """Per calendar year in which programme years start (that have begun), across every
+    agreement: indicators met of those scored, savings and their split, incentive earned and
+    what was paid. Built from the same rows as each agreement's own trend."""
+    trends = agreement_trends(glances=glances, today=today)
+    ss_years = [y for g in glances if not g.is_co_management for y in g.years]
+    keeps = _hospital_keeps(ss_years) if ss_years else {}
+    by_year: dict[int, PortfolioYear] = {}
+    for glance in glances:
+        started = [y for y in glance.years if glance.figures.get(y.pk) and y.start <= today]
+        for year, row in zip(started, trends.get(glance.agreement.pk, []), strict=True):
+            total = by_year.setdefault(year.start.year, PortfolioYear(year=year.start.year))
+            total.agreements += 1
+            bases = total.incentive_bases if glance.is_co_management else total.share_bases
+            projected = row.basis == "projection"
+            if row.basis and row.earned is not None and not projected and row.basis not in bases:
+                bases.append(row.basis)
+            if glance.is_co_management:
+                total.indicators_met += row.indicators_met or 0
+                total.indicators_scored += row.indicators_scored or 0
+                total.indicators_total += row.indicators_total or 0
+                if projected:
+                    total.incentive_projected = _add(total.incentive_projected, row.earned)
+                else:
+                    total.incentive_earned = _add(total.incentive_earned, row.earned)
+                total.incentive_paid += row.paid
+                continue
+            total.gross_savings = _add(total.gross_savings, row.savings)
+            total.savings_to_date = total.savings_to_date or row.savings_to_date
+            total.physicians_share = _add(total.physicians_share, row.earned)
+            total.hospital_keeps = _add(total.hospital_keeps, keeps.get(year.pk))
+            total.distributions_paid += row.paid
+    return [by_year[y] for y in sorted(by_year)]

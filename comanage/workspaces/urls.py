@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("dashboard/", views.executive_dashboard, name="executive_dashboard"),
     path("dashboard/agreements.csv", views.executive_dashboard_csv, name="executive_dashboard_csv"),
+    path("dashboard/trend.csv", views.executive_trend_csv, name="executive_trend_csv"),
     path("dashboard/agreements/<int:pk>/", views.executive_agreement, name="executive_agreement"),
     path(
         "dashboard/agreements/<int:pk>/<slug:table>.csv",

@@ -29,7 +29,7 @@ from . import selectors
 PAGE_SIZE = 25
 # In the page cache keys: change it whenever the shape of a cached value changes, so a deploy
 # never unpickles an entry written by the previous code.
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 
 
 def _today() -> dt.date:
@@ -169,6 +169,11 @@ def _portfolio(request: HttpRequest, today: dt.date, version: int | None = None)
             "charts_html": render_to_string(
                 "workspaces/_portfolio_charts.html", {"charts": charts}
             ),
+            "trend_html": _portfolio_trend_html(
+                glances,
+                today,
+                request.organization,  # type: ignore[attr-defined]
+            ),
         }
 
     return page_cached(
@@ -190,6 +195,7 @@ def _portfolio_head(request: HttpRequest, today: dt.date, version: int) -> dict[
         return {
             "totals": portfolio["totals"],
             "charts_html": portfolio["charts_html"],
+            "trend_html": portfolio["trend_html"],
             "haystacks": [_haystack(g) for g in portfolio["glances"]],
         }
 
@@ -248,10 +254,102 @@ def executive_dashboard(request: HttpRequest, org_slug: str) -> HttpResponse:
             "page": page,
             "q": query,
             "charts_html": head["charts_html"],
+            "trend_html": head["trend_html"],
             "has_agreements": bool(head["haystacks"]),
             "data_version": version,
         },
     )
+
+
+def _portfolio_trend_chart(trend: list[selectors.PortfolioYear]) -> Any:
+    """The portfolio year on year: money only (indicator counts are in the table beside it).
+    One bar for what was paid (incentive and savings payments recorded, split in the table),
+    so the chart keeps to the palette's six colours."""
+    if not trend:
+        return None
+    series: list[tuple[str, Sequence[Decimal | None]]] = []
+    if any(row.incentive_earned is not None for row in trend):
+        series.append(("Incentive earned", [row.incentive_earned for row in trend]))
+    if any(row.incentive_projected is not None for row in trend):
+        series.append(("Incentive projected", [row.incentive_projected for row in trend]))
+    if any(row.gross_savings is not None for row in trend):
+        series += [
+            ("Gross savings", [row.gross_savings for row in trend]),
+            ("Physicians' share, calculated", [row.physicians_share for row in trend]),
+            ("Hospital keeps, calculated", [row.hospital_keeps for row in trend]),
+        ]
+    if series:
+        series.append(
+            ("Paid to physicians", [r.incentive_paid + r.distributions_paid for r in trend])
+        )
+    if not series:
+        return None
+    return bar_chart(
+        title="All agreements: incentive, savings and payments, per programme year",
+        categories=[str(row.year) for row in trend],
+        series=series,
+        height=320,
+    )
+
+
+def _portfolio_trend_html(
+    glances: list[selectors.AgreementGlance], today: dt.date, organization: Any
+) -> str:
+    trend = selectors.portfolio_trend(glances=glances, today=today)
+    return render_to_string(
+        "workspaces/_portfolio_trend.html",
+        {
+            "trend": trend,
+            "trend_chart": _portfolio_trend_chart(trend),
+            "organization": organization,
+        },
+    )
+
+
+PORTFOLIO_TREND_CSV_HEADER = [
+    "programme years starting in",
+    "agreements",
+    "indicators met",
+    "indicators scored",
+    "indicators in all",
+    "incentive earned (closed years, all bases)",
+    "incentive earned rests on",
+    "incentive projected (year to date, not earned)",
+    "incentive paid (payments recorded)",
+    "gross savings",
+    "gross savings include a year to date",
+    "physicians' share of savings (calculated)",
+    "hospital keeps of savings (calculated)",
+    "shares rest on",
+    "paid to physicians from savings (payments recorded)",
+]
+
+
+@org_view("report.view")
+def executive_trend_csv(request: HttpRequest, org_slug: str) -> HttpResponse:
+    today = _today()
+    glances = _portfolio(request, today)["glances"]
+    rows = [
+        [
+            row.year,
+            row.agreements,
+            row.indicators_met,
+            row.indicators_scored,
+            row.indicators_total,
+            _money_or_blank(row.incentive_earned),
+            "; ".join(row.incentive_bases),
+            _money_or_blank(row.incentive_projected),
+            _money_or_blank(row.incentive_paid),
+            _money_or_blank(row.gross_savings),
+            "yes" if row.savings_to_date else "no",
+            _money_or_blank(row.physicians_share),
+            _money_or_blank(row.hospital_keeps),
+            "; ".join(row.share_bases),
+            _money_or_blank(row.distributions_paid),
+        ]
+        for row in selectors.portfolio_trend(glances=glances, today=today)
+    ]
+    return csv_response(f"{org_slug}-portfolio-year-on-year.csv", PORTFOLIO_TREND_CSV_HEADER, rows)
 
 
 def _glance_csv_rows(glances: list[selectors.AgreementGlance]) -> list[list[Any]]:
@@ -507,7 +605,7 @@ def executive_agreement_csv(
                 "basis",
                 "gross savings",
                 "savings to date",
-                "paid to physicians",
+                "physicians' share (calculated)",
                 "cap headroom",
                 "report status",
             ],
@@ -804,7 +902,10 @@ def _physician_context(request: HttpRequest) -> dict[str, Any]:
         "today": today,
         "rows": rows,
         "statements": statements,
-        "distributions": list(by_year.values()),
+        # Oldest year first, as in the chart above the table.
+        "distributions": sorted(
+            by_year.values(), key=lambda v: (v["year"].start, v["agreement"].name)
+        ),
         "distribution_chart": chart,
         "own_only": is_own_only(membership, "statement.view"),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -308,7 +309,8 @@ MEASURE = """() => {
   const parts = [];
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     const el = n.parentElement;
-    if (!el || hidden(el) || ['SCRIPT', 'STYLE', 'TITLE'].includes(el.tagName)) continue;
+    if (!el || hidden(el)) continue;
+    if (['SCRIPT', 'STYLE', 'TITLE', 'TEXTAREA'].includes(el.tagName)) continue;
     if (!el.getClientRects().length) continue;
     parts.push(n.textContent);
   }
@@ -332,12 +334,20 @@ MEASURE = """() => {
 }"""
 
 
+# Django's default date format ("Jan. 1, 2025", "March 4, 2025"): a template that forgot the
+# house style ("Jan 1, 2025").
+OTHER_DATE = re.compile(
+    r"\b(?:Jan\.|Feb\.|March|April|June|July|Aug\.|Sept\.|Oct\.|Nov\.|Dec\.) \d{1,2}, \d{4}\b"
+)
+
+
 def page_problems(page, label: str) -> list[str]:  # type: ignore[no-untyped-def]
     """Everything a demanding reader would object to on the page as drawn now."""
     from tests.plain_words import problems as text_problems
 
     found = page.evaluate(MEASURE)
     out = [f"{label}: {p}" for p in text_problems(found["text"])]
+    out += [f"{label}: date not in the one style {m!r}" for m in OTHER_DATE.findall(found["text"])]
     if found["scrollWidth"] > found["width"]:
         out.append(
             f"{label}: scrolls sideways ({found['scrollWidth']} > {found['width']}) {found['wide']}"

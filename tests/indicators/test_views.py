@@ -384,3 +384,15 @@ def test_api_import_is_idempotent(world, setup, django_capture_on_commit_callbac
         current = IndicatorResult.objects.get(definition__key="vte_prophylaxis", is_current=True)
     # E09 now met the numerator: 13 / 13
     assert current.version == 2 and current.display_value == D("100.00")
+
+
+def test_an_applied_import_is_not_offered_for_import_again(world, setup):
+    """Applied without a job (as the demo and a data load record it): the page says Applied,
+    names the indicators it fed by name, and offers no preview or import button."""
+    case_import = setup["import"]
+    with scopes_disabled():
+        CaseImport.objects.filter(pk=case_import.pk).update(job=None)
+    page = world.client("administrator").get(_urls(setup)["import_detail"]).content.decode()
+    assert "Applied" in page and "its results are below" in page
+    assert "Confirm and import" not in page and "Check the preview" not in page
+    assert "VTE prophylaxis" in page and "indicators: vte_prophylaxis" not in page

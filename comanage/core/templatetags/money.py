@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django import template
@@ -10,6 +11,7 @@ from comanage.core.display import format_date, format_month, rule_reference, wor
 from comanage.core.money import FloatMoneyError, format_money, round_percentage, round_places
 
 register = template.Library()
+_CODE = re.compile(r"[a-z]+(?:_[a-z0-9]+)+")
 
 
 @register.filter
@@ -74,3 +76,34 @@ def fraction_pct(value: object) -> str:
     if isinstance(value, float):
         raise FloatMoneyError(f"template received float {value!r} as a fraction")
     return f"{round_percentage(Decimal(str(value)) * 100):,}%"
+
+
+@register.filter
+def fact_label(key: object) -> str:
+    """A stored fact's key (``severity_change_pct``) as a label ("Severity change (%)")."""
+    text = str(key or "")
+    if text.endswith("_pct"):
+        return f"{words(text[:-4])} (%)"
+    return words(text)
+
+
+@register.filter
+def fact(value: object) -> str:
+    """A stored fact's value as read: yes/no, a whole number grouped, otherwise two decimals;
+    a code in words; other text as it is."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        raise FloatMoneyError(f"template received float {value!r} as a figure")
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        text = str(value)
+        return words(text) if _CODE.fullmatch(text) else text
+    if not amount.is_finite():
+        return str(value)
+    if amount == amount.to_integral_value():
+        return f"{int(amount):,}"
+    return f"{round_places(amount, 2):,}"

@@ -1,0 +1,152 @@
+"""Every page each role can reach, as a demanding reader sees it, at 1440 and 390 px wide.
+
+Per role one sign-in, then a walk from the page the role lands on: every link in the menu and in
+the pages' main content that stays inside the organization (downloads, sign-out and the API's
+machine pages aside) is opened, and each page is held to ``page_problems`` (no template syntax
+or snake_case code in the visible text, nothing wider than the window, no clipped table cell,
+chart text at least 11 px as drawn), to axe-core (no serious or critical violation) and to its
+status (a link that leads to an error page is a broken link). Pages that differ only by a
+record's id are visited for the first two ids, so the walk covers every kind of page without
+opening every agreement. A full-page screenshot of every page and width is saved under
+``$COMANAGE_SHOTS_DIR/<role>/`` (default ``test-artifacts/screenshots/crawl/``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from .conftest import ARTIFACTS, axe_violations, login, page_problems
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+SHOTS = Path(os.environ.get("COMANAGE_SHOTS_DIR", str(ARTIFACTS / "crawl")))
+ROLES = ["administrator", "executive", "counsel", "ceo", "physician", "auditor"]
+WIDTHS = (1440, 390)
+# Same pattern (ids replaced) is visited at most this many times; the whole walk at most
+# MAX_PAGES pages per role, so a role with thousands of records still finishes.
+PER_PATTERN = 2
+MAX_PAGES = 150
+# Not pages a person reads: files, sign-out, the API's schema and machine endpoints, the
+# Django admin, and links that start a download of a stored document.
+SKIP = re.compile(
+    r"\.(csv|pdf|xlsx|xls|json|zip|txt|parquet)$|/logout/|/account/logout|/api/(?!docs/$)"
+    r"|^/admin/|/download/?$|/files?/\d+/?$|/documents/\d+/(file|download)"
+)
+LINKS = """() => [...document.querySelectorAll('nav a[href], main a[href], header a[href]')]
+  .filter(a => !a.hasAttribute('download') && !a.closest('[hidden]'))
+  .map(a => a.href)"""
+
+
+MENU = """() => [...document.querySelectorAll('nav[aria-label=Main] a[href]')]
+  .map(a => [a.textContent.trim(), new URL(a.href).pathname])"""
+
+
+def menu_problems(page, role: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """One menu entry per destination and one destination per entry."""
+    entries = page.evaluate(MENU)
+    out = []
+    for kind, index in (("destination", 1), ("entry", 0)):
+        counts: dict[str, list[str]] = {}
+        for entry in entries:
+            counts.setdefault(entry[index], []).append(entry[1 - index])
+        out += [
+            f"{role} menu: {kind} {key!r} more than once ({others})"
+            for key, others in counts.items()
+            if len(others) > 1
+        ]
+    return out
+
+
+def _pattern(path: str) -> str:
+    """Pages of one kind: ids replaced; every record's history page is one kind of page."""
+    path = re.sub(r"/\d+(?=/|$)", "/{id}", path)
+    return re.sub(r"/history/[\w-]+/", "/history/*/", path)
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
+
+
+def _follow(href: str, base: str) -> str | None:
+    """The path to visit for a link, or None for a link the walk leaves alone."""
+    parts = urlsplit(href)
+    if f"{parts.scheme}://{parts.netloc}" != base or SKIP.search(parts.path):
+        return None
+    return parts.path
+
+
+def _visit(page, url: str) -> tuple[int | None, str | None]:  # type: ignore[no-untyped-def]
+    """Open ``url``; (status, content type), or (None, None) when it was a download."""
+    try:
+        response = page.goto(url, wait_until="load")
+    except Exception as exc:  # noqa: BLE001 - a link that starts a download is not a page
+        if "Download is starting" in str(exc):
+            return None, None
+        raise
+    if response is None:
+        return None, None
+    return response.status, response.headers.get("content-type", "")
+
+
+def _check(page, role: str, path: str, width: int) -> list[str]:  # type: ignore[no-untyped-def]
+    label = f"{role} {path} @{width}"
+    out = page_problems(page, label)
+    out += [f"{label}: axe {v['id']} ({v['impact']}) {v['nodes']}" for v in axe_violations(page)]
+    folder = SHOTS / role
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{_slug(path)}-{width}.png"), full_page=True)
+    return out
+
+
+def crawl(page, base: str, role: str) -> tuple[list[str], list[str]]:  # type: ignore[no-untyped-def]
+    """Walk every page reachable from where ``role`` landed: (pages visited, problems)."""
+    start = urlsplit(page.url).path
+    queue, seen, per_pattern = [start], {start}, {_pattern(start): 1}
+    visited: list[str] = []
+    problems: list[str] = []
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+    while queue and len(visited) < MAX_PAGES:
+        path = queue.pop(0)
+        status, kind = _visit(page, base + path)
+        if status is None or not (kind or "").startswith("text/html"):
+            continue
+        if status >= 400:
+            problems.append(f"{role} {path}: HTTP {status} (linked from a page of this role)")
+            continue
+        visited.append(path)
+        problems += _check(page, role, path, WIDTHS[0])
+        for href in page.evaluate(LINKS):
+            target = _follow(href, base)
+            if target is None or target in seen:
+                continue
+            pattern = _pattern(target)
+            if per_pattern.get(pattern, 0) >= PER_PATTERN:
+                continue
+            seen.add(target)
+            per_pattern[pattern] = per_pattern.get(pattern, 0) + 1
+            queue.append(target)
+    for width in WIDTHS[1:]:
+        page.set_viewport_size({"width": width, "height": 900})
+        for path in visited:
+            _visit(page, base + path)
+            problems += _check(page, role, path, width)
+    return visited, problems
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ROLES)
+def test_every_page_a_role_reaches_reads_well_at_both_widths(page, e2e, role):
+    login(page, e2e, f"{role}@riverside.example")
+    menu = menu_problems(page, role)
+    visited, problems = crawl(page, e2e.base_url, role)
+    problems = menu + problems
+    (SHOTS / role).mkdir(parents=True, exist_ok=True)
+    (SHOTS / role / "pages.txt").write_text("\n".join(visited) + "\n")
+    (SHOTS / role / "problems.txt").write_text("\n".join(problems) + "\n")
+    assert len(visited) >= 2, f"{role} reached only {visited}"
+    assert problems == [], "\n".join(problems)
