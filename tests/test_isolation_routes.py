@@ -89,6 +89,14 @@ EXPLICIT: dict[str, dict[str, str]] = {
         for name in ("roster_import", "roster_import_confirm", "roster_import_discard")
     },
     **{
+        name: {"import_pk": "indicators.ResultImport"}
+        for name in (
+            "indicator_result_import",
+            "indicator_result_import_confirm",
+            "indicator_result_import_discard",
+        )
+    },
+    **{
         name: {"import_pk": "savings.ItemImport"}
         for name in (
             "savings_item_import",
@@ -487,6 +495,18 @@ def _complete_the_seed(organization: Organization) -> None:
                 header=["Item No", "Contract Price"],
                 mapping=ColumnMapping(
                     columns={"Item No": "item_code", "Contract Price": "unit_cost"}
+                ),
+                user=admin,
+            )
+        from indicators.aggregate_import import result_import_receive
+        from indicators.models import ResultImport
+
+        if agreement is not None and not ResultImport.objects.exists():  # results from a file
+            result_import_receive(
+                organization=organization,
+                agreement=agreement,
+                upload=SimpleUploadedFile(
+                    "results.csv", b"indicator,programme_year,numerator,denominator\nx,2025,1,2\n"
                 ),
                 user=admin,
             )
