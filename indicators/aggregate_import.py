@@ -197,16 +197,16 @@ def _period_of(values: dict[str, str], years: list[_Year], bad: Any) -> tuple[_Y
     if not named:
         bad("programme_year", "the row names no period: give the programme year (and period)")
         return None
-    year = _year_named(years, named)
-    if year is None:
+    found = _year_named(years, named)
+    if found is None:
         known = ", ".join(y.periods[0].label for y in years) or "none"
         bad("programme_year", f"“{named[:40]}” is not a programme year of this agreement ({known})")
         return None
-    period = _period_named(year, values.get("period", ""))
-    if period is None:
+    named_period = _period_named(found, values.get("period", ""))
+    if named_period is None:
         bad("period", f"“{values['period'][:40]}” is not a period: annual, or Q1 to Q4")
         return None
-    return year, period
+    return found, named_period
 
 
 def _number(values: dict[str, str], name: str, bad: Any) -> Decimal | None:

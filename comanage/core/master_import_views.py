@@ -86,9 +86,12 @@ class MasterImportPages:
         if record.status in (MasterImportStatus.UPLOADED, MasterImportStatus.FAILED):
             preview = self.preview(record)
             used = record.mapping_used or {}
+            sheet = request.GET.get("sheet") or used.get("sheet", "")
+            if sheet != used.get("sheet", ""):
+                used = {}  # another sheet: a fresh proposal for its header
             step = master_mapping_step(
                 instance=record,
-                sheet=request.GET.get("sheet") or used.get("sheet", ""),
+                sheet=sheet,
                 header_row=used.get("header_row") if used.get("columns") else None,
             )
             if used.get("columns") and not step.get("problems"):
