@@ -128,6 +128,7 @@ ROUTE_OBJECTS: list[tuple[str, dict[str, dict[str, Any]]]] = [
 # kwarg name -> model label, for names that do not spell their model.
 KWARG_MODELS: dict[str, str] = {
     "job_id": "core.Job",
+    "result_pk": "indicators.IndicatorResult",  # (not the ResultImport the word also fits)
     "year_pk": "agreements.ProgrammeYear",
     "year_id": "agreements.ProgrammeYear",
     "programme_year_pk": "agreements.ProgrammeYear",

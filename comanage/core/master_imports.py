@@ -494,6 +494,8 @@ def master_mapping_step(
                     return step
     except uploads.FileProblem as problem:
         return _step_problem(problem.message)
+    except OSError:
+        return _step_problem("the stored file cannot be read: upload it again")
     return _step_problem("the workbook has no sheets")
 
 
@@ -632,14 +634,17 @@ def canonical_of(instance: MasterImport, max_rows: int = MAX_ROWS) -> CanonicalT
         raise uploads.FileProblem("the file was removed (the import was discarded)")
     spec = spec_of(instance)
     mapping, read_as = _mapping_of(instance)
-    with instance.file.open("rb") as handle:
-        table = read_table(
-            handle,
-            file_format=_file_format(instance),
-            max_rows=max_rows,
-            header_row=mapping.header_row,
-            sheet=mapping.sheet,
-        )
+    try:
+        with instance.file.open("rb") as handle:
+            table = read_table(
+                handle,
+                file_format=_file_format(instance),
+                max_rows=max_rows,
+                header_row=mapping.header_row,
+                sheet=mapping.sheet,
+            )
+    except OSError as exc:
+        raise uploads.FileProblem("the stored file cannot be read: upload it again") from exc
     names = unique_names(table.columns)
     for problem in check(spec.fields, names, mapping.columns):
         if not (spec.fields.get(problem["column"]) and "required" in problem["message"]):
