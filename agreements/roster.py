@@ -14,7 +14,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from comanage.core.master_imports import CanonicalTable, Layout, Problems
+from comanage.core.master_imports import CanonicalTable, Layout, master_spec
+from comanage.core.tabular.problems import Problems
 
 from .validators import npi_is_valid
 
@@ -57,7 +58,24 @@ _OWN = {name: name for name in FIELDS if name != "entity_type"}
 CANONICAL = Layout(
     key="comanage",
     label="Comanage roster columns",
-    columns={**_OWN, "physician npi": "npi", "email address": "email", "e mail": "email"},
+    columns={
+        **_OWN,
+        # the words medical-staff and credentialing exports use (the mapping step proposes
+        # by them; the user confirms)
+        "physician npi": "npi",
+        "provider npi": "npi",
+        "first": "first_name",
+        "given name": "first_name",
+        "last": "last_name",
+        "surname": "last_name",
+        "family name": "last_name",
+        "group": "practice",
+        "practice name": "practice",
+        "email address": "email",
+        "e mail": "email",
+        "start date": "join_date",
+        "end date": "leave_date",
+    },
 )
 NPPES = Layout(
     key="nppes",
@@ -74,6 +92,18 @@ NPPES = Layout(
     signature=("NPI", "Provider Last Name (Legal Name)", "Provider First Name"),
 )
 LAYOUTS = [CANONICAL, NPPES]  # the first is read when no signature matches
+# The mapping step's fields: every layout's headers propose them; dates in US order when a
+# column fits two (the documented M/D/YYYY).
+SPEC = master_spec(
+    model="agreements.rosterimport",
+    kind="roster",
+    layouts=LAYOUTS,
+    names=FIELDS,
+    labels={**FIELD_LABELS, "email": "e-mail", "entity_type": "NPPES entity type"},
+    required=REQUIRED,
+    kinds={"npi": "npi", "join_date": "date", "leave_date": "date"},
+    date_default="mdy",
+)
 LAYOUT_CHOICES = [("", "Recognise from the headers"), *((lay.key, lay.label) for lay in LAYOUTS)]
 
 

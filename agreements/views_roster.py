@@ -22,7 +22,8 @@ from .models import Agreement, RosterImport
 class RosterUploadForm(forms.Form):
     file = forms.FileField(
         label="Roster file",
-        help_text="CSV (UTF-8) or Excel workbook (.xlsx); the first sheet is read.",
+        help_text="CSV (UTF-8) or Excel workbook (.xlsx); you choose the sheet and match the "
+        "columns after the upload.",
     )
     layout = forms.ChoiceField(
         label="Columns",

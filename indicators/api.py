@@ -13,14 +13,14 @@ from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as django_filters
 from django_scopes import scopes_disabled
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from agreements.models import Agreement, ProgrammeYear
-from comanage.core import uploads
+from comanage.core import master_import_api, uploads
 from comanage.core.api import (
     Conflict,
     IdempotencyKeyReusedForUpload,
@@ -29,12 +29,20 @@ from comanage.core.api import (
     TenantViewSet,
     idempotent,
 )
+from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue
 from comanage.core.permissions import is_own_only
 from comanage.core.security.narrowing import PhysicianNarrowing
 
-from . import fhir, selectors, services
-from .models import ActionPlan, CaseImport, IndicatorDefinition, IndicatorResult, IndicatorTemplate
+from . import aggregate_import, fhir, selectors, services
+from .models import (
+    ActionPlan,
+    CaseImport,
+    IndicatorDefinition,
+    IndicatorResult,
+    IndicatorTemplate,
+    ResultImport,
+)
 from .tasks import IMPORT_JOB_KIND, case_import_run
 
 
@@ -492,3 +500,100 @@ class IncentiveViewSet(mixins.RetrieveModelMixin, _IndicatorViewSet):
                 "inputs_sha256": computation.inputs_checksum(),
             }
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Aggregate results from a file (issue 17): the reference-file import's shape
+
+
+class ResultImportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ResultImport
+        fields = [
+            *master_import_api.READ_FIELDS[:6],
+            "agreement",
+            *master_import_api.READ_FIELDS[6:],
+        ]
+        read_only_fields = fields
+
+
+ResultImportUploadedSerializer = master_import_api.with_preview(ResultImportSerializer)
+
+
+class ResultImportUploadSerializer(serializers.Serializer):
+    """``multipart/form-data``: the same fields as the web upload form."""
+
+    agreement = serializers.IntegerField(help_text="The agreement whose indicators the rows give.")
+    file = serializers.FileField(
+        allow_empty_file=False,
+        help_text="CSV (.csv, .txt) or Excel workbook (.xlsx): one row per indicator and period, "
+        "in the documented columns or the source's own (matched on confirm, or by a saved "
+        "mapping with the same header).",
+    )
+
+
+class ResultImportViewSet(master_import_api.MasterImportViewSet):
+    """Aggregate indicator results from a file: upload (answered with how the columns are
+    read, the first rows and every row's problems), ``confirm`` (optionally with the saved
+    mapping or the columns matched; a job records every row through the aggregate-result
+    service, whole or not at all), ``discard``, ``problems``."""
+
+    model = ResultImport
+    serializer_class = ResultImportSerializer
+    upload_serializer_class = ResultImportUploadSerializer
+    filterset_fields = {
+        "status": ["exact"],
+        "agreement": ["exact"],
+        "uploaded_at": ["gte", "lte"],
+    }
+
+    def base_queryset(self):
+        return ResultImport.objects.select_related("job", "agreement").order_by(
+            "-uploaded_at", "-id"
+        )
+
+    def receive(self, data: dict[str, Any]) -> ResultImport:
+        agreement = Agreement.objects.filter(pk=data["agreement"]).first()
+        if agreement is None:
+            raise serializers.ValidationError(
+                {
+                    "agreement": [
+                        serializers.ErrorDetail("No agreement with this id.", "does_not_exist")
+                    ]
+                }
+            )
+        return aggregate_import.result_import_receive(
+            organization=self.organization,
+            agreement=agreement,
+            upload=data["file"],
+            user=signed_in_user(self.request),
+        )
+
+    def preview(self, instance: ResultImport) -> dict[str, Any]:
+        return aggregate_import.result_import_preview(result_import=instance)
+
+    def start(self, instance: ResultImport) -> Any:
+        return aggregate_import.result_import_start(
+            result_import=instance, user=signed_in_user(self.request)
+        )
+
+    def discard_import(self, instance: ResultImport) -> ResultImport:
+        return aggregate_import.result_import_discard(
+            result_import=instance, user=signed_in_user(self.request)
+        )
+
+    @extend_schema(
+        summary="Upload aggregate indicator results (multipart/form-data); answered with its "
+        "preview",
+        request={"multipart/form-data": ResultImportUploadSerializer},
+        responses={
+            201: ResultImportUploadedSerializer,
+            409: OpenApiResponse(description="The Idempotency-Key was used with another file."),
+            413: OpenApiResponse(description="The file is over the results-file limit."),
+        },
+    )
+    @idempotent(reused=IdempotencyKeyReusedForUpload)
+    def create(self, request, *args, **kwargs):
+        """Store the file (no result recorded yet) and answer with how its columns are read,
+        its first rows and every row's problems. Then ``confirm`` or ``discard`` it."""
+        return self.upload(request)

@@ -10,6 +10,9 @@ router.register("indicator-definitions", api.DefinitionViewSet, basename="api-in
 router.register("indicator-results", api.ResultViewSet, basename="api-indicator-result")
 router.register("indicator-imports", api.ImportViewSet, basename="api-indicator-import")
 router.register(
+    "indicator-result-imports", api.ResultImportViewSet, basename="api-indicator-result-import"
+)
+router.register(
     "indicator-action-plans", api.ActionPlanViewSet, basename="api-indicator-action-plan"
 )
 router.register("indicator-incentive", api.IncentiveViewSet, basename="api-indicator-incentive")

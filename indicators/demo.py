@@ -289,3 +289,30 @@ def seed(*, organization: Any, users: dict, password: str, stdout: Any) -> None:
     cath = Agreement.objects.filter(organization=organization, name=CATH).first()
     if cath is not None and not cath.indicator_definitions.exists():
         _cath(cath, user)
+    if ortho is not None:
+        _results_file(ortho, user)
+
+
+def _results_file(agreement: Agreement, user: Any) -> None:
+    """A quality dashboard's file of aggregate results, uploaded and awaiting its mapping and
+    confirmation (the results-import pages have something to show)."""
+    from django.core.files.base import ContentFile
+
+    from .aggregate_import import result_import_receive
+    from .models import ResultImport
+
+    year = ProgrammeYear.objects.filter(agreement=agreement).order_by("start").first()
+    definition = agreement.indicator_definitions.order_by("position", "pk").first()
+    if year is None or definition is None or ResultImport.objects.exists():
+        return
+    text = (
+        "Quality dashboard - aggregate results\n"
+        "Measure,Year,Quarter,Met,Eligible,Notes\n"
+        f"{definition.key},{year.start.year},Q1,12,130,dashboard extract\n"
+    )
+    result_import_receive(
+        organization=agreement.organization,
+        agreement=agreement,
+        upload=ContentFile(text.encode(), name="quality_dashboard_q1.csv"),
+        user=user,
+    )

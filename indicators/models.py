@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from comanage.core.master_imports import MasterImport
 from comanage.core.money import DecimalDigits
 from comanage.core.tenancy import TenantManager, TenantModel
 
@@ -433,3 +434,16 @@ class ActionStep(TenantModel):
 
     def __str__(self) -> str:
         return self.description
+
+
+class ResultImport(MasterImport):
+    """One uploaded file of aggregate indicator results (numerator and denominator, or value
+    and case count, per indicator and period) for one agreement: each row is recorded through
+    the aggregate-result service, the file whole or not at all."""
+
+    agreement = models.ForeignKey(
+        "agreements.Agreement", on_delete=models.CASCADE, related_name="result_imports"
+    )
+
+    class Meta(MasterImport.Meta):
+        verbose_name = "indicator results import"

@@ -68,3 +68,34 @@ def case_import_run(*, organization, job) -> None:
 
 
 job_registry.register(IMPORT_JOB_KIND, case_import_run)
+
+
+@tenant_task()
+def result_import_task(*, organization, job) -> None:
+    """Apply a confirmed file of aggregate results (whole or not at all); a refusal's problems
+    go to the job."""
+    from comanage.core.master_imports import master_import_run
+
+    from .aggregate_import import result_import_apply
+    from .models import ResultImport
+
+    result_import = ResultImport.objects.get(pk=job.params["import_id"])
+    master_import_run(
+        instance=result_import,
+        job=job,
+        apply=lambda *, instance, user: result_import_apply(result_import=instance, user=user),
+        event="indicator.results_imported",
+        result_url=reverse(
+            "indicator_result_import",
+            kwargs={"org_slug": organization.slug, "import_pk": result_import.pk},
+        ),
+    )
+
+
+def _register_result_import() -> None:
+    from .aggregate_import import JOB_KIND
+
+    job_registry.register(JOB_KIND, result_import_task)
+
+
+_register_result_import()

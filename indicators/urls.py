@@ -2,13 +2,33 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_results_import
 
 A = "agreements/<int:agreement_pk>/indicators/"
 
 urlpatterns = [
     path("indicators/", views.indicator_home, name="indicator_home"),
     path("indicators/library/", views.template_library, name="indicator_library"),
+    path(
+        "indicators/results-imports/",
+        views_results_import.result_imports,
+        name="indicator_result_imports",
+    ),
+    path(
+        "indicators/results-imports/<int:import_pk>/",
+        views_results_import.result_import_detail,
+        name="indicator_result_import",
+    ),
+    path(
+        "indicators/results-imports/<int:import_pk>/confirm/",
+        views_results_import.result_import_confirm,
+        name="indicator_result_import_confirm",
+    ),
+    path(
+        "indicators/results-imports/<int:import_pk>/discard/",
+        views_results_import.result_import_discard,
+        name="indicator_result_import_discard",
+    ),
     path(A, views.agreement_indicators, name="indicator_agreement"),
     path(A + "new/", views.definition_create, name="indicator_definition_create"),
     path(

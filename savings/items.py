@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comanage.core.master_imports import CanonicalTable, Layout, Problems
+from comanage.core.master_imports import CanonicalTable, Layout, master_spec
+from comanage.core.tabular.problems import Problems
 
 FIELDS = ("code", "description", "manufacturer", "category", "unit_of_measure")
 REQUIRED = ("code", "description")
@@ -54,6 +55,14 @@ CANONICAL = Layout(
     },
 )
 LAYOUTS = [CANONICAL]
+SPEC = master_spec(
+    model="savings.itemimport",
+    kind="items",
+    layouts=LAYOUTS,
+    names=FIELDS,
+    labels=FIELD_LABELS,
+    required=REQUIRED,
+)
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,8 @@ def item_list(request: HttpRequest, org_slug: str) -> HttpResponse:
 class ItemUploadForm(forms.Form):
     file = forms.FileField(
         label="Item master file",
-        help_text="CSV (UTF-8) or Excel workbook (.xlsx); the first sheet is read.",
+        help_text="CSV (UTF-8) or Excel workbook (.xlsx); you choose the sheet and match the "
+        "columns after the upload.",
     )
 
 

@@ -88,6 +88,14 @@ EXPLICIT: dict[str, dict[str, str]] = {
         for name in ("roster_import", "roster_import_confirm", "roster_import_discard")
     },
     **{
+        name: {"import_pk": "indicators.ResultImport"}
+        for name in (
+            "indicator_result_import",
+            "indicator_result_import_confirm",
+            "indicator_result_import_discard",
+        )
+    },
+    **{
         name: {"import_pk": "savings.ItemImport"}
         for name in (
             "savings_item_import",
@@ -119,6 +127,7 @@ ROUTE_OBJECTS: list[tuple[str, dict[str, dict[str, Any]]]] = [
 # kwarg name -> model label, for names that do not spell their model.
 KWARG_MODELS: dict[str, str] = {
     "job_id": "core.Job",
+    "result_pk": "indicators.IndicatorResult",  # (not the ResultImport the word also fits)
     "year_pk": "agreements.ProgrammeYear",
     "year_id": "agreements.ProgrammeYear",
     "programme_year_pk": "agreements.ProgrammeYear",
@@ -486,6 +495,18 @@ def _complete_the_seed(organization: Organization) -> None:
                 header=["Item No", "Contract Price"],
                 mapping=ColumnMapping(
                     columns={"Item No": "item_code", "Contract Price": "unit_cost"}
+                ),
+                user=admin,
+            )
+        from indicators.aggregate_import import result_import_receive
+        from indicators.models import ResultImport
+
+        if agreement is not None and not ResultImport.objects.exists():  # results from a file
+            result_import_receive(
+                organization=organization,
+                agreement=agreement,
+                upload=SimpleUploadedFile(
+                    "results.csv", b"indicator,programme_year,numerator,denominator\nx,2025,1,2\n"
                 ),
                 user=admin,
             )

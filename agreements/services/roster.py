@@ -72,15 +72,12 @@ def roster_import_preview(*, roster_import: RosterImport) -> dict[str, Any]:
     """The layout read, the fields found and the first rows, plus every row's problems
     (a roster is small: it is checked whole here, and again when applied)."""
     try:
-        table = master_imports.table_of(roster_import)
-        layout = _roster_layout(roster_import, table)
-        canonical = master_imports.layout_apply(table, layout)
+        canonical = master_imports.canonical_of(roster_import)  # through its mapping
     except uploads.FileProblem as problem:
         return {"error": problem.message, "problems": [], "missing": [], "mapping": [], "rows": []}
     result = master_imports.preview(canonical, required=roster.REQUIRED, labels=roster.FIELD_LABELS)
     _rows, problems = roster.parse_roster(canonical)
     result.update(
-        layout=layout.label,
         error="",
         problems=problems.as_list(),
         problem_count=problems.total,
@@ -115,9 +112,7 @@ def roster_import_apply(*, roster_import: RosterImport, user: User | None) -> di
     """Create or update every physician of the file (matched by NPI) and, with the agreement
     chosen on upload, their participation dates. One problem anywhere: nothing is stored."""
     try:
-        table = master_imports.table_of(roster_import)
-        layout = _roster_layout(roster_import, table)
-        canonical = master_imports.layout_apply(table, layout)
+        canonical = master_imports.canonical_of(roster_import)  # through its mapping
     except uploads.FileProblem as problem:
         raise master_imports.refused_reading(problem) from problem
     rows, problems = roster.parse_roster(canonical)

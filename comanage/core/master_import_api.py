@@ -32,6 +32,8 @@ READ_FIELDS = [
     "uploaded_by",
     "uploaded_at",
     "applied_at",
+    "mapping",
+    "mapping_used",
 ]
 
 
@@ -87,6 +89,25 @@ class MasterImportProblemsSerializer(serializers.Serializer):
     problems = MasterImportProblemSerializer(many=True)
 
 
+class MasterImportConfirmSerializer(serializers.Serializer):
+    """How the file is read (all optional: without them, the saved mapping whose header the
+    file has, else the built-in layouts' proposal)."""
+
+    mapping = serializers.IntegerField(
+        required=False, allow_null=True, help_text="A saved mapping's id (of this kind of file)."
+    )
+    columns = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text='The file\'s column header -> the field it gives ("" for none).',
+    )
+    date_format = serializers.ChoiceField(
+        choices=["auto", "iso", "mdy", "dmy", "excel"], required=False, default="auto"
+    )
+    sheet = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    save_as = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+
+
 class MasterImportJobSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     job = serializers.IntegerField()
@@ -100,10 +121,10 @@ class PayloadTooLarge(exceptions.ValidationError):
     default_code = "too_large"
 
 
-def as_api_error(error: ValidationError) -> exceptions.ValidationError:
+def as_api_error(error: ValidationError, field: str = "file") -> exceptions.ValidationError:
     if hasattr(error, "error_dict"):
         return exceptions.ValidationError(error.message_dict)
-    return exceptions.ValidationError({"file": error.messages})
+    return exceptions.ValidationError({field: error.messages})
 
 
 class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
@@ -160,15 +181,36 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
 
     @extend_schema(
         summary="Confirm an uploaded file: the import is queued as a job (202)",
-        request=None,
+        request=MasterImportConfirmSerializer,
         responses={202: MasterImportJobSerializer},
     )
     @action(detail=True, methods=["post"])
     @idempotent
     def confirm(self, request, pk=None, **kwargs):
-        """Queue the import (every row is checked again; all or nothing). Follow the job at
-        ``job_url``; a refused file's problems are at ``problems``."""
+        """Queue the import (every row is checked again; all or nothing), read by the saved
+        mapping or the columns given (400 naming the column and the reason otherwise). Follow
+        the job at ``job_url``; a refused file's problems are at ``problems``."""
         instance = self.get_object()
+        body = MasterImportConfirmSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if data.get("mapping") is not None or data.get("columns") is not None:
+            from .master_imports import master_import_map
+
+            try:
+                master_import_map(
+                    instance=instance,
+                    user=request.user,
+                    mapping_id=data.get("mapping"),
+                    columns=data.get("columns"),
+                    date_format=data["date_format"],
+                    sheet=data["sheet"],
+                    save_as=data["save_as"],
+                )
+            except ValidationError as error:
+                if getattr(error, "code", None) == "state":
+                    raise Conflict(error.messages[0]) from error
+                raise as_api_error(error, field="mapping") from error
         try:
             job = self.start(instance)
         except DuplicateJob as duplicate:

@@ -19,7 +19,24 @@ from django.shortcuts import get_object_or_404, redirect, render
 from comanage.core import uploads
 from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob, job_live_state
-from comanage.core.master_imports import MasterImportStatus, summary_lines
+from comanage.core.master_imports import (
+    MasterImportStatus,
+    master_import_map,
+    master_mapping_step,
+    summary_lines,
+)
+
+
+def mapping_form_columns(data: Any) -> dict[str, str] | None:
+    """The mapping form's choices (``column_<n>``: the file's column, ``field_<n>``: the field
+    chosen), or None when the form was not sent."""
+    if "mapping_form" not in data:
+        return None
+    return {
+        str(header): str(data.get("field_" + key.removeprefix("column_"), ""))
+        for key, header in data.items()
+        if key.startswith("column_")
+    }
 
 
 def receive_upload(
@@ -60,9 +77,28 @@ class MasterImportPages:
 
     def detail(self, request: HttpRequest, import_pk: int) -> HttpResponse:
         record: Any = get_object_or_404(self.model, pk=import_pk)
-        preview = None
+        return self._page(request, record)
+
+    def _page(
+        self, request: HttpRequest, record: Any, *, errors: list[str] | None = None, status=200
+    ) -> HttpResponse:
+        preview = step = None
         if record.status in (MasterImportStatus.UPLOADED, MasterImportStatus.FAILED):
             preview = self.preview(record)
+            used = record.mapping_used or {}
+            sheet = request.GET.get("sheet") or used.get("sheet", "")
+            if sheet != used.get("sheet", ""):
+                used = {}  # another sheet: a fresh proposal for its header
+            step = master_mapping_step(
+                instance=record,
+                sheet=sheet,
+                header_row=used.get("header_row") if used.get("columns") else None,
+            )
+            if used.get("columns") and not step.get("problems"):
+                # the choices recorded for this import (edited in the form), not a new proposal
+                for column in step["columns"]:
+                    column["field"] = used["columns"].get(column["header"], "")
+                step["date_format"] = used.get("date_format", "auto")
         job = record.job
         return render(
             request,
@@ -70,6 +106,8 @@ class MasterImportPages:
             {
                 "record": record,
                 "preview": preview,
+                "step": step,
+                "mapping_errors": errors or [],
                 "job": job,
                 "state": job_live_state(job) if job else None,
                 "summary_lines": summary_lines(record.summary),
@@ -78,11 +116,27 @@ class MasterImportPages:
                 "can_discard": record.status
                 not in (MasterImportStatus.APPLIED, MasterImportStatus.CANCELLED),
             },
+            status=status,
         )
 
     def confirm(self, request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
-        """Queue the import; a refusal is a message on the detail page (302: it says why)."""
+        """Record the mapping form's choices (a refusal names the column and the reason, 400),
+        then queue the import; a refused start is a message on the detail page (302)."""
         record: Any = get_object_or_404(self.model, pk=import_pk)
+        columns = mapping_form_columns(request.POST)
+        if columns is not None:
+            try:
+                master_import_map(
+                    instance=record,
+                    user=signed_in_user(request),
+                    mapping_id=request.POST.get("mapping") or None,
+                    columns=columns,
+                    date_format=request.POST.get("date_format", "auto"),
+                    sheet=request.POST.get("sheet", ""),
+                    save_as=request.POST.get("save_as", ""),
+                )
+            except ValidationError as error:
+                return self._page(request, record, errors=error.messages, status=400)
         try:
             self.start(record, signed_in_user(request))
         except DuplicateJob as duplicate:

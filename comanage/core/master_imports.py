@@ -24,7 +24,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -35,9 +35,15 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import models
 
 from . import uploads
+from .tabular import formats
+from .tabular.mapping import ColumnMapping, Field, FieldSet, MappedBatches, check, unique_names
+from .tabular.problems import MAX_PROBLEMS, Problem, Problems, TableRefused
+from .tabular.step import mapping_step
 from .tenancy import TenantModel
 
-MAX_PROBLEMS_KEPT = 100
+__all__ = ["Problem", "Problems"]  # the tabular collector, as the importers name it
+
+MAX_PROBLEMS_KEPT = MAX_PROBLEMS
 MAX_ROWS = 200_000
 PREVIEW_ROWS = 10
 XLSX_MAX_EXPANDED_BYTES = 256 << 20
@@ -80,6 +86,20 @@ class MasterImport(TenantModel):
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    mapping = models.ForeignKey(
+        "core.ImportMapping",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The saved mapping that read the file (none: the built-in layouts' proposal).",
+    )
+    mapping_used = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How the file was read: columns to fields, date format, header row, sheet, "
+        "and the mapping's name and version.",
+    )
 
     class Meta:
         abstract = True
@@ -88,53 +108,31 @@ class MasterImport(TenantModel):
     def __str__(self) -> str:
         return f"{self._meta.verbose_name} #{self.pk} · {self.original_name}"
 
+    @property
+    def mapping_label(self) -> str:
+        """Which saved mapping read the file, in words ("" for the built-in layouts)."""
+        used = self.mapping_used or {}
+        if used.get("name"):
+            return f"{used['name']}, version {used.get('version', 1)}"
+        return ""
+
 
 _Import = TypeVar("_Import", bound=MasterImport)
 
 
 # --------------------------------------------------------------------------------------------
-# Problems
+# Problems: the one collector of comanage.core.tabular (row, column, reason)
 
 
-@dataclass
-class Problem:
-    row: int | None
-    column: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "message": self.message}
-
-
-@dataclass
-class Problems:
-    """Row, column (the file's own header) and reason; the first 100 are kept, all counted."""
-
-    items: list[Problem] = field(default_factory=list)
-    total: int = 0
-
-    def add(self, *, row: int | None, column: str, message: str) -> None:
-        self.total += 1
-        if len(self.items) < MAX_PROBLEMS_KEPT:
-            self.items.append(Problem(row, column, message))
-
-    def __bool__(self) -> bool:
-        return self.total > 0
-
-    def as_list(self) -> list[dict[str, Any]]:
-        return [p.as_dict() for p in self.items]
-
-
-class ImportRefused(Exception):
+class ImportRefused(TableRefused):
     """The file has problems; nothing was stored."""
 
     def __init__(self, problems: Problems, message: str = ""):
-        self.problems = problems
         self.message = message or (
             f"{problems.total} problem{'s' if problems.total != 1 else ''} found; "
             "nothing was changed."
         )
-        super().__init__(self.message)
+        super().__init__(problems, self.message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,7 +171,8 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[list[str]]:
     yield from csv.reader(io.StringIO(text, newline=""))
 
 
-def _xlsx_rows(stream: IO[bytes]) -> Iterator[list[str]]:
+def _workbook(stream: IO[bytes]) -> Any:
+    """The workbook, read-only, once its sizes are checked (``FileProblem`` otherwise)."""
     from openpyxl import load_workbook
 
     uploads.xlsx_check(stream)
@@ -188,55 +187,105 @@ def _xlsx_rows(stream: IO[bytes]) -> Iterator[list[str]]:
             f"{XLSX_MAX_EXPANDED_BYTES >> 20} MB for this import; save it as CSV UTF-8 instead"
         )
     try:
-        workbook = load_workbook(stream, read_only=True, data_only=True)
+        return load_workbook(stream, read_only=True, data_only=True)
     except (zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
         raise uploads.FileProblem(f"the workbook cannot be read: {str(exc)[:200]}") from exc
+
+
+def sheet_names(stream: IO[bytes]) -> list[str]:
+    stream.seek(0)
+    workbook = _workbook(stream)
     try:
-        sheet = workbook.worksheets[0]
-        for values in sheet.iter_rows(values_only=True):
+        return list(workbook.sheetnames)
+    finally:
+        workbook.close()
+
+
+def _xlsx_rows(stream: IO[bytes], sheet: str = "") -> Iterator[list[str]]:
+    workbook = _workbook(stream)
+    try:
+        if sheet and sheet not in workbook.sheetnames:
+            raise uploads.FileProblem(f"the workbook has no sheet named “{sheet[:100]}”")
+        ws = workbook[sheet] if sheet else workbook.worksheets[0]
+        for values in ws.iter_rows(values_only=True):
             yield [_cell(v) for v in values]
     finally:
         workbook.close()
 
 
-def read_table(stream: IO[bytes], *, file_format: str, max_rows: int = MAX_ROWS) -> Table:
-    """The first non-empty row is the header; empty rows are skipped; row numbers are the
-    file's (the header's row is 1 when it is the first line). Raises ``FileProblem``."""
+def head_rows(stream: IO[bytes], *, file_format: str, sheet: str = "", rows: int = 40) -> list:
+    """The first rows of the file (or of the sheet) as text, for the mapping step; blank rows
+    kept, so that a row's place is its number in the file."""
+    from .tabular.header import csv_head_rows
+
+    if file_format != "xlsx":
+        return csv_head_rows(stream)
+    stream.seek(0)
+    out: list[list[str]] = []
+    for values in _xlsx_rows(stream, sheet):
+        out.append([v.strip() for v in values])
+        if len(out) >= rows:
+            break
+    stream.seek(0)
+    return out
+
+
+def _body_row(
+    cells: list[str], header: list[str], number: int, full: bool, max_rows: int
+) -> list[str]:
+    """A data row as wide as the header; ``FileProblem`` for a row too wide, or one too many."""
+    if len(cells) > len(header) and any(cells[len(header) :]):
+        raise uploads.FileProblem(
+            f"this row has {len(cells)} values but the header names {len(header)} columns",
+            row=number,
+        )
+    if full:
+        raise uploads.FileProblem(
+            f"the file has more than {max_rows:,} rows, the limit for this import; split it",
+            row=number,
+        )
+    return (cells + [""] * len(header))[: len(header)]
+
+
+def read_table(
+    stream: IO[bytes],
+    *,
+    file_format: str,
+    max_rows: int = MAX_ROWS,
+    header_row: int | None = None,
+    sheet: str = "",
+) -> Table:
+    """The header is the row ``header_row`` (title rows above it skipped), else the first
+    non-empty row; empty rows are skipped; row numbers are the file's (the header's row is 1
+    when it is the first line). Raises ``FileProblem``."""
     stream.seek(0)
     try:
-        source = _xlsx_rows(stream) if file_format == "xlsx" else _csv_rows(stream)
+        source = _xlsx_rows(stream, sheet) if file_format == "xlsx" else _csv_rows(stream)
         header: list[str] | None = None
         rows: list[list[str]] = []
         numbers: list[int] = []
         for number, values in enumerate(source, start=1):
+            if header_row is not None and number < header_row:
+                continue
             cells = [v.strip() if isinstance(v, str) else _cell(v) for v in values]
             if not any(cells):
+                if number == header_row:
+                    raise uploads.FileProblem(f"row {number} is empty: no header there", row=number)
                 continue
             if header is None:
                 while cells and not cells[-1]:
                     cells.pop()  # Excel's empty cells right of the header
                 header = cells
                 continue
-            if len(cells) > len(header) and any(cells[len(header) :]):
-                raise uploads.FileProblem(
-                    f"this row has {len(cells)} values but the header names {len(header)} columns",
-                    row=number,
-                )
-            if len(rows) >= max_rows:
-                raise uploads.FileProblem(
-                    f"the file has more than {max_rows:,} rows, the limit for this import; "
-                    "split it",
-                    row=number,
-                )
-            cells = (cells + [""] * len(header))[: len(header)]
-            rows.append(cells)
+            rows.append(_body_row(cells, header, number, len(rows) >= max_rows, max_rows))
             numbers.append(number)
     except csv.Error as exc:
         raise uploads.FileProblem(f"the CSV cannot be read: {exc}") from exc
     if header is None:
-        raise uploads.FileProblem("the file is empty: no header row")
+        where = f"the sheet “{sheet[:100]}”" if sheet else "the file"
+        raise uploads.FileProblem(f"{where} is empty: no header row")
     if not rows:
-        raise uploads.FileProblem("the file has a header but no rows", row=2)
+        raise uploads.FileProblem("the file has a header but no rows", row=(header_row or 1) + 1)
     return Table(columns=header, rows=rows, row_numbers=numbers)
 
 
@@ -279,6 +328,7 @@ class CanonicalTable:
     row_numbers: list[int]
     sources: dict[str, str]
     ignored: list[str]
+    read_as: str = ""  # the mapping or built-in layout that read it, in words
 
     def source(self, name: str) -> str:
         return self.sources.get(name, name)
@@ -332,6 +382,7 @@ def preview(
     and the column each came from), the required ones missing (by label), the ignored columns
     and the first rows."""
     return {
+        "layout": canonical.read_as,
         "mapping": [
             {"field": f, "label": labels[f], "column": canonical.source(f)}
             for f in canonical.fields
@@ -341,6 +392,292 @@ def preview(
         "rows": [[row.get(f, "") for f in canonical.fields] for row in canonical.rows[:rows]],
         "row_count": len(canonical.rows),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The mapping step: the built-in layouts propose, a saved mapping reads (the same step as the
+# usage, price and case-file imports: comanage.core.tabular.step, comanage.core.import_mappings)
+
+
+@dataclass(frozen=True)
+class MasterSpec:
+    """What one kind of reference file is read into: the saved mappings' ``kind``, the
+    canonical fields (their aliases are every built-in layout's headers for them), and the
+    date format read when the mapping says "detect" and the dates fit two (the importer's
+    documented order; "" refuses such a column)."""
+
+    kind: str
+    fields: FieldSet
+    layouts: tuple[Layout, ...]
+    date_default: str = ""
+
+
+_SPECS: dict[str, MasterSpec] = {}
+
+
+def master_spec(
+    *,
+    model: str,
+    kind: str,
+    layouts: Iterable[Layout],
+    names: Iterable[str],
+    labels: Mapping[str, str],
+    required: Iterable[str],
+    kinds: Mapping[str, str] | None = None,
+    date_default: str = "",
+) -> MasterSpec:
+    """Build the spec of ``model`` (``"app_label.modelname"``) and register it, so that the
+    shared steps below find it from an import record."""
+    layouts = tuple(layouts)
+    needed = set(required)
+    fields = tuple(
+        Field(
+            name,
+            labels[name][:1].upper() + labels[name][1:],
+            (kinds or {}).get(name, "text"),
+            name in needed,
+            tuple(h for lay in layouts for h, f in lay.columns.items() if f == name),
+        )
+        for name in names
+    )
+    spec = MasterSpec(
+        kind=kind, fields=FieldSet(fields), layouts=layouts, date_default=date_default
+    )
+    _SPECS[model] = spec
+    return spec
+
+
+def spec_of(instance: MasterImport) -> MasterSpec:
+    return _SPECS[instance._meta.label_lower]
+
+
+def _file_format(instance: MasterImport) -> str:
+    return getattr(instance, "file_format", "csv")
+
+
+def master_mapping_step(
+    *, instance: MasterImport, sheet: str = "", header_row: int | None = None
+) -> dict[str, Any]:
+    """What the mapping form shows for the stored file: its sheets, the header row, each
+    column with sample values and its proposed field (a saved mapping with the same header is
+    chosen again)."""
+    from .import_mappings import import_mappings_saved
+
+    spec = spec_of(instance)
+    if not instance.file:
+        return _step_problem("the file was removed (the import was discarded)")
+    saved = import_mappings_saved(kind=spec.kind)
+    sheets: list[str] = []
+    try:
+        with instance.file.open("rb") as handle:
+            if _file_format(instance) != "xlsx":
+                rows = head_rows(handle, file_format="csv")
+                return mapping_step(rows, fields=spec.fields, saved=saved, header_row=header_row)
+            sheets = sheet_names(handle)
+            candidates = [sheet] if sheet in sheets else []
+            if not candidates:
+                # no sheet chosen: a saved mapping's sheet whose header the workbook has, else
+                # the first sheet
+                named = [m.mapping.sheet for m in saved if m.mapping.sheet in sheets]
+                candidates = [*dict.fromkeys(named), sheets[0] if sheets else ""]
+            for candidate in candidates:
+                rows = head_rows(handle, file_format="xlsx", sheet=candidate)
+                step = mapping_step(
+                    rows,
+                    fields=spec.fields,
+                    saved=saved,
+                    sheets=sheets,
+                    sheet=candidate,
+                    header_row=header_row,
+                )
+                if step["saved"] or candidate == candidates[-1]:
+                    return step
+    except uploads.FileProblem as problem:
+        return _step_problem(problem.message)
+    except OSError:
+        return _step_problem("the stored file cannot be read: upload it again")
+    return _step_problem("the workbook has no sheets")
+
+
+def _step_problem(message: str) -> dict[str, Any]:
+    return {
+        "problems": [{"row": None, "column": "", "message": message}],
+        "columns": [],
+        "sheets": [],
+        "saved": None,
+        "issues": [],
+    }
+
+
+def master_import_map(
+    *,
+    instance: MasterImport,
+    user: Any,
+    mapping_id: Any = None,
+    columns: dict[str, str] | None = None,
+    date_format: str = "auto",
+    sheet: str = "",
+    save_as: str = "",
+) -> MasterImport:
+    """Record how the file is read before it is confirmed: a saved mapping (by id), or the
+    columns the user matched (saved under ``save_as`` when named), or, with neither, the
+    saved mapping whose header the file has, else the built-in layouts' proposal. Raises
+    ``ValidationError`` naming what is wrong (a required field with no column, two columns to
+    one field, a header that cannot be found, an empty sheet)."""
+    from .import_mappings import import_mapping_resolve
+
+    if instance.status not in (MasterImportStatus.UPLOADED, MasterImportStatus.FAILED):
+        raise ValidationError("This import was already started.", code="state")
+    spec = spec_of(instance)
+    chosen, used = import_mapping_resolve(
+        organization=instance.organization,
+        kind=spec.kind,
+        fields=spec.fields,
+        step_for=lambda sheet, header_row: master_mapping_step(
+            instance=instance, sheet=sheet, header_row=header_row
+        ),
+        user=user,
+        mapping_id=mapping_id,
+        columns=columns,
+        date_format=date_format,
+        sheet=sheet,
+        save_as=save_as,
+    )
+    if not used:
+        # The file's own header, read by the built-in layouts (recorded all the same, so the
+        # import says what read it).
+        step = master_mapping_step(instance=instance, sheet=sheet)
+        if step.get("header_row"):
+            proposal = {c["header"]: c["field"] for c in step["columns"] if c["field"]}
+            used = ColumnMapping(
+                proposal, date_format, step["header_row"], step.get("sheet", "")
+            ).as_json()
+    instance.mapping = chosen
+    instance.mapping_used = used
+    instance.save(update_fields=["mapping", "mapping_used"])
+    return instance
+
+
+def _mapping_of(instance: MasterImport) -> tuple[ColumnMapping, str]:
+    """The mapping that reads the file and its name: the one recorded; else the saved mapping
+    whose header the file has; else the built-in layouts' proposal. ``FileProblem`` when the
+    header cannot be found or the sheet is empty."""
+    used = instance.mapping_used or {}
+    if used.get("columns"):
+        name = used.get("name")
+        label = f"{name}, version {used.get('version', 1)}" if name else "the columns matched"
+        return ColumnMapping.from_json(used), label
+    step = master_mapping_step(instance=instance)
+    if (
+        step["problems"]
+        and step.get("columns") == []
+        and "header" in step["problems"][0]["message"]
+    ):
+        # No row names two known columns: the first row is the header when it names one
+        # (the importer then names each required field it lacks).
+        first = master_mapping_step(instance=instance, header_row=1)
+        if not first["problems"] and any(c["field"] for c in first["columns"]):
+            step = first
+    if step["problems"]:
+        raise uploads.FileProblem(step["problems"][0]["message"])
+    if step.get("saved"):
+        from .import_mappings import import_mapping_get
+
+        saved = import_mapping_get(kind=spec_of(instance).kind, mapping_id=step["saved"]["id"])
+        return ColumnMapping.from_json(saved.as_json()), f"{saved.name}, version {saved.version}"
+    proposal = {c["header"]: c["field"] for c in step["columns"] if c["field"]}
+    layout = next(
+        (lay.label for lay in spec_of(instance).layouts if lay.key == instance.layout),
+        "the built-in columns",
+    )
+    return ColumnMapping(proposal, "auto", step["header_row"], step.get("sheet", "")), layout
+
+
+def _date_formats(
+    spec: MasterSpec, mapping: ColumnMapping, table: Table, names: list[str]
+) -> dict[str, str]:
+    """Each date field's format when the mapping says "detect": one the column fits, else the
+    importer's documented order; a column whose dates fit two formats with no such order is a
+    ``FileProblem`` naming the column, the row and the text."""
+    import pyarrow as pa
+
+    chosen: dict[str, str] = {}
+    if mapping.date_format != "auto":
+        return chosen
+    for column, name in mapping.columns.items():
+        f = spec.fields.get(name)
+        if f is None or f.kind != "date" or column not in names:
+            continue
+        index = names.index(column)
+        values = [r[index].strip() for r in table.rows]
+        try:
+            fmt = formats.detect_date_format(pa.array(values, pa.string()))
+        except formats.AmbiguousDates as ambiguous:
+            if not spec.date_default:
+                row = table.row_numbers[values.index(ambiguous.example)]
+                raise uploads.FileProblem(
+                    f"{column}: “{ambiguous.example}”: {ambiguous}", row=row
+                ) from ambiguous
+            fmt = spec.date_default
+        chosen[name] = fmt or "iso"
+    return chosen
+
+
+def canonical_of(instance: MasterImport, max_rows: int = MAX_ROWS) -> CanonicalTable:
+    """The stored file read through its mapping (:func:`_mapping_of`): the file's columns
+    renamed to the fields, dates, amounts, yes/no and NPIs made canonical text. A column the
+    file lacks, two columns to one field, a header not found, an empty sheet: ``FileProblem``
+    naming the column and the reason (nothing is stored)."""
+    import pyarrow as pa
+
+    if not instance.file:
+        raise uploads.FileProblem("the file was removed (the import was discarded)")
+    spec = spec_of(instance)
+    mapping, read_as = _mapping_of(instance)
+    try:
+        with instance.file.open("rb") as handle:
+            table = read_table(
+                handle,
+                file_format=_file_format(instance),
+                max_rows=max_rows,
+                header_row=mapping.header_row,
+                sheet=mapping.sheet,
+            )
+    except OSError as exc:
+        raise uploads.FileProblem("the stored file cannot be read: upload it again") from exc
+    names = unique_names(table.columns)
+    for problem in check(spec.fields, names, mapping.columns):
+        if not (spec.fields.get(problem["column"]) and "required" in problem["message"]):
+            # (a required field with no column is the importer's to name, row by row)
+            raise uploads.FileProblem(
+                f"{problem['column']}: {problem['message']}", row=mapping.header_row
+            )
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([r[i] for r in table.rows], pa.string()) for i in range(len(names))],
+        names=names,
+    )
+    mapped = MappedBatches(
+        fields=spec.fields,
+        mapping=mapping,
+        first_row=mapping.header_row + 1,
+        chosen=_date_formats(spec, mapping, table, names),
+    )
+    converted = mapped.convert(batch, first_row=mapping.header_row + 1)
+    fields = list(converted.schema.names)
+    columns = {name: converted.column(name).to_pylist() for name in fields}
+    sources = {name: column for column, name in mapping.columns.items() if name in fields}
+    return CanonicalTable(
+        fields=fields,
+        rows=[{name: columns[name][i] or "" for name in fields} for i in range(len(table.rows))],
+        row_numbers=table.row_numbers,
+        sources=sources,
+        ignored=[
+            n
+            for n, own in zip(names, table.columns, strict=True)
+            if n not in mapping.columns and own.strip()
+        ],
+        read_as=read_as,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,6 +741,10 @@ def master_import_start(*, instance: MasterImport, user: Any, job_kind: str, tas
             f"This import is {instance.get_status_display().lower()}: it cannot be started again.",
             code="state",
         )
+    if not (instance.mapping_used or {}).get("columns"):
+        # Confirmed without the mapping form (the API): the saved mapping whose header the
+        # file has, else the built-in layouts' proposal, recorded with the import.
+        master_import_map(instance=instance, user=user)
     job = job_create(
         organization=instance.organization,
         kind=job_kind,

@@ -479,6 +479,8 @@ class ImportKindChoice(models.TextChoices):
     PRICES = "prices", "Price file"
     CASES = "cases", "Patient-level case file"
     RESULTS = "results", "Indicator results"
+    ROSTER = "roster", "Physician roster"
+    ITEMS = "items", "Item master"
 
 
 class ImportMapping(TenantModel):

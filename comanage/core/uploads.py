@@ -36,6 +36,7 @@ KIND_LABELS = {
     "cases": "case files",
     "roster": "physician rosters",
     "items": "item master files",
+    "results": "indicator results files",
 }
 _CHUNK = 1 << 20
 

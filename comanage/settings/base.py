@@ -385,6 +385,7 @@ IMPORT_MAX_BYTES = {
     # Rosters and item masters are read whole in memory (comanage.core.master_imports).
     "roster": env_int("IMPORT_MAX_ROSTER_BYTES", 8 << 20, minimum=1),
     "items": env_int("IMPORT_MAX_ITEM_MASTER_BYTES", 32 << 20, minimum=1),
+    "results": env_int("IMPORT_MAX_RESULTS_BYTES", 8 << 20, minimum=1),
 }
 IMPORT_XLSX_MAX_SHEET_BYTES = env_int("IMPORT_XLSX_MAX_SHEET_BYTES", 1 << 30, minimum=1)
 IMPORT_XLSX_MAX_OTHER_BYTES = env_int("IMPORT_XLSX_MAX_OTHER_BYTES", 128 << 20, minimum=1)

@@ -26,11 +26,7 @@ ITEM_IMPORT_JOB_KIND = "savings.item_import"
 
 
 def _item_canonical(item_import: ItemImport) -> master_imports.CanonicalTable:
-    table = master_imports.table_of(item_import)
-    layout = next((lay for lay in items.LAYOUTS if lay.key == item_import.layout), None)
-    return master_imports.layout_apply(
-        table, layout or master_imports.layout_detect(items.LAYOUTS, table.columns)
-    )
+    return master_imports.canonical_of(item_import)  # through its mapping
 
 
 @transaction.atomic

@@ -249,7 +249,7 @@ def test_an_organization_npi_and_missing_columns_are_refused(world, setup):
     assert problems[0]["row"] == 2
     assert problems[0]["column"] == "Entity Type Code"
     assert "organization in the NPI registry" in problems[0]["message"]
-    problems = _refused(world, _receive(world, b"npi,surname\n1487864542,Okafor\n"))
+    problems = _refused(world, _receive(world, b"npi,nickname\n1487864542,Okafor\n"))
     assert problems == [
         {"row": 1, "column": "first_name", "message": "no column gives the first name"},
         {"row": 1, "column": "last_name", "message": "no column gives the last name"},

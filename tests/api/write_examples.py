@@ -31,6 +31,7 @@ from agreements import services as agreement_services
 from comanage.core.models import ApiToken, Membership, Role
 from comanage.core.people import services as people_services
 from comanage.core.schema import SchemaGenerator
+from indicators import aggregate_import
 from indicators import services as indicator_services
 from indicators.models import IndicatorDefinition
 from indicators.selectors import periods_for_year
@@ -844,8 +845,8 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         return Example(
             w.detail("roster-imports", roster_import().pk) + "confirm/",
             None,
-            no_invalid="confirm takes no body; a second confirm is refused with 409 "
-            "(its state, not a field)",
+            {"date_format": "nonsense"},
+            "date_format",
         )
 
     def roster_import_discard() -> Example:
@@ -869,13 +870,54 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         return Example(
             w.detail("item-imports", item_import().pk) + "confirm/",
             None,
-            no_invalid="confirm takes no body; a second confirm is refused with 409 "
-            "(its state, not a field)",
+            {"date_format": "nonsense"},
+            "date_format",
         )
 
     def item_import_discard() -> Example:
         return Example(
             w.detail("item-imports", item_import().pk) + "discard/",
+            None,
+            no_invalid="discard takes no body; an applied import is refused with 409 "
+            "(its state, not a field)",
+        )
+
+    def results_file(name: str = "results.csv") -> SimpleUploadedFile:
+        return SimpleUploadedFile(
+            name,
+            b"indicator,programme_year,period,numerator,denominator\nssi_joint,2025,Q2,1,120\n",
+            content_type="text/csv",
+        )
+
+    def result_import() -> Any:
+        with w.scope():
+            return aggregate_import.result_import_receive(
+                organization=world.org,
+                agreement=w.draft,
+                upload=results_file(),
+                user=world.users["administrator"],
+            )
+
+    def result_import_create() -> Example:
+        return Example(
+            f"{ORG}/indicator-result-imports/",
+            lambda: {"file": results_file(), "agreement": w.draft.pk},
+            lambda: {"file": results_file("results.pdf"), "agreement": w.draft.pk},
+            "file",
+            multipart=True,
+        )
+
+    def result_import_confirm() -> Example:
+        return Example(
+            w.detail("indicator-result-imports", result_import().pk) + "confirm/",
+            None,
+            {"date_format": "nonsense"},
+            "date_format",
+        )
+
+    def result_import_discard() -> Example:
+        return Example(
+            w.detail("indicator-result-imports", result_import().pk) + "discard/",
             None,
             no_invalid="discard takes no body; an applied import is refused with 409 "
             "(its state, not a field)",
@@ -1176,6 +1218,9 @@ def examples_for(w: Walk) -> dict[str, Callable[[], Example]]:
         f"{p}roster_imports_create": roster_import_create,
         f"{p}roster_imports_confirm_create": roster_import_confirm,
         f"{p}roster_imports_discard_create": roster_import_discard,
+        f"{p}indicator_result_imports_create": result_import_create,
+        f"{p}indicator_result_imports_confirm_create": result_import_confirm,
+        f"{p}indicator_result_imports_discard_create": result_import_discard,
         f"{p}item_imports_create": item_import_create,
         f"{p}item_imports_confirm_create": item_import_confirm,
         f"{p}item_imports_discard_create": item_import_discard,

@@ -175,6 +175,11 @@ ACTIONS: dict[str, tuple[str, dict[str, str]]] = {
         for name in ("approve", "return")
     },
     f"{API_ORG}/timesheets/{{id}}/submit/": ("administrator", {}),  # reads no body
+    # A reference file's confirm may name the saved mapping that reads it (by id).
+    **{
+        f"{API_ORG}/{path}/{{id}}/confirm/": ("administrator", {"mapping": "number"})
+        for path in ("roster-imports", "item-imports", "indicator-result-imports")
+    },
     # Actions added with imports, people and webhooks: they read no number or free text (the
     # role change's one field is a choice, refused by name in tests/api/write_examples.py).
     **{
@@ -184,9 +189,8 @@ ACTIONS: dict[str, tuple[str, dict[str, str]]] = {
             "savings-imports/{id}/discard",
             "savings-imports/{id}/confirm",
             "roster-imports/{id}/discard",
-            "roster-imports/{id}/confirm",
             "item-imports/{id}/discard",
-            "item-imports/{id}/confirm",
+            "indicator-result-imports/{id}/discard",
             "invitations/{id}/resend",
             "invitations/{id}/revoke",
             "members/{id}/deactivate",

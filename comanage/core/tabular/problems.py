@@ -124,6 +124,10 @@ class Problems:
         self.items.sort(key=lambda e: (e["row"] if e["row"] is not None else -1, e["column"]))
         del self.items[MAX_PROBLEMS:]
 
+    def as_list(self) -> list[dict[str, Any]]:
+        """The kept problems as plain dicts (the first :data:`MAX_PROBLEMS`)."""
+        return [dict(p) for p in self.items[:MAX_PROBLEMS]]
+
     def __bool__(self) -> bool:
         return self.total > 0
 

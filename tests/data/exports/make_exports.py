@@ -15,6 +15,17 @@ amounts, Y/N flags, NPIs with dashes, an Excel workbook with two sheets.
 * contract_prices_2025.csv: example A's 2025 prices with a description and "$" amounts.
 * quality_registry_cases.csv: example D's case file as a registry extract (title row, own
   headers, M/D/YYYY dates, Y/N flags).
+* nppes_roster_extract.csv: the NPPES registry extract of tests/data/roster_nppes_riverside.csv
+  under a title row and a blank line, as the download tool writes it.
+* medical_staff_roster.csv: the same physicians from a medical-staff office: own headers
+  ("Provider NPI", "Last", "First", "Group", "Appointed", "Resigned"), NPIs with dashes,
+  M/D/YY dates, a title row.
+* item_master_materials.xlsx: a materials system's item master, a notes sheet first, then
+  "Item Master" with a title row and its own headers ("Item #", "Mfr", "UOM").
+* indicator_results_2025.csv: example C's aggregate results in the canonical layout.
+* quality_dashboard_results_2025.xlsx: the same results from a quality dashboard: a notes sheet,
+  then "Results" with a title row, indicators by name, the period as Excel date cells (one
+  a serial day number pasted as a value), "Met"/"Eligible"/"Rate"/"N"/"Comments".
 """
 
 from __future__ import annotations
@@ -169,7 +180,109 @@ def quality_registry_cases() -> None:
             )
 
 
+def nppes_roster_extract() -> None:
+    source = (HERE.parent / "roster_nppes_riverside.csv").read_text()
+    title = '"NPPES Downloadable File - extract of 5 NPIs",,,\n"Generated 1/12/2026",,,\n\n'
+    (HERE / "nppes_roster_extract.csv").write_text(title + source)
+
+
+# NPI, last, first, practice, join, leave (the NPPES extract's physicians)
+ROSTER = [
+    ("1487864542", "Okafor", "Chidi", "Riverside Orthopaedic Partners", "1/1/25", ""),
+    ("1952284101", "Lindqvist", "Margaret", "Riverside Orthopaedic Partners", "1/1/25", "6/30/26"),
+    ("1063366482", "Patel", "Anjali", "Riverside Orthopaedic Partners", "3/1/25", ""),
+    ("1326562802", "Nguyen", "Thanh", "", "", ""),
+    ("1740232883", "O'Brien", "Kathleen", "Riverside Orthopaedic Partners", "7/15/25", ""),
+]
+
+
+def medical_staff_roster() -> None:
+    with open(HERE / "medical_staff_roster.csv", "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["Medical Staff Office - active appointments", "", "", "", "", "", ""])
+        out.writerow(["Provider NPI", "Last", "First", "Group", "Dept", "Appointed", "Resigned"])
+        for npi, last, first, group, join, leave in ROSTER:
+            out.writerow([_npi(npi), last, first, group, "Orthopaedics", join, leave])
+
+
+ITEMS = [
+    ("IMP-47120", "Cemented femoral stem, size 4", "Stryker", "Orthopedic implants", "EA"),
+    ("IMP-47121", "Cemented femoral stem, size 5", "Stryker", "Orthopedic implants", "EA"),
+    ("SUP-00931", "Bone cement, 40 g", "Zimmer Biomet", "Supplies", "BX"),
+]
+
+
+def item_master_workbook() -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    notes = book.active
+    notes.title = "Notes"
+    notes.append(["Item master extract from the materials system; one row per item."])
+    sheet = book.create_sheet("Item Master")
+    sheet.append(["Materials Management - Item Master (active items)"])
+    sheet.append(["Item #", "Item Description", "Mfr", "Category", "UOM", "Last PO"])
+    for code, description, maker, category, unit in ITEMS:
+        sheet.append([code, description, maker, category, unit, dt.date(2025, 11, 3)])
+    book.save(HERE / "item_master_materials.xlsx")
+
+
+# key, name, numerator, denominator, value, case count, note (example C's annual results)
+RESULTS = [
+    ("ssi_joint", "Surgical site infection after hip or knee replacement", "6", "500", "", "",
+     "NHSN"),
+    ("median_los", "Median length of stay, joint replacement", "", "", "1.9", "480", "abstract"),
+    ("experience_top_box", "Patient experience top-box", "430", "500", "", "", "HCAHPS"),
+    ("readmission_30d", "30-day all-cause readmission", "1", "18", "", "", "claims"),
+    ("vte_prophylaxis", "VTE prophylaxis by post-operative day 1", "12", "13", "", "",
+     "chart review"),
+]  # fmt: skip
+
+
+def indicator_results() -> None:
+    with open(HERE / "indicator_results_2025.csv", "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(
+            ["indicator", "programme_year", "period", "numerator", "denominator", "value",
+             "case_count", "source_note"]
+        )  # fmt: skip
+        for key, _name, num, den, value, cases, note in RESULTS:
+            out.writerow([key, "2025", "annual", num, den, value, cases, note])
+        out.writerow(["ssi_joint", "2025", "Q1", "2", "130", "", "", "NHSN"])
+
+
+def quality_dashboard_workbook() -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    notes = book.active
+    notes.title = "Read me"
+    notes.append(["Quality dashboard export. Rates are per 100 cases."])
+    sheet = book.create_sheet("Results")
+    sheet.append(["Orthopedic co-management - quality results, exported 1/15/2026"])
+    sheet.append(
+        ["Measure Name", "Reporting Period Start", "Reporting Period End", "Met", "Eligible",
+         "Rate", "N", "Comments"]
+    )  # fmt: skip
+    rows = [(*r, dt.date(2025, 1, 1), dt.date(2025, 12, 31)) for r in RESULTS]
+    rows.append(RESULTS[0][:2] + ("2", "130", "", "", "NHSN", dt.date(2025, 1, 1),
+                                  dt.date(2025, 3, 31)))  # fmt: skip
+    for number, (_key, name, num, den, value, cases, note, start, end) in enumerate(rows):
+        # every third end date a serial day number pasted as a value, as exports often hold
+        last = (end - dt.date(1899, 12, 30)).days if number % 3 == 2 else end
+        sheet.append(
+            [name, start, last, int(num) if num else None, int(den) if den else None,
+             float(value) if value else None, int(cases) if cases else None, note]
+        )  # fmt: skip
+    book.save(HERE / "quality_dashboard_results_2025.xlsx")
+
+
 if __name__ == "__main__":
+    nppes_roster_extract()
+    medical_staff_roster()
+    item_master_workbook()
+    indicator_results()
+    quality_dashboard_workbook()
     quality_registry_cases()
     or_supply_usage()
     cath_lab_workbook()
