@@ -50,6 +50,7 @@ from comanage.core.models import Job, JobStatus
 from comanage.core.read_models import stored_key
 from indicators import scoring
 from indicators.models import IndicatorDefinition, IndicatorResult, PeriodKind
+from indicators.read_models import IndicatorOutcomeRead
 from indicators.services import incentive_terms_of, indicator_terms_of
 from savings.models import CalculationKind, SavingsCalculation, SavingsOpportunity
 from savings.read_models import OpportunityResult, SavingsResult
@@ -919,9 +920,10 @@ def agreement_trend(*, glance: AgreementGlance, today: dt.date) -> list[TrendRow
 # --------------------------------------------------------------------------------------------
 
 
-def _runs_outcomes(years: list[ProgrammeYear]) -> dict[int, list[dict[str, Any]] | None]:
-    """The latest run's indicator outcomes per programme year (None when the run has none)."""
-    out: dict[int, list[dict[str, Any]] | None] = {}
+def _runs_outcomes(years: list[ProgrammeYear]) -> dict[int, list[IndicatorOutcomeRead] | None]:
+    """The latest run's indicator outcomes per programme year, typed (None when the run has
+    none)."""
+    out: dict[int, list[IndicatorOutcomeRead] | None] = {}
     for row in (
         CalculationRun.objects.filter(programme_year__in=years)
         .order_by("programme_year_id", "-version")
@@ -930,8 +932,9 @@ def _runs_outcomes(years: list[ProgrammeYear]) -> dict[int, list[dict[str, Any]]
         if row["programme_year_id"] in out:
             continue
         outcomes = row["outcomes"]
+        stored = json.loads(outcomes) if isinstance(outcomes, str) else outcomes
         out[row["programme_year_id"]] = (
-            json.loads(outcomes) if isinstance(outcomes, str) else outcomes
+            None if stored is None else [IndicatorOutcomeRead.from_stored(o) for o in stored]
         )
     return out
 
