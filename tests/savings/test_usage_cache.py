@@ -3,6 +3,8 @@ rebuilt when damaged, never another tenant's, gone with its import."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
 from unittest import mock
 
@@ -13,7 +15,13 @@ import pytest
 from comanage.core.inputs import InputError
 from savings import columnar, selectors, services
 from savings.models import DataImport, ImportKind, SavingsCalculation
-from tests.savings.helpers import example_a_agreement, import_example_a, year
+from tests.savings.helpers import (
+    EXAMPLE_A,
+    example_a_agreement,
+    import_example_a,
+    import_text,
+    year,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +30,9 @@ pytestmark = pytest.mark.django_db
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     settings.SAVINGS_USAGE_CACHE = True
-    return tmp_path
+    columnar.memory_clear()
+    yield tmp_path
+    columnar.memory_clear()
 
 
 @pytest.fixture
@@ -214,3 +224,149 @@ def test_a_quantity_what_if_below_zero_is_refused_on_the_columns(world, example)
         services.savings_for_year(
             programme_year=year(example, 1), overrides={"quantity_pct": {"A1": "-5"}}
         )
+
+
+# --------------------------------------------------------------------------------------------
+# The prepared form (what a calculation and a what-if read) and this process's memory of it
+
+
+def _rows_not_read():
+    raise AssertionError("read the rows")
+
+
+def _figures(world, agreement, **kwargs):
+    with world.scope():
+        computation = services.savings_for_year(programme_year=year(agreement, 1), **kwargs)
+    return computation.result.to_dict(), computation.inputs_checksum
+
+
+def test_a_warm_call_reads_neither_rows_nor_files_and_a_new_process_reads_the_files(world, example):
+    cold = _figures(world, example)
+    imports = _usage_imports(world, example)
+    assert all(columnar.prepared_path(i).exists() for i in imports)
+    no_rows = mock.patch.object(
+        selectors, "usage_columns", side_effect=AssertionError("read the rows")
+    )
+    no_prepare = mock.patch.object(
+        columnar.engine, "usage_prepare", side_effect=AssertionError("prepared again")
+    )
+    with (
+        no_rows,
+        no_prepare,
+        mock.patch.object(columnar, "prepared_read", wraps=columnar.prepared_read) as read,
+    ):
+        warm = _figures(world, example)
+        what_if = _figures(world, example, overrides={"quantity_pct": {"A1": "80"}})
+        assert read.call_count == 0  # nothing hashed or decoded again
+        columnar.memory_clear()  # another process: reads and verifies each file once
+        fresh = _figures(world, example)
+        assert read.call_count == len(imports)
+        _figures(world, example)
+        assert read.call_count == len(imports)
+    assert warm == cold == fresh
+    assert what_if[0] != cold[0]
+
+
+def _tamper(path, *, keep_times: bool) -> None:
+    """Change bytes in place, same size, and (if asked) put the modification time back."""
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    path.write_bytes(bytes(data))
+    if keep_times:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+
+
+@pytest.mark.parametrize("keep_times", [False, True])
+def test_a_tampered_prepared_file_is_refused_even_when_held_in_memory(
+    world, example, keep_times, caplog
+):
+    expected = _figures(world, example)
+    base, _current = _usage_imports(world, example)
+    path = columnar.prepared_path(base)
+    _tamper(path, keep_times=keep_times)
+    assert columnar.prepared_read(base) is None
+    with mock.patch.object(columnar, "prepared_read", wraps=columnar.prepared_read) as read:
+        again = _figures(world, example)
+        assert read.call_count == 1  # the memory was not trusted: the file changed
+    assert again == expected
+    assert "does not match its SHA-256" in caplog.text
+    assert columnar.prepared_read(base) is not None  # rebuilt from the rows
+
+
+def test_a_prepared_file_of_another_organization_is_never_read(world, example):
+    expected = _figures(world, example)
+    base, _current = _usage_imports(world, example)
+    foreign = DataImport(
+        pk=base.pk,
+        organization_id=world.other_org.pk,
+        sha256=base.sha256,
+        row_count=base.row_count,
+        uploaded_at=base.uploaded_at,
+        status=base.status,
+    )
+    prepared, _signature = columnar.prepared_read(base)
+    doubled = dataclasses.replace(
+        prepared,
+        total_quantity=tuple(2 * v for v in prepared.total_quantity),
+        total_cost=tuple(2 * v for v in prepared.total_cost),
+        _memo={},
+    )
+    assert columnar.prepared_write(foreign, doubled) is not None
+    written, own = columnar.prepared_path(foreign), columnar.prepared_path(base)
+    assert f"org-{world.other_org.pk}" in written.parts
+    shutil.copyfile(written, own)
+    shutil.copyfile(written.with_suffix(".sha256"), own.with_suffix(".sha256"))
+
+    assert columnar.prepared_read(base) is None
+    assert _figures(world, example) == expected
+
+
+def test_a_replaced_import_is_not_served_from_memory_and_a_deleted_one_is_forgotten(
+    world, example, settings, django_capture_on_commit_callbacks
+):
+    before = _figures(world, example)
+    _base, replaced = _usage_imports(world, example)
+    with world.scope():
+        prepared_before = columnar.prepared_of(
+            replaced, columns=_rows_not_read, label="programme year"
+        )
+    # A corrected file for the same year supersedes the applied one.
+    corrected = (EXAMPLE_A / "usage_2025.csv").read_text().replace(",B2,1,", ",B2,2,")
+    assert corrected != (EXAMPLE_A / "usage_2025.csv").read_text()
+    with world.scope():
+        import_text(
+            world,
+            example,
+            kind="usage",
+            period="programme",
+            name="usage_2025_corrected.csv",
+            content=corrected,
+            programme_year=year(example, 1),
+        )
+    after = _figures(world, example)
+    settings.SAVINGS_USAGE_CACHE = False
+    assert after == _figures(world, example)  # the rows of the new import, read directly
+    settings.SAVINGS_USAGE_CACHE = True
+    assert after[0] != before[0]
+
+    # Deleting the superseded import removes its files and this process's memory of it.
+    with world.scope(), django_capture_on_commit_callbacks(execute=True):
+        DataImport.objects.get(pk=replaced.pk).delete()
+    assert not columnar.prepared_path(replaced).exists()
+    with world.scope():
+        rebuilt = columnar.prepared_of(
+            replaced, columns=lambda: selectors.usage_columns(data_import=replaced), label="x"
+        )
+    assert rebuilt is not prepared_before
+
+
+def test_a_prepared_file_removed_by_another_process_is_not_served_from_memory(world, example):
+    expected = _figures(world, example)
+    _base, current = _usage_imports(world, example)
+    columnar.prepared_path(current).unlink()
+    with mock.patch.object(columnar, "prepared_write", wraps=columnar.prepared_write) as write:
+        assert _figures(world, example) == expected
+        assert write.call_count == 1
+    assert columnar.prepared_path(current).exists()
