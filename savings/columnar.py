@@ -45,7 +45,7 @@ import pyarrow as pa
 from django.conf import settings
 
 from . import engine
-from .models import DataImport, ImportStatus
+from .models import DataImport, ImportKind, ImportStatus
 
 logger = logging.getLogger(__name__)
 
@@ -351,15 +351,8 @@ def year_usage(
         return None
     from . import selectors  # selectors reads the rows through this module
 
-    def prepared(data_import: DataImport, label: str) -> engine.PreparedUsage:
-        return prepared_of(
-            data_import,
-            columns=lambda: selectors.usage_columns(data_import=data_import),
-            label=label,
-        )
-
     if len(base_imports) == 1:
-        base = prepared(base_imports[0], "base year")
+        base = usage_prepared(base_imports[0], label="base year")
     else:  # several base years: one set of cases across their files, prepared each time
         base = engine.usage_prepare(
             engine.UsageColumns.concat(
@@ -367,8 +360,31 @@ def year_usage(
             ),
             label="base year",
         )
-    current = prepared(current_import, "programme year")
+    current = usage_prepared(current_import, label="programme year")
     if quantity_pct:
         current = current.quantities_scaled(quantity_pct)
-    prior = prepared(prior_import, "prior year") if prior_import is not None else None
+    prior = usage_prepared(prior_import, label="prior year") if prior_import is not None else None
     return base, current, prior
+
+
+def usage_prepared(data_import: DataImport, *, label: str) -> engine.PreparedUsage:
+    """:func:`prepared_of` for an import, prepared from its rows when needed."""
+    from . import selectors  # selectors reads the rows through this module
+
+    return prepared_of(
+        data_import,
+        columns=lambda: selectors.usage_columns(data_import=data_import),
+        label=label,
+    )
+
+
+def prepare_after_apply(data_import: DataImport) -> None:
+    """Write an applied usage import's files now (the import's worker), so that the first
+    calculation or what-if does not. A refusal or a failure is logged: the calculation
+    prepares the import again and says what is wrong."""
+    if not cacheable(data_import) or data_import.kind != ImportKind.USAGE:
+        return
+    try:
+        usage_prepared(data_import, label=str(data_import))
+    except (engine.SavingsInputError, OSError, pa.ArrowException):
+        logger.warning("usage import %s not prepared", data_import.pk, exc_info=True)

@@ -20,6 +20,7 @@ from tests.savings.helpers import (
     example_a_agreement,
     import_example_a,
     import_text,
+    upload,
     year,
 )
 
@@ -230,6 +231,14 @@ def test_a_quantity_what_if_below_zero_is_refused_on_the_columns(world, example)
 # The prepared form (what a calculation and a what-if read) and this process's memory of it
 
 
+def corrected_usage() -> str:
+    """Example A's year 1 with every B2 quantity doubled."""
+    original = (EXAMPLE_A / "usage_2025.csv").read_text()
+    corrected = original.replace(",B2,1,", ",B2,2,")
+    assert corrected != original
+    return corrected
+
+
 def _rows_not_read():
     raise AssertionError("read the rows")
 
@@ -333,8 +342,7 @@ def test_a_replaced_import_is_not_served_from_memory_and_a_deleted_one_is_forgot
             replaced, columns=_rows_not_read, label="programme year"
         )
     # A corrected file for the same year supersedes the applied one.
-    corrected = (EXAMPLE_A / "usage_2025.csv").read_text().replace(",B2,1,", ",B2,2,")
-    assert corrected != (EXAMPLE_A / "usage_2025.csv").read_text()
+    corrected = corrected_usage()
     with world.scope():
         import_text(
             world,
@@ -370,3 +378,28 @@ def test_a_prepared_file_removed_by_another_process_is_not_served_from_memory(wo
         assert _figures(world, example) == expected
         assert write.call_count == 1
     assert columnar.prepared_path(current).exists()
+
+
+def test_an_import_applied_by_its_worker_is_prepared_for_the_first_calculation(
+    world, media, django_capture_on_commit_callbacks
+):
+    agreement = example_a_agreement(world)
+    import_example_a(world, agreement)
+    with world.scope(), django_capture_on_commit_callbacks(execute=True):
+        received = services.data_import_receive(
+            agreement=agreement,
+            kind="usage",
+            period="programme",
+            programme_year=year(agreement, 1),
+            upload=upload("usage_2025_again.csv", corrected_usage()),
+            user=world.users["administrator"],
+        )
+        services.data_import_start(data_import=received, user=world.users["administrator"])
+    with world.scope():
+        applied = DataImport.objects.get(pk=received.pk)
+    assert applied.status == "applied" and applied.is_current
+    assert columnar.prepared_path(applied).exists()
+    columnar.memory_clear()
+    with world.scope():
+        prepared = columnar.prepared_of(applied, columns=_rows_not_read, label="programme year")
+    assert prepared.rows == applied.row_count
