@@ -111,16 +111,16 @@ class PreparedUsage:
         return self.type_values[key // n_items], self.item_values[key % n_items]
 
     def total_pairs(self) -> list[tuple[str, str]]:
-        found = self._memo.get("total_pairs")
+        found: list[tuple[str, str]] | None = self._memo.get("total_pairs")
         if found is None:
             found = self._memo["total_pairs"] = [self._pair(int(k)) for k in self.total_key]
-        return found  # type: ignore[no-any-return]
+        return found
 
     def item_pairs(self) -> frozenset[tuple[str, str]]:
-        found = self._memo.get("item_pairs")
+        found: frozenset[tuple[str, str]] | None = self._memo.get("item_pairs")
         if found is None:
             found = self._memo["item_pairs"] = frozenset(self._pair(int(k)) for k in self.pair_key)
-        return found  # type: ignore[no-any-return]
+        return found
 
     def quantities_scaled(self, quantity_pct: Mapping[str, Any]) -> PreparedUsage:
         """A what-if: each item's quantities at ``pct`` percent, exactly. Every factor
@@ -131,10 +131,10 @@ class PreparedUsage:
             factor = to_decimal(str(pct)) / 100
             if factor < 0:
                 raise SavingsInputError(f"quantity change for {item} must not go below 0%")
-            _sign, digits, exponent = factor.as_tuple()
+            _sign, figures, exponent = factor.as_tuple()
             if not isinstance(exponent, int):
                 raise SavingsInputError(f"quantity change for {item} must be a number")
-            integer = int("".join(map(str, digits)) or "0")
+            integer = int("".join(map(str, figures)) or "0")
             factors[str(item)] = (integer * 10 ** max(exponent, 0), max(-exponent, 0))
         extra = max((d for _, d in factors.values()), default=0)
         current = self.quantity_factor or (1,) * len(self.item_values)
@@ -169,13 +169,17 @@ class PreparedUsage:
         }
 
     @classmethod
-    def from_stored(cls, header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Any:
+    def from_stored(
+        cls, header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> PreparedUsage | None:
         """The inverse of :meth:`header` and :meth:`arrays`; ``None`` for another version or
         arrays that do not fit together."""
         if header.get("version") != PREPARED_VERSION:
             return None
         try:
-            values = {name: np.asarray(arrays[name], dtype=np.int64) for name in _INT_ARRAYS}
+            values: dict[str, Any] = {
+                name: np.asarray(arrays[name], dtype=np.int64) for name in _INT_ARRAYS
+            }
             values.update({name: np.asarray(arrays[name]).view(bool) for name in _BOOL_ARRAYS})
             prepared = cls(
                 rows=int(header["rows"]),
