@@ -20,8 +20,9 @@ Arrow IPC file; later reads memory-map it.
 Beside it, the import **prepared** for the engine (``engine.PreparedUsage``: the file parsed,
 its one-case-many-rows check passed, reduced to cases and to exact totals per case type and
 item; ``import-<id>-<identity>-prepared.arrow``, same SHA-256, tenant and atomic-write rules).
-A year's calculation and every what-if read only this one (a tenth of the rows file's size).
-Each process keeps the last few prepared imports in memory (:func:`prepared_of`), keyed by the
+A year's calculation and every what-if read only this one (half the rows file's size, no text).
+Each process keeps the prepared imports it used last in memory (:func:`prepared_of`; at most
+``SAVINGS_PREPARED_MEMORY_MB``, 512 MiB by default, about 31 MiB per million rows), keyed by the
 import's identity and checked on every use against the file's inode, size, modification and
 change times and its recorded SHA-256: the SHA-256 of the bytes is computed once per process
 per file and again whenever the file or its digest changes in any way, and a file that is
@@ -284,8 +285,9 @@ _MEMORY: OrderedDict[tuple[int, int, str], tuple[Signature, engine.PreparedUsage
 _MEMORY_LOCK = threading.Lock()
 
 
-def _memory_size() -> int:
-    return int(getattr(settings, "SAVINGS_PREPARED_IN_MEMORY", 8))
+def _memory_budget() -> int:
+    """Bytes of prepared imports a process keeps (about 31 MiB per million rows)."""
+    return int(getattr(settings, "SAVINGS_PREPARED_MEMORY_MB", 512)) * 2**20
 
 
 def _forget(*, organization_id: int, import_id: int) -> None:
@@ -329,10 +331,11 @@ def prepared_of(
         prepared, signature = found
     with _MEMORY_LOCK:
         _MEMORY.pop(key, None)
-        if signature is not None and _memory_size() > 0:
+        budget = _memory_budget()
+        if signature is not None and prepared.nbytes <= budget:
             _MEMORY[key] = (signature, prepared)
-            while len(_MEMORY) > _memory_size():
-                _MEMORY.popitem(last=False)
+            while sum(entry[1].nbytes for entry in _MEMORY.values()) > budget:
+                _MEMORY.popitem(last=False)  # the least recently used
     return prepared
 
 

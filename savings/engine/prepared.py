@@ -102,6 +102,11 @@ class PreparedUsage:
         return int(self.case_day.size)
 
     @property
+    def nbytes(self) -> int:
+        """The memory its arrays take (what a process's cache counts)."""
+        return sum(int(getattr(self, n).nbytes) for n in (*_INT_ARRAYS, *_BOOL_ARRAYS))
+
+    @property
     def persistable(self) -> bool:
         """Whether every array is plain int64 (a file beyond 64 bits stays in memory only)."""
         return self.row_quantity.dtype != object and self.row_cost.dtype != object

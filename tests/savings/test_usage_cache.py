@@ -403,3 +403,12 @@ def test_an_import_applied_by_its_worker_is_prepared_for_the_first_calculation(
     with world.scope():
         prepared = columnar.prepared_of(applied, columns=_rows_not_read, label="programme year")
     assert prepared.rows == applied.row_count
+
+
+def test_a_process_keeps_no_more_prepared_imports_than_its_budget(world, example, settings):
+    settings.SAVINGS_PREPARED_MEMORY_MB = 0
+    expected = _figures(world, example)
+    with mock.patch.object(columnar, "prepared_read", wraps=columnar.prepared_read) as read:
+        assert _figures(world, example) == expected
+        assert read.call_count == len(_usage_imports(world, example))  # read again, not kept
+    assert not columnar._MEMORY
