@@ -11,7 +11,7 @@ from comanage.core.jobs import job_fail, job_progress, job_succeed
 from comanage.core.money import format_money
 from comanage.core.tasks import tenant_task
 
-from . import engine, services
+from . import columnar, engine, services
 from .models import DataImport
 
 
@@ -47,6 +47,8 @@ def data_import_task(*, organization: Any, job: Any) -> None:
         result_url=f"/o/{organization.slug}/agreements/{data_import.agreement_id}"
         f"/savings/imports/{data_import.pk}/",
     )
+    # Usage is read by every calculation and what-if: prepared here, once, not by the first.
+    columnar.prepare_after_apply(data_import)
 
 
 @tenant_task()

@@ -15,6 +15,8 @@ from typing import Any
 
 from comanage.core.money import round_places
 
+_PLAIN = frozenset({str, int, bool})
+
 
 def fields_jsonable(obj: Any) -> dict[str, Any]:
     """A dataclass's own fields, converted: for its ``to_dict()`` (which ``jsonable`` calls for
@@ -24,6 +26,8 @@ def fields_jsonable(obj: Any) -> dict[str, Any]:
 
 def jsonable(value: Any) -> Any:
     """Convert ``value`` for JSON; a float or an unknown type is an error, never a guess."""
+    if value is None or type(value) in _PLAIN:  # the bulk of any result: answered first
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         if hasattr(value, "to_dict"):
             return jsonable(value.to_dict())

@@ -58,8 +58,8 @@ Interpretations (documented so the adjudication can cite them)
 The package re-exports the public names of its modules, so `from savings.engine import X` and
 `engine.X` keep working: `inputs` (the terms, opportunities, participants and key indicators
 the service hands over), `results` (what a calculation returns), `usage` (reading and
-aggregating usage files), `calculation` (spec 4 steps and the split), `analysis` (design-phase
-opportunity analysis).
+parsing usage files), `prepared` (a file prepared once; a year's aggregate from it),
+`calculation` (spec 4 steps and the split), `analysis` (design-phase opportunity analysis).
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ from .inputs import (
     SavingsTerms,
     VolumeCapScope,
 )
+from .prepared import PREPARED_VERSION, PreparedUsage, usage_prepare
 from .results import (
     RULE_IDS,
     Flag,
@@ -116,10 +117,12 @@ __all__ = [
     "Opportunity",
     "OpportunityAnalysis",
     "OpportunityResult",
+    "PREPARED_VERSION",
     "Participant",
     "PhysicianCost",
     "PhysicianResult",
     "PhysicianSafeguards",
+    "PreparedUsage",
     "QualityGate",
     "RATE_PLACES",
     "RULES_VERSION",
@@ -137,4 +140,5 @@ __all__ = [
     "rule_note",
     "savings_compute",
     "usage_frame_from_csv",
+    "usage_prepare",
 ]

@@ -26,6 +26,7 @@ from .inputs import (
     SavingsInputError,
     SavingsTerms,
 )
+from .prepared import PreparedUsage, _aggregate_year
 from .results import (
     Flag,
     OpportunityResult,
@@ -35,7 +36,7 @@ from .results import (
     SavingsResult,
     rule_note,
 )
-from .usage import UsageColumns, _aggregate_year, _YearAggregate
+from .usage import UsageColumns, _YearAggregate
 
 # --------------------------------------------------------------------------------------------
 # Per-opportunity figures (spec 4 steps 1-6, baseline reset)
@@ -391,10 +392,10 @@ def savings_compute(
     participants: Sequence[Participant],
     year_start: dt.date,
     year_end: dt.date,
-    base_usage: pd.DataFrame | UsageColumns,
-    current_usage: pd.DataFrame | UsageColumns,
+    base_usage: pd.DataFrame | UsageColumns | PreparedUsage,
+    current_usage: pd.DataFrame | UsageColumns | PreparedUsage,
     current_prices: Mapping[str, Any],
-    prior_usage: pd.DataFrame | UsageColumns | None = None,
+    prior_usage: pd.DataFrame | UsageColumns | PreparedUsage | None = None,
     fee_months: int | None = None,
     already_distributed: Decimal = ZERO,
     key_indicators: Sequence[KeyIndicatorOutcome] = (),
@@ -435,7 +436,7 @@ def savings_compute(
         windows[str(p.npi)] = p.window()
 
     def aggregate(
-        frame: pd.DataFrame | UsageColumns, label: str, *, window: bool
+        frame: pd.DataFrame | UsageColumns | PreparedUsage, label: str, *, window: bool
     ) -> _YearAggregate:
         return _aggregate_year(
             frame, label=label, case_types=case_types, window_by_npi=windows if window else None

@@ -31,7 +31,7 @@ from comanage.core.models import Job, User
 from comanage.core.money import ZERO, format_money, round_rational, to_decimal
 from comanage.core.serialise import jsonable
 
-from .. import engine, selectors
+from .. import columnar, engine, selectors
 from ..models import (
     CalculationKind,
     DataImport,
@@ -301,23 +301,37 @@ def savings_for_year(
                 f"{prior_year.label}: usage is needed for the baseline reset and is missing"
             )
 
-    # The engine's fast path: typed, exact columns straight from the database (no text parsing
-    # per value). A what-if on quantities rescales them exactly in place (the text path only
-    # when the exact integers would overflow).
-    base_parts = [selectors.usage_columns(data_import=i) for i in base_imports]
-    base_frame: pd.DataFrame | engine.UsageColumns = engine.UsageColumns.concat(base_parts)
-    current_frame: pd.DataFrame | engine.UsageColumns
-    current_frame = selectors.usage_columns(data_import=current_import)
-    if overrides.get("quantity_pct"):
-        scaled = _scale_quantity_columns(current_frame, overrides["quantity_pct"])
-        current_frame = (
-            scaled
-            if scaled is not None
-            else _scale_quantities(
-                selectors.usage_frame(data_import=current_import), overrides["quantity_pct"]
-            )
+    # The year and its what-ifs: each import prepared once (parsed, checked, summed) and kept
+    # (savings.columnar). A projection, or the stored form off: typed, exact columns from the
+    # database; a what-if on quantities rescales them exactly (text only beyond 64 bits).
+    prepared = None
+    if as_of is None:
+        prepared = columnar.year_usage(
+            base_imports=base_imports,
+            current_import=current_import,
+            prior_import=prior_import,
+            quantity_pct=overrides.get("quantity_pct"),
         )
-    prior_frame = selectors.usage_columns(data_import=prior_import) if prior_import else None
+    base_frame: Any
+    current_frame: Any
+    prior_frame: Any
+    if prepared is not None:
+        base_frame, current_frame, prior_frame = prepared
+        base_parts = []
+    else:
+        base_parts = [selectors.usage_columns(data_import=i) for i in base_imports]
+        base_frame = engine.UsageColumns.concat(base_parts)
+        current_frame = selectors.usage_columns(data_import=current_import)
+        if overrides.get("quantity_pct"):
+            scaled = _scale_quantity_columns(current_frame, overrides["quantity_pct"])
+            current_frame = (
+                scaled
+                if scaled is not None
+                else _scale_quantities(
+                    selectors.usage_frame(data_import=current_import), overrides["quantity_pct"]
+                )
+            )
+        prior_frame = selectors.usage_columns(data_import=prior_import) if prior_import else None
     prices: dict[str, Any] = selectors.prices_of(data_import=price_import)
     for item, cost in (overrides.get("prices") or {}).items():
         prices[str(item)] = to_decimal(str(cost))
