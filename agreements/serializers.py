@@ -20,7 +20,8 @@ class ScopedRelated(serializers.PrimaryKeyRelatedField):
         super().__init__(**kwargs)
 
     def get_queryset(self):
-        return self.model.objects.all()
+        # every model has ``objects`` (plugin-added); the stubs cannot see it on type[Model]
+        return self.model.objects.all()  # type: ignore[attr-defined]
 
 
 class PracticeSerializer(PhysicianNarrowing, serializers.ModelSerializer):
