@@ -178,7 +178,8 @@ class ImportPreviewSerializer(serializers.Serializer):
         help_text="The first rows, as read.",
     )
     problems = serializers.ListField(child=serializers.DictField())
-    partial = serializers.BooleanField(required=False)
+    # a declared field (the metaclass moves it off the class); the stubs see BaseSerializer.partial
+    partial = serializers.BooleanField(required=False)  # type: ignore[assignment]
     error = serializers.CharField(allow_blank=True)
 
 
