@@ -4,6 +4,8 @@ payments and what-if scenarios. Transitions and runs are POST actions honouring
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -39,8 +41,13 @@ from .models import (
 from .payment_exports import COLUMNS as EXPORT_COLUMNS
 from .payment_exports import ExportNotReady, payment_lines_export, payment_lines_rows
 
+if TYPE_CHECKING:  # a mixin of TenantViewSet subclasses: type it as one
+    _OrderedBase = TenantViewSet
+else:
+    _OrderedBase = object
 
-class _Ordered:
+
+class _Ordered(_OrderedBase):
     """Class-level querysets stay unevaluated (the tenant scope starts per request)."""
 
     ordering: list[str] = []
@@ -325,7 +332,7 @@ class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
 
     @extend_schema(responses={200: RunFiguresSerializer})
     @action(detail=True, methods=["get"])
-    def figures(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def figures(self, request, org_slug=None, pk=None):
         """Every figure of the run: the totals, each intermediate figure, the flags and each
         physician's distribution (money with two decimals, percentages with four)."""
         run = self.get_object()
@@ -520,7 +527,7 @@ class ReportViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet)
         url_path="payment-lines",
         renderer_classes=[JSONRenderer, CSVRenderer],
     )
-    def payment_lines(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def payment_lines(self, request, org_slug=None, pk=None):
         """The approved report's payment lines for accounts payable (payee, NPI or practice
         tax id, amount, programme year, report id and hashes): JSON, or CSV with
         ``?format=csv``. 409 before counsel's approval."""

@@ -84,12 +84,16 @@ class AgreementViewSet(
 
     def perform_create(self, serializer):
         serializer.instance = services.agreement_create(
-            organization=self.organization, data=self._data(serializer), user=self.request.user
+            organization=self.organization,
+            data=self._data(serializer),
+            user=signed_in_user(self.request),
         )
 
     def perform_update(self, serializer):
         serializer.instance = services.agreement_update(
-            agreement=serializer.instance, data=self._data(serializer), user=self.request.user
+            agreement=serializer.instance,
+            data=self._data(serializer),
+            user=signed_in_user(self.request),
         )
 
     @extend_schema(request=s.TransitionSerializer, responses=s.AgreementSerializer)
@@ -173,14 +177,14 @@ class TermsViewSet(
             effective_from=data.pop("effective_from", None),
             reason=data.pop("reason", ""),
             data=data,
-            user=self.request.user,
+            user=signed_in_user(self.request),
         )
 
     def perform_update(self, serializer):
         data = self._data(serializer)
         data.pop("agreement", None)
         serializer.instance = services.terms_update(
-            terms=serializer.instance, data=data, user=self.request.user
+            terms=serializer.instance, data=data, user=signed_in_user(self.request)
         )
 
 
@@ -372,7 +376,7 @@ class TimeSheetViewSet(
                 services.EntryInput(e["duty"], e["hours"], e.get("description", ""))
                 for e in data["entries"]
             ],
-            user=self.request.user,
+            user=signed_in_user(self.request),
             acting_physician=self._acting(),
         )
 
@@ -513,7 +517,7 @@ class DocumentViewSet(
             kind=data["kind"],
             title=data.get("title", ""),
             upload=data["file"],
-            user=self.request.user,
+            user=signed_in_user(self.request),
         )
 
     @action(detail=True, methods=["get"])

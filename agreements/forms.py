@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -76,14 +76,22 @@ def plain_labels(form: forms.BaseForm) -> None:
         elif isinstance(field, forms.ChoiceField):
             field.choices = [
                 (v, EMPTY_CHOICE if v == "" and label == "---------" else label)
-                for v, label in field.choices
+                # the stubs type the getter like the setter; it returns the normalized list
+                for v, label in cast("list[tuple[Any, Any]]", field.choices)
             ]
+
+
+def model_choice(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
+    """The field ``name`` of ``form``, a (multiple) model choice field, typed as one."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ModelChoiceField)
+    return field
 
 
 class ScopedModelForm(PlainConstraintErrors, forms.ModelForm):
     formfield_callback = _scoped_formfield
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         plain_labels(self)
 
@@ -108,13 +116,13 @@ class AgreementPartiesForm(ScopedModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["practice"].queryset = Practice.objects.all()
+        model_choice(self, "practice").queryset = Practice.objects.all()
         from comanage.core.models import User
 
-        self.fields["administrator_contact"].queryset = User.objects.filter(
+        model_choice(self, "administrator_contact").queryset = User.objects.filter(
             memberships__role="administrator",
             memberships__organization_id=self.initial.get("organization_id")
-            or getattr(self.instance, "organization_id", None),
+            or self.instance.organization_id,
         ).distinct()
 
 
@@ -226,7 +234,7 @@ class PhysicianForm(ScopedModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["practice"].queryset = Practice.objects.all()
+        model_choice(self, "practice").queryset = Practice.objects.all()
         self.fields["npi"].validators = []  # the service checks and names the NPI rule
 
 
@@ -247,7 +255,7 @@ class ParticipationForm(ScopedModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["physician"].queryset = Physician.objects.all()
+        model_choice(self, "physician").queryset = Physician.objects.all()
 
 
 class FMVOpinionForm(ScopedModelForm):
@@ -296,7 +304,7 @@ class CommitteeMeetingForm(ScopedModelForm):
 
     def __init__(self, *args, agreement=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["physicians_present"].queryset = Physician.objects.filter(
+        model_choice(self, "physicians_present").queryset = Physician.objects.filter(
             participations__agreement=agreement
         ).distinct()
 
@@ -362,7 +370,7 @@ class SetupParticipantForm(forms.Form):
         queryset = Physician.objects.all().order_by("last_name", "first_name")
         if agreement is not None:
             queryset = queryset.exclude(participations__agreement=agreement)
-        self.fields["physician"].queryset = queryset  # type: ignore[attr-defined]
+        model_choice(self, "physician").queryset = queryset
 
 
 class SetupSigningForm(forms.Form):

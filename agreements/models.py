@@ -402,6 +402,8 @@ class FMVOpinion(TenantModel):
     justification = models.TextField(
         blank=True, help_text="Required when the rate is above the 75th."
     )
+    # Not a column: the soft warnings of the last save, set by the API for its response.
+    warnings: list[str]
 
     class Meta:
         ordering = ["agreement", "-effective_start"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import Model
 from rest_framework import serializers
 
 from comanage.core.security.narrowing import PhysicianNarrowing
@@ -12,12 +15,13 @@ from . import models as m
 class ScopedRelated(serializers.PrimaryKeyRelatedField):
     """A relation limited to the request's organization (the scoped manager filters it)."""
 
-    def __init__(self, model: type, **kwargs):
+    def __init__(self, model: type[Model], **kwargs):
         self.model = model
         super().__init__(**kwargs)
 
     def get_queryset(self):
-        return self.model.objects.all()
+        # every model has ``objects`` (plugin-added); the stubs cannot see it on type[Model]
+        return self.model.objects.all()  # type: ignore[attr-defined]
 
 
 class PracticeSerializer(PhysicianNarrowing, serializers.ModelSerializer):
@@ -32,7 +36,7 @@ class PhysicianSerializer(PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.Physician
         fields = ["id", "npi", "first_name", "last_name", "specialty", "practice", "email"]
-        extra_kwargs = {"npi": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"npi": {"validators": []}}
 
 
 class ProgrammeYearSerializer(PhysicianNarrowing, serializers.ModelSerializer):

@@ -154,7 +154,7 @@ def agreement_create(request: OrgRequest, org_slug: str) -> HttpResponse:
         intro="Step 1 of the setup: the parties and the term. Programme years are generated "
         "from the term.",
         save=lambda data: services.agreement_create(
-            organization=request.organization, data=data, user=request.user
+            organization=request.organization, data=data, user=signed_in_user(request)
         ),
         success=lambda a: _url("agreement_setup", request, a.pk, "fmv"),
     )
@@ -513,7 +513,7 @@ def agreement_transition(request: HttpRequest, org_slug: str, pk: int) -> HttpRe
             services.agreement_transition(
                 agreement=agreement,
                 to_status=data["to_status"],
-                user=request.user,
+                user=signed_in_user(request),
                 executed_on=data.get("executed_on"),
                 signatories=data.get("signatories") or "",
                 reason=data.get("reason") or "",
@@ -555,7 +555,7 @@ def amendment_create(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
             effective_from=d.pop("effective_from"),
             reason=d.pop("reason"),
             data=d,
-            user=request.user,
+            user=signed_in_user(request),
         ),
         success=lambda _: _url("agreement_detail", request, pk),
     )
@@ -864,15 +864,17 @@ def timesheet_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpRespon
         try:
             if action == "submit":
                 services.timesheet_submit(
-                    timesheet=sheet, user=request.user, acting_physician=_own_physician(request)
+                    timesheet=sheet,
+                    user=signed_in_user(request),
+                    acting_physician=_own_physician(request),
                 )
             elif action == "approve":
                 services.timesheet_approve(
-                    timesheet=sheet, user=request.user, note=request.POST.get("note", "")
+                    timesheet=sheet, user=signed_in_user(request), note=request.POST.get("note", "")
                 )
             else:
                 services.timesheet_return(
-                    timesheet=sheet, user=request.user, note=request.POST.get("note", "")
+                    timesheet=sheet, user=signed_in_user(request), note=request.POST.get("note", "")
                 )
         except ValidationError as exc:
             for errors in exc.message_dict.values():
@@ -1011,7 +1013,7 @@ def flag_detail(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
             title=str(flag),
             back="",
             save=lambda d: services.flag_resolve(
-                flag=flag, user=request.user, note=d["resolution_note"]
+                flag=flag, user=signed_in_user(request), note=d["resolution_note"]
             ),
             success=lambda _: _url("flag_detail", request, pk),
             template="agreements/flag_detail.html",
@@ -1050,7 +1052,7 @@ def document_upload(request: HttpRequest, org_slug: str, agreement_pk: int) -> H
             kind=d["kind"],
             title=d["title"],
             upload=d["file"],
-            user=request.user,
+            user=signed_in_user(request),
         ),
         success=lambda _: _url("agreement_detail", request, agreement.pk) + "#documents",
     )

@@ -109,8 +109,8 @@ def incentive_terms_of(terms: AgreementTerms) -> scoring.IncentiveTerms:
     return scoring.IncentiveTerms(
         pool=terms.incentive_pool or Decimal("0.00"),
         tier_mode=terms.tier_mode,  # type: ignore[arg-type]
-        small_denominator_policy=terms.small_denominator_policy,
-    )  # type: ignore[arg-type]
+        small_denominator_policy=terms.small_denominator_policy,  # type: ignore[arg-type]
+    )
 
 
 def definition_errors(definition: IndicatorDefinition) -> dict[str, list[str]]:

@@ -8,7 +8,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -28,6 +28,9 @@ from .api_auth import Pagination, TokenAuthentication, TokenRateThrottle  # noqa
 from .models import IdempotencyRecord
 from .permissions import is_own_only, membership_can
 from .selectors import membership_for
+
+if TYPE_CHECKING:
+    from .http import OrgRequest
 
 
 def _flatten(detail: Any, field: str | None = None) -> list[dict[str, Any]]:
@@ -206,7 +209,7 @@ class TenantFilterBackend(django_filters.DjangoFilterBackend):
     filterset_base = TenantFilterSet
 
     @staticmethod
-    def known_params(view, filterset_class) -> set[str]:  # type: ignore[no-untyped-def]
+    def known_params(view, filterset_class) -> set[str]:
         known = set(GENERIC_QUERY_PARAMS) | set(getattr(view, "extra_query_params", ()))
         if filterset_class is not None:
             known |= set(filterset_class.base_filters)
@@ -217,7 +220,7 @@ class TenantFilterBackend(django_filters.DjangoFilterBackend):
                 known.add(backend.search_param)
         return known
 
-    def filter_queryset(self, request, queryset, view):  # type: ignore[no-untyped-def]
+    def filter_queryset(self, request, queryset, view):
         if getattr(view, "action", None) == "list":
             known = self.known_params(view, self.get_filterset_class(view, queryset))
             unknown = sorted(set(request.query_params) - known)
@@ -268,20 +271,24 @@ class TenantViewSet(viewsets.GenericViewSet):
 
     @property
     def organization(self):
-        return self.request._request.organization
+        return cast("OrgRequest", self.request._request).organization
 
     @property
     def membership(self):
         # None while drf-spectacular inspects the view with a mock request (no membership).
         return getattr(self.request, "membership", None)
 
-    model: type | None = None
+    model: type[models.Model] | None = None
+    # Declared, not assigned: a class-level queryset is always a QuerySet here (the stubs also
+    # allow a Manager, whose descriptor then refuses a view set instance).
+    queryset: models.QuerySet | None
 
     def base_queryset(self):
         """The rows this view set starts from, built per request inside the tenant scope:
         ``model.objects.all()``, a class-level ``queryset``, or an override of this method."""
         if self.queryset is None and self.model is not None:
-            return self.model.objects.all()
+            # every model has ``objects`` (plugin-added); the stubs cannot see it on type[Model]
+            return self.model.objects.all()  # type: ignore[attr-defined]
         queryset = self.queryset
         if isinstance(queryset, DisabledQuerySet):
             # ``queryset = Model.objects.select_related(...)`` written in the class body runs at

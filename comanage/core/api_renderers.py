@@ -22,7 +22,7 @@ class JSONRenderer(renderers.JSONRenderer):
 
 
 class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
-    def get_default_renderer(self, view):  # type: ignore[no-untyped-def]
+    def get_default_renderer(self, view):
         return JSONRenderer()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from . import schema  # noqa: F401 - registers the OpenAPI token scheme before generation
 from .api import TenantViewSet, idempotent
 from .exports import csv_response
+from .http import signed_in_user
 from .jobs import job_live_state
 from .models import ApiToken, Job, JobStatus, Membership, token_expiry
 from .security.narrowing import PhysicianNarrowing
@@ -75,7 +76,8 @@ class JobSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         read_only_fields = fields
 
     def _state(self, job: Job) -> dict[str, Any]:
-        live = self.context.setdefault("_live_state", {})
+        # the stubs type the context as a read-only Mapping; DRF builds a dict
+        live = cast("dict[str, Any]", self.context).setdefault("_live_state", {})
         if job.pk not in live:
             live[job.pk] = job_live_state(job)
         return live[job.pk]
@@ -102,7 +104,8 @@ class JobErrorSerializer(serializers.Serializer):
 class JobErrorReportSerializer(serializers.Serializer):
     job = serializers.IntegerField()
     error_count = serializers.IntegerField(help_text="Problems found; the first 100 are kept.")
-    errors = JobErrorSerializer(many=True)
+    # a declared field (the metaclass moves it off the class); the stubs see Serializer.errors
+    errors = JobErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 def _error_rows(job: Job) -> list[dict[str, str]]:
@@ -235,7 +238,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ApiToken.objects.none()
-        return ApiToken.objects.filter(user=self.request.user)
+        return ApiToken.objects.filter(user=signed_in_user(self.request))
 
     @extend_schema(
         summary="Create a token; the response carries the raw token, once",
@@ -247,7 +250,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         data = ApiTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         token, raw = ApiToken.issue(
-            user=request.user,
+            user=signed_in_user(request),
             name=data.validated_data["name"],
             expires_at=token_expiry(data.validated_data.get("expires_in_days")),
             two_factor_verified=session_two_factor_verified(request),

@@ -143,12 +143,15 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         "problems": "data.import",
     }
     conflict_actions = {"discard", "confirm"}
+    serializer_class: type[serializers.Serializer]
     upload_serializer_class: type[serializers.Serializer]
     uploaded_serializer_class: type[serializers.Serializer]
 
     def base_queryset(self):
         assert self.model is not None
-        return self.model.objects.select_related("job").order_by("-uploaded_at", "-id")
+        # every model has ``objects`` (plugin-added); the stubs cannot see it on type[Model]
+        manager = self.model.objects  # type: ignore[attr-defined]
+        return manager.select_related("job").order_by("-uploaded_at", "-id")
 
     def get_serializer_class(self):
         return self.upload_serializer_class if self.action == "create" else self.serializer_class

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from comanage.core.http import signed_in_user
 from comanage.core.models import Organization
 from comanage.core.people.forms import OrganizationCreateForm, apply_errors
 from comanage.core.views import public_view
@@ -42,8 +43,8 @@ def organizations(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             organization, invitation, _raw = services.organization_create(
-                actor=request.user,
-                base_url=request.build_absolute_uri("/").rstrip("/"),  # type: ignore[arg-type]
+                actor=signed_in_user(request),
+                base_url=request.build_absolute_uri("/").rstrip("/"),
                 **form.cleaned_data,
             )
         except ValidationError as exc:

@@ -76,6 +76,7 @@ class AcceptForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         if data.get("password") and data.get("password") != data.get("password_again"):
             self.add_error("password_again", "The two passwords differ.")
         return data
@@ -97,7 +98,9 @@ class OrganizationCreateForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z)
-        self.fields["time_zone"].choices = [(z, z) for z in zones]
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(z, z) for z in zones]
 
 
 class OrganizationSettingsForm(forms.Form):
@@ -134,4 +137,6 @@ class OrganizationSettingsForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z)
-        self.fields["time_zone"].choices = [(z, z.replace("_", " ")) for z in zones]
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(z, z.replace("_", " ")) for z in zones]

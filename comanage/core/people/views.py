@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from comanage.core.http import signed_in_user
 from comanage.core.models import Invitation, Membership, OIDCProvider
 from comanage.core.views import org_view, public_view
 
@@ -53,8 +54,8 @@ def people_invite(request: HttpRequest, org_slug: str) -> HttpResponse:
         try:
             invitation, _raw = services.invitation_create(
                 organization=request.organization,  # type: ignore[attr-defined]
-                actor=request.user,
-                base_url=_base_url(request),  # type: ignore[arg-type]
+                actor=signed_in_user(request),
+                base_url=_base_url(request),
                 **form.cleaned_data,
             )
         except ValidationError as exc:

@@ -68,7 +68,7 @@ class DeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _service_call(func, **kwargs):  # type: ignore[no-untyped-def]
+def _service_call(func, **kwargs):
     try:
         return func(**kwargs)
     except DjangoValidationError as exc:
@@ -93,11 +93,11 @@ class WebhookEndpointViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
         "deliveries": "org.manage",
     }
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         return super().get_queryset().order_by("url", "pk")
 
     @extend_schema(request=EndpointSerializer, responses={201: EndpointCreatedSerializer})
-    def create(self, request, org_slug=None):  # type: ignore[no-untyped-def]
+    def create(self, request, org_slug=None):
         data = EndpointSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -114,7 +114,7 @@ class WebhookEndpointViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=EndpointSerializer, responses={200: EndpointSerializer})
-    def partial_update(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def partial_update(self, request, org_slug=None, pk=None):
         endpoint = self.get_object()
         data = EndpointSerializer(endpoint, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -123,20 +123,20 @@ class WebhookEndpointViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
         )
         return Response(EndpointSerializer(endpoint).data)
 
-    def destroy(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def destroy(self, request, org_slug=None, pk=None):
         services.endpoint_delete(endpoint=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={200: SecretSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
-    def rotate_secret(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def rotate_secret(self, request, org_slug=None, pk=None):
         """A new signing secret, shown once; later deliveries are signed with it."""
         secret = services.endpoint_secret_rotate(endpoint=self.get_object(), user=request.user)
         return Response({"secret": secret})
 
     @extend_schema(responses={200: DeliverySerializer(many=True)})
     @action(detail=True, methods=["get"])
-    def deliveries(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def deliveries(self, request, org_slug=None, pk=None):
         endpoint = self.get_object()
         queryset = WebhookDelivery.objects.filter(endpoint=endpoint).order_by("-created_at", "-pk")
         page = self.paginate_queryset(queryset)
@@ -157,12 +157,12 @@ class WebhookDeliveryViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
     }
     permission_map = {"list": "org.manage", "retrieve": "org.manage", "redeliver": "org.manage"}
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         return super().get_queryset().order_by("-created_at", "-pk")
 
     @extend_schema(request=None, responses={202: DeliverySerializer})
     @action(detail=True, methods=["post"])
-    def redeliver(self, request, org_slug=None, pk=None):  # type: ignore[no-untyped-def]
+    def redeliver(self, request, org_slug=None, pk=None):
         """Send the delivery again (same event id and body; a fresh signature)."""
         try:
             delivery = services.delivery_redeliver(delivery=self.get_object(), user=request.user)

@@ -15,7 +15,7 @@ class WebhooksConfig(AppConfig):
 
         from .services import business_event_dispatch
 
-        def _dispatch(sender, instance, created, raw=False, **kwargs):  # type: ignore[no-untyped-def]
+        def _dispatch(sender, instance, created, raw=False, **kwargs):
             if created and not raw:
                 business_event_dispatch(event=instance)
 

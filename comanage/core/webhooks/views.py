@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from comanage.core.http import signed_in_user
 from comanage.core.views import org_view
 
 from . import services
@@ -44,8 +45,8 @@ def webhook_list(request: HttpRequest, org_slug: str) -> HttpResponse:
                 events=values["events"],
                 description=values["description"],
                 enabled=values["enabled"],
-                user=request.user,
-            )  # type: ignore[arg-type]
+                user=signed_in_user(request),
+            )
             values = {"events": list(EVENT_TYPES), "enabled": True}
         except ValidationError as exc:
             errors = _errors(exc)
