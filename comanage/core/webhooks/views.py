@@ -33,7 +33,7 @@ def _form_values(request: HttpRequest) -> dict:
 @org_view("org.manage")
 def webhook_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     """The endpoints, and a form to register one; its secret is shown once, here."""
-    values: dict = {"events": list(EVENT_TYPES), "enabled": True}
+    values: dict = {"url": "", "description": "", "events": list(EVENT_TYPES), "enabled": True}
     new_secret = new_endpoint = None
     errors: list[str] = []
     if request.method == "POST":
@@ -47,7 +47,7 @@ def webhook_list(request: HttpRequest, org_slug: str) -> HttpResponse:
                 enabled=values["enabled"],
                 user=signed_in_user(request),
             )
-            values = {"events": list(EVENT_TYPES), "enabled": True}
+            values = {"url": "", "description": "", "events": list(EVENT_TYPES), "enabled": True}
         except ValidationError as exc:
             errors = _errors(exc)
     endpoints = WebhookEndpoint.objects.order_by("url", "pk")
