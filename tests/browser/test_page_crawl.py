@@ -7,8 +7,9 @@ or snake_case code in the visible text, nothing wider than the window, no clippe
 chart text at least 11 px as drawn), to axe-core (no serious or critical violation) and to its
 status (a link that leads to an error page is a broken link). Pages that differ only by a
 record's id are visited for the first id met, so the walk covers every kind of page without
-opening every agreement (and stays within a CI run's time). A full-page screenshot of every page and width is saved under
-``$COMANAGE_SHOTS_DIR/<role>/`` (default ``test-artifacts/screenshots/crawl/``).
+opening every agreement (and stays within a CI run's time). A full-page screenshot of every
+page and width is saved under ``$COMANAGE_SHOTS_DIR/<role>/`` (default
+``test-artifacts/screenshots/crawl/``).
 """
 
 from __future__ import annotations
