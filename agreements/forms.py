@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from comanage.core.constraint_messages import PlainConstraintErrors
 from comanage.core.display import FIELD_LABELS
@@ -26,19 +25,6 @@ from .models import (
 )
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-
-def apply_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Show a service's refusal next to the field it names (or above the form)."""
-    if hasattr(exc, "error_dict"):
-        for field_name, errors in exc.error_dict.items():
-            target = field_name if field_name in form.fields else None
-            for error in errors:
-                for message in error.messages if hasattr(error, "messages") else [error]:
-                    form.add_error(target, message)
-    else:
-        for message in exc.messages:
-            form.add_error(None, message)
 
 
 def _scoped_formfield(db_field, **kwargs):

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from comanage.core import uploads
+from comanage.core.forms import apply_errors
 from comanage.core.http import signed_in_user
 from comanage.core.master_import_views import MasterImportPages, receive_upload
 from comanage.core.views import org_view
@@ -47,14 +47,6 @@ class RosterUploadForm(forms.Form):
         field.queryset = Agreement.objects.order_by("name")
 
 
-def _form_errors(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for name, errs in error.message_dict.items():
-            form.add_error(name if name in form.fields else None, errs)
-    else:
-        form.add_error(None, error.messages)
-
-
 @org_view("data.import")
 def roster_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
     form = RosterUploadForm(request.POST or None, request.FILES or None)
@@ -68,7 +60,7 @@ def roster_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
             agreement=data["agreement"],
             layout=data["layout"] or "",
         ),
-        _form_errors,
+        apply_errors,
     )
     if roster_import is not None:
         return redirect("roster_import", org_slug, roster_import.pk)

@@ -5,7 +5,6 @@ services in :mod:`indicators.aggregate_import` act; the pages are the master-imp
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from agreements.models import Agreement
 from comanage.core import uploads
+from comanage.core.forms import apply_errors
 from comanage.core.http import signed_in_user
 from comanage.core.master_import_views import MasterImportPages, receive_upload
 from comanage.core.views import org_view
@@ -37,14 +37,6 @@ class ResultsUploadForm(forms.Form):
         field.queryset = Agreement.objects.order_by("name")
 
 
-def _form_errors(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for name, errs in error.message_dict.items():
-            form.add_error(name if name in form.fields else None, errs)
-    else:
-        form.add_error(None, error.messages)
-
-
 @org_view("data.import")
 def result_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
     form = ResultsUploadForm(request.POST or None, request.FILES or None)
@@ -57,7 +49,7 @@ def result_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
             upload=data["file"],
             user=signed_in_user(request),
         ),
-        _form_errors,
+        apply_errors,
     )
     if result_import is not None:
         return redirect("indicator_result_import", org_slug, result_import.pk)

@@ -20,6 +20,7 @@ from agreements.models import Agreement, AgreementKind, ComplianceFlag, Programm
 from comanage.core import uploads
 from comanage.core.charts import SUBTOTAL, bar_chart, progress_bar_chart, waterfall_chart
 from comanage.core.exports import csv_response
+from comanage.core.forms import apply_errors
 from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob
 from comanage.core.permissions import is_own_only
@@ -392,14 +393,6 @@ class OpportunityForm(forms.Form):
     base_year = forms.IntegerField(min_value=1990, max_value=2100)
 
 
-def _form_errors(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for name, errs in error.message_dict.items():
-            form.add_error(name if name in form.fields else None, errs)
-    else:
-        form.add_error(None, error.messages)
-
-
 @org_view("savings.view", post="savings.edit")
 def opportunity_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpResponse:
     agreement = _agreement(request, agreement_pk)
@@ -413,7 +406,7 @@ def opportunity_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> 
                     agreement=agreement, data=form.cleaned_data, user=signed_in_user(request)
                 )
             except ValidationError as error:
-                _form_errors(form, error)
+                apply_errors(form, error)
             else:
                 messages.success(request, "Opportunity added.")
                 return redirect("savings_opportunities", org_slug, agreement.pk)
@@ -453,7 +446,7 @@ def opportunity_edit(
                 opportunity=opportunity, data=form.cleaned_data, user=signed_in_user(request)
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, "Opportunity saved.")
             return redirect("savings_opportunities", org_slug, agreement.pk)
@@ -517,10 +510,10 @@ def import_list(request: HttpRequest, org_slug: str, agreement_pk: int) -> HttpR
             messages.warning(request, duplicate.messages[0])
             return redirect("savings_import", org_slug, agreement.pk, duplicate.existing.pk)
         except uploads.UploadTooLarge as error:
-            _form_errors(form, error)
+            apply_errors(form, error)
             status = 413
         except ValidationError as error:
-            _form_errors(form, error)
+            apply_errors(form, error)
             status = 400
         else:
             # Stored, nothing read: the file is checked by the worker once confirmed.
@@ -865,7 +858,7 @@ def flag_terminate(
                 user=signed_in_user(request),
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(
                 request,

@@ -6,18 +6,11 @@ from __future__ import annotations
 import zoneinfo
 
 from django import forms
-from django.core.exceptions import ValidationError
 
+from comanage.core.forms import apply_errors
 from comanage.core.models import Role
 
-
-def apply_errors(form: forms.Form, exc: ValidationError) -> None:
-    """A service's ``ValidationError`` shown on the form, next to the field it names."""
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc.messages)
-        return
-    for field, messages in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, messages)
+__all__ = ["apply_errors"]
 
 
 class InviteForm(forms.Form):
