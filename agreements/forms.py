@@ -1,5 +1,5 @@
 """Forms: field shapes and widgets only. The rules live in ``services`` and come back as
-``ValidationError({field: message})``, shown inline by ``apply_errors``."""
+``ValidationError({field: message})``, shown inline by ``comanage.core.forms.apply_errors``."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from comanage.core.display import field_label, field_value
 from comanage.core.exports import csv_response
+from comanage.core.forms import apply_errors
 from comanage.core.http import OrgRequest, signed_in_user
 from comanage.core.money import format_money
 from comanage.core.permissions import membership_can
@@ -75,7 +76,7 @@ def _form_page(
         try:
             result = save(form.cleaned_data)
         except ValidationError as exc:
-            f.apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             messages.success(request, "Saved.")
             return redirect(success(result))
@@ -478,7 +479,7 @@ def _setup_execute(request: OrgRequest, agreement: Agreement, context: dict[str,
             agreement.refresh_from_db()
             status = 400
             if signing:
-                f.apply_errors(form, exc)
+                apply_errors(form, exc)
             else:
                 refusals = [m for errors in exc.message_dict.values() for m in errors]
         else:

@@ -57,11 +57,11 @@ LABELS = {
 }
 # What each column holds, for the upload page.
 COLUMN_DOCS = [
-    ("indicator", "required", "the indicator's key (ssi_joint) or its name as set up here"),
+    ("indicator", "required", "the indicator's key or its name, as set up here"),
     ("programme_year", "or dates", "the programme year's label or first year (2025)"),
     ("period", "optional", "annual (or empty) or Q1 to Q4 of that programme year"),
-    ("period_start", "or year", "with period_end: the period's first day (any date style)"),
-    ("period_end", "or year", "with period_start: the period's last day"),
+    ("period_start", "or year", "with the period's last day: its first day (any date style)"),
+    ("period_end", "or year", "with the period's first day: its last day"),
     ("numerator", "proportions, ratios", "whole cases for a proportion"),
     ("denominator", "proportions, ratios", "whole cases for a proportion"),
     ("value", "continuous", "the measured value (a median length of stay)"),

@@ -138,7 +138,10 @@ def agreement_transition(
         name=f"agreement.{to_status}",
         actor=user,
         obj=agreement,
-        summary=f"{agreement.name}: {current} → {to_status}",
+        summary=(
+            f"{agreement.name}: {AgreementStatus(current).label} → "
+            f"{AgreementStatus(to_status).label}"
+        ),
     )
     return agreement
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from comanage.core.audit import event_record
+from comanage.core.display import format_date
 from comanage.core.models import Organization, User
 
 from ..models import (
@@ -161,6 +162,9 @@ def participant_add(
         name="agreement.participant_added",
         actor=user,
         obj=agreement,
-        summary=f"{physician.full_name} joins {agreement.name} on {participation.join_date}",
+        summary=(
+            f"{physician.full_name} joins {agreement.name} on "
+            f"{format_date(participation.join_date)}"
+        ),
     )
     return participation

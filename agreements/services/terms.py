@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from comanage.core.audit import event_record
+from comanage.core.display import format_date
 from comanage.core.models import User
 
 from ..models import (
@@ -144,7 +145,7 @@ def amendment_create(
         name="agreement.amended",
         actor=user,
         obj=agreement,
-        summary=f"Terms v{new.version} effective {effective_from}",
+        summary=f"Terms v{new.version} effective {format_date(effective_from)}",
         data={"version": new.version},
     )
     return new

@@ -243,12 +243,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                 assert token_id is not None  # a blank value raises InputError
             except InputError as exc:
                 messages.error(request, f"Revoke: {exc.reason} Choose a token from the list.")
-                return render(
-                    request,
-                    "core/api_tokens.html",
-                    {"tokens": ApiToken.objects.filter(user=user), "new_token": None},
-                    status=400,
-                )
+                return _api_tokens_page(request, user, None, status=400)
             ApiToken.objects.filter(user=user, pk=token_id).update(revoked_at=timezone.now())
             messages.success(request, "Token revoked.")
             return redirect("api_tokens")
@@ -267,16 +262,23 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                 expires_at=token_expiry(int(days or 0) or None),
                 two_factor_verified=session_two_factor_verified(request),
             )
-    tokens = ApiToken.objects.filter(user=user)
+    return _api_tokens_page(request, user, new_token)
+
+
+def _api_tokens_page(
+    request: HttpRequest, user: Any, new_token: str | None, *, status: int = 200
+) -> HttpResponse:
+    """The tokens page, the same whatever answered the form (the expiry limits included)."""
     return render(
         request,
         "core/api_tokens.html",
         {
-            "tokens": tokens,
+            "tokens": ApiToken.objects.filter(user=user),
             "new_token": new_token,
             "default_days": settings.COMANAGE_API_TOKEN_DEFAULT_DAYS,
             "max_days": settings.COMANAGE_API_TOKEN_MAX_DAYS,
         },
+        status=status,
     )
 
 

@@ -7,10 +7,8 @@ import zoneinfo
 
 from django import forms
 
-from comanage.core.forms import apply_errors
+from comanage.core.forms import apply_errors as apply_errors  # re-exported for the people pages
 from comanage.core.models import Role
-
-__all__ = ["apply_errors"]
 
 
 class InviteForm(forms.Form):
