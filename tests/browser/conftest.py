@@ -169,11 +169,6 @@ def browser() -> Iterator[object]:
         pytest.skip(f"Chromium not installed at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API keeps its own event loop in this thread for the whole session, and
-    # Django then refuses every later database call of this worker as if it came from async
-    # code (SynchronousOnlyOperation): a false alarm here, Playwright's loop never touches
-    # Django, so the worker's other tests (a module fixture set up after a browser test) may.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
