@@ -10,6 +10,8 @@ from rest_framework import serializers
 from comanage.core.security.narrowing import PhysicianNarrowing
 
 from . import models as m
+from .services.fmv import FMV_FIELDS
+from .services.terms import TERMS_FIELDS
 
 
 class ScopedRelated(serializers.PrimaryKeyRelatedField):
@@ -97,23 +99,7 @@ class TermsSerializer(PhysicianNarrowing, serializers.ModelSerializer):
             "effective_from",
             "reason",
             "created_at",
-            "annual_fixed_fee",
-            "incentive_pool",
-            "hours_shortfall_policy",
-            "tier_mode",
-            "small_denominator_policy",
-            "distribution_method",
-            "physician_share_pct",
-            "admin_fee_monthly",
-            "volume_cap_scope",
-            "negative_opportunities",
-            "quality_gate",
-            "min_savings_threshold_pct",
-            "leaver_policy",
-            "distribution_cap",
-            "reprice_baseline",
-            "severity_tolerance_pct",
-            "quality_tolerance_pct",
+            *TERMS_FIELDS,
         ]
         read_only_fields = ["version", "created_at"]
         validators: list = []  # the services check versions and dates, naming the field
@@ -161,22 +147,10 @@ class FMVOpinionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         fields = [
             "id",
             "agreement",
-            "valuator",
-            "issue_date",
-            "effective_start",
-            "effective_end",
-            "total_max_annual",
-            "fixed_mode",
-            "fixed_annual",
-            "fixed_hours",
-            "hourly_rate",
+            # the fields the FMV service edits, with the computed fixed portion after the rate
+            *FMV_FIELDS[: FMV_FIELDS.index("hourly_rate") + 1],
             "fixed_portion",
-            "max_incentive",
-            "rate_p25",
-            "rate_p50",
-            "rate_p75",
-            "rate_p90",
-            "justification",
+            *FMV_FIELDS[FMV_FIELDS.index("hourly_rate") + 1 :],
             "warnings",
         ]
 
