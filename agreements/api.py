@@ -243,12 +243,20 @@ class PhysicianViewSet(
         )
 
 
-class _AgreementChild(Base):
-    """Rows that belong to an agreement: create/update go through ``save_service``.
+class _AgreementChild(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    Base,
+):
+    """Rows that belong to an agreement, listed, read, created and updated; create/update go
+    through ``save_service``.
 
-    Subclasses list it FIRST, before DRF's mixins: ``CreateModelMixin.perform_create`` is a bare
-    ``serializer.save()`` and, earlier in the MRO, it would bypass the service (no organization,
-    none of the form's checks). ``TenantViewSet`` refuses such a class at import.
+    The perform_* methods are defined on this class itself, so they come before DRF's mixins in
+    the MRO: ``CreateModelMixin.perform_create`` is a bare ``serializer.save()`` and would bypass
+    the service (no organization, none of the form's checks). ``TenantViewSet`` refuses such a
+    class at import.
     """
 
     def save_service(self, *, agreement, data, instance):
@@ -267,13 +275,7 @@ class _AgreementChild(Base):
         )
 
 
-class ParticipationViewSet(
-    _AgreementChild,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-):
+class ParticipationViewSet(_AgreementChild):
     model = m.Participation
     serializer_class = s.ParticipationSerializer
     filterset_fields = {"agreement": ["exact"], "physician": ["exact"], "join_date": ["gte", "lte"]}
@@ -287,13 +289,7 @@ class ParticipationViewSet(
         return services.participation_save(agreement=agreement, data=data, participation=instance)
 
 
-class FMVOpinionViewSet(
-    _AgreementChild,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-):
+class FMVOpinionViewSet(_AgreementChild):
     model = m.FMVOpinion
     serializer_class = s.FMVOpinionSerializer
     filterset_fields = {"agreement": ["exact"], "issue_date": ["gte", "lte"]}
@@ -309,13 +305,7 @@ class FMVOpinionViewSet(
         return opinion
 
 
-class DutyViewSet(
-    _AgreementChild,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-):
+class DutyViewSet(_AgreementChild):
     model = m.ManagementDuty
     serializer_class = s.DutySerializer
     filterset_fields = {"agreement": ["exact"]}
@@ -419,13 +409,7 @@ class TimeSheetViewSet(
         return self._respond(sheet)
 
 
-class CommitteeMeetingViewSet(
-    _AgreementChild,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-):
+class CommitteeMeetingViewSet(_AgreementChild):
     model = m.CommitteeMeeting
     serializer_class = s.CommitteeMeetingSerializer
     filterset_fields = {"agreement": ["exact"], "held_on": ["gte", "lte"]}
@@ -533,13 +517,7 @@ class DocumentViewSet(
         return response
 
 
-class MilestoneViewSet(
-    _AgreementChild,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-):
+class MilestoneViewSet(_AgreementChild):
     model = m.Milestone
     serializer_class = s.MilestoneSerializer
     filterset_fields = {"agreement": ["exact"], "status": ["exact"], "due_date": ["gte", "lte"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import Model
 from rest_framework import serializers
@@ -24,6 +24,19 @@ class ScopedRelated(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         # every model has ``objects`` (plugin-added); the stubs cannot see it on type[Model]
         return self.model.objects.all()  # type: ignore[attr-defined]
+
+
+class ScopedRelations:
+    """A serializer's relations limited to the request's organization, declared once:
+    ``scoped_relations = {"agreement": m.Agreement}`` (each field a ``ScopedRelated``)."""
+
+    scoped_relations: ClassVar[dict[str, type[Model]]] = {}
+
+    def get_fields(self):
+        fields = super().get_fields()  # type: ignore[misc]
+        for name, model in self.scoped_relations.items():
+            fields[name] = ScopedRelated(model)
+        return fields
 
 
 class PracticeSerializer(PhysicianNarrowing, serializers.ModelSerializer):
@@ -89,7 +102,7 @@ class TransitionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class TermsSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class TermsSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.AgreementTerms
         fields = [
@@ -109,13 +122,10 @@ class TermsSerializer(PhysicianNarrowing, serializers.ModelSerializer):
             "agreement": {"read_only": False},
         }
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        return fields
+    scoped_relations = {"agreement": m.Agreement}
 
 
-class ParticipationSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class ParticipationSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.Participation
         fields = [
@@ -131,14 +141,10 @@ class ParticipationSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         ]
         validators: list = []  # the service refuses a duplicate, naming the field
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        fields["physician"] = ScopedRelated(m.Physician)
-        return fields
+    scoped_relations = {"agreement": m.Agreement, "physician": m.Physician}
 
 
-class FMVOpinionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class FMVOpinionSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     fixed_portion = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
     warnings = serializers.SerializerMethodField()
 
@@ -154,16 +160,13 @@ class FMVOpinionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
             "warnings",
         ]
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        return fields
+    scoped_relations = {"agreement": m.Agreement}
 
     def get_warnings(self, obj) -> list[str]:
         return getattr(obj, "warnings", [])
 
 
-class DutySerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class DutySerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.ManagementDuty
         fields = [
@@ -176,25 +179,23 @@ class DutySerializer(PhysicianNarrowing, serializers.ModelSerializer):
         ]
         validators: list = []  # the service refuses a duplicate, naming the field
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        return fields
+    scoped_relations = {"agreement": m.Agreement}
 
 
-class TimeEntrySerializer(serializers.ModelSerializer):
+class TimeEntrySerializer(ScopedRelations, serializers.ModelSerializer):
     class Meta:
         model = m.TimeEntry
         fields = ["duty", "hours", "description"]
 
+    scoped_relations = {"duty": m.ManagementDuty}
+
     def get_fields(self):
         fields = super().get_fields()
-        fields["duty"] = ScopedRelated(m.ManagementDuty)
         fields["description"] = serializers.CharField(allow_blank=True, required=False, default="")
         return fields
 
 
-class TimeSheetSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class TimeSheetSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     entries = TimeEntrySerializer(many=True)
     total_hours = serializers.SerializerMethodField()
 
@@ -216,11 +217,7 @@ class TimeSheetSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         read_only_fields = ["status", "submitted_at", "reviewed_by", "reviewed_at", "review_note"]
         validators: list = []
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        fields["physician"] = ScopedRelated(m.Physician)
-        return fields
+    scoped_relations = {"agreement": m.Agreement, "physician": m.Physician}
 
     def get_total_hours(self, obj) -> str:
         return str(sum((e.hours for e in obj.entries.all()), start=0))
@@ -230,7 +227,7 @@ class ReviewSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class CommitteeMeetingSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class CommitteeMeetingSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.CommitteeMeeting
         fields = [
@@ -243,9 +240,10 @@ class CommitteeMeetingSerializer(PhysicianNarrowing, serializers.ModelSerializer
             "minutes",
         ]
 
+    scoped_relations = {"agreement": m.Agreement}
+
     def get_fields(self):
         fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
         fields["physicians_present"] = ScopedRelated(m.Physician, many=True, required=False)
         return fields
 
@@ -277,7 +275,7 @@ class ResolveSerializer(serializers.Serializer):
     resolution_note = serializers.CharField(allow_blank=True)
 
 
-class DocumentSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class DocumentSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     file = serializers.FileField(write_only=True)
 
     class Meta:
@@ -296,14 +294,15 @@ class DocumentSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         ]
         read_only_fields = ["original_name", "sha256", "size", "uploaded_by", "uploaded_at"]
 
+    scoped_relations = {"agreement": m.Agreement}
+
     def get_fields(self):
         fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
         fields["title"] = serializers.CharField(required=False, allow_blank=True, default="")
         return fields
 
 
-class MilestoneSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class MilestoneSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     overdue = serializers.SerializerMethodField()
 
     class Meta:
@@ -320,10 +319,7 @@ class MilestoneSerializer(PhysicianNarrowing, serializers.ModelSerializer):
             "overdue",
         ]
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        return fields
+    scoped_relations = {"agreement": m.Agreement}
 
     def get_overdue(self, obj) -> bool:
         from django.utils import timezone
