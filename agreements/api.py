@@ -188,39 +188,41 @@ class TermsViewSet(
         )
 
 
-class PracticeViewSet(
+class _OrganizationRows(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     Base,
 ):
+    """Rows that belong to the organization itself (practices, physicians), listed, read,
+    created and updated; create/update go through ``save_service`` (defined here, so before
+    DRF's mixins in the MRO)."""
+
+    def save_service(self, *, data, instance):
+        raise NotImplementedError
+
+    def perform_create(self, serializer):
+        serializer.instance = self.save_service(data=self._data(serializer), instance=None)
+
+    def perform_update(self, serializer):
+        serializer.instance = self.save_service(
+            data=self._data(serializer), instance=serializer.instance
+        )
+
+
+class PracticeViewSet(_OrganizationRows):
     model = m.Practice
     serializer_class = s.PracticeSerializer
     filterset_fields = {"tax_id": ["exact"], "name": ["exact"]}
     permission_map = _map("physician.view", "physician.edit")
     search_fields = ["name", "contact_name"]
 
-    def perform_create(self, serializer):
-        serializer.instance = services.practice_save(
-            organization=self.organization, data=self._data(serializer)
-        )
-
-    def perform_update(self, serializer):
-        serializer.instance = services.practice_save(
-            organization=self.organization,
-            data=self._data(serializer),
-            practice=serializer.instance,
-        )
+    def save_service(self, *, data, instance):
+        return services.practice_save(organization=self.organization, data=data, practice=instance)
 
 
-class PhysicianViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    Base,
-):
+class PhysicianViewSet(_OrganizationRows):
     model = m.Physician
     serializer_class = s.PhysicianSerializer
     filterset_fields = {"practice": ["exact"], "npi": ["exact"]}
@@ -230,16 +232,9 @@ class PhysicianViewSet(
     def filter_own(self, queryset):
         return queryset.filter(pk=self.own_physician_id)
 
-    def perform_create(self, serializer):
-        serializer.instance = services.physician_save(
-            organization=self.organization, data=self._data(serializer)
-        )
-
-    def perform_update(self, serializer):
-        serializer.instance = services.physician_save(
-            organization=self.organization,
-            data=self._data(serializer),
-            physician=serializer.instance,
+    def save_service(self, *, data, instance):
+        return services.physician_save(
+            organization=self.organization, data=data, physician=instance
         )
 
 
