@@ -188,39 +188,41 @@ class TermsViewSet(
         )
 
 
-class PracticeViewSet(
+class _OrganizationRows(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     Base,
 ):
+    """Rows that belong to the organization itself (practices, physicians), listed, read,
+    created and updated; create/update go through ``save_service`` (defined here, so before
+    DRF's mixins in the MRO)."""
+
+    def save_service(self, *, data, instance):
+        raise NotImplementedError
+
+    def perform_create(self, serializer):
+        serializer.instance = self.save_service(data=self._data(serializer), instance=None)
+
+    def perform_update(self, serializer):
+        serializer.instance = self.save_service(
+            data=self._data(serializer), instance=serializer.instance
+        )
+
+
+class PracticeViewSet(_OrganizationRows):
     model = m.Practice
     serializer_class = s.PracticeSerializer
     filterset_fields = {"tax_id": ["exact"], "name": ["exact"]}
     permission_map = _map("physician.view", "physician.edit")
     search_fields = ["name", "contact_name"]
 
-    def perform_create(self, serializer):
-        serializer.instance = services.practice_save(
-            organization=self.organization, data=self._data(serializer)
-        )
-
-    def perform_update(self, serializer):
-        serializer.instance = services.practice_save(
-            organization=self.organization,
-            data=self._data(serializer),
-            practice=serializer.instance,
-        )
+    def save_service(self, *, data, instance):
+        return services.practice_save(organization=self.organization, data=data, practice=instance)
 
 
-class PhysicianViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    Base,
-):
+class PhysicianViewSet(_OrganizationRows):
     model = m.Physician
     serializer_class = s.PhysicianSerializer
     filterset_fields = {"practice": ["exact"], "npi": ["exact"]}
@@ -230,25 +232,26 @@ class PhysicianViewSet(
     def filter_own(self, queryset):
         return queryset.filter(pk=self.own_physician_id)
 
-    def perform_create(self, serializer):
-        serializer.instance = services.physician_save(
-            organization=self.organization, data=self._data(serializer)
-        )
-
-    def perform_update(self, serializer):
-        serializer.instance = services.physician_save(
-            organization=self.organization,
-            data=self._data(serializer),
-            physician=serializer.instance,
+    def save_service(self, *, data, instance):
+        return services.physician_save(
+            organization=self.organization, data=data, physician=instance
         )
 
 
-class _AgreementChild(Base):
-    """Rows that belong to an agreement: create/update go through ``save_service``.
+class _AgreementChild(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    Base,
+):
+    """Rows that belong to an agreement, listed, read, created and updated; create/update go
+    through ``save_service``.
 
-    Subclasses list it FIRST, before DRF's mixins: ``CreateModelMixin.perform_create`` is a bare
-    ``serializer.save()`` and, earlier in the MRO, it would bypass the service (no organization,
-    none of the form's checks). ``TenantViewSet`` refuses such a class at import.
+    The perform_* methods are defined on this class itself, so they come before DRF's mixins in
+    the MRO: ``CreateModelMixin.perform_create`` is a bare ``serializer.save()`` and would bypass
+    the service (no organization, none of the form's checks). ``TenantViewSet`` refuses such a
+    class at import.
     """
 
     def save_service(self, *, agreement, data, instance):
@@ -267,13 +270,7 @@ class _AgreementChild(Base):
         )
 
 
-class ParticipationViewSet(
-    _AgreementChild,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-):
+class ParticipationViewSet(_AgreementChild):
     model = m.Participation
     serializer_class = s.ParticipationSerializer
     filterset_fields = {"agreement": ["exact"], "physician": ["exact"], "join_date": ["gte", "lte"]}
@@ -287,13 +284,7 @@ class ParticipationViewSet(
         return services.participation_save(agreement=agreement, data=data, participation=instance)
 
 
-class FMVOpinionViewSet(
-    _AgreementChild,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-):
+class FMVOpinionViewSet(_AgreementChild):
     model = m.FMVOpinion
     serializer_class = s.FMVOpinionSerializer
     filterset_fields = {"agreement": ["exact"], "issue_date": ["gte", "lte"]}
@@ -309,13 +300,7 @@ class FMVOpinionViewSet(
         return opinion
 
 
-class DutyViewSet(
-    _AgreementChild,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-):
+class DutyViewSet(_AgreementChild):
     model = m.ManagementDuty
     serializer_class = s.DutySerializer
     filterset_fields = {"agreement": ["exact"]}
@@ -419,13 +404,7 @@ class TimeSheetViewSet(
         return self._respond(sheet)
 
 
-class CommitteeMeetingViewSet(
-    _AgreementChild,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-):
+class CommitteeMeetingViewSet(_AgreementChild):
     model = m.CommitteeMeeting
     serializer_class = s.CommitteeMeetingSerializer
     filterset_fields = {"agreement": ["exact"], "held_on": ["gte", "lte"]}
@@ -533,13 +512,7 @@ class DocumentViewSet(
         return response
 
 
-class MilestoneViewSet(
-    _AgreementChild,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-):
+class MilestoneViewSet(_AgreementChild):
     model = m.Milestone
     serializer_class = s.MilestoneSerializer
     filterset_fields = {"agreement": ["exact"], "status": ["exact"], "due_date": ["gte", "lte"]}

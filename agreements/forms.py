@@ -23,6 +23,8 @@ from .models import (
     Physician,
     Practice,
 )
+from .services.fmv import FMV_FIELDS
+from .services.terms import TERMS_FIELDS
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -135,25 +137,10 @@ class TermsPolicyForm(ScopedModelForm):
     class Meta:
         formfield_callback = _scoped_formfield
         model = AgreementTerms
-        fields = [
-            "annual_fixed_fee",
-            "incentive_pool",
-            "hours_shortfall_policy",
-            "tier_mode",
-            "small_denominator_policy",
-            "distribution_method",
-            "physician_share_pct",
-            "admin_fee_monthly",
-            "distribution_cap",
-            "volume_cap_scope",
-            "negative_opportunities",
-            "quality_gate",
-            "min_savings_threshold_pct",
-            "leaver_policy",
-            "reprice_baseline",
-            "severity_tolerance_pct",
-            "quality_tolerance_pct",
-        ]
+        fields = list(TERMS_FIELDS)  # the fields the terms service edits, as the API's
+
+    # On the page the distribution cap stands with the other amounts, after the monthly fee.
+    field_order = ["effective_from", "reason", *TERMS_FIELDS[:8], "distribution_cap"]
 
     CO_MANAGEMENT = (
         "annual_fixed_fee",
@@ -248,23 +235,7 @@ class FMVOpinionForm(ScopedModelForm):
     class Meta:
         formfield_callback = _scoped_formfield
         model = FMVOpinion
-        fields = [
-            "valuator",
-            "issue_date",
-            "effective_start",
-            "effective_end",
-            "total_max_annual",
-            "fixed_mode",
-            "fixed_annual",
-            "fixed_hours",
-            "hourly_rate",
-            "max_incentive",
-            "rate_p25",
-            "rate_p50",
-            "rate_p75",
-            "rate_p90",
-            "justification",
-        ]
+        fields = list(FMV_FIELDS)  # the fields the FMV service edits, as the API's
         widgets = _dates("issue_date", "effective_start", "effective_end")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import Model
 from rest_framework import serializers
@@ -10,6 +10,8 @@ from rest_framework import serializers
 from comanage.core.security.narrowing import PhysicianNarrowing
 
 from . import models as m
+from .services.fmv import FMV_FIELDS
+from .services.terms import TERMS_FIELDS
 
 
 class ScopedRelated(serializers.PrimaryKeyRelatedField):
@@ -22,6 +24,19 @@ class ScopedRelated(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         # every model has ``objects`` (plugin-added); the stubs cannot see it on type[Model]
         return self.model.objects.all()  # type: ignore[attr-defined]
+
+
+class ScopedRelations:
+    """A serializer's relations limited to the request's organization, declared once:
+    ``scoped_relations = {"agreement": m.Agreement}`` (each field a ``ScopedRelated``)."""
+
+    scoped_relations: ClassVar[dict[str, type[Model]]] = {}
+
+    def get_fields(self):
+        fields = super().get_fields()  # type: ignore[misc]
+        for name, model in self.scoped_relations.items():
+            fields[name] = ScopedRelated(model)
+        return fields
 
 
 class PracticeSerializer(PhysicianNarrowing, serializers.ModelSerializer):
@@ -87,7 +102,7 @@ class TransitionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class TermsSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class TermsSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.AgreementTerms
         fields = [
@@ -97,23 +112,7 @@ class TermsSerializer(PhysicianNarrowing, serializers.ModelSerializer):
             "effective_from",
             "reason",
             "created_at",
-            "annual_fixed_fee",
-            "incentive_pool",
-            "hours_shortfall_policy",
-            "tier_mode",
-            "small_denominator_policy",
-            "distribution_method",
-            "physician_share_pct",
-            "admin_fee_monthly",
-            "volume_cap_scope",
-            "negative_opportunities",
-            "quality_gate",
-            "min_savings_threshold_pct",
-            "leaver_policy",
-            "distribution_cap",
-            "reprice_baseline",
-            "severity_tolerance_pct",
-            "quality_tolerance_pct",
+            *TERMS_FIELDS,
         ]
         read_only_fields = ["version", "created_at"]
         validators: list = []  # the services check versions and dates, naming the field
@@ -123,13 +122,10 @@ class TermsSerializer(PhysicianNarrowing, serializers.ModelSerializer):
             "agreement": {"read_only": False},
         }
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        return fields
+    scoped_relations = {"agreement": m.Agreement}
 
 
-class ParticipationSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class ParticipationSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.Participation
         fields = [
@@ -145,14 +141,10 @@ class ParticipationSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         ]
         validators: list = []  # the service refuses a duplicate, naming the field
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        fields["physician"] = ScopedRelated(m.Physician)
-        return fields
+    scoped_relations = {"agreement": m.Agreement, "physician": m.Physician}
 
 
-class FMVOpinionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class FMVOpinionSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     fixed_portion = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
     warnings = serializers.SerializerMethodField()
 
@@ -161,35 +153,20 @@ class FMVOpinionSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         fields = [
             "id",
             "agreement",
-            "valuator",
-            "issue_date",
-            "effective_start",
-            "effective_end",
-            "total_max_annual",
-            "fixed_mode",
-            "fixed_annual",
-            "fixed_hours",
-            "hourly_rate",
+            # the fields the FMV service edits, with the computed fixed portion after the rate
+            *FMV_FIELDS[: FMV_FIELDS.index("hourly_rate") + 1],
             "fixed_portion",
-            "max_incentive",
-            "rate_p25",
-            "rate_p50",
-            "rate_p75",
-            "rate_p90",
-            "justification",
+            *FMV_FIELDS[FMV_FIELDS.index("hourly_rate") + 1 :],
             "warnings",
         ]
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        return fields
+    scoped_relations = {"agreement": m.Agreement}
 
     def get_warnings(self, obj) -> list[str]:
         return getattr(obj, "warnings", [])
 
 
-class DutySerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class DutySerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.ManagementDuty
         fields = [
@@ -202,25 +179,23 @@ class DutySerializer(PhysicianNarrowing, serializers.ModelSerializer):
         ]
         validators: list = []  # the service refuses a duplicate, naming the field
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        return fields
+    scoped_relations = {"agreement": m.Agreement}
 
 
-class TimeEntrySerializer(serializers.ModelSerializer):
+class TimeEntrySerializer(ScopedRelations, serializers.ModelSerializer):
     class Meta:
         model = m.TimeEntry
         fields = ["duty", "hours", "description"]
 
+    scoped_relations = {"duty": m.ManagementDuty}
+
     def get_fields(self):
         fields = super().get_fields()
-        fields["duty"] = ScopedRelated(m.ManagementDuty)
         fields["description"] = serializers.CharField(allow_blank=True, required=False, default="")
         return fields
 
 
-class TimeSheetSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class TimeSheetSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     entries = TimeEntrySerializer(many=True)
     total_hours = serializers.SerializerMethodField()
 
@@ -242,11 +217,7 @@ class TimeSheetSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         read_only_fields = ["status", "submitted_at", "reviewed_by", "reviewed_at", "review_note"]
         validators: list = []
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        fields["physician"] = ScopedRelated(m.Physician)
-        return fields
+    scoped_relations = {"agreement": m.Agreement, "physician": m.Physician}
 
     def get_total_hours(self, obj) -> str:
         return str(sum((e.hours for e in obj.entries.all()), start=0))
@@ -256,7 +227,7 @@ class ReviewSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class CommitteeMeetingSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class CommitteeMeetingSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.CommitteeMeeting
         fields = [
@@ -269,9 +240,10 @@ class CommitteeMeetingSerializer(PhysicianNarrowing, serializers.ModelSerializer
             "minutes",
         ]
 
+    scoped_relations = {"agreement": m.Agreement}
+
     def get_fields(self):
         fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
         fields["physicians_present"] = ScopedRelated(m.Physician, many=True, required=False)
         return fields
 
@@ -303,7 +275,7 @@ class ResolveSerializer(serializers.Serializer):
     resolution_note = serializers.CharField(allow_blank=True)
 
 
-class DocumentSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class DocumentSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     file = serializers.FileField(write_only=True)
 
     class Meta:
@@ -322,14 +294,15 @@ class DocumentSerializer(PhysicianNarrowing, serializers.ModelSerializer):
         ]
         read_only_fields = ["original_name", "sha256", "size", "uploaded_by", "uploaded_at"]
 
+    scoped_relations = {"agreement": m.Agreement}
+
     def get_fields(self):
         fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
         fields["title"] = serializers.CharField(required=False, allow_blank=True, default="")
         return fields
 
 
-class MilestoneSerializer(PhysicianNarrowing, serializers.ModelSerializer):
+class MilestoneSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     overdue = serializers.SerializerMethodField()
 
     class Meta:
@@ -346,10 +319,7 @@ class MilestoneSerializer(PhysicianNarrowing, serializers.ModelSerializer):
             "overdue",
         ]
 
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["agreement"] = ScopedRelated(m.Agreement)
-        return fields
+    scoped_relations = {"agreement": m.Agreement}
 
     def get_overdue(self, obj) -> bool:
         from django.utils import timezone

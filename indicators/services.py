@@ -5,10 +5,11 @@ year's incentive from the frozen terms (spec sections 2 and 3)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -1114,25 +1115,11 @@ def incentive_for_year(
     ``IndicatorDataMissing`` when an indicator has no annual result and ``scoring.TermsInvalid``
     for unusable terms (e.g. weights not summing to 100).
     """
-    (
-        terms,
-        definitions,
-        incentive_terms,
-        indicator_terms,
-        engine_results,
-        inputs,
-        results_by_key,
-    ) = _incentive_inputs(programme_year=programme_year, overrides=overrides, interim=False)
-    result = scoring.incentive_compute(
-        terms=incentive_terms, indicators=indicator_terms, results=engine_results
-    )
-    return IncentiveComputation(
-        result=result,
-        inputs=inputs,
-        terms=terms,
+    return _incentive_computed(
         programme_year=programme_year,
-        definitions=tuple(definitions),
-        results=results_by_key,
+        overrides=overrides,
+        interim=False,
+        compute=scoring.incentive_compute,
     )
 
 
@@ -1141,6 +1128,25 @@ def incentive_projection(
 ) -> IncentiveComputation:
     """The incentive if the year ended on ``as_of`` with the latest interim results
     (a projection: nothing is paid on it)."""
+    return _incentive_computed(
+        programme_year=programme_year,
+        overrides=None,
+        interim=True,
+        compute=functools.partial(
+            scoring.year_to_date_projection, as_of=as_of or timezone.localdate()
+        ),
+    )
+
+
+def _incentive_computed(
+    *,
+    programme_year: ProgrammeYear,
+    overrides: dict[str, Any] | None,
+    interim: bool,
+    compute: Callable[..., scoring.IncentiveResult],
+) -> IncentiveComputation:
+    """Load the year's inputs (annual or interim results), run ``compute`` (the engine's final
+    or year-to-date calculation) over them and keep the inputs beside the result."""
     (
         terms,
         definitions,
@@ -1149,13 +1155,8 @@ def incentive_projection(
         engine_results,
         inputs,
         results_by_key,
-    ) = _incentive_inputs(programme_year=programme_year, overrides=None, interim=True)
-    result = scoring.year_to_date_projection(
-        terms=incentive_terms,
-        indicators=indicator_terms,
-        results=engine_results,
-        as_of=as_of or timezone.localdate(),
-    )
+    ) = _incentive_inputs(programme_year=programme_year, overrides=overrides, interim=interim)
+    result = compute(terms=incentive_terms, indicators=indicator_terms, results=engine_results)
     return IncentiveComputation(
         result=result,
         inputs=inputs,

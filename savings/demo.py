@@ -18,6 +18,7 @@ from agreements.models import Agreement, AgreementTerms, Participation, Physicia
 from comanage.core.money import allocate_largest_remainder
 
 from . import services
+from .engine import USAGE_COLUMNS
 from .models import CalculationKind, SavingsOpportunity
 
 AGREEMENT_NAME = "Cardiac Cath Lab Shared Savings Programme"
@@ -65,23 +66,7 @@ def _synthetic_ytd(rng: random.Random) -> str:
     npis = ["1000000004", "1000000012", "1000000020"]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(
-        [
-            "case_id",
-            "service_date",
-            "case_type",
-            "physician_npi",
-            "payer",
-            "federal_program",
-            "item_code",
-            "quantity",
-            "unit_cost",
-            "severity_weight",
-            "notice_date",
-            "reviewed",
-            "opted_out",
-        ]
-    )
+    writer.writerow(USAGE_COLUMNS)
     day = dt.date(2026, 1, 1)
     case = 0
     while day <= YTD_END:

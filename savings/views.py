@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, cast
 
@@ -315,37 +316,69 @@ calculation_history = history_view(
 )
 
 
+OPPORTUNITY_CSV_COLUMNS = [
+    "key",
+    "name",
+    "earns",
+    "eligible_cases",
+    "original_base_cases",
+    "base_cases",
+    "baseline_source",
+    "baseline_per_case",
+    "expected_cost",
+    "actual_cost",
+    "actual_per_case",
+    "floor_per_case",
+    "effective_actual_per_case",
+    "raw_savings",
+    "applied_volume_factor",
+    "capped_savings",
+    "counted_savings",
+    "savings_target",
+]
+PHYSICIAN_CSV_COLUMNS = [
+    "physician_id",
+    "npi",
+    "last_name",
+    "first_name",
+    "entitlement",
+    "participation_days",
+    "year_days",
+    "weight",
+    "amount",
+]
+
+
+def _calculation_csv(
+    request: HttpRequest,
+    agreement_pk: int,
+    calculation_pk: int,
+    *,
+    part: str,
+    header: list[str],
+    rows: Callable[[SavingsResult], Iterable[Any]],
+) -> HttpResponse:
+    """One table of a stored calculation as CSV: a row per item, a column per figure."""
+    agreement = _agreement(request, agreement_pk)
+    calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
+    return csv_response(
+        f"savings-{agreement.pk}-y{calculation.programme_year.number}-{part}.csv",
+        header,
+        [[jsonable(getattr(r, h)) for h in header] for r in rows(calculation.read)],
+    )
+
+
 @org_view("savings.view")
 def opportunities_csv(
     request: HttpRequest, org_slug: str, agreement_pk: int, calculation_pk: int
 ) -> HttpResponse:
-    agreement = _agreement(request, agreement_pk)
-    calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
-    header = [
-        "key",
-        "name",
-        "earns",
-        "eligible_cases",
-        "original_base_cases",
-        "base_cases",
-        "baseline_source",
-        "baseline_per_case",
-        "expected_cost",
-        "actual_cost",
-        "actual_per_case",
-        "floor_per_case",
-        "effective_actual_per_case",
-        "raw_savings",
-        "applied_volume_factor",
-        "capped_savings",
-        "counted_savings",
-        "savings_target",
-    ]
-    rows = [[jsonable(getattr(o, h)) for h in header] for o in calculation.read.opportunities]
-    return csv_response(
-        f"savings-{agreement.pk}-y{calculation.programme_year.number}-opportunities.csv",
-        header,
-        rows,
+    return _calculation_csv(
+        request,
+        agreement_pk,
+        calculation_pk,
+        part="opportunities",
+        header=OPPORTUNITY_CSV_COLUMNS,
+        rows=lambda read: read.opportunities,
     )
 
 
@@ -353,25 +386,13 @@ def opportunities_csv(
 def physicians_csv(
     request: HttpRequest, org_slug: str, agreement_pk: int, calculation_pk: int
 ) -> HttpResponse:
-    agreement = _agreement(request, agreement_pk)
-    calculation = get_object_or_404(SavingsCalculation, pk=calculation_pk, agreement=agreement)
-    header = [
-        "physician_id",
-        "npi",
-        "last_name",
-        "first_name",
-        "entitlement",
-        "participation_days",
-        "year_days",
-        "weight",
-        "amount",
-    ]
-    rows = [
-        [jsonable(getattr(r, h)) for h in header]
-        for r in _physician_rows(request, calculation.read)
-    ]
-    return csv_response(
-        f"savings-{agreement.pk}-y{calculation.programme_year.number}-physicians.csv", header, rows
+    return _calculation_csv(
+        request,
+        agreement_pk,
+        calculation_pk,
+        part="physicians",
+        header=PHYSICIAN_CSV_COLUMNS,
+        rows=lambda read: _physician_rows(request, read),
     )
 
 

@@ -437,25 +437,19 @@ def agreements_at_a_glance(
                         REPORT_BASIS.get(report["status"], "calculated") if report else "calculated"
                     )
                     fig.incentive_pool = _dec(run["pool"]) or fig.incentive_pool
-                elif year.end < today:
-                    detail = _incentive(
-                        year_terms, definitions, annual.get(year.pk, {}), projection_as_of=None
-                    )
-                    if detail is not None:
-                        fig.incentive_earned, fig.incentive_basis = (
-                            detail.earned_total,
-                            "provisional",
-                        )
-                        fig.incentive_detail = detail
                 elif year.start <= today:
+                    # An ended year without a run: provisional from the annual results; the
+                    # current year: a projection to today from the interim ones.
+                    ended = year.end < today
                     detail = _incentive(
-                        year_terms, definitions, interim.get(year.pk, {}), projection_as_of=today
+                        year_terms,
+                        definitions,
+                        (annual if ended else interim).get(year.pk, {}),
+                        projection_as_of=None if ended else today,
                     )
                     if detail is not None:
-                        fig.incentive_earned, fig.incentive_basis = (
-                            detail.earned_total,
-                            "projection",
-                        )
+                        fig.incentive_earned = detail.earned_total
+                        fig.incentive_basis = "provisional" if ended else "projection"
                         fig.incentive_detail = detail
             if not glance.is_co_management:
                 year_calc = savings.get((year.pk, CalculationKind.YEAR))

@@ -57,6 +57,13 @@ def rule_note(rule: str, subject: str, text: str) -> RuleNote:
     return RuleNote(rule=rule, title=RULE_IDS[rule], subject=subject, text=text)
 
 
+# These result types are also the stored shape's read model (``savings/read_models.py`` adds
+# only the reading and the words for a page). A field added after calculations were first
+# stored has a default, so an older stored calculation reads with it: ``before_joining_cases``
+# zero, ``can_earn`` ``None`` (unknown; the engine always says ``True`` or ``False``), ``flags``
+# and ``rule_notes`` empty, ``withheld_no_entitled`` and ``fees_not_covered`` zero.
+
+
 @dataclass(frozen=True, kw_only=True)
 class OpportunityResult:
     key: str
@@ -66,7 +73,7 @@ class OpportunityResult:
     item_codes: tuple[str, ...]
     cases_of_type: int
     opted_out_cases: int
-    before_joining_cases: int
+    before_joining_cases: int = 0
     post_termination_cases: int
     eligible_cases: int
     federal_eligible_cases: int
@@ -88,9 +95,9 @@ class OpportunityResult:
     applied_volume_factor: Decimal
     capped_savings: Decimal
     counted_savings: Decimal
-    can_earn: bool
+    can_earn: bool | None = None
     savings_target: Decimal
-    flags: tuple[Flag, ...]
+    flags: tuple[Flag, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,13 +156,13 @@ class SavingsResult:
     cap_remaining_before: Decimal
     amount_paid: Decimal
     withheld_by_cap: Decimal
-    withheld_no_entitled: Decimal
+    withheld_no_entitled: Decimal = ZERO
     cumulative_distributed: Decimal
     cap_headroom: Decimal
     hospital_keeps: Decimal
     physicians: tuple[PhysicianResult, ...]
     cases_without_notice: int
-    flags: tuple[Flag, ...]
+    flags: tuple[Flag, ...] = ()
     rule_notes: tuple[RuleNote, ...] = ()
     # Net savings never go below zero (split step 1): the administrator fees that gross savings
     # did not cover, which the floor at zero absorbs (zero when gross savings cover the fees).
@@ -172,8 +179,8 @@ class SavingsResult:
         """SHA-256 of the canonical JSON: same inputs, same figures, same checksum."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
-    def physician(self, physician_id: str) -> PhysicianResult:
-        return next(p for p in self.physicians if p.physician_id == physician_id)
+    def physician(self, physician_id: str) -> PhysicianResult | None:
+        return next((p for p in self.physicians if p.physician_id == physician_id), None)
 
-    def opportunity(self, key: str) -> OpportunityResult:
-        return next(o for o in self.opportunities if o.key == key)
+    def opportunity(self, key: str) -> OpportunityResult | None:
+        return next((o for o in self.opportunities if o.key == key), None)

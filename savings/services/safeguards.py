@@ -34,8 +34,33 @@ SAFEGUARD_KINDS = {
 }
 
 
-def _flag_raise(**kwargs: Any) -> ComplianceFlag:
-    flag, _created = flag_raise(**kwargs)
+def _safeguard_flag_raise(
+    *,
+    calculation: SavingsCalculation,
+    code: str,
+    message: str,
+    data: dict[str, Any],
+    physician_id: str | None = None,
+    physician: Physician | None = None,
+    blocking: bool = False,
+) -> ComplianceFlag:
+    """One safeguard's flag: its kind and severity by ``code``, a key stable per agreement,
+    year (and physician) and check, and the calculation it came from in its data."""
+    year = calculation.programme_year
+    kind, severity = SAFEGUARD_KINDS[code]
+    subject = f"{physician_id}:" if physician_id is not None else ""
+    flag, _created = flag_raise(
+        organization=calculation.organization,
+        kind=kind,
+        key=f"savings:{calculation.agreement.pk}:{year.number}:{subject}{code}",
+        message=message,
+        agreement=calculation.agreement,
+        programme_year=year,
+        physician=physician,
+        severity=severity,
+        blocking=blocking,
+        data={"calculation_id": calculation.pk, **data},
+    )
     return flag
 
 
@@ -83,19 +108,14 @@ def safeguard_flags_raise(*, calculation: SavingsCalculation) -> list[Compliance
                 )
             )
         for code, message in checks:
-            kind, severity = SAFEGUARD_KINDS[code]
             flags.append(
-                _flag_raise(
-                    organization=calculation.organization,
-                    kind=kind,
-                    key=f"savings:{agreement.pk}:{year.number}:{row['physician_id']}:{code}",
+                _safeguard_flag_raise(
+                    calculation=calculation,
+                    code=code,
                     message=message,
-                    agreement=agreement,
-                    programme_year=year,
+                    physician_id=row["physician_id"],
                     physician=physician,
-                    severity=severity,
                     data={
-                        "calculation_id": calculation.pk,
                         "check": code,
                         **guard,
                         "tolerance_pct": result["terms"]["severity_tolerance_pct"],
@@ -104,39 +124,23 @@ def safeguard_flags_raise(*, calculation: SavingsCalculation) -> list[Compliance
             )
     for flag in result["flags"]:
         if flag["code"] == "quality_gate":
-            kind, severity = SAFEGUARD_KINDS["quality_gate"]
             flags.append(
-                _flag_raise(
-                    organization=calculation.organization,
-                    kind=kind,
-                    key=f"savings:{agreement.pk}:{year.number}:quality_gate",
+                _safeguard_flag_raise(
+                    calculation=calculation,
+                    code="quality_gate",
                     message=f"Key quality indicators worse than baseline: {flag['message']}",
-                    agreement=agreement,
-                    programme_year=year,
-                    severity=severity,
-                    data={
-                        "calculation_id": calculation.pk,
-                        "key_indicators": result["key_indicators"],
-                    },
+                    data={"key_indicators": result["key_indicators"]},
                 )
             )
         elif flag["code"] == "no_entitled_physicians":
             # Spec 4 edge case "nobody entitled": a blocking compliance flag says why.
-            kind, severity = SAFEGUARD_KINDS["no_entitled_physicians"]
             flags.append(
-                _flag_raise(
-                    organization=calculation.organization,
-                    kind=kind,
-                    key=f"savings:{agreement.pk}:{year.number}:no_entitled_physicians",
+                _safeguard_flag_raise(
+                    calculation=calculation,
+                    code="no_entitled_physicians",
                     message=f"Nothing is paid for {year.label}: {flag['message']}.",
-                    agreement=agreement,
-                    programme_year=year,
-                    severity=severity,
                     blocking=True,
-                    data={
-                        "calculation_id": calculation.pk,
-                        "withheld": result["withheld_no_entitled"],
-                    },
+                    data={"withheld": result["withheld_no_entitled"]},
                 )
             )
     return flags

@@ -3,6 +3,7 @@ invite, re-send, withdraw), through the same services and permissions as the pag
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -159,6 +160,11 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
         )
         return Response(self.get_serializer(membership).data)
 
+    def _member_changed(self, request: Request, change: Callable[..., Membership]) -> Response:
+        """Apply a member service (``membership=``, ``actor=``) and answer the member."""
+        membership = change(membership=self.get_object(), actor=signed_in_user(request))
+        return Response(self.get_serializer(membership).data)
+
     @extend_schema(
         summary="Deactivate a member (their sessions and tokens end now)",
         request=EmptySerializer,
@@ -166,10 +172,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     )
     @action(detail=True, methods=["post"])
     def deactivate(self, request: Request, **kwargs: str) -> Response:
-        membership = services.membership_deactivate(
-            membership=self.get_object(), actor=signed_in_user(request)
-        )
-        return Response(self.get_serializer(membership).data)
+        return self._member_changed(request, services.membership_deactivate)
 
     @extend_schema(
         summary="Reactivate a deactivated member",
@@ -178,10 +181,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantView
     )
     @action(detail=True, methods=["post"])
     def reactivate(self, request: Request, **kwargs: str) -> Response:
-        membership = services.membership_reactivate(
-            membership=self.get_object(), actor=signed_in_user(request)
-        )
-        return Response(self.get_serializer(membership).data)
+        return self._member_changed(request, services.membership_reactivate)
 
     @extend_schema(
         summary="Remove a member from the organization (sessions and tokens end)",

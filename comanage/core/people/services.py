@@ -507,18 +507,8 @@ def membership_deactivate(*, membership: Membership, actor: User) -> Membership:
                     "administrator: they cannot be deactivated."
                 }
             )
-        if not membership.is_active:
+        if not _membership_active_set(membership=membership, actor=actor, active=False):
             return membership
-        membership.is_active = False
-        membership.save(update_fields=["is_active"])
-        audit_event(
-            organization=organization,
-            name="member.deactivated",
-            actor=actor,
-            obj=membership,
-            summary=f"Deactivated {membership.user.email}",
-            data={"email": membership.user.email, "role": membership.role},
-        )
     user_access_end(membership.user)
     return membership
 
@@ -526,19 +516,27 @@ def membership_deactivate(*, membership: Membership, actor: User) -> Membership:
 def membership_reactivate(*, membership: Membership, actor: User) -> Membership:
     organization = membership.organization
     with transaction.atomic(), scope(organization=organization):
-        if membership.is_active:
-            return membership
-        membership.is_active = True
-        membership.save(update_fields=["is_active"])
-        audit_event(
-            organization=organization,
-            name="member.reactivated",
-            actor=actor,
-            obj=membership,
-            summary=f"Reactivated {membership.user.email}",
-            data={"email": membership.user.email, "role": membership.role},
-        )
+        _membership_active_set(membership=membership, actor=actor, active=True)
     return membership
+
+
+def _membership_active_set(*, membership: Membership, actor: User, active: bool) -> bool:
+    """Turn the membership on or off and record it (``member.reactivated`` /
+    ``member.deactivated``); False, and nothing recorded, when it already is so."""
+    if membership.is_active == active:
+        return False
+    membership.is_active = active
+    membership.save(update_fields=["is_active"])
+    done = "Reactivated" if active else "Deactivated"
+    audit_event(
+        organization=membership.organization,
+        name=f"member.{done.lower()}",
+        actor=actor,
+        obj=membership,
+        summary=f"{done} {membership.user.email}",
+        data={"email": membership.user.email, "role": membership.role},
+    )
+    return True
 
 
 def membership_remove(*, membership: Membership, actor: User) -> None:

@@ -14,22 +14,27 @@ register = template.Library()
 _CODE = re.compile(r"[a-z]+(?:_[a-z0-9]+)+")
 
 
+def _has_figure(value: object, what: str) -> bool:
+    """Whether there is a figure to show (None or "" is none); a float is refused loudly."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, float):
+        raise FloatMoneyError(f"template received float {value!r} as {what}")
+    return True
+
+
 @register.filter
 def money(value: object) -> str:
-    if value is None or value == "":
+    if not _has_figure(value, "money"):
         return "—"
-    if isinstance(value, float):
-        raise FloatMoneyError(f"template received float {value!r} as money")
     return format_money(value)
 
 
 @register.filter
 def pct(value: object, places: int = 2) -> str:
     """A percentage shown to two decimals (the spec's display rule); None is 'no score'."""
-    if value is None or value == "":
+    if not _has_figure(value, "a percentage"):
         return "no score"
-    if isinstance(value, float):
-        raise FloatMoneyError(f"template received float {value!r} as a percentage")
     amount = round_percentage(Decimal(str(value)), int(places))
     return f"{amount:,}%"
 
@@ -55,10 +60,8 @@ def rule_ref(code: object) -> str:
 @register.filter
 def number(value: object, places: int = 2) -> str:
     """A plain figure (a count of hours, a sum of weights) grouped, to ``places`` decimals."""
-    if value is None or value == "":
+    if not _has_figure(value, "a figure"):
         return "—"
-    if isinstance(value, float):
-        raise FloatMoneyError(f"template received float {value!r} as a figure")
     return f"{round_places(Decimal(str(value)), int(places)):,}"
 
 
@@ -71,10 +74,8 @@ def month(value: object) -> str:
 @register.filter
 def fraction_pct(value: object) -> str:
     """A fraction (0.879121) shown as a percentage to two decimals (87.91%)."""
-    if value is None or value == "":
+    if not _has_figure(value, "a fraction"):
         return "—"
-    if isinstance(value, float):
-        raise FloatMoneyError(f"template received float {value!r} as a fraction")
     return f"{round_percentage(Decimal(str(value)) * 100):,}%"
 
 
@@ -91,12 +92,10 @@ def fact_label(key: object) -> str:
 def fact(value: object) -> str:
     """A stored fact's value as read: yes/no, a whole number grouped, otherwise two decimals;
     a code in words; other text as it is."""
-    if value is None or value == "":
+    if not _has_figure(value, "a figure"):
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        raise FloatMoneyError(f"template received float {value!r} as a figure")
     try:
         amount = Decimal(str(value))
     except ArithmeticError:
