@@ -772,27 +772,35 @@ def _blank_to_null(values: pa.Array) -> pa.Array:
 
 
 def duplicate_checks(
-    problems: Problems, case_ids: list[pa.Array], items: list[pa.Array], rows_from: list[int]
+    problems: Problems,
+    case_ids: list[pa.Array],
+    items: list[pa.Array],
+    rows_from: list[int],
+    *,
+    case_codes: tuple[Any, int] | None = None,
 ) -> None:
     """Rows with the same case_id and item_code as an earlier row are duplicates.
 
-    One hash group-by over the whole file says whether there is any; only then are the row
-    numbers worked out (the usual file has none)."""
+    Each row's (case, item) as one number, sorted, says whether there is any; only then are
+    the row numbers worked out (the usual file has none). ``case_codes``, when given, is
+    :func:`case_rows.codes` of the same case ids (the caller's, reused)."""
     if not case_ids:
         return
+    import numpy as np
+
     from .case_rows import codes
 
-    case, _cases = codes(pa.chunked_array(case_ids, pa.string()))
+    case, _cases = case_codes or codes(pa.chunked_array(case_ids, pa.string()))
     item, item_count = codes(pa.chunked_array(items, pa.string()))
-    if pc.count_distinct(pa.array(case * item_count + item)).as_py() == len(case):
-        return
+    if _cases * item_count < 1 << 62:
+        numbered = np.sort(case * item_count + item)
+        if not (numbered[1:] == numbered[:-1]).any():
+            return
     keys = [pc.binary_join_element_wise(c, i, "\x1f") for c, i in zip(case_ids, items, strict=True)]
     combined = pa.chunked_array(keys).to_pandas()
     duplicated = combined.duplicated(keep="first").to_numpy()
     if not duplicated.any():
         return
-    import numpy as np
-
     row_numbers = np.concatenate(
         [np.arange(start, start + len(k)) for start, k in zip(rows_from, keys, strict=True)]
     )
@@ -865,20 +873,34 @@ def usage_row_ids_from(data_import_id: int) -> int:
 def usage_copy_columns(table: pa.Table, *, first_id: int) -> list[pgcopy.Column]:
     """A validated batch (canonical text) as the usage table's typed columns for a binary
     COPY: ids, dates as dates, true/false as booleans, amounts as exact decimals (the text
-    passed ``_NUMBER``, so the decimal cast neither rounds nor fails)."""
+    passed ``_NUMBER``, so the decimal cast neither rounds nor fails).
+
+    Every column but the ids and case ids repeats (365 dates, a few thousand items and
+    prices): it goes as a dictionary, each distinct value cast and encoded once (a column
+    that arrives dictionary-encoded from the checks is not encoded again)."""
     import numpy as np
 
     ids = np.arange(first_id, first_id + table.num_rows, dtype=np.int64)
     columns = [pgcopy.Column("id", pa.array(ids, pa.int64()))]
     for name in USAGE_COLUMNS:
         values = table.column(name)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if name == "case_id":
+            columns.append(pgcopy.Column(name, values))
+            continue
+        if not pa.types.is_dictionary(values.type):
+            values = pc.dictionary_encode(values)
+        distinct = values.dictionary
         if name in ("service_date", "notice_date"):
-            values = pc.cast(values, pa.date32())
+            distinct = pc.cast(distinct, pa.date32())
         elif name in ("federal_program", "reviewed", "opted_out"):
-            values = pc.equal(values, "true")
+            distinct = pc.equal(distinct, "true")
         elif name in ("quantity", "unit_cost", "severity_weight"):
-            values = pc.cast(values, _AMOUNT_TYPE)
-        columns.append(pgcopy.Column(name, values))
+            distinct = pc.cast(distinct, _AMOUNT_TYPE)
+        columns.append(
+            pgcopy.Column(name, pa.DictionaryArray.from_arrays(values.indices, distinct))
+        )
     return columns
 
 
