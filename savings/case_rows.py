@@ -47,7 +47,9 @@ def case_agreement_checks(
         return
     import numpy as np
 
-    frame = whole.to_pandas()
+    from .importing import plain
+
+    frame = pa.table([plain(c) for c in whole.columns], names=whole.column_names).to_pandas()
     frame["row"] = np.concatenate(
         [np.arange(start, start + t.num_rows) for start, t in zip(rows_from, tables, strict=True)]
     )
@@ -87,15 +89,32 @@ def codes(values: pa.ChunkedArray | pa.Array) -> tuple[Any, int]:
         try:
             values = values.combine_chunks() if values.num_chunks else pa.array([], values.type)
         except pa.ArrowInvalid:  # over 2 GiB of text in one column: chunk by chunk, unified
+            if pa.types.is_dictionary(values.type):
+                values = pc.cast(values, values.type.value_type)
             encoded = pa.table({"v": pc.dictionary_encode(values)}).unify_dictionaries()
             chunks = encoded.column("v").chunks
             size = len(chunks[0].dictionary)
             indices = pc.fill_null(pa.chunked_array([c.indices for c in chunks]), size)
             return indices.to_numpy().astype("int64"), size + 1
+    if pa.types.is_dictionary(values.type):
+        return _dictionary_codes(values)
     encoded = pc.dictionary_encode(values)
     dictionary_size = len(encoded.dictionary)
     indices = pc.fill_null(encoded.indices, dictionary_size) if encoded.null_count else encoded.indices
     return indices.to_numpy().astype("int64"), dictionary_size + 1
+
+
+def _dictionary_codes(values: pa.DictionaryArray) -> tuple[Any, int]:
+    """:func:`codes` of a dictionary column: its distinct values numbered (equal text in two
+    positions, or a null value, one number), each row's position mapped to that number."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    inner = pc.dictionary_encode(values.dictionary)
+    size = len(inner.dictionary)
+    number = np.append(pc.fill_null(inner.indices, size).to_numpy(), size)
+    positions = pc.fill_null(values.indices, len(values.dictionary)).to_numpy()
+    return number[positions].astype("int64"), size + 1
 
 
 def cases_agree(

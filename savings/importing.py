@@ -639,8 +639,9 @@ class UsageRules:
 def validate_usage_batch(
     batch: pa.RecordBatch, *, first_row: int, rules: UsageRules, problems: Problems
 ) -> pa.Table:
-    """Check one batch; returns it as a clean table of the canonical columns (strings, nulls
-    for empty optional fields, booleans normalised to true/false)."""
+    """Check one batch; returns it as a clean table of the canonical columns (text, nulls
+    for empty optional fields, booleans normalised to true/false). Every column but the case
+    id is dictionary-encoded (:func:`as_dictionary`; :func:`plain` decodes one)."""
     import numpy as np
 
     n = batch.num_rows
@@ -659,7 +660,9 @@ def validate_usage_batch(
             return fast
         values = _clean(raw[name])
         check(problems, values, rows)
-        return convert(values) if convert else values
+        # Dictionary-encoded as the fast path's columns are (the batches' tables must agree).
+        encoded = pc.dictionary_encode(convert(values) if convert else values)
+        return as_dictionary(encoded.indices, encoded.dictionary)
 
     out = {"case_id": _clean(raw["case_id"])}
     _text_checks(problems, out["case_id"], rows, "case_id", max_length=64)
@@ -730,7 +733,25 @@ def _by_distinct(values: pa.Array, check: _Check, convert: _Convert | None) -> p
     if scratch.total:
         return None
     converted = convert(distinct) if convert else distinct
-    return converted.take(encoded.indices)
+    return as_dictionary(encoded.indices, converted)
+
+
+def as_dictionary(indices: pa.Array, values: pa.Array) -> pa.DictionaryArray:
+    """Rows as positions into their distinct values (what a validated batch holds for every
+    repeated column: the binary COPY encodes each distinct value once). A null value becomes a
+    null position, as Arrow wants to join batches' dictionaries. Two positions may hold equal
+    text (``' A'`` and ``'A'`` trimmed): :func:`case_rows.codes` numbers them as one."""
+    if values.null_count:
+        valid = pc.take(pc.is_valid(values), indices)
+        indices = pc.if_else(valid, indices, pa.scalar(None, indices.type))
+    return pa.DictionaryArray.from_arrays(indices, values)
+
+
+def plain(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A column as its values (a dictionary column decoded; others as they are)."""
+    if pa.types.is_dictionary(values.type):
+        return pc.cast(values, values.type.value_type)
+    return values
 
 
 def _item_checks(problems: Problems, item: pa.Array, rows: Any, rules: UsageRules) -> None:
@@ -791,12 +812,15 @@ def duplicate_checks(
     from .case_rows import codes
 
     case, _cases = case_codes or codes(pa.chunked_array(case_ids, pa.string()))
-    item, item_count = codes(pa.chunked_array(items, pa.string()))
+    item, item_count = codes(pa.chunked_array(items))
     if _cases * item_count < 1 << 62:
         numbered = np.sort(case * item_count + item)
         if not (numbered[1:] == numbered[:-1]).any():
             return
-    keys = [pc.binary_join_element_wise(c, i, "\x1f") for c, i in zip(case_ids, items, strict=True)]
+    keys = [
+        pc.binary_join_element_wise(plain(c), plain(i), "\x1f")
+        for c, i in zip(case_ids, items, strict=True)
+    ]
     combined = pa.chunked_array(keys).to_pandas()
     duplicated = combined.duplicated(keep="first").to_numpy()
     if not duplicated.any():
