@@ -100,7 +100,9 @@ def codes(values: pa.ChunkedArray | pa.Array) -> tuple[Any, int]:
         return _dictionary_codes(values)
     encoded = pc.dictionary_encode(values)
     dictionary_size = len(encoded.dictionary)
-    indices = pc.fill_null(encoded.indices, dictionary_size) if encoded.null_count else encoded.indices
+    indices = encoded.indices
+    if encoded.null_count:
+        indices = pc.fill_null(indices, dictionary_size)
     return indices.to_numpy().astype("int64"), dictionary_size + 1
 
 

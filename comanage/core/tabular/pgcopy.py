@@ -168,16 +168,12 @@ def _void(records: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(records).view(np.dtype((np.void, records.dtype.itemsize)))
 
 
-def _lengths(data: pa.Array) -> np.ndarray:
-    return pc.binary_length(data).to_numpy(zero_copy_only=False)
-
-
 def _same_width(data: pa.Array) -> int | None:
     """The one byte length of every value of a binary array without nulls, or None."""
     if not len(data) or data.null_count:
         return None
-    offsets = np.frombuffer(data.buffers()[1], dtype=np.int32)[data.offset : data.offset + len(data) + 1]
-    widths = np.diff(offsets)
+    offsets = np.frombuffer(data.buffers()[1], dtype=np.int32)
+    widths = np.diff(offsets[data.offset : data.offset + len(data) + 1])
     return int(widths[0]) if (widths == widths[0]).all() else None
 
 
@@ -223,7 +219,8 @@ def _piece(column: Column) -> tuple[str, object]:
         records = np.empty(len(column.values), np.dtype(_fixed_layout([column])))
         _fill_fixed(records, [column])
         return "fixed", _void(records)
-    if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and not column.values.null_count:
+    text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    if text and not column.values.null_count:
         data = _array(pc.cast(column.values, pa.binary()))
         width = _same_width(data)
         if width is not None:
