@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -193,7 +194,7 @@ def _prefixed_fixed(data: pa.Array, width: int) -> np.ndarray:
     return fields.view(np.dtype((np.void, 4 + width))).ravel()
 
 
-def _dictionary_piece(column: Column) -> tuple[str, object]:
+def _dictionary_piece(column: Column) -> tuple[str, Any]:
     """A dictionary column: each distinct value's field encoded once, then taken per row."""
     values = _array(column.values)
     assert isinstance(values, pa.DictionaryArray)
@@ -209,7 +210,7 @@ def _dictionary_piece(column: Column) -> tuple[str, object]:
     return "varying", _array(pc.take(entries, indices))
 
 
-def _piece(column: Column) -> tuple[str, object]:
+def _piece(column: Column) -> tuple[str, Any]:
     """``("fixed", one opaque value per row)`` or ``("varying", a binary array)``: the
     column's fields, length prefixes included."""
     kind = column.values.type
@@ -243,9 +244,9 @@ def copy_rows(columns: Sequence[Column]) -> tuple[list[str], pa.Buffer]:
     for column in columns:
         form, piece = _piece(column)
         if form == "fixed":
-            fixed.append((column.name, piece))  # type: ignore[arg-type]
+            fixed.append((column.name, piece))
         else:
-            varying.append((column.name, piece))  # type: ignore[arg-type]
+            varying.append((column.name, piece))
     layout = np.dtype(
         [("count", ">i2"), *((f"f{k}", p.dtype) for k, (_name, p) in enumerate(fixed))]
     )
