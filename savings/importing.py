@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
+from functools import cached_property, partial
 from typing import IO, Any
 
 import pyarrow as pa
@@ -635,6 +635,15 @@ class UsageRules:
     known_npis: frozenset[str]
     catalogue: frozenset[str] | None  # the year's price file items; None = no price file yet
 
+    @cached_property
+    def npi_values(self) -> pa.Array:
+        """The known NPIs as an Arrow value set (built once per file, not per batch)."""
+        return pa.array(sorted(self.known_npis), pa.string())
+
+    @cached_property
+    def catalogue_values(self) -> pa.Array:
+        return pa.array(sorted(self.catalogue or ()), pa.string())
+
 
 def validate_usage_batch(
     batch: pa.RecordBatch, *, first_row: int, rules: UsageRules, problems: Problems
@@ -758,7 +767,7 @@ def _item_checks(problems: Problems, item: pa.Array, rows: Any, rules: UsageRule
     _text_checks(problems, item, rows, "item_code", max_length=50)
     if rules.catalogue is None:
         return
-    not_priced = pc.invert(pc.is_in(item, value_set=pa.array(sorted(rules.catalogue), pa.string())))
+    not_priced = pc.invert(pc.is_in(item, value_set=rules.catalogue_values))
     problems.add_mask(
         pc.and_(not_priced, pc.not_equal(item, "")),
         rows,
@@ -769,7 +778,7 @@ def _item_checks(problems: Problems, item: pa.Array, rows: Any, rules: UsageRule
 
 
 def _npi_checks(problems: Problems, npi: pa.Array, rows: Any, rules: UsageRules) -> None:
-    unknown = pc.invert(pc.is_in(npi, value_set=pa.array(sorted(rules.known_npis), pa.string())))
+    unknown = pc.invert(pc.is_in(npi, value_set=rules.npi_values))
     problems.add_mask(
         pc.and_(unknown, pc.not_equal(npi, "")),
         rows,
