@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
+from functools import cached_property, partial
 from typing import IO, Any
 
 import pyarrow as pa
@@ -635,12 +635,22 @@ class UsageRules:
     known_npis: frozenset[str]
     catalogue: frozenset[str] | None  # the year's price file items; None = no price file yet
 
+    @cached_property
+    def npi_values(self) -> pa.Array:
+        """The known NPIs as an Arrow value set (built once per file, not per batch)."""
+        return pa.array(sorted(self.known_npis), pa.string())
+
+    @cached_property
+    def catalogue_values(self) -> pa.Array:
+        return pa.array(sorted(self.catalogue or ()), pa.string())
+
 
 def validate_usage_batch(
     batch: pa.RecordBatch, *, first_row: int, rules: UsageRules, problems: Problems
 ) -> pa.Table:
-    """Check one batch; returns it as a clean table of the canonical columns (strings, nulls
-    for empty optional fields, booleans normalised to true/false)."""
+    """Check one batch; returns it as a clean table of the canonical columns (text, nulls
+    for empty optional fields, booleans normalised to true/false). Every column but the case
+    id is dictionary-encoded (:func:`as_dictionary`; :func:`plain` decodes one)."""
     import numpy as np
 
     n = batch.num_rows
@@ -659,7 +669,9 @@ def validate_usage_batch(
             return fast
         values = _clean(raw[name])
         check(problems, values, rows)
-        return convert(values) if convert else values
+        # Dictionary-encoded as the fast path's columns are (the batches' tables must agree).
+        encoded = pc.dictionary_encode(convert(values) if convert else values)
+        return as_dictionary(encoded.indices, encoded.dictionary)
 
     out = {"case_id": _clean(raw["case_id"])}
     _text_checks(problems, out["case_id"], rows, "case_id", max_length=64)
@@ -730,14 +742,32 @@ def _by_distinct(values: pa.Array, check: _Check, convert: _Convert | None) -> p
     if scratch.total:
         return None
     converted = convert(distinct) if convert else distinct
-    return converted.take(encoded.indices)
+    return as_dictionary(encoded.indices, converted)
+
+
+def as_dictionary(indices: pa.Array, values: pa.Array) -> pa.DictionaryArray:
+    """Rows as positions into their distinct values (what a validated batch holds for every
+    repeated column: the binary COPY encodes each distinct value once). A null value becomes a
+    null position, as Arrow wants to join batches' dictionaries. Two positions may hold equal
+    text (``' A'`` and ``'A'`` trimmed): :func:`case_rows.codes` numbers them as one."""
+    if values.null_count:
+        valid = pc.take(pc.is_valid(values), indices)
+        indices = pc.if_else(valid, indices, pa.scalar(None, indices.type))
+    return pa.DictionaryArray.from_arrays(indices, values)
+
+
+def plain(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A column as its values (a dictionary column decoded; others as they are)."""
+    if pa.types.is_dictionary(values.type):
+        return pc.cast(values, values.type.value_type)
+    return values
 
 
 def _item_checks(problems: Problems, item: pa.Array, rows: Any, rules: UsageRules) -> None:
     _text_checks(problems, item, rows, "item_code", max_length=50)
     if rules.catalogue is None:
         return
-    not_priced = pc.invert(pc.is_in(item, value_set=pa.array(sorted(rules.catalogue), pa.string())))
+    not_priced = pc.invert(pc.is_in(item, value_set=rules.catalogue_values))
     problems.add_mask(
         pc.and_(not_priced, pc.not_equal(item, "")),
         rows,
@@ -748,7 +778,7 @@ def _item_checks(problems: Problems, item: pa.Array, rows: Any, rules: UsageRule
 
 
 def _npi_checks(problems: Problems, npi: pa.Array, rows: Any, rules: UsageRules) -> None:
-    unknown = pc.invert(pc.is_in(npi, value_set=pa.array(sorted(rules.known_npis), pa.string())))
+    unknown = pc.invert(pc.is_in(npi, value_set=rules.npi_values))
     problems.add_mask(
         pc.and_(unknown, pc.not_equal(npi, "")),
         rows,
@@ -772,27 +802,38 @@ def _blank_to_null(values: pa.Array) -> pa.Array:
 
 
 def duplicate_checks(
-    problems: Problems, case_ids: list[pa.Array], items: list[pa.Array], rows_from: list[int]
+    problems: Problems,
+    case_ids: list[pa.Array],
+    items: list[pa.Array],
+    rows_from: list[int],
+    *,
+    case_codes: tuple[Any, int] | None = None,
 ) -> None:
     """Rows with the same case_id and item_code as an earlier row are duplicates.
 
-    One hash group-by over the whole file says whether there is any; only then are the row
-    numbers worked out (the usual file has none)."""
+    Each row's (case, item) as one number, sorted, says whether there is any; only then are
+    the row numbers worked out (the usual file has none). ``case_codes``, when given, is
+    :func:`case_rows.codes` of the same case ids (the caller's, reused)."""
     if not case_ids:
         return
+    import numpy as np
+
     from .case_rows import codes
 
-    case, _cases = codes(pa.chunked_array(case_ids, pa.string()))
-    item, item_count = codes(pa.chunked_array(items, pa.string()))
-    if pc.count_distinct(pa.array(case * item_count + item)).as_py() == len(case):
-        return
-    keys = [pc.binary_join_element_wise(c, i, "\x1f") for c, i in zip(case_ids, items, strict=True)]
+    case, _cases = case_codes or codes(pa.chunked_array(case_ids, pa.string()))
+    item, item_count = codes(pa.chunked_array(items))
+    if _cases * item_count < 1 << 62:
+        numbered = np.sort(case * item_count + item)
+        if not (numbered[1:] == numbered[:-1]).any():
+            return
+    keys = [
+        pc.binary_join_element_wise(plain(c), plain(i), "\x1f")
+        for c, i in zip(case_ids, items, strict=True)
+    ]
     combined = pa.chunked_array(keys).to_pandas()
     duplicated = combined.duplicated(keep="first").to_numpy()
     if not duplicated.any():
         return
-    import numpy as np
-
     row_numbers = np.concatenate(
         [np.arange(start, start + len(k)) for start, k in zip(rows_from, keys, strict=True)]
     )
@@ -865,20 +906,34 @@ def usage_row_ids_from(data_import_id: int) -> int:
 def usage_copy_columns(table: pa.Table, *, first_id: int) -> list[pgcopy.Column]:
     """A validated batch (canonical text) as the usage table's typed columns for a binary
     COPY: ids, dates as dates, true/false as booleans, amounts as exact decimals (the text
-    passed ``_NUMBER``, so the decimal cast neither rounds nor fails)."""
+    passed ``_NUMBER``, so the decimal cast neither rounds nor fails).
+
+    Every column but the ids and case ids repeats (365 dates, a few thousand items and
+    prices): it goes as a dictionary, each distinct value cast and encoded once (a column
+    that arrives dictionary-encoded from the checks is not encoded again)."""
     import numpy as np
 
     ids = np.arange(first_id, first_id + table.num_rows, dtype=np.int64)
     columns = [pgcopy.Column("id", pa.array(ids, pa.int64()))]
     for name in USAGE_COLUMNS:
         values = table.column(name)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if name == "case_id":
+            columns.append(pgcopy.Column(name, values))
+            continue
+        if not pa.types.is_dictionary(values.type):
+            values = pc.dictionary_encode(values)
+        distinct = values.dictionary
         if name in ("service_date", "notice_date"):
-            values = pc.cast(values, pa.date32())
+            distinct = pc.cast(distinct, pa.date32())
         elif name in ("federal_program", "reviewed", "opted_out"):
-            values = pc.equal(values, "true")
+            distinct = pc.equal(distinct, "true")
         elif name in ("quantity", "unit_cost", "severity_weight"):
-            values = pc.cast(values, _AMOUNT_TYPE)
-        columns.append(pgcopy.Column(name, values))
+            distinct = pc.cast(distinct, _AMOUNT_TYPE)
+        columns.append(
+            pgcopy.Column(name, pa.DictionaryArray.from_arrays(values.indices, distinct))
+        )
     return columns
 
 

@@ -503,8 +503,10 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
             if job_id is not None:
                 job_progress(job_id, 90, "Writing the rows")
             loader.start_publish()
-        case_rows.case_agreement_checks(problems, case_fields, starts)
-        importing.duplicate_checks(problems, case_ids, items, starts)
+        # The case ids numbered once for the whole file: both checks and the count use them.
+        case_codes = case_rows.codes(importing.pa.chunked_array(case_ids, importing.pa.string()))
+        case_rows.case_agreement_checks(problems, case_fields, starts, case_codes=case_codes)
+        importing.duplicate_checks(problems, case_ids, items, starts, case_codes=case_codes)
         if row == first and not problems.total:
             problems.add(row=None, column="", message="the file has no data rows")
         if problems.total:
@@ -513,11 +515,9 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
         loader.finish()
     finally:
         loader.close()
-    # The file's distinct cases, counted here rather than by a query over the rows just written.
-    cases = importing.pc.count_distinct(
-        importing.pa.chunked_array(case_ids, importing.pa.string())
-    ).as_py()
-    return loader.rows, cases
+    # The file's distinct cases, counted here rather than by a query over the rows just written
+    # (the case ids have no null: one number each, plus the one kept for a null).
+    return loader.rows, case_codes[1] - 1
 
 
 def _apply_prices(data_import: DataImport, handle: Any) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -163,20 +164,99 @@ def _fixed_width(column: Column) -> bool:
     )
 
 
+def _void(records: np.ndarray) -> np.ndarray:
+    """A record array's rows as opaque fixed-width values (one per row)."""
+    return np.ascontiguousarray(records).view(np.dtype((np.void, records.dtype.itemsize)))
+
+
+def _same_width(data: pa.Array) -> int | None:
+    """The one byte length of every value of a binary array without nulls, or None."""
+    if not len(data) or data.null_count:
+        return None
+    offsets = np.frombuffer(data.buffers()[1], dtype=np.int32)
+    widths = np.diff(offsets[data.offset : data.offset + len(data) + 1])
+    return int(widths[0]) if (widths == widths[0]).all() else None
+
+
+def _packed(data: pa.Array, width: int) -> np.ndarray:
+    """A binary array whose values all have ``width`` bytes as an ``(n, width)`` byte matrix."""
+    offsets = np.frombuffer(data.buffers()[1], dtype=np.int32)
+    start = int(offsets[data.offset])
+    raw = np.frombuffer(data.buffers()[2], dtype=np.uint8)[start : start + width * len(data)]
+    return raw.reshape(len(data), width)
+
+
+def _prefixed_fixed(data: pa.Array, width: int) -> np.ndarray:
+    """Text of one byte length on every row as fixed fields: the length, then the bytes."""
+    fields = np.empty((len(data), 4 + width), np.uint8)
+    fields[:, :4] = np.frombuffer(np.array(width, ">i4").tobytes(), np.uint8)
+    fields[:, 4:] = _packed(data, width)
+    return fields.view(np.dtype((np.void, 4 + width))).ravel()
+
+
+def _dictionary_piece(column: Column) -> tuple[str, Any]:
+    """A dictionary column: each distinct value's field encoded once, then taken per row."""
+    values = _array(column.values)
+    assert isinstance(values, pa.DictionaryArray)
+    entries = _array(_variable(Column(column.name, values.dictionary)))
+    indices = values.indices
+    if indices.null_count:
+        entries = pa.concat_arrays([entries, pa.array([NULL], pa.binary())])
+        indices = pc.fill_null(indices, len(entries) - 1)
+    width = _same_width(entries)
+    if width is not None:
+        table = _packed(entries, width).view(np.dtype((np.void, width))).ravel()
+        return "fixed", table[indices.to_numpy(zero_copy_only=False)]
+    return "varying", _array(pc.take(entries, indices))
+
+
+def _piece(column: Column) -> tuple[str, Any]:
+    """``("fixed", one opaque value per row)`` or ``("varying", a binary array)``: the
+    column's fields, length prefixes included."""
+    kind = column.values.type
+    if pa.types.is_dictionary(kind):
+        return _dictionary_piece(column)
+    if _fixed_width(column):
+        records = np.empty(len(column.values), np.dtype(_fixed_layout([column])))
+        _fill_fixed(records, [column])
+        return "fixed", _void(records)
+    text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    if text and not column.values.null_count:
+        data = _array(pc.cast(column.values, pa.binary()))
+        width = _same_width(data)
+        if width is not None:
+            return "fixed", _prefixed_fixed(data, width)
+    return "varying", _array(_variable(column))
+
+
 def copy_rows(columns: Sequence[Column]) -> tuple[list[str], pa.Buffer]:
     """``(the column names in the order the rows hold them, the rows)``: the body of a binary
     ``COPY table (names) FROM STDIN WITH (FORMAT binary)`` between :data:`HEADER` and
-    :data:`TRAILER` (one COPY may take several bodies in a row)."""
+    :data:`TRAILER` (one COPY may take several bodies in a row).
+
+    Columns whose fields have one width on every row (numbers, dates, booleans without nulls,
+    text of one length) come first, laid out in one record array; the others follow, joined
+    per row. A dictionary column (``pa.DictionaryArray``: a repeated value stored once) has
+    each distinct value encoded once and copied per row, which is most of a usage file."""
     rows = len(columns[0].values) if columns else 0
-    fixed = [c for c in columns if _fixed_width(c)]
-    varying = [c for c in columns if not _fixed_width(c)]
-    layout = np.dtype([("count", ">i2"), *_fixed_layout(fixed)])
+    fixed: list[tuple[str, np.ndarray]] = []
+    varying: list[tuple[str, pa.Array]] = []
+    for column in columns:
+        form, piece = _piece(column)
+        if form == "fixed":
+            fixed.append((column.name, piece))
+        else:
+            varying.append((column.name, piece))
+    layout = np.dtype(
+        [("count", ">i2"), *((f"f{k}", p.dtype) for k, (_name, p) in enumerate(fixed))]
+    )
     records = np.empty(rows, layout)
     records["count"] = len(columns)
-    _fill_fixed(records, fixed)
-    parts = [_as_binary(records), *(_variable(c) for c in varying)]
+    for k, (_name, piece) in enumerate(fixed):
+        records[f"f{k}"] = piece
+    parts = [_as_binary(records), *(p for _name, p in varying)]
     joined = _array(pc.binary_join_element_wise(*parts, b"")) if len(parts) > 1 else parts[0]
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)
     start, end = offsets[joined.offset], offsets[joined.offset + rows]
     body = joined.buffers()[2].slice(int(start), int(end - start)) if rows else pa.py_buffer(b"")
-    return [c.name for c in (*fixed, *varying)], body
+    return [name for name, _piece in (*fixed, *varying)], body
