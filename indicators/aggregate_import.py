@@ -364,11 +364,18 @@ def _unchanged(row: ResultRow) -> bool:
     return (current.numerator, current.denominator) == (row.numerator, row.denominator)
 
 
-def _record(row: ResultRow, user: User | None, canonical: CanonicalTable, problems: Problems):
+def _record(
+    row: ResultRow,
+    user: User | None,
+    canonical: CanonicalTable,
+    problems: Problems,
+    result_import: ResultImport,
+):
     from .services import result_record
 
     try:
         return result_record(
+            result_import=result_import,
             definition=row.definition,
             programme_year=row.programme_year,
             period=row.period,
@@ -406,7 +413,7 @@ def result_import_apply(*, result_import: ResultImport, user: User | None) -> di
     for row in rows:
         if _unchanged(row):
             counts["results_unchanged"] += 1
-        elif _record(row, user, canonical, problems) is not None:
+        elif _record(row, user, canonical, problems, result_import) is not None:
             counts["results_recorded"] += 1
     if problems:
         raise master_imports.ImportRefused(problems)  # (rolls back every row recorded)

@@ -225,6 +225,7 @@ class ResultFilter(TenantFilterSet):
     # Declared one by one: built at import, outside any tenant scope (see ComplianceFlagFilter).
     definition = IdFilter()
     programme_year = IdFilter()
+    result_import = IdFilter(help_text="Only the versions this results file wrote.")
     period_kind = django_filters.CharFilter()
     period_start__gte = django_filters.DateFilter(field_name="period_start", lookup_expr="gte")
     period_start__lte = django_filters.DateFilter(field_name="period_start", lookup_expr="lte")
@@ -541,6 +542,10 @@ class ResultImportViewSet(master_import_api.MasterImportViewSet):
     model = ResultImport
     serializer_class = ResultImportSerializer
     upload_serializer_class = ResultImportUploadSerializer
+    permission_map = {
+        **master_import_api.MasterImportViewSet.permission_map,
+        "results": "data.import",
+    }
     filterset_fields = {
         "status": ["exact"],
         "agreement": ["exact"],
@@ -580,6 +585,18 @@ class ResultImportViewSet(master_import_api.MasterImportViewSet):
     def discard_import(self, instance: ResultImport) -> ResultImport:
         return aggregate_import.result_import_discard(
             result_import=instance, user=signed_in_user(self.request)
+        )
+
+    @extend_schema(
+        summary="The result versions this file wrote (each also names it as ``result_import``)",
+        responses=ResultSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def results(self, request, pk=None, **kwargs):
+        result_import = self.get_object()
+        versions = selectors.results_of_import(result_import=result_import)
+        return Response(
+            ResultSerializer(versions, many=True, context=self.get_serializer_context()).data
         )
 
     @extend_schema(

@@ -1,7 +1,8 @@
-"""The pages every master-file import shares (the physician roster, the item master): the
-detail page with its preview, confirm (a job that applies the file whole or refuses it) and
-discard. Each app describes its import once (``MasterImportPages``) and its views delegate
-here; the services, URLs and templates stay the app's own."""
+"""The pages every master-file import shares (the physician roster, the item master, the
+aggregate indicator results): the list page with its upload form, the detail page with its
+preview, confirm (a job that applies the file whole or refuses it) and discard. Each app
+describes its import once (``MasterImportPages``) and its views delegate here; the services,
+URLs and templates stay the app's own."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from comanage.core import uploads
+from comanage.core.forms import apply_errors
 from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob, job_live_state
 from comanage.core.master_imports import (
@@ -25,6 +29,10 @@ from comanage.core.master_imports import (
     master_mapping_step,
     summary_lines,
 )
+from comanage.core.views import org_view
+
+PERMISSION = "data.import"
+PAGE_SIZE = 25
 
 
 def mapping_form_columns(data: Any) -> dict[str, str] | None:
@@ -74,6 +82,62 @@ class MasterImportPages:
     preview: Callable[[Any], Any]  # record -> preview
     start: Callable[[Any, Any], Any]  # (record, user): queue the job that applies it
     discard_record: Callable[[Any, Any], Any]  # (record, user)
+    list_template: str = ""
+    upload_kind: str = ""  # the size limit the upload page states (``uploads.upload_limit_text``)
+    list_related: tuple[str, ...] = ("uploaded_by",)  # select_related for the list
+    # the detail page's own context beside the shared one (record -> names)
+    detail_context: Callable[[Any], dict[str, Any]] | None = None
+
+    def list_page(
+        self,
+        request: HttpRequest,
+        org_slug: str,
+        form: forms.Form,
+        receive: Callable[[dict[str, Any]], Any],
+        context: dict[str, Any],
+        show_error: Callable[[forms.Form, ValidationError], None] = apply_errors,
+    ) -> HttpResponse:
+        """The upload form (a stored file goes to its detail page) above the imports, newest
+        first, 25 a page; ``context`` adds the page's own names (its column documentation)."""
+        record, status = receive_upload(request, form, receive, show_error)
+        if record is not None:
+            return redirect(self.detail_route, org_slug, record.pk)
+        manager = self.model.objects  # type: ignore[attr-defined]
+        page = Paginator(
+            manager.select_related(*self.list_related).order_by("-uploaded_at", "-id"), PAGE_SIZE
+        ).get_page(request.GET.get("page"))
+        return render(
+            request,
+            self.list_template,
+            {
+                "form": form,
+                "page": page,
+                **context,
+                "limit": uploads.upload_limit_text(self.upload_kind),
+            },
+            status=status,
+        )
+
+    def views(self, prefix: str) -> tuple[Callable, Callable, Callable]:
+        """The detail, confirm and discard views (``<prefix>_detail``, ``_confirm``,
+        ``_discard``), each declaring the import permission; confirm and discard are POSTs."""
+
+        def detail(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+            return self.detail(request, import_pk)
+
+        def confirm(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+            return self.confirm(request, org_slug, import_pk)
+
+        def discard(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+            return self.discard(request, org_slug, import_pk)
+
+        for view in (detail, confirm, discard):
+            view.__name__ = view.__qualname__ = f"{prefix}_{view.__name__}"
+        return (
+            org_view(PERMISSION)(detail),
+            org_view(PERMISSION)(require_POST(confirm)),
+            org_view(PERMISSION)(require_POST(discard)),
+        )
 
     def detail(self, request: HttpRequest, import_pk: int) -> HttpResponse:
         record: Any = get_object_or_404(self.model, pk=import_pk)
@@ -115,6 +179,7 @@ class MasterImportPages:
                 "discard_url": self.discard_route,
                 "can_discard": record.status
                 not in (MasterImportStatus.APPLIED, MasterImportStatus.CANCELLED),
+                **(self.detail_context(record) if self.detail_context else {}),
             },
             status=status,
         )
