@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 from django import forms
-from django.http import HttpRequest, HttpResponse
 
-from comanage.core.http import signed_in_user
-from comanage.core.master_import_views import MasterImportPages
-from comanage.core.views import org_view
+from comanage.core.master_import_views import MasterImportPages, UploadForm
 
 from . import roster, services
 from .models import Agreement, RosterImport
 
 
-class RosterUploadForm(forms.Form):
+class RosterUploadForm(UploadForm):
     file = forms.FileField(
         label="Roster file",
         help_text="CSV (UTF-8) or Excel workbook (.xlsx); you choose the sheet and match the "
@@ -35,11 +32,7 @@ class RosterUploadForm(forms.Form):
         "change their dates in it.",
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        field = self.fields["agreement"]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = Agreement.objects.order_by("name")
+    querysets = {"agreement": lambda: Agreement.objects.order_by("name")}
 
 
 _PAGES = MasterImportPages(
@@ -55,33 +48,21 @@ _PAGES = MasterImportPages(
         roster_import=record, user=user
     ),
     list_template="agreements/roster_imports.html",
+    upload_form=RosterUploadForm,
+    receive=services.roster_import_receive,
+    upload_fields=("agreement", "layout"),
     upload_kind="roster",
     list_related=("agreement", "uploaded_by"),
+    list_context={
+        "docs": roster.COLUMN_DOCS,
+        "layouts": roster.LAYOUTS,
+        "nppes": roster.NPPES,
+        "nppes_columns": [
+            (header, roster.FIELD_LABELS[name]) for header, name in roster.NPPES.columns.items()
+        ],
+    },
 )
 
-
-@org_view("data.import")
-def roster_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
-    return _PAGES.list_page(
-        request,
-        org_slug,
-        RosterUploadForm(request.POST or None, request.FILES or None),
-        lambda data: services.roster_import_receive(
-            organization=request.organization,  # type: ignore[attr-defined]
-            upload=data["file"],
-            user=signed_in_user(request),
-            agreement=data["agreement"],
-            layout=data["layout"] or "",
-        ),
-        {
-            "docs": roster.COLUMN_DOCS,
-            "layouts": roster.LAYOUTS,
-            "nppes": roster.NPPES,
-            "nppes_columns": [
-                (header, roster.FIELD_LABELS[name]) for header, name in roster.NPPES.columns.items()
-            ],
-        },
-    )
-
-
-roster_import_detail, roster_import_confirm, roster_import_discard = _PAGES.views("roster_import")
+roster_imports, roster_import_detail, roster_import_confirm, roster_import_discard = _PAGES.views(
+    "roster_import"
+)

@@ -319,12 +319,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
         "created_at": ["gte", "lte"],
     }
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    permission_map = {
-        "list": "data.import",
-        "retrieve": "data.import",
-        "create": "data.import",
-        "discard": "data.import",
-    }
+    permission_map = master_import_api.import_permissions("discard")
     conflict_actions = {"discard"}  # read by comanage.core.schema: 409 when applied/running
 
     @extend_schema(request=None, responses={204: None})
@@ -542,10 +537,9 @@ class ResultImportViewSet(master_import_api.MasterImportViewSet):
     model = ResultImport
     serializer_class = ResultImportSerializer
     upload_serializer_class = ResultImportUploadSerializer
-    permission_map = {
-        **master_import_api.MasterImportViewSet.permission_map,
-        "results": "data.import",
-    }
+    permission_map = master_import_api.import_permissions(
+        "confirm", "discard", "problems", "results"
+    )
     filterset_fields = {
         "status": ["exact"],
         "agreement": ["exact"],

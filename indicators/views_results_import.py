@@ -5,18 +5,15 @@ services in :mod:`indicators.aggregate_import` act; the pages are the master-imp
 from __future__ import annotations
 
 from django import forms
-from django.http import HttpRequest, HttpResponse
 
 from agreements.models import Agreement
-from comanage.core.http import signed_in_user
-from comanage.core.master_import_views import MasterImportPages
-from comanage.core.views import org_view
+from comanage.core.master_import_views import MasterImportPages, UploadForm
 
 from . import aggregate_import, selectors
 from .models import ResultImport
 
 
-class ResultsUploadForm(forms.Form):
+class ResultsUploadForm(UploadForm):
     agreement = forms.ModelChoiceField(
         label="Agreement", queryset=Agreement.objects.none(), empty_label=None
     )
@@ -24,12 +21,7 @@ class ResultsUploadForm(forms.Form):
         label="Results file",
         help_text="CSV (UTF-8) or Excel workbook (.xlsx): one row per indicator and period.",
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        field = self.fields["agreement"]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = Agreement.objects.order_by("name")
+    querysets = {"agreement": lambda: Agreement.objects.order_by("name")}
 
 
 _PAGES = MasterImportPages(
@@ -47,28 +39,17 @@ _PAGES = MasterImportPages(
         result_import=record, user=user
     ),
     list_template="indicators/result_imports.html",
+    upload_form=ResultsUploadForm,
+    receive=aggregate_import.result_import_receive,
+    upload_fields=("agreement",),
     upload_kind="results",
     list_related=("agreement", "uploaded_by"),
+    list_context={"docs": aggregate_import.COLUMN_DOCS},
     detail_context=lambda record: {
         "results_written": selectors.results_of_import(result_import=record)
     },
 )
 
-
-@org_view("data.import")
-def result_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
-    return _PAGES.list_page(
-        request,
-        org_slug,
-        ResultsUploadForm(request.POST or None, request.FILES or None),
-        lambda data: aggregate_import.result_import_receive(
-            organization=request.organization,  # type: ignore[attr-defined]
-            agreement=data["agreement"],
-            upload=data["file"],
-            user=signed_in_user(request),
-        ),
-        {"docs": aggregate_import.COLUMN_DOCS},
-    )
-
-
-result_import_detail, result_import_confirm, result_import_discard = _PAGES.views("result_import")
+result_imports, result_import_detail, result_import_confirm, result_import_discard = _PAGES.views(
+    "result_import"
+)

@@ -223,18 +223,9 @@ class ImportJobSerializer(serializers.Serializer):
     data_import = serializers.IntegerField()
 
 
-def _problem_rows(data_import: DataImport) -> list[dict[str, str]]:
+def _problem_rows(data_import: DataImport) -> list[dict[str, Any]]:
     job = data_import.job
-    errors = job.errors if job is not None else []
-    return [
-        {
-            "row": str(e.get("row", "") or ""),
-            "column": str(e.get("column", "") or ""),
-            "message": str(e.get("message", "")),
-        }
-        for e in errors
-        if isinstance(e, dict)
-    ]
+    return master_import_api.problem_rows(job.errors if job is not None else [], row_text=True)
 
 
 def _own_flags_only(result: Any, physician_id: int) -> Any:
@@ -392,15 +383,9 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
         "uploaded_at": ["gte", "lte"],
     }
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    permission_map = {
-        "list": "data.import",
-        "retrieve": "data.import",
-        "create": "data.import",
-        "confirm": "data.import",
-        "discard": "data.import",
-        "problems": "data.import",
-        "problems_csv": "data.import",
-    }
+    permission_map = master_import_api.import_permissions(
+        "confirm", "discard", "problems", "problems_csv"
+    )
     # read by comanage.core.schema: 409 when applied/running, already started, or a duplicate
     conflict_actions = {"discard", "confirm", "create"}
 
@@ -551,15 +536,12 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
     def problems(self, request, pk=None, **kwargs):
         data_import = self.get_object()
         job = data_import.job
-        return Response(
-            {
-                "data_import": data_import.pk,
-                "status": data_import.status,
-                "job": job.pk if job else None,
-                "message": job.message if job else "",
-                "error_count": job.error_count if job else 0,
-                "problems": _problem_rows(data_import),
-            }
+        return master_import_api.problems_answer(
+            data_import,
+            problems=_problem_rows(data_import),
+            count=job.error_count if job else 0,
+            message=job.message if job else "",
+            id_key="data_import",
         )
 
     @extend_schema(

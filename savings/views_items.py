@@ -173,24 +173,13 @@ _IMPORT_PAGES = MasterImportPages(
     start=lambda record, user: services.item_import_start(item_import=record, user=user),
     discard_record=lambda record, user: services.item_import_discard(item_import=record, user=user),
     list_template="savings/item_imports.html",
+    upload_form=ItemUploadForm,
+    receive=services.item_import_receive,
     upload_kind="items",
+    list_context={"docs": items.COLUMN_DOCS},
+    show_error=lambda form, error: form.add_error("file", error.messages),
 )
 
-
-@org_view("data.import")
-def item_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
-    return _IMPORT_PAGES.list_page(
-        request,
-        org_slug,
-        ItemUploadForm(request.POST or None, request.FILES or None),
-        lambda data: services.item_import_receive(
-            organization=request.organization,  # type: ignore[attr-defined]
-            upload=data["file"],
-            user=signed_in_user(request),
-        ),
-        {"docs": items.COLUMN_DOCS},
-        show_error=lambda form, error: form.add_error("file", error.messages),
-    )
-
-
-item_import_detail, item_import_confirm, item_import_discard = _IMPORT_PAGES.views("item_import")
+item_imports, item_import_detail, item_import_confirm, item_import_discard = _IMPORT_PAGES.views(
+    "item_import"
+)

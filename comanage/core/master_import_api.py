@@ -37,6 +37,44 @@ READ_FIELDS = [
 ]
 
 
+def import_permissions(*actions: str) -> dict[str, str]:
+    """An import view set's ``permission_map``: listing, reading, uploading and ``actions``,
+    each the import permission."""
+    return dict.fromkeys(("list", "retrieve", "create", *actions), "data.import")
+
+
+def problem_rows(problems: list[Any], *, row_text: bool = False) -> list[dict[str, Any]]:
+    """A refused file's problems as the API gives them: row (a number, or its text with
+    ``row_text``), the file's column and the reason."""
+    return [
+        {
+            "row": str(p.get("row", "") or "") if row_text else p.get("row"),
+            "column": str(p.get("column", "") or ""),
+            "message": str(p.get("message", "")),
+        }
+        for p in problems
+        if isinstance(p, dict)
+    ]
+
+
+def problems_answer(
+    instance: Any, *, problems: list[Any], count: int, message: str, id_key: str = "id"
+) -> Response:
+    """The ``problems`` action's answer: the import (``id_key``: its id), its status and job,
+    the job's message and how many problems, and each problem."""
+    job = instance.job
+    return Response(
+        {
+            id_key: instance.pk,
+            "status": instance.status,
+            "job": job.pk if job else None,
+            "message": message,
+            "error_count": count,
+            "problems": problems,
+        }
+    )
+
+
 class PreviewFieldSerializer(serializers.Serializer):
     field = serializers.CharField(help_text="The canonical field.")
     column = serializers.CharField(help_text="The file's column read for it.")
@@ -134,14 +172,7 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     filterset_fields = {"status": ["exact"], "uploaded_at": ["gte", "lte"]}
-    permission_map = {
-        "list": "data.import",
-        "retrieve": "data.import",
-        "create": "data.import",
-        "confirm": "data.import",
-        "discard": "data.import",
-        "problems": "data.import",
-    }
+    permission_map = import_permissions("confirm", "discard", "problems")
     conflict_actions = {"discard", "confirm"}
     serializer_class: type[serializers.Serializer]
     upload_serializer_class: type[serializers.Serializer]
@@ -250,23 +281,8 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             problems = preview.get("problems", [])
             count = preview.get("problem_count", len(problems))
             message = preview.get("error", "")
-        return Response(
-            {
-                "id": instance.pk,
-                "status": instance.status,
-                "job": job.pk if job else None,
-                "message": message,
-                "error_count": count,
-                "problems": [
-                    {
-                        "row": p.get("row"),
-                        "column": str(p.get("column", "") or ""),
-                        "message": str(p.get("message", "")),
-                    }
-                    for p in problems
-                    if isinstance(p, dict)
-                ],
-            }
+        return problems_answer(
+            instance, problems=problem_rows(problems), count=count, message=message
         )
 
     @extend_schema(request=None)

@@ -7,14 +7,14 @@ URLs and templates stay the app's own."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -69,6 +69,20 @@ def receive_upload(
         return None, 400
 
 
+class UploadForm(forms.Form):
+    """An import's upload form; ``querysets`` gives a model choice field its choices by the
+    field's name, built per request (inside the tenant scope, never at import)."""
+
+    querysets: ClassVar[dict[str, Callable[[], QuerySet]]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, queryset in self.querysets.items():
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = queryset()
+
+
 @dataclass(frozen=True)
 class MasterImportPages:
     """One kind of master-file import, as its pages need it."""
@@ -83,23 +97,35 @@ class MasterImportPages:
     start: Callable[[Any, Any], Any]  # (record, user): queue the job that applies it
     discard_record: Callable[[Any, Any], Any]  # (record, user)
     list_template: str = ""
+    upload_form: type[forms.Form] = forms.Form
+    # the service that stores an upload: called with organization, upload, user and the
+    # upload form's ``upload_fields`` by name
+    receive: Callable[..., Any] | None = None
+    upload_fields: tuple[str, ...] = ()
     upload_kind: str = ""  # the size limit the upload page states (``uploads.upload_limit_text``)
     list_related: tuple[str, ...] = ("uploaded_by",)  # select_related for the list
+    list_context: dict[str, Any] = field(default_factory=dict)  # the list page's own names
+    show_error: Callable[[forms.Form, ValidationError], None] = apply_errors
     # the detail page's own context beside the shared one (record -> names)
     detail_context: Callable[[Any], dict[str, Any]] | None = None
 
-    def list_page(
-        self,
-        request: HttpRequest,
-        org_slug: str,
-        form: forms.Form,
-        receive: Callable[[dict[str, Any]], Any],
-        context: dict[str, Any],
-        show_error: Callable[[forms.Form, ValidationError], None] = apply_errors,
-    ) -> HttpResponse:
+    def list_page(self, request: HttpRequest, org_slug: str) -> HttpResponse:
         """The upload form (a stored file goes to its detail page) above the imports, newest
-        first, 25 a page; ``context`` adds the page's own names (its column documentation)."""
-        record, status = receive_upload(request, form, receive, show_error)
+        first, 25 a page."""
+        form = self.upload_form(request.POST or None, request.FILES or None)
+        assert self.receive is not None
+        receive = self.receive
+        record, status = receive_upload(
+            request,
+            form,
+            lambda data: receive(
+                organization=request.organization,  # type: ignore[attr-defined]
+                upload=data["file"],
+                user=signed_in_user(request),
+                **{name: data[name] for name in self.upload_fields},
+            ),
+            self.show_error,
+        )
         if record is not None:
             return redirect(self.detail_route, org_slug, record.pk)
         manager = self.model.objects  # type: ignore[attr-defined]
@@ -112,15 +138,19 @@ class MasterImportPages:
             {
                 "form": form,
                 "page": page,
-                **context,
+                **self.list_context,
                 "limit": uploads.upload_limit_text(self.upload_kind),
             },
             status=status,
         )
 
-    def views(self, prefix: str) -> tuple[Callable, Callable, Callable]:
-        """The detail, confirm and discard views (``<prefix>_detail``, ``_confirm``,
-        ``_discard``), each declaring the import permission; confirm and discard are POSTs."""
+    def views(self, prefix: str) -> tuple[Callable, Callable, Callable, Callable]:
+        """The list (``<prefix>s``), detail, confirm and discard views (``<prefix>_detail``,
+        ``_confirm``, ``_discard``), each declaring the import permission; confirm and discard
+        take only POSTs."""
+
+        def imports(request: HttpRequest, org_slug: str) -> HttpResponse:
+            return self.list_page(request, org_slug)
 
         def detail(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
             return self.detail(request, import_pk)
@@ -131,9 +161,12 @@ class MasterImportPages:
         def discard(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
             return self.discard(request, org_slug, import_pk)
 
-        for view in (detail, confirm, discard):
-            view.__name__ = view.__qualname__ = f"{prefix}_{view.__name__}"
+        names = {imports: f"{prefix}s", detail: f"{prefix}_detail"}
+        names |= {confirm: f"{prefix}_confirm", discard: f"{prefix}_discard"}
+        for view, name in names.items():
+            view.__name__ = view.__qualname__ = name
         return (
+            org_view(PERMISSION)(imports),
             org_view(PERMISSION)(detail),
             org_view(PERMISSION)(require_POST(confirm)),
             org_view(PERMISSION)(require_POST(discard)),
