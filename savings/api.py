@@ -11,7 +11,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -517,15 +516,8 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
             ) from duplicate
         except ValidationError as error:
             raise Conflict(error.messages[0]) from error
-        org = self.organization.slug
-        return Response(
-            {
-                "job": job.pk,
-                "status": job.status,
-                "data_import": data_import.pk,
-                "job_url": reverse("api-job-detail", kwargs={"org_slug": org, "job_id": job.pk}),
-            },
-            status=status.HTTP_202_ACCEPTED,
+        return master_import_api.job_accepted(
+            org_slug=self.organization.slug, job=job, data_import=data_import.pk
         )
 
     @extend_schema(
@@ -669,20 +661,14 @@ class ItemImportViewSet(master_import_api.MasterImportViewSet):
         user = signed_in_user(self.request)
         return services.item_import_discard(item_import=instance, user=user)
 
-    @extend_schema(
+    create = master_import_api.upload_endpoint(
         summary="Upload an item master file (multipart/form-data); answered with its preview",
-        request={"multipart/form-data": ItemUploadSerializer},
-        responses={
-            201: ItemImportUploadedSerializer,
-            409: OpenApiResponse(description="The Idempotency-Key was used with another file."),
-            413: OpenApiResponse(description="The file is over the item master limit."),
-        },
+        upload=ItemUploadSerializer,
+        uploaded=ItemImportUploadedSerializer,
+        too_large="The file is over the item master limit.",
+        doc="""Store the file (no item changes yet) and answer with its columns, first rows and
+        every row's problems. Then ``confirm`` or ``discard`` it.""",
     )
-    @idempotent(reused=IdempotencyKeyReusedForUpload)
-    def create(self, request, *args, **kwargs):
-        """Store the file (no item changes yet) and answer with its columns, first rows and
-        every row's problems. Then ``confirm`` or ``discard`` it."""
-        return self.upload(request)
 
 
 class ItemSerializer(serializers.ModelSerializer):

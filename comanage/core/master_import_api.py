@@ -9,14 +9,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from . import uploads
-from .api import Conflict, TenantViewSet, idempotent
+from .api import Conflict, IdempotencyKeyReusedForUpload, TenantViewSet, idempotent
 from .jobs import DuplicateJob
 
 READ_FIELDS = [
@@ -73,6 +73,47 @@ def problems_answer(
             "problems": problems,
         }
     )
+
+
+def job_accepted(*, org_slug: str, job: Any, **ids: int) -> Response:
+    """A confirmed import's answer (202): ``ids`` (the import's own), the job queued and the
+    URL to follow it at."""
+    return Response(
+        {
+            **ids,
+            "job": job.pk,
+            "status": job.status,
+            "job_url": reverse("api-job-detail", kwargs={"org_slug": org_slug, "job_id": job.pk}),
+        },
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+def upload_endpoint(
+    *,
+    summary: str,
+    upload: type[serializers.Serializer],
+    uploaded: type[serializers.Serializer],
+    too_large: str,
+    doc: str,
+) -> Any:
+    """A master-import view set's ``create`` with its own schema: the ``upload`` form
+    (multipart) answered 201 with ``uploaded``; 409 for an Idempotency-Key used with another
+    file, 413 (``too_large``) for a file over its limit."""
+
+    def create(self, request, *args, **kwargs):
+        return self.upload(request)
+
+    create.__doc__ = doc
+    return extend_schema(
+        summary=summary,
+        request={"multipart/form-data": upload},
+        responses={
+            201: uploaded,
+            409: OpenApiResponse(description="The Idempotency-Key was used with another file."),
+            413: OpenApiResponse(description=too_large),
+        },
+    )(idempotent(reused=IdempotencyKeyReusedForUpload)(create))
 
 
 class PreviewFieldSerializer(serializers.Serializer):
@@ -253,17 +294,7 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             ) from duplicate
         except ValidationError as error:
             raise Conflict(error.messages[0]) from error
-        return Response(
-            {
-                "id": instance.pk,
-                "job": job.pk,
-                "status": job.status,
-                "job_url": reverse(
-                    "api-job-detail", kwargs={"org_slug": self.organization.slug, "job_id": job.pk}
-                ),
-            },
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return job_accepted(org_slug=self.organization.slug, job=job, id=instance.pk)
 
     @extend_schema(
         summary="A refused import's problems (row, column, reason) as JSON",

@@ -109,7 +109,8 @@ def test_the_api_shows_the_link_both_ways(world, ortho, media):
     api = _api(world.users["administrator"])
     results = api.get(f"{API}indicator-result-imports/{result_import.pk}/results/")
     assert results.status_code == 200
-    body = results.json()
+    assert results.json()["result_import"] == result_import.pk
+    body = results.json()["results"]
     assert len(body) == 6
     assert {r["result_import"] for r in body} == {result_import.pk}
     one = api.get(f"{API}indicator-results/{body[0]['id']}/").json()
