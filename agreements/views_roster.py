@@ -40,8 +40,6 @@ _PAGES = MasterImportPages(
     noun="Roster import",
     detail_template="agreements/roster_import_detail.html",
     detail_route="roster_import",
-    confirm_route="roster_import_confirm",
-    discard_route="roster_import_discard",
     preview=lambda record: services.roster_import_preview(roster_import=record),
     start=lambda record, user: services.roster_import_start(roster_import=record, user=user),
     discard_record=lambda record, user: services.roster_import_discard(

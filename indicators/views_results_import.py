@@ -29,8 +29,6 @@ _PAGES = MasterImportPages(
     noun="Results import",
     detail_template="indicators/result_import_detail.html",
     detail_route="indicator_result_import",
-    confirm_route="indicator_result_import_confirm",
-    discard_route="indicator_result_import_discard",
     preview=lambda record: aggregate_import.result_import_preview(result_import=record),
     start=lambda record, user: aggregate_import.result_import_start(
         result_import=record, user=user

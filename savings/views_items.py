@@ -167,8 +167,6 @@ _IMPORT_PAGES = MasterImportPages(
     noun="Item master import",
     detail_template="savings/item_import_detail.html",
     detail_route="savings_item_import",
-    confirm_route="savings_item_import_confirm",
-    discard_route="savings_item_import_discard",
     preview=lambda record: services.item_import_preview(item_import=record),
     start=lambda record, user: services.item_import_start(item_import=record, user=user),
     discard_record=lambda record, user: services.item_import_discard(item_import=record, user=user),

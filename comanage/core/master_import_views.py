@@ -90,9 +90,7 @@ class MasterImportPages:
     model: type[Model]
     noun: str  # "Roster import": the discard message names the record by it
     detail_template: str
-    detail_route: str
-    confirm_route: str
-    discard_route: str
+    detail_route: str  # the detail page's URL name; the actions' add "_confirm", "_discard"
     preview: Callable[[Any], Any]  # record -> preview
     start: Callable[[Any, Any], Any]  # (record, user): queue the job that applies it
     discard_record: Callable[[Any, Any], Any]  # (record, user)
@@ -108,6 +106,14 @@ class MasterImportPages:
     show_error: Callable[[forms.Form, ValidationError], None] = apply_errors
     # the detail page's own context beside the shared one (record -> names)
     detail_context: Callable[[Any], dict[str, Any]] | None = None
+
+    @property
+    def confirm_route(self) -> str:
+        return f"{self.detail_route}_confirm"
+
+    @property
+    def discard_route(self) -> str:
+        return f"{self.detail_route}_discard"
 
     def list_page(self, request: HttpRequest, org_slug: str) -> HttpResponse:
         """The upload form (a stored file goes to its detail page) above the imports, newest
