@@ -8,14 +8,13 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django_filters import rest_framework as django_filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import filters, mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from comanage.core import master_import_api
 from comanage.core.api import (
-    IdempotencyKeyReusedForUpload,
     IdFilter,
     TenantFilterSet,
     TenantViewSet,
@@ -611,17 +610,11 @@ class RosterImportViewSet(master_import_api.MasterImportViewSet):
             roster_import=instance, user=signed_in_user(self.request)
         )
 
-    @extend_schema(
+    create = master_import_api.upload_endpoint(
         summary="Upload a physician roster (multipart/form-data); answered with its preview",
-        request={"multipart/form-data": RosterUploadSerializer},
-        responses={
-            201: RosterImportUploadedSerializer,
-            409: OpenApiResponse(description="The Idempotency-Key was used with another file."),
-            413: OpenApiResponse(description="The file is over the roster limit."),
-        },
+        upload=RosterUploadSerializer,
+        uploaded=RosterImportUploadedSerializer,
+        too_large="The file is over the roster limit.",
+        doc="""Store the file (no physician changes yet) and answer with how its columns were read,
+        its first rows and every row's problems. Then ``confirm`` or ``discard`` it.""",
     )
-    @idempotent(reused=IdempotencyKeyReusedForUpload)
-    def create(self, request, *args, **kwargs):
-        """Store the file (no physician changes yet) and answer with how its columns were read,
-        its first rows and every row's problems. Then ``confirm`` or ``discard`` it."""
-        return self.upload(request)

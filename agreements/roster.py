@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from comanage.core.master_imports import CanonicalTable, Layout, master_spec
+from comanage.core.master_imports import CanonicalTable, Layout, field_labels, master_spec
 from comanage.core.tabular.problems import Problems
 
 from .validators import npi_is_valid
@@ -31,17 +31,7 @@ FIELDS = (
     "entity_type",
 )
 REQUIRED = ("npi", "first_name", "last_name")
-FIELD_LABELS = {
-    "npi": "NPI",
-    "first_name": "first name",
-    "last_name": "last name",
-    "practice": "practice",
-    "specialty": "specialty",
-    "email": "e-mail",
-    "join_date": "join date",
-    "leave_date": "leave date",
-    "entity_type": "entity type",
-}
+FIELD_LABELS = field_labels(FIELDS, npi="NPI", email="e-mail")
 # What each column holds, for the upload page.
 COLUMN_DOCS = [
     ("npi", "required", "10 digits (spaces and dashes are ignored); the check digit must be right"),

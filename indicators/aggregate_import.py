@@ -22,7 +22,6 @@ from django.db import transaction
 
 from agreements.models import Agreement, ProgrammeYear
 from comanage.core import master_imports, uploads
-from comanage.core.audit import event_record
 from comanage.core.master_imports import CanonicalTable, Layout
 from comanage.core.models import Job, Organization, User
 from comanage.core.tabular.problems import Problems
@@ -43,18 +42,7 @@ FIELDS = (
     "case_count",
     "source_note",
 )
-LABELS = {
-    "indicator": "indicator",
-    "programme_year": "programme year",
-    "period": "period",
-    "period_start": "period start",
-    "period_end": "period end",
-    "numerator": "numerator",
-    "denominator": "denominator",
-    "value": "value",
-    "case_count": "case count",
-    "source_note": "source note",
-}
+LABELS = master_imports.field_labels(FIELDS)
 # What each column holds, for the upload page.
 COLUMN_DOCS = [
     ("indicator", "required", "the indicator's key or its name, as set up here"),
@@ -313,31 +301,22 @@ def result_import_receive(
         **facts,
     )
     master_imports.file_store(result_import, upload)
-    result_import.save()
-    event_record(
-        organization=organization,
-        name="indicator.results_file_uploaded",
-        actor=user,
-        obj=result_import,
-        summary=f"{result_import} sha256 {result_import.sha256[:12]}",
-        data={"sha256": result_import.sha256, "size": result_import.size},
+    master_imports.master_import_save(
+        instance=result_import, user=user, event="indicator.results_file_uploaded"
     )
     return result_import
 
 
 def result_import_preview(*, result_import: ResultImport) -> dict[str, Any]:
-    """How the columns are read, the first rows and every row's problems (the file is small:
-    checked whole here, and again when applied)."""
-    try:
-        canonical = master_imports.canonical_of(result_import)
-    except uploads.FileProblem as problem:
-        return {"error": problem.message, "problems": [], "missing": [], "mapping": [], "rows": []}
-    result = master_imports.preview(canonical, required=("indicator",), labels=LABELS)
-    _rows, problems = parse_results(
-        canonical, years=_years(result_import.agreement), file_name=result_import.original_name
+    """How the columns are read, the first rows and every row's problems."""
+    return master_imports.master_import_preview(
+        instance=result_import,
+        required=("indicator",),
+        labels=LABELS,
+        check=lambda canonical: parse_results(
+            canonical, years=_years(result_import.agreement), file_name=result_import.original_name
+        )[1],
     )
-    result.update(error="", problems=problems.as_list(), problem_count=problems.total)
-    return result
 
 
 def result_import_start(*, result_import: ResultImport, user: User | None) -> Job:
@@ -364,11 +343,18 @@ def _unchanged(row: ResultRow) -> bool:
     return (current.numerator, current.denominator) == (row.numerator, row.denominator)
 
 
-def _record(row: ResultRow, user: User | None, canonical: CanonicalTable, problems: Problems):
+def _record(
+    row: ResultRow,
+    user: User | None,
+    canonical: CanonicalTable,
+    problems: Problems,
+    result_import: ResultImport,
+):
     from .services import result_record
 
     try:
         return result_record(
+            result_import=result_import,
             definition=row.definition,
             programme_year=row.programme_year,
             period=row.period,
@@ -406,7 +392,7 @@ def result_import_apply(*, result_import: ResultImport, user: User | None) -> di
     for row in rows:
         if _unchanged(row):
             counts["results_unchanged"] += 1
-        elif _record(row, user, canonical, problems) is not None:
+        elif _record(row, user, canonical, problems, result_import) is not None:
             counts["results_recorded"] += 1
     if problems:
         raise master_imports.ImportRefused(problems)  # (rolls back every row recorded)

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as django_filters
 from django_scopes import scopes_disabled
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -225,6 +225,7 @@ class ResultFilter(TenantFilterSet):
     # Declared one by one: built at import, outside any tenant scope (see ComplianceFlagFilter).
     definition = IdFilter()
     programme_year = IdFilter()
+    result_import = IdFilter(help_text="Only the versions this results file wrote.")
     period_kind = django_filters.CharFilter()
     period_start__gte = django_filters.DateFilter(field_name="period_start", lookup_expr="gte")
     period_start__lte = django_filters.DateFilter(field_name="period_start", lookup_expr="lte")
@@ -318,12 +319,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Indicator
         "created_at": ["gte", "lte"],
     }
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    permission_map = {
-        "list": "data.import",
-        "retrieve": "data.import",
-        "create": "data.import",
-        "discard": "data.import",
-    }
+    permission_map = master_import_api.import_permissions("discard")
     conflict_actions = {"discard"}  # read by comanage.core.schema: 409 when applied/running
 
     @extend_schema(request=None, responses={204: None})
@@ -541,6 +537,9 @@ class ResultImportViewSet(master_import_api.MasterImportViewSet):
     model = ResultImport
     serializer_class = ResultImportSerializer
     upload_serializer_class = ResultImportUploadSerializer
+    permission_map = master_import_api.import_permissions(
+        "confirm", "discard", "problems", "results"
+    )
     filterset_fields = {
         "status": ["exact"],
         "agreement": ["exact"],
@@ -583,17 +582,28 @@ class ResultImportViewSet(master_import_api.MasterImportViewSet):
         )
 
     @extend_schema(
+        summary="The result versions this file wrote (each also names it as ``result_import``)",
+        filters=False,
+        responses=inline_serializer(
+            "ResultImportResults",
+            {"result_import": serializers.IntegerField(), "results": ResultSerializer(many=True)},
+        ),
+    )
+    @action(detail=True, methods=["get"])
+    def results(self, request, pk=None, **kwargs):
+        """Every result version the file wrote, by indicator and period (a row that repeated
+        its period's current figures wrote none)."""
+        result_import = self.get_object()
+        versions = selectors.results_of_import(result_import=result_import)
+        serializer = ResultSerializer(versions, many=True, context=self.get_serializer_context())
+        return Response({"result_import": result_import.pk, "results": serializer.data})
+
+    create = master_import_api.upload_endpoint(
         summary="Upload aggregate indicator results (multipart/form-data); answered with its "
         "preview",
-        request={"multipart/form-data": ResultImportUploadSerializer},
-        responses={
-            201: ResultImportUploadedSerializer,
-            409: OpenApiResponse(description="The Idempotency-Key was used with another file."),
-            413: OpenApiResponse(description="The file is over the results-file limit."),
-        },
+        upload=ResultImportUploadSerializer,
+        uploaded=ResultImportUploadedSerializer,
+        too_large="The file is over the results-file limit.",
+        doc="""Store the file (no result recorded yet) and answer with how its columns are read,
+        its first rows and every row's problems. Then ``confirm`` or ``discard`` it.""",
     )
-    @idempotent(reused=IdempotencyKeyReusedForUpload)
-    def create(self, request, *args, **kwargs):
-        """Store the file (no result recorded yet) and answer with how its columns are read,
-        its first rows and every row's problems. Then ``confirm`` or ``discard`` it."""
-        return self.upload(request)

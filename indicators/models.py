@@ -196,6 +196,14 @@ class IndicatorResult(TenantModel):
     indicator_index = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Position of this indicator in the import's codes."
     )
+    result_import = models.ForeignKey(
+        "ResultImport",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="results",
+        help_text="The results file that wrote this version (none: entered, or a case file).",
+    )
     previous = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

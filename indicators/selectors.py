@@ -23,6 +23,7 @@ from .models import (
     IndicatorResult,
     IndicatorTemplate,
     PeriodKind,
+    ResultImport,
 )
 
 
@@ -143,8 +144,17 @@ def result_versions(*, result: IndicatorResult) -> QuerySet[IndicatorResult]:
             period_start=result.period_start,
             period_end=result.period_end,
         )
-        .select_related("created_by", "case_import")
+        .select_related("created_by", "case_import", "result_import")
         .order_by("-version")
+    )
+
+
+def results_of_import(*, result_import: ResultImport) -> QuerySet[IndicatorResult]:
+    """The result versions a results file wrote (the rows it left unchanged wrote none)."""
+    return (
+        IndicatorResult.objects.filter(result_import=result_import)
+        .select_related("definition")
+        .order_by("definition__name", "period_start", "period_end", "version")
     )
 
 

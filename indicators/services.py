@@ -54,6 +54,7 @@ from .models import (
     IndicatorTemplate,
     Kind,
     PeriodKind,
+    ResultImport,
     ResultSource,
 )
 from .overrides import incentive_overrides_parse
@@ -364,8 +365,10 @@ def result_record(
     value: Decimal | None = None,
     case_count: int | None = None,
     user: User | None = None,
+    result_import: ResultImport | None = None,
 ) -> IndicatorResult:
     """Aggregate entry (spec section 3): numerator and denominator, or value and case count.
+    ``result_import``: the results file the figures come from (recorded on the version).
 
     Proportions take whole counts and refuse a numerator above its denominator; a zero
     denominator gives no score. Ratios divide the two figures (times the multiplier).
@@ -416,6 +419,7 @@ def result_record(
         "case_count": case_count,
         "value": None if score is None else _quantize_score(score),
         "counts": counts,
+        "result_import": result_import,
     }
     with transaction.atomic():
         result = _result_version(

@@ -410,7 +410,9 @@ def _result(
 ) -> tuple[Agreement, IndicatorResult]:
     agreement = _agreement(request, agreement_pk)
     result = get_object_or_404(
-        IndicatorResult.objects.select_related("definition", "programme_year", "case_import"),
+        IndicatorResult.objects.select_related(
+            "definition", "programme_year", "case_import", "result_import"
+        ),
         pk=result_pk,
         definition__agreement=agreement,
     )

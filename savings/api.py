@@ -11,7 +11,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -223,18 +222,9 @@ class ImportJobSerializer(serializers.Serializer):
     data_import = serializers.IntegerField()
 
 
-def _problem_rows(data_import: DataImport) -> list[dict[str, str]]:
+def _problem_rows(data_import: DataImport) -> list[dict[str, Any]]:
     job = data_import.job
-    errors = job.errors if job is not None else []
-    return [
-        {
-            "row": str(e.get("row", "") or ""),
-            "column": str(e.get("column", "") or ""),
-            "message": str(e.get("message", "")),
-        }
-        for e in errors
-        if isinstance(e, dict)
-    ]
+    return master_import_api.problem_rows(job.errors if job is not None else [], row_text=True)
 
 
 def _own_flags_only(result: Any, physician_id: int) -> Any:
@@ -392,15 +382,9 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
         "uploaded_at": ["gte", "lte"],
     }
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    permission_map = {
-        "list": "data.import",
-        "retrieve": "data.import",
-        "create": "data.import",
-        "confirm": "data.import",
-        "discard": "data.import",
-        "problems": "data.import",
-        "problems_csv": "data.import",
-    }
+    permission_map = master_import_api.import_permissions(
+        "confirm", "discard", "problems", "problems_csv"
+    )
     # read by comanage.core.schema: 409 when applied/running, already started, or a duplicate
     conflict_actions = {"discard", "confirm", "create"}
 
@@ -532,15 +516,8 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
             ) from duplicate
         except ValidationError as error:
             raise Conflict(error.messages[0]) from error
-        org = self.organization.slug
-        return Response(
-            {
-                "job": job.pk,
-                "status": job.status,
-                "data_import": data_import.pk,
-                "job_url": reverse("api-job-detail", kwargs={"org_slug": org, "job_id": job.pk}),
-            },
-            status=status.HTTP_202_ACCEPTED,
+        return master_import_api.job_accepted(
+            org_slug=self.organization.slug, job=job, data_import=data_import.pk
         )
 
     @extend_schema(
@@ -551,15 +528,12 @@ class DataImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Base)
     def problems(self, request, pk=None, **kwargs):
         data_import = self.get_object()
         job = data_import.job
-        return Response(
-            {
-                "data_import": data_import.pk,
-                "status": data_import.status,
-                "job": job.pk if job else None,
-                "message": job.message if job else "",
-                "error_count": job.error_count if job else 0,
-                "problems": _problem_rows(data_import),
-            }
+        return master_import_api.problems_answer(
+            data_import,
+            problems=_problem_rows(data_import),
+            count=job.error_count if job else 0,
+            message=job.message if job else "",
+            id_key="data_import",
         )
 
     @extend_schema(
@@ -687,20 +661,14 @@ class ItemImportViewSet(master_import_api.MasterImportViewSet):
         user = signed_in_user(self.request)
         return services.item_import_discard(item_import=instance, user=user)
 
-    @extend_schema(
+    create = master_import_api.upload_endpoint(
         summary="Upload an item master file (multipart/form-data); answered with its preview",
-        request={"multipart/form-data": ItemUploadSerializer},
-        responses={
-            201: ItemImportUploadedSerializer,
-            409: OpenApiResponse(description="The Idempotency-Key was used with another file."),
-            413: OpenApiResponse(description="The file is over the item master limit."),
-        },
+        upload=ItemUploadSerializer,
+        uploaded=ItemImportUploadedSerializer,
+        too_large="The file is over the item master limit.",
+        doc="""Store the file (no item changes yet) and answer with its columns, first rows and
+        every row's problems. Then ``confirm`` or ``discard`` it.""",
     )
-    @idempotent(reused=IdempotencyKeyReusedForUpload)
-    def create(self, request, *args, **kwargs):
-        """Store the file (no item changes yet) and answer with its columns, first rows and
-        every row's problems. Then ``confirm`` or ``discard`` it."""
-        return self.upload(request)
 
 
 class ItemSerializer(serializers.ModelSerializer):

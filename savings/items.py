@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comanage.core.master_imports import CanonicalTable, Layout, master_spec
+from comanage.core.master_imports import CanonicalTable, Layout, field_labels, master_spec
 from comanage.core.tabular.problems import Problems
 
 FIELDS = ("code", "description", "manufacturer", "category", "unit_of_measure")
@@ -20,13 +20,7 @@ MAX_LENGTH = {
     "category": 100,
     "unit_of_measure": 30,
 }
-FIELD_LABELS = {
-    "code": "item code",
-    "description": "description",
-    "manufacturer": "manufacturer",
-    "category": "category",
-    "unit_of_measure": "unit of measure",
-}
+FIELD_LABELS = field_labels(FIELDS, code="item code")
 COLUMN_DOCS = [
     ("item_code", "required", "the code the usage files use for the item"),
     ("description", "required", "what the item is"),

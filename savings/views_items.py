@@ -13,11 +13,9 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 
-from comanage.core import uploads
 from comanage.core.http import signed_in_user
-from comanage.core.master_import_views import MasterImportPages, receive_upload
+from comanage.core.master_import_views import MasterImportPages
 from comanage.core.views import org_view
 
 from . import items, selectors, services
@@ -164,62 +162,22 @@ class ItemUploadForm(forms.Form):
     )
 
 
-@org_view("data.import")
-def item_imports(request: HttpRequest, org_slug: str) -> HttpResponse:
-    form = ItemUploadForm(request.POST or None, request.FILES or None)
-    item_import, status = receive_upload(
-        request,
-        form,
-        lambda data: services.item_import_receive(
-            organization=request.organization,  # type: ignore[attr-defined]
-            upload=data["file"],
-            user=signed_in_user(request),
-        ),
-        lambda form, error: form.add_error("file", error.messages),
-    )
-    if item_import is not None:
-        return redirect("savings_item_import", org_slug, item_import.pk)
-    page = Paginator(
-        ItemImport.objects.select_related("uploaded_by").order_by("-uploaded_at", "-id"), 25
-    ).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "savings/item_imports.html",
-        {
-            "form": form,
-            "page": page,
-            "docs": items.COLUMN_DOCS,
-            "limit": uploads.upload_limit_text("items"),
-        },
-        status=status,
-    )
-
-
 _IMPORT_PAGES = MasterImportPages(
     model=ItemImport,
     noun="Item master import",
     detail_template="savings/item_import_detail.html",
     detail_route="savings_item_import",
-    confirm_route="savings_item_import_confirm",
-    discard_route="savings_item_import_discard",
     preview=lambda record: services.item_import_preview(item_import=record),
     start=lambda record, user: services.item_import_start(item_import=record, user=user),
     discard_record=lambda record, user: services.item_import_discard(item_import=record, user=user),
+    list_template="savings/item_imports.html",
+    upload_form=ItemUploadForm,
+    receive=services.item_import_receive,
+    upload_kind="items",
+    list_context={"docs": items.COLUMN_DOCS},
+    show_error=lambda form, error: form.add_error("file", error.messages),
 )
 
-
-@org_view("data.import")
-def item_import_detail(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
-    return _IMPORT_PAGES.detail(request, import_pk)
-
-
-@org_view("data.import")
-@require_POST
-def item_import_confirm(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
-    return _IMPORT_PAGES.confirm(request, org_slug, import_pk)
-
-
-@org_view("data.import")
-@require_POST
-def item_import_discard(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
-    return _IMPORT_PAGES.discard(request, org_slug, import_pk)
+item_imports, item_import_detail, item_import_confirm, item_import_discard = _IMPORT_PAGES.views(
+    "item_import"
+)

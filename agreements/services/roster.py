@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from comanage.core import master_imports, uploads
-from comanage.core.audit import event_record
 from comanage.core.models import Organization, User
 
 from .. import roster
@@ -56,33 +55,20 @@ def roster_import_receive(
         table = None  # the preview says why; confirming is not offered
     roster_import.layout = _roster_layout(roster_import, table).key if table else layout
     roster_import.layout = roster_import.layout or roster.CANONICAL.key
-    roster_import.save()
-    event_record(
-        organization=organization,
-        name="roster.file_uploaded",
-        actor=user,
-        obj=roster_import,
-        summary=f"{roster_import} sha256 {roster_import.sha256[:12]}",
-        data={"sha256": roster_import.sha256, "size": roster_import.size},
+    master_imports.master_import_save(
+        instance=roster_import, user=user, event="roster.file_uploaded"
     )
     return roster_import
 
 
 def roster_import_preview(*, roster_import: RosterImport) -> dict[str, Any]:
-    """The layout read, the fields found and the first rows, plus every row's problems
-    (a roster is small: it is checked whole here, and again when applied)."""
-    try:
-        canonical = master_imports.canonical_of(roster_import)  # through its mapping
-    except uploads.FileProblem as problem:
-        return {"error": problem.message, "problems": [], "missing": [], "mapping": [], "rows": []}
-    result = master_imports.preview(canonical, required=roster.REQUIRED, labels=roster.FIELD_LABELS)
-    _rows, problems = roster.parse_roster(canonical)
-    result.update(
-        error="",
-        problems=problems.as_list(),
-        problem_count=problems.total,
+    """The layout read, the fields found and the first rows, plus every row's problems."""
+    return master_imports.master_import_preview(
+        instance=roster_import,
+        required=roster.REQUIRED,
+        labels=roster.FIELD_LABELS,
+        check=lambda canonical: roster.parse_roster(canonical)[1],
     )
-    return result
 
 
 def roster_import_start(*, roster_import: RosterImport, user: User | None) -> Any:

@@ -9,14 +9,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from . import uploads
-from .api import Conflict, TenantViewSet, idempotent
+from .api import Conflict, IdempotencyKeyReusedForUpload, TenantViewSet, idempotent
 from .jobs import DuplicateJob
 
 READ_FIELDS = [
@@ -35,6 +35,85 @@ READ_FIELDS = [
     "mapping",
     "mapping_used",
 ]
+
+
+def import_permissions(*actions: str) -> dict[str, str]:
+    """An import view set's ``permission_map``: listing, reading, uploading and ``actions``,
+    each the import permission."""
+    return dict.fromkeys(("list", "retrieve", "create", *actions), "data.import")
+
+
+def problem_rows(problems: list[Any], *, row_text: bool = False) -> list[dict[str, Any]]:
+    """A refused file's problems as the API gives them: row (a number, or its text with
+    ``row_text``), the file's column and the reason."""
+    return [
+        {
+            "row": str(p.get("row", "") or "") if row_text else p.get("row"),
+            "column": str(p.get("column", "") or ""),
+            "message": str(p.get("message", "")),
+        }
+        for p in problems
+        if isinstance(p, dict)
+    ]
+
+
+def problems_answer(
+    instance: Any, *, problems: list[Any], count: int, message: str, id_key: str = "id"
+) -> Response:
+    """The ``problems`` action's answer: the import (``id_key``: its id), its status and job,
+    the job's message and how many problems, and each problem."""
+    job = instance.job
+    return Response(
+        {
+            id_key: instance.pk,
+            "status": instance.status,
+            "job": job.pk if job else None,
+            "message": message,
+            "error_count": count,
+            "problems": problems,
+        }
+    )
+
+
+def job_accepted(*, org_slug: str, job: Any, **ids: int) -> Response:
+    """A confirmed import's answer (202): ``ids`` (the import's own), the job queued and the
+    URL to follow it at."""
+    return Response(
+        {
+            **ids,
+            "job": job.pk,
+            "status": job.status,
+            "job_url": reverse("api-job-detail", kwargs={"org_slug": org_slug, "job_id": job.pk}),
+        },
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+def upload_endpoint(
+    *,
+    summary: str,
+    upload: type[serializers.Serializer],
+    uploaded: type[serializers.Serializer],
+    too_large: str,
+    doc: str,
+) -> Any:
+    """A master-import view set's ``create`` with its own schema: the ``upload`` form
+    (multipart) answered 201 with ``uploaded``; 409 for an Idempotency-Key used with another
+    file, 413 (``too_large``) for a file over its limit."""
+
+    def create(self, request, *args, **kwargs):
+        return self.upload(request)
+
+    create.__doc__ = doc
+    return extend_schema(
+        summary=summary,
+        request={"multipart/form-data": upload},
+        responses={
+            201: uploaded,
+            409: OpenApiResponse(description="The Idempotency-Key was used with another file."),
+            413: OpenApiResponse(description=too_large),
+        },
+    )(idempotent(reused=IdempotencyKeyReusedForUpload)(create))
 
 
 class PreviewFieldSerializer(serializers.Serializer):
@@ -134,14 +213,7 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     filterset_fields = {"status": ["exact"], "uploaded_at": ["gte", "lte"]}
-    permission_map = {
-        "list": "data.import",
-        "retrieve": "data.import",
-        "create": "data.import",
-        "confirm": "data.import",
-        "discard": "data.import",
-        "problems": "data.import",
-    }
+    permission_map = import_permissions("confirm", "discard", "problems")
     conflict_actions = {"discard", "confirm"}
     serializer_class: type[serializers.Serializer]
     upload_serializer_class: type[serializers.Serializer]
@@ -222,17 +294,7 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             ) from duplicate
         except ValidationError as error:
             raise Conflict(error.messages[0]) from error
-        return Response(
-            {
-                "id": instance.pk,
-                "job": job.pk,
-                "status": job.status,
-                "job_url": reverse(
-                    "api-job-detail", kwargs={"org_slug": self.organization.slug, "job_id": job.pk}
-                ),
-            },
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return job_accepted(org_slug=self.organization.slug, job=job, id=instance.pk)
 
     @extend_schema(
         summary="A refused import's problems (row, column, reason) as JSON",
@@ -250,23 +312,8 @@ class MasterImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             problems = preview.get("problems", [])
             count = preview.get("problem_count", len(problems))
             message = preview.get("error", "")
-        return Response(
-            {
-                "id": instance.pk,
-                "status": instance.status,
-                "job": job.pk if job else None,
-                "message": message,
-                "error_count": count,
-                "problems": [
-                    {
-                        "row": p.get("row"),
-                        "column": str(p.get("column", "") or ""),
-                        "message": str(p.get("message", "")),
-                    }
-                    for p in problems
-                    if isinstance(p, dict)
-                ],
-            }
+        return problems_answer(
+            instance, problems=problem_rows(problems), count=count, message=message
         )
 
     @extend_schema(request=None)

@@ -1,22 +1,26 @@
-"""The pages every master-file import shares (the physician roster, the item master): the
-detail page with its preview, confirm (a job that applies the file whole or refuses it) and
-discard. Each app describes its import once (``MasterImportPages``) and its views delegate
-here; the services, URLs and templates stay the app's own."""
+"""The pages every master-file import shares (the physician roster, the item master, the
+aggregate indicator results): the list page with its upload form, the detail page with its
+preview, confirm (a job that applies the file whole or refuses it) and discard. Each app
+describes its import once (``MasterImportPages``) and its views delegate here; the services,
+URLs and templates stay the app's own."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Model
+from django.core.paginator import Paginator
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from comanage.core import uploads
+from comanage.core.forms import apply_errors
 from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob, job_live_state
 from comanage.core.master_imports import (
@@ -25,6 +29,10 @@ from comanage.core.master_imports import (
     master_mapping_step,
     summary_lines,
 )
+from comanage.core.views import org_view
+
+PERMISSION = "data.import"
+PAGE_SIZE = 25
 
 
 def mapping_form_columns(data: Any) -> dict[str, str] | None:
@@ -61,6 +69,20 @@ def receive_upload(
         return None, 400
 
 
+class UploadForm(forms.Form):
+    """An import's upload form; ``querysets`` gives a model choice field its choices by the
+    field's name, built per request (inside the tenant scope, never at import)."""
+
+    querysets: ClassVar[dict[str, Callable[[], QuerySet]]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, queryset in self.querysets.items():
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = queryset()
+
+
 @dataclass(frozen=True)
 class MasterImportPages:
     """One kind of master-file import, as its pages need it."""
@@ -68,12 +90,93 @@ class MasterImportPages:
     model: type[Model]
     noun: str  # "Roster import": the discard message names the record by it
     detail_template: str
-    detail_route: str
-    confirm_route: str
-    discard_route: str
+    detail_route: str  # the detail page's URL name; the actions' add "_confirm", "_discard"
     preview: Callable[[Any], Any]  # record -> preview
     start: Callable[[Any, Any], Any]  # (record, user): queue the job that applies it
     discard_record: Callable[[Any, Any], Any]  # (record, user)
+    list_template: str = ""
+    upload_form: type[forms.Form] = forms.Form
+    # the service that stores an upload: called with organization, upload, user and the
+    # upload form's ``upload_fields`` by name
+    receive: Callable[..., Any] | None = None
+    upload_fields: tuple[str, ...] = ()
+    upload_kind: str = ""  # the size limit the upload page states (``uploads.upload_limit_text``)
+    list_related: tuple[str, ...] = ("uploaded_by",)  # select_related for the list
+    list_context: dict[str, Any] = field(default_factory=dict)  # the list page's own names
+    show_error: Callable[[forms.Form, ValidationError], None] = apply_errors
+    # the detail page's own context beside the shared one (record -> names)
+    detail_context: Callable[[Any], dict[str, Any]] | None = None
+
+    @property
+    def confirm_route(self) -> str:
+        return f"{self.detail_route}_confirm"
+
+    @property
+    def discard_route(self) -> str:
+        return f"{self.detail_route}_discard"
+
+    def list_page(self, request: HttpRequest, org_slug: str) -> HttpResponse:
+        """The upload form (a stored file goes to its detail page) above the imports, newest
+        first, 25 a page."""
+        form = self.upload_form(request.POST or None, request.FILES or None)
+        assert self.receive is not None
+        receive = self.receive
+        record, status = receive_upload(
+            request,
+            form,
+            lambda data: receive(
+                organization=request.organization,  # type: ignore[attr-defined]
+                upload=data["file"],
+                user=signed_in_user(request),
+                **{name: data[name] for name in self.upload_fields},
+            ),
+            self.show_error,
+        )
+        if record is not None:
+            return redirect(self.detail_route, org_slug, record.pk)
+        manager = self.model.objects  # type: ignore[attr-defined]
+        page = Paginator(
+            manager.select_related(*self.list_related).order_by("-uploaded_at", "-id"), PAGE_SIZE
+        ).get_page(request.GET.get("page"))
+        return render(
+            request,
+            self.list_template,
+            {
+                "form": form,
+                "page": page,
+                **self.list_context,
+                "limit": uploads.upload_limit_text(self.upload_kind),
+            },
+            status=status,
+        )
+
+    def views(self, prefix: str) -> tuple[Callable, Callable, Callable, Callable]:
+        """The list (``<prefix>s``), detail, confirm and discard views (``<prefix>_detail``,
+        ``_confirm``, ``_discard``), each declaring the import permission; confirm and discard
+        take only POSTs."""
+
+        def imports(request: HttpRequest, org_slug: str) -> HttpResponse:
+            return self.list_page(request, org_slug)
+
+        def detail(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+            return self.detail(request, import_pk)
+
+        def confirm(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+            return self.confirm(request, org_slug, import_pk)
+
+        def discard(request: HttpRequest, org_slug: str, import_pk: int) -> HttpResponse:
+            return self.discard(request, org_slug, import_pk)
+
+        names = {imports: f"{prefix}s", detail: f"{prefix}_detail"}
+        names |= {confirm: f"{prefix}_confirm", discard: f"{prefix}_discard"}
+        for view, name in names.items():
+            view.__name__ = view.__qualname__ = name
+        return (
+            org_view(PERMISSION)(imports),
+            org_view(PERMISSION)(detail),
+            org_view(PERMISSION)(require_POST(confirm)),
+            org_view(PERMISSION)(require_POST(discard)),
+        )
 
     def detail(self, request: HttpRequest, import_pk: int) -> HttpResponse:
         record: Any = get_object_or_404(self.model, pk=import_pk)
@@ -115,6 +218,7 @@ class MasterImportPages:
                 "discard_url": self.discard_route,
                 "can_discard": record.status
                 not in (MasterImportStatus.APPLIED, MasterImportStatus.CANCELLED),
+                **(self.detail_context(record) if self.detail_context else {}),
             },
             status=status,
         )

@@ -23,7 +23,7 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -394,6 +394,33 @@ def preview(
     }
 
 
+def master_import_preview(
+    *,
+    instance: MasterImport,
+    required: Iterable[str],
+    labels: Mapping[str, str],
+    check: Callable[[CanonicalTable], Problems],
+) -> dict[str, Any]:
+    """An upload's preview (:func:`preview`) read through its mapping, with every row's
+    problems as ``check`` (the importer's own row checks) finds them; the files are small, so
+    they are checked whole here and again when applied. A file that cannot be read: its
+    ``error``."""
+    try:
+        canonical = canonical_of(instance)
+    except uploads.FileProblem as problem:
+        return {"error": problem.message, "problems": [], "missing": [], "mapping": [], "rows": []}
+    result = preview(canonical, required=required, labels=labels)
+    problems = check(canonical)
+    result.update(error="", problems=problems.as_list(), problem_count=problems.total)
+    return result
+
+
+def field_labels(names: Iterable[str], **words: str) -> dict[str, str]:
+    """Each field's label, as pages and problems name it: its name in words
+    (``unit_of_measure``: "unit of measure") unless ``words`` names it otherwise."""
+    return {name: words.get(name, name.replace("_", " ")) for name in names}
+
+
 # --------------------------------------------------------------------------------------------
 # The mapping step: the built-in layouts propose, a saved mapping reads (the same step as the
 # usage, price and case-file imports: comanage.core.tabular.step, comanage.core.import_mappings)
@@ -730,6 +757,22 @@ def table_of(instance: MasterImport) -> Table:
 
 # --------------------------------------------------------------------------------------------
 # The life of an import (each app's services call these with its own model, job kind, task)
+
+
+def master_import_save(*, instance: MasterImport, user: Any, event: str) -> None:
+    """Store a new upload (its file already stored) and record ``event``, naming the file's
+    SHA-256 and size (audited)."""
+    from .audit import event_record
+
+    instance.save()
+    event_record(
+        organization=instance.organization,
+        name=event,
+        actor=user,
+        obj=instance,
+        summary=f"{instance} sha256 {instance.sha256[:12]}",
+        data={"sha256": instance.sha256, "size": instance.size},
+    )
 
 
 def master_import_start(*, instance: MasterImport, user: Any, job_kind: str, task: Any) -> Any:

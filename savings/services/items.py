@@ -37,28 +37,18 @@ def item_import_receive(*, organization: Any, upload: Any, user: User | None) ->
         organization=organization, uploaded_by=user, layout=items.CANONICAL.key, **facts
     )
     master_imports.file_store(item_import, upload)
-    item_import.save()
-    event_record(
-        organization=organization,
-        name="items.file_uploaded",
-        actor=user,
-        obj=item_import,
-        summary=f"{item_import} sha256 {item_import.sha256[:12]}",
-        data={"sha256": item_import.sha256, "size": item_import.size},
-    )
+    master_imports.master_import_save(instance=item_import, user=user, event="items.file_uploaded")
     return item_import
 
 
 def item_import_preview(*, item_import: ItemImport) -> dict[str, Any]:
     """The fields found, the first rows and every row's problems (checked again on apply)."""
-    try:
-        canonical = _item_canonical(item_import)
-    except uploads.FileProblem as problem:
-        return {"error": problem.message, "problems": [], "missing": [], "mapping": [], "rows": []}
-    result = master_imports.preview(canonical, required=items.REQUIRED, labels=items.FIELD_LABELS)
-    _rows, problems = items.parse_items(canonical)
-    result.update(error="", problems=problems.as_list(), problem_count=problems.total)
-    return result
+    return master_imports.master_import_preview(
+        instance=item_import,
+        required=items.REQUIRED,
+        labels=items.FIELD_LABELS,
+        check=lambda canonical: items.parse_items(canonical)[1],
+    )
 
 
 def item_import_start(*, item_import: ItemImport, user: User | None) -> Job:
