@@ -581,10 +581,10 @@ def _mapping_of(instance: MasterImport) -> tuple[ColumnMapping, str]:
     if step["problems"]:
         raise uploads.FileProblem(step["problems"][0]["message"])
     if step.get("saved"):
-        from .import_mappings import import_mapping_get
+        from .import_mappings import import_mapping_get, import_mapping_read
 
         saved = import_mapping_get(kind=spec_of(instance).kind, mapping_id=step["saved"]["id"])
-        return ColumnMapping.from_json(saved.as_json()), f"{saved.name}, version {saved.version}"
+        return import_mapping_read(saved, step), f"{saved.name}, version {saved.version}"
     proposal = {c["header"]: c["field"] for c in step["columns"] if c["field"]}
     layout = next(
         (lay.label for lay in spec_of(instance).layouts if lay.key == instance.layout),
