@@ -38,7 +38,8 @@ from . import uploads
 from .tabular import formats
 from .tabular.mapping import ColumnMapping, Field, FieldSet, MappedBatches, check, unique_names
 from .tabular.problems import MAX_PROBLEMS, Problem, Problems, TableRefused
-from .tabular.step import mapping_step
+from .tabular.step import mapping_step, sheet_to_read
+from .tabular.workbook import HEAD_SHEETS
 from .tenancy import TenantModel
 
 __all__ = ["Problem", "Problems"]  # the tabular collector, as the importers name it
@@ -474,24 +475,26 @@ def master_mapping_step(
                 rows = head_rows(handle, file_format="csv")
                 return mapping_step(rows, fields=spec.fields, saved=saved, header_row=header_row)
             sheets = sheet_names(handle)
-            candidates = [sheet] if sheet in sheets else []
-            if not candidates:
-                # no sheet chosen: a saved mapping's sheet whose header the workbook has, else
-                # the first sheet
-                named = [m.mapping.sheet for m in saved if m.mapping.sheet in sheets]
-                candidates = [*dict.fromkeys(named), sheets[0] if sheets else ""]
-            for candidate in candidates:
-                rows = head_rows(handle, file_format="xlsx", sheet=candidate)
-                step = mapping_step(
-                    rows,
+            if sheet in sheets:
+                rows = head_rows(handle, file_format="xlsx", sheet=sheet)
+                heads = {sheet: rows}
+            else:
+                # no sheet chosen: the one a saved mapping knows, else the first whose header
+                # can be found (an empty or notes sheet in front passed over)
+                heads = {
+                    name: head_rows(handle, file_format="xlsx", sheet=name)
+                    for name in sheets[:HEAD_SHEETS]
+                }
+            if heads:
+                candidate = sheet_to_read(heads, fields=spec.fields, saved=saved)
+                return mapping_step(
+                    heads[candidate],
                     fields=spec.fields,
                     saved=saved,
                     sheets=sheets,
                     sheet=candidate,
                     header_row=header_row,
                 )
-                if step["saved"] or candidate == candidates[-1]:
-                    return step
     except uploads.FileProblem as problem:
         return _step_problem(problem.message)
     except OSError:

@@ -126,3 +126,44 @@ def test_a_wrong_saved_mapping_chosen_by_id_is_refused_naming_the_missing_column
         prices.refresh_from_db()
         assert prices.mapping_id is None and prices.mapping_used == {}
         assert not PriceItem.objects.filter(data_import=prices).exists()
+
+
+def test_the_api_and_the_page_choose_the_saved_mapping_for_a_header_written_otherwise(
+    world, agreement, django_capture_on_commit_callbacks
+):
+    from rest_framework.test import APIClient
+
+    from comanage.core.models import ApiToken
+    from savings.models import DataImport, ImportStatus
+
+    with world.scope():
+        saved = _saved(world, agreement)
+    _token, raw = ApiToken.issue(
+        user=world.users["administrator"], name="script", two_factor_verified=True
+    )
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    imports = f"/api/v1/organizations/{world.org.slug}/savings-imports/"
+    body = {
+        "programme_year": year(agreement, 1).pk,
+        "kind": "prices",
+        "file": upload("march.csv", VARIANTS["case and spacing"]),
+    }
+    response = api.post(imports, body, format="multipart")
+    assert response.status_code == 201, response.json()
+    pk = response.json()["id"]
+    page = world.client("administrator").get(
+        f"/o/{world.org.slug}/agreements/{agreement.pk}/savings/imports/{pk}/"
+    )
+    text = page.content.decode()
+    assert page.status_code == 200 and "Contract prices" in text
+    assert '<option value="unit_cost" selected>' in text
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed = api.post(f"{imports}{pk}/confirm/")
+    assert confirmed.status_code == 202, confirmed.json()
+    with world.scope():
+        applied = DataImport.objects.get(pk=pk)
+        assert applied.status == ImportStatus.APPLIED
+        assert applied.mapping_id == saved.pk
+        assert applied.mapping_used["columns"]["contract  price"] == "unit_cost"
+        assert PriceItem.objects.get(data_import=applied, item_code="A1").unit_cost == D("1250")

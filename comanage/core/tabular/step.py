@@ -12,6 +12,7 @@ from typing import Any
 from . import formats
 from .header import HEAD_ROWS, find_header, header_key, header_signature
 from .mapping import ColumnMapping, FieldSet, check, propose, unique_names
+from .problems import short
 
 SAMPLE_ROWS = 5
 
@@ -58,6 +59,25 @@ def _saved_header_at(
                 if keys <= present:
                     return candidate, number
     return None
+
+
+def sheet_to_read(
+    heads: dict[str, Sequence[Sequence[str]]],
+    *,
+    fields: FieldSet,
+    saved: Sequence[SavedMapping] = (),
+) -> str:
+    """The sheet a workbook's data is on when the user has chosen none: the first whose header
+    a saved mapping knows, else the first whose header can be found (an empty or notes sheet
+    in front is passed over), else the first sheet."""
+    names = list(heads)
+    for name in names:
+        if _saved_header_at(heads[name], saved, name) is not None:
+            return name
+    for name in names:
+        if not _empty(heads[name]) and find_header(heads[name], fields.keys) is not None:
+            return name
+    return names[0] if names else ""
 
 
 def _empty(rows: Sequence[Sequence[str]]) -> bool:
@@ -127,7 +147,12 @@ def mapping_step(
         header_row=header_row,
         header=header,
         columns=[
-            {"header": h, "samples": samples[h][:3], "field": proposal.get(h, "")} for h in header
+            {
+                "header": h,
+                "samples": [short(v) for v in samples[h][:3]],
+                "field": proposal.get(h, ""),
+            }
+            for h in header
         ],
         saved=(
             {"id": chosen.id, "name": chosen.name, "version": chosen.version} if chosen else None
