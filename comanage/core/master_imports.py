@@ -169,7 +169,51 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[list[str]]:
         raise uploads.FileProblem(
             f"the file is not UTF-8 text (byte {exc.start + 1:,}); save it as CSV UTF-8"
         ) from exc
-    yield from csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _CsvRowUnreadable(exc, text, reader.line_num) from exc
+        yield row
+
+
+def _csv_problem(exc: csv.Error, header: list[str] | None) -> uploads.FileProblem:
+    if isinstance(exc, _CsvRowUnreadable):
+        return exc.problem(header)
+    return uploads.FileProblem(f"the CSV cannot be read: {exc}")
+
+
+class _CsvRowUnreadable(csv.Error):
+    """A CSV row the csv module refuses (a cell over its size limit): its line and, for a
+    cell too long, which field it is (by position, named by the header later)."""
+
+    def __init__(self, error: csv.Error, text: str, line: int):
+        super().__init__(str(error))
+        self.line = line
+        self.position: int | None = None
+        if "field larger than field limit" in str(error):
+            limit = csv.field_size_limit()
+            lines = text.splitlines()
+            fields = lines[line - 1].split(",") if 0 < line <= len(lines) else []
+            self.position = next((i for i, f in enumerate(fields) if len(f) > limit), None)
+
+    def problem(self, header: list[str] | None) -> uploads.FileProblem:
+        """The row, the column (the file's own header) and the reason."""
+        if self.position is None:
+            return uploads.FileProblem(f"the CSV cannot be read: {self}", row=self.line)
+        column = (
+            header[self.position]
+            if header is not None and self.position < len(header)
+            else f"column {self.position + 1}"
+        )
+        return uploads.FileProblem(
+            f"the cell is longer than {csv.field_size_limit():,} characters",
+            row=self.line,
+            column=column,
+        )
 
 
 def _workbook(stream: IO[bytes]) -> Any:
@@ -281,7 +325,7 @@ def read_table(
             rows.append(_body_row(cells, header, number, len(rows) >= max_rows, max_rows))
             numbers.append(number)
     except csv.Error as exc:
-        raise uploads.FileProblem(f"the CSV cannot be read: {exc}") from exc
+        raise _csv_problem(exc, header) from exc
     if header is None:
         where = f"the sheet “{sheet[:100]}”" if sheet else "the file"
         raise uploads.FileProblem(f"{where} is empty: no header row")
@@ -619,7 +663,7 @@ def _date_formats(
             if not spec.date_default:
                 row = table.row_numbers[values.index(ambiguous.example)]
                 raise uploads.FileProblem(
-                    f"{column}: “{ambiguous.example}”: {ambiguous}", row=row
+                    f"{column}: “{ambiguous.example}”: {ambiguous}", row=row, column=column
                 ) from ambiguous
             fmt = spec.date_default
         chosen[name] = fmt or "iso"
@@ -841,7 +885,7 @@ def master_import_run(
 
 def refused_reading(exc: uploads.FileProblem) -> ImportRefused:
     problems = Problems()
-    problems.add(row=exc.row, column="", message=exc.message)
+    problems.add(row=exc.row, column=exc.column, message=exc.message)
     return ImportRefused(problems)
 
 

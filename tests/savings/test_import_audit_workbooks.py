@@ -55,7 +55,7 @@ def _book(first_sheet: list[list[object]] | None, rows: list[list[object]]) -> b
 ROWS = [
     ["c1", dt.datetime(2025, 1, 5), "CATH", "100-000-0004", "Y", "A1", 2, "$1,250.00", 1],
     ["c2", 45663, "CATH", "100 000 0004", "N", "A1", 1, "$955.67", 1],
-    ["c3", "1/7/25", "CATH", " 1000000004 ", "Yes", "A2", "1", "1250", "1"],
+    ["c3", dt.datetime(2025, 1, 7), "CATH", " 1000000004 ", "Yes", "A2", "1", "1250", "1"],
 ]
 
 

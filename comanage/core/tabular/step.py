@@ -5,7 +5,7 @@ file's first rows and passes the organization's saved mappings."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +62,7 @@ def _saved_header_at(
 
 
 def sheet_to_read(
-    heads: dict[str, Sequence[Sequence[str]]],
+    heads: Mapping[str, Sequence[Sequence[str]]],
     *,
     fields: FieldSet,
     saved: Sequence[SavedMapping] = (),
