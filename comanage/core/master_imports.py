@@ -38,7 +38,7 @@ from . import uploads
 from .tabular import formats
 from .tabular.mapping import ColumnMapping, Field, FieldSet, MappedBatches, check, unique_names
 from .tabular.problems import MAX_PROBLEMS, Problem, Problems, TableRefused
-from .tabular.step import mapping_step, sheet_to_read
+from .tabular.step import mapping_step
 from .tabular.workbook import HEAD_SHEETS
 from .tenancy import TenantModel
 
@@ -520,25 +520,28 @@ def master_mapping_step(
                 return mapping_step(rows, fields=spec.fields, saved=saved, header_row=header_row)
             sheets = sheet_names(handle)
             if sheet in sheets:
-                rows = head_rows(handle, file_format="xlsx", sheet=sheet)
-                heads = {sheet: rows}
+                candidates = [sheet]
             else:
-                # no sheet chosen: the one a saved mapping knows, else the first whose header
-                # can be found (an empty or notes sheet in front passed over)
-                heads = {
-                    name: head_rows(handle, file_format="xlsx", sheet=name)
-                    for name in sheets[:HEAD_SHEETS]
-                }
-            if heads:
-                candidate = sheet_to_read(heads, fields=spec.fields, saved=saved)
-                return mapping_step(
-                    heads[candidate],
+                # no sheet chosen: a saved mapping's sheet first, then each sheet in order; the
+                # first whose header is found (an empty or notes sheet in front passed over)
+                named = [m.mapping.sheet for m in saved if m.mapping.sheet in sheets]
+                candidates = list(dict.fromkeys([*named, *sheets[:HEAD_SHEETS]]))
+            first = None
+            for candidate in candidates:
+                rows = head_rows(handle, file_format="xlsx", sheet=candidate)
+                step = mapping_step(
+                    rows,
                     fields=spec.fields,
                     saved=saved,
                     sheets=sheets,
                     sheet=candidate,
                     header_row=header_row,
                 )
+                if step["saved"] or (step["header_row"] and not step["problems"]):
+                    return step
+                first = first or step
+            if first is not None:
+                return first
     except uploads.FileProblem as problem:
         return _step_problem(problem.message)
     except OSError:

@@ -84,11 +84,14 @@ def test_next_months_extract_written_otherwise_is_read_by_the_saved_mapping(orth
 
 
 def test_a_date_that_fits_two_formats_names_the_registry_column(ortho, media):
-    data = (
-        REGISTRY.read_bytes()
-        .replace(b"2/11/2025", b"03/04/2025")
-        .replace(b"3/12/2025", b"05/06/2025")
-    )
+    lines = REGISTRY.read_text().splitlines()
+    rows = list(csv.reader(lines[1:]))
+    at = rows[0].index("Discharge Date")
+    for n, row in enumerate(rows[1:]):
+        row[at] = ("03/04/2025", "05/06/2025", "1/1/2025")[n % 3]  # every one fits both
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([[lines[0]], *rows])
+    data = out.getvalue().encode()
     with scopes_disabled():
         ci = _create(ortho, data)
         step = services.case_import_mapping_step(case_import=ci)

@@ -93,3 +93,83 @@ def test_the_data_on_the_second_sheet_is_found_and_read_with_nothing_chosen(
         assert [r.unit_cost for r in rows] == [D("1250"), D("955.67"), D("1250")]
         assert {r.physician_npi for r in rows} == {"1000000004"}
         assert [r.federal_program for r in rows] == [True, False, True]
+
+
+US_CSV = (
+    "\ufeffOR supply usage\r\nRun 2/1/2025 by MMIS\r\n"
+    "Case #,DOS,Case Type,Surgeon NPI,Federal?,Item #,Qty,Cost Each,Case Weight,Room\r\n"
+    'c1,1/5/25,CATH,100-000-0004,Yes,A1,2,"$1,250.00",1,OR 3\r\n'
+    "c2,1/13/25,CATH, 100 000 0004 ,N,A2,1, $955.67 ,1,OR 4\r\n"
+    "c3,1/13/25,CATH,1000000004,1,A2,{qty},$955.67,1.0,OR 4\r\n"
+    "c4,1/14/2025,CATH,1000000004,FALSE,A2,1,955.67,1,OR 4\r\n"
+)
+
+
+def _csv_import(world, agreement, content: str):
+    return services.data_import_receive(
+        agreement=agreement,
+        kind="usage",
+        period="programme",
+        upload=upload("us.csv", content.encode()),
+        user=world.users["administrator"],
+        programme_year=year(agreement, 1),
+    )
+
+
+def test_a_us_formatted_csv_under_title_rows_is_read_exactly(world, agreement):
+    with world.scope():
+        data_import = _csv_import(world, agreement, US_CSV.format(qty="3"))
+        step = services.data_import_mapping_step(data_import=data_import)
+        assert step["header_row"] == 3 and step["issues"] == []
+        columns = {c["header"]: c["field"] for c in step["columns"]}
+        assert columns["Room"] == ""
+        services.data_import_map(
+            data_import=data_import, user=world.users["administrator"], columns=columns
+        )
+        services.data_import_apply(data_import=data_import)
+        rows = UsageRow.objects.filter(data_import=data_import).order_by("case_id")
+        assert [(r.service_date, r.quantity, r.unit_cost, r.federal_program) for r in rows] == [
+            (dt.date(2025, 1, 5), D("2"), D("1250"), True),
+            (dt.date(2025, 1, 13), D("1"), D("955.67"), False),
+            (dt.date(2025, 1, 13), D("3"), D("955.67"), True),
+            (dt.date(2025, 1, 14), D("1"), D("955.67"), False),
+        ]
+        assert {r.physician_npi for r in rows} == {"1000000004"}
+
+
+def test_a_trailing_minus_quantity_is_refused_naming_the_files_column(world, agreement):
+    with world.scope():
+        data_import = _csv_import(world, agreement, US_CSV.format(qty="3-"))
+        step = services.data_import_mapping_step(data_import=data_import)
+        columns = {c["header"]: c["field"] for c in step["columns"]}
+        services.data_import_map(
+            data_import=data_import, user=world.users["administrator"], columns=columns
+        )
+        with pytest.raises(services.ImportRefused) as refused:
+            services.data_import_apply(data_import=data_import)
+        problem = refused.value.problems.items[0]
+        assert (problem["row"], problem["column"]) == (6, "Qty")
+        assert "negative quantity -3 is refused" in problem["message"]
+        assert not UsageRow.objects.filter(data_import=data_import).exists()
+
+
+def test_a_roster_uploaded_as_usage_names_the_missing_fields_before_anything_runs(world, agreement):
+    from pathlib import Path
+
+    from django.core.exceptions import ValidationError
+
+    roster = (
+        Path(__file__).resolve().parent.parent / "data" / "exports" / "medical_staff_roster.csv"
+    )
+    with world.scope():
+        data_import = _csv_import(world, agreement, roster.read_text())
+        step = services.data_import_mapping_step(data_import=data_import)
+        columns = {c["header"]: c["field"] for c in step.get("columns", [])}
+        with pytest.raises(ValidationError) as refused:
+            services.data_import_map(
+                data_import=data_import, user=world.users["administrator"], columns=columns
+            )
+        text = " ".join(refused.value.messages)
+        assert "has no column" in text or "header cannot be found" in text
+        data_import.refresh_from_db()
+        assert data_import.job_id is None and data_import.mapping_used == {}
