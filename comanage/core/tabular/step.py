@@ -80,6 +80,16 @@ def sheet_to_read(
     return names[0] if names else ""
 
 
+def _separator_hint(rows: Sequence[Sequence[str]]) -> str:
+    """Why a CSV's header may not be found: its fields are separated by semicolons or tabs
+    (read as one column each row), which the importer does not read."""
+    cells = [str(r[0]) for r in rows[:HEAD_ROWS] if len(r) == 1]
+    for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+        if sum(separator in c for c in cells) >= 2:
+            return f"; its columns are separated by {name}: save it as CSV with commas"
+    return ""
+
+
 def _empty(rows: Sequence[Sequence[str]]) -> bool:
     return not any(str(c).strip() for r in rows for c in r)
 
@@ -131,7 +141,7 @@ def mapping_step(
                 "row": None,
                 "column": "",
                 "message": f"the header cannot be found: none of the first {HEAD_ROWS} rows "
-                f"names the columns this import needs ({examples})",
+                f"names the columns this import needs ({examples}){_separator_hint(rows)}",
             }
         )
         return step
