@@ -1021,6 +1021,17 @@ def _result_input(
             "source_note": result.source_note,
             "source_sha256": result.case_import.sha256 if result.case_import else None,
         }
+        case_import = result.case_import
+        used = case_import.mapping_used if case_import is not None else None
+        if case_import is not None and used:
+            # Which mapping (and version) read the case file, as the savings inputs say it; a
+            # canonical file has none (and the inputs, so their checksum, are as before).
+            data["mapping"] = {
+                "id": used.get("mapping_id"),
+                "name": used.get("name", ""),
+                "version": used.get("version"),
+                "label": case_import.mapping_label,
+            }
     return data
 
 

@@ -13,6 +13,7 @@ from django.db import transaction
 from .audit import event_record
 from .models import ImportMapping, Organization, User
 from .tabular.formats import DATE_FORMATS
+from .tabular.header import header_key
 from .tabular.mapping import ColumnMapping, Field, FieldSet, check
 from .tabular.step import SavedMapping, header_digest, needs_formats
 
@@ -26,6 +27,7 @@ def import_mappings_saved(*, kind: str) -> list[SavedMapping]:
             version=m.version,
             header_digest=m.header_digest,
             mapping=ColumnMapping.from_json(m.as_json()),
+            header=tuple(m.header or ()),
         )
         for m in ImportMapping.objects.filter(kind=kind, is_active=True).order_by("-updated_at")
     ]
@@ -119,7 +121,7 @@ def _mapping_for(
     """The saved mapping chosen by id; else the columns matched in the form; else the saved
     mapping whose header the file has; else none (the canonical layout)."""
     if chosen is not None:
-        return chosen, ColumnMapping.from_json(chosen.as_json())
+        return chosen, import_mapping_read(chosen, step)
     if columns is not None:
         return None, ColumnMapping(
             columns={c: f for c, f in columns.items() if f},
@@ -129,8 +131,27 @@ def _mapping_for(
         )
     if step["saved"]:
         saved = import_mapping_get(kind=kind, mapping_id=step["saved"]["id"])
-        return saved, ColumnMapping.from_json(saved.as_json())
+        return saved, import_mapping_read(saved, step)
     return None, None
+
+
+def import_mapping_read(saved: ImportMapping, step: dict[str, Any]) -> ColumnMapping:
+    """A saved mapping as it reads this file: its columns named as the file's header writes
+    them (case and spacing aside), the header's row and sheet where the step found them."""
+    mapping = ColumnMapping.from_json(saved.as_json())
+    if not step.get("header_row"):
+        return mapping
+    return mapping.on_header(
+        step["header"], header_row=step["header_row"], sheet=step.get("sheet") or mapping.sheet
+    )
+
+
+def _covers(step: dict[str, Any], chosen: ImportMapping) -> bool:
+    """The step's header has every column the chosen mapping reads (case and spacing aside)."""
+    if step.get("problems") or step.get("pending") or not step.get("header_row"):
+        return False
+    present = {header_key(h) for h in step["header"]}
+    return all(header_key(c) in present for c in chosen.columns)
 
 
 def import_mapping_resolve(
@@ -159,6 +180,11 @@ def import_mapping_resolve(
         chosen = import_mapping_get(kind=kind, mapping_id=mapping_id)
         sheet = sheet or chosen.sheet
     step = step_for(sheet, chosen.header_row if chosen is not None else None)
+    if chosen is not None and not _covers(step, chosen):
+        # The header is elsewhere in this file (one more title row): where it is found.
+        found = step_for(sheet, None)
+        if _covers(found, chosen):
+            step = found
     if chosen is not None or columns is not None:
         _refuse_unreadable_step(step)
     chosen, mapping = _mapping_for(

@@ -39,6 +39,7 @@ from .tabular import formats
 from .tabular.mapping import ColumnMapping, Field, FieldSet, MappedBatches, check, unique_names
 from .tabular.problems import MAX_PROBLEMS, Problem, Problems, TableRefused
 from .tabular.step import mapping_step
+from .tabular.workbook import HEAD_SHEETS
 from .tenancy import TenantModel
 
 __all__ = ["Problem", "Problems"]  # the tabular collector, as the importers name it
@@ -168,7 +169,51 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[list[str]]:
         raise uploads.FileProblem(
             f"the file is not UTF-8 text (byte {exc.start + 1:,}); save it as CSV UTF-8"
         ) from exc
-    yield from csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _CsvRowUnreadable(exc, text, reader.line_num) from exc
+        yield row
+
+
+def _csv_problem(exc: csv.Error, header: list[str] | None) -> uploads.FileProblem:
+    if isinstance(exc, _CsvRowUnreadable):
+        return exc.problem(header)
+    return uploads.FileProblem(f"the CSV cannot be read: {exc}")
+
+
+class _CsvRowUnreadable(csv.Error):
+    """A CSV row the csv module refuses (a cell over its size limit): its line and, for a
+    cell too long, which field it is (by position, named by the header later)."""
+
+    def __init__(self, error: csv.Error, text: str, line: int):
+        super().__init__(str(error))
+        self.line = line
+        self.position: int | None = None
+        if "field larger than field limit" in str(error):
+            limit = csv.field_size_limit()
+            lines = text.splitlines()
+            fields = lines[line - 1].split(",") if 0 < line <= len(lines) else []
+            self.position = next((i for i, f in enumerate(fields) if len(f) > limit), None)
+
+    def problem(self, header: list[str] | None) -> uploads.FileProblem:
+        """The row, the column (the file's own header) and the reason."""
+        if self.position is None:
+            return uploads.FileProblem(f"the CSV cannot be read: {self}", row=self.line)
+        column = (
+            header[self.position]
+            if header is not None and self.position < len(header)
+            else f"column {self.position + 1}"
+        )
+        return uploads.FileProblem(
+            f"the cell is longer than {csv.field_size_limit():,} characters",
+            row=self.line,
+            column=column,
+        )
 
 
 def _workbook(stream: IO[bytes]) -> Any:
@@ -280,7 +325,7 @@ def read_table(
             rows.append(_body_row(cells, header, number, len(rows) >= max_rows, max_rows))
             numbers.append(number)
     except csv.Error as exc:
-        raise uploads.FileProblem(f"the CSV cannot be read: {exc}") from exc
+        raise _csv_problem(exc, header) from exc
     if header is None:
         where = f"the sheet “{sheet[:100]}”" if sheet else "the file"
         raise uploads.FileProblem(f"{where} is empty: no header row")
@@ -501,12 +546,14 @@ def master_mapping_step(
                 rows = head_rows(handle, file_format="csv")
                 return mapping_step(rows, fields=spec.fields, saved=saved, header_row=header_row)
             sheets = sheet_names(handle)
-            candidates = [sheet] if sheet in sheets else []
-            if not candidates:
-                # no sheet chosen: a saved mapping's sheet whose header the workbook has, else
-                # the first sheet
+            if sheet in sheets:
+                candidates = [sheet]
+            else:
+                # no sheet chosen: a saved mapping's sheet first, then each sheet in order; the
+                # first whose header is found (an empty or notes sheet in front passed over)
                 named = [m.mapping.sheet for m in saved if m.mapping.sheet in sheets]
-                candidates = [*dict.fromkeys(named), sheets[0] if sheets else ""]
+                candidates = list(dict.fromkeys([*named, *sheets[:HEAD_SHEETS]]))
+            first = None
             for candidate in candidates:
                 rows = head_rows(handle, file_format="xlsx", sheet=candidate)
                 step = mapping_step(
@@ -517,8 +564,11 @@ def master_mapping_step(
                     sheet=candidate,
                     header_row=header_row,
                 )
-                if step["saved"] or candidate == candidates[-1]:
+                if step["saved"] or (step["header_row"] and not step["problems"]):
                     return step
+                first = first or step
+            if first is not None:
+                return first
     except uploads.FileProblem as problem:
         return _step_problem(problem.message)
     except OSError:
@@ -608,10 +658,10 @@ def _mapping_of(instance: MasterImport) -> tuple[ColumnMapping, str]:
     if step["problems"]:
         raise uploads.FileProblem(step["problems"][0]["message"])
     if step.get("saved"):
-        from .import_mappings import import_mapping_get
+        from .import_mappings import import_mapping_get, import_mapping_read
 
         saved = import_mapping_get(kind=spec_of(instance).kind, mapping_id=step["saved"]["id"])
-        return ColumnMapping.from_json(saved.as_json()), f"{saved.name}, version {saved.version}"
+        return import_mapping_read(saved, step), f"{saved.name}, version {saved.version}"
     proposal = {c["header"]: c["field"] for c in step["columns"] if c["field"]}
     layout = next(
         (lay.label for lay in spec_of(instance).layouts if lay.key == instance.layout),
@@ -643,7 +693,7 @@ def _date_formats(
             if not spec.date_default:
                 row = table.row_numbers[values.index(ambiguous.example)]
                 raise uploads.FileProblem(
-                    f"{column}: “{ambiguous.example}”: {ambiguous}", row=row
+                    f"{column}: “{ambiguous.example}”: {ambiguous}", row=row, column=column
                 ) from ambiguous
             fmt = spec.date_default
         chosen[name] = fmt or "iso"
@@ -881,7 +931,7 @@ def master_import_run(
 
 def refused_reading(exc: uploads.FileProblem) -> ImportRefused:
     problems = Problems()
-    problems.add(row=exc.row, column="", message=exc.message)
+    problems.add(row=exc.row, column=exc.column, message=exc.message)
     return ImportRefused(problems)
 
 

@@ -44,9 +44,10 @@ _CHUNK = 1 << 20
 class FileProblem(Exception):
     """The file cannot be read: refused, naming the row (the header is row 1) and the reason."""
 
-    def __init__(self, message: str, *, row: int | None = None):
+    def __init__(self, message: str, *, row: int | None = None, column: str = ""):
         super().__init__(message)
         self.row = row
+        self.column = column
         self.message = message
 
 

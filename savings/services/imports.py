@@ -33,7 +33,7 @@ from comanage.core.security import case_ids_for_storage
 from comanage.core.tabular.mapping import ColumnMapping, FieldSet, MappedBatches
 from comanage.core.tabular.mapping import check as tabular_check
 from comanage.core.tabular.problems import TableRefused
-from comanage.core.tabular.step import mapping_step
+from comanage.core.tabular.step import mapping_step, sheet_to_read
 
 from .. import case_rows, importing, selectors
 from ..models import (
@@ -225,9 +225,10 @@ def data_import_mapping_step(
         if head.get("error"):
             return _step_problem(head["error"])
         sheets = list(head.get("sheets") or [])
+        heads = head.get("rows") or {}
         if sheet not in sheets:
-            sheet = sheets[0] if sheets else ""
-        rows = (head.get("rows") or {}).get(sheet, [])
+            sheet = sheet_to_read(heads, fields=_fields(data_import.kind), saved=saved)
+        rows = heads.get(sheet, [])
     else:
         with data_import.file.open("rb") as handle:
             rows = importing.csv_head_rows(handle)

@@ -88,6 +88,22 @@ class ColumnMapping:
             "sheet": self.sheet,
         }
 
+    def on_header(self, header: Sequence[str], *, header_row: int, sheet: str) -> ColumnMapping:
+        """This mapping read onto a file's own header, found at ``header_row``: each column
+        named by the file's cell with the same :func:`header_key` ("Item No" reads
+        "ITEM NO "), a column the file lacks kept as saved (:func:`check` then names it)."""
+        by_key: dict[str, list[str]] = {}
+        for cell in header:
+            by_key.setdefault(header_key(cell), []).append(cell)
+        columns: dict[str, str] = {}
+        for column, name in self.columns.items():
+            same = column if column in header else None
+            if same is None:
+                cells = by_key.get(header_key(column), [])
+                same = cells[0] if len(cells) == 1 else column
+            columns[same] = name
+        return ColumnMapping(columns, self.date_format, header_row, sheet)
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ColumnMapping:
         return cls(

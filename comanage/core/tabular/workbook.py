@@ -24,6 +24,9 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
+HEAD_SHEETS = 20  # sheets whose first rows the mapping step looks at
+
+
 class EmptyWorkbook(ValueError):
     pass
 
