@@ -40,7 +40,12 @@ COLUMN_DOCS = [
     ("practice", "optional", "the name of a practice already set up here; empty keeps the current"),
     ("specialty", "optional", "empty keeps the current"),
     ("email", "optional", "empty keeps the current"),
-    ("join_date", "optional", "joins the agreement chosen on upload: YYYY-MM-DD or M/D/YYYY"),
+    (
+        "join_date",
+        "optional",
+        "joins the agreement chosen on upload: YYYY-MM-DD or M/D/YYYY (a column whose every "
+        "date could be D/M too needs its format chosen in the mapping)",
+    ),
     ("leave_date", "optional", "leaves that agreement on this day: YYYY-MM-DD or M/D/YYYY"),
 ]
 
@@ -82,8 +87,9 @@ NPPES = Layout(
     signature=("NPI", "Provider Last Name (Legal Name)", "Provider First Name"),
 )
 LAYOUTS = [CANONICAL, NPPES]  # the first is read when no signature matches
-# The mapping step's fields: every layout's headers propose them; dates in US order when a
-# column fits two (the documented M/D/YYYY).
+# The mapping step's fields: every layout's headers propose them. Dates are detected per
+# column; a column whose dates all fit both M/D and D/M (03/04/2025) is refused naming the
+# column until the mapping says which (issue 17, bad input), as for every other import.
 SPEC = master_spec(
     model="agreements.rosterimport",
     kind="roster",
@@ -92,7 +98,6 @@ SPEC = master_spec(
     labels={**FIELD_LABELS, "email": "e-mail", "entity_type": "NPPES entity type"},
     required=REQUIRED,
     kinds={"npi": "npi", "join_date": "date", "leave_date": "date"},
-    date_default="mdy",
 )
 LAYOUT_CHOICES = [("", "Recognise from the headers"), *((lay.key, lay.label) for lay in LAYOUTS)]
 

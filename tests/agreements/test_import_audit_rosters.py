@@ -1,8 +1,8 @@
 """Issue 17 audit, rosters as a medical staff office keeps them: a workbook with an empty
 first sheet, title rows and the header on row 3 written in its own capitals, NPIs with spaces,
 Excel dates and M/D/YY, nothing chosen by hand; and bad inputs (a huge cell, a file of another
-kind), each named by the file's own column with nothing stored. (A roster date that fits two
-formats is read as the roster's documented M/D/YYYY, by design: not refused.)"""
+kind), each named by the file's own column with nothing stored. (A roster date column that fits
+two formats is refused naming it: test_roster.py.)"""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_a_roster_workbook_on_its_second_sheet_is_found_and_read(world, agreemen
                 " Lindqvist ",
                 "Margaret",
                 "Riverside Orthopaedic Partners",
-                "3/1/25",
+                "3/13/25",
                 "6/30/26",
             ],
         ]
@@ -98,7 +98,7 @@ def test_a_roster_workbook_on_its_second_sheet_is_found_and_read(world, agreemen
         }
     assert stored == {
         "1487864542": ("Okafor", dt.date(2025, 1, 1), None),
-        "1952284101": ("Lindqvist", dt.date(2025, 3, 1), dt.date(2026, 6, 30)),
+        "1952284101": ("Lindqvist", dt.date(2025, 3, 13), dt.date(2026, 6, 30)),
     }
 
 

@@ -262,7 +262,7 @@ def test_an_excel_roster_with_numeric_npis_imports(world, setup):
     sheet.append(["NPI", "First name", "Last name", "Join date"])
     sheet.append([1487864542, "Chidi", "Okafor", dt.datetime(2025, 1, 1)])
     sheet.append([None, None, None, None])
-    sheet.append([1952284101, "Margaret", "Lindqvist", "3/1/2025"])
+    sheet.append([1952284101, "Margaret", "Lindqvist", "3/13/2025"])
     buffer = io.BytesIO()
     book.save(buffer)
     _practice, agreement = setup
@@ -270,8 +270,29 @@ def test_an_excel_roster_with_numeric_npis_imports(world, setup):
     assert summary["physicians_created"] == 2
     with world.scope():
         assert Participation.objects.get(physician__npi="1952284101").join_date == dt.date(
-            2025, 3, 1
+            2025, 3, 13
         )
+
+
+def test_a_roster_date_column_that_fits_two_formats_is_refused_naming_it(world, setup):
+    """03/04/2025 and 05/06/2025 read as March and as April alike: with nothing said in the
+    mapping the file is refused, naming the column, the row and the text; nothing stored."""
+    _practice, agreement = setup
+    with world.scope():
+        physicians = Physician.objects.count()
+    content = (
+        b"NPI,First name,Last name,Start\n"
+        b"1487864542,Chidi,Okafor,03/04/2025\n"
+        b"1952284101,Margaret,Lindqvist,05/06/2025\n"
+    )
+    problems = _refused(world, _receive(world, content, agreement=agreement))
+    assert len(problems) == 1
+    assert problems[0]["column"] == "Start"
+    assert "03/04/2025" in problems[0]["message"]
+    assert "choose the date format in the mapping" in problems[0]["message"]
+    with world.scope():
+        assert Physician.objects.count() == physicians
+        assert not Participation.objects.filter(agreement=agreement).exists()
 
 
 def test_the_parser_reads_a_canonical_table_whatever_mapped_it():
