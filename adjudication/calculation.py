@@ -22,6 +22,8 @@ from comanage.core.money import (
 )
 from comanage.core.serialise import canonical_json, jsonable  # noqa: F401 - re-exported
 
+from .read_models import FixedFeeLine, FMVRead, RunTotals
+
 CO_MANAGEMENT, SHARED_SAVINGS = "co_management", "shared_savings"
 
 
@@ -132,6 +134,22 @@ def _fixed_fee_lines(schedule: Any) -> list[dict[str, Any]]:
     return [jsonable(line) for line in lines]
 
 
+def _fixed_fee_flags(lines: Sequence[FixedFeeLine]) -> list[dict[str, Any]]:
+    """A flag for each month whose fixed fee is held (hours short of the duties)."""
+    return [
+        {
+            "source": "fixed_fee",
+            "code": "month_held",
+            "subject": line.month.isoformat(),
+            "blocking": False,
+            "message": f"Fixed fee for {line.month.isoformat()} held: "
+            f"{line.note or 'hours short'}.",
+        }
+        for line in lines
+        if line.status == "held"
+    ]
+
+
 def _co_management_distribution(
     *, total: Decimal, component: str, participants: Sequence[ParticipantShare], method: str
 ) -> list[DistributionLine]:
@@ -209,20 +227,11 @@ def payload_assemble(
         fee_lines = _fixed_fee_lines(fixed_fee_schedule)
         inputs["fixed_fee"] = jsonable(fixed_fee_inputs or {})
         figures["fixed_fee"] = {"lines": fee_lines}
-        fixed_total = sum((to_decimal(line["instalment"]) for line in fee_lines), ZERO)
-        fixed_payable = sum((to_decimal(line["amount_payable"]) for line in fee_lines), ZERO)
-        for line in fee_lines:
-            if line.get("status") == "held":
-                flags.append(
-                    {
-                        "source": "fixed_fee",
-                        "code": "month_held",
-                        "subject": line["month"],
-                        "blocking": False,
-                        "message": f"Fixed fee for {line['month']} held: "
-                        f"{line.get('note') or 'hours short'}.",
-                    }
-                )
+        # Read back as the run will store them: the totals are sums of the stored figures.
+        typed_lines = [FixedFeeLine.from_stored(line) for line in fee_lines]
+        fixed_total = sum((line.instalment for line in typed_lines), ZERO)
+        fixed_payable = sum((line.amount_payable for line in typed_lines), ZERO)
+        flags += _fixed_fee_flags(typed_lines)
         earned = ZERO
         if incentive is not None:
             inputs["incentive"] = jsonable(incentive_inputs or {})
@@ -318,8 +327,8 @@ def payload_assemble(
     if fmv:
         inputs["fmv"] = jsonable(fmv)
         if kind == CO_MANAGEMENT:
-            maximum = to_decimal(fmv["total_max_annual"])
-            total = to_decimal(results["total_compensation"])
+            maximum = FMVRead.from_stored(inputs["fmv"]).total_max_annual
+            total = RunTotals.from_stored(results).total_compensation or ZERO
             results["fmv_total_max"] = str(maximum)
             results["fmv_headroom"] = str(maximum - total)
     return Payload(

@@ -23,6 +23,7 @@ from .models import (
     Physician,
     Practice,
 )
+from .services.fmv import FMV_FIELDS
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -248,23 +249,7 @@ class FMVOpinionForm(ScopedModelForm):
     class Meta:
         formfield_callback = _scoped_formfield
         model = FMVOpinion
-        fields = [
-            "valuator",
-            "issue_date",
-            "effective_start",
-            "effective_end",
-            "total_max_annual",
-            "fixed_mode",
-            "fixed_annual",
-            "fixed_hours",
-            "hourly_rate",
-            "max_incentive",
-            "rate_p25",
-            "rate_p50",
-            "rate_p75",
-            "rate_p90",
-            "justification",
-        ]
+        fields = list(FMV_FIELDS)
         widgets = _dates("issue_date", "effective_start", "effective_end")
 
 
