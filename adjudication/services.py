@@ -189,33 +189,31 @@ def calculation_gather(
 
     Writes nothing: the official run stores what this returns, a scenario only shows it.
     """
-    agreement = programme_year.agreement
     terms = _terms(programme_year)
-    context = _context(programme_year, terms)
     participations = _participants(programme_year)
-    fmv = _fmv_dict(programme_year)
-    rules_version = settings.COMANAGE_RULES_VERSION
-    if agreement.kind == AgreementKind.CO_MANAGEMENT:
+    common: dict[str, Any] = {
+        "rules_version": settings.COMANAGE_RULES_VERSION,
+        "context": _context(programme_year, terms),
+        "fmv": _fmv_dict(programme_year),
+    }
+    if programme_year.agreement.kind == AgreementKind.CO_MANAGEMENT:
         try:
             computation = incentive_for_year(programme_year=programme_year, overrides=overrides)
             schedule = agreements_selectors.fixed_fee_schedule(programme_year=programme_year)
         except ValueError as exc:  # missing results, invalid terms: say which
             raise CalculationUnavailable(f"The incentive cannot be calculated: {exc}") from exc
-        fee_inputs: dict[str, Any] = {
-            "policy": terms.hours_shortfall_policy,
-            "annual_fixed_fee": terms.annual_fixed_fee,
-        }
         return payload_assemble(
             kind=CO_MANAGEMENT,
-            rules_version=rules_version,
-            context=context,
             incentive=computation.result,
             incentive_inputs=computation.inputs,
             fixed_fee_schedule=schedule,
-            fixed_fee_inputs=fee_inputs,
+            fixed_fee_inputs={
+                "policy": terms.hours_shortfall_policy,
+                "annual_fixed_fee": terms.annual_fixed_fee,
+            },
             participants=_shares(programme_year, participations),
             distribution_method=terms.distribution_method or "per_capita",
-            fmv=fmv,
+            **common,
         )
     try:
         computation = savings_for_year(programme_year=programme_year, overrides=overrides)
@@ -227,12 +225,10 @@ def calculation_gather(
         mapping[p.physician.npi] = p.physician_id
     return payload_assemble(
         kind=SHARED_SAVINGS,
-        rules_version=rules_version,
-        context=context,
         savings=computation.result,
         savings_inputs=computation.inputs,
         physician_ids_by_engine_id=mapping,
-        fmv=fmv,
+        **common,
     )
 
 
@@ -448,30 +444,6 @@ def _name(user: User | None) -> str:
     return user.get_full_name() or user.email
 
 
-def _transition_log(
-    *,
-    report: AdjudicationReport,
-    from_status: str,
-    to_status: str,
-    user: User | None,
-    at: dt.datetime,
-    comment: str,
-    membership: Membership | None = None,
-) -> ReportTransition:
-    """A report's step in its approval trail: who (name and role at the time), when, why."""
-    return ReportTransition.objects.create(
-        organization=report.organization,
-        report=report,
-        from_status=from_status,
-        to_status=to_status,
-        actor=user,
-        actor_name=_name(user),
-        actor_role=membership.get_role_display() if membership else "",
-        at=at,
-        comment=comment,
-    )
-
-
 @dataclass(frozen=True)
 class TransitionRule:
     action: str
@@ -541,6 +513,30 @@ def _membership(user: User | None, organization: Any) -> Membership | None:
     if user is None:
         return None
     return Membership.objects.filter(user=user, organization=organization, is_active=True).first()
+
+
+def _transition_log(
+    *,
+    report: AdjudicationReport,
+    from_status: str,
+    to_status: str,
+    user: User | None,
+    at: dt.datetime,
+    comment: str,
+    membership: Membership | None = None,
+) -> ReportTransition:
+    """A report's step in its approval trail: who (name and role at the time), when, why."""
+    return ReportTransition.objects.create(
+        organization=report.organization,
+        report=report,
+        from_status=from_status,
+        to_status=to_status,
+        actor=user,
+        actor_name=_name(user),
+        actor_role=membership.get_role_display() if membership else "",
+        at=at,
+        comment=comment,
+    )
 
 
 def transitions_available(*, report: AdjudicationReport, user: User | None) -> list[TransitionRule]:
