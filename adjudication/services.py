@@ -619,6 +619,21 @@ def _notify(*, report: AdjudicationReport, permission: str, subject: str, body: 
     transaction.on_commit(send)
 
 
+def _transition_allowed(
+    *, report: AdjudicationReport, action: str, user: User | None
+) -> tuple[TransitionRule, Membership | None]:
+    """The step ``action`` names and the user's membership; refused (409) for an unknown step
+    and (403) for a role that cannot take it."""
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise TransitionInvalid(f"Unknown action '{action}'.")
+    membership = _membership(user, report.organization)
+    if not membership_can(membership, rule.permission):
+        role = membership.get_role_display() if membership else "no role"
+        raise TransitionForbidden(f"Your role ({role}) cannot {rule.label.lower()} a report.")
+    return rule, membership
+
+
 def report_transition(
     *, report: AdjudicationReport, action: str, user: User | None, comment: str = ""
 ) -> AdjudicationReport:
@@ -627,13 +642,7 @@ def report_transition(
     The row is locked (``select_for_update``) and the status changed by a conditional UPDATE,
     so two people pressing the same button at once cannot both succeed.
     """
-    rule = TRANSITIONS.get(action)
-    if rule is None:
-        raise TransitionInvalid(f"Unknown action '{action}'.")
-    membership = _membership(user, report.organization)
-    if not membership_can(membership, rule.permission):
-        role = membership.get_role_display() if membership else "no role"
-        raise TransitionForbidden(f"Your role ({role}) cannot {rule.label.lower()} a report.")
+    rule, membership = _transition_allowed(report=report, action=action, user=user)
     comment = (comment or "").strip()
     if rule.comment_required and not comment:
         raise AdjudicationError("Comments are required when returning a report.", field="comment")
