@@ -273,9 +273,9 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "kind": run.kind,
         "branding": _branding(report.organization),
         "title": "Adjudication report",
-        "agreement": run.inputs["context"]["agreement"],
-        "programme_year": run.inputs["context"]["programme_year"],
-        "terms": run.inputs["context"]["terms"],
+        "agreement": read.context.agreement,
+        "programme_year": read.context.programme_year,
+        "terms": read.context.terms,
         "fmv": run.read.fmv,
         "report": {
             "id": report.pk,
@@ -406,7 +406,8 @@ def statement_contexts(*, report: AdjudicationReport) -> list[dict[str, Any]]:
 
 def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
     fmv = run.read.fmv
-    terms = run.inputs["context"]["terms"]
+    context = run.read.context
+    terms = context.terms
     rate_chart = ""
     percentiles = [
         (label, rate)
@@ -439,7 +440,7 @@ def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
                     ("FMV opinion", [fixed, incentive]),
                     (
                         "Agreement terms",
-                        [_d(terms.get("annual_fixed_fee")), _d(terms.get("incentive_pool"))],
+                        [_d(terms.annual_fixed_fee), _d(terms.incentive_pool)],
                     ),
                 ],
                 height=240,
@@ -456,8 +457,8 @@ def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
     return {
         "branding": _branding(run.organization),
         "title": "FMV summary",
-        "agreement": run.inputs["context"]["agreement"],
-        "programme_year": run.inputs["context"]["programme_year"],
+        "agreement": context.agreement,
+        "programme_year": context.programme_year,
         "terms": terms,
         "fmv": fmv,
         "rate_chart": rate_chart,
@@ -488,8 +489,8 @@ def _header(context: dict[str, Any]) -> dict[str, str]:
     return {
         "org": " ".join(str(context["branding"]["name"]).split()),
         "title": " ".join(
-            f"{context['title']} · {context['agreement']['name']} · "
-            f"{context['programme_year']['label']}".split()
+            f"{context['title']} · {context['agreement'].name} · "
+            f"{context['programme_year'].label}".split()
         ),
     }
 
@@ -501,8 +502,8 @@ def render_report(context: dict[str, Any]) -> bytes:
     return _write(
         html,
         stamp=context["stamp"],
-        title=f"Adjudication report · {context['agreement']['name']} · "
-        f"{context['programme_year']['label']}",
+        title=f"Adjudication report · {context['agreement'].name} · "
+        f"{context['programme_year'].label}",
     )
 
 
@@ -513,15 +514,13 @@ def render_statement(context: dict[str, Any]) -> bytes:
     return _write(
         html,
         stamp=context["stamp"],
-        title=f"Statement · {context['physician']['name']} · {context['programme_year']['label']}",
+        title=f"Statement · {context['physician']['name']} · {context['programme_year'].label}",
     )
 
 
 def render_fmv(context: dict[str, Any]) -> bytes:
     html = render_to_string("adjudication/pdf/fmv.html", {"c": context, "header": _header(context)})
-    return _write(
-        html, stamp=context["stamp"], title=f"FMV summary · {context['agreement']['name']}"
-    )
+    return _write(html, stamp=context["stamp"], title=f"FMV summary · {context['agreement'].name}")
 
 
 def report_pdf(*, report: AdjudicationReport) -> bytes:

@@ -115,6 +115,57 @@ class FMVRead(ReadModel):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AgreementRead(ReadModel):
+    """``CalculationRun.inputs["context"]["agreement"]``: the agreement as the run named it."""
+
+    id: int
+    name: str
+    kind: str = ""
+    practice: str = ""
+    service_line: str = ""
+    term_start: dt.date | None = None
+    term_end: dt.date | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProgrammeYearRead(ReadModel):
+    """``CalculationRun.inputs["context"]["programme_year"]``."""
+
+    id: int
+    number: int
+    start: dt.date
+    end: dt.date
+    label: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TermsRead(ReadModel):
+    """``CalculationRun.inputs["context"]["terms"]``: the frozen terms the run used, the fields
+    the reports show (a term not recorded, or not of this kind of agreement, is ``None``)."""
+
+    version: int | None = None
+    effective_from: dt.date | None = None
+    annual_fixed_fee: Decimal | None = None
+    incentive_pool: Decimal | None = None
+    hours_shortfall_policy: str | None = None
+    distribution_method: str | None = None
+    physician_share_pct: Decimal | None = None
+    admin_fee_monthly: Decimal | None = None
+    volume_cap_scope: str | None = None
+    negative_opportunities: str | None = None
+    quality_gate: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunContext(ReadModel):
+    """``CalculationRun.inputs["context"]``: what the run was for and under which terms."""
+
+    agreement: AgreementRead
+    programme_year: ProgrammeYearRead
+    terms: TermsRead = TermsRead()
+
+
+@dataclass(frozen=True, kw_only=True)
 class ParticipantRead(ReadModel):
     """``CalculationRun.inputs["participants"]``: a physician the co-management fees were
     split among (``adjudication.calculation.ParticipantShare``)."""
@@ -187,6 +238,10 @@ class RunRead:
     @cached_property
     def flags(self) -> tuple[RunFlag, ...]:
         return tuple(RunFlag.from_stored(f) for f in self._flags)
+
+    @cached_property
+    def context(self) -> RunContext:
+        return RunContext.from_stored(self._inputs.get("context"))
 
     @cached_property
     def fmv(self) -> FMVRead | None:

@@ -186,3 +186,38 @@ def test_the_fmv_summary_of_an_old_shaped_run_shows_the_same_figures_and_a_dash(
         assert old["fixed_plus_incentive"] == str(fmv.max_incentive)
         html = render_to_string("adjudication/pdf/fmv.html", {"c": old, "header": pdf._header(old)})
     assert "—" in html
+
+
+def test_a_context_recorded_without_terms_or_the_agreement_details_reads_with_defaults():
+    context = RunRead(
+        kind="co_management",
+        results={},
+        figures={},
+        inputs={
+            "context": {
+                "agreement": {"id": 3, "name": "Orthopedic co-management"},
+                "programme_year": {
+                    "id": 9,
+                    "number": 1,
+                    "start": "2025-01-01",
+                    "end": "2025-12-31",
+                    "label": "Year 1 (2025)",
+                },
+            }
+        },
+    ).context
+    assert context.agreement.name == "Orthopedic co-management"
+    assert context.agreement.practice == "" and context.agreement.term_start is None
+    assert context.programme_year.end.isoformat() == "2025-12-31"
+    assert context.terms.annual_fixed_fee is None and context.terms.quality_gate is None
+
+
+def test_a_context_without_its_programme_year_is_an_error_naming_it():
+    read = RunRead(
+        kind="co_management",
+        results={},
+        figures={},
+        inputs={"context": {"agreement": {"id": 3, "name": "A"}}},
+    )
+    with pytest.raises(StoredShapeError, match="programme_year"):
+        read.context  # noqa: B018
