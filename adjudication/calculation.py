@@ -22,6 +22,8 @@ from comanage.core.money import (
 )
 from comanage.core.serialise import canonical_json, jsonable  # noqa: F401 - re-exported
 
+from .read_models import FixedFeeLine, FMVRead, RunTotals
+
 CO_MANAGEMENT, SHARED_SAVINGS = "co_management", "shared_savings"
 
 
@@ -132,6 +134,22 @@ def _fixed_fee_lines(schedule: Any) -> list[dict[str, Any]]:
     return [jsonable(line) for line in lines]
 
 
+def _fixed_fee_flags(lines: Sequence[FixedFeeLine]) -> list[dict[str, Any]]:
+    """A flag for each month whose fixed fee is held (hours short of the duties)."""
+    return [
+        {
+            "source": "fixed_fee",
+            "code": "month_held",
+            "subject": line.month.isoformat(),
+            "blocking": False,
+            "message": f"Fixed fee for {line.month.isoformat()} held: "
+            f"{line.note or 'hours short'}.",
+        }
+        for line in lines
+        if line.status == "held"
+    ]
+
+
 def _co_management_distribution(
     *, total: Decimal, component: str, participants: Sequence[ParticipantShare], method: str
 ) -> list[DistributionLine]:
@@ -177,6 +195,137 @@ def _co_management_distribution(
     ]
 
 
+def _co_management_parts(
+    *,
+    inputs: dict[str, Any],
+    figures: dict[str, Any],
+    flags: list[dict[str, Any]],
+    results: dict[str, Any],
+    incentive: Any,
+    incentive_inputs: Any,
+    fixed_fee_schedule: Any,
+    fixed_fee_inputs: Any,
+    participants: Sequence[ParticipantShare],
+    distribution_method: str,
+) -> list[DistributionLine]:
+    """A co-management run's inputs, figures, flags and totals (filled in), and its
+    distribution of the fixed fee and the incentive among the physicians."""
+    distributions: list[DistributionLine] = []
+    fee_lines = _fixed_fee_lines(fixed_fee_schedule)
+    inputs["fixed_fee"] = jsonable(fixed_fee_inputs or {})
+    figures["fixed_fee"] = {"lines": fee_lines}
+    # Read back as the run will store them: the totals are sums of the stored figures.
+    typed_lines = [FixedFeeLine.from_stored(line) for line in fee_lines]
+    fixed_total = sum((line.instalment for line in typed_lines), ZERO)
+    fixed_payable = sum((line.amount_payable for line in typed_lines), ZERO)
+    flags += _fixed_fee_flags(typed_lines)
+    earned = ZERO
+    if incentive is not None:
+        inputs["incentive"] = jsonable(incentive_inputs or {})
+        figures["incentive"] = jsonable(incentive)
+        earned = to_decimal(incentive.earned_total)
+        results["incentive_pool"] = str(incentive.pool)
+        results["incentive_earned"] = str(earned)
+        for outcome in incentive.indicators:
+            if outcome.policy_applied:
+                flags.append(
+                    {
+                        "source": "incentive",
+                        "code": "small_denominator",
+                        "subject": outcome.name,
+                        "blocking": False,
+                        "message": f"{outcome.name}: {outcome.note}.",
+                    }
+                )
+    results["fixed_fee_annual"] = str(fixed_total)
+    results["fixed_fee_payable"] = str(fixed_payable)
+    results["fixed_fee_held"] = str(fixed_total - fixed_payable)
+    total = fixed_payable + earned
+    results["total_compensation"] = str(total)
+    results["total_to_pay"] = str(total)
+    inputs["participants"] = jsonable(list(participants))
+    inputs["distribution_method"] = distribution_method
+    distributions += _co_management_distribution(
+        total=fixed_payable,
+        component="fixed_fee",
+        participants=participants,
+        method=distribution_method,
+    )
+    distributions += _co_management_distribution(
+        total=earned,
+        component="incentive",
+        participants=participants,
+        method=distribution_method,
+    )
+    return distributions
+
+
+def _savings_parts(
+    *,
+    inputs: dict[str, Any],
+    figures: dict[str, Any],
+    flags: list[dict[str, Any]],
+    results: dict[str, Any],
+    savings: Any,
+    savings_inputs: Any,
+    physician_ids_by_engine_id: Mapping[str, int] | None,
+) -> list[DistributionLine]:
+    """A shared-savings run's inputs, figures, flags and totals (filled in), and each
+    physician's distribution of the pool."""
+    distributions: list[DistributionLine] = []
+    if savings is None:
+        raise ValueError("a shared-savings run needs the savings result")
+    inputs["savings"] = jsonable(savings_inputs or {})
+    figures["savings"] = jsonable(savings)
+    for name in (
+        "gross_savings",
+        "admin_fees",
+        "net_savings",
+        "physician_pool",
+        "hospital_share",
+        "pool_after_quality_gate",
+        "withheld_by_quality_gate",
+        "distribution_cap",
+        "already_distributed",
+        "amount_paid",
+        "withheld_by_cap",
+        "cumulative_distributed",
+        "cap_headroom",
+        "hospital_keeps",
+        "total_expected_cost",
+    ):
+        results[name] = str(getattr(savings, name))
+    results["total_to_pay"] = str(savings.amount_paid)
+    for flag in savings.flags:
+        flags.append(
+            {
+                "source": "savings",
+                "code": flag.code,
+                "subject": flag.subject,
+                "message": flag.message,
+                "blocking": False,
+            }
+        )
+    mapping = physician_ids_by_engine_id or {}
+    for physician in savings.physicians:
+        physician_id = mapping.get(physician.physician_id, mapping.get(physician.npi))
+        if physician_id is None:
+            physician_id = int(physician.physician_id)
+        distributions.append(
+            DistributionLine(
+                physician_id=physician_id,
+                component="savings",
+                entitlement=physician.entitlement,
+                weight=to_decimal(physician.weight),
+                amount=to_decimal(physician.amount),
+                note=f"{physician.participation_days} of {physician.year_days} days"
+                if physician.entitlement != "forfeited_for_cause"
+                else "forfeited (for cause)",
+            )
+        )
+    return distributions
+
+
 def payload_assemble(
     *,
     kind: str,
@@ -203,123 +352,38 @@ def payload_assemble(
     figures: dict[str, Any] = {}
     flags: list[dict[str, Any]] = []
     results: dict[str, Any] = {"kind": kind}
-    distributions: list[DistributionLine] = []
 
     if kind == CO_MANAGEMENT:
-        fee_lines = _fixed_fee_lines(fixed_fee_schedule)
-        inputs["fixed_fee"] = jsonable(fixed_fee_inputs or {})
-        figures["fixed_fee"] = {"lines": fee_lines}
-        fixed_total = sum((to_decimal(line["instalment"]) for line in fee_lines), ZERO)
-        fixed_payable = sum((to_decimal(line["amount_payable"]) for line in fee_lines), ZERO)
-        for line in fee_lines:
-            if line.get("status") == "held":
-                flags.append(
-                    {
-                        "source": "fixed_fee",
-                        "code": "month_held",
-                        "subject": line["month"],
-                        "blocking": False,
-                        "message": f"Fixed fee for {line['month']} held: "
-                        f"{line.get('note') or 'hours short'}.",
-                    }
-                )
-        earned = ZERO
-        if incentive is not None:
-            inputs["incentive"] = jsonable(incentive_inputs or {})
-            figures["incentive"] = jsonable(incentive)
-            earned = to_decimal(incentive.earned_total)
-            results["incentive_pool"] = str(incentive.pool)
-            results["incentive_earned"] = str(earned)
-            for outcome in incentive.indicators:
-                if outcome.policy_applied:
-                    flags.append(
-                        {
-                            "source": "incentive",
-                            "code": "small_denominator",
-                            "subject": outcome.name,
-                            "blocking": False,
-                            "message": f"{outcome.name}: {outcome.note}.",
-                        }
-                    )
-        results["fixed_fee_annual"] = str(fixed_total)
-        results["fixed_fee_payable"] = str(fixed_payable)
-        results["fixed_fee_held"] = str(fixed_total - fixed_payable)
-        total = fixed_payable + earned
-        results["total_compensation"] = str(total)
-        results["total_to_pay"] = str(total)
-        inputs["participants"] = jsonable(list(participants))
-        inputs["distribution_method"] = distribution_method
-        distributions += _co_management_distribution(
-            total=fixed_payable,
-            component="fixed_fee",
+        distributions = _co_management_parts(
+            inputs=inputs,
+            figures=figures,
+            flags=flags,
+            results=results,
+            incentive=incentive,
+            incentive_inputs=incentive_inputs,
+            fixed_fee_schedule=fixed_fee_schedule,
+            fixed_fee_inputs=fixed_fee_inputs,
             participants=participants,
-            method=distribution_method,
-        )
-        distributions += _co_management_distribution(
-            total=earned,
-            component="incentive",
-            participants=participants,
-            method=distribution_method,
+            distribution_method=distribution_method,
         )
     elif kind == SHARED_SAVINGS:
-        if savings is None:
-            raise ValueError("a shared-savings run needs the savings result")
-        inputs["savings"] = jsonable(savings_inputs or {})
-        figures["savings"] = jsonable(savings)
-        for name in (
-            "gross_savings",
-            "admin_fees",
-            "net_savings",
-            "physician_pool",
-            "hospital_share",
-            "pool_after_quality_gate",
-            "withheld_by_quality_gate",
-            "distribution_cap",
-            "already_distributed",
-            "amount_paid",
-            "withheld_by_cap",
-            "cumulative_distributed",
-            "cap_headroom",
-            "hospital_keeps",
-            "total_expected_cost",
-        ):
-            results[name] = str(getattr(savings, name))
-        results["total_to_pay"] = str(savings.amount_paid)
-        for flag in savings.flags:
-            flags.append(
-                {
-                    "source": "savings",
-                    "code": flag.code,
-                    "subject": flag.subject,
-                    "message": flag.message,
-                    "blocking": False,
-                }
-            )
-        mapping = physician_ids_by_engine_id or {}
-        for physician in savings.physicians:
-            physician_id = mapping.get(physician.physician_id, mapping.get(physician.npi))
-            if physician_id is None:
-                physician_id = int(physician.physician_id)
-            distributions.append(
-                DistributionLine(
-                    physician_id=physician_id,
-                    component="savings",
-                    entitlement=physician.entitlement,
-                    weight=to_decimal(physician.weight),
-                    amount=to_decimal(physician.amount),
-                    note=f"{physician.participation_days} of {physician.year_days} days"
-                    if physician.entitlement != "forfeited_for_cause"
-                    else "forfeited (for cause)",
-                )
-            )
+        distributions = _savings_parts(
+            inputs=inputs,
+            figures=figures,
+            flags=flags,
+            results=results,
+            savings=savings,
+            savings_inputs=savings_inputs,
+            physician_ids_by_engine_id=physician_ids_by_engine_id,
+        )
     else:
         raise ValueError(f"unknown agreement kind {kind!r}")
 
     if fmv:
         inputs["fmv"] = jsonable(fmv)
         if kind == CO_MANAGEMENT:
-            maximum = to_decimal(fmv["total_max_annual"])
-            total = to_decimal(results["total_compensation"])
+            maximum = FMVRead.from_stored(inputs["fmv"]).total_max_annual
+            total = RunTotals.from_stored(results).total_compensation or ZERO
             results["fmv_total_max"] = str(maximum)
             results["fmv_headroom"] = str(maximum - total)
     return Payload(

@@ -99,16 +99,15 @@ class ChangeRow:
 class _Names:
     """Who and what the stored keys name, from the versions being compared."""
 
-    def __init__(self, reads: Iterable[RunRead], inputs: Iterable[Mapping[str, Any] | None]):
+    def __init__(self, reads: Iterable[RunRead]):
         self.physicians: dict[str, str] = {}
         self.items: dict[str, dict[str, str]] = {k: {} for k in _COLLECTIONS}
+        reads = list(reads)
         for read in reads:
             self._from_read(read)
-        for stored in inputs:
-            for p in (stored or {}).get("participants") or []:
-                if isinstance(p, Mapping) and "physician_id" in p:
-                    name = f"Dr {p.get('first_name', '')} {p.get('last_name', '')}"
-                    self.physicians.setdefault(str(p["physician_id"]), " ".join(name.split()))
+        for read in reads:  # the co-management physicians, after the savings ones
+            for p in read.participants:
+                self.physicians.setdefault(str(p.physician_id), p.name)
 
     def _from_read(self, read: RunRead) -> None:
         if read.savings is not None:
@@ -256,10 +255,9 @@ def change_rows(
     changes: Iterable[FigureChange | Mapping[str, Any]],
     *,
     reads: Sequence[RunRead] = (),
-    inputs: Sequence[Mapping[str, Any] | None] = (),
 ) -> list[ChangeRow]:
-    """The changes in words, naming things from the versions compared (``reads``, ``inputs``)."""
-    names = _Names(reads, inputs)
+    """The changes in words, naming things from the versions compared (``reads``)."""
+    names = _Names(reads)
     rows = []
     for change in changes:
         if isinstance(change, Mapping):
@@ -278,17 +276,14 @@ def run_change_rows(run: Any, *, limit: int | None = None) -> list[ChangeRow]:
     """A stored run's diff against its previous version, in words."""
     previous = run.previous
     reads = [run.read] + ([previous.read] if previous is not None else [])
-    inputs = [run.inputs] + ([previous.inputs] if previous is not None else [])
     changes = run.read.changes if limit is None else run.read.changes[:limit]
-    return change_rows(changes, reads=reads, inputs=inputs)
+    return change_rows(changes, reads=reads)
 
 
 def scenario_change_rows(comparison: Any) -> list[ChangeRow]:
     """A what-if's changes against the official run, in words (``services.ScenarioComparison``)."""
     payload = comparison.payload
-    reads = [RunRead(kind=payload.kind, results=payload.results, figures=payload.figures)]
-    inputs = [payload.inputs]
+    reads = [RunRead.from_run(payload)]
     if comparison.official is not None:
         reads.append(comparison.official.read)
-        inputs.append(comparison.official.inputs)
-    return change_rows(comparison.diff[:PAGE_LIMIT], reads=reads, inputs=inputs)
+    return change_rows(comparison.diff[:PAGE_LIMIT], reads=reads)

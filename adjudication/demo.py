@@ -79,7 +79,7 @@ def _adjudicate(organization, users, name, calendar_year, steps, stdout, pay=Fal
                     user=admin,
                 )
     report.refresh_from_db()
-    total = report.run.results.get("total_to_pay")
+    total = report.run.read.totals.total_to_pay
     stdout.write(
         f"  adjudication: {name} {calendar_year}: report v{report.version} "
         f"{report.get_status_display().lower()}, total {total}"

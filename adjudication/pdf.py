@@ -273,10 +273,10 @@ def report_context(*, report: AdjudicationReport) -> dict[str, Any]:
         "kind": run.kind,
         "branding": _branding(report.organization),
         "title": "Adjudication report",
-        "agreement": run.inputs["context"]["agreement"],
-        "programme_year": run.inputs["context"]["programme_year"],
-        "terms": run.inputs["context"]["terms"],
-        "fmv": run.inputs.get("fmv"),
+        "agreement": read.context.agreement,
+        "programme_year": read.context.programme_year,
+        "terms": read.context.terms,
+        "fmv": run.read.fmv,
         "report": {
             "id": report.pk,
             "version": report.version,
@@ -405,60 +405,60 @@ def statement_contexts(*, report: AdjudicationReport) -> list[dict[str, Any]]:
 
 
 def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
-    fmv = run.inputs.get("fmv") or {}
-    terms = run.inputs["context"]["terms"]
+    fmv = run.read.fmv
+    context = run.read.context
+    terms = context.terms
     rate_chart = ""
     percentiles = [
-        (label, fmv.get(key))
-        for label, key in (
-            ("25th", "rate_p25"),
-            ("50th", "rate_p50"),
-            ("75th", "rate_p75"),
-            ("90th", "rate_p90"),
+        (label, rate)
+        for label, rate in (
+            ("25th", fmv.rate_p25 if fmv else None),
+            ("50th", fmv.rate_p50 if fmv else None),
+            ("75th", fmv.rate_p75 if fmv else None),
+            ("90th", fmv.rate_p90 if fmv else None),
         )
-        if fmv.get(key) is not None
+        if rate is not None
     ]
-    if percentiles and fmv.get("hourly_rate"):
+    if percentiles and fmv is not None and fmv.hourly_rate is not None:
         rate_chart = str(
             charts.bar_chart(
                 title="Hourly rate against the survey percentiles",
                 categories=[p[0] for p in percentiles] + ["Agreement rate"],
-                series=[
-                    ("Hourly rate", [_d(p[1]) for p in percentiles] + [_d(fmv["hourly_rate"])])
-                ],
+                series=[("Hourly rate", [p[1] for p in percentiles] + [fmv.hourly_rate])],
                 height=240,
             )
         )
     split_chart = ""
-    if fmv:
+    fixed = _d(fmv.fixed_portion if fmv else None)
+    incentive = _d(fmv.max_incentive if fmv else None)
+    if fmv is not None:
         split_chart = str(
             charts.bar_chart(
                 title="Compensation structure",
                 categories=["Fixed", "Incentive (maximum)"],
                 series=[
-                    ("FMV opinion", [_d(fmv.get("fixed_portion")), _d(fmv.get("max_incentive"))]),
+                    ("FMV opinion", [fixed, incentive]),
                     (
                         "Agreement terms",
-                        [_d(terms.get("annual_fixed_fee")), _d(terms.get("incentive_pool"))],
+                        [_d(terms.annual_fixed_fee), _d(terms.incentive_pool)],
                     ),
                 ],
                 height=240,
             )
         )
-    total = _d(fmv.get("fixed_portion")) + _d(fmv.get("max_incentive"))
-    incentive_share = (
-        round_percentage(_d(fmv.get("max_incentive")) * 100 / total) if total else None
-    )
+    total = fixed + incentive
+    incentive_share = round_percentage(incentive * 100 / total) if total else None
     above_p75 = bool(
-        fmv.get("hourly_rate")
-        and fmv.get("rate_p75")
-        and _d(fmv["hourly_rate"]) > _d(fmv["rate_p75"])
+        fmv is not None
+        and fmv.hourly_rate is not None
+        and fmv.rate_p75 is not None
+        and fmv.hourly_rate > fmv.rate_p75
     )
     return {
         "branding": _branding(run.organization),
         "title": "FMV summary",
-        "agreement": run.inputs["context"]["agreement"],
-        "programme_year": run.inputs["context"]["programme_year"],
+        "agreement": context.agreement,
+        "programme_year": context.programme_year,
         "terms": terms,
         "fmv": fmv,
         "rate_chart": rate_chart,
@@ -467,7 +467,7 @@ def fmv_context(*, run: CalculationRun) -> dict[str, Any]:
         "incentive_share": str(incentive_share or ""),
         "incentive_share_high": bool(incentive_share and incentive_share > 50),
         "above_p75": above_p75,
-        "within_max": total <= _d(fmv.get("total_max_annual")) if fmv else None,
+        "within_max": total <= fmv.total_max_annual if fmv is not None else None,
         "run": {"version": run.version, "hash": run.calculation_hash},
         "stamp": run.created_at.isoformat(),
     }
@@ -489,8 +489,8 @@ def _header(context: dict[str, Any]) -> dict[str, str]:
     return {
         "org": " ".join(str(context["branding"]["name"]).split()),
         "title": " ".join(
-            f"{context['title']} · {context['agreement']['name']} · "
-            f"{context['programme_year']['label']}".split()
+            f"{context['title']} · {context['agreement'].name} · "
+            f"{context['programme_year'].label}".split()
         ),
     }
 
@@ -502,8 +502,8 @@ def render_report(context: dict[str, Any]) -> bytes:
     return _write(
         html,
         stamp=context["stamp"],
-        title=f"Adjudication report · {context['agreement']['name']} · "
-        f"{context['programme_year']['label']}",
+        title=f"Adjudication report · {context['agreement'].name} · "
+        f"{context['programme_year'].label}",
     )
 
 
@@ -514,15 +514,13 @@ def render_statement(context: dict[str, Any]) -> bytes:
     return _write(
         html,
         stamp=context["stamp"],
-        title=f"Statement · {context['physician']['name']} · {context['programme_year']['label']}",
+        title=f"Statement · {context['physician']['name']} · {context['programme_year'].label}",
     )
 
 
 def render_fmv(context: dict[str, Any]) -> bytes:
     html = render_to_string("adjudication/pdf/fmv.html", {"c": context, "header": _header(context)})
-    return _write(
-        html, stamp=context["stamp"], title=f"FMV summary · {context['agreement']['name']}"
-    )
+    return _write(html, stamp=context["stamp"], title=f"FMV summary · {context['agreement'].name}")
 
 
 def report_pdf(*, report: AdjudicationReport) -> bytes:

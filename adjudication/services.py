@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from agreements import selectors as agreements_selectors
-from agreements.models import AgreementKind, AgreementTerms, ComplianceFlag, ProgrammeYear
+from agreements.models import (
+    AgreementKind,
+    AgreementTerms,
+    ComplianceFlag,
+    FMVOpinion,
+    ProgrammeYear,
+)
+from agreements.services.fmv import fmv_opinion_figures
 from comanage.core.audit import event_record
 from comanage.core.display import format_date
 from comanage.core.inputs import parse_money, refuse_nul
@@ -54,6 +61,7 @@ from .models import (
     ReportStatus,
     ReportTransition,
 )
+from .read_models import RunRead, RunTotals
 
 log = logging.getLogger(__name__)
 
@@ -101,47 +109,33 @@ class PaymentRefused(AdjudicationError):
 # Gathering the inputs (the other apps' services)
 
 
-def _fmv_dict(programme_year: ProgrammeYear) -> dict[str, Any] | None:
-    fmv = agreements_selectors.fmv_opinion_covering(
+def _fmv_opinion(programme_year: ProgrammeYear) -> FMVOpinion | None:
+    return agreements_selectors.fmv_opinion_covering(
         agreement=programme_year.agreement, start=programme_year.start, end=programme_year.end
     )
-    if fmv is None:
-        return None
-    fields = [
-        "valuator",
-        "issue_date",
-        "effective_start",
-        "effective_end",
-        "total_max_annual",
-        "fixed_mode",
-        "fixed_annual",
-        "fixed_hours",
-        "hourly_rate",
-        "max_incentive",
-        "rate_p25",
-        "rate_p50",
-        "rate_p75",
-        "rate_p90",
-        "justification",
-    ]
-    data = {name: getattr(fmv, name) for name in fields}
-    data["id"] = fmv.pk
-    data["fixed_portion"] = fmv.fixed_portion
-    return jsonable(data)
 
 
-def _terms_dict(programme_year: ProgrammeYear) -> dict[str, Any]:
+def _fmv_dict(programme_year: ProgrammeYear) -> dict[str, Any] | None:
+    """The FMV opinion covering the year as the run records it (``RunRead.fmv`` reads it)."""
+    fmv = _fmv_opinion(programme_year)
+    return None if fmv is None else jsonable(fmv_opinion_figures(fmv))
+
+
+def _terms(programme_year: ProgrammeYear) -> AgreementTerms:
     try:
-        terms = agreements_selectors.terms_for_year(programme_year=programme_year)
+        return agreements_selectors.terms_for_year(programme_year=programme_year)
     except AgreementTerms.DoesNotExist as exc:  # the selector's message names the year
         raise CalculationUnavailable(str(exc)) from exc
+
+
+def _terms_dict(terms: AgreementTerms) -> dict[str, Any]:
     skip = {"id", "organization", "agreement", "created_by", "created_at", "reason"}
     return jsonable(
         {f.name: getattr(terms, f.name) for f in terms._meta.concrete_fields if f.name not in skip}
     )
 
 
-def _context(programme_year: ProgrammeYear) -> dict[str, Any]:
+def _context(programme_year: ProgrammeYear, terms: AgreementTerms) -> dict[str, Any]:
     agreement = programme_year.agreement
     return {
         "agreement": {
@@ -160,7 +154,7 @@ def _context(programme_year: ProgrammeYear) -> dict[str, Any]:
             "end": programme_year.end,
             "label": programme_year.label,
         },
-        "terms": _terms_dict(programme_year),
+        "terms": _terms_dict(terms),
     }
 
 
@@ -195,33 +189,31 @@ def calculation_gather(
 
     Writes nothing: the official run stores what this returns, a scenario only shows it.
     """
-    agreement = programme_year.agreement
-    context = _context(programme_year)
+    terms = _terms(programme_year)
     participations = _participants(programme_year)
-    fmv = _fmv_dict(programme_year)
-    rules_version = settings.COMANAGE_RULES_VERSION
-    terms = context["terms"]
-    if agreement.kind == AgreementKind.CO_MANAGEMENT:
+    common: dict[str, Any] = {
+        "rules_version": settings.COMANAGE_RULES_VERSION,
+        "context": _context(programme_year, terms),
+        "fmv": _fmv_dict(programme_year),
+    }
+    if programme_year.agreement.kind == AgreementKind.CO_MANAGEMENT:
         try:
             computation = incentive_for_year(programme_year=programme_year, overrides=overrides)
             schedule = agreements_selectors.fixed_fee_schedule(programme_year=programme_year)
         except ValueError as exc:  # missing results, invalid terms: say which
             raise CalculationUnavailable(f"The incentive cannot be calculated: {exc}") from exc
-        fee_inputs: dict[str, Any] = {
-            "policy": terms.get("hours_shortfall_policy"),
-            "annual_fixed_fee": terms.get("annual_fixed_fee"),
-        }
         return payload_assemble(
             kind=CO_MANAGEMENT,
-            rules_version=rules_version,
-            context=context,
             incentive=computation.result,
             incentive_inputs=computation.inputs,
             fixed_fee_schedule=schedule,
-            fixed_fee_inputs=fee_inputs,
+            fixed_fee_inputs={
+                "policy": terms.hours_shortfall_policy,
+                "annual_fixed_fee": terms.annual_fixed_fee,
+            },
             participants=_shares(programme_year, participations),
-            distribution_method=terms.get("distribution_method") or "per_capita",
-            fmv=fmv,
+            distribution_method=terms.distribution_method or "per_capita",
+            **common,
         )
     try:
         computation = savings_for_year(programme_year=programme_year, overrides=overrides)
@@ -233,12 +225,10 @@ def calculation_gather(
         mapping[p.physician.npi] = p.physician_id
     return payload_assemble(
         kind=SHARED_SAVINGS,
-        rules_version=rules_version,
-        context=context,
         savings=computation.result,
         savings_inputs=computation.inputs,
         physician_ids_by_engine_id=mapping,
-        fmv=fmv,
+        **common,
     )
 
 
@@ -420,14 +410,11 @@ def _report_create(*, run: CalculationRun, user: User | None) -> AdjudicationRep
             AdjudicationReport.objects.filter(pk=old.pk, status=old.status).update(
                 status=ReportStatus.SUPERSEDED
             )
-            ReportTransition.objects.create(
-                organization=old.organization,
+            _transition_log(
                 report=old,
                 from_status=old.status,
                 to_status=ReportStatus.SUPERSEDED,
-                actor=user,
-                actor_name=_name(user),
-                actor_role="",
+                user=user,
                 at=timezone.now(),
                 comment=f"Superseded by calculation version {run.version}.",
             )
@@ -528,6 +515,30 @@ def _membership(user: User | None, organization: Any) -> Membership | None:
     return Membership.objects.filter(user=user, organization=organization, is_active=True).first()
 
 
+def _transition_log(
+    *,
+    report: AdjudicationReport,
+    from_status: str,
+    to_status: str,
+    user: User | None,
+    at: dt.datetime,
+    comment: str,
+    membership: Membership | None = None,
+) -> ReportTransition:
+    """A report's step in its approval trail: who (name and role at the time), when, why."""
+    return ReportTransition.objects.create(
+        organization=report.organization,
+        report=report,
+        from_status=from_status,
+        to_status=to_status,
+        actor=user,
+        actor_name=_name(user),
+        actor_role=membership.get_role_display() if membership else "",
+        at=at,
+        comment=comment,
+    )
+
+
 def transitions_available(*, report: AdjudicationReport, user: User | None) -> list[TransitionRule]:
     membership = _membership(user, report.organization)
     return [
@@ -554,22 +565,21 @@ def report_approval_blockers(*, report: AdjudicationReport) -> list[str]:
             f"is on version {run.version}."
         )
     if run.kind == CO_MANAGEMENT:
-        fmv = _fmv_dict(programme_year)
+        # Against the opinion covering the year now (one signed since the run counts too).
+        fmv = _fmv_opinion(programme_year)
         if fmv is not None:
-            total = to_decimal(run.results.get("total_compensation", "0"))
-            maximum = to_decimal(fmv["total_max_annual"])
+            total = run.read.totals.total_compensation or ZERO
+            maximum = to_decimal(fmv.total_max_annual)
             if total > maximum:
                 reasons.append(
                     f"Fixed fee plus incentive ({total:,.2f}) exceeds the FMV "
                     f"maximum ({maximum:,.2f})."
                 )
-    else:
-        savings_inputs = run.inputs.get("savings", {})
-        if not _has_price_file(savings_inputs):
-            reasons.append("The programme year's price file is missing.")
-    for flag in run.flags:
-        if flag.get("blocking"):
-            reasons.append(f"Blocking flag from the calculation: {flag['message']}")
+    elif not _has_price_file(run.read.savings_inputs):
+        reasons.append("The programme year's price file is missing.")
+    for flag in run.read.flags:
+        if flag.blocking:
+            reasons.append(f"Blocking flag from the calculation: {flag.message}")
     seen: set[str] = set()
     return [r for r in reasons if not (r in seen or seen.add(r))]
 
@@ -609,6 +619,21 @@ def _notify(*, report: AdjudicationReport, permission: str, subject: str, body: 
     transaction.on_commit(send)
 
 
+def _transition_allowed(
+    *, report: AdjudicationReport, action: str, user: User | None
+) -> tuple[TransitionRule, Membership | None]:
+    """The step ``action`` names and the user's membership; refused (409) for an unknown step
+    and (403) for a role that cannot take it."""
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise TransitionInvalid(f"Unknown action '{action}'.")
+    membership = _membership(user, report.organization)
+    if not membership_can(membership, rule.permission):
+        role = membership.get_role_display() if membership else "no role"
+        raise TransitionForbidden(f"Your role ({role}) cannot {rule.label.lower()} a report.")
+    return rule, membership
+
+
 def report_transition(
     *, report: AdjudicationReport, action: str, user: User | None, comment: str = ""
 ) -> AdjudicationReport:
@@ -617,13 +642,7 @@ def report_transition(
     The row is locked (``select_for_update``) and the status changed by a conditional UPDATE,
     so two people pressing the same button at once cannot both succeed.
     """
-    rule = TRANSITIONS.get(action)
-    if rule is None:
-        raise TransitionInvalid(f"Unknown action '{action}'.")
-    membership = _membership(user, report.organization)
-    if not membership_can(membership, rule.permission):
-        role = membership.get_role_display() if membership else "no role"
-        raise TransitionForbidden(f"Your role ({role}) cannot {rule.label.lower()} a report.")
+    rule, membership = _transition_allowed(report=report, action=action, user=user)
     comment = (comment or "").strip()
     if rule.comment_required and not comment:
         raise AdjudicationError("Comments are required when returning a report.", field="comment")
@@ -657,16 +676,14 @@ def report_transition(
         )
         if not updated:
             raise TransitionInvalid("Someone else changed this report a moment ago; reload it.")
-        ReportTransition.objects.create(
-            organization=locked.organization,
+        _transition_log(
             report=locked,
             from_status=locked.status,
             to_status=rule.to_status,
-            actor=user,
-            actor_name=_name(user),
-            actor_role=membership.get_role_display() if membership else "",
+            user=user,
             at=now,
             comment=comment,
+            membership=membership,
         )
         locked.refresh_from_db()
         if action == "authorise":
@@ -855,71 +872,98 @@ def payment_lines_create(*, report: AdjudicationReport) -> list[PaymentLine]:
     return created
 
 
+@dataclass(frozen=True)
+class _Due:
+    """What a report owes on one payment line, before what earlier versions paid."""
+
+    key: str
+    kind: str
+    payee: str
+    physician_id: int | None
+    description: str
+    amount: Decimal
+
+    def line(
+        self, *, report: AdjudicationReport, position: int, paid_earlier: Decimal | None
+    ) -> PaymentLine | None:
+        """The unsaved line paying the rest (``None`` when nothing is left to pay)."""
+        amount = self.amount - (paid_earlier or ZERO)
+        if amount <= 0:
+            return None
+        description = self.description
+        if paid_earlier is not None:
+            description += f" (correction; {paid_earlier:,.2f} paid earlier)"
+        return PaymentLine(
+            organization=report.organization,
+            report=report,
+            line_key=self.key,
+            kind=self.kind,
+            position=position,
+            payee=self.payee,
+            physician_id=self.physician_id,
+            description=description[:300],
+            amount=amount,
+        )
+
+
+def _co_management_dues(report: AdjudicationReport, practice: str) -> list[_Due]:
+    """Each month's fixed-fee instalment as the run calculated it, then the incentive earned."""
+    read = report.run.read
+    dues = [
+        _Due(
+            key=f"fixed_fee:{line.month.isoformat()}",
+            kind=PaymentKind.FIXED_FEE,
+            payee=practice,
+            physician_id=None,
+            description=f"Fixed management fee, {line.month:%B %Y}",
+            amount=line.amount_payable,
+        )
+        for line in read.fixed_fee_lines
+    ]
+    dues.append(
+        _Due(
+            key="incentive",
+            kind=PaymentKind.INCENTIVE,
+            payee=practice,
+            physician_id=None,
+            description=f"Incentive bonus, {report.programme_year.label}",
+            amount=read.totals.incentive_earned or ZERO,
+        )
+    )
+    return dues
+
+
+def _savings_dues(report: AdjudicationReport, practice: str) -> list[_Due]:
+    """Each physician's shared-savings distribution, in the run's order."""
+    return [
+        _Due(
+            key=f"distribution:{d.physician_id}",
+            kind=PaymentKind.DISTRIBUTION,
+            payee=f"{practice} for {d.physician}",
+            physician_id=d.physician_id,
+            description=f"Shared-savings distribution, {d.physician}",
+            amount=d.amount,
+        )
+        for d in report.run.distributions.select_related("physician").order_by("position")
+    ]
+
+
 def payment_lines_plan(*, report: AdjudicationReport) -> list[PaymentLine]:
     """The lines accounts payable pays once the CEO authorises (unsaved): fixed-fee instalments
     and the incentive to the practice (co-management), or each physician's distribution
     (shared savings). A correction pays only the difference to what an earlier version paid."""
-    run = report.run
     practice = report.agreement.practice.name
-    specs: list[tuple[str, str, str, Any, str, Decimal]] = []
-    if run.kind == CO_MANAGEMENT:
-        for line in run.figures.get("fixed_fee", {}).get("lines", []):
-            month = dt.date.fromisoformat(line["month"])
-            specs.append(
-                (
-                    f"fixed_fee:{line['month']}",
-                    PaymentKind.FIXED_FEE,
-                    practice,
-                    None,
-                    f"Fixed management fee, {month:%B %Y}",
-                    to_decimal(line["amount_payable"]),
-                )
-            )
-        earned = to_decimal(run.results.get("incentive_earned", "0"))
-        specs.append(
-            (
-                "incentive",
-                PaymentKind.INCENTIVE,
-                practice,
-                None,
-                f"Incentive bonus, {report.programme_year.label}",
-                earned,
-            )
-        )
-    else:
-        for d in run.distributions.select_related("physician").order_by("position"):
-            specs.append(
-                (
-                    f"distribution:{d.physician_id}",
-                    PaymentKind.DISTRIBUTION,
-                    f"{practice} for {d.physician}",
-                    d.physician_id,
-                    f"Shared-savings distribution, {d.physician}",
-                    d.amount,
-                )
-            )
+    dues = (
+        _co_management_dues(report, practice)
+        if report.run.kind == CO_MANAGEMENT
+        else _savings_dues(report, practice)
+    )
     paid_before = _paid_before(report)
-    lines = []
-    for position, (key, kind, payee, physician_id, description, amount) in enumerate(specs):
-        due = amount - paid_before.get(key, ZERO)
-        if due <= 0:
-            continue
-        if key in paid_before:
-            description += f" (correction; {paid_before[key]:,.2f} paid earlier)"
-        lines.append(
-            PaymentLine(
-                organization=report.organization,
-                report=report,
-                line_key=key,
-                kind=kind,
-                position=position,
-                payee=payee,
-                physician_id=physician_id,
-                description=description[:300],
-                amount=due,
-            )
-        )
-    return lines
+    planned = (
+        due.line(report=report, position=position, paid_earlier=paid_before.get(due.key))
+        for position, due in enumerate(dues)
+    )
+    return [line for line in planned if line is not None]
 
 
 def payment_record(
@@ -976,16 +1020,14 @@ def payment_record(
         if all_paid and AdjudicationReport.objects.filter(
             pk=report.pk, status=ReportStatus.AUTHORISED
         ).update(status=ReportStatus.PAID):
-            ReportTransition.objects.create(
-                organization=report.organization,
+            _transition_log(
                 report=report,
                 from_status=ReportStatus.AUTHORISED,
                 to_status=ReportStatus.PAID,
-                actor=user,
-                actor_name=_name(user),
-                actor_role=membership.get_role_display() if membership else "",
+                user=user,
                 at=now,
                 comment="All payment lines recorded.",
+                membership=membership,
             )
     return line
 
@@ -1014,6 +1056,64 @@ def scenario_overrides_parse(*, programme_year: ProgrammeYear, overrides: Any) -
     )
 
 
+def _stored(value: Decimal | None) -> str | None:
+    """A figure as the run stores it (the comparison rows show stored strings)."""
+    return None if value is None else str(value)
+
+
+def _comparison_row(
+    key: str, label: str, official: Decimal | None, scenario: Decimal | None
+) -> dict[str, Any]:
+    difference = None if official is None or scenario is None else scenario - official
+    return {
+        "key": key,
+        "label": label,
+        "official": _stored(official),
+        "scenario": _stored(scenario),
+        "difference": _stored(difference),
+    }
+
+
+def _scenario_total_rows(official: RunRead | None, scenario: RunRead) -> list[dict[str, Any]]:
+    """Every total either calculation records, by name."""
+    before = official.totals if official is not None else RunTotals()
+    after = scenario.totals
+    names = sorted(
+        f.name
+        for f in fields(RunTotals)
+        if f.name != "kind"
+        and (getattr(before, f.name) is not None or getattr(after, f.name) is not None)
+    )
+    return [
+        _comparison_row(
+            name,
+            name.replace("_", " ").capitalize(),
+            getattr(before, name),
+            getattr(after, name),
+        )
+        for name in names
+    ]
+
+
+def _scenario_indicator_rows(official: RunRead | None, scenario: RunRead) -> list[dict[str, Any]]:
+    """What each indicator earns (co-management), beside what it earned in the official run."""
+    if scenario.incentive is None:
+        return []
+    before = official.incentive if official is not None else None
+    rows = []
+    for outcome in scenario.incentive.indicators:
+        old = before.outcome(outcome.key) if before is not None else None
+        rows.append(
+            _comparison_row(
+                f"indicator:{outcome.key}",
+                f"Earned: {outcome.name}",
+                old.earned if old is not None else None,
+                outcome.earned,
+            )
+        )
+    return rows
+
+
 def scenario_compare(
     *, programme_year: ProgrammeYear, overrides: dict[str, Any]
 ) -> ScenarioComparison:
@@ -1023,46 +1123,7 @@ def scenario_compare(
     official = (
         CalculationRun.objects.filter(programme_year=programme_year).order_by("-version").first()
     )
-    official_totals = official.results if official else {}
-    rows = []
-    for key in sorted(set(payload.results) | set(official_totals)):
-        if key == "kind":
-            continue
-        new, old = payload.results.get(key), official_totals.get(key)
-        delta = None
-        try:
-            if new is not None and old is not None:
-                delta = str(to_decimal(new) - to_decimal(old))
-        except (TypeError, ValueError):
-            delta = None
-        rows.append(
-            {
-                "key": key,
-                "label": key.replace("_", " ").capitalize(),
-                "official": old,
-                "scenario": new,
-                "difference": delta,
-            }
-        )
-    if "incentive" in payload.figures:
-        official_ind = {
-            i["key"]: i
-            for i in (
-                official.figures.get("incentive", {}).get("indicators", []) if official else []
-            )
-        }
-        for ind in payload.figures["incentive"]["indicators"]:
-            old = official_ind.get(ind["key"], {}).get("earned")
-            rows.append(
-                {
-                    "key": f"indicator:{ind['key']}",
-                    "label": f"Earned: {ind['name']}",
-                    "official": old,
-                    "scenario": ind["earned"],
-                    "difference": str(to_decimal(ind["earned"]) - to_decimal(old))
-                    if old is not None
-                    else None,
-                }
-            )
+    before, after = (official.read if official else None), RunRead.from_run(payload)
+    rows = _scenario_total_rows(before, after) + _scenario_indicator_rows(before, after)
     diff = figures_diff(_diff_basis(official), _diff_basis(payload)) if official else []
     return ScenarioComparison(official=official, rows=rows, diff=diff, payload=payload)

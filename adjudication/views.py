@@ -146,6 +146,15 @@ def _actions(report: AdjudicationReport, user: object) -> list[dict[str, object]
 def report_detail(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
     report = _report(report_id)
     signing.report_open_record(report=report, user=request.user, session=request.session)
+    return _report_page(request, report)
+
+
+def _report_page(
+    request: HttpRequest,
+    report: AdjudicationReport,
+    verification: services.Verification | None = None,
+) -> HttpResponse:
+    """The report's page; after a verification, with its outcome (422 when it failed)."""
     blockers = (
         services.report_approval_blockers(report=report)
         if report.status == ReportStatus.SUBMITTED
@@ -160,10 +169,11 @@ def report_detail(request: HttpRequest, org_slug: str, report_id: int) -> HttpRe
             "actions": _actions(report, request.user),
             "transitions": report.transitions.order_by("at", "pk"),
             "blockers": blockers,
-            "verification": None,
+            "verification": verification,
             "superseded_by": getattr(report, "superseded_by", None),
             "totals": selectors.payment_totals(report=report),
         },
+        status=422 if verification is not None and not verification.ok else 200,
     )
 
 
@@ -266,26 +276,7 @@ def report_verify(request: HttpRequest, org_slug: str, report_id: int) -> HttpRe
         messages.error(request, "Choose the PDF to verify (at most 30 MB).")
         return redirect("adjudication_report_detail", org_slug=org_slug, report_id=report.pk)
     result = services.report_verify(report=report, content=upload.read())
-    blockers = (
-        services.report_approval_blockers(report=report)
-        if report.status == ReportStatus.SUBMITTED
-        else []
-    )
-    return render(
-        request,
-        "adjudication/report_detail.html",
-        {
-            "report": report,
-            "run": report.run,
-            "actions": _actions(report, request.user),
-            "transitions": report.transitions.order_by("at", "pk"),
-            "blockers": blockers,
-            "verification": result,
-            "superseded_by": getattr(report, "superseded_by", None),
-            "totals": selectors.payment_totals(report=report),
-        },
-        status=200 if result.ok else 422,
-    )
+    return _report_page(request, report, verification=result)
 
 
 @org_view("report.approve")

@@ -16,6 +16,8 @@ from ..models import (
 )
 from .common import _full_clean
 
+#: The fields of an opinion that its form edits, ``fmv_opinion_save`` writes and a calculation run
+#: records (``fmv_opinion_figures``): one list for all three.
 FMV_FIELDS = (
     "valuator",
     "issue_date",
@@ -33,6 +35,16 @@ FMV_FIELDS = (
     "rate_p90",
     "justification",
 )
+
+
+def fmv_opinion_figures(opinion: FMVOpinion) -> dict[str, Any]:
+    """The opinion as a calculation run records it in its inputs (``inputs["fmv"]``, read back
+    by ``adjudication.read_models.FMVRead``): every field of ``FMV_FIELDS``, its id and the
+    fixed portion it allows. Values are the model's (Decimals, dates): the run makes them JSON."""
+    data: dict[str, Any] = {name: getattr(opinion, name) for name in FMV_FIELDS}
+    data["id"] = opinion.pk
+    data["fixed_portion"] = opinion.fixed_portion
+    return data
 
 
 def fmv_opinion_check(opinion: FMVOpinion) -> list[str]:

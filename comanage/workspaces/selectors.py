@@ -50,7 +50,7 @@ from comanage.core.models import Job, JobStatus
 from comanage.core.read_models import stored_key
 from indicators import scoring
 from indicators.models import IndicatorDefinition, IndicatorResult, PeriodKind
-from indicators.read_models import IndicatorOutcomeRead
+from indicators.read_models import IncentiveRead, IndicatorOutcomeRead
 from indicators.services import incentive_terms_of, indicator_terms_of
 from savings.models import CalculationKind, SavingsCalculation, SavingsOpportunity
 from savings.read_models import OpportunityResult, SavingsResult
@@ -64,6 +64,11 @@ def _savings_key(name: str) -> str:
 
 def _totals_key(name: str) -> str:
     return stored_key(RunTotals, name, column="results")
+
+
+def _incentive_key(name: str) -> str:
+    """A field of the incentive a co-management run stores (``CalculationRun.read.incentive``)."""
+    return stored_key(IncentiveRead, name, column="figures__incentive")
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -921,7 +926,7 @@ def _runs_outcomes(years: list[ProgrammeYear]) -> dict[int, list[IndicatorOutcom
     for row in (
         CalculationRun.objects.filter(programme_year__in=years)
         .order_by("programme_year_id", "-version")
-        .values("programme_year_id", outcomes=KT("figures__incentive__indicators"))
+        .values("programme_year_id", outcomes=KT(_incentive_key("indicators")))
     ):
         if row["programme_year_id"] in out:
             continue
@@ -1040,10 +1045,13 @@ def _hospital_keeps(years: list[ProgrammeYear]) -> dict[int, Decimal]:
     for row in (
         SavingsCalculation.objects.filter(programme_year__in=years, kind=CalculationKind.YEAR)
         .order_by("-created_at", "-id")
-        .values("programme_year_id", keeps=KT("result__hospital_keeps"))
+        .values("programme_year_id", keeps=KT(_savings_key("hospital_keeps")))
     ):
-        if row["programme_year_id"] not in out and row["keeps"] not in (None, ""):
-            out[row["programme_year_id"]] = Decimal(str(row["keeps"]))
+        if row["programme_year_id"] in out:
+            continue
+        keeps = _dec(row["keeps"])
+        if keeps is not None:
+            out[row["programme_year_id"]] = keeps
     return out
 
 

@@ -127,7 +127,7 @@ def test_values_are_formatted_by_what_the_figure_is():
 def _no_names():  # type: ignore[no-untyped-def]
     from adjudication.changes import _Names
 
-    return _Names([], [])
+    return _Names([])
 
 
 @pytest.mark.django_db

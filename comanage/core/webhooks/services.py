@@ -203,7 +203,6 @@ def _summary(obj: Any) -> dict[str, Any]:
     label = obj._meta.label
     if label == "adjudication.AdjudicationReport":
         amounts = [line.amount for line in obj.payment_lines.all()]  # from authorisation on
-        results = obj.run.results or {}
         return {
             "report": obj.pk,
             "run": obj.run_id,
@@ -212,7 +211,7 @@ def _summary(obj: Any) -> dict[str, Any]:
             "version": obj.version,
             "status": obj.status,
             "calculation_hash": obj.calculation_hash,
-            "total_compensation": _money(results.get("total_compensation")),
+            "total_compensation": _money(obj.run.read.totals.total_compensation),
             "payments_total": _money(sum(amounts, Decimal("0"))) if amounts else None,
         }
     if label == "adjudication.PaymentLine":
