@@ -20,7 +20,7 @@ from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 from comanage.core import uploads
 from comanage.core.charts import indicator_chart
 from comanage.core.exports import csv_response
-from comanage.core.http import signed_in_user
+from comanage.core.http import OrgRequest, signed_in_user
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_live_state
 from comanage.core.permissions import is_own_only
 from comanage.core.views import check_permission, history_view, object_for_member, org_view
@@ -749,7 +749,7 @@ def import_discard(
 @org_view("data.import")
 @require_POST
 def import_confirm(
-    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+    request: OrgRequest, org_slug: str, agreement_pk: int, import_pk: int
 ) -> HttpResponse:
     """Step 2: run it as a job. The same file for the same agreement and period runs once."""
     agreement = _agreement(request, agreement_pk, "data.import")
@@ -789,7 +789,7 @@ def import_confirm(
     try:
         job = job_create(
             organization=request.organization,
-            kind=IMPORT_JOB_KIND,  # type: ignore[attr-defined]
+            kind=IMPORT_JOB_KIND,
             user=signed_in_user(request),
             params={"case_import": case_import.pk},
             dedupe_key=services.import_dedupe_key(
