@@ -4,7 +4,7 @@ and renders."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,7 +20,7 @@ from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 from comanage.core import uploads
 from comanage.core.charts import indicator_chart
 from comanage.core.exports import csv_response
-from comanage.core.http import OrgRequest, signed_in_user
+from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_live_state
 from comanage.core.permissions import is_own_only
 from comanage.core.views import check_permission, history_view, object_for_member, org_view
@@ -37,6 +37,9 @@ from .models import (
     ResultSource,
 )
 from .tasks import IMPORT_JOB_KIND, case_import_run
+
+if TYPE_CHECKING:
+    from comanage.core.http import OrgRequest
 
 
 def _agreement(request: HttpRequest, pk: int, permission: str = "indicator.view") -> Agreement:
