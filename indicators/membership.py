@@ -67,27 +67,31 @@ def flags_decode(byte: int, *, kind: str) -> dict[str, bool]:
     return {name: bool(byte >> bit & 1) for name, bit in bits.items()}
 
 
+def _continuous_reason(f: dict[str, bool]) -> str:
+    if not f["measure_population"]:
+        return "not in measure population"
+    if f["measure_population_exclusion"]:
+        return "excluded: measure population exclusion"
+    return "in measure population"
+
+
+def _ratio_reason(f: dict[str, bool]) -> str:
+    if f["numerator_exclusion"]:
+        return "not in numerator: numerator exclusion"
+    if not f["numerator"]:
+        return "in denominator: numerator not met" if f["in_denominator"] else "not in denominator"
+    return "in numerator"
+
+
 def reason_of(byte: int, *, kind: str) -> str:
     """Why a case counts or not, in the words of spec section 3 (mirrors the engine's REASONS)."""
     f = flags_decode(byte, kind=kind)
     if not f["initial_population"]:
         return "not in initial population"
     if kind == "continuous_variable":
-        if not f["measure_population"]:
-            return "not in measure population"
-        if f["measure_population_exclusion"]:
-            return "excluded: measure population exclusion"
-        return "in measure population"
+        return _continuous_reason(f)
     if kind == "ratio":
-        if f["numerator_exclusion"]:
-            return "not in numerator: numerator exclusion"
-        if not f["numerator"]:
-            return (
-                "in denominator: numerator not met"
-                if f["in_denominator"]
-                else ("not in denominator")
-            )
-        return "in numerator"
+        return _ratio_reason(f)
     if not f["denominator"]:
         return "not in denominator"
     if f["denominator_exclusion"]:

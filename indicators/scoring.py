@@ -190,6 +190,52 @@ def terms_validate(
     return errors
 
 
+def _tier_order_errors(direction: str, easier: Tier, harder: Tier) -> list[tuple[str, str]]:
+    """Two neighbouring tiers: cut points in the indicator's direction, payouts not falling."""
+    errors = []
+    if direction == "higher_is_better" and not easier.cut_point < harder.cut_point:
+        errors.append(
+            (
+                f"tiers.{harder.name}.cut_point",
+                f"higher is better: {easier.name} ({easier.cut_point}) must be below "
+                f"{harder.name} ({harder.cut_point})",
+            )
+        )
+    if direction == "lower_is_better" and not easier.cut_point > harder.cut_point:
+        errors.append(
+            (
+                f"tiers.{harder.name}.cut_point",
+                f"lower is better: {easier.name} ({easier.cut_point}) must be above "
+                f"{harder.name} ({harder.cut_point})",
+            )
+        )
+    if harder.payout_pct < easier.payout_pct:
+        errors.append(
+            (
+                f"tiers.{harder.name}.payout_pct",
+                f"payout must not fall from {easier.name} ({easier.payout_pct}%) to "
+                f"{harder.name} ({harder.payout_pct}%)",
+            )
+        )
+    return errors
+
+
+def _tiers_errors(indicator: IndicatorTerms) -> list[tuple[str, str]]:
+    """Unique tier names, payouts from 0 to 100 percent, and each tier harder than the last."""
+    errors = []
+    names = [t.name for t in indicator.tiers]
+    if len(set(names)) != len(names):
+        errors.append(("tiers", "tier names must be unique"))
+    for tier in indicator.tiers:
+        if not HUNDRED >= tier.payout_pct >= 0:
+            errors.append(
+                (f"tiers.{tier.name}.payout_pct", "payout must be between 0 and 100 percent")
+            )
+    for easier, harder in zip(indicator.tiers, indicator.tiers[1:], strict=False):
+        errors.extend(_tier_order_errors(indicator.direction, easier, harder))
+    return errors
+
+
 def _indicator_errors(indicator: IndicatorTerms, terms: IncentiveTerms) -> list[TermsError]:
     errors: list[TermsError] = []
 
@@ -205,31 +251,8 @@ def _indicator_errors(indicator: IndicatorTerms, terms: IncentiveTerms) -> list[
     if not indicator.tiers:
         err("tiers", "at least one tier is needed")
         return errors
-    names = [t.name for t in indicator.tiers]
-    if len(set(names)) != len(names):
-        err("tiers", "tier names must be unique")
-    for tier in indicator.tiers:
-        if not HUNDRED >= tier.payout_pct >= 0:
-            err(f"tiers.{tier.name}.payout_pct", "payout must be between 0 and 100 percent")
-    for easier, harder in zip(indicator.tiers, indicator.tiers[1:], strict=False):
-        if indicator.direction == "higher_is_better" and not easier.cut_point < harder.cut_point:
-            err(
-                f"tiers.{harder.name}.cut_point",
-                f"higher is better: {easier.name} ({easier.cut_point}) must be below "
-                f"{harder.name} ({harder.cut_point})",
-            )
-        if indicator.direction == "lower_is_better" and not easier.cut_point > harder.cut_point:
-            err(
-                f"tiers.{harder.name}.cut_point",
-                f"lower is better: {easier.name} ({easier.cut_point}) must be above "
-                f"{harder.name} ({harder.cut_point})",
-            )
-        if harder.payout_pct < easier.payout_pct:
-            err(
-                f"tiers.{harder.name}.payout_pct",
-                f"payout must not fall from {easier.name} ({easier.payout_pct}%) to "
-                f"{harder.name} ({harder.payout_pct}%)",
-            )
+    for field_name, message in _tiers_errors(indicator):
+        err(field_name, message)
     if terms.small_denominator_policy == "hold_harmless" and indicator.target_tier() is None:
         err("tiers", "hold_harmless pays the target payout, so a tier named 'target' is needed")
     return errors

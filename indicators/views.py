@@ -20,6 +20,7 @@ from agreements.models import Agreement, AgreementTerms, ProgrammeYear
 from comanage.core import uploads
 from comanage.core.charts import indicator_chart
 from comanage.core.exports import csv_response
+from comanage.core.forms import apply_errors
 from comanage.core.http import signed_in_user
 from comanage.core.jobs import DuplicateJob, job_create, job_enqueue, job_live_state
 from comanage.core.permissions import is_own_only
@@ -281,13 +282,7 @@ def _definition_form(
                 try:
                     services.definition_save(definition=definition, user=signed_in_user(request))
                 except ValidationError as exc:
-                    if hasattr(exc, "error_dict"):
-                        for name, errors in exc.message_dict.items():
-                            target = name if name in form.fields else None
-                            for message in errors:
-                                form.add_error(target, message if target else f"{name}: {message}")
-                    else:
-                        form.add_error(None, " ".join(exc.messages))
+                    apply_errors(form, exc, name_others=True)
                 else:
                     messages.success(request, f"{definition.name} saved.")
                     return redirect(_url("indicator_agreement", request, agreement_pk=agreement.pk))

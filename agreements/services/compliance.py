@@ -156,127 +156,142 @@ def _quarters(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date, str]
     return quarters
 
 
-def _scan_conditions(*, organization: Organization, today: dt.date) -> list[dict[str, Any]]:
-    """Every compliance condition present today, as flag_raise keyword arguments."""
+def _year_of(years: list[ProgrammeYear], day: dt.date) -> ProgrammeYear | None:
+    return next((y for y in years if y.start <= day <= y.end), None)
+
+
+def _logs_missing(
+    agreement: Agreement, years: list[ProgrammeYear], today: dt.date
+) -> list[dict[str, Any]]:
+    """Months without approved logs (co-management), once the month plus a grace is over."""
+    if agreement.kind != AgreementKind.CO_MANAGEMENT:
+        return []
     found: list[dict[str, Any]] = []
-    live = Agreement.objects.filter(status__in=[AgreementStatus.EXECUTED, AgreementStatus.ACTIVE])
-    for agreement in live.prefetch_related("programme_years"):
-        years = list(agreement.programme_years.all())
-
-        def year_of(day: dt.date, years: list[ProgrammeYear] = years) -> ProgrammeYear | None:
-            return next((y for y in years if y.start <= day <= y.end), None)
-
-        # Months without approved logs (co-management), once the month plus a grace is over.
-        if agreement.kind == AgreementKind.CO_MANAGEMENT:
-            approved = set(
-                TimeSheet.objects.filter(
-                    agreement=agreement, status=TimeSheetStatus.APPROVED
-                ).values_list("month", "physician_id")
-            )
-            participations = list(agreement.participations.select_related("physician"))
-            for month in fees.months_between(agreement.term_start, agreement.term_end):
-                if fees.month_end(month) + dt.timedelta(days=LOG_GRACE_DAYS) >= today:
-                    break
-                for p in participations:
-                    if participation_covers_month(p, month) and (
-                        (month, p.physician_id) not in approved
-                    ):
-                        found.append(
-                            {
-                                "kind": "logs_missing",
-                                "agreement": agreement,
-                                "programme_year": year_of(month),
-                                "physician": p.physician,
-                                "key": f"logs_missing:{agreement.pk}:{p.physician_id}:"
-                                f"{month:%Y-%m}",
-                                "message": f"{agreement.name}: no approved time log for "
-                                f"{p.physician} in {month:%B %Y}.",
-                                "blocking": True,
-                                "data": {"month": f"{month:%Y-%m}"},
-                            }
-                        )
-        # Quarters without a committee meeting.
-        held = list(agreement.committee_meetings.values_list("held_on", flat=True))
-        for q_start, q_end, label in _quarters(agreement.term_start, agreement.term_end):
-            if q_end >= today:
-                break
-            if not any(q_start <= d <= q_end for d in held):
+    approved = set(
+        TimeSheet.objects.filter(agreement=agreement, status=TimeSheetStatus.APPROVED).values_list(
+            "month", "physician_id"
+        )
+    )
+    participations = list(agreement.participations.select_related("physician"))
+    for month in fees.months_between(agreement.term_start, agreement.term_end):
+        if fees.month_end(month) + dt.timedelta(days=LOG_GRACE_DAYS) >= today:
+            break
+        for p in participations:
+            if participation_covers_month(p, month) and (month, p.physician_id) not in approved:
                 found.append(
                     {
-                        "kind": "committee_missing",
+                        "kind": "logs_missing",
                         "agreement": agreement,
-                        "programme_year": year_of(q_start),
-                        "key": f"committee_missing:{agreement.pk}:{label}",
-                        "message": f"{agreement.name}: no programme committee meeting in "
-                        f"{label[:4]} {label[4:]}.",
-                        "data": {"quarter": label},
-                    }
-                )
-        # FMV opinion expiring within 60 days (or expired) while the term runs on.
-        if agreement.term_end >= today:
-            covering_today = fmv_opinion_covering(agreement=agreement, start=today, end=today)
-            horizon = min(today + dt.timedelta(days=60), agreement.term_end)
-            if covering_today is None:
-                found.append(
-                    {
-                        "kind": "fmv_expiring",
-                        "agreement": agreement,
+                        "programme_year": _year_of(years, month),
+                        "physician": p.physician,
+                        "key": f"logs_missing:{agreement.pk}:{p.physician_id}:{month:%Y-%m}",
+                        "message": f"{agreement.name}: no approved time log for "
+                        f"{p.physician} in {month:%B %Y}.",
                         "blocking": True,
-                        "severity": FlagSeverity.CRITICAL,
-                        "key": f"fmv_expiring:{agreement.pk}",
-                        "message": f"{agreement.name}: no FMV opinion covers today.",
+                        "data": {"month": f"{month:%Y-%m}"},
                     }
                 )
-            elif (
-                covering_today.effective_end < horizon
-                and fmv_opinion_covering(
-                    agreement=agreement,
-                    start=covering_today.effective_end + dt.timedelta(1),
-                    end=covering_today.effective_end + dt.timedelta(1),
-                )
-                is None
-            ):
-                found.append(
-                    {
-                        "kind": "fmv_expiring",
-                        "agreement": agreement,
-                        "key": f"fmv_expiring:{agreement.pk}",
-                        "message": f"{agreement.name}: the FMV opinion by "
-                        f"{covering_today.valuator} "
-                        f"expires on {covering_today.effective_end:%b %-d, %Y}.",
-                        "data": {"expires": covering_today.effective_end.isoformat()},
-                    }
-                )
-        # Agreement expiring within 90 days.
-        if today <= agreement.term_end <= today + dt.timedelta(days=90):
+    return found
+
+
+def _committees_missing(
+    agreement: Agreement, years: list[ProgrammeYear], today: dt.date
+) -> list[dict[str, Any]]:
+    """Quarters over without a committee meeting."""
+    held = list(agreement.committee_meetings.values_list("held_on", flat=True))
+    found: list[dict[str, Any]] = []
+    for q_start, q_end, label in _quarters(agreement.term_start, agreement.term_end):
+        if q_end >= today:
+            break
+        if not any(q_start <= d <= q_end for d in held):
             found.append(
                 {
-                    "kind": "agreement_expiring",
+                    "kind": "committee_missing",
                     "agreement": agreement,
-                    "severity": FlagSeverity.INFO,
-                    "key": f"agreement_expiring:{agreement.pk}",
-                    "message": f"{agreement.name} expires on {agreement.term_end:%b %-d, %Y}: "
-                    "renew or let it expire.",
-                    "data": {"expires": agreement.term_end.isoformat()},
+                    "programme_year": _year_of(years, q_start),
+                    "key": f"committee_missing:{agreement.pk}:{label}",
+                    "message": f"{agreement.name}: no programme committee meeting in "
+                    f"{label[:4]} {label[4:]}.",
+                    "data": {"quarter": label},
                 }
             )
-        # Participants without a valid NPI.
-        for p in agreement.participations.select_related("physician"):
-            if (p.end_date is None or p.end_date >= today) and not npi_is_valid(p.physician.npi):
-                found.append(
-                    {
-                        "kind": "npi_invalid",
-                        "agreement": agreement,
-                        "physician": p.physician,
-                        "blocking": True,
-                        "severity": FlagSeverity.CRITICAL,
-                        "key": f"npi_invalid:{p.pk}",
-                        "message": f"{p.physician} takes part in {agreement.name} without a valid "
-                        f"NPI ({p.physician.npi or 'none'}).",
-                    }
-                )
-    # Logged hours above the duty's monthly maximum (e.g. after a maximum was lowered).
+    return found
+
+
+def _fmv_expiring(agreement: Agreement, today: dt.date) -> list[dict[str, Any]]:
+    """No FMV opinion covering today, or the covering one ends within 60 days with none after
+    it, while the term runs on."""
+    if agreement.term_end < today:
+        return []
+    covering_today = fmv_opinion_covering(agreement=agreement, start=today, end=today)
+    if covering_today is None:
+        return [
+            {
+                "kind": "fmv_expiring",
+                "agreement": agreement,
+                "blocking": True,
+                "severity": FlagSeverity.CRITICAL,
+                "key": f"fmv_expiring:{agreement.pk}",
+                "message": f"{agreement.name}: no FMV opinion covers today.",
+            }
+        ]
+    horizon = min(today + dt.timedelta(days=60), agreement.term_end)
+    day_after = covering_today.effective_end + dt.timedelta(1)
+    if covering_today.effective_end >= horizon or (
+        fmv_opinion_covering(agreement=agreement, start=day_after, end=day_after) is not None
+    ):
+        return []
+    return [
+        {
+            "kind": "fmv_expiring",
+            "agreement": agreement,
+            "key": f"fmv_expiring:{agreement.pk}",
+            "message": f"{agreement.name}: the FMV opinion by {covering_today.valuator} "
+            f"expires on {covering_today.effective_end:%b %-d, %Y}.",
+            "data": {"expires": covering_today.effective_end.isoformat()},
+        }
+    ]
+
+
+def _agreement_expiring(agreement: Agreement, today: dt.date) -> list[dict[str, Any]]:
+    """The agreement's term ends within 90 days."""
+    if not today <= agreement.term_end <= today + dt.timedelta(days=90):
+        return []
+    return [
+        {
+            "kind": "agreement_expiring",
+            "agreement": agreement,
+            "severity": FlagSeverity.INFO,
+            "key": f"agreement_expiring:{agreement.pk}",
+            "message": f"{agreement.name} expires on {agreement.term_end:%b %-d, %Y}: "
+            "renew or let it expire.",
+            "data": {"expires": agreement.term_end.isoformat()},
+        }
+    ]
+
+
+def _npi_invalid(agreement: Agreement, today: dt.date) -> list[dict[str, Any]]:
+    """Current participants without a valid NPI."""
+    return [
+        {
+            "kind": "npi_invalid",
+            "agreement": agreement,
+            "physician": p.physician,
+            "blocking": True,
+            "severity": FlagSeverity.CRITICAL,
+            "key": f"npi_invalid:{p.pk}",
+            "message": f"{p.physician} takes part in {agreement.name} without a valid "
+            f"NPI ({p.physician.npi or 'none'}).",
+        }
+        for p in agreement.participations.select_related("physician")
+        if (p.end_date is None or p.end_date >= today) and not npi_is_valid(p.physician.npi)
+    ]
+
+
+def _hours_above_max() -> list[dict[str, Any]]:
+    """Logged hours above the duty's monthly maximum (e.g. after a maximum was lowered)."""
     over = TimeEntry.objects.select_related("duty", "timesheet__agreement", "timesheet__physician")
+    found: list[dict[str, Any]] = []
     for entry in over.filter(hours__gt=F("duty__max_monthly_hours")):
         sheet = entry.timesheet
         found.append(
@@ -292,6 +307,20 @@ def _scan_conditions(*, organization: Organization, today: dt.date) -> list[dict
             }
         )
     return found
+
+
+def _scan_conditions(*, organization: Organization, today: dt.date) -> list[dict[str, Any]]:
+    """Every compliance condition present today, as flag_raise keyword arguments."""
+    found: list[dict[str, Any]] = []
+    live = Agreement.objects.filter(status__in=[AgreementStatus.EXECUTED, AgreementStatus.ACTIVE])
+    for agreement in live.prefetch_related("programme_years"):
+        years = list(agreement.programme_years.all())
+        found += _logs_missing(agreement, years, today)
+        found += _committees_missing(agreement, years, today)
+        found += _fmv_expiring(agreement, today)
+        found += _agreement_expiring(agreement, today)
+        found += _npi_invalid(agreement, today)
+    return found + _hours_above_max()
 
 
 def compliance_scan(

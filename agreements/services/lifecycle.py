@@ -70,6 +70,24 @@ def activation_blockers(*, agreement: Agreement) -> list[str]:
     return problems
 
 
+def _check_executable(
+    *, agreement: Agreement, executed_on: dt.date | None, signatories: str, today: dt.date
+) -> None:
+    """Executing records a past signing date and who signed, on an agreement with terms."""
+    if executed_on is None:
+        raise ValidationError(
+            {"executed_on": "Record the date the agreement was signed."}, code="required"
+        )
+    if executed_on > today:
+        raise ValidationError(
+            {"executed_on": "The signing date cannot be in the future."}, code="future"
+        )
+    if not signatories.strip():
+        raise ValidationError({"signatories": "Record who signed, one per line."}, code="required")
+    if not agreement.terms.exists():
+        raise ValidationError({"status": "The agreement has no terms to execute."}, code="no_terms")
+
+
 @transaction.atomic
 def agreement_transition(
     *,
@@ -95,37 +113,20 @@ def agreement_transition(
             code="invalid_transition",
         )
     if to_status == AgreementStatus.EXECUTED:
-        if executed_on is None:
-            raise ValidationError(
-                {"executed_on": "Record the date the agreement was signed."}, code="required"
-            )
-        if executed_on > today:
-            raise ValidationError(
-                {"executed_on": "The signing date cannot be in the future."}, code="future"
-            )
-        if not signatories.strip():
-            raise ValidationError(
-                {"signatories": "Record who signed, one per line."}, code="required"
-            )
-        if not agreement.terms.exists():
-            raise ValidationError(
-                {"status": "The agreement has no terms to execute."}, code="no_terms"
-            )
+        _check_executable(
+            agreement=agreement, executed_on=executed_on, signatories=signatories, today=today
+        )
         agreement.executed_on = executed_on
         agreement.signatories = signatories.strip()
     elif to_status == AgreementStatus.ACTIVE:
         problems = activation_blockers(agreement=agreement)
         if problems:
             raise ValidationError({"status": problems}, code="not_activatable")
-    elif to_status == AgreementStatus.EXPIRED:
-        if agreement.term_end >= today:
-            raise ValidationError(
-                {
-                    "status": f"The term runs until {agreement.term_end:%b %-d, %Y};"
-                    " it has not expired."
-                },
-                code="not_expired",
-            )
+    elif to_status == AgreementStatus.EXPIRED and agreement.term_end >= today:
+        raise ValidationError(
+            {"status": f"The term runs until {agreement.term_end:%b %-d, %Y}; it has not expired."},
+            code="not_expired",
+        )
     elif to_status == AgreementStatus.TERMINATED:
         if not reason.strip():
             raise ValidationError({"reason": "Give the reason for terminating."}, code="required")

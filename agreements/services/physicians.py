@@ -65,28 +65,9 @@ def physician_save(
     return physician
 
 
-@transaction.atomic
-def participation_save(
-    *, agreement: Agreement, data: dict[str, Any], participation: Participation | None = None
-) -> Participation:
-    participation = participation or Participation(
-        organization=agreement.organization, agreement=agreement
-    )
-    for name in (
-        "physician",
-        "join_date",
-        "leave_date",
-        "termination_date",
-        "termination_reason",
-        "for_cause",
-        "ownership_pct",
-    ):
-        if name in data:
-            setattr(participation, name, data[name])
-    if participation.physician_id and participation.physician.organization_id != (
-        agreement.organization_id
-    ):
-        raise ValidationError({"physician": "Unknown physician."}, code="invalid")
+def _check_participation_dates(*, agreement: Agreement, participation: Participation) -> None:
+    """Joins within the term; leaves and terminations after the join, a termination with its
+    reason (and a date when for cause); ownership a percentage."""
     join = participation.join_date
     if join is None:
         raise ValidationError({"join_date": "Give the date the physician joins."}, code="required")
@@ -114,6 +95,31 @@ def participation_save(
         raise ValidationError(
             {"ownership_pct": "Ownership is a percentage from 0 to 100."}, code="out_of_range"
         )
+
+
+@transaction.atomic
+def participation_save(
+    *, agreement: Agreement, data: dict[str, Any], participation: Participation | None = None
+) -> Participation:
+    participation = participation or Participation(
+        organization=agreement.organization, agreement=agreement
+    )
+    for name in (
+        "physician",
+        "join_date",
+        "leave_date",
+        "termination_date",
+        "termination_reason",
+        "for_cause",
+        "ownership_pct",
+    ):
+        if name in data:
+            setattr(participation, name, data[name])
+    if participation.physician_id and participation.physician.organization_id != (
+        agreement.organization_id
+    ):
+        raise ValidationError({"physician": "Unknown physician."}, code="invalid")
+    _check_participation_dates(agreement=agreement, participation=participation)
     duplicate = Participation.objects.filter(
         agreement=agreement, physician_id=participation.physician_id
     )

@@ -85,20 +85,9 @@ class EntryInput:
 
 
 @transaction.atomic
-def timesheet_save(
-    *,
-    agreement: Agreement,
-    physician: Physician,
-    month: dt.date,
-    entries: list[EntryInput],
-    user: User | None,
-    acting_physician: Physician | None = None,
-) -> TimeSheet:
-    """Record a physician's hours for a month, per duty. ``acting_physician`` is set when a
-    physician logs for themself: they can never log for someone else."""
-    if acting_physician is not None and acting_physician.pk != physician.pk:
-        raise PermissionDenied("Physicians log only their own hours.")
-    month = _month(month)
+def _check_month_open(*, agreement: Agreement, physician: Physician, month: dt.date) -> None:
+    """Hours go on an executed or active co-management agreement, for a past or current month
+    of its term in which the physician took part."""
     if agreement.kind != AgreementKind.CO_MANAGEMENT:
         raise ValidationError(
             {"month": "Time logs belong to co-management agreements."}, code="wrong_kind"
@@ -122,11 +111,10 @@ def timesheet_save(
         raise ValidationError(
             {"month": "Hours cannot be logged for a future month."}, code="future"
         )
-    sheet = (
-        TimeSheet.objects.select_for_update()
-        .filter(agreement=agreement, physician=physician, month=month)
-        .first()
-    )
+
+
+def _check_sheet_editable(sheet: TimeSheet | None, month: dt.date) -> None:
+    """An approved month is locked; a submitted one goes back to its physician first."""
     if sheet is not None and sheet.status == TimeSheetStatus.APPROVED:
         raise ValidationError({"month": f"{month:%B %Y} is approved and locked."}, code="locked")
     if sheet is not None and sheet.status == TimeSheetStatus.SUBMITTED:
@@ -137,6 +125,41 @@ def timesheet_save(
             },
             code="submitted",
         )
+
+
+def _check_entry(entry: EntryInput) -> None:
+    """One duty's hours: a non-negative number of at most two places, within the duty's
+    monthly maximum, described when above zero."""
+    name = entry.duty.name
+    if not isinstance(entry.hours, Decimal) or not entry.hours.is_finite():
+        raise ValidationError({"hours": f"{name}: hours must be a number."}, code="invalid")
+    if entry.hours < 0:
+        raise ValidationError({"hours": f"{name}: hours cannot be negative."}, code="negative")
+    if entry.hours.normalize().as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValidationError(
+            {"hours": f"{name}: hours take at most two decimal places."},
+            code="max_decimal_places",
+        )
+    if entry.hours > entry.duty.max_monthly_hours:
+        raise ValidationError(
+            {
+                "hours": f"{name}: {entry.hours} hours is above the monthly maximum of "
+                f"{entry.duty.max_monthly_hours} hours."
+            },
+            code="above_maximum",
+        )
+    if "\x00" in entry.description:
+        raise ValidationError(
+            {"description": f"{name}: the description must not contain a NUL character."},
+            code="null",
+        )
+    if entry.hours > 0 and not entry.description.strip():
+        raise ValidationError({"description": f"{name}: describe the work done."}, code="required")
+
+
+def _check_entries(*, agreement: Agreement, entries: list[EntryInput], month: dt.date) -> None:
+    """Each duty once, of this agreement, each entry valid, and no more than 24 hours a day
+    in the month whatever the duties' own maximums."""
     seen = set()
     for entry in entries:
         if entry.duty.agreement_id != agreement.pk:
@@ -146,41 +169,7 @@ def timesheet_save(
         if entry.duty.pk in seen:
             raise ValidationError({"duty": f"{entry.duty.name} is listed twice."}, code="duplicate")
         seen.add(entry.duty.pk)
-        if not isinstance(entry.hours, Decimal) or not entry.hours.is_finite():
-            raise ValidationError(
-                {"hours": f"{entry.duty.name}: hours must be a number."}, code="invalid"
-            )
-        if entry.hours < 0:
-            raise ValidationError(
-                {"hours": f"{entry.duty.name}: hours cannot be negative."}, code="negative"
-            )
-        if entry.hours.normalize().as_tuple().exponent < -2:  # type: ignore[operator]
-            raise ValidationError(
-                {"hours": f"{entry.duty.name}: hours take at most two decimal places."},
-                code="max_decimal_places",
-            )
-        if entry.hours > entry.duty.max_monthly_hours:
-            raise ValidationError(
-                {
-                    "hours": f"{entry.duty.name}: {entry.hours} hours is above the "
-                    f"monthly maximum of "
-                    f"{entry.duty.max_monthly_hours} hours."
-                },
-                code="above_maximum",
-            )
-        if "\x00" in entry.description:
-            raise ValidationError(
-                {
-                    "description": f"{entry.duty.name}: the description must not "
-                    f"contain a NUL character."
-                },
-                code="null",
-            )
-        if entry.hours > 0 and not entry.description.strip():
-            raise ValidationError(
-                {"description": f"{entry.duty.name}: describe the work done."}, code="required"
-            )
-    # A month holds at most 24 hours a day, whatever the duties' own maximums.
+        _check_entry(entry)
     days = calendar.monthrange(month.year, month.month)[1]
     if sum((e.hours for e in entries), Decimal(0)) > 24 * days:
         raise ValidationError(
@@ -190,6 +179,30 @@ def timesheet_save(
             },
             code="above_maximum",
         )
+
+
+def timesheet_save(
+    *,
+    agreement: Agreement,
+    physician: Physician,
+    month: dt.date,
+    entries: list[EntryInput],
+    user: User | None,
+    acting_physician: Physician | None = None,
+) -> TimeSheet:
+    """Record a physician's hours for a month, per duty. ``acting_physician`` is set when a
+    physician logs for themself: they can never log for someone else."""
+    if acting_physician is not None and acting_physician.pk != physician.pk:
+        raise PermissionDenied("Physicians log only their own hours.")
+    month = _month(month)
+    _check_month_open(agreement=agreement, physician=physician, month=month)
+    sheet = (
+        TimeSheet.objects.select_for_update()
+        .filter(agreement=agreement, physician=physician, month=month)
+        .first()
+    )
+    _check_sheet_editable(sheet, month)
+    _check_entries(agreement=agreement, entries=entries, month=month)
     if sheet is None:
         sheet = TimeSheet.objects.create(
             organization=agreement.organization,

@@ -97,6 +97,32 @@ def refuse_nul(value: Any, *, field: str) -> Any:
     return value
 
 
+def _as_decimal(value: Any, *, field: str, max_digits: int) -> Decimal:
+    """The number a Decimal, an int, a finite float (its shortest repr) or a numeric string
+    stands for; anything else is refused."""
+    if isinstance(value, bool):
+        raise InputError(field, f"must be a number, not {_show(value)}.")
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        if abs(value) >= 10**max_digits:
+            raise InputError(field, f"{_show(value)} has too many digits.", "max_digits")
+        return Decimal(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InputError(field, f"{_show(value)} is not a finite number.")
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if "\x00" in text or not _DECIMAL_RE.match(text):
+            raise InputError(field, f"{_show(value)} is not a number.")
+        try:
+            return Decimal(text)
+        except InvalidOperation as exc:  # pragma: no cover - the pattern rules this out
+            raise InputError(field, f"{_show(value)} is not a number.") from exc
+    raise InputError(field, f"must be a number, not {type(value).__name__}.")
+
+
 def parse_decimal(
     value: Any,
     *,
@@ -117,28 +143,7 @@ def parse_decimal(
         if allow_blank:
             return None
         raise InputError(field, "is required.", "required")
-    if isinstance(value, bool):
-        raise InputError(field, f"must be a number, not {_show(value)}.")
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int):
-        if abs(value) >= 10**max_digits:
-            raise InputError(field, f"{_show(value)} has too many digits.", "max_digits")
-        number = Decimal(value)
-    elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InputError(field, f"{_show(value)} is not a finite number.")
-        number = Decimal(repr(value))
-    elif isinstance(value, str):
-        text = value.strip()
-        if "\x00" in text or not _DECIMAL_RE.match(text):
-            raise InputError(field, f"{_show(value)} is not a number.")
-        try:
-            number = Decimal(text)
-        except InvalidOperation as exc:  # pragma: no cover - the pattern rules this out
-            raise InputError(field, f"{_show(value)} is not a number.") from exc
-    else:
-        raise InputError(field, f"must be a number, not {type(value).__name__}.")
+    number = _as_decimal(value, field=field, max_digits=max_digits)
     if not number.is_finite():
         raise InputError(field, f"{_show(value)} is not a finite number.")
     if number.is_zero():

@@ -226,6 +226,196 @@ def _import_record(data_import: DataImport | None) -> dict[str, Any] | None:
     return record
 
 
+@dataclass(frozen=True)
+class _YearFiles:
+    """The current imports a programme year is computed from."""
+
+    base_years: list[int]
+    base: list[DataImport]
+    current: DataImport
+    prices: DataImport
+    prior_year: ProgrammeYear | None
+    prior: DataImport | None
+
+
+def _year_files(programme_year: ProgrammeYear, opportunities: list[Any]) -> _YearFiles:
+    """Base-year usage (the current import of each opportunity's base year), the year's usage
+    and price file, and year N-1's usage for the baseline reset; a missing one is named."""
+    agreement = programme_year.agreement
+    base_years = sorted({o.base_year for o in opportunities})
+    base_imports = []
+    for year in base_years:
+        found = selectors.import_current(agreement=agreement, kind=ImportKind.USAGE, base_year=year)
+        if found is None:
+            raise engine.SavingsInputError(f"base-year {year} usage has not been imported")
+        base_imports.append(found)
+    current_import = selectors.import_current(
+        agreement=agreement, kind=ImportKind.USAGE, programme_year=programme_year
+    )
+    if current_import is None:
+        raise engine.SavingsInputError(f"{programme_year.label}: usage has not been imported")
+    price_import = selectors.import_current(
+        agreement=agreement, kind=ImportKind.PRICES, programme_year=programme_year
+    )
+    if price_import is None:
+        raise engine.SavingsInputError(
+            f"{programme_year.label}: the price file is missing; the year cannot be calculated"
+        )
+    prior_year = ProgrammeYear.objects.filter(
+        agreement=agreement, number=programme_year.number - 1
+    ).first()
+    prior_import = None
+    if prior_year is not None:
+        prior_import = selectors.import_current(
+            agreement=agreement, kind=ImportKind.USAGE, programme_year=prior_year
+        )
+        if prior_import is None:
+            raise engine.SavingsInputError(
+                f"{prior_year.label}: usage is needed for the baseline reset and is missing"
+            )
+    return _YearFiles(
+        base_years=base_years,
+        base=base_imports,
+        current=current_import,
+        prices=price_import,
+        prior_year=prior_year,
+        prior=prior_import,
+    )
+
+
+@dataclass
+class _YearUsage:
+    """The usage the engine reads: the base, current and prior years (cut to the same elapsed
+    period for a projection as of ``as_of``, with the fee months elapsed)."""
+
+    base: Any
+    current: Any
+    prior: Any
+    as_of: dt.date | None = None
+    fee_months: int | None = None
+
+
+def _year_usage(
+    files: _YearFiles,
+    programme_year: ProgrammeYear,
+    overrides: dict[str, Any],
+    as_of: dt.date | None,
+) -> _YearUsage:
+    """The year and its what-ifs: each import prepared once (parsed, checked, summed) and kept
+    (savings.columnar). A projection, or the stored form off: typed, exact columns from the
+    database; a what-if on quantities rescales them exactly (text only beyond 64 bits)."""
+    quantity_pct = overrides.get("quantity_pct")
+    if as_of is None:
+        prepared = columnar.year_usage(
+            base_imports=files.base,
+            current_import=files.current,
+            prior_import=files.prior,
+            quantity_pct=quantity_pct,
+        )
+        if prepared is not None:
+            return _YearUsage(*prepared)
+    base_parts = [selectors.usage_columns(data_import=i) for i in files.base]
+    current_frame: Any = selectors.usage_columns(data_import=files.current)
+    if quantity_pct:
+        scaled = _scale_quantity_columns(current_frame, quantity_pct)
+        current_frame = (
+            scaled
+            if scaled is not None
+            else _scale_quantities(selectors.usage_frame(data_import=files.current), quantity_pct)
+        )
+    prior_frame = selectors.usage_columns(data_import=files.prior) if files.prior else None
+    if as_of is None:
+        return _YearUsage(engine.UsageColumns.concat(base_parts), current_frame, prior_frame)
+    # A projection: usage to ``as_of`` against the same months of the base and prior years.
+    as_of = min(max(as_of, programme_year.start), programme_year.end)
+    elapsed = (as_of - programme_year.start).days + 1
+    if isinstance(current_frame, engine.UsageColumns):
+        current_frame = current_frame.up_to(as_of)
+    else:
+        current_frame = current_frame[current_frame["service_date"] <= as_of.isoformat()]
+    base_frame = engine.UsageColumns.concat(
+        [
+            _same_period(part, i.period_start, elapsed)
+            for part, i in zip(base_parts, files.base, strict=True)
+        ]
+    )
+    if prior_frame is not None and files.prior_year is not None:
+        prior_frame = _same_period(prior_frame, files.prior_year.start, elapsed)
+    from agreements.fees import fee_months_elapsed
+
+    # Edge case "fee months" (spec 4): twelve fees for a twelve-month year whatever day it
+    # starts on, one per started month for a shorter year; the engine applies and notes it.
+    return _YearUsage(
+        base_frame,
+        current_frame,
+        prior_frame,
+        as_of=as_of,
+        fee_months=fee_months_elapsed(programme_year.start, as_of),
+    )
+
+
+def _participants(agreement: Any) -> list[engine.Participant]:
+    return [
+        engine.Participant(
+            physician_id=str(p.physician_id),
+            npi=p.physician.npi,
+            last_name=p.physician.last_name,
+            first_name=p.physician.first_name,
+            join_date=p.join_date,
+            leave_date=p.leave_date,
+            termination_date=p.termination_date,
+            for_cause=p.for_cause,
+        )
+        for p in Participation.objects.filter(agreement=agreement).select_related("physician")
+    ]
+
+
+def _engine_opportunity(o: Any) -> engine.Opportunity:
+    return engine.Opportunity(
+        key=o.key,
+        name=o.name,
+        case_types=tuple(o.case_types),
+        item_codes=tuple(o.item_codes),
+        savings_target=o.savings_target,
+        floor_per_case=o.floor_per_case,
+        identified_at_signing=o.identified_at_signing,
+        effective_from_year=o.effective_from_year.start.year if o.effective_from_year else None,
+    )
+
+
+def _distributed_before(
+    programme_year: ProgrammeYear, overrides: dict[str, Any], given: Decimal | None
+) -> tuple[Decimal, list[dict[str, Any]]]:
+    """What earlier years paid, and where the figure comes from: an override, the caller, or
+    the stored years (:func:`_already_distributed`)."""
+    if "already_distributed" in overrides:
+        return to_decimal(str(overrides["already_distributed"])), [{"source": "override"}]
+    if given is not None:
+        return to_decimal(given), [{"source": "given by the caller"}]
+    return _already_distributed(programme_year)
+
+
+def _key_indicators_for(
+    programme_year: ProgrammeYear, overrides: dict[str, Any], *, projection: bool
+) -> tuple[list[engine.KeyIndicatorOutcome], list[str]]:
+    """The key quality indicators' outcomes, and those a projection assumes met.
+
+    In-year, an indicator not measured yet is no evidence of harm: the projection assumes it
+    met (and says so); the year's calculation takes the outcomes as they are. The what-if
+    override ``key_indicators_met`` sets every one."""
+    indicators = _key_indicators(programme_year)
+    assumed_met: list[str] = []
+    if projection:
+        assumed_met = [k.key for k in indicators if k.result is None and not k.met]
+        indicators = [
+            dataclasses.replace(k, met=True) if k.key in assumed_met else k for k in indicators
+        ]
+    if "key_indicators_met" in overrides:
+        met = overrides["key_indicators_met"] is True  # parsed strictly above
+        indicators = [dataclasses.replace(k, met=met) for k in indicators]
+    return indicators, assumed_met
+
+
 def savings_for_year(
     *,
     programme_year: ProgrammeYear,
@@ -268,195 +458,49 @@ def savings_for_year(
     if cap is None:
         cap = sum((o.savings_target for o in opportunities if o.identified_at_signing), ZERO)
     terms = _engine_terms(terms_record, cap, overrides)
-
-    base_years = sorted({o.base_year for o in opportunities})
-    base_imports = []
-    for year in base_years:
-        found = selectors.import_current(agreement=agreement, kind=ImportKind.USAGE, base_year=year)
-        if found is None:
-            raise engine.SavingsInputError(f"base-year {year} usage has not been imported")
-        base_imports.append(found)
-    current_import = selectors.import_current(
-        agreement=agreement, kind=ImportKind.USAGE, programme_year=programme_year
-    )
-    if current_import is None:
-        raise engine.SavingsInputError(f"{programme_year.label}: usage has not been imported")
-    price_import = selectors.import_current(
-        agreement=agreement, kind=ImportKind.PRICES, programme_year=programme_year
-    )
-    if price_import is None:
-        raise engine.SavingsInputError(
-            f"{programme_year.label}: the price file is missing; the year cannot be calculated"
-        )
-    prior_year = ProgrammeYear.objects.filter(
-        agreement=agreement, number=programme_year.number - 1
-    ).first()
-    prior_import = None
-    if prior_year is not None:
-        prior_import = selectors.import_current(
-            agreement=agreement, kind=ImportKind.USAGE, programme_year=prior_year
-        )
-        if prior_import is None:
-            raise engine.SavingsInputError(
-                f"{prior_year.label}: usage is needed for the baseline reset and is missing"
-            )
-
-    # The year and its what-ifs: each import prepared once (parsed, checked, summed) and kept
-    # (savings.columnar). A projection, or the stored form off: typed, exact columns from the
-    # database; a what-if on quantities rescales them exactly (text only beyond 64 bits).
-    prepared = None
-    if as_of is None:
-        prepared = columnar.year_usage(
-            base_imports=base_imports,
-            current_import=current_import,
-            prior_import=prior_import,
-            quantity_pct=overrides.get("quantity_pct"),
-        )
-    base_frame: Any
-    current_frame: Any
-    prior_frame: Any
-    if prepared is not None:
-        base_frame, current_frame, prior_frame = prepared
-        base_parts = []
-    else:
-        base_parts = [selectors.usage_columns(data_import=i) for i in base_imports]
-        base_frame = engine.UsageColumns.concat(base_parts)
-        current_frame = selectors.usage_columns(data_import=current_import)
-        if overrides.get("quantity_pct"):
-            scaled = _scale_quantity_columns(current_frame, overrides["quantity_pct"])
-            current_frame = (
-                scaled
-                if scaled is not None
-                else _scale_quantities(
-                    selectors.usage_frame(data_import=current_import), overrides["quantity_pct"]
-                )
-            )
-        prior_frame = selectors.usage_columns(data_import=prior_import) if prior_import else None
-    prices: dict[str, Any] = selectors.prices_of(data_import=price_import)
+    files = _year_files(programme_year, opportunities)
+    usage = _year_usage(files, programme_year, overrides, as_of)
+    prices: dict[str, Any] = selectors.prices_of(data_import=files.prices)
     for item, cost in (overrides.get("prices") or {}).items():
         prices[str(item)] = to_decimal(str(cost))
-
-    year_end = programme_year.end
-    # Edge case "fee months" (spec 4): twelve fees for a twelve-month year whatever day it
-    # starts on, one per started month for a shorter year; the engine applies and notes it.
-    fee_months: int | None = None
-    projection = as_of is not None
-    if as_of is not None:
-        as_of = min(max(as_of, programme_year.start), programme_year.end)
-        elapsed = (as_of - programme_year.start).days + 1
-        if isinstance(current_frame, engine.UsageColumns):
-            current_frame = current_frame.up_to(as_of)
-        else:
-            current_frame = current_frame[current_frame["service_date"] <= as_of.isoformat()]
-        base_frame = engine.UsageColumns.concat(
-            [
-                _same_period(part, i.period_start, elapsed)
-                for part, i in zip(base_parts, base_imports, strict=True)
-            ]
-        )
-        if prior_frame is not None and prior_year is not None:
-            prior_frame = _same_period(prior_frame, prior_year.start, elapsed)
-        from agreements.fees import fee_months_elapsed
-
-        fee_months = fee_months_elapsed(programme_year.start, as_of)
-    del base_parts
-
-    participants = [
-        engine.Participant(
-            physician_id=str(p.physician_id),
-            npi=p.physician.npi,
-            last_name=p.physician.last_name,
-            first_name=p.physician.first_name,
-            join_date=p.join_date,
-            leave_date=p.leave_date,
-            termination_date=p.termination_date,
-            for_cause=p.for_cause,
-        )
-        for p in Participation.objects.filter(agreement=agreement).select_related("physician")
-    ]
-    engine_opportunities = [
-        engine.Opportunity(
-            key=o.key,
-            name=o.name,
-            case_types=tuple(o.case_types),
-            item_codes=tuple(o.item_codes),
-            savings_target=o.savings_target,
-            floor_per_case=o.floor_per_case,
-            identified_at_signing=o.identified_at_signing,
-            effective_from_year=o.effective_from_year.start.year if o.effective_from_year else None,
-        )
-        for o in opportunities
-    ]
-    distributed_sources: list[dict[str, Any]] = []
-    if "already_distributed" in overrides:
-        already = to_decimal(str(overrides["already_distributed"]))
-        distributed_sources = [{"source": "override"}]
-    elif already_distributed is not None:
-        already = to_decimal(already_distributed)
-        distributed_sources = [{"source": "given by the caller"}]
-    else:
-        already, distributed_sources = _already_distributed(programme_year)
-    indicators = _key_indicators(programme_year)
-    assumed_met: list[str] = []
-    if projection:
-        # In-year, an indicator not measured yet is no evidence of harm: the projection assumes
-        # it met (and says so); the year's calculation takes the outcomes as they are.
-        assumed_met = [k.key for k in indicators if k.result is None and not k.met]
-        indicators = [
-            engine.KeyIndicatorOutcome(
-                key=k.key,
-                name=k.name,
-                met=True,
-                baseline=k.baseline,
-                result=k.result,
-                tolerance_pct=k.tolerance_pct,
-            )
-            if k.key in assumed_met
-            else k
-            for k in indicators
-        ]
-    if "key_indicators_met" in overrides:
-        met = overrides["key_indicators_met"] is True  # parsed strictly above
-        indicators = [
-            engine.KeyIndicatorOutcome(
-                key=k.key,
-                name=k.name,
-                met=met,
-                baseline=k.baseline,
-                result=k.result,
-                tolerance_pct=k.tolerance_pct,
-            )
-            for k in indicators
-        ]
-
+    participants = _participants(agreement)
+    engine_opportunities = [_engine_opportunity(o) for o in opportunities]
+    already, distributed_sources = _distributed_before(
+        programme_year, overrides, already_distributed
+    )
+    indicators, assumed_met = _key_indicators_for(
+        programme_year, overrides, projection=as_of is not None
+    )
     # The names the rule notes give the periods (part of the inputs: they are in the result).
     labels = {
         "year_label": programme_year.label,
-        "base_year_label": "base year " + ", ".join(str(y) for y in base_years),
-        "prior_year_label": prior_year.label if prior_year is not None else "the prior year",
+        "base_year_label": "base year " + ", ".join(str(y) for y in files.base_years),
+        "prior_year_label": (
+            files.prior_year.label if files.prior_year is not None else "the prior year"
+        ),
     }
     result = engine.savings_compute(
         terms=terms,
         opportunities=engine_opportunities,
         participants=participants,
         year_start=programme_year.start,
-        year_end=year_end,
-        base_usage=base_frame,
-        current_usage=current_frame,
+        year_end=programme_year.end,
+        base_usage=usage.base,
+        current_usage=usage.current,
         current_prices=prices,
-        prior_usage=prior_frame,
-        fee_months=fee_months,
+        prior_usage=usage.prior,
+        fee_months=usage.fee_months,
         already_distributed=already,
         key_indicators=indicators,
         **labels,
     )
 
     projected = None
-    if as_of is not None:  # a projection
+    if usage.as_of is not None:  # a projection
         projected = round_rational(
             Fraction(result.gross_savings)
             * programme_year.days
-            / ((as_of - programme_year.start).days + 1)
+            / ((usage.as_of - programme_year.start).days + 1)
         )
     inputs = {
         "rules_version": engine.RULES_VERSION,
@@ -470,17 +514,17 @@ def savings_for_year(
         "terms": {"id": terms_record.pk, "version": terms_record.version, **jsonable(terms)},
         "opportunities": [jsonable(o) for o in engine_opportunities],
         "participants": [jsonable(p) for p in participants],
-        "base_usage": [_import_record(i) for i in base_imports],
-        "prior_usage": _import_record(prior_import),
-        "usage": _import_record(current_import),
-        "price_file": _import_record(price_import),
+        "base_usage": [_import_record(i) for i in files.base],
+        "prior_usage": _import_record(files.prior),
+        "usage": _import_record(files.current),
+        "price_file": _import_record(files.prices),
         "fee_months": result.fee_months,
         "labels": labels,
         "already_distributed": str(already),
         "already_distributed_sources": distributed_sources,
         "key_indicators": [jsonable(k) for k in indicators],
         "overrides": jsonable(overrides),
-        "as_of": as_of.isoformat() if as_of else None,
+        "as_of": usage.as_of.isoformat() if usage.as_of else None,
         "key_indicators_assumed_met_in_projection": assumed_met,
     }
     checksum = hashlib.sha256(
@@ -491,8 +535,8 @@ def savings_for_year(
         result=result,
         inputs=inputs,
         inputs_checksum=checksum,
-        projection=projection,
-        as_of=as_of,
+        projection=usage.as_of is not None,
+        as_of=usage.as_of,
         projected_gross_savings=projected,
     )
 
