@@ -14,12 +14,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from comanage.core.money import DecimalDigits
+from comanage.core.fields import money_field
 from comanage.core.tenancy import TenantModel
 
 from .read_models import RunRead
-
-MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
 
 
 class FrozenRecord(Exception):
@@ -108,7 +106,7 @@ class Distribution(TenantModel):
     component = models.CharField(max_length=20, choices=DistributionComponent.choices)
     entitlement = models.CharField(max_length=30, blank=True)
     weight = models.DecimalField(max_digits=20, decimal_places=10)
-    amount = models.DecimalField(**MONEY)
+    amount = money_field()
     note = models.CharField(max_length=300, blank=True)
     position = models.PositiveIntegerField(default=0)
 
@@ -248,7 +246,7 @@ class PhysicianStatement(TenantModel):
     physician = models.ForeignKey(
         "agreements.Physician", on_delete=models.PROTECT, related_name="adjudication_statements"
     )
-    total = models.DecimalField(**MONEY)
+    total = money_field()
     pdf = models.BinaryField(null=True, blank=True, editable=False)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
 
@@ -284,8 +282,8 @@ class PaymentLine(TenantModel):
         "agreements.Physician", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     description = models.CharField(max_length=300)
-    amount = models.DecimalField(**MONEY)
-    paid_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    amount = money_field()
+    paid_amount = money_field(null=True, blank=True)
     paid_on = models.DateField(null=True, blank=True)
     reference = models.CharField(max_length=100, blank=True)
     recorded_by = models.ForeignKey(

@@ -11,15 +11,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from comanage.core.fields import hours_field, money_field, percent_field
 from comanage.core.master_imports import MasterImport
-from comanage.core.money import DecimalDigits, round_money
+from comanage.core.money import round_money
 from comanage.core.tenancy import TenantModel
 
 from .validators import validate_npi
-
-MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
-PERCENT: DecimalDigits = {"max_digits": 7, "decimal_places": 4}
-HOURS: DecimalDigits = {"max_digits": 7, "decimal_places": 2}
 
 
 class Practice(TenantModel):
@@ -217,9 +214,9 @@ class AgreementTerms(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Co-management (spec section 2)
-    annual_fixed_fee = models.DecimalField(**MONEY, null=True, blank=True)
-    incentive_pool = models.DecimalField(
-        **MONEY, null=True, blank=True, help_text="Fixed incentive pool per programme year."
+    annual_fixed_fee = money_field(null=True, blank=True)
+    incentive_pool = money_field(
+        null=True, blank=True, help_text="Fixed incentive pool per programme year."
     )
     hours_shortfall_policy = models.CharField(
         max_length=10, choices=HoursShortfallPolicy.choices, default=HoursShortfallPolicy.HOLD
@@ -235,13 +232,12 @@ class AgreementTerms(TenantModel):
     )
 
     # Shared savings (spec section 4)
-    physician_share_pct = models.DecimalField(
-        **PERCENT,
+    physician_share_pct = percent_field(
         default=Decimal("50"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("50"))],
     )
-    admin_fee_monthly = models.DecimalField(
-        **MONEY, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))]
+    admin_fee_monthly = money_field(
+        default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))]
     )
     volume_cap_scope = models.CharField(
         max_length=15, choices=VolumeCapScope.choices, default=VolumeCapScope.ALL_PAYORS
@@ -252,8 +248,7 @@ class AgreementTerms(TenantModel):
     quality_gate = models.CharField(
         max_length=15, choices=QualityGate.choices, default=QualityGate.ALL_OR_NOTHING
     )
-    min_savings_threshold_pct = models.DecimalField(
-        **PERCENT,
+    min_savings_threshold_pct = percent_field(
         null=True,
         blank=True,
         help_text="Nothing is shared if gross savings are below this % of expected cost.",
@@ -261,15 +256,14 @@ class AgreementTerms(TenantModel):
     leaver_policy = models.CharField(
         max_length=10, choices=LeaverPolicy.choices, default=LeaverPolicy.PRO_RATA
     )
-    distribution_cap = models.DecimalField(
-        **MONEY,
+    distribution_cap = money_field(
         null=True,
         blank=True,
         help_text="Total savings identified at signing: cumulative distributions never exceed it.",
     )
     reprice_baseline = models.BooleanField(default=True)
-    severity_tolerance_pct = models.DecimalField(**PERCENT, default=Decimal("10"))
-    quality_tolerance_pct = models.DecimalField(**PERCENT, default=Decimal("10"))
+    severity_tolerance_pct = percent_field(default=Decimal("10"))
+    quality_tolerance_pct = percent_field(default=Decimal("10"))
 
     class Meta:
         ordering = ["agreement", "version"]
@@ -346,8 +340,8 @@ class Participation(TenantModel):
     termination_date = models.DateField(null=True, blank=True)
     termination_reason = models.TextField(blank=True)
     for_cause = models.BooleanField(default=False)
-    ownership_pct = models.DecimalField(
-        **PERCENT, null=True, blank=True, help_text="Only for distribution by ownership."
+    ownership_pct = percent_field(
+        null=True, blank=True, help_text="Only for distribution by ownership."
     )
 
     class Meta:
@@ -387,18 +381,18 @@ class FMVOpinion(TenantModel):
     issue_date = models.DateField()
     effective_start = models.DateField()
     effective_end = models.DateField()
-    total_max_annual = models.DecimalField("total maximum annual compensation", **MONEY)
+    total_max_annual = money_field("total maximum annual compensation")
     fixed_mode = models.CharField(
         max_length=10, choices=FixedFeeMode.choices, default=FixedFeeMode.ANNUAL
     )
-    fixed_annual = models.DecimalField(**MONEY, null=True, blank=True)
-    fixed_hours = models.DecimalField(**HOURS, null=True, blank=True)
-    hourly_rate = models.DecimalField(**MONEY, null=True, blank=True)
-    max_incentive = models.DecimalField("maximum incentive", **MONEY)
-    rate_p25 = models.DecimalField("25th percentile rate", **MONEY, null=True, blank=True)
-    rate_p50 = models.DecimalField("50th percentile rate", **MONEY, null=True, blank=True)
-    rate_p75 = models.DecimalField("75th percentile rate", **MONEY, null=True, blank=True)
-    rate_p90 = models.DecimalField("90th percentile rate", **MONEY, null=True, blank=True)
+    fixed_annual = money_field(null=True, blank=True)
+    fixed_hours = hours_field(null=True, blank=True)
+    hourly_rate = money_field(null=True, blank=True)
+    max_incentive = money_field("maximum incentive")
+    rate_p25 = money_field("25th percentile rate", null=True, blank=True)
+    rate_p50 = money_field("50th percentile rate", null=True, blank=True)
+    rate_p75 = money_field("75th percentile rate", null=True, blank=True)
+    rate_p90 = money_field("90th percentile rate", null=True, blank=True)
     justification = models.TextField(
         blank=True, help_text="Required when the rate is above the 75th."
     )
@@ -434,8 +428,8 @@ class ManagementDuty(TenantModel):
     agreement = models.ForeignKey(Agreement, on_delete=models.CASCADE, related_name="duties")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    required_monthly_hours = models.DecimalField(**HOURS, default=Decimal("0"))
-    max_monthly_hours = models.DecimalField(**HOURS)
+    required_monthly_hours = hours_field(default=Decimal("0"))
+    max_monthly_hours = hours_field()
 
     class Meta:
         ordering = ["agreement", "name"]
@@ -498,7 +492,7 @@ class TimeSheet(TenantModel):
 class TimeEntry(TenantModel):
     timesheet = models.ForeignKey(TimeSheet, on_delete=models.CASCADE, related_name="entries")
     duty = models.ForeignKey(ManagementDuty, on_delete=models.PROTECT, related_name="entries")
-    hours = models.DecimalField(**HOURS, validators=[MinValueValidator(Decimal("0"))])
+    hours = hours_field(validators=[MinValueValidator(Decimal("0"))])
     description = models.TextField()
 
     class Meta:

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from comanage.core import api_urls as core_api_urls
@@ -16,7 +16,7 @@ from comanage.core.security import views as security_views
 # Every app contributes organization pages and API routes; the order is the menu's.
 APPS = ["agreements", "indicators", "savings", "adjudication"]
 
-org_patterns = list(core_urls.org_urlpatterns)
+org_patterns: list[URLPattern | URLResolver] = list(core_urls.org_urlpatterns)
 org_patterns.append(path("", include("comanage.workspaces.urls")))
 api_org_patterns = [path("", include(core_api_urls.org_urlpatterns))]
 for app in APPS:

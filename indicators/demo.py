@@ -175,10 +175,10 @@ def _ortho(agreement: Agreement, user: Any, stdout: Any) -> None:
     if year is not None:
         in_force = {d.key: d for d in definitions_in_force(programme_year=year)}
         quarters = periods_for_year(programme_year=year)[1:]
-        for period, figures in zip(quarters, ORTHO_2026_QUARTERS, strict=False):
+        for quarter, figures in zip(quarters, ORTHO_2026_QUARTERS, strict=False):
             for key, values in figures.items():
                 _enter(
-                    in_force[key], year, period, values, f"{period.label} interim dashboard", user
+                    in_force[key], year, quarter, values, f"{quarter.label} interim dashboard", user
                 )
         vte = in_force["vte_prophylaxis"]
         plan = services.action_plan_create(
@@ -201,7 +201,9 @@ def _ortho(agreement: Agreement, user: Any, stdout: Any) -> None:
                 },
             ],
         )
-        services.action_step_complete(step=plan.steps.first(), on=dt.date(2026, 7, 10))
+        first_step = plan.steps.first()
+        assert first_step is not None  # the plan was just created with its steps
+        services.action_step_complete(step=first_step, on=dt.date(2026, 7, 10))
 
 
 def _cath(agreement: Agreement, user: Any) -> None:

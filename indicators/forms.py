@@ -225,7 +225,9 @@ class ResultForm(forms.Form):
 
     def __init__(self, *args: Any, periods: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["period"].choices = [
+        period = self.fields["period"]
+        assert isinstance(period, forms.ChoiceField)
+        period.choices = [
             (p.key, p.label + (" (interim)" if p.is_interim else " (annual, pays)"))
             for p in periods
         ]
@@ -244,8 +246,11 @@ class ImportForm(forms.Form):
         self, *args: Any, periods: list[Any], definitions: list[Any], **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["period"].choices = [(p.key, p.label) for p in periods]
-        self.fields["indicators"].choices = [(d.key, d.name) for d in definitions]
+        period, indicators = self.fields["period"], self.fields["indicators"]
+        assert isinstance(period, forms.ChoiceField)
+        assert isinstance(indicators, forms.MultipleChoiceField)
+        period.choices = [(p.key, p.label) for p in periods]
+        indicators.choices = [(d.key, d.name) for d in definitions]
 
 
 class BenchmarkForm(PlainConstraintErrors, forms.ModelForm):

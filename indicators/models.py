@@ -11,12 +11,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from comanage.core.fields import measure_field, percent_field
 from comanage.core.master_imports import MasterImport
-from comanage.core.money import DecimalDigits
 from comanage.core.tenancy import TenantManager, TenantModel
-
-VALUE: DecimalDigits = {"max_digits": 14, "decimal_places": 4}
-PERCENT: DecimalDigits = {"max_digits": 7, "decimal_places": 4}
 
 
 class Kind(models.TextChoices):
@@ -73,17 +70,17 @@ class MeasureFields(models.Model):
         help_text="Ratio: e.g. 1000 for 'per 1,000 line days'.",
     )
     minimum_denominator = models.PositiveIntegerField(null=True, blank=True)
-    threshold = models.DecimalField(**VALUE)
-    target = models.DecimalField(**VALUE)
-    stretch = models.DecimalField(**VALUE)
-    threshold_payout = models.DecimalField(
-        **PERCENT, default=Decimal("50"), validators=[MinValueValidator(0), MaxValueValidator(100)]
+    threshold = measure_field()
+    target = measure_field()
+    stretch = measure_field()
+    threshold_payout = percent_field(
+        default=Decimal("50"), validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
-    target_payout = models.DecimalField(
-        **PERCENT, default=Decimal("75"), validators=[MinValueValidator(0), MaxValueValidator(100)]
+    target_payout = percent_field(
+        default=Decimal("75"), validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
-    stretch_payout = models.DecimalField(
-        **PERCENT, default=Decimal("100"), validators=[MinValueValidator(0), MaxValueValidator(100)]
+    stretch_payout = percent_field(
+        default=Decimal("100"), validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
 
     class Meta:
@@ -99,7 +96,7 @@ class IndicatorTemplate(MeasureFields):
     source = models.CharField(
         max_length=200, blank=True, help_text="Where the measure comes from (NQF, CMS, registry)."
     )
-    suggested_weight = models.DecimalField(**PERCENT, default=Decimal("20"))
+    suggested_weight = percent_field(default=Decimal("20"))
     is_key_quality_indicator = models.BooleanField(default=False)
 
     class Meta:
@@ -120,18 +117,15 @@ class IndicatorDefinition(MeasureFields, TenantModel):
         IndicatorTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     position = models.PositiveSmallIntegerField(default=0)
-    weight = models.DecimalField(
-        **PERCENT, validators=[MinValueValidator(0), MaxValueValidator(100)]
-    )
-    baseline_value = models.DecimalField(**VALUE, null=True, blank=True)
+    weight = percent_field(validators=[MinValueValidator(0), MaxValueValidator(100)])
+    baseline_value = measure_field(null=True, blank=True)
     baseline_period = models.CharField(
         max_length=60, blank=True, help_text="e.g. 'CY2023' or '2023-07 to 2024-06'."
     )
     is_key_quality_indicator = models.BooleanField(
         default=False, help_text="Used by the shared-savings quality safeguard."
     )
-    tolerance_pct = models.DecimalField(
-        **PERCENT,
+    tolerance_pct = percent_field(
         null=True,
         blank=True,
         help_text="How far worse than baseline still counts as met (empty: the agreement's).",
@@ -177,8 +171,8 @@ class IndicatorResult(TenantModel):
     source_note = models.CharField(
         max_length=300, blank=True, help_text="Where the figures come from."
     )
-    numerator = models.DecimalField(**VALUE, null=True, blank=True)
-    denominator = models.DecimalField(**VALUE, null=True, blank=True)
+    numerator = measure_field(null=True, blank=True)
+    denominator = measure_field(null=True, blank=True)
     case_count = models.PositiveIntegerField(
         null=True, blank=True, help_text="The n compared with the minimum."
     )
@@ -375,7 +369,7 @@ class Benchmark(TenantModel):
     percentile = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(99)]
     )
-    value = models.DecimalField(**VALUE)
+    value = measure_field()
     note = models.CharField(max_length=300, blank=True)
 
     class Meta:

@@ -4,7 +4,7 @@ and renders."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -38,6 +38,9 @@ from .models import (
     ResultSource,
 )
 from .tasks import IMPORT_JOB_KIND, case_import_run
+
+if TYPE_CHECKING:
+    from comanage.core.http import OrgRequest
 
 
 def _agreement(request: HttpRequest, pk: int, permission: str = "indicator.view") -> Agreement:
@@ -746,7 +749,7 @@ def import_discard(
 @org_view("data.import")
 @require_POST
 def import_confirm(
-    request: HttpRequest, org_slug: str, agreement_pk: int, import_pk: int
+    request: OrgRequest, org_slug: str, agreement_pk: int, import_pk: int
 ) -> HttpResponse:
     """Step 2: run it as a job. The same file for the same agreement and period runs once."""
     agreement = _agreement(request, agreement_pk, "data.import")
@@ -786,7 +789,7 @@ def import_confirm(
     try:
         job = job_create(
             organization=request.organization,
-            kind=IMPORT_JOB_KIND,  # type: ignore[attr-defined]
+            kind=IMPORT_JOB_KIND,
             user=signed_in_user(request),
             params={"case_import": case_import.pk},
             dedupe_key=services.import_dedupe_key(

@@ -301,7 +301,7 @@ class CalculationRequestSerializer(serializers.Serializer):
             )
         year = (
             ProgrammeYear.objects.select_related("agreement")
-            .filter(pk=attrs.get("programme_year"))
+            .filter(pk=attrs["programme_year"])
             .first()
         )
         try:

@@ -9,14 +9,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from comanage.core.fields import cost_field, money_field
 from comanage.core.master_imports import MasterImport
-from comanage.core.money import DecimalDigits
 from comanage.core.tenancy import TenantModel, TenantOwned
 
 from .read_models import SavingsResult
-
-MONEY: DecimalDigits = {"max_digits": 14, "decimal_places": 2}
-COST: DecimalDigits = {"max_digits": 16, "decimal_places": 4}
 
 
 class OpportunityStatus(models.TextChoices):
@@ -39,8 +36,8 @@ class SavingsOpportunity(TenantModel):
     name = models.CharField(max_length=200)
     case_types = models.JSONField(default=list, help_text="Procedure codes or MS-DRGs.")
     item_codes = models.JSONField(default=list)
-    floor_per_case = models.DecimalField(**MONEY, null=True, blank=True)
-    savings_target = models.DecimalField(**MONEY)
+    floor_per_case = money_field(null=True, blank=True)
+    savings_target = money_field()
     base_year = models.PositiveSmallIntegerField(help_text="Calendar year of the baseline data.")
     status = models.CharField(
         max_length=10, choices=OpportunityStatus.choices, default=OpportunityStatus.AGREED
@@ -244,8 +241,8 @@ class UsageRow(TenantOwned):
     payer = models.CharField(max_length=64, blank=True)
     federal_program = models.BooleanField()
     item_code = models.CharField(max_length=50)
-    quantity = models.DecimalField(**COST)
-    unit_cost = models.DecimalField(**COST)
+    quantity = cost_field()
+    unit_cost = cost_field()
     severity_weight = models.DecimalField(max_digits=10, decimal_places=4)
     notice_date = models.DateField(null=True, blank=True)
     reviewed = models.BooleanField(null=True, blank=True)
@@ -265,7 +262,7 @@ class PriceItem(TenantOwned):
     )
     data_import = models.ForeignKey(DataImport, on_delete=models.CASCADE, related_name="+")
     item_code = models.CharField(max_length=50)
-    unit_cost = models.DecimalField(**COST)
+    unit_cost = cost_field()
 
     class Meta:
         ordering = ["data_import", "item_code"]
@@ -303,10 +300,10 @@ class SavingsCalculation(TenantModel):
     inputs_checksum = models.CharField(max_length=64)
     result = models.JSONField(default=dict)
     result_checksum = models.CharField(max_length=64)
-    gross_savings = models.DecimalField(**MONEY)
-    physician_pool = models.DecimalField(**MONEY)
-    amount_paid = models.DecimalField(**MONEY)
-    projected_gross_savings = models.DecimalField(**MONEY, null=True, blank=True)
+    gross_savings = money_field()
+    physician_pool = money_field()
+    amount_paid = money_field()
+    projected_gross_savings = money_field(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

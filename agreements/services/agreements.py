@@ -47,7 +47,8 @@ EDITABLE_WHEN_FROZEN = {
     "quality_safeguards",
     "service_line_custom",
 }
-PROGRAMME_YEARS_DEFAULT = {AgreementKind.SHARED_SAVINGS: 3}
+# Programme years a term makes by default, by agreement kind (a kind value, as submitted).
+PROGRAMME_YEARS_DEFAULT: dict[str, int] = {AgreementKind.SHARED_SAVINGS: 3}
 
 
 def _validate_term(agreement: Agreement) -> None:
@@ -73,7 +74,7 @@ def agreement_create(
     """A draft agreement with terms version 1 (the spec's policy defaults) and its programme
     years generated from the term (shared savings: three years by default)."""
     data = dict(data)
-    kind = data.get("kind")
+    kind: str = data.get("kind") or ""
     if data.get("term_start") and not data.get("term_end"):
         data["term_end"] = add_years(
             data["term_start"], PROGRAMME_YEARS_DEFAULT.get(kind, 3)

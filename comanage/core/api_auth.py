@@ -71,6 +71,10 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
     """
 
     scope = "token"
+    # Set by ``SimpleRateThrottle.__init__`` from ``parse_rate`` (its stubs leave them out);
+    # None only when there is no rate.
+    num_requests: int | None
+    duration: int | None
 
     def get_cache_key(self, request, view):
         if isinstance(request.auth, ApiToken):
@@ -86,7 +90,7 @@ class TokenRateThrottle(throttling.SimpleRateThrottle):
         return client_ip(request) or "unknown"
 
     def allow_request(self, request, view) -> bool:
-        if self.rate is None:
+        if self.rate is None or self.num_requests is None or self.duration is None:
             return True
         self.key = self.get_cache_key(request, view)
         if self.key is None:

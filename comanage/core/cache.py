@@ -142,4 +142,6 @@ class ResilientRedisCache(RedisCache):
 
     @_degrade(lambda *a, **k: False)
     def clear(self) -> bool:
-        return super().clear()
+        # ``RedisCache.clear`` returns its client's answer; django-stubs types the method as
+        # ``BaseCache``'s (None), so ask the client as Django itself does.
+        return self._cache.clear()

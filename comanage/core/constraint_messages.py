@@ -52,7 +52,7 @@ FALLBACK = "These values do not fit together; check the dates and amounts."
 _PATTERN = re.compile(r"^Constraint [“\"](?P<name>[^”\"]+)[”\"] is violated\.$")
 
 
-def plain_constraint_message(message: str) -> tuple[str | None, str] | None:
+def plain_constraint_message(message: object) -> tuple[str | None, str] | None:
     """(field or None, plain message) for Django's constraint message; None for any other."""
     match = _PATTERN.match(str(message))
     if match is None:
@@ -80,6 +80,6 @@ class PlainConstraintErrors:
                     continue
                 target, text = plain
                 form_fields = getattr(self, "fields", {})
-                key = target if target in form_fields else field_name
+                key = target if target is not None and target in form_fields else field_name
                 rewritten.setdefault(key, []).append(ValidationError(text, code="plain_constraint"))
         super()._update_errors(ValidationError(rewritten))  # type: ignore[misc]

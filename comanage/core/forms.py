@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 
-def apply_errors(form: forms.Form, exc: ValidationError, *, name_others: bool = False) -> None:
+def apply_errors(form: forms.BaseForm, exc: ValidationError, *, name_others: bool = False) -> None:
     """A service's refusal shown on the form: next to the field it names, else above the form
     (the same words the API returns for the same refusal). With ``name_others``, a message about
     something the form has no field for (a criterion inside a JSON document, say) keeps that

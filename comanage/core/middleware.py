@@ -43,6 +43,7 @@ class TenantMiddleware:
         if slug is None:
             return self.get_response(request)
         is_api = request.path_info.startswith("/api/")
+        organization: Organization | None
         if not is_api and request.user.is_authenticated:
             # The user's active memberships with their organizations answer the tenant check
             # (cached while unchanged: selectors.memberships_checked); the organization

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -51,7 +51,7 @@ class User(AbstractUser):
     email = models.EmailField("e-mail address", unique=True)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     is_installation_admin = models.BooleanField(
         default=False,
@@ -59,8 +59,12 @@ class User(AbstractUser):
         "(not a role inside any organization).",
     )
 
-    objects = UserManager()  # type: ignore[misc]
+    # The stubs type ``AbstractUser.objects`` as Django's username-based ``UserManager``; this
+    # one signs people up by e-mail (Django's custom-user pattern: a ``BaseUserManager``).
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
     history = HistoricalRecords()
+    # Set by ``set_password`` until the next save (``AbstractBaseUser``; not in the stubs).
+    _password: str | None
 
     class Meta:
         ordering = ["last_name", "first_name", "email"]

@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
-from typing import TypedDict
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -188,10 +187,3 @@ def round_rational(value: Fraction | Decimal | int, *, places: int = 2) -> Decim
         units += 1
     sign = -1 if exact < 0 else 1
     return Decimal(sign * units).scaleb(-places)
-
-
-class DecimalDigits(TypedDict):
-    """A ``DecimalField``'s digits (``models.DecimalField(**MONEY)``), typed for mypy."""
-
-    max_digits: int
-    decimal_places: int

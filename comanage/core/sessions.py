@@ -11,17 +11,29 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
 from django.contrib.sessions.backends.db import SessionStore as DBStore
+
+if TYPE_CHECKING:
+    from django.contrib.sessions.base_session import AbstractBaseSession
+    from django.core.cache.backends.base import BaseCache
 
 CACHED_SECONDS = 60
 _FORMAT = 1  # of the cached entry
 
 
 class SessionStore(CachedDBStore):
+    # Django's own, which django-stubs leaves out: the session cache (``CachedDBStore``), the
+    # loaded data (``SessionBase``) and the record's read (``DBStore``).
+    _cache: BaseCache
+    _session: dict[str, Any]
+    if TYPE_CHECKING:
+
+        def _get_session_from_db(self) -> AbstractBaseSession | None: ...
+
     def load(self) -> dict[str, Any]:
         try:
             entry = self._cache.get(self.cache_key)

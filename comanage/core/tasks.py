@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
 from celery import shared_task
 from django.db import DatabaseError, InterfaceError, connection
@@ -31,6 +31,21 @@ from .models import Job, JobStatus, Organization
 from .tenancy import organization_zone
 
 log = logging.getLogger(__name__)
+
+
+class _Driver(Protocol):
+    """The DB-API module under a connection (psycopg, sqlite3): its own error classes."""
+
+    OperationalError: type[Exception]
+    InterfaceError: type[Exception]
+
+
+class _DriverConnection(Protocol):
+    # Every backend's wrapper names its driver module ``Database``; django-stubs declares it
+    # on each backend's wrapper, not on ``BaseDatabaseWrapper``.
+    Database: _Driver
+
+
 STALE_RUNNING_WITHOUT_LEASE = timedelta(hours=2)
 DATABASE_LOST = (
     "The connection to the database was lost while this job ran; nothing was applied. Run it again."
@@ -81,7 +96,7 @@ def _fail_after_error(job_id: int, exc: Exception) -> None:
     """Mark the job failed, on a fresh connection if the error broke the old one."""
     # Code that talks to the driver directly (COPY through ``cursor.cursor``) raises the
     # driver's own errors, not Django's wrappers: recognise both.
-    driver = connection.Database
+    driver = cast("_DriverConnection", connection).Database
     lost = (DbOperationalError, InterfaceError, driver.OperationalError, driver.InterfaceError)
     if isinstance(exc, lost):
         message = DATABASE_LOST

@@ -13,14 +13,14 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import models
 from django_scopes import ScopedManager, scope, scopes_disabled
 from simple_history.models import HistoricalRecords
 
 if TYPE_CHECKING:
-    from .models import Organization
+    from .models import Organization, User
 
 __all__ = [
     "TenantManager",
@@ -32,10 +32,12 @@ __all__ = [
 ]
 
 
-if TYPE_CHECKING:  # to mypy (and django-stubs), a plain Manager
+_M = TypeVar("_M", bound=models.Model)
 
-    class TenantManager(models.Manager[Any]):
-        pass
+if TYPE_CHECKING:  # to mypy (and django-stubs), a plain Manager of the model it is on
+
+    class TenantManager(models.Manager[_M]):
+        """``Agreement.objects`` is a ``TenantManager[Agreement]``: its rows are typed."""
 
 else:  # django-scopes builds its manager class inside a function: give it a name mypy can find
 
@@ -60,6 +62,10 @@ class TenantModel(TenantOwned):
     """Abstract base of every tenant-owned domain model: scoped manager and audit history."""
 
     history = HistoricalRecords(inherit=True)
+    # Read by django-simple-history when the row is saved or deleted: who acted (when no
+    # request says it) and why.
+    _history_user: User | None
+    _change_reason: str
 
     class Meta:
         abstract = True

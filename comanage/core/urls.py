@@ -1,9 +1,9 @@
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from . import mapping_views, views
 
 # Mounted under /o/<org_slug>/
-org_urlpatterns = [
+org_urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.org_home, name="org_home"),
     path("jobs/<int:job_id>/", views.job_detail, name="job_detail"),
     path("jobs/<int:job_id>/progress/", views.job_progress, name="job_progress"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -180,7 +181,7 @@ if REDIS_URL:
         "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10, minimum=1),
     }
     # Redis down = cache misses, not server errors (comanage.core.cache).
-    CACHES = {
+    CACHES: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "comanage.core.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -255,7 +255,7 @@ def _last_closed(years: list[ProgrammeYear], today: dt.date) -> ProgrammeYear | 
 def _incentive(
     terms: AgreementTerms,
     definitions: list[IndicatorDefinition],
-    results: dict[int, dict[str, Any]],
+    results: dict[int, Mapping[str, Any]],
     *,
     projection_as_of: dt.date | None,
 ) -> scoring.IncentiveResult | None:
@@ -311,12 +311,12 @@ def agreements_at_a_glance(
         terms_by[terms.agreement_id].append(terms)
 
     flags: dict[int, tuple[int, int]] = {}
-    for row in (
+    for counts in (
         ComplianceFlag.objects.filter(agreement_id__in=ids, resolved_at__isnull=True)
         .values("agreement_id")
         .annotate(n=Count("id"), blocking=Count("id", filter=Q(blocking=True)))
     ):
-        flags[row["agreement_id"]] = (row["n"], row["blocking"])
+        flags[counts["agreement_id"]] = (counts["n"], counts["blocking"])
 
     # Savings: the latest stored calculation per (year, kind), only the figures we show.
     calc_fields = [
@@ -344,7 +344,7 @@ def agreements_at_a_glance(
     for row in savings_qs:
         savings.setdefault((row["programme_year_id"], row["kind"]), row)
 
-    runs: dict[int, dict[str, Any]] = {}
+    runs: dict[int, Mapping[str, Any]] = {}
     for row in (
         CalculationRun.objects.filter(agreement_id__in=ids)
         .order_by("programme_year_id", "-version")
@@ -357,7 +357,7 @@ def agreements_at_a_glance(
         )
     ):
         runs.setdefault(row["programme_year_id"], row)
-    reports: dict[int, dict[str, Any]] = {}
+    reports: dict[int, Mapping[str, Any]] = {}
     for row in (
         AdjudicationReport.objects.filter(agreement_id__in=ids)
         .exclude(status=ReportStatus.SUPERSEDED)
@@ -371,8 +371,9 @@ def agreements_at_a_glance(
         "position", "id"
     ):
         definitions_by_terms[definition.terms_id].append(definition)
-    annual: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)  # year -> definition -> row
-    interim: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+    # year -> definition -> row
+    annual: dict[int, dict[int, Mapping[str, Any]]] = defaultdict(dict)
+    interim: dict[int, dict[int, Mapping[str, Any]]] = defaultdict(dict)
     for row in (
         IndicatorResult.objects.filter(definition__agreement_id__in=ids, is_current=True)
         .order_by("period_start")
@@ -671,7 +672,7 @@ def adjudication_to_prepare(*, today: dt.date) -> list[AdjudicationItem]:
         .values("programme_year_id", "id")
     ):
         runs.setdefault(row["programme_year_id"], row["id"])
-    reports: dict[int, dict[str, Any]] = {}
+    reports: dict[int, Mapping[str, Any]] = {}
     for row in (
         AdjudicationReport.objects.filter(programme_year_id__in=ids)
         .exclude(status=ReportStatus.SUPERSEDED)
@@ -861,11 +862,11 @@ def _indicator_counts(outcomes: Iterable[Any]) -> tuple[int, int, int]:
 def agreement_trend(*, glance: AgreementGlance, today: dt.date) -> list[TrendRow]:
     """Per programme year that has begun: indicators met, savings, incentive earned and paid."""
     years = [y for y in glance.years if glance.figures.get(y.pk) is not None]
-    runs: dict[int, Any] = {}
-    for run in CalculationRun.objects.filter(programme_year__in=years).order_by(
+    runs: dict[int, CalculationRun] = {}
+    for latest in CalculationRun.objects.filter(programme_year__in=years).order_by(
         "programme_year_id", "-version"
     ):
-        runs.setdefault(run.programme_year_id, run)
+        runs.setdefault(latest.programme_year_id, latest)
     paid_kind = PaymentKind.INCENTIVE if glance.is_co_management else PaymentKind.DISTRIBUTION
     paid = dict(
         PaymentLine.objects.filter(

@@ -122,18 +122,18 @@ def _portfolio_charts(glances: list[selectors.AgreementGlance]) -> dict[str, Any
             "years": [s[0] for s in series],
             "rows": [(g.agreement.name, [s[1][i] for s in series]) for i, g in enumerate(ss)],
         }
-        capped = [g for g in ss if g.cap_figures and g.cap_figures.cap]
+        capped = [(g, g.cap_figures) for g in ss if g.cap_figures and g.cap_figures.cap]
         if capped:
             # Distributed is what has been paid; what the cap also counts (a computed year not
             # paid yet, this year's projection) is a bar of its own, never added to "paid".
             items = []
-            for g in capped:
-                items.append((f"{g.agreement.name}: paid", g.distributed_paid, g.cap_figures.cap))
+            for g, cap in capped:
+                items.append((f"{g.agreement.name}: paid", g.distributed_paid, cap.cap))
                 items.append(
                     (
                         f"{g.agreement.name}: paid, unpaid and projected",
-                        g.cap_figures.cap_used or Decimal("0"),
-                        g.cap_figures.cap,
+                        cap.cap_used or Decimal("0"),
+                        cap.cap,
                     )
                 )
             charts["cap"] = progress_bar_chart(
@@ -146,10 +146,10 @@ def _portfolio_charts(glances: list[selectors.AgreementGlance]) -> dict[str, Any
                     g.agreement.name,
                     g.distributed_paid,
                     g.cap_not_yet_paid,
-                    g.cap_figures.cap,
-                    g.cap_figures.cap_headroom,
+                    cap.cap,
+                    cap.cap_headroom,
                 )
-                for g in capped
+                for g, cap in capped
             ]
     return charts
 
@@ -445,12 +445,12 @@ def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
     agreement = glance.agreement
     charts: dict[str, Any] = {"indicators": []}
     if glance.is_co_management:
-        for series in selectors.indicator_series(agreement=agreement, terms=glance.terms):
-            d = series.definition
+        for indicator in selectors.indicator_series(agreement=agreement, terms=glance.terms):
+            d = indicator.definition
             charts["indicators"].append(
                 {
                     "definition": d,
-                    "points": series.points,
+                    "points": indicator.points,
                     "chart": indicator_chart(
                         title=d.name,
                         direction=d.direction,
@@ -458,7 +458,7 @@ def _agreement_charts(glance: selectors.AgreementGlance) -> dict[str, Any]:
                         target=d.target,
                         stretch=d.stretch,
                         baseline=d.baseline_value,
-                        results=series.chart_results or [("no results yet", None)],
+                        results=indicator.chart_results or [("no results yet", None)],
                         unit=d.unit,
                         height=260,
                     ),
@@ -575,6 +575,7 @@ def executive_agreement_csv(
 ) -> HttpResponse:
     agreement, glance = _agreement_glance(request, pk)
     slug = f"{org_slug}-agreement-{agreement.pk}"
+    rows: list[list[object]]
     if table == "years":
         rows = []
         for year in glance.years:

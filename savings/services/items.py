@@ -81,10 +81,10 @@ def item_import_apply(*, item_import: ItemImport, user: User | None) -> dict[str
     codes = [r.code for r in rows]
     for start in range(0, len(codes), 5000):
         chunk = codes[start : start + 5000]
-        for item in Item.objects.filter(
+        for locked in Item.objects.filter(
             organization=organization, code__in=chunk
         ).select_for_update():
-            existing[item.code] = item
+            existing[locked.code] = locked
     fields = [f for f in items.FIELDS if f != "code"]
     new: list[Item] = []
     changed: list[Item] = []

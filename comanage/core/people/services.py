@@ -115,7 +115,8 @@ def _physician_for(
             {"npi": "A physician is linked to their physician record: give its NPI."}
         )
     with scope(organization=organization):
-        physician = Physician.objects.filter(npi=npi).first()
+        # Typed as the model core may not name (``agreements.models.Physician``).
+        physician: Any = Physician._default_manager.filter(npi=npi).first()
         if physician is None:
             raise ValidationError({"npi": f"No physician with NPI {npi} in {organization.name}."})
         linked = Membership.objects.filter(physician=physician).select_related("user")

@@ -150,7 +150,7 @@ def tenant_models() -> list[type[models.Model]]:
 def organization_files(organization: Organization) -> list[str]:
     """Names (relative to MEDIA_ROOT) of the files the organization's rows point to."""
     names: set[str] = set()
-    if organization.logo:
+    if organization.logo.name:
         names.add(organization.logo.name)
     with scopes_disabled():
         for model in tenant_models():

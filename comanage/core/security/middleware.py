@@ -8,7 +8,12 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 
-from .otp import confirmed_devices, two_factor_enabled, user_requires_2fa
+from .otp import (
+    confirmed_devices,
+    session_two_factor_verified,
+    two_factor_enabled,
+    user_requires_2fa,
+)
 
 # Pages reachable before the second factor: signing in and out, the 2FA pages themselves,
 # password reset (no session involved) and static files.
@@ -43,7 +48,7 @@ class TwoFactorMiddleware:
             two_factor_enabled()
             and request.user.is_authenticated
             and not request.path_info.startswith(EXEMPT_PREFIXES)
-            and not request.user.is_verified()
+            and not session_two_factor_verified(request)
             and user_requires_2fa(request.user, roles=getattr(request, "membership_roles", None))
         ):
             if request.path_info.startswith("/api/"):

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -24,7 +24,7 @@ from django.urls import reverse
 from django_otp import devices_for_user
 from django_otp import login as otp_login
 
-from comanage.core.models import Role
+from comanage.core.models import Role, User
 
 #: Roles whose members must use a second factor.
 ROLES_REQUIRING_2FA = frozenset({Role.ADMINISTRATOR, Role.COUNSEL, Role.CEO})
@@ -38,7 +38,9 @@ def two_factor_enabled() -> bool:
     return bool(getattr(settings, "COMANAGE_REQUIRE_2FA", True))
 
 
-def user_requires_2fa(user: AbstractBaseUser | Any, *, roles: frozenset[str] | None = None) -> bool:
+def user_requires_2fa(
+    user: User | AnonymousUser | None, *, roles: frozenset[str] | None = None
+) -> bool:
     """True for superusers, installation staff and anyone holding an administrator, counsel
     or CEO membership. ``roles``: the user's membership roles already read for this request
     (``TenantMiddleware``), else they are read (``selectors.membership_roles``)."""

@@ -23,7 +23,7 @@ from comanage.core.models import OIDCProvider
 
 from .forms import OTPCodeForm
 from .oidc import start_sso_for_email
-from .otp import confirmed_devices, mark_verified, verify_code
+from .otp import confirmed_devices, mark_verified, session_two_factor_verified, verify_code
 
 
 class LoginView(auth_views.LoginView):
@@ -90,7 +90,7 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
     Someone with only the password must not be able to add a device to an account that has
     one, so a user with a confirmed device must verify with it before adding another.
     """
-    if confirmed_devices(request.user) and not request.user.is_verified():
+    if confirmed_devices(request.user) and not session_two_factor_verified(request):
         return HttpResponseRedirect(f"{reverse('security_otp_verify')}?{request.GET.urlencode()}")
     device = TOTPDevice.objects.filter(
         user=request.user, confirmed=False

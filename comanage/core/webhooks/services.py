@@ -111,7 +111,9 @@ def url_check(url: str) -> None:
         infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise ValidationError({"url": f"The host {parts.hostname} cannot be resolved."}) from None
-    refused = sorted({info[4][0] for info in infos if _address_refused(info[4][0])})
+    # An IP socket address starts with its host (typeshed allows an int for other families).
+    addresses = {str(info[4][0]) for info in infos}
+    refused = sorted(address for address in addresses if _address_refused(address))
     if refused or not infos:
         raise ValidationError(
             {

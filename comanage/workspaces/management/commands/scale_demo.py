@@ -51,7 +51,8 @@ def agreement_clone(*, agreement: Agreement, name: str) -> Agreement:
     for t in AgreementTerms.objects.filter(agreement_id=source_pk):
         old = t.pk
         terms[old] = _copy(t, agreement=copy)
-    years = {}
+    # Old year id -> its copy; a row without a year (a None id) finds none.
+    years: dict[int | None, ProgrammeYear] = {}
     for y in ProgrammeYear.objects.filter(agreement_id=source_pk):
         old = y.pk
         years[old] = _copy(y, agreement=copy)
@@ -60,9 +61,9 @@ def agreement_clone(*, agreement: Agreement, name: str) -> Agreement:
     for f in FMVOpinion.objects.filter(agreement_id=source_pk):
         _copy(f, agreement=copy)
     duties = {}
-    for d in ManagementDuty.objects.filter(agreement_id=source_pk):
-        old = d.pk
-        duties[old] = _copy(d, agreement=copy)
+    for duty in ManagementDuty.objects.filter(agreement_id=source_pk):
+        old = duty.pk
+        duties[old] = _copy(duty, agreement=copy)
     entries = list(TimeEntry.objects.filter(timesheet__agreement_id=source_pk))
     sheets = {}
     for s in TimeSheet.objects.filter(agreement_id=source_pk):
