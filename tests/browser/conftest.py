@@ -50,7 +50,13 @@ DEMO_PASSWORD = "comanage-demo-2026"  # noqa: S105 - the documented demo credent
 # generous bound costs nothing on a fast machine and keeps a busy one from failing the journey.
 WAIT_MS = 90_000
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+# The browser tests are two xdist groups (`--dist loadgroup`), so that with two workers each
+# takes a share on its own server and database (see ``e2e``): the administrator's page crawl
+# (the longest test) with page quality and smoke in one, the other roles' crawls and the
+# journeys in the other. Every test stands on the seeded demo alone, so one server for all
+# (``-n 0``, or both groups on one worker) works as well.
+BROWSER_A = pytest.mark.xdist_group("browser")
+BROWSER_B = pytest.mark.xdist_group("browser-b")
 
 
 def _free_port() -> int:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, axe_violations, shot, sign_in
+from .conftest import BROWSER_B, ROOT, axe_violations, shot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 # shared/ lies beside the repository (CI copies it there); /work/shared on a developer's machine.
 EXAMPLE_A = (

@@ -5,9 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import axe_violations, pass_step_up, shot, sign_in
+from .conftest import BROWSER_B, axe_violations, pass_step_up, shot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 
 def test_the_ceo_authorises_a_payment(page, e2e):

@@ -6,9 +6,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import WAIT_MS, axe_violations, login, pass_step_up, shot, sign_in
+from .conftest import BROWSER_B, WAIT_MS, axe_violations, login, pass_step_up, shot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 
 def _submitted_section(page):  # type: ignore[no-untyped-def]

@@ -6,9 +6,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import axe_violations, shot, sign_in
+from .conftest import BROWSER_B, axe_violations, shot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 
 def test_an_executive_reads_the_dashboard(page, e2e):

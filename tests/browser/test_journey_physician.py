@@ -5,9 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import axe_violations, shot, sign_in
+from .conftest import BROWSER_B, axe_violations, shot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 
 def test_a_physician_logs_hours_and_opens_a_statement(page, e2e):

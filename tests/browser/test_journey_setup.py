@@ -14,9 +14,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ALL_SHOTS, ARTIFACTS, axe_violations, page_problems, sign_in
+from .conftest import ALL_SHOTS, ARTIFACTS, BROWSER_B, axe_violations, page_problems, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 
 def _check(page, label: str, problems: list[str]) -> None:  # type: ignore[no-untyped-def]

@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import ARTIFACTS, check_widths, sign_in
+from .conftest import ARTIFACTS, BROWSER_A, BROWSER_B, check_widths, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+# Each role's crawl in the xdist group (conftest) that balances the two workers' shares.
+pytestmark = [pytest.mark.browser]
 
 SHOTS = Path(os.environ.get("COMANAGE_SHOTS_DIR", str(ARTIFACTS / "crawl")))
 ROLES = ["administrator", "executive", "counsel", "ceo", "physician", "auditor"]
@@ -130,7 +131,9 @@ def crawl(page, base: str, role: str) -> tuple[list[str], list[str]]:  # type: i
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(
+    "role", [pytest.param(r, marks=BROWSER_A if r == "administrator" else BROWSER_B) for r in ROLES]
+)
 def test_every_page_a_role_reaches_reads_well_at_both_widths(page, e2e, role):
     sign_in(page, e2e, f"{role}@riverside.example")
     menu = menu_problems(page, role)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import check_page, sign_in
+from .conftest import BROWSER_A, check_page, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_A]
 
 ORG = "/o/riverside/"
 # role -> its main pages (relative to the organization); "agreements" adds every agreement
