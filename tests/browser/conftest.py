@@ -51,10 +51,12 @@ DEMO_PASSWORD = "comanage-demo-2026"  # noqa: S105 - the documented demo credent
 WAIT_MS = 90_000
 
 # The browser tests are two xdist groups (`--dist loadgroup`), so that with two workers each
-# takes a share on its own server and database (see ``e2e``): the administrator's page crawl
-# (the longest test) with page quality and smoke in one, the other roles' crawls and the
+# takes a share on its own server and database (see ``e2e``): the administrator's and the
+# auditor's page crawls with page quality and smoke in one, the other roles' crawls and the
 # journeys in the other. Every test stands on the seeded demo alone, so one server for all
-# (``-n 0``, or both groups on one worker) works as well.
+# (``-n 0``, or both groups on one worker) works as well, and so does any spread over workers:
+# pytest-xdist 3.8 marks a group by rewriting ``item._nodeid``, which pytest 9 no longer reads,
+# so under pytest 9 `loadgroup` spreads these tests one by one like `load`.
 BROWSER_A = pytest.mark.xdist_group("browser")
 BROWSER_B = pytest.mark.xdist_group("browser-b")
 
