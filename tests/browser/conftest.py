@@ -1,13 +1,23 @@
 """Browser tests: Debian's Chromium driven by Playwright against a live Comanage.
 
 The server is started as `make run` starts it: `runserver` plus a real Celery worker (kombu's
-filesystem broker), on a throwaway SQLite database migrated and loaded with `seed_demo`. Every
-test saves a screenshot under `test-artifacts/screenshots/` (kept by CI as an artefact).
+filesystem broker), on a throwaway SQLite database migrated and loaded with `seed_demo`, once per
+test session (per xdist worker: each worker that runs browser tests has its own server and
+database). One Chromium per session; each test gets a fresh context, and a role that has signed
+in once (through the real form and its second factor) is let in again with the cookies of that
+sign-in (``sign_in``) instead of typing its password and a TOTP code for every test.
+
+Screenshots cost more than the checks themselves, so a test saves one under
+`test-artifacts/screenshots/` (kept by CI as an artefact) when it fails, and the page checks save
+the page (at the width concerned) that has a problem. ``COMANAGE_SCREENSHOTS=all`` (or setting
+``COMANAGE_SHOTS_DIR``) saves every screenshot as before, for a visual review.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
 import json
 import os
 import re
@@ -21,6 +31,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -29,13 +40,25 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 AXE_DIR = Path(__file__).resolve().parent
 AXE_JS = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+# Every screenshot (a visual review) or only those of failures and of pages with a problem.
+ALL_SHOTS = os.environ.get("COMANAGE_SCREENSHOTS", "").lower() == "all" or bool(
+    os.environ.get("COMANAGE_SHOTS_DIR")
+)
 DEMO_PASSWORD = "comanage-demo-2026"  # noqa: S105 - the documented demo credential
 # How long a step may take before it fails. Every wait is for a condition a person would wait
 # for (a URL, an element, a job's status), never for network idleness or a fixed time, so a
 # generous bound costs nothing on a fast machine and keeps a busy one from failing the journey.
 WAIT_MS = 90_000
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+# The browser tests are two xdist groups (`--dist loadgroup`), so that with two workers each
+# takes a share on its own server and database (see ``e2e``): the administrator's and the
+# auditor's page crawls with page quality and smoke in one, the other roles' crawls and the
+# journeys in the other. Every test stands on the seeded demo alone, so one server for all
+# (``-n 0``, or both groups on one worker) works as well, and so does any spread over workers:
+# pytest-xdist 3.8 marks a group by rewriting ``item._nodeid``, which pytest 9 no longer reads,
+# so under pytest 9 `loadgroup` spreads these tests one by one like `load`.
+BROWSER_A = pytest.mark.xdist_group("browser")
+BROWSER_B = pytest.mark.xdist_group("browser-b")
 
 
 def _free_port() -> int:
@@ -56,7 +79,7 @@ def _wait_healthy(url: str, timeout: float) -> dict:
             if hasattr(exc, "read"):
                 with contextlib.suppress(Exception):
                     last = json.loads(exc.read())
-        time.sleep(1)
+        time.sleep(0.25)
     raise RuntimeError(f"server not healthy at {url}: {last}")
 
 
@@ -73,6 +96,60 @@ def _ensure_axe() -> None:
         capture_output=True,
         timeout=300,
     )
+
+
+_SEED = """
+import django
+from django.core.management import call_command
+
+django.setup()
+call_command("migrate", interactive=False, verbosity=0)
+call_command("seed_demo")
+"""
+
+
+def _seed(folder: Path, env: dict[str, str]) -> None:
+    """Migrate a new SQLite database in ``folder`` and load the demo into it (one process, so
+    Django starts once), with its var/ (media, cache, broker) beside it; ``seed.log`` has the
+    output."""
+    env = {
+        **env,
+        "DATABASE_URL": f"sqlite:///{folder / 'e2e.sqlite3'}",
+        "COMANAGE_VAR_DIR": str(folder / "var"),
+    }
+    for sub in ("broker/queue", "broker/control", "cache", "media"):
+        (folder / "var" / sub).mkdir(parents=True, exist_ok=True)
+    with open(folder / "seed.log", "w") as log:
+        subprocess.run(  # noqa: S603 - our own code
+            [sys.executable, "-c", _SEED],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _seeded_copy(tmp_path_factory: pytest.TempPathFactory, workdir: Path, env: dict) -> None:
+    """Put a migrated database with the demo loaded (and its var/) in ``workdir``.
+
+    Under xdist each worker that runs browser tests has its own server and database, but the
+    demo is loaded once per run: the first worker builds it in a folder all workers share (under
+    a lock), the others copy it, files and queued tasks included (nothing in it names its own
+    folder: stored files are relative to the media root)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        _seed(workdir, env)
+        return
+    shared = tmp_path_factory.getbasetemp().parent / "e2e-seed"
+    shared.mkdir(exist_ok=True)
+    with open(shared.parent / "e2e-seed.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not (shared / "done").exists():
+            _seed(shared, env)
+            (shared / "done").write_text("")
+    shutil.copy2(shared / "e2e.sqlite3", workdir / "e2e.sqlite3")
+    shutil.copytree(shared / "var", workdir / "var")
+    shutil.copy2(shared / "seed.log", workdir / "seed.log")
 
 
 @pytest.fixture(scope="session")
@@ -92,21 +169,9 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
             "PYTHONUNBUFFERED": "1",
         }
     )
-    for sub in ("broker/queue", "broker/control", "cache", "media"):
-        (workdir / "var" / sub).mkdir(parents=True, exist_ok=True)
+    _seeded_copy(tmp_path_factory, workdir, env)
     manage = [sys.executable, str(ROOT / "manage.py")]
     log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    subprocess.run(
-        [*manage, "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    subprocess.run(
-        [*manage, "seed_demo"], cwd=ROOT, env=env, check=True, stdout=log, stderr=subprocess.STDOUT
-    )
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -185,6 +250,15 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    """Keep each phase's report on the test item, so the ``page`` fixture knows at teardown
+    whether the test failed (and only then spends a screenshot on it)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
 @pytest.fixture
 def page(browser, e2e, request):  # type: ignore[no-untyped-def]
     context = browser.new_context(
@@ -196,10 +270,14 @@ def page(browser, e2e, request):  # type: ignore[no-untyped-def]
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.console_errors = errors  # type: ignore[attr-defined]
     yield page
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    report = getattr(request.node, "rep_call", None)
+    failed = report is None or report.failed
     name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
     try:
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        if failed or ALL_SHOTS:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(Exception):  # a closed or crashed page: the report says why
+                page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     finally:
         context.close()
 
@@ -253,20 +331,49 @@ def submit_credentials(page, e2e, email: str, password: str = DEMO_PASSWORD) -> 
     page.get_by_role("button", name="Sign in", exact=True).click()
 
 
+# email -> the cookies of that user's last real sign-in (password and second factor).
+_SIGNED_IN: dict[str, list] = {}
+
+
 def login(page, e2e, email: str, password: str = DEMO_PASSWORD) -> None:  # type: ignore[no-untyped-def]
     """Sign in through the real form, passing the second factor where the role needs one, and
-    wait until the sign-in pages are left behind."""
+    wait until the sign-in pages are left behind. The session's cookies are kept for
+    ``sign_in``."""
     submit_credentials(page, e2e, email, password)
     page.wait_for_url(lambda url: "/account/login/" not in url)
     pass_second_factor(page, email)
+    _SIGNED_IN[email] = page.context.cookies(e2e.base_url)
 
 
-def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
-    """Save a named screenshot of the current page."""
+def sign_in(page, e2e, email: str) -> None:  # type: ignore[no-untyped-def]
+    """Be ``email``, signed in, on the page the role lands on: with the session of an earlier
+    real sign-in (``login``) when there is one, else through the form. For tests of what comes
+    after the sign-in; a test of the sign-in itself, or of something kept in one session (a
+    report opened "in this session"), calls ``login``."""
+    cookies = _SIGNED_IN.get(email)
+    if cookies:
+        page.context.add_cookies(cookies)
+        page.goto(e2e.base_url + "/")
+        if "/account/" not in urlsplit(page.url).path:
+            return
+        page.context.clear_cookies()  # the session has ended: sign in again
+    login(page, e2e, email)
+
+
+def shot(page, name: str) -> Path | None:  # type: ignore[no-untyped-def]
+    """Save a named screenshot of the current page when every screenshot is asked for
+    (``COMANAGE_SCREENSHOTS=all``); a failing test gets its own from the ``page`` fixture."""
+    if not ALL_SHOTS:
+        return None
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@functools.cache
+def _axe_source() -> str:
+    return AXE_JS.read_text()
 
 
 def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -274,7 +381,9 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:  # type
     violations of the given impacts."""
     if not AXE_JS.exists():
         pytest.fail("axe-core is not installed: run `npm install` in tests/browser")
-    page.evaluate(AXE_JS.read_text())
+    # Injected once per document (a page checked at two widths runs axe twice on one load).
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_axe_source())
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
         {
@@ -360,23 +469,28 @@ def page_problems(page, label: str) -> list[str]:  # type: ignore[no-untyped-def
     return out
 
 
-def check_page(page, base_url: str, path: str, name: str, widths=(1440, 390)) -> list[str]:  # type: ignore[no-untyped-def]
-    """Visit ``path`` at each width: the page's problems (text, overflow, clipping, chart
-    text, axe serious/critical), with a screenshot per width under test-artifacts/."""
-    import re as _re
-
-    folder = ARTIFACTS / "page-quality"
-    folder.mkdir(parents=True, exist_ok=True)
+def check_widths(page, label: str, folder: Path, slug: str, widths=(1440, 390)) -> list[str]:  # type: ignore[no-untyped-def]
+    """The page as loaded, held at each width in turn (the window resized, the page not loaded
+    again: nothing in it depends on the width it was loaded at, the CSS reflows as a phone's
+    would): its problems (text, overflow, clipping, chart text, axe serious/critical). A page
+    with a problem at a width is saved as ``<slug>-<width>.png`` under ``folder`` (every page
+    with ``COMANAGE_SCREENSHOTS=all``)."""
     out: list[str] = []
     for width in widths:
         page.set_viewport_size({"width": width, "height": 900})
-        page.goto(base_url + path)
-        page.wait_for_load_state("networkidle")
-        label = f"{name} {path} @{width}"
-        out += page_problems(page, label)
-        out += [
-            f"{label}: axe {v['id']} ({v['impact']}) {v['nodes']}" for v in axe_violations(page)
-        ]
-        slug = _re.sub(r"[^a-z0-9]+", "-", f"{name}-{path}-{width}".lower()).strip("-")
-        page.screenshot(path=str(folder / f"{slug}.png"), full_page=True)
+        at = f"{label} @{width}"
+        found = page_problems(page, at)
+        found += [f"{at}: axe {v['id']} ({v['impact']}) {v['nodes']}" for v in axe_violations(page)]
+        if found or ALL_SHOTS:
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / f"{slug}-{width}.png"), full_page=True)
+        out += found
     return out
+
+
+def check_page(page, base_url: str, path: str, name: str, widths=(1440, 390)) -> list[str]:  # type: ignore[no-untyped-def]
+    """Visit ``path`` once and hold it to ``check_widths`` at each width; screenshots of a
+    page with a problem under test-artifacts/screenshots/page-quality/."""
+    page.goto(base_url + path, wait_until="load")
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{name}-{path}".lower()).strip("-")
+    return check_widths(page, f"{name} {path}", ARTIFACTS / "page-quality", slug, widths)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, axe_violations, login, shot
+from .conftest import BROWSER_B, ROOT, axe_violations, shot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 # shared/ lies beside the repository (CI copies it there); /work/shared on a developer's machine.
 EXAMPLE_A = (
@@ -34,7 +34,7 @@ def _usage_2026(tmp_path: Path) -> Path:
 
 
 def test_an_administrator_sets_up_an_agreement_and_imports_data(page, e2e, tmp_path):
-    login(page, e2e, "administrator@riverside.example")
+    sign_in(page, e2e, "administrator@riverside.example")
     expect(page).to_have_url(re.compile(r"/o/riverside/workspace/$"))
     expect(page.get_by_role("heading", name="Work queue")).to_be_visible()
     assert axe_violations(page) == []

@@ -5,13 +5,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import axe_violations, login, pass_step_up, shot
+from .conftest import BROWSER_B, axe_violations, pass_step_up, shot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 
 def test_the_ceo_authorises_a_payment(page, e2e):
-    login(page, e2e, "ceo@riverside.example")
+    sign_in(page, e2e, "ceo@riverside.example")
     expect(page).to_have_url(re.compile(r"/adjudication/ceo/"))
     expect(page.locator("main h1").first).to_be_visible()
     assert axe_violations(page) == []

@@ -6,9 +6,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import WAIT_MS, axe_violations, login, pass_step_up, shot
+from .conftest import BROWSER_B, WAIT_MS, axe_violations, login, pass_step_up, shot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 
 def _submitted_section(page):  # type: ignore[no-untyped-def]
@@ -16,6 +16,8 @@ def _submitted_section(page):  # type: ignore[no-untyped-def]
 
 
 def test_counsel_returns_then_approves_a_report(page, browser, e2e):
+    # A fresh session: approval needs the report opened in this session, and the page crawl may
+    # have opened it in an earlier one.
     login(page, e2e, "counsel@riverside.example")
     expect(page).to_have_url(re.compile(r"/adjudication/counsel/"))
     expect(page.get_by_role("heading", name="Reports awaiting legal review")).to_be_visible()
@@ -34,7 +36,7 @@ def test_counsel_returns_then_approves_a_report(page, browser, e2e):
     admin_context = browser.new_context(viewport={"width": 1360, "height": 900})
     admin = admin_context.new_page()
     admin.set_default_timeout(WAIT_MS)
-    login(admin, e2e, "administrator@riverside.example")
+    sign_in(admin, e2e, "administrator@riverside.example")
     expect(admin.locator("main")).to_contain_text("Address counsel's comments")
     admin.goto(e2e.base_url + report_url)
     admin.get_by_role("button", name="Start review").click()

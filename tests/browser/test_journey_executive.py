@@ -6,13 +6,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import axe_violations, login, shot
+from .conftest import BROWSER_B, axe_violations, shot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 
 def test_an_executive_reads_the_dashboard(page, e2e):
-    login(page, e2e, "executive@riverside.example")
+    sign_in(page, e2e, "executive@riverside.example")
     expect(page).to_have_url(re.compile(r"/o/riverside/dashboard/$"))
     expect(page.get_by_role("heading", name="Executive dashboard")).to_be_visible()
     kpis = page.locator("section.kpis")

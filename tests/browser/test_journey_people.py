@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from .conftest import ROOT, login, pass_second_factor, shot
+from .conftest import BROWSER_B, ROOT, login, pass_second_factor, shot
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 STAFF = "ops@installation.example"
 PASSWORD = "installation staff passphrase 2026"  # noqa: S105 - test credential

@@ -5,13 +5,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import axe_violations, login, shot
+from .conftest import BROWSER_B, axe_violations, shot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 
 def test_a_physician_logs_hours_and_opens_a_statement(page, e2e):
-    login(page, e2e, "physician@riverside.example")
+    sign_in(page, e2e, "physician@riverside.example")
     expect(page).to_have_url(re.compile(r"/o/riverside/me/$"))
     expect(page.get_by_role("heading", name="Welcome, Dr Adams")).to_be_visible()
     expect(page.get_by_text("Your time logs, last 12 months")).to_be_visible()

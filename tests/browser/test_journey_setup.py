@@ -4,7 +4,7 @@ saving, the checklist's "Continue" resumes where they were, and the last step ac
 
 Every page visited is checked as the page-quality walk checks it (no template syntax or codes
 in the text, nothing wider than the window, chart text at least 11 px) and by axe-core; a
-screenshot of each step goes to ``test-artifacts/screenshots/setup/``."""
+screenshot of a step with a problem goes to ``test-artifacts/screenshots/setup/``."""
 
 from __future__ import annotations
 
@@ -14,17 +14,19 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ARTIFACTS, axe_violations, login, page_problems
+from .conftest import ALL_SHOTS, ARTIFACTS, BROWSER_B, axe_violations, page_problems, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_B]
 
 
 def _check(page, label: str, problems: list[str]) -> None:  # type: ignore[no-untyped-def]
-    problems.extend(page_problems(page, label))
-    problems.extend(f"{label}: axe {v['id']} {v['nodes']}" for v in axe_violations(page))
-    folder = ARTIFACTS / "setup"
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{label}.png"), full_page=True)
+    found = page_problems(page, label)
+    found += [f"{label}: axe {v['id']} {v['nodes']}" for v in axe_violations(page)]
+    if found or ALL_SHOTS:
+        folder = ARTIFACTS / "setup"
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{label}.png"), full_page=True)
+    problems.extend(found)
 
 
 def _submit(page, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -34,7 +36,7 @@ def _submit(page, name: str) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("width", [1440, 390])
 def test_an_administrator_takes_an_agreement_from_nothing_to_active(page, e2e, width):
     page.set_viewport_size({"width": width, "height": 900})
-    login(page, e2e, "administrator@riverside.example")
+    sign_in(page, e2e, "administrator@riverside.example")
     problems: list[str] = []
     year = dt.datetime.now(tz=dt.UTC).date().year + 1
     name = f"Spine Co-Management {width}"

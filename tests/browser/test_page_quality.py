@@ -2,17 +2,18 @@
 
 On each page: no template syntax and no snake_case code in the visible text, nothing wider
 than the window (wide tables and charts scroll in their own box), every chart label at least
-11 px as drawn, and no serious or critical axe-core violation. A screenshot of each page and
-width goes to ``test-artifacts/screenshots/page-quality/``.
+11 px as drawn, and no serious or critical axe-core violation. Each page is loaded once and
+checked at both widths; a screenshot of a page and width with a problem goes to
+``test-artifacts/screenshots/page-quality/``.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from .conftest import check_page, login
+from .conftest import BROWSER_A, check_page, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_A]
 
 ORG = "/o/riverside/"
 # role -> its main pages (relative to the organization); "agreements" adds every agreement
@@ -40,7 +41,7 @@ PAGES = {
 
 @pytest.mark.parametrize("role", list(PAGES))
 def test_every_main_page_reads_well_at_both_widths(page, e2e, role):
-    login(page, e2e, f"{role}@riverside.example")
+    sign_in(page, e2e, f"{role}@riverside.example")
     paths = []
     for entry in PAGES[role]:
         if entry == "agreements":
@@ -60,7 +61,7 @@ def test_every_main_page_reads_well_at_both_widths(page, e2e, role):
 
 
 def test_the_menu_collapses_behind_a_button_on_a_phone(page, e2e):
-    login(page, e2e, "executive@riverside.example")
+    sign_in(page, e2e, "executive@riverside.example")
     page.set_viewport_size({"width": 390, "height": 800})
     page.goto(e2e.base_url + ORG + "dashboard/")
     button = page.get_by_role("button", name="Menu")

@@ -5,9 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import axe_violations, login, shot, submit_credentials
+from .conftest import BROWSER_A, axe_violations, login, shot, submit_credentials
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, BROWSER_A]
 
 ROLE_LOGINS = [
     ("administrator", "administrator@riverside.example"),
