@@ -30,6 +30,13 @@ def _texts(values):
         ("45657.0", "excel", "2024-12-31"),
         ("2/30/2025", "mdy", "2/30/2025"),  # not a date: left as written for the error
         ("13/1/2025", "mdy", "13/1/2025"),
+        # A time of day after the date, as SQL and spreadsheet exports write it: dropped.
+        ("2025-01-05 00:00:00", "iso", "2025-01-05"),
+        ("2025-01-05T00:00:00", "iso", "2025-01-05"),
+        ("1/5/2025 0:00", "mdy", "2025-01-05"),
+        ("1/5/2025 12:00 AM", "mdy", "2025-01-05"),
+        ("12/31/2025 23:59:59.5", "mdy", "2025-12-31"),
+        ("2025-01-05 00:00:00+01:00", "iso", "2025-01-05 00:00:00+01:00"),  # a zone: refused
     ],
 )
 def test_dates_are_read_in_the_chosen_format(text, fmt, iso):
@@ -43,6 +50,11 @@ def test_a_date_format_is_detected_only_when_unambiguous():
     assert formats.detect_date_format(_texts(["2025-01-02", "45000", ""])) == "excel"
     with pytest.raises(formats.AmbiguousDates, match="03/04/2025"):
         formats.detect_date_format(_texts(["03/04/2025", "05/06/2025"]))
+    # With a time of day: detected on the dates, the ambiguous one named as the file wrote it.
+    assert formats.detect_date_format(_texts(["1/13/2025 0:00", "2/3/2025 0:00"])) == "mdy"
+    with pytest.raises(formats.AmbiguousDates) as ambiguous:
+        formats.detect_date_format(_texts(["03/04/2025 0:00", "05/06/2025 0:00"]))
+    assert ambiguous.value.example == "03/04/2025 0:00"
 
 
 @pytest.mark.parametrize(
@@ -51,6 +63,9 @@ def test_a_date_format_is_detected_only_when_unambiguous():
         ("$1,234.56", "1234.56"),
         ("(12.50)", "-12.50"),
         ("($12.50)", "-12.50"),
+        ("$(12.50)", "-12.50"),
+        ("$(1,234.56)", "-1234.56"),
+        ("$((1))", "$((1))"),
         ("12.50-", "-12.50"),
         ("-$3", "-3"),
         ("$ 7", "7"),
@@ -130,6 +145,12 @@ def test_mapped_batches_name_the_original_column_on_ambiguous_dates():
         MappedBatches(fields=USAGE_FIELDS, mapping=usage, first_row=5).convert(dates, first_row=5)
     problem = refused.value.problems.items[0]
     assert (problem.row, problem.column) == (6, "DOS")
+    timed = pa.RecordBatch.from_pydict({"DOS": ["01/01/2025 0:00", "03/04/2025 0:00"]})
+    with pytest.raises(TableRefused) as refused:
+        MappedBatches(fields=USAGE_FIELDS, mapping=usage, first_row=5).convert(timed, first_row=5)
+    problem = refused.value.problems.items[0]
+    assert (problem.row, problem.column) == (6, "DOS")
+    assert "03/04/2025 0:00" in problem.message
 
 
 def test_problems_keep_the_first_hundred_and_count_all():

@@ -33,6 +33,10 @@ _ISO = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$"
 _SLASH = r"^(?P<a>[0-9]{1,2})[/.-](?P<b>[0-9]{1,2})[/.-](?P<y>[0-9]{4}|[0-9]{2})$"
 _SERIAL = r"^[0-9]{1,6}(?:\.0+)?$"
 _CANONICAL_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# A time after the date, as SQL and spreadsheet exports write a date column (2025-01-05
+# 00:00:00, 2025-01-05T00:00:00, 1/5/2025 0:00, 1/5/2025 12:00 AM): the date is read, the time
+# of day dropped. A time zone or offset is not understood (the day could be another).
+_TIME = r"(?:[ T]+[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:\s*[AaPp]\.?[Mm]\.?)?)$"
 
 
 class AmbiguousDates(ValueError):
@@ -107,10 +111,17 @@ def _iso_dates(values: pa.Array) -> pa.Array:
     return _real_dates(iso)
 
 
+def _without_time(values: pa.Array) -> pa.Array:
+    if not pc.any(pc.match_substring_regex(values, _TIME)).as_py():
+        return values
+    return pc.replace_substring_regex(values, _TIME, "")
+
+
 def detect_date_format(values: pa.Array) -> str | None:
     """The one format the column's non-empty values fit (``iso``, ``mdy``, ``dmy``, ``excel``),
     or None when they fit none. Raises :class:`AmbiguousDates` when every slash date fits both
     month/day and day/month and two of them differ (03/04/2025)."""
+    original, values = values, _without_time(values)
     present = pc.filter(values, pc.not_equal(values, ""))
     if len(present) == 0:
         return "iso"
@@ -131,7 +142,8 @@ def detect_date_format(values: pa.Array) -> str | None:
         differ = pc.not_equal(a, b)
         if pc.any(differ).as_py():
             example = pc.filter(slash, differ)[0].as_py()
-            raise AmbiguousDates(example)
+            # Named as the file writes it (with its time of day, if any).
+            raise AmbiguousDates(original[pc.index(values, example).as_py()].as_py())
         return "mdy"  # 1/1/2025, 3/3/2025: the same either way
     if pc.all(pc.match_substring_regex(present, _SERIAL)).as_py():
         return "excel"
@@ -141,10 +153,12 @@ def detect_date_format(values: pa.Array) -> str | None:
 def parse_dates(values: pa.Array, fmt: str) -> tuple[pa.Array, str | None]:
     """``(ISO text where understood, else the original text; the format used)``.
 
-    ISO dates are always understood; ``auto`` detects the rest (:func:`detect_date_format`)."""
-    values = trimmed(values)
+    ISO dates are always understood; ``auto`` detects the rest (:func:`detect_date_format`); a
+    time of day after the date is dropped."""
+    original = trimmed(values)
+    values = _without_time(original)
     if fmt == "auto":
-        fmt = detect_date_format(values) or "iso"
+        fmt = detect_date_format(original) or "iso"
     canonical = pc.or_(pc.match_substring_regex(values, _CANONICAL_DATE), pc.equal(values, ""))
     if pc.all(canonical).as_py():
         return values, fmt  # the canonical text already: the importer checks the dates
@@ -154,17 +168,17 @@ def parse_dates(values: pa.Array, fmt: str) -> tuple[pa.Array, str | None]:
         iso = pc.coalesce(iso, _slash_dates(values, fmt))
     elif fmt == "excel":
         iso = pc.coalesce(iso, _serial_dates(values))
-    return _keep(values, iso, pc.is_valid(iso)), fmt
+    return _keep(original, iso, pc.is_valid(iso)), fmt
 
 
 _DIGITS = r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.[0-9]*)?"
-# 1234.5, $1,234.50, -$12, $-12, (12.50), ($12.50), 12.50-, $12.50-
+# 1234.5, $1,234.50, -$12, $-12, (12.50), ($12.50), $(12.50), 12.50-, $12.50-
 _AMOUNT = (
     rf"^(?:(?:-\s*\$?|\$\s*-|\$)?\s*{_DIGITS}"
-    rf"|\(\s*\$?\s*{_DIGITS}\s*\)"
+    rf"|\$?\s*\(\s*\$?\s*{_DIGITS}\s*\)"
     rf"|\$?\s*{_DIGITS}\s*-)$"
 )
-_NEGATIVE = r"^[-(]|^\$\s*-|-$"
+_NEGATIVE = r"^[-(]|^\$\s*[-(]|-$"
 _PLAIN = r"^-?[0-9]+(?:\.[0-9]+)?$"
 
 
