@@ -24,6 +24,7 @@ from .models import (
     Practice,
 )
 from .services.fmv import FMV_FIELDS
+from .services.physicians import PARTICIPATION_FIELDS
 from .services.terms import TERMS_FIELDS
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -215,15 +216,7 @@ class ParticipationForm(ScopedModelForm):
     class Meta:
         formfield_callback = _scoped_formfield
         model = Participation
-        fields = [
-            "physician",
-            "join_date",
-            "leave_date",
-            "termination_date",
-            "termination_reason",
-            "for_cause",
-            "ownership_pct",
-        ]
+        fields = list(PARTICIPATION_FIELDS)  # what the participation service edits
         widgets = _dates("join_date", "leave_date", "termination_date")
 
     def __init__(self, *args, **kwargs):

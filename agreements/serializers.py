@@ -11,6 +11,7 @@ from comanage.core.security.narrowing import PhysicianNarrowing
 
 from . import models as m
 from .services.fmv import FMV_FIELDS
+from .services.physicians import PARTICIPATION_FIELDS
 from .services.terms import TERMS_FIELDS
 
 
@@ -128,17 +129,7 @@ class TermsSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSeri
 class ParticipationSerializer(ScopedRelations, PhysicianNarrowing, serializers.ModelSerializer):
     class Meta:
         model = m.Participation
-        fields = [
-            "id",
-            "agreement",
-            "physician",
-            "join_date",
-            "leave_date",
-            "termination_date",
-            "termination_reason",
-            "for_cause",
-            "ownership_pct",
-        ]
+        fields = ["id", "agreement", *PARTICIPATION_FIELDS]
         validators: list = []  # the service refuses a duplicate, naming the field
 
     scoped_relations = {"agreement": m.Agreement, "physician": m.Physician}

@@ -65,6 +65,18 @@ def physician_save(
     return physician
 
 
+# What a participation records, as the page's form and the API edit it.
+PARTICIPATION_FIELDS = (
+    "physician",
+    "join_date",
+    "leave_date",
+    "termination_date",
+    "termination_reason",
+    "for_cause",
+    "ownership_pct",
+)
+
+
 def _check_participation_dates(*, agreement: Agreement, participation: Participation) -> None:
     """Joins within the term; leaves and terminations after the join, a termination with its
     reason (and a date when for cause); ownership a percentage."""
@@ -104,15 +116,7 @@ def participation_save(
     participation = participation or Participation(
         organization=agreement.organization, agreement=agreement
     )
-    for name in (
-        "physician",
-        "join_date",
-        "leave_date",
-        "termination_date",
-        "termination_reason",
-        "for_cause",
-        "ownership_pct",
-    ):
+    for name in PARTICIPATION_FIELDS:
         if name in data:
             setattr(participation, name, data[name])
     if participation.physician_id and participation.physician.organization_id != (
