@@ -357,7 +357,10 @@ def fill(route: Route, organization: Organization) -> tuple[str | None, str]:
                     if f.related_model is type(parent):
                         queryset = queryset.filter(**{f.name: parent})
                         continue
-                    # ... or related through one step (a result's definition's agreement)
+                    # ... or related through one step (a result's definition's agreement);
+                    # not through an optional link (a result's import, when it came from one)
+                    if f.null:
+                        continue
                     for g in f.related_model._meta.fields:
                         if (
                             g.is_relation

@@ -84,7 +84,6 @@ class EntryInput:
     description: str = ""
 
 
-@transaction.atomic
 def _check_month_open(*, agreement: Agreement, physician: Physician, month: dt.date) -> None:
     """Hours go on an executed or active co-management agreement, for a past or current month
     of its term in which the physician took part."""
@@ -181,6 +180,7 @@ def _check_entries(*, agreement: Agreement, entries: list[EntryInput], month: dt
         )
 
 
+@transaction.atomic
 def timesheet_save(
     *,
     agreement: Agreement,
