@@ -157,7 +157,7 @@ def _read_mapped(
         if len(rows) < header_row:
             raise _refused(header_row, f"the sheet has no row {header_row} for the header")
         names = unique_names(rows[header_row - 1])
-        body = [r for r in rows[header_row:] if any(r)]
+        body = rows[header_row:]  # empty rows kept until the mapping has read the dates
         table = pa.table(
             {n: pa.array([r[i] if i < len(r) else "" for r in body], pa.string())
              for i, n in enumerate(names)}
@@ -175,6 +175,9 @@ def _read_mapped(
             table = pacsv.read_csv(
                 io.BytesIO(data),
                 read_options=pacsv.ReadOptions(column_names=names, skip_rows=header_row),
+                # An empty line stays a row (of empty fields) so that later rows keep their
+                # numbers; _numbered leaves it out.
+                parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
                 convert_options=pacsv.ConvertOptions(
                     column_types={n: pa.string() for n in names},
                     strings_can_be_null=False,
@@ -201,9 +204,35 @@ def _read_mapped(
     frame = pd.DataFrame(
         {n: canonical.column(n).to_pandas().astype("string") for n in canonical.schema.names}
     )
-    frame.attrs["first_row"] = header_row + 1
+    frame = _numbered(frame, first_row=header_row + 1)
     frame.attrs["labels"] = mapped.labels
     return frame
+
+
+def _numbered(frame: pd.DataFrame, *, first_row: int) -> pd.DataFrame:
+    """The frame without its empty rows (an empty line, a line of separators, an empty row of
+    a sheet); ``attrs["row_numbers"]`` keeps each remaining row's number in the file, so a
+    problem names the row the file has. One look at the first column when none is empty."""
+    numbers = np.arange(first_row, first_row + len(frame))
+    columns = list(frame.columns)
+    empty = _empty_cells(frame[columns[0]]) if columns else np.zeros(len(frame), dtype=bool)
+    if empty.any():
+        for name in columns[1:]:
+            empty &= _empty_cells(frame[name])
+        if empty.any():
+            frame = frame[~empty].reset_index(drop=True)
+            numbers = numbers[~empty]
+    frame.attrs["row_numbers"] = numbers
+    frame.attrs["first_row"] = first_row
+    return frame
+
+
+def _empty_cells(series: pd.Series) -> np.ndarray:
+    blank = np.array(series.isna().to_numpy(dtype=bool), dtype=bool)  # a writable copy
+    if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
+        text = series.astype("string").str.strip() == ""
+        blank |= text.fillna(True).to_numpy(dtype=bool)
+    return blank
 
 
 def _refused(row: int | None, message: str) -> CaseFileRefused:
@@ -237,7 +266,7 @@ def casefile_read(
         return _read_mapped(data, filename=filename, mapping=mapping, fields=fields)
 
     if filename.lower().endswith((".xlsx", ".xlsm")):
-        return _read_xlsx(data)
+        return _numbered(_read_xlsx(data), first_row=2)
     if not data or data.isspace():  # (not ``data.strip()``: that copies the whole file)
         raise _refused(None, "the file is empty")
     try:
@@ -268,7 +297,7 @@ def casefile_read(
         raise CaseFileRefused(problems)
     assert frame is not None
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
+    return _numbered(frame, first_row=2)
 
 
 def _read_xlsx(data: bytes) -> pd.DataFrame:
@@ -326,7 +355,7 @@ def _read_csv_arrow(data: bytes, *, names: list[str], ragged: list[int]) -> pd.D
     column_types = {name: pa.string() for name in names if name == CASE_ID}
     table = pacsv.read_csv(
         io.BytesIO(data),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=skip, ignore_empty_lines=False),
         # Arrow's default ISO-8601 parser is strict: 2025-02-30 leaves the column as text (and
         # validation reports the row), where a "%Y-%m-%d" strptime parser would roll it over to
         # 2025-03-02.
@@ -458,7 +487,9 @@ def casefile_validate(
     column's kind; every case date inside the measurement period.
     """
     problems = Problems(
-        labels=frame.attrs.get("labels", {}), first_row=frame.attrs.get("first_row", 2)
+        labels=frame.attrs.get("labels", {}),
+        first_row=frame.attrs.get("first_row", 2),
+        row_numbers=frame.attrs.get("row_numbers"),
     )
     missing = [name for name in spec.columns if name not in frame.columns]
     for name in missing:

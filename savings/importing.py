@@ -248,8 +248,9 @@ def _open_csv_batches(
     *,
     progress: Callable[[], None] | None = None,
     mapping: tabular.ColumnMapping | None = None,
-) -> tuple[list[str], Iterator[pa.RecordBatch]]:
-    """A streaming reader with every column read as string (empty stays empty).
+) -> tuple[list[str], Iterator[tuple[int, pa.RecordBatch]]]:
+    """A streaming reader with every column read as string (empty stays empty), in batches of
+    consecutive rows, each with its first row's number in the file (:func:`row_runs`).
 
     The header is read here (a bad one raises :class:`uploads.FileProblem` naming row 1). A
     row with the wrong number of fields stops the batches with :class:`RaggedRows`; text that
@@ -288,20 +289,50 @@ def _open_csv_batches(
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    parse = pacsv.ParseOptions(newlines_in_values=False, invalid_row_handler=skip)
+    # An empty line is kept as a row of empty fields (not dropped), so every later row keeps
+    # its number in the file; row_runs then leaves it out.
+    parse = pacsv.ParseOptions(
+        newlines_in_values=False, invalid_row_handler=skip, ignore_empty_lines=False
+    )
     reader = pacsv.open_csv(stream, read_options=read, convert_options=convert, parse_options=parse)
     if ragged[0]:
         raise RaggedRows
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    def batches() -> Iterator[tuple[int, pa.RecordBatch]]:
+        row = skip_rows + 1
         for batch in reader:
             if ragged[0]:
                 raise RaggedRows
             if progress:
                 progress()
-            yield batch
+            yield from row_runs(batch, first_row=row)
+            row += batch.num_rows
 
     return names, batches()
+
+
+def row_runs(batch: pa.RecordBatch, *, first_row: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The batch without its empty rows (an empty line, a line of separators, fields of spaces
+    only), as runs of consecutive rows, each with the file's number of its first row: every
+    problem found later names the row the file has. A batch without an empty row (the usual
+    case: one look at its first column) is passed on whole."""
+    import numpy as np
+
+    if batch.num_rows == 0 or batch.num_columns == 0:
+        return
+    empty = pc.equal(pc.utf8_trim_whitespace(batch.column(0)), "")
+    if not pc.any(empty).as_py():
+        yield first_row, batch
+        return
+    for column in batch.columns[1:]:
+        empty = pc.and_(empty, pc.equal(pc.utf8_trim_whitespace(column), ""))
+    kept = np.flatnonzero(~empty.to_numpy(zero_copy_only=False))
+    if len(kept) == batch.num_rows:
+        yield first_row, batch
+        return
+    for run in np.split(kept, np.flatnonzero(np.diff(kept) > 1) + 1):
+        if len(run):
+            yield first_row + int(run[0]), batch.slice(int(run[0]), len(run))
 
 
 def explain_unreadable(
@@ -330,8 +361,9 @@ def _open_xlsx_batches(
     *,
     progress: Callable[[], None] | None = None,
     mapping: tabular.ColumnMapping | None = None,
-) -> tuple[list[str], Iterator[pa.RecordBatch]]:
-    """The first worksheet in batches, read-only (the worker only: never in a web request).
+) -> tuple[list[str], Iterator[tuple[int, pa.RecordBatch]]]:
+    """The first worksheet in batches of consecutive rows, each with its first row's number on
+    the sheet (empty rows left out), read-only (the worker only: never in a web request).
 
     The declared sizes are checked before openpyxl reads anything, and the rows are counted
     against ``IMPORT_XLSX_MAX_ROWS``; over either, :class:`uploads.FileProblem`."""
@@ -367,19 +399,25 @@ def _open_xlsx_batches(
         names = [normalise_header(_xlsx_cell(h)) for h in header]
         _check_names(names)
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    def batches() -> Iterator[tuple[int, pa.RecordBatch]]:
         chunk: list[tuple[Any, ...]] = []
-        count = header_row
+        start = count = header_row
         try:
             for row in rows:
                 count += 1
                 if count > cap:
                     raise uploads.xlsx_too_many_rows(cap)
-                if row is None or all(v is None for v in row):
+                if row is None or all(v is None or not _xlsx_cell(v).strip() for v in row):
+                    # A batch is consecutive rows: its rows' numbers follow from its first.
+                    if chunk:
+                        yield start, _xlsx_batch(names, chunk)
+                        chunk = []
                     continue
+                if not chunk:
+                    start = count
                 chunk.append(row)
                 if len(chunk) >= XLSX_BATCH_ROWS:
-                    yield _xlsx_batch(names, chunk)
+                    yield start, _xlsx_batch(names, chunk)
                     chunk = []
                     if progress:
                         progress()
@@ -392,7 +430,7 @@ def _open_xlsx_batches(
         finally:
             workbook.close()
         if chunk:
-            yield _xlsx_batch(names, chunk)
+            yield start, _xlsx_batch(names, chunk)
 
     return names, batches()
 
@@ -408,8 +446,9 @@ def open_batches(
     file_format: str,
     progress: Callable[[], None] | None = None,
     mapping: tabular.ColumnMapping | None = None,
-) -> tuple[list[str], Iterator[pa.RecordBatch]]:
-    """The header's names and the rows in batches of text. Without a mapping the canonical
+) -> tuple[list[str], Iterator[tuple[int, pa.RecordBatch]]]:
+    """The header's names and the rows in batches of text, each batch consecutive rows with
+    the file's number of its first row (empty rows left out). Without a mapping the canonical
     layout (header on row 1, names normalised); with one, the file's own header at the
     mapping's row (and sheet), its names as written."""
     if file_format == "xlsx":

@@ -406,16 +406,23 @@ def _header_width(handle: Any) -> int:
 
 
 class _Reading:
-    """Batches until the file stops being readable; that is a problem named by row, not a
-    crash. The caller keeps ``row`` (the first row of the next batch) up to date."""
+    """Batches, each with the file's number of its first row, until the file stops being
+    readable; that is a problem named by row, not a crash. ``row`` is the row after the last
+    batch given; ``rows`` counts the rows given."""
 
-    def __init__(self, data_import: DataImport, problems: importing.Problems, names: list[str]):
+    def __init__(
+        self, data_import: DataImport, problems: importing.Problems, names: list[str], row: int
+    ):
         self.data_import, self.problems, self.names = data_import, problems, names
-        self.row = 2  # the header is row 1
+        self.row = row
+        self.rows = 0
 
     def batches(self, batches: Any) -> Any:
         try:
-            yield from batches
+            for first, batch in batches:
+                yield first, batch
+                self.row = first + batch.num_rows
+                self.rows += batch.num_rows
         except _UNREADABLE as exc:
             _unreadable(
                 self.data_import, self.problems, exc, expected=len(self.names), first_row=self.row
@@ -474,11 +481,9 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
     items: list[Any] = []
     case_fields: list[Any] = []  # spec 4 edge case "one case, many rows"
     starts = []
-    row = first  # the row after the header
-    reading = _Reading(data_import, problems, names)
-    reading.row = row
+    reading = _Reading(data_import, problems, names, first)  # the row after the header
     try:
-        for batch in reading.batches(batches):
+        for row, batch in reading.batches(batches):
             if mapped is not None:
                 batch = _convert(mapped, batch, row)
             table = importing.validate_usage_batch(
@@ -488,8 +493,6 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
             items.append(table.column("item_code").combine_chunks())
             case_fields.append(table.select(["case_id", *case_rows.CASE_FIELDS]))
             starts.append(row)
-            row += batch.num_rows
-            reading.row = row
             problems.trim()
             if not problems.total:
                 # Duplicate checks and messages use the file's own ids; storage may hash them.
@@ -497,7 +500,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
                 loader.add(
                     table.set_column(table.schema.get_field_index("case_id"), "case_id", stored_ids)
                 )
-        if not problems.total and row > first:
+        if not problems.total and reading.rows:
             # The rows are published (on PostgreSQL the staging table becomes the import's
             # partition) while the whole file is checked for duplicate rows; a duplicate raises
             # below and the transaction takes the rows back out.
@@ -508,7 +511,7 @@ def _apply_usage(data_import: DataImport, handle: Any, job_id: int | None) -> tu
         case_codes = case_rows.codes(importing.pa.chunked_array(case_ids, importing.pa.string()))
         case_rows.case_agreement_checks(problems, case_fields, starts, case_codes=case_codes)
         importing.duplicate_checks(problems, case_ids, items, starts, case_codes=case_codes)
-        if row == first and not problems.total:
+        if not reading.rows and not problems.total:
             problems.add(row=None, column="", message="the file has no data rows")
         if problems.total:
             problems.trim()
@@ -534,9 +537,8 @@ def _apply_prices(data_import: DataImport, handle: Any) -> int:
     if missing:
         raise ImportRefused(problems)
     prices: dict[str, tuple[str, int]] = {}
-    reading = _Reading(data_import, problems, names)
-    reading.row = row
-    for batch in reading.batches(batches):
+    reading = _Reading(data_import, problems, names, row)
+    for row, batch in reading.batches(batches):
         if mapped is not None:
             batch = _convert(mapped, batch, row)
         table = importing.validate_price_batch(batch, first_row=row, problems=problems)
@@ -555,8 +557,6 @@ def _apply_prices(data_import: DataImport, handle: Any) -> int:
                 )
             elif item:
                 prices[item] = (cost, row + offset)
-        row += batch.num_rows
-        reading.row = row
     usage = selectors.import_current(
         agreement=data_import.agreement,
         kind=ImportKind.USAGE,

@@ -61,9 +61,40 @@ def demo(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
             co = next(y for y in years if y.agreement.kind == AgreementKind.CO_MANAGEMENT)
             ss = next(y for y in years if y.agreement.kind == AgreementKind.SHARED_SAVINGS)
             keys = [d.key for d in definitions_in_force(programme_year=co)]
+            _addressable_extras()
         yield {"co": co, "ss": ss, "indicator_keys": keys}
         with scopes_disabled():
             call_command("flush", interactive=False, verbosity=0)
+
+
+def _addressable_extras() -> None:
+    """What the demo does not hold but a write operation addresses by id: a pending invitation,
+    a webhook endpoint and one of its failed deliveries (the endpoint's address takes nothing:
+    port 9 on the loopback)."""
+    from comanage.core.models import Organization
+    from comanage.core.people import services as people_services
+    from comanage.core.webhooks import services as webhook_services
+    from comanage.core.webhooks.models import DeliveryStatus, WebhookDelivery
+
+    org = Organization.objects.get(slug=ORG)
+    people_services.invitation_create(
+        organization=org, email=f"fuzz.invitee@{ORG}.example", role="auditor", actor=None
+    )
+    endpoint, _secret = webhook_services.endpoint_create(
+        organization=org,
+        url="https://127.0.0.1:9/hook",
+        events=["report.approved"],
+        user=None,
+        description="Fuzz",
+    )
+    WebhookDelivery.objects.create(
+        organization=org,
+        endpoint=endpoint,
+        event_id="msg_fuzz1",
+        event_type="report.approved",
+        payload="{}",
+        status=DeliveryStatus.FAILED,
+    )
 
 
 def _counts() -> dict[str, int]:
@@ -268,8 +299,9 @@ def test_api_write_refuses_bad_values_naming_the_field(demo, method, path, role,
         client = APIClient(raise_request_exception=False)
         with scopes_disabled():
             client.force_login(User.objects.get(email=f"{role}@{ORG}.example"))
-    if url is None:
-        pytest.skip(f"no object to address at {path} in the demo")
+    assert url is not None, (
+        f"no object to address at {path}: add one to the demo fixture (_addressable_extras)"
+    )
     failures: list[str] = []
     for field, kind in fields.items():
         for value in BAD_NUMBERS if kind == "number" else BAD_TEXT:

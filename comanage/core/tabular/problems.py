@@ -70,6 +70,8 @@ class Problems:
     total: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)
     first_row: int = 2  # the row of a whole-file frame's first position (header on row 1)
+    #: Each position's row in the file, when the frame left empty rows out (else first_row on).
+    row_numbers: Any = None
 
     def _column(self, column: str) -> str:
         return self.labels.get(column, column)
@@ -117,8 +119,10 @@ class Problems:
         self.total += len(positions)
         label = self._column(column)
         room = max(MAX_PROBLEMS - len(self.items), 0)
+        numbers = self.row_numbers
         for pos in positions[:room]:
-            self.items.append(Problem(int(pos) + first_row, label, message_for(int(pos))))
+            row = int(numbers[pos]) if numbers is not None else int(pos) + first_row
+            self.items.append(Problem(row, label, message_for(int(pos))))
 
     def trim(self) -> None:
         self.items.sort(key=lambda e: (e["row"] if e["row"] is not None else -1, e["column"]))
