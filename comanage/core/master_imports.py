@@ -583,6 +583,7 @@ def _step_problem(message: str) -> dict[str, Any]:
         "sheets": [],
         "saved": None,
         "issues": [],
+        "hints": [],
     }
 
 

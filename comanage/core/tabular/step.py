@@ -120,6 +120,7 @@ def mapping_step(
         "canonical": False,
         "problems": [],
         "issues": [],
+        "hints": [],
     }
     if _empty(rows):
         where = f"the sheet {sheet!r}" if sheet else "the file"
@@ -172,7 +173,37 @@ def mapping_step(
         issues=check(fields, header, proposal),
         samples=samples,
     )
+    if step["date_format"] == "auto":
+        step["hints"] = date_hints(fields, proposal, samples)
     return step
+
+
+def date_hints(
+    fields: FieldSet, columns: dict[str, str], samples: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """Date columns whose first rows read both as month/day and as day/month: the rows further
+    down may settle it, else the import is refused, so the form says so before it runs."""
+    import pyarrow as pa
+
+    hints = []
+    for column, name in columns.items():
+        f = fields.get(name)
+        if f is None or f.kind != "date":
+            continue
+        try:
+            formats.detect_date_format(pa.array(samples.get(column, []), pa.string()))
+        except formats.AmbiguousDates as ambiguous:
+            hints.append(
+                {
+                    "row": None,
+                    "column": column,
+                    "message": f"{column}: the first rows' dates, such as {ambiguous.example}, "
+                    "fit both month/day/year and day/month/year. Choose the date format below "
+                    "unless a later row settles it (a day over 12); otherwise the file is "
+                    "refused.",
+                }
+            )
+    return hints
 
 
 def needs_formats(fields: FieldSet, columns: dict[str, str], samples: dict[str, list[str]]) -> bool:
