@@ -227,17 +227,17 @@ def csv_ragged_rows(
     stream: IO[bytes], *, expected: int, keep: int = 100, limit: int | None = None
 ) -> RaggedRows:
     """Rows whose field count is not the header's. Rows are numbered as the importers number
-    them: the header is row 1, blank lines are skipped, a quoted value spanning lines is in
-    one row."""
+    them: the header is row 1, a blank line is a row (passed over, but counted), a quoted
+    value spanning lines is in one row."""
     found = RaggedRows()
     reader = csv.reader(_text_lines(stream, limit=limit), strict=False)
     row = 1
     try:
         next(reader, None)
         for fields in reader:
+            row += 1
             if not fields or fields == [""]:
                 continue
-            row += 1
             problem = _row_problem(fields, expected)
             if problem:
                 found.total += 1
@@ -288,9 +288,9 @@ def csv_head(stream: IO[bytes], *, rows: int = 10, max_bytes: int = PREVIEW_BYTE
     try:
         next(reader, None)
         for fields in reader:
+            row += 1
             if not fields or fields == [""]:
                 continue
-            row += 1
             problem = _row_problem(fields, len(names))
             if problem:
                 if len(problems) < 20:

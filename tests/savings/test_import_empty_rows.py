@@ -113,3 +113,14 @@ def test_empty_lines_in_a_price_file_are_passed_over(world, agreement):  # noqa:
         assert dict(
             PriceItem.objects.filter(data_import=prices).values_list("item_code", "unit_cost")
         ) == {"A1": Decimal("10"), "B1": Decimal("1005")}
+
+
+def test_a_row_with_too_many_fields_after_an_empty_line_names_the_files_row(world, agreement):  # noqa: F811
+    lines = [HEADER, _row("c1", "1/13/2025"), "", _row("c2", "1/14/2025") + ",extra"]
+    with world.scope():
+        data_import = _receive(world, agreement, "ragged.csv", "\n".join(lines).encode() + b"\n")
+        _mapped(world, data_import)
+        problems = _problems(world, data_import)
+    assert [(row, message[:24]) for row, _column, message in problems] == [
+        (4, "10 fields, expected 9 (t")
+    ]
