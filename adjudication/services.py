@@ -198,14 +198,14 @@ def calculation_gather(
     }
     if programme_year.agreement.kind == AgreementKind.CO_MANAGEMENT:
         try:
-            computation = incentive_for_year(programme_year=programme_year, overrides=overrides)
+            incentive = incentive_for_year(programme_year=programme_year, overrides=overrides)
             schedule = agreements_selectors.fixed_fee_schedule(programme_year=programme_year)
         except ValueError as exc:  # missing results, invalid terms: say which
             raise CalculationUnavailable(f"The incentive cannot be calculated: {exc}") from exc
         return payload_assemble(
             kind=CO_MANAGEMENT,
-            incentive=computation.result,
-            incentive_inputs=computation.inputs,
+            incentive=incentive.result,
+            incentive_inputs=incentive.inputs,
             fixed_fee_schedule=schedule,
             fixed_fee_inputs={
                 "policy": terms.hours_shortfall_policy,
@@ -216,7 +216,7 @@ def calculation_gather(
             **common,
         )
     try:
-        computation = savings_for_year(programme_year=programme_year, overrides=overrides)
+        savings = savings_for_year(programme_year=programme_year, overrides=overrides)
     except ValueError as exc:  # SavingsInputError: missing price file, bad data
         raise CalculationUnavailable(f"The savings cannot be calculated: {exc}") from exc
     mapping: dict[str, int] = {}
@@ -225,8 +225,8 @@ def calculation_gather(
         mapping[p.physician.npi] = p.physician_id
     return payload_assemble(
         kind=SHARED_SAVINGS,
-        savings=computation.result,
-        savings_inputs=computation.inputs,
+        savings=savings.result,
+        savings_inputs=savings.inputs,
         physician_ids_by_engine_id=mapping,
         **common,
     )
@@ -489,7 +489,7 @@ TRANSITIONS: dict[str, TransitionRule] = {
     ),
 }
 # Who acts next, for the e-mail: the permission the next step needs.
-NEXT_ACTOR = {
+NEXT_ACTOR: dict[str, str] = {
     ReportStatus.IN_REVIEW: "report.prepare",
     ReportStatus.SUBMITTED: "report.approve",
     ReportStatus.RETURNED: "report.prepare",
@@ -580,8 +580,7 @@ def report_approval_blockers(*, report: AdjudicationReport) -> list[str]:
     for flag in run.read.flags:
         if flag.blocking:
             reasons.append(f"Blocking flag from the calculation: {flag.message}")
-    seen: set[str] = set()
-    return [r for r in reasons if not (r in seen or seen.add(r))]
+    return list(dict.fromkeys(reasons))  # each reason once, in order
 
 
 def _has_price_file(savings_inputs: Any) -> bool:
@@ -860,7 +859,7 @@ def _paid_before(report: AdjudicationReport) -> dict[str, Decimal]:
     old = report.supersedes
     while old is not None:
         for line in old.payment_lines.filter(paid_on__isnull=False):
-            paid[line.line_key] = paid.get(line.line_key, ZERO) + line.paid_amount
+            paid[line.line_key] = paid.get(line.line_key, ZERO) + (line.paid_amount or ZERO)
         old = old.supersedes
     return paid
 

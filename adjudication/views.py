@@ -15,8 +15,9 @@ from django.views.decorators.http import require_POST
 
 from agreements.models import ProgrammeYear
 from comanage.core.exports import csv_response
-from comanage.core.http import OrgRequest
+from comanage.core.http import OrgRequest, signed_in_user
 from comanage.core.jobs import DuplicateJob
+from comanage.core.models import User
 from comanage.core.security import require_recent_otp
 from comanage.core.views import check_permission, org_view
 
@@ -73,7 +74,9 @@ def run_list(request: HttpRequest, org_slug: str) -> HttpResponse:
 def run_start(request: HttpRequest, org_slug: str, programme_year_id: int) -> HttpResponse:
     programme_year = get_object_or_404(ProgrammeYear, pk=programme_year_id)
     try:
-        job = services.adjudication_run_start(programme_year=programme_year, user=request.user)
+        job = services.adjudication_run_start(
+            programme_year=programme_year, user=signed_in_user(request)
+        )
         messages.success(request, "The calculation has started; this page shows its progress.")
     except DuplicateJob as exc:
         job = exc.existing
@@ -125,7 +128,7 @@ def _report(pk: int) -> AdjudicationReport:
     )
 
 
-def _actions(report: AdjudicationReport, user: object) -> list[dict[str, object]]:
+def _actions(report: AdjudicationReport, user: User) -> list[dict[str, object]]:
     """The steps the user may take, each signing one with what it signs and for how much."""
     return [
         {
@@ -166,7 +169,7 @@ def _report_page(
         {
             "report": report,
             "run": report.run,
-            "actions": _actions(report, request.user),
+            "actions": _actions(report, signed_in_user(request)),
             "transitions": report.transitions.order_by("at", "pk"),
             "blockers": blockers,
             "verification": verification,
@@ -214,7 +217,10 @@ def report_transition(
             return step_up
     try:
         services.report_transition(
-            report=report, action=action, user=request.user, comment=request.POST.get("comment", "")
+            report=report,
+            action=action,
+            user=signed_in_user(request),
+            comment=request.POST.get("comment", ""),
         )
     except services.AdjudicationError as exc:
         return _refused(request, exc, back)
@@ -272,7 +278,7 @@ def report_rerender(request: HttpRequest, org_slug: str, report_id: int) -> Http
 def report_verify(request: HttpRequest, org_slug: str, report_id: int) -> HttpResponse:
     report = _report(report_id)
     upload = request.FILES.get("pdf")
-    if upload is None or upload.size > MAX_UPLOAD:
+    if upload is None or (upload.size or 0) > MAX_UPLOAD:
         messages.error(request, "Choose the PDF to verify (at most 30 MB).")
         return redirect("adjudication_report_detail", org_slug=org_slug, report_id=report.pk)
     result = services.report_verify(report=report, content=upload.read())
@@ -377,7 +383,7 @@ def payment_record(
             paid_amount=request.POST.get("paid_amount", ""),
             paid_on=paid_on,
             reference=request.POST.get("reference", ""),
-            user=request.user,
+            user=signed_in_user(request),
         )
     except (services.AdjudicationError, ValidationError, ValueError) as exc:
         if not isinstance(exc, services.AdjudicationError):

@@ -152,14 +152,14 @@ def definition_errors(definition: IndicatorDefinition) -> dict[str, list[str]]:
         indicators=[indicator_terms_of(definition, weight=Decimal(100))],
     )
     names = {"threshold": "threshold", "target": "target", "stretch": "stretch"}
-    for error in check:
-        if error.indicator is None:
+    for refused in check:
+        if refused.indicator is None:
             continue
-        if error.field.startswith("tiers."):
-            tier, what = error.field.split(".")[1:3]
-            add(names[tier] if what == "cut_point" else f"{names[tier]}_payout", error.message)
+        if refused.field.startswith("tiers."):
+            tier, what = refused.field.split(".")[1:3]
+            add(names[tier] if what == "cut_point" else f"{names[tier]}_payout", refused.message)
         else:
-            add(error.field, error.message)
+            add(refused.field, refused.message)
     if definition.weight is not None and not Decimal(0) < definition.weight <= 100:
         add("weight", "The weight is a percentage above 0 and at most 100.")
     return errors

@@ -1092,7 +1092,7 @@ class UsageLoader:
                 organization_id=self.organization_id,
                 data_import_id=self.data_import_id,
                 case_id=r["case_id"],
-                service_date=date(r["service_date"]),
+                service_date=dt.date.fromisoformat(r["service_date"]),  # required: never empty
                 case_type=r["case_type"],
                 physician_npi=r["physician_npi"],
                 payer=r["payer"],

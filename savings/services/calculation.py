@@ -156,8 +156,8 @@ def _scale_quantity_columns(
     multiplier = np.full(len(usage.item_values), 10**extra, dtype=object)
     for position, value in enumerate(usage.item_values):
         if value in factors:
-            integer, digits = factors[value]
-            multiplier[position] = integer * 10 ** (extra - digits)
+            scaled_factor, places = factors[value]
+            multiplier[position] = scaled_factor * 10 ** (extra - places)
     largest = int(np.abs(usage.quantity).max()) if len(usage) else 0
     if largest * max(multiplier.tolist(), default=1) >= 2**62:
         return None
