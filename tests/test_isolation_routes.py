@@ -513,24 +513,11 @@ def _complete_the_seed(organization: Organization) -> None:
                 ),
                 user=admin,
             )
-        from comanage.core.webhooks.models import WebhookDelivery, WebhookEndpoint
-        from comanage.core.webhooks.services import endpoint_create
+        from comanage.core.webhooks.models import WebhookEndpoint
+        from tests.seed_extras import webhook_with_failed_delivery
 
         if not WebhookEndpoint.objects.exists():
-            endpoint, _secret = endpoint_create(
-                organization=organization,
-                url="https://93.184.215.14/hook",
-                events=["report.approved"],
-                user=admin,
-            )
-            WebhookDelivery.objects.create(
-                organization=organization,
-                endpoint=endpoint,
-                event_id="msg_seed",
-                event_type="report.approved",
-                payload="{}",
-                status="failed",
-            )
+            webhook_with_failed_delivery(organization, url="https://93.184.215.14/hook", user=admin)
 
 
 @dataclass

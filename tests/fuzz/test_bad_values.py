@@ -73,28 +73,13 @@ def _addressable_extras() -> None:
     port 9 on the loopback)."""
     from comanage.core.models import Organization
     from comanage.core.people import services as people_services
-    from comanage.core.webhooks import services as webhook_services
-    from comanage.core.webhooks.models import DeliveryStatus, WebhookDelivery
+    from tests.seed_extras import webhook_with_failed_delivery
 
     org = Organization.objects.get(slug=ORG)
     people_services.invitation_create(
         organization=org, email=f"fuzz.invitee@{ORG}.example", role="auditor", actor=None
     )
-    endpoint, _secret = webhook_services.endpoint_create(
-        organization=org,
-        url="https://127.0.0.1:9/hook",
-        events=["report.approved"],
-        user=None,
-        description="Fuzz",
-    )
-    WebhookDelivery.objects.create(
-        organization=org,
-        endpoint=endpoint,
-        event_id="msg_fuzz1",
-        event_type="report.approved",
-        payload="{}",
-        status=DeliveryStatus.FAILED,
-    )
+    webhook_with_failed_delivery(org, url="https://127.0.0.1:9/hook")
 
 
 def _counts() -> dict[str, int]:
