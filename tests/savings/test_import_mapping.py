@@ -422,3 +422,11 @@ def test_the_api_upload_and_confirm_take_a_saved_mapping_id(
     assert "No saved mapping with this id" in str(refused.json())
     with world.scope():
         assert DataImport.objects.count() == count
+
+
+def test_a_short_us_header_is_proposed_field_by_field(world, agreement):
+    with world.scope():
+        data_import = _receive(world, agreement, "us.csv", _us_usage(["1/13/2025"]))
+        step, columns = _proposed(world, data_import)
+    assert columns == US_COLUMNS  # "Type" is the case type, "Weight" the severity weight
+    assert step["issues"] == []
