@@ -717,7 +717,7 @@ def validate_usage_batch(
         fast = _by_distinct(raw[name], check, convert)
         if fast is not None:
             return fast
-        values = _clean(raw[name])
+        values = _clean(plain(raw[name]))
         check(problems, values, rows)
         # Dictionary-encoded as the fast path's columns are (the batches' tables must agree).
         encoded = pc.dictionary_encode(convert(values) if convert else values)
@@ -783,9 +783,12 @@ def _by_distinct(values: pa.Array, check: _Check, convert: _Convert | None) -> p
     value has a problem (the caller then checks it row by row)."""
     import numpy as np
 
-    encoded = pc.dictionary_encode(values)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
+    if isinstance(values, pa.DictionaryArray):  # the mapping's parsed column: encoded once
+        encoded = values
+    else:
+        encoded = pc.dictionary_encode(values)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
     distinct = _clean(encoded.dictionary)
     scratch = Problems()
     check(scratch, distinct, np.zeros(len(distinct), dtype=np.int64))
@@ -1061,11 +1064,11 @@ class UsageLoader:
         raw = connection.connection
         self._pending.append(self._helper.submit(work, raw))
 
-    def _wait(self) -> None:
-        """Everything submitted has finished; the first error, if any, is raised here."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+    def _wait(self, keep: int = 0) -> None:
+        """All but the last ``keep`` submitted have finished (oldest first); the first error,
+        if any, is raised here."""
+        while len(self._pending) > keep:
+            self._pending.pop(0).result()
 
     def close(self) -> None:
         """Wait for database work still running (its error no longer matters: the caller is
@@ -1081,7 +1084,9 @@ class UsageLoader:
         self.rows += table.num_rows
         if self.postgres:
             names, body = pgcopy.copy_rows(usage_copy_columns(table, first_id=first_id))
-            self._wait()  # one batch in flight: memory stays at two batches
+            # One batch copying and one queued behind it while this process reads the next:
+            # the database is never idle waiting for a batch, and memory stays at three.
+            self._wait(keep=1)
             sql = f"COPY {self._staging} ({', '.join(names)}) FROM STDIN WITH (FORMAT binary)"
 
             def copy(raw: Any) -> None:

@@ -442,7 +442,12 @@ def _mapped(
         problems.add(row=mapping.header_row, column=issue["column"], message=issue["message"])
     if problems.total:
         raise ImportRefused(problems)
-    mapped = MappedBatches(fields=fields, mapping=mapping, first_row=mapping.header_row + 1)
+    mapped = MappedBatches(
+        fields=fields,
+        mapping=mapping,
+        first_row=mapping.header_row + 1,
+        dictionary=data_import.kind == ImportKind.USAGE,
+    )
     problems.labels = mapped.labels
     return mapped
 

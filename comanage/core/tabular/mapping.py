@@ -228,6 +228,10 @@ class MappedBatches:
     mapping: ColumnMapping
     first_row: int
     chosen: dict[str, str] = field(default_factory=dict)
+    #: Parsed columns as positions into their distinct values (a ``DictionaryArray``), for a
+    #: reader that checks each distinct value once (the usage import) instead of encoding the
+    #: column a second time; else plain columns.
+    dictionary: bool = False
 
     @property
     def labels(self) -> dict[str, str]:
@@ -265,7 +269,7 @@ class MappedBatches:
         distinct = encoded.dictionary
         if f.kind != "date":
             parsed, _ = formats.parse_column(distinct, formats.ColumnFormat(f.kind))
-            return parsed.take(encoded.indices)
+            return self._rows(encoded.indices, parsed)
         fmt = self.chosen.get(f.name, self.mapping.date_format)
         try:
             parsed, used = formats.parse_dates(distinct, fmt)
@@ -276,7 +280,12 @@ class MappedBatches:
             raise TableRefused(problems) from ambiguous
         if used:
             self.chosen[f.name] = used
-        return parsed.take(encoded.indices)
+        return self._rows(encoded.indices, parsed)
+
+    def _rows(self, indices: pa.Array, parsed: pa.Array) -> pa.Array:
+        if not self.dictionary or parsed.null_count:
+            return parsed.take(indices)
+        return pa.DictionaryArray.from_arrays(indices, parsed)
 
     def batches(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         row = self.first_row
