@@ -430,3 +430,12 @@ def test_a_short_us_header_is_proposed_field_by_field(world, agreement):
         step, columns = _proposed(world, data_import)
     assert columns == US_COLUMNS  # "Type" is the case type, "Weight" the severity weight
     assert step["issues"] == []
+
+
+def test_a_rows_message_names_the_files_own_header_not_the_fields_code(world, agreement):
+    with world.scope():
+        data_import = _receive(world, agreement, "gap.csv", _us_usage([""]))
+        problems = _apply_refused(world, data_import)
+    assert [(p["row"], p["column"], p["message"]) for p in problems.items] == [
+        (2, "DOS", "DOS is missing")
+    ]

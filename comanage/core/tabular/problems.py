@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,10 +77,18 @@ class Problems:
     def _column(self, column: str) -> str:
         return self.labels.get(column, column)
 
+    def _words(self, message: str) -> str:
+        """A canonical column's code in a message (``service_date is missing``) as the file's
+        own header (``DOS is missing``) when a mapping read the file."""
+        for name, label in self.labels.items():
+            if "_" in name and name in message:
+                message = re.sub(rf"\b{re.escape(name)}\b", lambda _m, label=label: label, message)
+        return message
+
     def add(self, row: int | None = None, column: str = "", message: str = "") -> None:
         self.total += 1
         if len(self.items) < MAX_PROBLEMS * 2:
-            self.items.append(Problem(row, self._column(column), message))
+            self.items.append(Problem(row, self._column(column), self._words(message)))
 
     def add_mask(
         self,
@@ -105,7 +114,7 @@ class Problems:
             vals = [None] * len(positions)
         label = self._column(column)
         for position, value in zip(positions, vals, strict=True):
-            self.items.append(Problem(int(rows[position]), label, message(value)))
+            self.items.append(Problem(int(rows[position]), label, self._words(message(value))))
 
     def add_rows(
         self, mask: Any, column: str, message_for: Callable[..., str], *, first_row: int = 0
@@ -122,7 +131,7 @@ class Problems:
         numbers = self.row_numbers
         for pos in positions[:room]:
             row = int(numbers[pos]) if numbers is not None else int(pos) + first_row
-            self.items.append(Problem(row, label, message_for(int(pos))))
+            self.items.append(Problem(row, label, self._words(message_for(int(pos)))))
 
     def trim(self) -> None:
         self.items.sort(key=lambda e: (e["row"] if e["row"] is not None else -1, e["column"]))
