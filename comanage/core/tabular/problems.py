@@ -60,6 +60,10 @@ class Problem(dict[str, Any]):
         return dict(self)
 
 
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    return lambda _match: text
+
+
 @dataclass
 class Problems:
     """Problems as dicts ``{"row", "column", "message"}``.
@@ -82,7 +86,8 @@ class Problems:
         own header (``DOS is missing``) when a mapping read the file."""
         for name, label in self.labels.items():
             if "_" in name and name in message:
-                message = re.sub(rf"\b{re.escape(name)}\b", lambda _m, label=label: label, message)
+                # A function as the replacement: a header is text, never a regex template.
+                message = re.sub(rf"\b{re.escape(name)}\b", _literal(label), message)
         return message
 
     def add(self, row: int | None = None, column: str = "", message: str = "") -> None:
