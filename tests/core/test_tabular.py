@@ -37,6 +37,18 @@ def _texts(values):
         ("1/5/2025 12:00 AM", "mdy", "2025-01-05"),
         ("12/31/2025 23:59:59.5", "mdy", "2025-12-31"),
         ("2025-01-05 00:00:00+01:00", "iso", "2025-01-05 00:00:00+01:00"),  # a zone: refused
+        # A month by name cannot be misread: understood in every format, as ISO is.
+        ("13-Jan-2025", "mdy", "2025-01-13"),
+        ("13-JAN-25", "iso", "2025-01-13"),
+        ("3 Feb 2025", "dmy", "2025-02-03"),
+        ("Jan 13, 2025", "mdy", "2025-01-13"),
+        ("January 13 2025", "excel", "2025-01-13"),
+        ("Sept 3, 2025", "iso", "2025-09-03"),
+        ("01-Dec-99", "iso", "1999-12-01"),
+        ("13-Jan-2025 00:00:00", "iso", "2025-01-13"),
+        ("31-Feb-2025", "iso", "31-Feb-2025"),  # not a date: left as written for the error
+        ("13-Foo-2025", "iso", "13-Foo-2025"),
+        ("Janu 13, 2025", "iso", "Janu 13, 2025"),
     ],
 )
 def test_dates_are_read_in_the_chosen_format(text, fmt, iso):
@@ -55,6 +67,11 @@ def test_a_date_format_is_detected_only_when_unambiguous():
     with pytest.raises(formats.AmbiguousDates) as ambiguous:
         formats.detect_date_format(_texts(["03/04/2025 0:00", "05/06/2025 0:00"]))
     assert ambiguous.value.example == "03/04/2025 0:00"
+    # Months by name decide nothing, like ISO dates: the slash dates beside them still do.
+    assert formats.detect_date_format(_texts(["13-Jan-2025", "2/1/2025", "1/13/2025"])) == "mdy"
+    with pytest.raises(formats.AmbiguousDates):
+        formats.detect_date_format(_texts(["13-Jan-2025", "03/04/2025", "05/06/2025"]))
+    assert formats.detect_date_format(_texts(["13-Jan-2025", "Feb 2, 2025"])) == "iso"
 
 
 @pytest.mark.parametrize(

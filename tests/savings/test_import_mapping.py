@@ -439,3 +439,18 @@ def test_a_rows_message_names_the_files_own_header_not_the_fields_code(world, ag
     assert [(p["row"], p["column"], p["message"]) for p in problems.items] == [
         (2, "DOS", "DOS is missing")
     ]
+
+
+def test_dates_with_the_month_by_name_are_read_through_the_mapping(world, agreement):
+    with world.scope():
+        data_import = _receive(
+            world, agreement, "oracle.csv", _us_usage(["13-JAN-25", "05-Feb-2025", '"Mar 7, 2025"'])
+        )
+        services.data_import_map(
+            data_import=data_import, user=world.users["administrator"], columns=US_COLUMNS
+        )
+        services.data_import_apply(data_import=data_import)
+        dates = UsageRow.objects.filter(data_import=data_import).values_list(
+            "service_date", flat=True
+        )
+        assert sorted(d.isoformat() for d in dates) == ["2025-01-13", "2025-02-05", "2025-03-07"]

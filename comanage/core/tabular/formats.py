@@ -5,7 +5,9 @@ Each parser takes a column of trimmed text and returns ``(canonical, understood)
 canonical text where the value was understood, the original text where it was not (the
 importer's own checks then name the row, the column and the original text).
 
-* dates: ISO ``YYYY-MM-DD``, ``M/D/YYYY``, ``M/D/YY`` (US), ``D/M/YYYY``, Excel serial days;
+* dates: ISO ``YYYY-MM-DD``, ``M/D/YYYY``, ``M/D/YY`` (US), ``D/M/YYYY``, Excel serial days,
+  and a month by name (``13-Jan-2025``, ``13-JAN-25``, ``13 Jan 2025``, ``Jan 13, 2025``,
+  ``January 13 2025``: read in every format, as ISO is, since they cannot be misread);
 * amounts: ``$``, thousands separators, ``(12.50)`` and ``12.50-`` for negatives;
 * true/false: the words of :mod:`.words`;
 * NPIs: spaces and dashes dropped.
@@ -21,7 +23,7 @@ import pyarrow.compute as pc
 from .words import FALSE_WORDS, TRUE_WORDS
 
 DATE_FORMATS: dict[str, str] = {
-    "auto": "Detect (ISO or US month/day/year)",
+    "auto": "Detect (ISO, US month/day/year, 13-Jan-2025)",
     "iso": "Year-month-day (2025-12-31)",
     "mdy": "Month/day/year, US (12/31/2025 or 12/31/25)",
     "dmy": "Day/month/year (31/12/2025)",
@@ -32,6 +34,31 @@ EXCEL_EPOCH_DAYS = 25569  # 1899-12-30 .. 1970-01-01: Excel's day 0 as Arrow's d
 _ISO = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$"
 _SLASH = r"^(?P<a>[0-9]{1,2})[/.-](?P<b>[0-9]{1,2})[/.-](?P<y>[0-9]{4}|[0-9]{2})$"
 _SERIAL = r"^[0-9]{1,6}(?:\.0+)?$"
+# A month by name: 13-Jan-2025, 13-JAN-25, 13 Jan 2025 (day first); Jan 13, 2025, January 13
+# 2025 (month first).
+_DAY_MONTH = r"^(?P<d>[0-9]{1,2})[- ](?P<m>[A-Za-z]{3,9})\.?[- ](?P<y>[0-9]{4}|[0-9]{2})$"
+_MONTH_DAY = r"^(?P<m>[A-Za-z]{3,9})\.? (?P<d>[0-9]{1,2}),? (?P<y>[0-9]{4})$"
+_MONTH_NAMES = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
 _CANONICAL_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # A time after the date, as SQL and spreadsheet exports write a date column (2025-01-05
 # 00:00:00, 2025-01-05T00:00:00, 1/5/2025 0:00, 1/5/2025 12:00 AM): the date is read, the time
@@ -79,12 +106,44 @@ def _pad(values: pa.Array, width: int) -> pa.Array:
 def _slash_dates(values: pa.Array, order: str) -> pa.Array:
     parts = pc.extract_regex(values, _SLASH)
     a, b, year = (pc.struct_field(parts, name) for name in ("a", "b", "y"))
-    # Two-digit years as POSIX strptime reads %y: 69-99 are 19xx, 00-68 are 20xx.
-    short = pc.equal(pc.utf8_length(year), 2)
-    century = pc.if_else(pc.less(year, "69"), "20", "19")
-    year = pc.if_else(short, pc.binary_join_element_wise(century, year, ""), year)
+    year = _two_digit_years(year)
     month, day = (a, b) if order == "mdy" else (b, a)
     iso = pc.binary_join_element_wise(year, _pad(month, 2), _pad(day, 2), "-")
+    return _real_dates(iso)
+
+
+def _two_digit_years(year: pa.Array) -> pa.Array:
+    """Two-digit years as POSIX strptime reads %y: 69-99 are 19xx, 00-68 are 20xx."""
+    short = pc.equal(pc.utf8_length(year), 2)
+    century = pc.if_else(pc.less(year, "69"), "20", "19")
+    return pc.if_else(short, pc.binary_join_element_wise(century, year, ""), year)
+
+
+def _named_month(values: pa.Array) -> pa.Array:
+    """Where a value is a date with its month by name (:data:`_DAY_MONTH`, :data:`_MONTH_DAY`)."""
+    return pc.or_(
+        pc.match_substring_regex(values, _DAY_MONTH), pc.match_substring_regex(values, _MONTH_DAY)
+    )
+
+
+def _named_month_dates(values: pa.Array) -> pa.Array:
+    """ISO text of the dates written with a month by name (null elsewhere, and where the name
+    is not a month's or the day is not in it)."""
+    names = pa.array(list(_MONTH_NAMES), pa.string())
+    numbers = pa.array([f"{n:02d}" for n in _MONTH_NAMES.values()], pa.string())
+    iso = pa.nulls(len(values), pa.string())
+    for pattern in (_DAY_MONTH, _MONTH_DAY):
+        parts = pc.extract_regex(
+            pc.if_else(
+                pc.match_substring_regex(values, pattern), values, pa.scalar(None, pa.string())
+            ),
+            pattern,
+        )
+        day, month, year = (pc.struct_field(parts, name) for name in ("d", "m", "y"))
+        month = pc.take(numbers, pc.index_in(pc.utf8_lower(month), value_set=names))
+        iso = pc.coalesce(
+            iso, pc.binary_join_element_wise(_two_digit_years(year), month, _pad(day, 2), "-")
+        )
     return _real_dates(iso)
 
 
@@ -125,9 +184,10 @@ def detect_date_format(values: pa.Array) -> str | None:
     present = pc.filter(values, pc.not_equal(values, ""))
     if len(present) == 0:
         return "iso"
-    # ISO dates read the same in every format: the others decide (an Excel column may hold
-    # date cells, read as ISO, and serial numbers pasted as values).
+    # ISO dates and months by name read the same in every format: the others decide (an Excel
+    # column may hold date cells, read as ISO, and serial numbers pasted as values).
     present = pc.filter(present, pc.invert(pc.match_substring_regex(present, _ISO)))
+    present = pc.filter(present, pc.invert(_named_month(present)))
     if len(present) == 0:
         return "iso"
     slash = pc.filter(present, pc.match_substring_regex(present, _SLASH))
@@ -164,6 +224,8 @@ def parse_dates(values: pa.Array, fmt: str) -> tuple[pa.Array, str | None]:
         return values, fmt  # the canonical text already: the importer checks the dates
     any_iso = pc.any(pc.match_substring_regex(values, _ISO)).as_py()
     iso = _iso_dates(values) if any_iso else pa.nulls(len(values), pa.string())
+    if pc.any(_named_month(values)).as_py():
+        iso = pc.coalesce(iso, _named_month_dates(values))
     if fmt in ("mdy", "dmy"):
         iso = pc.coalesce(iso, _slash_dates(values, fmt))
     elif fmt == "excel":
