@@ -62,7 +62,7 @@ def test_the_list_and_detail_show_the_mapping_in_words(world, mapping):
     assert page.status_code == 200
     assert "Item code" in text and "Unit cost" in text and "Not used" in text
     assert "item_code" not in text and "unit_cost" not in text  # labels, never the keys
-    assert "Detect (ISO, US month/day/year, 13-Jan-2025)" in text
+    assert "Detect from the dates" in text
     assert "Edit" in text
 
 

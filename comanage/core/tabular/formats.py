@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from .words import FALSE_WORDS, TRUE_WORDS
 
 DATE_FORMATS: dict[str, str] = {
-    "auto": "Detect (ISO, US month/day/year, 13-Jan-2025)",
+    "auto": "Detect from the dates",
     "iso": "Year-month-day (2025-12-31)",
     "mdy": "Month/day/year, US (12/31/2025 or 12/31/25)",
     "dmy": "Day/month/year (31/12/2025)",
