@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from comanage.core.fields import measure_field, percent_field
-from comanage.core.master_imports import MasterImport
+from comanage.core.master_imports import MappedImport, MasterImport
 from comanage.core.tenancy import TenantManager, TenantModel
 
 
@@ -246,7 +246,7 @@ class ImportStatus(models.TextChoices):
     REFUSED = "refused", "Refused"
 
 
-class CaseImport(TenantModel):
+class CaseImport(TenantModel, MappedImport):
     """An uploaded case file (one row per encounter) for one agreement and period."""
 
     agreement = models.ForeignKey(
@@ -280,20 +280,6 @@ class CaseImport(TenantModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    mapping = models.ForeignKey(
-        "core.ImportMapping",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        help_text="The saved mapping that read the file (none: the canonical layout).",
-    )
-    mapping_used = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text="How the file was read: columns to fields, date format, header row, sheet, "
-        "and the mapping's name and version.",
-    )
 
     class Meta:
         ordering = ["-created_at"]

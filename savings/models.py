@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from comanage.core.fields import cost_field, money_field
-from comanage.core.master_imports import MasterImport
+from comanage.core.master_imports import MappedImport, MasterImport
 from comanage.core.tenancy import TenantModel, TenantOwned
 
 from .read_models import SavingsResult
@@ -104,7 +104,7 @@ def _import_path(instance: DataImport, filename: str) -> str:
     )
 
 
-class DataImport(TenantModel):
+class DataImport(TenantModel, MappedImport):
     """One uploaded file (usage or prices) for one period of one agreement.
 
     The original file is kept with its SHA-256; a later import for the same period supersedes
@@ -147,25 +147,11 @@ class DataImport(TenantModel):
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
-    mapping = models.ForeignKey(
-        "core.ImportMapping",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        help_text="The saved mapping that read the file (none: the canonical layout).",
-    )
     workbook_head = models.JSONField(
         default=dict,
         blank=True,
         help_text="An Excel workbook's sheets and first rows, read by the worker for the "
         "mapping step (the web request never opens a workbook).",
-    )
-    mapping_used = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text="How the file was read: columns to fields, date format, header row, sheet, "
-        "and the mapping's name and version.",
     )
 
     class Meta:

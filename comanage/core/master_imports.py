@@ -66,7 +66,31 @@ def _master_import_path(instance: MasterImport, filename: str) -> str:
     )
 
 
-class MasterImport(TenantModel):
+class MappedImport(models.Model):
+    """What every import read through the mapping step records: the saved mapping that read
+    the file, if one did, and how the file was read (kept with the import, as it was then)."""
+
+    mapping = models.ForeignKey(
+        "core.ImportMapping",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The saved mapping that read the file (none: the columns as proposed, or the "
+        "canonical layout).",
+    )
+    mapping_used = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How the file was read: columns to fields, date format, header row, sheet, "
+        "and the mapping's name and version.",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class MasterImport(TenantModel, MappedImport):
     """One uploaded reference file, awaiting confirmation, applied or refused (audited)."""
 
     file = models.FileField(upload_to=_master_import_path, max_length=300, blank=True)
@@ -87,20 +111,6 @@ class MasterImport(TenantModel):
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
-    mapping = models.ForeignKey(
-        "core.ImportMapping",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        help_text="The saved mapping that read the file (none: the built-in layouts' proposal).",
-    )
-    mapping_used = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text="How the file was read: columns to fields, date format, header row, sheet, "
-        "and the mapping's name and version.",
-    )
 
     class Meta:
         abstract = True
