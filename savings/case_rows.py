@@ -63,7 +63,7 @@ def case_agreement_checks(
     problems.total += len(bad)
     for case in bad[:MAX_PROBLEMS]:
         rows = frame.loc[frame["case_id"] == case, "row"].tolist()
-        names = [f for f in fields if differing[f].get(case, False)]
+        names = [problems.header(f) for f in fields if differing[f].get(case, False)]
         shown = ", ".join(str(r) for r in rows[:ROWS_SHOWN]) + (
             f" and {len(rows) - ROWS_SHOWN} more" if len(rows) > ROWS_SHOWN else ""
         )

@@ -634,7 +634,7 @@ def _date_checks(
         not_date, rows, column, lambda v: f"'{_short(v)}' is not a date{layout}", values=values
     )
     if required:
-        problems.add_mask(empty, rows, column, lambda v: f"{column} is missing")
+        problems.add_mask(empty, rows, column, lambda v: f"{problems.header(column)} is missing")
     if start is not None and end is not None:
         outside = pc.or_(
             pc.less(parsed, pa.scalar(start, pa.date32())),
@@ -665,18 +665,20 @@ def _bool_checks(
         bad, rows, column, lambda v: f"'{_short(v)}' is not true/false", values=values
     )
     if required:
-        problems.add_mask(empty, rows, column, lambda v: f"{column} is missing")
+        problems.add_mask(empty, rows, column, lambda v: f"{problems.header(column)} is missing")
 
 
 def _text_checks(
     problems: Problems, values: pa.Array, rows: Any, column: str, *, max_length: int
 ) -> None:
-    problems.add_mask(pc.equal(values, ""), rows, column, lambda v: f"{column} is missing")
+    problems.add_mask(
+        pc.equal(values, ""), rows, column, lambda v: f"{problems.header(column)} is missing"
+    )
     problems.add_mask(
         pc.greater(pc.utf8_length(values), max_length),
         rows,
         column,
-        lambda v: f"{column} is longer than {max_length} characters",
+        lambda v: f"{problems.header(column)} is longer than {max_length} characters",
     )
 
 

@@ -454,3 +454,16 @@ def test_dates_with_the_month_by_name_are_read_through_the_mapping(world, agreem
             "service_date", flat=True
         )
         assert sorted(d.isoformat() for d in dates) == ["2025-01-13", "2025-02-05", "2025-03-07"]
+
+
+def test_a_case_whose_rows_disagree_is_named_by_the_files_headers(world, agreement):
+    content = (
+        b"Case,DOS,Type,NPI,Federal,Item,Qty,Unit Cost,Weight\n"
+        b"c1,1/13/2025,CATH,1000000004,Y,A1,1,$10.00,1\n"
+        b"c1,1/13/2025,PCI,1000000004,Y,B2,1,$10.00,1\n"
+    )
+    with world.scope():
+        data_import = _receive(world, agreement, "disagree.csv", content)
+        problems = _apply_refused(world, data_import)
+    assert [(p["row"], p["column"]) for p in problems.items] == [(2, "Type")]
+    assert problems.items[0]["message"].startswith("the rows of case c1 disagree on Type (rows 2, 3)")

@@ -286,9 +286,3 @@ class MappedBatches:
         if not self.dictionary or parsed.null_count:
             return parsed.take(indices)
         return pa.DictionaryArray.from_arrays(indices, parsed)
-
-    def batches(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        row = self.first_row
-        for batch in batches:
-            yield self.convert(batch, first_row=row)
-            row += batch.num_rows

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,10 +59,6 @@ class Problem(dict[str, Any]):
         return dict(self)
 
 
-def _literal(text: str) -> Callable[[re.Match[str]], str]:
-    return lambda _match: text
-
-
 @dataclass
 class Problems:
     """Problems as dicts ``{"row", "column", "message"}``.
@@ -78,22 +73,17 @@ class Problems:
     #: Each position's row in the file, when the frame left empty rows out (else first_row on).
     row_numbers: Any = None
 
-    def _column(self, column: str) -> str:
+    def header(self, column: str) -> str:
+        """The column as the file names it (its own header when a mapping read the file):
+        what a message says, so that it names the column the user knows."""
         return self.labels.get(column, column)
 
-    def _words(self, message: str) -> str:
-        """A canonical column's code in a message (``service_date is missing``) as the file's
-        own header (``DOS is missing``) when a mapping read the file."""
-        for name, label in self.labels.items():
-            if "_" in name and name in message:
-                # A function as the replacement: a header is text, never a regex template.
-                message = re.sub(rf"\b{re.escape(name)}\b", _literal(label), message)
-        return message
+    _column = header
 
     def add(self, row: int | None = None, column: str = "", message: str = "") -> None:
         self.total += 1
         if len(self.items) < MAX_PROBLEMS * 2:
-            self.items.append(Problem(row, self._column(column), self._words(message)))
+            self.items.append(Problem(row, self._column(column), message))
 
     def add_mask(
         self,
@@ -119,7 +109,7 @@ class Problems:
             vals = [None] * len(positions)
         label = self._column(column)
         for position, value in zip(positions, vals, strict=True):
-            self.items.append(Problem(int(rows[position]), label, self._words(message(value))))
+            self.items.append(Problem(int(rows[position]), label, message(value)))
 
     def add_rows(
         self, mask: Any, column: str, message_for: Callable[..., str], *, first_row: int = 0
@@ -136,7 +126,7 @@ class Problems:
         numbers = self.row_numbers
         for pos in positions[:room]:
             row = int(numbers[pos]) if numbers is not None else int(pos) + first_row
-            self.items.append(Problem(row, label, self._words(message_for(int(pos)))))
+            self.items.append(Problem(row, label, message_for(int(pos))))
 
     def trim(self) -> None:
         self.items.sort(key=lambda e: (e["row"] if e["row"] is not None else -1, e["column"]))
