@@ -466,4 +466,5 @@ def test_a_case_whose_rows_disagree_is_named_by_the_files_headers(world, agreeme
         data_import = _receive(world, agreement, "disagree.csv", content)
         problems = _apply_refused(world, data_import)
     assert [(p["row"], p["column"]) for p in problems.items] == [(2, "Type")]
-    assert problems.items[0]["message"].startswith("the rows of case c1 disagree on Type (rows 2, 3)")
+    message = problems.items[0]["message"]
+    assert message.startswith("the rows of case c1 disagree on Type (rows 2, 3)")
