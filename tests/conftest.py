@@ -11,6 +11,7 @@ from django_scopes import scope, scopes_disabled
 
 from comanage.core.models import Membership, Organization, Role, User
 from tests import factories as f
+from tests.demo_database import demo_copy, demo_database, seeded_demo  # noqa: F401
 
 ROLES = [r.value for r in Role]
 
@@ -76,9 +77,13 @@ def live_server():  # type: ignore[no-untyped-def]
     Django's live server always wraps a media-file handler, which fails on ``MEDIA_URL = None``
     (uploads are never served by URL). Given a URL with a host, it serves nothing at all.
     """
+    from django.core.servers.basehttp import WSGIRequestHandler
     from django.test.utils import override_settings
     from pytest_django.live_server_helper import LiveServer
 
+    # Each response is written in several small sends (status line, headers, body); with
+    # Nagle's algorithm on, a keep-alive client's delayed ACK holds every response ~40 ms.
+    WSGIRequestHandler.disable_nagle_algorithm = True
     with override_settings(MEDIA_URL="http://media.invalid/"):
         server = LiveServer("localhost")
     yield server
@@ -119,3 +124,17 @@ def _no_stray_database_sessions(django_db_setup, django_db_blocker):  # type: ig
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In an xdist run with browser tests: start loading their demo database in the background
+    (tests/browser/seed.py), so that no worker waits for it."""
+    from tests.browser.seed import start_in_background
+
+    start_in_background(session.config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.browser.seed import stop_background
+
+    stop_background()

@@ -31,7 +31,6 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.core.management import call_command
 from django.db import models, transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
@@ -530,11 +529,10 @@ class Seeded:
 
 
 @pytest.fixture(scope="module")
-def seeded(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
-    """The demo, seeded once per module (per xdist worker) inside a transaction that is rolled
-    back at the end; every cell runs inside it in its own savepoint (the ``db`` fixture)."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115, PTH123
+def seeded(seeded_demo, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The demo (tests/demo_database.py: loaded once per worker, its module transaction rolled
+    back at the end); every cell runs inside it in its own savepoint (the ``db`` fixture)."""
+    with django_db_blocker.unblock():
         with scopes_disabled():
             org_a = Organization.objects.get(slug=ORG_A)
         _complete_the_seed(org_a)
@@ -560,7 +558,6 @@ def seeded(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
             clients=clients,
             missing_roles=[r for r in Role.values if r not in members],
         )
-        transaction.set_rollback(True)
 
 
 def _check_method(

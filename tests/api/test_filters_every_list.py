@@ -11,11 +11,9 @@ ignored would answer every row.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django_scopes import scopes_disabled
 
 from comanage.core.api import GENERIC_QUERY_PARAMS
@@ -94,8 +92,7 @@ def _nothing_matches(parameter: dict[str, Any]) -> str | None:
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:HarfBuzz-Subset:DeprecationWarning")
 @pytest.mark.django_db
-def test_every_list_honours_every_filter_it_documents():
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115, PTH123
+def test_every_list_honours_every_filter_it_documents(seeded_demo):
     with scopes_disabled():
         organization = Organization.objects.get(slug=ORG)
         admin = Membership.objects.select_related("user").get(

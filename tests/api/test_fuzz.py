@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.core.management import call_command
 from django_scopes import scopes_disabled
 
 from agreements.models import Physician
@@ -25,8 +24,8 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 
 
 def _seeded():  # type: ignore[no-untyped-def]
-    """The demo, an API token per role that writes, and the outsider's token."""
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115, PTH123
+    """An API token per role that writes, and the outsider's token, on the demo (``demo_copy``:
+    a fresh copy of the demo loaded once per worker, tests/demo_database.py)."""
     with scopes_disabled():
         _t, outsider_token = ApiToken.issue(
             user=User.objects.get(email="administrator@lakeview.example"), name="fuzz"
@@ -43,12 +42,13 @@ def _seeded():  # type: ignore[no-untyped-def]
     return world, tokens, outsider_token
 
 
-# The two passes are two tests (each seeds its own demo), so that xdist runs them side by side.
+# The two passes are two tests (each on its own copy of the demo), so that xdist runs them side
+# by side.
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_fuzz_the_api_as_an_outsider(live_server, record_property):  # type: ignore[no-untyped-def]
+def test_fuzz_the_api_as_an_outsider(demo_copy, live_server, record_property):  # type: ignore[no-untyped-def]
     _world, _tokens, outsider_token = _seeded()
     # The schema as served (this once answered 500 under live_server: Django's live server wraps
     # a media handler that crashes on MEDIA_URL = None; tests/conftest.py's live_server gives it
@@ -66,7 +66,7 @@ def test_fuzz_the_api_as_an_outsider(live_server, record_property):  # type: ign
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_fuzz_the_api_as_a_member(live_server, record_property):  # type: ignore[no-untyped-def]
+def test_fuzz_the_api_as_a_member(demo_copy, live_server, record_property):  # type: ignore[no-untyped-def]
     world, tokens, _outsider_token = _seeded()
     schema = load_schema(live_server.url)
     with walk_day():  # the examples' dates assume it (the live server shares the clock)

@@ -17,7 +17,6 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.urls import resolve
 from django_scopes import scopes_disabled
 from rest_framework.test import APIClient
@@ -112,8 +111,7 @@ def _ids(body: Any) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:HarfBuzz-Subset:DeprecationWarning")
 @pytest.mark.django_db
-def test_a_physician_sees_no_other_physicians_npi_or_name_in_any_api_response():
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115, PTH123
+def test_a_physician_sees_no_other_physicians_npi_or_name_in_any_api_response(seeded_demo):
     with scopes_disabled():
         organization = Organization.objects.get(slug=ORG)
         membership = Membership.objects.select_related("user", "physician").get(

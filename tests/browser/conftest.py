@@ -16,7 +16,6 @@ the page (at the width concerned) that has a problem. ``COMANAGE_SCREENSHOTS=all
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import os
@@ -35,8 +34,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+from .seed import CHROMIUM, ROOT, seed, seed_shared, server_env, shared_folder
+
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 AXE_DIR = Path(__file__).resolve().parent
 AXE_JS = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
@@ -98,55 +97,18 @@ def _ensure_axe() -> None:
     )
 
 
-_SEED = """
-import django
-from django.core.management import call_command
-
-django.setup()
-call_command("migrate", interactive=False, verbosity=0)
-call_command("seed_demo")
-"""
-
-
-def _seed(folder: Path, env: dict[str, str]) -> None:
-    """Migrate a new SQLite database in ``folder`` and load the demo into it (one process, so
-    Django starts once), with its var/ (media, cache, broker) beside it; ``seed.log`` has the
-    output."""
-    env = {
-        **env,
-        "DATABASE_URL": f"sqlite:///{folder / 'e2e.sqlite3'}",
-        "COMANAGE_VAR_DIR": str(folder / "var"),
-    }
-    for sub in ("broker/queue", "broker/control", "cache", "media"):
-        (folder / "var" / sub).mkdir(parents=True, exist_ok=True)
-    with open(folder / "seed.log", "w") as log:
-        subprocess.run(  # noqa: S603 - our own code
-            [sys.executable, "-c", _SEED],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _seeded_copy(tmp_path_factory: pytest.TempPathFactory, workdir: Path, env: dict) -> None:
+def _seeded_copy(tmp_path_factory: pytest.TempPathFactory, workdir: Path) -> None:
     """Put a migrated database with the demo loaded (and its var/) in ``workdir``.
 
     Under xdist each worker that runs browser tests has its own server and database, but the
-    demo is loaded once per run: the first worker builds it in a folder all workers share (under
-    a lock), the others copy it, files and queued tasks included (nothing in it names its own
-    folder: stored files are relative to the media root)."""
+    demo is loaded once per run (tests/browser/seed.py: started in the background as the run
+    starts), in a folder all workers share; each copies it, files and queued tasks included
+    (nothing in it names its own folder: stored files are relative to the media root)."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        _seed(workdir, env)
+        seed(workdir)
         return
-    shared = tmp_path_factory.getbasetemp().parent / "e2e-seed"
-    shared.mkdir(exist_ok=True)
-    with open(shared.parent / "e2e-seed.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-        if not (shared / "done").exists():
-            _seed(shared, env)
-            (shared / "done").write_text("")
+    shared = shared_folder(tmp_path_factory.getbasetemp().parent)
+    seed_shared(shared)
     shutil.copy2(shared / "e2e.sqlite3", workdir / "e2e.sqlite3")
     shutil.copytree(shared / "var", workdir / "var")
     shutil.copy2(shared / "seed.log", workdir / "seed.log")
@@ -158,18 +120,8 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
         pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
     workdir = tmp_path_factory.mktemp("e2e")
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
-            "DATABASE_URL": f"sqlite:///{workdir / 'e2e.sqlite3'}",
-            "COMANAGE_VAR_DIR": str(workdir / "var"),
-            "DEBUG": "false",
-            "REQUIRE_2FA": "true",  # journeys pass the real TOTP gate, as users do
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    _seeded_copy(tmp_path_factory, workdir, env)
+    env = server_env(workdir)
+    _seeded_copy(tmp_path_factory, workdir)
     manage = [sys.executable, str(ROOT / "manage.py")]
     log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed at teardown
     worker = subprocess.Popen(
@@ -469,18 +421,24 @@ def page_problems(page, label: str) -> list[str]:  # type: ignore[no-untyped-def
     return out
 
 
-def check_widths(page, label: str, folder: Path, slug: str, widths=(1440, 390)) -> list[str]:  # type: ignore[no-untyped-def]
+def check_widths(  # type: ignore[no-untyped-def]
+    page, label: str, folder: Path, slug: str, widths=(1440, 390), axe_widths=None
+) -> list[str]:
     """The page as loaded, held at each width in turn (the window resized, the page not loaded
     again: nothing in it depends on the width it was loaded at, the CSS reflows as a phone's
-    would): its problems (text, overflow, clipping, chart text, axe serious/critical). A page
-    with a problem at a width is saved as ``<slug>-<width>.png`` under ``folder`` (every page
-    with ``COMANAGE_SCREENSHOTS=all``)."""
+    would): its problems (text, overflow, clipping, chart text) and axe's serious and critical
+    violations (at ``axe_widths``, default every width). A page with a problem at a width is
+    saved as ``<slug>-<width>.png`` under ``folder`` (every page with
+    ``COMANAGE_SCREENSHOTS=all``)."""
     out: list[str] = []
     for width in widths:
         page.set_viewport_size({"width": width, "height": 900})
         at = f"{label} @{width}"
         found = page_problems(page, at)
-        found += [f"{at}: axe {v['id']} ({v['impact']}) {v['nodes']}" for v in axe_violations(page)]
+        if axe_widths is None or width in axe_widths:
+            found += [
+                f"{at}: axe {v['id']} ({v['impact']}) {v['nodes']}" for v in axe_violations(page)
+            ]
         if found or ALL_SHOTS:
             folder.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(folder / f"{slug}-{width}.png"), full_page=True)

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.core.management import call_command
 from django.test import Client
 from django_scopes import scopes_disabled
 from rest_framework.test import APIClient
@@ -45,26 +44,23 @@ SKIP_OPERATIONS = {("POST", "/api/v1/organizations/{org_slug}/indicator-imports/
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
-    """The demo, seeded once for the module (each test's own writes roll back)."""
+def demo(seeded_demo, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The demo (tests/demo_database.py: loaded once per worker, rolled back after the module;
+    each test's own writes roll back too)."""
     from agreements.models import AgreementKind, ProgrammeYear
     from indicators.selectors import definitions_in_force
 
-    with django_db_blocker.unblock():
-        call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115, PTH123
-        with scopes_disabled():
-            years = list(
-                ProgrammeYear.objects.filter(agreement__organization__slug=ORG)
-                .select_related("agreement")
-                .order_by("agreement__kind", "number")
-            )
-            co = next(y for y in years if y.agreement.kind == AgreementKind.CO_MANAGEMENT)
-            ss = next(y for y in years if y.agreement.kind == AgreementKind.SHARED_SAVINGS)
-            keys = [d.key for d in definitions_in_force(programme_year=co)]
-            _addressable_extras()
-        yield {"co": co, "ss": ss, "indicator_keys": keys}
-        with scopes_disabled():
-            call_command("flush", interactive=False, verbosity=0)
+    with django_db_blocker.unblock(), scopes_disabled():
+        years = list(
+            ProgrammeYear.objects.filter(agreement__organization__slug=ORG)
+            .select_related("agreement")
+            .order_by("agreement__kind", "number")
+        )
+        co = next(y for y in years if y.agreement.kind == AgreementKind.CO_MANAGEMENT)
+        ss = next(y for y in years if y.agreement.kind == AgreementKind.SHARED_SAVINGS)
+        keys = [d.key for d in definitions_in_force(programme_year=co)]
+        _addressable_extras()
+    return {"co": co, "ss": ss, "indicator_keys": keys}
 
 
 def _addressable_extras() -> None:

@@ -3,10 +3,7 @@ show on their home, and the number of queries does not grow with the number of a
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,13 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def demo(settings, monkeypatch):  # type: ignore[no-untyped-def]
-    """The demo of one hospital (the seeding is the slow part: one seed per test)."""
-    from comanage.core.management.commands import seed_demo
-
+def demo(seeded_demo, settings):  # type: ignore[no-untyped-def]
+    """The demo's first hospital (tests/demo_database.py: loaded once per worker)."""
     settings.COMANAGE_REQUIRE_2FA = False
-    monkeypatch.setattr(seed_demo, "DEMO_ORGANIZATIONS", seed_demo.DEMO_ORGANIZATIONS[:1])
-    call_command("seed_demo", stdout=io.StringIO())
     with scopes_disabled():
         return Organization.objects.get(slug="riverside")
 

@@ -5,11 +5,9 @@ and with labels that never claim more than the figures."""
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from django_scopes import scope, scopes_disabled
 
@@ -24,12 +22,8 @@ def _client(email: str) -> Client:
 
 
 @pytest.fixture
-def demo(settings, monkeypatch, db):  # type: ignore[no-untyped-def]
-    from comanage.core.management.commands import seed_demo
-
+def demo(seeded_demo, settings, db):  # type: ignore[no-untyped-def]
     settings.COMANAGE_REQUIRE_2FA = False
-    monkeypatch.setattr(seed_demo, "DEMO_ORGANIZATIONS", seed_demo.DEMO_ORGANIZATIONS[:1])
-    call_command("seed_demo", stdout=io.StringIO())
     with scopes_disabled():
         org = Organization.objects.get(slug="riverside")
     with scope(organization=org):

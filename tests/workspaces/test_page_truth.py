@@ -3,12 +3,10 @@ labels, plain words); and no template comment can print."""
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from django_scopes import scope, scopes_disabled
 
@@ -62,12 +60,8 @@ def test_an_indicator_chart_never_says_met_for_a_result_under_the_minimum():
 
 
 @pytest.mark.django_db
-def test_the_demo_pages_say_only_what_the_figures_support(settings, monkeypatch):
-    from comanage.core.management.commands import seed_demo
-
+def test_the_demo_pages_say_only_what_the_figures_support(seeded_demo, settings):
     settings.COMANAGE_REQUIRE_2FA = False
-    monkeypatch.setattr(seed_demo, "DEMO_ORGANIZATIONS", seed_demo.DEMO_ORGANIZATIONS[:1])
-    call_command("seed_demo", stdout=io.StringIO())
     with scopes_disabled():
         org = Organization.objects.get(slug="riverside")
     with scope(organization=org):

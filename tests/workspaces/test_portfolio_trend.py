@@ -13,7 +13,6 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
@@ -27,10 +26,9 @@ ZERO = Decimal("0.00")
 
 
 @pytest.fixture
-def demo(settings, db):  # type: ignore[no-untyped-def]
+def demo(seeded_demo, settings, db):  # type: ignore[no-untyped-def]
     """Both demo hospitals (the same shape of data: the isolation check makes them differ)."""
     settings.COMANAGE_REQUIRE_2FA = False
-    call_command("seed_demo", stdout=io.StringIO())
     with scopes_disabled():
         return {o.slug: o for o in Organization.objects.filter(slug__in=["riverside", "lakeview"])}
 

@@ -1,0 +1,140 @@
+"""The seeded demo, loaded once per test worker instead of once per module or test.
+
+``seed_demo`` is the largest fixed cost of the suite (both demo hospitals, their imports,
+calculations and report PDFs: 10-15 s), and a dozen modules need it. On PostgreSQL each worker
+loads it once into a database of its own, ``<test database>_demo`` (a copy of the migrated test
+database, made with ``CREATE DATABASE … TEMPLATE``), and a module that needs the demo points the
+connection at that database for its duration:
+
+* ``seeded_demo`` (module): the demo as the database of the module's tests, inside one
+  transaction rolled back at the end of the module (what the module adds for all its tests goes
+  in it); each test runs in its own savepoint as usual (the ``db`` fixture), so no test changes
+  the demo another one sees;
+* ``demo_copy`` (function, for ``transaction=True`` tests such as a live server's): a fresh copy
+  of the demo as the test's database, dropped afterwards; what the test commits stays there.
+
+On SQLite (the test database in memory) both fall back to seeding where they are used, as before.
+Caches are emptied when the demo changes hands: a cached page of one module's demo is not
+another's.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection, connections, transaction
+from django_scopes import scopes_disabled
+
+
+def _use(name: str) -> None:
+    """Point the default connection (every thread's, the live server's too) at ``name``."""
+    connections.close_all()
+    connection.settings_dict["NAME"] = name
+    settings.DATABASES["default"]["NAME"] = name
+
+
+def _end_sessions(name: str) -> None:
+    """End other sessions on ``name`` (a live server thread's): PostgreSQL copies or drops a
+    database only when nobody is connected to it."""
+    with connection._nodb_cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+
+
+def _copy(source: str, target: str) -> None:
+    quote = connection.ops.quote_name
+    _end_sessions(source)
+    with connection._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {quote(target)}")
+        cursor.execute(f"CREATE DATABASE {quote(target)} TEMPLATE {quote(source)}")
+
+
+def _drop(name: str) -> None:
+    _end_sessions(name)
+    with connection._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)}")
+
+
+def seed() -> None:
+    """``seed_demo`` into the current database (the indicator template library first, which a
+    transactional test's flush may have emptied)."""
+    from indicators.library import templates_load
+    from indicators.models import IndicatorTemplate
+
+    with scopes_disabled():
+        if not IndicatorTemplate.objects.exists():
+            templates_load(IndicatorTemplate)
+    call_command("seed_demo", stdout=io.StringIO())
+
+
+@pytest.fixture(scope="session")
+def demo_database(django_db_setup, django_db_blocker) -> Iterator[str | None]:  # type: ignore[no-untyped-def]
+    """This worker's database with the demo loaded (PostgreSQL), or None (SQLite)."""
+    if connection.vendor != "postgresql":
+        yield None
+        return
+    base = connection.settings_dict["NAME"]
+    name = f"{base}_demo"
+    with django_db_blocker.unblock():
+        connections.close_all()
+        _copy(base, name)
+        _use(name)
+        try:
+            seed()
+        finally:
+            _use(base)
+    yield name
+    with django_db_blocker.unblock():
+        _drop(name)
+
+
+@pytest.fixture(scope="module")
+def seeded_demo(demo_database, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """The demo as the database of this module's tests, in a transaction rolled back at the
+    end of the module."""
+    base = connection.settings_dict["NAME"]
+    with django_db_blocker.unblock():
+        if demo_database is not None:
+            _use(demo_database)
+        try:
+            cache.clear()
+            with transaction.atomic():
+                if demo_database is None:
+                    seed()
+                yield
+                transaction.set_rollback(True)
+        finally:
+            if demo_database is not None:
+                _use(base)
+            cache.clear()
+
+
+@pytest.fixture
+def demo_copy(demo_database, transactional_db, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """A fresh copy of the demo as this (transactional) test's database."""
+    if demo_database is None:
+        seed()
+        yield
+        return
+    base = connection.settings_dict["NAME"]
+    copy = f"{demo_database}_copy"
+    with django_db_blocker.unblock():
+        connections.close_all()
+        _copy(demo_database, copy)
+        _use(copy)
+        cache.clear()
+    try:
+        yield
+    finally:
+        with django_db_blocker.unblock():
+            _use(base)
+            _drop(copy)
+            cache.clear()
