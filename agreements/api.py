@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django_filters import rest_framework as django_filters
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, mixins, serializers
 from rest_framework.decorators import action
@@ -498,6 +499,10 @@ class DocumentViewSet(
             user=signed_in_user(self.request),
         )
 
+    @extend_schema(
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY},
+        description="The stored PDF as uploaded; its SHA-256 in the X-Content-SHA256 header.",
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, *args, **kwargs):
         document = self.get_object()

@@ -11,7 +11,12 @@ from django_scopes import scope, scopes_disabled
 
 from comanage.core.models import Membership, Organization, Role, User
 from tests import factories as f
-from tests.demo_database import demo_copy, demo_database, seeded_demo  # noqa: F401
+from tests.demo_database import (  # noqa: F401
+    demo_copy,
+    demo_database,
+    demo_only_where_asked,
+    seeded_demo,
+)
 
 ROLES = [r.value for r in Role]
 

@@ -16,6 +16,11 @@ connection at that database for its duration:
 On SQLite (the test database in memory) both fall back to seeding where they are used, as before.
 Caches are emptied when the demo changes hands: a cached page of one module's demo is not
 another's.
+
+A module-scoped fixture lasts until the module's last test, so in a module that mixes the two,
+the tests that use the demo come after those that do not; a database test that does not ask
+for the demo while it is active fails with a message (``demo_only_where_asked``) instead of
+running on the demo's database.
 """
 
 from __future__ import annotations
@@ -96,10 +101,30 @@ def demo_database(django_db_setup, django_db_blocker) -> Iterator[str | None]:  
         _drop(name)
 
 
+#: True while a module's ``seeded_demo`` is set up (until the module's last test).
+_active = False
+
+
+@pytest.fixture(autouse=True)
+def demo_only_where_asked(request: pytest.FixtureRequest) -> None:
+    """A database test that does not ask for the demo never runs on it."""
+    if not _active or "seeded_demo" in request.fixturenames:
+        return
+    if {"db", "transactional_db"} & set(request.fixturenames) or request.node.get_closest_marker(
+        "django_db"
+    ):
+        pytest.fail(
+            "this test would run on the seeded demo's database (an earlier test of its module "
+            "asked for seeded_demo): put the tests that use the demo after the others, or in a "
+            "module of their own"
+        )
+
+
 @pytest.fixture(scope="module")
 def seeded_demo(demo_database, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """The demo as the database of this module's tests, in a transaction rolled back at the
     end of the module."""
+    global _active
     base = connection.settings_dict["NAME"]
     with django_db_blocker.unblock():
         if demo_database is not None:
@@ -109,9 +134,11 @@ def seeded_demo(demo_database, django_db_blocker) -> Iterator[None]:  # type: ig
             with transaction.atomic():
                 if demo_database is None:
                     seed()
+                _active = True
                 yield
                 transaction.set_rollback(True)
         finally:
+            _active = False
             if demo_database is not None:
                 _use(base)
             cache.clear()
