@@ -114,7 +114,7 @@ def load_schema(base_url: str | None = None) -> Any:
         )
     import json
 
-    from .schema import SchemaGenerator
+    from comanage.core.schema import SchemaGenerator
 
     generated = SchemaGenerator().get_schema(request=None, public=True)
     return schemathesis.openapi.from_dict(json.loads(json.dumps(generated, default=str)))
