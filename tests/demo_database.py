@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -56,6 +57,7 @@ def _end_sessions(name: str) -> None:
 
 def _copy(source: str, target: str) -> None:
     quote = connection.ops.quote_name
+    connections.close_all()
     _end_sessions(source)
     with connection._nodb_cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {quote(target)}")
@@ -66,6 +68,22 @@ def _drop(name: str) -> None:
     _end_sessions(name)
     with connection._nodb_cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)}")
+
+
+@contextmanager
+def _switched(name: str | None) -> Iterator[None]:
+    """The default connection on database ``name`` (None: where it is) for the block, with the
+    cache emptied on the way in and out: a cached page of one demo is not another's."""
+    base = connection.settings_dict["NAME"]
+    if name is not None:
+        _use(name)
+    cache.clear()
+    try:
+        yield
+    finally:
+        if name is not None:
+            _use(base)
+        cache.clear()
 
 
 def seed() -> None:
@@ -86,16 +104,11 @@ def demo_database(django_db_setup, django_db_blocker) -> Iterator[str | None]:  
     if connection.vendor != "postgresql":
         yield None
         return
-    base = connection.settings_dict["NAME"]
-    name = f"{base}_demo"
+    name = f"{connection.settings_dict['NAME']}_demo"
     with django_db_blocker.unblock():
-        connections.close_all()
-        _copy(base, name)
-        _use(name)
-        try:
+        _copy(connection.settings_dict["NAME"], name)
+        with _switched(name):
             seed()
-        finally:
-            _use(base)
     yield name
     with django_db_blocker.unblock():
         _drop(name)
@@ -125,23 +138,15 @@ def seeded_demo(demo_database, django_db_blocker) -> Iterator[None]:  # type: ig
     """The demo as the database of this module's tests, in a transaction rolled back at the
     end of the module."""
     global _active
-    base = connection.settings_dict["NAME"]
-    with django_db_blocker.unblock():
-        if demo_database is not None:
-            _use(demo_database)
+    with django_db_blocker.unblock(), _switched(demo_database), transaction.atomic():
+        if demo_database is None:
+            seed()
+        _active = True
         try:
-            cache.clear()
-            with transaction.atomic():
-                if demo_database is None:
-                    seed()
-                _active = True
-                yield
-                transaction.set_rollback(True)
+            yield
         finally:
             _active = False
-            if demo_database is not None:
-                _use(base)
-            cache.clear()
+        transaction.set_rollback(True)
 
 
 @pytest.fixture
@@ -151,17 +156,12 @@ def demo_copy(demo_database, transactional_db, django_db_blocker) -> Iterator[No
         seed()
         yield
         return
-    base = connection.settings_dict["NAME"]
     copy = f"{demo_database}_copy"
     with django_db_blocker.unblock():
-        connections.close_all()
         _copy(demo_database, copy)
-        _use(copy)
-        cache.clear()
     try:
-        yield
+        with _switched(copy):
+            yield
     finally:
         with django_db_blocker.unblock():
-            _use(base)
             _drop(copy)
-            cache.clear()

@@ -18,6 +18,22 @@ def token_client(user) -> APIClient:  # type: ignore[no-untyped-def]
     return client
 
 
+def first_object_url(client: APIClient, path: str, org_slug: str) -> str | None:
+    """The schema's ``path`` with ``{org_slug}`` filled and ``{id}`` the first object its list
+    shows; None when the list shows nothing or the path has another placeholder."""
+    url = path.replace("{org_slug}", org_slug)
+    if "{id}" in url:
+        listing = client.get(url.split("{id}")[0])
+        if listing.status_code != 200:
+            return None
+        body = listing.json()
+        rows = body.get("results", body) if isinstance(body, dict) else body
+        if not rows:
+            return None
+        url = url.replace("{id}", str(rows[0]["id"]))
+    return None if "{" in url else url
+
+
 @pytest.fixture
 def api(world):  # type: ignore[no-untyped-def]
     """``api("administrator")``, ``api("outsider")``, ``api("anonymous")``: token clients."""

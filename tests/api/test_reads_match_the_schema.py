@@ -20,7 +20,7 @@ from django_scopes import scopes_disabled
 from schemathesis.core.transport import Response
 
 from comanage.core.models import Membership
-from tests.api.conftest import token_client
+from tests.api.conftest import first_object_url, token_client
 from tests.api.fuzzing import CHECKS, _path_parameters, load_schema
 from tests.test_isolation_routes import _complete_the_seed
 
@@ -42,22 +42,6 @@ def _response(url: str, response: Any) -> Response:
     )
 
 
-def _fill(path: str, client: Any) -> str | None:
-    """``path`` with the organization and the first id the list before ``{id}`` shows."""
-    url = path.replace("{org_slug}", ORG)
-    if "{id}" not in url:
-        return None if "{" in url else url
-    listing = client.get(url.split("{id}")[0])
-    if listing.status_code != 200:
-        return None
-    body = listing.json()
-    rows = body.get("results", body) if isinstance(body, dict) else body
-    if not rows:
-        return None
-    url = url.replace("{id}", str(rows[0]["id"]), 1)
-    return None if "{" in url else url
-
-
 @pytest.mark.slow
 @pytest.mark.django_db
 def test_every_read_answers_with_a_documented_status_and_content_type(seeded_demo):
@@ -75,7 +59,7 @@ def test_every_read_answers_with_a_documented_status_and_content_type(seeded_dem
         operation = operation.ok()
         if operation.method.upper() != "GET" or not operation.path.startswith("/api/v1/"):
             continue
-        url = _fill(operation.path, client)
+        url = first_object_url(client, operation.path, ORG)
         if url is None:
             continue
         asked.append(operation.path)

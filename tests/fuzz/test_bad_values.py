@@ -20,6 +20,7 @@ from django_scopes import scopes_disabled
 from rest_framework.test import APIClient
 
 from comanage.core.models import ApiToken, Job, User
+from tests.api.conftest import first_object_url
 from tests.api.write_examples import SESSION_ONLY_WRITES
 from tests.fuzz.tables import tenant_row_counts
 
@@ -249,20 +250,6 @@ def _write_operations() -> list[tuple[str, str, str, dict[str, str]]]:
     return found
 
 
-def _path_for(client: APIClient, path: str) -> str | None:
-    """Fill {org_slug} and {id} (with the first object the list endpoint shows)."""
-    url = path.replace("{org_slug}", ORG)
-    if "{id}" not in url:
-        return url
-    listing = url.split("{id}")[0]
-    response = client.get(listing)
-    if response.status_code != 200:
-        return None
-    data = response.json()
-    rows = data.get("results", data) if isinstance(data, dict) else data
-    return url.replace("{id}", str(rows[0]["id"])) if rows else None
-
-
 WRITES = _write_operations() if os.environ.get("DJANGO_SETTINGS_MODULE") else []
 
 
@@ -274,7 +261,7 @@ WRITES = _write_operations() if os.environ.get("DJANGO_SETTINGS_MODULE") else []
 def test_api_write_refuses_bad_values_naming_the_field(demo, method, path, role, fields):  # type: ignore[no-untyped-def]
     assert fields.get("?") != "unlisted", f"{path} is a new action: list its body in ACTIONS"
     client = _api(f"{role}@{ORG}.example")
-    url = _path_for(client, path)
+    url = first_object_url(client, path, ORG)
     if f"{method} {path}" in SESSION_ONLY_WRITES:
         # Tokens are managed from a signed-in session only (a token cannot mint a token).
         client = APIClient(raise_request_exception=False)
