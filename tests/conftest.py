@@ -15,6 +15,7 @@ from tests.demo_database import (  # noqa: F401
     demo_copy,
     demo_database,
     demo_only_where_asked,
+    django_db_setup,
     seeded_demo,
 )
 
@@ -115,7 +116,7 @@ def _template_library_present(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _no_stray_database_sessions(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+def _no_stray_database_sessions(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]  # noqa: F811
     """A thread of a test (a live server's, a local HTTP server's) may still hold a connection
     when the session ends, and PostgreSQL then refuses to drop the test database. Those sessions
     are ended before pytest-django drops it."""

@@ -1,10 +1,19 @@
-"""The seeded demo, loaded once per test worker instead of once per module or test.
+"""The test databases on PostgreSQL: migrated once per run, the demo loaded once per run.
 
-``seed_demo`` is the largest fixed cost of the suite (both demo hospitals, their imports,
-calculations and report PDFs: 10-15 s), and a dozen modules need it. On PostgreSQL each worker
-loads it once into a database of its own, ``<test database>_demo`` (a copy of the migrated test
-database, made with ``CREATE DATABASE … TEMPLATE``), and a module that needs the demo points the
-connection at that database for its duration:
+Migrating a new database takes 15-30 s (Django renders the models' state again for each of the
+run's 64 migrations), and ``seed_demo`` (both demo hospitals, their imports, calculations and
+report PDFs) 10-15 s more. Under xdist on PostgreSQL with a new database (CI, ``--create-db``),
+the first worker to need a database migrates one template, ``test_<name>``, and every worker
+copies it into its own (``test_<name>_gw0``…: ``CREATE DATABASE … TEMPLATE``, under a second)
+instead of each migrating its own (``django_db_setup``). Likewise the first worker to need the
+demo loads it once into ``test_<name>_demo`` and every worker copies that into
+``<its test database>_demo``. A file lock in the run's temporary folder orders the workers;
+whoever finishes first drops the shared templates (a worker that comes later builds them
+again). With ``--reuse-db`` (``make test`` locally) each worker keeps its own migrated database
+as pytest-django does, and without xdist nothing is shared.
+
+``seed_demo`` is the largest fixed cost of the suite, and a dozen modules need it. A module that
+needs the demo points the connection at its worker's copy for its duration:
 
 * ``seeded_demo`` (module): the demo as the database of the module's tests, inside one
   transaction rolled back at the end of the module (what the module adds for all its tests goes
@@ -25,9 +34,11 @@ running on the demo's database.
 
 from __future__ import annotations
 
+import fcntl
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -98,20 +109,126 @@ def seed() -> None:
     call_command("seed_demo", stdout=io.StringIO())
 
 
+@contextmanager
+def _run_lock(shared: Path) -> Iterator[Path]:
+    """The run's shared folder, held by this worker alone for the block."""
+    shared.mkdir(parents=True, exist_ok=True)
+    with open(shared / "databases.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        yield shared
+
+
+def _shared_folder(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """The folder the run's workers share (the xdist controller's temporary folder), or None
+    when nothing is shared: no xdist, or not PostgreSQL."""
+    if not hasattr(config, "workerinput") or connection.vendor != "postgresql":
+        return None
+    return tmp_path_factory.getbasetemp().parent / "test-databases"
+
+
+def _template_name(config: pytest.Config) -> str:
+    """``test_<name>``: this worker's test database name without pytest-django's ``_gwN``."""
+    worker = config.workerinput["workerid"]  # type: ignore[attr-defined]
+    return str(connection.settings_dict["TEST"]["NAME"]).removesuffix(f"_{worker}")
+
+
+def _drop_shared(shared: Path, marker: str) -> None:
+    """Drop a shared template this worker no longer needs (a later worker builds it again)."""
+    with _run_lock(shared):
+        done = shared / marker
+        if done.exists():
+            _drop(done.read_text())
+            done.unlink()
+
+
 @pytest.fixture(scope="session")
-def demo_database(django_db_setup, django_db_blocker) -> Iterator[str | None]:  # type: ignore[no-untyped-def]
+def django_db_setup(  # type: ignore[no-untyped-def]  # noqa: PLR0913 - pytest-django's fixtures
+    request,
+    tmp_path_factory,
+    django_test_environment,
+    django_db_blocker,
+    django_db_use_migrations,
+    django_db_keepdb,
+    django_db_createdb,
+    django_db_modify_db_settings,
+) -> Iterator[None]:
+    """pytest-django's ``django_db_setup``, except that under xdist on PostgreSQL a new test
+    database is a copy of one migrated once per run (the module's docstring)."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    verbosity = request.config.option.verbose
+    keepdb = django_db_keepdb and not django_db_createdb
+    shared = _shared_folder(request.config, tmp_path_factory)
+    if shared is None or keepdb or not django_db_use_migrations:
+        if not django_db_use_migrations:
+            from pytest_django.fixtures import _disable_migrations
+
+            _disable_migrations()
+        with django_db_blocker.unblock():
+            config = setup_databases(
+                verbosity=verbosity,
+                interactive=False,
+                aliases={"default"},
+                serialized_aliases=set(),  # no test asks for serialized_rollback
+                keepdb=keepdb,
+            )
+        yield
+        if not django_db_keepdb:
+            with django_db_blocker.unblock():
+                teardown_databases(config, verbosity=verbosity)
+        return
+    test_settings = connection.settings_dict["TEST"]
+    own = str(test_settings["NAME"])
+    template = _template_name(request.config)
+    with django_db_blocker.unblock():
+        with _run_lock(shared):
+            done = shared / "migrated"
+            if not done.exists():
+                test_settings["NAME"] = template
+                connection.creation.create_test_db(
+                    verbosity=verbosity, autoclobber=True, serialize=False
+                )
+                test_settings["NAME"] = own
+                done.write_text(template)
+            _copy(template, own)
+        _use(own)
+    yield
+    with django_db_blocker.unblock():
+        _drop(own)
+        _drop_shared(shared, "migrated")
+
+
+@pytest.fixture(scope="session")
+def demo_database(
+    request, tmp_path_factory, django_db_setup, django_db_blocker
+) -> Iterator[str | None]:  # type: ignore[no-untyped-def]
     """This worker's database with the demo loaded (PostgreSQL), or None (SQLite)."""
     if connection.vendor != "postgresql":
         yield None
         return
-    name = f"{connection.settings_dict['NAME']}_demo"
+    own = connection.settings_dict["NAME"]
+    name = f"{own}_demo"
+    shared = _shared_folder(request.config, tmp_path_factory)
     with django_db_blocker.unblock():
-        _copy(connection.settings_dict["NAME"], name)
-        with _switched(name):
-            seed()
+        if shared is None:
+            _copy(own, name)
+            with _switched(name):
+                seed()
+        else:
+            with _run_lock(shared):
+                done = shared / "demo"
+                if not done.exists():
+                    template = f"{_template_name(request.config)}_demo"
+                    _copy(own, template)
+                    with _switched(template):
+                        seed()
+                    done.write_text(template)
+                _copy(done.read_text(), name)
     yield name
     with django_db_blocker.unblock():
         _drop(name)
+        if shared is not None:
+            _drop_shared(shared, "demo")
 
 
 #: True while a module's ``seeded_demo`` is set up (until the module's last test).
