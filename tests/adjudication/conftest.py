@@ -3,7 +3,9 @@ from the pure engines, recorded through ``calculation_record`` (no other app's d
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -195,16 +197,56 @@ def co_management_payload(world, year, *, scores=None, hours=Decimal("135")):  #
 
 @pytest.fixture
 def recorded(world, co_management):  # type: ignore[no-untyped-def]
-    """Example C recorded as run version 1 with its draft report (PDF rendered)."""
+    """Example C recorded as run version 1 with its draft report, whose PDF is not rendered.
+
+    Rendering a PDF costs WeasyPrint most of a second, and most tests only read the stored
+    figures, pages or transitions; a test that reads the draft's PDF, its hash or anything the
+    render sets asks for ``rendered`` instead (or renders explicitly after a transition).
+    """
     _agreement, year = co_management
     with world.scope():
-        outcome = services.calculation_record(
+        return services.calculation_record(
             programme_year=year,
             payload=co_management_payload(world, year),
             user=world.users["administrator"],
         )
-        services.report_render(report=outcome.report)
-    return outcome
+
+
+@pytest.fixture
+def rendered(world, recorded):  # type: ignore[no-untyped-def]
+    """``recorded`` with the draft report's PDF rendered, as the render task leaves it."""
+    with world.scope():
+        services.report_render(report=recorded.report)
+    return recorded
+
+
+@contextlib.contextmanager
+def render_task_noted() -> Iterator[list[int]]:
+    """Within the block, the render task notes the report it was asked to render instead of
+    rendering it; yields the ids noted, in order.
+
+    For tests that run the transitions' on-commit callbacks (for the e-mails and webhooks they
+    check) but read no PDF. Each transition still queues the render task, which still runs in
+    the report's organization and loads the report; only WeasyPrint (most of a second a PDF) is
+    skipped, and the report is left as before the worker gets to it. A render there could not
+    fail such a test anyway: the on-commit sender catches and logs whatever the task raises.
+    """
+    asked: list[int] = []
+
+    def note(*, report):  # type: ignore[no-untyped-def]
+        asked.append(report.pk)
+        return report
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "report_render", note)
+        yield asked
+
+
+@pytest.fixture
+def render_task_skipped():  # type: ignore[no-untyped-def]
+    """``render_task_noted`` for the whole test; the ids of the reports the task was asked for."""
+    with render_task_noted() as asked:
+        yield asked
 
 
 def advance(world, report, *actions):  # type: ignore[no-untyped-def]

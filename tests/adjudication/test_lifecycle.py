@@ -23,7 +23,7 @@ from adjudication.models import (
     ReportTransition,
 )
 from comanage.core.models import BusinessEvent
-from tests.adjudication.conftest import advance, co_management_payload
+from tests.adjudication.conftest import advance, co_management_payload, render_task_noted
 
 pytestmark = pytest.mark.django_db
 
@@ -98,9 +98,12 @@ def test_runs_are_never_edited(world, recorded):
 def test_full_lifecycle_to_paid_with_trail_events_and_emails(
     world, recorded, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True):  # the e-mail leaves on commit
+    # The e-mail leaves on commit; so does the draft's render task, noted but not rendered (the
+    # draft's PDF is dropped at approval: the frozen one is rendered below).
+    with render_task_noted() as renders, django_capture_on_commit_callbacks(execute=True):
         report = advance(world, recorded.report, "review", "submit")
     assert report.status == ReportStatus.SUBMITTED
+    assert renders == [report.pk, report.pk]
     assert any("counsel@riverside.example" in m.to for m in mail.outbox)
     report = advance(world, report, "approve")
     assert report.status == ReportStatus.APPROVED and report.frozen_at
@@ -137,7 +140,7 @@ def test_full_lifecycle_to_paid_with_trail_events_and_emails(
 
 
 def test_next_actor_is_emailed(world, recorded, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
+    with render_task_noted(), django_capture_on_commit_callbacks(execute=True):
         advance(world, recorded.report, "review", "submit")
     assert any(m.to == ["counsel@riverside.example"] for m in mail.outbox)
 
@@ -357,7 +360,9 @@ def test_what_if_creates_and_changes_nothing(world, co_management, recorded, mon
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_counsel_approving_at_once_only_one_succeeds(world, co_management):
+def test_two_counsel_approving_at_once_only_one_succeeds(world, co_management, render_task_skipped):
+    """Every transition here commits, so its render task runs: noted, not rendered (no PDF is
+    read); the one approval that succeeds asks for one render."""
     if connection.vendor != "postgresql":
         pytest.skip("row locks need PostgreSQL (CI runs it)")
     import threading
@@ -397,6 +402,7 @@ def test_two_counsel_approving_at_once_only_one_succeeds(world, co_management):
     for t in threads:
         t.join()
     assert sorted(results) == ["ok", "refused"]
+    assert render_task_skipped == [report.pk] * 3  # review, submit, the one approval
     with world.scope():
         assert (
             ReportTransition.objects.filter(report=report, to_status="approved_by_counsel").count()

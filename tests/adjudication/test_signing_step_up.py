@@ -86,8 +86,8 @@ def test_signing_through_the_api_needs_the_current_code(world, recorded):
     assert _status(world, report) == ReportStatus.AUTHORISED
 
 
-def test_without_two_factor_signing_needs_no_code(world, recorded):
-    report = advance(world, recorded.report, "review", "submit")
+def test_without_two_factor_signing_needs_no_code(world, rendered):
+    report = advance(world, rendered.report, "review", "submit")  # opened as its PDF below
     client = world.client("counsel")
     client.get(f"/o/{world.org.slug}/adjudication/reports/{report.pk}/report.pdf")
     response = client.post(

@@ -63,8 +63,8 @@ def test_counsel_cannot_approve_a_report_not_opened_in_this_session(world, recor
     assert _status(world, report) == ReportStatus.APPROVED
 
 
-def test_opening_the_pdf_counts_as_opening_the_report(world, recorded):
-    report = advance(world, recorded.report, "review", "submit")
+def test_opening_the_pdf_counts_as_opening_the_report(world, rendered):
+    report = advance(world, rendered.report, "review", "submit")
     _page, pdf, approve, _auth = _urls(world, report)
     client = world.client("counsel")
     assert client.get(pdf).status_code == 200
@@ -182,8 +182,8 @@ def test_a_code_used_a_moment_ago_is_explained(world):
     )
 
 
-def test_the_api_approves_only_what_the_same_person_has_opened(world, recorded):
-    report = advance(world, recorded.report, "review", "submit")
+def test_the_api_approves_only_what_the_same_person_has_opened(world, rendered):
+    report = advance(world, rendered.report, "review", "submit")  # opened as its PDF below
     api = f"/api/v1/organizations/{world.org.slug}/adjudication/reports/{report.pk}/"
     counsel = world.client("counsel")
 
@@ -217,8 +217,9 @@ def test_opening_on_the_web_counts_for_the_api_and_is_audited_once(world, record
         assert BusinessEvent.objects.filter(name=OPENED_EVENT).count() == 1
 
 
-def test_an_outsider_cannot_open_or_approve(world, recorded):
-    report = advance(world, recorded.report, "review", "submit")
+def test_an_outsider_cannot_open_or_approve(world, rendered):
+    # Rendered: the PDF's 404 must come from the organization, not from a missing PDF.
+    report = advance(world, rendered.report, "review", "submit")
     page, pdf, approve, _auth = _urls(world, report)
     outsider = world.client("outsider")
     assert outsider.get(page).status_code == 404

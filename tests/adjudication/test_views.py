@@ -45,6 +45,7 @@ def _urls(world, recorded, statement_id, line_id):  # type: ignore[no-untyped-de
 
 @pytest.fixture
 def paid_world(world, recorded):  # type: ignore[no-untyped-def]
+    """Every page's URL once the report is authorised, its frozen PDF and statements rendered."""
     report = advance(world, recorded.report, "review", "submit", "approve")
     with world.scope():
         services.report_render(report=report)
@@ -156,7 +157,10 @@ def test_counsel_queue_shows_the_report_and_approves(world, recorded):
     assert recorded.report.status == ReportStatus.APPROVED
 
 
-def test_payments_csv_for_accounts_payable(world, paid_world):
-    response = world.client("administrator").get(paid_world["csv"][0])
+def test_payments_csv_for_accounts_payable(world, recorded):
+    # The payment lines come with the authorisation; the CSV needs no PDF or statement.
+    report = advance(world, recorded.report, "review", "submit", "approve", "authorise")
+    url = f"/o/{world.org.slug}/adjudication/reports/{report.pk}/payments.csv"
+    response = world.client("administrator").get(url)
     body = response.content.decode()
     assert response.status_code == 200 and "33333.37" in body and "300000.00" in body

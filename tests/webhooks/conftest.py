@@ -1,5 +1,8 @@
 """A real HTTP receiver on 127.0.0.1 (a thread) that records every delivery it gets and
-answers with the status codes a test queues (200 once the queue is empty)."""
+answers with the status codes a test queues (200 once the queue is empty).
+
+No webhook test reads a PDF: the render task the transitions queue on commit (next to the
+webhook deliveries these tests check) notes its report instead of rendering it."""
 
 from __future__ import annotations
 
@@ -9,8 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.adjudication.conftest import co_management, recorded  # noqa: F401 - fixtures
+from tests.adjudication.conftest import co_management, recorded, render_task_noted  # noqa: F401
 from tests.api.conftest import _fresh_throttle_cache, api  # noqa: F401 - fixtures
+
+
+@pytest.fixture(autouse=True)
+def _render_task_skipped():  # type: ignore[no-untyped-def]
+    """The render task notes its report instead of rendering it (see the module docstring)."""
+    with render_task_noted():
+        yield
 
 
 @dataclass
