@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import ARTIFACTS, BROWSER_A, BROWSER_B, check_widths, sign_in
+from .conftest import ARTIFACTS, BROWSER_A, BROWSER_B, check_widths, preload_axe, sign_in
 
 # Each role's crawl in the xdist group (conftest) that balances the two workers' shares: the
 # administrator's and the auditor's are the longest.
@@ -146,6 +146,7 @@ def crawl(page, base: str, role: str) -> tuple[list[str], list[str]]:  # type: i
 )
 def test_every_page_a_role_reaches_reads_well_at_both_widths(page, e2e, role):
     sign_in(page, e2e, f"{role}@riverside.example")
+    preload_axe(page)  # every page of the walk is checked by axe
     menu = menu_problems(page, role)
     visited, problems = crawl(page, e2e.base_url, role)
     problems = menu + problems

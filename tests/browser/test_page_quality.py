@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import BROWSER_A, check_page, sign_in
+from .conftest import BROWSER_A, check_page, preload_axe, sign_in
 
 pytestmark = [pytest.mark.browser, BROWSER_A]
 
@@ -42,6 +42,7 @@ PAGES = {
 @pytest.mark.parametrize("role", list(PAGES))
 def test_every_main_page_reads_well_at_both_widths(page, e2e, role):
     sign_in(page, e2e, f"{role}@riverside.example")
+    preload_axe(page)  # every page checked is checked by axe
     paths = []
     for entry in PAGES[role]:
         if entry == "agreements":
