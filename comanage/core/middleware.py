@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from django.contrib.auth import SESSION_KEY
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -132,7 +133,11 @@ class SecurityHeadersMiddleware:
 class SlidingSessionMiddleware:
     """Sessions end after ``SESSION_COOKIE_AGE`` of inactivity, and activity pushes the expiry
     forward, but the session is written at most once a minute rather than on every request
-    (``SESSION_SAVE_EVERY_REQUEST`` costs a database write per page view)."""
+    (``SESSION_SAVE_EVERY_REQUEST`` costs a database write per page view).
+
+    Only a signed-in session is touched: an API request signed with a token carries no session
+    (its user comes from the token), and touching the empty session it gets would store a new
+    session row and send a cookie with every script's call."""
 
     TOUCH_KEY = "_touched"
     INTERVAL_SECONDS = 60
@@ -144,7 +149,12 @@ class SlidingSessionMiddleware:
         response = self.get_response(request)
         session = getattr(request, "session", None)
         user = getattr(request, "user", None)
-        if session is not None and user is not None and user.is_authenticated:
+        if (
+            session is not None
+            and user is not None
+            and user.is_authenticated
+            and SESSION_KEY in session
+        ):
             now = int(time.time())
             if now - int(session.get(self.TOUCH_KEY, 0)) >= self.INTERVAL_SECONDS:
                 session[self.TOUCH_KEY] = now  # marks it modified: saved with a new expiry

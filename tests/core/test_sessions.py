@@ -10,6 +10,8 @@ import time_machine
 from django.contrib.sessions.models import Session
 from django.test import Client
 
+from tests.api.conftest import token_client
+
 pytestmark = pytest.mark.django_db
 
 
@@ -59,3 +61,25 @@ def test_a_password_change_ends_the_other_sessions(world):
     user.save()
     response = other.get("/o/riverside/dashboard/")
     assert response.status_code == 302 and "/account/login/" in response["Location"]
+
+
+def test_an_api_call_with_a_token_stores_no_session_and_sets_no_cookie(world):
+    """A script's calls are signed with its token: none of them may leave a session row behind
+    or be sent a session cookie (the sliding expiry is for signed-in browsers)."""
+    client = token_client(world.users["administrator"])
+    for _ in range(3):
+        response = client.get("/api/v1/organizations/riverside/agreements/")
+        assert response.status_code == 200
+        assert "sessionid" not in response.cookies
+    assert Session.objects.count() == 0
+
+
+def test_a_signed_in_browser_session_is_still_pushed_forward(world):
+    client = world.client("executive")
+    start = dt.datetime.now(tz=dt.UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        assert client.get("/o/riverside/dashboard/").status_code == 200
+        first = Session.objects.get().expire_date
+        clock.shift(dt.timedelta(seconds=61))
+        assert client.get("/o/riverside/dashboard/").status_code == 200
+    assert Session.objects.get().expire_date > first
