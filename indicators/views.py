@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -807,7 +808,9 @@ def import_confirm(
         stored = case_import.file.name
         case_import.delete()
         if stored:
-            CaseImport._meta.get_field("file").storage.delete(stored)
+            # Removed once the request's changes are stored, as a discard does.
+            storage = CaseImport._meta.get_field("file").storage
+            transaction.on_commit(lambda: storage.delete(stored))
         if earlier is not None:
             return redirect(
                 _url(

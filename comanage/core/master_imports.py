@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
-from django.db import models
+from django.db import models, transaction
 
 from . import uploads
 from .tabular import formats
@@ -463,7 +463,14 @@ def master_import_preview(
     try:
         canonical = canonical_of(instance)
     except uploads.FileProblem as problem:
-        return {"error": problem.message, "problems": [], "missing": [], "mapping": [], "rows": []}
+        return {
+            "error": problem.message,
+            "problems": [],
+            "problem_count": 0,
+            "missing": [],
+            "mapping": [],
+            "rows": [],
+        }
     result = preview(canonical, required=required, labels=labels)
     problems = check(canonical)
     result.update(error="", problems=problems.as_list(), problem_count=problems.total)
@@ -873,10 +880,13 @@ def master_import_discard(*, instance: _Import, user: Any, event: str) -> _Impor
             code="state",
         )
     uploads.import_job_release(job_id=instance.job_id)
-    if instance.file:
-        instance.file.delete(save=False)
+    name, storage = (instance.file.name, instance.file.storage) if instance.file else ("", None)
+    instance.file = None
     instance.status = MasterImportStatus.CANCELLED
     instance.save(update_fields=["file", "status"])
+    if name and storage is not None:
+        # Removed once the discard is stored: a discard rolled back leaves the file in place.
+        transaction.on_commit(lambda: storage.delete(name))
     event_record(
         organization=instance.organization,
         name=event,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from openpyxl import Workbook
 
 from agreements import roster, services
@@ -417,3 +418,37 @@ def test_an_unreadable_or_empty_file_is_refused_with_the_reason(world, setup):
             "message": "this row has 10 values but the header names 8 columns",
         }
     ]
+
+
+def test_a_discard_removes_the_file_only_once_it_is_stored(
+    world, django_capture_on_commit_callbacks
+):
+    """A discard whose transaction fails leaves the upload as it was, file included (it could be
+    confirmed later); a discard that is stored removes the file."""
+    roster_import = _receive(world, NPPES_FILE.read_bytes())
+    storage, name = roster_import.file.storage, roster_import.file.name
+
+    def discard_then_fail() -> None:
+        with transaction.atomic():
+            services.roster_import_discard(
+                roster_import=roster_import, user=world.users["administrator"]
+            )
+            raise RuntimeError("the request fails after the discard")
+
+    with world.scope():
+        with pytest.raises(RuntimeError):
+            discard_then_fail()
+        kept = RosterImport.objects.get(pk=roster_import.pk)
+        assert kept.status == MasterImportStatus.UPLOADED and kept.file.name == name
+        assert storage.exists(name)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.roster_import_discard(roster_import=kept, user=world.users["administrator"])
+        assert RosterImport.objects.get(pk=kept.pk).status == MasterImportStatus.CANCELLED
+    assert not storage.exists(name)
+
+
+def test_the_page_of_an_unreadable_upload_says_why(world):
+    broken = _receive(world, b"this is no workbook", name="roster.xlsx")
+    response = world.client("administrator").get(f"/o/riverside/physicians/roster/{broken.pk}/")
+    assert response.status_code == 200
+    assert "The file cannot be read: the file is not an Excel workbook" in response.content.decode()
