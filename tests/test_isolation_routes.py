@@ -38,6 +38,7 @@ from django_scopes import scopes_disabled
 
 from comanage.core.models import Membership, Organization, Role
 from comanage.core.permissions import PERMISSION_TABLE
+from tests.fuzz.tables import row_counts
 
 ORG_A, ORG_B = "riverside", "lakeview"
 PREFIXES = ("o/<org_slug>/", "api/v1/organizations/<org_slug>/")
@@ -391,12 +392,10 @@ def fill(route: Route, organization: Organization) -> tuple[str | None, str]:
 
 
 def _row_counts() -> dict[str, int]:
-    with scopes_disabled():
-        counts = {}
-        for label in APPS:
-            for model in apps.get_app_config(label).get_models():
-                counts[model._meta.label] = model._base_manager.count()
-        return counts
+    """Rows of every table of the apps, as stored (no manager's filter), in one query: counted
+    before and after each unsafe method, a query per table was a fifth of the walk's time."""
+    models = [m for label in APPS for m in apps.get_app_config(label).get_models()]
+    return row_counts(models)
 
 
 def _request(client: Client, method: str, url: str):  # type: ignore[no-untyped-def]

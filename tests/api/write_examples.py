@@ -10,6 +10,7 @@ until it does.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import json
 import zoneinfo
@@ -68,13 +69,21 @@ class Example:
 
 
 def write_operations() -> list[tuple[str, str, str]]:
+    """(operationId, METHOD, path) of every write operation of the generated schema."""
+    return list(_write_operations())
+
+
+@functools.cache
+def _write_operations() -> tuple[tuple[str, str, str], ...]:
+    # Generating the schema takes a second or more; it is the same for the whole process (the
+    # walk's tests and the fuzz's explicit cases each ask for it).
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    return [
+    return tuple(
         (operation["operationId"], method.upper(), path)
         for path, operations in schema["paths"].items()
         for method, operation in operations.items()
         if method in WRITE_METHODS
-    ]
+    )
 
 
 class Walk:

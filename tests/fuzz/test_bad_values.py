@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 from comanage.core.models import ApiToken, Job, User
 from tests.api.conftest import first_object_url
 from tests.api.write_examples import SESSION_ONLY_WRITES
-from tests.fuzz.tables import tenant_row_counts
+from tests.fuzz.tables import RowCounts
 
 ORG = "riverside"
 # Non-finite, huge and malformed numbers, NUL, and wrong types where a number is expected.
@@ -79,9 +79,12 @@ def _addressable_extras() -> None:
     webhook_with_failed_delivery(org, url="https://127.0.0.1:9/hook")
 
 
-def _counts() -> dict[str, int]:
-    with scopes_disabled():
-        return {**tenant_row_counts(), "Job": Job.objects.count()}
+@pytest.fixture
+def counts() -> RowCounts:
+    """Rows of every tenant table and of jobs, asked before and after each request; counted
+    again only when a row may have come or gone since the last count (tests/fuzz/tables.py).
+    One per test: each test's writes roll back at its end."""
+    return RowCounts(also={"Job": Job})
 
 
 def _api(email: str) -> APIClient:
@@ -106,6 +109,7 @@ def _named(response: Any, field: str) -> bool:
 
 
 def _check(
+    counts: RowCounts,
     client: Any,
     method: str,
     url: str,
@@ -116,10 +120,10 @@ def _check(
     named: str | None = None,
 ) -> None:
     """``body`` is a 400 naming ``named`` (default ``field``), changes nothing, never a 5xx."""
-    before = _counts()
+    before = counts()
     cache.clear()  # the per-token rate limit is not what is under test
     response = getattr(client, method.lower())(url, body, format="json")
-    after = _counts()
+    after = counts()
     field = named or field
     shown = f"{method} {url} {json.dumps(body, default=repr)[:120]}"
     if response.status_code >= 500:
@@ -258,7 +262,7 @@ WRITES = _write_operations() if os.environ.get("DJANGO_SETTINGS_MODULE") else []
 @pytest.mark.parametrize(
     ("method", "path", "role", "fields"), WRITES, ids=[f"{m} {p}" for m, p, _r, _f in WRITES]
 )
-def test_api_write_refuses_bad_values_naming_the_field(demo, method, path, role, fields):  # type: ignore[no-untyped-def]
+def test_api_write_refuses_bad_values_naming_the_field(demo, counts, method, path, role, fields):  # type: ignore[no-untyped-def]
     assert fields.get("?") != "unlisted", f"{path} is a new action: list its body in ACTIONS"
     client = _api(f"{role}@{ORG}.example")
     url = first_object_url(client, path, ORG)
@@ -273,7 +277,7 @@ def test_api_write_refuses_bad_values_naming_the_field(demo, method, path, role,
     failures: list[str] = []
     for field, kind in fields.items():
         for value in BAD_NUMBERS if kind == "number" else BAD_TEXT:
-            _check(client, method, url, {field: value}, field, failures)
+            _check(counts, client, method, url, {field: value}, field, failures)
     assert not failures, "\n".join(failures)
 
 
@@ -354,7 +358,7 @@ def _ss_cases(demo: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_what_if_api_refuses_bad_overrides_naming_them(demo):  # type: ignore[no-untyped-def]
+def test_what_if_api_refuses_bad_overrides_naming_them(demo, counts):  # type: ignore[no-untyped-def]
     client = _api(f"administrator@{ORG}.example")
     url = f"/api/v1/organizations/{ORG}/adjudication/runs/scenario/"
     failures: list[str] = []
@@ -364,6 +368,7 @@ def test_what_if_api_refuses_bad_overrides_naming_them(demo):  # type: ignore[no
     ):
         for overrides, field in cases:
             _check(
+                counts,
                 client,
                 "POST",
                 url,
@@ -377,15 +382,16 @@ def test_what_if_api_refuses_bad_overrides_naming_them(demo):  # type: ignore[no
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_savings_run_api_refuses_bad_overrides_before_queueing(demo):  # type: ignore[no-untyped-def]
+def test_savings_run_api_refuses_bad_overrides_before_queueing(demo, counts):  # type: ignore[no-untyped-def]
     client = _api(f"administrator@{ORG}.example")
     url = f"/api/v1/organizations/{ORG}/savings-calculations/run/"
     failures: list[str] = []
     for overrides, field in _ss_cases(demo):
         body = {"programme_year": demo["ss"].pk, "kind": "scenario", "overrides": overrides}
-        _check(client, "POST", url, body, "overrides", failures, named=field)
+        _check(counts, client, "POST", url, body, "overrides", failures, named=field)
     # A programme-year calculation takes no overrides: refused now, not by a failed job.
     _check(
+        counts,
         client,
         "POST",
         url,
@@ -573,14 +579,14 @@ def _form_named(response: Any, field: str) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_web_forms_refuse_bad_values_naming_the_field(demo):  # type: ignore[no-untyped-def]
+def test_web_forms_refuse_bad_values_naming_the_field(demo, counts):  # type: ignore[no-untyped-def]
     failures: list[str] = []
     for url, who, base, posted, named, values in _web_forms(demo):
         client = _web(who)
         for value in values:
-            before = _counts()
+            before = counts()
             response = client.post(url, {**base, posted: value})
-            after = _counts()
+            after = counts()
             shown = f"POST {url} {posted}={value!r}"
             if response.status_code >= 500:
                 failures.append(f"{shown}: {response.status_code}")
