@@ -53,14 +53,28 @@ run:
 REUSE_DB := $(if $(CI),,--reuse-db)
 
 ## test: install and run the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+## The static gates run beside pytest, not before it: they are mostly one process each (mypy
+## the longest) and pytest starts with one worker migrating the run's database while the other
+## waits, so side by side they cost the run's wall time little. Their output is printed after
+## pytest's, and `make test` fails when either fails.
 test:
 	$(NEED_PYTHON)
 	@$(PYTHON) scripts/system_deps.py --for test
 	@$(MAKE) --no-print-directory install
-	@$(MAKE) --no-print-directory $(GATES) $(CHECKS) check-migrations
-	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} --dist loadgroup $(REUSE_DB) $(PYTEST_ARGS)
+	@gates_log=$$(mktemp); \
+	$(MAKE) --no-print-directory $(GATES) $(CHECKS) check-migrations >"$$gates_log" 2>&1 & \
+	gates=$$!; \
+	echo "==> The static gates run beside pytest; their output follows pytest's"; \
+	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} --dist loadgroup $(REUSE_DB) $(PYTEST_ARGS); \
+	tests=$$?; \
+	wait $$gates; checks=$$?; \
+	echo "==> The static gates (ruff, ruff format, mypy, import contracts, deptry, migrations)"; \
+	cat "$$gates_log"; rm -f "$$gates_log"; \
+	if [ $$checks -ne 0 ]; then echo "make test: a static gate failed (above)" >&2; fi; \
+	if [ $$tests -ne 0 ]; then exit $$tests; fi; \
+	exit $$checks
 
-## checks: the static gates `make test` runs before pytest, all of them even when one fails
+## checks: the static gates `make test` runs beside pytest, all of them even when one fails
 ## (the same as the pre-commit hooks in .pre-commit-config.yaml)
 ## They run side by side (-j; mypy, the longest, alone takes most of the time), each one's output
 ## kept together (--output-sync).

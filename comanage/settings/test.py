@@ -5,7 +5,7 @@ from typing import Any, cast
 from urllib.parse import urlparse
 
 from .base import *  # noqa: F403
-from .base import CACHES, REDIS_URL, VAR_DIR
+from .base import CACHES, DATABASES, IS_POSTGRES, REDIS_URL, VAR_DIR
 
 DEBUG = False
 SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
@@ -24,6 +24,12 @@ elif os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
     REDIS_URL = _parsed._replace(path=f"/{_db}").geturl()
     CELERY_BROKER_URL = REDIS_URL
     CACHES = {**CACHES, "default": {**CACHES["default"], "LOCATION": REDIS_URL}}
+if IS_POSTGRES:
+    # A commit does not wait for its WAL record to reach the disk (what a crash of the test
+    # database server could lose is a test run): the live-server, transactional and
+    # template-building work commits thousands of times. Nothing a test checks depends on it.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c synchronous_commit=off".strip()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
