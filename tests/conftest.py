@@ -134,9 +134,12 @@ def _no_stray_database_sessions(django_db_setup, django_db_blocker):  # type: ig
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """In an xdist run with browser tests: start loading their demo database in the background
-    (tests/browser/seed.py), so that no worker waits for it."""
+    (tests/browser/seed.py), so that no worker waits for it. Transactional tests' flushes
+    empty the tables with DELETE (``delete_to_flush``)."""
     from tests.browser.seed import start_in_background
+    from tests.demo_database import delete_to_flush
 
+    delete_to_flush()
     start_in_background(session.config)
 
 

@@ -48,6 +48,32 @@ from django.db import connection, connections, transaction
 from django_scopes import scopes_disabled
 
 
+def delete_to_flush() -> None:
+    """The test suite's flush (the end of each transactional test) empties the tables with
+    DELETE, not PostgreSQL's TRUNCATE.
+
+    A TRUNCATE of the schema's hundred-odd tables gives each a new file (and its indexes and
+    TOAST table theirs): 0.8-1.5 s a flush, most of the suite's teardown time, for tables that
+    hold a test's few rows. DELETE empties them in 0.03 s. Every foreign key is deferrable
+    (Django makes them so), so the order does not matter; nothing has triggers; sequences are
+    not reset either way unless asked (then TRUNCATE … RESTART IDENTITY, as before)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):  # type: ignore[no-untyped-def]
+        if reset_sequences or not tables:
+            return truncate(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        return ["SET CONSTRAINTS ALL DEFERRED;"] + [
+            f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(t))};"
+            for t in tables
+        ]
+
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+
+
 def _use(name: str) -> None:
     """Point the default connection (every thread's, the live server's too) at ``name``."""
     connections.close_all()
