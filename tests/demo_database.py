@@ -211,10 +211,12 @@ def django_db_setup(  # type: ignore[no-untyped-def]  # noqa: PLR0913 - pytest-d
             done = shared / "migrated"
             if not done.exists():
                 test_settings["NAME"] = template
-                connection.creation.create_test_db(
-                    verbosity=verbosity, autoclobber=True, serialize=False
-                )
-                test_settings["NAME"] = own
+                try:
+                    connection.creation.create_test_db(
+                        verbosity=verbosity, autoclobber=True, serialize=False
+                    )
+                finally:
+                    test_settings["NAME"] = own
                 done.write_text(template)
             _copy(template, own)
         _use(own)
