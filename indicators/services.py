@@ -624,10 +624,15 @@ def case_import_discard(*, case_import: CaseImport, user: User | None) -> None:
             "discarded (never applied)",
             data={"sha256": case_import.sha256, "status": case_import.status, "file": name},
         )
-        storage = case_import.file.storage
+        uploads.stored_file_remove_on_commit(case_import.file)
         case_import.delete()
-        if name:
-            transaction.on_commit(lambda: storage.delete(name))
+
+
+def case_import_drop_duplicate(*, case_import: CaseImport) -> None:
+    """An upload found to be a file already imported for its period, before anything was run
+    from it: the record goes, and its stored file once that is stored."""
+    uploads.stored_file_remove_on_commit(case_import.file)
+    case_import.delete()
 
 
 @dataclass

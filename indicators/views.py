@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -805,12 +804,7 @@ def import_confirm(
             f"({duplicate.existing.created_at:%b %-d, %Y}); it was not "
             "applied again.",
         )
-        stored = case_import.file.name
-        case_import.delete()
-        if stored:
-            # Removed once the request's changes are stored, as a discard does.
-            storage = CaseImport._meta.get_field("file").storage
-            transaction.on_commit(lambda: storage.delete(stored))
+        services.case_import_drop_duplicate(case_import=case_import)
         if earlier is not None:
             return redirect(
                 _url(

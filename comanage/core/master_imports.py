@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
-from django.db import models, transaction
+from django.db import models
 
 from . import uploads
 from .tabular import formats
@@ -880,13 +880,10 @@ def master_import_discard(*, instance: _Import, user: Any, event: str) -> _Impor
             code="state",
         )
     uploads.import_job_release(job_id=instance.job_id)
-    name, storage = (instance.file.name, instance.file.storage) if instance.file else ("", None)
-    instance.file = None
+    uploads.stored_file_remove_on_commit(instance.file)
+    instance.file = ""
     instance.status = MasterImportStatus.CANCELLED
     instance.save(update_fields=["file", "status"])
-    if name and storage is not None:
-        # Removed once the discard is stored: a discard rolled back leaves the file in place.
-        transaction.on_commit(lambda: storage.delete(name))
     event_record(
         organization=instance.organization,
         name=event,

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 
 HEADER_MAX_BYTES = 64 << 10
@@ -363,6 +364,16 @@ class ImportNotDiscardable(ValidationError):
 
 
 RUNNING = "This import is running: wait for it to finish (or fail), then discard it."
+
+
+def stored_file_remove_on_commit(stored: Any) -> None:
+    """Remove an upload's stored file (a ``FieldFile``) once the current transaction is stored:
+    a discard or a deletion rolled back (a later step failing) leaves the row and its file
+    together. The name and the storage are read now, so the row may be changed or deleted
+    after this call."""
+    name, storage = stored.name, stored.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
 
 
 def import_job_release(*, job_id: int | None) -> None:

@@ -683,6 +683,7 @@ def data_import_discard(*, data_import: DataImport, user: User | None) -> DataIm
             return data_import
         uploads.import_job_release(job_id=data_import.job_id)
         name = data_import.file.name
+        uploads.stored_file_remove_on_commit(data_import.file)
         data_import.status = ImportStatus.CANCELLED
         data_import.is_current = False
         data_import.file = ""
@@ -695,9 +696,6 @@ def data_import_discard(*, data_import: DataImport, user: User | None) -> DataIm
             summary=f"{data_import} discarded (never applied)",
             data={"sha256": data_import.sha256, "file": name},
         )
-        storage = DataImport._meta.get_field("file").storage
-        if name:
-            transaction.on_commit(lambda: storage.delete(name))
     return data_import
 
 

@@ -456,8 +456,9 @@ def check_widths(  # type: ignore[no-untyped-def]
     width). A page with a problem at a width is saved as ``<slug>-<width>.png`` under
     ``folder`` (every page with ``COMANAGE_SCREENSHOTS=all``)."""
     out: list[str] = []
-    for width in sorted(widths, key=lambda w: page.viewport_size != {"width": w, "height": 900}):
-        if page.viewport_size != {"width": width, "height": 900}:
+    current = page.viewport_size
+    for width in sorted(widths, key=lambda w: {"width": w, "height": 900} != current):
+        if {"width": width, "height": 900} != current:
             page.set_viewport_size({"width": width, "height": 900})
         at = f"{label} @{width}"
         found = page_problems(page, at)

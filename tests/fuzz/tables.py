@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any
 
 from django.apps import apps
@@ -31,28 +32,24 @@ def tenant_models() -> tuple[type, ...]:
     )
 
 
-def _labelled_row_counts(models: dict[str, Any]) -> dict[str, int]:
-    """``{label: rows}`` for ``{label: model}``, in one query."""
-    quote = connection.ops.quote_name
-    # Table names from the models, not from input.
-    columns = ", ".join(
-        f"(SELECT COUNT(*) FROM {quote(m._meta.db_table)})"  # noqa: S608
-        for m in models.values()
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns}")
-        row = cursor.fetchone()
-    return {label: int(n) for label, n in zip(models, row, strict=True)}
-
-
-def row_counts(models: list[type]) -> dict[str, int]:
+def row_counts(models: Iterable[type]) -> dict[str, int]:
     """``{"app.Model": rows}`` for ``models``, in one query.
 
     The bad-values walk and the isolation walk count before and after each of their thousands
     of requests; a query per table made the counting most of their time. The rows of each table
     as stored, with no manager's filter: the same as ``_base_manager.count()``.
     """
-    return _labelled_row_counts({m._meta.label: m for m in models})
+    models = list(models)
+    quote = connection.ops.quote_name
+    # Table names from the models, not from input.
+    columns = ", ".join(
+        f"(SELECT COUNT(*) FROM {quote(m._meta.db_table)})"  # noqa: S608
+        for m in models
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns}")
+        row = cursor.fetchone()
+    return {m._meta.label: int(n) for m, n in zip(models, row, strict=True)}
 
 
 def tenant_row_counts(*, exclude: tuple[str, ...] = ()) -> dict[str, int]:
@@ -61,7 +58,7 @@ def tenant_row_counts(*, exclude: tuple[str, ...] = ()) -> dict[str, int]:
 
 
 class RowCounts:
-    """``tenant_row_counts()`` (plus the tables of ``also``, by label) for a walk of many
+    """``tenant_row_counts()`` (plus the models ``also``) for a walk of many
     requests made in this connection's open transaction (a test's, with Django's test client),
     counted again only when a row may have come or gone.
 
@@ -83,9 +80,9 @@ class RowCounts:
     requests must run in this connection (rows another connection commits leave no mark here).
     """
 
-    def __init__(self, *, also: dict[str, Any] | None = None) -> None:
-        self.models = {m._meta.label: m for m in tenant_models()} | (also or {})
-        self._tables = sorted({m._meta.db_table for m in self.models.values()})
+    def __init__(self, *, also: tuple[type, ...] = ()) -> None:
+        self.models = (*tenant_models(), *also)
+        self._tables = sorted({m._meta.db_table for m in self.models})
         self._last: tuple[Any, dict[str, int]] | None = None
         self._marked: bool | None = None  # known at the first call (it asks the database)
         self._oids: list[int] = []
@@ -127,9 +124,9 @@ class RowCounts:
             self._start()
         if not self._marked:
             self.counted += 1
-            return _labelled_row_counts(self.models)
+            return row_counts(self.models)
         mark = self._mark()
         if self._last is None or self._last[0] != mark:
             self.counted += 1
-            self._last = (mark, _labelled_row_counts(self.models))
+            self._last = (mark, row_counts(self.models))
         return dict(self._last[1])

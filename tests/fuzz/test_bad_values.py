@@ -84,7 +84,7 @@ def counts() -> RowCounts:
     """Rows of every tenant table and of jobs, asked before and after each request; counted
     again only when a row may have come or gone since the last count (tests/fuzz/tables.py).
     One per test: each test's writes roll back at its end."""
-    return RowCounts(also={"Job": Job})
+    return RowCounts(also=(Job,))
 
 
 def _api(email: str) -> APIClient:

@@ -12,15 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.adjudication.conftest import co_management, recorded, render_task_noted  # noqa: F401
+from tests.adjudication.conftest import (  # noqa: F401 - fixtures
+    co_management,
+    recorded,
+    render_task_skipped,
+)
 from tests.api.conftest import _fresh_throttle_cache, api  # noqa: F401 - fixtures
 
 
 @pytest.fixture(autouse=True)
-def _render_task_skipped():  # type: ignore[no-untyped-def]
+def _no_pdf_rendered(render_task_skipped):  # type: ignore[no-untyped-def]  # noqa: F811
     """The render task notes its report instead of rendering it (see the module docstring)."""
-    with render_task_noted():
-        yield
 
 
 @dataclass
