@@ -1,11 +1,13 @@
 """Browser tests: Debian's Chromium driven by Playwright against a live Comanage.
 
 The server is started as `make run` starts it: `runserver` plus a real Celery worker (kombu's
-filesystem broker), on a throwaway SQLite database migrated and loaded with `seed_demo`, once per
-test session (per xdist worker: each worker that runs browser tests has its own server and
-database). One Chromium per session; each test gets a fresh context, and a role that has signed
-in once (through the real form and its second factor) is let in again with the cookies of that
-sign-in (``sign_in``) instead of typing its password and a TOTP code for every test.
+filesystem broker), once per test session (per xdist worker: each worker that runs browser tests
+has its own server and database), on a throwaway database with the demo loaded: on PostgreSQL
+(CI) a copy of the run's demo database (tests/demo_database.py), on SQLite a file migrated and
+loaded with `seed_demo` (tests/browser/seed.py). One Chromium per session; each test gets a
+fresh context, and a role that has signed in once (through the real form and its second factor)
+is let in again with the cookies of that sign-in (``sign_in``) instead of typing its password and
+a TOTP code for every test.
 
 Screenshots cost more than the checks themselves, so a test saves one under
 `test-artifacts/screenshots/` (kept by CI as an artefact) when it fails, and the page checks save
@@ -34,7 +36,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .seed import CHROMIUM, ROOT, seed, seed_shared, server_env, shared_folder
+from .seed import (
+    CHROMIUM,
+    ROOT,
+    make_var,
+    on_postgres,
+    seed,
+    seed_shared,
+    server_env,
+    shared_folder,
+)
 
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 AXE_DIR = Path(__file__).resolve().parent
@@ -114,14 +125,57 @@ def _seeded_copy(tmp_path_factory: pytest.TempPathFactory, workdir: Path) -> Non
     shutil.copy2(shared / "seed.log", workdir / "seed.log")
 
 
+@contextlib.contextmanager
+def _demo_on_postgres(request: pytest.FixtureRequest, workdir: Path) -> Iterator[dict[str, str]]:
+    """The server's environment on a copy of this worker's demo database (PostgreSQL), dropped
+    at the end: the demo the other tests use, loaded once per run, instead of migrating and
+    loading a SQLite one (a minute and a half of CPU on a 2-core machine). The demo was loaded
+    under the test settings' fast password hasher, which the server (local settings) does not
+    accept: its users are given the demo password under the server's own hasher. The server
+    reads the demo's stored files where the tests stored them."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    from comanage.core.models import User
+    from tests.demo_database import _copy, _drop, _switched
+
+    demo = request.getfixturevalue("demo_database")
+    blocker = request.getfixturevalue("django_db_blocker")
+    name = f"{demo}_e2e"
+    hasher = PBKDF2PasswordHasher()
+    password = hasher.encode(DEMO_PASSWORD, hasher.salt())
+    with blocker.unblock():
+        _copy(demo, name)
+        with _switched(name):
+            User.objects.filter(password__startswith="md5$").update(password=password)
+    url = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
+    make_var(workdir)
+    try:
+        yield server_env(workdir, database_url=url, media_root=Path(settings.MEDIA_ROOT))
+    finally:
+        with blocker.unblock():
+            _drop(name)
+
+
 @pytest.fixture(scope="session")
-def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+def e2e(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SimpleNamespace]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
     workdir = tmp_path_factory.mktemp("e2e")
+    with contextlib.ExitStack() as stack:
+        if on_postgres():
+            env = stack.enter_context(_demo_on_postgres(request, workdir))
+        else:
+            env = server_env(workdir)
+            _seeded_copy(tmp_path_factory, workdir)
+        yield from _serve(workdir, env)
+
+
+def _serve(workdir: Path, env: dict[str, str]) -> Iterator[SimpleNamespace]:
+    """Run the web server and a Celery worker on ``env`` until the session ends."""
     port = _free_port()
-    env = server_env(workdir)
-    _seeded_copy(tmp_path_factory, workdir)
     manage = [sys.executable, str(ROOT / "manage.py")]
     log = open(workdir / "server.log", "w")  # noqa: SIM115 - closed at teardown
     worker = subprocess.Popen(
@@ -183,7 +237,10 @@ def _patient_expectations() -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser(e2e) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """One Chromium for the session. After the server (``e2e``), which may use the database to
+    set up: Playwright's synchronous API runs an event loop in this thread, in which Django
+    refuses database calls."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not installed at {CHROMIUM}")
     from playwright.sync_api import sync_playwright

@@ -1,5 +1,7 @@
-"""The browser tests' demo database: a SQLite file migrated and loaded with ``seed_demo``, built
-once per run in a folder the xdist workers share, and copied by each worker that serves pages.
+"""The browser tests' demo database when the run is on SQLite: a SQLite file migrated and loaded
+with ``seed_demo``, built once per run in a folder the xdist workers share, and copied by each
+worker that serves pages. (On PostgreSQL, as in CI, the server serves a copy of the run's demo
+database instead, which the other tests load anyway: tests/browser/conftest.py.)
 
 Under xdist the build starts in the background as the run starts (``start_in_background``,
 called from the controller's ``pytest_sessionstart``), so that it is ready, or nearly, when the
@@ -31,13 +33,28 @@ call_command("seed_demo")
 """
 
 
-def server_env(workdir: Path) -> dict[str, str]:
-    """The environment of the browser tests' server, worker and seeding, on ``workdir``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+def on_postgres() -> bool:
+    """The run's database is PostgreSQL (``DATABASE_URL``, as CI sets it): the browser tests'
+    server then serves a copy of the run's demo database (tests/browser/conftest.py), and the
+    SQLite demo here is not built."""
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+def server_env(
+    workdir: Path, database_url: str | None = None, media_root: Path | None = None
+) -> dict[str, str]:
+    """The environment of the browser tests' server, worker and seeding, on ``workdir``: its
+    SQLite database there, or ``database_url``; its stored files under ``workdir``'s var/, or
+    in ``media_root``."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MEDIA_ROOT")
+    }
+    if media_root is not None:
+        env["MEDIA_ROOT"] = str(media_root)
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
-            "DATABASE_URL": f"sqlite:///{workdir / 'e2e.sqlite3'}",
+            "DATABASE_URL": database_url or f"sqlite:///{workdir / 'e2e.sqlite3'}",
             "COMANAGE_VAR_DIR": str(workdir / "var"),
             "DEBUG": "false",
             "REQUIRE_2FA": "true",  # journeys pass the real TOTP gate, as users do
@@ -47,12 +64,17 @@ def server_env(workdir: Path) -> dict[str, str]:
     return env
 
 
+def make_var(folder: Path) -> None:
+    """The server's var/ in ``folder``: media, cache and the filesystem broker's queues."""
+    for sub in ("broker/queue", "broker/control", "cache", "media"):
+        (folder / "var" / sub).mkdir(parents=True, exist_ok=True)
+
+
 def seed(folder: Path) -> None:
     """Migrate a new SQLite database in ``folder`` and load the demo into it (one process, so
     Django starts once), with its var/ (media, cache, broker) beside it; ``seed.log`` has the
     output."""
-    for sub in ("broker/queue", "broker/control", "cache", "media"):
-        (folder / "var" / sub).mkdir(parents=True, exist_ok=True)
+    make_var(folder)
     with open(folder / "seed.log", "w") as log:
         subprocess.run(  # noqa: S603 - our own code
             [sys.executable, "-c", _SEED],
@@ -100,7 +122,7 @@ def start_in_background(config: pytest.Config) -> None:
     global _background
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
         return
-    if not _runs_browser_tests(config):
+    if on_postgres() or not _runs_browser_tests(config):
         return
     shared = shared_folder(config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
     _background = subprocess.Popen(  # noqa: S603 - our own code
