@@ -16,6 +16,7 @@ from tests.demo_database import (  # noqa: F401
     demo_database,
     demo_only_where_asked,
     django_db_setup,
+    order_for_workers,
     seeded_demo,
 )
 
@@ -115,21 +116,10 @@ def _template_library_present(request: pytest.FixtureRequest) -> None:
         templates_load(IndicatorTemplate)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _no_stray_database_sessions(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]  # noqa: F811
-    """A thread of a test (a live server's, a local HTTP server's) may still hold a connection
-    when the session ends, and PostgreSQL then refuses to drop the test database. Those sessions
-    are ended before pytest-django drops it."""
-    yield
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the order that keeps both workers busy while the databases are built."""
+    if hasattr(config, "workerinput"):
+        order_for_workers(items)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

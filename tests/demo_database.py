@@ -201,6 +201,10 @@ def django_db_setup(  # type: ignore[no-untyped-def]  # noqa: PLR0913 - pytest-d
         yield
         if not django_db_keepdb:
             with django_db_blocker.unblock():
+                if connection.vendor == "postgresql":
+                    # A test's thread (a live server's, a local HTTP server's) may still hold
+                    # a connection, and PostgreSQL refuses to drop a database in use.
+                    _end_sessions(str(connection.settings_dict["NAME"]))
                 teardown_databases(config, verbosity=verbosity)
         return
     test_settings = connection.settings_dict["TEST"]
@@ -257,6 +261,33 @@ def demo_database(
         _drop(name)
         if shared is not None:
             _drop_shared(shared, "demo")
+
+
+def needs_database(item: pytest.Item) -> bool:
+    """The test uses the test database (marked ``django_db``, or a fixture that needs it)."""
+    return item.get_closest_marker("django_db") is not None or "django_db_setup" in getattr(
+        item, "fixturenames", ()
+    )
+
+
+def order_for_workers(items: list[pytest.Item]) -> None:
+    """Order the run so that neither worker waits while the other builds the databases.
+
+    The first worker to need a database migrates the run's template (about 40 s on a busy
+    2-core machine) and loads the demo (about 20 s), and until then the other worker can run
+    only tests that need no database. xdist hands each worker the next test as it finishes one
+    (``--dist loadgroup``, one test a unit), so the run starts with one test that needs the demo
+    (its worker builds both), then every module that needs no database (the other worker's
+    share meanwhile), then the rest in their usual order. Modules stay whole and in order,
+    so module-scoped fixtures and ``demo_only_where_asked`` see what they saw before."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    first = next((i for i in items if "demo_database" in getattr(i, "fixturenames", ())), None)
+    free = [i for m in modules.values() if not any(map(needs_database, m)) for i in m]
+    placed = {id(i) for i in free} | {id(first)}
+    rest = [i for i in items if id(i) not in placed]
+    items[:] = ([first] if first is not None else []) + free + rest
 
 
 #: True while a module's ``seeded_demo`` is set up (until the module's last test).

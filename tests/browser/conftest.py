@@ -40,7 +40,6 @@ from .seed import (
     CHROMIUM,
     ROOT,
     make_var,
-    on_postgres,
     seed,
     seed_shared,
     server_env,
@@ -126,7 +125,9 @@ def _seeded_copy(tmp_path_factory: pytest.TempPathFactory, workdir: Path) -> Non
 
 
 @contextlib.contextmanager
-def _demo_on_postgres(request: pytest.FixtureRequest, workdir: Path) -> Iterator[dict[str, str]]:
+def _demo_on_postgres(
+    request: pytest.FixtureRequest, demo: str, workdir: Path
+) -> Iterator[dict[str, str]]:
     """The server's environment on a copy of this worker's demo database (PostgreSQL), dropped
     at the end: the demo the other tests use, loaded once per run, instead of migrating and
     loading a SQLite one (a minute and a half of CPU on a 2-core machine). The demo was loaded
@@ -139,7 +140,6 @@ def _demo_on_postgres(request: pytest.FixtureRequest, workdir: Path) -> Iterator
     from comanage.core.models import User
     from tests.demo_database import _copy, _drop, _switched
 
-    demo = request.getfixturevalue("demo_database")
     blocker = request.getfixturevalue("django_db_blocker")
     name = f"{demo}_e2e"
     hasher = PBKDF2PasswordHasher()
@@ -159,14 +159,16 @@ def _demo_on_postgres(request: pytest.FixtureRequest, workdir: Path) -> Iterator
 
 @pytest.fixture(scope="session")
 def e2e(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_database: str | None,
 ) -> Iterator[SimpleNamespace]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
     workdir = tmp_path_factory.mktemp("e2e")
     with contextlib.ExitStack() as stack:
-        if on_postgres():
-            env = stack.enter_context(_demo_on_postgres(request, workdir))
+        if demo_database is not None:  # PostgreSQL
+            env = stack.enter_context(_demo_on_postgres(request, demo_database, workdir))
         else:
             env = server_env(workdir)
             _seeded_copy(tmp_path_factory, workdir)
