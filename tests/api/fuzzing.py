@@ -112,12 +112,9 @@ def load_schema(base_url: str | None = None) -> Any:
             timeout=120,
             headers={"Accept": "application/vnd.oai.openapi+json"},
         )
-    import json
+    from tests.api.openapi import api_schema
 
-    from comanage.core.schema import SchemaGenerator
-
-    generated = SchemaGenerator().get_schema(request=None, public=True)
-    return schemathesis.openapi.from_dict(json.loads(json.dumps(generated, default=str)))
+    return schemathesis.openapi.from_dict(api_schema())
 
 
 def _operations(schema: Any) -> list[Any]:

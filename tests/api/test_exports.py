@@ -13,10 +13,10 @@ import pytest
 
 from adjudication import services
 from adjudication.models import PaymentLine
-from comanage.core.schema import SchemaGenerator
 from comanage.core.serialise import api_numbers, number_kind
 from tests.adjudication import conftest as adjudication
 from tests.adjudication.conftest import advance
+from tests.api.openapi import api_schema
 
 pytestmark = pytest.mark.django_db
 co_management = adjudication.co_management  # fixtures: example C recorded with its report
@@ -204,7 +204,7 @@ def test_every_json_response_uses_one_number_format(world, api, recorded):
     """Walk every GET operation of the schema (lists, then the detail and the GET actions of
     their first row) and check each money and percentage value."""
     report = advance(world, recorded.report, "review", "submit", "approve", "authorise")
-    schema = SchemaGenerator().get_schema(request=None, public=True)
+    schema = api_schema()
     client = api("administrator")
     ids = {"adjudication/runs": recorded.run.pk, "adjudication/reports": report.pk}
     checked: list[str] = []

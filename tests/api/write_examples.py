@@ -31,7 +31,6 @@ from agreements import models as am
 from agreements import services as agreement_services
 from comanage.core.models import ApiToken, Membership, Role
 from comanage.core.people import services as people_services
-from comanage.core.schema import SchemaGenerator
 from indicators import aggregate_import
 from indicators import services as indicator_services
 from indicators.models import IndicatorDefinition
@@ -40,6 +39,7 @@ from savings import services as savings_services
 from savings.models import Item
 from tests import factories as f
 from tests.adjudication.conftest import co_management_payload
+from tests.api.openapi import api_schema
 from tests.indicators.conftest import EXAMPLE_D, example_c_results, ortho_build
 from tests.savings.helpers import usage_csv
 
@@ -75,9 +75,8 @@ def write_operations() -> list[tuple[str, str, str]]:
 
 @functools.cache
 def _write_operations() -> tuple[tuple[str, str, str], ...]:
-    # Generating the schema takes a second or more; it is the same for the whole process (the
-    # walk's tests and the fuzz's explicit cases each ask for it).
-    schema = SchemaGenerator().get_schema(request=None, public=True)
+    # The same for the whole process: the walk's tests and the fuzz's explicit cases ask for it.
+    schema = api_schema()
     return tuple(
         (operation["operationId"], method.upper(), path)
         for path, operations in schema["paths"].items()

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from comanage.core.models import ApiToken, Job, User
 from tests.api.conftest import first_object_url
+from tests.api.openapi import api_schema
 from tests.api.write_examples import SESSION_ONLY_WRITES
 from tests.fuzz.tables import RowCounts
 
@@ -143,14 +144,6 @@ def _check(
 # API: write operations from the schema
 
 
-def _schema() -> dict[str, Any]:
-    from comanage.core.schema import SchemaGenerator
-
-    return json.loads(
-        json.dumps(SchemaGenerator().get_schema(request=None, public=True), default=str)
-    )
-
-
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in node:
         node = schema["components"]["schemas"][node["$ref"].split("/")[-1]]
@@ -225,7 +218,7 @@ def _write_operations() -> list[tuple[str, str, str, dict[str, str]]]:
     import django
 
     django.setup()
-    schema = _schema()
+    schema = api_schema()
     found = []
     for path, operations in sorted(schema["paths"].items()):
         for method, operation in sorted(operations.items()):
