@@ -278,8 +278,9 @@ def order_for_workers(items: list[pytest.Item]) -> None:
     only tests that need no database. xdist hands each worker the next test as it finishes one
     (``--dist loadgroup``, one test a unit), so the run starts with one test that needs the demo
     (its worker builds both), then every module that needs no database (the other worker's
-    share meanwhile), then the rest in their usual order. Modules stay whole and in order,
-    so module-scoped fixtures and ``demo_only_where_asked`` see what they saw before."""
+    share meanwhile), then the rest in their usual order. Apart from that first test, modules
+    stay whole and in order, so module-scoped fixtures and ``demo_only_where_asked`` see what
+    they saw before (the first test sets up its module's fixtures for itself alone)."""
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::")[0], []).append(item)
