@@ -92,7 +92,7 @@ def _end_sessions(name: str) -> None:
         )
 
 
-def _copy(source: str, target: str) -> None:
+def copy_database(source: str, target: str) -> None:
     quote = connection.ops.quote_name
     connections.close_all()
     _end_sessions(source)
@@ -101,14 +101,14 @@ def _copy(source: str, target: str) -> None:
         cursor.execute(f"CREATE DATABASE {quote(target)} TEMPLATE {quote(source)}")
 
 
-def _drop(name: str) -> None:
+def drop_database(name: str) -> None:
     _end_sessions(name)
     with connection._nodb_cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)}")
 
 
 @contextmanager
-def _switched(name: str | None) -> Iterator[None]:
+def using_database(name: str | None) -> Iterator[None]:
     """The default connection on database ``name`` (None: where it is) for the block, with the
     cache emptied on the way in and out: a cached page of one demo is not another's."""
     base = connection.settings_dict["NAME"]
@@ -163,7 +163,7 @@ def _drop_shared(shared: Path, marker: str) -> None:
     with _run_lock(shared):
         done = shared / marker
         if done.exists():
-            _drop(done.read_text())
+            drop_database(done.read_text())
             done.unlink()
 
 
@@ -222,11 +222,11 @@ def django_db_setup(  # type: ignore[no-untyped-def]  # noqa: PLR0913 - pytest-d
                 finally:
                     test_settings["NAME"] = own
                 done.write_text(template)
-            _copy(template, own)
+            copy_database(template, own)
         _use(own)
     yield
     with django_db_blocker.unblock():
-        _drop(own)
+        drop_database(own)
         _drop_shared(shared, "migrated")
 
 
@@ -243,22 +243,22 @@ def demo_database(
     shared = _shared_folder(request.config, tmp_path_factory)
     with django_db_blocker.unblock():
         if shared is None:
-            _copy(own, name)
-            with _switched(name):
+            copy_database(own, name)
+            with using_database(name):
                 seed()
         else:
             with _run_lock(shared):
                 done = shared / "demo"
                 if not done.exists():
                     template = f"{_template_name(request.config)}_demo"
-                    _copy(own, template)
-                    with _switched(template):
+                    copy_database(own, template)
+                    with using_database(template):
                         seed()
                     done.write_text(template)
-                _copy(done.read_text(), name)
+                copy_database(done.read_text(), name)
     yield name
     with django_db_blocker.unblock():
-        _drop(name)
+        drop_database(name)
         if shared is not None:
             _drop_shared(shared, "demo")
 
@@ -315,7 +315,7 @@ def seeded_demo(demo_database, django_db_blocker) -> Iterator[None]:  # type: ig
     """The demo as the database of this module's tests, in a transaction rolled back at the
     end of the module."""
     global _active
-    with django_db_blocker.unblock(), _switched(demo_database), transaction.atomic():
+    with django_db_blocker.unblock(), using_database(demo_database), transaction.atomic():
         if demo_database is None:
             seed()
         _active = True
@@ -335,10 +335,10 @@ def demo_copy(demo_database, transactional_db, django_db_blocker) -> Iterator[No
         return
     copy = f"{demo_database}_copy"
     with django_db_blocker.unblock():
-        _copy(demo_database, copy)
+        copy_database(demo_database, copy)
     try:
-        with _switched(copy):
+        with using_database(copy):
             yield
     finally:
         with django_db_blocker.unblock():
-            _drop(copy)
+            drop_database(copy)

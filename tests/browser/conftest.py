@@ -35,16 +35,9 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
+from pytest_django import DjangoDbBlocker
 
-from .seed import (
-    CHROMIUM,
-    ROOT,
-    make_var,
-    seed,
-    seed_shared,
-    server_env,
-    shared_folder,
-)
+from .seed import CHROMIUM, ROOT, make_var, seed, seed_shared, server_env, shared_folder
 
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 AXE_DIR = Path(__file__).resolve().parent
@@ -126,7 +119,7 @@ def _seeded_copy(tmp_path_factory: pytest.TempPathFactory, workdir: Path) -> Non
 
 @contextlib.contextmanager
 def _demo_on_postgres(
-    request: pytest.FixtureRequest, demo: str, workdir: Path
+    demo: str, workdir: Path, blocker: DjangoDbBlocker
 ) -> Iterator[dict[str, str]]:
     """The server's environment on a copy of this worker's demo database (PostgreSQL), dropped
     at the end: the demo the other tests use, loaded once per run, instead of migrating and
@@ -138,15 +131,14 @@ def _demo_on_postgres(
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
     from comanage.core.models import User
-    from tests.demo_database import _copy, _drop, _switched
+    from tests.demo_database import copy_database, drop_database, using_database
 
-    blocker = request.getfixturevalue("django_db_blocker")
     name = f"{demo}_e2e"
     hasher = PBKDF2PasswordHasher()
     password = hasher.encode(DEMO_PASSWORD, hasher.salt())
     with blocker.unblock():
-        _copy(demo, name)
-        with _switched(name):
+        copy_database(demo, name)
+        with using_database(name):
             User.objects.filter(password__startswith="md5$").update(password=password)
     url = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
     make_var(workdir)
@@ -154,21 +146,21 @@ def _demo_on_postgres(
         yield server_env(workdir, database_url=url, media_root=Path(settings.MEDIA_ROOT))
     finally:
         with blocker.unblock():
-            _drop(name)
+            drop_database(name)
 
 
 @pytest.fixture(scope="session")
 def e2e(
-    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     demo_database: str | None,
+    django_db_blocker: DjangoDbBlocker,
 ) -> Iterator[SimpleNamespace]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
     workdir = tmp_path_factory.mktemp("e2e")
     with contextlib.ExitStack() as stack:
         if demo_database is not None:  # PostgreSQL
-            env = stack.enter_context(_demo_on_postgres(request, demo_database, workdir))
+            env = stack.enter_context(_demo_on_postgres(demo_database, workdir, django_db_blocker))
         else:
             env = server_env(workdir)
             _seeded_copy(tmp_path_factory, workdir)
