@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from comanage.core.audit import event_record
@@ -123,9 +124,28 @@ def agreement_update(*, agreement: Agreement, data: dict[str, Any], user: User |
             effective_from=agreement.term_start
         )
         data_version_bump(agreement.organization_id)  # update() sends no post_save
-        agreement.programme_years.all().delete()
+        field = "term_start" if "term_start" in changed else "term_end"
+        _programme_years_clear(agreement, field)
         programme_years_generate(agreement=agreement)
     return agreement
+
+
+def _programme_years_clear(agreement: Agreement, field: str) -> None:
+    """Delete the agreement's programme years, or refuse (a ValidationError on ``field``)
+    while one of them holds recorded data: imported results or cases, a calculation, a report.
+    Those rows protect their year (a year is never deleted from under a payment's trail)."""
+    try:
+        agreement.programme_years.all().delete()
+    except ProtectedError as exc:
+        held = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
+        raise ValidationError(
+            {
+                field: "The programme years already hold recorded data ("
+                + ", ".join(held)
+                + "), so they cannot be replaced: the term and the years stay as they are."
+            },
+            code="programme_year_in_use",
+        ) from exc
 
 
 def programme_year_ranges(term_start: dt.date, term_end: dt.date) -> list[tuple[dt.date, dt.date]]:
@@ -170,7 +190,7 @@ def programme_years_set(
                 {"programme_years": f"Year {index + 1} ({start} – {end}) overlaps year {index}."},
                 code="overlap",
             )
-    agreement.programme_years.all().delete()
+    _programme_years_clear(agreement, "programme_years")
     return [
         ProgrammeYear.objects.create(
             organization=agreement.organization, agreement=agreement, number=i + 1, start=s, end=e
