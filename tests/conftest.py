@@ -46,15 +46,31 @@ class World:
         return scope(organization=self.org)
 
 
+class _NewOrganization(f.OrganizationFactory):
+    """An organization created outright: the world's are new in every test, so the factory's
+    look-up first (``django_get_or_create``: a SELECT and a savepoint around the INSERT) is
+    work for nothing; a third of the world's queries, run before about 1,100 tests."""
+
+    class Meta:
+        django_get_or_create = ()
+
+
+class _NewUser(f.UserFactory):
+    """A user created outright (as ``_NewOrganization``)."""
+
+    class Meta:
+        django_get_or_create = ()
+
+
 @pytest.fixture
 def world(db) -> World:  # type: ignore[no-untyped-def]
-    org = f.OrganizationFactory(name="Riverside Medical Center", slug="riverside")
-    other = f.OrganizationFactory(name="Lakeview Health", slug="lakeview")
+    org = _NewOrganization(name="Riverside Medical Center", slug="riverside")
+    other = _NewOrganization(name="Lakeview Health", slug="lakeview")
     w = World(org=org, other_org=other)
     w.physician = f.PhysicianFactory(organization=org, first_name="Ann", last_name="Adams")
     w.other_physician = f.PhysicianFactory(organization=org, first_name="Bo", last_name="Baker")
     for role in ROLES:
-        user = f.UserFactory(
+        user = _NewUser(
             email=f"{role}@riverside.example", first_name=role.title(), last_name="Riverside"
         )
         w.users[role] = user
@@ -64,9 +80,7 @@ def world(db) -> World:  # type: ignore[no-untyped-def]
             role=role,
             physician=w.physician if role == Role.PHYSICIAN else None,
         )
-    w.outsider = f.UserFactory(
-        email="admin@lakeview.example", first_name="Olive", last_name="Outsider"
-    )
+    w.outsider = _NewUser(email="admin@lakeview.example", first_name="Olive", last_name="Outsider")
     f.MembershipFactory(organization=other, user=w.outsider, role=Role.ADMINISTRATOR)
     return w
 

@@ -3,12 +3,19 @@ must not import DRF's views (that would import these settings back)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 from rest_framework import authentication, exceptions, pagination, throttling
 
 from .models import ApiToken
 from .security.clientip import client_ip
+
+#: How fresh a token's "last used" is kept: written at most once a minute (the tokens page
+#: shows it to the minute), not on every request, so a script's burst of reads is not a burst
+#: of writes to one row.
+LAST_USED_PRECISION = dt.timedelta(minutes=1)
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
@@ -39,7 +46,9 @@ class TokenAuthentication(authentication.BaseAuthentication):
                 "This token was created without two-factor verification, which your role now "
                 "requires: create a new token after verifying."
             )
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
     def authenticate_header(self, request) -> str:

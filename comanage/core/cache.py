@@ -87,6 +87,23 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
             client = self._clients.setdefault(id(pool), make(connection_pool=pool))
         return client
 
+    def incr(self, key: Any, delta: int) -> Any:
+        """Django's ``incr`` (a ValueError for a missing key, which it does not create) in one
+        round trip: Django asks EXISTS, then INCRBY, and every tracked write bumps its
+        organization's data version this way, twice (now and at commit). The script is also
+        atomic, where the key could expire between Django's two commands."""
+        client = self.get_client(key, write=True)
+        value = client.register_script(_INCR_EXISTING)(keys=[key], args=[delta])
+        if value is None:
+            raise ValueError(f"Key '{key}' not found.")
+        return value
+
+
+#: INCRBY of a key that exists; nil (and nothing created) for one that does not.
+_INCR_EXISTING = (
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end"
+)
+
 
 class ResilientRedisCache(RedisCache):
     """Django's ``RedisCache`` whose connection failures are misses, not server errors."""

@@ -49,6 +49,24 @@ def test_a_created_token_authenticates_and_records_its_last_use(world):
     assert ApiToken.objects.get(user=world.users["executive"]).last_used_at is not None
 
 
+def test_last_use_is_written_at_most_once_a_minute(world):
+    session = _session(world.users["executive"])
+    raw = session.post(TOKENS, {"name": "bi"}, format="json").json()["token"]
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        assert _bearer(raw).get(ORGS).status_code == 200
+    token = ApiToken.objects.get(user=world.users["executive"])
+    assert token.last_used_at == start
+    with time_machine.travel(start + timedelta(seconds=59), tick=False):
+        assert _bearer(raw).get(ORGS).status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at == start  # a burst of requests is not a burst of writes
+    with time_machine.travel(start + timedelta(minutes=1), tick=False):
+        assert _bearer(raw).get(ORGS).status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at == start + timedelta(minutes=1)
+
+
 def _session(user) -> APIClient:  # type: ignore[no-untyped-def]
     client = APIClient()
     client.force_login(user)

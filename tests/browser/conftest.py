@@ -124,22 +124,16 @@ def _demo_on_postgres(
     """The server's environment on a copy of this worker's demo database (PostgreSQL), dropped
     at the end: the demo the other tests use, loaded once per run, instead of migrating and
     loading a SQLite one (a minute and a half of CPU on a 2-core machine). The demo was loaded
-    under the test settings' fast password hasher, which the server (local settings) does not
-    accept: its users are given the demo password under the server's own hasher. The server
-    reads the demo's stored files where the tests stored them."""
+    under the test settings' password hasher, which the server's settings
+    (tests/browser/server_settings.py) use too. The server reads the demo's stored files where
+    the tests stored them."""
     from django.conf import settings
-    from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-    from comanage.core.models import User
-    from tests.demo_database import copy_database, drop_database, using_database
+    from tests.demo_database import copy_database, drop_database
 
     name = f"{demo}_e2e"
-    hasher = PBKDF2PasswordHasher()
-    password = hasher.encode(DEMO_PASSWORD, hasher.salt())
     with blocker.unblock():
         copy_database(demo, name)
-        with using_database(name):
-            User.objects.filter(password__startswith="md5$").update(password=password)
     url = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
     make_var(workdir)
     try:

@@ -53,7 +53,7 @@ def server_env(
         env["MEDIA_ROOT"] = str(media_root)
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "comanage.settings.local",
+            "DJANGO_SETTINGS_MODULE": "tests.browser.server_settings",
             "DATABASE_URL": database_url or f"sqlite:///{workdir / 'e2e.sqlite3'}",
             "COMANAGE_VAR_DIR": str(workdir / "var"),
             "DEBUG": "false",

@@ -96,3 +96,31 @@ def test_a_page_reads_its_organizations_version_in_the_tenant_checks_round_trip(
     assert client.get("/o/riverside/dashboard/").context["data_version"] == data_version(
         world.org.pk
     )
+
+
+def test_the_redis_cache_increments_only_a_key_that_exists_in_one_round_trip(settings):
+    """Django's ``incr`` contract (a missing key is a ValueError and is not created), kept by
+    the one-round-trip script the data version's bumps use."""
+    from unittest import mock
+
+    import redis
+
+    from comanage.core.cache import ResilientRedisCache
+
+    if not getattr(settings, "REDIS_URL", None):
+        pytest.skip("needs Redis: set REDIS_URL=redis://... (CI does)")
+    redis_cache = ResilientRedisCache(settings.REDIS_URL, {"KEY_PREFIX": "incr-test"})
+    redis_cache.delete("counter")
+    with pytest.raises(ValueError, match="not found"):
+        redis_cache.incr("counter")
+    assert redis_cache.get("counter") is None
+    redis_cache.set("counter", 41, timeout=60)
+    sent = mock.patch.object(
+        redis.Redis, "execute_command", autospec=True, side_effect=redis.Redis.execute_command
+    )
+    with sent as spy:
+        assert redis_cache.incr("counter") == 42
+    assert [call.args[1] for call in spy.call_args_list] == ["EVALSHA"]
+    assert redis_cache.incr("counter", 8) == 50
+    assert redis_cache.get("counter") == 50
+    redis_cache.delete("counter")
