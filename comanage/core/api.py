@@ -27,7 +27,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from .api_auth import Pagination, TokenAuthentication, TokenRateThrottle  # noqa: F401 - re-export
 from .models import IdempotencyRecord
 from .permissions import is_own_only, membership_can
-from .selectors import membership_for
+from .selectors import memberships_checked
 
 if TYPE_CHECKING:
     from .http import OrgRequest
@@ -109,7 +109,16 @@ class OrganizationMember(permissions.BasePermission):
         organization = getattr(request._request, "organization", None)
         if organization is None:
             return True  # not an organization URL
-        membership = membership_for(user=request.user, organization=organization)
+        # The tenant check of the web pages, from the same cached entry (a query per request
+        # otherwise): the user's active memberships of active organizations.
+        membership = next(
+            (
+                m
+                for m in memberships_checked(user=request.user, organization_slug=organization.slug)
+                if m.organization_id == organization.pk
+            ),
+            None,
+        )
         if membership is None:
             raise exceptions.NotFound()
         request.membership = membership

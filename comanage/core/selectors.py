@@ -116,8 +116,13 @@ def user_may_sign_in(user: User) -> bool:
     """False for someone whose every membership is gone with a deactivated organization (or
     was deactivated): they cannot sign in or use a token. Installation staff and people
     without any membership yet (someone between invitation and acceptance) are not refused
-    here; the tenant check refuses them every organization page."""
+    here; the tenant check refuses them every organization page. Every API request asks, so
+    a usable membership is first looked for in the tenant check's cached entry (kept exact by
+    the versions every membership and organization change bumps); only someone without one
+    costs a query."""
     if user.is_superuser or getattr(user, "is_installation_admin", False):
+        return True
+    if memberships_checked(user=user):
         return True
     from django.db.models import Count, Q
 

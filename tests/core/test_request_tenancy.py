@@ -113,3 +113,29 @@ def test_the_organization_switcher_lists_every_active_membership(world):
     page = world.client("executive").get("/o/riverside/dashboard/").content.decode()
     assert 'id="org-switcher"' in page
     assert "Lakeview Health" in page and "Riverside Medical Center" in page
+
+
+def test_the_api_obeys_a_membership_change_on_the_next_request_and_reads_no_membership(world):
+    """The API's tenant check answers from the same cached entry as the pages: no query for
+    the membership once warm, and a deactivated or demoted membership is obeyed at once."""
+    from tests.api.conftest import token_client
+
+    with scopes_disabled():
+        second = f.MembershipFactory(
+            organization=world.org, user=world.outsider, role=Role.ADMINISTRATOR
+        )
+    api = token_client(world.outsider)
+    webhooks = "/api/v1/organizations/riverside/webhooks/"  # an administrator's list
+    assert api.get(webhooks).status_code == 200  # the cache is warm
+    with CaptureQueriesContext(connection) as ctx:
+        assert api.get(webhooks).status_code == 200
+    assert not [q for q in ctx.captured_queries if "core_membership" in q["sql"]]
+    with scopes_disabled():
+        second.role = Role.AUDITOR
+        second.save()
+    assert api.get(webhooks).status_code == 403  # demoted
+    with scopes_disabled():
+        second.is_active = False
+        second.save()
+    assert api.get(webhooks).status_code == 404  # no longer a member of riverside
+    assert api.get("/api/v1/organizations/lakeview/webhooks/").status_code == 200
