@@ -111,14 +111,13 @@ class OrganizationMember(permissions.BasePermission):
             return True  # not an organization URL
         # The tenant check of the web pages, from the same cached entry (a query per request
         # otherwise): the user's active memberships of active organizations.
-        membership = next(
-            (
-                m
-                for m in memberships_checked(user=request.user, organization_slug=organization.slug)
-                if m.organization_id == organization.pk
-            ),
-            None,
+        user = request.user
+        memberships = (
+            memberships_checked(user=user, organization_slug=organization.slug)
+            if user and user.is_authenticated
+            else []
         )
+        membership = next((m for m in memberships if m.organization_id == organization.pk), None)
         if membership is None:
             raise exceptions.NotFound()
         request.membership = membership
