@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from comanage.core import master_import_api
 from comanage.core.api import (
+    DateTimeFilter,
     IdFilter,
     TenantFilterSet,
     TenantViewSet,
@@ -437,8 +438,8 @@ class ComplianceFlagFilter(TenantFilterSet):
         choices=m.ComplianceFlag._meta.get_field("severity").choices
     )
     blocking = django_filters.BooleanFilter()
-    opened_at__gte = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_at__lte = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lte")
+    opened_at__gte = DateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_at__lte = DateTimeFilter(field_name="opened_at", lookup_expr="lte")
 
     class Meta:
         model = m.ComplianceFlag

@@ -194,6 +194,9 @@ class _BoundedDateTimeField(IsoDateTimeField):
 
 
 class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    """The API's moment filter (generated for every DateTimeField, and the one to declare by
+    hand): ISO 8601, with a real-world UTC offset."""
+
     field_class = _BoundedDateTimeField
 
 
