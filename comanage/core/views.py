@@ -348,9 +348,27 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
 
 
+def _is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith("/api/")
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """404: a page for people; on the API (an address no route knows) the API's error shape."""
+    if _is_api(request):
+        from .middleware import api_not_found
+
+        return api_not_found()
     return render(request, "404.html", {}, status=404)
 
 
+#: What a person or a script is told of an error on our side (the details are in the log).
+SERVER_ERROR_MESSAGE = "Something went wrong on our side. It has been logged; please try again."
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    """500: a page for people; on the API, JSON in the API's error shape, so that a script
+    reads the same ``{"errors": [...]}`` as for every other error."""
+    if _is_api(request):
+        error = {"field": None, "code": "server_error", "message": SERVER_ERROR_MESSAGE}
+        return JsonResponse({"errors": [error]}, status=500)
     return render(request, "500.html", {}, status=500)

@@ -109,3 +109,24 @@ def test_session_requests_are_throttled_per_user(world, monkeypatch):
     assert client.get(JOBS).status_code == 200
     assert client.get(JOBS).status_code == 200
     assert client.get(JOBS).status_code == 429
+
+
+def test_an_address_no_route_knows_is_a_404_in_the_error_shape(world, api):
+    assert_error_shape(api("administrator").get("/api/v1/no-such-thing/"), 404, "not_found")
+    page = world.client("administrator").get("/no-such-page/")  # people still get a page
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_an_error_on_our_side_is_a_500_in_the_error_shape_and_says_nothing_of_it(
+    world, monkeypatch
+):
+    from comanage.core import api_views
+
+    def broken(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("connection string postgres://secret@db")
+
+    monkeypatch.setattr(api_views.OrganizationListView, "get_queryset", broken)
+    client = token_client(world.users["executive"])
+    client.raise_request_exception = False
+    body = assert_error_shape(client.get("/api/v1/organizations/"), 500, "server_error")
+    assert "secret" not in str(body) and "RuntimeError" not in str(body)
