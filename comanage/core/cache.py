@@ -92,8 +92,13 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
         round trip: Django asks EXISTS, then INCRBY, and every tracked write bumps its
         organization's data version this way, twice (now and at commit). The script is also
         atomic, where the key could expire between Django's two commands."""
+        import redis.exceptions as rex
+
         client = self.get_client(key, write=True)
-        value = client.register_script(_INCR_EXISTING)(keys=[key], args=[delta])
+        try:
+            value = client.register_script(_INCR_EXISTING)(keys=[key], args=[delta])
+        except rex.ResponseError:  # a server (or an ACL) without scripting: Django's two steps
+            return super().incr(key, delta)
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value

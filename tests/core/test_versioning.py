@@ -124,3 +124,30 @@ def test_the_redis_cache_increments_only_a_key_that_exists_in_one_round_trip(set
     assert redis_cache.incr("counter", 8) == 50
     assert redis_cache.get("counter") == 50
     redis_cache.delete("counter")
+
+
+def test_the_redis_cache_increments_in_two_steps_where_scripting_is_refused(settings, monkeypatch):
+    """An installation whose Redis ACL forbids scripting (NOPERM) still counts: Django's own
+    EXISTS + INCRBY, never an error on every write."""
+    import redis
+
+    from comanage.core.cache import ResilientRedisCache
+
+    if not getattr(settings, "REDIS_URL", None):
+        pytest.skip("needs Redis: set REDIS_URL=redis://... (CI does)")
+
+    def refused(self, script):  # type: ignore[no-untyped-def]
+        def run(**kwargs):  # type: ignore[no-untyped-def]
+            raise redis.exceptions.NoPermissionError(
+                "this user has no permissions to run 'evalsha'"
+            )
+
+        return run
+
+    monkeypatch.setattr(redis.Redis, "register_script", refused)
+    redis_cache = ResilientRedisCache(settings.REDIS_URL, {"KEY_PREFIX": "incr-test-acl"})
+    redis_cache.set("counter", 1, timeout=60)
+    assert redis_cache.incr("counter", 2) == 3
+    redis_cache.delete("counter")
+    with pytest.raises(ValueError, match="not found"):
+        redis_cache.incr("counter")
