@@ -110,6 +110,7 @@ urlpatterns = [
     path("", include("comanage.core.people.site_urls")),  # invitation link, installation staff
 ]
 
+handler400 = "comanage.core.views.bad_request"
 handler403 = "comanage.core.views.permission_denied"
 handler404 = "comanage.core.views.page_not_found"
 handler500 = "comanage.core.views.server_error"

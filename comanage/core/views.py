@@ -25,6 +25,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
+from django.views.defaults import bad_request as django_bad_request
 
 from . import display
 from .http import OrgRequest, signed_in_user
@@ -344,12 +345,38 @@ def history_view(
     return view
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
-
-
 def _is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith("/api/")
+
+
+def _api_error(status: int, code: str, message: str) -> JsonResponse:
+    """An error Django answers before (or outside) the API's own handler, in the API's one
+    shape (``comanage.core.api.exception_handler``): a script never gets a page meant for
+    people."""
+    return JsonResponse(
+        {"errors": [{"field": None, "code": code, "message": message}]}, status=status
+    )
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """400 for a request Django refuses before any view reads it (too many parameters, a host
+    or header it does not accept): nothing of the detail, which is in the log."""
+    if _is_api(request):
+        return _api_error(400, "bad_request", BAD_REQUEST_MESSAGE)
+    return django_bad_request(request, exception)
+
+
+#: What a script is told of a request Django refuses before any view reads it.
+BAD_REQUEST_MESSAGE = (
+    "This request could not be accepted as sent (too many query or form fields, or a host or "
+    "header this server does not accept)."
+)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return _api_error(403, "permission_denied", str(exception or "") or "Not allowed.")
+    return render(request, "403.html", {"reason": str(exception or "")}, status=403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -369,6 +396,5 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """500: a page for people; on the API, JSON in the API's error shape, so that a script
     reads the same ``{"errors": [...]}`` as for every other error."""
     if _is_api(request):
-        error = {"field": None, "code": "server_error", "message": SERVER_ERROR_MESSAGE}
-        return JsonResponse({"errors": [error]}, status=500)
+        return _api_error(500, "server_error", SERVER_ERROR_MESSAGE)
     return render(request, "500.html", {}, status=500)

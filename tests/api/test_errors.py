@@ -130,3 +130,14 @@ def test_an_error_on_our_side_is_a_500_in_the_error_shape_and_says_nothing_of_it
     client.raise_request_exception = False
     body = assert_error_shape(client.get("/api/v1/organizations/"), 500, "server_error")
     assert "secret" not in str(body) and "RuntimeError" not in str(body)
+
+
+def test_a_request_django_refuses_before_any_view_is_a_400_in_the_error_shape(world, api):
+    """Too many query parameters, or a host this server does not serve: Django refuses them
+    before the API's handler runs, with a page for people unless told otherwise."""
+    client = api("administrator")
+    too_many = "&".join(f"f{i}=1" for i in range(1200))
+    assert_error_shape(client.get(f"{JOBS}?{too_many}"), 400, "bad_request")
+    assert_error_shape(client.get(JOBS, HTTP_HOST="evil.example"), 400, "bad_request")
+    page = world.client("administrator").get("/o/riverside/dashboard/", HTTP_HOST="evil.example")
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
