@@ -275,6 +275,9 @@ class RunViewSet(_Ordered, ListModelMixin, RetrieveModelMixin, TenantViewSet):
         "scenario": "scenario.run",
         "figures": "calculation.view",
     }
+    # read by comanage.core.schema: a what-if on a year whose figures cannot be calculated is
+    # refused with 409 (the usage not imported yet, say)
+    conflict_actions = {"scenario"}
 
     def get_serializer_class(self):
         return RunDetailSerializer if self.action == "retrieve" else RunSerializer

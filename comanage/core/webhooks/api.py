@@ -156,6 +156,7 @@ class WebhookDeliveryViewSet(ListModelMixin, RetrieveModelMixin, TenantViewSet):
         "created_at": ["gte", "lte"],
     }
     permission_map = {"list": "org.manage", "retrieve": "org.manage", "redeliver": "org.manage"}
+    conflict_actions = {"redeliver"}  # read by comanage.core.schema: 409 when refused
 
     def get_queryset(self):
         return super().get_queryset().order_by("-created_at", "-pk")
