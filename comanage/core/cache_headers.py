@@ -12,6 +12,8 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
+from .http import is_api
+
 
 class NoStoreMiddleware:
     """``no-store`` on every response to a signed-in request and on every ``/api/`` response.
@@ -30,6 +32,6 @@ class NoStoreMiddleware:
             return response
         user = getattr(request, "user", None)
         signed_in = user is not None and user.is_authenticated
-        if signed_in or request.path_info.startswith("/api/"):
+        if signed_in or is_api(request):
             add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private
         return response

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 
 if TYPE_CHECKING:
     from django_htmx.middleware import HtmxDetails
@@ -32,3 +32,17 @@ def signed_in_user(request: HttpRequest | Request) -> User:
     """``request.user`` of a view that only a signed-in user reaches (``login_required``,
     ``org_view``, an authenticated API view): typed as the ``User`` it then always is."""
     return cast("User", request.user)
+
+
+def is_api(request: HttpRequest) -> bool:
+    """A request to the API (``/api/…``): answered in JSON, never with a page for people."""
+    return request.path_info.startswith("/api/")
+
+
+def api_error(status: int, code: str, message: str) -> JsonResponse:
+    """An error answered outside DRF's handler (a middleware, Django's own 400/403/404/500) in
+    the API's one shape, ``{"errors": [{"field", "code", "message"}]}``
+    (``comanage.core.api.exception_handler``): a script never gets another."""
+    return JsonResponse(
+        {"errors": [{"field": None, "code": code, "message": message}]}, status=status
+    )

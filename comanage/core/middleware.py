@@ -11,6 +11,7 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django_scopes import scope
 
+from .http import api_error, is_api
 from .models import Organization
 from .selectors import membership_state
 from .tenancy import organization_zone
@@ -43,9 +44,9 @@ class TenantMiddleware:
         slug = match.kwargs.get(ORG_KWARG)
         if slug is None:
             return self.get_response(request)
-        is_api = request.path_info.startswith("/api/")
+        api = is_api(request)
         organization: Organization | None
-        if not is_api and request.user.is_authenticated:
+        if not api and request.user.is_authenticated:
             # The user's active memberships with their organizations answer the tenant check
             # (cached while unchanged: selectors.memberships_checked); the organization
             # switcher reuses them.
@@ -64,7 +65,7 @@ class TenantMiddleware:
         else:
             organization = Organization.objects.filter(slug=slug).first()
             if organization is None:
-                if is_api:
+                if api:
                     return api_not_found()
                 raise Http404("No such organization.")
         request.organization = organization  # type: ignore[attr-defined]
@@ -91,18 +92,7 @@ def api_not_found() -> JsonResponse:
     """
     from rest_framework.exceptions import NotFound
 
-    return JsonResponse(
-        {
-            "errors": [
-                {
-                    "field": None,
-                    "code": NotFound.default_code,
-                    "message": str(NotFound.default_detail),
-                }
-            ]
-        },
-        status=404,
-    )
+    return api_error(404, NotFound.default_code, str(NotFound.default_detail))
 
 
 CSP = (

@@ -28,8 +28,9 @@ from django.views.decorators.http import require_http_methods
 from django.views.defaults import bad_request as django_bad_request
 
 from . import display
-from .http import OrgRequest, signed_in_user
+from .http import OrgRequest, api_error, is_api, signed_in_user
 from .jobs import job_live_state
+from .middleware import api_not_found
 from .models import ApiToken, Job, token_expiry
 from .permissions import PERMISSION_TABLE, is_own_only, membership_can
 from .security.otp import session_two_factor_verified
@@ -345,56 +346,39 @@ def history_view(
     return view
 
 
-def _is_api(request: HttpRequest) -> bool:
-    return request.path_info.startswith("/api/")
-
-
-def _api_error(status: int, code: str, message: str) -> JsonResponse:
-    """An error Django answers before (or outside) the API's own handler, in the API's one
-    shape (``comanage.core.api.exception_handler``): a script never gets a page meant for
-    people."""
-    return JsonResponse(
-        {"errors": [{"field": None, "code": code, "message": message}]}, status=status
-    )
-
-
-def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """400 for a request Django refuses before any view reads it (too many parameters, a host
-    or header it does not accept): nothing of the detail, which is in the log."""
-    if _is_api(request):
-        return _api_error(400, "bad_request", BAD_REQUEST_MESSAGE)
-    return django_bad_request(request, exception)
-
-
 #: What a script is told of a request Django refuses before any view reads it.
 BAD_REQUEST_MESSAGE = (
     "This request could not be accepted as sent (too many query or form fields, or a host or "
     "header this server does not accept)."
 )
+#: What a person or a script is told of an error on our side (the details are in the log).
+SERVER_ERROR_MESSAGE = "Something went wrong on our side. It has been logged; please try again."
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """400 for a request Django refuses before any view reads it (too many parameters, a host
+    or header it does not accept): nothing of the detail, which is in the log."""
+    if is_api(request):
+        return api_error(400, "bad_request", BAD_REQUEST_MESSAGE)
+    return django_bad_request(request, exception)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _is_api(request):
-        return _api_error(403, "permission_denied", str(exception or "") or "Not allowed.")
+    if is_api(request):
+        return api_error(403, "permission_denied", str(exception or "") or "Not allowed.")
     return render(request, "403.html", {"reason": str(exception or "")}, status=403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404: a page for people; on the API (an address no route knows) the API's error shape."""
-    if _is_api(request):
-        from .middleware import api_not_found
-
+    if is_api(request):
         return api_not_found()
     return render(request, "404.html", {}, status=404)
-
-
-#: What a person or a script is told of an error on our side (the details are in the log).
-SERVER_ERROR_MESSAGE = "Something went wrong on our side. It has been logged; please try again."
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """500: a page for people; on the API, JSON in the API's error shape, so that a script
     reads the same ``{"errors": [...]}`` as for every other error."""
-    if _is_api(request):
-        return _api_error(500, "server_error", SERVER_ERROR_MESSAGE)
-    return render(request, "500.html", {}, status=500)
+    if is_api(request):
+        return api_error(500, "server_error", SERVER_ERROR_MESSAGE)
+    return render(request, "500.html", {"message": SERVER_ERROR_MESSAGE}, status=500)

@@ -141,3 +141,13 @@ def test_a_request_django_refuses_before_any_view_is_a_400_in_the_error_shape(wo
     assert_error_shape(client.get(JOBS, HTTP_HOST="evil.example"), 400, "bad_request")
     page = world.client("administrator").get("/o/riverside/dashboard/", HTTP_HOST="evil.example")
     assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+
+
+def test_people_get_the_error_page_with_the_same_words():
+    from django.test import RequestFactory
+
+    from comanage.core.views import SERVER_ERROR_MESSAGE, server_error
+
+    page = server_error(RequestFactory().get("/o/riverside/dashboard/"))
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+    assert SERVER_ERROR_MESSAGE in page.content.decode()

@@ -14,14 +14,14 @@ ANSWERS_409 = re.compile(r"\bConflict\(|HTTP_409_CONFLICT|\b_refuse\(")
 
 
 def _handlers() -> list[tuple[str, str, object]]:
-    from comanage.core.schema import SchemaGenerator
+    from comanage.core.schema import SchemaGenerator, _handler
 
     generator = SchemaGenerator()
     generator._initialise_endpoints()
     out = []
     for path, _regex, method, callback in generator.endpoints:
         view = generator.create_view(callback, method)
-        handler = getattr(view, getattr(view, "action", None) or method.lower(), None)
+        handler = _handler(view, method)
         if handler is not None:
             out.append((generator.coerce_path(path, method, view), method.lower(), handler))
     return out

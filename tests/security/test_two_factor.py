@@ -59,7 +59,10 @@ def test_session_api_calls_are_refused_until_verified(world, client):
     password_login(client, world.users["administrator"])
     response = client.get("/api/v1/organizations/")
     assert response.status_code == 403
-    assert "Two-factor" in response.json()["detail"]
+    # In the API's one error shape, as every other API error (it was ``{"detail": ...}``).
+    [error] = response.json()["errors"]
+    assert error["code"] == "two_factor_required"
+    assert "Two-factor" in error["message"]
 
 
 def test_the_requirement_follows_the_setting(world, client, settings):

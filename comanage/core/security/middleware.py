@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+
+from comanage.core.http import api_error, is_api
 
 from .otp import (
     confirmed_devices,
@@ -51,9 +53,11 @@ class TwoFactorMiddleware:
             and not session_two_factor_verified(request)
             and user_requires_2fa(request.user, roles=getattr(request, "membership_roles", None))
         ):
-            if request.path_info.startswith("/api/"):
-                return JsonResponse(
-                    {"detail": "Two-factor verification is required for this account."}, status=403
+            if is_api(request):
+                return api_error(
+                    403,
+                    "two_factor_required",
+                    "Two-factor verification is required for this account.",
                 )
             url_name = (
                 "security_otp_verify" if confirmed_devices(request.user) else "security_otp_setup"
