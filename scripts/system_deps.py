@@ -63,13 +63,15 @@ RUN = [
     Requirement("lib", "libfontconfig.so.1", "libfontconfig1"),
     Requirement("file", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "fonts-dejavu-core"),
 ]
-# The browser tests drive Debian's Chromium; the PDF checks render pages with pdftoppm; the
+# The browser tests drive Debian's Chromium headless shell (tests/browser/seed.py), the
+# production stage the full Chromium; the PDF checks render pages with pdftoppm; the
 # API guide (docs/api.md) runs as a script with curl and jq.
 TEST = [
     *RUN,
     Requirement("cmd", "curl", "curl"),
     Requirement("cmd", "jq", "jq"),
     Requirement("cmd", "chromium", "chromium"),
+    Requirement("cmd", "chromium-headless-shell", "chromium-headless-shell"),
     Requirement("cmd", "pdftoppm", "poppler-utils"),
 ]
 

@@ -150,7 +150,9 @@ def e2e(
     django_db_blocker: DjangoDbBlocker,
 ) -> Iterator[SimpleNamespace]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(
+            f"Chromium not installed at {CHROMIUM} (apt-get install chromium-headless-shell)"
+        )
     workdir = tmp_path_factory.mktemp("e2e")
     with contextlib.ExitStack() as stack:
         if demo_database is not None:  # PostgreSQL
