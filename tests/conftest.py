@@ -11,6 +11,7 @@ from django_scopes import scope, scopes_disabled
 
 from comanage.core.models import Membership, Organization, Role, User
 from tests import factories as f
+from tests import threadsafe_ast
 from tests.demo_database import (  # noqa: F401
     demo_copy,
     demo_database,
@@ -21,6 +22,8 @@ from tests.demo_database import (  # noqa: F401
 )
 
 ROLES = [r.value for r in Role]
+
+threadsafe_ast.install()
 
 
 @dataclass
