@@ -10,8 +10,8 @@ comanage/core/logging.py; Python 3.11's tracebacks parse each line for their car
 the API fuzz twice in about a dozen runs. A script with three threads parsing ``ast.py`` while
 finalizers run failed in half of its runs on Python 3.11.7, and in none with the lock.
 
-Production is not concerned: gunicorn's workers are ``sync`` (one request at a time) and the
-image's Python 3.11 is the latest patch release.
+Production is not concerned: gunicorn's workers are ``sync`` (one thread, one request at a
+time) and Celery's are processes, so no second thread parses beside a first.
 """
 
 from __future__ import annotations
