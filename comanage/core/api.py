@@ -27,7 +27,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from .api_auth import Pagination, TokenAuthentication, TokenRateThrottle  # noqa: F401 - re-export
 from .models import IdempotencyRecord
 from .permissions import is_own_only, membership_can
-from .selectors import memberships_checked
+from .selectors import membership_of, memberships_checked
 
 if TYPE_CHECKING:
     from .http import OrgRequest
@@ -117,7 +117,7 @@ class OrganizationMember(permissions.BasePermission):
             if user and user.is_authenticated
             else []
         )
-        membership = next((m for m in memberships if m.organization_id == organization.pk), None)
+        membership = membership_of(memberships, organization.slug)
         if membership is None:
             raise exceptions.NotFound()
         request.membership = membership

@@ -46,3 +46,14 @@ def api_error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(
         {"errors": [{"field": None, "code": code, "message": message}]}, status=status
     )
+
+
+def api_not_found() -> JsonResponse:
+    """The API's 404 in its one error shape (``comanage.core.api.exception_handler``).
+
+    The message is DRF's own ``NotFound`` text, the one an outsider gets for an organization
+    that exists: an unknown slug and someone else's organization must read the same.
+    """
+    from rest_framework.exceptions import NotFound
+
+    return api_error(404, NotFound.default_code, str(NotFound.default_detail))

@@ -6,14 +6,14 @@ import time
 from collections.abc import Callable
 
 from django.contrib.auth import SESSION_KEY
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django_scopes import scope
 
-from .http import api_error, is_api
+from .http import api_not_found, is_api
 from .models import Organization
-from .selectors import membership_state
+from .selectors import membership_of, membership_state
 from .tenancy import organization_zone
 from .versioning import data_version_forget
 
@@ -57,7 +57,7 @@ class TenantMiddleware:
             # TwoFactorMiddleware's question (does any role need a second factor?), answered
             # from the same entry.
             request.membership_roles = roles  # type: ignore[attr-defined]
-            membership = next((m for m in memberships if m.organization.slug == slug), None)
+            membership = membership_of(memberships, slug)
             if membership is None:  # no such organization, or not a member: the same 404
                 raise Http404("No such organization.")
             organization = membership.organization
@@ -82,17 +82,6 @@ class TenantMiddleware:
         finally:
             data_version_forget()
         return response
-
-
-def api_not_found() -> JsonResponse:
-    """The API's 404 in its one error shape (``comanage.core.api.exception_handler``).
-
-    The message is DRF's own ``NotFound`` text, the one an outsider gets for an organization
-    that exists: an unknown slug and someone else's organization must read the same.
-    """
-    from rest_framework.exceptions import NotFound
-
-    return api_error(404, NotFound.default_code, str(NotFound.default_detail))
 
 
 CSP = (

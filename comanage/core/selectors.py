@@ -67,6 +67,12 @@ def memberships_checked(*, user: User, organization_slug: str | None = None) -> 
     return membership_state(user=user, organization_slug=organization_slug)[0]
 
 
+def membership_of(memberships: list[Membership], organization_slug: str) -> Membership | None:
+    """The membership of ``organization_slug`` among ``memberships_checked``'s: the tenant
+    check's answer (None: not a member, or no such active organization, which read the same)."""
+    return next((m for m in memberships if m.organization.slug == organization_slug), None)
+
+
 def membership_roles(*, user: User) -> frozenset[str]:
     """The roles of the user's active memberships (in any organization, active or not):
     from the same cached entry as ``memberships_checked``."""

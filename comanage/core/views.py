@@ -28,9 +28,8 @@ from django.views.decorators.http import require_http_methods
 from django.views.defaults import bad_request as django_bad_request
 
 from . import display
-from .http import OrgRequest, api_error, is_api, signed_in_user
+from .http import OrgRequest, api_error, api_not_found, is_api, signed_in_user
 from .jobs import job_live_state
-from .middleware import api_not_found
 from .models import ApiToken, Job, token_expiry
 from .permissions import PERMISSION_TABLE, is_own_only, membership_can
 from .security.otp import session_two_factor_verified
